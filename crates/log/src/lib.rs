@@ -1,0 +1,32 @@
+//! Brook's storage engine: the partition log. It knows Kafka's RecordBatch v2 header and
+//! nothing of the network.
+//!
+//! - `log`: a partition's log: append, read, offsets, sync, truncation, retention.
+//! - `recovery`: opening a log directory, trusting the checkpoint and verifying what follows.
+//! - `segment`: one `<base offset>.log` file with its indexes.
+//! - `index`: the sparse offset and time indexes and their file formats.
+//! - `batch`: the RecordBatch v2 header, validation, and the batch scanner.
+//! - `checkpoint`: the recovery point and log start offset, saved atomically.
+//! - `flush`: the group-commit thread that fdatasyncs on behalf of many writers.
+//! - `storage`: the file I/O traits and the real file system; `sim`: a simulated disk with
+//!   power cuts, for tests.
+//! - `config`, `clock`, `error`: settings with Kafka's names, time, and the error type.
+
+pub mod batch;
+mod checkpoint;
+pub mod clock;
+pub mod config;
+pub mod error;
+mod flush;
+pub mod index;
+mod log;
+mod recovery;
+mod segment;
+pub mod sim;
+pub mod storage;
+
+pub use crate::clock::{Clock, ManualClock, SystemClock};
+pub use crate::config::{LogConfig, TimestampType};
+pub use crate::error::LogError;
+pub use crate::flush::Flusher;
+pub use crate::log::{Appended, Durability, Log, LogEnv, ReadBound, TimestampLookup, Watermark};

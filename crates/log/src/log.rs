@@ -1,0 +1,755 @@
+//! A partition log: segments in one directory, appended under one lock, read concurrently.
+//!
+//! Offsets, in order (asserted on every change):
+//! `log_start_offset <= high_watermark <= log_end_offset` and `synced <= log_end_offset`.
+//! With `flush.on.ack` (the default) the high watermark is the synced offset: readers and
+//! acks=all producers only ever see data that survives a power cut. Without it the high
+//! watermark is the log end offset, as in a one-broker Kafka.
+//!
+//! Locks: `state` (a std mutex, never held across I/O that can block for long, nor across an
+//! `.await`) guards the segment map and offsets; `maintenance` serializes the operations that
+//! sync, checkpoint, truncate or delete, so those never race each other.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::watch;
+use tracing::error;
+
+use crate::batch::{self, BatchHeader};
+use crate::checkpoint::{self, Checkpoint};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{LogConfig, TimestampType};
+use crate::error::{IoContext, LogError};
+use crate::flush::{Flush, FlushQueue, Flusher};
+use crate::recovery;
+use crate::segment::{self, Segment};
+use crate::storage::{OsStorage, Storage, StorageFile, read_vec, write_atomically};
+
+/// What a log runs on: its file system, its clock and (optionally) the group-commit thread.
+/// Without a flusher, nothing is synced until `Log::sync` is called.
+#[derive(Clone)]
+pub struct LogEnv {
+    pub storage: Arc<dyn Storage>,
+    pub clock: Arc<dyn Clock>,
+    flush_queue: Option<Arc<FlushQueue>>,
+}
+
+impl LogEnv {
+    pub fn new(storage: Arc<dyn Storage>, clock: Arc<dyn Clock>, flusher: Option<&Flusher>) -> LogEnv {
+        LogEnv { storage, clock, flush_queue: flusher.map(Flusher::queue) }
+    }
+
+    /// The real disk and clock, synced by `flusher`.
+    pub fn os(flusher: &Flusher) -> LogEnv {
+        LogEnv::new(Arc::new(OsStorage), Arc::new(SystemClock), Some(flusher))
+    }
+}
+
+/// Whether an append's caller will wait for it to be durable (acks=all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Wake the group commit now.
+    Sync,
+    /// Let the group commit take up to `log.flush.max.delay.ms`.
+    Async,
+}
+
+/// Where reads stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadBound {
+    /// Consumers: only what the high watermark covers.
+    HighWatermark,
+    /// Replication followers: everything written.
+    LogEnd,
+}
+
+/// The result of an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// The broker time written into the batch on LogAppendTime topics, else -1 (as Kafka's
+    /// produce response says).
+    pub log_append_time_ms: i64,
+    pub log_start_offset: i64,
+}
+
+/// What readers may see, published on every change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watermark {
+    pub high_watermark: i64,
+    /// The log hit a storage error and takes no more writes until reopened.
+    pub offline: bool,
+}
+
+/// The answer to a lookup by timestamp (ListOffsets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimestampLookup {
+    /// The first record with a timestamp at or after the target.
+    Found { offset: i64, timestamp: i64 },
+    /// The first batch holding such a record is compressed: the caller decompresses it and
+    /// picks the record (`batch::first_record_at_or_after` on the decompressed batch).
+    InCompressedBatch(Bytes),
+}
+
+/// A place in the log: an offset and where it lies on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Point {
+    offset: i64,
+    segment: i64,
+    position: u64,
+}
+
+/// A handle on one partition's log; clones share it.
+#[derive(Clone)]
+pub struct Log {
+    shared: Arc<LogShared>,
+}
+
+struct LogShared {
+    dir: PathBuf,
+    env: LogEnv,
+    state: Mutex<LogState>,
+    maintenance: Mutex<()>,
+    watermark: watch::Sender<Watermark>,
+    queued: AtomicBool,
+}
+
+struct LogState {
+    config: LogConfig,
+    segments: BTreeMap<i64, Segment>,
+    log_start_offset: i64,
+    /// Everything before it has been fdatasync'd.
+    synced: Point,
+    high_watermark: Point,
+    /// Files written since the last sync.
+    unsynced_files: Vec<Arc<dyn StorageFile>>,
+    unsynced_records: u64,
+    oldest_unsynced_ms: Option<i64>,
+    last_checkpoint_ms: i64,
+    /// A segment rolled: save its indexes and a checkpoint at the next sync.
+    checkpoint_due: bool,
+    offline: bool,
+}
+
+impl LogState {
+    fn active(&self) -> &Segment {
+        self.segments.values().next_back().expect("a log always has a segment")
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        self.segments.values_mut().next_back().expect("a log always has a segment")
+    }
+
+    fn log_end_offset(&self) -> i64 {
+        self.active().next_offset
+    }
+
+    fn end_point(&self) -> Point {
+        let active = self.active();
+        Point { offset: active.next_offset, segment: active.base_offset, position: active.size }
+    }
+
+    fn set_high_watermark(&mut self, point: Point) {
+        self.high_watermark = point;
+        self.check_invariants();
+    }
+
+    fn check_invariants(&self) {
+        let end = self.log_end_offset();
+        assert!(self.log_start_offset <= self.high_watermark.offset, "log start passed the high watermark");
+        assert!(self.high_watermark.offset <= end, "high watermark passed the log end");
+        assert!(self.synced.offset <= end, "synced offset passed the log end");
+    }
+
+    fn watermark(&self) -> Watermark {
+        Watermark { high_watermark: self.high_watermark.offset, offline: self.offline }
+    }
+
+    /// The last byte position readers bound by `bound` may see in `segment`.
+    fn read_limit(&self, segment: &Segment, bound: ReadBound) -> u64 {
+        let upper = match bound {
+            ReadBound::HighWatermark => self.high_watermark,
+            ReadBound::LogEnd => self.end_point(),
+        };
+        match segment.base_offset.cmp(&upper.segment) {
+            std::cmp::Ordering::Less => segment.size,
+            std::cmp::Ordering::Equal => upper.position,
+            std::cmp::Ordering::Greater => 0,
+        }
+    }
+
+    fn upper_offset(&self, bound: ReadBound) -> i64 {
+        match bound {
+            ReadBound::HighWatermark => self.high_watermark.offset,
+            ReadBound::LogEnd => self.log_end_offset(),
+        }
+    }
+}
+
+impl Log {
+    /// Opens (or creates) the log in `dir`, recovering it if it was not shut down cleanly.
+    pub fn open(dir: &Path, config: LogConfig, env: LogEnv) -> Result<Log, LogError> {
+        let config = clamp(config);
+        let loaded = recovery::load(dir, &config, &*env.storage)?;
+        let end = {
+            let active = loaded.segments.values().next_back().expect("a log always has a segment");
+            Point { offset: active.next_offset, segment: active.base_offset, position: active.size }
+        };
+        let now = env.clock.now_ms();
+        let state = LogState {
+            config,
+            segments: loaded.segments,
+            log_start_offset: loaded.log_start_offset,
+            synced: end,
+            high_watermark: end,
+            unsynced_files: Vec::new(),
+            unsynced_records: 0,
+            oldest_unsynced_ms: None,
+            last_checkpoint_ms: now,
+            checkpoint_due: loaded.dirty,
+            offline: false,
+        };
+        state.check_invariants();
+        let (watermark, _) = watch::channel(state.watermark());
+        let log = Log {
+            shared: Arc::new(LogShared {
+                dir: dir.to_path_buf(),
+                env,
+                state: Mutex::new(state),
+                maintenance: Mutex::new(()),
+                watermark,
+                queued: AtomicBool::new(false),
+            }),
+        };
+        if loaded.dirty {
+            let guard = log.shared.maintenance.lock().expect("maintenance lock");
+            log.write_checkpoint(&guard)?;
+        }
+        Ok(log)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// Appends one record batch as a producer sent it. The batch is validated from its header
+    /// and CRC, given the next offsets by rewriting its base offset, and written as is (on
+    /// LogAppendTime topics, also stamped with the broker's time). Returns once written; the
+    /// high watermark covers it once synced (see `wait_for_high_watermark`).
+    pub fn append(&self, batch: Bytes, durability: Durability) -> Result<Appended, LogError> {
+        let now_ms = self.shared.env.clock.now_ms();
+        let mut state = self.lock_state();
+        if state.offline {
+            return Err(self.offline_error());
+        }
+        let header = batch::validate(&batch, state.config.max_message_bytes)?;
+        let (batch, header, log_append_time_ms) = match state.config.message_timestamp_type {
+            TimestampType::CreateTime => (batch, header, -1),
+            TimestampType::LogAppendTime => {
+                let stamped = batch::with_log_append_time(&batch, now_ms);
+                let header = BatchHeader::parse(&stamped).expect("stamped batch keeps its header");
+                (stamped, header, now_ms)
+            }
+        };
+        self.maybe_roll(&mut state, &header)?;
+        let base_offset = state.log_end_offset();
+        let header = BatchHeader { base_offset, ..header };
+        let interval = u64::from(state.config.index_interval_bytes);
+        let base_offset_bytes = base_offset.to_be_bytes();
+        let active = state.active_mut();
+        let file = active.file.clone();
+        if let Err(e) = active.append(&header, &[&base_offset_bytes, &batch[8..]], interval) {
+            return Err(self.go_offline(state, e));
+        }
+        if !state.unsynced_files.last().is_some_and(|f| Arc::ptr_eq(f, &file)) {
+            state.unsynced_files.push(file);
+        }
+        state.unsynced_records += header.records_count as u64;
+        let oldest = *state.oldest_unsynced_ms.get_or_insert(now_ms);
+        let urgent = durability == Durability::Sync
+            || state.unsynced_records >= state.config.flush_messages
+            || now_ms.saturating_sub(oldest) >= state.config.flush_ms;
+        let delay = Duration::from_millis(if urgent { 0 } else { state.config.flush_max_delay_ms });
+        if !state.config.flush_on_ack {
+            let end = state.end_point();
+            state.set_high_watermark(end);
+        }
+        let watermark = state.watermark();
+        let appended = Appended {
+            base_offset,
+            last_offset: header.last_offset(),
+            log_append_time_ms,
+            log_start_offset: state.log_start_offset,
+        };
+        drop(state);
+        self.publish(watermark);
+        if let Some(queue) = &self.shared.env.flush_queue {
+            queue.request(self.shared.clone(), Instant::now() + delay, urgent);
+        }
+        Ok(appended)
+    }
+
+    /// Starts a new segment before `incoming` if the active one is full, old, or cannot index
+    /// the incoming offsets.
+    fn maybe_roll(&self, state: &mut MutexGuard<'_, LogState>, incoming: &BatchHeader) -> Result<(), LogError> {
+        let config = &state.config;
+        let active = state.active();
+        if active.size == 0 {
+            return Ok(());
+        }
+        let full = active.size + incoming.size_bytes() as u64 > u64::from(config.segment_bytes);
+        let old = active.rolling_timestamp.is_some_and(|t| incoming.max_timestamp - t >= config.segment_ms);
+        let last_offset = active.next_offset + i64::from(incoming.last_offset_delta);
+        let offsets_overflow = last_offset - active.base_offset > i64::from(i32::MAX);
+        if !(full || old || offsets_overflow) {
+            return Ok(());
+        }
+        let base = active.next_offset;
+        state.active_mut().seal_time_index();
+        let segment = match Segment::create(&*self.shared.env.storage, &self.shared.dir, base) {
+            Ok(segment) => segment,
+            Err(e) => return Err(self.mark_offline(state, e)),
+        };
+        state.segments.insert(base, segment);
+        state.checkpoint_due = true;
+        Ok(())
+    }
+
+    /// Reads whole batches from the one containing `offset`, up to `max_bytes` (but always the
+    /// first batch whole, however large, so a consumer can make progress), from one segment.
+    /// A read may start mid-batch, as in Kafka: the client skips the offsets before its own.
+    /// Reading at the bound returns nothing; outside `[log_start_offset, bound]` is an error.
+    pub fn read(&self, offset: i64, max_bytes: usize, bound: ReadBound) -> Result<Bytes, LogError> {
+        let mut from = offset;
+        loop {
+            let (file, path, start, limit, segment_end) = {
+                let state = self.lock_state();
+                let upper = state.upper_offset(bound);
+                if from < state.log_start_offset || from > upper {
+                    return Err(LogError::OffsetOutOfRange {
+                        offset,
+                        log_start_offset: state.log_start_offset,
+                        upper_bound: upper,
+                    });
+                }
+                if from == upper {
+                    return Ok(Bytes::new());
+                }
+                let (_, seg) = state.segments.range(..=from).next_back().expect("offset within the log");
+                let start = u64::from(seg.offset_index.lookup(seg.relative(from)));
+                let limit = state.read_limit(seg, bound);
+                (seg.file.clone(), seg.path.clone(), start, limit, seg.next_offset)
+            };
+            let window = max_bytes.saturating_add(LOCATE_SLACK_BYTES);
+            let target = from;
+            let found = find_batch(&*file, start, limit, window, |h| h.last_offset() >= target).ctx("read", &path)?;
+            let Some((position, first, buf)) = found else {
+                // The offset lies past this segment's last batch: continue in the next.
+                if segment_end <= from {
+                    return Ok(Bytes::new());
+                }
+                from = segment_end;
+                continue;
+            };
+            return read_batches(&*file, position, first, buf, limit, max_bytes).ctx("read", &path);
+        }
+    }
+
+    /// The first record at or after `timestamp_ms` below the high watermark (ListOffsets).
+    pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<TimestampLookup>, LogError> {
+        let (file, path, start, limit) = {
+            let state = self.lock_state();
+            let hw = state.high_watermark.offset;
+            let found = state.segments.values().find(|s| s.base_offset < hw && s.max_timestamp >= timestamp_ms);
+            let Some(seg) = found else { return Ok(None) };
+            let relative = seg.time_index.lookup(timestamp_ms);
+            let start = u64::from(seg.offset_index.lookup(relative));
+            (seg.file.clone(), seg.path.clone(), start, state.read_limit(seg, ReadBound::HighWatermark))
+        };
+        let found = find_batch(&*file, start, limit, LOCATE_SLACK_BYTES, |h| h.max_timestamp >= timestamp_ms)
+            .ctx("timestamp lookup", &path)?;
+        let Some((position, header, _)) = found else { return Ok(None) };
+        let bytes = read_vec(&*file, position, header.size_bytes()).ctx("timestamp lookup", &path)?;
+        Ok(match batch::first_record_at_or_after(&bytes, timestamp_ms) {
+            Some(Some((offset, timestamp))) => Some(TimestampLookup::Found { offset, timestamp }),
+            Some(None) => Some(TimestampLookup::Found { offset: header.base_offset, timestamp: header.max_timestamp }),
+            None => Some(TimestampLookup::InCompressedBatch(Bytes::from(bytes))),
+        })
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.lock_state().log_start_offset
+    }
+
+    pub fn high_watermark(&self) -> i64 {
+        self.lock_state().high_watermark.offset
+    }
+
+    pub fn log_end_offset(&self) -> i64 {
+        self.lock_state().log_end_offset()
+    }
+
+    /// Bytes of all segments.
+    pub fn size_bytes(&self) -> u64 {
+        self.lock_state().segments.values().map(|s| s.size).sum()
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.lock_state().segments.len()
+    }
+
+    pub fn config(&self) -> LogConfig {
+        self.lock_state().config.clone()
+    }
+
+    /// Applies changed topic configs; they take effect from the next append or retention pass.
+    pub fn set_config(&self, config: LogConfig) {
+        self.lock_state().config = clamp(config);
+    }
+
+    /// Changes of the high watermark, for fetch long-polls and acks=all waiters.
+    pub fn subscribe(&self) -> watch::Receiver<Watermark> {
+        self.shared.watermark.subscribe()
+    }
+
+    /// Waits until the high watermark reaches `offset` (acks=all: the offset after the batch).
+    pub async fn wait_for_high_watermark(&self, offset: i64) -> Result<(), LogError> {
+        let mut rx = self.subscribe();
+        let seen = *rx.wait_for(|w| w.offline || w.high_watermark >= offset).await.expect("the log owns the sender");
+        if seen.offline && seen.high_watermark < offset {
+            return Err(self.offline_error());
+        }
+        Ok(())
+    }
+
+    /// The group commit: fdatasyncs every file written since the last sync, then advances the
+    /// synced offset (and, with `flush.on.ack`, the high watermark) over what was written
+    /// before the sync began. Saves a checkpoint when one is due.
+    pub fn sync(&self) -> Result<(), LogError> {
+        let guard = self.shared.maintenance.lock().expect("maintenance lock");
+        let (files, target) = {
+            let mut state = self.lock_state();
+            if state.offline {
+                return Err(self.offline_error());
+            }
+            state.unsynced_records = 0;
+            state.oldest_unsynced_ms = None;
+            (std::mem::take(&mut state.unsynced_files), state.end_point())
+        };
+        for file in &files {
+            if let Err(e) = file.sync_data() {
+                let e = LogError::Storage { op: "fdatasync", path: self.shared.dir.clone(), source: e };
+                return Err(self.go_offline(self.lock_state(), e));
+            }
+        }
+        let (watermark, checkpoint_due) = {
+            let mut state = self.lock_state();
+            if target.offset > state.synced.offset {
+                state.synced = target;
+                if state.config.flush_on_ack {
+                    state.set_high_watermark(target);
+                }
+            }
+            let now = self.shared.env.clock.now_ms();
+            let due = state.checkpoint_due
+                || now.saturating_sub(state.last_checkpoint_ms) >= state.config.recovery_checkpoint_interval_ms;
+            (state.watermark(), due)
+        };
+        self.publish(watermark);
+        if checkpoint_due {
+            self.write_checkpoint(&guard)?;
+        }
+        Ok(())
+    }
+
+    /// Syncs everything and leaves a checkpoint at the end of the log, so that the next open
+    /// scans nothing. The log stays usable.
+    pub fn close(&self) -> Result<(), LogError> {
+        self.sync()?;
+        let guard = self.shared.maintenance.lock().expect("maintenance lock");
+        self.lock_state().active_mut().seal_time_index();
+        self.write_checkpoint(&guard)
+    }
+
+    /// Removes every batch holding an offset at or after `offset` (replication's truncation to a
+    /// leader's log); the log end offset becomes the base offset of the first batch removed.
+    pub fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
+        let guard = self.shared.maintenance.lock().expect("maintenance lock");
+        let mut state = self.lock_state();
+        if offset < state.log_start_offset {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start_offset: state.log_start_offset,
+                upper_bound: state.log_end_offset(),
+            });
+        }
+        if offset >= state.log_end_offset() {
+            return Ok(());
+        }
+        let (&base, seg) = state.segments.range(..=offset).next_back().expect("offset within the log");
+        let start = u64::from(seg.offset_index.lookup(seg.relative(offset)));
+        let found = find_batch(&*seg.file, start, seg.size, LOCATE_SLACK_BYTES, |h| h.last_offset() >= offset)
+            .ctx("truncate", &seg.path)?;
+        let position = found.map_or(seg.size, |(position, _, _)| position);
+        let doomed: Vec<i64> = state.segments.range(base + 1..).map(|(&b, _)| b).collect();
+        for b in doomed {
+            let seg = state.segments.remove(&b).expect("listed above");
+            seg.delete(&*self.shared.env.storage)?;
+        }
+        let interval = u64::from(state.config.index_interval_bytes);
+        let seg = state.segments.get_mut(&base).expect("found above");
+        if let Err(e) = seg.truncate(position, interval) {
+            return Err(self.go_offline(state, e));
+        }
+        let end = state.end_point();
+        if state.synced.offset > end.offset {
+            state.synced = end;
+        }
+        if state.high_watermark.offset > end.offset {
+            state.set_high_watermark(end);
+        }
+        state.unsynced_files.clear();
+        let watermark = state.watermark();
+        drop(state);
+        self.shared.watermark.send_replace(watermark);
+        self.shared.env.storage.sync_dir(&self.shared.dir).ctx("sync directory", &self.shared.dir)?;
+        self.write_checkpoint(&guard)
+    }
+
+    /// DeleteRecords: moves the log start offset up to `offset` (at most the high watermark),
+    /// durably. Segments wholly below it go at the next retention pass, as in Kafka. Returns
+    /// the new log start.
+    pub fn delete_records(&self, offset: i64) -> Result<i64, LogError> {
+        let guard = self.shared.maintenance.lock().expect("maintenance lock");
+        {
+            let mut state = self.lock_state();
+            let hw = state.high_watermark.offset;
+            if offset < 0 || offset > hw {
+                return Err(LogError::OffsetOutOfRange {
+                    offset,
+                    log_start_offset: state.log_start_offset,
+                    upper_bound: hw,
+                });
+            }
+            if offset <= state.log_start_offset {
+                return Ok(state.log_start_offset);
+            }
+            state.log_start_offset = offset;
+            state.check_invariants();
+        }
+        self.write_checkpoint(&guard)?;
+        Ok(self.log_start_offset())
+    }
+
+    /// Deletes inactive segments past `retention.ms` (by their newest timestamp) or beyond
+    /// `retention.bytes` (oldest first), and those wholly below the log start offset. Never the
+    /// active segment, and never data above the high watermark. Returns how many went.
+    pub fn enforce_retention(&self) -> Result<usize, LogError> {
+        let guard = self.shared.maintenance.lock().expect("maintenance lock");
+        let deleted = self.remove_expired_segments(&guard)?;
+        if deleted > 0 {
+            self.write_checkpoint(&guard)?;
+        }
+        Ok(deleted)
+    }
+
+    fn remove_expired_segments(&self, _maintenance: &MutexGuard<'_, ()>) -> Result<usize, LogError> {
+        let now = self.shared.env.clock.now_ms();
+        let doomed: Vec<Segment> = {
+            let mut state = self.lock_state();
+            let config = state.config.clone();
+            let mut total: i64 = state.segments.values().map(|s| s.size as i64).sum();
+            let bases: Vec<i64> = state.segments.keys().copied().collect();
+            let mut doomed = Vec::new();
+            for pair in bases.windows(2) {
+                let (base, next_base) = (pair[0], pair[1]);
+                let seg = &state.segments[&base];
+                let below_start = next_base <= state.log_start_offset;
+                let by_time = config.retention_ms >= 0 && now - seg.max_timestamp > config.retention_ms;
+                let by_size = config.retention_bytes >= 0 && total - seg.size as i64 >= config.retention_bytes;
+                let below_hw = next_base <= state.high_watermark.offset;
+                if !(below_hw && (below_start || by_time || by_size)) {
+                    break;
+                }
+                total -= seg.size as i64;
+                doomed.push(state.segments.remove(&base).expect("listed above"));
+            }
+            let first = *state.segments.keys().next().expect("the active segment stays");
+            state.log_start_offset = state.log_start_offset.max(first);
+            state.check_invariants();
+            doomed
+        };
+        for seg in &doomed {
+            seg.delete(&*self.shared.env.storage)?;
+        }
+        if !doomed.is_empty() {
+            self.shared.env.storage.sync_dir(&self.shared.dir).ctx("sync directory", &self.shared.dir)?;
+        }
+        Ok(doomed.len())
+    }
+
+    /// Saves every segment's unsaved index entries (synced), then the checkpoint: log start
+    /// offset and the synced point as the recovery point. Index first, so that whatever the
+    /// checkpoint trusts has its index on disk.
+    fn write_checkpoint(&self, _maintenance: &MutexGuard<'_, ()>) -> Result<(), LogError> {
+        let storage = &*self.shared.env.storage;
+        let (work, checkpoint) = {
+            let mut state = self.lock_state();
+            state.active_mut().seal_time_index();
+            let work: Vec<_> = state
+                .segments
+                .values()
+                .map(|s| (s.base_offset, s.index_counts(), s.unsaved_indexes()))
+                .filter(|(_, _, files)| files.iter().any(|(_, _, add)| !add.is_empty()))
+                .collect();
+            let synced = state.synced;
+            let checkpoint = Checkpoint {
+                log_start_offset: state.log_start_offset,
+                recovery_offset: synced.offset,
+                recovery_segment: synced.segment,
+                recovery_position: synced.position,
+            };
+            (work, checkpoint)
+        };
+        for (_, _, files) in &work {
+            for (path, keep, add) in files {
+                segment::save_index(storage, path, *keep, add)?;
+            }
+        }
+        let path = self.shared.dir.join(checkpoint::FILE_NAME);
+        write_atomically(storage, &path, &checkpoint.encode()).ctx("write checkpoint", &path)?;
+        let mut state = self.lock_state();
+        for (base, (offset_entries, time_entries), _) in work {
+            if let Some(seg) = state.segments.get_mut(&base) {
+                seg.mark_saved(offset_entries, time_entries);
+            }
+        }
+        state.checkpoint_due = false;
+        state.last_checkpoint_ms = self.shared.env.clock.now_ms();
+        Ok(())
+    }
+
+    fn lock_state(&self) -> MutexGuard<'_, LogState> {
+        self.shared.state.lock().expect("log state lock")
+    }
+
+    /// Publishes a high watermark; concurrent publishers never move it backwards.
+    fn publish(&self, watermark: Watermark) {
+        self.shared.watermark.send_if_modified(|current| {
+            let advance = watermark.high_watermark > current.high_watermark || watermark.offline != current.offline;
+            if advance {
+                *current = watermark;
+            }
+            advance
+        });
+    }
+
+    fn mark_offline(&self, state: &mut LogState, e: LogError) -> LogError {
+        error!(dir = %self.shared.dir.display(), error = %e, "log going offline");
+        state.offline = true;
+        let watermark = state.watermark();
+        self.shared.watermark.send_replace(watermark);
+        e
+    }
+
+    fn go_offline(&self, mut state: MutexGuard<'_, LogState>, e: LogError) -> LogError {
+        self.mark_offline(&mut state, e)
+    }
+
+    fn offline_error(&self) -> LogError {
+        LogError::Offline { path: self.shared.dir.clone() }
+    }
+}
+
+impl Flush for LogShared {
+    fn flush(self: Arc<Self>) {
+        let log = Log { shared: self };
+        if let Err(e) = log.sync() {
+            error!(dir = %log.shared.dir.display(), error = %e, "group commit failed");
+        }
+    }
+
+    fn queued(&self) -> &AtomicBool {
+        &self.queued
+    }
+}
+
+/// Bytes read beyond `max_bytes` when locating a batch: the index lands within about one
+/// `index.interval.bytes` (4 KiB by default) before it, so one read usually covers both.
+const LOCATE_SLACK_BYTES: usize = 16 * 1024;
+
+/// Walks batch headers from `start` (a batch boundary) up to `limit` for the first batch
+/// matching `wanted`. Returns its position, header and the bytes read from there on (at least
+/// the header, maybe more), or `None` if no batch before `limit` matches.
+fn find_batch(
+    file: &dyn StorageFile,
+    start: u64,
+    limit: u64,
+    window: usize,
+    wanted: impl Fn(&BatchHeader) -> bool,
+) -> std::io::Result<Option<(u64, BatchHeader, Bytes)>> {
+    let mut position = start;
+    let mut buf = Bytes::new();
+    let mut buf_start = start;
+    while position < limit {
+        let at = (position - buf_start) as usize;
+        let header = match BatchHeader::parse(buf.get(at..).unwrap_or_default()) {
+            Some(header) => header,
+            None => {
+                let len = window.max(batch::BATCH_HEADER_LEN).min((limit - position) as usize);
+                buf = Bytes::from(read_vec(file, position, len)?);
+                buf_start = position;
+                match BatchHeader::parse(&buf) {
+                    Some(header) => header,
+                    None => return Ok(None),
+                }
+            }
+        };
+        let size = header.size_bytes() as u64;
+        if size < batch::BATCH_HEADER_LEN as u64 {
+            return Ok(None); // Not a batch: the file changed under us.
+        }
+        if wanted(&header) {
+            return Ok(Some((position, header, buf.slice((position - buf_start) as usize..))));
+        }
+        position += size;
+    }
+    Ok(None)
+}
+
+/// Returns the whole batches from `position` (where `first` starts) that fit in `max_bytes`
+/// and below `limit`, the first one always. `buf` holds bytes already read from `position`.
+fn read_batches(
+    file: &dyn StorageFile,
+    position: u64,
+    first: BatchHeader,
+    buf: Bytes,
+    limit: u64,
+    max_bytes: usize,
+) -> std::io::Result<Bytes> {
+    let available = (limit - position) as usize;
+    let want = max_bytes.min(available).max(first.size_bytes().min(available));
+    let buf = if buf.len() >= want { buf } else { Bytes::from(read_vec(file, position, want)?) };
+    let mut end = 0;
+    while let Some(header) = BatchHeader::parse(&buf[end..]) {
+        let size = header.size_bytes();
+        if size < batch::BATCH_HEADER_LEN || end + size > buf.len() || (end > 0 && end + size > max_bytes) {
+            break;
+        }
+        end += size;
+    }
+    Ok(buf.slice(..end))
+}
+
+/// Keeps settings within what the on-disk format can hold: positions are `u32`, and Kafka
+/// caps `segment.bytes` at `i32::MAX`.
+fn clamp(mut config: LogConfig) -> LogConfig {
+    config.segment_bytes = config.segment_bytes.clamp(batch::BATCH_HEADER_LEN as u32, i32::MAX as u32);
+    config
+}

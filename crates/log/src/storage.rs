@@ -1,0 +1,146 @@
+//! The file I/O the log needs, behind two small traits so that tests can run the log on a
+//! simulated disk (`sim`) that loses unsynced writes at a power cut. `OsStorage` is the real one.
+//!
+//! Files are append-only (opened with `O_APPEND`): the log writes only at the end, under its
+//! append lock, and readers use positional reads concurrently.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, IoSlice, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Directory-level operations.
+pub trait Storage: Send + Sync + 'static {
+    fn create_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// Names (not paths) of the entries of a directory.
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<String>>;
+    /// Opens a file for append and positional reads, creating it if `create`.
+    fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn StorageFile>>;
+    fn exists(&self, path: &Path) -> bool;
+    fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Atomically replaces `to` with `from`.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Makes creations, removals and renames in a directory durable.
+    fn sync_dir(&self, path: &Path) -> io::Result<()>;
+}
+
+/// One open file.
+pub trait StorageFile: Send + Sync {
+    /// Reads at `position`; fewer bytes than asked only at the end of the file.
+    fn read_at(&self, buf: &mut [u8], position: u64) -> io::Result<usize>;
+    /// Appends all of `bufs` at the end of the file.
+    fn append(&self, bufs: &[&[u8]]) -> io::Result<()>;
+    /// fdatasync: everything written before the call survives a power cut once it returns.
+    fn sync_data(&self) -> io::Result<()>;
+    fn set_len(&self, len: u64) -> io::Result<()>;
+    fn size(&self) -> io::Result<u64>;
+}
+
+/// Reads exactly `len` bytes at `position`, or fewer if the file ends first.
+pub fn read_vec(file: &dyn StorageFile, position: u64, len: usize) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    let mut filled = 0;
+    while filled < len {
+        let n = file.read_at(&mut buf[filled..], position + filled as u64)?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    buf.truncate(filled);
+    Ok(buf)
+}
+
+/// Writes `contents` to `path` so that after a crash `path` holds either the old or the new
+/// contents, whole: write a temporary file, sync it, rename over, sync the directory.
+pub fn write_atomically(storage: &dyn Storage, path: &Path, contents: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    if storage.exists(&tmp) {
+        storage.remove_file(&tmp)?;
+    }
+    let file = storage.open(&tmp, true)?;
+    file.append(&[contents])?;
+    file.sync_data()?;
+    storage.rename(&tmp, path)?;
+    storage.sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// The operating system's file system.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OsStorage;
+
+impl Storage for OsStorage {
+    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        fs::create_dir_all(path)
+    }
+
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(path)? {
+            names.push(entry?.file_name().to_string_lossy().into_owned());
+        }
+        Ok(names)
+    }
+
+    fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn StorageFile>> {
+        let file = OpenOptions::new().read(true).append(true).create(create).open(path)?;
+        Ok(Arc::new(OsFile { file, path: path.to_path_buf() }))
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        path.exists()
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        fs::remove_file(path)
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::rename(from, to)
+    }
+
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        File::open(path)?.sync_all()
+    }
+}
+
+struct OsFile {
+    file: File,
+    path: PathBuf,
+}
+
+impl StorageFile for OsFile {
+    fn read_at(&self, buf: &mut [u8], position: u64) -> io::Result<usize> {
+        self.file.read_at(buf, position)
+    }
+
+    fn append(&self, bufs: &[&[u8]]) -> io::Result<()> {
+        let mut slices: Vec<IoSlice<'_>> = bufs.iter().map(|b| IoSlice::new(b)).collect();
+        let mut slices = &mut slices[..];
+        while !slices.is_empty() {
+            match (&self.file).write_vectored(slices) {
+                Ok(0) => {
+                    let msg = format!("wrote nothing to {}", self.path.display());
+                    return Err(io::Error::new(io::ErrorKind::WriteZero, msg));
+                }
+                Ok(n) => IoSlice::advance_slices(&mut slices, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.file.set_len(len)
+    }
+
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+}
