@@ -508,13 +508,14 @@ impl Log {
             return Err(self.go_offline(state, e));
         }
         let end = state.end_point();
+        // A cut below the log start (mid-batch) moves the start down to the new end, as Kafka.
+        state.log_start_offset = state.log_start_offset.min(end.offset);
         if state.synced.offset > end.offset {
             state.synced = end;
         }
         if state.high_watermark.offset > end.offset {
             state.set_high_watermark(end);
         }
-        state.unsynced_files.clear();
         let watermark = state.watermark();
         drop(state);
         self.shared.watermark.send_replace(watermark);
