@@ -371,3 +371,42 @@ fn large_first_batch_and_built_batches_are_consistent() {
     assert!(same_batch(&read, &big));
     assert_eq!(BatchHeader::parse(&read).expect("header").records_count, 10);
 }
+
+/// Without a durable append, the group commit still syncs within `log.flush.max.delay.ms`,
+/// and only then do readers see the data.
+#[test]
+fn group_commit_syncs_buffered_appends_soon() {
+    let t = SimLog::new(LogConfig { flush_max_delay_ms: 20, ..small_config() });
+    let flusher = Flusher::start();
+    let log = Log::open(Path::new(DIR), t.config.clone(), LogEnv::new(t.sim.clone(), t.clock.clone(), Some(&flusher)))
+        .expect("open");
+    let appended = log.append(tagged_batch(NOW, 2, 1, 10), Durability::Async).expect("append");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    pollster::block_on(log.wait_for_high_watermark(appended.last_offset + 1)).expect("synced");
+    assert!(std::time::Instant::now() < deadline);
+    assert_eq!(read_all(&log, 0, ReadBound::HighWatermark).len(), 1);
+}
+
+/// Kafka's `flush.messages` keeps its meaning: with Kafka's page-cache behaviour and a very
+/// long group-commit delay, a sync is forced once that many records are unsynced, not before.
+#[test]
+fn flush_messages_forces_a_sync() {
+    let config = LogConfig { flush_on_ack: false, flush_max_delay_ms: 3_600_000, flush_messages: 5, ..small_config() };
+    let t = SimLog::new(config);
+    let flusher = Flusher::start();
+    let log = Log::open(Path::new(DIR), t.config.clone(), LogEnv::new(t.sim.clone(), t.clock.clone(), Some(&flusher)))
+        .expect("open");
+    let before = t.sim.sync_count();
+    log.append(tagged_batch(NOW, 2, 1, 10), Durability::Async).expect("append");
+    log.append(tagged_batch(NOW, 2, 2, 10), Durability::Async).expect("append");
+    assert_eq!(log.high_watermark(), 4, "exposed on write without flush.on.ack");
+    // An absence cannot be awaited: give a wrong sync a moment to happen.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert_eq!(t.sim.sync_count(), before, "4 records are below flush.messages: no sync yet");
+    log.append(tagged_batch(NOW, 2, 3, 10), Durability::Async).expect("append");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while t.sim.sync_count() == before {
+        assert!(std::time::Instant::now() < deadline, "flush.messages did not force a sync");
+        std::thread::yield_now();
+    }
+}

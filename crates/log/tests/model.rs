@@ -212,7 +212,7 @@ fn config() -> impl Strategy<Value = LogConfig> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 300,
+        cases: 1_000,
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct("tests/model.proptest-regressions"))),
         ..ProptestConfig::default()
     })]
