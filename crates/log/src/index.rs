@@ -8,149 +8,193 @@
 //!   largest timestamp seen so far and the batch carrying it; added with the offset entries
 //!   when the largest timestamp grew, and once more when the segment is closed or checkpointed.
 //!
-//! Both are derived data: a missing or damaged file is rebuilt by scanning the segment.
+//! In both, each field of an entry is strictly larger than in the entry before. Both are
+//! derived data: a missing or damaged file is rebuilt by scanning the segment.
 
 /// Bytes per offset index entry.
-pub const OFFSET_ENTRY_BYTES: usize = 8;
+pub const OFFSET_ENTRY_BYTES: usize = <(u32, u32) as Entry>::BYTES;
 /// Bytes per time index entry.
-pub const TIME_ENTRY_BYTES: usize = 12;
+pub const TIME_ENTRY_BYTES: usize = <(i64, u32) as Entry>::BYTES;
 
-/// `(relative_offset, position)` pairs, both strictly increasing.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct OffsetIndex {
-    entries: Vec<(u32, u32)>,
+/// One fixed-size index entry: two big-endian fields.
+trait Entry: Copy {
+    const BYTES: usize;
+    fn encode(&self, out: &mut Vec<u8>);
+    fn decode(bytes: &[u8]) -> Self;
+    /// Whether `next` may follow `self`: every field strictly larger.
+    fn precedes(&self, next: &Self) -> bool;
 }
 
-impl OffsetIndex {
-    pub fn append(&mut self, relative_offset: u32, position: u32) {
-        if let Some(&(last_offset, last_position)) = self.entries.last() {
-            assert!(relative_offset > last_offset, "offset index must grow");
-            assert!(position > last_position, "offset index positions must grow");
+impl Entry for (u32, u32) {
+    const BYTES: usize = 8;
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.0.to_be_bytes());
+        out.extend_from_slice(&self.1.to_be_bytes());
+    }
+    fn decode(bytes: &[u8]) -> Self {
+        (
+            u32::from_be_bytes(bytes[..4].try_into().expect("4 bytes")),
+            u32::from_be_bytes(bytes[4..8].try_into().expect("4 bytes")),
+        )
+    }
+    fn precedes(&self, next: &Self) -> bool {
+        next.0 > self.0 && next.1 > self.1
+    }
+}
+
+impl Entry for (i64, u32) {
+    const BYTES: usize = 12;
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.0.to_be_bytes());
+        out.extend_from_slice(&self.1.to_be_bytes());
+    }
+    fn decode(bytes: &[u8]) -> Self {
+        (
+            i64::from_be_bytes(bytes[..8].try_into().expect("8 bytes")),
+            u32::from_be_bytes(bytes[8..12].try_into().expect("4 bytes")),
+        )
+    }
+    fn precedes(&self, next: &Self) -> bool {
+        next.0 > self.0 && next.1 > self.1
+    }
+}
+
+/// The entries of one index, growing in every field.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Entries<E> {
+    entries: Vec<E>,
+}
+
+impl<E: Entry> Entries<E> {
+    /// Appends `entry` if it grows in every field; returns whether it did.
+    fn push_if_growing(&mut self, entry: E) -> bool {
+        let grows = self.entries.last().is_none_or(|last| last.precedes(&entry));
+        if grows {
+            self.entries.push(entry);
         }
-        self.entries.push((relative_offset, position));
+        grows
     }
 
-    /// The position of the last indexed batch starting at or before `relative_offset`, or 0.
-    pub fn lookup(&self, relative_offset: u32) -> u32 {
-        let i = self.entries.partition_point(|&(o, _)| o <= relative_offset);
-        if i == 0 { 0 } else { self.entries[i - 1].1 }
+    /// Keeps the leading entries for which `keep` holds.
+    fn truncate_while(&mut self, keep: impl Fn(&E) -> bool) {
+        let count = self.entries.partition_point(keep);
+        self.entries.truncate(count);
     }
 
-    /// The last entry, if any.
-    pub fn last(&self) -> Option<(u32, u32)> {
-        self.entries.last().copied()
+    /// The last entry among the leading ones for which `before` holds.
+    fn floor(&self, before: impl Fn(&E) -> bool) -> Option<E> {
+        let i = self.entries.partition_point(before);
+        i.checked_sub(1).map(|i| self.entries[i])
     }
 
-    /// Drops entries for batches at or after `position`.
-    pub fn truncate_to_position(&mut self, position: u32) {
-        let keep = self.entries.partition_point(|&(_, p)| p < position);
-        self.entries.truncate(keep);
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// Encodes the entries from `from` on.
-    pub fn encode_from(&self, from: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity((self.entries.len() - from) * OFFSET_ENTRY_BYTES);
-        for &(offset, position) in &self.entries[from..] {
-            out.extend_from_slice(&offset.to_be_bytes());
-            out.extend_from_slice(&position.to_be_bytes());
+    fn encode_from(&self, from: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity((self.entries.len() - from) * E::BYTES);
+        for entry in &self.entries[from..] {
+            entry.encode(&mut out);
         }
         out
     }
 
-    /// Decodes a saved index, refusing one that cannot describe a segment of `segment_bytes`.
-    pub fn decode(bytes: &[u8], segment_bytes: u64) -> Option<OffsetIndex> {
-        if bytes.len() % OFFSET_ENTRY_BYTES != 0 {
+    /// Decodes a saved index; `None` if torn, not growing, or an entry fails `valid`.
+    fn decode(bytes: &[u8], valid: impl Fn(&E) -> bool) -> Option<Entries<E>> {
+        if bytes.len() % E::BYTES != 0 {
             return None;
         }
-        let mut index = OffsetIndex::default();
-        for entry in bytes.chunks_exact(OFFSET_ENTRY_BYTES) {
-            let offset = u32::from_be_bytes(entry[..4].try_into().expect("4 bytes"));
-            let position = u32::from_be_bytes(entry[4..].try_into().expect("4 bytes"));
-            let grows = index.entries.last().is_none_or(|&(o, p)| offset > o && position > p);
-            if !grows || u64::from(position) >= segment_bytes {
+        let mut index = Entries { entries: Vec::with_capacity(bytes.len() / E::BYTES) };
+        for chunk in bytes.chunks_exact(E::BYTES) {
+            let entry = E::decode(chunk);
+            if !valid(&entry) || !index.push_if_growing(entry) {
                 return None;
             }
-            index.entries.push((offset, position));
         }
         Some(index)
     }
 }
 
-/// `(timestamp, relative_offset)` pairs, both strictly increasing.
+/// The offset index: `(relative_offset, position)`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct TimeIndex {
-    entries: Vec<(i64, u32)>,
+pub struct OffsetIndex(Entries<(u32, u32)>);
+
+impl OffsetIndex {
+    pub fn append(&mut self, relative_offset: u32, position: u32) {
+        assert!(self.0.push_if_growing((relative_offset, position)), "offset index entries must grow");
+    }
+
+    /// The position of the last indexed batch starting at or before `relative_offset`, or 0.
+    pub fn lookup(&self, relative_offset: u32) -> u32 {
+        self.0.floor(|&(o, _)| o <= relative_offset).map_or(0, |(_, position)| position)
+    }
+
+    pub fn last(&self) -> Option<(u32, u32)> {
+        self.0.entries.last().copied()
+    }
+
+    /// Drops entries for batches at or after `position`.
+    pub fn truncate_to_position(&mut self, position: u32) {
+        self.0.truncate_while(|&(_, p)| p < position);
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.entries.is_empty()
+    }
+
+    /// Encodes the entries from `from` on.
+    pub fn encode_from(&self, from: usize) -> Vec<u8> {
+        self.0.encode_from(from)
+    }
+
+    /// Decodes a saved index, refusing one that cannot describe a segment of `segment_bytes`.
+    pub fn decode(bytes: &[u8], segment_bytes: u64) -> Option<OffsetIndex> {
+        Entries::decode(bytes, |&(_, position)| u64::from(position) < segment_bytes).map(OffsetIndex)
+    }
 }
+
+/// The time index: `(timestamp, relative_offset)`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TimeIndex(Entries<(i64, u32)>);
 
 impl TimeIndex {
     /// Records that `timestamp` is the largest so far, first carried by the batch at
     /// `relative_offset`; a no-op unless it grew.
     pub fn maybe_append(&mut self, timestamp: i64, relative_offset: u32) {
-        match self.entries.last() {
-            Some(&(last_ts, last_offset)) if timestamp <= last_ts || relative_offset <= last_offset => {}
-            _ => self.entries.push((timestamp, relative_offset)),
-        }
+        self.0.push_if_growing((timestamp, relative_offset));
     }
 
     /// The relative offset of the last indexed batch whose largest-so-far timestamp is below
     /// `timestamp`: a search for the first batch at or after `timestamp` may start there.
     pub fn lookup(&self, timestamp: i64) -> u32 {
-        let i = self.entries.partition_point(|&(t, _)| t < timestamp);
-        if i == 0 { 0 } else { self.entries[i - 1].1 }
+        self.0.floor(|&(t, _)| t < timestamp).map_or(0, |(_, offset)| offset)
     }
 
     /// The largest timestamp indexed, if any.
     pub fn max_timestamp(&self) -> Option<i64> {
-        self.entries.last().map(|&(t, _)| t)
+        self.0.entries.last().map(|&(t, _)| t)
     }
 
     /// Drops entries for batches at or after `relative_offset`.
     pub fn truncate_to_offset(&mut self, relative_offset: u32) {
-        let keep = self.entries.partition_point(|&(_, o)| o < relative_offset);
-        self.entries.truncate(keep);
+        self.0.truncate_while(|&(_, o)| o < relative_offset);
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.0.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.0.entries.is_empty()
     }
 
     pub fn encode_from(&self, from: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity((self.entries.len() - from) * TIME_ENTRY_BYTES);
-        for &(timestamp, offset) in &self.entries[from..] {
-            out.extend_from_slice(&timestamp.to_be_bytes());
-            out.extend_from_slice(&offset.to_be_bytes());
-        }
-        out
+        self.0.encode_from(from)
     }
 
     /// Decodes a saved index, refusing one with offsets at or past `offset_count`.
     pub fn decode(bytes: &[u8], offset_count: u64) -> Option<TimeIndex> {
-        if bytes.len() % TIME_ENTRY_BYTES != 0 {
-            return None;
-        }
-        let mut index = TimeIndex::default();
-        for entry in bytes.chunks_exact(TIME_ENTRY_BYTES) {
-            let timestamp = i64::from_be_bytes(entry[..8].try_into().expect("8 bytes"));
-            let offset = u32::from_be_bytes(entry[8..].try_into().expect("4 bytes"));
-            let grows = index.entries.last().is_none_or(|&(t, o)| timestamp > t && offset > o);
-            if !grows || u64::from(offset) >= offset_count {
-                return None;
-            }
-            index.entries.push((timestamp, offset));
-        }
-        Some(index)
+        Entries::decode(bytes, |&(_, offset)| u64::from(offset) < offset_count).map(TimeIndex)
     }
 }
 
