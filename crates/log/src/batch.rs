@@ -299,6 +299,52 @@ pub fn first_record_at_or_after(batch: &[u8], target_ms: i64) -> Option<Option<(
     Some(None)
 }
 
+/// One record of a batch (headers aside): what `build` encodes and `decode_records` reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub timestamp_delta: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+}
+
+/// Decodes the records of an uncompressed batch; `None` if compressed or malformed.
+pub fn decode_records(batch: &[u8]) -> Option<Vec<Record>> {
+    let header = BatchHeader::parse(batch)?;
+    if header.compression() != 0 {
+        return None;
+    }
+    let mut rest = batch.get(BATCH_HEADER_LEN..)?;
+    let mut records = Vec::with_capacity(usize::try_from(header.records_count).ok()?.min(4096));
+    for _ in 0..header.records_count {
+        let (length, n) = read_varint(rest)?;
+        let mut record = rest.get(n..n + usize::try_from(length).ok()?)?;
+        rest = &rest[n + length as usize..];
+        record = record.get(1..)?; // attributes
+        let timestamp_delta = take_varint(&mut record)?;
+        take_varint(&mut record)?; // offset delta
+        let key = take_bytes(&mut record)?;
+        let value = take_bytes(&mut record)?;
+        records.push(Record { timestamp_delta, key, value });
+    }
+    Some(records)
+}
+
+fn take_varint(buf: &mut &[u8]) -> Option<i64> {
+    let (value, n) = read_varint(buf)?;
+    *buf = &buf[n..];
+    Some(value)
+}
+
+fn take_bytes(buf: &mut &[u8]) -> Option<Option<Vec<u8>>> {
+    let len = take_varint(buf)?;
+    if len < 0 {
+        return Some(None);
+    }
+    let bytes = buf.get(..usize::try_from(len).ok()?)?.to_vec();
+    *buf = &buf[bytes.len()..];
+    Some(Some(bytes))
+}
+
 /// Reads a zig-zag varint (Kafka's varint and varlong share the encoding): (value, bytes used).
 fn read_varint(buf: &[u8]) -> Option<(i64, usize)> {
     let mut raw: u64 = 0;
@@ -328,13 +374,7 @@ fn read_i16(buf: &[u8], at: usize) -> i16 {
 pub mod build {
     use super::*;
 
-    /// One record to put into a batch.
-    #[derive(Debug, Clone)]
-    pub struct Record {
-        pub timestamp_delta: i64,
-        pub key: Option<Vec<u8>>,
-        pub value: Option<Vec<u8>>,
-    }
+    pub use super::Record;
 
     /// Encodes an uncompressed batch with base offset 0 and a correct CRC.
     pub fn batch(base_timestamp: i64, records: &[Record]) -> Bytes {
@@ -459,6 +499,20 @@ mod tests {
         assert_eq!(first_record_at_or_after(&b, 105), Some(Some((1, 110))));
         assert_eq!(first_record_at_or_after(&b, 50), Some(Some((0, 100))));
         assert_eq!(first_record_at_or_after(&b, 121), Some(None));
+    }
+
+    /// Records decode back to what was encoded, keys and nulls included.
+    #[test]
+    fn records_round_trip() {
+        let records = vec![
+            Record { timestamp_delta: 0, key: Some(b"k1".to_vec()), value: Some(b"v1".to_vec()) },
+            Record { timestamp_delta: 7, key: None, value: None },
+        ];
+        let b = batch(1, &records);
+        assert_eq!(decode_records(&b), Some(records));
+        let mut truncated = b.to_vec();
+        truncated.truncate(b.len() - 3);
+        assert_eq!(decode_records(&truncated), None);
     }
 
     /// Varints round-trip across the sign and size range.

@@ -383,6 +383,22 @@ impl Log {
         })
     }
 
+    /// Walks the header of every batch in the log, oldest first (producer state rebuild).
+    pub fn scan_batch_headers(&self, mut visit: impl FnMut(&BatchHeader)) -> Result<(), LogError> {
+        let segments: Vec<_> = {
+            let state = self.lock_state();
+            state.segments.values().map(|s| (s.file.clone(), s.path.clone(), s.size)).collect()
+        };
+        for (file, path, size) in segments {
+            batch::scan(&*file, 0, size, batch::Scan::Trusted, |_, header| {
+                visit(header);
+                std::ops::ControlFlow::Continue(())
+            })
+            .ctx("scan batch headers", &path)?;
+        }
+        Ok(())
+    }
+
     pub fn log_start_offset(&self) -> i64 {
         self.lock_state().log_start_offset
     }

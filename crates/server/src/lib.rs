@@ -1,2 +1,23 @@
-//! Brook's network layer, request handlers and coordinators. Not built yet: the single-broker
-//! issue fills this crate in on top of `brook-log`.
+//! Brook's broker: the Kafka protocol over TCP on top of `brook-log`.
+//!
+//! - `server`: the accept loop, background tasks (retention) and clean shutdown.
+//! - `connection`: one client connection; frames in, responses out in request order.
+//! - `codec`: frames to typed requests and responses back (pure, no I/O).
+//! - `handlers`: one module per Kafka API, and `dispatch`.
+//! - `broker`: the broker's state: metadata and the partitions it hosts.
+//! - `metadata`: metadata records, their durable log and the state machine they build.
+//! - `partition`: a hosted partition's log and its idempotent-producer state.
+//! - `config`: `server.properties` with Kafka's keys; `topic_config`: topic-level configs.
+
+pub mod broker;
+pub mod codec;
+pub mod config;
+mod connection;
+pub mod handlers;
+pub mod metadata;
+pub mod partition;
+pub mod server;
+pub mod topic_config;
+
+pub use crate::config::BrokerConfig;
+pub use crate::server::Server;

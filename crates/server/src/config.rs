@@ -1,0 +1,332 @@
+//! Broker configuration from a Kafka `server.properties` file and `--override key=value`
+//! arguments, with Kafka's key names and defaults.
+//!
+//! Keys fall into four groups: those Brook uses; those a KRaft `server.properties` carries that
+//! one Brook broker does not need yet (accepted with a warning naming them); features Brook does
+//! not have yet (TLS/SASL listeners: start-up stops with an error naming the key); and unknown
+//! keys (warned about, as Kafka does).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use brook_log::{LogConfig, TimestampType};
+
+/// Why a configuration cannot start a broker.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{key}: {reason}")]
+    Invalid { key: String, reason: String },
+    #[error("{key}: {feature} is not supported by Brook yet")]
+    Unsupported { key: String, feature: &'static str },
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+}
+
+/// The broker's settings.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// `node.id` (also `broker.id`).
+    pub node_id: i32,
+    /// Where to listen (`listeners`, PLAINTEXT only).
+    pub listen: SocketAddr,
+    /// The host and port clients are told to connect to (`advertised.listeners`).
+    pub advertised_host: String,
+    pub advertised_port: u16,
+    /// `log.dirs` (or `log.dir`): the first holds the metadata log too.
+    pub log_dirs: Vec<PathBuf>,
+    /// `num.partitions` for auto-created topics and CreateTopics with -1.
+    pub num_partitions: i32,
+    /// `default.replication.factor`.
+    pub default_replication_factor: i16,
+    /// `auto.create.topics.enable`.
+    pub auto_create_topics_enable: bool,
+    /// `log.retention.check.interval.ms`: how often retention runs.
+    pub retention_check_interval_ms: u64,
+    /// `socket.request.max.bytes`: the largest request frame accepted (Kafka: 100 MiB).
+    pub socket_request_max_bytes: u32,
+    /// Defaults for every partition log; topic configs override them.
+    pub log: LogConfig,
+    /// Keys that were accepted but are not used, for the start-up warning.
+    pub ignored_keys: Vec<String>,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> BrokerConfig {
+        BrokerConfig {
+            node_id: 1,
+            listen: "127.0.0.1:9092".parse().expect("valid address"),
+            advertised_host: "localhost".into(),
+            advertised_port: 9092,
+            log_dirs: vec![PathBuf::from("./brook-data")],
+            num_partitions: 1,
+            default_replication_factor: 1,
+            auto_create_topics_enable: true,
+            retention_check_interval_ms: 300_000,
+            socket_request_max_bytes: 104_857_600,
+            log: LogConfig::default(),
+            ignored_keys: Vec::new(),
+        }
+    }
+}
+
+/// Keys a KRaft `server.properties` carries that one broker accepts without using.
+const ACCEPTED_UNUSED: &[&str] = &[
+    "process.roles",
+    "controller.quorum.voters",
+    "controller.quorum.bootstrap.servers",
+    "controller.listener.names",
+    "inter.broker.listener.name",
+    "listener.security.protocol.map",
+    "num.network.threads",
+    "num.io.threads",
+    "socket.send.buffer.bytes",
+    "socket.receive.buffer.bytes",
+    "num.recovery.threads.per.data.dir",
+    "offsets.topic.replication.factor",
+    "transaction.state.log.replication.factor",
+    "transaction.state.log.min.isr",
+    "share.coordinator.state.topic.replication.factor",
+    "share.coordinator.state.topic.min.isr",
+    "group.initial.rebalance.delay.ms",
+    "zookeeper.connect",
+    "zookeeper.connection.timeout.ms",
+];
+
+impl BrokerConfig {
+    /// Parses a properties file's text, then applies `overrides` (`key=value`) on top.
+    pub fn from_properties(text: &str, overrides: &[String]) -> Result<BrokerConfig, ConfigError> {
+        let mut props = parse_properties(text);
+        for o in overrides {
+            let (k, v) = o.split_once('=').ok_or_else(|| ConfigError::Invalid {
+                key: o.clone(),
+                reason: "an override must look like key=value".into(),
+            })?;
+            props.insert(k.trim().to_string(), v.trim().to_string());
+        }
+        BrokerConfig::from_map(&props)
+    }
+
+    fn from_map(props: &BTreeMap<String, String>) -> Result<BrokerConfig, ConfigError> {
+        let mut c = BrokerConfig::default();
+        let mut retention_ms: Option<i64> = None;
+        let mut roll_ms: Option<i64> = None;
+        let mut listeners_set = false;
+        let mut advertised: Option<String> = None;
+        for (key, value) in props {
+            let v = value.as_str();
+            match key.as_str() {
+                "node.id" | "broker.id" => c.node_id = parse(key, v)?,
+                "listeners" => {
+                    listeners_set = true;
+                    c.listen = parse_listener(key, v)?;
+                }
+                "advertised.listeners" => advertised = Some(v.to_string()),
+                "log.dirs" | "log.dir" => {
+                    c.log_dirs =
+                        v.split(',').map(|d| PathBuf::from(d.trim())).filter(|d| !d.as_os_str().is_empty()).collect();
+                    if c.log_dirs.is_empty() {
+                        return Err(invalid(key, "needs at least one directory"));
+                    }
+                }
+                "num.partitions" => c.num_partitions = positive(key, parse(key, v)?)?,
+                "default.replication.factor" => c.default_replication_factor = parse(key, v)?,
+                "auto.create.topics.enable" => c.auto_create_topics_enable = parse_bool(key, v)?,
+                "log.retention.check.interval.ms" => c.retention_check_interval_ms = parse(key, v)?,
+                "socket.request.max.bytes" => c.socket_request_max_bytes = parse(key, v)?,
+                "log.retention.ms" => retention_ms = Some(parse(key, v)?),
+                "log.retention.minutes" => {
+                    retention_ms = retention_ms.or(Some(parse::<i64>(key, v)?.saturating_mul(60_000)))
+                }
+                "log.retention.hours" => {
+                    retention_ms = retention_ms.or(Some(parse::<i64>(key, v)?.saturating_mul(3_600_000)))
+                }
+                "log.retention.bytes" => c.log.retention_bytes = parse(key, v)?,
+                "log.segment.bytes" => c.log.segment_bytes = parse(key, v)?,
+                "log.roll.ms" => roll_ms = Some(parse(key, v)?),
+                "log.roll.hours" => roll_ms = roll_ms.or(Some(parse::<i64>(key, v)?.saturating_mul(3_600_000))),
+                "message.max.bytes" => c.log.max_message_bytes = parse(key, v)?,
+                "log.index.interval.bytes" => c.log.index_interval_bytes = parse(key, v)?,
+                "log.message.timestamp.type" => c.log.message_timestamp_type = parse_timestamp_type(key, v)?,
+                "log.flush.interval.messages" => c.log.flush_messages = parse(key, v)?,
+                "log.flush.interval.ms" => c.log.flush_ms = parse(key, v)?,
+                "log.flush.offset.checkpoint.interval.ms" => c.log.recovery_checkpoint_interval_ms = parse(key, v)?,
+                "log.flush.on.ack" => c.log.flush_on_ack = parse_bool(key, v)?,
+                "log.flush.max.delay.ms" => c.log.flush_max_delay_ms = parse(key, v)?,
+                "ssl.keystore.location" | "ssl.truststore.location" | "ssl.client.auth" => {
+                    return Err(ConfigError::Unsupported { key: key.clone(), feature: "TLS" });
+                }
+                k if k.starts_with("sasl.") => {
+                    return Err(ConfigError::Unsupported { key: key.clone(), feature: "SASL" });
+                }
+                k if ACCEPTED_UNUSED.contains(&k) => c.ignored_keys.push(key.clone()),
+                _ => c.ignored_keys.push(key.clone()),
+            }
+        }
+        if let Some(ms) = retention_ms {
+            c.log.retention_ms = if ms < 0 { -1 } else { ms };
+        }
+        if let Some(ms) = roll_ms {
+            c.log.segment_ms = ms;
+        }
+        let (host, port) = match advertised {
+            Some(a) => parse_host_port("advertised.listeners", &a)?,
+            None if listeners_set => (advertised_host_for(&c.listen), c.listen.port()),
+            None => ("localhost".to_string(), c.listen.port()),
+        };
+        c.advertised_host = host;
+        c.advertised_port = port;
+        Ok(c)
+    }
+}
+
+/// Java `.properties` lines: `key=value` or `key: value`, `#` and `!` comments, `\` continues.
+fn parse_properties(text: &str) -> BTreeMap<String, String> {
+    let mut props = BTreeMap::new();
+    let mut pending = String::new();
+    for raw in text.lines() {
+        let line = raw.trim_start();
+        if pending.is_empty() && (line.is_empty() || line.starts_with('#') || line.starts_with('!')) {
+            continue;
+        }
+        if let Some(body) = line.strip_suffix('\\') {
+            pending.push_str(body);
+            continue;
+        }
+        pending.push_str(line);
+        let entry = std::mem::take(&mut pending);
+        let split = entry.find(['=', ':']).unwrap_or(entry.len());
+        let key = entry[..split].trim().to_string();
+        let value = entry.get(split + 1..).unwrap_or("").trim().to_string();
+        if !key.is_empty() {
+            props.insert(key, value);
+        }
+    }
+    props
+}
+
+/// The first PLAINTEXT listener, e.g. `PLAINTEXT://localhost:9092`; other protocols stop
+/// start-up, CONTROLLER listeners are skipped (one broker has no controller quorum).
+fn parse_listener(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+    let mut chosen = None;
+    for listener in value.split(',').map(str::trim).filter(|l| !l.is_empty()) {
+        let (name, address) = listener.split_once("://").ok_or_else(|| invalid(key, "expected NAME://host:port"))?;
+        match name {
+            "PLAINTEXT" | "BROKER" | "INTERNAL" | "EXTERNAL" if chosen.is_none() => {
+                let (host, port) = parse_host_port(key, address)?;
+                let host = if host.is_empty() { "0.0.0.0".to_string() } else { host };
+                chosen = Some(resolve(key, &host, port)?);
+            }
+            "CONTROLLER" => {}
+            "SSL" | "SASL_SSL" => return Err(ConfigError::Unsupported { key: key.into(), feature: "TLS listeners" }),
+            "SASL_PLAINTEXT" => return Err(ConfigError::Unsupported { key: key.into(), feature: "SASL listeners" }),
+            _ => {}
+        }
+    }
+    chosen.ok_or_else(|| invalid(key, "no PLAINTEXT listener"))
+}
+
+fn parse_host_port(key: &str, value: &str) -> Result<(String, u16), ConfigError> {
+    let address = value.split(',').next().unwrap_or("").trim();
+    let address = address.split_once("://").map_or(address, |(_, a)| a);
+    let (host, port) = address.rsplit_once(':').ok_or_else(|| invalid(key, "expected host:port"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    Ok((host, parse(key, port)?))
+}
+
+fn resolve(key: &str, host: &str, port: u16) -> Result<SocketAddr, ConfigError> {
+    use std::net::ToSocketAddrs;
+    (host, port)
+        .to_socket_addrs()
+        .map_err(|e| invalid(key, &e.to_string()))?
+        .next()
+        .ok_or_else(|| invalid(key, "host does not resolve"))
+}
+
+fn advertised_host_for(listen: &SocketAddr) -> String {
+    if listen.ip().is_unspecified() { "localhost".to_string() } else { listen.ip().to_string() }
+}
+
+fn parse<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError> {
+    value.trim().parse().map_err(|_| invalid(key, &format!("cannot parse {value:?}")))
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(invalid(key, "expected true or false")),
+    }
+}
+
+/// Parses `CreateTime` / `LogAppendTime`, as Kafka spells them.
+pub fn parse_timestamp_type(key: &str, value: &str) -> Result<TimestampType, ConfigError> {
+    match value.trim() {
+        "CreateTime" => Ok(TimestampType::CreateTime),
+        "LogAppendTime" => Ok(TimestampType::LogAppendTime),
+        _ => Err(invalid(key, "expected CreateTime or LogAppendTime")),
+    }
+}
+
+fn positive(key: &str, value: i32) -> Result<i32, ConfigError> {
+    if value < 1 { Err(invalid(key, "must be at least 1")) } else { Ok(value) }
+}
+
+fn invalid(key: &str, reason: &str) -> ConfigError {
+    ConfigError::Invalid { key: key.to_string(), reason: reason.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Kafka's own KRaft sample `server.properties` starts a broker, warning about the
+    /// controller keys, with the listener and directories it names.
+    #[test]
+    fn kafka_kraft_properties() {
+        let text = "\
+# comment
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@localhost:9093
+listeners=PLAINTEXT://:9092,CONTROLLER://:9093
+advertised.listeners=PLAINTEXT://localhost:9092
+controller.listener.names=CONTROLLER
+log.dirs=/tmp/kraft-combined-logs
+num.partitions=3
+log.retention.hours=168
+log.segment.bytes=1073741824
+";
+        let c = BrokerConfig::from_properties(text, &[]).expect("valid");
+        assert_eq!(c.listen.port(), 9092);
+        assert_eq!(c.advertised_host, "localhost");
+        assert_eq!(c.num_partitions, 3);
+        assert_eq!(c.log_dirs, vec![PathBuf::from("/tmp/kraft-combined-logs")]);
+        assert_eq!(c.log.retention_ms, 168 * 3_600_000);
+        assert!(c.ignored_keys.contains(&"process.roles".to_string()));
+        assert!(c.ignored_keys.contains(&"controller.quorum.voters".to_string()));
+    }
+
+    /// Overrides win over the file; TLS and SASL stop start-up naming the key.
+    #[test]
+    fn overrides_and_unsupported() {
+        let c = BrokerConfig::from_properties("num.partitions=2\n", &["num.partitions=5".into()]).expect("valid");
+        assert_eq!(c.num_partitions, 5);
+        let err = BrokerConfig::from_properties("listeners=SSL://:9093\n", &[]).expect_err("TLS");
+        assert!(err.to_string().contains("listeners"), "{err}");
+        let err = BrokerConfig::from_properties("sasl.enabled.mechanisms=PLAIN\n", &[]).expect_err("SASL");
+        assert!(err.to_string().contains("sasl.enabled.mechanisms"), "{err}");
+        let err = BrokerConfig::from_properties("num.partitions=zero\n", &[]).expect_err("bad number");
+        assert!(err.to_string().starts_with("num.partitions"), "{err}");
+        assert!(BrokerConfig::from_properties("", &["novalue".into()]).is_err());
+    }
+
+    /// Properties syntax: colons, continuations, comments.
+    #[test]
+    fn properties_syntax() {
+        let props = parse_properties("a: 1\n! c\nb=x\\\n  y\n\n");
+        assert_eq!(props.get("a").map(String::as_str), Some("1"));
+        assert_eq!(props.get("b").map(String::as_str), Some("xy"));
+        assert_eq!(props.len(), 2);
+    }
+}

@@ -1,0 +1,133 @@
+//! Fetch: whole batches from each partition's high watermark-bounded log, long-polling until
+//! `min_bytes` are there or `max_wait_ms` passes. The wait sleeps on the partitions' high
+//! watermark channels, never in a loop. Fetch sessions are not kept: every response says "no
+//! session" (id 0), which tells clients to keep sending full requests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use brook_log::{LogError, ReadBound};
+use bytes::Bytes;
+use futures::FutureExt;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse};
+
+use crate::broker::Broker;
+use crate::partition::Partition;
+
+/// One requested partition, resolved.
+struct Wanted {
+    topic: usize,
+    index: i32,
+    partition: Result<Arc<Partition>, ResponseError>,
+    fetch_offset: i64,
+    max_bytes: usize,
+}
+
+pub(super) async fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -> FetchResponse {
+    if request.session_id != 0 {
+        return FetchResponse::default().with_error_code(ResponseError::FetchSessionIdNotFound.code());
+    }
+    let mut topics = Vec::with_capacity(request.topics.len());
+    let mut wanted = Vec::new();
+    for (t, topic) in request.topics.iter().enumerate() {
+        let meta = if version >= 13 { broker.topic_by_id(&topic.topic_id) } else { broker.topic(&topic.topic.0) };
+        let unknown =
+            if version >= 13 { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
+        topics.push((topic.topic.clone(), topic.topic_id));
+        for p in &topic.partitions {
+            let partition = meta.as_ref().and_then(|m| broker.partition(&m.name, p.partition)).ok_or(unknown);
+            wanted.push(Wanted {
+                topic: t,
+                index: p.partition,
+                partition,
+                fetch_offset: p.fetch_offset,
+                max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
+            });
+        }
+    }
+    let max_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
+    let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
+    // Subscribe before reading, so a batch landing between the read and the wait wakes us.
+    let mut watchers: Vec<_> =
+        wanted.iter().filter_map(|w| w.partition.as_ref().ok()).map(|p| p.log.subscribe()).collect();
+    loop {
+        let (partitions, bytes, errors) = read_all(&wanted, max_bytes);
+        let now = tokio::time::Instant::now();
+        if bytes >= min_bytes.max(1) || errors || now >= deadline || watchers.is_empty() {
+            return respond(topics, partitions);
+        }
+        let changed = futures::future::select_all(watchers.iter_mut().map(|w| w.changed().boxed()));
+        match tokio::time::timeout_at(deadline, changed).await {
+            Ok((Ok(()), _, _)) => continue,
+            // The deadline passed, or a partition went away (its topic was deleted).
+            Ok((Err(_), _, _)) | Err(_) => {
+                let (partitions, _, _) = read_all(&wanted, max_bytes);
+                return respond(topics, partitions);
+            }
+        }
+    }
+}
+
+/// Reads every partition: (per-partition data, total bytes, whether any partition errored).
+fn read_all(wanted: &[Wanted], max_bytes: usize) -> (Vec<(usize, PartitionData)>, usize, bool) {
+    let mut total = 0;
+    let mut errors = false;
+    let mut out = Vec::with_capacity(wanted.len());
+    for w in wanted {
+        let data = PartitionData::default().with_partition_index(w.index);
+        let data = match &w.partition {
+            Err(code) => {
+                errors = true;
+                data.with_error_code(code.code()).with_high_watermark(-1).with_log_start_offset(-1)
+            }
+            Ok(partition) => {
+                let log = &partition.log;
+                let high_watermark = log.high_watermark();
+                let data = data
+                    .with_high_watermark(high_watermark)
+                    .with_last_stable_offset(high_watermark)
+                    .with_log_start_offset(log.log_start_offset());
+                // KIP-74: the first partition with data may exceed the response limit.
+                let budget = if total == 0 { w.max_bytes } else { w.max_bytes.min(max_bytes.saturating_sub(total)) };
+                let read = if budget == 0 {
+                    Ok(Bytes::new())
+                } else {
+                    log.read(w.fetch_offset, budget, ReadBound::HighWatermark)
+                };
+                match read {
+                    Ok(records) => {
+                        total += records.len();
+                        data.with_records(Some(records))
+                    }
+                    Err(e) => {
+                        errors = true;
+                        let code = match e {
+                            LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange.code(),
+                            other => other.kafka_error_code(),
+                        };
+                        data.with_error_code(code)
+                    }
+                }
+            }
+        };
+        out.push((w.topic, data));
+    }
+    (out, total, errors)
+}
+
+fn respond(
+    topics: Vec<(kafka_protocol::messages::TopicName, uuid::Uuid)>,
+    partitions: Vec<(usize, PartitionData)>,
+) -> FetchResponse {
+    let mut responses: Vec<FetchableTopicResponse> = topics
+        .into_iter()
+        .map(|(name, id)| FetchableTopicResponse::default().with_topic(name).with_topic_id(id))
+        .collect();
+    for (topic, data) in partitions {
+        responses[topic].partitions.push(data);
+    }
+    FetchResponse::default().with_session_id(0).with_responses(responses)
+}

@@ -1,0 +1,71 @@
+//! ListOffsets: earliest (-2), latest (-1) or the first offset at or after a timestamp.
+
+use std::sync::Arc;
+
+use brook_log::TimestampLookup;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+use kafka_protocol::records::RecordBatchDecoder;
+
+use crate::broker::Broker;
+use crate::partition::Partition;
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+
+pub(super) fn handle(broker: &Arc<Broker>, request: ListOffsetsRequest, _version: i16) -> ListOffsetsResponse {
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let meta = broker.topic(&topic.name.0);
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    let response = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
+                    match meta.as_ref().and_then(|m| broker.partition(&m.name, p.partition_index)) {
+                        None => response
+                            .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                            .with_offset(-1)
+                            .with_timestamp(-1),
+                        Some(partition) => match lookup(&partition, p.timestamp) {
+                            Ok((offset, timestamp)) => {
+                                response.with_offset(offset).with_timestamp(timestamp).with_leader_epoch(0)
+                            }
+                            Err(code) => response.with_error_code(code.code()).with_offset(-1).with_timestamp(-1),
+                        },
+                    }
+                })
+                .collect();
+            ListOffsetsTopicResponse::default().with_name(topic.name).with_partitions(partitions)
+        })
+        .collect();
+    ListOffsetsResponse::default().with_topics(topics)
+}
+
+/// (offset, timestamp) for a ListOffsets target; -1/-1 when no record is that new.
+fn lookup(partition: &Partition, target: i64) -> Result<(i64, i64), ResponseError> {
+    let log = &partition.log;
+    match target {
+        LATEST => Ok((log.high_watermark(), -1)),
+        EARLIEST => Ok((log.log_start_offset(), -1)),
+        t if t >= 0 => match log.offset_for_timestamp(t) {
+            Ok(None) => Ok((-1, -1)),
+            Ok(Some(TimestampLookup::Found { offset, timestamp })) => Ok((offset, timestamp)),
+            Ok(Some(TimestampLookup::InCompressedBatch(batch))) => {
+                let mut buf = batch;
+                let set = RecordBatchDecoder::decode(&mut buf).map_err(|_| ResponseError::CorruptMessage)?;
+                let hit = set.records.iter().find(|r| r.timestamp >= t).ok_or(ResponseError::CorruptMessage)?;
+                Ok((hit.offset, hit.timestamp))
+            }
+            Err(e) => {
+                Err(ResponseError::try_from_code(e.kafka_error_code()).unwrap_or(ResponseError::UnknownServerError))
+            }
+        },
+        // Kafka's newer specs (-3 max timestamp, -4 earliest local, -5 latest tiered) are not
+        // served yet; refuse them plainly rather than answer wrongly.
+        _ => Err(ResponseError::UnsupportedVersion),
+    }
+}

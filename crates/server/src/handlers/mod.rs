@@ -1,0 +1,68 @@
+//! One module per Kafka API; `dispatch` routes a decoded request to it.
+//!
+//! A handler does its synchronous work (validation, appends) before it returns, in request
+//! order, and hands back a future for what must wait (acks=all syncs, fetch long-polls). The
+//! connection sends the futures' responses in request order.
+
+pub mod api_versions;
+mod create_topics;
+mod delete_topics;
+mod fetch;
+mod init_producer_id;
+mod list_offsets;
+mod metadata;
+mod produce;
+
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use kafka_protocol::messages::{RequestKind, ResponseKind};
+use kafka_protocol::protocol::StrBytes;
+use tracing::error;
+
+use crate::broker::Broker;
+use crate::codec::Request;
+
+/// A response to come; `None` for requests that get none (produce with acks=0).
+pub type Reply = BoxFuture<'static, Option<ResponseKind>>;
+
+pub fn dispatch(broker: &Arc<Broker>, request: Request) -> Reply {
+    let version = request.version();
+    let ready = |response: ResponseKind| futures::future::ready(Some(response)).boxed();
+    match request.body {
+        RequestKind::ApiVersions(r) => ready(ResponseKind::ApiVersions(api_versions::handle(&r, version))),
+        RequestKind::Metadata(r) => {
+            let broker = broker.clone();
+            async move { Some(ResponseKind::Metadata(metadata::handle(&broker, r, version).await)) }.boxed()
+        }
+        RequestKind::Produce(r) => produce::handle(broker, r, version),
+        RequestKind::Fetch(r) => {
+            let broker = broker.clone();
+            async move { Some(ResponseKind::Fetch(fetch::handle(&broker, r, version).await)) }.boxed()
+        }
+        RequestKind::ListOffsets(r) => ready(ResponseKind::ListOffsets(list_offsets::handle(broker, r, version))),
+        RequestKind::CreateTopics(r) => {
+            let broker = broker.clone();
+            async move { Some(ResponseKind::CreateTopics(create_topics::handle(&broker, r, version).await)) }.boxed()
+        }
+        RequestKind::DeleteTopics(r) => {
+            let broker = broker.clone();
+            async move { Some(ResponseKind::DeleteTopics(delete_topics::handle(&broker, r, version).await)) }.boxed()
+        }
+        RequestKind::InitProducerId(r) => {
+            let broker = broker.clone();
+            async move { Some(ResponseKind::InitProducerId(init_producer_id::handle(&broker, r).await)) }.boxed()
+        }
+        other => {
+            // `codec` only lets through the APIs listed in `api_versions::SUPPORTED`.
+            error!(request = ?other, "a request for an API with no handler got past the version check");
+            futures::future::ready(None).boxed()
+        }
+    }
+}
+
+/// A response string.
+fn text(s: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(s.into())
+}

@@ -1,0 +1,153 @@
+//! One hosted partition: its log and the idempotent-producer state that guards appends.
+//!
+//! For each producer id the partition remembers the epoch and the last five batches (Kafka's
+//! `max.in.flight.requests.per.connection` ceiling for idempotence): a retried batch that
+//! matches one of them is acknowledged with its original offsets and not appended again; a
+//! sequence gap is refused with OUT_OF_ORDER_SEQUENCE_NUMBER. The state is rebuilt from the
+//! batch headers in the log when the partition opens, so retries across a restart stay exact.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+use brook_log::batch::{self, BatchHeader};
+use brook_log::{Appended, Durability, Log, LogError};
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use uuid::Uuid;
+
+/// Batches remembered per producer for duplicate detection, as in Kafka.
+const PRODUCER_BATCHES_KEPT: usize = 5;
+
+/// The `producer_id` of a batch from a non-idempotent producer.
+const NO_PRODUCER_ID: i64 = -1;
+
+pub struct Partition {
+    pub topic: String,
+    pub topic_id: Uuid,
+    pub index: i32,
+    pub log: Log,
+    producers: Mutex<HashMap<i64, ProducerEntry>>,
+}
+
+#[derive(Debug, Default)]
+struct ProducerEntry {
+    epoch: i16,
+    batches: VecDeque<BatchMeta>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct BatchMeta {
+    first_sequence: i32,
+    last_sequence: i32,
+    base_offset: i64,
+    last_offset: i64,
+}
+
+/// Why a produce to this partition failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProduceError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("producer {producer_id}: {reason}")]
+    Producer { producer_id: i64, code: ResponseError, reason: &'static str },
+}
+
+impl ProduceError {
+    pub fn code(&self) -> i16 {
+        match self {
+            ProduceError::Log(e) => e.kafka_error_code(),
+            ProduceError::Producer { code, .. } => code.code(),
+        }
+    }
+}
+
+impl Partition {
+    /// Wraps an opened log, rebuilding producer state from its batch headers.
+    pub fn new(topic: String, topic_id: Uuid, index: i32, log: Log) -> Result<Partition, LogError> {
+        let mut producers: HashMap<i64, ProducerEntry> = HashMap::new();
+        log.scan_batch_headers(|header| {
+            if header.producer_id >= 0 {
+                let entry = producers.entry(header.producer_id).or_default();
+                if header.producer_epoch != entry.epoch {
+                    entry.batches.clear();
+                    entry.epoch = header.producer_epoch;
+                }
+                remember(entry, header, header.base_offset);
+            }
+        })?;
+        Ok(Partition { topic, topic_id, index, log, producers: Mutex::new(producers) })
+    }
+
+    /// Appends one producer batch after the idempotence checks. A duplicate of a recent batch
+    /// returns that batch's original offsets without appending.
+    pub fn append(&self, batch: Bytes, durability: Durability) -> Result<Appended, ProduceError> {
+        let header = batch::BatchHeader::parse(&batch).ok_or(LogError::CorruptMessage { reason: "short batch" })?;
+        if header.producer_id == NO_PRODUCER_ID {
+            return Ok(self.log.append(batch, durability)?);
+        }
+        // Held across the append, so the check and the write are one step for this producer.
+        let mut producers = self.producers.lock().expect("producer state lock");
+        let entry = producers.entry(header.producer_id).or_default();
+        if let Some(duplicate) = check_sequence(entry, &header)? {
+            return Ok(Appended {
+                base_offset: duplicate.base_offset,
+                last_offset: duplicate.last_offset,
+                log_append_time_ms: -1,
+                log_start_offset: self.log.log_start_offset(),
+            });
+        }
+        let appended = self.log.append(batch, durability)?;
+        if header.producer_epoch != entry.epoch {
+            entry.batches.clear();
+            entry.epoch = header.producer_epoch;
+        }
+        remember(entry, &header, appended.base_offset);
+        Ok(appended)
+    }
+}
+
+/// Kafka's sequence rules: `Ok(Some(meta))` for a duplicate, `Ok(None)` to append.
+fn check_sequence(entry: &ProducerEntry, header: &BatchHeader) -> Result<Option<BatchMeta>, ProduceError> {
+    let fail = |code, reason| Err(ProduceError::Producer { producer_id: header.producer_id, code, reason });
+    let Some(last) = entry.batches.back() else {
+        // A producer this partition has not seen must start at sequence 0.
+        return if header.base_sequence == 0 {
+            Ok(None)
+        } else {
+            fail(ResponseError::OutOfOrderSequenceNumber, "an unknown producer must start at sequence 0")
+        };
+    };
+    if header.producer_epoch < entry.epoch {
+        return fail(ResponseError::InvalidProducerEpoch, "epoch is older than the partition has seen");
+    }
+    if header.producer_epoch > entry.epoch {
+        return if header.base_sequence == 0 {
+            Ok(None)
+        } else {
+            fail(ResponseError::OutOfOrderSequenceNumber, "a new epoch must start at sequence 0")
+        };
+    }
+    let last_sequence = header.base_sequence.wrapping_add(header.last_offset_delta);
+    if let Some(seen) =
+        entry.batches.iter().find(|b| b.first_sequence == header.base_sequence && b.last_sequence == last_sequence)
+    {
+        return Ok(Some(*seen));
+    }
+    let expected = if last.last_sequence == i32::MAX { 0 } else { last.last_sequence + 1 };
+    if header.base_sequence != expected {
+        return fail(ResponseError::OutOfOrderSequenceNumber, "sequence does not follow the last one");
+    }
+    Ok(None)
+}
+
+fn remember(entry: &mut ProducerEntry, header: &BatchHeader, base_offset: i64) {
+    if entry.batches.len() == PRODUCER_BATCHES_KEPT {
+        entry.batches.pop_front();
+    }
+    entry.batches.push_back(BatchMeta {
+        first_sequence: header.base_sequence,
+        last_sequence: header.base_sequence.wrapping_add(header.last_offset_delta),
+        base_offset,
+        last_offset: base_offset + i64::from(header.last_offset_delta),
+    });
+}

@@ -1,0 +1,111 @@
+//! The accept loop, background tasks and shutdown.
+//!
+//! Shutdown (SIGTERM/SIGINT in the binary) stops accepting, tells connections to finish the
+//! requests they hold, waits for them, then syncs and checkpoints every log.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use crate::broker::Broker;
+use crate::config::BrokerConfig;
+use crate::connection;
+
+/// Open connections at once (Kafka's `max.connections` is unlimited; the file-descriptor limit
+/// is the real bound, and past this Brook stops accepting until one closes).
+const MAX_CONNECTIONS: usize = 10_000;
+/// How long shutdown waits for connections to finish their in-flight requests.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// A started broker: where it listens, and the handle to stop it.
+pub struct Server {
+    pub local_addr: SocketAddr,
+    broker: Arc<Broker>,
+    listener: TcpListener,
+}
+
+impl Server {
+    /// Opens the data and binds the listener.
+    pub async fn bind(mut config: BrokerConfig) -> anyhow::Result<Server> {
+        for key in &config.ignored_keys {
+            warn!(key, "configuration key accepted but not used by a single Brook broker");
+        }
+        let listener = TcpListener::bind(config.listen).await?;
+        let local_addr = listener.local_addr()?;
+        // Listening on port 0 picks a free port: clients must be told the real one.
+        if config.advertised_port == 0 {
+            config.advertised_port = local_addr.port();
+        }
+        let broker = Broker::open(config).await?;
+        Ok(Server { local_addr, broker, listener })
+    }
+
+    /// Serves until `shutdown` completes, then shuts down cleanly.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let Server { local_addr, broker, listener } = self;
+        info!(address = %local_addr, "accepting connections");
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let mut connections = JoinSet::new();
+        let retention = tokio::spawn(retention_loop(broker.clone(), stop_rx.clone()));
+        tokio::pin!(shutdown);
+        let mut backoff = Duration::from_millis(5);
+        loop {
+            let permit = tokio::select! {
+                permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+                _ = &mut shutdown => break,
+            };
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        backoff = Duration::from_millis(5);
+                        let (broker, stop) = (broker.clone(), stop_rx.clone());
+                        connections.spawn(async move {
+                            connection::serve(stream, broker, stop).await;
+                            drop(permit);
+                        });
+                    }
+                    Err(e) => {
+                        // Out of file descriptors, typically: wait and retry, doubling.
+                        warn!(error = %e, "accept failed");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(1));
+                    }
+                },
+                _ = &mut shutdown => break,
+            }
+            while connections.try_join_next().is_some() {}
+        }
+        info!("shutting down");
+        drop(listener);
+        let _ = stop_tx.send(true);
+        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async { while connections.join_next().await.is_some() {} });
+        if drained.await.is_err() {
+            warn!("connections did not finish in time; closing them");
+            connections.abort_all();
+        }
+        let _ = retention.await;
+        tokio::task::spawn_blocking(move || broker.close()).await?;
+        info!("shut down cleanly");
+        Ok(())
+    }
+}
+
+async fn retention_loop(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+    let interval = Duration::from_millis(broker.config.retention_check_interval_ms.max(1));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {
+                let broker = broker.clone();
+                let _ = tokio::task::spawn_blocking(move || broker.enforce_retention()).await;
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
