@@ -177,6 +177,65 @@ impl Broker {
         Ok(topic)
     }
 
+    /// Replaces a topic's overridden configs (AlterConfigs; IncrementalAlterConfigs computes
+    /// the new set first) and applies them to its partitions.
+    pub async fn set_topic_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
+        topic_config::validate(&configs)?;
+        let _admin = self.admin.lock().await;
+        let mut topic = self.topic(name).ok_or_else(|| unknown_topic(name))?;
+        if validate_only {
+            return Ok(());
+        }
+        self.commit(&[MetadataRecord::TopicConfigsChanged { id: topic.id, configs: configs.clone() }])
+            .await
+            .map_err(storage_error)?;
+        topic.configs = configs;
+        let log_config = self.log_config(&topic);
+        for index in 0..topic.partitions {
+            if let Some(partition) = self.partition(name, index) {
+                partition.log.set_config(log_config.clone());
+            }
+        }
+        info!(topic = name, "changed topic configs");
+        Ok(())
+    }
+
+    /// Grows a topic to `count` partitions (CreatePartitions).
+    pub async fn create_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<(), ApiError> {
+        let _admin = self.admin.lock().await;
+        let topic = self.topic(name).ok_or_else(|| unknown_topic(name))?;
+        if count <= topic.partitions {
+            let message = if count == topic.partitions {
+                format!("Topic already has {count} partitions.")
+            } else {
+                format!(
+                    "Topic currently has {} partitions, which is higher than the requested {count}.",
+                    topic.partitions
+                )
+            };
+            return Err(ApiError::new(ResponseError::InvalidPartitions, message));
+        }
+        if count > MAX_PARTITIONS_PER_TOPIC {
+            let message = format!("Number of partitions must be at most {MAX_PARTITIONS_PER_TOPIC}.");
+            return Err(ApiError::new(ResponseError::InvalidPartitions, message));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        self.commit(&[MetadataRecord::PartitionsCreated { id: topic.id, partitions: count }])
+            .await
+            .map_err(storage_error)?;
+        let grown = TopicMeta { partitions: count, ..topic.clone() };
+        self.open_partitions(&grown, topic.partitions).map_err(storage_error)?;
+        info!(topic = name, partitions = count, "added partitions");
+        Ok(())
+    }
+
     /// Reserves the next producer id, writing a new block reservation when one runs out.
     pub async fn next_producer_id(&self) -> Result<i64, ApiError> {
         {
@@ -279,6 +338,10 @@ pub fn validate_topic_name(name: &str) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+fn unknown_topic(name: &str) -> ApiError {
+    ApiError::new(ResponseError::UnknownTopicOrPartition, format!("Topic {name} does not exist."))
 }
 
 fn storage_error(e: LogError) -> ApiError {

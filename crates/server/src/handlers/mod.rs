@@ -5,12 +5,15 @@
 //! connection sends the futures' responses in request order.
 
 pub mod api_versions;
+mod cluster;
+mod configs;
 mod create_topics;
 mod delete_topics;
 mod fetch;
 mod init_producer_id;
 mod list_offsets;
 mod metadata;
+mod partitions;
 mod produce;
 
 use std::sync::Arc;
@@ -54,6 +57,23 @@ pub fn dispatch(broker: &Arc<Broker>, request: Request) -> Reply {
             let broker = broker.clone();
             async move { Some(ResponseKind::InitProducerId(init_producer_id::handle(&broker, r).await)) }.boxed()
         }
+        RequestKind::DescribeConfigs(r) => ready(ResponseKind::DescribeConfigs(configs::describe(broker, r))),
+        RequestKind::AlterConfigs(r) => {
+            let broker = broker.clone();
+            async move { Some(ResponseKind::AlterConfigs(configs::alter(&broker, r).await)) }.boxed()
+        }
+        RequestKind::IncrementalAlterConfigs(r) => {
+            let broker = broker.clone();
+            async move { Some(ResponseKind::IncrementalAlterConfigs(configs::incremental_alter(&broker, r).await)) }
+                .boxed()
+        }
+        RequestKind::CreatePartitions(r) => {
+            let broker = broker.clone();
+            async move { Some(ResponseKind::CreatePartitions(partitions::create(&broker, r).await)) }.boxed()
+        }
+        RequestKind::DeleteRecords(r) => ready(ResponseKind::DeleteRecords(partitions::delete_records(broker, r))),
+        RequestKind::DescribeCluster(r) => ready(ResponseKind::DescribeCluster(cluster::describe_cluster(broker, r))),
+        RequestKind::DescribeLogDirs(r) => ready(ResponseKind::DescribeLogDirs(cluster::describe_log_dirs(broker, r))),
         other => {
             // `codec` only lets through the APIs listed in `api_versions::SUPPORTED`.
             error!(request = ?other, "a request for an API with no handler got past the version check");

@@ -1,0 +1,68 @@
+//! DescribeCluster and DescribeLogDirs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::describe_log_dirs_response::{
+    DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
+};
+use kafka_protocol::messages::{
+    BrokerId, DescribeClusterRequest, DescribeClusterResponse, DescribeLogDirsRequest, DescribeLogDirsResponse,
+    TopicName,
+};
+
+use super::text;
+use crate::broker::Broker;
+
+pub(super) fn describe_cluster(broker: &Arc<Broker>, request: DescribeClusterRequest) -> DescribeClusterResponse {
+    let node = BrokerId(broker.config.node_id);
+    let this = DescribeClusterBroker::default()
+        .with_broker_id(node)
+        .with_host(text(broker.config.advertised_host.clone()))
+        .with_port(i32::from(broker.config.advertised_port));
+    DescribeClusterResponse::default()
+        .with_endpoint_type(request.endpoint_type)
+        .with_cluster_id(text(broker.cluster_id()))
+        .with_controller_id(node)
+        .with_brokers(vec![this])
+}
+
+pub(super) fn describe_log_dirs(broker: &Arc<Broker>, request: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
+    let wanted = |topic: &str, index: i32| {
+        request
+            .topics
+            .as_ref()
+            .is_none_or(|topics| topics.iter().any(|t| &*t.topic.0 == topic && t.partitions.contains(&index)))
+    };
+    let results = broker
+        .config
+        .log_dirs
+        .iter()
+        .map(|dir| {
+            let mut topics: BTreeMap<String, Vec<DescribeLogDirsPartition>> = BTreeMap::new();
+            for partition in broker.partitions() {
+                if partition.log.dir().parent() != Some(dir.as_path()) || !wanted(&partition.topic, partition.index) {
+                    continue;
+                }
+                topics.entry(partition.topic.clone()).or_default().push(
+                    DescribeLogDirsPartition::default()
+                        .with_partition_index(partition.index)
+                        .with_partition_size(partition.log.size_bytes() as i64),
+                );
+            }
+            let topics = topics
+                .into_iter()
+                .map(|(name, partitions)| {
+                    DescribeLogDirsTopic::default().with_name(TopicName(text(name))).with_partitions(partitions)
+                })
+                .collect();
+            DescribeLogDirsResult::default()
+                .with_log_dir(text(dir.display().to_string()))
+                .with_topics(topics)
+                .with_total_bytes(-1)
+                .with_usable_bytes(-1)
+        })
+        .collect();
+    DescribeLogDirsResponse::default().with_results(results)
+}

@@ -1,0 +1,215 @@
+//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics (and DescribeConfigs for
+//! the broker). Changing broker configs at run time is not supported yet and says so.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse as AlterResult;
+use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult};
+use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse as IncrementalResult;
+use kafka_protocol::messages::{
+    AlterConfigsRequest, AlterConfigsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+};
+
+use super::text;
+use crate::broker::{ApiError, Broker};
+use crate::topic_config::{TOPIC_CONFIGS, default_value};
+
+/// Kafka's `ConfigResource.Type`.
+const TOPIC: i8 = 2;
+const BROKER: i8 = 4;
+/// Kafka's `ConfigSource`.
+const DYNAMIC_TOPIC_CONFIG: i8 = 1;
+const STATIC_BROKER_CONFIG: i8 = 4;
+const DEFAULT_CONFIG: i8 = 5;
+
+pub(super) fn describe(broker: &Arc<Broker>, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
+    let results = request
+        .resources
+        .into_iter()
+        .map(|resource| {
+            let name = resource.resource_name.to_string();
+            let wanted =
+                |key: &str| resource.configuration_keys.as_ref().is_none_or(|keys| keys.iter().any(|k| &**k == key));
+            let result = DescribeConfigsResult::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone());
+            let entries: Result<Vec<(String, String, i8)>, ApiError> = match resource.resource_type {
+                TOPIC => topic_entries(broker, &name),
+                BROKER => broker_entries(broker, &name),
+                _ => Err(ApiError::new(ResponseError::InvalidRequest, "unsupported resource type")),
+            };
+            match entries {
+                Ok(entries) => result.with_configs(
+                    entries
+                        .into_iter()
+                        .filter(|(key, _, _)| wanted(key))
+                        .map(|(key, value, source)| {
+                            DescribeConfigsResourceResult::default()
+                                .with_name(text(key))
+                                .with_value(Some(text(value)))
+                                .with_config_source(source)
+                        })
+                        .collect(),
+                ),
+                Err(e) => result.with_error_code(e.code.code()).with_error_message(Some(text(e.message))),
+            }
+        })
+        .collect();
+    DescribeConfigsResponse::default().with_results(results)
+}
+
+fn topic_entries(broker: &Broker, name: &str) -> Result<Vec<(String, String, i8)>, ApiError> {
+    let topic = broker.topic(name).ok_or_else(|| {
+        ApiError::new(ResponseError::UnknownTopicOrPartition, format!("Topic {name} does not exist."))
+    })?;
+    Ok(TOPIC_CONFIGS
+        .iter()
+        .map(|(key, _)| match topic.configs.get(*key) {
+            Some(value) => (key.to_string(), value.clone(), DYNAMIC_TOPIC_CONFIG),
+            None => (key.to_string(), default_value(key, &broker.config.log), DEFAULT_CONFIG),
+        })
+        .collect())
+}
+
+fn broker_entries(broker: &Broker, name: &str) -> Result<Vec<(String, String, i8)>, ApiError> {
+    if !name.is_empty() && name != broker.config.node_id.to_string() {
+        return Err(ApiError::new(
+            ResponseError::InvalidRequest,
+            format!("Unexpected broker id, expected {}", broker.config.node_id),
+        ));
+    }
+    let c = &broker.config;
+    let mut entries: Vec<(String, String, i8)> = vec![
+        ("node.id".into(), c.node_id.to_string(), STATIC_BROKER_CONFIG),
+        ("num.partitions".into(), c.num_partitions.to_string(), STATIC_BROKER_CONFIG),
+        ("default.replication.factor".into(), c.default_replication_factor.to_string(), STATIC_BROKER_CONFIG),
+        ("auto.create.topics.enable".into(), c.auto_create_topics_enable.to_string(), STATIC_BROKER_CONFIG),
+        (
+            "log.dirs".into(),
+            c.log_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(","),
+            STATIC_BROKER_CONFIG,
+        ),
+        ("log.flush.on.ack".into(), c.log.flush_on_ack.to_string(), STATIC_BROKER_CONFIG),
+    ];
+    for (topic_key, broker_key) in TOPIC_CONFIGS {
+        entries.push((broker_key.to_string(), default_value(topic_key, &c.log), STATIC_BROKER_CONFIG));
+    }
+    Ok(entries)
+}
+
+pub(super) async fn alter(broker: &Arc<Broker>, request: AlterConfigsRequest) -> AlterConfigsResponse {
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for resource in request.resources {
+        let configs: BTreeMap<String, String> =
+            resource.configs.iter().filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string()))).collect();
+        let outcome =
+            change(broker, resource.resource_type, &resource.resource_name, request.validate_only, |_| configs).await;
+        let response = AlterResult::default()
+            .with_resource_type(resource.resource_type)
+            .with_resource_name(resource.resource_name);
+        responses.push(match outcome {
+            Ok(()) => response,
+            Err(e) => response.with_error_code(e.code.code()).with_error_message(Some(text(e.message))),
+        });
+    }
+    AlterConfigsResponse::default().with_responses(responses)
+}
+
+/// Kafka's `AlterConfigOp.OpType`.
+const SET: i8 = 0;
+const DELETE: i8 = 1;
+const APPEND: i8 = 2;
+const SUBTRACT: i8 = 3;
+
+pub(super) async fn incremental_alter(
+    broker: &Arc<Broker>,
+    request: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    let mut responses = Vec::with_capacity(request.resources.len());
+    for resource in request.resources {
+        let ops: Vec<(String, i8, Option<String>)> = resource
+            .configs
+            .iter()
+            .map(|c| (c.name.to_string(), c.config_operation, c.value.as_ref().map(|v| v.to_string())))
+            .collect();
+        let outcome = match ops.iter().find(|(_, op, _)| !(SET..=SUBTRACT).contains(op)) {
+            Some((key, op, _)) => {
+                Err(ApiError::new(ResponseError::InvalidRequest, format!("unknown operation {op} for {key}")))
+            }
+            None => {
+                change(broker, resource.resource_type, &resource.resource_name, request.validate_only, |current| {
+                    apply_ops(current, &ops, broker)
+                })
+                .await
+            }
+        };
+        let response = IncrementalResult::default()
+            .with_resource_type(resource.resource_type)
+            .with_resource_name(resource.resource_name);
+        responses.push(match outcome {
+            Ok(()) => response,
+            Err(e) => response.with_error_code(e.code.code()).with_error_message(Some(text(e.message))),
+        });
+    }
+    IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+/// SET/DELETE/APPEND/SUBTRACT on a topic's current overrides (list values are comma-separated,
+/// starting from the default when not overridden, as Kafka does).
+fn apply_ops(
+    current: &BTreeMap<String, String>,
+    ops: &[(String, i8, Option<String>)],
+    broker: &Broker,
+) -> BTreeMap<String, String> {
+    let mut configs = current.clone();
+    for (key, op, value) in ops {
+        let value = value.clone().unwrap_or_default();
+        match *op {
+            SET => {
+                configs.insert(key.clone(), value);
+            }
+            DELETE => {
+                configs.remove(key);
+            }
+            _ => {
+                let base = configs.get(key).cloned().unwrap_or_else(|| default_value(key, &broker.config.log));
+                let mut items: Vec<String> =
+                    base.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+                for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    if *op == APPEND && !items.iter().any(|i| i == item) {
+                        items.push(item.to_string());
+                    } else if *op == SUBTRACT {
+                        items.retain(|i| i != item);
+                    }
+                }
+                configs.insert(key.clone(), items.join(","));
+            }
+        }
+    }
+    configs
+}
+
+async fn change(
+    broker: &Arc<Broker>,
+    resource_type: i8,
+    name: &str,
+    validate_only: bool,
+    new_configs: impl FnOnce(&BTreeMap<String, String>) -> BTreeMap<String, String>,
+) -> Result<(), ApiError> {
+    match resource_type {
+        TOPIC => {
+            let topic = broker.topic(name).ok_or_else(|| {
+                ApiError::new(ResponseError::UnknownTopicOrPartition, format!("Topic {name} does not exist."))
+            })?;
+            broker.set_topic_configs(name, new_configs(&topic.configs), validate_only).await
+        }
+        BROKER => Err(ApiError::new(
+            ResponseError::InvalidRequest,
+            "changing broker configs at run time is not supported by Brook yet",
+        )),
+        _ => Err(ApiError::new(ResponseError::InvalidRequest, "unsupported resource type")),
+    }
+}

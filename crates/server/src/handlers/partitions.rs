@@ -1,0 +1,57 @@
+//! CreatePartitions and DeleteRecords.
+
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
+use kafka_protocol::messages::{
+    CreatePartitionsRequest, CreatePartitionsResponse, DeleteRecordsRequest, DeleteRecordsResponse,
+};
+
+use super::text;
+use crate::broker::Broker;
+
+pub(super) async fn create(broker: &Arc<Broker>, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+    let mut results = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
+        let outcome = broker.create_partitions(&topic.name.0, topic.count, request.validate_only).await;
+        results.push(match outcome {
+            Ok(()) => result,
+            Err(e) => result.with_error_code(e.code.code()).with_error_message(Some(text(e.message))),
+        });
+    }
+    CreatePartitionsResponse::default().with_results(results)
+}
+
+/// DeleteRecords' "up to the high watermark".
+const HIGH_WATERMARK: i64 = -1;
+
+pub(super) fn delete_records(broker: &Arc<Broker>, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .iter()
+                .map(|p| {
+                    let result = DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index);
+                    let Some(partition) = broker.partition(&topic.name.0, p.partition_index) else {
+                        return result
+                            .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                            .with_low_watermark(-1);
+                    };
+                    let offset = if p.offset == HIGH_WATERMARK { partition.log.high_watermark() } else { p.offset };
+                    match partition.log.delete_records(offset) {
+                        Ok(low_watermark) => result.with_low_watermark(low_watermark),
+                        Err(e) => result.with_error_code(e.kafka_error_code()).with_low_watermark(-1),
+                    }
+                })
+                .collect();
+            DeleteRecordsTopicResult::default().with_name(topic.name).with_partitions(partitions)
+        })
+        .collect();
+    DeleteRecordsResponse::default().with_topics(topics)
+}

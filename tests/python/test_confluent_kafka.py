@@ -1,0 +1,65 @@
+"""confluent-kafka (librdkafka 2.16 from PyPI) against Brook: the overview's producer code."""
+
+import time
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+
+def test_overview_producer_and_consumer(brook):
+    admin = AdminClient({"bootstrap.servers": brook.bootstrap})
+    for future in admin.create_topics([NewTopic("orders", 3, 1)]).values():
+        future.result(timeout=10)
+
+    delivered = []
+
+    def acked(err, msg):
+        # The overview's callback, asserting instead of printing.
+        assert err is None, f"Message delivery failed: {err}"
+        delivered.append((msg.key(), msg.partition(), msg.offset()))
+
+    producer = Producer({"bootstrap.servers": brook.bootstrap})
+    for i in range(30):
+        producer.produce("orders", key=f"customer_{i % 4}", value=f"transaction_data_{i}", callback=acked)
+    assert producer.flush(10) == 0
+    assert len(delivered) == 30
+    partition_of = {}
+    for key, partition, _ in delivered:
+        assert partition_of.setdefault(key, partition) == partition
+
+    consumer = Consumer({"bootstrap.servers": brook.bootstrap, "group.id": "overview", "enable.auto.commit": False})
+    consumer.assign([TopicPartition("orders", p, 0) for p in range(3)])
+    got = []
+    deadline = time.time() + 20
+    while len(got) < 30 and time.time() < deadline:
+        msg = consumer.poll(0.5)
+        if msg is not None:
+            assert msg.error() is None, msg.error()
+            got.append((msg.key(), msg.partition(), msg.value()))
+    consumer.close()
+    assert sorted(v for _, _, v in got) == sorted(f"transaction_data_{i}".encode() for i in range(30))
+    assert all(partition_of[k] == p for k, p, _ in got)
+
+
+def test_idempotent_producer_every_codec(brook):
+    for codec in ["none", "gzip", "snappy", "lz4", "zstd"]:
+        producer = Producer({"bootstrap.servers": brook.bootstrap, "enable.idempotence": True,
+                             "compression.type": codec, "linger.ms": 5})
+        errors = []
+        for i in range(100):
+            producer.produce("codecs", value=f"{codec}-{i}",
+                             callback=lambda err, msg: errors.append(err) if err else None)
+        assert producer.flush(20) == 0
+        assert errors == []
+    consumer = Consumer({"bootstrap.servers": brook.bootstrap, "group.id": "codecs", "enable.auto.commit": False})
+    consumer.assign([TopicPartition("codecs", 0, 0)])
+    values = []
+    deadline = time.time() + 20
+    while len(values) < 500 and time.time() < deadline:
+        msg = consumer.poll(0.5)
+        if msg is not None and msg.error() is None:
+            values.append(msg.value().decode())
+    consumer.close()
+    assert len(values) == 500
+    for codec in ["none", "gzip", "snappy", "lz4", "zstd"]:
+        assert [v for v in values if v.startswith(codec + "-")] == [f"{codec}-{i}" for i in range(100)]

@@ -1,0 +1,118 @@
+"""kafka-python (a pure-Python client, independent of librdkafka) against Brook."""
+
+import time
+
+import pytest
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import ConfigResource, ConfigResourceType, NewPartitions, NewTopic
+from kafka.errors import InvalidReplicationFactorError, TopicAlreadyExistsError
+
+
+def consume_all(bootstrap, topic, partitions, count, timeout_s=20):
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,
+                             group_id=None, consumer_timeout_ms=1000)
+    consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
+    consumer.seek_to_beginning()
+    got = []
+    deadline = time.time() + timeout_s
+    while len(got) < count and time.time() < deadline:
+        for message in consumer:
+            got.append(message)
+    consumer.close()
+    return got
+
+
+def test_overview_walk(brook):
+    admin = KafkaAdminClient(bootstrap_servers=brook.bootstrap)
+    admin.create_topics([NewTopic("purchases", 3, 1)])
+    producer = KafkaProducer(bootstrap_servers=brook.bootstrap, acks="all")
+    partition_of = {}
+    for i in range(60):
+        key = f"customer-{i % 7}".encode()
+        meta = producer.send("purchases", key=key, value=f"transaction-{i}".encode()).get(timeout=10)
+        assert partition_of.setdefault(key, meta.partition) == meta.partition
+    producer.close()
+    got = consume_all(brook.bootstrap, "purchases", 3, 60)
+    assert len(got) == 60
+    for p in range(3):
+        in_partition = [m for m in got if m.partition == p]
+        assert [m.offset for m in in_partition] == list(range(len(in_partition)))
+        numbers = [int(m.value.decode().removeprefix("transaction-")) for m in in_partition]
+        assert numbers == sorted(numbers)
+        assert all(partition_of[m.key] == p for m in in_partition)
+
+
+def test_admin_errors(brook):
+    admin = KafkaAdminClient(bootstrap_servers=brook.bootstrap)
+    with pytest.raises(InvalidReplicationFactorError):
+        admin.create_topics([NewTopic("replicated", 1, 3)])
+    admin.create_topics([NewTopic("once", 1, 1)])
+    with pytest.raises(TopicAlreadyExistsError):
+        admin.create_topics([NewTopic("once", 1, 1)])
+
+
+def test_list_offsets_by_timestamp(brook):
+    admin = KafkaAdminClient(bootstrap_servers=brook.bootstrap)
+    admin.create_topics([NewTopic("timed", 1, 1)])
+    producer = KafkaProducer(bootstrap_servers=brook.bootstrap, acks="all")
+    base = 1_700_000_000_000
+    for i in range(10):
+        producer.send("timed", value=b"v", timestamp_ms=base + i * 1000).get(timeout=10)
+    producer.close()
+    consumer = KafkaConsumer(bootstrap_servers=brook.bootstrap)
+    tp = TopicPartition("timed", 0)
+    found = consumer.offsets_for_times({tp: base + 4500})
+    assert found[tp].offset == 5
+    assert found[tp].timestamp == base + 5000
+    assert consumer.offsets_for_times({tp: base + 60_000})[tp] is None
+    assert consumer.beginning_offsets([tp])[tp] == 0
+    assert consumer.end_offsets([tp])[tp] == 10
+    consumer.close()
+
+
+def test_delete_records_moves_the_start(brook):
+    admin = KafkaAdminClient(bootstrap_servers=brook.bootstrap)
+    admin.create_topics([NewTopic("trimmed", 1, 1)])
+    producer = KafkaProducer(bootstrap_servers=brook.bootstrap, acks="all")
+    for i in range(20):
+        producer.send("trimmed", value=f"{i}".encode()).get(timeout=10)
+    producer.close()
+    tp = TopicPartition("trimmed", 0)
+    result = admin.delete_records({tp: 12})
+    assert result[tp]["low_watermark"] == 12
+    consumer = KafkaConsumer(bootstrap_servers=brook.bootstrap)
+    assert consumer.beginning_offsets([tp])[tp] == 12
+    consumer.close()
+    got = consume_all(brook.bootstrap, "trimmed", 1, 8)
+    assert [m.value for m in got] == [f"{i}".encode() for i in range(12, 20)]
+
+
+def test_configs_and_partitions(brook):
+    admin = KafkaAdminClient(bootstrap_servers=brook.bootstrap)
+    admin.create_topics([NewTopic("configured", 1, 1, topic_configs={"retention.ms": "3600000"})])
+    def retention_ms():
+        described = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, "configured")])
+        entry = described["topic"]["configured"]["retention.ms"]
+        assert entry["config_source"] == "DYNAMIC_TOPIC_CONFIG"
+        return entry["value"]
+
+    assert retention_ms() == "3600000"
+    admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, "configured", configs={"retention.ms": "7200000"})])
+    assert retention_ms() == "7200000"
+    admin.create_partitions({"configured": NewPartitions(4)})
+    producer = KafkaProducer(bootstrap_servers=brook.bootstrap, acks="all")
+    meta = producer.send("configured", value=b"x", partition=3).get(timeout=10)
+    assert meta.partition == 3
+    producer.close()
+
+
+def test_restart_keeps_data(start_brook):
+    brook = start_brook()
+    producer = KafkaProducer(bootstrap_servers=brook.bootstrap, acks="all")
+    for i in range(10):
+        producer.send("restart", value=f"{i}".encode()).get(timeout=10)
+    producer.close()
+    assert brook.stop() == 0
+    brook = start_brook()
+    got = consume_all(brook.bootstrap, "restart", 1, 10)
+    assert [m.value for m in got] == [f"{i}".encode() for i in range(10)]
