@@ -95,13 +95,14 @@ impl BatchHeader {
         usize::try_from(self.batch_length).map_or(0, |len| len + LOG_OVERHEAD)
     }
 
+    /// Saturating: headers read back from disk are not trusted not to overflow.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.last_offset_delta)
+        self.base_offset.saturating_add(i64::from(self.last_offset_delta))
     }
 
     /// The offset after this batch.
     pub fn next_offset(&self) -> i64 {
-        self.last_offset() + 1
+        self.last_offset().saturating_add(1)
     }
 
     /// Kafka's compression codec id: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
@@ -291,9 +292,9 @@ pub fn first_record_at_or_after(batch: &[u8], target_ms: i64) -> Option<Option<(
         // Record: attributes (int8), timestampDelta (varlong), offsetDelta (varint), ...
         let (timestamp_delta, m) = read_varint(record.get(1..)?)?;
         let (offset_delta, _) = read_varint(record.get(1 + m..)?)?;
-        let timestamp = header.base_timestamp + timestamp_delta;
+        let timestamp = header.base_timestamp.saturating_add(timestamp_delta);
         if timestamp >= target_ms {
-            return Some(Some((header.base_offset + offset_delta, timestamp)));
+            return Some(Some((header.base_offset.saturating_add(offset_delta), timestamp)));
         }
     }
     Some(None)
@@ -367,6 +368,18 @@ fn read_i32(buf: &[u8], at: usize) -> i32 {
 
 fn read_i16(buf: &[u8], at: usize) -> i16 {
     i16::from_be_bytes(buf[at..at + 2].try_into().expect("2 bytes"))
+}
+
+/// Fuzzing entry point (also replayed over the committed corpus by the test suite): every
+/// function that reads a batch from untrusted bytes, on `data`.
+pub fn fuzz_one(data: &[u8]) {
+    if let Ok(header) = validate(data, u32::MAX) {
+        assert_eq!(header.size_bytes(), data.len(), "a valid batch fills its bytes");
+        let stamped = with_log_append_time(data, 1);
+        assert!(validate(&stamped, u32::MAX).is_ok(), "stamping keeps a batch valid");
+    }
+    let _ = decode_records(data);
+    let _ = first_record_at_or_after(data, 0);
 }
 
 /// Building batches for tests and benchmarks: uncompressed v2 batches whose records carry the

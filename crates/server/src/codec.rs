@@ -91,6 +91,16 @@ pub fn take_frame(buf: &mut BytesMut, max_bytes: u32) -> Result<Option<Bytes>, i
     Ok(Some(buf.split_to(size).freeze()))
 }
 
+/// Fuzzing entry point (also replayed over the committed corpus by the test suite): splits
+/// `data` into frames as a connection would and decodes each, then decodes `data` as one frame.
+pub fn fuzz_one(data: &[u8]) {
+    let mut buf = BytesMut::from(data);
+    while let Ok(Some(frame)) = take_frame(&mut buf, 1 << 20) {
+        let _ = decode_request(frame);
+    }
+    let _ = decode_request(Bytes::copy_from_slice(data));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
