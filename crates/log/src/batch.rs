@@ -412,7 +412,7 @@ pub mod build {
         out.extend_from_slice(&0i16.to_be_bytes());
         out.extend_from_slice(&(records.len() as i32 - 1).to_be_bytes());
         out.extend_from_slice(&base_timestamp.to_be_bytes());
-        out.extend_from_slice(&(base_timestamp + max_delta).to_be_bytes());
+        out.extend_from_slice(&base_timestamp.saturating_add(max_delta).to_be_bytes());
         out.extend_from_slice(&(-1i64).to_be_bytes()); // producer id
         out.extend_from_slice(&(-1i16).to_be_bytes()); // producer epoch
         out.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
@@ -526,6 +526,18 @@ mod tests {
         let mut truncated = b.to_vec();
         truncated.truncate(b.len() - 3);
         assert_eq!(decode_records(&truncated), None);
+    }
+
+    /// Regression (found by fuzzing): timestamps and offsets near `i64::MAX` in an untrusted
+    /// batch saturate instead of overflowing.
+    #[test]
+    fn extreme_header_values_do_not_overflow() {
+        let records = vec![Record { timestamp_delta: 1_000, key: None, value: None }];
+        let mut b = batch(i64::MAX - 10, &records).to_vec();
+        b[BASE_OFFSET_POS..BASE_OFFSET_POS + 8].copy_from_slice(&i64::MAX.to_be_bytes());
+        assert_eq!(first_record_at_or_after(&b, 0), Some(Some((i64::MAX, i64::MAX))));
+        let header = BatchHeader::parse(&b).expect("header");
+        assert_eq!(header.next_offset(), i64::MAX);
     }
 
     /// Varints round-trip across the sign and size range.

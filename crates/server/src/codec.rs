@@ -134,6 +134,17 @@ mod tests {
         assert_eq!(decode_request(Bytes::from_static(b"\0\x12")).err(), Some(DecodeError::Truncated));
     }
 
+    /// Regression (found by fuzzing): a tiny Metadata request declaring two billion topics is
+    /// refused as malformed instead of aborting the broker on a huge allocation.
+    #[test]
+    fn huge_declared_array_is_malformed() {
+        let mut frame = vec![0, 3, 0, 0, 0, 0, 0, 1, 0, 0]; // Metadata v0, correlation 1, no client id
+        frame.extend_from_slice(&0x7fff_ffffi32.to_be_bytes()); // topics: i32::MAX of them
+        frame.extend_from_slice(&[0, 1, b'a']);
+        let err = decode_request(Bytes::from(frame)).expect_err("malformed");
+        assert!(matches!(err, DecodeError::Malformed { api_key: ApiKey::Metadata, .. }), "{err}");
+    }
+
     /// Frames split at size prefixes; bad sizes are refused.
     #[test]
     fn frames() {
