@@ -30,6 +30,12 @@ pub struct LogConfig {
     pub index_interval_bytes: u32,
     /// `message.timestamp.type`.
     pub message_timestamp_type: TimestampType,
+    /// `message.timestamp.before.max.ms`: on CreateTime topics, refuse batches whose first
+    /// timestamp is older than this (Kafka: no limit).
+    pub message_timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`: on CreateTime topics, refuse batches whose newest
+    /// timestamp is further ahead of the broker's clock than this (Kafka 4: one hour).
+    pub message_timestamp_after_max_ms: i64,
     /// `flush.messages` (broker: `log.flush.interval.messages`): force a sync once this many
     /// records are unsynced (Kafka: off).
     pub flush_messages: u64,
@@ -58,6 +64,8 @@ impl Default for LogConfig {
             max_message_bytes: 1_048_588,
             index_interval_bytes: 4096,
             message_timestamp_type: TimestampType::CreateTime,
+            message_timestamp_before_max_ms: i64::MAX,
+            message_timestamp_after_max_ms: 3_600_000,
             flush_messages: u64::MAX,
             flush_ms: i64::MAX,
             flush_on_ack: true,

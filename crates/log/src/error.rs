@@ -15,6 +15,10 @@ pub enum LogError {
     #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
     RecordTooLarge { size: usize, max: u32 },
 
+    /// A CreateTime batch outside `message.timestamp.before/after.max.ms`. Kafka: INVALID_TIMESTAMP (32).
+    #[error("timestamp {timestamp} is out of range: it must lie within [{earliest}, {latest}]")]
+    InvalidTimestamp { timestamp: i64, earliest: i64, latest: i64 },
+
     /// A read, truncation or delete-records outside the log's range. Kafka: OFFSET_OUT_OF_RANGE (1).
     #[error("offset {offset} is outside the log's range [{log_start_offset}, {upper_bound}]")]
     OffsetOutOfRange { offset: i64, log_start_offset: i64, upper_bound: i64 },
@@ -35,6 +39,7 @@ impl LogError {
             LogError::OffsetOutOfRange { .. } => 1,
             LogError::CorruptMessage { .. } => 2,
             LogError::RecordTooLarge { .. } => 10,
+            LogError::InvalidTimestamp { .. } => 32,
             LogError::Storage { .. } | LogError::Offline { .. } => 56,
         }
     }

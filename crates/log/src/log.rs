@@ -250,7 +250,10 @@ impl Log {
         }
         let header = batch::validate(&batch, state.config.max_message_bytes)?;
         let (batch, header, log_append_time_ms) = match state.config.message_timestamp_type {
-            TimestampType::CreateTime => (batch, header, -1),
+            TimestampType::CreateTime => {
+                check_timestamps(&header, now_ms, &state.config)?;
+                (batch, header, -1)
+            }
             TimestampType::LogAppendTime => {
                 let stamped = batch::with_log_append_time(&batch, now_ms);
                 let header = BatchHeader::parse(&stamped).expect("stamped batch keeps its header");
@@ -762,6 +765,19 @@ fn read_batches(
         end += size;
     }
     Ok(buf.slice(..end))
+}
+
+/// Kafka's timestamp bounds for CreateTime batches, judged from the header: the first record's
+/// timestamp against `before`, the newest against `after`.
+fn check_timestamps(header: &BatchHeader, now_ms: i64, config: &LogConfig) -> Result<(), LogError> {
+    let earliest = now_ms.saturating_sub(config.message_timestamp_before_max_ms);
+    let latest = now_ms.saturating_add(config.message_timestamp_after_max_ms);
+    for timestamp in [header.base_timestamp, header.max_timestamp] {
+        if timestamp >= 0 && (timestamp < earliest || timestamp > latest) {
+            return Err(LogError::InvalidTimestamp { timestamp, earliest, latest });
+        }
+    }
+    Ok(())
 }
 
 /// Keeps settings within what the on-disk format can hold: positions are `u32`, and Kafka

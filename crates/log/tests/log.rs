@@ -410,3 +410,21 @@ fn flush_messages_forces_a_sync() {
         std::thread::yield_now();
     }
 }
+
+/// CreateTime batches outside `message.timestamp.before/after.max.ms` get INVALID_TIMESTAMP and
+/// are not appended; LogAppendTime topics ignore producer timestamps.
+#[test]
+fn timestamps_out_of_range_are_refused() {
+    let config = LogConfig { message_timestamp_before_max_ms: 60_000, ..small_config() };
+    let t = SimLog::new(config);
+    let log = t.open();
+    let hour = 3_600_000;
+    let err = log.append(tagged_batch(NOW + hour + 1, 1, 1, 1), Durability::Async).expect_err("too far ahead");
+    assert_eq!(err.kafka_error_code(), 32);
+    let err = log.append(tagged_batch(NOW - 60_001, 1, 1, 1), Durability::Async).expect_err("too old");
+    assert_eq!(err.kafka_error_code(), 32);
+    assert_eq!(log.log_end_offset(), 0);
+    log.append(tagged_batch(NOW + hour, 1, 1, 1), Durability::Async).expect("at the bound");
+    let t = SimLog::new(LogConfig { message_timestamp_type: TimestampType::LogAppendTime, ..small_config() });
+    t.open().append(tagged_batch(NOW + 10 * hour, 1, 1, 1), Durability::Async).expect("log-append time");
+}

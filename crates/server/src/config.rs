@@ -148,6 +148,8 @@ impl BrokerConfig {
                 "message.max.bytes" => c.log.max_message_bytes = parse(key, v)?,
                 "log.index.interval.bytes" => c.log.index_interval_bytes = parse(key, v)?,
                 "log.message.timestamp.type" => c.log.message_timestamp_type = parse_timestamp_type(key, v)?,
+                "log.message.timestamp.before.max.ms" => c.log.message_timestamp_before_max_ms = parse(key, v)?,
+                "log.message.timestamp.after.max.ms" => c.log.message_timestamp_after_max_ms = parse(key, v)?,
                 "log.flush.interval.messages" => c.log.flush_messages = parse(key, v)?,
                 "log.flush.interval.ms" => c.log.flush_ms = parse(key, v)?,
                 "log.flush.offset.checkpoint.interval.ms" => c.log.recovery_checkpoint_interval_ms = parse(key, v)?,

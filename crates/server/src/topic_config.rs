@@ -103,7 +103,8 @@ pub fn default_value(key: &str, log: &LogConfig) -> String {
         "flush.ms" => log.flush_ms.to_string(),
         "index.interval.bytes" => log.index_interval_bytes.to_string(),
         "max.message.bytes" => log.max_message_bytes.to_string(),
-        "message.timestamp.after.max.ms" | "message.timestamp.before.max.ms" => i64::MAX.to_string(),
+        "message.timestamp.after.max.ms" => log.message_timestamp_after_max_ms.to_string(),
+        "message.timestamp.before.max.ms" => log.message_timestamp_before_max_ms.to_string(),
         "message.timestamp.type" => match log.message_timestamp_type {
             TimestampType::CreateTime => "CreateTime".into(),
             TimestampType::LogAppendTime => "LogAppendTime".into(),
@@ -136,6 +137,12 @@ pub fn apply(defaults: &LogConfig, configs: &BTreeMap<String, String>) -> LogCon
             "index.interval.bytes" => log.index_interval_bytes = value.parse().unwrap_or(log.index_interval_bytes),
             "flush.messages" => log.flush_messages = value.parse().unwrap_or(log.flush_messages),
             "flush.ms" => log.flush_ms = value.parse().unwrap_or(log.flush_ms),
+            "message.timestamp.before.max.ms" => {
+                log.message_timestamp_before_max_ms = value.parse().unwrap_or(log.message_timestamp_before_max_ms)
+            }
+            "message.timestamp.after.max.ms" => {
+                log.message_timestamp_after_max_ms = value.parse().unwrap_or(log.message_timestamp_after_max_ms)
+            }
             "message.timestamp.type" => {
                 log.message_timestamp_type = parse_timestamp_type(key, value).unwrap_or(log.message_timestamp_type)
             }
