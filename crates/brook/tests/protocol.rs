@@ -261,3 +261,133 @@ fn thousand_connections_and_pipelining() {
     assert_eq!(conn.receive(ApiKey::Fetch, 12).expect("fetch").0, fetch);
     assert_eq!(conn.receive(ApiKey::ApiVersions, 3).expect("versions").0, versions);
 }
+
+/// Every API at every version Brook advertises gets a response it can encode (a field set
+/// outside its version would make the broker drop the connection instead).
+#[test]
+fn every_advertised_version_answers() {
+    use kafka_protocol::messages::*;
+    let brook = Brook::start(&[]);
+    let mut setup = Conn::open(&brook);
+    create_topic(&mut setup, "v", 1);
+    let ResponseKind::Metadata(metadata) =
+        setup.call(ApiKey::Metadata, 12, &MetadataRequest::default().with_topics(None))
+    else {
+        panic!()
+    };
+    let topic_id = metadata.topics[0].topic_id;
+    let name = || TopicName(StrBytes::from_static_str("v"));
+    let batch = build::simple(now_ms(), 1, 10);
+    let mut failures = Vec::new();
+    for &(api_key, min, max) in brook_server::handlers::api_versions::SUPPORTED {
+        for version in min..=max {
+            let mut conn = Conn::open(&brook);
+            let id = match api_key {
+                ApiKey::Produce => {
+                    let topic = produce_request::TopicProduceData::default().with_partition_data(vec![
+                        produce_request::PartitionProduceData::default()
+                            .with_index(0)
+                            .with_records(Some(batch.clone())),
+                    ]);
+                    let topic = if version >= 13 { topic.with_topic_id(topic_id) } else { topic.with_name(name()) };
+                    conn.send(
+                        api_key,
+                        version,
+                        &ProduceRequest::default().with_acks(1).with_timeout_ms(5000).with_topic_data(vec![topic]),
+                    )
+                }
+                ApiKey::Fetch => {
+                    let mut request = fetch_request("v", 0, 0);
+                    if version >= 13 {
+                        request.topics[0].topic = TopicName::default();
+                        request.topics[0].topic_id = topic_id;
+                    }
+                    if version >= 15 {
+                        request.replica_id = BrokerId(-1);
+                    }
+                    conn.send(api_key, version, &request)
+                }
+                ApiKey::ListOffsets => {
+                    let topic =
+                        list_offsets_request::ListOffsetsTopic::default().with_name(name()).with_partitions(vec![
+                            list_offsets_request::ListOffsetsPartition::default().with_timestamp(-2),
+                        ]);
+                    conn.send(
+                        api_key,
+                        version,
+                        &ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![topic]),
+                    )
+                }
+                ApiKey::Metadata => {
+                    let topic = metadata_request::MetadataRequestTopic::default().with_name(Some(name()));
+                    conn.send(api_key, version, &MetadataRequest::default().with_topics(Some(vec![topic])))
+                }
+                ApiKey::ApiVersions => conn.send(api_key, version, &ApiVersionsRequest::default()),
+                ApiKey::CreateTopics => {
+                    let topic = create_topics_request::CreatableTopic::default()
+                        .with_name(TopicName(StrBytes::from_string(format!("created-{version}"))))
+                        .with_num_partitions(1)
+                        .with_replication_factor(1);
+                    conn.send(api_key, version, &CreateTopicsRequest::default().with_topics(vec![topic]))
+                }
+                ApiKey::DeleteTopics => {
+                    let request = if version >= 6 {
+                        DeleteTopicsRequest::default().with_topics(vec![
+                            delete_topics_request::DeleteTopicState::default()
+                                .with_name(Some(TopicName(StrBytes::from_static_str("missing")))),
+                        ])
+                    } else {
+                        DeleteTopicsRequest::default()
+                            .with_topic_names(vec![TopicName(StrBytes::from_static_str("missing"))])
+                    };
+                    conn.send(api_key, version, &request)
+                }
+                ApiKey::InitProducerId => conn.send(api_key, version, &InitProducerIdRequest::default()),
+                ApiKey::DescribeConfigs => {
+                    let resource = describe_configs_request::DescribeConfigsResource::default()
+                        .with_resource_type(2)
+                        .with_resource_name(StrBytes::from_static_str("v"));
+                    conn.send(api_key, version, &DescribeConfigsRequest::default().with_resources(vec![resource]))
+                }
+                ApiKey::AlterConfigs => {
+                    let resource = alter_configs_request::AlterConfigsResource::default()
+                        .with_resource_type(2)
+                        .with_resource_name(StrBytes::from_static_str("v"));
+                    conn.send(api_key, version, &AlterConfigsRequest::default().with_resources(vec![resource]))
+                }
+                ApiKey::IncrementalAlterConfigs => {
+                    let resource = incremental_alter_configs_request::AlterConfigsResource::default()
+                        .with_resource_type(2)
+                        .with_resource_name(StrBytes::from_static_str("v"));
+                    conn.send(
+                        api_key,
+                        version,
+                        &IncrementalAlterConfigsRequest::default().with_resources(vec![resource]),
+                    )
+                }
+                ApiKey::CreatePartitions => {
+                    let topic =
+                        create_partitions_request::CreatePartitionsTopic::default().with_name(name()).with_count(1);
+                    conn.send(api_key, version, &CreatePartitionsRequest::default().with_topics(vec![topic]))
+                }
+                ApiKey::DeleteRecords => {
+                    let topic =
+                        delete_records_request::DeleteRecordsTopic::default().with_name(name()).with_partitions(vec![
+                            delete_records_request::DeleteRecordsPartition::default().with_offset(0),
+                        ]);
+                    conn.send(api_key, version, &DeleteRecordsRequest::default().with_topics(vec![topic]))
+                }
+                ApiKey::DescribeCluster => conn.send(api_key, version, &DescribeClusterRequest::default()),
+                ApiKey::DescribeLogDirs => {
+                    conn.send(api_key, version, &DescribeLogDirsRequest::default().with_topics(None))
+                }
+                other => panic!("no request built for {other:?}: add one"),
+            };
+            match conn.receive(api_key, version) {
+                Some((correlation_id, _)) => assert_eq!(correlation_id, id),
+                None => failures.push(format!("{api_key:?} v{version}")),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "the broker closed the connection instead of answering: {failures:?}");
+}

@@ -14,7 +14,9 @@ use crate::partition::Partition;
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 
-pub(super) fn handle(broker: &Arc<Broker>, request: ListOffsetsRequest, _version: i16) -> ListOffsetsResponse {
+pub(super) fn handle(broker: &Arc<Broker>, request: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+    // Leader epochs exist from v4 on; earlier versions must leave the field at its default.
+    let leader_epoch = if version >= 4 { 0 } else { -1 };
     let topics = request
         .topics
         .into_iter()
@@ -32,7 +34,7 @@ pub(super) fn handle(broker: &Arc<Broker>, request: ListOffsetsRequest, _version
                             .with_timestamp(-1),
                         Some(partition) => match lookup(&partition, p.timestamp) {
                             Ok((offset, timestamp)) => {
-                                response.with_offset(offset).with_timestamp(timestamp).with_leader_epoch(0)
+                                response.with_offset(offset).with_timestamp(timestamp).with_leader_epoch(leader_epoch)
                             }
                             Err(code) => response.with_error_code(code.code()).with_offset(-1).with_timestamp(-1),
                         },
