@@ -4,128 +4,15 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::time::{Duration, Instant};
 
-use brook_log::batch::{self, CRC_POS, build};
-use bytes::{Bytes, BytesMut};
+use brook_log::batch::{self, build};
+use bytes::Bytes;
 use common::Brook;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreateTopicsRequest, FetchRequest, ProduceRequest, RequestHeader, ResponseHeader,
-    ResponseKind, TopicName, create_topics_request::CreatableTopic,
-};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-
-/// A blocking client connection speaking raw frames.
-struct Conn {
-    stream: TcpStream,
-    correlation_id: i32,
-}
-
-impl Conn {
-    fn open(brook: &Brook) -> Conn {
-        let stream = TcpStream::connect(&brook.addr).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-        Conn { stream, correlation_id: 0 }
-    }
-
-    fn send_raw(&mut self, frame: &[u8]) {
-        self.stream.write_all(&(frame.len() as i32).to_be_bytes()).expect("write size");
-        self.stream.write_all(frame).expect("write frame");
-    }
-
-    fn send(&mut self, api_key: ApiKey, version: i16, body: &impl Encodable) -> i32 {
-        self.correlation_id += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(api_key as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(self.correlation_id)
-            .with_client_id(Some(StrBytes::from_static_str("protocol-test")));
-        let mut frame = BytesMut::new();
-        header.encode(&mut frame, api_key.request_header_version(version)).expect("header");
-        body.encode(&mut frame, version).expect("body");
-        self.send_raw(&frame);
-        self.correlation_id
-    }
-
-    /// Reads one response; `None` if the broker closed the connection.
-    fn receive(&mut self, api_key: ApiKey, version: i16) -> Option<(i32, ResponseKind)> {
-        let mut size = [0u8; 4];
-        self.stream.read_exact(&mut size).ok()?;
-        let mut frame = vec![0u8; i32::from_be_bytes(size) as usize];
-        self.stream.read_exact(&mut frame).expect("response body");
-        let mut frame = Bytes::from(frame);
-        let header = ResponseHeader::decode(&mut frame, api_key.response_header_version(version)).expect("header");
-        let body = ResponseKind::decode(api_key, &mut frame, version).expect("body");
-        Some((header.correlation_id, body))
-    }
-
-    fn call(&mut self, api_key: ApiKey, version: i16, body: &impl Encodable) -> ResponseKind {
-        let id = self.send(api_key, version, body);
-        let (correlation_id, response) = self.receive(api_key, version).expect("a response");
-        assert_eq!(correlation_id, id);
-        response
-    }
-
-    fn closed_by_peer(&mut self) -> bool {
-        let mut byte = [0u8; 1];
-        matches!(self.stream.read(&mut byte), Ok(0) | Err(_))
-    }
-}
-
-fn create_topic(conn: &mut Conn, name: &str, partitions: i32) {
-    let request = CreateTopicsRequest::default().with_timeout_ms(5_000).with_topics(vec![
-        CreatableTopic::default()
-            .with_name(TopicName(StrBytes::from_string(name.into())))
-            .with_num_partitions(partitions)
-            .with_replication_factor(1),
-    ]);
-    let ResponseKind::CreateTopics(response) = conn.call(ApiKey::CreateTopics, 7, &request) else { panic!() };
-    assert_eq!(response.topics[0].error_code, 0);
-}
-
-fn produce(conn: &mut Conn, topic: &str, acks: i16, records: Bytes) -> Option<(i16, i64)> {
-    let request = ProduceRequest::default().with_acks(acks).with_timeout_ms(10_000).with_topic_data(vec![
-        TopicProduceData::default()
-            .with_name(TopicName(StrBytes::from_string(topic.into())))
-            .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(Some(records))]),
-    ]);
-    let id = conn.send(ApiKey::Produce, 9, &request);
-    if acks == 0 {
-        return None;
-    }
-    let (correlation_id, response) = conn.receive(ApiKey::Produce, 9).expect("response");
-    assert_eq!(correlation_id, id);
-    let ResponseKind::Produce(response) = response else { panic!() };
-    let partition = &response.responses[0].partition_responses[0];
-    Some((partition.error_code, partition.base_offset))
-}
-
-fn fetch_request(topic: &str, offset: i64, max_wait_ms: i32) -> FetchRequest {
-    FetchRequest::default().with_max_wait_ms(max_wait_ms).with_min_bytes(1).with_max_bytes(1 << 20).with_topics(vec![
-        FetchTopic::default().with_topic(TopicName(StrBytes::from_string(topic.into()))).with_partitions(vec![
-            FetchPartition::default().with_partition(0).with_fetch_offset(offset).with_partition_max_bytes(1 << 20),
-        ]),
-    ])
-}
-
-/// An idempotent producer's batch: producer id, epoch and first sequence set, CRC fixed.
-fn idempotent_batch(producer_id: i64, epoch: i16, sequence: i32, records: usize) -> Bytes {
-    let mut b = build::simple(now_ms(), records, 10).to_vec();
-    b[batch::PRODUCER_ID_POS..batch::PRODUCER_ID_POS + 8].copy_from_slice(&producer_id.to_be_bytes());
-    b[batch::PRODUCER_EPOCH_POS..batch::PRODUCER_EPOCH_POS + 2].copy_from_slice(&epoch.to_be_bytes());
-    b[batch::BASE_SEQUENCE_POS..batch::BASE_SEQUENCE_POS + 4].copy_from_slice(&sequence.to_be_bytes());
-    let crc = batch::compute_crc(&b);
-    b[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
-    Bytes::from(b)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64
-}
+use common::wire::{Conn, create_topic, fetch_request, idempotent_batch, now_ms, produce};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ResponseKind, TopicName};
+use kafka_protocol::protocol::StrBytes;
 
 /// ApiVersions at an unknown version answers UNSUPPORTED_VERSION with the supported ranges (as
 /// Kafka does, so clients can downgrade); other APIs at unknown versions, unknown API keys and
@@ -133,7 +20,7 @@ fn now_ms() -> i64 {
 #[test]
 fn unsupported_versions_and_bad_frames() {
     let brook = Brook::start(&[]);
-    let mut conn = Conn::open(&brook);
+    let mut conn = Conn::open(&brook.addr);
     let ResponseKind::ApiVersions(ok) = conn.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default()) else {
         panic!()
     };
@@ -149,20 +36,20 @@ fn unsupported_versions_and_bad_frames() {
     assert_eq!(response.error_code, 35, "UNSUPPORTED_VERSION");
     assert!(!response.api_keys.is_empty());
 
-    let mut conn = Conn::open(&brook);
+    let mut conn = Conn::open(&brook.addr);
     conn.send_raw(&[0, 0, 0, 99, 0, 0, 0, 1, 0, 0]); // Produce v99
     assert!(conn.closed_by_peer(), "unsupported Produce version must close the connection");
 
-    let mut conn = Conn::open(&brook);
+    let mut conn = Conn::open(&brook.addr);
     conn.send_raw(&[0x7f, 0x00, 0, 0, 0, 0, 0, 1, 0, 0]); // API key 32512
     assert!(conn.closed_by_peer(), "unknown API key must close the connection");
 
-    let mut conn = Conn::open(&brook);
+    let mut conn = Conn::open(&brook.addr);
     conn.stream.write_all(&(200 * 1024 * 1024i32).to_be_bytes()).expect("size");
     assert!(conn.closed_by_peer(), "a frame above socket.request.max.bytes must close the connection");
 
     // The broker is still fine.
-    let mut conn = Conn::open(&brook);
+    let mut conn = Conn::open(&brook.addr);
     let ResponseKind::ApiVersions(ok) = conn.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default()) else {
         panic!()
     };
@@ -173,7 +60,7 @@ fn unsupported_versions_and_bad_frames() {
 #[test]
 fn produce_error_codes() {
     let brook = Brook::start(&["auto.create.topics.enable=false"]);
-    let mut conn = Conn::open(&brook);
+    let mut conn = Conn::open(&brook.addr);
     create_topic(&mut conn, "t", 1);
     let good = build::simple(now_ms(), 2, 10);
     let mut corrupt = good.to_vec();
@@ -196,7 +83,7 @@ fn produce_error_codes() {
 fn idempotent_sequences() {
     let mut brook = Brook::start(&[]);
     let dir = brook.take_dir().expect("dir");
-    let mut conn = Conn::open(&brook);
+    let mut conn = Conn::open(&brook.addr);
     create_topic(&mut conn, "idem", 1);
     assert_eq!(produce(&mut conn, "idem", -1, idempotent_batch(7, 0, 0, 3)), Some((0, 0)));
     assert_eq!(produce(&mut conn, "idem", -1, idempotent_batch(7, 0, 3, 2)), Some((0, 3)));
@@ -206,7 +93,7 @@ fn idempotent_sequences() {
     assert_eq!(brook.stop(), Some(0));
 
     let brook = Brook::start_in(dir.path(), &[]);
-    let mut conn = Conn::open(&brook);
+    let mut conn = Conn::open(&brook.addr);
     assert_eq!(produce(&mut conn, "idem", -1, idempotent_batch(7, 0, 3, 2)), Some((0, 3)), "duplicate after restart");
     assert_eq!(produce(&mut conn, "idem", -1, idempotent_batch(7, 0, 5, 1)), Some((0, 5)), "next after restart");
     assert_eq!(produce(&mut conn, "idem", -1, idempotent_batch(7, 1, 0, 1)), Some((0, 6)), "new epoch");
@@ -221,17 +108,17 @@ fn idempotent_sequences() {
 #[test]
 fn fetch_long_polls() {
     let brook = Brook::start(&[]);
-    let mut conn = Conn::open(&brook);
+    let mut conn = Conn::open(&brook.addr);
     create_topic(&mut conn, "poll", 1);
     let start = Instant::now();
     let ResponseKind::Fetch(empty) = conn.call(ApiKey::Fetch, 12, &fetch_request("poll", 0, 300)) else { panic!() };
     assert!(start.elapsed() >= Duration::from_millis(250), "returned before max_wait_ms without data");
     assert!(empty.responses[0].partitions[0].records.as_ref().is_none_or(|r| r.is_empty()));
 
-    let mut waiter = Conn::open(&brook);
+    let mut waiter = Conn::open(&brook.addr);
     let id = waiter.send(ApiKey::Fetch, 12, &fetch_request("poll", 0, 20_000));
     let start = Instant::now();
-    let mut producer = Conn::open(&brook);
+    let mut producer = Conn::open(&brook.addr);
     assert_eq!(produce(&mut producer, "poll", -1, build::simple(now_ms(), 1, 10)), Some((0, 0)));
     let (correlation_id, response) = waiter.receive(ApiKey::Fetch, 12).expect("response");
     assert_eq!(correlation_id, id);
@@ -246,14 +133,14 @@ fn fetch_long_polls() {
 #[test]
 fn thousand_connections_and_pipelining() {
     let brook = Brook::start(&[]);
-    let mut conns: Vec<Conn> = (0..1000).map(|_| Conn::open(&brook)).collect();
+    let mut conns: Vec<Conn> = (0..1000).map(|_| Conn::open(&brook.addr)).collect();
     let ids: Vec<i32> =
         conns.iter_mut().map(|c| c.send(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default())).collect();
     for (conn, id) in conns.iter_mut().zip(ids) {
         let (correlation_id, _) = conn.receive(ApiKey::ApiVersions, 3).expect("response");
         assert_eq!(correlation_id, id);
     }
-    let mut conn = Conn::open(&brook);
+    let mut conn = Conn::open(&brook.addr);
     create_topic(&mut conn, "order", 1);
     // A long-poll fetch, then quick requests behind it: the answers still come in order.
     let fetch = conn.send(ApiKey::Fetch, 12, &fetch_request("order", 0, 500));
@@ -268,7 +155,7 @@ fn thousand_connections_and_pipelining() {
 fn every_advertised_version_answers() {
     use kafka_protocol::messages::*;
     let brook = Brook::start(&[]);
-    let mut setup = Conn::open(&brook);
+    let mut setup = Conn::open(&brook.addr);
     create_topic(&mut setup, "v", 1);
     let ResponseKind::Metadata(metadata) =
         setup.call(ApiKey::Metadata, 12, &MetadataRequest::default().with_topics(None))
@@ -281,7 +168,7 @@ fn every_advertised_version_answers() {
     let mut failures = Vec::new();
     for &(api_key, min, max) in brook_server::handlers::api_versions::SUPPORTED {
         for version in min..=max {
-            let mut conn = Conn::open(&brook);
+            let mut conn = Conn::open(&brook.addr);
             let id = match api_key {
                 ApiKey::Produce => {
                     let topic = produce_request::TopicProduceData::default().with_partition_data(vec![

@@ -2,6 +2,9 @@
 //! stops it (SIGTERM, then SIGKILL if it lingers) when dropped, also when a test fails.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod kafka;
+pub mod wire;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -81,7 +81,10 @@ fn read_all(wanted: &[Wanted], max_bytes: usize) -> (Vec<(usize, PartitionData)>
         let data = match &w.partition {
             Err(code) => {
                 errors = true;
-                data.with_error_code(code.code()).with_high_watermark(-1).with_log_start_offset(-1)
+                data.with_error_code(code.code())
+                    .with_high_watermark(-1)
+                    .with_last_stable_offset(-1)
+                    .with_log_start_offset(-1)
             }
             Ok(partition) => {
                 let log = &partition.log;
@@ -108,7 +111,11 @@ fn read_all(wanted: &[Wanted], max_bytes: usize) -> (Vec<(usize, PartitionData)>
                             LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange.code(),
                             other => other.kafka_error_code(),
                         };
+                        // Kafka reports no offsets with a partition error.
                         data.with_error_code(code)
+                            .with_high_watermark(-1)
+                            .with_last_stable_offset(-1)
+                            .with_log_start_offset(-1)
                     }
                 }
             }

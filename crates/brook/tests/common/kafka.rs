@@ -1,0 +1,101 @@
+//! Apache Kafka itself, one KRaft node, for differential tests: the reference for what a
+//! broker answers. Its jars come from Maven Central through `tests/kafka/pom.xml`.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::free_port;
+
+pub struct Kafka {
+    child: Child,
+    pub addr: String,
+    _dir: tempfile::TempDir,
+}
+
+/// The classpath of Kafka's jars, resolved once with Maven and cached under `target/`.
+fn classpath() -> String {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let cached = root.join("target/kafka-classpath.txt");
+    if !cached.exists() {
+        let status = Command::new("mvn")
+            .args(["-B", "-q", "--no-transfer-progress", "dependency:build-classpath"])
+            .arg(format!("-Dmdep.outputFile={}", cached.display()))
+            .current_dir(root.join("tests/kafka"))
+            .status()
+            .expect("run mvn");
+        assert!(status.success(), "resolving Apache Kafka's jars with Maven failed");
+    }
+    std::fs::read_to_string(&cached).expect("classpath file").trim().to_string()
+}
+
+impl Kafka {
+    pub fn start() -> Kafka {
+        let cp = classpath();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (port, controller) = (free_port(), free_port());
+        let props = dir.path().join("server.properties");
+        std::fs::write(
+            &props,
+            format!(
+                "process.roles=broker,controller\nnode.id=1\n\
+                 controller.quorum.voters=1@127.0.0.1:{controller}\n\
+                 listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}\n\
+                 advertised.listeners=PLAINTEXT://127.0.0.1:{port}\ncontroller.listener.names=CONTROLLER\n\
+                 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+                 log.dirs={}\noffsets.topic.replication.factor=1\n\
+                 transaction.state.log.replication.factor=1\ntransaction.state.log.min.isr=1\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .expect("write server.properties");
+        let format = Command::new("java")
+            .args(["-cp", &cp, "kafka.tools.StorageTool", "format", "-t", "4L6g3nShT-eMCtK--X86sw", "-c"])
+            .arg(&props)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run Kafka's StorageTool");
+        assert!(format.success(), "formatting Kafka's log dir failed");
+        let child = Command::new("java")
+            .args(["-Xmx512m", "-cp", &cp, "kafka.Kafka"])
+            .arg(&props)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start Kafka");
+        let addr = format!("127.0.0.1:{port}");
+        let mut kafka = Kafka { child, addr, _dir: dir };
+        kafka.await_ready();
+        kafka
+    }
+
+    /// Waits until Kafka answers a Metadata request listing itself as a broker.
+    fn await_ready(&mut self) {
+        use kafka_protocol::messages::{ApiKey, MetadataRequest, ResponseKind};
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("Kafka exited during start-up: {status}");
+            }
+            if std::net::TcpStream::connect(&self.addr).is_ok() {
+                let mut conn = super::wire::Conn::open(&self.addr);
+                let id = conn.send(ApiKey::Metadata, 12, &MetadataRequest::default().with_topics(None));
+                if let Some((cid, ResponseKind::Metadata(m))) = conn.receive(ApiKey::Metadata, 12) {
+                    if cid == id && !m.brokers.is_empty() {
+                        return;
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "Kafka did not start within 90 s");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Kafka {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,123 @@
+//! A raw Kafka protocol client for tests: frames encoded and decoded with `kafka-protocol`.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use brook_log::batch::{self, CRC_POS, build};
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    ApiKey, CreateTopicsRequest, FetchRequest, ProduceRequest, RequestHeader, ResponseHeader, ResponseKind, TopicName,
+    create_topics_request::CreatableTopic,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+/// A blocking client connection speaking raw frames.
+pub struct Conn {
+    pub stream: TcpStream,
+    correlation_id: i32,
+}
+
+impl Conn {
+    pub fn open(addr: &str) -> Conn {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+        Conn { stream, correlation_id: 0 }
+    }
+
+    pub fn send_raw(&mut self, frame: &[u8]) {
+        self.stream.write_all(&(frame.len() as i32).to_be_bytes()).expect("write size");
+        self.stream.write_all(frame).expect("write frame");
+    }
+
+    pub fn send(&mut self, api_key: ApiKey, version: i16, body: &impl Encodable) -> i32 {
+        self.correlation_id += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(api_key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("protocol-test")));
+        let mut frame = BytesMut::new();
+        header.encode(&mut frame, api_key.request_header_version(version)).expect("header");
+        body.encode(&mut frame, version).expect("body");
+        self.send_raw(&frame);
+        self.correlation_id
+    }
+
+    /// Reads one response; `None` if the broker closed the connection.
+    pub fn receive(&mut self, api_key: ApiKey, version: i16) -> Option<(i32, ResponseKind)> {
+        let mut size = [0u8; 4];
+        self.stream.read_exact(&mut size).ok()?;
+        let mut frame = vec![0u8; i32::from_be_bytes(size) as usize];
+        self.stream.read_exact(&mut frame).expect("response body");
+        let mut frame = Bytes::from(frame);
+        let header = ResponseHeader::decode(&mut frame, api_key.response_header_version(version)).expect("header");
+        let body = ResponseKind::decode(api_key, &mut frame, version).expect("body");
+        Some((header.correlation_id, body))
+    }
+
+    pub fn call(&mut self, api_key: ApiKey, version: i16, body: &impl Encodable) -> ResponseKind {
+        let id = self.send(api_key, version, body);
+        let (correlation_id, response) = self.receive(api_key, version).expect("a response");
+        assert_eq!(correlation_id, id);
+        response
+    }
+
+    pub fn closed_by_peer(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(self.stream.read(&mut byte), Ok(0) | Err(_))
+    }
+}
+
+pub fn create_topic(conn: &mut Conn, name: &str, partitions: i32) {
+    let request = CreateTopicsRequest::default().with_timeout_ms(5_000).with_topics(vec![
+        CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_string(name.into())))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1),
+    ]);
+    let ResponseKind::CreateTopics(response) = conn.call(ApiKey::CreateTopics, 7, &request) else { panic!() };
+    assert_eq!(response.topics[0].error_code, 0);
+}
+
+pub fn produce(conn: &mut Conn, topic: &str, acks: i16, records: Bytes) -> Option<(i16, i64)> {
+    let request = ProduceRequest::default().with_acks(acks).with_timeout_ms(10_000).with_topic_data(vec![
+        TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_string(topic.into())))
+            .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(Some(records))]),
+    ]);
+    let id = conn.send(ApiKey::Produce, 9, &request);
+    if acks == 0 {
+        return None;
+    }
+    let (correlation_id, response) = conn.receive(ApiKey::Produce, 9).expect("response");
+    assert_eq!(correlation_id, id);
+    let ResponseKind::Produce(response) = response else { panic!() };
+    let partition = &response.responses[0].partition_responses[0];
+    Some((partition.error_code, partition.base_offset))
+}
+
+pub fn fetch_request(topic: &str, offset: i64, max_wait_ms: i32) -> FetchRequest {
+    FetchRequest::default().with_max_wait_ms(max_wait_ms).with_min_bytes(1).with_max_bytes(1 << 20).with_topics(vec![
+        FetchTopic::default().with_topic(TopicName(StrBytes::from_string(topic.into()))).with_partitions(vec![
+            FetchPartition::default().with_partition(0).with_fetch_offset(offset).with_partition_max_bytes(1 << 20),
+        ]),
+    ])
+}
+
+/// An idempotent producer's batch: producer id, epoch and first sequence set, CRC fixed.
+pub fn idempotent_batch(producer_id: i64, epoch: i16, sequence: i32, records: usize) -> Bytes {
+    let mut b = build::simple(now_ms(), records, 10).to_vec();
+    b[batch::PRODUCER_ID_POS..batch::PRODUCER_ID_POS + 8].copy_from_slice(&producer_id.to_be_bytes());
+    b[batch::PRODUCER_EPOCH_POS..batch::PRODUCER_EPOCH_POS + 2].copy_from_slice(&epoch.to_be_bytes());
+    b[batch::BASE_SEQUENCE_POS..batch::BASE_SEQUENCE_POS + 4].copy_from_slice(&sequence.to_be_bytes());
+    let crc = batch::compute_crc(&b);
+    b[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
+    Bytes::from(b)
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64
+}
