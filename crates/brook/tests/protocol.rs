@@ -11,7 +11,7 @@ use brook_log::batch::{self, build};
 use bytes::Bytes;
 use common::Brook;
 use common::wire::{Conn, create_topic, fetch_request, idempotent_batch, now_ms, produce};
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ResponseKind, TopicName};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
 /// ApiVersions at an unknown version answers UNSUPPORTED_VERSION with the supported ranges (as
