@@ -278,3 +278,46 @@ fn every_advertised_version_answers() {
     }
     assert!(failures.is_empty(), "the broker closed the connection instead of answering: {failures:?}");
 }
+
+/// A compressed "bomb" (a few KiB of zstd that inflate past 128 MiB) can be stored, since the
+/// broker never decompresses on produce, but a ListOffsets that must look inside it answers an
+/// error instead of inflating it without limit.
+#[test]
+fn decompression_bomb_is_capped() {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::{BrokerId, ListOffsetsRequest, TopicName};
+    use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+    let brook = Brook::start(&[]);
+    let mut conn = Conn::open(&brook.addr);
+    create_topic(&mut conn, "bomb", 1);
+    let now = now_ms();
+    let records: Vec<Record> = (0..1)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i,
+            sequence: -1,
+            timestamp: now + i,
+            key: None,
+            value: Some(Bytes::from(vec![0u8; 130 << 20])),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut encoded = bytes::BytesMut::new();
+    let options = RecordEncodeOptions { version: 2, compression: Compression::Zstd };
+    RecordBatchEncoder::encode(&mut encoded, records.iter(), &options).expect("encode");
+    assert!(encoded.len() < 1 << 20, "the bomb fits within max.message.bytes");
+    assert_eq!(produce(&mut conn, "bomb", 1, encoded.freeze()), Some((0, 0)));
+    let request = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![
+        ListOffsetsTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str("bomb")))
+            .with_partitions(vec![ListOffsetsPartition::default().with_timestamp(now)]),
+    ]);
+    let ResponseKind::ListOffsets(response) = conn.call(ApiKey::ListOffsets, 8, &request) else { panic!() };
+    assert_eq!(response.topics[0].partitions[0].error_code, 2, "CORRUPT_MESSAGE, not an unbounded allocation");
+}

@@ -26,6 +26,20 @@ pub use snappy::Snappy;
 #[cfg(feature = "zstd")]
 pub use zstd::Zstd;
 
+/// Brook patch: the most bytes one batch may decompress to. A batch's compressed size is bounded
+/// by `max.message.bytes`, but its decompressed size is not; past this, decompression fails
+/// instead of allocating without limit (a "decompression bomb").
+pub const MAX_DECOMPRESSED_BYTES: u64 = 128 * 1024 * 1024;
+
+/// Brook patch: reads all of `reader`, failing once it yields more than the cap.
+pub(crate) fn read_capped(reader: impl std::io::Read, out: &mut impl std::io::Write) -> Result<()> {
+    let copied = std::io::copy(&mut reader.take(MAX_DECOMPRESSED_BYTES + 1), out)?;
+    if copied > MAX_DECOMPRESSED_BYTES {
+        anyhow::bail!("batch decompresses to more than {MAX_DECOMPRESSED_BYTES} bytes");
+    }
+    Ok(())
+}
+
 /// A trait for record compression algorithms.
 pub trait Compressor<B: ByteBufMut> {
     /// Target buffer type for compression.

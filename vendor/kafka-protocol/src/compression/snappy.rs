@@ -81,6 +81,10 @@ impl<B: ByteBuf> Decompressor<B> for Snappy {
         {
             let compressed = compressed.copy_to_bytes(compressed.remaining());
             let actual_len = decompress_len(&compressed).context("failed to read snappy header")?;
+            // Brook patch: capped (see `MAX_DECOMPRESSED_BYTES`).
+            if actual_len as u64 > super::MAX_DECOMPRESSED_BYTES {
+                anyhow::bail!("snappy batch decompresses to more than the cap");
+            }
             let mut tmp = BytesMut::zeroed(actual_len);
             Decoder::new()
                 .decompress(&compressed, &mut tmp)
@@ -105,6 +109,10 @@ impl<B: ByteBuf> Decompressor<B> for Snappy {
             let uncompressed_block_length = decompress_len(&compressed_block)
                 .context("failed to get snappy uncompressed length")?;
             let uncompressed_block_start = uncompressed.len();
+            // Brook patch: capped (see `MAX_DECOMPRESSED_BYTES`).
+            if (uncompressed_block_start + uncompressed_block_length) as u64 > super::MAX_DECOMPRESSED_BYTES {
+                anyhow::bail!("snappy batch decompresses to more than the cap");
+            }
             uncompressed.resize(
                 uncompressed_block_start.saturating_add(uncompressed_block_length),
                 0,
