@@ -321,3 +321,49 @@ fn decompression_bomb_is_capped() {
     let ResponseKind::ListOffsets(response) = conn.call(ApiKey::ListOffsets, 8, &request) else { panic!() };
     assert_eq!(response.topics[0].partitions[0].error_code, 2, "CORRUPT_MESSAGE, not an unbounded allocation");
 }
+
+/// A topic with `compression.type=gzip` stores an uncompressed producer batch gzip-compressed,
+/// keeping its records, producer id and sequence; a corrupt batch is refused, not re-encoded.
+#[test]
+fn topic_compression_type_recompresses() {
+    use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+    use kafka_protocol::messages::{CreateTopicsRequest, TopicName};
+    use kafka_protocol::records::RecordBatchDecoder;
+    let brook = Brook::start(&[]);
+    let mut conn = Conn::open(&brook.addr);
+    let request = CreateTopicsRequest::default().with_timeout_ms(5_000).with_topics(vec![
+        CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str("gz")))
+            .with_num_partitions(1)
+            .with_replication_factor(1)
+            .with_configs(vec![
+                CreatableTopicConfig::default()
+                    .with_name(StrBytes::from_static_str("compression.type"))
+                    .with_value(Some(StrBytes::from_static_str("gzip"))),
+            ]),
+    ]);
+    let ResponseKind::CreateTopics(created) = conn.call(ApiKey::CreateTopics, 7, &request) else { panic!() };
+    assert_eq!(created.topics[0].error_code, 0);
+    let sent = idempotent_batch(42, 0, 0, 5);
+    assert_eq!(batch::BatchHeader::parse(&sent).expect("header").compression(), 0);
+    assert_eq!(produce(&mut conn, "gz", -1, sent.clone()), Some((0, 0)));
+    let mut corrupt = sent.to_vec();
+    *corrupt.last_mut().expect("bytes") ^= 1;
+    assert_eq!(produce(&mut conn, "gz", -1, Bytes::from(corrupt)), Some((2, -1)), "CORRUPT_MESSAGE");
+
+    let ResponseKind::Fetch(fetch) = conn.call(ApiKey::Fetch, 12, &fetch_request("gz", 0, 0)) else { panic!() };
+    let stored = fetch.responses[0].partitions[0].records.clone().expect("records");
+    let header = batch::BatchHeader::parse(&stored).expect("header");
+    assert_eq!(header.compression(), 1, "stored gzip-compressed");
+    assert_eq!((header.producer_id, header.producer_epoch, header.base_sequence), (42, 0, 0));
+    assert_eq!(header.records_count, 5);
+    let mut stored = stored;
+    let decoded = RecordBatchDecoder::decode(&mut stored).expect("decode");
+    let mut original = sent;
+    let expected = RecordBatchDecoder::decode(&mut original).expect("decode");
+    let values =
+        |records: &[kafka_protocol::records::Record]| records.iter().map(|r| r.value.clone()).collect::<Vec<_>>();
+    assert_eq!(values(&decoded.records), values(&expected.records));
+    // The producer's next batch still follows on from the recompressed one.
+    assert_eq!(produce(&mut conn, "gz", -1, idempotent_batch(42, 0, 5, 1)), Some((0, 5)));
+}

@@ -4,17 +4,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use brook_log::batch::BatchHeader;
+use brook_log::batch::{self, BatchHeader};
 use brook_log::{Appended, Durability};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
+use kafka_protocol::records::{Compression, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
 use tracing::debug;
 
 use super::{Reply, text};
 use crate::broker::Broker;
+use crate::metadata::TopicMeta;
 use crate::partition::Partition;
 
 /// One partition's outcome before any wait.
@@ -45,7 +47,10 @@ pub(super) fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16
                 } else {
                     match meta.as_ref().and_then(|m| broker.partition(&m.name, p.index)) {
                         None => Err((unknown, None)),
-                        Some(partition) => append(&partition, p.records, durability).map(|a| (partition, a)),
+                        Some(partition) => {
+                            let codec = meta.as_ref().and_then(topic_compression);
+                            append(&partition, p.records, codec, durability).map(|a| (partition, a))
+                        }
                     }
                 };
                 Outcome { index: p.index, result }
@@ -100,10 +105,38 @@ pub(super) fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16
     .boxed()
 }
 
+/// The codec a topic's `compression.type` asks for; `None` keeps the producer's (`producer`,
+/// Kafka's default).
+fn topic_compression(topic: &TopicMeta) -> Option<Compression> {
+    match topic.configs.get("compression.type").map(String::as_str)? {
+        "uncompressed" => Some(Compression::None),
+        "gzip" => Some(Compression::Gzip),
+        "snappy" => Some(Compression::Snappy),
+        "lz4" => Some(Compression::Lz4),
+        "zstd" => Some(Compression::Zstd),
+        _ => None,
+    }
+}
+
+/// Rewrites a batch in another codec, as Kafka does for a topic whose `compression.type` is not
+/// `producer`: records, timestamps, producer id, epoch and sequences are kept. The CRC is
+/// checked first, so a corrupt batch is refused rather than re-encoded with a fresh CRC.
+fn recompress(records: Bytes, codec: Compression) -> Result<Bytes, (ResponseError, Option<String>)> {
+    let corrupt = |e: &dyn std::fmt::Display| (ResponseError::CorruptMessage, Some(e.to_string()));
+    batch::validate(&records, u32::MAX).map_err(|e| corrupt(&e))?;
+    let mut input = records;
+    let set = RecordBatchDecoder::decode(&mut input).map_err(|e| corrupt(&e))?;
+    let mut out = BytesMut::new();
+    let options = RecordEncodeOptions { version: 2, compression: codec };
+    RecordBatchEncoder::encode(&mut out, set.records.iter(), &options).map_err(|e| corrupt(&e))?;
+    Ok(out.freeze())
+}
+
 /// Validates that `records` is exactly one batch (Kafka's rule for magic 2) and appends it.
 fn append(
     partition: &Partition,
     records: Option<Bytes>,
+    codec: Option<Compression>,
     durability: Durability,
 ) -> Result<Appended, (ResponseError, Option<String>)> {
     let records = records.unwrap_or_default();
@@ -114,6 +147,10 @@ fn append(
             Some("a produce request must carry exactly one record batch".into()),
         ));
     }
+    let records = match codec {
+        Some(codec) if header.compression() != codec as i16 => recompress(records, codec)?,
+        _ => records,
+    };
     partition.append(records, durability).map_err(|e| {
         debug!(topic = partition.topic, partition = partition.index, error = %e, "produce refused");
         let code = ResponseError::try_from_code(e.code()).unwrap_or(ResponseError::UnknownServerError);
