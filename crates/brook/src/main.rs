@@ -78,6 +78,12 @@ fn parse_server_args(args: &[String]) -> Result<BrokerConfig, String> {
 }
 
 async fn run(config: BrokerConfig) -> anyhow::Result<()> {
+    // Every connection and every segment file holds a descriptor; the usual soft limit of 1024
+    // is far below what a broker needs, so raise it to the hard limit, as Kafka's docs advise.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(limit, "open file limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open file limit"),
+    }
     let server = Server::bind(config).await?;
     // The line tests and scripts wait for; the port matters when it was 0.
     println!("brook listening on {}", server.local_addr);

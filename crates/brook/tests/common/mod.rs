@@ -29,7 +29,20 @@ impl Brook {
 
     /// A broker on an existing data directory (for restarts).
     pub fn start_in(data: &Path, overrides: &[&str]) -> Brook {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_brook"));
+        Brook::spawn(Command::new(env!("CARGO_BIN_EXE_brook")), data, overrides)
+    }
+
+    /// A broker started with a soft open-file limit of `nofile`, as a default shell gives it.
+    pub fn start_with_nofile_limit(nofile: u32, overrides: &[&str]) -> Brook {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", &format!("ulimit -Sn {nofile} && exec \"$0\" \"$@\""), env!("CARGO_BIN_EXE_brook")]);
+        let mut brook = Brook::spawn(cmd, &dir.path().to_path_buf(), overrides);
+        brook._dir = Some(dir);
+        brook
+    }
+
+    fn spawn(mut cmd: Command, data: &Path, overrides: &[&str]) -> Brook {
         cmd.arg("server")
             .args(["--override", "listeners=PLAINTEXT://127.0.0.1:0"])
             .args(["--override", &format!("log.dirs={}", data.display())]);
