@@ -37,7 +37,7 @@ impl Brook {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut cmd = Command::new("sh");
         cmd.args(["-c", &format!("ulimit -Sn {nofile} && exec \"$0\" \"$@\""), env!("CARGO_BIN_EXE_brook")]);
-        let mut brook = Brook::spawn(cmd, &dir.path().to_path_buf(), overrides);
+        let mut brook = Brook::spawn(cmd, dir.path(), overrides);
         brook._dir = Some(dir);
         brook
     }
