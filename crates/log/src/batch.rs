@@ -20,7 +20,7 @@ use std::ops::ControlFlow;
 use bytes::{Bytes, BytesMut};
 
 use crate::error::LogError;
-use crate::storage::StorageFile;
+use crate::storage::{StorageFile, read_vec};
 
 pub const BASE_OFFSET_POS: usize = 0;
 pub const BATCH_LENGTH_POS: usize = 8;
@@ -250,7 +250,11 @@ pub fn scan(
                 chunk_start = position;
             }
             let at = (position - chunk_start) as usize;
-            if compute_crc(&chunk[at..at + size]) != header.crc {
+            let Some(bytes) = chunk.get(at..at + size) else {
+                // The file ended early (it shrank under us): what is not there is torn.
+                return Ok(ScanEnd { position, invalid: Some("torn batch") });
+            };
+            if compute_crc(bytes) != header.crc {
                 return Ok(ScanEnd { position, invalid: Some("CRC-32C mismatch") });
             }
         }
@@ -263,12 +267,9 @@ pub fn scan(
     Ok(ScanEnd { position, invalid: None })
 }
 
+/// Up to `len` bytes from `position`, never past `end`.
 fn read_chunk(file: &dyn StorageFile, position: u64, end: u64, len: usize) -> std::io::Result<Vec<u8>> {
-    let len = len.min((end - position) as usize);
-    let mut buf = vec![0u8; len];
-    let read = file.read_at(&mut buf, position)?;
-    buf.truncate(read);
-    Ok(buf)
+    read_vec(file, position, len.min((end - position) as usize))
 }
 
 /// Finds, in an uncompressed batch, the offset of the first record whose timestamp is at
