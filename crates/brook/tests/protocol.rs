@@ -165,6 +165,7 @@ fn every_advertised_version_answers() {
     };
     let topic_id = metadata.topics[0].topic_id;
     let name = || TopicName(StrBytes::from_static_str("v"));
+    let group = || GroupId(StrBytes::from_static_str("g"));
     let batch = build::simple(now_ms(), 1, 10);
     let mut failures = Vec::new();
     for &(api_key, min, max) in brook_server::handlers::api_versions::SUPPORTED {
@@ -268,6 +269,65 @@ fn every_advertised_version_answers() {
                 ApiKey::DescribeCluster => conn.send(api_key, version, &DescribeClusterRequest::default()),
                 ApiKey::DescribeLogDirs => {
                     conn.send(api_key, version, &DescribeLogDirsRequest::default().with_topics(None))
+                }
+                ApiKey::FindCoordinator => {
+                    let request = if version >= 4 {
+                        FindCoordinatorRequest::default().with_coordinator_keys(vec![StrBytes::from_static_str("g")])
+                    } else {
+                        FindCoordinatorRequest::default().with_key(StrBytes::from_static_str("g"))
+                    };
+                    conn.send(api_key, version, &request)
+                }
+                // An invalid session timeout: answered at once, with an error, at every version.
+                ApiKey::JoinGroup => conn.send(
+                    api_key,
+                    version,
+                    &JoinGroupRequest::default().with_group_id(group()).with_session_timeout_ms(1),
+                ),
+                ApiKey::SyncGroup => conn.send(api_key, version, &SyncGroupRequest::default().with_group_id(group())),
+                ApiKey::Heartbeat => conn.send(api_key, version, &HeartbeatRequest::default().with_group_id(group())),
+                ApiKey::LeaveGroup => {
+                    let member = leave_group_request::MemberIdentity::default();
+                    let request = LeaveGroupRequest::default().with_group_id(group());
+                    conn.send(
+                        api_key,
+                        version,
+                        &if version >= 3 { request.with_members(vec![member]) } else { request },
+                    )
+                }
+                ApiKey::OffsetCommit => {
+                    let topic = offset_commit_request::OffsetCommitRequestTopic::default()
+                        .with_name(name())
+                        .with_partitions(vec![offset_commit_request::OffsetCommitRequestPartition::default()]);
+                    let request = OffsetCommitRequest::default()
+                        .with_group_id(group())
+                        .with_generation_id_or_member_epoch(-1)
+                        .with_topics(vec![topic]);
+                    conn.send(api_key, version, &request)
+                }
+                ApiKey::OffsetFetch => {
+                    let request = if version >= 8 {
+                        OffsetFetchRequest::default().with_groups(vec![
+                            offset_fetch_request::OffsetFetchRequestGroup::default().with_group_id(group()),
+                        ])
+                    } else {
+                        OffsetFetchRequest::default().with_group_id(group()).with_topics(if version >= 2 {
+                            None
+                        } else {
+                            Some(vec![])
+                        })
+                    };
+                    conn.send(api_key, version, &request)
+                }
+                ApiKey::DescribeGroups => {
+                    conn.send(api_key, version, &DescribeGroupsRequest::default().with_groups(vec![group()]))
+                }
+                ApiKey::ListGroups => conn.send(api_key, version, &ListGroupsRequest::default()),
+                ApiKey::DeleteGroups => {
+                    conn.send(api_key, version, &DeleteGroupsRequest::default().with_groups_names(vec![group()]))
+                }
+                ApiKey::OffsetDelete => {
+                    conn.send(api_key, version, &OffsetDeleteRequest::default().with_group_id(group()))
                 }
                 other => panic!("no request built for {other:?}: add one"),
             };

@@ -24,6 +24,9 @@ pub struct LogConfig {
     /// `retention.bytes`: delete the oldest inactive segments while the log is larger than this
     /// (Kafka: -1, no limit).
     pub retention_bytes: i64,
+    /// Whether `cleanup.policy` includes `delete`: without it, retention.ms and
+    /// retention.bytes delete nothing (a compacted topic keeps every key's latest record).
+    pub cleanup_delete: bool,
     /// `max.message.bytes`: the largest batch accepted (Kafka: 1048588).
     pub max_message_bytes: u32,
     /// `index.interval.bytes`: bytes between offset index entries (Kafka: 4096).
@@ -61,6 +64,7 @@ impl Default for LogConfig {
             segment_ms: 7 * 24 * 60 * 60 * 1000,
             retention_ms: 168 * 60 * 60 * 1000,
             retention_bytes: -1,
+            cleanup_delete: true,
             max_message_bytes: 1_048_588,
             index_interval_bytes: 4096,
             message_timestamp_type: TimestampType::CreateTime,

@@ -591,8 +591,11 @@ impl Log {
                 let (base, next_base) = (pair[0], pair[1]);
                 let seg = &state.segments[&base];
                 let below_start = next_base <= state.log_start_offset;
-                let by_time = config.retention_ms >= 0 && now - seg.max_timestamp > config.retention_ms;
-                let by_size = config.retention_bytes >= 0 && total - seg.size as i64 >= config.retention_bytes;
+                let by_time =
+                    config.cleanup_delete && config.retention_ms >= 0 && now - seg.max_timestamp > config.retention_ms;
+                let by_size = config.cleanup_delete
+                    && config.retention_bytes >= 0
+                    && total - seg.size as i64 >= config.retention_bytes;
                 let below_hw = next_base <= state.high_watermark.offset;
                 if !(below_hw && (below_start || by_time || by_size)) {
                     break;

@@ -11,6 +11,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::config::BrokerConfig;
+use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::metadata::{MetadataLog, MetadataRecord, MetadataState, PRODUCER_ID_BLOCK, TopicMeta};
 use crate::partition::Partition;
 use crate::topic_config;
@@ -45,6 +46,8 @@ pub struct Broker {
     admin: tokio::sync::Mutex<()>,
     /// Producer ids handed out: (next, end of the reserved block).
     producer_ids: Mutex<(i64, i64)>,
+    /// Consumer groups and their committed offsets.
+    pub groups: GroupCoordinator,
     /// Declared last: the flusher thread stops after every log is gone.
     _flusher: Flusher,
 }
@@ -58,7 +61,6 @@ impl Broker {
         let (metadata_log, state) = MetadataLog::open(&config.log_dirs[0], env.clone())?;
         let reserved = state.producer_ids_reserved;
         let broker = Broker {
-            config,
             clock: Arc::new(SystemClock),
             env,
             metadata_log,
@@ -66,6 +68,8 @@ impl Broker {
             partitions: RwLock::new(HashMap::new()),
             admin: tokio::sync::Mutex::new(()),
             producer_ids: Mutex::new((reserved, reserved)),
+            groups: GroupCoordinator::new(config.group.clone()),
+            config,
             _flusher: flusher,
         };
         if broker.metadata.read().expect("metadata lock").cluster_id.is_none() {
@@ -75,6 +79,12 @@ impl Broker {
         let topics: Vec<TopicMeta> = broker.metadata.read().expect("metadata lock").topics().cloned().collect();
         broker.open_all(&topics)?;
         let partitions: i32 = topics.iter().map(|t| t.partitions).sum();
+        if let Some(offsets) = topics.iter().find(|t| t.name == OFFSETS_TOPIC) {
+            for index in 0..offsets.partitions {
+                broker.groups.load(&broker, index)?;
+            }
+            broker.groups.start_loaded(broker.clock.now_ms());
+        }
         info!(topics = topics.len(), partitions, elapsed_ms = started.elapsed().as_millis() as u64, "logs opened");
         Ok(Arc::new(broker))
     }
@@ -143,16 +153,49 @@ impl Broker {
         if validate_only {
             return Ok(topic);
         }
+        self.add_topic(&topic).await?;
+        info!(topic = name, partitions, "created topic");
+        Ok(topic)
+    }
+
+    /// Creates `__consumer_offsets` if it does not exist yet (on a group's first use, as
+    /// Kafka does): compacted, with the partition count of `offsets.topic.num.partitions`.
+    pub async fn ensure_offsets_topic(&self) -> Result<(), ApiError> {
+        // Partitions open after the topic is recorded, last one last: once it is there, all are.
+        if self.topic(OFFSETS_TOPIC).is_some_and(|t| self.partition(&t.name, t.partitions - 1).is_some()) {
+            return Ok(());
+        }
+        let _admin = self.admin.lock().await;
+        if self.topic(OFFSETS_TOPIC).is_some() {
+            return Ok(());
+        }
+        let group = &self.config.group;
+        let configs = BTreeMap::from([
+            ("cleanup.policy".to_string(), "compact".to_string()),
+            ("compression.type".to_string(), "producer".to_string()),
+            ("segment.bytes".to_string(), group.offsets_topic_segment_bytes.to_string()),
+        ]);
+        let topic = TopicMeta {
+            name: OFFSETS_TOPIC.into(),
+            id: Uuid::new_v4(),
+            partitions: group.offsets_topic_partitions,
+            configs,
+        };
+        self.add_topic(&topic).await?;
+        info!(partitions = topic.partitions, "created {OFFSETS_TOPIC}");
+        Ok(())
+    }
+
+    /// Records a new topic in the metadata and opens its partitions (admin lock held).
+    async fn add_topic(&self, topic: &TopicMeta) -> Result<(), ApiError> {
         let record = MetadataRecord::TopicCreated {
             name: topic.name.clone(),
             id: topic.id,
-            partitions,
+            partitions: topic.partitions,
             configs: topic.configs.clone(),
         };
         self.commit(&[record]).await.map_err(storage_error)?;
-        self.open_partitions(&topic, 0).map_err(storage_error)?;
-        info!(topic = name, partitions, "created topic");
-        Ok(topic)
+        self.open_partitions(topic, 0).map_err(storage_error)
     }
 
     /// Deletes a topic and its data.

@@ -12,6 +12,8 @@ use std::path::PathBuf;
 
 use brook_log::{LogConfig, TimestampType};
 
+use crate::group::GroupConfig;
+
 /// Why a configuration cannot start a broker.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -47,6 +49,8 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: u32,
     /// Defaults for every partition log; topic configs override them.
     pub log: LogConfig,
+    /// The group coordinator's `group.*` and `offsets.*` settings.
+    pub group: GroupConfig,
     /// Keys that were accepted but are not used, for the start-up warning.
     pub ignored_keys: Vec<String>,
 }
@@ -65,6 +69,7 @@ impl Default for BrokerConfig {
             retention_check_interval_ms: 300_000,
             socket_request_max_bytes: 104_857_600,
             log: LogConfig::default(),
+            group: GroupConfig::default(),
             ignored_keys: Vec::new(),
         }
     }
@@ -88,7 +93,6 @@ const ACCEPTED_UNUSED: &[&str] = &[
     "transaction.state.log.min.isr",
     "share.coordinator.state.topic.replication.factor",
     "share.coordinator.state.topic.min.isr",
-    "group.initial.rebalance.delay.ms",
     "zookeeper.connect",
     "zookeeper.connection.timeout.ms",
 ];
@@ -155,6 +159,22 @@ impl BrokerConfig {
                 "log.flush.offset.checkpoint.interval.ms" => c.log.recovery_checkpoint_interval_ms = parse(key, v)?,
                 "log.flush.on.ack" => c.log.flush_on_ack = parse_bool(key, v)?,
                 "log.flush.max.delay.ms" => c.log.flush_max_delay_ms = parse(key, v)?,
+                "log.cleanup.policy" => {
+                    c.log.cleanup_delete = parse_cleanup_policy(key, v)?;
+                    if !c.log.cleanup_delete || v.contains("compact") {
+                        return Err(ConfigError::Unsupported { key: key.clone(), feature: "log compaction" });
+                    }
+                }
+                "group.initial.rebalance.delay.ms" => c.group.initial_rebalance_delay_ms = parse(key, v)?,
+                "group.min.session.timeout.ms" => c.group.min_session_timeout_ms = parse(key, v)?,
+                "group.max.session.timeout.ms" => c.group.max_session_timeout_ms = parse(key, v)?,
+                "group.max.size" => c.group.max_size = positive(key, parse::<i32>(key, v)?)? as usize,
+                "offsets.topic.num.partitions" => c.group.offsets_topic_partitions = positive(key, parse(key, v)?)?,
+                "offsets.topic.segment.bytes" => c.group.offsets_topic_segment_bytes = positive(key, parse(key, v)?)?,
+                "offset.metadata.max.bytes" => c.group.offset_metadata_max_bytes = parse(key, v)?,
+                "offsets.retention.minutes" => {
+                    c.group.offsets_retention_ms = positive(key, parse::<i64>(key, v)?)?.saturating_mul(60_000)
+                }
                 "ssl.keystore.location" | "ssl.truststore.location" | "ssl.client.auth" => {
                     return Err(ConfigError::Unsupported { key: key.clone(), feature: "TLS" });
                 }
@@ -270,8 +290,17 @@ pub fn parse_timestamp_type(key: &str, value: &str) -> Result<TimestampType, Con
     }
 }
 
-fn positive(key: &str, value: i32) -> Result<i32, ConfigError> {
-    if value < 1 { Err(invalid(key, "must be at least 1")) } else { Ok(value) }
+fn positive<T: PartialOrd + From<u8>>(key: &str, value: T) -> Result<T, ConfigError> {
+    if value < T::from(1) { Err(invalid(key, "must be at least 1")) } else { Ok(value) }
+}
+
+/// Whether a `cleanup.policy` value deletes old segments (`delete`, alone or with `compact`).
+pub fn parse_cleanup_policy(key: &str, value: &str) -> Result<bool, ConfigError> {
+    let policies: Vec<&str> = value.split(',').map(str::trim).collect();
+    if policies.is_empty() || !policies.iter().all(|p| *p == "delete" || *p == "compact") {
+        return Err(invalid(key, "expected delete, compact or compact,delete"));
+    }
+    Ok(policies.contains(&"delete"))
 }
 
 fn invalid(key: &str, reason: &str) -> ConfigError {

@@ -27,6 +27,7 @@ const READ_BUFFER_BYTES: usize = 64 * 1024;
 
 pub(crate) async fn serve(stream: TcpStream, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let client_host = stream.peer_addr().map(|a| format!("/{}", a.ip())).unwrap_or_default();
     let _ = stream.set_nodelay(true);
     debug!(%peer, "connection accepted");
     let (mut reader, mut writer) = stream.into_split();
@@ -41,7 +42,7 @@ pub(crate) async fn serve(stream: TcpStream, broker: Arc<Broker>, mut shutdown: 
                     Ok(request) => {
                         let (api_key, version, correlation_id) =
                             (request.api_key, request.version(), request.header.correlation_id);
-                        let reply = handlers::dispatch(&broker, request);
+                        let reply = handlers::dispatch(&broker, request, &client_host);
                         pending.push_back(async move { (api_key, version, correlation_id, reply.await) }.boxed());
                     }
                     Err(DecodeError::UnsupportedVersion { api_key: ApiKey::ApiVersions, correlation_id, .. }) => {

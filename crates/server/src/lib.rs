@@ -6,6 +6,7 @@
 //! - `handlers`: one module per Kafka API, and `dispatch`.
 //! - `broker`: the broker's state: metadata and the partitions it hosts.
 //! - `metadata`: metadata records, their durable log and the state machine they build.
+//! - `group`: the group coordinator: consumer groups and their committed offsets.
 //! - `partition`: a hosted partition's log and its idempotent-producer state.
 //! - `config`: `server.properties` with Kafka's keys; `topic_config`: topic-level configs.
 
@@ -13,6 +14,7 @@ pub mod broker;
 pub mod codec;
 pub mod config;
 mod connection;
+pub mod group;
 pub mod handlers;
 pub mod metadata;
 pub mod partition;

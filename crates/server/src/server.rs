@@ -16,6 +16,7 @@ use tracing::{info, warn};
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
 use crate::connection;
+use crate::group::GroupCoordinator;
 
 /// Open connections at once (Kafka's `max.connections` is unlimited; the file-descriptor limit
 /// is the real bound, and past this Brook stops accepting until one closes).
@@ -54,6 +55,7 @@ impl Server {
         let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let mut connections = JoinSet::new();
         let retention = tokio::spawn(retention_loop(broker.clone(), stop_rx.clone()));
+        let group_timers = tokio::spawn(GroupCoordinator::run_timers(broker.clone(), stop_rx.clone()));
         tokio::pin!(shutdown);
         let mut backoff = Duration::from_millis(5);
         loop {
@@ -91,6 +93,7 @@ impl Server {
             connections.abort_all();
         }
         let _ = retention.await;
+        let _ = group_timers.await;
         tokio::task::spawn_blocking(move || broker.close()).await?;
         info!("shut down cleanly");
         Ok(())
@@ -102,8 +105,9 @@ async fn retention_loop(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(interval) => {
-                let broker = broker.clone();
-                let _ = tokio::task::spawn_blocking(move || broker.enforce_retention()).await;
+                let b = broker.clone();
+                let _ = tokio::task::spawn_blocking(move || b.enforce_retention()).await;
+                broker.groups.expire_offsets(&broker).await;
             }
             _ = stop.changed() => return,
         }

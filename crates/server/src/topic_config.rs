@@ -96,7 +96,7 @@ fn validate_one(key: &str, value: &str) -> Result<(), ApiError> {
 /// The broker default of a topic config, as DescribeConfigs shows it.
 pub fn default_value(key: &str, log: &LogConfig) -> String {
     match key {
-        "cleanup.policy" => "delete".into(),
+        "cleanup.policy" => if log.cleanup_delete { "delete" } else { "compact" }.into(),
         "compression.type" => "producer".into(),
         "delete.retention.ms" => "86400000".into(),
         "flush.messages" => clamp_long(log.flush_messages),
@@ -129,6 +129,7 @@ pub fn apply(defaults: &LogConfig, configs: &BTreeMap<String, String>) -> LogCon
     for (key, value) in configs {
         let value = value.trim();
         match key.as_str() {
+            "cleanup.policy" => log.cleanup_delete = value.split(',').any(|p| p.trim() == "delete"),
             "retention.ms" => log.retention_ms = value.parse().unwrap_or(log.retention_ms),
             "retention.bytes" => log.retention_bytes = value.parse().unwrap_or(log.retention_bytes),
             "segment.bytes" => log.segment_bytes = value.parse().unwrap_or(log.segment_bytes),

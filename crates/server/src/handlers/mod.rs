@@ -10,9 +10,11 @@ mod configs;
 mod create_topics;
 mod delete_topics;
 mod fetch;
+mod groups;
 mod init_producer_id;
 mod list_offsets;
 mod metadata;
+mod offsets;
 mod partitions;
 mod produce;
 
@@ -30,9 +32,11 @@ use crate::codec::Request;
 /// A response to come; `None` for requests that get none (produce with acks=0).
 pub type Reply = BoxFuture<'static, Option<ResponseKind>>;
 
-pub fn dispatch(broker: &Arc<Broker>, request: Request) -> Reply {
+/// Routes a request; `client_host` is the peer's address as Kafka shows it ("/127.0.0.1").
+pub fn dispatch(broker: &Arc<Broker>, request: Request, client_host: &str) -> Reply {
     let version = request.version();
     let ready = |response: ResponseKind| futures::future::ready(Some(response)).boxed();
+    let b = broker.clone();
     match request.body {
         RequestKind::ApiVersions(r) => ready(ResponseKind::ApiVersions(api_versions::handle(&r, version))),
         RequestKind::Metadata(r) => {
@@ -74,6 +78,31 @@ pub fn dispatch(broker: &Arc<Broker>, request: Request) -> Reply {
         RequestKind::DeleteRecords(r) => ready(ResponseKind::DeleteRecords(partitions::delete_records(broker, r))),
         RequestKind::DescribeCluster(r) => ready(ResponseKind::DescribeCluster(cluster::describe_cluster(broker, r))),
         RequestKind::DescribeLogDirs(r) => ready(ResponseKind::DescribeLogDirs(cluster::describe_log_dirs(broker, r))),
+        RequestKind::FindCoordinator(r) => {
+            async move { Some(ResponseKind::FindCoordinator(groups::find_coordinator(&b, r, version).await)) }.boxed()
+        }
+        RequestKind::JoinGroup(r) => {
+            let client_id = request.header.client_id.as_deref().unwrap_or_default().to_string();
+            let host = client_host.to_string();
+            async move { Some(ResponseKind::JoinGroup(groups::join(&b, r, version, client_id, host).await)) }.boxed()
+        }
+        RequestKind::SyncGroup(r) => async move { Some(ResponseKind::SyncGroup(groups::sync(&b, r).await)) }.boxed(),
+        RequestKind::Heartbeat(r) => ready(ResponseKind::Heartbeat(groups::heartbeat(broker, r))),
+        RequestKind::LeaveGroup(r) => {
+            async move { Some(ResponseKind::LeaveGroup(groups::leave(&b, r, version).await)) }.boxed()
+        }
+        RequestKind::OffsetCommit(r) => {
+            async move { Some(ResponseKind::OffsetCommit(offsets::commit(&b, r, version).await)) }.boxed()
+        }
+        RequestKind::OffsetFetch(r) => ready(ResponseKind::OffsetFetch(offsets::fetch(broker, r, version))),
+        RequestKind::OffsetDelete(r) => {
+            async move { Some(ResponseKind::OffsetDelete(offsets::delete(&b, r).await)) }.boxed()
+        }
+        RequestKind::DescribeGroups(r) => ready(ResponseKind::DescribeGroups(groups::describe(broker, r, version))),
+        RequestKind::ListGroups(r) => ready(ResponseKind::ListGroups(groups::list(broker, r))),
+        RequestKind::DeleteGroups(r) => {
+            async move { Some(ResponseKind::DeleteGroups(groups::delete(&b, r).await)) }.boxed()
+        }
         other => {
             // `codec` only lets through the APIs listed in `api_versions::SUPPORTED`.
             error!(request = ?other, "a request for an API with no handler got past the version check");

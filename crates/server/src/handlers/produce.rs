@@ -44,6 +44,9 @@ pub(super) fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16
                         ResponseError::TransactionalIdAuthorizationFailed,
                         Some("transactions are not supported by Brook yet".into()),
                     ))
+                } else if meta.as_ref().is_some_and(|m| m.name == crate::group::OFFSETS_TOPIC) {
+                    // Only the group coordinator writes there, as in Kafka.
+                    Err((ResponseError::InvalidTopicException, Some("Cannot append to internal topic".into())))
                 } else {
                     match meta.as_ref().and_then(|m| broker.partition(&m.name, p.index)) {
                         None => Err((unknown, None)),

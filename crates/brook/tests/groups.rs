@@ -1,0 +1,238 @@
+//! Consumer groups end to end: librdkafka consumers (the `rdkafka` crate) and Debian's kcat
+//! (librdkafka 2.0.2) in one group against a real `brook server`, plus Kafka's error codes for
+//! bad commits and heartbeats over the raw protocol.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::wire::{Conn, create_topic};
+use common::{Brook, eventually};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+/// Short sessions so that a dead member is noticed quickly; the broker's minimum is lowered.
+const BROKER: &[&str] = &["group.initial.rebalance.delay.ms=0", "group.min.session.timeout.ms=1000"];
+const SESSION_MS: &str = "3000";
+
+fn consumer(brook: &Brook, group: &str) -> BaseConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", &brook.addr)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", SESSION_MS)
+        .set("heartbeat.interval.ms", "200")
+        .create()
+        .expect("consumer")
+}
+
+fn produce(brook: &Brook, topic: &str, count: usize) {
+    let producer: BaseProducer = ClientConfig::new().set("bootstrap.servers", &brook.addr).create().expect("producer");
+    for i in 0..count {
+        let key = format!("customer-{}", i % 17);
+        let value = format!("purchase-{i}");
+        producer.send(BaseRecord::to(topic).key(&key).payload(&value)).expect("enqueue");
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(TIMEOUT).expect("flush");
+}
+
+fn assigned(consumer: &BaseConsumer) -> BTreeSet<i32> {
+    consumer.assignment().expect("assignment").elements().iter().map(|e| e.partition()).collect()
+}
+
+/// Polls every consumer until `done` holds for their assignments.
+fn poll_until(consumers: &[&BaseConsumer], what: &str, done: impl Fn(&[BTreeSet<i32>]) -> bool) {
+    eventually(TIMEOUT, what, || {
+        for c in consumers {
+            if let Some(Err(e)) = c.poll(Duration::from_millis(20)) {
+                panic!("consumer error: {e}");
+            }
+        }
+        let assignments: Vec<BTreeSet<i32>> = consumers.iter().map(|c| assigned(c)).collect();
+        done(&assignments).then_some(())
+    });
+}
+
+/// kcat as a balanced-group member in its own process, so that it can be killed (no LeaveGroup).
+fn kcat_member(brook: &Brook, group: &str, topic: &str) -> Child {
+    Command::new("kcat")
+        .args(["-b", &brook.addr, "-G", group, topic, "-q", "-o", "end"])
+        .args(["-X", &format!("session.timeout.ms={SESSION_MS}"), "-X", "heartbeat.interval.ms=200"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kcat is installed (scripts/test installs it)")
+}
+
+/// Three members on three partitions get one each; a killed member's partition moves to the
+/// survivors within the session timeout; a fourth member on three partitions stays idle.
+#[test]
+fn members_share_partitions_and_take_over_from_a_dead_one() {
+    let brook = Brook::start(BROKER);
+    create_topic(&mut Conn::open(&brook.addr), "purchases", 3);
+    let (a, b) = (consumer(&brook, "shop"), consumer(&brook, "shop"));
+    a.subscribe(&["purchases"]).expect("subscribe");
+    b.subscribe(&["purchases"]).expect("subscribe");
+    let mut kcat = kcat_member(&brook, "shop", "purchases");
+    poll_until(&[&a, &b], "a and b hold one partition each, kcat the third", |s| {
+        s[0].len() == 1 && s[1].len() == 1 && s[0] != s[1]
+    });
+    kcat.kill().expect("kill kcat");
+    kcat.wait().expect("reap kcat");
+    poll_until(&[&a, &b], "the dead member's partition moves to a survivor", |s| {
+        s[0].len() + s[1].len() == 3 && s[0].union(&s[1]).count() == 3
+    });
+    let (c, d) = (consumer(&brook, "shop"), consumer(&brook, "shop"));
+    c.subscribe(&["purchases"]).expect("subscribe");
+    d.subscribe(&["purchases"]).expect("subscribe");
+    poll_until(&[&a, &b, &c, &d], "four members on three partitions: one idle", |s| {
+        let sizes: Vec<usize> = s.iter().map(BTreeSet::len).collect();
+        let all: BTreeSet<i32> = s.iter().flatten().copied().collect();
+        all.len() == 3 && sizes.iter().filter(|&&n| n == 1).count() == 3 && sizes.contains(&0)
+    });
+}
+
+/// Records are consumed exactly once across a group committing synchronously; after a
+/// broker restart the group resumes from its committed offsets.
+#[test]
+fn group_consumes_exactly_once_and_resumes_after_restart() {
+    let mut brook = Brook::start(BROKER);
+    create_topic(&mut Conn::open(&brook.addr), "orders", 3);
+    produce(&brook, "orders", 300);
+    let members: Vec<BaseConsumer> = (0..3).map(|_| consumer(&brook, "billing")).collect();
+    for m in &members {
+        m.subscribe(&["orders"]).expect("subscribe");
+    }
+    let refs: Vec<&BaseConsumer> = members.iter().collect();
+    poll_until(&refs, "three members, one partition each", |s| s.iter().all(|a| a.len() == 1));
+    let mut seen: BTreeMap<(i32, i64), usize> = BTreeMap::new();
+    // Stop at 200 of the 300: the rest must come after the restart, and only the rest.
+    eventually(TIMEOUT, "200 records consumed", || {
+        for m in &members {
+            if seen.len() >= 200 {
+                break;
+            }
+            if let Some(message) = m.poll(Duration::from_millis(20)) {
+                let message = message.expect("consume");
+                *seen.entry((message.partition(), message.offset())).or_default() += 1;
+                m.commit_message(&message, CommitMode::Sync).expect("sync commit");
+            }
+        }
+        (seen.len() >= 200).then_some(())
+    });
+    assert!(seen.values().all(|&n| n == 1), "a record was delivered twice: {seen:?}");
+    drop(members);
+    let data = brook.data.clone();
+    let dir = brook.take_dir();
+    assert_eq!(brook.stop(), Some(0));
+    let brook = Brook::start_in(&data, BROKER);
+    let resumed = consumer(&brook, "billing");
+    resumed.subscribe(&["orders"]).expect("subscribe");
+    eventually(TIMEOUT, "the other 100 records after the restart", || {
+        if let Some(message) = resumed.poll(Duration::from_millis(50)) {
+            let message = message.expect("consume");
+            *seen.entry((message.partition(), message.offset())).or_default() += 1;
+            resumed.commit_message(&message, CommitMode::Sync).expect("sync commit");
+        }
+        (seen.len() >= 300).then_some(())
+    });
+    assert_eq!(seen.len(), 300);
+    assert!(seen.values().all(|&n| n == 1), "a record was read again after the restart");
+    // The committed offsets are the log end offsets: nothing left to read.
+    let mut wanted = TopicPartitionList::new();
+    for p in 0..3 {
+        wanted.add_partition("orders", p);
+    }
+    let committed = resumed.committed_offsets(wanted, TIMEOUT).expect("committed offsets");
+    let total: i64 = committed.elements().iter().map(|e| if let Offset::Offset(o) = e.offset() { o } else { 0 }).sum();
+    assert_eq!(total, 300);
+    drop(dir);
+}
+
+fn join(conn: &mut Conn, group: &str, member_id: &str) -> JoinGroupResponse {
+    let request = JoinGroupRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_session_timeout_ms(10_000)
+        .with_rebalance_timeout_ms(10_000)
+        .with_member_id(StrBytes::from_string(member_id.to_string()))
+        .with_protocol_type(StrBytes::from_static_str("consumer"))
+        .with_protocols(vec![
+            JoinGroupRequestProtocol::default()
+                .with_name(StrBytes::from_static_str("range"))
+                .with_metadata(bytes::Bytes::from_static(&[0, 0, 0, 0, 0, 0])),
+        ]);
+    match conn.call(ApiKey::JoinGroup, 7, &request) {
+        ResponseKind::JoinGroup(r) => r,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+fn commit(conn: &mut Conn, group: &str, member_id: &str, generation: i32, version: i16) -> i16 {
+    let request = OffsetCommitRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_generation_id_or_member_epoch(generation)
+        .with_member_id(StrBytes::from_string(member_id.to_string()))
+        .with_topics(vec![
+            OffsetCommitRequestTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("t")))
+                .with_partitions(vec![OffsetCommitRequestPartition::default().with_committed_offset(5)]),
+        ]);
+    match conn.call(ApiKey::OffsetCommit, version, &request) {
+        ResponseKind::OffsetCommit(r) => r.topics[0].partitions[0].error_code,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// Commits and heartbeats from unknown members or stale generations get Kafka's error codes,
+/// and a member id is handed out first (JoinGroup v4+).
+#[test]
+fn stale_members_are_refused_with_kafkas_codes() {
+    let brook = Brook::start(BROKER);
+    let mut conn = Conn::open(&brook.addr);
+    create_topic(&mut conn, "t", 1);
+    let first = join(&mut conn, "g", "");
+    assert_eq!(first.error_code, ResponseError::MemberIdRequired.code());
+    let member = first.member_id.to_string();
+    assert!(!member.is_empty());
+    let joined = join(&mut conn, "g", &member);
+    assert_eq!(joined.error_code, 0);
+    assert_eq!(joined.leader.to_string(), member);
+    let generation = joined.generation_id;
+    assert_eq!(commit(&mut conn, "g", "someone-else", generation, 8), ResponseError::UnknownMemberId.code());
+    assert_eq!(commit(&mut conn, "g", &member, generation + 1, 8), ResponseError::IllegalGeneration.code());
+    assert_eq!(commit(&mut conn, "no-such-group", "m", 1, 8), ResponseError::IllegalGeneration.code());
+    assert_eq!(commit(&mut conn, "no-such-group", "m", 1, 9), ResponseError::GroupIdNotFound.code());
+    // Not synced yet: the generation is being completed.
+    assert_eq!(commit(&mut conn, "g", &member, generation, 8), ResponseError::RebalanceInProgress.code());
+    let heartbeat = HeartbeatRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("g")))
+        .with_generation_id(generation - 1)
+        .with_member_id(StrBytes::from_string(member.clone()));
+    match conn.call(ApiKey::Heartbeat, 4, &heartbeat) {
+        ResponseKind::Heartbeat(r) => assert_eq!(r.error_code, ResponseError::IllegalGeneration.code()),
+        other => panic!("unexpected {other:?}"),
+    }
+    let too_short = JoinGroupRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("g2")))
+        .with_session_timeout_ms(10)
+        .with_protocol_type(StrBytes::from_static_str("consumer"));
+    match conn.call(ApiKey::JoinGroup, 7, &too_short) {
+        ResponseKind::JoinGroup(r) => assert_eq!(r.error_code, ResponseError::InvalidSessionTimeout.code()),
+        other => panic!("unexpected {other:?}"),
+    }
+    // A commit with no member and no generation is fine while the group has no members.
+    assert_eq!(commit(&mut conn, "standalone", "", -1, 8), 0);
+}

@@ -1,0 +1,408 @@
+//! The group coordinator: consumer groups (the classic JoinGroup/SyncGroup protocol) and the
+//! offsets they commit, kept in the internal topic `__consumer_offsets` as Kafka keeps them.
+//!
+//! - `classic`: one group's members, state and generation (pure state).
+//! - `membership`: JoinGroup, SyncGroup, Heartbeat, LeaveGroup and the rebalance they drive.
+//! - `offsets`: OffsetCommit, OffsetFetch, OffsetDelete, DeleteGroups.
+//! - `records`: the `__consumer_offsets` key and value formats.
+//!
+//! All groups live under one mutex, held only for in-memory changes: answers that must wait
+//! (a JoinGroup until the rebalance completes) are parked as oneshot senders, and records are
+//! appended after the lock is released. Deadlines (session timeouts, rebalance timeouts, the
+//! initial rebalance delay) are keyed timers that one task fires.
+
+pub mod classic;
+mod membership;
+mod offsets;
+pub mod records;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use brook_log::batch::{self, Record};
+use brook_log::{Durability, ReadBound};
+use kafka_protocol::error::ResponseError;
+use tokio::sync::{Notify, watch};
+use tracing::warn;
+
+use crate::broker::{ApiError, Broker};
+use classic::{Committed, Group, GroupState};
+use records::{GroupValue, Key, OffsetValue};
+
+pub use membership::{JoinRequest, LeaveMember, SyncRequest};
+pub use offsets::{CommitPartition, Committer, FetchedOffset};
+
+/// The internal topic that holds committed offsets and group metadata.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// Kafka's group coordinator settings (`group.*` and `offsets.*` keys).
+#[derive(Debug, Clone)]
+pub struct GroupConfig {
+    pub initial_rebalance_delay_ms: i32,
+    pub min_session_timeout_ms: i32,
+    pub max_session_timeout_ms: i32,
+    pub max_size: usize,
+    pub offsets_topic_partitions: i32,
+    pub offsets_topic_segment_bytes: i32,
+    pub offset_metadata_max_bytes: usize,
+    pub offsets_retention_ms: i64,
+    /// How long a new member's first JoinGroup may wait for the rebalance (Kafka: 5 minutes).
+    pub new_member_join_timeout_ms: i32,
+}
+
+impl Default for GroupConfig {
+    fn default() -> GroupConfig {
+        GroupConfig {
+            initial_rebalance_delay_ms: 3000,
+            min_session_timeout_ms: 6000,
+            max_session_timeout_ms: 1_800_000,
+            max_size: i32::MAX as usize,
+            offsets_topic_partitions: 50,
+            offsets_topic_segment_bytes: 100 * 1024 * 1024,
+            offset_metadata_max_bytes: 4096,
+            offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
+            new_member_join_timeout_ms: 300_000,
+        }
+    }
+}
+
+/// Which timer: at most one of each per group (or member).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum TimerKey {
+    Heartbeat(String, String),
+    Join(String),
+    Sync(String),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    ExpireHeartbeat,
+    CompleteJoin,
+    InitialJoin { delay_ms: i32, remaining_ms: i32 },
+    ExpireSync { generation: i32 },
+}
+
+/// A record to append to `__consumer_offsets`; `None` is a tombstone.
+type Write = (Key, Option<Vec<u8>>);
+
+pub struct GroupCoordinator {
+    config: GroupConfig,
+    state: Mutex<State>,
+    /// Wakes the timer task when a deadline earlier than the ones it knows is set.
+    timers_changed: Notify,
+}
+
+struct State {
+    config: GroupConfig,
+    groups: HashMap<String, Group>,
+    timers: HashMap<TimerKey, (Instant, Action)>,
+    /// The earliest deadline the timer task is sleeping towards.
+    next_wake: Option<Instant>,
+    wake_needed: bool,
+    /// Group metadata records produced by state changes, appended by whoever released the lock.
+    writes: Vec<Write>,
+    now_ms: i64,
+}
+
+impl GroupCoordinator {
+    pub fn new(config: GroupConfig) -> GroupCoordinator {
+        GroupCoordinator {
+            config: config.clone(),
+            state: Mutex::new(State {
+                config,
+                groups: HashMap::new(),
+                timers: HashMap::new(),
+                next_wake: None,
+                wake_needed: false,
+                writes: Vec::new(),
+                now_ms: 0,
+            }),
+            timers_changed: Notify::new(),
+        }
+    }
+
+    pub fn config(&self) -> &GroupConfig {
+        &self.config
+    }
+
+    /// The `__consumer_offsets` partition a group's records go to (Kafka's choice: the Java
+    /// hash of the group id, so that a cluster places groups as Kafka would).
+    pub fn partition_for(&self, group: &str) -> i32 {
+        let hash = group.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
+        let positive = if hash == i32::MIN { 0 } else { hash.abs() };
+        positive % self.config.offsets_topic_partitions
+    }
+
+    /// Locks the state with the clock read once for the whole operation.
+    fn lock(&self, now_ms: i64) -> Guard<'_> {
+        let mut state = self.state.lock().expect("group coordinator lock");
+        state.now_ms = now_ms;
+        Guard { state, coordinator: self }
+    }
+
+    /// Replays one partition of `__consumer_offsets` into memory (at start-up).
+    pub fn load(&self, broker: &Broker, partition: i32) -> Result<(), brook_log::LogError> {
+        let Some(p) = broker.partition(OFFSETS_TOPIC, partition) else { return Ok(()) };
+        let mut guard = self.lock(broker.clock.now_ms());
+        let mut offset = p.log.log_start_offset();
+        while offset < p.log.high_watermark() {
+            let bytes = p.log.read(offset, 1 << 20, ReadBound::HighWatermark)?;
+            let mut rest = &bytes[..];
+            while let Some(header) = batch::BatchHeader::parse(rest) {
+                let size = header.size_bytes();
+                let records = batch::decode_records(&rest[..size]).unwrap_or_default();
+                for (i, record) in records.into_iter().enumerate() {
+                    let log_offset = header.base_offset + i as i64;
+                    if log_offset >= offset {
+                        guard.replay(record, log_offset);
+                    }
+                }
+                offset = header.next_offset();
+                rest = &rest[size..];
+            }
+        }
+        Ok(())
+    }
+
+    /// Fires due timers until `stop` changes; run as one task per broker.
+    pub async fn run_timers(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+        let coordinator = &broker.groups;
+        loop {
+            let (next, writes) = {
+                let mut guard = coordinator.lock(broker.clock.now_ms());
+                guard.fire_due_timers(Instant::now());
+                let next = guard.state.timers.values().map(|(at, _)| *at).min();
+                guard.state.next_wake = next;
+                guard.state.wake_needed = false;
+                (next, std::mem::take(&mut guard.state.writes))
+            };
+            if !writes.is_empty() {
+                if let Err(e) = persist(&broker, writes).await {
+                    warn!(error = %e.message, "writing group metadata failed");
+                }
+            }
+            let sleep = next.map_or(Duration::from_secs(3600), |at| at.saturating_duration_since(Instant::now()));
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = coordinator.timers_changed.notified() => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    /// Group metadata records waiting to be appended.
+    fn take_writes(&self) -> Vec<Write> {
+        std::mem::take(&mut self.state.lock().expect("group coordinator lock").writes)
+    }
+
+    /// Appends the group metadata records that the last operations produced.
+    pub async fn flush_writes(&self, broker: &Broker) {
+        let writes = self.take_writes();
+        if !writes.is_empty() {
+            if let Err(e) = persist(broker, writes).await {
+                warn!(error = %e.message, "writing group metadata failed");
+            }
+        }
+    }
+
+    /// A summary of every group, for ListGroups.
+    pub fn list(&self) -> Vec<(String, String, &'static str)> {
+        let state = self.state.lock().expect("group coordinator lock");
+        state
+            .groups
+            .values()
+            .map(|g| (g.id.clone(), g.protocol_type.clone().unwrap_or_default(), g.state.name()))
+            .collect()
+    }
+
+    /// A group as DescribeGroups shows it; `None` if it does not exist.
+    pub fn describe(&self, group_id: &str) -> Option<GroupDescription> {
+        let state = self.state.lock().expect("group coordinator lock");
+        let group = state.groups.get(group_id)?;
+        let stable = group.state == GroupState::Stable;
+        let protocol = group.protocol.clone().unwrap_or_default();
+        Some(GroupDescription {
+            state: group.state.name(),
+            protocol_type: group.protocol_type.clone().unwrap_or_default(),
+            protocol: if stable { protocol.clone() } else { String::new() },
+            members: group
+                .members_in_order()
+                .iter()
+                .map(|m| DescribedMember {
+                    member_id: m.id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    metadata: if stable { m.metadata(&protocol) } else { Default::default() },
+                    assignment: if stable { m.assignment.clone() } else { Default::default() },
+                })
+                .collect(),
+        })
+    }
+}
+
+pub struct GroupDescription {
+    pub state: &'static str,
+    pub protocol_type: String,
+    pub protocol: String,
+    pub members: Vec<DescribedMember>,
+}
+
+pub struct DescribedMember {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub metadata: bytes::Bytes,
+    pub assignment: bytes::Bytes,
+}
+
+/// The locked state, with the timer bookkeeping that needs the coordinator's notifier.
+struct Guard<'a> {
+    state: MutexGuard<'a, State>,
+    coordinator: &'a GroupCoordinator,
+}
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        if self.state.wake_needed {
+            self.state.wake_needed = false;
+            self.coordinator.timers_changed.notify_one();
+        }
+    }
+}
+
+impl Guard<'_> {
+    fn schedule(&mut self, key: TimerKey, after_ms: i64, action: Action) {
+        let at = Instant::now() + Duration::from_millis(after_ms.max(0) as u64);
+        if self.state.next_wake.is_none_or(|next| at < next) {
+            self.state.next_wake = Some(at);
+            self.state.wake_needed = true;
+        }
+        self.state.timers.insert(key, (at, action));
+    }
+
+    fn cancel(&mut self, key: &TimerKey) {
+        self.state.timers.remove(key);
+    }
+
+    fn fire_due_timers(&mut self, now: Instant) {
+        loop {
+            let due: Vec<(TimerKey, Action)> =
+                self.state.timers.iter().filter(|(_, (at, _))| *at <= now).map(|(k, (_, a))| (k.clone(), *a)).collect();
+            if due.is_empty() {
+                return;
+            }
+            for (key, action) in due {
+                // An earlier timer's action may have rescheduled or cancelled this one.
+                if self.state.timers.get(&key).is_none_or(|(at, _)| *at > now) {
+                    continue;
+                }
+                self.state.timers.remove(&key);
+                match (key, action) {
+                    (TimerKey::Heartbeat(group, member), Action::ExpireHeartbeat) => {
+                        self.expire_heartbeat(&group, &member)
+                    }
+                    (TimerKey::Join(group), Action::CompleteJoin) => self.complete_join(&group),
+                    (TimerKey::Join(group), Action::InitialJoin { delay_ms, remaining_ms }) => {
+                        self.initial_join_due(&group, delay_ms, remaining_ms)
+                    }
+                    (TimerKey::Sync(group), Action::ExpireSync { generation }) => self.expire_sync(&group, generation),
+                    (key, action) => warn!(?key, ?action, "a timer with a mismatched action"),
+                }
+            }
+        }
+    }
+
+    /// Queues the group's metadata record (or its tombstone, if the group is gone).
+    fn write_group(&mut self, group_id: &str) {
+        let value = self.state.groups.get(group_id).map(|g| g.to_record().encode());
+        self.state.writes.push((Key::Group { group: group_id.to_string() }, value));
+    }
+
+    /// Applies one `__consumer_offsets` record read back at start-up.
+    fn replay(&mut self, record: Record, log_offset: i64) {
+        let now_ms = self.state.now_ms;
+        let Some(key) = record.key.as_deref().and_then(|k| Key::decode(k).ok()) else {
+            warn!(log_offset, "skipping an unreadable __consumer_offsets key");
+            return;
+        };
+        let groups = &mut self.state.groups;
+        match key {
+            Key::Offset { group, topic, partition } => match record.value.as_deref().map(OffsetValue::decode) {
+                Some(Ok(value)) => {
+                    let group = groups.entry(group.clone()).or_insert_with(|| Group::new(&group, now_ms));
+                    group.offsets.insert((topic, partition), Committed { value, log_offset });
+                }
+                Some(Err(e)) => warn!(log_offset, error = %e, "skipping an offset record"),
+                None => {
+                    if let Some(g) = groups.get_mut(&group) {
+                        g.offsets.remove(&(topic, partition));
+                    }
+                }
+            },
+            Key::Group { group } => match record.value.as_deref().map(GroupValue::decode) {
+                Some(Ok(value)) => {
+                    let entry = groups.entry(group.clone()).or_insert_with(|| Group::new(&group, now_ms));
+                    entry.restore(value);
+                }
+                Some(Err(e)) => warn!(log_offset, error = %e, "skipping a group record"),
+                None => {
+                    groups.remove(&group);
+                }
+            },
+        }
+    }
+
+    /// After loading: members restored from the log must heartbeat within their session.
+    fn schedule_loaded_members(&mut self) {
+        let members: Vec<(String, String, i32)> = self
+            .state
+            .groups
+            .values()
+            .flat_map(|g| g.members.values().map(|m| (g.id.clone(), m.id.clone(), m.session_timeout_ms)))
+            .collect();
+        for (group, member, timeout) in members {
+            self.schedule(TimerKey::Heartbeat(group, member), i64::from(timeout), Action::ExpireHeartbeat);
+        }
+    }
+}
+
+impl GroupCoordinator {
+    /// Starts session timers for members restored by `load`.
+    pub fn start_loaded(&self, now_ms: i64) {
+        self.lock(now_ms).schedule_loaded_members();
+    }
+}
+
+/// Appends records to their groups' `__consumer_offsets` partitions, durably. Returns the log
+/// offset of each record, in order.
+async fn persist(broker: &Broker, writes: Vec<Write>) -> Result<Vec<i64>, ApiError> {
+    broker.ensure_offsets_topic().await?;
+    let now_ms = broker.clock.now_ms();
+    let mut by_partition: HashMap<i32, Vec<usize>> = HashMap::new();
+    for (i, (key, _)) in writes.iter().enumerate() {
+        by_partition.entry(broker.groups.partition_for(key.group())).or_default().push(i);
+    }
+    let mut offsets = vec![-1; writes.len()];
+    for (partition, indexes) in by_partition {
+        let p = broker.partition(OFFSETS_TOPIC, partition).ok_or_else(|| {
+            ApiError::new(ResponseError::CoordinatorNotAvailable, "the offsets topic partition is missing")
+        })?;
+        let records: Vec<Record> = indexes
+            .iter()
+            .map(|&i| Record { timestamp_delta: 0, key: Some(writes[i].0.encode()), value: writes[i].1.clone() })
+            .collect();
+        let appended = p.log.append(batch::build::batch(now_ms, &records), Durability::Sync).map_err(storage_error)?;
+        p.log.wait_for_high_watermark(appended.last_offset + 1).await.map_err(storage_error)?;
+        for (n, &i) in indexes.iter().enumerate() {
+            offsets[i] = appended.base_offset + n as i64;
+        }
+    }
+    Ok(offsets)
+}
+
+fn storage_error(e: brook_log::LogError) -> ApiError {
+    ApiError::new(ResponseError::CoordinatorNotAvailable, e.to_string())
+}

@@ -1,0 +1,259 @@
+//! The group APIs: FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
+//! DescribeGroups, ListGroups and DeleteGroups. Translation only: `crate::group` decides.
+
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
+use kafka_protocol::messages::leave_group_response::MemberResponse;
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::*;
+
+use super::text;
+use crate::broker::Broker;
+use crate::group::classic::{JoinOutcome, SyncOutcome};
+use crate::group::{JoinRequest, LeaveMember, SyncRequest};
+
+/// FindCoordinator key types.
+const KEY_TYPE_GROUP: i8 = 0;
+
+pub(super) async fn find_coordinator(
+    broker: &Arc<Broker>,
+    request: FindCoordinatorRequest,
+    version: i16,
+) -> FindCoordinatorResponse {
+    let keys: Vec<String> = if version >= 4 {
+        request.coordinator_keys.iter().map(|k| k.to_string()).collect()
+    } else {
+        vec![request.key.to_string()]
+    };
+    let error = if request.key_type != KEY_TYPE_GROUP {
+        // Transactions are not built: no transaction coordinator to point at.
+        Some((ResponseError::CoordinatorNotAvailable, "Brook has no transaction coordinator yet".to_string()))
+    } else {
+        broker.ensure_offsets_topic().await.err().map(|e| (ResponseError::CoordinatorNotAvailable, e.message))
+    };
+    let host = text(broker.config.advertised_host.clone());
+    let port = i32::from(broker.config.advertised_port);
+    let node = BrokerId(broker.config.node_id);
+    let coordinators: Vec<Coordinator> = keys
+        .iter()
+        .map(|key| {
+            let c = Coordinator::default().with_key(text(key.clone()));
+            match &error {
+                Some((code, message)) => c
+                    .with_node_id(BrokerId(-1))
+                    .with_port(-1)
+                    .with_error_code(code.code())
+                    .with_error_message(Some(text(message.clone()))),
+                None => c.with_node_id(node).with_host(host.clone()).with_port(port),
+            }
+        })
+        .collect();
+    if version >= 4 {
+        return FindCoordinatorResponse::default().with_coordinators(coordinators);
+    }
+    let first = coordinators.into_iter().next().unwrap_or_default();
+    FindCoordinatorResponse::default()
+        .with_error_code(first.error_code)
+        .with_error_message(first.error_message)
+        .with_node_id(first.node_id)
+        .with_host(first.host)
+        .with_port(first.port)
+}
+
+pub(super) async fn join(
+    broker: &Arc<Broker>,
+    request: JoinGroupRequest,
+    version: i16,
+    client_id: String,
+    client_host: String,
+) -> JoinGroupResponse {
+    let join = JoinRequest {
+        group_id: request.group_id.to_string(),
+        member_id: request.member_id.to_string(),
+        instance_id: request.group_instance_id.map(|i| i.to_string()),
+        client_id,
+        client_host,
+        session_timeout_ms: request.session_timeout_ms,
+        // v0 has no rebalance timeout: the session timeout serves.
+        rebalance_timeout_ms: if version >= 1 { request.rebalance_timeout_ms } else { request.session_timeout_ms },
+        protocol_type: request.protocol_type.to_string(),
+        protocols: request.protocols.into_iter().map(|p| (p.name.to_string(), p.metadata)).collect(),
+        require_known_member_id: version >= 4,
+    };
+    let receiver = broker.groups.join(broker.clock.now_ms(), join);
+    broker.groups.flush_writes(broker).await;
+    let outcome = receiver.await.unwrap_or_else(|_| JoinOutcome::error(ResponseError::CoordinatorNotAvailable, ""));
+    // Before v7 the protocol name is not nullable.
+    let protocol_name = outcome.protocol_name.or(if version < 7 { Some(String::new()) } else { None });
+    JoinGroupResponse::default()
+        .with_error_code(outcome.error.map_or(0, |e| e.code()))
+        .with_generation_id(outcome.generation)
+        .with_protocol_type(outcome.protocol_type.map(text))
+        .with_protocol_name(protocol_name.map(text))
+        .with_leader(text(outcome.leader))
+        .with_skip_assignment(outcome.skip_assignment && version >= 9)
+        .with_member_id(text(outcome.member_id))
+        .with_members(
+            outcome
+                .members
+                .into_iter()
+                .map(|(id, instance, metadata)| {
+                    JoinGroupResponseMember::default()
+                        .with_member_id(text(id))
+                        .with_group_instance_id(instance.map(text))
+                        .with_metadata(metadata)
+                })
+                .collect(),
+        )
+}
+
+pub(super) async fn sync(broker: &Arc<Broker>, request: SyncGroupRequest) -> SyncGroupResponse {
+    let sync = SyncRequest {
+        group_id: request.group_id.to_string(),
+        member_id: request.member_id.to_string(),
+        instance_id: request.group_instance_id.map(|i| i.to_string()),
+        generation: request.generation_id,
+        protocol_type: request.protocol_type.map(|p| p.to_string()),
+        protocol_name: request.protocol_name.map(|p| p.to_string()),
+        assignments: request.assignments.into_iter().map(|a| (a.member_id.to_string(), a.assignment)).collect(),
+    };
+    let receiver = broker.groups.sync(broker.clock.now_ms(), sync);
+    broker.groups.flush_writes(broker).await;
+    let outcome = receiver.await.unwrap_or_else(|_| SyncOutcome::error(ResponseError::CoordinatorNotAvailable));
+    SyncGroupResponse::default()
+        .with_error_code(outcome.error.map_or(0, |e| e.code()))
+        .with_protocol_type(outcome.protocol_type.map(text))
+        .with_protocol_name(outcome.protocol_name.map(text))
+        .with_assignment(outcome.assignment)
+}
+
+pub(super) fn heartbeat(broker: &Broker, request: HeartbeatRequest) -> HeartbeatResponse {
+    let error = broker.groups.heartbeat(
+        broker.clock.now_ms(),
+        &request.group_id,
+        &request.member_id,
+        request.group_instance_id.as_deref(),
+        request.generation_id,
+    );
+    HeartbeatResponse::default().with_error_code(error.map_or(0, |e| e.code()))
+}
+
+pub(super) async fn leave(broker: &Arc<Broker>, request: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
+    let members: Vec<LeaveMember> = if version >= 3 {
+        request
+            .members
+            .iter()
+            .map(|m| LeaveMember {
+                member_id: m.member_id.to_string(),
+                instance_id: m.group_instance_id.as_ref().map(|i| i.to_string()),
+            })
+            .collect()
+    } else {
+        vec![LeaveMember { member_id: request.member_id.to_string(), instance_id: None }]
+    };
+    let result = broker.groups.leave(broker.clock.now_ms(), &request.group_id, &members);
+    broker.groups.flush_writes(broker).await;
+    match result {
+        Err(e) => LeaveGroupResponse::default().with_error_code(e.code()),
+        Ok(results) if version < 3 => {
+            LeaveGroupResponse::default().with_error_code(results.first().copied().flatten().map_or(0, |e| e.code()))
+        }
+        Ok(results) => LeaveGroupResponse::default().with_members(
+            members
+                .into_iter()
+                .zip(results)
+                .map(|(m, error)| {
+                    MemberResponse::default()
+                        .with_member_id(text(m.member_id))
+                        .with_group_instance_id(m.instance_id.map(text))
+                        .with_error_code(error.map_or(0, |e| e.code()))
+                })
+                .collect(),
+        ),
+    }
+}
+
+pub(super) fn describe(broker: &Broker, request: DescribeGroupsRequest, version: i16) -> DescribeGroupsResponse {
+    let groups = request
+        .groups
+        .into_iter()
+        .map(|id| {
+            let described = DescribedGroup::default().with_group_id(id.clone());
+            match broker.groups.describe(&id) {
+                // Kafka describes an unknown group as Dead; v6+ also says GROUP_ID_NOT_FOUND.
+                None => {
+                    let described = described.with_group_state(text("Dead"));
+                    if version >= 6 {
+                        described
+                            .with_error_code(ResponseError::GroupIdNotFound.code())
+                            .with_error_message(Some(text(format!("Group {} not found.", id.0))))
+                    } else {
+                        described
+                    }
+                }
+                Some(g) => described
+                    .with_group_state(text(g.state))
+                    .with_protocol_type(text(g.protocol_type))
+                    .with_protocol_data(text(g.protocol))
+                    .with_members(
+                        g.members
+                            .into_iter()
+                            .map(|m| {
+                                DescribedGroupMember::default()
+                                    .with_member_id(text(m.member_id))
+                                    .with_group_instance_id(m.instance_id.map(text))
+                                    .with_client_id(text(m.client_id))
+                                    .with_client_host(text(m.client_host))
+                                    .with_member_metadata(m.metadata)
+                                    .with_member_assignment(m.assignment)
+                            })
+                            .collect(),
+                    ),
+            }
+        })
+        .collect();
+    DescribeGroupsResponse::default().with_groups(groups)
+}
+
+pub(super) fn list(broker: &Broker, request: ListGroupsRequest) -> ListGroupsResponse {
+    let wanted_state = |state: &str| {
+        request.states_filter.is_empty() || request.states_filter.iter().any(|s| s.eq_ignore_ascii_case(state))
+    };
+    let wanted_type =
+        request.types_filter.is_empty() || request.types_filter.iter().any(|t| t.eq_ignore_ascii_case("classic"));
+    let mut groups: Vec<ListedGroup> = broker
+        .groups
+        .list()
+        .into_iter()
+        .filter(|(_, _, state)| wanted_type && wanted_state(state))
+        .map(|(id, protocol_type, state)| {
+            ListedGroup::default()
+                .with_group_id(GroupId(text(id)))
+                .with_protocol_type(text(protocol_type))
+                .with_group_state(text(state))
+                .with_group_type(text("classic"))
+        })
+        .collect();
+    groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+    ListGroupsResponse::default().with_groups(groups)
+}
+
+pub(super) async fn delete(broker: &Arc<Broker>, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
+    let ids: Vec<String> = request.groups_names.iter().map(|g| g.to_string()).collect();
+    let results = broker.groups.delete_groups(broker, &ids).await;
+    DeleteGroupsResponse::default().with_results(
+        request
+            .groups_names
+            .into_iter()
+            .zip(results)
+            .map(|(id, error)| {
+                DeletableGroupResult::default().with_group_id(id).with_error_code(error.map_or(0, |e| e.code()))
+            })
+            .collect(),
+    )
+}
