@@ -27,7 +27,7 @@ use tokio::sync::{Notify, watch};
 use tracing::warn;
 
 use crate::broker::{ApiError, Broker};
-use classic::{Committed, Group, GroupState};
+use classic::{Committed, Group, GroupState, JoinOutcome, SyncOutcome};
 use records::{GroupValue, Key, OffsetValue};
 
 pub use membership::{JoinRequest, LeaveMember, SyncRequest};
@@ -186,7 +186,10 @@ impl GroupCoordinator {
             tokio::select! {
                 _ = tokio::time::sleep(sleep) => {}
                 _ = coordinator.timers_changed.notified() => {}
-                _ = stop.changed() => return,
+                _ = stop.changed() => {
+                    coordinator.lock(broker.clock.now_ms()).release_parked_requests();
+                    return;
+                }
             }
         }
     }
@@ -352,6 +355,21 @@ impl Guard<'_> {
                     groups.remove(&group);
                 }
             },
+        }
+    }
+
+    /// At shutdown: parked JoinGroup and SyncGroup requests are answered NOT_COORDINATOR, so
+    /// their connections can drain and the clients look for the coordinator again.
+    fn release_parked_requests(&mut self) {
+        for group in self.state.groups.values_mut() {
+            for member in group.members.values_mut() {
+                if let Some(waiter) = member.join_waiter.take() {
+                    let _ = waiter.send(JoinOutcome::error(ResponseError::NotCoordinator, &member.id));
+                }
+                for waiter in member.sync_waiters.drain(..) {
+                    let _ = waiter.send(SyncOutcome::error(ResponseError::NotCoordinator));
+                }
+            }
         }
     }
 
