@@ -12,7 +12,7 @@ pub enum TimestampType {
     LogAppendTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`: roll to a new segment before one would grow past this (Kafka: 1 GiB).
     pub segment_bytes: u32,
@@ -27,6 +27,12 @@ pub struct LogConfig {
     /// Whether `cleanup.policy` includes `delete`: without it, retention.ms and
     /// retention.bytes delete nothing (a compacted topic keeps every key's latest record).
     pub cleanup_delete: bool,
+    /// Whether `cleanup.policy` includes `compact`: keep each key's latest record.
+    pub cleanup_compact: bool,
+    /// `delete.retention.ms`: how long a tombstone survives compaction (Kafka: one day).
+    pub delete_retention_ms: i64,
+    /// `min.cleanable.dirty.ratio`: compact once this share of the log is new (Kafka: 0.5).
+    pub min_cleanable_dirty_ratio: f64,
     /// `max.message.bytes`: the largest batch accepted (Kafka: 1048588).
     pub max_message_bytes: u32,
     /// `index.interval.bytes`: bytes between offset index entries (Kafka: 4096).
@@ -65,6 +71,9 @@ impl Default for LogConfig {
             retention_ms: 168 * 60 * 60 * 1000,
             retention_bytes: -1,
             cleanup_delete: true,
+            cleanup_compact: false,
+            delete_retention_ms: 86_400_000,
+            min_cleanable_dirty_ratio: 0.5,
             max_message_bytes: 1_048_588,
             index_interval_bytes: 4096,
             message_timestamp_type: TimestampType::CreateTime,

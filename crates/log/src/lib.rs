@@ -2,6 +2,7 @@
 //! nothing of the network.
 //!
 //! - `log`: a partition's log: append, read, offsets, sync, truncation, retention.
+//! - `compact`: log compaction (keep each key's latest record).
 //! - `recovery`: opening a log directory, trusting the checkpoint and verifying what follows.
 //! - `segment`: one `<base offset>.log` file with its indexes.
 //! - `index`: the sparse offset and time indexes and their file formats.
@@ -15,6 +16,7 @@
 pub mod batch;
 mod checkpoint;
 pub mod clock;
+pub mod compact;
 pub mod config;
 pub mod error;
 mod flush;

@@ -99,8 +99,8 @@ pub enum TimestampLookup {
 
 /// A place in the log: an offset and where it lies on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Point {
-    offset: i64,
+pub(crate) struct Point {
+    pub(crate) offset: i64,
     segment: i64,
     position: u64,
 }
@@ -108,25 +108,25 @@ struct Point {
 /// A handle on one partition's log; clones share it.
 #[derive(Clone)]
 pub struct Log {
-    shared: Arc<LogShared>,
+    pub(crate) shared: Arc<LogShared>,
 }
 
-struct LogShared {
-    dir: PathBuf,
-    env: LogEnv,
+pub(crate) struct LogShared {
+    pub(crate) dir: PathBuf,
+    pub(crate) env: LogEnv,
     state: Mutex<LogState>,
-    maintenance: Mutex<()>,
+    pub(crate) maintenance: Mutex<()>,
     watermark: watch::Sender<Watermark>,
     queued: AtomicBool,
 }
 
-struct LogState {
-    config: LogConfig,
-    segments: BTreeMap<i64, Segment>,
+pub(crate) struct LogState {
+    pub(crate) config: LogConfig,
+    pub(crate) segments: BTreeMap<i64, Segment>,
     log_start_offset: i64,
     /// Everything before it has been fdatasync'd.
     synced: Point,
-    high_watermark: Point,
+    pub(crate) high_watermark: Point,
     /// Files written since the last sync.
     unsynced_files: Vec<Arc<dyn StorageFile>>,
     unsynced_records: u64,
@@ -135,10 +135,12 @@ struct LogState {
     /// A segment rolled: save its indexes and a checkpoint at the next sync.
     checkpoint_due: bool,
     offline: bool,
+    /// Offsets below this were covered by the last compaction pass (0 after opening).
+    pub(crate) cleaned_offset: i64,
 }
 
 impl LogState {
-    fn active(&self) -> &Segment {
+    pub(crate) fn active(&self) -> &Segment {
         self.segments.values().next_back().expect("a log always has a segment")
     }
 
@@ -214,6 +216,7 @@ impl Log {
             last_checkpoint_ms: now,
             checkpoint_due: loaded.dirty,
             offline: false,
+            cleaned_offset: 0,
         };
         state.check_invariants();
         let (watermark, _) = watch::channel(state.watermark());
@@ -487,6 +490,14 @@ impl Log {
         Ok(())
     }
 
+    /// Syncs and saves a checkpoint at the current end of the log (compaction needs every
+    /// inactive segment behind the recovery point).
+    pub(crate) fn checkpoint_at_end(&self) -> Result<(), LogError> {
+        self.sync()?;
+        let guard = self.shared.maintenance.lock().expect("maintenance lock");
+        self.write_checkpoint(&guard)
+    }
+
     /// Syncs everything and leaves a checkpoint at the end of the log, so that the next open
     /// scans nothing. The log stays usable.
     pub fn close(&self) -> Result<(), LogError> {
@@ -658,7 +669,7 @@ impl Log {
         Ok(())
     }
 
-    fn lock_state(&self) -> MutexGuard<'_, LogState> {
+    pub(crate) fn lock_state(&self) -> MutexGuard<'_, LogState> {
         self.shared.state.lock().expect("log state lock")
     }
 

@@ -32,6 +32,11 @@ pub(crate) struct Loaded {
 pub(crate) fn load(dir: &Path, config: &LogConfig, storage: &dyn Storage) -> Result<Loaded, LogError> {
     storage.create_dir_all(dir).ctx("create log directory", dir)?;
     let names = storage.list_dir(dir).ctx("list log directory", dir)?;
+    // A compaction pass that crashed before its swap leaves its rewritten copy behind.
+    for leftover in names.iter().filter(|n| n.ends_with(&format!(".{}", crate::compact::CLEANED_SUFFIX))) {
+        let path = dir.join(leftover);
+        storage.remove_file(&path).ctx("remove unfinished compaction output", &path)?;
+    }
     let mut bases: Vec<i64> = names.iter().filter_map(|n| segment::parse_log_file_name(n)).collect();
     bases.sort_unstable();
     let checkpoint_path = dir.join(checkpoint::FILE_NAME);

@@ -310,6 +310,20 @@ impl Broker {
         }
     }
 
+    /// Compacts the logs of compacted topics whose dirty share reached
+    /// `min.cleanable.dirty.ratio` (Kafka's log cleaner).
+    pub fn compact_logs(&self) {
+        for partition in self.partitions() {
+            let config = partition.log.config();
+            if !config.cleanup_compact || partition.log.dirty_ratio() < config.min_cleanable_dirty_ratio {
+                continue;
+            }
+            if let Err(e) = partition.log.compact(&crate::records::KafkaRecords) {
+                warn!(topic = partition.topic, partition = partition.index, error = %e, "compaction failed");
+            }
+        }
+    }
+
     /// Syncs and checkpoints every log, so the next start scans nothing.
     pub fn close(&self) {
         for partition in self.partitions() {

@@ -45,6 +45,10 @@ pub struct BrokerConfig {
     pub auto_create_topics_enable: bool,
     /// `log.retention.check.interval.ms`: how often retention runs.
     pub retention_check_interval_ms: u64,
+    /// `log.cleaner.enable` and `log.cleaner.backoff.ms`: whether and how often compacted
+    /// topics are checked for cleaning.
+    pub cleaner_enable: bool,
+    pub cleaner_backoff_ms: u64,
     /// `socket.request.max.bytes`: the largest request frame accepted (Kafka: 100 MiB).
     pub socket_request_max_bytes: u32,
     /// Defaults for every partition log; topic configs override them.
@@ -68,6 +72,8 @@ impl Default for BrokerConfig {
             auto_create_topics_enable: true,
             retention_check_interval_ms: 300_000,
             socket_request_max_bytes: 104_857_600,
+            cleaner_enable: true,
+            cleaner_backoff_ms: 15_000,
             log: LogConfig::default(),
             group: GroupConfig::default(),
             ignored_keys: Vec::new(),
@@ -161,10 +167,12 @@ impl BrokerConfig {
                 "log.flush.max.delay.ms" => c.log.flush_max_delay_ms = parse(key, v)?,
                 "log.cleanup.policy" => {
                     c.log.cleanup_delete = parse_cleanup_policy(key, v)?;
-                    if !c.log.cleanup_delete || v.contains("compact") {
-                        return Err(ConfigError::Unsupported { key: key.clone(), feature: "log compaction" });
-                    }
+                    c.log.cleanup_compact = v.contains("compact");
                 }
+                "log.cleaner.delete.retention.ms" => c.log.delete_retention_ms = parse(key, v)?,
+                "log.cleaner.min.cleanable.ratio" => c.log.min_cleanable_dirty_ratio = parse(key, v)?,
+                "log.cleaner.backoff.ms" => c.cleaner_backoff_ms = parse(key, v)?,
+                "log.cleaner.enable" => c.cleaner_enable = parse_bool(key, v)?,
                 "group.initial.rebalance.delay.ms" => c.group.initial_rebalance_delay_ms = parse(key, v)?,
                 "group.min.session.timeout.ms" => c.group.min_session_timeout_ms = parse(key, v)?,
                 "group.max.session.timeout.ms" => c.group.max_session_timeout_ms = parse(key, v)?,

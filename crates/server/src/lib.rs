@@ -8,6 +8,7 @@
 //! - `metadata`: metadata records, their durable log and the state machine they build.
 //! - `group`: the group coordinator: consumer groups and their committed offsets.
 //! - `partition`: a hosted partition's log and its idempotent-producer state.
+//! - `records`: record-level work on batches (recompression, compaction's decoding).
 //! - `config`: `server.properties` with Kafka's keys; `topic_config`: topic-level configs.
 
 pub mod broker;
@@ -18,6 +19,7 @@ pub mod group;
 pub mod handlers;
 pub mod metadata;
 pub mod partition;
+pub mod records;
 pub mod server;
 pub mod topic_config;
 

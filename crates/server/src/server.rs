@@ -55,6 +55,7 @@ impl Server {
         let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let mut connections = JoinSet::new();
         let retention = tokio::spawn(retention_loop(broker.clone(), stop_rx.clone()));
+        let cleaner = tokio::spawn(cleaner_loop(broker.clone(), stop_rx.clone()));
         let group_timers = tokio::spawn(GroupCoordinator::run_timers(broker.clone(), stop_rx.clone()));
         tokio::pin!(shutdown);
         let mut backoff = Duration::from_millis(5);
@@ -94,22 +95,53 @@ impl Server {
         }
         let _ = retention.await;
         let _ = group_timers.await;
+        let _ = cleaner.await;
         tokio::task::spawn_blocking(move || broker.close()).await?;
         info!("shut down cleanly");
         Ok(())
     }
 }
 
-async fn retention_loop(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
-    let interval = Duration::from_millis(broker.config.retention_check_interval_ms.max(1));
+/// Runs `work` every `interval` until `stop` changes.
+async fn every<F, Fut>(interval: Duration, mut stop: watch::Receiver<bool>, mut work: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let interval = interval.max(Duration::from_millis(1));
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(interval) => {
-                let b = broker.clone();
-                let _ = tokio::task::spawn_blocking(move || b.enforce_retention()).await;
-                broker.groups.expire_offsets(&broker).await;
-            }
+            _ = tokio::time::sleep(interval) => work().await,
             _ = stop.changed() => return,
         }
     }
+}
+
+/// Retention of segments (`log.retention.check.interval.ms`) and of empty groups' offsets.
+async fn retention_loop(broker: Arc<Broker>, stop: watch::Receiver<bool>) {
+    let interval = Duration::from_millis(broker.config.retention_check_interval_ms);
+    every(interval, stop, || {
+        let broker = broker.clone();
+        async move {
+            let b = broker.clone();
+            let _ = tokio::task::spawn_blocking(move || b.enforce_retention()).await;
+            broker.groups.expire_offsets(&broker).await;
+        }
+    })
+    .await
+}
+
+/// Kafka's log cleaner: every `log.cleaner.backoff.ms`, compacts what has become dirty enough.
+async fn cleaner_loop(broker: Arc<Broker>, stop: watch::Receiver<bool>) {
+    if !broker.config.cleaner_enable {
+        return;
+    }
+    let interval = Duration::from_millis(broker.config.cleaner_backoff_ms);
+    every(interval, stop, || {
+        let broker = broker.clone();
+        async move {
+            let _ = tokio::task::spawn_blocking(move || broker.compact_logs()).await;
+        }
+    })
+    .await
 }

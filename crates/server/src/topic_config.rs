@@ -21,6 +21,7 @@ pub const TOPIC_CONFIGS: &[(&str, &str)] = &[
     ("message.timestamp.after.max.ms", "log.message.timestamp.after.max.ms"),
     ("message.timestamp.before.max.ms", "log.message.timestamp.before.max.ms"),
     ("message.timestamp.type", "log.message.timestamp.type"),
+    ("min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio"),
     ("min.insync.replicas", "min.insync.replicas"),
     ("retention.bytes", "log.retention.bytes"),
     ("retention.ms", "log.retention.ms"),
@@ -50,18 +51,14 @@ fn validate_one(key: &str, value: &str) -> Result<(), ApiError> {
         Err(_) => invalid("Not a number of type LONG"),
     };
     match key {
-        "cleanup.policy" => {
-            let policies: Vec<&str> = value.split(',').map(str::trim).collect();
-            if policies.contains(&"compact") {
-                // Compaction arrives with the consumer-groups work; until then refuse honestly.
-                return invalid("cleanup.policy=compact is not supported by Brook yet");
-            }
-            if policies.iter().all(|p| *p == "delete") {
-                Ok(())
-            } else {
-                invalid("String must be one of: compact, delete")
-            }
-        }
+        "cleanup.policy" => crate::config::parse_cleanup_policy(key, value)
+            .map(|_| ())
+            .or_else(|_| invalid("String must be one of: compact, delete")),
+        "min.cleanable.dirty.ratio" => match value.trim().parse::<f64>() {
+            Ok(v) if (0.0..=1.0).contains(&v) => Ok(()),
+            Ok(_) => invalid("Value must be between 0 and 1"),
+            Err(_) => invalid("Not a number of type DOUBLE"),
+        },
         "compression.type" => match value.trim() {
             "producer" | "uncompressed" | "gzip" | "snappy" | "lz4" | "zstd" => Ok(()),
             _ => invalid("String must be one of: uncompressed, zstd, lz4, snappy, gzip, producer"),
@@ -96,9 +93,15 @@ fn validate_one(key: &str, value: &str) -> Result<(), ApiError> {
 /// The broker default of a topic config, as DescribeConfigs shows it.
 pub fn default_value(key: &str, log: &LogConfig) -> String {
     match key {
-        "cleanup.policy" => if log.cleanup_delete { "delete" } else { "compact" }.into(),
+        "cleanup.policy" => match (log.cleanup_compact, log.cleanup_delete) {
+            (true, true) => "compact,delete",
+            (true, false) => "compact",
+            _ => "delete",
+        }
+        .into(),
+        "min.cleanable.dirty.ratio" => log.min_cleanable_dirty_ratio.to_string(),
         "compression.type" => "producer".into(),
-        "delete.retention.ms" => "86400000".into(),
+        "delete.retention.ms" => log.delete_retention_ms.to_string(),
         "flush.messages" => clamp_long(log.flush_messages),
         "flush.ms" => log.flush_ms.to_string(),
         "index.interval.bytes" => log.index_interval_bytes.to_string(),
@@ -129,7 +132,14 @@ pub fn apply(defaults: &LogConfig, configs: &BTreeMap<String, String>) -> LogCon
     for (key, value) in configs {
         let value = value.trim();
         match key.as_str() {
-            "cleanup.policy" => log.cleanup_delete = value.split(',').any(|p| p.trim() == "delete"),
+            "cleanup.policy" => {
+                log.cleanup_delete = value.split(',').any(|p| p.trim() == "delete");
+                log.cleanup_compact = value.split(',').any(|p| p.trim() == "compact");
+            }
+            "delete.retention.ms" => log.delete_retention_ms = value.parse().unwrap_or(log.delete_retention_ms),
+            "min.cleanable.dirty.ratio" => {
+                log.min_cleanable_dirty_ratio = value.parse().unwrap_or(log.min_cleanable_dirty_ratio)
+            }
             "retention.ms" => log.retention_ms = value.parse().unwrap_or(log.retention_ms),
             "retention.bytes" => log.retention_bytes = value.parse().unwrap_or(log.retention_bytes),
             "segment.bytes" => log.segment_bytes = value.parse().unwrap_or(log.segment_bytes),
@@ -170,7 +180,8 @@ mod tests {
         assert_eq!(log.segment_bytes, 1 << 20);
         assert_eq!(log.message_timestamp_type, TimestampType::LogAppendTime);
         for (key, value) in [
-            ("cleanup.policy", "compact"),
+            ("cleanup.policy", "shred"),
+            ("min.cleanable.dirty.ratio", "1.5"),
             ("retention.ms", "-2"),
             ("segment.bytes", "3000000000"),
             ("no.such.config", "1"),

@@ -4,20 +4,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use brook_log::batch::{self, BatchHeader};
+use brook_log::batch::BatchHeader;
 use brook_log::{Appended, Durability};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
-use kafka_protocol::records::{Compression, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
+use kafka_protocol::records::Compression;
 use tracing::debug;
 
 use super::{Reply, text};
 use crate::broker::Broker;
 use crate::metadata::TopicMeta;
 use crate::partition::Partition;
+use crate::records::{has_keyless_record, recompress};
 
 /// One partition's outcome before any wait.
 struct Outcome {
@@ -51,8 +52,8 @@ pub(super) fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16
                     match meta.as_ref().and_then(|m| broker.partition(&m.name, p.index)) {
                         None => Err((unknown, None)),
                         Some(partition) => {
-                            let codec = meta.as_ref().and_then(topic_compression);
-                            append(&partition, p.records, codec, durability).map(|a| (partition, a))
+                            let rules = topic_rules(meta.as_ref().expect("the partition was found by it"));
+                            append(&partition, p.records, &rules, durability).map(|a| (partition, a))
                         }
                     }
                 };
@@ -108,38 +109,33 @@ pub(super) fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16
     .boxed()
 }
 
-/// The codec a topic's `compression.type` asks for; `None` keeps the producer's (`producer`,
-/// Kafka's default).
-fn topic_compression(topic: &TopicMeta) -> Option<Compression> {
-    match topic.configs.get("compression.type").map(String::as_str)? {
-        "uncompressed" => Some(Compression::None),
-        "gzip" => Some(Compression::Gzip),
-        "snappy" => Some(Compression::Snappy),
-        "lz4" => Some(Compression::Lz4),
-        "zstd" => Some(Compression::Zstd),
-        _ => None,
-    }
+/// What a topic's configs ask of each batch before it is appended.
+struct TopicRules {
+    /// The codec `compression.type` asks for; `None` keeps the producer's (`producer`, Kafka's
+    /// default).
+    codec: Option<Compression>,
+    /// `cleanup.policy` includes `compact`: every record needs a key.
+    compacted: bool,
 }
 
-/// Rewrites a batch in another codec, as Kafka does for a topic whose `compression.type` is not
-/// `producer`: records, timestamps, producer id, epoch and sequences are kept. The CRC is
-/// checked first, so a corrupt batch is refused rather than re-encoded with a fresh CRC.
-fn recompress(records: Bytes, codec: Compression) -> Result<Bytes, (ResponseError, Option<String>)> {
-    let corrupt = |e: &dyn std::fmt::Display| (ResponseError::CorruptMessage, Some(e.to_string()));
-    batch::validate(&records, u32::MAX).map_err(|e| corrupt(&e))?;
-    let mut input = records;
-    let set = RecordBatchDecoder::decode(&mut input).map_err(|e| corrupt(&e))?;
-    let mut out = BytesMut::new();
-    let options = RecordEncodeOptions { version: 2, compression: codec };
-    RecordBatchEncoder::encode(&mut out, set.records.iter(), &options).map_err(|e| corrupt(&e))?;
-    Ok(out.freeze())
+fn topic_rules(topic: &TopicMeta) -> TopicRules {
+    let codec = match topic.configs.get("compression.type").map(String::as_str) {
+        Some("uncompressed") => Some(Compression::None),
+        Some("gzip") => Some(Compression::Gzip),
+        Some("snappy") => Some(Compression::Snappy),
+        Some("lz4") => Some(Compression::Lz4),
+        Some("zstd") => Some(Compression::Zstd),
+        _ => None,
+    };
+    let compacted = topic.configs.get("cleanup.policy").is_some_and(|p| p.contains("compact"));
+    TopicRules { codec, compacted }
 }
 
 /// Validates that `records` is exactly one batch (Kafka's rule for magic 2) and appends it.
 fn append(
     partition: &Partition,
     records: Option<Bytes>,
-    codec: Option<Compression>,
+    topic: &TopicRules,
     durability: Durability,
 ) -> Result<Appended, (ResponseError, Option<String>)> {
     let records = records.unwrap_or_default();
@@ -150,8 +146,13 @@ fn append(
             Some("a produce request must carry exactly one record batch".into()),
         ));
     }
-    let records = match codec {
-        Some(codec) if header.compression() != codec as i16 => recompress(records, codec)?,
+    let corrupt = |e: String| (ResponseError::CorruptMessage, Some(e));
+    if topic.compacted && has_keyless_record(&records).map_err(corrupt)? {
+        let message = "Compacted topic cannot accept message without key".to_string();
+        return Err((ResponseError::InvalidRecord, Some(message)));
+    }
+    let records = match topic.codec {
+        Some(codec) if header.compression() != codec as i16 => recompress(&records, codec).map_err(corrupt)?,
         _ => records,
     };
     partition.append(records, durability).map_err(|e| {
