@@ -236,3 +236,111 @@ fn stale_members_are_refused_with_kafkas_codes() {
     // A commit with no member and no generation is fine while the group has no members.
     assert_eq!(commit(&mut conn, "standalone", "", -1, 8), 0);
 }
+
+fn kip848_consumer(brook: &Brook, group: &str, assignor: &str) -> BaseConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", &brook.addr)
+        .set("group.id", group)
+        .set("group.protocol", "consumer")
+        .set("group.remote.assignor", assignor)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer")
+}
+
+/// A raw ConsumerGroupHeartbeat: (error, member id, epoch, assigned partitions of topic `t`).
+fn consumer_heartbeat(conn: &mut Conn, group: &str, member: &str, epoch: i32) -> (i16, String, i32, BTreeSet<i32>) {
+    use kafka_protocol::messages::consumer_group_heartbeat_request::TopicPartitions;
+    let mut request = ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+        .with_member_id(StrBytes::from_string(member.to_string()))
+        .with_member_epoch(epoch)
+        .with_rebalance_timeout_ms(-1);
+    if epoch == 0 {
+        request = request
+            .with_rebalance_timeout_ms(5000)
+            .with_subscribed_topic_names(Some(vec![TopicName(StrBytes::from_static_str("shared"))]))
+            .with_topic_partitions(Some(Vec::<TopicPartitions>::new()));
+    }
+    match conn.call(ApiKey::ConsumerGroupHeartbeat, 1, &request) {
+        ResponseKind::ConsumerGroupHeartbeat(r) => {
+            let partitions = r
+                .assignment
+                .map(|a| a.topic_partitions.iter().flat_map(|t| t.partitions.clone()).collect())
+                .unwrap_or_default();
+            (r.error_code, r.member_id.map(|m| m.to_string()).unwrap_or_default(), r.member_epoch, partitions)
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// The consumer protocol (KIP-848) with librdkafka, for both server-side assignors: members get
+/// balanced assignments; with `uniform`, a joining member takes only the partitions that must
+/// move; a member that stops heartbeating is dropped after the session timeout and its
+/// partitions go to the others.
+#[test]
+fn consumer_protocol_assigns_on_the_server() {
+    let brook = Brook::start(&["group.consumer.heartbeat.interval.ms=100", "group.consumer.session.timeout.ms=2000"]);
+    create_topic(&mut Conn::open(&brook.addr), "shared", 6);
+    for assignor in ["uniform", "range"] {
+        let group = format!("kip848-{assignor}");
+        let members: Vec<BaseConsumer> = (0..3).map(|_| kip848_consumer(&brook, &group, assignor)).collect();
+        for m in &members {
+            m.subscribe(&["shared"]).expect("subscribe");
+        }
+        let refs: Vec<&BaseConsumer> = members.iter().collect();
+        poll_until(&refs, "two partitions each", |s| s.iter().all(|a| a.len() == 2) && disjoint_cover(s, 6));
+        let before: Vec<BTreeSet<i32>> = members.iter().map(assigned).collect();
+        let fourth = kip848_consumer(&brook, &group, assignor);
+        fourth.subscribe(&["shared"]).expect("subscribe");
+        let mut all = refs.clone();
+        all.push(&fourth);
+        poll_until(&all, "four members, balanced", |s| {
+            let mut sizes: Vec<usize> = s.iter().map(BTreeSet::len).collect();
+            sizes.sort();
+            sizes == [1, 1, 2, 2] && disjoint_cover(s, 6)
+        });
+        if assignor == "uniform" {
+            let after: Vec<BTreeSet<i32>> = members.iter().map(assigned).collect();
+            let moved: usize = before.iter().zip(&after).map(|(b, a)| b.difference(a).count()).sum();
+            assert_eq!(
+                moved,
+                assigned(&fourth).len(),
+                "only the new member's partitions moved: {before:?} -> {after:?}"
+            );
+            silent_member_is_dropped(&group, &brook, &all);
+        }
+    }
+}
+
+/// A member joins over the raw protocol, gets partitions, then goes silent: after the session
+/// timeout its partitions belong to the librdkafka members again.
+fn silent_member_is_dropped(group: &str, brook: &Brook, others: &[&BaseConsumer]) {
+    let mut conn = Conn::open(&brook.addr);
+    let (error, member, mut epoch, _) = consumer_heartbeat(&mut conn, group, "", 0);
+    assert_eq!(error, 0);
+    let mut mine = BTreeSet::new();
+    eventually(TIMEOUT, "the raw member gets a partition", || {
+        for c in others {
+            c.poll(Duration::from_millis(20));
+        }
+        let (error, _, e, partitions) = consumer_heartbeat(&mut conn, group, &member, epoch);
+        assert_eq!(error, 0);
+        epoch = e;
+        if !partitions.is_empty() {
+            mine = partitions;
+        }
+        (!mine.is_empty()).then_some(())
+    });
+    let (fenced, ..) = consumer_heartbeat(&mut conn, group, &member, epoch + 5);
+    assert_eq!(fenced, ResponseError::FencedMemberEpoch.code());
+    let (unknown, ..) = consumer_heartbeat(&mut conn, group, "nobody", 3);
+    assert_eq!(unknown, ResponseError::UnknownMemberId.code());
+    poll_until(others, "the silent member's partitions return to the others", |s| disjoint_cover(s, 6));
+}
+
+fn disjoint_cover(sets: &[BTreeSet<i32>], partitions: i32) -> bool {
+    let all: Vec<i32> = sets.iter().flatten().copied().collect();
+    all.len() == partitions as usize && all.iter().copied().collect::<BTreeSet<i32>>().len() == partitions as usize
+}

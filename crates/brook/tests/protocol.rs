@@ -329,6 +329,18 @@ fn every_advertised_version_answers() {
                 ApiKey::OffsetDelete => {
                     conn.send(api_key, version, &OffsetDeleteRequest::default().with_group_id(group()))
                 }
+                // A leave from an unknown member: answered at once.
+                ApiKey::ConsumerGroupHeartbeat => conn.send(
+                    api_key,
+                    version,
+                    &ConsumerGroupHeartbeatRequest::default()
+                        .with_group_id(group())
+                        .with_member_id(StrBytes::from_static_str("m"))
+                        .with_member_epoch(-1),
+                ),
+                ApiKey::ConsumerGroupDescribe => {
+                    conn.send(api_key, version, &ConsumerGroupDescribeRequest::default().with_group_ids(vec![group()]))
+                }
                 other => panic!("no request built for {other:?}: add one"),
             };
             match conn.receive(api_key, version) {

@@ -80,10 +80,14 @@ impl Broker {
         broker.open_all(&topics)?;
         let partitions: i32 = topics.iter().map(|t| t.partitions).sum();
         if let Some(offsets) = topics.iter().find(|t| t.name == OFFSETS_TOPIC) {
+            let loading = std::time::Instant::now();
+            let mut records = 0;
             for index in 0..offsets.partitions {
-                broker.groups.load(&broker, index)?;
+                records += broker.groups.load(&broker, index)?;
             }
             broker.groups.start_loaded(broker.clock.now_ms());
+            let elapsed_ms = loading.elapsed().as_millis() as u64;
+            info!(records, groups = broker.groups.list().len(), elapsed_ms, "consumer groups loaded");
         }
         info!(topics = topics.len(), partitions, elapsed_ms = started.elapsed().as_millis() as u64, "logs opened");
         Ok(Arc::new(broker))

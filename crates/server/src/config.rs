@@ -179,6 +179,12 @@ impl BrokerConfig {
                 "group.max.size" => c.group.max_size = positive(key, parse::<i32>(key, v)?)? as usize,
                 "offsets.topic.num.partitions" => c.group.offsets_topic_partitions = positive(key, parse(key, v)?)?,
                 "offsets.topic.segment.bytes" => c.group.offsets_topic_segment_bytes = positive(key, parse(key, v)?)?,
+                "group.consumer.session.timeout.ms" => {
+                    c.group.consumer_session_timeout_ms = positive(key, parse(key, v)?)?
+                }
+                "group.consumer.heartbeat.interval.ms" => {
+                    c.group.consumer_heartbeat_interval_ms = positive(key, parse(key, v)?)?
+                }
                 "offset.metadata.max.bytes" => c.group.offset_metadata_max_bytes = parse(key, v)?,
                 "offsets.retention.minutes" => {
                     c.group.offsets_retention_ms = positive(key, parse::<i64>(key, v)?)?.saturating_mul(60_000)

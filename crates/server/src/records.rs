@@ -7,6 +7,11 @@ use brook_log::compact::{KeyedRecord, RecordCodec};
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
 
+/// Every record of a batch, with its offset (compacted batches have gaps).
+pub fn decode_all(batch: &[u8]) -> Result<Vec<Record>, String> {
+    decode(batch).map(|(_, records)| records)
+}
+
 /// The records of one batch (the CRC is checked first, so corrupt bytes are never re-encoded).
 fn decode(batch: &[u8]) -> Result<(Compression, Vec<Record>), String> {
     batch::validate(batch, u32::MAX).map_err(|e| e.to_string())?;

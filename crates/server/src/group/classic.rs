@@ -8,6 +8,7 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use tokio::sync::oneshot;
 
+use super::consumer::ConsumerGroup;
 use super::records::{GroupValue, MemberValue, OffsetValue};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +128,8 @@ pub struct Group {
     /// A member joined during the initial rebalance delay: the delay is extended.
     pub new_member_added: bool,
     pub offsets: HashMap<(String, i32), Committed>,
+    /// Set while the group uses the consumer protocol (KIP-848); the classic fields then stay empty.
+    pub consumer: Option<ConsumerGroup>,
     next_seq: u64,
 }
 
@@ -146,7 +149,21 @@ impl Group {
             pending_sync: HashSet::new(),
             new_member_added: false,
             offsets: HashMap::new(),
+            consumer: None,
             next_seq: 0,
+        }
+    }
+
+    /// Whether any member (of either protocol) is in the group.
+    pub fn has_members(&self) -> bool {
+        !self.members.is_empty() || self.consumer.as_ref().is_some_and(|c| !c.members.is_empty())
+    }
+
+    /// The state name and group type ListGroups shows.
+    pub fn state_and_type(&self) -> (&'static str, &'static str) {
+        match &self.consumer {
+            Some(c) => (c.state_name(), "consumer"),
+            None => (self.state.name(), "classic"),
         }
     }
 
@@ -332,6 +349,9 @@ impl Group {
     /// The topics members subscribe to, read from the consumer protocol's subscription
     /// metadata (version, then an array of topic names); empty for other protocol types.
     pub fn is_subscribed_to(&self, topic: &str) -> bool {
+        if let Some(c) = &self.consumer {
+            return c.members.values().any(|m| m.subscribed.iter().any(|t| t == topic));
+        }
         if self.protocol_type.as_deref() != Some("consumer") {
             return false;
         }

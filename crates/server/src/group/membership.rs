@@ -110,6 +110,14 @@ impl Guard<'_> {
         }
         let max_size = self.state.config.max_size;
         let group = self.group(&request.group_id).expect("inserted above");
+        if let Some(c) = &group.consumer {
+            if !c.members.is_empty() {
+                let _ = tx.send(JoinOutcome::error(ResponseError::InconsistentGroupProtocol, &request.member_id));
+                return;
+            }
+            // An empty consumer-protocol group goes back to the classic protocol.
+            group.consumer = None;
+        }
         if !accepts_joining_member(group, &request.member_id, max_size) {
             group.remove(&request.member_id);
             let _ = tx.send(JoinOutcome::error(ResponseError::GroupMaxSizeReached, ""));

@@ -2,6 +2,7 @@
 //! offsets they commit, kept in the internal topic `__consumer_offsets` as Kafka keeps them.
 //!
 //! - `classic`: one group's members, state and generation (pure state).
+//! - `consumer`, `assignor`: the consumer protocol (KIP-848) and its server-side assignors.
 //! - `membership`: JoinGroup, SyncGroup, Heartbeat, LeaveGroup and the rebalance they drive.
 //! - `offsets`: OffsetCommit, OffsetFetch, OffsetDelete, DeleteGroups.
 //! - `records`: the `__consumer_offsets` key and value formats.
@@ -11,7 +12,9 @@
 //! appended after the lock is released. Deadlines (session timeouts, rebalance timeouts, the
 //! initial rebalance delay) are keyed timers that one task fires.
 
+pub mod assignor;
 pub mod classic;
+pub mod consumer;
 mod membership;
 mod offsets;
 pub mod records;
@@ -49,6 +52,9 @@ pub struct GroupConfig {
     pub offsets_retention_ms: i64,
     /// How long a new member's first JoinGroup may wait for the rebalance (Kafka: 5 minutes).
     pub new_member_join_timeout_ms: i32,
+    /// `group.consumer.session.timeout.ms` and `group.consumer.heartbeat.interval.ms` (KIP-848).
+    pub consumer_session_timeout_ms: i32,
+    pub consumer_heartbeat_interval_ms: i32,
 }
 
 impl Default for GroupConfig {
@@ -63,6 +69,8 @@ impl Default for GroupConfig {
             offset_metadata_max_bytes: 4096,
             offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
             new_member_join_timeout_ms: 300_000,
+            consumer_session_timeout_ms: 45_000,
+            consumer_heartbeat_interval_ms: 5_000,
         }
     }
 }
@@ -73,6 +81,8 @@ enum TimerKey {
     Heartbeat(String, String),
     Join(String),
     Sync(String),
+    /// A consumer-protocol member asked to revoke partitions.
+    Revocation(String, String),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -81,6 +91,8 @@ enum Action {
     CompleteJoin,
     InitialJoin { delay_ms: i32, remaining_ms: i32 },
     ExpireSync { generation: i32 },
+    ExpireConsumer,
+    ExpireRevocation { epoch: i32 },
 }
 
 /// A record to append to `__consumer_offsets`; `None` is a tombstone.
@@ -141,9 +153,11 @@ impl GroupCoordinator {
         Guard { state, coordinator: self }
     }
 
-    /// Replays one partition of `__consumer_offsets` into memory (at start-up).
-    pub fn load(&self, broker: &Broker, partition: i32) -> Result<(), brook_log::LogError> {
-        let Some(p) = broker.partition(OFFSETS_TOPIC, partition) else { return Ok(()) };
+    /// Replays one partition of `__consumer_offsets` into memory (at start-up); returns the
+    /// number of records read.
+    pub fn load(&self, broker: &Broker, partition: i32) -> Result<usize, brook_log::LogError> {
+        let Some(p) = broker.partition(OFFSETS_TOPIC, partition) else { return Ok(0) };
+        let mut count = 0;
         let mut guard = self.lock(broker.clock.now_ms());
         let mut offset = p.log.log_start_offset();
         while offset < p.log.high_watermark() {
@@ -151,18 +165,20 @@ impl GroupCoordinator {
             let mut rest = &bytes[..];
             while let Some(header) = batch::BatchHeader::parse(rest) {
                 let size = header.size_bytes();
-                let records = batch::decode_records(&rest[..size]).unwrap_or_default();
-                for (i, record) in records.into_iter().enumerate() {
-                    let log_offset = header.base_offset + i as i64;
-                    if log_offset >= offset {
-                        guard.replay(record, log_offset);
-                    }
+                // Compaction leaves gaps and may re-encode batches: read real offsets.
+                let records = crate::records::decode_all(&rest[..size]).unwrap_or_else(|e| {
+                    warn!(offset = header.base_offset, error = e, "skipping an unreadable __consumer_offsets batch");
+                    Vec::new()
+                });
+                for record in records.into_iter().filter(|r| r.offset >= offset) {
+                    guard.replay(record.key.as_deref(), record.value.as_deref(), record.offset);
+                    count += 1;
                 }
                 offset = header.next_offset();
                 rest = &rest[size..];
             }
         }
-        Ok(())
+        Ok(count)
     }
 
     /// Fires due timers until `stop` changes; run as one task per broker.
@@ -210,12 +226,18 @@ impl GroupCoordinator {
     }
 
     /// A summary of every group, for ListGroups.
-    pub fn list(&self) -> Vec<(String, String, &'static str)> {
+    /// (group id, protocol type, state, group type) of every group, for ListGroups.
+    pub fn list(&self) -> Vec<(String, String, &'static str, &'static str)> {
         let state = self.state.lock().expect("group coordinator lock");
         state
             .groups
             .values()
-            .map(|g| (g.id.clone(), g.protocol_type.clone().unwrap_or_default(), g.state.name()))
+            .map(|g| {
+                let (name, kind) = g.state_and_type();
+                let protocol_type =
+                    if g.consumer.is_some() { "consumer".into() } else { g.protocol_type.clone().unwrap_or_default() };
+                (g.id.clone(), protocol_type, name, kind)
+            })
             .collect()
     }
 
@@ -223,6 +245,26 @@ impl GroupCoordinator {
     pub fn describe(&self, group_id: &str) -> Option<GroupDescription> {
         let state = self.state.lock().expect("group coordinator lock");
         let group = state.groups.get(group_id)?;
+        if let Some(c) = &group.consumer {
+            // A consumer-protocol group as the classic API sees it: members, no protocol data.
+            return Some(GroupDescription {
+                state: c.state_name(),
+                protocol_type: "consumer".into(),
+                protocol: String::new(),
+                members: c
+                    .members
+                    .values()
+                    .map(|m| DescribedMember {
+                        member_id: m.id.clone(),
+                        instance_id: m.instance_id.clone(),
+                        client_id: m.client_id.clone(),
+                        client_host: m.client_host.clone(),
+                        metadata: Default::default(),
+                        assignment: Default::default(),
+                    })
+                    .collect(),
+            });
+        }
         let stable = group.state == GroupState::Stable;
         let protocol = group.protocol.clone().unwrap_or_default();
         Some(GroupDescription {
@@ -312,6 +354,12 @@ impl Guard<'_> {
                         self.initial_join_due(&group, delay_ms, remaining_ms)
                     }
                     (TimerKey::Sync(group), Action::ExpireSync { generation }) => self.expire_sync(&group, generation),
+                    (TimerKey::Heartbeat(group, member), Action::ExpireConsumer) => {
+                        self.remove_consumer_member(&group, &member, "session timeout")
+                    }
+                    (TimerKey::Revocation(group, member), Action::ExpireRevocation { epoch }) => {
+                        self.expire_revocation(&group, &member, epoch)
+                    }
                     (key, action) => warn!(?key, ?action, "a timer with a mismatched action"),
                 }
             }
@@ -325,15 +373,15 @@ impl Guard<'_> {
     }
 
     /// Applies one `__consumer_offsets` record read back at start-up.
-    fn replay(&mut self, record: Record, log_offset: i64) {
+    fn replay(&mut self, key: Option<&[u8]>, value: Option<&[u8]>, log_offset: i64) {
         let now_ms = self.state.now_ms;
-        let Some(key) = record.key.as_deref().and_then(|k| Key::decode(k).ok()) else {
+        let Some(key) = key.and_then(|k| Key::decode(k).ok()) else {
             warn!(log_offset, "skipping an unreadable __consumer_offsets key");
             return;
         };
         let groups = &mut self.state.groups;
         match key {
-            Key::Offset { group, topic, partition } => match record.value.as_deref().map(OffsetValue::decode) {
+            Key::Offset { group, topic, partition } => match value.map(OffsetValue::decode) {
                 Some(Ok(value)) => {
                     let group = groups.entry(group.clone()).or_insert_with(|| Group::new(&group, now_ms));
                     group.offsets.insert((topic, partition), Committed { value, log_offset });
@@ -345,7 +393,7 @@ impl Guard<'_> {
                     }
                 }
             },
-            Key::Group { group } => match record.value.as_deref().map(GroupValue::decode) {
+            Key::Group { group } => match value.map(GroupValue::decode) {
                 Some(Ok(value)) => {
                     let entry = groups.entry(group.clone()).or_insert_with(|| Group::new(&group, now_ms));
                     entry.restore(value);

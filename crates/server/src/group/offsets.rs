@@ -133,7 +133,7 @@ impl GroupCoordinator {
                 let result = match guard.state.groups.get(id) {
                     None => Some(ResponseError::GroupIdNotFound),
                     Some(g) if g.state == GroupState::Dead => Some(ResponseError::GroupIdNotFound),
-                    Some(g) if g.state != GroupState::Empty => Some(ResponseError::NonEmptyGroup),
+                    Some(g) if g.state != GroupState::Empty || g.has_members() => Some(ResponseError::NonEmptyGroup),
                     Some(_) => {
                         let group = guard.state.groups.remove(id).expect("found above");
                         writes.extend(tombstones(&group, group.offsets.keys()));
@@ -171,9 +171,10 @@ impl GroupCoordinator {
                 _ if group.protocol_type.as_deref() != Some("consumer") => return Err(ResponseError::NonEmptyGroup),
                 _ => {}
             }
+            let active = group.has_members();
             let mut doomed = Vec::new();
             for (topic, partition) in partitions {
-                if group.state != GroupState::Empty && group.is_subscribed_to(topic) {
+                if active && group.is_subscribed_to(topic) {
                     results.push(Some(ResponseError::GroupSubscribedToTopic));
                 } else {
                     results.push(None);
@@ -202,7 +203,7 @@ impl GroupCoordinator {
             let mut writes = Vec::new();
             let mut emptied = Vec::new();
             for group in guard.state.groups.values_mut() {
-                if group.state != GroupState::Empty {
+                if group.state != GroupState::Empty || group.has_members() {
                     continue;
                 }
                 let expired: Vec<(String, i32)> = group
@@ -260,6 +261,15 @@ fn validate_commit(
         }
         return Err(if c.version >= 9 { ResponseError::GroupIdNotFound } else { ResponseError::IllegalGeneration });
     };
+    if let Some(consumer) = &group.consumer {
+        // The consumer protocol: the member and its current epoch, or an admin commit to an
+        // empty group.
+        if c.generation < 0 && c.member_id.is_empty() && consumer.members.is_empty() {
+            return Ok(());
+        }
+        let member = consumer.members.get(c.member_id).ok_or(ResponseError::UnknownMemberId)?;
+        return if c.generation == member.epoch { Ok(()) } else { Err(ResponseError::StaleMemberEpoch) };
+    }
     if group.state == GroupState::Dead {
         return Err(ResponseError::CoordinatorNotAvailable);
     }

@@ -11,10 +11,13 @@ use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
 
 use super::text;
 use crate::broker::Broker;
+use crate::group::assignor::Assignment;
 use crate::group::classic::{JoinOutcome, SyncOutcome};
+use crate::group::consumer::HeartbeatRequest as ConsumerHeartbeat;
 use crate::group::{JoinRequest, LeaveMember, SyncRequest};
 
 /// FindCoordinator key types.
@@ -221,26 +224,137 @@ pub(super) fn describe(broker: &Broker, request: DescribeGroupsRequest, version:
 }
 
 pub(super) fn list(broker: &Broker, request: ListGroupsRequest) -> ListGroupsResponse {
-    let wanted_state = |state: &str| {
-        request.states_filter.is_empty() || request.states_filter.iter().any(|s| s.eq_ignore_ascii_case(state))
-    };
-    let wanted_type =
-        request.types_filter.is_empty() || request.types_filter.iter().any(|t| t.eq_ignore_ascii_case("classic"));
+    let matches =
+        |filter: &[StrBytes], value: &str| filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case(value));
     let mut groups: Vec<ListedGroup> = broker
         .groups
         .list()
         .into_iter()
-        .filter(|(_, _, state)| wanted_type && wanted_state(state))
-        .map(|(id, protocol_type, state)| {
+        .filter(|(_, _, state, kind)| matches(&request.states_filter, state) && matches(&request.types_filter, kind))
+        .map(|(id, protocol_type, state, kind)| {
             ListedGroup::default()
                 .with_group_id(GroupId(text(id)))
                 .with_protocol_type(text(protocol_type))
                 .with_group_state(text(state))
-                .with_group_type(text("classic"))
+                .with_group_type(text(kind))
         })
         .collect();
     groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
     ListGroupsResponse::default().with_groups(groups)
+}
+
+/// An assignment by topic id, as the consumer protocol carries it.
+fn to_assignment(topics: &[consumer_group_heartbeat_request::TopicPartitions]) -> Assignment {
+    let mut out = Assignment::new();
+    for t in topics {
+        out.entry(t.topic_id).or_default().extend(t.partitions.iter().copied());
+    }
+    out
+}
+
+pub(super) fn consumer_heartbeat(
+    broker: &Broker,
+    request: ConsumerGroupHeartbeatRequest,
+    client_id: String,
+    client_host: String,
+) -> ConsumerGroupHeartbeatResponse {
+    let heartbeat = ConsumerHeartbeat {
+        group_id: request.group_id.to_string(),
+        member_id: request.member_id.to_string(),
+        member_epoch: request.member_epoch,
+        instance_id: request.instance_id.map(|i| i.to_string()),
+        rack_id: request.rack_id.map(|r| r.to_string()),
+        rebalance_timeout_ms: request.rebalance_timeout_ms,
+        subscribed_topics: request.subscribed_topic_names.map(|ts| ts.iter().map(|t| t.to_string()).collect()),
+        server_assignor: request.server_assignor.map(|a| a.to_string()),
+        owned: request.topic_partitions.as_deref().map(to_assignment),
+        client_id,
+        client_host,
+    };
+    if request.subscribed_topic_regex.as_ref().is_some_and(|r| !r.is_empty()) {
+        return ConsumerGroupHeartbeatResponse::default()
+            .with_error_code(ResponseError::InvalidRequest.code())
+            .with_error_message(Some(text("SubscribedTopicRegex is not supported yet.")));
+    }
+    let resolve = |name: &str| broker.topic(name).map(|t| (t.id, t.partitions));
+    match broker.groups.consumer_heartbeat(broker.clock.now_ms(), heartbeat, &resolve) {
+        Err((code, message)) => {
+            tracing::debug!(group = %request.group_id.0, ?code, message, "ConsumerGroupHeartbeat refused");
+            ConsumerGroupHeartbeatResponse::default()
+                .with_error_code(code.code())
+                .with_error_message(Some(text(message)))
+        }
+        Ok(outcome) => ConsumerGroupHeartbeatResponse::default()
+            .with_member_id(Some(text(outcome.member_id)))
+            .with_member_epoch(outcome.member_epoch)
+            .with_heartbeat_interval_ms(outcome.heartbeat_interval_ms)
+            .with_assignment(outcome.assignment.map(|a| {
+                consumer_group_heartbeat_response::Assignment::default().with_topic_partitions(
+                    a.into_iter()
+                        .map(|(id, ps)| {
+                            consumer_group_heartbeat_response::TopicPartitions::default()
+                                .with_topic_id(id)
+                                .with_partitions(ps.into_iter().collect())
+                        })
+                        .collect(),
+                )
+            })),
+    }
+}
+
+pub(super) fn consumer_describe(
+    broker: &Broker,
+    request: ConsumerGroupDescribeRequest,
+) -> ConsumerGroupDescribeResponse {
+    let names = |a: Assignment| {
+        consumer_group_describe_response::Assignment::default().with_topic_partitions(
+            a.into_iter()
+                .map(|(id, ps)| {
+                    let name = broker.topic_by_id(&id).map(|t| t.name).unwrap_or_default();
+                    consumer_group_describe_response::TopicPartitions::default()
+                        .with_topic_id(id)
+                        .with_topic_name(TopicName(text(name)))
+                        .with_partitions(ps.into_iter().collect())
+                })
+                .collect(),
+        )
+    };
+    let groups = request
+        .group_ids
+        .into_iter()
+        .map(|id| {
+            let described = consumer_group_describe_response::DescribedGroup::default().with_group_id(id.clone());
+            match broker.groups.consumer_describe(&id) {
+                Err((code, message)) => described.with_error_code(code.code()).with_error_message(Some(text(message))),
+                Ok(g) => described
+                    .with_group_state(text(g.state))
+                    .with_group_epoch(g.epoch)
+                    .with_assignment_epoch(g.assignment_epoch)
+                    .with_assignor_name(text(g.assignor))
+                    .with_members(
+                        g.members
+                            .into_iter()
+                            .map(|m| {
+                                consumer_group_describe_response::Member::default()
+                                    .with_member_id(text(m.member_id))
+                                    .with_instance_id(m.instance_id.map(text))
+                                    .with_rack_id(m.rack_id.map(text))
+                                    .with_member_epoch(m.epoch)
+                                    .with_client_id(text(m.client_id))
+                                    .with_client_host(text(m.client_host))
+                                    .with_subscribed_topic_names(
+                                        m.subscribed.into_iter().map(|t| TopicName(text(t))).collect(),
+                                    )
+                                    .with_assignment(names(m.assigned))
+                                    .with_target_assignment(names(m.target))
+                                    .with_member_type(0)
+                            })
+                            .collect(),
+                    ),
+            }
+        })
+        .collect();
+    ConsumerGroupDescribeResponse::default().with_groups(groups)
 }
 
 pub(super) async fn delete(broker: &Arc<Broker>, request: DeleteGroupsRequest) -> DeleteGroupsResponse {

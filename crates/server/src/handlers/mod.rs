@@ -100,6 +100,18 @@ pub fn dispatch(broker: &Arc<Broker>, request: Request, client_host: &str) -> Re
         }
         RequestKind::DescribeGroups(r) => ready(ResponseKind::DescribeGroups(groups::describe(broker, r, version))),
         RequestKind::ListGroups(r) => ready(ResponseKind::ListGroups(groups::list(broker, r))),
+        RequestKind::ConsumerGroupHeartbeat(r) => {
+            let client_id = request.header.client_id.as_deref().unwrap_or_default().to_string();
+            ready(ResponseKind::ConsumerGroupHeartbeat(groups::consumer_heartbeat(
+                broker,
+                r,
+                client_id,
+                client_host.to_string(),
+            )))
+        }
+        RequestKind::ConsumerGroupDescribe(r) => {
+            ready(ResponseKind::ConsumerGroupDescribe(groups::consumer_describe(broker, r)))
+        }
         RequestKind::DeleteGroups(r) => {
             async move { Some(ResponseKind::DeleteGroups(groups::delete(&b, r).await)) }.boxed()
         }

@@ -47,13 +47,18 @@ class GroupTest {
         private final Thread thread;
 
         Member(Brook brook, String group, String topic) {
+            this(brook, group, topic, Map.of(
+                    ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, "3000",
+                    ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "200"));
+        }
+
+        Member(Brook brook, String group, String topic, Map<String, String> extra) {
             Properties props = new Properties();
             props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, brook.bootstrap);
             props.put(ConsumerConfig.GROUP_ID_CONFIG, group);
             props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
             props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
-            props.put(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, "3000");
-            props.put(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG, "200");
+            props.putAll(extra);
             props.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
             props.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
             thread = new Thread(() -> {
@@ -127,6 +132,16 @@ class GroupTest {
             List<Member> members = new ArrayList<>();
             for (int i = 0; i < 3; i++) {
                 members.add(new Member(brook, "billing", "orders"));
+            }
+            eventually("one partition each", () -> members.stream().allMatch(m -> m.assigned.size() == 1));
+            produce(brook, "orders", 300);
+            eventually("300 records", () -> members.stream().mapToInt(m -> m.records.size()).sum() >= 300);
+            Set<String> all = new HashSet<>();
+            members.forEach(m -> all.addAll(m.records));
+            assertEquals(300, all.size());
+            assertEquals(300, members.stream().mapToInt(m -> m.records.size()).sum(), "a record was read twice");
+
+            members.add(new Member(brook, "billing", "orders"));
             eventually("the group stable with four members", () -> {
                 ConsumerGroupDescription d = describe(admin, "billing");
                 return d.groupState() == GroupState.STABLE && d.members().size() == 4;
@@ -149,6 +164,41 @@ class GroupTest {
             }
             admin.deleteConsumerGroups(List.of("billing")).all().get();
             assertTrue(admin.listConsumerGroupOffsets("billing").partitionsToOffsetAndMetadata().get().isEmpty());
+        }
+    }
+
+    /**
+     * The consumer protocol (KIP-848, group.protocol=consumer): the server assigns, the members
+     * read every record once, and the Admin client describes the group with ConsumerGroupDescribe.
+     */
+    @Test
+    void consumerProtocolSharesWork() throws Exception {
+        try (Brook brook = Brook.start("group.consumer.heartbeat.interval.ms=200");
+                Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, brook.bootstrap))) {
+            admin.createTopics(List.of(new NewTopic("events", 3, (short) 1))).all().get();
+            Map<String, String> kip848 = Map.of(
+                    ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer",
+                    ConsumerConfig.GROUP_REMOTE_ASSIGNOR_CONFIG, "uniform");
+            List<Member> members = new ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                members.add(new Member(brook, "kip848", "events", kip848));
+            }
+            eventually("one partition each", () -> members.stream().allMatch(m -> m.assigned.size() == 1));
+            produce(brook, "events", 300);
+            eventually("300 records", () -> members.stream().mapToInt(m -> m.records.size()).sum() >= 300);
+            Set<String> all = new HashSet<>();
+            members.forEach(m -> all.addAll(m.records));
+            assertEquals(300, all.size());
+            assertEquals(300, members.stream().mapToInt(m -> m.records.size()).sum(), "a record was read twice");
+            ConsumerGroupDescription description = describe(admin, "kip848");
+            assertEquals(GroupState.STABLE, description.groupState());
+            assertEquals(org.apache.kafka.common.GroupType.CONSUMER, description.type());
+            assertEquals(3, description.members().size());
+            assertEquals(300, admin.listConsumerGroupOffsets("kip848").partitionsToOffsetAndMetadata().get()
+                    .values().stream().mapToLong(OffsetAndMetadata::offset).sum());
+            for (Member m : members) {
+                m.close();
+            }
         }
     }
 }
