@@ -11,6 +11,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+/// At most this many fdatasyncs in flight at once.
+const PARALLEL_SYNCS: usize = 8;
+
 /// Something the flusher can sync.
 pub(crate) trait Flush: Send + Sync {
     /// Syncs whatever is unsynced now; errors are the log's to record.
@@ -101,15 +104,27 @@ impl FlushQueue {
                 }
                 std::mem::take(&mut state.pending)
             };
-            let mut synced: Vec<&Arc<dyn Flush>> = Vec::with_capacity(batch.len());
+            let mut logs: Vec<&Arc<dyn Flush>> = Vec::with_capacity(batch.len());
             for (log, _) in &batch {
-                if synced.iter().any(|done| Arc::ptr_eq(done, log)) {
-                    continue;
+                if !logs.iter().any(|seen| Arc::ptr_eq(seen, log)) {
+                    logs.push(log);
                 }
-                // Cleared first: an append that lands during the sync queues the log again.
+            }
+            // Cleared first: an append that lands during the sync queues the log again.
+            for log in &logs {
                 log.queued().store(false, Ordering::Release);
-                log.clone().flush();
-                synced.push(log);
+            }
+            // Several logs' fdatasyncs go to the disk together (a device flushes them at once
+            // far faster than one after another), on a few short-lived threads.
+            if logs.len() == 1 {
+                logs[0].clone().flush();
+            } else {
+                let per_thread = logs.len().div_ceil(PARALLEL_SYNCS);
+                std::thread::scope(|scope| {
+                    for chunk in logs.chunks(per_thread) {
+                        scope.spawn(move || chunk.iter().for_each(|log| (*log).clone().flush()));
+                    }
+                });
             }
         }
     }
