@@ -344,3 +344,167 @@ fn disjoint_cover(sets: &[BTreeSet<i32>], partitions: i32) -> bool {
     let all: Vec<i32> = sets.iter().flatten().copied().collect();
     all.len() == partitions as usize && all.iter().copied().collect::<BTreeSet<i32>>().len() == partitions as usize
 }
+
+/// Every acknowledged commit survives kill -9: commits are fsynced before they are answered.
+#[test]
+fn commits_survive_kill_9() {
+    let mut brook = Brook::start(BROKER);
+    create_topic(&mut Conn::open(&brook.addr), "ledger", 4);
+    let committer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brook.addr)
+        .set("group.id", "auditors")
+        .create()
+        .expect("consumer");
+    let mut last = TopicPartitionList::new();
+    for round in 1..=50 {
+        let mut offsets = TopicPartitionList::new();
+        for p in 0..4 {
+            offsets.add_partition_offset("ledger", p, Offset::Offset(round * 10 + i64::from(p))).expect("offset");
+        }
+        committer.commit(&offsets, CommitMode::Sync).expect("sync commit");
+        last = offsets;
+    }
+    drop(committer);
+    let data = brook.data.clone();
+    let dir = brook.take_dir();
+    brook.kill();
+    let brook = Brook::start_in(&data, BROKER);
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brook.addr)
+        .set("group.id", "auditors")
+        .create()
+        .expect("consumer");
+    let mut wanted = TopicPartitionList::new();
+    for p in 0..4 {
+        wanted.add_partition("ledger", p);
+    }
+    let committed = reader.committed_offsets(wanted, TIMEOUT).expect("committed offsets");
+    let offsets = |l: &TopicPartitionList| l.elements().iter().map(|e| e.offset()).collect::<Vec<_>>();
+    assert_eq!(offsets(&committed), offsets(&last));
+    drop(dir);
+}
+
+/// A static member (group.instance.id) that comes back with a new member id takes its old
+/// place without a rebalance: same generation, same assignment.
+#[test]
+fn static_member_rejoins_without_rebalance() {
+    let brook = Brook::start(BROKER);
+    let mut conn = Conn::open(&brook.addr);
+    let join = |conn: &mut Conn, member: &str| {
+        let request = JoinGroupRequest::default()
+            .with_group_id(GroupId(StrBytes::from_static_str("static")))
+            .with_session_timeout_ms(10_000)
+            .with_rebalance_timeout_ms(10_000)
+            .with_member_id(StrBytes::from_string(member.to_string()))
+            .with_group_instance_id(Some(StrBytes::from_static_str("worker-1")))
+            .with_protocol_type(StrBytes::from_static_str("consumer"))
+            .with_protocols(vec![
+                JoinGroupRequestProtocol::default()
+                    .with_name(StrBytes::from_static_str("range"))
+                    .with_metadata(bytes::Bytes::from_static(&[0, 0, 0, 0, 0, 0])),
+            ]);
+        match conn.call(ApiKey::JoinGroup, 7, &request) {
+            ResponseKind::JoinGroup(r) => r,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    let first = join(&mut conn, "");
+    assert_eq!(first.error_code, 0, "static members join at once, no member id round trip");
+    let sync = SyncGroupRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("static")))
+        .with_generation_id(first.generation_id)
+        .with_member_id(first.member_id.clone())
+        .with_group_instance_id(Some(StrBytes::from_static_str("worker-1")))
+        .with_assignments(vec![
+            sync_group_request::SyncGroupRequestAssignment::default()
+                .with_member_id(first.member_id.clone())
+                .with_assignment(bytes::Bytes::from_static(b"mine")),
+        ]);
+    match conn.call(ApiKey::SyncGroup, 3, &sync) {
+        ResponseKind::SyncGroup(r) => assert_eq!((r.error_code, &r.assignment[..]), (0, &b"mine"[..])),
+        other => panic!("unexpected {other:?}"),
+    }
+    // The process restarts: a new connection, no member id, the same instance id.
+    let mut again = Conn::open(&brook.addr);
+    let second = join(&mut again, "");
+    assert_eq!(second.error_code, 0);
+    assert_ne!(second.member_id, first.member_id);
+    assert_eq!(second.generation_id, first.generation_id, "no rebalance");
+    let resync = sync.with_member_id(second.member_id.clone()).with_assignments(vec![]);
+    match again.call(ApiKey::SyncGroup, 3, &resync) {
+        ResponseKind::SyncGroup(r) => assert_eq!((r.error_code, &r.assignment[..]), (0, &b"mine"[..])),
+        other => panic!("unexpected {other:?}"),
+    }
+    // The old member id is fenced.
+    let heartbeat = HeartbeatRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("static")))
+        .with_generation_id(first.generation_id)
+        .with_member_id(first.member_id.clone())
+        .with_group_instance_id(Some(StrBytes::from_static_str("worker-1")));
+    match conn.call(ApiKey::Heartbeat, 3, &heartbeat) {
+        ResponseKind::Heartbeat(r) => assert_eq!(r.error_code, ResponseError::FencedInstanceId.code()),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// Hundreds of members heartbeating as fast as they can do not stall produce and fetch.
+#[test]
+fn heartbeat_storm_does_not_stall_the_data_path() {
+    let brook = Brook::start(BROKER);
+    let mut conn = Conn::open(&brook.addr);
+    create_topic(&mut conn, "busy", 1);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let beats = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let storm: Vec<_> = (0..8)
+        .map(|t| {
+            let (addr, stop, beats) = (brook.addr.clone(), stop.clone(), beats.clone());
+            std::thread::spawn(move || {
+                let mut conn = Conn::open(&addr);
+                let members: Vec<String> = (0..25)
+                    .map(|i| {
+                        let group = format!("storm-{t}-{i}");
+                        let (error, member, ..) = consumer_heartbeat(&mut conn, &group, "", 0);
+                        assert_eq!(error, 0);
+                        member
+                    })
+                    .collect();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    for (i, member) in members.iter().enumerate() {
+                        let (error, ..) = consumer_heartbeat(&mut conn, &format!("storm-{t}-{i}"), member, 1);
+                        assert_eq!(error, 0);
+                        beats.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    eventually(TIMEOUT, "the storm to get going", || {
+        (beats.load(std::sync::atomic::Ordering::Relaxed) > 1000).then_some(())
+    });
+    let producer: BaseProducer = ClientConfig::new().set("bootstrap.servers", &brook.addr).create().expect("producer");
+    for i in 0..500 {
+        producer.send(BaseRecord::to("busy").key("k").payload(&format!("v{i}"))).expect("enqueue");
+    }
+    producer.flush(TIMEOUT).expect("every record acknowledged during the storm");
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brook.addr)
+        .set("group.id", "storm-reader")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("busy", 0, Offset::Beginning).expect("assign");
+    reader.assign(&tpl).expect("assign");
+    let mut read = 0;
+    eventually(TIMEOUT, "every record fetched during the storm", || {
+        if let Some(m) = reader.poll(Duration::from_millis(50)) {
+            m.expect("fetch");
+            read += 1;
+        }
+        (read == 500).then_some(())
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in storm {
+        t.join().expect("storm thread");
+    }
+    assert!(beats.load(std::sync::atomic::Ordering::Relaxed) > 1000);
+}
