@@ -25,6 +25,13 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 /// Short sessions so that a dead member is noticed quickly; the broker's minimum is lowered.
 const BROKER: &[&str] = &["group.initial.rebalance.delay.ms=0", "group.min.session.timeout.ms=1000"];
 const SESSION_MS: &str = "3000";
+/// The same, with fast consumer-protocol heartbeats.
+const KIP848_BROKER: &[&str] = &[
+    "group.initial.rebalance.delay.ms=0",
+    "group.min.session.timeout.ms=1000",
+    "group.consumer.heartbeat.interval.ms=100",
+    "group.consumer.session.timeout.ms=3000",
+];
 
 fn consumer(brook: &Brook, group: &str) -> BaseConsumer {
     ClientConfig::new()
@@ -53,7 +60,8 @@ fn assigned(consumer: &BaseConsumer) -> BTreeSet<i32> {
     consumer.assignment().expect("assignment").elements().iter().map(|e| e.partition()).collect()
 }
 
-/// Polls every consumer until `done` holds for their assignments.
+/// Polls every consumer until `done` holds for their assignments (records polled meanwhile are
+/// dropped, so tests that count records produce them afterwards).
 fn poll_until(consumers: &[&BaseConsumer], what: &str, done: impl Fn(&[BTreeSet<i32>]) -> bool) {
     eventually(TIMEOUT, what, || {
         for c in consumers {
@@ -106,18 +114,29 @@ fn members_share_partitions_and_take_over_from_a_dead_one() {
 }
 
 /// Records are consumed exactly once across a group committing synchronously; after a
-/// broker restart the group resumes from its committed offsets.
+/// broker restart the group resumes from its committed offsets. Classic protocol.
 #[test]
 fn group_consumes_exactly_once_and_resumes_after_restart() {
-    let mut brook = Brook::start(BROKER);
+    exactly_once_across_restart(consumer);
+}
+
+/// The same with the consumer protocol (KIP-848).
+#[test]
+fn consumer_protocol_group_consumes_exactly_once_and_resumes_after_restart() {
+    exactly_once_across_restart(|brook, group| kip848_consumer(brook, group, "uniform"));
+}
+
+fn exactly_once_across_restart(consumer: impl Fn(&Brook, &str) -> BaseConsumer) {
+    let mut brook = Brook::start(KIP848_BROKER);
     create_topic(&mut Conn::open(&brook.addr), "orders", 3);
-    produce(&brook, "orders", 300);
     let members: Vec<BaseConsumer> = (0..3).map(|_| consumer(&brook, "billing")).collect();
     for m in &members {
         m.subscribe(&["orders"]).expect("subscribe");
     }
     let refs: Vec<&BaseConsumer> = members.iter().collect();
+    // Produced once the group is settled: `poll_until` drops what it polls.
     poll_until(&refs, "three members, one partition each", |s| s.iter().all(|a| a.len() == 1));
+    produce(&brook, "orders", 300);
     let mut seen: BTreeMap<(i32, i64), usize> = BTreeMap::new();
     // Stop at 200 of the 300: the rest must come after the restart, and only the rest.
     eventually(TIMEOUT, "200 records consumed", || {
@@ -138,7 +157,7 @@ fn group_consumes_exactly_once_and_resumes_after_restart() {
     let data = brook.data.clone();
     let dir = brook.take_dir();
     assert_eq!(brook.stop(), Some(0));
-    let brook = Brook::start_in(&data, BROKER);
+    let brook = Brook::start_in(&data, KIP848_BROKER);
     let resumed = consumer(&brook, "billing");
     resumed.subscribe(&["orders"]).expect("subscribe");
     eventually(TIMEOUT, "the other 100 records after the restart", || {
@@ -281,7 +300,7 @@ fn consumer_heartbeat(conn: &mut Conn, group: &str, member: &str, epoch: i32) ->
 /// partitions go to the others.
 #[test]
 fn consumer_protocol_assigns_on_the_server() {
-    let brook = Brook::start(&["group.consumer.heartbeat.interval.ms=100", "group.consumer.session.timeout.ms=2000"]);
+    let brook = Brook::start(KIP848_BROKER);
     create_topic(&mut Conn::open(&brook.addr), "shared", 6);
     for assignor in ["uniform", "range"] {
         let group = format!("kip848-{assignor}");
@@ -310,6 +329,17 @@ fn consumer_protocol_assigns_on_the_server() {
                 "only the new member's partitions moved: {before:?} -> {after:?}"
             );
             silent_member_is_dropped(&group, &brook, &all);
+            // The fourth leaves: only its partitions move.
+            let before: Vec<BTreeSet<i32>> = members.iter().map(assigned).collect();
+            let orphaned = assigned(&fourth);
+            drop(fourth);
+            poll_until(&refs, "the leaver's partitions taken over", |s| disjoint_cover(s, 6));
+            let after: Vec<BTreeSet<i32>> = members.iter().map(assigned).collect();
+            for (b, a) in before.iter().zip(&after) {
+                assert!(b.is_subset(a), "a member lost a partition it did not have to: {before:?} -> {after:?}");
+            }
+            let gained: BTreeSet<i32> = before.iter().zip(&after).flat_map(|(b, a)| a.difference(b).copied()).collect();
+            assert_eq!(gained, orphaned);
         }
     }
 }
