@@ -31,6 +31,7 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.GroupState;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.GroupNotEmptyException;
+import org.apache.kafka.common.errors.GroupSubscribedToTopicException;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.Test;
@@ -159,9 +160,17 @@ class GroupTest {
             ExecutionException busy = assertThrows(ExecutionException.class,
                     () -> admin.deleteConsumerGroups(List.of("billing")).all().get());
             assertInstanceOf(GroupNotEmptyException.class, busy.getCause());
+            ExecutionException subscribed = assertThrows(ExecutionException.class, () -> admin
+                    .deleteConsumerGroupOffsets("billing", Set.of(new TopicPartition("orders", 0))).all().get());
+            assertInstanceOf(GroupSubscribedToTopicException.class, subscribed.getCause());
             for (Member m : members) {
                 m.close();
             }
+            // Empty now: one partition's offset can go, then the whole group.
+            admin.deleteConsumerGroupOffsets("billing", Set.of(new TopicPartition("orders", 0))).all().get();
+            Map<TopicPartition, OffsetAndMetadata> left =
+                    admin.listConsumerGroupOffsets("billing").partitionsToOffsetAndMetadata().get();
+            assertEquals(Set.of(new TopicPartition("orders", 1), new TopicPartition("orders", 2)), left.keySet());
             admin.deleteConsumerGroups(List.of("billing")).all().get();
             assertTrue(admin.listConsumerGroupOffsets("billing").partitionsToOffsetAndMetadata().get().isEmpty());
         }
