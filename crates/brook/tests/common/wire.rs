@@ -23,6 +23,9 @@ pub struct Conn {
 impl Conn {
     pub fn open(addr: &str) -> Conn {
         let stream = TcpStream::connect(addr).expect("connect");
+        // The size and the frame go out in two writes: without this, Nagle's algorithm holds
+        // the second until the broker's delayed ACK (40 ms), as it would for any real client.
+        stream.set_nodelay(true).expect("nodelay");
         stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
         Conn { stream, correlation_id: 0 }
     }
