@@ -1,6 +1,8 @@
 //! Committed offsets: OffsetCommit (durable before it is acknowledged), OffsetFetch,
 //! OffsetDelete, DeleteGroups, and the expiry of empty groups' offsets.
 
+use std::collections::HashMap;
+
 use kafka_protocol::error::ResponseError;
 use tracing::info;
 
@@ -197,42 +199,7 @@ impl GroupCoordinator {
     /// (simple groups: offsets committed that long ago), and such groups once they hold none.
     pub async fn expire_offsets(&self, broker: &Broker) {
         let now_ms = broker.clock.now_ms();
-        let retention = self.config.offsets_retention_ms;
-        let writes = {
-            let mut guard = self.lock(now_ms);
-            let mut writes = Vec::new();
-            let mut emptied = Vec::new();
-            for group in guard.state.groups.values_mut() {
-                if group.state != GroupState::Empty || group.has_members() {
-                    continue;
-                }
-                let expired: Vec<(String, i32)> = group
-                    .offsets
-                    .iter()
-                    .filter(|(_, c)| {
-                        let since = if group.protocol_type.is_some() {
-                            group.state_timestamp
-                        } else {
-                            c.value.commit_timestamp
-                        };
-                        now_ms.saturating_sub(since) >= retention
-                    })
-                    .map(|(k, _)| k.clone())
-                    .collect();
-                writes.extend(tombstones(group, expired.iter()));
-                for k in &expired {
-                    group.offsets.remove(k);
-                }
-                if group.offsets.is_empty() && now_ms.saturating_sub(group.state_timestamp) >= retention {
-                    emptied.push(group.id.clone());
-                }
-            }
-            for id in emptied {
-                guard.state.groups.remove(&id);
-                writes.push((Key::Group { group: id }, None));
-            }
-            writes
-        };
+        let writes = expire(&mut self.lock(now_ms).state.groups, now_ms, self.config.offsets_retention_ms);
         if !writes.is_empty() {
             info!(records = writes.len(), "expiring offsets of empty groups");
             if let Err(e) = persist(broker, writes).await {
@@ -242,11 +209,46 @@ impl GroupCoordinator {
     }
 }
 
+/// Removes the expired offsets of empty groups, and empty groups left with none; returns the
+/// tombstones to write. A group with a protocol counts from when it became empty, a simple
+/// group (offsets only) from each commit, as in Kafka.
+fn expire(groups: &mut HashMap<String, Group>, now_ms: i64, retention_ms: i64) -> Vec<Write> {
+    let mut writes = Vec::new();
+    let mut emptied = Vec::new();
+    for group in groups.values_mut() {
+        if group.state != GroupState::Empty || group.has_members() {
+            continue;
+        }
+        let expired: Vec<(String, i32)> = group
+            .offsets
+            .iter()
+            .filter(|(_, c)| {
+                let since =
+                    if group.protocol_type.is_some() { group.state_timestamp } else { c.value.commit_timestamp };
+                now_ms.saturating_sub(since) >= retention_ms
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        writes.extend(tombstones(group, expired.iter()));
+        for k in &expired {
+            group.offsets.remove(k);
+        }
+        if group.offsets.is_empty() && now_ms.saturating_sub(group.state_timestamp) >= retention_ms {
+            emptied.push(group.id.clone());
+        }
+    }
+    for id in emptied {
+        groups.remove(&id);
+        writes.push((Key::Group { group: id }, None));
+    }
+    writes
+}
+
 /// Kafka's OffsetCommit validation: members commit in their generation; a commit without a
 /// member and generation (the admin client, or a consumer that assigns itself partitions)
 /// is accepted while the group has no members, and creates the group if needed.
 fn validate_commit(
-    groups: &mut std::collections::HashMap<String, Group>,
+    groups: &mut HashMap<String, Group>,
     group_id: &str,
     c: &Committer<'_>,
     now_ms: i64,
@@ -295,4 +297,44 @@ fn tombstones<'a>(group: &Group, keys: impl Iterator<Item = &'a (String, i32)>) 
         (Key::Offset { group: group.id.clone(), topic: topic.clone(), partition: *partition }, None)
     })
     .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commit(group: &mut Group, topic: &str, partition: i32, at_ms: i64) {
+        let value = OffsetValue { offset: 1, leader_epoch: -1, metadata: String::new(), commit_timestamp: at_ms };
+        group.offsets.insert((topic.to_string(), partition), Committed { value, log_offset: 0 });
+    }
+
+    /// Offsets of empty groups expire after the retention (a simple group's per commit, a
+    /// protocol group's from when it emptied); groups with members keep theirs.
+    #[test]
+    fn empty_groups_offsets_expire() {
+        let day = 86_400_000;
+        let mut groups = HashMap::new();
+        let mut simple = Group::new("simple", 0);
+        commit(&mut simple, "t", 0, 0);
+        commit(&mut simple, "t", 1, 6 * day);
+        let mut emptied = Group::new("emptied", 0);
+        emptied.protocol_type = Some("consumer".into());
+        emptied.state_timestamp = 5 * day;
+        commit(&mut emptied, "t", 0, 0);
+        let mut active = Group::new("active", 0);
+        active.state = GroupState::Stable;
+        commit(&mut active, "t", 0, 0);
+        for g in [simple, emptied, active] {
+            groups.insert(g.id.clone(), g);
+        }
+        let writes = expire(&mut groups, 7 * day, 7 * day);
+        assert_eq!(writes.len(), 1, "only the simple group's old offset: {writes:?}");
+        assert_eq!(groups["simple"].offsets.len(), 1);
+        assert_eq!(groups["emptied"].offsets.len(), 1, "empty for two days only");
+        assert_eq!(groups["active"].offsets.len(), 1);
+        let writes = expire(&mut groups, 13 * day, 7 * day);
+        assert!(writes.contains(&(Key::Group { group: "simple".into() }, None)));
+        assert!(!groups.contains_key("simple") && !groups.contains_key("emptied"));
+        assert!(groups.contains_key("active"));
+    }
 }
