@@ -182,11 +182,17 @@ fn exactly_once_across_restart(consumer: impl Fn(&Brook, &str) -> BaseConsumer) 
 }
 
 fn join(conn: &mut Conn, group: &str, member_id: &str) -> JoinGroupResponse {
+    join_as(conn, group, member_id, None)
+}
+
+/// JoinGroup v7 with the consumer protocol type and one "range" protocol.
+fn join_as(conn: &mut Conn, group: &str, member_id: &str, instance_id: Option<&str>) -> JoinGroupResponse {
     let request = JoinGroupRequest::default()
         .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
         .with_session_timeout_ms(10_000)
         .with_rebalance_timeout_ms(10_000)
         .with_member_id(StrBytes::from_string(member_id.to_string()))
+        .with_group_instance_id(instance_id.map(|i| StrBytes::from_string(i.to_string())))
         .with_protocol_type(StrBytes::from_static_str("consumer"))
         .with_protocols(vec![
             JoinGroupRequestProtocol::default()
@@ -420,24 +426,7 @@ fn commits_survive_kill_9() {
 fn static_member_rejoins_without_rebalance() {
     let brook = Brook::start(BROKER);
     let mut conn = Conn::open(&brook.addr);
-    let join = |conn: &mut Conn, member: &str| {
-        let request = JoinGroupRequest::default()
-            .with_group_id(GroupId(StrBytes::from_static_str("static")))
-            .with_session_timeout_ms(10_000)
-            .with_rebalance_timeout_ms(10_000)
-            .with_member_id(StrBytes::from_string(member.to_string()))
-            .with_group_instance_id(Some(StrBytes::from_static_str("worker-1")))
-            .with_protocol_type(StrBytes::from_static_str("consumer"))
-            .with_protocols(vec![
-                JoinGroupRequestProtocol::default()
-                    .with_name(StrBytes::from_static_str("range"))
-                    .with_metadata(bytes::Bytes::from_static(&[0, 0, 0, 0, 0, 0])),
-            ]);
-        match conn.call(ApiKey::JoinGroup, 7, &request) {
-            ResponseKind::JoinGroup(r) => r,
-            other => panic!("unexpected {other:?}"),
-        }
-    };
+    let join = |conn: &mut Conn, member: &str| join_as(conn, "static", member, Some("worker-1"));
     let first = join(&mut conn, "");
     assert_eq!(first.error_code, 0, "static members join at once, no member id round trip");
     let sync = SyncGroupRequest::default()
