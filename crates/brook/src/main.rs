@@ -1,31 +1,92 @@
-//! The `brook` binary: `brook server` runs a broker; the Kafka-compatible tools arrive with
-//! their issue.
+//! The `brook` binary: `brook server` runs a broker; `brook topics`, `brook console-producer`
+//! and `brook console-consumer` are Kafka's tools. Invoked as (or linked to) `kafka-topics` or
+//! `kafka-topics.sh`, it behaves as that tool; `brook install-aliases DIR` creates the links.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use brook_server::{BrokerConfig, Server};
 use tracing::error;
 
 const USAGE: &str = "\
 usage: brook server [server.properties] [--override key=value ...]
+       brook topics|console-producer|console-consumer [options]   (--help for each)
+       brook install-aliases DIR
        brook --version
 
-  server     run a broker; with no file, one broker on localhost:9092 with data in ./brook-data";
+  server            run a broker; with no file, one broker on localhost:9092 with data in ./brook-data
+  topics            kafka-topics: create, list, describe, alter, delete topics
+  console-producer  kafka-console-producer: publish lines from standard input
+  console-consumer  kafka-console-consumer: print a topic's records
+  install-aliases   link kafka-topics, kafka-topics.sh, ... in DIR to this binary";
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut argv = std::env::args();
+    let program = argv.next().unwrap_or_default();
+    let args: Vec<String> = argv.collect();
+    let program = Path::new(&program).file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+    if let Some(tool) = brook_cli::tool_for_program(&program) {
+        return run_tool(tool, &args);
+    }
     match args.first().map(String::as_str) {
         Some("--version") | Some("-V") => {
             println!("brook {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
         Some("server") => server(&args[1..]),
+        Some("install-aliases") => install_aliases(&args[1..]),
+        Some(tool) if brook_cli::TOOLS.iter().any(|(name, ..)| *name == tool) => run_tool(tool, &args[1..]),
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(2)
         }
     }
+}
+
+fn run_tool(tool: &str, args: &[String]) -> ExitCode {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = interrupted.clone();
+    // Ctrl-C asks the tool to stop; a second one ends the process at once.
+    std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        runtime.block_on(async {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                flag.store(true, Ordering::Relaxed);
+            }
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        });
+    });
+    ExitCode::from(brook_cli::run(tool, args, interrupted).clamp(0, 255) as u8)
+}
+
+fn install_aliases(args: &[String]) -> ExitCode {
+    let [dir] = args else {
+        eprintln!("usage: brook install-aliases DIR");
+        return ExitCode::from(2);
+    };
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            eprintln!("brook install-aliases: cannot find this binary: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for (_, kafka, ..) in brook_cli::TOOLS {
+        for name in [kafka.to_string(), format!("{kafka}.sh")] {
+            let link = Path::new(dir).join(&name);
+            let _ = std::fs::remove_file(&link);
+            if let Err(e) = std::os::unix::fs::symlink(&exe, &link) {
+                eprintln!("brook install-aliases: cannot create {}: {e}", link.display());
+                return ExitCode::FAILURE;
+            }
+            println!("{}", link.display());
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn server(args: &[String]) -> ExitCode {

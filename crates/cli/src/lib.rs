@@ -1,2 +1,85 @@
-//! Brook's Kafka-compatible command-line tools (topics, console producer and consumer,
-//! consumer groups, configs, perf). Not built yet: they land with the CLI issue.
+//! Brook's Kafka-compatible command-line tools, built on librdkafka (the `rdkafka` crate) so that
+//! they use Brook exactly as users' clients do, and work against any Kafka cluster.
+//!
+//! - `args`: Kafka-style command lines; `client`: shared client settings.
+//! - `topics` (kafka-topics), `console_producer` (kafka-console-producer),
+//!   `console_consumer` (kafka-console-consumer).
+
+pub mod args;
+pub mod client;
+pub mod console_consumer;
+pub mod console_producer;
+pub mod topics;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use args::{Opt, Parsed};
+
+/// Why a tool stopped: a bad command line (printed with the usage, exit 1 as Kafka's tools) or
+/// a failure (one line, exit 1).
+#[derive(Debug)]
+pub struct ToolError {
+    pub message: String,
+    pub usage: bool,
+}
+
+impl ToolError {
+    pub fn usage(message: impl Into<String>) -> ToolError {
+        ToolError { message: message.into(), usage: true }
+    }
+
+    pub fn failed(message: impl Into<String>) -> ToolError {
+        ToolError { message: message.into(), usage: false }
+    }
+}
+
+impl From<args::UsageError> for ToolError {
+    fn from(e: args::UsageError) -> ToolError {
+        ToolError::usage(e.0)
+    }
+}
+
+/// The tools: subcommand name, Kafka's script name, purpose, options.
+pub const TOOLS: &[(&str, &str, &str, &[Opt])] = &[
+    ("topics", "kafka-topics", topics::PURPOSE, topics::OPTS),
+    ("console-producer", "kafka-console-producer", console_producer::PURPOSE, console_producer::OPTS),
+    ("console-consumer", "kafka-console-consumer", console_consumer::PURPOSE, console_consumer::OPTS),
+];
+
+/// The subcommand a program name stands for: `kafka-topics`, `kafka-topics.sh` -> `topics`.
+pub fn tool_for_program(program: &str) -> Option<&'static str> {
+    let name = program.strip_suffix(".sh").unwrap_or(program);
+    TOOLS.iter().find(|(_, kafka, ..)| *kafka == name).map(|(tool, ..)| *tool)
+}
+
+/// Runs `tool` with its arguments; returns the process exit code. `interrupted` is set on
+/// Ctrl-C (the console consumer then stops, commits and exits cleanly).
+pub fn run(tool: &str, args: &[String], interrupted: Arc<AtomicBool>) -> i32 {
+    let Some(&(name, kafka, purpose, opts)) = TOOLS.iter().find(|(t, ..)| *t == tool) else {
+        eprintln!("unknown tool: {tool}");
+        return 2;
+    };
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{}", args::usage(&format!("brook {name} (or {kafka})"), purpose, opts));
+        return 0;
+    }
+    let result = Parsed::parse(args, opts).map_err(ToolError::from).and_then(|parsed| match name {
+        "topics" => topics::run(&parsed),
+        "console-producer" => console_producer::run(&parsed),
+        _ => console_consumer::run(&parsed, interrupted),
+    });
+    match result {
+        Ok(()) => 0,
+        Err(e) if e.usage => {
+            eprintln!("{}\n{}", e.message, args::usage(&format!("brook {name}"), purpose, opts));
+            1
+        }
+        Err(e) => {
+            // kafka-topics' own wording, which scripts may look for.
+            let prefix = if name == "topics" { "Error while executing topic command : " } else { "Error: " };
+            eprintln!("{prefix}{}", e.message);
+            1
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! Brook's Kafka-compatible tools as users type them, against a running broker: the overview's
+//! three commands verbatim (names aside), kafka-topics' other actions, the aliases, and what
+//! bad flags and unreachable brokers get.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use common::Brook;
+
+fn brook(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_brook")).args(args).output().expect("run brook")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Runs a tool with `input` on its standard input.
+fn with_input(args: &[&str], input: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_brook"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run brook");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+/// The Java client's default partitioner for keyed records: murmur2 of the key bytes, made
+/// positive, modulo the partition count.
+fn java_partition(key: &[u8], partitions: u32) -> u32 {
+    const M: u32 = 0x5bd1_e995;
+    let mut h: u32 = 0x9747_b28c ^ key.len() as u32;
+    let mut chunks = key.chunks_exact(4);
+    for chunk in &mut chunks {
+        let mut k = u32::from_le_bytes(chunk.try_into().expect("4 bytes"));
+        k = k.wrapping_mul(M);
+        k ^= k >> 24;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M) ^ k;
+    }
+    let rest = chunks.remainder();
+    if rest.len() >= 3 {
+        h ^= u32::from(rest[2]) << 16;
+    }
+    if rest.len() >= 2 {
+        h ^= u32::from(rest[1]) << 8;
+    }
+    if !rest.is_empty() {
+        h ^= u32::from(rest[0]);
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    (h & 0x7fff_ffff) % partitions
+}
+
+/// The overview's walk: kafka-topics --create, kafka-console-producer --broker-list with keys,
+/// kafka-console-consumer --from-beginning; each key in the partition murmur2 gives it.
+#[test]
+fn overview_commands() {
+    let broker = Brook::start(&[]);
+    let server = broker.addr.as_str();
+    let created = brook(&[
+        "topics",
+        "--create",
+        "--topic",
+        "purchases",
+        "--partitions",
+        "3",
+        "--replication-factor",
+        "1",
+        "--bootstrap-server",
+        server,
+    ]);
+    assert!(created.status.success(), "{}", stderr(&created));
+    assert_eq!(stdout(&created), "Created topic purchases.\n");
+
+    let lines: Vec<String> = (0..30).map(|i| format!("customer_{}\ttransaction_data_{i}", i % 7)).collect();
+    let produced = with_input(
+        &["console-producer", "--broker-list", server, "--topic", "purchases", "--property", "parse.key=true"],
+        &(lines.join("\n") + "\n"),
+    );
+    assert!(produced.status.success(), "{}", stderr(&produced));
+
+    let consumed = brook(&[
+        "console-consumer",
+        "--bootstrap-server",
+        server,
+        "--topic",
+        "purchases",
+        "--from-beginning",
+        "--max-messages",
+        "30",
+        "--property",
+        "print.key=true",
+        "--property",
+        "print.partition=true",
+        "--property",
+        "print.offset=true",
+    ]);
+    assert!(consumed.status.success(), "{}", stderr(&consumed));
+    let out = stdout(&consumed);
+    let mut got: Vec<(String, String)> = Vec::new();
+    for line in out.lines() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        assert_eq!(fields.len(), 4, "Partition, Offset, key, value: {line}");
+        let partition: u32 = fields[0].strip_prefix("Partition:").expect("partition").parse().expect("number");
+        assert!(fields[1].starts_with("Offset:"));
+        assert_eq!(partition, java_partition(fields[2].as_bytes(), 3), "{} in the Java client's partition", fields[2]);
+        got.push((fields[2].to_string(), fields[3].to_string()));
+    }
+    let mut want: Vec<(String, String)> =
+        lines.iter().map(|l| l.split_once('\t').map(|(k, v)| (k.to_string(), v.to_string())).expect("tab")).collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want);
+    assert!(stderr(&consumed).contains("Processed a total of 30 messages"));
+}
+
+/// kafka-topics: list with a pattern, describe with configs, alter partitions, --if-not-exists,
+/// delete; the aliases run the same tool.
+#[test]
+fn topics_actions_and_aliases() {
+    let broker = Brook::start(&[]);
+    let server = broker.addr.as_str();
+    for (topic, partitions) in [("orders.eu", "2"), ("orders.us", "1"), ("users", "1")] {
+        let out = brook(&[
+            "topics",
+            "--create",
+            "--topic",
+            topic,
+            "--partitions",
+            partitions,
+            "--bootstrap-server",
+            server,
+            "--config",
+            "retention.ms=3600000",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let listed = brook(&["topics", "--list", "--topic", "orders.*", "--bootstrap-server", server]);
+    assert_eq!(stdout(&listed), "orders.eu\norders.us\n");
+
+    let again = brook(&["topics", "--create", "--topic", "users", "--bootstrap-server", server]);
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(stderr(&again).trim(), "Error while executing topic command : Topic 'users' already exists.");
+    let quiet = brook(&["topics", "--create", "--if-not-exists", "--topic", "users", "--bootstrap-server", server]);
+    assert!(quiet.status.success());
+
+    let altered =
+        brook(&["topics", "--alter", "--topic", "orders.us", "--partitions", "4", "--bootstrap-server", server]);
+    assert!(altered.status.success(), "{}", stderr(&altered));
+    let described = stdout(&brook(&["topics", "--describe", "--topic", "orders.us", "--bootstrap-server", server]));
+    let mut lines = described.lines();
+    assert_eq!(
+        lines.next(),
+        Some("Topic: orders.us\tPartitionCount: 4\tReplicationFactor: 1\tConfigs: retention.ms=3600000")
+    );
+    let partitions: Vec<&str> = lines.collect();
+    assert_eq!(partitions.len(), 4);
+    assert_eq!(
+        partitions[3],
+        "\tTopic: orders.us\tPartition: 3\tLeader: 1\tReplicas: 1\tIsr: 1\tElr: N/A\tLastKnownElr: N/A"
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let installed = brook(&["install-aliases", &dir.path().display().to_string()]);
+    assert!(installed.status.success(), "{}", stderr(&installed));
+    let deleted = Command::new(dir.path().join("kafka-topics.sh"))
+        .args(["--delete", "--topic", "users", "--bootstrap-server", server])
+        .output()
+        .expect("kafka-topics.sh");
+    assert!(deleted.status.success(), "{}", stderr(&deleted));
+    let listed = Command::new(dir.path().join("kafka-topics"))
+        .args(["--list", "--bootstrap-server", server, "--exclude-internal"])
+        .output()
+        .expect("kafka-topics");
+    assert_eq!(stdout(&listed), "orders.eu\norders.us\n");
+    let missing = brook(&["topics", "--describe", "--topic", "users", "--bootstrap-server", server]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("Topic 'users' does not exist as expected"));
+}
+
+/// A consumer group's console consumer commits what it printed: the next run with the same
+/// group prints only what came after.
+#[test]
+fn console_consumer_group_commits() {
+    let broker = Brook::start(&["group.initial.rebalance.delay.ms=0"]);
+    let server = broker.addr.as_str();
+    let produce = |lines: &str| {
+        let out = with_input(&["console-producer", "--bootstrap-server", server, "--topic", "events"], lines);
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    let consume = || {
+        brook(&[
+            "console-consumer",
+            "--bootstrap-server",
+            server,
+            "--topic",
+            "events",
+            "--group",
+            "readers",
+            "--from-beginning",
+            "--timeout-ms",
+            "3000",
+        ])
+    };
+    produce("one\ntwo\n");
+    assert_eq!(stdout(&consume()), "one\ntwo\n");
+    produce("three\n");
+    assert_eq!(stdout(&consume()), "three\n");
+}
+
+/// Bad flags get the message and the usage; an unreachable broker gets one line; both exit 1.
+#[test]
+fn bad_input_is_refused_clearly() {
+    let bogus = brook(&["topics", "--bogus"]);
+    assert_eq!(bogus.status.code(), Some(1));
+    assert!(stderr(&bogus).starts_with("bogus is not a recognized option\n"));
+    assert!(stderr(&bogus).contains("--bootstrap-server"));
+    let no_action = brook(&["topics", "--bootstrap-server", "127.0.0.1:1"]);
+    assert_eq!(no_action.status.code(), Some(1));
+    assert!(stderr(&no_action).contains("exactly one action"));
+    let unreachable = brook(&["topics", "--list", "--bootstrap-server", &format!("127.0.0.1:{}", common::free_port())]);
+    assert_eq!(unreachable.status.code(), Some(1));
+    let message = stderr(&unreachable);
+    assert_eq!(message.lines().count(), 1, "one line: {message}");
+    assert!(message.contains("cannot reach the cluster"), "{message}");
+    let no_key = with_input(
+        &["console-producer", "--bootstrap-server", "127.0.0.1:1", "--topic", "t", "--property", "parse.key=true"],
+        "no separator here\n",
+    );
+    assert_eq!(no_key.status.code(), Some(1));
+    assert!(stderr(&no_key).contains("No key separator found on line number 1"));
+}

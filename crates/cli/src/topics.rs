@@ -1,0 +1,223 @@
+//! `brook topics` (kafka-topics): create, list, describe, alter and delete topics, with Kafka's
+//! flags and output format.
+
+use std::collections::BTreeMap;
+
+use futures::executor::block_on;
+use rdkafka::admin::{
+    AdminClient, AdminOptions, AlterConfig, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication,
+};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::RDKafkaErrorCode;
+
+use crate::ToolError;
+use crate::args::{Opt, Parsed};
+use crate::client::{self, TIMEOUT};
+
+pub const PURPOSE: &str = "Create, delete, describe, or change a topic.";
+
+pub const OPTS: &[Opt] = &[
+    Opt { name: "bootstrap-server", value: true, help: "the broker(s) to connect to (host:port,...)" },
+    Opt { name: "command-config", value: true, help: "a properties file of client settings" },
+    Opt { name: "create", value: false, help: "create a topic" },
+    Opt { name: "list", value: false, help: "list topics" },
+    Opt { name: "describe", value: false, help: "describe topics: partitions, leaders, replicas, ISR, configs" },
+    Opt { name: "alter", value: false, help: "change a topic's partition count" },
+    Opt { name: "delete", value: false, help: "delete a topic" },
+    Opt { name: "topic", value: true, help: "the topic; a regular expression for --list, --describe, --delete" },
+    Opt { name: "partitions", value: true, help: "the partition count (create, alter)" },
+    Opt { name: "replication-factor", value: true, help: "the replication factor (create)" },
+    Opt { name: "config", value: true, help: "a topic config key=value (create; repeatable)" },
+    Opt { name: "if-not-exists", value: false, help: "create only if the topic does not exist" },
+    Opt { name: "if-exists", value: false, help: "alter or delete only if the topic exists" },
+    Opt { name: "exclude-internal", value: false, help: "leave out internal topics (list, describe)" },
+];
+
+pub fn run(parsed: &Parsed) -> Result<(), ToolError> {
+    let actions = ["create", "list", "describe", "alter", "delete"].iter().filter(|a| parsed.has(a)).count();
+    if actions != 1 {
+        return Err(ToolError::usage(
+            "Command must include exactly one action: --list, --describe, --create, --alter or --delete",
+        ));
+    }
+    let admin: AdminClient<DefaultClientContext> =
+        client::config(parsed, &[])?.create().map_err(|e| ToolError::failed(format!("cannot create a client: {e}")))?;
+    if parsed.has("create") {
+        create(&admin, parsed)
+    } else if parsed.has("list") {
+        for name in matching(&admin, parsed)? {
+            println!("{name}");
+        }
+        Ok(())
+    } else if parsed.has("describe") {
+        describe(&admin, parsed)
+    } else if parsed.has("alter") {
+        alter(&admin, parsed)
+    } else {
+        delete(&admin, parsed)
+    }
+}
+
+fn required<'a>(parsed: &'a Parsed, name: &str) -> Result<&'a str, ToolError> {
+    parsed.get(name).ok_or_else(|| ToolError::usage(format!("Missing required argument \"[{name}]\"")))
+}
+
+fn create(admin: &AdminClient<DefaultClientContext>, parsed: &Parsed) -> Result<(), ToolError> {
+    let topic = required(parsed, "topic")?;
+    let partitions: i32 = parsed.number("partitions")?.unwrap_or(-1);
+    let replication: i32 = parsed.number("replication-factor")?.unwrap_or(-1);
+    if parsed.has("partitions") && partitions < 1 {
+        return Err(ToolError::failed("The partitions must be greater than 0"));
+    }
+    if parsed.has("replication-factor") && !(1..=i32::from(i16::MAX)).contains(&replication) {
+        return Err(ToolError::failed("The replication factor must be between 1 and 32767 inclusive"));
+    }
+    let configs = parsed.pairs("config")?;
+    let mut new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
+    for (k, v) in &configs {
+        new = new.set(k, v);
+    }
+    let results = block_on(admin.create_topics(&[new], &AdminOptions::new().operation_timeout(Some(TIMEOUT))))
+        .map_err(|e| ToolError::failed(e.to_string()))?;
+    match results.into_iter().next() {
+        Some(Ok(_)) => {
+            println!("Created topic {topic}.");
+            Ok(())
+        }
+        Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) if parsed.has("if-not-exists") => Ok(()),
+        Some(Err((_, code))) => Err(ToolError::failed(describe_error(code, topic))),
+        None => Err(ToolError::failed("no answer to CreateTopics")),
+    }
+}
+
+/// Kafka's message for the errors a topic command meets most.
+fn describe_error(code: RDKafkaErrorCode, topic: &str) -> String {
+    match code {
+        RDKafkaErrorCode::TopicAlreadyExists => format!("Topic '{topic}' already exists."),
+        RDKafkaErrorCode::UnknownTopicOrPartition => format!("Topic '{topic}' does not exist as expected"),
+        other => other.to_string(),
+    }
+}
+
+/// Topic names from the cluster's metadata, sorted, filtered by `--topic` as a regular
+/// expression (anchored, as Kafka's) and `--exclude-internal`.
+fn matching(admin: &AdminClient<DefaultClientContext>, parsed: &Parsed) -> Result<Vec<String>, ToolError> {
+    let metadata = admin.inner().fetch_metadata(None, TIMEOUT).map_err(unreachable)?;
+    let pattern = parsed.get("topic").map(anchored).transpose()?;
+    let mut names: Vec<String> = metadata
+        .topics()
+        .iter()
+        .map(|t| t.name().to_string())
+        .filter(|n| pattern.as_ref().is_none_or(|p| p.is_match(n)))
+        .filter(|n| !(parsed.has("exclude-internal") && n.starts_with("__")))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+fn anchored(pattern: &str) -> Result<regex_lite::Regex, ToolError> {
+    regex_lite::Regex::new(&format!("^(?:{pattern})$"))
+        .map_err(|e| ToolError::usage(format!("--topic is not a valid regular expression: {e}")))
+}
+
+fn unreachable(e: rdkafka::error::KafkaError) -> ToolError {
+    ToolError::failed(format!("cannot reach the cluster: {e}"))
+}
+
+/// Fails with Kafka's message when `--topic` names nothing (unless `--if-exists`).
+fn ensure_found(names: &[String], parsed: &Parsed) -> Result<(), ToolError> {
+    match parsed.get("topic") {
+        Some(topic) if names.is_empty() && !parsed.has("if-exists") => {
+            Err(ToolError::failed(format!("Topic '{topic}' does not exist as expected")))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn describe(admin: &AdminClient<DefaultClientContext>, parsed: &Parsed) -> Result<(), ToolError> {
+    let names = matching(admin, parsed)?;
+    ensure_found(&names, parsed)?;
+    let metadata = admin.inner().fetch_metadata(None, TIMEOUT).map_err(unreachable)?;
+    let specs: Vec<ResourceSpecifier<'_>> = names.iter().map(|n| ResourceSpecifier::Topic(n)).collect();
+    let configs = block_on(admin.describe_configs(&specs, &AdminOptions::new().request_timeout(Some(TIMEOUT))))
+        .map_err(|e| ToolError::failed(e.to_string()))?;
+    let mut overrides: BTreeMap<&str, String> = BTreeMap::new();
+    for (name, result) in names.iter().zip(&configs) {
+        if let Ok(resource) = result {
+            let set: Vec<String> = resource
+                .entries
+                .iter()
+                .filter(|e| !e.is_default)
+                .map(|e| format!("{}={}", e.name, e.value.as_deref().unwrap_or("")))
+                .collect();
+            overrides.insert(name, set.join(","));
+        }
+    }
+    let join = |ids: &[i32]| ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
+    for name in &names {
+        let Some(topic) = metadata.topics().iter().find(|t| t.name() == name) else { continue };
+        let mut partitions: Vec<_> = topic.partitions().iter().collect();
+        partitions.sort_by_key(|p| p.id());
+        let replication = partitions.first().map_or(0, |p| p.replicas().len());
+        println!(
+            "Topic: {name}\tPartitionCount: {}\tReplicationFactor: {replication}\tConfigs: {}",
+            partitions.len(),
+            overrides.get(name.as_str()).map_or("", String::as_str)
+        );
+        for p in partitions {
+            let leader = if p.leader() >= 0 { p.leader().to_string() } else { "none".into() };
+            println!(
+                "\tTopic: {name}\tPartition: {}\tLeader: {leader}\tReplicas: {}\tIsr: {}\tElr: N/A\tLastKnownElr: N/A",
+                p.id(),
+                join(p.replicas()),
+                join(p.isr())
+            );
+        }
+    }
+    Ok(())
+}
+
+fn alter(admin: &AdminClient<DefaultClientContext>, parsed: &Parsed) -> Result<(), ToolError> {
+    let names = matching(admin, parsed)?;
+    ensure_found(&names, parsed)?;
+    let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
+    if let Some(count) = parsed.number::<usize>("partitions")? {
+        let wanted: Vec<NewPartitions<'_>> = names.iter().map(|n| NewPartitions::new(n, count)).collect();
+        let results =
+            block_on(admin.create_partitions(&wanted, &options)).map_err(|e| ToolError::failed(e.to_string()))?;
+        for result in results {
+            if let Err((topic, code)) = result {
+                return Err(ToolError::failed(format!("{topic}: {code}")));
+            }
+        }
+    }
+    let configs = parsed.pairs("config")?;
+    if !configs.is_empty() {
+        let changes: Vec<AlterConfig<'_>> = names
+            .iter()
+            .map(|n| configs.iter().fold(AlterConfig::new(ResourceSpecifier::Topic(n)), |c, (k, v)| c.set(k, v)))
+            .collect();
+        let results =
+            block_on(admin.alter_configs(&changes, &options)).map_err(|e| ToolError::failed(e.to_string()))?;
+        for result in results {
+            if let Err((_, code)) = result {
+                return Err(ToolError::failed(code.to_string()));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn delete(admin: &AdminClient<DefaultClientContext>, parsed: &Parsed) -> Result<(), ToolError> {
+    let names = matching(admin, parsed)?;
+    ensure_found(&names, parsed)?;
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
+    let results = block_on(admin.delete_topics(&refs, &options)).map_err(|e| ToolError::failed(e.to_string()))?;
+    for result in results {
+        if let Err((topic, code)) = result {
+            return Err(ToolError::failed(describe_error(code, &topic)));
+        }
+    }
+    Ok(())
+}
