@@ -12,7 +12,7 @@ use tracing::error;
 
 const USAGE: &str = "\
 usage: brook server [server.properties] [--override key=value ...]
-       brook topics|console-producer|console-consumer [options]   (--help for each)
+       brook topics|console-producer|console-consumer|consumer-groups [options]   (--help for each)
        brook install-aliases DIR
        brook --version
 
@@ -20,6 +20,7 @@ usage: brook server [server.properties] [--override key=value ...]
   topics            kafka-topics: create, list, describe, alter, delete topics
   console-producer  kafka-console-producer: publish lines from standard input
   console-consumer  kafka-console-consumer: print a topic's records
+  consumer-groups   kafka-consumer-groups: list, describe (lag), reset offsets, delete
   install-aliases   link kafka-topics, kafka-topics.sh, ... in DIR to this binary";
 
 fn main() -> ExitCode {

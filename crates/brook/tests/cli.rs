@@ -243,3 +243,70 @@ fn bad_input_is_refused_clearly() {
     assert_eq!(no_key.status.code(), Some(1));
     assert!(stderr(&no_key).contains("No key separator found on line number 1"));
 }
+
+/// kafka-consumer-groups: list, describe with lag, reset-offsets (dry run, then execute) moving
+/// a real group's position, delete.
+#[test]
+fn consumer_groups_tool() {
+    let broker = Brook::start(&["group.initial.rebalance.delay.ms=0"]);
+    let server = broker.addr.as_str();
+    let created =
+        brook(&["topics", "--create", "--topic", "ledger", "--partitions", "1", "--bootstrap-server", server]);
+    assert!(created.status.success(), "{}", stderr(&created));
+    let lines: String = (1..=10).map(|i| format!("entry-{i}\n")).collect();
+    assert!(
+        with_input(&["console-producer", "--bootstrap-server", server, "--topic", "ledger"], &lines).status.success()
+    );
+    let read = |extra: &[&str]| {
+        let mut args = vec!["console-consumer", "--bootstrap-server", server, "--topic", "ledger", "--group", "audit"];
+        args.extend_from_slice(extra);
+        stdout(&brook(&args))
+    };
+    assert_eq!(read(&["--from-beginning", "--max-messages", "10"]).lines().count(), 10);
+
+    let listed = brook(&["consumer-groups", "--list", "--bootstrap-server", server]);
+    assert!(stdout(&listed).lines().any(|l| l == "audit"), "{}", stdout(&listed));
+    let described =
+        stdout(&brook(&["consumer-groups", "--describe", "--group", "audit", "--bootstrap-server", server]));
+    let row: Vec<&str> =
+        described.lines().find(|l| l.starts_with("audit ")).expect("a row").split_whitespace().collect();
+    assert_eq!(&row[..6], ["audit", "ledger", "0", "10", "10", "0"], "{described}");
+
+    let dry = stdout(&brook(&[
+        "consumer-groups",
+        "--reset-offsets",
+        "--group",
+        "audit",
+        "--topic",
+        "ledger",
+        "--to-offset",
+        "7",
+        "--bootstrap-server",
+        server,
+    ]));
+    assert!(dry.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["audit", "ledger", "0", "7"]), "{dry}");
+    let unchanged =
+        stdout(&brook(&["consumer-groups", "--describe", "--group", "audit", "--bootstrap-server", server]));
+    assert!(unchanged.contains(" 10 "), "a dry run changes nothing: {unchanged}");
+    let executed = brook(&[
+        "consumer-groups",
+        "--reset-offsets",
+        "--group",
+        "audit",
+        "--topic",
+        "ledger",
+        "--to-offset",
+        "7",
+        "--execute",
+        "--bootstrap-server",
+        server,
+    ]);
+    assert!(executed.status.success(), "{}", stderr(&executed));
+    assert_eq!(read(&["--max-messages", "3"]), "entry-8\nentry-9\nentry-10\n", "the group resumes at offset 7");
+
+    let deleted = brook(&["consumer-groups", "--delete", "--group", "audit", "--bootstrap-server", server]);
+    assert!(deleted.status.success(), "{}", stderr(&deleted));
+    let gone = brook(&["consumer-groups", "--describe", "--group", "audit", "--bootstrap-server", server]);
+    assert_eq!(gone.status.code(), Some(1));
+    assert!(stderr(&gone).contains("Consumer group 'audit' does not exist."));
+}

@@ -3,12 +3,13 @@
 //!
 //! - `args`: Kafka-style command lines; `client`: shared client settings.
 //! - `topics` (kafka-topics), `console_producer` (kafka-console-producer),
-//!   `console_consumer` (kafka-console-consumer).
+//!   `console_consumer` (kafka-console-consumer), `consumer_groups` (kafka-consumer-groups).
 
 pub mod args;
 pub mod client;
 pub mod console_consumer;
 pub mod console_producer;
+pub mod consumer_groups;
 pub mod topics;
 
 use std::sync::Arc;
@@ -45,6 +46,7 @@ pub const TOOLS: &[(&str, &str, &str, &[Opt])] = &[
     ("topics", "kafka-topics", topics::PURPOSE, topics::OPTS),
     ("console-producer", "kafka-console-producer", console_producer::PURPOSE, console_producer::OPTS),
     ("console-consumer", "kafka-console-consumer", console_consumer::PURPOSE, console_consumer::OPTS),
+    ("consumer-groups", "kafka-consumer-groups", consumer_groups::PURPOSE, consumer_groups::OPTS),
 ];
 
 /// The subcommand a program name stands for: `kafka-topics`, `kafka-topics.sh` -> `topics`.
@@ -67,6 +69,7 @@ pub fn run(tool: &str, args: &[String], interrupted: Arc<AtomicBool>) -> i32 {
     let result = Parsed::parse(args, opts).map_err(ToolError::from).and_then(|parsed| match name {
         "topics" => topics::run(&parsed),
         "console-producer" => console_producer::run(&parsed),
+        "consumer-groups" => consumer_groups::run(&parsed),
         _ => console_consumer::run(&parsed, interrupted),
     });
     match result {
