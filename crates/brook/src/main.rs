@@ -12,7 +12,7 @@ use tracing::error;
 
 const USAGE: &str = "\
 usage: brook server [server.properties] [--override key=value ...]
-       brook topics|console-producer|console-consumer|consumer-groups [options]   (--help for each)
+       brook topics|console-producer|console-consumer|consumer-groups|configs [options]   (--help for each)
        brook install-aliases DIR
        brook --version
 
@@ -21,6 +21,7 @@ usage: brook server [server.properties] [--override key=value ...]
   console-producer  kafka-console-producer: publish lines from standard input
   console-consumer  kafka-console-consumer: print a topic's records
   consumer-groups   kafka-consumer-groups: list, describe (lag), reset offsets, delete
+  configs           kafka-configs: describe and change topic and broker configs
   install-aliases   link kafka-topics, kafka-topics.sh, ... in DIR to this binary";
 
 fn main() -> ExitCode {

@@ -310,3 +310,73 @@ fn consumer_groups_tool() {
     assert_eq!(gone.status.code(), Some(1));
     assert!(stderr(&gone).contains("Consumer group 'audit' does not exist."));
 }
+
+/// kafka-configs: describe a topic's overrides, add and delete configs, refuse an invalid value
+/// (and say so), describe a broker's configs.
+#[test]
+fn configs_tool() {
+    let broker = Brook::start(&[]);
+    let server = broker.addr.as_str();
+    let created = brook(&[
+        "topics",
+        "--create",
+        "--topic",
+        "orders",
+        "--partitions",
+        "1",
+        "--config",
+        "retention.ms=3600000",
+        "--bootstrap-server",
+        server,
+    ]);
+    assert!(created.status.success(), "{}", stderr(&created));
+    let describe = || stdout(&brook(&["configs", "--describe", "--topic", "orders", "--bootstrap-server", server]));
+    assert_eq!(
+        describe(),
+        "Dynamic configs for topic orders are:\n  retention.ms=3600000 sensitive=false \
+         synonyms={DYNAMIC_TOPIC_CONFIG:retention.ms=3600000}\n"
+    );
+    let added = brook(&[
+        "configs",
+        "--alter",
+        "--entity-type",
+        "topics",
+        "--entity-name",
+        "orders",
+        "--add-config",
+        "segment.bytes=1048576,cleanup.policy=compact",
+        "--bootstrap-server",
+        server,
+    ]);
+    assert_eq!(stdout(&added), "Completed updating config for topic orders.\n", "{}", stderr(&added));
+    let removed = brook(&[
+        "configs",
+        "--alter",
+        "--topic",
+        "orders",
+        "--delete-config",
+        "retention.ms",
+        "--bootstrap-server",
+        server,
+    ]);
+    assert!(removed.status.success(), "{}", stderr(&removed));
+    let now = describe();
+    assert!(now.contains("segment.bytes=1048576") && now.contains("cleanup.policy=compact"), "{now}");
+    assert!(!now.contains("retention.ms"), "{now}");
+    let refused = brook(&[
+        "configs",
+        "--alter",
+        "--topic",
+        "orders",
+        "--add-config",
+        "retention.ms=-5",
+        "--bootstrap-server",
+        server,
+    ]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("refused"), "{}", stderr(&refused));
+    assert!(!describe().contains("retention.ms"), "nothing applied");
+    let brokers = stdout(&brook(&["configs", "--describe", "--broker", "1", "--all", "--bootstrap-server", server]));
+    assert!(brokers.starts_with("All configs for broker 1 are:\n"), "{brokers}");
+    assert!(brokers.contains("  num.partitions=1 sensitive=false synonyms={STATIC_BROKER_CONFIG:num.partitions=1}"));
+}

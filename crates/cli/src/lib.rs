@@ -3,10 +3,12 @@
 //!
 //! - `args`: Kafka-style command lines; `client`: shared client settings.
 //! - `topics` (kafka-topics), `console_producer` (kafka-console-producer),
-//!   `console_consumer` (kafka-console-consumer), `consumer_groups` (kafka-consumer-groups).
+//!   `console_consumer` (kafka-console-consumer), `consumer_groups` (kafka-consumer-groups),
+//!   `configs` (kafka-configs).
 
 pub mod args;
 pub mod client;
+pub mod configs;
 pub mod console_consumer;
 pub mod console_producer;
 pub mod consumer_groups;
@@ -47,6 +49,7 @@ pub const TOOLS: &[(&str, &str, &str, &[Opt])] = &[
     ("console-producer", "kafka-console-producer", console_producer::PURPOSE, console_producer::OPTS),
     ("console-consumer", "kafka-console-consumer", console_consumer::PURPOSE, console_consumer::OPTS),
     ("consumer-groups", "kafka-consumer-groups", consumer_groups::PURPOSE, consumer_groups::OPTS),
+    ("configs", "kafka-configs", configs::PURPOSE, configs::OPTS),
 ];
 
 /// The subcommand a program name stands for: `kafka-topics`, `kafka-topics.sh` -> `topics`.
@@ -70,6 +73,7 @@ pub fn run(tool: &str, args: &[String], interrupted: Arc<AtomicBool>) -> i32 {
         "topics" => topics::run(&parsed),
         "console-producer" => console_producer::run(&parsed),
         "consumer-groups" => consumer_groups::run(&parsed),
+        "configs" => configs::run(&parsed),
         _ => console_consumer::run(&parsed, interrupted),
     });
     match result {

@@ -4,9 +4,7 @@
 use std::collections::BTreeMap;
 
 use futures::executor::block_on;
-use rdkafka::admin::{
-    AdminClient, AdminOptions, AlterConfig, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication,
-};
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
 
@@ -181,6 +179,10 @@ fn alter(admin: &AdminClient<DefaultClientContext>, parsed: &Parsed) -> Result<(
     let names = matching(admin, parsed)?;
     ensure_found(&names, parsed)?;
     let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
+    if parsed.has("config") {
+        // As Kafka 4's kafka-topics: config changes belong to kafka-configs.
+        return Err(ToolError::usage("Option \"[config]\" can't be used with option \"[alter]\": use brook configs"));
+    }
     if let Some(count) = parsed.number::<usize>("partitions")? {
         let wanted: Vec<NewPartitions<'_>> = names.iter().map(|n| NewPartitions::new(n, count)).collect();
         let results =
@@ -188,20 +190,6 @@ fn alter(admin: &AdminClient<DefaultClientContext>, parsed: &Parsed) -> Result<(
         for result in results {
             if let Err((topic, code)) = result {
                 return Err(ToolError::failed(format!("{topic}: {code}")));
-            }
-        }
-    }
-    let configs = parsed.pairs("config")?;
-    if !configs.is_empty() {
-        let changes: Vec<AlterConfig<'_>> = names
-            .iter()
-            .map(|n| configs.iter().fold(AlterConfig::new(ResourceSpecifier::Topic(n)), |c, (k, v)| c.set(k, v)))
-            .collect();
-        let results =
-            block_on(admin.alter_configs(&changes, &options)).map_err(|e| ToolError::failed(e.to_string()))?;
-        for result in results {
-            if let Err((_, code)) = result {
-                return Err(ToolError::failed(code.to_string()));
             }
         }
     }
