@@ -13,6 +13,7 @@ use tracing::error;
 const USAGE: &str = "\
 usage: brook server [server.properties] [--override key=value ...]
        brook topics|console-producer|console-consumer|consumer-groups|configs [options]   (--help for each)
+       brook perf produce|consume [options]
        brook install-aliases DIR
        brook --version
 
@@ -22,6 +23,8 @@ usage: brook server [server.properties] [--override key=value ...]
   console-consumer  kafka-console-consumer: print a topic's records
   consumer-groups   kafka-consumer-groups: list, describe (lag), reset offsets, delete
   configs           kafka-configs: describe and change topic and broker configs
+  perf produce      kafka-producer-perf-test: throughput and latency percentiles
+  perf consume      kafka-consumer-perf-test: consume throughput
   install-aliases   link kafka-topics, kafka-topics.sh, ... in DIR to this binary";
 
 fn main() -> ExitCode {
@@ -39,6 +42,13 @@ fn main() -> ExitCode {
         }
         Some("server") => server(&args[1..]),
         Some("install-aliases") => install_aliases(&args[1..]),
+        Some("perf") => match args.get(1).map(String::as_str) {
+            Some(kind @ ("produce" | "consume")) => run_tool(&format!("perf-{kind}"), &args[2..]),
+            _ => {
+                eprintln!("usage: brook perf produce|consume [options]   (--help for each)");
+                ExitCode::from(2)
+            }
+        },
         Some(tool) if brook_cli::TOOLS.iter().any(|(name, ..)| *name == tool) => run_tool(tool, &args[1..]),
         _ => {
             eprintln!("{USAGE}");

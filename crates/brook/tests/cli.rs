@@ -380,3 +380,51 @@ fn configs_tool() {
     assert!(brokers.starts_with("All configs for broker 1 are:\n"), "{brokers}");
     assert!(brokers.contains("  num.partitions=1 sensitive=false synonyms={STATIC_BROKER_CONFIG:num.partitions=1}"));
 }
+
+/// brook perf produce / consume print Kafka's summary lines with figures that add up.
+#[test]
+fn perf_tools() {
+    let broker = Brook::start(&["group.initial.rebalance.delay.ms=0"]);
+    let server = broker.addr.as_str();
+    let produced = brook(&[
+        "perf",
+        "produce",
+        "--topic",
+        "load",
+        "--num-records",
+        "2000",
+        "--record-size",
+        "100",
+        "--throughput",
+        "-1",
+        "--producer-props",
+        &format!("bootstrap.servers={server}"),
+        "acks=all",
+        "linger.ms=5",
+    ]);
+    assert!(produced.status.success(), "{}", stderr(&produced));
+    let summary = stdout(&produced);
+    let last = summary.lines().last().expect("a summary line");
+    assert!(last.starts_with("2000 records sent, "), "{last}");
+    for part in ["records/sec", "MB/sec", "ms avg latency", "ms max latency", "50th", "95th", "99th", "99.9th"] {
+        assert!(last.contains(part), "{part} in {last}");
+    }
+    let consumed = brook(&["perf", "consume", "--topic", "load", "--messages", "2000", "--bootstrap-server", server]);
+    assert!(consumed.status.success(), "{}", stderr(&consumed));
+    let out = stdout(&consumed);
+    let values: Vec<&str> = out.lines().nth(1).expect("a values line").split(", ").collect();
+    assert_eq!(values[4], "2000", "records consumed: {out}");
+    let too_many = brook(&[
+        "perf",
+        "consume",
+        "--topic",
+        "load",
+        "--messages",
+        "5000",
+        "--timeout",
+        "1000",
+        "--bootstrap-server",
+        server,
+    ]);
+    assert_eq!(too_many.status.code(), Some(1), "fewer records than asked is a failure");
+}

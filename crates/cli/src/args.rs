@@ -51,7 +51,15 @@ impl Parsed {
                 }
                 String::new()
             };
-            parsed.values.entry(opt.name).or_default().push(value);
+            let values = parsed.values.entry(opt.name).or_default();
+            values.push(value);
+            // Kafka's `--producer-props` (argparse nargs='+') takes every value up to the next option.
+            if opt.name.ends_with("-props") {
+                while let Some(more) = rest.as_slice().first().filter(|a| !a.starts_with("--")) {
+                    values.push(more.clone());
+                    rest.next();
+                }
+            }
         }
         Ok(parsed)
     }

@@ -4,7 +4,7 @@
 //! - `args`: Kafka-style command lines; `client`: shared client settings.
 //! - `topics` (kafka-topics), `console_producer` (kafka-console-producer),
 //!   `console_consumer` (kafka-console-consumer), `consumer_groups` (kafka-consumer-groups),
-//!   `configs` (kafka-configs).
+//!   `configs` (kafka-configs), `perf` (kafka-producer-perf-test, kafka-consumer-perf-test).
 
 pub mod args;
 pub mod client;
@@ -12,6 +12,7 @@ pub mod configs;
 pub mod console_consumer;
 pub mod console_producer;
 pub mod consumer_groups;
+pub mod perf;
 pub mod topics;
 
 use std::sync::Arc;
@@ -50,6 +51,8 @@ pub const TOOLS: &[(&str, &str, &str, &[Opt])] = &[
     ("console-consumer", "kafka-console-consumer", console_consumer::PURPOSE, console_consumer::OPTS),
     ("consumer-groups", "kafka-consumer-groups", consumer_groups::PURPOSE, consumer_groups::OPTS),
     ("configs", "kafka-configs", configs::PURPOSE, configs::OPTS),
+    ("perf-produce", "kafka-producer-perf-test", perf::PRODUCE_PURPOSE, perf::PRODUCE_OPTS),
+    ("perf-consume", "kafka-consumer-perf-test", perf::CONSUME_PURPOSE, perf::CONSUME_OPTS),
 ];
 
 /// The subcommand a program name stands for: `kafka-topics`, `kafka-topics.sh` -> `topics`.
@@ -74,6 +77,8 @@ pub fn run(tool: &str, args: &[String], interrupted: Arc<AtomicBool>) -> i32 {
         "console-producer" => console_producer::run(&parsed),
         "consumer-groups" => consumer_groups::run(&parsed),
         "configs" => configs::run(&parsed),
+        "perf-produce" => perf::produce(&parsed),
+        "perf-consume" => perf::consume(&parsed),
         _ => console_consumer::run(&parsed, interrupted),
     });
     match result {

@@ -1,0 +1,231 @@
+//! `brook perf produce` (kafka-producer-perf-test) and `brook perf consume`
+//! (kafka-consumer-perf-test): load generators that print Kafka's progress and summary lines.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+
+use crate::ToolError;
+use crate::args::{Opt, Parsed};
+use crate::client::{self, TIMEOUT};
+
+pub const PRODUCE_PURPOSE: &str = "Produce a load and report throughput and latency percentiles.";
+pub const CONSUME_PURPOSE: &str = "Consume a topic as fast as possible and report throughput.";
+
+pub const PRODUCE_OPTS: &[Opt] = &[
+    Opt { name: "bootstrap-server", value: true, help: "the broker(s) (or bootstrap.servers in --producer-props)" },
+    Opt { name: "topic", value: true, help: "the topic to produce to" },
+    Opt { name: "num-records", value: true, help: "how many records" },
+    Opt { name: "record-size", value: true, help: "bytes per record" },
+    Opt { name: "throughput", value: true, help: "records/s to aim for; -1 for as fast as possible" },
+    Opt { name: "producer-props", value: true, help: "producer settings key=value (repeatable)" },
+    Opt { name: "producer.config", value: true, help: "a properties file of producer settings" },
+    Opt { name: "command-config", value: true, help: "the same" },
+];
+
+pub const CONSUME_OPTS: &[Opt] = &[
+    Opt { name: "bootstrap-server", value: true, help: "the broker(s) to connect to" },
+    Opt { name: "topic", value: true, help: "the topic to consume" },
+    Opt { name: "messages", value: true, help: "how many records to consume" },
+    Opt { name: "num-records", value: true, help: "the same (Kafka 4's name)" },
+    Opt { name: "group", value: true, help: "the consumer group (default perf-consumer-<pid>)" },
+    Opt { name: "timeout", value: true, help: "give up after this many ms without a record (default 10000)" },
+    Opt { name: "consumer.config", value: true, help: "a properties file of consumer settings" },
+    Opt { name: "command-config", value: true, help: "the same" },
+];
+
+/// Send-to-acknowledgement latencies, and failed deliveries.
+struct Latencies {
+    samples: Mutex<Vec<Duration>>,
+    failed: Mutex<usize>,
+}
+
+impl ClientContext for Latencies {}
+
+impl ProducerContext for Latencies {
+    type DeliveryOpaque = Box<Instant>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, sent: Box<Instant>) {
+        match result {
+            Ok(_) => self.samples.lock().expect("latencies").push(sent.elapsed()),
+            Err(_) => *self.failed.lock().expect("failures") += 1,
+        }
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+pub fn produce(parsed: &Parsed) -> Result<(), ToolError> {
+    let topic = parsed.get("topic").ok_or_else(|| ToolError::usage("Missing required argument \"[topic]\""))?;
+    let count: usize =
+        parsed.number("num-records")?.ok_or_else(|| ToolError::usage("Missing required argument \"[num-records]\""))?;
+    let size: usize =
+        parsed.number("record-size")?.ok_or_else(|| ToolError::usage("Missing required argument \"[record-size]\""))?;
+    let throughput: f64 =
+        parsed.number("throughput")?.ok_or_else(|| ToolError::usage("Missing required argument \"[throughput]\""))?;
+    let mut settings = parsed.pairs("producer-props")?;
+    // Kafka's tool takes bootstrap.servers among the producer props.
+    let bootstrap = settings.iter().find(|(k, _)| k == "bootstrap.servers").map(|(_, v)| v.clone());
+    settings.retain(|(k, _)| k != "bootstrap.servers");
+    let mut config = match (parsed.get("bootstrap-server"), bootstrap) {
+        (Some(_), _) => client::config(parsed, &settings)?,
+        (None, Some(b)) => {
+            let mut c = rdkafka::config::ClientConfig::new();
+            c.set("bootstrap.servers", b);
+            for (k, v) in &settings {
+                c.set(k, v);
+            }
+            c
+        }
+        (None, None) => {
+            return Err(ToolError::usage("Missing --bootstrap-server (or bootstrap.servers in --producer-props)"));
+        }
+    };
+    config.set("partitioner", "murmur2_random");
+    let producer: BaseProducer<Latencies> = config
+        .create_with_context(Latencies { samples: Mutex::new(Vec::with_capacity(count)), failed: Mutex::new(0) })
+        .map_err(|e| ToolError::failed(format!("cannot create a producer: {e}")))?;
+    let payload = vec![b'x'; size];
+    let start = Instant::now();
+    let mut window = (Instant::now(), 0usize);
+    for i in 0..count {
+        if throughput > 0.0 {
+            let due = start + Duration::from_secs_f64(i as f64 / throughput);
+            while Instant::now() < due {
+                producer.poll(due.saturating_duration_since(Instant::now()).min(Duration::from_millis(1)));
+            }
+        }
+        loop {
+            match producer.send(
+                BaseRecord::<(), [u8], Box<Instant>>::with_opaque_to(topic, Box::new(Instant::now())).payload(&payload),
+            ) {
+                Ok(()) => break,
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
+                    _,
+                )) => {
+                    producer.poll(Duration::from_millis(1));
+                }
+                Err((e, _)) => return Err(ToolError::failed(format!("cannot send: {e}"))),
+            }
+        }
+        producer.poll(Duration::ZERO);
+        if window.0.elapsed() >= Duration::from_secs(5) {
+            report_window(&producer, &mut window, size);
+        }
+    }
+    producer.flush(TIMEOUT).map_err(|e| ToolError::failed(format!("records not acknowledged: {e}")))?;
+    let elapsed = start.elapsed();
+    let mut latencies: Vec<Duration> = producer.context().samples.lock().expect("latencies").clone();
+    latencies.sort();
+    let failed = *producer.context().failed.lock().expect("failures");
+    let sent = latencies.len();
+    let rate = sent as f64 / elapsed.as_secs_f64();
+    let pct = |p: f64| latencies.get(((sent as f64 * p) as usize).min(sent.saturating_sub(1))).copied().map_or(0.0, ms);
+    let avg = if sent == 0 { 0.0 } else { latencies.iter().map(|d| ms(*d)).sum::<f64>() / sent as f64 };
+    println!(
+        "{sent} records sent, {rate:.1} records/sec ({:.2} MB/sec), {avg:.2} ms avg latency, {:.2} ms max latency, \
+         {:.0} ms 50th, {:.0} ms 95th, {:.0} ms 99th, {:.0} ms 99.9th.",
+        rate * size as f64 / (1024.0 * 1024.0),
+        latencies.last().copied().map_or(0.0, ms),
+        pct(0.5),
+        pct(0.95),
+        pct(0.99),
+        pct(0.999),
+    );
+    if failed > 0 {
+        return Err(ToolError::failed(format!("{failed} record(s) could not be delivered")));
+    }
+    Ok(())
+}
+
+/// A progress line for the last window, as Kafka's tool prints every five seconds.
+fn report_window(producer: &BaseProducer<Latencies>, window: &mut (Instant, usize), size: usize) {
+    let samples = producer.context().samples.lock().expect("latencies");
+    let fresh = &samples[window.1..];
+    let seconds = window.0.elapsed().as_secs_f64();
+    let sum: Duration = fresh.iter().sum();
+    let max = fresh.iter().max().copied().unwrap_or_default();
+    let n = fresh.len();
+    let rate = n as f64 / seconds;
+    println!(
+        "{n} records sent, {rate:.1} records/sec ({:.2} MB/sec), {:.1} ms avg latency, {:.1} ms max latency.",
+        rate * size as f64 / (1024.0 * 1024.0),
+        if n == 0 { 0.0 } else { ms(sum) / n as f64 },
+        ms(max)
+    );
+    *window = (Instant::now(), samples.len());
+}
+
+pub fn consume(parsed: &Parsed) -> Result<(), ToolError> {
+    let topic = parsed.get("topic").ok_or_else(|| ToolError::usage("Missing required argument \"[topic]\""))?;
+    let count: usize = parsed
+        .number("messages")?
+        .or(parsed.number("num-records")?)
+        .ok_or_else(|| ToolError::usage("Missing required argument \"[messages]\""))?;
+    let idle = Duration::from_millis(parsed.number("timeout")?.unwrap_or(10_000));
+    let group = parsed.get("group").map_or_else(|| format!("perf-consumer-{}", std::process::id()), str::to_string);
+    let settings = [
+        ("group.id".to_string(), group),
+        ("auto.offset.reset".to_string(), "earliest".to_string()),
+        ("enable.auto.commit".to_string(), "false".to_string()),
+    ];
+    let consumer: BaseConsumer = client::config(parsed, &settings)?
+        .create()
+        .map_err(|e| ToolError::failed(format!("cannot create a consumer: {e}")))?;
+    consumer.subscribe(&[topic]).map_err(|e| ToolError::failed(e.to_string()))?;
+    let start = Instant::now();
+    let mut first: Option<Instant> = None;
+    let (mut records, mut bytes) = (0usize, 0usize);
+    let mut last = Instant::now();
+    while records < count {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                first.get_or_insert_with(Instant::now);
+                records += 1;
+                bytes += m.payload().map_or(0, <[u8]>::len) + m.key().map_or(0, <[u8]>::len);
+                last = Instant::now();
+            }
+            Some(Err(e)) => return Err(ToolError::failed(e.to_string())),
+            None if last.elapsed() >= idle => break,
+            None => {}
+        }
+    }
+    let end = Instant::now();
+    let total = end.duration_since(start).as_secs_f64();
+    let fetching = first.map_or(0.0, |f| end.duration_since(f).as_secs_f64());
+    let mb = bytes as f64 / (1024.0 * 1024.0);
+    let per = |x: f64, secs: f64| if secs > 0.0 { x / secs } else { 0.0 };
+    let epoch_ms = |t: Instant| {
+        let ago = Instant::now().duration_since(t);
+        std::time::SystemTime::now()
+            .checked_sub(ago)
+            .and_then(|s| s.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_millis())
+    };
+    println!(
+        "start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, rebalance.time.ms, \
+         fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec"
+    );
+    println!(
+        "{}, {}, {mb:.4}, {:.4}, {records}, {:.4}, {:.0}, {:.0}, {:.4}, {:.4}",
+        epoch_ms(start),
+        epoch_ms(end),
+        per(mb, total),
+        per(records as f64, total),
+        (total - fetching) * 1000.0,
+        fetching * 1000.0,
+        per(mb, fetching),
+        per(records as f64, fetching),
+    );
+    if records < count {
+        return Err(ToolError::failed(format!("only {records} of {count} records arrived before the timeout")));
+    }
+    Ok(())
+}
