@@ -13,11 +13,17 @@ pub struct Kafka {
     _dir: tempfile::TempDir,
 }
 
-/// The classpath of Kafka's jars, resolved once with Maven and cached under `target/`.
-fn classpath() -> String {
+/// The classpath of Kafka's jars, resolved with Maven and cached under `target/` until the
+/// pom changes.
+pub fn classpath() -> String {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let cached = root.join("target/kafka-classpath.txt");
-    if !cached.exists() {
+    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let stale = match (modified(&cached), modified(&root.join("tests/kafka/pom.xml"))) {
+        (Some(cache), Some(pom)) => cache < pom,
+        _ => true,
+    };
+    if stale {
         let status = Command::new("mvn")
             .args(["-B", "-q", "--no-transfer-progress", "dependency:build-classpath"])
             .arg(format!("-Dmdep.outputFile={}", cached.display()))

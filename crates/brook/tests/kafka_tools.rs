@@ -1,0 +1,229 @@
+//! Kafka's own command-line tools (kafka-tools 4.1 from Maven Central, run with `java -cp`)
+//! against Brook, and Brook's tools against Apache Kafka itself: users can mix them.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use common::Brook;
+use common::kafka::{Kafka, classpath};
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs one of Kafka's tools (a main class) with `input` on standard input.
+fn kafka_tool(class: &str, args: &[&str], input: &str) -> Output {
+    let mut child = Command::new("java")
+        .args(["-cp", &classpath(), class])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run java");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+fn brook_tool(args: &[&str], input: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_brook"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run brook");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+fn ok(output: Output, what: &str) -> String {
+    assert!(output.status.success(), "{what} failed: {}{}", text(&output.stdout), text(&output.stderr));
+    text(&output.stdout)
+}
+
+/// key -> partition, from console-consumer lines `Partition:N<TAB>key<TAB>value`.
+fn partitions_by_key(out: &str) -> std::collections::BTreeMap<String, String> {
+    out.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f.len() == 3).then(|| (f[1].to_string(), f[0].to_string()))
+        })
+        .collect()
+}
+
+const KEYS: &str = "alice\t1\nbob\t2\ncarol\t3\ndave\t4\nerin\t5\nfrank\t6\n";
+
+/// Kafka's kafka-topics, console producer and consumer, and consumer-groups work against
+/// Brook; Kafka's producer and Brook's put each key in the same partition.
+#[test]
+fn kafkas_tools_against_brook() {
+    let broker = Brook::start(&["group.initial.rebalance.delay.ms=0"]);
+    let server = broker.addr.as_str();
+    let created = ok(
+        kafka_tool(
+            "org.apache.kafka.tools.TopicCommand",
+            &[
+                "--bootstrap-server",
+                server,
+                "--create",
+                "--topic",
+                "mixed",
+                "--partitions",
+                "3",
+                "--replication-factor",
+                "1",
+            ],
+            "",
+        ),
+        "kafka-topics --create",
+    );
+    assert_eq!(created.trim(), "Created topic mixed.");
+    let described = ok(
+        kafka_tool(
+            "org.apache.kafka.tools.TopicCommand",
+            &["--bootstrap-server", server, "--describe", "--topic", "mixed"],
+            "",
+        ),
+        "kafka-topics --describe",
+    );
+    assert!(described.starts_with("Topic: mixed\tTopicId: "), "{described}");
+    assert!(described.contains("PartitionCount: 3\tReplicationFactor: 1"), "{described}");
+    assert_eq!(described.lines().filter(|l| l.starts_with("\tTopic: mixed\tPartition: ")).count(), 3);
+
+    ok(
+        kafka_tool(
+            "org.apache.kafka.tools.ConsoleProducer",
+            &["--bootstrap-server", server, "--topic", "mixed", "--property", "parse.key=true"],
+            KEYS,
+        ),
+        "kafka-console-producer",
+    );
+    ok(
+        brook_tool(&["topics", "--create", "--topic", "mixed2", "--partitions", "3", "--bootstrap-server", server], ""),
+        "brook topics",
+    );
+    ok(
+        brook_tool(
+            &["console-producer", "--bootstrap-server", server, "--topic", "mixed2", "--property", "parse.key=true"],
+            KEYS,
+        ),
+        "brook console-producer",
+    );
+    let read = |topic: &str| {
+        ok(
+            kafka_tool(
+                "org.apache.kafka.tools.consumer.ConsoleConsumer",
+                &[
+                    "--bootstrap-server",
+                    server,
+                    "--topic",
+                    topic,
+                    "--from-beginning",
+                    "--max-messages",
+                    "6",
+                    "--group",
+                    &format!("readers-{topic}"),
+                    "--property",
+                    "print.key=true",
+                    "--property",
+                    "print.partition=true",
+                ],
+                "",
+            ),
+            "kafka-console-consumer",
+        )
+    };
+    let by_kafka = partitions_by_key(&read("mixed"));
+    let by_brook = partitions_by_key(&read("mixed2"));
+    assert_eq!(by_kafka.len(), 6, "{by_kafka:?}");
+    assert_eq!(by_kafka, by_brook, "the same key in the same partition with either producer");
+
+    let groups = ok(
+        kafka_tool(
+            "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+            &["--bootstrap-server", server, "--describe", "--group", "readers-mixed"],
+            "",
+        ),
+        "kafka-consumer-groups --describe",
+    );
+    let lag: Vec<Vec<&str>> =
+        groups.lines().filter(|l| l.starts_with("readers-mixed ")).map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(lag.len(), 3, "{groups}");
+    let committed: i64 = lag.iter().map(|r| r[3].parse::<i64>().expect("CURRENT-OFFSET")).sum();
+    assert_eq!(committed, 6, "{groups}");
+}
+
+/// Brook's tools against Apache Kafka: the same commands give the same results.
+#[test]
+fn brooks_tools_against_kafka() {
+    let kafka = Kafka::start();
+    let server = kafka.addr.as_str();
+    let created = ok(
+        brook_tool(
+            &[
+                "topics",
+                "--create",
+                "--topic",
+                "mixed",
+                "--partitions",
+                "3",
+                "--replication-factor",
+                "1",
+                "--bootstrap-server",
+                server,
+            ],
+            "",
+        ),
+        "brook topics --create",
+    );
+    assert_eq!(created, "Created topic mixed.\n");
+    let listed = ok(brook_tool(&["topics", "--list", "--exclude-internal", "--bootstrap-server", server], ""), "list");
+    assert_eq!(listed, "mixed\n");
+    ok(
+        brook_tool(
+            &["console-producer", "--bootstrap-server", server, "--topic", "mixed", "--property", "parse.key=true"],
+            KEYS,
+        ),
+        "brook console-producer",
+    );
+    let out = ok(
+        brook_tool(
+            &[
+                "console-consumer",
+                "--bootstrap-server",
+                server,
+                "--topic",
+                "mixed",
+                "--from-beginning",
+                "--max-messages",
+                "6",
+                "--group",
+                "readers",
+                "--property",
+                "print.key=true",
+                "--property",
+                "print.partition=true",
+            ],
+            "",
+        ),
+        "brook console-consumer",
+    );
+    let by_key = partitions_by_key(&out);
+    assert_eq!(by_key.len(), 6, "{out}");
+    let groups =
+        ok(brook_tool(&["consumer-groups", "--list", "--bootstrap-server", server], ""), "consumer-groups --list");
+    assert!(groups.lines().any(|l| l == "readers"), "{groups}");
+    let described = ok(
+        brook_tool(&["consumer-groups", "--describe", "--group", "readers", "--bootstrap-server", server], ""),
+        "consumer-groups --describe",
+    );
+    let committed: i64 = described
+        .lines()
+        .filter(|l| l.starts_with("readers "))
+        .map(|l| l.split_whitespace().nth(3).expect("CURRENT-OFFSET").parse::<i64>().unwrap_or(0))
+        .sum();
+    assert_eq!(committed, 6, "{described}");
+}
