@@ -428,3 +428,47 @@ fn perf_tools() {
     ]);
     assert_eq!(too_many.status.code(), Some(1), "fewer records than asked is a failure");
 }
+
+/// Ctrl-C stops the console consumer cleanly: exit 0, the count on standard error, and the
+/// offsets of what it printed committed for its group.
+#[test]
+fn console_consumer_ctrl_c_commits() {
+    use std::io::{BufRead, BufReader};
+    let broker = Brook::start(&["group.initial.rebalance.delay.ms=0"]);
+    let server = broker.addr.as_str();
+    let lines: String = (1..=5).map(|i| format!("line-{i}\n")).collect();
+    assert!(
+        with_input(&["console-producer", "--bootstrap-server", server, "--topic", "live"], &lines).status.success()
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_brook"))
+        .args([
+            "console-consumer",
+            "--bootstrap-server",
+            server,
+            "--topic",
+            "live",
+            "--group",
+            "watchers",
+            "--from-beginning",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run brook");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    for i in 1..=5 {
+        let mut line = String::new();
+        out.read_line(&mut line).expect("read a record");
+        assert_eq!(line, format!("line-{i}\n"));
+    }
+    let signalled = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill -INT");
+    assert!(signalled.success());
+    let output = child.wait_with_output().expect("wait");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stderr(&output).contains("Processed a total of 5 messages"), "{}", stderr(&output));
+    let described =
+        stdout(&brook(&["consumer-groups", "--describe", "--group", "watchers", "--bootstrap-server", server]));
+    let row: Vec<&str> =
+        described.lines().find(|l| l.starts_with("watchers ")).expect("a row").split_whitespace().collect();
+    assert_eq!(row[3], "5", "the printed records' offsets are committed: {described}");
+}
