@@ -156,6 +156,81 @@ fn kafkas_tools_against_brook() {
     assert_eq!(committed, 6, "{groups}");
 }
 
+/// Kafka's kafka-configs and perf tests against Brook.
+#[test]
+fn kafkas_configs_and_perf_tools_against_brook() {
+    let broker = Brook::start(&["group.initial.rebalance.delay.ms=0"]);
+    let server = broker.addr.as_str();
+    ok(
+        brook_tool(&["topics", "--create", "--topic", "tuned", "--partitions", "1", "--bootstrap-server", server], ""),
+        "create",
+    );
+    let altered = ok(
+        kafka_tool(
+            "kafka.admin.ConfigCommand",
+            &[
+                "--bootstrap-server",
+                server,
+                "--alter",
+                "--entity-type",
+                "topics",
+                "--entity-name",
+                "tuned",
+                "--add-config",
+                "retention.ms=3600000",
+            ],
+            "",
+        ),
+        "kafka-configs --alter",
+    );
+    assert!(altered.contains("Completed updating config for topic tuned."), "{altered}");
+    let described = ok(
+        kafka_tool(
+            "kafka.admin.ConfigCommand",
+            &["--bootstrap-server", server, "--describe", "--entity-type", "topics", "--entity-name", "tuned"],
+            "",
+        ),
+        "kafka-configs --describe",
+    );
+    assert!(described.contains("retention.ms=3600000"), "{described}");
+    let ours = ok(
+        brook_tool(&["configs", "--describe", "--topic", "tuned", "--bootstrap-server", server], ""),
+        "brook configs",
+    );
+    assert!(ours.contains("retention.ms=3600000"), "the change is what Brook's tool sees too: {ours}");
+
+    let produced = ok(
+        kafka_tool(
+            "org.apache.kafka.tools.ProducerPerformance",
+            &[
+                "--topic",
+                "tuned",
+                "--num-records",
+                "5000",
+                "--record-size",
+                "100",
+                "--throughput",
+                "-1",
+                "--producer-props",
+                &format!("bootstrap.servers={server}"),
+            ],
+            "",
+        ),
+        "kafka-producer-perf-test",
+    );
+    assert!(produced.lines().last().is_some_and(|l| l.starts_with("5000 records sent")), "{produced}");
+    let consumed = ok(
+        kafka_tool(
+            "org.apache.kafka.tools.ConsumerPerformance",
+            &["--bootstrap-server", server, "--topic", "tuned", "--messages", "5000"],
+            "",
+        ),
+        "kafka-consumer-perf-test",
+    );
+    let values: Vec<&str> = consumed.lines().last().expect("a values line").split(", ").collect();
+    assert_eq!(values.get(4), Some(&"5000"), "{consumed}");
+}
+
 /// Brook's tools against Apache Kafka: the same commands give the same results.
 #[test]
 fn brooks_tools_against_kafka() {
