@@ -162,10 +162,12 @@ fn topics_actions_and_aliases() {
     assert!(altered.status.success(), "{}", stderr(&altered));
     let described = stdout(&brook(&["topics", "--describe", "--topic", "orders.us", "--bootstrap-server", server]));
     let mut lines = described.lines();
-    assert_eq!(
-        lines.next(),
-        Some("Topic: orders.us\tPartitionCount: 4\tReplicationFactor: 1\tConfigs: retention.ms=3600000")
-    );
+    let head = lines.next().expect("the topic line");
+    let (name, rest) = head.split_once("\tTopicId: ").expect("a topic id");
+    assert_eq!(name, "Topic: orders.us");
+    let (id, rest) = rest.split_once('\t').expect("fields");
+    assert_eq!(id.len(), 22, "a base64 topic id: {id}");
+    assert_eq!(rest, "PartitionCount: 4\tReplicationFactor: 1\tConfigs: retention.ms=3600000");
     let partitions: Vec<&str> = lines.collect();
     assert_eq!(partitions.len(), 4);
     assert_eq!(

@@ -1,7 +1,8 @@
 //! Brook's Kafka-compatible command-line tools, built on librdkafka (the `rdkafka` crate) so that
 //! they use Brook exactly as users' clients do, and work against any Kafka cluster.
 //!
-//! - `args`: Kafka-style command lines; `client`: shared client settings.
+//! - `args`: Kafka-style command lines; `client`: shared client settings; `native`: the one
+//!   wrapper over librdkafka's C admin API, for what the crate's safe API lacks.
 //! - `topics` (kafka-topics), `console_producer` (kafka-console-producer),
 //!   `console_consumer` (kafka-console-consumer), `consumer_groups` (kafka-consumer-groups),
 //!   `configs` (kafka-configs), `perf` (kafka-producer-perf-test, kafka-consumer-perf-test).
@@ -12,6 +13,7 @@ pub mod configs;
 pub mod console_consumer;
 pub mod console_producer;
 pub mod consumer_groups;
+mod native;
 pub mod perf;
 pub mod topics;
 

@@ -151,14 +151,17 @@ fn describe(admin: &AdminClient<DefaultClientContext>, parsed: &Parsed) -> Resul
             overrides.insert(name, set.join(","));
         }
     }
+    // Kafka's tool prints topic ids; an older cluster without DescribeTopics simply has none.
+    let ids = crate::native::topic_ids(admin.inner(), &names, TIMEOUT).unwrap_or_default();
     let join = |ids: &[i32]| ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
     for name in &names {
         let Some(topic) = metadata.topics().iter().find(|t| t.name() == name) else { continue };
         let mut partitions: Vec<_> = topic.partitions().iter().collect();
         partitions.sort_by_key(|p| p.id());
         let replication = partitions.first().map_or(0, |p| p.replicas().len());
+        let id = ids.get(name.as_str()).map_or_else(String::new, |id| format!("\tTopicId: {id}"));
         println!(
-            "Topic: {name}\tPartitionCount: {}\tReplicationFactor: {replication}\tConfigs: {}",
+            "Topic: {name}{id}\tPartitionCount: {}\tReplicationFactor: {replication}\tConfigs: {}",
             partitions.len(),
             overrides.get(name.as_str()).map_or("", String::as_str)
         );
