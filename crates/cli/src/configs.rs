@@ -1,12 +1,13 @@
 //! `brook configs` (kafka-configs): describe and change topic and broker configs.
 
 use futures::executor::block_on;
-use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ConfigSource, OwnedResourceSpecifier, ResourceSpecifier};
+use rdkafka::admin::{AdminClient, AdminOptions, ConfigSource, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
 
 use crate::ToolError;
 use crate::args::{Opt, Parsed};
 use crate::client::{self, TIMEOUT};
+use crate::native::ConfigOp;
 
 pub const PURPOSE: &str = "Describe or change the configs of topics and brokers.";
 
@@ -121,54 +122,23 @@ fn describe(
     }
 }
 
-/// Applies `--add-config` and `--delete-config` on top of the current overrides (AlterConfigs
-/// replaces a resource's whole set of overrides, so the others are sent again unchanged).
+/// Applies `--add-config` and `--delete-config` with IncrementalAlterConfigs, as Kafka's
+/// kafka-configs does: other overrides stay as they are.
 fn alter(admin: &AdminClient<DefaultClientContext>, parsed: &Parsed, kind: &str, name: &str) -> Result<(), ToolError> {
-    let mut overrides: Vec<(String, String)> = describe(admin, kind, name)?
-        .into_iter()
-        .filter(|(_, _, source, _)| matches!(source, ConfigSource::DynamicTopic | ConfigSource::DynamicBroker))
-        .map(|(k, v, ..)| (k, v))
-        .collect();
-    for key in parsed.get("delete-config").unwrap_or_default().split(',').map(str::trim).filter(|k| !k.is_empty()) {
-        if !overrides.iter().any(|(k, _)| k == key) {
-            return Err(ToolError::failed(format!("Invalid config(s): {key}")));
-        }
-        overrides.retain(|(k, _)| k != key);
-    }
-    for pair in parsed.get("add-config").unwrap_or_default().split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (k, v) =
-            pair.split_once('=').ok_or_else(|| ToolError::usage(format!("--add-config: '{pair}' is not key=value")))?;
-        overrides.retain(|(key, _)| key != k.trim());
-        overrides.push((k.trim().to_string(), v.trim().to_string()));
-    }
     if !parsed.has("add-config") && !parsed.has("delete-config") {
         return Err(ToolError::usage("--alter needs --add-config or --delete-config"));
     }
-    let change = overrides.iter().fold(AlterConfig::new(spec(kind, name)?), |c, (k, v)| c.set(k, v));
-    let results = block_on(admin.alter_configs(&[change], &AdminOptions::new().request_timeout(Some(TIMEOUT))))
-        .map_err(|e| ToolError::failed(e.to_string()))?;
-    match results.into_iter().next() {
-        Some(Ok(_)) => {
-            // The rdkafka crate (0.38) drops per-resource AlterConfigs errors: read the configs
-            // back and compare, so that a refused change is reported, not claimed.
-            let now: Vec<(String, String)> = describe(admin, kind, name)?
-                .into_iter()
-                .filter(|(_, _, source, _)| matches!(source, ConfigSource::DynamicTopic | ConfigSource::DynamicBroker))
-                .map(|(k, v, ..)| (k, v))
-                .collect();
-            let applied = overrides.iter().all(|o| now.contains(o)) && now.iter().all(|n| overrides.contains(n));
-            if !applied {
-                let wanted: Vec<String> = overrides.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                return Err(ToolError::failed(format!(
-                    "the broker refused the change (Invalid config): {} not applied to {kind} {name}",
-                    wanted.join(",")
-                )));
-            }
-            println!("Completed updating config for {kind} {name}.");
-            Ok(())
-        }
-        Some(Err((OwnedResourceSpecifier::Topic(t), code))) => Err(ToolError::failed(format!("topic '{t}': {code}"))),
-        Some(Err((_, code))) => Err(ToolError::failed(code.to_string())),
-        None => Err(ToolError::failed("no answer to AlterConfigs")),
+    let mut ops = Vec::new();
+    for pair in parsed.get("add-config").unwrap_or_default().split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) =
+            pair.split_once('=').ok_or_else(|| ToolError::usage(format!("--add-config: '{pair}' is not key=value")))?;
+        ops.push(ConfigOp::Set(k.trim().to_string(), v.trim().to_string()));
     }
+    for key in parsed.get("delete-config").unwrap_or_default().split(',').map(str::trim).filter(|k| !k.is_empty()) {
+        ops.push(ConfigOp::Delete(key.to_string()));
+    }
+    crate::native::incremental_alter(admin.inner(), kind == "broker", name, &ops, TIMEOUT)
+        .map_err(|e| ToolError::failed(format!("{kind} {name}: {e}")))?;
+    println!("Completed updating config for {kind} {name}.");
+    Ok(())
 }
