@@ -474,3 +474,43 @@ fn console_consumer_ctrl_c_commits() {
         described.lines().find(|l| l.starts_with("watchers ")).expect("a row").split_whitespace().collect();
     assert_eq!(row[3], "5", "the printed records' offsets are committed: {described}");
 }
+
+/// consumer-groups --describe shows who owns what, for a consumer-protocol (KIP-848) group too.
+#[test]
+fn consumer_groups_describe_shows_owners_for_both_protocols() {
+    use std::io::{BufRead, BufReader};
+    let broker = Brook::start(&["group.initial.rebalance.delay.ms=0", "group.consumer.heartbeat.interval.ms=200"]);
+    let server = broker.addr.as_str();
+    let created = brook(&["topics", "--create", "--topic", "owned", "--partitions", "2", "--bootstrap-server", server]);
+    assert!(created.status.success(), "{}", stderr(&created));
+    let lines: String = (1..=4).map(|i| format!("k{i}\tv{i}\n")).collect();
+    let produced = with_input(
+        &["console-producer", "--bootstrap-server", server, "--topic", "owned", "--property", "parse.key=true"],
+        &lines,
+    );
+    assert!(produced.status.success());
+    for (group, protocol) in [("classic-readers", "classic"), ("kip848-readers", "consumer")] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_brook"))
+            .args(["console-consumer", "--bootstrap-server", server, "--topic", "owned", "--from-beginning"])
+            .args(["--group", group, "--consumer-property", &format!("group.protocol={protocol}")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run brook");
+        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+        for _ in 0..4 {
+            let mut line = String::new();
+            out.read_line(&mut line).expect("a record");
+        }
+        let described =
+            stdout(&brook(&["consumer-groups", "--describe", "--group", group, "--bootstrap-server", server]));
+        let rows: Vec<Vec<&str>> =
+            described.lines().filter(|l| l.starts_with(group)).map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(rows.len(), 2, "{protocol}: {described}");
+        for row in &rows {
+            assert_ne!(row[6], "-", "{protocol}: an owner for partition {}: {described}", row[2]);
+        }
+        let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+        assert_eq!(child.wait().expect("wait").code(), Some(0));
+    }
+}

@@ -82,29 +82,6 @@ fn group_names(probe: &BaseConsumer) -> Result<Vec<String>, ToolError> {
     Ok(names)
 }
 
-/// The topic-partitions of a ConsumerProtocolAssignment (version, [topic, [partition]], ...).
-fn assigned_partitions(bytes: &[u8]) -> Vec<(String, i32)> {
-    let mut out = Vec::new();
-    let mut at = 2;
-    let read_i32 = |b: &[u8], at: usize| b.get(at..at + 4).map(|s| i32::from_be_bytes(s.try_into().expect("4 bytes")));
-    let Some(topics) = read_i32(bytes, at) else { return out };
-    at += 4;
-    for _ in 0..topics.max(0) {
-        let Some(len) = bytes.get(at..at + 2).map(|s| i16::from_be_bytes([s[0], s[1]]).max(0) as usize) else { break };
-        let Some(name) = bytes.get(at + 2..at + 2 + len) else { break };
-        let name = String::from_utf8_lossy(name).into_owned();
-        at += 2 + len;
-        let Some(count) = read_i32(bytes, at) else { break };
-        at += 4;
-        for _ in 0..count.max(0) {
-            let Some(p) = read_i32(bytes, at) else { break };
-            at += 4;
-            out.push((name.clone(), p));
-        }
-    }
-    out
-}
-
 /// (topic, partition) -> committed offset, for the topics the group has offsets for.
 fn committed(parsed: &Parsed, probe: &BaseConsumer, group: &str) -> Result<BTreeMap<(String, i32), i64>, ToolError> {
     let metadata = probe.fetch_metadata(None, TIMEOUT).map_err(unreachable)?;
@@ -128,19 +105,18 @@ fn committed(parsed: &Parsed, probe: &BaseConsumer, group: &str) -> Result<BTree
 
 fn describe(parsed: &Parsed, probe: &BaseConsumer, groups: &[String]) -> Result<(), ToolError> {
     for group in groups {
-        let list = probe.fetch_group_list(Some(group), TIMEOUT).map_err(unreachable)?;
-        let info = list.groups().iter().find(|g| g.name() == group);
-        let state = info.map_or("Dead", |g| g.state());
+        let description = crate::native::describe_group(probe.client(), group, TIMEOUT).map_err(ToolError::failed)?;
+        let state = description.as_ref().map_or("Dead", |d| d.state.as_str());
         // (topic, partition) -> (member id, host, client id)
         let mut owners: BTreeMap<(String, i32), (String, String, String)> = BTreeMap::new();
-        for m in info.map(|g| g.members()).unwrap_or_default() {
-            for tp in assigned_partitions(m.assignment().unwrap_or_default()) {
-                owners.insert(tp, (m.id().to_string(), m.client_host().to_string(), m.client_id().to_string()));
+        for m in description.iter().flat_map(|d| &d.members) {
+            for tp in &m.partitions {
+                owners.insert(tp.clone(), (m.id.clone(), m.host.clone(), m.client_id.clone()));
             }
         }
         let offsets = committed(parsed, probe, group)?;
         if offsets.is_empty() && owners.is_empty() {
-            if info.is_none() || state == "Dead" {
+            if description.is_none() {
                 return Err(ToolError::failed(format!("Consumer group '{group}' does not exist.")));
             }
             println!("\nConsumer group '{group}' has no active members.");
@@ -232,12 +208,11 @@ fn parse_datetime(text: &str) -> Option<i64> {
 
 fn reset(parsed: &Parsed, probe: &BaseConsumer, groups: &[String]) -> Result<(), ToolError> {
     let [group] = groups else { return Err(ToolError::usage("--reset-offsets takes one --group")) };
-    let list = probe.fetch_group_list(Some(group), TIMEOUT).map_err(unreachable)?;
-    if let Some(info) = list.groups().iter().find(|g| g.name() == group) {
-        if !info.members().is_empty() {
+    if let Some(d) = crate::native::describe_group(probe.client(), group, TIMEOUT).map_err(ToolError::failed)? {
+        if !d.members.is_empty() {
             return Err(ToolError::failed(format!(
                 "Assignments can only be reset if the group '{group}' is inactive, but the current state is {}.",
-                info.state()
+                d.state
             )));
         }
     }
@@ -325,15 +300,5 @@ mod tests {
         assert_eq!(parse_datetime("2026-11-26T01:02:03.456"), Some(1_795_654_923_456));
         assert_eq!(parse_datetime("2000-03-01T00:00:00"), Some(951_868_800_000));
         assert_eq!(parse_datetime("yesterday"), None);
-    }
-
-    /// A ConsumerProtocolAssignment's partitions.
-    #[test]
-    fn assignments() {
-        let mut bytes = vec![0, 0, 0, 0, 0, 1, 0, 6];
-        bytes.extend_from_slice(b"orders");
-        bytes.extend_from_slice(&[0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 2]);
-        assert_eq!(assigned_partitions(&bytes), [("orders".to_string(), 0), ("orders".to_string(), 2)]);
-        assert!(assigned_partitions(&bytes[..7]).is_empty());
     }
 }

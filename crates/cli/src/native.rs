@@ -1,6 +1,6 @@
 //! The one place the tools call librdkafka's C admin API directly, for what the `rdkafka`
-//! crate's safe API lacks: topic ids, and IncrementalAlterConfigs (whose per-resource errors
-//! the crate's AlterConfigs drops). Every pointer is created, used and destroyed inside one
+//! crate's safe API lacks: topic ids, IncrementalAlterConfigs (whose per-resource errors the
+//! crate's AlterConfigs drops), and DescribeConsumerGroups (KIP-848 groups included). Every pointer is created, used and destroyed inside one
 //! function; callers see safe Rust types only.
 #![allow(unsafe_code)]
 
@@ -34,7 +34,7 @@ pub(crate) fn topic_ids<C: ClientContext>(
         let result = if event.is_null() {
             Err("no answer to DescribeTopics in time".to_string())
         } else if rd::rd_kafka_event_error(event) != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
-            Err(CStr::from_ptr(rd::rd_kafka_event_error_string(event)).to_string_lossy().into_owned())
+            Err(text(rd::rd_kafka_event_error_string(event)))
         } else {
             let described = rd::rd_kafka_event_DescribeTopics_result(event);
             let mut count = 0usize;
@@ -121,7 +121,7 @@ pub(crate) fn incremental_alter<C: ClientContext>(
         let result = if event.is_null() {
             Err("no answer to IncrementalAlterConfigs in time".to_string())
         } else if rd::rd_kafka_event_error(event) != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
-            Err(CStr::from_ptr(rd::rd_kafka_event_error_string(event)).to_string_lossy().into_owned())
+            Err(text(rd::rd_kafka_event_error_string(event)))
         } else {
             let altered = rd::rd_kafka_event_IncrementalAlterConfigs_result(event);
             let mut count = 0usize;
@@ -147,6 +147,105 @@ pub(crate) fn incremental_alter<C: ClientContext>(
         rd::rd_kafka_AdminOptions_destroy(options);
         rd::rd_kafka_queue_destroy(queue);
         rd::rd_kafka_ConfigResource_destroy(resource);
+        result
+    }
+}
+
+/// A consumer group as DescribeConsumerGroups reports it (either protocol).
+pub(crate) struct GroupDescription {
+    pub(crate) state: String,
+    pub(crate) members: Vec<GroupMember>,
+}
+
+pub(crate) struct GroupMember {
+    pub(crate) id: String,
+    pub(crate) host: String,
+    pub(crate) client_id: String,
+    pub(crate) partitions: Vec<(String, i32)>,
+}
+
+/// Copies a C string, or returns "" for null.
+///
+/// # Safety
+/// `p` is null or points to a NUL-terminated string that lives for the call.
+unsafe fn text(p: *const c_char) -> String {
+    if p.is_null() { String::new() } else { unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned() }
+}
+
+/// DescribeConsumerGroups for one group: librdkafka asks with ConsumerGroupDescribe (KIP-848
+/// groups) and falls back to DescribeGroups for classic ones. `None` if the group does not exist.
+pub(crate) fn describe_group<C: ClientContext>(
+    client: &Client<C>,
+    group: &str,
+    timeout: Duration,
+) -> Result<Option<GroupDescription>, String> {
+    let c_group = CString::new(group).map_err(|e| e.to_string())?;
+    let mut groups = [c_group.as_ptr()];
+    let rk = client.native_ptr();
+    let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: as in `topic_ids`; the descriptions belong to the event and are copied out before
+    // it is destroyed.
+    unsafe {
+        let queue = rd::rd_kafka_queue_new(rk);
+        let options =
+            rd::rd_kafka_AdminOptions_new(rk, rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS);
+        rd::rd_kafka_DescribeConsumerGroups(rk, groups.as_mut_ptr(), 1, options, queue);
+        let event = rd::rd_kafka_queue_poll(queue, timeout_ms);
+        let result = if event.is_null() {
+            Err("no answer to DescribeConsumerGroups in time".to_string())
+        } else if rd::rd_kafka_event_error(event) != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+            Err(text(rd::rd_kafka_event_error_string(event)))
+        } else {
+            let described = rd::rd_kafka_event_DescribeConsumerGroups_result(event);
+            let mut count = 0usize;
+            let list = rd::rd_kafka_DescribeConsumerGroups_result_groups(described, &mut count);
+            match (0..count).map(|i| *list.add(i)).next() {
+                None => Ok(None),
+                Some(g) => {
+                    let error = rd::rd_kafka_ConsumerGroupDescription_error(g);
+                    let state =
+                        text(rd::rd_kafka_consumer_group_state_name(rd::rd_kafka_ConsumerGroupDescription_state(g)));
+                    if !error.is_null() {
+                        let code = rd::rd_kafka_error_code(error);
+                        if code == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_GROUP_ID_NOT_FOUND {
+                            Ok(None)
+                        } else {
+                            Err(text(rd::rd_kafka_error_string(error)))
+                        }
+                    } else if state == "Dead" {
+                        Ok(None)
+                    } else {
+                        let mut members = Vec::new();
+                        for m in 0..rd::rd_kafka_ConsumerGroupDescription_member_count(g) {
+                            let member = rd::rd_kafka_ConsumerGroupDescription_member(g, m);
+                            let mut partitions = Vec::new();
+                            let assignment = rd::rd_kafka_MemberDescription_assignment(member);
+                            if !assignment.is_null() {
+                                let tpl = rd::rd_kafka_MemberAssignment_partitions(assignment);
+                                if !tpl.is_null() {
+                                    for e in 0..(*tpl).cnt.max(0) as usize {
+                                        let tp = &*(*tpl).elems.add(e);
+                                        partitions.push((text(tp.topic), tp.partition));
+                                    }
+                                }
+                            }
+                            members.push(GroupMember {
+                                id: text(rd::rd_kafka_MemberDescription_consumer_id(member)),
+                                host: text(rd::rd_kafka_MemberDescription_host(member)),
+                                client_id: text(rd::rd_kafka_MemberDescription_client_id(member)),
+                                partitions,
+                            });
+                        }
+                        Ok(Some(GroupDescription { state, members }))
+                    }
+                }
+            }
+        };
+        if !event.is_null() {
+            rd::rd_kafka_event_destroy(event);
+        }
+        rd::rd_kafka_AdminOptions_destroy(options);
+        rd::rd_kafka_queue_destroy(queue);
         result
     }
 }

@@ -241,29 +241,14 @@ impl GroupCoordinator {
             .collect()
     }
 
-    /// A group as DescribeGroups shows it; `None` if it does not exist.
+    /// A classic group as DescribeGroups shows it; `None` if there is none by that id.
     pub fn describe(&self, group_id: &str) -> Option<GroupDescription> {
         let state = self.state.lock().expect("group coordinator lock");
         let group = state.groups.get(group_id)?;
-        if let Some(c) = &group.consumer {
-            // A consumer-protocol group as the classic API sees it: members, no protocol data.
-            return Some(GroupDescription {
-                state: c.state_name(),
-                protocol_type: "consumer".into(),
-                protocol: String::new(),
-                members: c
-                    .members
-                    .values()
-                    .map(|m| DescribedMember {
-                        member_id: m.id.clone(),
-                        instance_id: m.instance_id.clone(),
-                        client_id: m.client_id.clone(),
-                        client_host: m.client_host.clone(),
-                        metadata: Default::default(),
-                        assignment: Default::default(),
-                    })
-                    .collect(),
-            });
+        if group.consumer.is_some() {
+            // As Kafka: the classic API does not see consumer-protocol groups (they are described
+            // with ConsumerGroupDescribe), so DescribeGroups answers Dead / GROUP_ID_NOT_FOUND.
+            return None;
         }
         let stable = group.state == GroupState::Stable;
         let protocol = group.protocol.clone().unwrap_or_default();
