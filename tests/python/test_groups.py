@@ -46,9 +46,11 @@ class KPMember(threading.Thread):
 
     def __init__(self, bootstrap, group, topic):
         super().__init__(daemon=True)
+        # A leader that assigned before its metadata knew the topic's partitions (a race right
+        # after the topic is created) rebalances once a metadata refresh shows them: refresh often.
         self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
                                       auto_offset_reset="earliest", session_timeout_ms=3000,
-                                      heartbeat_interval_ms=200)
+                                      heartbeat_interval_ms=200, metadata_max_age_ms=500)
         self.consumer.subscribe([topic])
         self.assigned = set()
         self.records = []

@@ -291,6 +291,27 @@ fn brooks_tools_against_kafka() {
     );
     let by_key = partitions_by_key(&out);
     assert_eq!(by_key.len(), 6, "{out}");
+    let altered = ok(
+        brook_tool(
+            &[
+                "configs",
+                "--alter",
+                "--topic",
+                "mixed",
+                "--add-config",
+                "retention.ms=3600000",
+                "--bootstrap-server",
+                server,
+            ],
+            "",
+        ),
+        "brook configs --alter",
+    );
+    assert_eq!(altered, "Completed updating config for topic mixed.\n");
+    let configs =
+        ok(brook_tool(&["configs", "--describe", "--topic", "mixed", "--bootstrap-server", server], ""), "describe");
+    let expected = "  retention.ms=3600000 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:retention.ms=3600000}";
+    assert!(configs.contains(expected), "{configs}");
     let groups =
         ok(brook_tool(&["consumer-groups", "--list", "--bootstrap-server", server], ""), "consumer-groups --list");
     assert!(groups.lines().any(|l| l == "readers"), "{groups}");
