@@ -1,7 +1,7 @@
 //! `brook perf produce` (kafka-producer-perf-test) and `brook perf consume`
 //! (kafka-consumer-perf-test): load generators that print Kafka's progress and summary lines.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientContext;
@@ -38,22 +38,54 @@ pub const CONSUME_OPTS: &[Opt] = &[
     Opt { name: "command-config", value: true, help: "the same" },
 ];
 
-/// Send-to-acknowledgement latencies, and failed deliveries.
+/// Send times and send-to-acknowledgement latencies, one slot per record (indexed by the
+/// record's number, its delivery opaque), so that the hot path neither allocates nor locks.
 struct Latencies {
-    samples: Mutex<Vec<Duration>>,
-    failed: Mutex<usize>,
+    start: Instant,
+    /// Microseconds from `start` to each record's send.
+    sent: Vec<AtomicU64>,
+    /// Microseconds from send to acknowledgement; u64::MAX while unacknowledged.
+    acked: Vec<AtomicU64>,
+    failed: AtomicUsize,
 }
 
 impl ClientContext for Latencies {}
 
 impl ProducerContext for Latencies {
-    type DeliveryOpaque = Box<Instant>;
+    type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, sent: Box<Instant>) {
+    fn delivery(&self, result: &DeliveryResult<'_>, index: usize) {
         match result {
-            Ok(_) => self.samples.lock().expect("latencies").push(sent.elapsed()),
-            Err(_) => *self.failed.lock().expect("failures") += 1,
+            Ok(_) => {
+                let now = self.start.elapsed().as_micros() as u64;
+                let sent = self.sent[index].load(Ordering::Relaxed);
+                self.acked[index].store(now.saturating_sub(sent), Ordering::Relaxed);
+            }
+            Err(_) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+            }
         }
+    }
+}
+
+impl Latencies {
+    fn new(count: usize) -> Latencies {
+        Latencies {
+            start: Instant::now(),
+            sent: (0..count).map(|_| AtomicU64::new(0)).collect(),
+            acked: (0..count).map(|_| AtomicU64::new(u64::MAX)).collect(),
+            failed: AtomicUsize::new(0),
+        }
+    }
+
+    /// Latencies of the acknowledged records among `range`.
+    fn latencies(&self, range: std::ops::Range<usize>) -> Vec<Duration> {
+        self.acked[range]
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed))
+            .filter(|&us| us != u64::MAX)
+            .map(Duration::from_micros)
+            .collect()
     }
 }
 
@@ -89,7 +121,7 @@ pub fn produce(parsed: &Parsed) -> Result<(), ToolError> {
     };
     config.set("partitioner", "murmur2_random");
     let producer: BaseProducer<Latencies> = config
-        .create_with_context(Latencies { samples: Mutex::new(Vec::with_capacity(count)), failed: Mutex::new(0) })
+        .create_with_context(Latencies::new(count))
         .map_err(|e| ToolError::failed(format!("cannot create a producer: {e}")))?;
     let payload = vec![b'x'; size];
     let start = Instant::now();
@@ -102,9 +134,9 @@ pub fn produce(parsed: &Parsed) -> Result<(), ToolError> {
             }
         }
         loop {
-            match producer.send(
-                BaseRecord::<(), [u8], Box<Instant>>::with_opaque_to(topic, Box::new(Instant::now())).payload(&payload),
-            ) {
+            let context = producer.context();
+            context.sent[i].store(context.start.elapsed().as_micros() as u64, Ordering::Relaxed);
+            match producer.send(BaseRecord::<(), [u8], usize>::with_opaque_to(topic, i).payload(&payload)) {
                 Ok(()) => break,
                 Err((
                     rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
@@ -115,16 +147,19 @@ pub fn produce(parsed: &Parsed) -> Result<(), ToolError> {
                 Err((e, _)) => return Err(ToolError::failed(format!("cannot send: {e}"))),
             }
         }
-        producer.poll(Duration::ZERO);
-        if window.0.elapsed() >= Duration::from_secs(5) {
-            report_window(&producer, &mut window, size);
+        // Serving delivery callbacks every record would cost more than producing it.
+        if i % 1024 == 0 {
+            producer.poll(Duration::ZERO);
+            if window.0.elapsed() >= Duration::from_secs(5) {
+                report_window(&producer, &mut window, i, size);
+            }
         }
     }
     producer.flush(TIMEOUT).map_err(|e| ToolError::failed(format!("records not acknowledged: {e}")))?;
     let elapsed = start.elapsed();
-    let mut latencies: Vec<Duration> = producer.context().samples.lock().expect("latencies").clone();
+    let mut latencies = producer.context().latencies(0..count);
     latencies.sort();
-    let failed = *producer.context().failed.lock().expect("failures");
+    let failed = producer.context().failed.load(Ordering::Relaxed);
     let sent = latencies.len();
     let rate = sent as f64 / elapsed.as_secs_f64();
     let pct = |p: f64| latencies.get(((sent as f64 * p) as usize).min(sent.saturating_sub(1))).copied().map_or(0.0, ms);
@@ -145,22 +180,22 @@ pub fn produce(parsed: &Parsed) -> Result<(), ToolError> {
     Ok(())
 }
 
-/// A progress line for the last window, as Kafka's tool prints every five seconds.
-fn report_window(producer: &BaseProducer<Latencies>, window: &mut (Instant, usize), size: usize) {
-    let samples = producer.context().samples.lock().expect("latencies");
-    let fresh = &samples[window.1..];
+/// A progress line for the records sent since the last one, as Kafka's tool prints every five
+/// seconds (those not acknowledged yet count in a later line's latencies only).
+fn report_window(producer: &BaseProducer<Latencies>, window: &mut (Instant, usize), sent: usize, size: usize) {
+    let fresh = producer.context().latencies(window.1..sent);
     let seconds = window.0.elapsed().as_secs_f64();
     let sum: Duration = fresh.iter().sum();
     let max = fresh.iter().max().copied().unwrap_or_default();
-    let n = fresh.len();
+    let n = sent - window.1;
     let rate = n as f64 / seconds;
     println!(
         "{n} records sent, {rate:.1} records/sec ({:.2} MB/sec), {:.1} ms avg latency, {:.1} ms max latency.",
         rate * size as f64 / (1024.0 * 1024.0),
-        if n == 0 { 0.0 } else { ms(sum) / n as f64 },
+        if fresh.is_empty() { 0.0 } else { ms(sum) / fresh.len() as f64 },
         ms(max)
     );
-    *window = (Instant::now(), samples.len());
+    *window = (Instant::now(), sent);
 }
 
 pub fn consume(parsed: &Parsed) -> Result<(), ToolError> {

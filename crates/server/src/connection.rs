@@ -35,8 +35,13 @@ pub(crate) async fn serve(stream: TcpStream, broker: Arc<Broker>, mut shutdown: 
     let mut pending = FuturesOrdered::new();
     let max_frame = broker.config.socket_request_max_bytes;
     let mut closing = false;
+    // Set after a JoinGroup or SyncGroup: the next request waits until it is answered.
+    let mut barrier = false;
     loop {
-        while !closing && pending.len() < MAX_IN_FLIGHT {
+        if pending.is_empty() {
+            barrier = false;
+        }
+        while !closing && !barrier && pending.len() < MAX_IN_FLIGHT {
             match codec::take_frame(&mut buf, max_frame) {
                 Ok(Some(frame)) => match codec::decode_request(frame) {
                     Ok(request) => {
@@ -44,6 +49,10 @@ pub(crate) async fn serve(stream: TcpStream, broker: Arc<Broker>, mut shutdown: 
                             (request.api_key, request.version(), request.header.correlation_id);
                         let reply = handlers::dispatch(&broker, request, &client_host);
                         pending.push_back(async move { (api_key, version, correlation_id, reply.await) }.boxed());
+                        // A parked JoinGroup or SyncGroup holds back what follows, as Kafka reads a
+                        // connection's next request only after answering the last: a client that
+                        // retries a join it gave up on then gets the group's current answer.
+                        barrier = matches!(api_key, ApiKey::JoinGroup | ApiKey::SyncGroup);
                     }
                     Err(DecodeError::UnsupportedVersion { api_key: ApiKey::ApiVersions, correlation_id, .. }) => {
                         let reply = ResponseKind::ApiVersions(api_versions::unsupported());
@@ -68,7 +77,7 @@ pub(crate) async fn serve(stream: TcpStream, broker: Arc<Broker>, mut shutdown: 
             break;
         }
         tokio::select! {
-            read = reader.read_buf(&mut buf), if !closing && pending.len() < MAX_IN_FLIGHT => match read {
+            read = reader.read_buf(&mut buf), if !closing && !barrier && pending.len() < MAX_IN_FLIGHT => match read {
                 Ok(0) => {
                     if !buf.is_empty() {
                         debug!(%peer, "connection closed inside a frame");

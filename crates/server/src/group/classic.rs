@@ -79,7 +79,9 @@ pub struct Member {
     /// (name, metadata) in the member's order of preference.
     pub protocols: Vec<(String, Bytes)>,
     pub assignment: Bytes,
-    pub join_waiter: Option<oneshot::Sender<JoinOutcome>>,
+    /// Parked JoinGroups: a client that gave up on one may send another; all get the answer
+    /// (Kafka reads a connection's next request only after answering the last).
+    pub join_waiters: Vec<oneshot::Sender<JoinOutcome>>,
     /// Parked SyncGroups: a client that gave up on one may send another; both get the answer.
     pub sync_waiters: Vec<oneshot::Sender<SyncOutcome>>,
     /// Joined but has not had a JoinGroup answer yet: may expire while it waits.
@@ -100,7 +102,7 @@ impl Member {
     /// Whether a missed heartbeat deadline is excused: members parked in a JoinGroup or
     /// SyncGroup cannot heartbeat (unless they are new, whose join has its own timeout).
     pub fn has_satisfied_heartbeat(&self) -> bool {
-        !self.is_new && (self.join_waiter.is_some() || !self.sync_waiters.is_empty())
+        !self.is_new && (!self.join_waiters.is_empty() || !self.sync_waiters.is_empty())
     }
 }
 
@@ -226,7 +228,7 @@ impl Group {
     }
 
     pub fn awaiting_join(&self) -> usize {
-        self.members.values().filter(|m| m.join_waiter.is_some()).count()
+        self.members.values().filter(|m| !m.join_waiters.is_empty()).count()
     }
 
     pub fn has_all_members_joined(&self) -> bool {
@@ -293,10 +295,10 @@ impl Group {
     /// leads. False when nobody rejoined.
     pub fn elect_joined_leader(&mut self) -> bool {
         let Some(leader) = self.leader.clone() else { return false };
-        if self.members.get(&leader).is_some_and(|m| m.join_waiter.is_some()) {
+        if self.members.get(&leader).is_some_and(|m| !m.join_waiters.is_empty()) {
             return true;
         }
-        match self.members_in_order().into_iter().find(|m| m.join_waiter.is_some()) {
+        match self.members_in_order().into_iter().find(|m| !m.join_waiters.is_empty()) {
             Some(m) => {
                 self.leader = Some(m.id.clone());
                 true
@@ -403,7 +405,7 @@ impl Group {
                 protocol_type: value.protocol_type.clone(),
                 protocols: vec![(value.protocol.clone().unwrap_or_default(), m.subscription)],
                 assignment: m.assignment,
-                join_waiter: None,
+                join_waiters: Vec::new(),
                 sync_waiters: Vec::new(),
                 is_new: false,
                 seq: self.next_seq,
@@ -446,7 +448,7 @@ mod tests {
             protocol_type: "consumer".into(),
             protocols: protocols.iter().map(|p| (p.to_string(), Bytes::new())).collect(),
             assignment: Bytes::new(),
-            join_waiter: None,
+            join_waiters: Vec::new(),
             sync_waiters: Vec::new(),
             is_new: true,
             seq: 0,

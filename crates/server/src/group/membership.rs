@@ -208,7 +208,7 @@ impl Guard<'_> {
         let group_id = request.group_id.clone();
         let group = self.group(&group_id).expect("checked by the caller");
         let mut member = group.remove(old_id).expect("the static member exists");
-        if let Some(waiter) = member.join_waiter.take() {
+        for waiter in member.join_waiters.drain(..) {
             let _ = waiter.send(JoinOutcome::error(ResponseError::FencedInstanceId, old_id));
         }
         for waiter in member.sync_waiters.drain(..) {
@@ -257,7 +257,7 @@ impl Guard<'_> {
             protocol_type: request.protocol_type,
             protocols: request.protocols,
             assignment: Bytes::new(),
-            join_waiter: Some(tx),
+            join_waiters: vec![tx],
             sync_waiters: Vec::new(),
             is_new: true,
             seq: 0,
@@ -277,9 +277,7 @@ impl Guard<'_> {
         member.protocols = request.protocols;
         member.rebalance_timeout_ms = request.rebalance_timeout_ms;
         member.session_timeout_ms = request.session_timeout_ms;
-        if let Some(old) = member.join_waiter.replace(tx) {
-            let _ = old.send(JoinOutcome::error(ResponseError::UnknownMemberId, &request.member_id));
-        }
+        member.join_waiters.push(tx);
         self.rebalance_or_complete_join(&request.group_id, reason);
     }
 
@@ -350,7 +348,7 @@ impl Guard<'_> {
         let missing: Vec<String> = group
             .members
             .values()
-            .filter(|m| m.join_waiter.is_none() && m.instance_id.is_none())
+            .filter(|m| m.join_waiters.is_empty() && m.instance_id.is_none())
             .map(|m| m.id.clone())
             .collect();
         for id in &missing {
@@ -384,8 +382,8 @@ impl Guard<'_> {
         for id in ids {
             let outcome = group.join_outcome(&id, group.is_leader(&id));
             let member = group.members.get_mut(&id).expect("listed above");
-            if let Some(waiter) = member.join_waiter.take() {
-                let _ = waiter.send(outcome);
+            for waiter in member.join_waiters.drain(..) {
+                let _ = waiter.send(outcome.clone());
             }
             member.is_new = false;
             timers.push((id.clone(), member.session_timeout_ms));
@@ -423,7 +421,7 @@ impl Guard<'_> {
         let group = self.group(group_id).expect("callers pass a live group");
         if let Some(mut member) = group.remove(member_id) {
             // A new member may time out inside its JoinGroup: tell it to rejoin.
-            if let Some(waiter) = member.join_waiter.take() {
+            for waiter in member.join_waiters.drain(..) {
                 let _ = waiter.send(JoinOutcome::error(ResponseError::UnknownMemberId, ""));
             }
         }
@@ -597,7 +595,7 @@ fn accepts_joining_member(group: &Group, member_id: &str, max_size: usize) -> bo
             group.members.contains_key(member_id) || group.members.len() < max_size
         }
         GroupState::PreparingRebalance => {
-            group.members.get(member_id).is_some_and(|m| m.join_waiter.is_some()) || group.awaiting_join() < max_size
+            group.members.get(member_id).is_some_and(|m| !m.join_waiters.is_empty()) || group.awaiting_join() < max_size
         }
     }
 }

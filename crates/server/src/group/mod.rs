@@ -396,7 +396,7 @@ impl Guard<'_> {
     fn release_parked_requests(&mut self) {
         for group in self.state.groups.values_mut() {
             for member in group.members.values_mut() {
-                if let Some(waiter) = member.join_waiter.take() {
+                for waiter in member.join_waiters.drain(..) {
                     let _ = waiter.send(JoinOutcome::error(ResponseError::NotCoordinator, &member.id));
                 }
                 for waiter in member.sync_waiters.drain(..) {
