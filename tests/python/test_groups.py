@@ -51,6 +51,8 @@ class KPMember(threading.Thread):
         self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
                                       auto_offset_reset="earliest", session_timeout_ms=3000,
                                       heartbeat_interval_ms=200, metadata_max_age_ms=500)
+        # Known partitions before joining: the leader otherwise assigns without them and rejoins.
+        assert self.consumer.partitions_for_topic(topic)
         self.consumer.subscribe([topic])
         self.assigned = set()
         self.records = []
@@ -59,7 +61,10 @@ class KPMember(threading.Thread):
 
     def run(self):
         while not self.stopping.is_set():
-            batches = self.consumer.poll(timeout_ms=100)
+            # A long poll, as applications use: kafka-python 3.0.12 abandons a JoinGroup that
+            # outlasts its poll timeout and sends another, which now and then leaves it without
+            # heartbeats after the rebalance (seen against Brook; see the closing note).
+            batches = self.consumer.poll(timeout_ms=5000)
             for records in batches.values():
                 self.records.extend((r.partition, r.offset) for r in records)
             if batches:
