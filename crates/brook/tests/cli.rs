@@ -510,6 +510,31 @@ fn consumer_groups_describe_shows_owners_for_both_protocols() {
         for row in &rows {
             assert_ne!(row[6], "-", "{protocol}: an owner for partition {}: {described}", row[2]);
         }
+        let state = stdout(&brook(&[
+            "consumer-groups",
+            "--describe",
+            "--state",
+            "--group",
+            group,
+            "--bootstrap-server",
+            server,
+        ]));
+        let row: Vec<&str> =
+            state.lines().find(|l| l.starts_with(group)).expect("a state row").split_whitespace().collect();
+        assert_eq!(row[row.len() - 2..], ["Stable", "1"], "{protocol}: {state}");
+        let members = stdout(&brook(&[
+            "consumer-groups",
+            "--describe",
+            "--members",
+            "--verbose",
+            "--group",
+            group,
+            "--bootstrap-server",
+            server,
+        ]));
+        let row: Vec<&str> =
+            members.lines().find(|l| l.starts_with(group)).expect("a member row").split_whitespace().collect();
+        assert_eq!(row[row.len() - 2..], ["2", "owned(0,1)"], "{protocol}: {members}");
         let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
         assert_eq!(child.wait().expect("wait").code(), Some(0));
     }

@@ -22,6 +22,10 @@ pub const OPTS: &[Opt] = &[
     Opt { name: "describe", value: false, help: "members, committed offsets, log end offsets and lag" },
     Opt { name: "reset-offsets", value: false, help: "move a group's committed offsets (the group must be inactive)" },
     Opt { name: "delete", value: false, help: "delete groups" },
+    Opt { name: "offsets", value: false, help: "with --describe: offsets and lag (the default view)" },
+    Opt { name: "members", value: false, help: "with --describe: the members and how many partitions each has" },
+    Opt { name: "state", value: false, help: "with --describe: coordinator, assignor, state, member count" },
+    Opt { name: "verbose", value: false, help: "with --describe --members: each member's partitions" },
     Opt { name: "group", value: true, help: "the group (repeatable for --describe and --delete)" },
     Opt { name: "all-groups", value: false, help: "every group (--describe, --delete)" },
     Opt { name: "topic", value: true, help: "the topic whose offsets to reset (repeatable)" },
@@ -106,6 +110,13 @@ fn committed(parsed: &Parsed, probe: &BaseConsumer, group: &str) -> Result<BTree
 fn describe(parsed: &Parsed, probe: &BaseConsumer, groups: &[String]) -> Result<(), ToolError> {
     for group in groups {
         let description = crate::native::describe_group(probe.client(), group, TIMEOUT).map_err(ToolError::failed)?;
+        if parsed.has("state") || parsed.has("members") {
+            let Some(d) = description else {
+                return Err(ToolError::failed(format!("Consumer group '{group}' does not exist.")));
+            };
+            describe_view(parsed, group, &d);
+            continue;
+        }
         let state = description.as_ref().map_or("Dead", |d| d.state.as_str());
         // (topic, partition) -> (member id, host, client id)
         let mut owners: BTreeMap<(String, i32), (String, String, String)> = BTreeMap::new();
@@ -161,6 +172,51 @@ fn describe(parsed: &Parsed, probe: &BaseConsumer, groups: &[String]) -> Result<
         print_table(&rows);
     }
     Ok(())
+}
+
+/// `--describe --state` and `--describe --members [--verbose]`.
+fn describe_view(parsed: &Parsed, group: &str, d: &crate::native::GroupDescription) {
+    println!();
+    if parsed.has("state") {
+        print_table(&[
+            ["GROUP", "COORDINATOR (ID)", "ASSIGNMENT-STRATEGY", "STATE", "#MEMBERS"].map(String::from),
+            [
+                group.to_string(),
+                d.coordinator.clone(),
+                d.assignor.clone(),
+                d.state.clone(),
+                d.members.len().to_string(),
+            ],
+        ]);
+        return;
+    }
+    if d.members.is_empty() {
+        println!("Consumer group '{group}' has no active members.");
+        return;
+    }
+    let mut rows = vec![["GROUP", "CONSUMER-ID", "HOST", "CLIENT-ID", "#PARTITIONS", "ASSIGNMENT"].map(String::from)];
+    for m in &d.members {
+        // Kafka's verbose form: topic(0,1),other(2)
+        let mut by_topic: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for (t, p) in &m.partitions {
+            by_topic.entry(t).or_default().push(p.to_string());
+        }
+        let assignment: Vec<String> = by_topic.iter().map(|(t, ps)| format!("{t}({})", ps.join(","))).collect();
+        rows.push([
+            group.to_string(),
+            m.id.clone(),
+            m.host.clone(),
+            m.client_id.clone(),
+            m.partitions.len().to_string(),
+            if assignment.is_empty() { "-".into() } else { assignment.join(",") },
+        ]);
+    }
+    if !parsed.has("verbose") {
+        for row in &mut rows {
+            row[5].clear();
+        }
+    }
+    print_table(&rows);
 }
 
 /// Columns padded to their widest cell, as Kafka's tool prints them.

@@ -154,6 +154,10 @@ pub(crate) fn incremental_alter<C: ClientContext>(
 /// A consumer group as DescribeConsumerGroups reports it (either protocol).
 pub(crate) struct GroupDescription {
     pub(crate) state: String,
+    /// The partition assignor (classic) or server assignor (KIP-848) in use.
+    pub(crate) assignor: String,
+    /// The coordinator as `host:port (id)`.
+    pub(crate) coordinator: String,
     pub(crate) members: Vec<GroupMember>,
 }
 
@@ -236,7 +240,15 @@ pub(crate) fn describe_group<C: ClientContext>(
                                 partitions,
                             });
                         }
-                        Ok(Some(GroupDescription { state, members }))
+                        let node = rd::rd_kafka_ConsumerGroupDescription_coordinator(g);
+                        let coordinator = if node.is_null() {
+                            String::new()
+                        } else {
+                            let host = text(rd::rd_kafka_Node_host(node));
+                            format!("{host}:{} ({})", rd::rd_kafka_Node_port(node), rd::rd_kafka_Node_id(node))
+                        };
+                        let assignor = text(rd::rd_kafka_ConsumerGroupDescription_partition_assignor(g));
+                        Ok(Some(GroupDescription { state, assignor, coordinator, members }))
                     }
                 }
             }

@@ -237,12 +237,13 @@ pub fn consume(parsed: &Parsed) -> Result<(), ToolError> {
     let fetching = first.map_or(0.0, |f| end.duration_since(f).as_secs_f64());
     let mb = bytes as f64 / (1024.0 * 1024.0);
     let per = |x: f64, secs: f64| if secs > 0.0 { x / secs } else { 0.0 };
-    let epoch_ms = |t: Instant| {
+    let wall = |t: Instant| {
         let ago = Instant::now().duration_since(t);
-        std::time::SystemTime::now()
+        let since_epoch = std::time::SystemTime::now()
             .checked_sub(ago)
             .and_then(|s| s.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_millis())
+            .map_or(0, |d| d.as_millis() as i64);
+        format_datetime(since_epoch)
     };
     println!(
         "start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, rebalance.time.ms, \
@@ -250,8 +251,8 @@ pub fn consume(parsed: &Parsed) -> Result<(), ToolError> {
     );
     println!(
         "{}, {}, {mb:.4}, {:.4}, {records}, {:.4}, {:.0}, {:.0}, {:.4}, {:.4}",
-        epoch_ms(start),
-        epoch_ms(end),
+        wall(start),
+        wall(end),
         per(mb, total),
         per(records as f64, total),
         (total - fetching) * 1000.0,
@@ -263,4 +264,33 @@ pub fn consume(parsed: &Parsed) -> Result<(), ToolError> {
         return Err(ToolError::failed(format!("only {records} of {count} records arrived before the timeout")));
     }
     Ok(())
+}
+
+/// `yyyy-MM-dd HH:mm:ss:SSS` (UTC), the form of Kafka's consumer perf test.
+fn format_datetime(ms: i64) -> String {
+    let (days, rest) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    // Civil date from days since the epoch (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (h, m, sec, milli) = (rest / 3_600_000, rest / 60_000 % 60, rest / 1000 % 60, rest % 1000);
+    format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02}:{sec:02}:{milli:03}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datetimes() {
+        assert_eq!(format_datetime(0), "1970-01-01 00:00:00:000");
+        assert_eq!(format_datetime(1_795_654_923_456), "2026-11-26 01:02:03:456");
+        assert_eq!(format_datetime(951_868_800_000), "2000-03-01 00:00:00:000");
+    }
 }
