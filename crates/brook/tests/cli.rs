@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 use common::Brook;
@@ -23,15 +22,7 @@ fn stderr(output: &Output) -> String {
 
 /// Runs a tool with `input` on its standard input.
 fn with_input(args: &[&str], input: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_brook"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run brook");
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
-    child.wait_with_output().expect("wait")
+    common::run_with_input(Command::new(env!("CARGO_BIN_EXE_brook")).args(args), input)
 }
 
 /// The Java client's default partitioner for keyed records: murmur2 of the key bytes, made

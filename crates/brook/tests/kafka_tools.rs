@@ -3,8 +3,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use common::Brook;
 use common::kafka::{Kafka, classpath};
@@ -15,28 +14,11 @@ fn text(bytes: &[u8]) -> String {
 
 /// Runs one of Kafka's tools (a main class) with `input` on standard input.
 fn kafka_tool(class: &str, args: &[&str], input: &str) -> Output {
-    let mut child = Command::new("java")
-        .args(["-cp", &classpath(), class])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run java");
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
-    child.wait_with_output().expect("wait")
+    common::run_with_input(Command::new("java").args(["-cp", &classpath(), class]).args(args), input)
 }
 
 fn brook_tool(args: &[&str], input: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_brook"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run brook");
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
-    child.wait_with_output().expect("wait")
+    common::run_with_input(Command::new(env!("CARGO_BIN_EXE_brook")).args(args), input)
 }
 
 fn ok(output: Output, what: &str) -> String {

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use rdkafka::admin::AdminClient;
+use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 
 use crate::ToolError;
@@ -45,4 +47,14 @@ pub fn config(parsed: &Parsed, overrides: &[(String, String)]) -> Result<ClientC
         config.set(k, v);
     }
     Ok(config)
+}
+
+/// The one-line error for a cluster that does not answer.
+pub fn unreachable(e: rdkafka::error::KafkaError) -> ToolError {
+    ToolError::failed(format!("cannot reach the cluster: {e}"))
+}
+
+/// An admin client for the tool's cluster.
+pub fn admin(parsed: &Parsed) -> Result<AdminClient<DefaultClientContext>, ToolError> {
+    config(parsed, &[])?.create().map_err(|e| ToolError::failed(format!("cannot create a client: {e}")))
 }

@@ -69,8 +69,7 @@ pub fn run(parsed: &Parsed) -> Result<(), ToolError> {
         return Err(ToolError::usage("Command must include exactly one action: --describe, --alter"));
     }
     let (kind, name) = entity(parsed)?;
-    let admin: AdminClient<DefaultClientContext> =
-        client::config(parsed, &[])?.create().map_err(|e| ToolError::failed(format!("cannot create a client: {e}")))?;
+    let admin = client::admin(parsed)?;
     let names: Vec<String> = match (name, kind) {
         (Some(n), _) => vec![n],
         (None, "topic") => {

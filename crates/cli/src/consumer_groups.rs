@@ -4,8 +4,7 @@
 use std::collections::BTreeMap;
 
 use futures::executor::block_on;
-use rdkafka::admin::{AdminClient, AdminOptions};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::admin::AdminOptions;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -75,12 +74,8 @@ fn consumer(parsed: &Parsed, group: &str) -> Result<BaseConsumer, ToolError> {
         .map_err(|e| ToolError::failed(format!("cannot create a client: {e}")))
 }
 
-fn unreachable(e: rdkafka::error::KafkaError) -> ToolError {
-    ToolError::failed(format!("cannot reach the cluster: {e}"))
-}
-
 fn group_names(probe: &BaseConsumer) -> Result<Vec<String>, ToolError> {
-    let list = probe.fetch_group_list(None, TIMEOUT).map_err(unreachable)?;
+    let list = probe.fetch_group_list(None, TIMEOUT).map_err(client::unreachable)?;
     let mut names: Vec<String> = list.groups().iter().map(|g| g.name().to_string()).collect();
     names.sort();
     Ok(names)
@@ -88,7 +83,7 @@ fn group_names(probe: &BaseConsumer) -> Result<Vec<String>, ToolError> {
 
 /// (topic, partition) -> committed offset, for the topics the group has offsets for.
 fn committed(parsed: &Parsed, probe: &BaseConsumer, group: &str) -> Result<BTreeMap<(String, i32), i64>, ToolError> {
-    let metadata = probe.fetch_metadata(None, TIMEOUT).map_err(unreachable)?;
+    let metadata = probe.fetch_metadata(None, TIMEOUT).map_err(client::unreachable)?;
     let mut all = TopicPartitionList::new();
     for topic in metadata.topics().iter().filter(|t| !t.name().starts_with("__")) {
         for p in topic.partitions() {
@@ -96,7 +91,7 @@ fn committed(parsed: &Parsed, probe: &BaseConsumer, group: &str) -> Result<BTree
         }
     }
     let reader = consumer(parsed, group)?;
-    let offsets = reader.committed_offsets(all, TIMEOUT).map_err(unreachable)?;
+    let offsets = reader.committed_offsets(all, TIMEOUT).map_err(client::unreachable)?;
     Ok(offsets
         .elements()
         .iter()
@@ -152,7 +147,7 @@ fn describe(parsed: &Parsed, probe: &BaseConsumer, groups: &[String]) -> Result<
             .map(String::from),
         ];
         for (topic, partition) in keys {
-            let (_, end) = probe.fetch_watermarks(&topic, partition, TIMEOUT).map_err(unreachable)?;
+            let (_, end) = probe.fetch_watermarks(&topic, partition, TIMEOUT).map_err(client::unreachable)?;
             let current = offsets.get(&(topic.clone(), partition)).copied();
             let owner = owners.get(&(topic.clone(), partition));
             let dash = || "-".to_string();
@@ -229,8 +224,7 @@ fn print_table<const N: usize>(rows: &[[String; N]]) {
 }
 
 fn delete(parsed: &Parsed, groups: &[String]) -> Result<(), ToolError> {
-    let admin: AdminClient<DefaultClientContext> =
-        client::config(parsed, &[])?.create().map_err(|e| ToolError::failed(format!("cannot create a client: {e}")))?;
+    let admin = client::admin(parsed)?;
     let refs: Vec<&str> = groups.iter().map(String::as_str).collect();
     let results = block_on(admin.delete_groups(&refs, &AdminOptions::new().request_timeout(Some(TIMEOUT))))
         .map_err(|e| ToolError::failed(e.to_string()))?;
@@ -273,7 +267,7 @@ fn reset(parsed: &Parsed, probe: &BaseConsumer, groups: &[String]) -> Result<(),
         }
     }
     let committed = committed(parsed, probe, group)?;
-    let metadata = probe.fetch_metadata(None, TIMEOUT).map_err(unreachable)?;
+    let metadata = probe.fetch_metadata(None, TIMEOUT).map_err(client::unreachable)?;
     let partitions: Vec<(String, i32)> = if parsed.has("all-topics") {
         committed.keys().cloned().collect()
     } else if parsed.all("topic").is_empty() {
@@ -302,7 +296,7 @@ fn reset(parsed: &Parsed, probe: &BaseConsumer, groups: &[String]) -> Result<(),
     let mut new_offsets = TopicPartitionList::new();
     let mut rows = vec![["GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"].map(String::from)];
     for (topic, partition) in partitions {
-        let (low, high) = probe.fetch_watermarks(&topic, partition, TIMEOUT).map_err(unreachable)?;
+        let (low, high) = probe.fetch_watermarks(&topic, partition, TIMEOUT).map_err(client::unreachable)?;
         let target = if parsed.has("to-earliest") {
             low
         } else if parsed.has("to-latest") {
@@ -318,7 +312,7 @@ fn reset(parsed: &Parsed, probe: &BaseConsumer, groups: &[String]) -> Result<(),
             query
                 .add_partition_offset(&topic, partition, Offset::Offset(ms))
                 .map_err(|e| ToolError::failed(e.to_string()))?;
-            let found = probe.offsets_for_times(query, TIMEOUT).map_err(unreachable)?;
+            let found = probe.offsets_for_times(query, TIMEOUT).map_err(client::unreachable)?;
             match found.elements().first().map(|e| e.offset()) {
                 Some(Offset::Offset(o)) => o,
                 _ => high,

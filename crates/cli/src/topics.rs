@@ -7,6 +7,7 @@ use futures::executor::block_on;
 use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::metadata::Metadata;
 
 use crate::ToolError;
 use crate::args::{Opt, Parsed};
@@ -38,12 +39,11 @@ pub fn run(parsed: &Parsed) -> Result<(), ToolError> {
             "Command must include exactly one action: --list, --describe, --create, --alter or --delete",
         ));
     }
-    let admin: AdminClient<DefaultClientContext> =
-        client::config(parsed, &[])?.create().map_err(|e| ToolError::failed(format!("cannot create a client: {e}")))?;
+    let admin = client::admin(parsed)?;
     if parsed.has("create") {
         create(&admin, parsed)
     } else if parsed.has("list") {
-        for name in matching(&admin, parsed)? {
+        for name in matching(&admin, parsed)?.0 {
             println!("{name}");
         }
         Ok(())
@@ -98,9 +98,9 @@ fn describe_error(code: RDKafkaErrorCode, topic: &str) -> String {
 }
 
 /// Topic names from the cluster's metadata, sorted, filtered by `--topic` as a regular
-/// expression (anchored, as Kafka's) and `--exclude-internal`.
-fn matching(admin: &AdminClient<DefaultClientContext>, parsed: &Parsed) -> Result<Vec<String>, ToolError> {
-    let metadata = admin.inner().fetch_metadata(None, TIMEOUT).map_err(unreachable)?;
+/// expression (anchored, as Kafka's) and `--exclude-internal`; with the metadata they came from.
+fn matching(admin: &AdminClient<DefaultClientContext>, parsed: &Parsed) -> Result<(Vec<String>, Metadata), ToolError> {
+    let metadata = admin.inner().fetch_metadata(None, TIMEOUT).map_err(client::unreachable)?;
     let pattern = parsed.get("topic").map(anchored).transpose()?;
     let mut names: Vec<String> = metadata
         .topics()
@@ -110,16 +110,12 @@ fn matching(admin: &AdminClient<DefaultClientContext>, parsed: &Parsed) -> Resul
         .filter(|n| !(parsed.has("exclude-internal") && n.starts_with("__")))
         .collect();
     names.sort();
-    Ok(names)
+    Ok((names, metadata))
 }
 
 fn anchored(pattern: &str) -> Result<regex_lite::Regex, ToolError> {
     regex_lite::Regex::new(&format!("^(?:{pattern})$"))
         .map_err(|e| ToolError::usage(format!("--topic is not a valid regular expression: {e}")))
-}
-
-fn unreachable(e: rdkafka::error::KafkaError) -> ToolError {
-    ToolError::failed(format!("cannot reach the cluster: {e}"))
 }
 
 /// Fails with Kafka's message when `--topic` names nothing (unless `--if-exists`).
@@ -133,9 +129,8 @@ fn ensure_found(names: &[String], parsed: &Parsed) -> Result<(), ToolError> {
 }
 
 fn describe(admin: &AdminClient<DefaultClientContext>, parsed: &Parsed) -> Result<(), ToolError> {
-    let names = matching(admin, parsed)?;
+    let (names, metadata) = matching(admin, parsed)?;
     ensure_found(&names, parsed)?;
-    let metadata = admin.inner().fetch_metadata(None, TIMEOUT).map_err(unreachable)?;
     let specs: Vec<ResourceSpecifier<'_>> = names.iter().map(|n| ResourceSpecifier::Topic(n)).collect();
     let configs = block_on(admin.describe_configs(&specs, &AdminOptions::new().request_timeout(Some(TIMEOUT))))
         .map_err(|e| ToolError::failed(e.to_string()))?;
@@ -179,7 +174,7 @@ fn describe(admin: &AdminClient<DefaultClientContext>, parsed: &Parsed) -> Resul
 }
 
 fn alter(admin: &AdminClient<DefaultClientContext>, parsed: &Parsed) -> Result<(), ToolError> {
-    let names = matching(admin, parsed)?;
+    let (names, _) = matching(admin, parsed)?;
     ensure_found(&names, parsed)?;
     let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
     if parsed.has("config") {
@@ -200,7 +195,7 @@ fn alter(admin: &AdminClient<DefaultClientContext>, parsed: &Parsed) -> Result<(
 }
 
 fn delete(admin: &AdminClient<DefaultClientContext>, parsed: &Parsed) -> Result<(), ToolError> {
-    let names = matching(admin, parsed)?;
+    let (names, _) = matching(admin, parsed)?;
     ensure_found(&names, parsed)?;
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
