@@ -13,7 +13,7 @@ use kafka_protocol::messages::*;
 
 use super::text;
 use crate::broker::Broker;
-use crate::group::{CommitPartition, Committer, FetchedOffset};
+use crate::group::{CommitPartition, Committer};
 
 fn partition_exists(broker: &Broker, topic: &str, partition: i32) -> bool {
     broker.topic(topic).is_some_and(|t| (0..t.partitions).contains(&partition))
@@ -50,29 +50,32 @@ pub(super) async fn commit(broker: &Arc<Broker>, request: OffsetCommitRequest, v
         Ok(per_partition) => per_partition.into_iter(),
         Err(e) => vec![Some(e); slots.iter().filter(|s| s.2.is_none()).count()].into_iter(),
     };
-    let mut topics: Vec<OffsetCommitResponseTopic> = Vec::new();
-    for (topic, partition, early) in slots {
-        let error = early.or_else(|| results.next().flatten());
-        let answer = OffsetCommitResponsePartition::default()
-            .with_partition_index(partition)
-            .with_error_code(error.map_or(0, |e| e.code()));
-        match topics.last_mut() {
-            Some(t) if *t.name == *topic => t.partitions.push(answer),
-            _ => topics.push(
-                OffsetCommitResponseTopic::default().with_name(TopicName(text(topic))).with_partitions(vec![answer]),
-            ),
-        }
-    }
+    let answers = slots.into_iter().map(|(topic, p, early)| (topic, (p, early.or_else(|| results.next().flatten()))));
+    let topics = by_topic(answers)
+        .into_iter()
+        .map(|(topic, answers)| {
+            OffsetCommitResponseTopic::default().with_name(TopicName(text(topic))).with_partitions(
+                answers
+                    .into_iter()
+                    .map(|(p, error)| {
+                        OffsetCommitResponsePartition::default()
+                            .with_partition_index(p)
+                            .with_error_code(error.map_or(0, |e| e.code()))
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
     OffsetCommitResponse::default().with_topics(topics)
 }
 
-/// Groups a flat list of fetched offsets by topic, in order.
-fn by_topic(offsets: Vec<FetchedOffset>) -> Vec<(String, Vec<FetchedOffset>)> {
-    let mut topics: Vec<(String, Vec<FetchedOffset>)> = Vec::new();
-    for o in offsets {
+/// Groups (topic, item) pairs by topic, keeping their order (responses list each topic once).
+fn by_topic<T>(items: impl IntoIterator<Item = (String, T)>) -> Vec<(String, Vec<T>)> {
+    let mut topics: Vec<(String, Vec<T>)> = Vec::new();
+    for (topic, item) in items {
         match topics.last_mut() {
-            Some((t, list)) if *t == o.topic => list.push(o),
-            _ => topics.push((o.topic.clone(), vec![o])),
+            Some((t, list)) if *t == topic => list.push(item),
+            _ => topics.push((topic, vec![item])),
         }
     }
     topics
@@ -83,7 +86,7 @@ pub(super) fn fetch(broker: &Broker, request: OffsetFetchRequest, version: i16) 
         let wanted =
             request.topics.map(|ts| ts.into_iter().map(|t| (t.name.to_string(), t.partition_indexes)).collect());
         let offsets = broker.groups.fetch_offsets(&request.group_id, wanted);
-        let topics = by_topic(offsets)
+        let topics = by_topic(offsets.into_iter().map(|o| (o.topic.clone(), o)))
             .into_iter()
             .map(|(topic, list)| {
                 OffsetFetchResponseTopic::default().with_name(TopicName(text(topic))).with_partitions(
@@ -107,7 +110,7 @@ pub(super) fn fetch(broker: &Broker, request: OffsetFetchRequest, version: i16) 
         .map(|g| {
             let wanted = g.topics.map(|ts| ts.into_iter().map(|t| (t.name.to_string(), t.partition_indexes)).collect());
             let offsets = broker.groups.fetch_offsets(&g.group_id, wanted);
-            let topics = by_topic(offsets)
+            let topics = by_topic(offsets.into_iter().map(|o| (o.topic.clone(), o)))
                 .into_iter()
                 .map(|(topic, list)| {
                     OffsetFetchResponseTopics::default().with_name(TopicName(text(topic))).with_partitions(
@@ -146,18 +149,21 @@ pub(super) async fn delete(broker: &Arc<Broker>, request: OffsetDeleteRequest) -
         Ok(results) => results.into_iter(),
         Err(e) => return OffsetDeleteResponse::default().with_error_code(e.code()),
     };
-    let mut topics: Vec<OffsetDeleteResponseTopic> = Vec::new();
-    for (topic, partition, early) in slots {
-        let error = early.or_else(|| results.next().flatten());
-        let answer = OffsetDeleteResponsePartition::default()
-            .with_partition_index(partition)
-            .with_error_code(error.map_or(0, |e| e.code()));
-        match topics.last_mut() {
-            Some(t) if *t.name == *topic => t.partitions.push(answer),
-            _ => topics.push(
-                OffsetDeleteResponseTopic::default().with_name(TopicName(text(topic))).with_partitions(vec![answer]),
-            ),
-        }
-    }
+    let answers = slots.into_iter().map(|(topic, p, early)| (topic, (p, early.or_else(|| results.next().flatten()))));
+    let topics = by_topic(answers)
+        .into_iter()
+        .map(|(topic, answers)| {
+            OffsetDeleteResponseTopic::default().with_name(TopicName(text(topic))).with_partitions(
+                answers
+                    .into_iter()
+                    .map(|(p, error)| {
+                        OffsetDeleteResponsePartition::default()
+                            .with_partition_index(p)
+                            .with_error_code(error.map_or(0, |e| e.code()))
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
     OffsetDeleteResponse::default().with_topics(topics)
 }
