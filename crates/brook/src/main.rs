@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use brook_console::Console;
 use brook_server::{BrokerConfig, Server};
 use tracing::error;
 
@@ -158,9 +159,39 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
         Err(e) => tracing::warn!(error = %e, "could not raise the open file limit"),
     }
     let server = Server::bind(config).await?;
-    // The line tests and scripts wait for; the port matters when it was 0.
+    let console = match server.broker().config.console.enabled {
+        true => Some(Console::bind(server.broker()).await?),
+        false => None,
+    };
+    // The lines tests and scripts wait for; the ports matter when they were 0.
     println!("brook listening on {}", server.local_addr);
-    server.run(shutdown_signal()).await
+    if let Some(console) = &console {
+        println!("brook console on http://{}", console.local_addr);
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let console = console.map(|console| {
+        let mut stop = stop_rx.clone();
+        tokio::spawn(console.run(async move {
+            let _ = stop.changed().await;
+        }))
+    });
+    let mut stop = stop_rx;
+    let mut broker = tokio::spawn(server.run(async move {
+        let _ = stop.changed().await;
+    }));
+    // A signal stops both listeners; so does the broker ending on its own (an error).
+    let ended = tokio::select! {
+        _ = shutdown_signal() => None,
+        ended = &mut broker => Some(ended),
+    };
+    let _ = stop_tx.send(true);
+    if let Some(console) = console {
+        console.await??;
+    }
+    match ended {
+        Some(ended) => ended?,
+        None => broker.await?,
+    }
 }
 
 async fn shutdown_signal() {

@@ -194,7 +194,7 @@ fn durable_append(
 
 fn fdatasync_latencies(dir: &Path, count: usize) -> Vec<f64> {
     let path = dir.join("fsync-probe");
-    let file = OsStorage.open(&path, true).expect("probe");
+    let file = OsStorage::default().open(&path, true).expect("probe");
     let block = vec![7u8; 4096];
     let latencies = (0..count)
         .map(|_| {
@@ -204,7 +204,7 @@ fn fdatasync_latencies(dir: &Path, count: usize) -> Vec<f64> {
             t.elapsed().as_secs_f64() * 1e3
         })
         .collect();
-    OsStorage.remove_file(&path).expect("clean up");
+    OsStorage::default().remove_file(&path).expect("clean up");
     latencies
 }
 

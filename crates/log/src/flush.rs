@@ -11,6 +11,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use brook_metrics::Histogram;
+
 /// At most this many fdatasyncs in flight at once.
 const PARALLEL_SYNCS: usize = 8;
 
@@ -26,6 +28,8 @@ pub(crate) trait Flush: Send + Sync {
 pub struct Flusher {
     queue: Arc<FlushQueue>,
     thread: Option<JoinHandle<()>>,
+    /// How long each fdatasync of the logs it serves took (filled by `OsStorage`).
+    sync_latency: Arc<Histogram>,
 }
 
 pub(crate) struct FlushQueue {
@@ -47,7 +51,11 @@ impl Flusher {
             .name("brook-flusher".into())
             .spawn(move || worker.run())
             .expect("spawning the flusher thread");
-        Flusher { queue, thread: Some(thread) }
+        Flusher { queue, thread: Some(thread), sync_latency: Arc::default() }
+    }
+
+    pub fn sync_latency(&self) -> Arc<Histogram> {
+        self.sync_latency.clone()
     }
 
     pub(crate) fn queue(&self) -> Arc<FlushQueue> {

@@ -44,9 +44,11 @@ impl LogEnv {
         LogEnv { storage, clock, flush_queue: flusher.map(Flusher::queue) }
     }
 
-    /// The real disk and clock, synced by `flusher`.
+    /// The real disk and clock, synced by `flusher`, with each fdatasync timed into the
+    /// flusher's histogram.
     pub fn os(flusher: &Flusher) -> LogEnv {
-        LogEnv::new(Arc::new(OsStorage), Arc::new(SystemClock), Some(flusher))
+        let storage = OsStorage::timed(flusher.sync_latency());
+        LogEnv::new(Arc::new(storage), Arc::new(SystemClock), Some(flusher))
     }
 }
 

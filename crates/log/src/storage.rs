@@ -9,6 +9,9 @@ use std::io::{self, IoSlice, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
+
+use brook_metrics::Histogram;
 
 /// Directory-level operations.
 pub trait Storage: Send + Sync + 'static {
@@ -66,9 +69,17 @@ pub fn write_atomically(storage: &dyn Storage, path: &Path, contents: &[u8]) -> 
     storage.sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
-/// The operating system's file system.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct OsStorage;
+/// The operating system's file system; with a histogram, every fdatasync is timed into it.
+#[derive(Debug, Default, Clone)]
+pub struct OsStorage {
+    sync_latency: Option<Arc<Histogram>>,
+}
+
+impl OsStorage {
+    pub fn timed(sync_latency: Arc<Histogram>) -> OsStorage {
+        OsStorage { sync_latency: Some(sync_latency) }
+    }
+}
 
 impl Storage for OsStorage {
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
@@ -85,7 +96,7 @@ impl Storage for OsStorage {
 
     fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn StorageFile>> {
         let file = OpenOptions::new().read(true).append(true).create(create).open(path)?;
-        Ok(Arc::new(OsFile { file, path: path.to_path_buf() }))
+        Ok(Arc::new(OsFile { file, path: path.to_path_buf(), sync_latency: self.sync_latency.clone() }))
     }
 
     fn exists(&self, path: &Path) -> bool {
@@ -108,6 +119,7 @@ impl Storage for OsStorage {
 struct OsFile {
     file: File,
     path: PathBuf,
+    sync_latency: Option<Arc<Histogram>>,
 }
 
 impl StorageFile for OsFile {
@@ -133,7 +145,12 @@ impl StorageFile for OsFile {
     }
 
     fn sync_data(&self) -> io::Result<()> {
-        self.file.sync_data()
+        let started = Instant::now();
+        let synced = self.file.sync_data();
+        if let Some(histogram) = &self.sync_latency {
+            histogram.observe(started.elapsed());
+        }
+        synced
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {

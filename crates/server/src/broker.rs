@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use brook_log::{Clock, Flusher, Log, LogConfig, LogEnv, LogError, SystemClock};
+use brook_metrics::Histogram;
 use kafka_protocol::error::ResponseError;
 use tracing::{info, warn};
 use uuid::Uuid;
@@ -14,6 +15,7 @@ use crate::config::BrokerConfig;
 use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::metadata::{MetadataLog, MetadataRecord, MetadataState, PRODUCER_ID_BLOCK, TopicMeta};
 use crate::partition::Partition;
+use crate::stats::BrokerStats;
 use crate::topic_config;
 
 /// A Kafka error code with the message the response carries.
@@ -48,6 +50,9 @@ pub struct Broker {
     producer_ids: Mutex<(i64, i64)>,
     /// Consumer groups and their committed offsets.
     pub groups: GroupCoordinator,
+    /// Request, connection and fsync figures for `/metrics`.
+    pub stats: BrokerStats,
+    sync_latency: Arc<Histogram>,
     /// Declared last: the flusher thread stops after every log is gone.
     _flusher: Flusher,
 }
@@ -69,6 +74,8 @@ impl Broker {
             admin: tokio::sync::Mutex::new(()),
             producer_ids: Mutex::new((reserved, reserved)),
             groups: GroupCoordinator::new(config.group.clone()),
+            stats: BrokerStats::default(),
+            sync_latency: flusher.sync_latency(),
             config,
             _flusher: flusher,
         };
@@ -95,6 +102,11 @@ impl Broker {
 
     pub fn cluster_id(&self) -> String {
         self.metadata.read().expect("metadata lock").cluster_id.clone().unwrap_or_default()
+    }
+
+    /// How long each fdatasync of this broker's logs took.
+    pub fn sync_latency(&self) -> &Histogram {
+        &self.sync_latency
     }
 
     /// A snapshot of the metadata state.

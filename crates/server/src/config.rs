@@ -55,6 +55,8 @@ pub struct BrokerConfig {
     pub log: LogConfig,
     /// The group coordinator's `group.*` and `offsets.*` settings.
     pub group: GroupConfig,
+    /// The web console, HTTP API and `/metrics` listener (`console.*`).
+    pub console: ConsoleConfig,
     /// Keys that were accepted but are not used, for the start-up warning.
     pub ignored_keys: Vec<String>,
 }
@@ -76,8 +78,27 @@ impl Default for BrokerConfig {
             cleaner_backoff_ms: 15_000,
             log: LogConfig::default(),
             group: GroupConfig::default(),
+            console: ConsoleConfig::default(),
             ignored_keys: Vec::new(),
         }
+    }
+}
+
+/// The HTTP listener that serves the web console, its JSON API and `/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleConfig {
+    /// `console.enabled`: `false` turns the whole HTTP listener off, `/metrics` included.
+    pub enabled: bool,
+    /// `console.listener`: `host:port` (a resolvable name, or an address; port 0 picks one).
+    pub listener: String,
+    /// `console.sample.interval.ms`: how often rates and consumer-group lag are sampled for
+    /// the console's charts.
+    pub sample_interval_ms: u64,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> ConsoleConfig {
+        ConsoleConfig { enabled: true, listener: "localhost:8080".into(), sample_interval_ms: 5_000 }
     }
 }
 
@@ -189,6 +210,13 @@ impl BrokerConfig {
                 "offsets.retention.minutes" => {
                     c.group.offsets_retention_ms = positive(key, parse::<i64>(key, v)?)?.saturating_mul(60_000)
                 }
+                "console.enabled" => c.console.enabled = parse_bool(key, v)?,
+                "console.listener" => {
+                    let (host, port) = parse_host_port(key, v)?;
+                    c.console.listener =
+                        if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+                }
+                "console.sample.interval.ms" => c.console.sample_interval_ms = positive(key, parse(key, v)?)?,
                 "ssl.keystore.location" | "ssl.truststore.location" | "ssl.client.auth" => {
                     return Err(ConfigError::Unsupported { key: key.clone(), feature: "TLS" });
                 }

@@ -5,6 +5,7 @@
 //! `MAX_IN_FLIGHT`, and are written back strictly in the order the requests came.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::BytesMut;
 use futures::stream::FuturesOrdered;
@@ -29,6 +30,7 @@ pub(crate) async fn serve(stream: TcpStream, broker: Arc<Broker>, mut shutdown: 
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     let client_host = stream.peer_addr().map(|a| format!("/{}", a.ip())).unwrap_or_default();
     let _ = stream.set_nodelay(true);
+    let _open = broker.stats.connection_opened();
     debug!(%peer, "connection accepted");
     let (mut reader, mut writer) = stream.into_split();
     let mut buf = BytesMut::with_capacity(READ_BUFFER_BYTES);
@@ -47,8 +49,17 @@ pub(crate) async fn serve(stream: TcpStream, broker: Arc<Broker>, mut shutdown: 
                     Ok(request) => {
                         let (api_key, version, correlation_id) =
                             (request.api_key, request.version(), request.header.correlation_id);
+                        let started = Instant::now();
                         let reply = handlers::dispatch(&broker, request, &client_host);
-                        pending.push_back(async move { (api_key, version, correlation_id, reply.await) }.boxed());
+                        let broker = broker.clone();
+                        pending.push_back(
+                            async move {
+                                let reply = reply.await;
+                                broker.stats.request_served(api_key, started.elapsed());
+                                (api_key, version, correlation_id, reply)
+                            }
+                            .boxed(),
+                        );
                         // A parked JoinGroup or SyncGroup holds back what follows, as Kafka reads a
                         // connection's next request only after answering the last: a client that
                         // retries a join it gave up on then gets the group's current answer.

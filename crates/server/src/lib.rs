@@ -9,6 +9,7 @@
 //! - `group`: the group coordinator: consumer groups and their committed offsets.
 //! - `partition`: a hosted partition's log and its idempotent-producer state.
 //! - `records`: record-level work on batches (recompression, compaction's decoding).
+//! - `stats`: request, connection and per-partition traffic figures for `/metrics`.
 //! - `config`: `server.properties` with Kafka's keys; `topic_config`: topic-level configs.
 
 pub mod broker;
@@ -21,6 +22,7 @@ pub mod metadata;
 pub mod partition;
 pub mod records;
 pub mod server;
+pub mod stats;
 pub mod topic_config;
 
 pub use crate::config::BrokerConfig;

@@ -15,6 +15,8 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
+use crate::stats::PartitionStats;
+
 /// Batches remembered per producer for duplicate detection, as in Kafka.
 const PRODUCER_BATCHES_KEPT: usize = 5;
 
@@ -26,6 +28,7 @@ pub struct Partition {
     pub topic_id: Uuid,
     pub index: i32,
     pub log: Log,
+    pub stats: PartitionStats,
     producers: Mutex<HashMap<i64, ProducerEntry>>,
 }
 
@@ -75,7 +78,14 @@ impl Partition {
                 remember(entry, header, header.base_offset);
             }
         })?;
-        Ok(Partition { topic, topic_id, index, log, producers: Mutex::new(producers) })
+        Ok(Partition {
+            topic,
+            topic_id,
+            index,
+            log,
+            stats: PartitionStats::default(),
+            producers: Mutex::new(producers),
+        })
     }
 
     /// Appends one producer batch after the idempotence checks. A duplicate of a recent batch

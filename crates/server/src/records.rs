@@ -131,7 +131,7 @@ mod tests {
             delete_retention_ms: 0,
             ..LogConfig::default()
         };
-        let env = || LogEnv::new(Arc::new(OsStorage), Arc::new(SystemClock), None);
+        let env = || LogEnv::new(Arc::new(OsStorage::default()), Arc::new(SystemClock), None);
         let log = Log::open(dir.path(), config.clone(), env()).expect("open");
         let mut expected: BTreeMap<String, (i64, Option<String>)> = BTreeMap::new();
         let mut offset = 0;

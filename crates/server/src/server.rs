@@ -47,6 +47,11 @@ impl Server {
         Ok(Server { local_addr, broker, listener })
     }
 
+    /// The broker this server serves, for the console that runs beside it.
+    pub fn broker(&self) -> Arc<Broker> {
+        self.broker.clone()
+    }
+
     /// Serves until `shutdown` completes, then shuts down cleanly.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let Server { local_addr, broker, listener } = self;

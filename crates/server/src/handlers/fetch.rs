@@ -15,6 +15,7 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse};
 
 use crate::broker::Broker;
 use crate::partition::Partition;
+use crate::stats::count_records;
 
 /// One requested partition, resolved.
 struct Wanted {
@@ -57,6 +58,7 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: FetchRequest, version:
         let (partitions, bytes, errors) = read_all(&wanted, max_bytes);
         let now = tokio::time::Instant::now();
         if bytes >= min_bytes.max(1) || errors || now >= deadline || watchers.is_empty() {
+            count_out(&wanted, &partitions);
             return respond(topics, partitions);
         }
         let changed = futures::future::select_all(watchers.iter_mut().map(|w| w.changed().boxed()));
@@ -65,6 +67,7 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: FetchRequest, version:
             // The deadline passed, or a partition went away (its topic was deleted).
             Ok((Err(_), _, _)) | Err(_) => {
                 let (partitions, _, _) = read_all(&wanted, max_bytes);
+                count_out(&wanted, &partitions);
                 return respond(topics, partitions);
             }
         }
@@ -123,6 +126,17 @@ fn read_all(wanted: &[Wanted], max_bytes: usize) -> (Vec<(usize, PartitionData)>
         out.push((w.topic, data));
     }
     (out, total, errors)
+}
+
+/// Adds what a response carries to each partition's outbound counters (`read_all` gives one
+/// entry per wanted partition, in order).
+fn count_out(wanted: &[Wanted], partitions: &[(usize, PartitionData)]) {
+    for (w, (_, data)) in wanted.iter().zip(partitions) {
+        if let (Ok(partition), Some(records)) = (&w.partition, &data.records) {
+            partition.stats.bytes_out.add(records.len() as u64);
+            partition.stats.records_out.add(count_records(records));
+        }
+    }
 }
 
 fn respond(

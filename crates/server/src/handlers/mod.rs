@@ -16,7 +16,7 @@ mod list_offsets;
 mod metadata;
 mod offsets;
 mod partitions;
-mod produce;
+pub mod produce;
 
 use std::sync::Arc;
 

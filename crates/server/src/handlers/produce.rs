@@ -15,7 +15,7 @@ use kafka_protocol::records::Compression;
 use tracing::debug;
 
 use super::{Reply, text};
-use crate::broker::Broker;
+use crate::broker::{ApiError, Broker};
 use crate::metadata::TopicMeta;
 use crate::partition::Partition;
 use crate::records::{has_keyless_record, recompress};
@@ -155,9 +155,25 @@ fn append(
         Some(codec) if header.compression() != codec as i16 => recompress(&records, codec).map_err(corrupt)?,
         _ => records,
     };
-    partition.append(records, durability).map_err(|e| {
+    let (count, bytes) = (header.records_count.max(0) as u64, records.len() as u64);
+    let appended = partition.append(records, durability).map_err(|e| {
         debug!(topic = partition.topic, partition = partition.index, error = %e, "produce refused");
         let code = ResponseError::try_from_code(e.code()).unwrap_or(ResponseError::UnknownServerError);
         (code, Some(e.to_string()))
-    })
+    })?;
+    partition.stats.records_in.add(count);
+    partition.stats.bytes_in.add(bytes);
+    Ok(appended)
+}
+
+/// Appends one batch built outside the Kafka protocol (the console's produce form) under the
+/// same rules as a Produce request: the topic's compression and compaction, idempotence.
+pub fn append_batch(
+    partition: &Partition,
+    topic: &TopicMeta,
+    batch: Bytes,
+    durability: Durability,
+) -> Result<Appended, ApiError> {
+    append(partition, Some(batch), &topic_rules(topic), durability)
+        .map_err(|(code, message)| ApiError::new(code, message.unwrap_or_else(|| code.to_string())))
 }

@@ -1,0 +1,218 @@
+//! Consumer groups as the console shows them: both protocols in one shape, with committed
+//! offsets, lag per partition and the sampled lag history.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use brook_server::broker::Broker;
+use bytes::Buf;
+use kafka_protocol::messages::ConsumerProtocolAssignment;
+use kafka_protocol::protocol::Decodable;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::http::{ApiResult, HttpError, ok_json};
+
+/// A group's members and what they are assigned, for either protocol.
+pub(crate) struct GroupView {
+    pub(crate) id: String,
+    /// `classic` or `consumer` (KIP-848).
+    pub(crate) kind: &'static str,
+    pub(crate) state: String,
+    pub(crate) protocol_type: String,
+    /// The classic group's chosen assignor, or the consumer group's server-side one.
+    pub(crate) assignor: String,
+    pub(crate) members: Vec<MemberView>,
+}
+
+pub(crate) struct MemberView {
+    member_id: String,
+    instance_id: Option<String>,
+    client_id: String,
+    host: String,
+    assigned: Vec<(String, i32)>,
+}
+
+/// One committed (or assigned) partition and how far its group is behind.
+pub(crate) struct PartitionLag {
+    pub(crate) topic: String,
+    pub(crate) partition: i32,
+    /// `None`: assigned but nothing committed yet.
+    pub(crate) committed: Option<i64>,
+    pub(crate) end_offset: Option<i64>,
+    pub(crate) lag: Option<i64>,
+    owner: Option<String>,
+}
+
+pub(crate) fn view(broker: &Broker, id: &str) -> Option<GroupView> {
+    let (_, protocol_type, state, kind) = broker.groups.list().into_iter().find(|(g, ..)| g == id)?;
+    if let Ok(c) = broker.groups.consumer_describe(id) {
+        let name_of = |topic_id: &uuid::Uuid| broker.topic_by_id(topic_id).map(|t| t.name);
+        let members = c
+            .members
+            .into_iter()
+            .map(|m| MemberView {
+                member_id: m.member_id,
+                instance_id: m.instance_id,
+                client_id: m.client_id,
+                host: m.client_host,
+                assigned: m
+                    .assigned
+                    .iter()
+                    .filter_map(|(topic_id, ps)| Some((name_of(topic_id)?, ps)))
+                    .flat_map(|(name, ps)| ps.iter().map(move |p| (name.clone(), *p)))
+                    .collect(),
+            })
+            .collect();
+        return Some(GroupView {
+            id: id.into(),
+            kind: "consumer",
+            state: c.state.into(),
+            protocol_type,
+            assignor: c.assignor.into(),
+            members,
+        });
+    }
+    let classic = broker.groups.describe(id);
+    let members = classic
+        .as_ref()
+        .map(|d| {
+            d.members
+                .iter()
+                .map(|m| MemberView {
+                    member_id: m.member_id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    host: m.client_host.clone(),
+                    assigned: if d.protocol_type == "consumer" { decode_assignment(&m.assignment) } else { Vec::new() },
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(GroupView {
+        id: id.into(),
+        kind: if kind == "consumer" { "consumer" } else { "classic" },
+        state: classic.as_ref().map_or(state, |d| d.state).into(),
+        protocol_type,
+        assignor: classic.map(|d| d.protocol).unwrap_or_default(),
+        members,
+    })
+}
+
+/// The topic-partitions in a classic consumer's assignment (Kafka's ConsumerProtocol bytes:
+/// a version, then the assignment); an unreadable one shows as nothing assigned.
+fn decode_assignment(bytes: &[u8]) -> Vec<(String, i32)> {
+    let mut buf = bytes;
+    if buf.remaining() < 2 {
+        return Vec::new();
+    }
+    let version = buf.get_i16().clamp(0, 3);
+    let mut owned = bytes::Bytes::copy_from_slice(buf);
+    let Ok(assignment) = ConsumerProtocolAssignment::decode(&mut owned, version) else { return Vec::new() };
+    assignment
+        .assigned_partitions
+        .iter()
+        .flat_map(|tp| tp.partitions.iter().map(move |p| (tp.topic.to_string(), *p)))
+        .collect()
+}
+
+/// Committed offsets and lag for every partition the group committed or is assigned.
+pub(crate) fn lag(broker: &Broker, group: &GroupView) -> Vec<PartitionLag> {
+    let mut rows: BTreeMap<(String, i32), PartitionLag> = BTreeMap::new();
+    let row = |topic: &str, partition: i32| PartitionLag {
+        topic: topic.to_string(),
+        partition,
+        committed: None,
+        end_offset: broker.partition(topic, partition).map(|p| p.log.high_watermark()),
+        lag: None,
+        owner: None,
+    };
+    for committed in broker.groups.fetch_offsets(&group.id, None) {
+        let mut r = row(&committed.topic, committed.partition);
+        if committed.offset >= 0 {
+            r.committed = Some(committed.offset);
+            r.lag = r.end_offset.map(|end| (end - committed.offset).max(0));
+        }
+        rows.insert((committed.topic, committed.partition), r);
+    }
+    for member in &group.members {
+        for (topic, partition) in &member.assigned {
+            let r = rows.entry((topic.clone(), *partition)).or_insert_with(|| row(topic, *partition));
+            r.owner = Some(member.member_id.clone());
+        }
+    }
+    rows.into_values().collect()
+}
+
+pub(crate) fn total_lag(rows: &[PartitionLag]) -> i64 {
+    rows.iter().filter_map(|r| r.lag).sum()
+}
+
+pub(crate) async fn list(State(state): State<AppState>) -> ApiResult {
+    let mut ids: Vec<String> = state.broker.groups.list().into_iter().map(|(id, ..)| id).collect();
+    ids.sort();
+    let groups: Vec<Value> = ids
+        .iter()
+        .filter_map(|id| view(&state.broker, id))
+        .map(|g| {
+            let rows = lag(&state.broker, &g);
+            let topics: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.topic.as_str()).collect();
+            json!({
+                "group_id": g.id,
+                "type": g.kind,
+                "state": g.state,
+                "protocol_type": g.protocol_type,
+                "members": g.members.len(),
+                "topics": topics,
+                "total_lag": total_lag(&rows),
+            })
+        })
+        .collect();
+    Ok(ok_json(json!({ "groups": groups })))
+}
+
+pub(crate) async fn describe(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let group = view(&state.broker, &id)
+        .ok_or_else(|| HttpError::not_found(format!("Consumer group '{id}' does not exist.")))?;
+    let rows = lag(&state.broker, &group);
+    let members: Vec<Value> = group
+        .members
+        .iter()
+        .map(|m| {
+            let assigned: Vec<Value> = m.assigned.iter().map(|(t, p)| json!({ "topic": t, "partition": p })).collect();
+            json!({
+                "member_id": m.member_id,
+                "instance_id": m.instance_id,
+                "client_id": m.client_id,
+                "host": m.host,
+                "assignments": assigned,
+            })
+        })
+        .collect();
+    let offsets: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "topic": r.topic,
+                "partition": r.partition,
+                "committed_offset": r.committed,
+                "end_offset": r.end_offset,
+                "lag": r.lag,
+                "member_id": r.owner,
+            })
+        })
+        .collect();
+    let history: Vec<Value> =
+        state.history.lag(&id).into_iter().map(|(at_ms, lag)| json!({ "time": at_ms, "lag": lag })).collect();
+    Ok(ok_json(json!({
+        "group_id": group.id,
+        "type": group.kind,
+        "state": group.state,
+        "protocol_type": group.protocol_type,
+        "assignor": group.assignor,
+        "members": members,
+        "offsets": offsets,
+        "total_lag": total_lag(&rows),
+        "lag_history": history,
+    })))
+}

@@ -1,0 +1,98 @@
+//! Brook's web console: an HTTP listener beside the Kafka one (`console.listener`), serving
+//! the single-page console, the JSON API it uses, and Prometheus' `/metrics`.
+//!
+//! - `http`: errors as JSON with a 4xx/5xx status; body and query parsing.
+//! - `overview`, `topics`, `messages`, `groups`: the API, one module per console page.
+//! - `history`: periodic samples of traffic and consumer-group lag for rates and charts.
+//! - `prometheus`: the `/metrics` page.
+//! - `assets`: the console's HTML, CSS and JavaScript, compiled into the binary.
+
+mod assets;
+mod groups;
+mod history;
+mod http;
+mod messages;
+mod overview;
+mod prometheus;
+mod topics;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use brook_server::broker::Broker;
+use tokio::net::TcpListener;
+use tracing::info;
+
+use crate::history::History;
+
+/// What every handler sees.
+#[derive(Clone)]
+struct AppState {
+    broker: Arc<Broker>,
+    history: Arc<History>,
+    /// Round robin for keyless messages from the produce form.
+    next_partition: Arc<AtomicU32>,
+}
+
+/// A bound console listener.
+pub struct Console {
+    pub local_addr: SocketAddr,
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Console {
+    /// Binds `console.listener`; a taken port fails start-up, as the Kafka listener's does.
+    pub async fn bind(broker: Arc<Broker>) -> anyhow::Result<Console> {
+        let address = broker.config.console.listener.clone();
+        let listener = TcpListener::bind(&address)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on console.listener={address}: {e}"))?;
+        let local_addr = listener.local_addr()?;
+        let state =
+            AppState { broker, history: Arc::new(History::default()), next_partition: Arc::new(AtomicU32::new(0)) };
+        Ok(Console { local_addr, listener, state })
+    }
+
+    /// Serves until `shutdown` completes, sampling lag and rates meanwhile.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Console { local_addr, listener, state } = self;
+        info!(address = %local_addr, "console and /metrics listening");
+        let interval = Duration::from_millis(state.broker.config.console.sample_interval_ms.max(1));
+        let (history, broker) = (state.history.clone(), state.broker.clone());
+        let sampler = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            loop {
+                ticks.tick().await;
+                let (history, broker) = (history.clone(), broker.clone());
+                let _ = tokio::task::spawn_blocking(move || history.sample(&broker)).await;
+            }
+        });
+        let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
+        sampler.abort();
+        Ok(served?)
+    }
+}
+
+fn router(state: AppState) -> Router {
+    use axum::routing::put;
+    Router::new()
+        .route("/", get(assets::index))
+        .route("/assets/{file}", get(assets::file))
+        .route("/metrics", get(prometheus::metrics))
+        .route("/api/overview", get(overview::overview))
+        .route("/api/topics", get(topics::list).post(topics::create))
+        .route("/api/topics/{name}", get(topics::describe).delete(topics::delete))
+        .route("/api/topics/{name}/configs", put(topics::alter_configs))
+        .route("/api/topics/{name}/messages", get(messages::browse).post(messages::produce))
+        .route("/api/groups", get(groups::list))
+        .route("/api/groups/{id}", get(groups::describe))
+        .fallback(assets::not_found)
+        .method_not_allowed_fallback(assets::method_not_allowed)
+        .with_state(state)
+}

@@ -1,0 +1,174 @@
+//! Topics: list (with search), create, describe (partitions and configs), change configs,
+//! delete. Changes go through the broker's metadata log exactly as the Kafka APIs' do.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use brook_server::broker::Broker;
+use brook_server::group::OFFSETS_TOPIC;
+use brook_server::metadata::TopicMeta;
+use brook_server::topic_config::{self, TOPIC_CONFIGS};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::http::{ApiResult, HttpError, ok_json, parse_body, read_body};
+
+/// A topic's offsets and size, summed over its partitions.
+pub(crate) struct TopicTotals {
+    pub(crate) messages: i64,
+    pub(crate) size_bytes: u64,
+}
+
+pub(crate) fn totals(broker: &Broker, topic: &TopicMeta) -> TopicTotals {
+    let mut totals = TopicTotals { messages: 0, size_bytes: 0 };
+    for p in (0..topic.partitions).filter_map(|i| broker.partition(&topic.name, i)) {
+        totals.messages += p.log.high_watermark() - p.log.log_start_offset();
+        totals.size_bytes += p.log.size_bytes();
+    }
+    totals
+}
+
+pub(crate) fn is_internal(name: &str) -> bool {
+    name == OFFSETS_TOPIC
+}
+
+pub(crate) async fn list(State(state): State<AppState>, Query(query): Query<HashMap<String, String>>) -> ApiResult {
+    let search = query.get("search").map(|s| s.to_lowercase()).unwrap_or_default();
+    let mut topics: Vec<TopicMeta> = state.broker.metadata().topics().cloned().collect();
+    topics.retain(|t| t.name.to_lowercase().contains(&search));
+    topics.sort_by(|a, b| a.name.cmp(&b.name));
+    let rows: Vec<Value> = topics
+        .iter()
+        .map(|t| {
+            let totals = totals(&state.broker, t);
+            json!({
+                "name": t.name,
+                "id": t.id.to_string(),
+                "partitions": t.partitions,
+                "replication_factor": 1,
+                "internal": is_internal(&t.name),
+                "messages": totals.messages,
+                "size_bytes": totals.size_bytes,
+            })
+        })
+        .collect();
+    Ok(ok_json(json!({ "topics": rows })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateTopic {
+    name: String,
+    #[serde(default = "default_count")]
+    partitions: i32,
+    #[serde(default = "default_count")]
+    replication_factor: i16,
+    #[serde(default)]
+    configs: BTreeMap<String, String>,
+}
+
+/// `-1`: the broker's `num.partitions` / `default.replication.factor`, as in CreateTopics.
+fn default_count<T: From<i8>>() -> T {
+    T::from(-1)
+}
+
+pub(crate) async fn create(State(state): State<AppState>, body: Body) -> ApiResult {
+    let request: CreateTopic = parse_body(&read_body(body).await?)?;
+    let topic = state
+        .broker
+        .create_topic(request.name.trim(), request.partitions, request.replication_factor, request.configs, false)
+        .await?;
+    Ok((StatusCode::CREATED, describe_json(&state.broker, &topic)).into_response())
+}
+
+pub(crate) async fn describe(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult {
+    let topic = find(&state.broker, &name)?;
+    Ok(describe_json(&state.broker, &topic))
+}
+
+fn find(broker: &Broker, name: &str) -> Result<TopicMeta, HttpError> {
+    broker.topic(name).ok_or_else(|| HttpError::not_found(format!("Topic '{name}' does not exist.")))
+}
+
+fn describe_json(broker: &Broker, topic: &TopicMeta) -> axum::response::Response {
+    let node = broker.config.node_id;
+    let partitions: Vec<Value> = (0..topic.partitions)
+        .filter_map(|i| broker.partition(&topic.name, i))
+        .map(|p| {
+            json!({
+                "partition": p.index,
+                "leader": node,
+                "replicas": [node],
+                "isr": [node],
+                "start_offset": p.log.log_start_offset(),
+                "end_offset": p.log.high_watermark(),
+                "size_bytes": p.log.size_bytes(),
+                "segments": p.log.segment_count(),
+            })
+        })
+        .collect();
+    let totals = totals(broker, topic);
+    ok_json(json!({
+        "name": topic.name,
+        "id": topic.id.to_string(),
+        "internal": is_internal(&topic.name),
+        "replication_factor": 1,
+        "messages": totals.messages,
+        "size_bytes": totals.size_bytes,
+        "partitions": partitions,
+        "configs": configs_json(broker, topic),
+    }))
+}
+
+/// Every topic config with its effective value and where that comes from, as
+/// `kafka-configs --describe --all` lists them.
+fn configs_json(broker: &Broker, topic: &TopicMeta) -> Vec<Value> {
+    TOPIC_CONFIGS
+        .iter()
+        .map(|(key, _)| {
+            let default = topic_config::default_value(key, &broker.config.log);
+            match topic.configs.get(*key) {
+                Some(value) => json!({ "name": key, "value": value, "source": "topic", "default": default }),
+                None => json!({ "name": key, "value": default, "source": "default", "default": default }),
+            }
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConfigChanges {
+    /// Keys to set, or with `null` to return to the default (IncrementalAlterConfigs' SET and
+    /// DELETE).
+    configs: BTreeMap<String, Option<String>>,
+}
+
+pub(crate) async fn alter_configs(State(state): State<AppState>, Path(name): Path<String>, body: Body) -> ApiResult {
+    let request: ConfigChanges = parse_body(&read_body(body).await?)?;
+    let topic = find(&state.broker, &name)?;
+    let mut configs = topic.configs.clone();
+    for (key, value) in request.configs {
+        if !TOPIC_CONFIGS.iter().any(|(k, _)| *k == key) {
+            return Err(HttpError::bad_request(format!("Unknown topic config name: {key}")));
+        }
+        match value {
+            Some(value) => configs.insert(key, value),
+            None => configs.remove(&key),
+        };
+    }
+    state.broker.set_topic_configs(&name, configs, false).await?;
+    Ok(describe_json(&state.broker, &find(&state.broker, &name)?))
+}
+
+pub(crate) async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult {
+    let topic = find(&state.broker, &name)?;
+    if is_internal(&topic.name) {
+        return Err(HttpError::bad_request(format!("Topic '{name}' is internal and cannot be deleted here.")));
+    }
+    state.broker.delete_topic(topic.id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
