@@ -16,6 +16,7 @@ await_port() {
 start_brook() {
   local port; port=$(free_port)
   ./target/release/brook server --override "listeners=PLAINTEXT://127.0.0.1:$port" \
+    --override "console.listener=127.0.0.1:0" \
     --override "log.dirs=$work/brook" >"$work/brook.log" 2>&1 &
   broker_pid=$!
   await_port "$port"

@@ -14,7 +14,7 @@ class Brook:
     def __init__(self, data_dir, *overrides):
         self.data_dir = str(data_dir)
         args = [BROOK, "server", "--override", "listeners=PLAINTEXT://127.0.0.1:0",
-                "--override", f"log.dirs={self.data_dir}"]
+                "--override", "console.listener=127.0.0.1:0", "--override", f"log.dirs={self.data_dir}"]
         for o in overrides:
             args += ["--override", o]
         env = dict(os.environ)

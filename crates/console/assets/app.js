@@ -233,7 +233,7 @@ async function topicPage(name) {
       h("a", { href: `#/messages?topic=${enc(t.name)}` }, h("button", { class: "secondary" }, "Browse messages")),
       t.internal ? null : h("button", { class: "danger", onclick: () => deleteTopic(t.name, () => { location.hash = "#/topics"; }) }, "Delete topic")),
     h("div", { class: "cards" }, card("Partitions", t.partitions.length), card("Replication factor", t.replication_factor),
-      card("Messages", number(t.messages)), card("Size", bytes(t.size_bytes)), card("Topic id", h("small", {}, t.id))),
+      card("Messages", number(t.messages)), card("Size", bytes(t.size_bytes)), card("Topic id", h("code", { class: "id" }, t.id))),
     h("h2", {}, "Partitions"),
     table(["Partition", "Leader", "Replicas", "In sync", "Start offset", "End offset", "Messages", "Size", "Segments"],
       t.partitions.map((p) => h("tr", {}, h("td", { class: "num" }, p.partition), h("td", { class: "num" }, p.leader),

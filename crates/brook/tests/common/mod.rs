@@ -2,6 +2,7 @@
 //! stops it (SIGTERM, then SIGKILL if it lingers) when dropped, also when a test fails.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod http;
 pub mod kafka;
 pub mod wire;
 
@@ -13,6 +14,8 @@ use std::time::{Duration, Instant};
 pub struct Brook {
     child: Option<Child>,
     pub addr: String,
+    /// The console's base URL (`http://127.0.0.1:PORT`), unless `console.enabled=false`.
+    pub console: Option<String>,
     pub data: PathBuf,
     _dir: Option<tempfile::TempDir>,
 }
@@ -45,6 +48,7 @@ impl Brook {
     fn spawn(mut cmd: Command, data: &Path, overrides: &[&str]) -> Brook {
         cmd.arg("server")
             .args(["--override", "listeners=PLAINTEXT://127.0.0.1:0"])
+            .args(["--override", "console.listener=127.0.0.1:0"])
             .args(["--override", &format!("log.dirs={}", data.display())]);
         for o in overrides {
             cmd.args(["--override", o]);
@@ -54,14 +58,18 @@ impl Brook {
         }
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn brook");
         let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
-        let addr = line
-            .trim()
-            .strip_prefix("brook listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line from brook: {line:?}"))
-            .to_string();
-        Brook { child: Some(child), addr, data: data.to_path_buf(), _dir: None }
+        let mut stdout = BufReader::new(stdout);
+        let mut read_line = |prefix: &str| {
+            let mut line = String::new();
+            stdout.read_line(&mut line).expect("read brook's start-up lines");
+            line.trim()
+                .strip_prefix(prefix)
+                .unwrap_or_else(|| panic!("expected {prefix:?} from brook, got {line:?}"))
+                .to_string()
+        };
+        let addr = read_line("brook listening on ");
+        let console = (!overrides.contains(&"console.enabled=false")).then(|| read_line("brook console on "));
+        Brook { child: Some(child), addr, console, data: data.to_path_buf(), _dir: None }
     }
 
     /// SIGTERM and wait for a clean exit; returns the exit status code.

@@ -24,6 +24,7 @@ final class Brook implements AutoCloseable {
         }
         List<String> args = new ArrayList<>(List.of(bin, "server",
                 "--override", "listeners=PLAINTEXT://127.0.0.1:0",
+                "--override", "console.listener=127.0.0.1:0",
                 "--override", "log.dirs=" + data));
         for (String o : overrides) {
             args.add("--override");

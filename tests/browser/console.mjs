@@ -1,0 +1,125 @@
+// Drives Brook's web console in headless Debian Chromium with playwright-core.
+//
+//   BROOK_CONSOLE=http://127.0.0.1:8080 SCREENSHOTS=dir GROUP=billing GROUP_LAG=8 node console.mjs
+//
+// Creates a topic in the form (and is refused a bad one), edits a config, produces a message
+// from the form and finds it in the browser, sees GROUP's lag and its chart fill with samples,
+// deletes a topic through the confirmation dialog. Exits non-zero on the first failed check.
+// Run by crates/brook/tests/console.rs, which starts the broker and prepares GROUP.
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const base = process.env.BROOK_CONSOLE;
+const shots = process.env.SCREENSHOTS || "screenshots";
+const group = process.env.GROUP;
+const groupLag = process.env.GROUP_LAG;
+if (!base || !group || !groupLag) throw new Error("set BROOK_CONSOLE, GROUP and GROUP_LAG");
+mkdirSync(shots, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  // As root in CI, and on a machine whose outside network is closed: no sandbox, no background
+  // connections to Google's services.
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync"],
+});
+const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+const pageErrors = [];
+page.on("pageerror", (e) => pageErrors.push(e.message));
+// 4xx answers are part of the test (a refused topic name); a 5xx never is.
+page.on("response", (r) => { if (r.status() >= 500) pageErrors.push(`${r.status()} from ${r.url()}`); });
+page.setDefaultTimeout(15000);
+
+function check(condition, message) {
+  if (!condition) throw new Error(`check failed: ${message}`);
+}
+const shot = (name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+const byTest = (id) => page.locator(`[data-testid="${id}"]`);
+
+try {
+  // Overview: the broker and its totals.
+  await page.goto(base);
+  await byTest("brokers").waitFor();
+  check((await byTest("brokers").innerText()).includes("1"), "one broker on the overview");
+  check((await byTest("topics").innerText()).match(/\d/), "a topic count");
+  await shot("overview");
+
+  // Topics: a bad name is refused with Kafka's reason; a good one is created.
+  await page.click('a[data-nav="topics"]');
+  await byTest("new-topic").click();
+  await byTest("topic-name").fill("bad name!");
+  await byTest("create-topic").click();
+  const refusal = page.locator('[data-testid="create-topic-form"] [role="alert"]');
+  await refusal.waitFor();
+  check((await refusal.innerText()).includes("INVALID_TOPIC_EXCEPTION"), "the refusal names Kafka's error");
+  await byTest("topic-name").fill("web-orders");
+  await byTest("topic-partitions").fill("2");
+  await byTest("create-topic").click();
+  await page.locator('tr[data-topic="web-orders"]').waitFor();
+  await byTest("new-topic").click();
+  await byTest("topic-name").fill("to-delete");
+  await byTest("create-topic").click();
+  await page.locator('tr[data-topic="to-delete"]').waitFor();
+  await shot("topics");
+
+  // A topic's page: its partitions, and a config edited in place.
+  await page.click('tr[data-topic="web-orders"] a');
+  await byTest("partitions-table").waitFor();
+  check((await byTest("partitions-table").locator("tbody tr").count()) === 2, "two partitions listed");
+  await page.fill('input[data-config="retention.ms"]', "86400000");
+  await byTest("save-configs").click();
+  await page.locator(".success").waitFor();
+  const retentionRow = byTest("configs-table").locator("tr", { has: page.locator('input[data-config="retention.ms"]') });
+  check((await retentionRow.innerText()).includes("topic override"), "retention.ms is now a topic override");
+  await shot("topic");
+
+  // Messages: produce from the form, then find the message with a key filter.
+  await page.goto(`${base}/#/messages?topic=web-orders`);
+  await byTest("produce-new").click();
+  await byTest("produce-key").fill("customer_42");
+  await byTest("produce-value").fill('{"item":"book","amount":12}');
+  await byTest("produce-submit").click();
+  const result = byTest("produce-result");
+  await result.waitFor();
+  const landed = (await result.innerText()).match(/partition (\d+) at offset (\d+)/);
+  check(landed, `the form reports where the message landed: ${await result.innerText()}`);
+  await byTest("msg-key-filter").fill("customer_42");
+  await byTest("msg-search").click();
+  const row = page.locator(`tr.message[data-partition="${landed[1]}"][data-offset="${landed[2]}"]`);
+  await row.waitFor();
+  const value = await row.locator("td.value").innerText();
+  check(value.includes('"amount": 12') && value.toLowerCase().includes("json"), `the value is shown as pretty JSON: ${value}`);
+  check((await row.locator("td.key").innerText()).includes("customer_42"), "the key is shown");
+  await shot("messages");
+
+  // Consumer groups: the group's lag, and a chart with samples taken at different times.
+  await page.click('a[data-nav="groups"]');
+  await page.locator(`tr[data-group="${group}"]`).waitFor();
+  await page.click(`tr[data-group="${group}"] a`);
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid="lag-chart"]')?.dataset.samples) >= 3);
+  check((await byTest("total-lag").innerText()).includes(groupLag), `total lag ${groupLag} shown`);
+  const lagCell = await byTest("offsets-table").locator("td.lag").first().innerText();
+  check(lagCell.trim() === groupLag, `partition lag ${groupLag}, got ${lagCell}`);
+  check((await byTest("lag-chart").locator("circle").count()) >= 3, "the chart plots the samples");
+  await shot("group");
+
+  // Deleting asks first; cancelling keeps the topic, confirming removes it.
+  await page.click('a[data-nav="topics"]');
+  await byTest("delete-to-delete").click();
+  await byTest("confirm").locator("button", { hasText: "Cancel" }).click();
+  check(await page.locator('tr[data-topic="to-delete"]').isVisible(), "cancel keeps the topic");
+  await byTest("delete-to-delete").click();
+  await byTest("confirm").locator("button", { hasText: "Delete" }).click();
+  await page.locator('tr[data-topic="to-delete"]').waitFor({ state: "detached" });
+  check(await page.locator('tr[data-topic="web-orders"]').isVisible(), "the other topic stays");
+
+  check(pageErrors.length === 0, `no errors in the page: ${pageErrors.join("; ")}`);
+  console.log(`browser test passed; screenshots in ${shots}`);
+} catch (e) {
+  await shot("failure").catch(() => {});
+  console.error(e);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
