@@ -3,10 +3,11 @@
 //   BROOK_CONSOLE=http://127.0.0.1:8080 SCREENSHOTS=dir GROUP=billing GROUP_LAG=8 node console.mjs
 //
 // Creates a topic in the form (and is refused a bad one), edits a config, produces a message
-// from the form and finds it in the browser, sees GROUP's lag and its chart fill with samples,
-// deletes a topic through the confirmation dialog. Exits non-zero on the first failed check.
+// from the form and finds it in the browser, sees GROUP's lag (at least GROUP_LAG, growing
+// while the caller produces) and its chart fill with samples, deletes a topic through the
+// confirmation dialog. Exits non-zero on the first failed check.
 // Run by crates/brook/tests/console.rs, which starts the broker and prepares GROUP.
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
@@ -16,6 +17,7 @@ const group = process.env.GROUP;
 const groupLag = process.env.GROUP_LAG;
 if (!base || !group || !groupLag) throw new Error("set BROOK_CONSOLE, GROUP and GROUP_LAG");
 mkdirSync(shots, { recursive: true });
+rmSync(join(shots, "failure.png"), { force: true });
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -97,11 +99,13 @@ try {
   await page.click('a[data-nav="groups"]');
   await page.locator(`tr[data-group="${group}"]`).waitFor();
   await page.click(`tr[data-group="${group}"] a`);
-  await page.waitForFunction(() => Number(document.querySelector('[data-testid="lag-chart"]')?.dataset.samples) >= 3);
-  check((await byTest("total-lag").innerText()).includes(groupLag), `total lag ${groupLag} shown`);
-  const lagCell = await byTest("offsets-table").locator("td.lag").first().innerText();
-  check(lagCell.trim() === groupLag, `partition lag ${groupLag}, got ${lagCell}`);
-  check((await byTest("lag-chart").locator("circle").count()) >= 3, "the chart plots the samples");
+  await page.waitForFunction(() => Number(document.querySelector('[data-testid="lag-chart"]')?.dataset.samples) >= 5);
+  const cells = await byTest("offsets-table").locator("tbody tr").first().locator("td").allInnerTexts();
+  const [committed, end, lag] = cells.slice(2, 5).map((c) => Number(c.replace(/,/g, "")));
+  check(lag === end - committed && lag >= Number(groupLag), `lag = end - committed >= ${groupLag}: ${cells}`);
+  const total = Number((await byTest("total-lag").innerText()).replace(/\D/g, ""));
+  check(total >= Number(groupLag), `total lag at least ${groupLag}: ${total}`);
+  check((await byTest("lag-chart").locator("circle").count()) >= 5, "the chart plots the samples");
   await shot("group");
 
   // Deleting asks first; cancelling keeps the topic, confirming removes it.

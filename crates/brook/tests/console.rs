@@ -472,11 +472,23 @@ fn console_can_be_turned_off_and_a_taken_port_stops_start_up() {
 fn console_works_in_a_browser() {
     let brook = Brook::start(&["group.initial.rebalance.delay.ms=0", FAST_SAMPLES]);
     let base = console(&brook);
-    // A group that is behind: 12 records, 4 committed.
+    // A group that is behind, 12 records with 4 committed, and falls further behind while
+    // the browser looks (so the chart has a slope to draw).
     create_topic(base, "payments", 1);
     let records: Vec<(Option<&str>, &[u8], Option<i32>)> = (0..12).map(|_| (Some("p"), &b"paid"[..], None)).collect();
     produce(&brook, "payments", &records);
     commit(&brook, "billing", "payments", &[(0, 4)]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let trickle = {
+        let (stop, producer) = (stop.clone(), producer(&brook));
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                producer.send(BaseRecord::<str, str>::to("payments").key("p").payload("paid")).expect("enqueue");
+                producer.poll(Duration::from_millis(150));
+            }
+            producer.flush(TIMEOUT).expect("flush");
+        })
+    };
 
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let script = root.join("tests/browser/console.mjs");
@@ -493,6 +505,8 @@ fn console_works_in_a_browser() {
         .env("GROUP_LAG", "8")
         .status()
         .expect("run node");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    trickle.join().expect("the producing thread");
     assert!(status.success(), "the browser test failed: {status}");
     for page in ["overview", "topics", "topic", "messages", "group"] {
         let file = screenshots.join(format!("{page}.png"));
