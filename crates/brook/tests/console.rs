@@ -65,6 +65,17 @@ fn commit(brook: &Brook, group: &str, topic: &str, offsets: &[(i32, i64)]) {
     consumer.commit(&list, CommitMode::Sync).expect("commit");
 }
 
+/// The first record a Kafka consumer reads from `partitions` of `topic`, from the beginning.
+fn first_message(brook: &Brook, topic: &str, partitions: &[i32]) -> rdkafka::message::OwnedMessage {
+    let reader = consumer(brook, "first-message-reader");
+    let mut list = TopicPartitionList::new();
+    for p in partitions {
+        list.add_partition_offset(topic, *p, Offset::Beginning).unwrap();
+    }
+    reader.assign(&list).unwrap();
+    eventually(TIMEOUT, "a record", || reader.poll(Duration::from_millis(100))).expect("no consumer error").detach()
+}
+
 fn create_topic(base: &str, name: &str, partitions: i32) -> Value {
     let created = http::post(base, "/api/topics", &json!({ "name": name, "partitions": partitions }).to_string());
     assert_eq!(created.status, 201, "{}", created.body);
@@ -183,13 +194,7 @@ fn messages_are_produced_and_browsed_over_http() {
     assert_eq!(produced.status, 200, "{}", produced.body);
     let produced = produced.json();
     assert_eq!((produced["partition"].as_i64(), produced["offset"].as_i64()), (Some(1), Some(0)));
-    let reader = consumer(&brook, "reader");
-    let mut list = TopicPartitionList::new();
-    list.add_partition_offset("orders", 1, Offset::Beginning).unwrap();
-    reader.assign(&list).unwrap();
-    let message = eventually(TIMEOUT, "the produced message", || reader.poll(Duration::from_millis(100)))
-        .expect("no consumer error")
-        .detach();
+    let message = first_message(&brook, "orders", &[1]);
     assert_eq!(message.key(), Some(&b"customer_7"[..]));
     assert_eq!(message.payload(), Some(&br#"{"item":"book","amount":12}"#[..]));
     let header = message.headers().expect("headers").get(0);
@@ -514,15 +519,7 @@ fn console_works_in_a_browser() {
         assert!(size > 10_000, "{} is missing or blank", file.display());
     }
     // What the browser did, seen by a Kafka client: the form's message is in the topic.
-    let reader = consumer(&brook, "browser-check");
-    let mut list = TopicPartitionList::new();
-    for p in 0..2 {
-        list.add_partition_offset("web-orders", p, Offset::Beginning).unwrap();
-    }
-    reader.assign(&list).unwrap();
-    let message = eventually(TIMEOUT, "the message produced from the form", || reader.poll(Duration::from_millis(100)))
-        .expect("no consumer error")
-        .detach();
+    let message = first_message(&brook, "web-orders", &[0, 1]);
     assert_eq!(message.key(), Some(&b"customer_42"[..]));
     assert_eq!(message.payload(), Some(&br#"{"item":"book","amount":12}"#[..]));
 }
