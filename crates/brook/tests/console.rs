@@ -329,6 +329,11 @@ fn consumer_groups_show_members_lag_and_lag_history() {
     assert_eq!(offsets[1]["lag"], 0);
 
     // The history holds samples taken at different times, and follows the lag as it grows.
+    let sampled = |lag: i64| {
+        let g = http::get(base, "/api/groups/dashboard").json();
+        g["lag_history"].as_array().unwrap().iter().any(|s| s["lag"] == lag).then_some(())
+    };
+    eventually(TIMEOUT, "a sample of the lag after the commit", || sampled(3));
     produce(&brook, "clicks", &[(None, &b"more"[..], Some(1)); 4]);
     let history = eventually(TIMEOUT, "lag history to show the growth", || {
         let g = http::get(base, "/api/groups/dashboard").json();
