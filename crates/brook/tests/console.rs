@@ -343,9 +343,30 @@ fn consumer_groups_show_members_lag_and_lag_history() {
     let times: Vec<i64> = history.iter().map(|s| s["time"].as_i64().unwrap()).collect();
     assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
 
+    // A KIP-848 group (group.protocol=consumer) shows in the same shape.
+    let modern: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brook.addr)
+        .set("group.id", "modern")
+        .set("group.protocol", "consumer")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    modern.subscribe(&["clicks"]).unwrap();
+    let g = eventually(TIMEOUT, "the KIP-848 member to be assigned", || {
+        modern.poll(Duration::from_millis(50));
+        let g = http::get(base, "/api/groups/modern");
+        let g = (g.status == 200).then(|| g.json())?;
+        (g["members"][0]["assignments"].as_array().is_some_and(|a| a.len() == 2)).then_some(g)
+    });
+    assert_eq!(g["type"], "consumer");
+    assert_eq!(g["members"][0]["assignments"][0], json!({ "topic": "clicks", "partition": 0 }));
+    drop(modern);
+
     let list = http::get(base, "/api/groups").json();
     assert_eq!(list["groups"][0]["group_id"], "dashboard");
     assert_eq!(list["groups"][0]["total_lag"], 7);
+    assert_eq!(list["groups"][1]["group_id"], "modern");
+    assert_eq!(list["groups"][1]["type"], "consumer");
     assert_error(&http::get(base, "/api/groups/nobody"), 404, None);
 
     // The overview's rates come from the same samples.
@@ -356,7 +377,7 @@ fn consumer_groups_show_members_lag_and_lag_history() {
     });
     assert_eq!(overview["brokers"][0]["node_id"], 1);
     assert!(overview["topics"].as_i64().unwrap() >= 1);
-    assert_eq!(overview["consumer_groups"], 1);
+    assert_eq!(overview["consumer_groups"], 2);
 }
 
 fn scrape(base: &str) -> Vec<Sample> {
