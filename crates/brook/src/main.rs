@@ -1,4 +1,4 @@
-//! The `brook` binary: `brook server` runs a broker; `brook topics`, `brook console-producer`
+//! The `brook` binary: `brook server` runs a broker and its web console; `brook topics`, `brook console-producer`
 //! and `brook console-consumer` are Kafka's tools. Invoked as (or linked to) `kafka-topics` or
 //! `kafka-topics.sh`, it behaves as that tool; `brook install-aliases DIR` creates the links.
 
@@ -18,7 +18,8 @@ usage: brook server [server.properties] [--override key=value ...]
        brook install-aliases DIR
        brook --version
 
-  server            run a broker; with no file, one broker on localhost:9092 with data in ./brook-data
+  server            run a broker; with no file, one broker on localhost:9092 with data in ./brook-data,
+                    and its web console and /metrics on http://localhost:8080
   topics            kafka-topics: create, list, describe, alter, delete topics
   console-producer  kafka-console-producer: publish lines from standard input
   console-consumer  kafka-console-consumer: print a topic's records
