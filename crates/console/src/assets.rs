@@ -36,7 +36,5 @@ pub(crate) async fn not_found(uri: Uri) -> Response {
 }
 
 pub(crate) async fn method_not_allowed(uri: Uri) -> Response {
-    let mut response = HttpError::bad_request(format!("method not allowed on {}", uri.path())).into_response();
-    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-    response
+    HttpError::new(StatusCode::METHOD_NOT_ALLOWED, format!("method not allowed on {}", uri.path())).into_response()
 }

@@ -17,16 +17,20 @@ pub(crate) struct HttpError {
 }
 
 impl HttpError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> HttpError {
+        HttpError { status, message: message.into(), kafka_error: None }
+    }
+
     pub(crate) fn bad_request(message: impl Into<String>) -> HttpError {
-        HttpError { status: StatusCode::BAD_REQUEST, message: message.into(), kafka_error: None }
+        HttpError::new(StatusCode::BAD_REQUEST, message)
     }
 
     pub(crate) fn not_found(message: impl Into<String>) -> HttpError {
-        HttpError { status: StatusCode::NOT_FOUND, message: message.into(), kafka_error: None }
+        HttpError::new(StatusCode::NOT_FOUND, message)
     }
 
     pub(crate) fn internal(message: impl Into<String>) -> HttpError {
-        HttpError { status: StatusCode::INTERNAL_SERVER_ERROR, message: message.into(), kafka_error: None }
+        HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
     }
 }
 
@@ -74,10 +78,8 @@ const MAX_BODY_BYTES: usize = 16 << 20;
 
 /// Reads a request body, answering 413 (with a JSON body) past `MAX_BODY_BYTES`.
 pub(crate) async fn read_body(body: axum::body::Body) -> Result<bytes::Bytes, HttpError> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| HttpError {
-        status: StatusCode::PAYLOAD_TOO_LARGE,
-        message: format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
-        kafka_error: None,
+    axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
+        HttpError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the request body is larger than {MAX_BODY_BYTES} bytes"))
     })
 }
 
