@@ -211,9 +211,16 @@ pub fn consume(parsed: &Parsed) -> Result<(), ToolError> {
         ("auto.offset.reset".to_string(), "earliest".to_string()),
         ("enable.auto.commit".to_string(), "false".to_string()),
     ];
-    let consumer: BaseConsumer = client::config(parsed, &settings)?
-        .create()
-        .map_err(|e| ToolError::failed(format!("cannot create a consumer: {e}")))?;
+    let mut config = client::config(parsed, &settings)?;
+    // librdkafka stops fetching a partition once 100,000 records wait in its queue and backs off
+    // (`fetch.queue.backoff.ms`); a broker that answers faster than this loop drains records
+    // then stalls the measurement in 100 ms steps. rdkafka_performance raises the bar the same
+    // way. A consumer.config file may set its own.
+    if config.get("queued.min.messages").is_none() {
+        config.set("queued.min.messages", "1000000");
+    }
+    let consumer: BaseConsumer =
+        config.create().map_err(|e| ToolError::failed(format!("cannot create a consumer: {e}")))?;
     consumer.subscribe(&[topic]).map_err(|e| ToolError::failed(e.to_string()))?;
     let start = Instant::now();
     let mut first: Option<Instant> = None;
