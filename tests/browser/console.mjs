@@ -81,6 +81,9 @@ try {
   await byTest("produce-new").click();
   await byTest("produce-key").fill("customer_42");
   await byTest("produce-value").fill('{"item":"book","amount":12}');
+  await page.locator('[data-testid="produce-form"] button', { hasText: "add header" }).click();
+  await page.fill(".header-key", "source");
+  await page.fill(".header-value", "web");
   await byTest("produce-submit").click();
   const result = byTest("produce-result");
   await result.waitFor();
@@ -93,6 +96,7 @@ try {
   const value = await row.locator("td.value").innerText();
   check(value.includes('"amount": 12') && value.toLowerCase().includes("json"), `the value is shown as pretty JSON: ${value}`);
   check((await row.locator("td.key").innerText()).includes("customer_42"), "the key is shown");
+  check((await row.locator("td.headers").innerText()).includes("source: web"), "the header is shown");
   await shot("messages");
 
   // Consumer groups: the group's lag, and a chart with samples taken at different times.

@@ -548,4 +548,6 @@ fn console_works_in_a_browser() {
     let message = first_message(&brook, "web-orders", &[0, 1]);
     assert_eq!(message.key(), Some(&b"customer_42"[..]));
     assert_eq!(message.payload(), Some(&br#"{"item":"book","amount":12}"#[..]));
+    let header = message.headers().expect("headers").get(0);
+    assert_eq!((header.key, header.value), ("source", Some(&b"web"[..])));
 }

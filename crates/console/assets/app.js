@@ -303,7 +303,7 @@ async function messagesPage() {
             h("td", { class: "num" }, m.partition), h("td", { class: "num" }, m.offset),
             h("td", {}, time(m.timestamp), h("div", { class: "fmt" }, m.timestamp_type)),
             h("td", { class: "key" }, shown(m.key)), h("td", { class: "value" }, shown(m.value)),
-            h("td", {}, m.headers.map((x) => h("div", {}, h("b", {}, x.key), ": ", x.value ? x.value.text : "null"))))),
+            h("td", { class: "headers" }, m.headers.map((x) => h("div", {}, h("b", {}, x.key), ": ", x.value ? x.value.text : "null"))))),
           { "data-testid": "messages-table" }));
     } catch (e) {
       results.replaceChildren(errorBox(e));
