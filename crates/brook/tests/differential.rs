@@ -40,14 +40,20 @@ fn create(conn: &mut Conn, topic: &str, partitions: i32, replication_factor: i16
 }
 
 fn list_offset(conn: &mut Conn, topic: &str, timestamp: i64) -> (i16, i64) {
+    let (error, offset, _) = list_offset_at(conn, topic, timestamp, 8);
+    (error, offset)
+}
+
+/// ListOffsets at `version`: (error, offset, timestamp).
+fn list_offset_at(conn: &mut Conn, topic: &str, timestamp: i64, version: i16) -> (i16, i64, i64) {
     let request = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![
         ListOffsetsTopic::default()
             .with_name(name(topic))
             .with_partitions(vec![ListOffsetsPartition::default().with_timestamp(timestamp)]),
     ]);
-    let ResponseKind::ListOffsets(r) = conn.call(ApiKey::ListOffsets, 8, &request) else { panic!() };
+    let ResponseKind::ListOffsets(r) = conn.call(ApiKey::ListOffsets, version, &request) else { panic!() };
     let p = &r.topics[0].partitions[0];
-    (p.error_code, p.offset)
+    (p.error_code, p.offset, p.timestamp)
 }
 
 fn scenario(addr: &str) -> Observations {
@@ -93,6 +99,22 @@ fn scenario(addr: &str) -> Observations {
     note("list earliest", format!("{:?}", list_offset(&mut conn, "diff", -2)));
     note("list latest", format!("{:?}", list_offset(&mut conn, "diff", -1)));
     note("list far future timestamp", format!("{:?}", list_offset(&mut conn, "diff", now_ms() + 86_400_000)));
+
+    // KIP-734's max timestamp (-3), earliest local (-4) and latest tiered (-5), on an empty
+    // partition and on one whose newest timestamp sits in the middle batch.
+    assert_eq!(create(&mut conn, "times", 1, 1), 0);
+    assert_eq!(create(&mut conn, "times-empty", 1, 1), 0);
+    let base = now_ms() - 60_000;
+    for (offset_ms, count) in [(0, 3), (20_000, 2), (10_000, 4)] {
+        assert_eq!(produce(&mut conn, "times", -1, build::simple(base + offset_ms, count, 10)).map(|r| r.0), Some(0));
+    }
+    for target in [-3, -4, -5] {
+        for topic in ["times", "times-empty"] {
+            let (error, offset, timestamp) = list_offset_at(&mut conn, topic, target, 9);
+            let relative = if timestamp >= base { format!("base+{}", timestamp - base) } else { timestamp.to_string() };
+            note(&format!("list {target} on {topic}"), format!("error={error} offset={offset} timestamp={relative}"));
+        }
+    }
 
     let request = DeleteRecordsRequest::default().with_timeout_ms(5_000).with_topics(vec![
         DeleteRecordsTopic::default()

@@ -369,6 +369,14 @@ impl Log {
         }
     }
 
+    /// The largest batch timestamp among the segments holding data below the high watermark;
+    /// `None` while there is none (ListOffsets' max-timestamp spec, KIP-734).
+    pub fn max_timestamp(&self) -> Option<i64> {
+        let state = self.lock_state();
+        let hw = state.high_watermark.offset;
+        state.segments.values().filter(|s| s.base_offset < hw).map(|s| s.max_timestamp).max().filter(|t| *t >= 0)
+    }
+
     /// The first record at or after `timestamp_ms` below the high watermark (ListOffsets).
     pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<TimestampLookup>, LogError> {
         let (file, path, start, limit) = {

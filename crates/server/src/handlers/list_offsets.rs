@@ -1,4 +1,5 @@
-//! ListOffsets: earliest (-2), latest (-1) or the first offset at or after a timestamp.
+//! ListOffsets: earliest (-2), latest (-1), the first offset at or after a timestamp, and
+//! KIP-734's max timestamp (-3) with the local (-4) and tiered (-5) specs of tiered storage.
 
 use std::sync::Arc;
 
@@ -13,6 +14,9 @@ use crate::partition::Partition;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+const LATEST_TIERED: i64 = -5;
 
 pub(super) fn handle(broker: &Arc<Broker>, request: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     // Leader epochs exist from v4 on; earlier versions must leave the field at its default.
@@ -53,21 +57,27 @@ fn lookup(partition: &Partition, target: i64) -> Result<(i64, i64), ResponseErro
     match target {
         LATEST => Ok((log.high_watermark(), -1)),
         EARLIEST => Ok((log.log_start_offset(), -1)),
-        t if t >= 0 => match log.offset_for_timestamp(t) {
-            Ok(None) => Ok((-1, -1)),
-            Ok(Some(TimestampLookup::Found { offset, timestamp })) => Ok((offset, timestamp)),
-            Ok(Some(TimestampLookup::InCompressedBatch(batch))) => {
-                let mut buf = batch;
-                let set = RecordBatchDecoder::decode(&mut buf).map_err(|_| ResponseError::CorruptMessage)?;
-                let hit = set.records.iter().find(|r| r.timestamp >= t).ok_or(ResponseError::CorruptMessage)?;
-                Ok((hit.offset, hit.timestamp))
-            }
-            Err(e) => {
-                Err(ResponseError::try_from_code(e.kafka_error_code()).unwrap_or(ResponseError::UnknownServerError))
-            }
-        },
-        // Kafka's newer specs (-3 max timestamp, -4 earliest local, -5 latest tiered) are not
-        // served yet; refuse them plainly rather than answer wrongly.
+        // The first record carrying the newest timestamp, as Kafka answers it.
+        MAX_TIMESTAMP => log.max_timestamp().map_or(Ok((-1, -1)), |t| by_timestamp(partition, t)),
+        // Without tiered storage every segment is local and nothing is tiered (Kafka's answers).
+        EARLIEST_LOCAL => Ok((log.log_start_offset(), -1)),
+        LATEST_TIERED => Ok((-1, -1)),
+        t if t >= 0 => by_timestamp(partition, t),
         _ => Err(ResponseError::UnsupportedVersion),
+    }
+}
+
+/// The first record at or after timestamp `t`: (offset, its timestamp), or -1/-1.
+fn by_timestamp(partition: &Partition, t: i64) -> Result<(i64, i64), ResponseError> {
+    match partition.log.offset_for_timestamp(t) {
+        Ok(None) => Ok((-1, -1)),
+        Ok(Some(TimestampLookup::Found { offset, timestamp })) => Ok((offset, timestamp)),
+        Ok(Some(TimestampLookup::InCompressedBatch(batch))) => {
+            let mut buf = batch;
+            let set = RecordBatchDecoder::decode(&mut buf).map_err(|_| ResponseError::CorruptMessage)?;
+            let hit = set.records.iter().find(|r| r.timestamp >= t).ok_or(ResponseError::CorruptMessage)?;
+            Ok((hit.offset, hit.timestamp))
+        }
+        Err(e) => Err(ResponseError::try_from_code(e.kafka_error_code()).unwrap_or(ResponseError::UnknownServerError)),
     }
 }

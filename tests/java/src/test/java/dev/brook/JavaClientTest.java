@@ -21,7 +21,9 @@ import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.AlterConfigOp;
 import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.ConfigEntry;
+import org.apache.kafka.clients.admin.ListOffsetsResult.ListOffsetsResultInfo;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -166,6 +168,42 @@ class JavaClientTest {
                     admin.deleteTopics(List.of("admin-topic")).all().get());
             assertInstanceOf(UnknownTopicOrPartitionException.class, missing.getCause());
             assertEquals(Set.of(), after.stream().filter(t -> t.equals("admin-topic")).collect(Collectors.toSet()));
+        }
+    }
+
+    /** Admin.listOffsets with every spec the Java client has, KIP-734's max timestamp included. */
+    @Test
+    void listOffsetsSpecs() throws Exception {
+        try (Brook brook = Brook.start(); Admin admin = admin(brook)) {
+            admin.createTopics(List.of(new NewTopic("times", 1, (short) 1))).all().get();
+            long base = System.currentTimeMillis() - 60_000;
+            Properties props = new Properties();
+            props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, brook.bootstrap);
+            try (KafkaProducer<String, String> producer =
+                    new KafkaProducer<>(props, new StringSerializer(), new StringSerializer())) {
+                // The newest timestamp is the second record's, not the last one's.
+                for (long offsetMs : new long[] {0, 20_000, 10_000}) {
+                    producer.send(new ProducerRecord<>("times", 0, base + offsetMs, "k", "v")).get();
+                }
+            }
+            TopicPartition tp = new TopicPartition("times", 0);
+            Map<String, OffsetSpec> specs = Map.of(
+                    "earliest", OffsetSpec.earliest(),
+                    "latest", OffsetSpec.latest(),
+                    "maxTimestamp", OffsetSpec.maxTimestamp(),
+                    "forTimestamp", OffsetSpec.forTimestamp(base + 5_000),
+                    "earliestLocal", OffsetSpec.earliestLocal(),
+                    "latestTiered", OffsetSpec.latestTiered());
+            Map<String, Long> offsets = new HashMap<>();
+            for (Map.Entry<String, OffsetSpec> spec : specs.entrySet()) {
+                ListOffsetsResultInfo info = admin.listOffsets(Map.of(tp, spec.getValue())).partitionResult(tp).get();
+                offsets.put(spec.getKey(), info.offset());
+                if (spec.getKey().equals("maxTimestamp")) {
+                    assertEquals(base + 20_000, info.timestamp());
+                }
+            }
+            assertEquals(Map.of("earliest", 0L, "latest", 3L, "maxTimestamp", 1L, "forTimestamp", 1L,
+                    "earliestLocal", 0L, "latestTiered", -1L), offsets);
         }
     }
 }
