@@ -44,8 +44,21 @@ pub(crate) struct PartitionLag {
     owner: Option<String>,
 }
 
+/// Every group, sorted by id (one pass over the coordinator's list).
+pub(crate) fn all(broker: &Broker) -> Vec<GroupView> {
+    let mut views: Vec<GroupView> = broker.groups.list().into_iter().map(|entry| build(broker, entry)).collect();
+    views.sort_by(|a, b| a.id.cmp(&b.id));
+    views
+}
+
 pub(crate) fn view(broker: &Broker, id: &str) -> Option<GroupView> {
-    let (_, protocol_type, state, kind) = broker.groups.list().into_iter().find(|(g, ..)| g == id)?;
+    broker.groups.list().into_iter().find(|(g, ..)| g == id).map(|entry| build(broker, entry))
+}
+
+/// A group from its ListGroups entry (id, protocol type, state, type).
+fn build(broker: &Broker, entry: (String, String, &'static str, &'static str)) -> GroupView {
+    let (id, protocol_type, state, kind) = entry;
+    let id = id.as_str();
     if let Ok(c) = broker.groups.consumer_describe(id) {
         let name_of = |topic_id: &uuid::Uuid| broker.topic_by_id(topic_id).map(|t| t.name);
         let members = c
@@ -64,14 +77,14 @@ pub(crate) fn view(broker: &Broker, id: &str) -> Option<GroupView> {
                     .collect(),
             })
             .collect();
-        return Some(GroupView {
+        return GroupView {
             id: id.into(),
             kind: "consumer",
             state: c.state.into(),
             protocol_type,
             assignor: c.assignor.into(),
             members,
-        });
+        };
     }
     let classic = broker.groups.describe(id);
     let members = classic
@@ -89,14 +102,14 @@ pub(crate) fn view(broker: &Broker, id: &str) -> Option<GroupView> {
                 .collect()
         })
         .unwrap_or_default();
-    Some(GroupView {
+    GroupView {
         id: id.into(),
         kind: if kind == "consumer" { "consumer" } else { "classic" },
         state: classic.as_ref().map_or(state, |d| d.state).into(),
         protocol_type,
         assignor: classic.map(|d| d.protocol).unwrap_or_default(),
         members,
-    })
+    }
 }
 
 /// The topic-partitions in a classic consumer's assignment (Kafka's ConsumerProtocol bytes:
@@ -149,11 +162,8 @@ pub(crate) fn total_lag(rows: &[PartitionLag]) -> i64 {
 }
 
 pub(crate) async fn list(State(state): State<AppState>) -> ApiResult {
-    let mut ids: Vec<String> = state.broker.groups.list().into_iter().map(|(id, ..)| id).collect();
-    ids.sort();
-    let groups: Vec<Value> = ids
-        .iter()
-        .filter_map(|id| view(&state.broker, id))
+    let groups: Vec<Value> = all(&state.broker)
+        .into_iter()
         .map(|g| {
             let rows = lag(&state.broker, &g);
             let topics: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.topic.as_str()).collect();

@@ -59,11 +59,8 @@ impl History {
             traffic.records_out += p.stats.records_out.get();
             traffic.bytes_out += p.stats.bytes_out.get();
         }
-        let lags: Vec<(String, i64)> = broker
-            .groups
-            .list()
+        let lags: Vec<(String, i64)> = groups::all(broker)
             .into_iter()
-            .filter_map(|(id, ..)| groups::view(broker, &id))
             .map(|g| {
                 let lag = groups::total_lag(&groups::lag(broker, &g));
                 (g.id, lag)

@@ -74,9 +74,7 @@ fn render(broker: &Broker) -> String {
     page.family("brook_connections_accepted_total", Kind::Counter, "Client connections accepted.");
     page.sample("brook_connections_accepted_total", &[], broker.stats.connections_accepted.get() as f64);
 
-    let mut views: Vec<groups::GroupView> =
-        broker.groups.list().into_iter().filter_map(|(id, ..)| groups::view(broker, &id)).collect();
-    views.sort_by(|a, b| a.id.cmp(&b.id));
+    let views = groups::all(broker);
     let mut by_state = std::collections::BTreeMap::<(&str, &str), usize>::new();
     for g in &views {
         *by_state.entry((g.kind, g.state.as_str())).or_default() += 1;
