@@ -64,6 +64,12 @@ try {
   await byTest("create-topic").click();
   await page.locator('tr[data-topic="to-delete"]').waitFor();
   await shot("topics");
+  // The search box narrows the list as one types.
+  await byTest("topic-search").fill("web");
+  await page.locator('tr[data-topic="to-delete"]').waitFor({ state: "detached" });
+  check(await page.locator('tr[data-topic="web-orders"]').isVisible(), "the search keeps matching topics");
+  await byTest("topic-search").fill("");
+  await page.locator('tr[data-topic="to-delete"]').waitFor();
 
   // A topic's page: its partitions, and a config edited in place.
   await page.click('tr[data-topic="web-orders"] a');
@@ -98,6 +104,16 @@ try {
   check((await row.locator("td.key").innerText()).includes("customer_42"), "the key is shown");
   check((await row.locator("td.headers").innerText()).includes("source: web"), "the header is shown");
   await shot("messages");
+  // From an offset in the message's partition, without filters: the same message.
+  await byTest("msg-key-filter").fill("");
+  await byTest("msg-partition").selectOption(landed[1]);
+  await byTest("msg-mode").selectOption("offset");
+  await byTest("msg-offset").fill(landed[2]);
+  const previous = await byTest("messages-table").elementHandle();
+  await byTest("msg-search").click();
+  await page.waitForFunction((table) => !table.isConnected, previous); // the new answer replaced it
+  await page.locator(`tr.message[data-offset="${landed[2]}"]`).waitFor();
+  check((await byTest("msg-count").innerText()).startsWith("1 message"), "one message from that offset");
 
   // Consumer groups: the group's lag, and a chart with samples taken at different times.
   await page.click('a[data-nav="groups"]');
