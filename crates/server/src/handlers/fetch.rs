@@ -58,8 +58,7 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: FetchRequest, version:
         let (partitions, bytes, errors) = read_all(&wanted, max_bytes);
         let now = tokio::time::Instant::now();
         if bytes >= min_bytes.max(1) || errors || now >= deadline || watchers.is_empty() {
-            count_out(&wanted, &partitions);
-            return respond(topics, partitions);
+            return respond(&wanted, topics, partitions);
         }
         let changed = futures::future::select_all(watchers.iter_mut().map(|w| w.changed().boxed()));
         match tokio::time::timeout_at(deadline, changed).await {
@@ -67,8 +66,7 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: FetchRequest, version:
             // The deadline passed, or a partition went away (its topic was deleted).
             Ok((Err(_), _, _)) | Err(_) => {
                 let (partitions, _, _) = read_all(&wanted, max_bytes);
-                count_out(&wanted, &partitions);
-                return respond(topics, partitions);
+                return respond(&wanted, topics, partitions);
             }
         }
     }
@@ -139,10 +137,13 @@ fn count_out(wanted: &[Wanted], partitions: &[(usize, PartitionData)]) {
     }
 }
 
+/// The response for what was read, counted into each partition's outbound figures.
 fn respond(
+    wanted: &[Wanted],
     topics: Vec<(kafka_protocol::messages::TopicName, uuid::Uuid)>,
     partitions: Vec<(usize, PartitionData)>,
 ) -> FetchResponse {
+    count_out(wanted, &partitions);
     let mut responses: Vec<FetchableTopicResponse> = topics
         .into_iter()
         .map(|(name, id)| FetchableTopicResponse::default().with_topic(name).with_topic_id(id))
