@@ -44,6 +44,28 @@ fn list_offset(conn: &mut Conn, topic: &str, timestamp: i64) -> (i16, i64) {
     (error, offset)
 }
 
+/// Waits until the broker's metadata shows a leader for every partition of `topic`: a fresh
+/// Kafka node answers NOT_LEADER_OR_FOLLOWER to produces for a moment after CreateTopics.
+fn await_leader(conn: &mut Conn, topic: &str) {
+    let request = MetadataRequest::default()
+        .with_allow_auto_topic_creation(false)
+        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(name(topic)))]));
+    common::eventually(std::time::Duration::from_secs(30), "a leader for the new topic", || {
+        let ResponseKind::Metadata(m) = conn.call(ApiKey::Metadata, 12, &request) else { panic!() };
+        let t = m.topics.first()?;
+        (t.error_code == 0 && !t.partitions.is_empty() && t.partitions.iter().all(|p| p.leader_id.0 >= 0)).then_some(())
+    });
+}
+
+/// A produce retried while the partition answers NOT_LEADER_OR_FOLLOWER (6), as clients retry
+/// it: Kafka's metadata can show the leader a moment before its replica manager takes over.
+fn produce_to_new(conn: &mut Conn, topic: &str, batch: Bytes) -> Option<(i16, i64)> {
+    common::eventually(std::time::Duration::from_secs(30), "the new topic's leader to accept", || {
+        let answer = produce(conn, topic, -1, batch.clone());
+        (answer.map(|r| r.0) != Some(6)).then_some(answer)
+    })
+}
+
 /// ListOffsets at `version`: (error, offset, timestamp).
 fn list_offset_at(conn: &mut Conn, topic: &str, timestamp: i64, version: i16) -> (i16, i64, i64) {
     let request = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![
@@ -75,6 +97,7 @@ fn scenario(addr: &str) -> Observations {
     ] {
         note(step, create(&mut conn, topic, partitions, rf).to_string());
     }
+    await_leader(&mut conn, "diff");
     let metadata = MetadataRequest::default()
         .with_allow_auto_topic_creation(false)
         .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(name("missing")))]));
@@ -83,7 +106,7 @@ fn scenario(addr: &str) -> Observations {
 
     let good = build::simple(now_ms(), 2, 10);
     // acks=all: the reads below see the high watermark past it on both brokers at once.
-    note("produce valid", format!("{:?}", produce(&mut conn, "diff", -1, good.clone())));
+    note("produce valid", format!("{:?}", produce_to_new(&mut conn, "diff", good.clone())));
     let mut corrupt = good.to_vec();
     *corrupt.last_mut().expect("bytes") ^= 1;
     note("produce corrupt crc", format!("{:?}", produce(&mut conn, "diff", 1, Bytes::from(corrupt))));
@@ -102,11 +125,16 @@ fn scenario(addr: &str) -> Observations {
 
     // KIP-734's max timestamp (-3), earliest local (-4) and latest tiered (-5), on an empty
     // partition and on one whose newest timestamp sits in the middle batch.
-    assert_eq!(create(&mut conn, "times", 1, 1), 0);
-    assert_eq!(create(&mut conn, "times-empty", 1, 1), 0);
+    for topic in ["times", "times-empty"] {
+        assert_eq!(create(&mut conn, topic, 1, 1), 0);
+        await_leader(&mut conn, topic);
+    }
     let base = now_ms() - 60_000;
     for (offset_ms, count) in [(0, 3), (20_000, 2), (10_000, 4)] {
-        assert_eq!(produce(&mut conn, "times", -1, build::simple(base + offset_ms, count, 10)).map(|r| r.0), Some(0));
+        assert_eq!(
+            produce_to_new(&mut conn, "times", build::simple(base + offset_ms, count, 10)).map(|r| r.0),
+            Some(0)
+        );
     }
     for target in [-3, -4, -5] {
         for topic in ["times", "times-empty"] {
@@ -139,6 +167,7 @@ fn scenario(addr: &str) -> Observations {
     note("init producer id", format!("error={} epoch={}", init.error_code, init.producer_epoch));
     let pid = init.producer_id.0;
     assert_eq!(create(&mut conn, "idem", 1, 1), 0);
+    await_leader(&mut conn, "idem");
     for (step, epoch, sequence, records) in [
         ("idempotent first", 0, 0, 3),
         ("idempotent next", 0, 3, 2),
@@ -148,7 +177,13 @@ fn scenario(addr: &str) -> Observations {
         ("idempotent new epoch from 0", 1, 0, 1),
         ("idempotent old epoch", 0, 5, 1),
     ] {
-        note(step, format!("{:?}", produce(&mut conn, "idem", -1, idempotent_batch(pid, epoch, sequence, records))));
+        let batch = idempotent_batch(pid, epoch, sequence, records);
+        let answer = if step == "idempotent first" {
+            produce_to_new(&mut conn, "idem", batch)
+        } else {
+            produce(&mut conn, "idem", -1, batch)
+        };
+        note(step, format!("{answer:?}"));
     }
     seen
 }
