@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use brook_log::batch::BatchHeader;
+use brook_log::batch::{BatchHeader, whole_batches};
 use brook_log::{Durability, ReadBound, TimestampLookup};
 use brook_server::broker::Broker;
 use brook_server::handlers::produce::append_batch;
@@ -95,7 +95,7 @@ pub(crate) async fn browse(
         Some(p) => vec![find_partition(&state.broker, &topic, p)?],
         None => (0..topic.partitions).filter_map(|i| state.broker.partition(&topic.name, i)).collect(),
     };
-    let broker = state.broker.clone();
+    let newest_mode = matches!(start, Start::Newest);
     let (mut found, scanned) = tokio::task::spawn_blocking(move || {
         let mut found = Vec::new();
         let mut scanned = 0;
@@ -104,14 +104,12 @@ pub(crate) async fn browse(
             scanned += n;
             found.extend(records.into_iter().map(|r| (p.index, r)));
         }
-        drop(broker);
         Ok::<_, HttpError>((found, scanned))
     })
     .await
     .map_err(|e| HttpError::internal(e.to_string()))??;
     // Across partitions, by time: the first `limit` from a starting point, the last `limit` newest.
     found.sort_by_key(|(p, r)| (r.timestamp, *p, r.offset));
-    let newest_mode = offset.is_none() && timestamp.is_none();
     if found.len() > limit {
         if newest_mode {
             found.drain(..found.len() - limit);
@@ -152,12 +150,10 @@ fn scan(
     while offset < end && scanned < MAX_SCANNED_PER_PARTITION && (keep_last || found.len() < limit) {
         let bytes =
             log.read(offset, READ_BYTES, ReadBound::HighWatermark).map_err(|e| HttpError::internal(e.to_string()))?;
-        let mut rest = &bytes[..];
         let before = offset;
-        while let Some(header) = BatchHeader::parse(rest) {
-            let size = header.size_bytes().min(rest.len());
+        for (header, batch) in whole_batches(&bytes) {
             if !header.is_control() {
-                let records = decode_all(&rest[..size]).map_err(HttpError::internal)?;
+                let records = decode_all(batch).map_err(HttpError::internal)?;
                 for record in records.into_iter().filter(|r| r.offset >= offset) {
                     scanned += 1;
                     if record.timestamp >= min_timestamp && filters.matches(&record) {
@@ -166,7 +162,6 @@ fn scan(
                 }
             }
             offset = offset.max(header.next_offset());
-            rest = &rest[size..];
         }
         if offset == before {
             break; // nothing readable below the high watermark (an empty read)

@@ -67,6 +67,21 @@ pub struct BatchHeader {
     pub records_count: i32,
 }
 
+/// The whole batches at the start of `buf` (a read's or a fetch response's bytes), each with
+/// its header; stops at the first batch that is cut short or claims less than a header.
+pub fn whole_batches(mut buf: &[u8]) -> impl Iterator<Item = (BatchHeader, &[u8])> {
+    std::iter::from_fn(move || {
+        let header = BatchHeader::parse(buf)?;
+        let size = header.size_bytes();
+        if size < BATCH_HEADER_LEN || size > buf.len() {
+            return None;
+        }
+        let (batch, rest) = buf.split_at(size);
+        buf = rest;
+        Some((header, batch))
+    })
+}
+
 impl BatchHeader {
     /// Parses the first `BATCH_HEADER_LEN` bytes of `buf`; `None` if `buf` is shorter.
     pub fn parse(buf: &[u8]) -> Option<BatchHeader> {
@@ -456,6 +471,17 @@ pub mod build {
 mod tests {
     use super::build::{Record, batch, simple};
     use super::*;
+
+    /// Whole batches are yielded with their bytes; a batch cut short ends the walk.
+    #[test]
+    fn whole_batches_stop_at_a_cut_batch() {
+        let (a, b) = (simple(1_000, 2, 5), simple(2_000, 3, 5));
+        let joined = [&a[..], &b[..], &a[..a.len() - 1]].concat();
+        let walked: Vec<(i32, usize)> =
+            whole_batches(&joined).map(|(h, bytes)| (h.records_count, bytes.len())).collect();
+        assert_eq!(walked, [(2, a.len()), (3, b.len())]);
+        assert_eq!(whole_batches(&[]).count(), 0);
+    }
 
     /// A batch built like a client's passes validation and reports its fields.
     #[test]

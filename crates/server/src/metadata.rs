@@ -132,17 +132,14 @@ impl MetadataLog {
         let mut offset = log.log_start_offset();
         while offset < log.high_watermark() {
             let bytes = log.read(offset, 1 << 20, ReadBound::HighWatermark)?;
-            let mut rest = &bytes[..];
-            while let Some(header) = batch::BatchHeader::parse(rest) {
-                let size = header.size_bytes();
-                for record in batch::decode_records(&rest[..size]).unwrap_or_default() {
+            for (header, bytes) in batch::whole_batches(&bytes) {
+                for record in batch::decode_records(bytes).unwrap_or_default() {
                     match record.value.as_deref().map(serde_json::from_slice::<MetadataRecord>) {
                         Some(Ok(r)) => state.apply(&r),
                         _ => tracing::warn!(offset = header.base_offset, "skipping an unreadable metadata record"),
                     }
                 }
                 offset = header.next_offset();
-                rest = &rest[size..];
             }
         }
         Ok((MetadataLog { log }, state))

@@ -72,16 +72,7 @@ pub struct PartitionStats {
     pub bytes_out: Counter,
 }
 
-/// The records in a run of whole batches (a fetch response's or an append's bytes).
-pub fn count_records(mut bytes: &[u8]) -> u64 {
-    let mut records = 0;
-    while let Some(header) = brook_log::batch::BatchHeader::parse(bytes) {
-        records += header.records_count.max(0) as u64;
-        let size = header.size_bytes();
-        if size > bytes.len() {
-            break;
-        }
-        bytes = &bytes[size..];
-    }
-    records
+/// The records in a run of whole batches (a fetch response's bytes).
+pub fn count_records(bytes: &[u8]) -> u64 {
+    brook_log::batch::whole_batches(bytes).map(|(header, _)| header.records_count.max(0) as u64).sum()
 }

@@ -162,11 +162,9 @@ impl GroupCoordinator {
         let mut offset = p.log.log_start_offset();
         while offset < p.log.high_watermark() {
             let bytes = p.log.read(offset, 1 << 20, ReadBound::HighWatermark)?;
-            let mut rest = &bytes[..];
-            while let Some(header) = batch::BatchHeader::parse(rest) {
-                let size = header.size_bytes();
+            for (header, bytes) in batch::whole_batches(&bytes) {
                 // Compaction leaves gaps and may re-encode batches: read real offsets.
-                let records = crate::records::decode_all(&rest[..size]).unwrap_or_else(|e| {
+                let records = crate::records::decode_all(bytes).unwrap_or_else(|e| {
                     warn!(offset = header.base_offset, error = e, "skipping an unreadable __consumer_offsets batch");
                     Vec::new()
                 });
@@ -175,7 +173,6 @@ impl GroupCoordinator {
                     count += 1;
                 }
                 offset = header.next_offset();
-                rest = &rest[size..];
             }
         }
         Ok(count)
