@@ -563,6 +563,45 @@ impl Log {
         self.write_checkpoint(&guard)
     }
 
+    /// Empties the log and starts it again at `offset` (Kafka's `truncateFullyAndStartAt`): for a
+    /// replica whose log ends before the leader's starts, and a Raft log that installed a
+    /// snapshot past its end. Old segments go first, so a crash midway leaves an empty or a
+    /// shorter log, never one with a gap.
+    pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<(), LogError> {
+        let guard = self.shared.maintenance.lock().expect("maintenance lock");
+        let storage = &*self.shared.env.storage;
+        let mut state = self.lock_state();
+        if state.offline {
+            return Err(self.offline_error());
+        }
+        let old = std::mem::take(&mut state.segments);
+        for seg in old.values() {
+            if let Err(e) = seg.delete(storage) {
+                state.segments = old;
+                return Err(self.go_offline(state, e));
+            }
+        }
+        let seg = match Segment::create(storage, &self.shared.dir, offset) {
+            Ok(seg) => seg,
+            Err(e) => {
+                state.segments = old;
+                return Err(self.go_offline(state, e));
+            }
+        };
+        state.segments.insert(offset, seg);
+        let end = state.end_point();
+        state.log_start_offset = offset;
+        state.synced = end;
+        state.high_watermark = end;
+        state.cleaned_offset = offset;
+        state.unsynced_files.clear();
+        state.check_invariants();
+        let watermark = state.watermark();
+        drop(state);
+        self.shared.watermark.send_replace(watermark);
+        self.write_checkpoint(&guard)
+    }
+
     /// DeleteRecords: moves the log start offset up to `offset` (at most the high watermark),
     /// durably. Segments wholly below it go at the next retention pass, as in Kafka. Returns
     /// the new log start.

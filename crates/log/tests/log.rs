@@ -190,6 +190,31 @@ fn truncate_to_offset() {
     assert!(matches!(log.truncate_to(-1), Err(LogError::OffsetOutOfRange { .. })));
 }
 
+/// Truncating fully empties the log and restarts it at any offset, above or below its old end;
+/// the new start survives a power cut and appends continue from it.
+#[test]
+fn truncate_fully_and_start_at() {
+    let t = SimLog::new(small_config());
+    let log = t.open();
+    for i in 0..20u8 {
+        log.append(tagged_batch(0, 2, i, 30), Durability::Async).expect("append");
+    }
+    log.sync().expect("sync");
+    assert!(log.segment_count() > 1);
+    log.truncate_fully_and_start_at(1_000).expect("reset");
+    assert_eq!((log.log_start_offset(), log.high_watermark(), log.log_end_offset()), (1_000, 1_000, 1_000));
+    assert_eq!(log.segment_count(), 1);
+    assert!(read_all(&log, 1_000, ReadBound::LogEnd).is_empty());
+    t.sim.power_cut(7);
+    let reopened = t.open();
+    assert_eq!((reopened.log_start_offset(), reopened.log_end_offset()), (1_000, 1_000));
+    let appended = reopened.append(tagged_batch(0, 3, 1, 5), Durability::Async).expect("append");
+    assert_eq!(appended.base_offset, 1_000);
+    reopened.truncate_fully_and_start_at(5).expect("reset below");
+    assert_eq!((reopened.log_start_offset(), reopened.log_end_offset()), (5, 5));
+    assert!(matches!(reopened.read(4, 100, ReadBound::LogEnd), Err(LogError::OffsetOutOfRange { .. })));
+}
+
 /// DeleteRecords moves the log start durably, deletes whole segments below it, and refuses
 /// offsets past the high watermark.
 #[test]

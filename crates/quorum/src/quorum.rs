@@ -1,0 +1,281 @@
+//! A running voter of the quorum.
+//!
+//! The voter set is static, as in KRaft's `controller.quorum.voters`: every voter starts with
+//! the same list, and the first start of each initializes Raft with it (openraft accepts the
+//! same initial membership from every node). A node whose stored membership names other
+//! voters refuses to start rather than join a different quorum.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use brook_log::{LogEnv, LogError};
+use openraft::error::{CheckIsLeaderError, ClientWriteError, InitializeError, RaftError};
+use openraft::{BasicNode, Config, Raft, ServerState, SnapshotPolicy};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::info;
+
+use crate::log_store::LogStore;
+use crate::state_machine::StateMachineStore;
+use crate::transport::{self, AppHandler, PeerFactory};
+use crate::{Command, NodeId, StateMachine, TypeConfig};
+
+/// How a voter runs.
+#[derive(Debug, Clone)]
+pub struct QuorumConfig {
+    pub node_id: NodeId,
+    /// Every voter's id and controller address (`host:port`), this node's included.
+    pub voters: BTreeMap<NodeId, String>,
+    /// The metadata log's directory (`<log dir>/__cluster_metadata-0`, as KRaft names it).
+    pub dir: PathBuf,
+    /// `controller.quorum.election.timeout.ms`: a follower that hears nothing from a leader
+    /// for this long (plus up to half again, at random) starts an election (Kafka: 1000).
+    pub election_timeout_ms: u64,
+    /// How often a leader heartbeats its followers: a tenth of the election timeout.
+    pub heartbeat_interval_ms: u64,
+    /// A snapshot is taken after this many entries since the last (Kafka snapshots by bytes,
+    /// `metadata.log.max.record.bytes.between.snapshots`; a count is simpler to reason about).
+    pub snapshot_every: u64,
+    /// Entries kept behind a snapshot, so a follower slightly behind catches up from the log
+    /// rather than from the whole snapshot.
+    pub keep_after_snapshot: u64,
+}
+
+impl QuorumConfig {
+    /// Kafka's timings for a voter with these peers.
+    pub fn new(node_id: NodeId, voters: BTreeMap<NodeId, String>, dir: PathBuf) -> QuorumConfig {
+        QuorumConfig {
+            node_id,
+            voters,
+            dir,
+            election_timeout_ms: 1000,
+            heartbeat_interval_ms: 100,
+            snapshot_every: 10_000,
+            keep_after_snapshot: 1000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QuorumError {
+    #[error("this node is not the quorum's leader")]
+    NotLeader { leader: Option<NodeId> },
+    #[error("the quorum stopped: {0}")]
+    Stopped(String),
+    #[error("node.id {node_id} is not one of controller.quorum.voters ({voters:?})")]
+    NotAVoter { node_id: NodeId, voters: Vec<NodeId> },
+    #[error(
+        "controller.quorum.voters names nodes {configured:?}, but the metadata log in {dir} belongs to a quorum \
+         of nodes {stored:?}"
+    )]
+    VotersChanged { configured: Vec<NodeId>, stored: Vec<NodeId>, dir: String },
+    #[error("{0}")]
+    Storage(#[from] LogError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("invalid quorum settings: {0}")]
+    Config(String),
+}
+
+/// One voter as the leader sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VoterStatus {
+    pub node_id: NodeId,
+    /// The index after the last entry known to be on that voter (-1: unknown; only the
+    /// leader knows its followers').
+    pub log_end: i64,
+}
+
+/// What `kafka-metadata-quorum --describe --status/--replication` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumStatus {
+    pub node_id: NodeId,
+    pub leader: Option<NodeId>,
+    /// The Raft term (Kafka's leader epoch of the metadata log).
+    pub term: u64,
+    /// The index after this node's last entry.
+    pub log_end: u64,
+    /// The index after the last applied (committed) entry: the metadata log's high watermark.
+    pub applied_end: u64,
+    /// Each voter, in id order; followers' progress is known only on the leader.
+    pub voters: Vec<VoterStatus>,
+    /// How long since the leader last heard from a quorum (leader only).
+    pub millis_since_quorum_ack: Option<u64>,
+}
+
+/// A running voter.
+pub struct Quorum {
+    node_id: NodeId,
+    raft: Raft<TypeConfig>,
+    log: LogStore,
+    stop: watch::Sender<bool>,
+    server: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Quorum {
+    /// Opens the log and snapshot in `config.dir`, restores `state_machine` from them (snapshot,
+    /// then the committed tail), and starts serving Raft (and `app` requests) on `listener`.
+    pub async fn start(
+        config: QuorumConfig,
+        env: LogEnv,
+        listener: TcpListener,
+        state_machine: Arc<dyn StateMachine>,
+        app: Option<AppHandler>,
+    ) -> Result<Quorum, QuorumError> {
+        let ids: Vec<NodeId> = config.voters.keys().copied().collect();
+        if !config.voters.contains_key(&config.node_id) {
+            return Err(QuorumError::NotAVoter { node_id: config.node_id, voters: ids });
+        }
+        let raft_config = Config {
+            cluster_name: "brook".into(),
+            election_timeout_min: config.election_timeout_ms,
+            election_timeout_max: config.election_timeout_ms * 3 / 2,
+            heartbeat_interval: config.heartbeat_interval_ms,
+            install_snapshot_timeout: 10_000,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_every),
+            max_in_snapshot_log_to_keep: config.keep_after_snapshot,
+            ..Config::default()
+        };
+        let raft_config = Arc::new(raft_config.validate().map_err(|e| QuorumError::Config(e.to_string()))?);
+        let storage = env.storage.clone();
+        let log_store = LogStore::open(&config.dir, env)?;
+        let sm = StateMachineStore::open(&config.dir, storage, state_machine)?;
+        let peers = PeerFactory { addresses: Arc::new(config.voters.clone()) };
+        let raft = Raft::new(config.node_id, raft_config, peers, log_store.clone(), sm).await.map_err(stopped)?;
+
+        let stored: Vec<NodeId> =
+            raft.with_raft_state(|st| st.membership_state.effective().voter_ids().collect()).await.map_err(stopped)?;
+        if !stored.is_empty() && stored != ids {
+            let _ = raft.shutdown().await;
+            log_store.close()?;
+            let dir = config.dir.display().to_string();
+            return Err(QuorumError::VotersChanged { configured: ids, stored, dir });
+        }
+        if !raft.is_initialized().await.map_err(stopped)? {
+            let members: BTreeMap<NodeId, BasicNode> =
+                config.voters.iter().map(|(id, addr)| (*id, BasicNode::new(addr))).collect();
+            match raft.initialize(members).await {
+                Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                Err(e) => return Err(QuorumError::Stopped(e.to_string())),
+            }
+            info!(voters = ?ids, "initialized the metadata quorum");
+        }
+        let (stop, stop_rx) = watch::channel(false);
+        let server = tokio::spawn(transport::serve(listener, raft.clone(), app, stop_rx));
+        Ok(Quorum { node_id: config.node_id, raft, log: log_store, stop, server: std::sync::Mutex::new(Some(server)) })
+    }
+
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+
+    /// Commits `command` and returns once this node has applied it, with its index. Only the
+    /// leader accepts proposals; others answer `NotLeader` naming the leader they know.
+    pub async fn propose(&self, command: Vec<u8>) -> Result<u64, QuorumError> {
+        match self.raft.client_write(Command(command)).await {
+            Ok(response) => Ok(response.log_id.index),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                Err(QuorumError::NotLeader { leader: f.leader_id })
+            }
+            Err(e) => Err(QuorumError::Stopped(e.to_string())),
+        }
+    }
+
+    /// On the leader, waits until this node's state machine has applied everything committed
+    /// before the call (a linearizable read point); elsewhere, `NotLeader`.
+    pub async fn barrier(&self) -> Result<(), QuorumError> {
+        match self.raft.ensure_linearizable().await {
+            Ok(_) => Ok(()),
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
+                Err(QuorumError::NotLeader { leader: f.leader_id })
+            }
+            Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_))) => {
+                Err(QuorumError::NotLeader { leader: None })
+            }
+            Err(e) => Err(QuorumError::Stopped(e.to_string())),
+        }
+    }
+
+    /// The leader this node knows of.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.raft.metrics().borrow().current_leader
+    }
+
+    /// Whether this node leads the quorum now.
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().state == ServerState::Leader
+    }
+
+    /// Waits until some leader is known, for up to `timeout`.
+    pub async fn wait_for_leader(&self, timeout: Duration) -> Option<NodeId> {
+        let mut metrics = self.raft.metrics();
+        let known = tokio::time::timeout(timeout, metrics.wait_for(|m| m.current_leader.is_some())).await;
+        known.ok()?.ok()?.current_leader
+    }
+
+    /// A watch that changes whenever the leader, term or progress does.
+    pub fn subscribe(&self) -> watch::Receiver<()> {
+        let mut metrics = self.raft.metrics();
+        let (tx, rx) = watch::channel(());
+        tokio::spawn(async move {
+            while metrics.changed().await.is_ok() {
+                if tx.send(()).is_err() {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+
+    pub fn status(&self) -> QuorumStatus {
+        let m = self.raft.metrics().borrow().clone();
+        let next = |index: Option<u64>| index.map_or(0, |i| i + 1);
+        let replication = m.replication.clone().unwrap_or_default();
+        let voters = m
+            .membership_config
+            .voter_ids()
+            .map(|node_id| {
+                let log_end = if node_id == m.id {
+                    next(m.last_log_index) as i64
+                } else {
+                    replication.get(&node_id).map_or(-1, |matched| next(matched.map(|l| l.index)) as i64)
+                };
+                VoterStatus { node_id, log_end }
+            })
+            .collect();
+        QuorumStatus {
+            node_id: m.id,
+            leader: m.current_leader,
+            term: m.current_term,
+            log_end: next(m.last_log_index),
+            applied_end: next(m.last_applied.map(|l| l.index)),
+            voters,
+            millis_since_quorum_ack: m.millis_since_quorum_ack,
+        }
+    }
+
+    /// The ids of the voters.
+    pub fn voters(&self) -> BTreeSet<NodeId> {
+        self.raft.metrics().borrow().membership_config.voter_ids().collect()
+    }
+
+    /// Stops serving, stops Raft, and closes the log so the next start scans nothing.
+    pub async fn shutdown(&self) {
+        let _ = self.stop.send(true);
+        let server = self.server.lock().expect("server lock").take();
+        if let Some(server) = server {
+            let _ = server.await;
+        }
+        let _ = self.raft.shutdown().await;
+        if let Err(e) = self.log.close() {
+            tracing::warn!(error = %e, "closing the metadata log failed");
+        }
+    }
+}
+
+fn stopped(e: impl std::fmt::Display) -> QuorumError {
+    QuorumError::Stopped(e.to_string())
+}
