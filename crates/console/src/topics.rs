@@ -8,8 +8,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use brook_server::broker::Broker;
+use brook_server::broker::TopicMeta;
 use brook_server::group::OFFSETS_TOPIC;
-use brook_server::metadata::TopicMeta;
 use brook_server::topic_config::{self, TOPIC_CONFIGS};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -80,7 +80,14 @@ pub(crate) async fn create(State(state): State<AppState>, body: Body) -> ApiResu
     let request: CreateTopic = parse_body(&read_body(body).await?)?;
     let topic = state
         .broker
-        .create_topic(request.name.trim(), request.partitions, request.replication_factor, request.configs, false)
+        .create_topic(
+            request.name.trim(),
+            request.partitions,
+            request.replication_factor,
+            Vec::new(),
+            request.configs,
+            false,
+        )
         .await?;
     Ok((StatusCode::CREATED, describe_json(&state.broker, &topic)).into_response())
 }

@@ -118,10 +118,11 @@ pub struct Quorum {
 impl Quorum {
     /// Opens the log and snapshot in `config.dir`, restores `state_machine` from them (snapshot,
     /// then the committed tail), and starts serving Raft (and `app` requests) on `listener`.
+    /// A quorum of one voter needs no listener.
     pub async fn start(
         config: QuorumConfig,
         env: LogEnv,
-        listener: TcpListener,
+        listener: Option<TcpListener>,
         state_machine: Arc<dyn StateMachine>,
         app: Option<AppHandler>,
     ) -> Result<Quorum, QuorumError> {
@@ -163,9 +164,13 @@ impl Quorum {
             }
             info!(voters = ?ids, "initialized the metadata quorum");
         }
+        if config.voters.len() == 1 {
+            // Alone, there is no one to wait for: lead now rather than after a timeout.
+            raft.trigger().elect().await.map_err(stopped)?;
+        }
         let (stop, stop_rx) = watch::channel(false);
-        let server = tokio::spawn(transport::serve(listener, raft.clone(), app, stop_rx));
-        Ok(Quorum { node_id: config.node_id, raft, log: log_store, stop, server: std::sync::Mutex::new(Some(server)) })
+        let server = listener.map(|l| tokio::spawn(transport::serve(l, raft.clone(), app, stop_rx)));
+        Ok(Quorum { node_id: config.node_id, raft, log: log_store, stop, server: std::sync::Mutex::new(server) })
     }
 
     pub fn node_id(&self) -> NodeId {

@@ -88,7 +88,7 @@ impl Cluster {
         };
         let journal = Arc::new(Journal::default());
         let config = self.config(i);
-        let quorum = Quorum::start(config, LogEnv::os(&self.flusher), listener, journal.clone(), None).await?;
+        let quorum = Quorum::start(config, LogEnv::os(&self.flusher), Some(listener), journal.clone(), None).await?;
         self.nodes[i].running = Some((quorum, journal));
         Ok(())
     }
@@ -268,13 +268,13 @@ async fn start_up_refusals() {
     voters.insert(2, "127.0.0.1:1".into());
     let config = QuorumConfig::new(1, voters, cluster.nodes[0].dir.clone());
     let journal = Arc::new(Journal::default());
-    let err = Quorum::start(config, LogEnv::os(&cluster.flusher), listener, journal, None).await.err().unwrap();
+    let err = Quorum::start(config, LogEnv::os(&cluster.flusher), Some(listener), journal, None).await.err().unwrap();
     assert!(matches!(err, QuorumError::VotersChanged { .. }), "{err}");
     assert!(err.to_string().contains("controller.quorum.voters"), "{err}");
 
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let config = QuorumConfig::new(7, cluster.voters.clone(), cluster._tmp.path().join("other"));
-    let err = Quorum::start(config, LogEnv::os(&cluster.flusher), listener, Arc::new(Journal::default()), None)
+    let err = Quorum::start(config, LogEnv::os(&cluster.flusher), Some(listener), Arc::new(Journal::default()), None)
         .await
         .err()
         .unwrap();

@@ -1,53 +1,70 @@
-//! The broker's state: the metadata (log + state machine) and the partitions it hosts.
-//! Topic changes go through the metadata log first and are applied after they are durable.
+//! The broker's state: its view of the cluster's metadata (the image its quorum voter
+//! builds), the partitions the metadata places here, and its place in the cluster
+//! (registration and heartbeats). Metadata changes are asked of the active controller and
+//! answered once this node's image has them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard};
+use std::time::Duration;
 
+use brook_controller::channel::rpc_handler;
+use brook_controller::{
+    Controller, ControllerChannel, ControllerConfig, ControllerReply, ControllerRequest, Endpoint, MetadataStore,
+    legacy, records,
+};
 use brook_log::{Clock, Flusher, Log, LogConfig, LogEnv, LogError, SystemClock};
 use brook_metrics::Histogram;
+use brook_quorum::{Quorum, QuorumConfig, QuorumStatus};
 use kafka_protocol::error::ResponseError;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tracing::{info, warn};
 use uuid::Uuid;
 
+pub use brook_controller::controller::MAX_PARTITIONS_PER_TOPIC;
+pub use brook_controller::{ApiError, MetadataImage, TopicMeta};
+
 use crate::config::BrokerConfig;
 use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
-use crate::metadata::{MetadataLog, MetadataRecord, MetadataState, PRODUCER_ID_BLOCK, TopicMeta};
 use crate::partition::Partition;
 use crate::stats::BrokerStats;
 use crate::topic_config;
 
-/// A Kafka error code with the message the response carries.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    pub code: ResponseError,
-    pub message: String,
-}
-
-impl ApiError {
-    pub fn new(code: ResponseError, message: impl Into<String>) -> ApiError {
-        ApiError { code, message: message.into() }
-    }
-}
+/// The metadata log's directory name, as Kafka's KRaft names it.
+pub const METADATA_DIR: &str = "__cluster_metadata-0";
+/// How many producer ids one allocation reserves, so InitProducerId rarely asks the controller.
+pub const PRODUCER_ID_BLOCK: i64 = 1000;
+/// How long an admin request may wait for the active controller (Kafka's default
+/// `request.timeout.ms` for forwarded requests is 30 s).
+const CONTROLLER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long shutdown waits for the controller to fence this broker.
+const SHUTDOWN_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The longest topic name Kafka allows (so that `<topic>-<partition>` fits a file name).
 const MAX_TOPIC_NAME_LEN: usize = 249;
-/// An upper bound on partitions per CreateTopics/CreatePartitions request, against typos
-/// that would create millions of directories.
-pub const MAX_PARTITIONS_PER_TOPIC: i32 = 100_000;
 
 pub struct Broker {
     pub config: BrokerConfig,
     pub clock: Arc<dyn Clock>,
     env: LogEnv,
-    metadata_log: MetadataLog,
-    metadata: RwLock<MetadataState>,
+    /// The metadata image, built by the quorum on voters.
+    store: Arc<MetadataStore>,
+    /// This node's quorum voter and controller (every node is one, for now).
+    quorum: Option<Arc<Quorum>>,
+    /// The way to the active controller, here or on another node.
+    channel: ControllerChannel,
+    /// This broker's registration: a fresh incarnation per process, and the epoch it got.
+    incarnation_id: Uuid,
+    broker_epoch: AtomicI64,
     partitions: RwLock<HashMap<(String, i32), Arc<Partition>>>,
-    /// Serializes metadata changes, which await their durable append.
-    admin: tokio::sync::Mutex<()>,
+    /// Serializes reconciling the open partitions with the image.
+    reconciling: Mutex<()>,
     /// Producer ids handed out: (next, end of the reserved block).
-    producer_ids: Mutex<(i64, i64)>,
+    producer_ids: tokio::sync::Mutex<(i64, i64)>,
+    /// Stops the heartbeat, reconciliation and controller tasks.
+    stop: watch::Sender<bool>,
     /// Consumer groups and their committed offsets.
     pub groups: GroupCoordinator,
     /// Request, connection and fsync figures for `/metrics`.
@@ -58,50 +75,266 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Opens the metadata and every partition log found on disk.
-    pub async fn open(config: BrokerConfig) -> Result<Arc<Broker>, LogError> {
+    /// Starts this node's quorum voter and controller, opens the partitions the metadata
+    /// places here, registers with the active controller and waits until it is unfenced.
+    pub async fn open(config: BrokerConfig, controller_listener: Option<TcpListener>) -> anyhow::Result<Arc<Broker>> {
         let started = std::time::Instant::now();
         let flusher = Flusher::start();
         let env = LogEnv::os(&flusher);
-        let (metadata_log, state) = MetadataLog::open(&config.log_dirs[0], env.clone())?;
-        let reserved = state.producer_ids_reserved;
-        let broker = Broker {
+        let store = Arc::new(MetadataStore::default());
+        let node_id = config.node_id;
+        let metadata_dir = config.log_dirs[0].join(METADATA_DIR);
+        let legacy_records = take_legacy_log(&metadata_dir, &env, node_id)?;
+        let voters: BTreeMap<i32, String> = if config.quorum_voters.is_empty() {
+            BTreeMap::from([(
+                node_id,
+                controller_listener
+                    .as_ref()
+                    .map_or("local".into(), |l| l.local_addr().map_or("local".into(), |a| a.to_string())),
+            )])
+        } else {
+            config.quorum_voters.clone()
+        };
+        let mut quorum_config = QuorumConfig::new(
+            node_id as u64,
+            voters.iter().map(|(id, addr)| (*id as u64, addr.clone())).collect(),
+            metadata_dir.clone(),
+        );
+        quorum_config.election_timeout_ms = config.quorum_election_timeout_ms;
+        quorum_config.heartbeat_interval_ms = (config.quorum_election_timeout_ms / 10).max(10);
+        let controller_cell = Arc::new(OnceLock::new());
+        let quorum = Quorum::start(
+            quorum_config,
+            env.clone(),
+            controller_listener,
+            store.clone(),
+            Some(rpc_handler(controller_cell.clone())),
+        )
+        .await?;
+        let quorum = Arc::new(quorum);
+        let controller_config = ControllerConfig { broker_session_timeout_ms: config.broker_session_timeout_ms };
+        let controller = Arc::new(Controller::new(controller_config, quorum.clone(), store.clone()));
+        let _ = controller_cell.set(controller.clone());
+        let channel = ControllerChannel::new(node_id, Some(controller.clone()), voters, store.clone());
+        let (stop, stop_rx) = watch::channel(false);
+        tokio::spawn(controller.clone().run(stop_rx.clone()));
+        let broker = Arc::new(Broker {
             clock: Arc::new(SystemClock),
             env,
-            metadata_log,
-            metadata: RwLock::new(state),
+            store,
+            quorum: Some(quorum),
+            channel,
+            incarnation_id: Uuid::new_v4(),
+            broker_epoch: AtomicI64::new(-1),
             partitions: RwLock::new(HashMap::new()),
-            admin: tokio::sync::Mutex::new(()),
-            producer_ids: Mutex::new((reserved, reserved)),
+            reconciling: Mutex::new(()),
+            producer_ids: tokio::sync::Mutex::new((0, 0)),
+            stop,
             groups: GroupCoordinator::new(config.group.clone()),
             stats: BrokerStats::default(),
             sync_latency: flusher.sync_latency(),
             config,
             _flusher: flusher,
-        };
-        if broker.metadata.read().expect("metadata lock").cluster_id.is_none() {
-            let cluster_id = cluster_id_from(Uuid::new_v4());
-            broker.commit(&[MetadataRecord::ClusterCreated { cluster_id }]).await?;
+        });
+        if let Some(records) = legacy_records {
+            broker.import_legacy(records, &metadata_dir).await?;
         }
-        let topics: Vec<TopicMeta> = broker.metadata.read().expect("metadata lock").topics().cloned().collect();
-        broker.open_all(&topics)?;
-        let partitions: i32 = topics.iter().map(|t| t.partitions).sum();
-        if let Some(offsets) = topics.iter().find(|t| t.name == OFFSETS_TOPIC) {
-            let loading = std::time::Instant::now();
-            let mut records = 0;
-            for index in 0..offsets.partitions {
-                records += broker.groups.load(&broker, index)?;
+        // What the local image already places here opens before registering: a restart
+        // serves its partitions as soon as the controller unfences it.
+        broker.reconcile()?;
+        broker.register().await;
+        tokio::spawn(broker.clone().heartbeat_loop(stop_rx.clone()));
+        tokio::spawn(broker.clone().reconcile_loop(stop_rx));
+        broker.wait_unfenced().await;
+        broker.reconcile()?;
+        broker.load_groups()?;
+        let image = broker.image();
+        let local = broker.partitions.read().expect("partitions lock").len();
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        info!(node_id, topics = image.topics().count(), local_partitions = local, elapsed_ms, "broker ready");
+        drop(image);
+        Ok(broker)
+    }
+
+    /// Loads the consumer groups of the `__consumer_offsets` partitions hosted here.
+    fn load_groups(&self) -> Result<(), LogError> {
+        let Some(offsets) = self.topic(OFFSETS_TOPIC) else { return Ok(()) };
+        let loading = std::time::Instant::now();
+        let mut records = 0;
+        for index in 0..offsets.partitions {
+            records += self.groups.load(self, index)?;
+        }
+        self.groups.start_loaded(self.clock.now_ms());
+        let elapsed_ms = loading.elapsed().as_millis() as u64;
+        info!(records, groups = self.groups.list().len(), elapsed_ms, "consumer groups loaded");
+        Ok(())
+    }
+
+    /// Carries the topics of a metadata log from before the quorum into it, once.
+    async fn import_legacy(
+        &self,
+        records: Vec<brook_controller::MetadataRecord>,
+        metadata_dir: &std::path::Path,
+    ) -> anyhow::Result<()> {
+        let quorum = self.quorum.as_ref().expect("a voter imports");
+        quorum.wait_for_leader(Duration::from_secs(30)).await;
+        if self.image().topics().next().is_none() {
+            let topics =
+                records.iter().filter(|r| matches!(r, brook_controller::MetadataRecord::TopicCreated { .. })).count();
+            quorum.propose(records::encode(&records)).await?;
+            info!(topics, "imported the metadata log written before the quorum");
+        }
+        std::fs::remove_dir_all(legacy_dir(metadata_dir))?;
+        Ok(())
+    }
+
+    fn endpoints(&self) -> Vec<Endpoint> {
+        vec![Endpoint {
+            name: self.config.listener_name.clone(),
+            host: self.config.advertised_host.clone(),
+            port: self.config.advertised_port,
+        }]
+    }
+
+    /// Registers with the active controller, retrying until one answers: a broker cannot
+    /// serve before the cluster knows it.
+    async fn register(&self) {
+        loop {
+            let request = ControllerRequest::RegisterBroker {
+                node_id: self.config.node_id,
+                incarnation_id: self.incarnation_id,
+                endpoints: self.endpoints(),
+                rack: self.config.rack.clone(),
+                cluster_id: None,
+            };
+            match self.channel.call(request, CONTROLLER_TIMEOUT).await {
+                Ok(ControllerReply::Registered { broker_epoch }) => {
+                    self.broker_epoch.store(broker_epoch, Ordering::Relaxed);
+                    info!(node_id = self.config.node_id, broker_epoch, "registered with the controller");
+                    return;
+                }
+                Ok(other) => warn!(?other, "unexpected answer to a broker registration"),
+                Err(e) => warn!(error = %e.message, "broker registration failed; retrying"),
             }
-            broker.groups.start_loaded(broker.clock.now_ms());
-            let elapsed_ms = loading.elapsed().as_millis() as u64;
-            info!(records, groups = broker.groups.list().len(), elapsed_ms, "consumer groups loaded");
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        info!(topics = topics.len(), partitions, elapsed_ms = started.elapsed().as_millis() as u64, "logs opened");
-        Ok(Arc::new(broker))
+    }
+
+    /// Heartbeats every `broker.heartbeat.interval.ms`; registers again when the controller
+    /// no longer knows this broker's epoch.
+    async fn heartbeat_loop(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let interval = Duration::from_millis(self.config.broker_heartbeat_interval_ms);
+        loop {
+            match self.heartbeat(false).await {
+                Err(e)
+                    if e.code == ResponseError::StaleBrokerEpoch || e.code == ResponseError::BrokerIdNotRegistered =>
+                {
+                    warn!(error = %e.message, "the controller lost this broker's registration; registering again");
+                    self.register().await;
+                    continue;
+                }
+                Err(e) => warn!(error = %e.message, "broker heartbeat failed"),
+                Ok(_) => {}
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    async fn heartbeat(&self, want_shutdown: bool) -> Result<ControllerReply, ApiError> {
+        let request = ControllerRequest::BrokerHeartbeat {
+            node_id: self.config.node_id,
+            broker_epoch: self.broker_epoch.load(Ordering::Relaxed),
+            applied_index: self.store.applied_index(),
+            want_shutdown,
+        };
+        let timeout = Duration::from_millis(self.config.broker_heartbeat_interval_ms.max(1000));
+        self.channel.call(request, timeout).await
+    }
+
+    /// Waits until the image shows this broker registered and unfenced.
+    async fn wait_unfenced(&self) {
+        let node_id = self.config.node_id;
+        let mut changes = self.store.subscribe();
+        loop {
+            let epoch = self.broker_epoch.load(Ordering::Relaxed);
+            if self.image().brokers.get(&node_id).is_some_and(|b| !b.fenced && b.epoch == epoch) {
+                return;
+            }
+            if changes.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Opens or drops partitions whenever the image changes.
+    async fn reconcile_loop(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut changes = self.store.subscribe();
+        loop {
+            tokio::select! {
+                changed = changes.changed() => if changed.is_err() { return },
+                _ = stop.changed() => return,
+            }
+            let broker = self.clone();
+            match tokio::task::spawn_blocking(move || broker.reconcile()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => warn!(error = %e, "opening this broker's partitions failed"),
+                Err(e) => warn!(error = %e, "partition reconciliation panicked"),
+            }
+        }
+    }
+
+    /// Makes the open partitions those the image places on this broker: opens new ones,
+    /// drops (and deletes the data of) those whose topic is gone or was recreated, and applies
+    /// changed configs.
+    pub fn reconcile(&self) -> Result<(), LogError> {
+        let _one_at_a_time = self.reconciling.lock().expect("reconcile lock");
+        let plan = self.plan_reconcile();
+        let removed: Vec<Arc<Partition>> = {
+            let mut partitions = self.partitions.write().expect("partitions lock");
+            plan.drop.iter().filter_map(|key| partitions.remove(key)).collect()
+        };
+        for partition in removed {
+            let dir = partition.log.dir().to_path_buf();
+            info!(topic = partition.topic, partition = partition.index, "dropping a partition no longer placed here");
+            drop(partition);
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                warn!(dir = %dir.display(), error = %e, "could not remove a deleted partition's directory");
+            }
+        }
+        self.open_all(&plan.open)
+    }
+
+    fn plan_reconcile(&self) -> Reconcile {
+        let image = self.image();
+        let partitions = self.partitions.read().expect("partitions lock");
+        let mut wanted: HashMap<(String, i32), Uuid> = HashMap::new();
+        let mut open = Vec::new();
+        for (topic, index) in image.partitions_on(self.config.node_id) {
+            let key = (topic.name.clone(), index);
+            match partitions.get(&key) {
+                Some(p) if p.topic_id == topic.id => {
+                    let config = self.log_config(topic);
+                    if p.log.config() != config {
+                        p.log.set_config(config);
+                    }
+                }
+                _ => open.push((topic.clone(), index)),
+            }
+            wanted.insert(key, topic.id);
+        }
+        let drop = partitions
+            .iter()
+            .filter(|(key, p)| wanted.get(*key) != Some(&p.topic_id))
+            .map(|(key, _)| key.clone())
+            .collect();
+        Reconcile { open, drop }
     }
 
     pub fn cluster_id(&self) -> String {
-        self.metadata.read().expect("metadata lock").cluster_id.clone().unwrap_or_default()
+        self.image().cluster_id.clone().unwrap_or_default()
     }
 
     /// How long each fdatasync of this broker's logs took.
@@ -109,79 +342,154 @@ impl Broker {
         &self.sync_latency
     }
 
-    /// A snapshot of the metadata state.
-    pub fn metadata(&self) -> MetadataState {
-        self.metadata.read().expect("metadata lock").clone()
+    /// The metadata image; hold the guard briefly and never across an await.
+    pub fn image(&self) -> RwLockReadGuard<'_, MetadataImage> {
+        self.store.image()
+    }
+
+    /// A copy of the metadata image.
+    pub fn metadata(&self) -> MetadataImage {
+        self.image().clone()
+    }
+
+    /// The quorum as this node sees it (`kafka-metadata-quorum --describe`).
+    pub fn quorum_status(&self) -> Option<QuorumStatus> {
+        self.quorum.as_ref().map(|q| q.status())
+    }
+
+    /// The node id of the active controller, if known.
+    pub fn active_controller(&self) -> Option<i32> {
+        self.quorum.as_ref().and_then(|q| q.leader()).and_then(|id| i32::try_from(id).ok())
+    }
+
+    /// The unfenced brokers, with their endpoint on the listener this broker serves.
+    pub fn live_brokers(&self) -> Vec<LiveBroker> {
+        let listener = &self.config.listener_name;
+        self.image()
+            .live_brokers()
+            .filter_map(|b| {
+                let e = b.endpoint(listener)?;
+                Some(LiveBroker { node_id: b.node_id, host: e.host.clone(), port: e.port, rack: b.rack.clone() })
+            })
+            .collect()
+    }
+
+    /// The controller id clients are told: the active controller when it is a live broker
+    /// too, else (as KRaft brokers do) some live broker, since clients cannot reach a
+    /// controller-only node.
+    pub fn controller_id_for_clients(&self, live: &[LiveBroker]) -> i32 {
+        self.active_controller()
+            .filter(|id| live.iter().any(|b| b.node_id == *id))
+            .or_else(|| live.first().map(|b| b.node_id))
+            .unwrap_or(-1)
+    }
+
+    /// The broker that coordinates `group`: the leader of its `__consumer_offsets` partition.
+    pub fn group_coordinator(&self, group: &str) -> Result<LiveBroker, ApiError> {
+        let partition = self.groups.partition_for(group);
+        let leader = self.image().topic(OFFSETS_TOPIC).and_then(|t| t.partition(partition)).map(|p| p.leader);
+        let unavailable = || {
+            ApiError::new(
+                ResponseError::CoordinatorNotAvailable,
+                format!("The leader of {OFFSETS_TOPIC} partition {partition} is not available."),
+            )
+        };
+        let leader = leader.ok_or_else(unavailable)?;
+        self.live_brokers().into_iter().find(|b| b.node_id == leader).ok_or_else(unavailable)
     }
 
     pub fn topic(&self, name: &str) -> Option<TopicMeta> {
-        self.metadata.read().expect("metadata lock").topic(name).cloned()
+        self.image().topic(name).cloned()
     }
 
     pub fn topic_by_id(&self, id: &Uuid) -> Option<TopicMeta> {
-        self.metadata.read().expect("metadata lock").topic_by_id(id).cloned()
+        self.image().topic_by_id(id).cloned()
     }
 
+    /// A partition hosted here (led or not).
     pub fn partition(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {
         self.partitions.read().expect("partitions lock").get(&(topic.to_string(), index)).cloned()
+    }
+
+    /// The partition, if this broker leads it; else what a client is told: the partition
+    /// lives elsewhere (NOT_LEADER_OR_FOLLOWER) or does not exist (UNKNOWN_TOPIC_OR_PARTITION).
+    pub fn leader_partition(&self, topic: &TopicMeta, index: i32) -> Result<Arc<Partition>, ResponseError> {
+        let leads = {
+            let image = self.image();
+            match image.topic_by_id(&topic.id).and_then(|t| t.partition(index)) {
+                None => return Err(ResponseError::UnknownTopicOrPartition),
+                Some(p) => p.leader == self.config.node_id,
+            }
+        };
+        match self.partition(&topic.name, index) {
+            Some(p) if leads && p.topic_id == topic.id => Ok(p),
+            _ => Err(ResponseError::NotLeaderOrFollower),
+        }
     }
 
     pub fn partitions(&self) -> Vec<Arc<Partition>> {
         self.partitions.read().expect("partitions lock").values().cloned().collect()
     }
 
+    /// Asks the active controller for a change and, once this node's image has it, opens or
+    /// drops partitions accordingly.
+    async fn ask_controller(&self, request: ControllerRequest) -> Result<ControllerReply, ApiError> {
+        let reply = self.channel.call(request, CONTROLLER_TIMEOUT).await?;
+        self.reconcile().map_err(storage_error)?;
+        Ok(reply)
+    }
+
     /// Creates a topic (or, with `validate_only`, checks that it could be created).
+    /// `assignment`, when not empty, gives each partition's replicas.
     pub async fn create_topic(
         &self,
         name: &str,
         partitions: i32,
         replication_factor: i16,
+        assignment: Vec<Vec<i32>>,
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<TopicMeta, ApiError> {
         validate_topic_name(name)?;
         let partitions = if partitions == -1 { self.config.num_partitions } else { partitions };
-        if !(1..=MAX_PARTITIONS_PER_TOPIC).contains(&partitions) {
-            let message = format!("Number of partitions must be between 1 and {MAX_PARTITIONS_PER_TOPIC}.");
-            return Err(ApiError::new(ResponseError::InvalidPartitions, message));
-        }
         let replication_factor =
             if replication_factor == -1 { self.config.default_replication_factor } else { replication_factor };
-        if replication_factor < 1 {
+        if replication_factor < 1 && assignment.is_empty() {
             return Err(ApiError::new(
                 ResponseError::InvalidReplicationFactor,
                 "Replication factor must be larger than 0.",
             ));
         }
-        if replication_factor > 1 {
-            let message = format!(
-                "Unable to replicate the partition {replication_factor} time(s): The target replication factor of \
-                 {replication_factor} cannot be reached because only 1 broker(s) are registered."
-            );
-            return Err(ApiError::new(ResponseError::InvalidReplicationFactor, message));
-        }
         topic_config::validate(&configs)?;
-        let _admin = self.admin.lock().await;
-        if self.topic(name).is_some() {
-            return Err(ApiError::new(ResponseError::TopicAlreadyExists, format!("Topic '{name}' already exists.")));
+        let request = ControllerRequest::CreateTopic {
+            name: name.to_string(),
+            partitions,
+            replication_factor,
+            assignment,
+            configs: configs.clone(),
+            validate_only,
+        };
+        match self.ask_controller(request).await? {
+            ControllerReply::TopicCreated { id, partitions } => {
+                if !validate_only {
+                    info!(topic = name, partitions, "created topic");
+                }
+                let found = if validate_only { None } else { self.topic(name) };
+                Ok(found.unwrap_or(TopicMeta {
+                    name: name.to_string(),
+                    id,
+                    partitions,
+                    configs,
+                    assignments: Vec::new(),
+                }))
+            }
+            other => Err(unexpected(other)),
         }
-        let topic = TopicMeta { name: name.to_string(), id: Uuid::new_v4(), partitions, configs };
-        if validate_only {
-            return Ok(topic);
-        }
-        self.add_topic(&topic).await?;
-        info!(topic = name, partitions, "created topic");
-        Ok(topic)
     }
 
     /// Creates `__consumer_offsets` if it does not exist yet (on a group's first use, as
     /// Kafka does): compacted, with the partition count of `offsets.topic.num.partitions`.
     pub async fn ensure_offsets_topic(&self) -> Result<(), ApiError> {
-        // Partitions open after the topic is recorded, last one last: once it is there, all are.
-        if self.topic(OFFSETS_TOPIC).is_some_and(|t| self.partition(&t.name, t.partitions - 1).is_some()) {
-            return Ok(());
-        }
-        let _admin = self.admin.lock().await;
         if self.topic(OFFSETS_TOPIC).is_some() {
             return Ok(());
         }
@@ -191,53 +499,37 @@ impl Broker {
             ("compression.type".to_string(), "producer".to_string()),
             ("segment.bytes".to_string(), group.offsets_topic_segment_bytes.to_string()),
         ]);
-        let topic = TopicMeta {
+        let request = ControllerRequest::CreateTopic {
             name: OFFSETS_TOPIC.into(),
-            id: Uuid::new_v4(),
             partitions: group.offsets_topic_partitions,
+            replication_factor: 1,
+            assignment: Vec::new(),
             configs,
+            validate_only: false,
         };
-        self.add_topic(&topic).await?;
-        info!(partitions = topic.partitions, "created {OFFSETS_TOPIC}");
-        Ok(())
+        match self.ask_controller(request).await {
+            Ok(_) => {
+                info!(partitions = group.offsets_topic_partitions, "created {OFFSETS_TOPIC}");
+                Ok(())
+            }
+            // Another broker or request created it meanwhile.
+            Err(e) if e.code == ResponseError::TopicAlreadyExists => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
-    /// Records a new topic in the metadata and opens its partitions (admin lock held).
-    async fn add_topic(&self, topic: &TopicMeta) -> Result<(), ApiError> {
-        let record = MetadataRecord::TopicCreated {
-            name: topic.name.clone(),
-            id: topic.id,
-            partitions: topic.partitions,
-            configs: topic.configs.clone(),
-        };
-        self.commit(&[record]).await.map_err(storage_error)?;
-        self.open_partitions(topic, 0).map_err(storage_error)
-    }
-
-    /// Deletes a topic and its data.
+    /// Deletes a topic; each broker drops its partitions and their data once it sees that.
     pub async fn delete_topic(&self, id: Uuid) -> Result<TopicMeta, ApiError> {
-        let _admin = self.admin.lock().await;
         let topic = self
             .topic_by_id(&id)
             .ok_or_else(|| ApiError::new(ResponseError::UnknownTopicId, "This server does not host this topic ID."))?;
-        self.commit(&[MetadataRecord::TopicDeleted { id }]).await.map_err(storage_error)?;
-        let removed: Vec<Arc<Partition>> = {
-            let mut partitions = self.partitions.write().expect("partitions lock");
-            (0..topic.partitions).filter_map(|i| partitions.remove(&(topic.name.clone(), i))).collect()
-        };
-        for partition in removed {
-            let dir = partition.log.dir().to_path_buf();
-            drop(partition);
-            if let Err(e) = std::fs::remove_dir_all(&dir) {
-                warn!(dir = %dir.display(), error = %e, "could not remove a deleted topic's directory");
-            }
-        }
+        self.ask_controller(ControllerRequest::DeleteTopic { id }).await?;
         info!(topic = topic.name, "deleted topic");
         Ok(topic)
     }
 
     /// Replaces a topic's overridden configs (AlterConfigs; IncrementalAlterConfigs computes
-    /// the new set first) and applies them to its partitions.
+    /// the new set first); each broker applies them to its partitions.
     pub async fn set_topic_configs(
         &self,
         name: &str,
@@ -245,76 +537,46 @@ impl Broker {
         validate_only: bool,
     ) -> Result<(), ApiError> {
         topic_config::validate(&configs)?;
-        let _admin = self.admin.lock().await;
-        let mut topic = self.topic(name).ok_or_else(|| unknown_topic(name))?;
-        if validate_only {
-            return Ok(());
+        let request = ControllerRequest::SetTopicConfigs { name: name.to_string(), configs, validate_only };
+        self.ask_controller(request).await?;
+        if !validate_only {
+            info!(topic = name, "changed topic configs");
         }
-        self.commit(&[MetadataRecord::TopicConfigsChanged { id: topic.id, configs: configs.clone() }])
-            .await
-            .map_err(storage_error)?;
-        topic.configs = configs;
-        let log_config = self.log_config(&topic);
-        for index in 0..topic.partitions {
-            if let Some(partition) = self.partition(name, index) {
-                partition.log.set_config(log_config.clone());
-            }
-        }
-        info!(topic = name, "changed topic configs");
         Ok(())
     }
 
-    /// Grows a topic to `count` partitions (CreatePartitions).
-    pub async fn create_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<(), ApiError> {
-        let _admin = self.admin.lock().await;
-        let topic = self.topic(name).ok_or_else(|| unknown_topic(name))?;
-        if count <= topic.partitions {
-            let message = if count == topic.partitions {
-                format!("Topic already has {count} partitions.")
-            } else {
-                format!(
-                    "Topic currently has {} partitions, which is higher than the requested {count}.",
-                    topic.partitions
-                )
-            };
-            return Err(ApiError::new(ResponseError::InvalidPartitions, message));
+    /// Grows a topic to `count` partitions (CreatePartitions); `assignment`, when not empty,
+    /// gives the new partitions' replicas.
+    pub async fn create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        assignment: Vec<Vec<i32>>,
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
+        let request = ControllerRequest::CreatePartitions { name: name.to_string(), count, assignment, validate_only };
+        self.ask_controller(request).await?;
+        if !validate_only {
+            info!(topic = name, partitions = count, "added partitions");
         }
-        if count > MAX_PARTITIONS_PER_TOPIC {
-            let message = format!("Number of partitions must be at most {MAX_PARTITIONS_PER_TOPIC}.");
-            return Err(ApiError::new(ResponseError::InvalidPartitions, message));
-        }
-        if validate_only {
-            return Ok(());
-        }
-        self.commit(&[MetadataRecord::PartitionsCreated { id: topic.id, partitions: count }])
-            .await
-            .map_err(storage_error)?;
-        let grown = TopicMeta { partitions: count, ..topic.clone() };
-        self.open_partitions(&grown, topic.partitions).map_err(storage_error)?;
-        info!(topic = name, partitions = count, "added partitions");
         Ok(())
     }
 
-    /// Reserves the next producer id, writing a new block reservation when one runs out.
+    /// Hands out the next producer id, asking the controller for a new block when one runs out.
     pub async fn next_producer_id(&self) -> Result<i64, ApiError> {
-        {
-            let mut ids = self.producer_ids.lock().expect("producer ids lock");
-            if ids.0 < ids.1 {
-                ids.0 += 1;
-                return Ok(ids.0 - 1);
+        let mut ids = self.producer_ids.lock().await;
+        if ids.0 >= ids.1 {
+            match self
+                .channel
+                .call(ControllerRequest::AllocateProducerIds { count: PRODUCER_ID_BLOCK }, CONTROLLER_TIMEOUT)
+                .await?
+            {
+                ControllerReply::ProducerIds { start, end } => *ids = (start, end),
+                other => return Err(unexpected(other)),
             }
         }
-        let _admin = self.admin.lock().await;
-        let end = {
-            let ids = self.producer_ids.lock().expect("producer ids lock");
-            ids.1 + PRODUCER_ID_BLOCK
-        };
-        self.commit(&[MetadataRecord::ProducerIdsReserved { next: end }]).await.map_err(storage_error)?;
-        let mut ids = self.producer_ids.lock().expect("producer ids lock");
-        ids.1 = end;
-        let id = ids.0;
         ids.0 += 1;
-        Ok(id)
+        Ok(ids.0 - 1)
     }
 
     /// Deletes expired segments of every partition.
@@ -340,15 +602,25 @@ impl Broker {
         }
     }
 
+    /// Leaves the cluster cleanly: asks the controller to fence this broker (its partitions
+    /// lose their leader at once rather than after the session timeout), stops the background
+    /// tasks and the quorum voter.
+    pub async fn shutdown(&self) {
+        if let Err(e) = tokio::time::timeout(SHUTDOWN_HEARTBEAT_TIMEOUT, self.heartbeat(true)).await {
+            warn!(error = %e, "the controller did not confirm this broker's shutdown");
+        }
+        let _ = self.stop.send(true);
+        if let Some(quorum) = &self.quorum {
+            quorum.shutdown().await;
+        }
+    }
+
     /// Syncs and checkpoints every log, so the next start scans nothing.
     pub fn close(&self) {
         for partition in self.partitions() {
             if let Err(e) = partition.log.close() {
                 warn!(topic = partition.topic, partition = partition.index, error = %e, "close failed");
             }
-        }
-        if let Err(e) = self.metadata_log.close() {
-            warn!(error = %e, "closing the metadata log failed");
         }
     }
 
@@ -357,20 +629,9 @@ impl Broker {
         topic_config::apply(&self.config.log, &topic.configs)
     }
 
-    /// Appends records to the metadata log durably, then applies them.
-    async fn commit(&self, records: &[MetadataRecord]) -> Result<(), LogError> {
-        self.metadata_log.append(records, self.clock.now_ms()).await?;
-        let mut state = self.metadata.write().expect("metadata lock");
-        for record in records {
-            state.apply(record);
-        }
-        Ok(())
-    }
-
-    /// Opens every partition of `topics` at start-up, on a few threads: opening is mostly
-    /// waiting on the file system (and, after a crash, on recovery's fdatasyncs).
-    fn open_all(&self, topics: &[TopicMeta]) -> Result<(), LogError> {
-        let work: Vec<(&TopicMeta, i32)> = topics.iter().flat_map(|t| (0..t.partitions).map(move |i| (t, i))).collect();
+    /// Opens partitions on a few threads: opening is mostly waiting on the file system (and,
+    /// after a crash, on recovery's fdatasyncs).
+    fn open_all(&self, work: &[(TopicMeta, i32)]) -> Result<(), LogError> {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get() * 2).min(16);
         let chunk = work.len().div_ceil(threads).max(1);
         std::thread::scope(|scope| {
@@ -382,11 +643,6 @@ impl Broker {
                 .collect();
             handles.into_iter().try_for_each(|h| h.join().expect("a log-opening thread panicked"))
         })
-    }
-
-    /// Opens (creating if needed) partitions `from..topic.partitions` of `topic`.
-    fn open_partitions(&self, topic: &TopicMeta, from: i32) -> Result<(), LogError> {
-        (from..topic.partitions).try_for_each(|index| self.open_partition(topic, index))
     }
 
     fn open_partition(&self, topic: &TopicMeta, index: i32) -> Result<(), LogError> {
@@ -407,6 +663,50 @@ impl Broker {
             .find(|p| p.exists())
             .unwrap_or_else(|| dirs[index.unsigned_abs() as usize % dirs.len()].join(&name))
     }
+}
+
+/// What reconciling the open partitions with the image does.
+struct Reconcile {
+    open: Vec<(TopicMeta, i32)>,
+    drop: Vec<(String, i32)>,
+}
+
+/// A live broker as clients reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveBroker {
+    pub node_id: i32,
+    pub host: String,
+    pub port: u16,
+    pub rack: Option<String>,
+}
+
+/// A metadata log from before the quorum is moved aside and read, to be imported once the
+/// quorum runs; a move that a crash interrupted is picked up again.
+fn take_legacy_log(
+    metadata_dir: &std::path::Path,
+    env: &LogEnv,
+    node_id: i32,
+) -> Result<Option<Vec<brook_controller::MetadataRecord>>, LogError> {
+    let aside = legacy_dir(metadata_dir);
+    if legacy::is_legacy(metadata_dir, env) {
+        std::fs::rename(metadata_dir, &aside).map_err(|source| LogError::Storage {
+            op: "move the old metadata log aside",
+            path: metadata_dir.to_path_buf(),
+            source,
+        })?;
+    }
+    if !aside.exists() {
+        return Ok(None);
+    }
+    legacy::read(&aside, env.clone(), node_id).map(Some)
+}
+
+fn legacy_dir(metadata_dir: &std::path::Path) -> PathBuf {
+    metadata_dir.with_extension("pre-quorum")
+}
+
+fn unexpected(reply: ControllerReply) -> ApiError {
+    ApiError::new(ResponseError::UnknownServerError, format!("unexpected answer from the controller: {reply:?}"))
 }
 
 /// Kafka's topic name rules.
@@ -431,25 +731,8 @@ pub fn validate_topic_name(name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn unknown_topic(name: &str) -> ApiError {
-    ApiError::new(ResponseError::UnknownTopicOrPartition, format!("Topic {name} does not exist."))
-}
-
 fn storage_error(e: LogError) -> ApiError {
     ApiError::new(ResponseError::KafkaStorageError, e.to_string())
-}
-
-/// Kafka's cluster ids are a UUID in URL-safe base64 without padding (22 characters).
-fn cluster_id_from(id: Uuid) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(22);
-    for chunk in id.as_bytes().chunks(3) {
-        let group = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | u32::from(*b) << (16 - 8 * i));
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[(group >> (18 - 6 * i) & 0x3f) as usize] as char);
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -465,15 +748,5 @@ mod tests {
             assert_eq!(err.code, ResponseError::InvalidTopicException, "{bad}");
         }
         assert!(validate_topic_name(&"x".repeat(249)).is_ok());
-    }
-
-    /// Cluster ids look like Kafka's: 22 URL-safe base64 characters.
-    #[test]
-    fn cluster_ids() {
-        let id = cluster_id_from(Uuid::from_u128(0));
-        assert_eq!(id, "AAAAAAAAAAAAAAAAAAAAAA");
-        let id = cluster_id_from(Uuid::new_v4());
-        assert_eq!(id.len(), 22);
-        assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
     }
 }

@@ -2,9 +2,14 @@
 //! arguments, with Kafka's key names and defaults.
 //!
 //! Keys fall into four groups: those Brook uses; those a KRaft `server.properties` carries that
-//! one Brook broker does not need yet (accepted with a warning naming them); features Brook does
-//! not have yet (TLS/SASL listeners: start-up stops with an error naming the key); and unknown
-//! keys (warned about, as Kafka does).
+//! Brook does not need (accepted with a warning naming them); features Brook does not have yet
+//! (TLS/SASL listeners: start-up stops with an error naming the key); and unknown keys (warned
+//! about, as Kafka does).
+//!
+//! The cluster keys are KRaft's: `process.roles`, `node.id`, `controller.quorum.voters`
+//! (`id@host:port,...`), `controller.listener.names` and a listener of that name in
+//! `listeners`. Without `controller.quorum.voters` a node is a cluster of one: its own quorum
+//! of one voter, needing no controller listener.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -30,8 +35,26 @@ pub enum ConfigError {
 pub struct BrokerConfig {
     /// `node.id` (also `broker.id`).
     pub node_id: i32,
-    /// Where to listen (`listeners`, PLAINTEXT only).
+    /// `process.roles`: whether this node is a broker, a controller (a quorum voter), or both.
+    pub roles: Roles,
+    /// Where Kafka clients connect: the first listener in `listeners` that is not a controller
+    /// listener.
     pub listen: SocketAddr,
+    /// That listener's name (`PLAINTEXT`, `INTERNAL`, ...), under which this broker registers.
+    pub listener_name: String,
+    /// The controller listener (`controller.listener.names`), where the quorum and brokers reach
+    /// this node's controller.
+    pub controller_listen: Option<SocketAddr>,
+    /// `controller.quorum.voters`: each voter's `node.id` and controller `host:port`; empty for
+    /// a cluster of one.
+    pub quorum_voters: BTreeMap<i32, String>,
+    /// `controller.quorum.election.timeout.ms` (Kafka: 1000).
+    pub quorum_election_timeout_ms: u64,
+    /// `broker.heartbeat.interval.ms` (Kafka: 2000) and `broker.session.timeout.ms` (9000).
+    pub broker_heartbeat_interval_ms: u64,
+    pub broker_session_timeout_ms: u64,
+    /// `broker.rack`, for rack-aware replica placement.
+    pub rack: Option<String>,
     /// The host and port clients are told to connect to (`advertised.listeners`).
     pub advertised_host: String,
     pub advertised_port: u16,
@@ -65,7 +88,15 @@ impl Default for BrokerConfig {
     fn default() -> BrokerConfig {
         BrokerConfig {
             node_id: 1,
+            roles: Roles { broker: true, controller: true },
             listen: "127.0.0.1:9092".parse().expect("valid address"),
+            listener_name: "PLAINTEXT".into(),
+            controller_listen: None,
+            quorum_voters: BTreeMap::new(),
+            quorum_election_timeout_ms: 1000,
+            broker_heartbeat_interval_ms: 2000,
+            broker_session_timeout_ms: 9000,
+            rack: None,
             advertised_host: "localhost".into(),
             advertised_port: 9092,
             log_dirs: vec![PathBuf::from("./brook-data")],
@@ -82,6 +113,13 @@ impl Default for BrokerConfig {
             ignored_keys: Vec::new(),
         }
     }
+}
+
+/// `process.roles`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    pub broker: bool,
+    pub controller: bool,
 }
 
 /// The HTTP listener that serves the web console, its JSON API and `/metrics`.
@@ -104,12 +142,7 @@ impl Default for ConsoleConfig {
 
 /// Keys a KRaft `server.properties` carries that one broker accepts without using.
 const ACCEPTED_UNUSED: &[&str] = &[
-    "process.roles",
-    "controller.quorum.voters",
-    "controller.quorum.bootstrap.servers",
-    "controller.listener.names",
     "inter.broker.listener.name",
-    "listener.security.protocol.map",
     "num.network.threads",
     "num.io.threads",
     "socket.send.buffer.bytes",
@@ -142,16 +175,29 @@ impl BrokerConfig {
         let mut c = BrokerConfig::default();
         let mut retention_ms: Option<i64> = None;
         let mut roll_ms: Option<i64> = None;
-        let mut listeners_set = false;
+        let mut listeners: Option<String> = None;
         let mut advertised: Option<String> = None;
+        let mut controller_names = vec!["CONTROLLER".to_string()];
+        let mut protocols: BTreeMap<String, String> = BTreeMap::new();
+        let mut bootstrap_controllers: Option<String> = None;
         for (key, value) in props {
             let v = value.as_str();
             match key.as_str() {
                 "node.id" | "broker.id" => c.node_id = parse(key, v)?,
-                "listeners" => {
-                    listeners_set = true;
-                    c.listen = parse_listener(key, v)?;
+                "listeners" => listeners = Some(v.to_string()),
+                "process.roles" => c.roles = parse_roles(key, v)?,
+                "controller.quorum.voters" => c.quorum_voters = parse_voters(key, v)?,
+                "controller.quorum.bootstrap.servers" => bootstrap_controllers = Some(v.to_string()),
+                "controller.listener.names" => {
+                    controller_names = v.split(',').map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect()
                 }
+                "listener.security.protocol.map" => protocols = parse_protocol_map(key, v)?,
+                "controller.quorum.election.timeout.ms" => {
+                    c.quorum_election_timeout_ms = positive(key, parse(key, v)?)?
+                }
+                "broker.heartbeat.interval.ms" => c.broker_heartbeat_interval_ms = positive(key, parse(key, v)?)?,
+                "broker.session.timeout.ms" => c.broker_session_timeout_ms = positive(key, parse(key, v)?)?,
+                "broker.rack" => c.rack = Some(v.to_string()).filter(|r| !r.is_empty()),
                 "advertised.listeners" => advertised = Some(v.to_string()),
                 "log.dirs" | "log.dir" => {
                     c.log_dirs =
@@ -233,15 +279,172 @@ impl BrokerConfig {
         if let Some(ms) = roll_ms {
             c.log.segment_ms = ms;
         }
+        if let Some(value) = &listeners {
+            let parsed = parse_listeners("listeners", value, &controller_names, &protocols)?;
+            match parsed.broker {
+                Some((name, addr)) => {
+                    c.listener_name = name;
+                    c.listen = addr;
+                }
+                None if c.roles.broker => {
+                    return Err(invalid("listeners", "a broker needs a listener that is not a controller listener"));
+                }
+                None => {}
+            }
+            c.controller_listen = parsed.controller;
+        }
+        if c.quorum_voters.is_empty()
+            && let Some(servers) = bootstrap_controllers
+        {
+            // KIP-853's bootstrap servers: one server standing alone is a cluster of one.
+            if servers.split(',').filter(|s| !s.trim().is_empty()).count() > 1 {
+                return Err(invalid(
+                    "controller.quorum.bootstrap.servers",
+                    "a dynamic quorum is not supported; list the voters in controller.quorum.voters",
+                ));
+            }
+        }
+        c.check_cluster_keys()?;
         let (host, port) = match advertised {
             Some(a) => parse_host_port("advertised.listeners", &a)?,
-            None if listeners_set => (advertised_host_for(&c.listen), c.listen.port()),
+            None if listeners.is_some() => (advertised_host_for(&c.listen), c.listen.port()),
             None => ("localhost".to_string(), c.listen.port()),
         };
         c.advertised_host = host;
         c.advertised_port = port;
         Ok(c)
     }
+}
+
+impl BrokerConfig {
+    /// A node's roles, voters and listeners must fit together.
+    fn check_cluster_keys(&self) -> Result<(), ConfigError> {
+        if !self.roles.broker || !self.roles.controller {
+            let role = if self.roles.broker { "broker" } else { "controller" };
+            return Err(ConfigError::Unsupported {
+                key: "process.roles".into(),
+                feature: if role == "broker" {
+                    "a broker-only node (process.roles=broker)"
+                } else {
+                    "a controller-only node (process.roles=controller)"
+                },
+            });
+        }
+        if self.quorum_voters.is_empty() {
+            return Ok(());
+        }
+        if !self.quorum_voters.contains_key(&self.node_id) {
+            return Err(invalid(
+                "controller.quorum.voters",
+                &format!("node.id {} is a controller but not one of the voters", self.node_id),
+            ));
+        }
+        if self.controller_listen.is_none() {
+            return Err(invalid(
+                "controller.listener.names",
+                "a controller in a quorum of several needs a listener of that name in listeners",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether this node forms a quorum with others (`controller.quorum.voters` names more
+    /// than itself).
+    pub fn is_cluster(&self) -> bool {
+        self.quorum_voters.keys().any(|id| *id != self.node_id)
+    }
+}
+
+/// `process.roles`: `broker`, `controller` or both, comma-separated.
+fn parse_roles(key: &str, value: &str) -> Result<Roles, ConfigError> {
+    let mut roles = Roles { broker: false, controller: false };
+    for role in value.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+        match role {
+            "broker" => roles.broker = true,
+            "controller" => roles.controller = true,
+            _ => return Err(invalid(key, &format!("unknown role {role:?}: expected broker and/or controller"))),
+        }
+    }
+    if !roles.broker && !roles.controller {
+        return Err(invalid(key, "expected broker, controller, or broker,controller"));
+    }
+    Ok(roles)
+}
+
+/// `controller.quorum.voters`: `id@host:port` entries, comma-separated.
+fn parse_voters(key: &str, value: &str) -> Result<BTreeMap<i32, String>, ConfigError> {
+    let mut voters = BTreeMap::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (id, address) =
+            entry.split_once('@').ok_or_else(|| invalid(key, &format!("{entry:?} is not id@host:port")))?;
+        let id: i32 = parse(key, id)?;
+        let (host, port) = parse_host_port(key, address)?;
+        if host.is_empty() || port == 0 {
+            return Err(invalid(key, &format!("{entry:?} needs a host and a port")));
+        }
+        let address = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+        if voters.insert(id, address).is_some() {
+            return Err(invalid(key, &format!("node {id} is listed twice")));
+        }
+    }
+    if voters.is_empty() {
+        return Err(invalid(key, "lists no voters"));
+    }
+    Ok(voters)
+}
+
+/// `listener.security.protocol.map`: `NAME:PROTOCOL` pairs.
+fn parse_protocol_map(key: &str, value: &str) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut map = BTreeMap::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (name, protocol) =
+            entry.split_once(':').ok_or_else(|| invalid(key, &format!("{entry:?} is not NAME:PROTOCOL")))?;
+        map.insert(name.trim().to_string(), protocol.trim().to_string());
+    }
+    Ok(map)
+}
+
+/// The listeners this node opens.
+struct Listeners {
+    /// The Kafka clients' listener: its name and address.
+    broker: Option<(String, SocketAddr)>,
+    controller: Option<SocketAddr>,
+}
+
+/// `listeners`: `NAME://host:port` entries. A name's protocol comes from the protocol map,
+/// else is the name itself (Kafka's default map: PLAINTEXT, SSL, SASL_*); only PLAINTEXT is
+/// served. The first non-controller listener takes Kafka clients.
+fn parse_listeners(
+    key: &str,
+    value: &str,
+    controller_names: &[String],
+    protocols: &BTreeMap<String, String>,
+) -> Result<Listeners, ConfigError> {
+    let mut out = Listeners { broker: None, controller: None };
+    for listener in value.split(',').map(str::trim).filter(|l| !l.is_empty()) {
+        let (name, address) = listener.split_once("://").ok_or_else(|| invalid(key, "expected NAME://host:port"))?;
+        let protocol = protocols.get(name).map(String::as_str).unwrap_or(match name {
+            "SSL" | "SASL_SSL" | "SASL_PLAINTEXT" => name,
+            _ => "PLAINTEXT",
+        });
+        match protocol {
+            "PLAINTEXT" => {}
+            "SSL" | "SASL_SSL" => return Err(ConfigError::Unsupported { key: key.into(), feature: "TLS listeners" }),
+            "SASL_PLAINTEXT" => return Err(ConfigError::Unsupported { key: key.into(), feature: "SASL listeners" }),
+            other => {
+                return Err(invalid("listener.security.protocol.map", &format!("unknown security protocol {other}")));
+            }
+        }
+        let (host, port) = parse_host_port(key, address)?;
+        let host = if host.is_empty() { "0.0.0.0".to_string() } else { host };
+        let addr = resolve(key, &host, port)?;
+        if controller_names.iter().any(|n| n == name) {
+            out.controller.get_or_insert(addr);
+        } else if out.broker.is_none() {
+            out.broker = Some((name.to_string(), addr));
+        }
+    }
+    Ok(out)
 }
 
 /// Java `.properties` lines: `key=value` or `key: value`, `#` and `!` comments, `\` continues.
@@ -267,27 +470,6 @@ fn parse_properties(text: &str) -> BTreeMap<String, String> {
         }
     }
     props
-}
-
-/// The first PLAINTEXT listener, e.g. `PLAINTEXT://localhost:9092`; other protocols stop
-/// start-up, CONTROLLER listeners are skipped (one broker has no controller quorum).
-fn parse_listener(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
-    let mut chosen = None;
-    for listener in value.split(',').map(str::trim).filter(|l| !l.is_empty()) {
-        let (name, address) = listener.split_once("://").ok_or_else(|| invalid(key, "expected NAME://host:port"))?;
-        match name {
-            "PLAINTEXT" | "BROKER" | "INTERNAL" | "EXTERNAL" if chosen.is_none() => {
-                let (host, port) = parse_host_port(key, address)?;
-                let host = if host.is_empty() { "0.0.0.0".to_string() } else { host };
-                chosen = Some(resolve(key, &host, port)?);
-            }
-            "CONTROLLER" => {}
-            "SSL" | "SASL_SSL" => return Err(ConfigError::Unsupported { key: key.into(), feature: "TLS listeners" }),
-            "SASL_PLAINTEXT" => return Err(ConfigError::Unsupported { key: key.into(), feature: "SASL listeners" }),
-            _ => {}
-        }
-    }
-    chosen.ok_or_else(|| invalid(key, "no PLAINTEXT listener"))
 }
 
 fn parse_host_port(key: &str, value: &str) -> Result<(String, u16), ConfigError> {
@@ -376,8 +558,49 @@ log.segment.bytes=1073741824
         assert_eq!(c.num_partitions, 3);
         assert_eq!(c.log_dirs, vec![PathBuf::from("/tmp/kraft-combined-logs")]);
         assert_eq!(c.log.retention_ms, 168 * 3_600_000);
-        assert!(c.ignored_keys.contains(&"process.roles".to_string()));
-        assert!(c.ignored_keys.contains(&"controller.quorum.voters".to_string()));
+        assert_eq!(c.quorum_voters, BTreeMap::from([(1, "localhost:9093".to_string())]));
+        assert_eq!(c.controller_listen.map(|a| a.port()), Some(9093));
+        assert_eq!(c.listener_name, "PLAINTEXT");
+        assert!(!c.is_cluster());
+        assert!(c.ignored_keys.is_empty(), "{:?}", c.ignored_keys);
+    }
+
+    /// A node of a three-voter quorum, with its listeners named through the protocol map; the
+    /// cluster keys' mistakes stop start-up naming the key.
+    #[test]
+    fn cluster_keys() {
+        let text = "\
+process.roles=broker,controller
+node.id=2
+controller.quorum.voters=1@127.0.0.1:9093,2@127.0.0.1:9193,3@127.0.0.1:9293
+listeners=INTERNAL://127.0.0.1:9192,CONTROLLER://127.0.0.1:9193
+listener.security.protocol.map=INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT
+controller.listener.names=CONTROLLER
+broker.heartbeat.interval.ms=500
+broker.session.timeout.ms=3000
+broker.rack=eu-1a
+";
+        let c = BrokerConfig::from_properties(text, &[]).expect("valid");
+        assert_eq!((c.node_id, c.listener_name.as_str(), c.listen.port()), (2, "INTERNAL", 9192));
+        assert_eq!(c.controller_listen.map(|a| a.port()), Some(9193));
+        assert_eq!(c.quorum_voters.len(), 3);
+        assert!(c.is_cluster());
+        assert_eq!((c.broker_heartbeat_interval_ms, c.broker_session_timeout_ms), (500, 3000));
+        assert_eq!(c.rack.as_deref(), Some("eu-1a"));
+
+        let refuse = |overrides: &[&str], key: &str| {
+            let overrides: Vec<String> = overrides.iter().map(|o| o.to_string()).collect();
+            let err = BrokerConfig::from_properties(text, &overrides).expect_err(key);
+            assert!(err.to_string().starts_with(key), "{err}");
+        };
+        refuse(&["node.id=7"], "controller.quorum.voters");
+        refuse(&["controller.quorum.voters=1@127.0.0.1:9093,1@127.0.0.1:9193"], "controller.quorum.voters");
+        refuse(&["controller.quorum.voters=1@127.0.0.1"], "controller.quorum.voters");
+        refuse(&["controller.listener.names=OTHER"], "controller.listener.names");
+        refuse(&["process.roles=broker"], "process.roles");
+        refuse(&["process.roles=controller"], "process.roles");
+        refuse(&["process.roles=leader"], "process.roles");
+        refuse(&["listener.security.protocol.map=INTERNAL:SSL,CONTROLLER:PLAINTEXT"], "listeners");
     }
 
     /// Overrides win over the file; TLS and SASL stop start-up naming the key.

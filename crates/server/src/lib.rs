@@ -1,11 +1,11 @@
-//! Brook's broker: the Kafka protocol over TCP on top of `brook-log`.
+//! Brook's broker: the Kafka protocol over TCP on top of `brook-log`, with the metadata from
+//! `brook-controller` (through the `brook-quorum` voter every node runs).
 //!
 //! - `server`: the accept loop, background tasks (retention) and clean shutdown.
 //! - `connection`: one client connection; frames in, responses out in request order.
 //! - `codec`: frames to typed requests and responses back (pure, no I/O).
 //! - `handlers`: one module per Kafka API, and `dispatch`.
-//! - `broker`: the broker's state: metadata and the partitions it hosts.
-//! - `metadata`: metadata records, their durable log and the state machine they build.
+//! - `broker`: the broker's state: its metadata image, its partitions, its registration.
 //! - `group`: the group coordinator: consumer groups and their committed offsets.
 //! - `partition`: a hosted partition's log and its idempotent-producer state.
 //! - `records`: record-level work on batches (recompression, compaction's decoding).
@@ -18,7 +18,6 @@ pub mod config;
 mod connection;
 pub mod group;
 pub mod handlers;
-pub mod metadata;
 pub mod partition;
 pub mod records;
 pub mod server;

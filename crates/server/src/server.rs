@@ -35,7 +35,7 @@ impl Server {
     /// Opens the data and binds the listener.
     pub async fn bind(mut config: BrokerConfig) -> anyhow::Result<Server> {
         for key in &config.ignored_keys {
-            warn!(key, "configuration key accepted but not used by a single Brook broker");
+            warn!(key, "configuration key accepted but not used by Brook");
         }
         let listener = TcpListener::bind(config.listen).await?;
         let local_addr = listener.local_addr()?;
@@ -43,7 +43,13 @@ impl Server {
         if config.advertised_port == 0 {
             config.advertised_port = local_addr.port();
         }
-        let broker = Broker::open(config).await?;
+        let controller_listener = match config.controller_listen {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+                anyhow::anyhow!("cannot listen on the controller listener {addr} (controller.listener.names): {e}")
+            })?),
+            None => None,
+        };
+        let broker = Broker::open(config, controller_listener).await?;
         Ok(Server { local_addr, broker, listener })
     }
 
@@ -101,6 +107,7 @@ impl Server {
         let _ = retention.await;
         let _ = group_timers.await;
         let _ = cleaner.await;
+        broker.shutdown().await;
         tokio::task::spawn_blocking(move || broker.close()).await?;
         info!("shut down cleanly");
         Ok(())

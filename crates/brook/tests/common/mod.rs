@@ -2,6 +2,7 @@
 //! stops it (SIGTERM, then SIGKILL if it lingers) when dropped, also when a test fails.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod cluster;
 pub mod http;
 pub mod kafka;
 pub mod wire;
@@ -45,11 +46,22 @@ impl Brook {
         brook
     }
 
-    fn spawn(mut cmd: Command, data: &Path, overrides: &[&str]) -> Brook {
-        cmd.arg("server")
-            .args(["--override", "listeners=PLAINTEXT://127.0.0.1:0"])
-            .args(["--override", "console.listener=127.0.0.1:0"])
-            .args(["--override", &format!("log.dirs={}", data.display())]);
+    fn spawn(cmd: Command, data: &Path, overrides: &[&str]) -> Brook {
+        let mut args = vec![
+            "listeners=PLAINTEXT://127.0.0.1:0".to_string(),
+            "console.listener=127.0.0.1:0".to_string(),
+            format!("log.dirs={}", data.display()),
+        ];
+        args.extend(overrides.iter().map(|o| o.to_string()));
+        Brook::launch(cmd, None, data, &args).ready()
+    }
+
+    /// Starts `brook server [properties] --override ...` without waiting for it to serve.
+    pub fn launch(mut cmd: Command, properties: Option<&Path>, data: &Path, overrides: &[String]) -> Pending {
+        cmd.arg("server");
+        if let Some(file) = properties {
+            cmd.arg(file);
+        }
         for o in overrides {
             cmd.args(["--override", o]);
         }
@@ -57,21 +69,10 @@ impl Brook {
             cmd.env("RUST_LOG", "warn");
         }
         let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn brook");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut stdout = BufReader::new(stdout);
-        let mut read_line = |prefix: &str| {
-            let mut line = String::new();
-            stdout.read_line(&mut line).expect("read brook's start-up lines");
-            line.trim()
-                .strip_prefix(prefix)
-                .unwrap_or_else(|| panic!("expected {prefix:?} from brook, got {line:?}"))
-                .to_string()
-        };
-        let addr = read_line("brook listening on ");
-        let console = (!overrides.contains(&"console.enabled=false")).then(|| read_line("brook console on "));
-        Brook { child: Some(child), addr, console, data: data.to_path_buf(), _dir: None }
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let console = !overrides.iter().any(|o| o == "console.enabled=false");
+        Pending { child, stdout, console, data: data.to_path_buf() }
     }
-
     /// SIGTERM and wait for a clean exit; returns the exit status code.
     pub fn stop(&mut self) -> Option<i32> {
         let mut child = self.child.take()?;
@@ -101,6 +102,56 @@ impl Brook {
     /// Keeps the data directory alive past this broker, for a restart.
     pub fn take_dir(&mut self) -> Option<tempfile::TempDir> {
         self._dir.take()
+    }
+}
+
+/// Runs `brook server [properties] --override ...` expecting it to refuse to start: its exit
+/// code and standard error, or a panic if it is still running after `timeout`.
+pub fn refused_start(properties: Option<&Path>, overrides: &[String], timeout: Duration) -> (Option<i32>, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_brook"));
+    cmd.arg("server");
+    if let Some(file) = properties {
+        cmd.arg(file);
+    }
+    for o in overrides {
+        cmd.args(["--override", o]);
+    }
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn brook");
+    let deadline = Instant::now() + timeout;
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("brook started although it should have refused");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().expect("wait for brook");
+    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+/// A `brook server` process that was started but may not serve yet (a cluster node waits for
+/// its quorum).
+pub struct Pending {
+    child: Child,
+    stdout: BufReader<std::process::ChildStdout>,
+    console: bool,
+    data: PathBuf,
+}
+
+impl Pending {
+    /// Waits until the process says where it listens.
+    pub fn ready(mut self) -> Brook {
+        let mut read_line = |prefix: &str| {
+            let mut line = String::new();
+            self.stdout.read_line(&mut line).expect("read brook's start-up lines");
+            line.trim()
+                .strip_prefix(prefix)
+                .unwrap_or_else(|| panic!("expected {prefix:?} from brook, got {line:?}"))
+                .to_string()
+        };
+        let addr = read_line("brook listening on ");
+        let console = self.console.then(|| read_line("brook console on "));
+        Brook { child: Some(self.child), addr, console, data: self.data, _dir: None }
     }
 }
 

@@ -16,16 +16,23 @@ use super::text;
 use crate::broker::Broker;
 
 pub(super) fn describe_cluster(broker: &Arc<Broker>, request: DescribeClusterRequest) -> DescribeClusterResponse {
-    let node = BrokerId(broker.config.node_id);
-    let this = DescribeClusterBroker::default()
-        .with_broker_id(node)
-        .with_host(text(broker.config.advertised_host.clone()))
-        .with_port(i32::from(broker.config.advertised_port));
+    let live = broker.live_brokers();
+    let controller = broker.controller_id_for_clients(&live);
+    let brokers = live
+        .into_iter()
+        .map(|b| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(b.node_id))
+                .with_host(text(b.host))
+                .with_port(i32::from(b.port))
+                .with_rack(b.rack.map(text))
+        })
+        .collect();
     DescribeClusterResponse::default()
         .with_endpoint_type(request.endpoint_type)
         .with_cluster_id(text(broker.cluster_id()))
-        .with_controller_id(node)
-        .with_brokers(vec![this])
+        .with_controller_id(BrokerId(controller))
+        .with_brokers(brokers)
 }
 
 pub(super) fn describe_log_dirs(broker: &Arc<Broker>, request: DescribeLogDirsRequest) -> DescribeLogDirsResponse {

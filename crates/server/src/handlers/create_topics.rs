@@ -1,4 +1,5 @@
-//! CreateTopics, with `validate_only`; one broker means a replication factor of 1.
+//! CreateTopics, with `validate_only` and manual replica assignments; decided by the active
+//! controller.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -34,13 +35,32 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: CreateTopicsRequest, _
                 .iter()
                 .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
                 .collect();
-            let (partitions, replication_factor) = if topic.assignments.is_empty() {
-                (topic.num_partitions, topic.replication_factor)
+            let mut assignments: Vec<_> = topic.assignments.iter().collect();
+            assignments.sort_by_key(|a| a.partition_index);
+            let assignment: Vec<Vec<i32>> =
+                assignments.iter().map(|a| a.broker_ids.iter().map(|b| b.0).collect()).collect();
+            if !assignment.is_empty() && (topic.num_partitions != -1 || topic.replication_factor != -1) {
+                Err(ApiError::new(
+                    ResponseError::InvalidRequest,
+                    "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.",
+                ))
+            } else if assignments.iter().enumerate().any(|(i, a)| a.partition_index != i as i32) {
+                Err(ApiError::new(
+                    ResponseError::InvalidReplicaAssignment,
+                    "Partitions should be numbered consecutively from 0.",
+                ))
             } else {
-                let replicas = topic.assignments.iter().map(|a| a.broker_ids.len()).max().unwrap_or(0);
-                (topic.assignments.len() as i32, replicas as i16)
-            };
-            broker.create_topic(&name, partitions, replication_factor, configs, request.validate_only).await
+                broker
+                    .create_topic(
+                        &name,
+                        topic.num_partitions,
+                        topic.replication_factor,
+                        assignment,
+                        configs,
+                        request.validate_only,
+                    )
+                    .await
+            }
         };
         results.push(match outcome {
             Ok(meta) => {
@@ -58,10 +78,11 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: CreateTopicsRequest, _
                             .with_config_source(source)
                     })
                     .collect();
+                let replication_factor = meta.assignments.first().map_or(1, |p| p.replicas.len() as i16);
                 result
                     .with_topic_id(meta.id)
                     .with_num_partitions(meta.partitions)
-                    .with_replication_factor(1)
+                    .with_replication_factor(replication_factor)
                     .with_configs(Some(configs))
             }
             Err(e) => result

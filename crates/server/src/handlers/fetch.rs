@@ -38,7 +38,7 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: FetchRequest, version:
             if version >= 13 { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
         topics.push((topic.topic.clone(), topic.topic_id));
         for p in &topic.partitions {
-            let partition = meta.as_ref().and_then(|m| broker.partition(&m.name, p.partition)).ok_or(unknown);
+            let partition = meta.as_ref().ok_or(unknown).and_then(|m| broker.leader_partition(m, p.partition));
             wanted.push(Wanted {
                 topic: t,
                 index: p.partition,

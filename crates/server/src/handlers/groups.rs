@@ -39,20 +39,21 @@ pub(super) async fn find_coordinator(
     } else {
         broker.ensure_offsets_topic().await.err().map(|e| (ResponseError::CoordinatorNotAvailable, e.message))
     };
-    let host = text(broker.config.advertised_host.clone());
-    let port = i32::from(broker.config.advertised_port);
-    let node = BrokerId(broker.config.node_id);
     let coordinators: Vec<Coordinator> = keys
         .iter()
         .map(|key| {
             let c = Coordinator::default().with_key(text(key.clone()));
-            match &error {
-                Some((code, message)) => c
+            let found = match &error {
+                Some((code, message)) => Err((*code, message.clone())),
+                None => broker.group_coordinator(key).map_err(|e| (e.code, e.message)),
+            };
+            match found {
+                Err((code, message)) => c
                     .with_node_id(BrokerId(-1))
                     .with_port(-1)
                     .with_error_code(code.code())
-                    .with_error_message(Some(text(message.clone()))),
-                None => c.with_node_id(node).with_host(host.clone()).with_port(port),
+                    .with_error_message(Some(text(message))),
+                Ok(b) => c.with_node_id(BrokerId(b.node_id)).with_host(text(b.host)).with_port(i32::from(b.port)),
             }
         })
         .collect();

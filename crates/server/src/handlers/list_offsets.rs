@@ -20,7 +20,6 @@ const LATEST_TIERED: i64 = -5;
 
 pub(super) fn handle(broker: &Arc<Broker>, request: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     // Leader epochs exist from v4 on; earlier versions must leave the field at its default.
-    let leader_epoch = if version >= 4 { 0 } else { -1 };
     let topics = request
         .topics
         .into_iter()
@@ -31,13 +30,19 @@ pub(super) fn handle(broker: &Arc<Broker>, request: ListOffsetsRequest, version:
                 .iter()
                 .map(|p| {
                     let response = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
-                    match meta.as_ref().and_then(|m| broker.partition(&m.name, p.partition_index)) {
-                        None => response
-                            .with_error_code(ResponseError::UnknownTopicOrPartition.code())
-                            .with_offset(-1)
-                            .with_timestamp(-1),
-                        Some(partition) => match lookup(&partition, p.timestamp) {
+                    let found = meta
+                        .as_ref()
+                        .ok_or(ResponseError::UnknownTopicOrPartition)
+                        .and_then(|m| broker.leader_partition(m, p.partition_index));
+                    match found {
+                        Err(code) => response.with_error_code(code.code()).with_offset(-1).with_timestamp(-1),
+                        Ok(partition) => match lookup(&partition, p.timestamp) {
                             Ok((offset, timestamp)) => {
+                                let epoch = meta
+                                    .as_ref()
+                                    .and_then(|m| m.partition(p.partition_index))
+                                    .map_or(0, |p| p.leader_epoch);
+                                let leader_epoch = if version >= 4 { epoch } else { -1 };
                                 response.with_offset(offset).with_timestamp(timestamp).with_leader_epoch(leader_epoch)
                             }
                             Err(code) => response.with_error_code(code.code()).with_offset(-1).with_timestamp(-1),

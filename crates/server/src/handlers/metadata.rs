@@ -1,5 +1,6 @@
-//! Metadata: brokers (this one), topics and partitions, with auto-creation as Kafka's
-//! `auto.create.topics.enable` allows. One broker leads every partition and is its only replica.
+//! Metadata: the live brokers, topics and partitions with their leaders, replicas and ISR, as
+//! this broker's metadata image has them; auto-creation as Kafka's `auto.create.topics.enable`
+//! allows.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,13 +13,12 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use uuid::Uuid;
 
 use super::text;
+use crate::broker::TopicMeta;
 use crate::broker::{Broker, validate_topic_name};
-use crate::metadata::TopicMeta;
 
 pub(super) async fn handle(broker: &Arc<Broker>, request: MetadataRequest, version: i16) -> MetadataResponse {
-    let node = BrokerId(broker.config.node_id);
     let topics = match request.topics {
-        None => broker.metadata().topics().map(|t| describe(t, node)).collect(),
+        None => broker.image().topics().map(|t| describe(broker, t)).collect(),
         Some(wanted) => {
             let mut out = Vec::with_capacity(wanted.len());
             for topic in wanted {
@@ -26,7 +26,7 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: MetadataRequest, versi
                 out.push(match (name, topic.topic_id) {
                     (Some(name), _) => by_name(broker, &name, request.allow_auto_topic_creation || version < 4).await,
                     (None, id) if !id.is_nil() => match broker.topic_by_id(&id) {
-                        Some(t) => describe(&t, node),
+                        Some(t) => describe(broker, &t),
                         None => error_topic(None, id, ResponseError::UnknownTopicId),
                     },
                     (None, id) => error_topic(None, id, ResponseError::InvalidRequest),
@@ -35,21 +35,34 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: MetadataRequest, versi
             out
         }
     };
-    let self_broker = MetadataResponseBroker::default()
-        .with_node_id(node)
-        .with_host(text(broker.config.advertised_host.clone()))
-        .with_port(i32::from(broker.config.advertised_port));
+    let (brokers, controller) = live_brokers(broker);
     MetadataResponse::default()
-        .with_brokers(vec![self_broker])
+        .with_brokers(brokers)
         .with_cluster_id(Some(text(broker.cluster_id())))
-        .with_controller_id(node)
+        .with_controller_id(controller)
         .with_topics(topics)
 }
 
+/// The live brokers, and the controller id clients are told.
+fn live_brokers(broker: &Broker) -> (Vec<MetadataResponseBroker>, BrokerId) {
+    let live = broker.live_brokers();
+    let controller = BrokerId(broker.controller_id_for_clients(&live));
+    let brokers = live
+        .into_iter()
+        .map(|b| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(b.node_id))
+                .with_host(text(b.host))
+                .with_port(i32::from(b.port))
+                .with_rack(b.rack.map(text))
+        })
+        .collect();
+    (brokers, controller)
+}
+
 async fn by_name(broker: &Arc<Broker>, name: &str, allow_auto_create: bool) -> MetadataResponseTopic {
-    let node = BrokerId(broker.config.node_id);
     if let Some(topic) = broker.topic(name) {
-        return describe(&topic, node);
+        return describe(broker, &topic);
     }
     if let Err(e) = validate_topic_name(name) {
         return error_topic(Some(name), Uuid::nil(), e.code);
@@ -57,26 +70,38 @@ async fn by_name(broker: &Arc<Broker>, name: &str, allow_auto_create: bool) -> M
     if !(allow_auto_create && broker.config.auto_create_topics_enable) {
         return error_topic(Some(name), Uuid::nil(), ResponseError::UnknownTopicOrPartition);
     }
-    match broker.create_topic(name, -1, -1, BTreeMap::new(), false).await {
-        Ok(topic) => describe(&topic, node),
+    match broker.create_topic(name, -1, -1, Vec::new(), BTreeMap::new(), false).await {
+        Ok(topic) => describe(broker, &topic),
         // Another request created it meanwhile.
         Err(e) if e.code == ResponseError::TopicAlreadyExists => match broker.topic(name) {
-            Some(topic) => describe(&topic, node),
+            Some(topic) => describe(broker, &topic),
             None => error_topic(Some(name), Uuid::nil(), ResponseError::UnknownTopicOrPartition),
         },
         Err(e) => error_topic(Some(name), Uuid::nil(), e.code),
     }
 }
 
-fn describe(topic: &TopicMeta, node: BrokerId) -> MetadataResponseTopic {
-    let partitions = (0..topic.partitions)
-        .map(|index| {
+fn describe(broker: &Broker, topic: &TopicMeta) -> MetadataResponseTopic {
+    let image = broker.image();
+    let live = |id: &i32| image.brokers.get(id).is_some_and(|b| !b.fenced);
+    let ids = |nodes: &[i32]| nodes.iter().map(|id| BrokerId(*id)).collect::<Vec<_>>();
+    let partitions = topic
+        .assignments
+        .iter()
+        .enumerate()
+        .map(|(index, p)| {
+            let offline: Vec<i32> = p.replicas.iter().copied().filter(|id| !live(id)).collect();
+            // A partition without a leader is LEADER_NOT_AVAILABLE, as Kafka answers it.
+            let error =
+                if p.leader == brook_controller::NO_LEADER { ResponseError::LeaderNotAvailable.code() } else { 0 };
             MetadataResponsePartition::default()
-                .with_partition_index(index)
-                .with_leader_id(node)
-                .with_leader_epoch(0)
-                .with_replica_nodes(vec![node])
-                .with_isr_nodes(vec![node])
+                .with_error_code(error)
+                .with_partition_index(index as i32)
+                .with_leader_id(BrokerId(p.leader))
+                .with_leader_epoch(p.leader_epoch)
+                .with_replica_nodes(ids(&p.replicas))
+                .with_isr_nodes(ids(&p.isr))
+                .with_offline_replicas(ids(&offline))
         })
         .collect();
     MetadataResponseTopic::default()

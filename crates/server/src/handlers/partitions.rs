@@ -16,7 +16,9 @@ pub(super) async fn create(broker: &Arc<Broker>, request: CreatePartitionsReques
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
-        let outcome = broker.create_partitions(&topic.name.0, topic.count, request.validate_only).await;
+        let assignment: Vec<Vec<i32>> =
+            topic.assignments.iter().flatten().map(|a| a.broker_ids.iter().map(|b| b.0).collect()).collect();
+        let outcome = broker.create_partitions(&topic.name.0, topic.count, assignment, request.validate_only).await;
         results.push(match outcome {
             Ok(()) => result,
             Err(e) => result.with_error_code(e.code.code()).with_error_message(Some(text(e.message))),
@@ -38,10 +40,13 @@ pub(super) fn delete_records(broker: &Arc<Broker>, request: DeleteRecordsRequest
                 .iter()
                 .map(|p| {
                     let result = DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index);
-                    let Some(partition) = broker.partition(&topic.name.0, p.partition_index) else {
-                        return result
-                            .with_error_code(ResponseError::UnknownTopicOrPartition.code())
-                            .with_low_watermark(-1);
+                    let found = broker
+                        .topic(&topic.name.0)
+                        .ok_or(ResponseError::UnknownTopicOrPartition)
+                        .and_then(|m| broker.leader_partition(&m, p.partition_index));
+                    let partition = match found {
+                        Ok(partition) => partition,
+                        Err(code) => return result.with_error_code(code.code()).with_low_watermark(-1),
                     };
                     let offset = if p.offset == HIGH_WATERMARK { partition.log.high_watermark() } else { p.offset };
                     match partition.log.delete_records(offset) {

@@ -15,8 +15,8 @@ use kafka_protocol::records::Compression;
 use tracing::debug;
 
 use super::{Reply, text};
+use crate::broker::TopicMeta;
 use crate::broker::{ApiError, Broker};
-use crate::metadata::TopicMeta;
 use crate::partition::Partition;
 use crate::records::{has_keyless_record, recompress};
 
@@ -49,10 +49,11 @@ pub(super) fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16
                     // Only the group coordinator writes there, as in Kafka.
                     Err((ResponseError::InvalidTopicException, Some("Cannot append to internal topic".into())))
                 } else {
-                    match meta.as_ref().and_then(|m| broker.partition(&m.name, p.index)) {
+                    match meta.as_ref().map(|m| (m, broker.leader_partition(m, p.index))) {
                         None => Err((unknown, None)),
-                        Some(partition) => {
-                            let rules = topic_rules(meta.as_ref().expect("the partition was found by it"));
+                        Some((_, Err(code))) => Err((code, None)),
+                        Some((meta, Ok(partition))) => {
+                            let rules = topic_rules(meta);
                             append(&partition, p.records, &rules, durability).map(|a| (partition, a))
                         }
                     }

@@ -1,0 +1,243 @@
+//! A Brook cluster: three `brook server` processes started from three KRaft-style property
+//! files, sharing one metadata quorum, with partitions spread over them; librdkafka clients
+//! follow the metadata to each partition's broker. Faults: kill -9 of the active controller
+//! and of a broker; bad configurations refused at start-up.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use common::cluster::{Cluster, SETTLE};
+use common::wire::Conn;
+use common::{eventually, refused_start};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::{
+    ApiKey, CreateTopicsRequest, DescribeClusterRequest, MetadataRequest, ResponseKind, TopicName,
+    metadata_request::MetadataRequestTopic,
+};
+use kafka_protocol::protocol::StrBytes;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Faster heartbeats and sessions than Kafka's defaults, so fencing shows within a test.
+const FAST_SESSIONS: &[&str] = &["broker.heartbeat.interval.ms=300", "broker.session.timeout.ms=2000"];
+
+/// DescribeCluster from the broker at `addr`: (cluster id, controller id, broker ids).
+fn describe_cluster(addr: &str) -> (String, i32, BTreeSet<i32>) {
+    let mut conn = Conn::open(addr);
+    match conn.call(ApiKey::DescribeCluster, 0, &DescribeClusterRequest::default()) {
+        ResponseKind::DescribeCluster(r) => {
+            (r.cluster_id.to_string(), r.controller_id.0, r.brokers.iter().map(|b| b.broker_id.0).collect())
+        }
+        other => panic!("unexpected answer {other:?}"),
+    }
+}
+
+/// Each partition's (error code, leader) in a Metadata answer from `addr`.
+fn leaders(addr: &str, topic: &str) -> Vec<(i16, i32)> {
+    let mut conn = Conn::open(addr);
+    let request = MetadataRequest::default().with_topics(Some(vec![
+        MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_string(topic.into())))),
+    ]));
+    match conn.call(ApiKey::Metadata, 9, &request) {
+        ResponseKind::Metadata(r) => {
+            let t = r.topics.first().expect("the topic");
+            let mut partitions: Vec<_> =
+                t.partitions.iter().map(|p| (p.partition_index, p.error_code, p.leader_id.0)).collect();
+            partitions.sort();
+            partitions.into_iter().map(|(_, e, l)| (e, l)).collect()
+        }
+        other => panic!("unexpected answer {other:?}"),
+    }
+}
+
+/// CreateTopics through the broker at `addr`: the error code.
+fn create_topic(addr: &str, name: &str, partitions: i32) -> i16 {
+    let mut conn = Conn::open(addr);
+    let request = CreateTopicsRequest::default().with_timeout_ms(30_000).with_topics(vec![
+        CreatableTopic::default()
+            .with_name(TopicName(StrBytes::from_string(name.into())))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1),
+    ]);
+    match conn.call(ApiKey::CreateTopics, 5, &request) {
+        ResponseKind::CreateTopics(r) => r.topics[0].error_code,
+        other => panic!("unexpected answer {other:?}"),
+    }
+}
+
+fn producer(bootstrap: &str) -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("message.timeout.ms", "30000")
+        .create()
+        .expect("producer")
+}
+
+/// Produces `count` keyed records; returns value -> (partition, offset).
+async fn produce(bootstrap: &str, topic: &str, prefix: &str, count: usize) -> BTreeMap<String, (i32, i64)> {
+    let producer = producer(bootstrap);
+    let mut delivered = BTreeMap::new();
+    for i in 0..count {
+        let key = format!("customer-{}", i % 17);
+        let value = format!("{prefix}-{i}");
+        let record = FutureRecord::to(topic).key(&key).payload(&value);
+        let delivery = producer.send(record, TIMEOUT).await.map_err(|(e, _)| e).expect("delivered");
+        delivered.insert(value, (delivery.partition, delivery.offset));
+    }
+    delivered
+}
+
+/// Reads the topic in consumer group `group` until `expected` values arrived: value -> (partition, offset).
+async fn consume(bootstrap: &str, topic: &str, group: &str, expected: usize) -> BTreeMap<String, (i32, i64)> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut got = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while got.len() < expected {
+        assert!(Instant::now() < deadline, "consumed {} of {expected}", got.len());
+        if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await {
+            let value = String::from_utf8(m.payload().unwrap_or_default().to_vec()).expect("utf-8");
+            got.insert(value, (m.partition(), m.offset()));
+        }
+    }
+    got
+}
+
+/// Three nodes from three property files form one cluster: every node lists the same three
+/// brokers and cluster id; a 6-partition topic is led by all three, two partitions each, and
+/// each node holds only its own partitions on disk; a producer bootstrapped from one node
+/// reaches every leader and a consumer group reads everything back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_share_metadata_and_spread_partitions() {
+    let cluster = Cluster::start(3, &[]);
+    // Each node serves once it is itself unfenced; the others follow within moments.
+    let views: Vec<(String, i32, BTreeSet<i32>)> = eventually(SETTLE, "every node listing every broker", || {
+        let views: Vec<_> = cluster.nodes.iter().map(|n| describe_cluster(&n.addr())).collect();
+        views.iter().all(|v| v.2 == BTreeSet::from([1, 2, 3])).then_some(views)
+    });
+    for view in &views {
+        assert_eq!(view.0, views[0].0, "one cluster id");
+        assert_eq!(view.1, views[0].1, "one controller");
+        assert!(view.2.contains(&view.1), "the controller is a live broker");
+    }
+    assert_eq!(views[0].0.len(), 22, "a Kafka-style cluster id");
+
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", cluster.node(2).addr()).create().expect("admin");
+    let created = admin
+        .create_topics(&[NewTopic::new("purchases", 6, TopicReplication::Fixed(1))], &AdminOptions::new())
+        .await
+        .expect("create topics");
+    assert_eq!(created, vec![Ok("purchases".to_string())]);
+    // Every node knows the topic at once: the creating broker answered only once it saw it,
+    // and the others follow the quorum.
+    for node in &cluster.nodes {
+        eventually(SETTLE, "the topic on every node", || (leaders(&node.addr(), "purchases").len() == 6).then_some(()));
+    }
+    let led = leaders(&cluster.node(3).addr(), "purchases");
+    for id in 1..=3 {
+        assert_eq!(led.iter().filter(|(e, l)| *e == 0 && *l == id).count(), 2, "broker {id} leads two: {led:?}");
+    }
+    for node in &cluster.nodes {
+        let local: BTreeSet<i32> = (0..6).filter(|p| node.data.join(format!("purchases-{p}")).exists()).collect();
+        let expected: BTreeSet<i32> = (0..6).filter(|p| led[*p as usize].1 == node.id).collect();
+        assert_eq!(local, expected, "node {} holds exactly its partitions", node.id);
+    }
+
+    let delivered = produce(&cluster.node(1).addr(), "purchases", "order", 300).await;
+    let partitions: BTreeSet<i32> = delivered.values().map(|(p, _)| *p).collect();
+    assert!(partitions.len() >= 3, "keys spread over partitions: {partitions:?}");
+    let consumed = consume(&cluster.bootstrap(), "purchases", "billing", delivered.len()).await;
+    assert_eq!(consumed, delivered, "every acknowledged record read back where it was written");
+}
+
+/// kill -9 of the active controller: the other two elect a new one and CreateTopics succeeds
+/// again; the killed broker is fenced after its session (its partitions show no leader), and
+/// after a restart it is unfenced and serves them again with nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_and_broker_failure() {
+    let mut cluster = Cluster::start(3, FAST_SESSIONS);
+    assert_eq!(create_topic(&cluster.node(1).addr(), "events", 3), 0);
+    let delivered = produce(&cluster.bootstrap(), "events", "before", 60).await;
+
+    let (_, controller, _) = describe_cluster(&cluster.node(1).addr());
+    let survivor = if controller == 1 { 2 } else { 1 };
+    let survivor_addr = cluster.node(survivor).addr();
+    let before = leaders(&survivor_addr, "events");
+    let killed_at = Instant::now();
+    cluster.kill(controller);
+    let recreated = eventually(SETTLE, "CreateTopics after the controller died", || {
+        (create_topic(&survivor_addr, "after-failover", 2) == 0).then(|| killed_at.elapsed())
+    });
+    eprintln!("CreateTopics succeeded again {recreated:?} after kill -9 of the active controller");
+    let (_, new_controller, _) = describe_cluster(&survivor_addr);
+    assert_ne!(new_controller, controller);
+
+    // Fenced: it leaves the broker list and the partition it led loses its leader
+    // (LEADER_NOT_AVAILABLE); the others keep theirs.
+    eventually(SETTLE, "the dead broker fenced", || {
+        let (_, _, brokers) = describe_cluster(&survivor_addr);
+        (!brokers.contains(&controller)).then_some(())
+    });
+    let after = leaders(&survivor_addr, "events");
+    for (p, ((_, was), (error, now))) in before.iter().zip(&after).enumerate() {
+        if *was == controller {
+            assert_eq!((*error, *now), (5, -1), "partition {p} led by the dead broker");
+        } else {
+            assert_eq!((*error, *now), (0, *was), "partition {p} keeps its leader");
+        }
+    }
+    assert!(before.iter().any(|(_, l)| *l == controller), "the dead broker led a partition: {before:?}");
+
+    cluster.restart(controller);
+    eventually(SETTLE, "the restarted broker unfenced with its partitions led", || {
+        let all_led = leaders(&survivor_addr, "events").iter().all(|(e, l)| *e == 0 && *l > 0);
+        let (_, _, brokers) = describe_cluster(&survivor_addr);
+        (all_led && brokers.len() == 3).then_some(())
+    });
+    let consumed = consume(&cluster.bootstrap(), "events", "audit", delivered.len()).await;
+    assert_eq!(consumed, delivered, "nothing acknowledged before the kill is lost");
+    assert_eq!(leaders(&cluster.node(controller).addr(), "after-failover").len(), 2, "it caught up");
+}
+
+/// Start-up refuses, naming the key, a node whose voter list differs from the one its
+/// metadata log was formed with, and one whose node.id is not among the voters; the refused
+/// node's data is untouched and it starts normally with its own file afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_cluster_configs_are_refused() {
+    let mut cluster = Cluster::start(3, &[]);
+    assert_eq!(create_topic(&cluster.node(1).addr(), "kept", 1), 0);
+    assert_eq!(cluster.stop(3), Some(0));
+    let voters = std::fs::read_to_string(cluster.properties(3)).expect("properties");
+    let voters = voters.lines().find_map(|l| l.strip_prefix("controller.quorum.voters=")).expect("voters").to_string();
+
+    let changed = format!("controller.quorum.voters={voters},4@127.0.0.1:1");
+    let (code, stderr) = refused_start(Some(cluster.properties(3)), &[changed], TIMEOUT);
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("controller.quorum.voters"), "{stderr}");
+
+    let (code, stderr) = refused_start(Some(cluster.properties(3)), &["node.id=7".to_string()], TIMEOUT);
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("controller.quorum.voters") && stderr.contains("node.id 7"), "{stderr}");
+
+    cluster.restart(3);
+    eventually(SETTLE, "node 3 back with the topic", || {
+        (leaders(&cluster.node(3).addr(), "kept").len() == 1).then_some(())
+    });
+}

@@ -1,0 +1,110 @@
+//! A Brook cluster of real processes on loopback: each node started from its own KRaft-style
+//! `server.properties` (combined broker and controller), with its own listeners and data
+//! directory. Nodes can be killed, stopped and started again on the same ports.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use super::{Brook, Pending, free_port};
+
+pub struct Node {
+    pub id: i32,
+    pub port: u16,
+    pub controller_port: u16,
+    pub data: PathBuf,
+    pub properties: PathBuf,
+    pub brook: Option<Brook>,
+}
+
+impl Node {
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+pub struct Cluster {
+    pub nodes: Vec<Node>,
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// `size` combined nodes, `extra` lines added to every properties file; returns once
+    /// every node serves.
+    pub fn start(size: i32, extra: &[&str]) -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
+        let voters: Vec<String> =
+            ports.iter().enumerate().map(|(i, (_, c))| format!("{}@127.0.0.1:{c}", i + 1)).collect();
+        let mut nodes = Vec::new();
+        for (i, (port, controller_port)) in ports.into_iter().enumerate() {
+            let id = i as i32 + 1;
+            let data = dir.path().join(format!("node-{id}"));
+            let properties = dir.path().join(format!("server-{id}.properties"));
+            let mut text = format!(
+                "process.roles=broker,controller\n\
+                 node.id={id}\n\
+                 controller.quorum.voters={voters}\n\
+                 listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}\n\
+                 advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
+                 controller.listener.names=CONTROLLER\n\
+                 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT\n\
+                 log.dirs={}\n",
+                data.display(),
+                voters = voters.join(","),
+            );
+            for line in extra {
+                text.push_str(line);
+                text.push('\n');
+            }
+            std::fs::write(&properties, text).expect("write server.properties");
+            nodes.push(Node { id, port, controller_port, data, properties, brook: None });
+        }
+        // All at once: a node serves only once a quorum of voters runs.
+        let pending: Vec<Pending> = nodes.iter().map(launch).collect();
+        for (node, pending) in nodes.iter_mut().zip(pending) {
+            node.brook = Some(pending.ready());
+        }
+        Cluster { nodes, _dir: dir }
+    }
+
+    /// Every running node's address, for `bootstrap.servers`.
+    pub fn bootstrap(&self) -> String {
+        self.nodes.iter().filter(|n| n.brook.is_some()).map(Node::addr).collect::<Vec<_>>().join(",")
+    }
+
+    pub fn node(&self, id: i32) -> &Node {
+        &self.nodes[(id - 1) as usize]
+    }
+
+    pub fn kill(&mut self, id: i32) {
+        if let Some(mut brook) = self.nodes[(id - 1) as usize].brook.take() {
+            brook.kill();
+        }
+    }
+
+    /// SIGTERM; the exit code.
+    pub fn stop(&mut self, id: i32) -> Option<i32> {
+        self.nodes[(id - 1) as usize].brook.take().and_then(|mut b| b.stop())
+    }
+
+    /// Starts a stopped node again with its own properties and data.
+    pub fn restart(&mut self, id: i32) {
+        let node = &mut self.nodes[(id - 1) as usize];
+        assert!(node.brook.is_none(), "node {id} is running");
+        node.brook = Some(launch(node).ready());
+    }
+
+    pub fn properties(&self, id: i32) -> &Path {
+        &self.node(id).properties
+    }
+}
+
+fn launch(node: &Node) -> Pending {
+    // The console is off (as an override, so the harness knows not to wait for its address).
+    let overrides = ["console.enabled=false".to_string()];
+    Brook::launch(Command::new(env!("CARGO_BIN_EXE_brook")), Some(&node.properties), &node.data, &overrides)
+}
+
+/// How long a cluster test waits for a condition that the cluster reaches by itself.
+pub const SETTLE: Duration = Duration::from_secs(30);

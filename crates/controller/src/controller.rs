@@ -1,0 +1,483 @@
+//! The active controller: the voter that leads the quorum decides every metadata change. It
+//! reads the image only after a read barrier (so it has applied everything committed before),
+//! turns a request into records, and proposes them as one command; one admin lock keeps two
+//! requests from deciding on the same image.
+//!
+//! Broker lifecycle, as KRaft's: registration gives a broker epoch and leaves the broker
+//! fenced; a heartbeat from a broker that has applied the metadata up to its registration
+//! unfences it; a broker silent for `broker.session.timeout.ms` (or shutting down) is fenced,
+//! and the partitions it led lose their leader. A new leader gives every broker a fresh
+//! session, since it cannot know when they last heartbeated the old one.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use brook_quorum::{Quorum, QuorumError};
+use kafka_protocol::error::ResponseError;
+use tokio::sync::watch;
+use tracing::{info, warn};
+use uuid::Uuid;
+
+use crate::image::{MetadataImage, NO_LEADER};
+use crate::placement::{self, Candidate};
+use crate::records::{self, MetadataRecord};
+use crate::requests::{ControllerReply, ControllerRequest, ControllerResponse};
+use crate::store::MetadataStore;
+use crate::{ApiError, cluster_id_from};
+
+/// An upper bound on partitions per CreateTopics/CreatePartitions request, against typos
+/// that would create millions of directories.
+pub const MAX_PARTITIONS_PER_TOPIC: i32 = 100_000;
+
+#[derive(Debug, Clone)]
+pub struct ControllerConfig {
+    /// `broker.session.timeout.ms`: a broker silent this long is fenced (Kafka: 9000).
+    pub broker_session_timeout_ms: u64,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> ControllerConfig {
+        ControllerConfig { broker_session_timeout_ms: 9_000 }
+    }
+}
+
+/// When each broker was last heard from, as seen by this node while it leads `term`.
+#[derive(Default)]
+struct Sessions {
+    term: u64,
+    since: Option<Instant>,
+    last_heartbeat: HashMap<i32, Instant>,
+}
+
+pub struct Controller {
+    config: ControllerConfig,
+    quorum: Arc<Quorum>,
+    store: Arc<MetadataStore>,
+    admin: tokio::sync::Mutex<()>,
+    sessions: Mutex<Sessions>,
+}
+
+/// What a decided request answers once its records are committed at some index.
+enum Answer {
+    Now(ControllerReply),
+    /// The broker epoch is the index of the registering command.
+    Registered,
+    Heartbeat {
+        node_id: i32,
+    },
+}
+
+impl Controller {
+    pub fn new(config: ControllerConfig, quorum: Arc<Quorum>, store: Arc<MetadataStore>) -> Controller {
+        Controller { config, quorum, store, admin: tokio::sync::Mutex::new(()), sessions: Mutex::default() }
+    }
+
+    pub fn quorum(&self) -> &Arc<Quorum> {
+        &self.quorum
+    }
+
+    /// Decides `request` if this node is the active controller; NOT_CONTROLLER otherwise.
+    pub async fn handle(&self, request: ControllerRequest) -> ControllerResponse {
+        if let ControllerRequest::BrokerHeartbeat { node_id, .. } = &request {
+            self.heard_from(*node_id);
+        }
+        let decided = async {
+            let _admin = self.admin.lock().await;
+            self.quorum.barrier().await.map_err(quorum_error)?;
+            let (records, answer) = {
+                let image = self.store.image();
+                self.decide(&image, request)?
+            };
+            let index = if records.is_empty() { 0 } else { self.propose(&records).await? };
+            let reply = match answer {
+                Answer::Now(reply) => reply,
+                Answer::Registered => ControllerReply::Registered { broker_epoch: index as i64 },
+                Answer::Heartbeat { node_id } => {
+                    let fenced = self.store.image().brokers.get(&node_id).is_none_or(|b| b.fenced);
+                    ControllerReply::Heartbeat { fenced }
+                }
+            };
+            Ok::<_, ApiError>((index, reply))
+        };
+        match decided.await {
+            Ok((index, reply)) => ControllerResponse { index, result: Ok(reply) },
+            Err(e) => ControllerResponse { index: 0, result: Err(e.into()) },
+        }
+    }
+
+    async fn propose(&self, records: &[MetadataRecord]) -> Result<u64, ApiError> {
+        self.quorum.propose(records::encode(records)).await.map_err(quorum_error)
+    }
+
+    fn heard_from(&self, node_id: i32) {
+        self.sessions.lock().expect("sessions lock").last_heartbeat.insert(node_id, Instant::now());
+    }
+
+    fn decide(
+        &self,
+        image: &MetadataImage,
+        request: ControllerRequest,
+    ) -> Result<(Vec<MetadataRecord>, Answer), ApiError> {
+        let done = |records| Ok((records, Answer::Now(ControllerReply::Done)));
+        match request {
+            ControllerRequest::CreateTopic {
+                name,
+                partitions,
+                replication_factor,
+                assignment,
+                configs,
+                validate_only,
+            } => {
+                if image.topic(&name).is_some() {
+                    return Err(ApiError::new(
+                        ResponseError::TopicAlreadyExists,
+                        format!("Topic '{name}' already exists."),
+                    ));
+                }
+                let assignment = if assignment.is_empty() {
+                    check_partition_count(partitions)?;
+                    place(image, 0, partitions, replication_factor)?
+                } else {
+                    check_assignment(image, 0, &assignment)?;
+                    assignment
+                };
+                let id = Uuid::new_v4();
+                let reply = ControllerReply::TopicCreated { id, partitions: assignment.len() as i32 };
+                if validate_only {
+                    return Ok((vec![], Answer::Now(reply)));
+                }
+                let mut records = vec![MetadataRecord::TopicCreated { name: name.clone(), id, configs }];
+                records.extend(partition_records(image, id, 0, assignment));
+                info!(topic = name, partitions = records.len() - 1, "creating topic");
+                Ok((records, Answer::Now(reply)))
+            }
+            ControllerRequest::DeleteTopic { id } => {
+                if image.topic_by_id(&id).is_none() {
+                    return Err(ApiError::new(
+                        ResponseError::UnknownTopicId,
+                        "This server does not host this topic ID.",
+                    ));
+                }
+                done(vec![MetadataRecord::TopicDeleted { id }])
+            }
+            ControllerRequest::SetTopicConfigs { name, configs, validate_only } => {
+                let topic = image.topic(&name).ok_or_else(|| unknown_topic(&name))?;
+                if validate_only {
+                    return done(vec![]);
+                }
+                done(vec![MetadataRecord::TopicConfigsChanged { id: topic.id, configs }])
+            }
+            ControllerRequest::CreatePartitions { name, count, assignment, validate_only } => {
+                let topic = image.topic(&name).ok_or_else(|| unknown_topic(&name))?;
+                if count <= topic.partitions {
+                    let message = if count == topic.partitions {
+                        format!("Topic already has {count} partitions.")
+                    } else {
+                        format!(
+                            "Topic currently has {} partitions, which is higher than the requested {count}.",
+                            topic.partitions
+                        )
+                    };
+                    return Err(ApiError::new(ResponseError::InvalidPartitions, message));
+                }
+                if count > MAX_PARTITIONS_PER_TOPIC {
+                    let message = format!("Number of partitions must be at most {MAX_PARTITIONS_PER_TOPIC}.");
+                    return Err(ApiError::new(ResponseError::InvalidPartitions, message));
+                }
+                let added = count - topic.partitions;
+                let assignment = if assignment.is_empty() {
+                    let rf = topic.assignments.first().map_or(1, |p| p.replicas.len() as i16);
+                    place(image, topic.partitions, added, rf)?
+                } else {
+                    if assignment.len() != added as usize {
+                        let message = format!(
+                            "Increasing the number of partitions by {added} but {} assignments provided.",
+                            assignment.len()
+                        );
+                        return Err(ApiError::new(ResponseError::InvalidReplicaAssignment, message));
+                    }
+                    check_assignment(image, topic.partitions, &assignment)?;
+                    assignment
+                };
+                if validate_only {
+                    return done(vec![]);
+                }
+                done(partition_records(image, topic.id, topic.partitions, assignment))
+            }
+            ControllerRequest::AllocateProducerIds { count } => {
+                let start = image.producer_ids_reserved;
+                let end = start.saturating_add(count.max(1));
+                Ok((
+                    vec![MetadataRecord::ProducerIdsReserved { next: end }],
+                    Answer::Now(ControllerReply::ProducerIds { start, end }),
+                ))
+            }
+            ControllerRequest::RegisterBroker { node_id, incarnation_id, endpoints, rack, cluster_id } => {
+                if let (Some(theirs), Some(ours)) = (&cluster_id, &image.cluster_id)
+                    && theirs != ours
+                {
+                    let message = format!("Expected cluster ID {ours}, but the broker has {theirs}.");
+                    return Err(ApiError::new(ResponseError::InconsistentClusterId, message));
+                }
+                let mut records = Vec::new();
+                if let Some(existing) = image.brokers.get(&node_id) {
+                    if !existing.fenced && existing.incarnation_id != incarnation_id && self.in_session(node_id) {
+                        return Err(ApiError::new(
+                            ResponseError::DuplicateBrokerRegistration,
+                            format!("Another broker is registered with node.id {node_id}."),
+                        ));
+                    }
+                    if !existing.fenced {
+                        records.extend(leaders_lost(image, node_id));
+                    }
+                }
+                records.insert(0, MetadataRecord::BrokerRegistered { node_id, incarnation_id, endpoints, rack });
+                if image.cluster_id.is_none() {
+                    // The first broker to register finds the cluster without an id yet.
+                    records.insert(0, MetadataRecord::ClusterCreated { cluster_id: cluster_id_from(Uuid::new_v4()) });
+                }
+                self.heard_from(node_id);
+                info!(node_id, "registering broker");
+                Ok((records, Answer::Registered))
+            }
+            ControllerRequest::BrokerHeartbeat { node_id, broker_epoch, applied_index, want_shutdown } => {
+                let broker = image.brokers.get(&node_id).ok_or_else(|| {
+                    ApiError::new(ResponseError::BrokerIdNotRegistered, format!("Broker {node_id} is not registered."))
+                })?;
+                if broker.epoch != broker_epoch {
+                    let message = format!("Broker {node_id} has epoch {}, not {broker_epoch}.", broker.epoch);
+                    return Err(ApiError::new(ResponseError::StaleBrokerEpoch, message));
+                }
+                let mut records = Vec::new();
+                if want_shutdown && !broker.fenced {
+                    info!(node_id, "fencing a broker that is shutting down");
+                    records.push(MetadataRecord::BrokerFenced { node_id, broker_epoch });
+                    records.extend(leaders_lost(image, node_id));
+                } else if !want_shutdown && broker.fenced && applied_index >= broker_epoch as u64 {
+                    info!(node_id, "unfencing broker");
+                    records.push(MetadataRecord::BrokerUnfenced { node_id, broker_epoch });
+                    records.extend(leaders_regained(image, node_id));
+                }
+                Ok((records, Answer::Heartbeat { node_id }))
+            }
+        }
+    }
+
+    fn in_session(&self, node_id: i32) -> bool {
+        let timeout = Duration::from_millis(self.config.broker_session_timeout_ms);
+        let sessions = self.sessions.lock().expect("sessions lock");
+        sessions.last_heartbeat.get(&node_id).is_some_and(|t| t.elapsed() < timeout)
+    }
+
+    /// While this node leads: writes the cluster id if there is none yet, and fences brokers
+    /// whose session ran out. Runs until `stop` turns true.
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let tick = Duration::from_millis((self.config.broker_session_timeout_ms / 8).clamp(20, 500));
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(tick) => {}
+                _ = stop.changed() => return,
+            }
+            if *stop.borrow() {
+                return;
+            }
+            if self.quorum.is_leader()
+                && let Err(e) = self.tick().await
+            {
+                warn!(error = %e.message, "controller housekeeping failed");
+            }
+        }
+    }
+
+    async fn tick(&self) -> Result<(), ApiError> {
+        let term = self.quorum.status().term;
+        let timeout = Duration::from_millis(self.config.broker_session_timeout_ms);
+        let now = Instant::now();
+        let expired: Vec<(i32, i64)> = {
+            let mut sessions = self.sessions.lock().expect("sessions lock");
+            if sessions.term != term || sessions.since.is_none() {
+                *sessions = Sessions { term, since: Some(now), last_heartbeat: HashMap::new() };
+            }
+            let since = sessions.since.expect("set above");
+            let image = self.store.image();
+            image
+                .live_brokers()
+                .filter(|b| {
+                    now.duration_since(sessions.last_heartbeat.get(&b.node_id).copied().unwrap_or(since)) > timeout
+                })
+                .map(|b| (b.node_id, b.epoch))
+                .collect()
+        };
+        let needs_id = self.store.image().cluster_id.is_none();
+        if !needs_id && expired.is_empty() {
+            return Ok(());
+        }
+        let _admin = self.admin.lock().await;
+        self.quorum.barrier().await.map_err(quorum_error)?;
+        let records: Vec<MetadataRecord> = {
+            let image = self.store.image();
+            let mut records = Vec::new();
+            if image.cluster_id.is_none() {
+                records.push(MetadataRecord::ClusterCreated { cluster_id: cluster_id_from(Uuid::new_v4()) });
+            }
+            for (node_id, broker_epoch) in expired {
+                if image.brokers.get(&node_id).is_some_and(|b| !b.fenced && b.epoch == broker_epoch) {
+                    warn!(node_id, "fencing a broker whose session timed out");
+                    records.push(MetadataRecord::BrokerFenced { node_id, broker_epoch });
+                    records.extend(leaders_lost(&image, node_id));
+                }
+            }
+            records
+        };
+        if !records.is_empty() {
+            self.propose(&records).await?;
+        }
+        Ok(())
+    }
+}
+
+fn quorum_error(e: QuorumError) -> ApiError {
+    match e {
+        QuorumError::NotLeader { .. } => {
+            ApiError::new(ResponseError::NotController, "This node is not the active controller.")
+        }
+        e => ApiError::new(ResponseError::NotController, format!("The metadata quorum is unavailable: {e}")),
+    }
+}
+
+fn unknown_topic(name: &str) -> ApiError {
+    ApiError::new(ResponseError::UnknownTopicOrPartition, format!("Topic {name} does not exist."))
+}
+
+fn check_partition_count(partitions: i32) -> Result<(), ApiError> {
+    if !(1..=MAX_PARTITIONS_PER_TOPIC).contains(&partitions) {
+        let message = format!("Number of partitions must be between 1 and {MAX_PARTITIONS_PER_TOPIC}.");
+        return Err(ApiError::new(ResponseError::InvalidPartitions, message));
+    }
+    Ok(())
+}
+
+/// Replicas chosen among the live brokers, from a random start.
+fn place(image: &MetadataImage, first: i32, count: i32, replication_factor: i16) -> Result<Vec<Vec<i32>>, ApiError> {
+    check_replication_factor(replication_factor)?;
+    let candidates: Vec<Candidate> =
+        image.live_brokers().map(|b| Candidate { node_id: b.node_id, rack: b.rack.clone() }).collect();
+    let random = Uuid::new_v4().as_u128();
+    let n = candidates.len().max(1);
+    placement::place(
+        &candidates,
+        first,
+        count,
+        replication_factor,
+        (random % n as u128) as usize,
+        (random >> 64) as usize % n,
+    )
+}
+
+/// Until partitions replicate, a partition has exactly one replica: more is refused, never faked.
+fn check_replication_factor(replication_factor: i16) -> Result<(), ApiError> {
+    if replication_factor > 1 {
+        return Err(ApiError::new(
+            ResponseError::InvalidReplicationFactor,
+            format!(
+                "Unable to replicate the partition {replication_factor} time(s): Brook does not replicate \
+                 partitions yet, so the replication factor must be 1."
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Kafka's checks of a manual assignment (`--replica-assignment`).
+fn check_assignment(image: &MetadataImage, first: i32, assignment: &[Vec<i32>]) -> Result<(), ApiError> {
+    let invalid = |message: String| Err(ApiError::new(ResponseError::InvalidReplicaAssignment, message));
+    check_partition_count(first + assignment.len() as i32)?;
+    let width = assignment.first().map_or(0, Vec::len);
+    for (i, replicas) in assignment.iter().enumerate() {
+        let p = first + i as i32;
+        if replicas.is_empty() {
+            return invalid(format!("The manual partition assignment for partition {p} is empty."));
+        }
+        if replicas.len() != width {
+            return invalid("All partitions should have the same number of replicas.".into());
+        }
+        let mut unique = replicas.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        if unique.len() != replicas.len() {
+            return invalid(format!("The manual partition assignment for partition {p} contains duplicate replicas."));
+        }
+        if let Some(missing) = replicas.iter().find(|id| !image.brokers.contains_key(id)) {
+            return invalid(format!(
+                "The manual partition assignment includes broker {missing}, but no such broker is registered."
+            ));
+        }
+        if replicas.iter().all(|id| image.brokers.get(id).is_none_or(|b| b.fenced)) {
+            return invalid(format!(
+                "All brokers specified in the manual partition assignment for partition {p} are fenced or in \
+                 controlled shutdown."
+            ));
+        }
+    }
+    check_replication_factor(width as i16)
+}
+
+/// New partitions `first..`: the ISR is the live replicas, led by the first of them.
+fn partition_records(
+    image: &MetadataImage,
+    topic_id: Uuid,
+    first: i32,
+    assignment: Vec<Vec<i32>>,
+) -> Vec<MetadataRecord> {
+    let live = |id: &i32| image.brokers.get(id).is_some_and(|b| !b.fenced);
+    assignment
+        .into_iter()
+        .enumerate()
+        .map(|(i, replicas)| {
+            let isr: Vec<i32> = replicas.iter().copied().filter(live).collect();
+            let leader = isr.first().copied().unwrap_or(NO_LEADER);
+            MetadataRecord::PartitionCreated { topic_id, partition: first + i as i32, replicas, isr, leader }
+        })
+        .collect()
+}
+
+/// The partitions `node_id` leads move to another live ISR member, or to no leader; the ISR
+/// never becomes empty (the last member stays, as in KRaft).
+fn leaders_lost(image: &MetadataImage, node_id: i32) -> Vec<MetadataRecord> {
+    let live = |id: &i32| *id != node_id && image.brokers.get(id).is_some_and(|b| !b.fenced);
+    let mut out = Vec::new();
+    for topic in image.topics() {
+        for (i, p) in topic.assignments.iter().enumerate().filter(|(_, p)| p.leader == node_id) {
+            let mut isr: Vec<i32> = p.isr.iter().copied().filter(|id| *id != node_id).collect();
+            if isr.is_empty() {
+                isr = vec![node_id];
+            }
+            let leader = isr.iter().copied().find(live).unwrap_or(NO_LEADER);
+            out.push(MetadataRecord::PartitionChanged { topic_id: topic.id, partition: i as i32, leader, isr });
+        }
+    }
+    out
+}
+
+/// Leaderless partitions whose ISR holds `node_id` get it as leader again.
+fn leaders_regained(image: &MetadataImage, node_id: i32) -> Vec<MetadataRecord> {
+    let mut out = Vec::new();
+    for topic in image.topics() {
+        for (i, p) in topic.assignments.iter().enumerate() {
+            if p.leader == NO_LEADER && p.isr.contains(&node_id) {
+                let isr = p.isr.clone();
+                out.push(MetadataRecord::PartitionChanged {
+                    topic_id: topic.id,
+                    partition: i as i32,
+                    leader: node_id,
+                    isr,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Which voters a broker reaches the controller through: `node.id` to `host:port`.
+pub type ControllerAddresses = BTreeMap<i32, String>;

@@ -1,0 +1,258 @@
+//! The metadata image: what the records build, the same on every node that applied the same
+//! commands (KRaft's `MetadataImage`). Applying depends on nothing but the record and the
+//! index of its command, so replaying the log, or restoring a snapshot and replaying the rest,
+//! always builds the same image.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::records::{Endpoint, MetadataRecord};
+
+/// No leader: Kafka's -1.
+pub const NO_LEADER: i32 = -1;
+
+/// Where one partition lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionMeta {
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    pub leader: i32,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+}
+
+/// A topic as the metadata describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicMeta {
+    pub name: String,
+    pub id: Uuid,
+    /// The partition count (`assignments.len()`).
+    pub partitions: i32,
+    pub configs: BTreeMap<String, String>,
+    /// Each partition's replicas and leader, by partition index.
+    pub assignments: Vec<PartitionMeta>,
+}
+
+impl TopicMeta {
+    pub fn partition(&self, index: i32) -> Option<&PartitionMeta> {
+        usize::try_from(index).ok().and_then(|i| self.assignments.get(i))
+    }
+}
+
+/// A registered broker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerRegistration {
+    pub node_id: i32,
+    /// The index of the command that registered it: grows with every registration.
+    pub epoch: i64,
+    pub incarnation_id: Uuid,
+    pub endpoints: Vec<Endpoint>,
+    pub rack: Option<String>,
+    pub fenced: bool,
+}
+
+impl BrokerRegistration {
+    /// The endpoint of listener `name`, else the first one.
+    pub fn endpoint(&self, name: &str) -> Option<&Endpoint> {
+        self.endpoints.iter().find(|e| e.name == name).or(self.endpoints.first())
+    }
+}
+
+/// The state the records build.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetadataImage {
+    pub cluster_id: Option<String>,
+    topics: BTreeMap<String, TopicMeta>,
+    #[serde(skip)]
+    names_by_id: HashMap<Uuid, String>,
+    pub brokers: BTreeMap<i32, BrokerRegistration>,
+    /// Producer ids below this were reserved.
+    pub producer_ids_reserved: i64,
+    /// The index of the last command applied (0 before any).
+    pub applied_index: u64,
+}
+
+impl MetadataImage {
+    /// Applies one record of the command at `index`.
+    pub fn apply(&mut self, index: u64, record: &MetadataRecord) {
+        self.applied_index = self.applied_index.max(index);
+        match record {
+            MetadataRecord::ClusterCreated { cluster_id } => {
+                self.cluster_id.get_or_insert_with(|| cluster_id.clone());
+            }
+            MetadataRecord::BrokerRegistered { node_id, incarnation_id, endpoints, rack } => {
+                let registration = BrokerRegistration {
+                    node_id: *node_id,
+                    epoch: index as i64,
+                    incarnation_id: *incarnation_id,
+                    endpoints: endpoints.clone(),
+                    rack: rack.clone(),
+                    fenced: true,
+                };
+                self.brokers.insert(*node_id, registration);
+            }
+            MetadataRecord::BrokerFenced { node_id, broker_epoch } => self.set_fenced(*node_id, *broker_epoch, true),
+            MetadataRecord::BrokerUnfenced { node_id, broker_epoch } => self.set_fenced(*node_id, *broker_epoch, false),
+            MetadataRecord::TopicCreated { name, id, configs } => {
+                if self.topics.contains_key(name) || self.names_by_id.contains_key(id) {
+                    return;
+                }
+                self.names_by_id.insert(*id, name.clone());
+                let topic = TopicMeta {
+                    name: name.clone(),
+                    id: *id,
+                    partitions: 0,
+                    configs: configs.clone(),
+                    assignments: vec![],
+                };
+                self.topics.insert(name.clone(), topic);
+            }
+            MetadataRecord::PartitionCreated { topic_id, partition, replicas, isr, leader } => {
+                if let Some(topic) = self.topic_by_id_mut(topic_id)
+                    && *partition == topic.partitions
+                {
+                    let meta = PartitionMeta {
+                        replicas: replicas.clone(),
+                        isr: isr.clone(),
+                        leader: *leader,
+                        leader_epoch: 0,
+                        partition_epoch: 0,
+                    };
+                    topic.assignments.push(meta);
+                    topic.partitions += 1;
+                }
+            }
+            MetadataRecord::PartitionChanged { topic_id, partition, leader, isr } => {
+                if let Some(p) = self
+                    .topic_by_id_mut(topic_id)
+                    .and_then(|t| usize::try_from(*partition).ok().and_then(|i| t.assignments.get_mut(i)))
+                {
+                    if p.leader != *leader {
+                        p.leader = *leader;
+                        p.leader_epoch += 1;
+                    }
+                    p.isr = isr.clone();
+                    p.partition_epoch += 1;
+                }
+            }
+            MetadataRecord::TopicDeleted { id } => {
+                if let Some(name) = self.names_by_id.remove(id) {
+                    self.topics.remove(&name);
+                }
+            }
+            MetadataRecord::TopicConfigsChanged { id, configs } => {
+                if let Some(topic) = self.topic_by_id_mut(id) {
+                    topic.configs = configs.clone();
+                }
+            }
+            MetadataRecord::ProducerIdsReserved { next } => {
+                self.producer_ids_reserved = self.producer_ids_reserved.max(*next);
+            }
+        }
+    }
+
+    fn set_fenced(&mut self, node_id: i32, broker_epoch: i64, fenced: bool) {
+        // A record for an older registration of the broker changes nothing.
+        if let Some(b) = self.brokers.get_mut(&node_id).filter(|b| b.epoch == broker_epoch) {
+            b.fenced = fenced;
+        }
+    }
+
+    /// Rebuilds what snapshots leave out.
+    pub fn reindex(&mut self) {
+        self.names_by_id = self.topics.values().map(|t| (t.id, t.name.clone())).collect();
+    }
+
+    pub fn topic(&self, name: &str) -> Option<&TopicMeta> {
+        self.topics.get(name)
+    }
+
+    pub fn topic_by_id(&self, id: &Uuid) -> Option<&TopicMeta> {
+        self.topics.get(self.names_by_id.get(id)?)
+    }
+
+    fn topic_by_id_mut(&mut self, id: &Uuid) -> Option<&mut TopicMeta> {
+        self.topics.get_mut(self.names_by_id.get(id)?)
+    }
+
+    pub fn topics(&self) -> impl Iterator<Item = &TopicMeta> {
+        self.topics.values()
+    }
+
+    /// Registered brokers that are not fenced: the cluster's live brokers.
+    pub fn live_brokers(&self) -> impl Iterator<Item = &BrokerRegistration> {
+        self.brokers.values().filter(|b| !b.fenced)
+    }
+
+    /// Every partition whose replicas include `node_id`, as (topic, partition index).
+    pub fn partitions_on(&self, node_id: i32) -> impl Iterator<Item = (&TopicMeta, i32)> {
+        self.topics.values().flat_map(move |t| {
+            t.assignments
+                .iter()
+                .enumerate()
+                .filter(move |(_, p)| p.replicas.contains(&node_id))
+                .map(move |(i, _)| (t, i as i32))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partition(topic_id: Uuid, partition: i32, node: i32) -> MetadataRecord {
+        MetadataRecord::PartitionCreated { topic_id, partition, replicas: vec![node], isr: vec![node], leader: node }
+    }
+
+    /// Topics, their partitions and configs; leader changes bump the epochs; deletion frees the
+    /// name; a partition out of order is ignored rather than leaving a hole.
+    #[test]
+    fn topics_and_partitions() {
+        let id = Uuid::new_v4();
+        let mut image = MetadataImage::default();
+        image.apply(1, &MetadataRecord::TopicCreated { name: "orders".into(), id, configs: BTreeMap::new() });
+        image.apply(1, &partition(id, 0, 1));
+        image.apply(1, &partition(id, 1, 2));
+        image.apply(2, &partition(id, 5, 2));
+        let topic = image.topic("orders").expect("topic");
+        assert_eq!(topic.partitions, 2);
+        assert_eq!(topic.partition(1).map(|p| p.leader), Some(2));
+        image.apply(
+            3,
+            &MetadataRecord::PartitionChanged { topic_id: id, partition: 1, leader: NO_LEADER, isr: vec![2] },
+        );
+        image.apply(
+            4,
+            &MetadataRecord::PartitionChanged { topic_id: id, partition: 1, leader: NO_LEADER, isr: vec![2] },
+        );
+        let p = image.topic("orders").and_then(|t| t.partition(1)).expect("partition").clone();
+        assert_eq!((p.leader, p.leader_epoch, p.partition_epoch), (NO_LEADER, 1, 2));
+        assert_eq!(image.partitions_on(2).count(), 1);
+        image.apply(5, &MetadataRecord::TopicDeleted { id });
+        assert!(image.topic("orders").is_none() && image.topic_by_id(&id).is_none());
+        assert_eq!(image.applied_index, 5);
+    }
+
+    /// A registration starts fenced with its command's index as epoch; fencing records for an
+    /// older epoch are ignored.
+    #[test]
+    fn broker_lifecycle() {
+        let mut image = MetadataImage::default();
+        let register = |id| MetadataRecord::BrokerRegistered {
+            node_id: id,
+            incarnation_id: Uuid::new_v4(),
+            endpoints: vec![Endpoint { name: "PLAINTEXT".into(), host: "h".into(), port: 1 }],
+            rack: None,
+        };
+        image.apply(7, &register(1));
+        assert!(image.brokers[&1].fenced);
+        assert_eq!(image.brokers[&1].epoch, 7);
+        image.apply(8, &MetadataRecord::BrokerUnfenced { node_id: 1, broker_epoch: 7 });
+        assert_eq!(image.live_brokers().count(), 1);
+        image.apply(9, &register(1));
+        image.apply(10, &MetadataRecord::BrokerUnfenced { node_id: 1, broker_epoch: 7 });
+        assert!(image.brokers[&1].fenced, "an old epoch's unfence must not count");
+    }
+}

@@ -1,0 +1,96 @@
+//! What brokers ask the active controller, and its answers: the payload of Brook's
+//! broker-to-controller RPC (bincode), and of calls made inside one process alike.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::error::ResponseError;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::ApiError;
+use crate::records::Endpoint;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ControllerRequest {
+    /// CreateTopics, one topic. `assignment` (replica lists by partition) replaces placement
+    /// when not empty; `partitions` and `replication_factor` are already resolved (no -1).
+    CreateTopic {
+        name: String,
+        partitions: i32,
+        replication_factor: i16,
+        assignment: Vec<Vec<i32>>,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    },
+    DeleteTopic {
+        id: Uuid,
+    },
+    SetTopicConfigs {
+        name: String,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    },
+    /// CreatePartitions: grow `name` to `count` partitions.
+    CreatePartitions {
+        name: String,
+        count: i32,
+        assignment: Vec<Vec<i32>>,
+        validate_only: bool,
+    },
+    /// A block of producer ids (Kafka's AllocateProducerIds).
+    AllocateProducerIds {
+        count: i64,
+    },
+    /// Kafka's BrokerRegistration: `cluster_id` is the one the broker last belonged to, if any.
+    RegisterBroker {
+        node_id: i32,
+        incarnation_id: Uuid,
+        endpoints: Vec<Endpoint>,
+        rack: Option<String>,
+        cluster_id: Option<String>,
+    },
+    /// Kafka's BrokerHeartbeat: the broker's epoch and how far it has applied the metadata.
+    BrokerHeartbeat {
+        node_id: i32,
+        broker_epoch: i64,
+        applied_index: u64,
+        want_shutdown: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ControllerReply {
+    TopicCreated { id: Uuid, partitions: i32 },
+    Done,
+    ProducerIds { start: i64, end: i64 },
+    Registered { broker_epoch: i64 },
+    Heartbeat { fenced: bool },
+}
+
+/// An answer, with the index of the command that carried out the change (0 if none), which
+/// the asking broker waits for in its own image before it answers its client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControllerResponse {
+    pub index: u64,
+    pub result: Result<ControllerReply, WireError>,
+}
+
+/// An `ApiError` on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireError {
+    pub code: i16,
+    pub message: String,
+}
+
+impl From<ApiError> for WireError {
+    fn from(e: ApiError) -> WireError {
+        WireError { code: e.code.code(), message: e.message }
+    }
+}
+
+impl From<WireError> for ApiError {
+    fn from(e: WireError) -> ApiError {
+        let code = ResponseError::try_from_code(e.code).unwrap_or(ResponseError::UnknownServerError);
+        ApiError::new(code, e.message)
+    }
+}
