@@ -105,7 +105,7 @@ fn install_aliases(args: &[String]) -> ExitCode {
 
 fn server(args: &[String]) -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(log_filter())
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -208,4 +208,13 @@ async fn shutdown_signal() {
         _ = terminate.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
     }
+}
+
+/// `RUST_LOG`, else `info`. openraft's own logging stays off unless `RUST_LOG` names it: it
+/// reports every election step and every unreachable peer (normal while a node restarts), and
+/// Brook logs the quorum's leader changes itself.
+fn log_filter() -> tracing_subscriber::EnvFilter {
+    let spec = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+    let spec = if spec.contains("openraft") { spec } else { format!("{spec},openraft=off") };
+    tracing_subscriber::EnvFilter::try_new(&spec).unwrap_or_else(|_| "info,openraft=off".into())
 }

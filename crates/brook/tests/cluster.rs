@@ -6,9 +6,11 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::cluster::{Cluster, SETTLE};
+use common::kafka::classpath;
 use common::wire::Conn;
 use common::{eventually, refused_start};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
@@ -214,6 +216,56 @@ async fn controller_and_broker_failure() {
     let consumed = consume(&cluster.bootstrap(), "events", "audit", delivered.len()).await;
     assert_eq!(consumed, delivered, "nothing acknowledged before the kill is lost");
     assert_eq!(leaders(&cluster.node(controller).addr(), "after-failover").len(), 2, "it caught up");
+}
+
+/// Kafka's own `kafka-topics --describe` and `kafka-metadata-quorum describe` (kafka-tools from
+/// Maven Central) run unchanged against the cluster: partitions on all three brokers, the
+/// quorum's leader, its three voters and their progress.
+#[test]
+fn kafkas_tools_describe_the_cluster() {
+    let cluster = Cluster::start(3, &[]);
+    let bootstrap = cluster.node(3).addr();
+    let tool = |class: &str, args: &[&str]| {
+        let output = Command::new("java")
+            .args(["-cp", &classpath(), class, "--bootstrap-server", &bootstrap])
+            .args(args)
+            .output()
+            .expect("run a Kafka tool");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(output.status.success(), "{class} {args:?}: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+        stdout
+    };
+    let topics = "org.apache.kafka.tools.TopicCommand";
+    let created = tool(topics, &["--create", "--topic", "spread", "--partitions", "6", "--replication-factor", "1"]);
+    assert_eq!(created.trim(), "Created topic spread.");
+    let described = tool(topics, &["--describe", "--topic", "spread"]);
+    for id in 1..=3 {
+        let led = described.lines().filter(|l| l.contains(&format!("Leader: {id}\t"))).count();
+        assert_eq!(led, 2, "broker {id} leads two partitions:\n{described}");
+    }
+
+    let quorum = "org.apache.kafka.tools.MetadataQuorumCommand";
+    let status = tool(quorum, &["describe", "--status"]);
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+            .unwrap_or_else(|| panic!("no {name} in:\n{status}"))
+    };
+    let leader: i32 = field("LeaderId:").parse().expect("a leader id");
+    assert!((1..=3).contains(&leader), "{status}");
+    assert!(field("HighWatermark:").parse::<i64>().expect("a number") > 0, "{status}");
+    let voters = field("CurrentVoters:");
+    for id in 1..=3 {
+        assert!(voters.contains(&format!("\"id\": {id}")), "{status}");
+    }
+    assert_eq!(field("ClusterId:"), describe_cluster(&bootstrap).0);
+
+    let replication = tool(quorum, &["describe", "--replication"]);
+    let rows: Vec<&str> = replication.lines().skip(1).filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(rows.len(), 3, "one row per voter:\n{replication}");
+    assert!(rows.iter().any(|r| r.contains("Leader")), "{replication}");
+    assert_eq!(rows.iter().filter(|r| r.contains("Follower")).count(), 2, "{replication}");
 }
 
 /// Start-up refuses, naming the key, a node whose voter list differs from the one its

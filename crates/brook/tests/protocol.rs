@@ -267,6 +267,12 @@ fn every_advertised_version_answers() {
                     conn.send(api_key, version, &DeleteRecordsRequest::default().with_topics(vec![topic]))
                 }
                 ApiKey::DescribeCluster => conn.send(api_key, version, &DescribeClusterRequest::default()),
+                ApiKey::DescribeQuorum => {
+                    let topic = describe_quorum_request::TopicData::default()
+                        .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
+                        .with_partitions(vec![describe_quorum_request::PartitionData::default()]);
+                    conn.send(api_key, version, &DescribeQuorumRequest::default().with_topics(vec![topic]))
+                }
                 ApiKey::DescribeLogDirs => {
                     conn.send(api_key, version, &DescribeLogDirsRequest::default().with_topics(None))
                 }

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use brook_quorum::{Quorum, QuorumError};
+use brook_quorum::{Quorum, QuorumError, QuorumStatus};
 use kafka_protocol::error::ResponseError;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -22,7 +22,7 @@ use uuid::Uuid;
 use crate::image::{MetadataImage, NO_LEADER};
 use crate::placement::{self, Candidate};
 use crate::records::{self, MetadataRecord};
-use crate::requests::{ControllerReply, ControllerRequest, ControllerResponse};
+use crate::requests::{ControllerReply, ControllerRequest, ControllerResponse, QuorumDescription, VoterDescription};
 use crate::store::MetadataStore;
 use crate::{ApiError, cluster_id_from};
 
@@ -81,6 +81,15 @@ impl Controller {
     pub async fn handle(&self, request: ControllerRequest) -> ControllerResponse {
         if let ControllerRequest::BrokerHeartbeat { node_id, .. } = &request {
             self.heard_from(*node_id);
+        }
+        if request == ControllerRequest::DescribeQuorum {
+            // Progress, not metadata: no barrier, no admin lock.
+            let result = if self.quorum.is_leader() {
+                Ok(ControllerReply::Quorum(describe_quorum(&self.quorum.status())))
+            } else {
+                Err(quorum_error(QuorumError::NotLeader { leader: None }).into())
+            };
+            return ControllerResponse { index: 0, result };
         }
         let decided = async {
             let _admin = self.admin.lock().await;
@@ -241,6 +250,7 @@ impl Controller {
                 info!(node_id, "registering broker");
                 Ok((records, Answer::Registered))
             }
+            ControllerRequest::DescribeQuorum => unreachable!("answered before deciding"),
             ControllerRequest::BrokerHeartbeat { node_id, broker_epoch, applied_index, want_shutdown } => {
                 let broker = image.brokers.get(&node_id).ok_or_else(|| {
                     ApiError::new(ResponseError::BrokerIdNotRegistered, format!("Broker {node_id} is not registered."))
@@ -334,6 +344,27 @@ impl Controller {
             self.propose(&records).await?;
         }
         Ok(())
+    }
+}
+
+/// The quorum's state in Kafka's DescribeQuorum terms: offsets are log indexes, the epoch is
+/// the Raft term, the high watermark is what the leader has applied.
+fn describe_quorum(status: &QuorumStatus) -> QuorumDescription {
+    let id = |n: u64| i32::try_from(n).unwrap_or(-1);
+    QuorumDescription {
+        leader_id: status.leader.map_or(-1, id),
+        leader_epoch: i32::try_from(status.term).unwrap_or(i32::MAX),
+        high_watermark: status.applied_end as i64,
+        voters: status
+            .voters
+            .iter()
+            .map(|v| VoterDescription {
+                node_id: id(v.node_id),
+                log_end_offset: v.log_end,
+                last_fetch_timestamp: v.last_fetch_ms,
+                last_caught_up_timestamp: v.last_caught_up_ms,
+            })
+            .collect(),
     }
 }
 

@@ -56,6 +56,8 @@ pub enum ControllerRequest {
         applied_index: u64,
         want_shutdown: bool,
     },
+    /// DescribeQuorum: only the quorum's leader knows every voter's progress.
+    DescribeQuorum,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +67,24 @@ pub enum ControllerReply {
     ProducerIds { start: i64, end: i64 },
     Registered { broker_epoch: i64 },
     Heartbeat { fenced: bool },
+    Quorum(QuorumDescription),
+}
+
+/// The metadata quorum as its leader sees it (Kafka's DescribeQuorum partition data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuorumDescription {
+    pub leader_id: i32,
+    pub leader_epoch: i32,
+    pub high_watermark: i64,
+    pub voters: Vec<VoterDescription>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoterDescription {
+    pub node_id: i32,
+    pub log_end_offset: i64,
+    pub last_fetch_timestamp: i64,
+    pub last_caught_up_timestamp: i64,
 }
 
 /// An answer, with the index of the command that carried out the change (0 if none), which

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use brook_log::{LogEnv, LogError};
@@ -20,7 +20,7 @@ use tracing::info;
 
 use crate::log_store::LogStore;
 use crate::state_machine::StateMachineStore;
-use crate::transport::{self, AppHandler, PeerFactory};
+use crate::transport::{self, AppHandler, Contacts, PeerFactory};
 use crate::{Command, NodeId, StateMachine, TypeConfig};
 
 /// How a voter runs.
@@ -87,6 +87,10 @@ pub struct VoterStatus {
     /// The index after the last entry known to be on that voter (-1: unknown; only the
     /// leader knows its followers').
     pub log_end: i64,
+    /// When the voter last answered the leader (wall-clock ms; -1 unknown).
+    pub last_fetch_ms: i64,
+    /// When the voter last held everything the leader had (wall-clock ms; -1 unknown).
+    pub last_caught_up_ms: i64,
 }
 
 /// What `kafka-metadata-quorum --describe --status/--replication` reports.
@@ -110,6 +114,9 @@ pub struct QuorumStatus {
 pub struct Quorum {
     node_id: NodeId,
     raft: Raft<TypeConfig>,
+    contacts: Contacts,
+    /// When each follower was last seen holding the leader's whole log (wall-clock ms).
+    caught_up: Arc<Mutex<BTreeMap<NodeId, i64>>>,
     log: LogStore,
     stop: watch::Sender<bool>,
     server: std::sync::Mutex<Option<JoinHandle<()>>>,
@@ -144,7 +151,8 @@ impl Quorum {
         let storage = env.storage.clone();
         let log_store = LogStore::open(&config.dir, env)?;
         let sm = StateMachineStore::open(&config.dir, storage, state_machine)?;
-        let peers = PeerFactory { addresses: Arc::new(config.voters.clone()) };
+        let contacts = Contacts::default();
+        let peers = PeerFactory { addresses: Arc::new(config.voters.clone()), contacts: contacts.clone() };
         let raft = Raft::new(config.node_id, raft_config, peers, log_store.clone(), sm).await.map_err(stopped)?;
 
         let stored: Vec<NodeId> =
@@ -169,8 +177,18 @@ impl Quorum {
             raft.trigger().elect().await.map_err(stopped)?;
         }
         let (stop, stop_rx) = watch::channel(false);
+        let caught_up = Arc::new(Mutex::new(BTreeMap::new()));
+        tokio::spawn(track_caught_up(raft.metrics(), contacts.clone(), caught_up.clone()));
         let server = listener.map(|l| tokio::spawn(transport::serve(l, raft.clone(), app, stop_rx)));
-        Ok(Quorum { node_id: config.node_id, raft, log: log_store, stop, server: std::sync::Mutex::new(server) })
+        Ok(Quorum {
+            node_id: config.node_id,
+            raft,
+            contacts,
+            caught_up,
+            log: log_store,
+            stop,
+            server: std::sync::Mutex::new(server),
+        })
     }
 
     pub fn node_id(&self) -> NodeId {
@@ -239,16 +257,25 @@ impl Quorum {
         let m = self.raft.metrics().borrow().clone();
         let next = |index: Option<u64>| index.map_or(0, |i| i + 1);
         let replication = m.replication.clone().unwrap_or_default();
+        let now = transport::now_ms();
+        let contacts = self.contacts.lock().expect("contacts lock").clone();
+        let caught_up = self.caught_up.lock().expect("caught-up lock").clone();
         let voters = m
             .membership_config
             .voter_ids()
             .map(|node_id| {
-                let log_end = if node_id == m.id {
-                    next(m.last_log_index) as i64
-                } else {
-                    replication.get(&node_id).map_or(-1, |matched| next(matched.map(|l| l.index)) as i64)
-                };
-                VoterStatus { node_id, log_end }
+                if node_id == m.id {
+                    let log_end = next(m.last_log_index) as i64;
+                    let seen = if m.state == ServerState::Leader { now } else { -1 };
+                    return VoterStatus { node_id, log_end, last_fetch_ms: seen, last_caught_up_ms: seen };
+                }
+                let log_end = replication.get(&node_id).map_or(-1, |matched| next(matched.map(|l| l.index)) as i64);
+                VoterStatus {
+                    node_id,
+                    log_end,
+                    last_fetch_ms: contacts.get(&node_id).copied().unwrap_or(-1),
+                    last_caught_up_ms: caught_up.get(&node_id).copied().unwrap_or(-1),
+                }
             })
             .collect();
         QuorumStatus {
@@ -277,6 +304,35 @@ impl Quorum {
         let _ = self.raft.shutdown().await;
         if let Err(e) = self.log.close() {
             tracing::warn!(error = %e, "closing the metadata log failed");
+        }
+    }
+}
+
+/// Logs leader changes, and while this node leads, notes when each follower holds the
+/// leader's whole log: the time of the follower's answer that showed it (Kafka's last
+/// caught-up timestamp).
+async fn track_caught_up(
+    mut metrics: watch::Receiver<openraft::RaftMetrics<NodeId, BasicNode>>,
+    contacts: Contacts,
+    caught_up: Arc<Mutex<BTreeMap<NodeId, i64>>>,
+) {
+    let mut leader = None;
+    while metrics.changed().await.is_ok() {
+        let m = metrics.borrow_and_update().clone();
+        if m.current_leader != leader {
+            leader = m.current_leader;
+            match leader {
+                Some(id) => info!(leader = id, term = m.current_term, "the metadata quorum has a leader"),
+                None => info!(term = m.current_term, "the metadata quorum has no leader"),
+            }
+        }
+        let Some(replication) = m.replication else { continue };
+        let contacts = contacts.lock().expect("contacts lock").clone();
+        let mut caught_up = caught_up.lock().expect("caught-up lock");
+        for (node, matched) in replication {
+            if matched.map(|l| l.index) == m.last_log_index {
+                caught_up.insert(node, contacts.get(&node).copied().unwrap_or_else(transport::now_ms));
+            }
         }
     }
 }

@@ -159,10 +159,15 @@ impl Client {
     }
 }
 
+/// When each peer last answered an AppendEntries (wall-clock ms): what DescribeQuorum reports
+/// as a voter's last fetch.
+pub(crate) type Contacts = Arc<std::sync::Mutex<BTreeMap<NodeId, i64>>>;
+
 /// Opens a `Peer` for each node Raft talks to, at the address the configuration gives it
 /// (`controller.quorum.voters`), so a voter that moved is found where it is now.
 pub(crate) struct PeerFactory {
     pub(crate) addresses: Arc<BTreeMap<NodeId, String>>,
+    pub(crate) contacts: Contacts,
 }
 
 /// Raft's connection to one other node.
@@ -170,6 +175,7 @@ pub(crate) struct Peer {
     target: NodeId,
     node: BasicNode,
     client: Client,
+    contacts: Contacts,
 }
 
 impl RaftNetworkFactory<TypeConfig> for PeerFactory {
@@ -177,7 +183,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerFactory {
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Peer {
         let addr = self.addresses.get(&target).cloned().unwrap_or_else(|| node.addr.clone());
-        Peer { target, node: node.clone(), client: Client::new(addr) }
+        Peer { target, node: node.clone(), client: Client::new(addr), contacts: self.contacts.clone() }
     }
 }
 
@@ -208,7 +214,10 @@ impl RaftNetwork<TypeConfig> for Peer {
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
         match self.client.call(&Request::AppendEntries(rpc), option.hard_ttl()).await {
-            Ok(Response::AppendEntries(Ok(r))) => Ok(r),
+            Ok(Response::AppendEntries(Ok(r))) => {
+                self.contacts.lock().expect("contacts lock").insert(self.target, now_ms());
+                Ok(r)
+            }
             Ok(Response::AppendEntries(Err(e))) => Err(self.remote(e)),
             Ok(_) => Err(self.wrong_kind()),
             Err(e) => Err(self.rpc_error(e)),
@@ -307,4 +316,9 @@ async fn serve_connection(
 /// Resolves once `stop` turns true (or its sender is gone).
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await.map(|_| ());
+}
+
+/// Wall-clock milliseconds, as Kafka reports timestamps.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }

@@ -24,7 +24,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 pub use brook_controller::controller::MAX_PARTITIONS_PER_TOPIC;
-pub use brook_controller::{ApiError, MetadataImage, TopicMeta};
+pub use brook_controller::{ApiError, MetadataImage, QuorumDescription, TopicMeta};
 
 use crate::config::BrokerConfig;
 use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
@@ -352,9 +352,17 @@ impl Broker {
         self.image().clone()
     }
 
-    /// The quorum as this node sees it (`kafka-metadata-quorum --describe`).
+    /// The quorum as this node sees it (the console's view).
     pub fn quorum_status(&self) -> Option<QuorumStatus> {
         self.quorum.as_ref().map(|q| q.status())
+    }
+
+    /// The quorum as its leader sees it (`kafka-metadata-quorum describe`).
+    pub async fn describe_quorum(&self) -> Result<QuorumDescription, ApiError> {
+        match self.channel.call(ControllerRequest::DescribeQuorum, CONTROLLER_TIMEOUT).await? {
+            ControllerReply::Quorum(description) => Ok(description),
+            other => Err(unexpected(other)),
+        }
     }
 
     /// The node id of the active controller, if known.

@@ -43,8 +43,9 @@ pub struct BrokerConfig {
     /// That listener's name (`PLAINTEXT`, `INTERNAL`, ...), under which this broker registers.
     pub listener_name: String,
     /// The controller listener (`controller.listener.names`), where the quorum and brokers reach
-    /// this node's controller.
+    /// this node's controller, and its name.
     pub controller_listen: Option<SocketAddr>,
+    pub controller_listener_name: String,
     /// `controller.quorum.voters`: each voter's `node.id` and controller `host:port`; empty for
     /// a cluster of one.
     pub quorum_voters: BTreeMap<i32, String>,
@@ -92,6 +93,7 @@ impl Default for BrokerConfig {
             listen: "127.0.0.1:9092".parse().expect("valid address"),
             listener_name: "PLAINTEXT".into(),
             controller_listen: None,
+            controller_listener_name: "CONTROLLER".into(),
             quorum_voters: BTreeMap::new(),
             quorum_election_timeout_ms: 1000,
             broker_heartbeat_interval_ms: 2000,
@@ -279,6 +281,7 @@ impl BrokerConfig {
         if let Some(ms) = roll_ms {
             c.log.segment_ms = ms;
         }
+        c.controller_listener_name = controller_names.first().cloned().unwrap_or_else(|| "CONTROLLER".into());
         if let Some(value) = &listeners {
             let parsed = parse_listeners("listeners", value, &controller_names, &protocols)?;
             match parsed.broker {

@@ -9,6 +9,7 @@ mod cluster;
 mod configs;
 mod create_topics;
 mod delete_topics;
+mod describe_quorum;
 mod fetch;
 mod groups;
 mod init_producer_id;
@@ -77,6 +78,10 @@ pub fn dispatch(broker: &Arc<Broker>, request: Request, client_host: &str) -> Re
         }
         RequestKind::DeleteRecords(r) => ready(ResponseKind::DeleteRecords(partitions::delete_records(broker, r))),
         RequestKind::DescribeCluster(r) => ready(ResponseKind::DescribeCluster(cluster::describe_cluster(broker, r))),
+        RequestKind::DescribeQuorum(r) => {
+            let broker = broker.clone();
+            async move { Some(ResponseKind::DescribeQuorum(describe_quorum::handle(&broker, r).await)) }.boxed()
+        }
         RequestKind::DescribeLogDirs(r) => ready(ResponseKind::DescribeLogDirs(cluster::describe_log_dirs(broker, r))),
         RequestKind::FindCoordinator(r) => {
             async move { Some(ResponseKind::FindCoordinator(groups::find_coordinator(&b, r, version).await)) }.boxed()

@@ -17,22 +17,13 @@ final class Brook implements AutoCloseable {
     final Path data;
 
     private Brook(Path data, String... overrides) throws IOException {
+        this(launch(null, List.of("listeners=PLAINTEXT://127.0.0.1:0", "console.listener=127.0.0.1:0",
+                "log.dirs=" + data), overrides), data);
+    }
+
+    private Brook(Process process, Path data) throws IOException {
+        this.process = process;
         this.data = data;
-        String bin = System.getProperty("brook.bin");
-        if (bin == null || bin.isEmpty()) {
-            throw new IllegalStateException("set -Dbrook.bin to the brook binary");
-        }
-        List<String> args = new ArrayList<>(List.of(bin, "server",
-                "--override", "listeners=PLAINTEXT://127.0.0.1:0",
-                "--override", "console.listener=127.0.0.1:0",
-                "--override", "log.dirs=" + data));
-        for (String o : overrides) {
-            args.add("--override");
-            args.add(o);
-        }
-        ProcessBuilder builder = new ProcessBuilder(args).redirectError(ProcessBuilder.Redirect.INHERIT);
-        builder.environment().putIfAbsent("RUST_LOG", "warn");
-        process = builder.start();
         BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
         String line = out.readLine();
         if (line == null || !line.startsWith("brook listening on ")) {
@@ -42,8 +33,74 @@ final class Brook implements AutoCloseable {
         bootstrap = line.substring("brook listening on ".length());
     }
 
+    /** `brook server [properties] --override ...`, not yet known to serve. */
+    private static Process launch(Path properties, List<String> base, String... overrides) throws IOException {
+        String bin = System.getProperty("brook.bin");
+        if (bin == null || bin.isEmpty()) {
+            throw new IllegalStateException("set -Dbrook.bin to the brook binary");
+        }
+        List<String> args = new ArrayList<>(List.of(bin, "server"));
+        if (properties != null) {
+            args.add(properties.toString());
+        }
+        List<String> all = new ArrayList<>(base);
+        all.addAll(List.of(overrides));
+        for (String o : all) {
+            args.add("--override");
+            args.add(o);
+        }
+        ProcessBuilder builder = new ProcessBuilder(args).redirectError(ProcessBuilder.Redirect.INHERIT);
+        builder.environment().putIfAbsent("RUST_LOG", "warn");
+        return builder.start();
+    }
+
     static Brook start(String... overrides) throws IOException {
         return new Brook(Files.createTempDirectory("brook-java"), overrides);
+    }
+
+    /**
+     * A cluster of `size` combined broker+controller nodes, each from its own KRaft-style
+     * properties file, sharing one metadata quorum. All start at once: a node serves only once
+     * a quorum of voters runs.
+     */
+    static List<Brook> startCluster(int size) throws IOException {
+        Path dir = Files.createTempDirectory("brook-cluster");
+        int[][] ports = new int[size][2];
+        List<String> voters = new ArrayList<>();
+        for (int i = 0; i < size; i++) {
+            ports[i][0] = freePort();
+            ports[i][1] = freePort();
+            voters.add((i + 1) + "@127.0.0.1:" + ports[i][1]);
+        }
+        List<Process> processes = new ArrayList<>();
+        List<Path> dirs = new ArrayList<>();
+        for (int i = 0; i < size; i++) {
+            Path data = dir.resolve("node-" + (i + 1));
+            Path properties = dir.resolve("server-" + (i + 1) + ".properties");
+            Files.writeString(properties, String.join("\n",
+                    "process.roles=broker,controller",
+                    "node.id=" + (i + 1),
+                    "controller.quorum.voters=" + String.join(",", voters),
+                    "listeners=PLAINTEXT://127.0.0.1:" + ports[i][0] + ",CONTROLLER://127.0.0.1:" + ports[i][1],
+                    "advertised.listeners=PLAINTEXT://127.0.0.1:" + ports[i][0],
+                    "controller.listener.names=CONTROLLER",
+                    "log.dirs=" + data,
+                    "group.initial.rebalance.delay.ms=0",
+                    "console.enabled=false", ""));
+            processes.add(launch(properties, List.of()));
+            dirs.add(data);
+        }
+        List<Brook> nodes = new ArrayList<>();
+        for (int i = 0; i < size; i++) {
+            nodes.add(new Brook(processes.get(i), dirs.get(i)));
+        }
+        return nodes;
+    }
+
+    private static int freePort() throws IOException {
+        try (java.net.ServerSocket socket = new java.net.ServerSocket(0)) {
+            return socket.getLocalPort();
+        }
     }
 
     @Override

@@ -1,0 +1,103 @@
+package dev.brook;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import java.util.stream.Collectors;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.DescribeClusterResult;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.Node;
+import org.apache.kafka.common.TopicPartitionInfo;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.junit.jupiter.api.Test;
+
+/** The Java client against a three-node Brook cluster from three property files. */
+class ClusterTest {
+    /**
+     * The Admin client sees three brokers and a controller among them, creates a 6-partition
+     * topic led by all three (two partitions each), and describes the metadata quorum; a
+     * producer bootstrapped from one node and a consumer group move records across all three.
+     */
+    @Test
+    void threeNodes() throws Exception {
+        List<Brook> nodes = Brook.startCluster(3);
+        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, nodes.get(1).bootstrap))) {
+            long deadline = System.currentTimeMillis() + 30_000;
+            Set<Integer> brokers;
+            do {
+                DescribeClusterResult cluster = admin.describeCluster();
+                brokers = cluster.nodes().get().stream().map(Node::id).collect(Collectors.toSet());
+            } while (brokers.size() < 3 && System.currentTimeMillis() < deadline);
+            assertEquals(Set.of(1, 2, 3), brokers);
+            assertTrue(brokers.contains(admin.describeCluster().controller().get().id()));
+
+            admin.createTopics(List.of(new NewTopic("purchases", 6, (short) 1))).all().get();
+            TopicDescription topic = admin.describeTopics(List.of("purchases")).allTopicNames().get().get("purchases");
+            Map<Integer, Long> led = topic.partitions().stream()
+                    .collect(Collectors.groupingBy(p -> p.leader().id(), Collectors.counting()));
+            assertEquals(Map.of(1, 2L, 2, 2L, 3, 2L), led);
+            for (TopicPartitionInfo p : topic.partitions()) {
+                assertEquals(List.of(p.leader()), p.replicas());
+            }
+
+            var quorum = admin.describeMetadataQuorum().quorumInfo().get();
+            assertTrue(Set.of(1, 2, 3).contains(quorum.leaderId()));
+            assertEquals(Set.of(1, 2, 3), quorum.voters().stream().map(v -> v.replicaId()).collect(Collectors.toSet()));
+        }
+
+        Map<String, RecordMetadata> sent = new HashMap<>();
+        Properties producerProps = new Properties();
+        producerProps.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, nodes.get(0).bootstrap);
+        producerProps.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+        producerProps.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+        try (KafkaProducer<String, String> producer = new KafkaProducer<>(producerProps)) {
+            for (int i = 0; i < 120; i++) {
+                String value = "order-" + i;
+                sent.put(value, producer.send(new ProducerRecord<>("purchases", "customer-" + (i % 11), value)).get());
+            }
+        }
+        assertTrue(sent.values().stream().map(RecordMetadata::partition).distinct().count() >= 3);
+
+        Properties consumerProps = new Properties();
+        consumerProps.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG,
+                nodes.stream().map(n -> n.bootstrap).collect(Collectors.joining(",")));
+        consumerProps.put(ConsumerConfig.GROUP_ID_CONFIG, "billing");
+        consumerProps.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        consumerProps.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+        consumerProps.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+        Map<String, Long> got = new HashMap<>();
+        try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(consumerProps)) {
+            consumer.subscribe(List.of("purchases"));
+            long deadline = System.currentTimeMillis() + 60_000;
+            while (got.size() < sent.size() && System.currentTimeMillis() < deadline) {
+                for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(500))) {
+                    assertEquals(sent.get(r.value()).partition(), r.partition());
+                    got.put(r.value(), r.offset());
+                }
+            }
+        } finally {
+            for (Brook node : nodes) {
+                node.close();
+            }
+        }
+        assertEquals(sent.size(), got.size());
+        sent.forEach((value, meta) -> assertEquals(meta.offset(), got.get(value)));
+    }
+}
