@@ -15,8 +15,8 @@ use common::wire::Conn;
 use common::{eventually, refused_start};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, DescribeClusterRequest, MetadataRequest, ResponseKind, TopicName,
-    metadata_request::MetadataRequestTopic,
+    ApiKey, CreateTopicsRequest, DescribeClusterRequest, FindCoordinatorRequest, GroupId, MetadataRequest,
+    OffsetFetchRequest, ResponseKind, TopicName, metadata_request::MetadataRequestTopic,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -167,6 +167,38 @@ async fn three_nodes_share_metadata_and_spread_partitions() {
     assert!(partitions.len() >= 3, "keys spread over partitions: {partitions:?}");
     let consumed = consume(&cluster.bootstrap(), "purchases", "billing", delivered.len()).await;
     assert_eq!(consumed, delivered, "every acknowledged record read back where it was written");
+
+    // The group lives on the leader of its __consumer_offsets partition; the others send its
+    // members back to FindCoordinator.
+    let coordinator = find_coordinator(&cluster.node(1).addr(), "billing");
+    for node in &cluster.nodes {
+        let expected = if node.id == coordinator { 0 } else { 16 };
+        assert_eq!(offset_fetch_error(&node.addr(), "billing"), expected, "OffsetFetch at node {}", node.id);
+    }
+}
+
+/// FindCoordinator for a group: the coordinator's node id.
+fn find_coordinator(addr: &str, group: &str) -> i32 {
+    let mut conn = Conn::open(addr);
+    let request = FindCoordinatorRequest::default().with_key(StrBytes::from_string(group.into()));
+    match conn.call(ApiKey::FindCoordinator, 3, &request) {
+        ResponseKind::FindCoordinator(r) => {
+            assert_eq!(r.error_code, 0);
+            r.node_id.0
+        }
+        other => panic!("unexpected answer {other:?}"),
+    }
+}
+
+/// OffsetFetch (v7, all topics) for a group at `addr`: the error code.
+fn offset_fetch_error(addr: &str, group: &str) -> i16 {
+    let mut conn = Conn::open(addr);
+    let request =
+        OffsetFetchRequest::default().with_group_id(GroupId(StrBytes::from_string(group.into()))).with_topics(None);
+    match conn.call(ApiKey::OffsetFetch, 7, &request) {
+        ResponseKind::OffsetFetch(r) => r.error_code,
+        other => panic!("unexpected answer {other:?}"),
+    }
 }
 
 /// kill -9 of the active controller: the other two elect a new one and CreateTopics succeeds

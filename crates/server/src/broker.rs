@@ -406,6 +406,17 @@ impl Broker {
         self.live_brokers().into_iter().find(|b| b.node_id == leader).ok_or_else(unavailable)
     }
 
+    /// NOT_COORDINATOR unless this broker leads `group`'s `__consumer_offsets` partition (a
+    /// client that asked another broker is told to look the coordinator up again). Before that
+    /// topic exists any broker takes a group's first request, whose write creates it.
+    pub fn check_coordinator(&self, group: &str) -> Result<(), ResponseError> {
+        let partition = self.groups.partition_for(group);
+        match self.image().topic(OFFSETS_TOPIC).and_then(|t| t.partition(partition)) {
+            Some(p) if p.leader != self.config.node_id => Err(ResponseError::NotCoordinator),
+            _ => Ok(()),
+        }
+    }
+
     pub fn topic(&self, name: &str) -> Option<TopicMeta> {
         self.image().topic(name).cloned()
     }

@@ -76,6 +76,13 @@ pub(super) async fn join(
     client_id: String,
     client_host: String,
 ) -> JoinGroupResponse {
+    if let Err(e) = broker.check_coordinator(&request.group_id) {
+        return JoinGroupResponse::default()
+            .with_error_code(e.code())
+            .with_generation_id(-1)
+            .with_protocol_name(if version < 7 { Some(text("")) } else { None })
+            .with_member_id(request.member_id);
+    }
     let join = JoinRequest {
         group_id: request.group_id.to_string(),
         member_id: request.member_id.to_string(),
@@ -117,6 +124,9 @@ pub(super) async fn join(
 }
 
 pub(super) async fn sync(broker: &Arc<Broker>, request: SyncGroupRequest) -> SyncGroupResponse {
+    if let Err(e) = broker.check_coordinator(&request.group_id) {
+        return SyncGroupResponse::default().with_error_code(e.code());
+    }
     let sync = SyncRequest {
         group_id: request.group_id.to_string(),
         member_id: request.member_id.to_string(),
@@ -137,6 +147,9 @@ pub(super) async fn sync(broker: &Arc<Broker>, request: SyncGroupRequest) -> Syn
 }
 
 pub(super) fn heartbeat(broker: &Broker, request: HeartbeatRequest) -> HeartbeatResponse {
+    if let Err(e) = broker.check_coordinator(&request.group_id) {
+        return HeartbeatResponse::default().with_error_code(e.code());
+    }
     let error = broker.groups.heartbeat(
         broker.clock.now_ms(),
         &request.group_id,
@@ -148,6 +161,9 @@ pub(super) fn heartbeat(broker: &Broker, request: HeartbeatRequest) -> Heartbeat
 }
 
 pub(super) async fn leave(broker: &Arc<Broker>, request: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
+    if let Err(e) = broker.check_coordinator(&request.group_id) {
+        return LeaveGroupResponse::default().with_error_code(e.code());
+    }
     let members: Vec<LeaveMember> = if version >= 3 {
         request
             .members
@@ -259,6 +275,11 @@ pub(super) fn consumer_heartbeat(
     client_id: String,
     client_host: String,
 ) -> ConsumerGroupHeartbeatResponse {
+    if let Err(e) = broker.check_coordinator(&request.group_id) {
+        return ConsumerGroupHeartbeatResponse::default()
+            .with_error_code(e.code())
+            .with_member_id(Some(request.member_id));
+    }
     let heartbeat = ConsumerHeartbeat {
         group_id: request.group_id.to_string(),
         member_id: request.member_id.to_string(),

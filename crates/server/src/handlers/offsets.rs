@@ -20,12 +20,15 @@ fn partition_exists(broker: &Broker, topic: &str, partition: i32) -> bool {
 }
 
 pub(super) async fn commit(broker: &Arc<Broker>, request: OffsetCommitRequest, version: i16) -> OffsetCommitResponse {
+    let not_coordinator = broker.check_coordinator(&request.group_id).err();
     // (topic, partition, error known before the coordinator sees it)
     let mut slots: Vec<(String, i32, Option<ResponseError>)> = Vec::new();
     let mut commits = Vec::new();
     for topic in &request.topics {
         for p in &topic.partitions {
-            if partition_exists(broker, &topic.name, p.partition_index) {
+            if let Some(e) = not_coordinator {
+                slots.push((topic.name.to_string(), p.partition_index, Some(e)));
+            } else if partition_exists(broker, &topic.name, p.partition_index) {
                 commits.push(CommitPartition {
                     topic: topic.name.to_string(),
                     partition: p.partition_index,
@@ -83,6 +86,9 @@ fn by_topic<T>(items: impl IntoIterator<Item = (String, T)>) -> Vec<(String, Vec
 
 pub(super) fn fetch(broker: &Broker, request: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
     if version < 8 {
+        if let Err(e) = broker.check_coordinator(&request.group_id) {
+            return OffsetFetchResponse::default().with_error_code(e.code());
+        }
         let wanted =
             request.topics.map(|ts| ts.into_iter().map(|t| (t.name.to_string(), t.partition_indexes)).collect());
         let offsets = broker.groups.fetch_offsets(&request.group_id, wanted);
@@ -108,6 +114,9 @@ pub(super) fn fetch(broker: &Broker, request: OffsetFetchRequest, version: i16) 
         .groups
         .into_iter()
         .map(|g| {
+            if let Err(e) = broker.check_coordinator(&g.group_id) {
+                return OffsetFetchResponseGroup::default().with_group_id(g.group_id).with_error_code(e.code());
+            }
             let wanted = g.topics.map(|ts| ts.into_iter().map(|t| (t.name.to_string(), t.partition_indexes)).collect());
             let offsets = broker.groups.fetch_offsets(&g.group_id, wanted);
             let topics = by_topic(offsets.into_iter().map(|o| (o.topic.clone(), o)))
@@ -133,6 +142,9 @@ pub(super) fn fetch(broker: &Broker, request: OffsetFetchRequest, version: i16) 
 }
 
 pub(super) async fn delete(broker: &Arc<Broker>, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
+    if let Err(e) = broker.check_coordinator(&request.group_id) {
+        return OffsetDeleteResponse::default().with_error_code(e.code());
+    }
     let mut slots: Vec<(String, i32, Option<ResponseError>)> = Vec::new();
     let mut doomed = Vec::new();
     for topic in &request.topics {
