@@ -11,12 +11,11 @@ use std::time::{Duration, Instant};
 
 use common::cluster::{Cluster, SETTLE};
 use common::kafka::classpath;
-use common::wire::Conn;
+use common::wire::{Conn, create_topic_code};
 use common::{eventually, refused_start};
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, DescribeClusterRequest, FindCoordinatorRequest, GroupId, MetadataRequest,
-    OffsetFetchRequest, ResponseKind, TopicName, metadata_request::MetadataRequestTopic,
+    ApiKey, DescribeClusterRequest, FindCoordinatorRequest, GroupId, MetadataRequest, OffsetFetchRequest, ResponseKind,
+    TopicName, metadata_request::MetadataRequestTopic,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -62,17 +61,7 @@ fn leaders(addr: &str, topic: &str) -> Vec<(i16, i32)> {
 
 /// CreateTopics through the broker at `addr`: the error code.
 fn create_topic(addr: &str, name: &str, partitions: i32) -> i16 {
-    let mut conn = Conn::open(addr);
-    let request = CreateTopicsRequest::default().with_timeout_ms(30_000).with_topics(vec![
-        CreatableTopic::default()
-            .with_name(TopicName(StrBytes::from_string(name.into())))
-            .with_num_partitions(partitions)
-            .with_replication_factor(1),
-    ]);
-    match conn.call(ApiKey::CreateTopics, 5, &request) {
-        ResponseKind::CreateTopics(r) => r.topics[0].error_code,
-        other => panic!("unexpected answer {other:?}"),
-    }
+    create_topic_code(&mut Conn::open(addr), name, partitions).expect("an answer")
 }
 
 fn producer(bootstrap: &str) -> FutureProducer {

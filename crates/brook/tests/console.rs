@@ -391,6 +391,9 @@ fn consumer_groups_show_members_lag_and_lag_history() {
         (o["rates"]["produce_records_per_sec"].as_f64()? > 0.0).then_some(o)
     });
     assert_eq!(overview["brokers"][0]["node_id"], 1);
+    assert_eq!(overview["brokers"][0]["controller"], true);
+    assert_eq!(overview["quorum"]["leader"], 1);
+    assert_eq!(overview["quorum"]["voters"][0]["lag"], 0);
     assert!(overview["topics"].as_i64().unwrap() >= 1);
     assert_eq!(overview["consumer_groups"], 2);
 }
@@ -458,6 +461,11 @@ fn metrics_are_scraped_and_move_with_traffic() {
     assert!(value(&after, "brook_log_size_bytes", &labels).unwrap() > 2500.0);
     assert!(value(&after, "brook_connections", &[]).unwrap() >= 1.0, "the reader is connected");
     assert!(value(&after, "brook_connections_accepted_total", &[]).unwrap() >= 2.0);
+    // A cluster of one: one live broker, leading its own quorum, with entries applied.
+    assert_eq!(value(&after, "brook_brokers", &[]), Some(1.0));
+    assert_eq!(value(&after, "brook_quorum_leader", &[]), Some(1.0));
+    assert!(value(&after, "brook_quorum_term", &[]).unwrap() >= 1.0);
+    assert!(value(&after, "brook_quorum_applied_index", &[]).unwrap() >= 3.0);
 
     // Latency histograms with real buckets that fill: Produce moved, and the acks=all produce
     // was fdatasynced.

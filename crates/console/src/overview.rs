@@ -19,15 +19,31 @@ pub(crate) async fn overview(State(state): State<AppState>) -> ApiResult {
     }
     let rates = state.history.rates();
     let config = &broker.config;
+    let live = broker.live_brokers();
+    let controller = broker.active_controller();
+    let brokers: Vec<_> = live
+        .iter()
+        .map(|b| json!({"node_id": b.node_id, "host": b.host, "port": b.port, "rack": b.rack, "controller": Some(b.node_id) == controller}))
+        .collect();
+    let quorum = broker.quorum_status().map(|q| {
+        json!({
+            "leader": q.leader,
+            "term": q.term,
+            "applied_index": q.applied_end,
+            "voters": q.voters.iter().map(|v| json!({
+                "node_id": v.node_id,
+                "log_end": v.log_end,
+                "lag": (v.log_end >= 0).then(|| q.log_end as i64 - v.log_end),
+            })).collect::<Vec<_>>(),
+        })
+    });
     Ok(ok_json(json!({
         "cluster_id": broker.cluster_id(),
         "version": env!("CARGO_PKG_VERSION"),
-        "brokers": [{
-            "node_id": config.node_id,
-            "host": config.advertised_host,
-            "port": config.advertised_port,
-            "controller": true,
-        }],
+        "node_id": config.node_id,
+        "brokers": brokers,
+        "controller": controller,
+        "quorum": quorum,
         "topics": metadata.topics().count(),
         "partitions": partitions,
         "messages": messages,

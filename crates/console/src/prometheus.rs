@@ -24,6 +24,30 @@ fn render(broker: &Broker) -> String {
         1.0,
     );
 
+    page.family("brook_brokers", Kind::Gauge, "Live (registered, unfenced) brokers in the cluster.");
+    page.sample("brook_brokers", &[], broker.live_brokers().len() as f64);
+    if let Some(q) = broker.quorum_status() {
+        page.family(
+            "brook_quorum_leader",
+            Kind::Gauge,
+            "The metadata quorum's leader (the active controller); -1 if none.",
+        );
+        page.sample("brook_quorum_leader", &[], q.leader.map_or(-1.0, |l| l as f64));
+        page.family("brook_quorum_term", Kind::Gauge, "The metadata quorum's term (KRaft's leader epoch).");
+        page.sample("brook_quorum_term", &[], q.term as f64);
+        page.family("brook_quorum_applied_index", Kind::Gauge, "Metadata log entries applied on this node.");
+        page.sample("brook_quorum_applied_index", &[], q.applied_end as f64);
+        page.family(
+            "brook_quorum_voter_lag",
+            Kind::Gauge,
+            "Entries each voter is behind the leader (on the leader only).",
+        );
+        for v in q.voters.iter().filter(|v| v.log_end >= 0) {
+            let id = v.node_id.to_string();
+            page.sample("brook_quorum_voter_lag", &[("voter", &id)], (q.log_end as i64 - v.log_end) as f64);
+        }
+    }
+
     let mut partitions = broker.partitions();
     partitions.sort_by(|a, b| (&a.topic, a.index).cmp(&(&b.topic, b.index)));
     let topics = broker.metadata().topics().count();

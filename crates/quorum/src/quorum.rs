@@ -32,7 +32,7 @@ pub struct QuorumConfig {
     /// The metadata log's directory (`<log dir>/__cluster_metadata-0`, as KRaft names it).
     pub dir: PathBuf,
     /// `controller.quorum.election.timeout.ms`: a follower that hears nothing from a leader
-    /// for this long (plus up to half again, at random) starts an election (Kafka: 1000).
+    /// for this long (plus up to a fifth again, at random) starts an election (Kafka: 1000).
     pub election_timeout_ms: u64,
     /// How often a leader heartbeats its followers: a tenth of the election timeout.
     pub heartbeat_interval_ms: u64,
@@ -139,8 +139,12 @@ impl Quorum {
         }
         let raft_config = Config {
             cluster_name: "brook".into(),
-            election_timeout_min: config.election_timeout_ms,
-            election_timeout_max: config.election_timeout_ms * 3 / 2,
+            // openraft waits a leader lease (`election_timeout_max`) plus a random timeout in
+            // [min, max) after the last heartbeat before it stands: 0.6 E + [0.4 E, 0.6 E)
+            // starts an election E to 1.2 E after the leader went silent, as Kafka's
+            // `controller.quorum.election.timeout.ms` says.
+            election_timeout_min: config.election_timeout_ms * 2 / 5,
+            election_timeout_max: config.election_timeout_ms * 3 / 5,
             heartbeat_interval: config.heartbeat_interval_ms,
             install_snapshot_timeout: 10_000,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_every),

@@ -30,12 +30,24 @@ impl Conn {
         Conn { stream, correlation_id: 0 }
     }
 
-    pub fn send_raw(&mut self, frame: &[u8]) {
-        self.stream.write_all(&(frame.len() as i32).to_be_bytes()).expect("write size");
-        self.stream.write_all(frame).expect("write frame");
+    /// A connection, or `None` if the broker cannot be reached (it may be down).
+    pub fn try_open(addr: &str) -> Option<Conn> {
+        let stream = TcpStream::connect(addr).ok()?;
+        stream.set_nodelay(true).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
+        Some(Conn { stream, correlation_id: 0 })
     }
 
-    pub fn send(&mut self, api_key: ApiKey, version: i16, body: &impl Encodable) -> i32 {
+    /// A request and its response, or `None` if the connection failed on the way.
+    pub fn try_call(&mut self, api_key: ApiKey, version: i16, body: &impl Encodable) -> Option<ResponseKind> {
+        let frame = self.encode(api_key, version, body);
+        self.stream.write_all(&(frame.len() as i32).to_be_bytes()).ok()?;
+        self.stream.write_all(&frame).ok()?;
+        self.receive(api_key, version).map(|(_, response)| response)
+    }
+
+    /// The next request's frame, under a new correlation id.
+    fn encode(&mut self, api_key: ApiKey, version: i16, body: &impl Encodable) -> BytesMut {
         self.correlation_id += 1;
         let header = RequestHeader::default()
             .with_request_api_key(api_key as i16)
@@ -45,6 +57,16 @@ impl Conn {
         let mut frame = BytesMut::new();
         header.encode(&mut frame, api_key.request_header_version(version)).expect("header");
         body.encode(&mut frame, version).expect("body");
+        frame
+    }
+
+    pub fn send_raw(&mut self, frame: &[u8]) {
+        self.stream.write_all(&(frame.len() as i32).to_be_bytes()).expect("write size");
+        self.stream.write_all(frame).expect("write frame");
+    }
+
+    pub fn send(&mut self, api_key: ApiKey, version: i16, body: &impl Encodable) -> i32 {
+        let frame = self.encode(api_key, version, body);
         self.send_raw(&frame);
         self.correlation_id
     }
@@ -54,7 +76,7 @@ impl Conn {
         let mut size = [0u8; 4];
         self.stream.read_exact(&mut size).ok()?;
         let mut frame = vec![0u8; i32::from_be_bytes(size) as usize];
-        self.stream.read_exact(&mut frame).expect("response body");
+        self.stream.read_exact(&mut frame).ok()?;
         let mut frame = Bytes::from(frame);
         let header = ResponseHeader::decode(&mut frame, api_key.response_header_version(version)).expect("header");
         let body = ResponseKind::decode(api_key, &mut frame, version).expect("body");
@@ -75,14 +97,22 @@ impl Conn {
 }
 
 pub fn create_topic(conn: &mut Conn, name: &str, partitions: i32) {
-    let request = CreateTopicsRequest::default().with_timeout_ms(5_000).with_topics(vec![
+    assert_eq!(create_topic_code(conn, name, partitions), Some(0));
+}
+
+/// CreateTopics of one topic (replication factor 1): its error code, or `None` if the
+/// connection failed.
+pub fn create_topic_code(conn: &mut Conn, name: &str, partitions: i32) -> Option<i16> {
+    let request = CreateTopicsRequest::default().with_timeout_ms(30_000).with_topics(vec![
         CreatableTopic::default()
             .with_name(TopicName(StrBytes::from_string(name.into())))
             .with_num_partitions(partitions)
             .with_replication_factor(1),
     ]);
-    let ResponseKind::CreateTopics(response) = conn.call(ApiKey::CreateTopics, 7, &request) else { panic!() };
-    assert_eq!(response.topics[0].error_code, 0);
+    match conn.try_call(ApiKey::CreateTopics, 7, &request)? {
+        ResponseKind::CreateTopics(response) => Some(response.topics[0].error_code),
+        other => panic!("unexpected answer {other:?}"),
+    }
 }
 
 pub fn produce(conn: &mut Conn, topic: &str, acks: i16, records: Bytes) -> Option<(i16, i64)> {
