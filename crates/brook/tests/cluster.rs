@@ -239,6 +239,33 @@ async fn controller_and_broker_failure() {
     assert_eq!(leaders(&cluster.node(controller).addr(), "after-failover").len(), 2, "it caught up");
 }
 
+/// A node that was down while many topics were created (more metadata entries than the leader
+/// keeps behind its snapshot) catches up from the snapshot: it lists every topic and opens its
+/// own partitions of them.
+#[test]
+fn lagging_node_catches_up_from_a_snapshot() {
+    let mut cluster = Cluster::start(3, &["metadata.log.snapshot.interval.records=20"]);
+    assert_eq!(cluster.stop(3), Some(0));
+    let addr = cluster.node(1).addr();
+    for t in 0..60 {
+        assert_eq!(create_topic(&addr, &format!("while-away-{t}"), 3), 0);
+    }
+    assert!(cluster.node(1).data.join("__cluster_metadata-0/snapshot.bin").exists());
+    cluster.restart(3);
+    let node3 = cluster.node(3).addr();
+    eventually(SETTLE, "node 3 knows every topic", || {
+        (0..60).all(|t| leaders(&node3, &format!("while-away-{t}")).len() == 3).then_some(())
+    });
+    assert!(cluster.node(3).data.join("__cluster_metadata-0/snapshot.bin").exists());
+    for t in 0..60 {
+        let name = format!("while-away-{t}");
+        for (p, (_, leader)) in leaders(&node3, &name).into_iter().enumerate() {
+            let local = cluster.node(3).data.join(format!("{name}-{p}")).exists();
+            assert_eq!(local, leader == 3, "{name}-{p} led by {leader}");
+        }
+    }
+}
+
 /// Kafka's own `kafka-topics --describe` and `kafka-metadata-quorum describe` (kafka-tools from
 /// Maven Central) run unchanged against the cluster: partitions on all three brokers, the
 /// quorum's leader, its three voters and their progress.

@@ -102,6 +102,9 @@ impl Broker {
         );
         quorum_config.election_timeout_ms = config.quorum_election_timeout_ms;
         quorum_config.heartbeat_interval_ms = (config.quorum_election_timeout_ms / 10).max(10);
+        quorum_config.snapshot_every = config.metadata_snapshot_interval_records;
+        quorum_config.keep_after_snapshot =
+            quorum_config.keep_after_snapshot.min(config.metadata_snapshot_interval_records);
         let controller_cell = Arc::new(OnceLock::new());
         let quorum = Quorum::start(
             quorum_config,

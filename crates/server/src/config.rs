@@ -51,6 +51,10 @@ pub struct BrokerConfig {
     pub quorum_voters: BTreeMap<i32, String>,
     /// `controller.quorum.election.timeout.ms` (Kafka: 1000).
     pub quorum_election_timeout_ms: u64,
+    /// Brook's `metadata.log.snapshot.interval.records`: a voter snapshots its metadata image
+    /// after this many log entries, and then keeps at most as many behind the snapshot (Kafka
+    /// snapshots by bytes, `metadata.log.max.record.bytes.between.snapshots`).
+    pub metadata_snapshot_interval_records: u64,
     /// `broker.heartbeat.interval.ms` (Kafka: 2000) and `broker.session.timeout.ms` (9000).
     pub broker_heartbeat_interval_ms: u64,
     pub broker_session_timeout_ms: u64,
@@ -96,6 +100,7 @@ impl Default for BrokerConfig {
             controller_listener_name: "CONTROLLER".into(),
             quorum_voters: BTreeMap::new(),
             quorum_election_timeout_ms: 1000,
+            metadata_snapshot_interval_records: 10_000,
             broker_heartbeat_interval_ms: 2000,
             broker_session_timeout_ms: 9000,
             rack: None,
@@ -196,6 +201,9 @@ impl BrokerConfig {
                 "listener.security.protocol.map" => protocols = parse_protocol_map(key, v)?,
                 "controller.quorum.election.timeout.ms" => {
                     c.quorum_election_timeout_ms = positive(key, parse(key, v)?)?
+                }
+                "metadata.log.snapshot.interval.records" => {
+                    c.metadata_snapshot_interval_records = positive(key, parse(key, v)?)?
                 }
                 "broker.heartbeat.interval.ms" => c.broker_heartbeat_interval_ms = positive(key, parse(key, v)?)?,
                 "broker.session.timeout.ms" => c.broker_session_timeout_ms = positive(key, parse(key, v)?)?,
