@@ -160,12 +160,17 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
         Err(e) => tracing::warn!(error = %e, "could not raise the open file limit"),
     }
     let server = Server::bind(config).await?;
-    let console = match server.broker().config.console.enabled {
+    // The console shows a broker; a controller-only node has none.
+    let console = match server.broker().config.console.enabled && server.local_addr.is_some() {
         true => Some(Console::bind(server.broker()).await?),
         false => None,
     };
     // The lines tests and scripts wait for; the ports matter when they were 0.
-    println!("brook listening on {}", server.local_addr);
+    match (server.local_addr, server.controller_addr) {
+        (Some(addr), _) => println!("brook listening on {addr}"),
+        (None, Some(addr)) => println!("brook controller listening on {addr}"),
+        (None, None) => {}
+    }
     if let Some(console) = &console {
         println!("brook console on http://{}", console.local_addr);
     }

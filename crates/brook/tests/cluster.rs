@@ -239,6 +239,36 @@ async fn controller_and_broker_failure() {
     assert_eq!(leaders(&cluster.node(controller).addr(), "after-failover").len(), 2, "it caught up");
 }
 
+/// The larger shape, KRaft's isolated mode: three controller-only nodes hold the quorum and two
+/// broker-only nodes follow its metadata. Clients see only the brokers; partitions spread over
+/// them; records flow; the controllers hold no partition data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controllers_and_brokers_apart() {
+    let cluster = Cluster::start_split(3, 2, &[]);
+    let (b4, b5) = (cluster.node(4).addr(), cluster.node(5).addr());
+    let (cluster_id, controller, _) = eventually(SETTLE, "both brokers listed", || {
+        let views = [describe_cluster(&b4), describe_cluster(&b5)];
+        views.iter().all(|v| v.2 == BTreeSet::from([4, 5])).then(|| views[0].clone())
+    });
+    assert!([4, 5].contains(&controller), "clients are told a broker, as KRaft does: {controller}");
+    assert_eq!(describe_cluster(&b5).0, cluster_id);
+
+    assert_eq!(create_topic(&b5, "isolated", 4), 0);
+    eventually(SETTLE, "the topic on both brokers", || (leaders(&b4, "isolated").len() == 4).then_some(()));
+    let led = leaders(&b4, "isolated");
+    assert_eq!(led.iter().filter(|(e, l)| *e == 0 && *l == 4).count(), 2, "{led:?}");
+    assert_eq!(led.iter().filter(|(e, l)| *e == 0 && *l == 5).count(), 2, "{led:?}");
+
+    let delivered = produce(&b4, "isolated", "event", 100).await;
+    let consumed = consume(&format!("{b4},{b5}"), "isolated", "readers", delivered.len()).await;
+    assert_eq!(consumed, delivered);
+    for id in 1..=3 {
+        let data = &cluster.node(id).data;
+        assert!(data.join("__cluster_metadata-0").exists(), "controller {id} holds the metadata log");
+        assert!(!data.join("isolated-0").exists() && !data.join("isolated-1").exists(), "controller {id}");
+    }
+}
+
 /// A node that was down while many topics were created (more metadata entries than the leader
 /// keeps behind its snapshot) catches up from the snapshot: it lists every topic and opens its
 /// own partitions of them.

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use brook_quorum::{Quorum, QuorumError, QuorumStatus};
+use brook_quorum::{Catchup, Quorum, QuorumError, QuorumStatus};
 use kafka_protocol::error::ResponseError;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -22,13 +22,18 @@ use uuid::Uuid;
 use crate::image::{MetadataImage, NO_LEADER};
 use crate::placement::{self, Candidate};
 use crate::records::{self, MetadataRecord};
-use crate::requests::{ControllerReply, ControllerRequest, ControllerResponse, QuorumDescription, VoterDescription};
+use crate::requests::{
+    ControllerReply, ControllerRequest, ControllerResponse, MetadataCatchup, QuorumDescription, VoterDescription,
+};
 use crate::store::MetadataStore;
 use crate::{ApiError, cluster_id_from};
 
 /// An upper bound on partitions per CreateTopics/CreatePartitions request, against typos
 /// that would create millions of directories.
 pub const MAX_PARTITIONS_PER_TOPIC: i32 = 100_000;
+/// How long a metadata fetch with nothing new waits for a change (Kafka's observers wait up to
+/// `controller.quorum.fetch.timeout.ms` / 2; a shorter wait bounds shutdown).
+const FETCH_WAIT: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone)]
 pub struct ControllerConfig {
@@ -82,6 +87,9 @@ impl Controller {
         if let ControllerRequest::BrokerHeartbeat { node_id, .. } = &request {
             self.heard_from(*node_id);
         }
+        if let ControllerRequest::FetchMetadata { after } = request {
+            return self.fetch_metadata(after).await;
+        }
         if request == ControllerRequest::DescribeQuorum {
             // Progress, not metadata: no barrier, no admin lock.
             let result = if self.quorum.is_leader() {
@@ -112,6 +120,29 @@ impl Controller {
         match decided.await {
             Ok((index, reply)) => ControllerResponse { index, result: Ok(reply) },
             Err(e) => ControllerResponse { index: 0, result: Err(e.into()) },
+        }
+    }
+
+    /// What an observer needs after index `after`; when nothing is new, waits up to
+    /// `FETCH_WAIT` for a change, so observers follow closely without polling hard. Any voter
+    /// can answer: it serves only what is committed.
+    async fn fetch_metadata(&self, after: u64) -> ControllerResponse {
+        let mut changes = self.store.subscribe();
+        let deadline = tokio::time::Instant::now() + FETCH_WAIT;
+        loop {
+            let catchup = match self.quorum.read_committed(after) {
+                Ok(c) => c,
+                Err(e) => return ControllerResponse { index: 0, result: Err(quorum_error(e).into()) },
+            };
+            let nothing_new =
+                matches!(&catchup, Catchup::Commands { commands, next } if commands.is_empty() && *next == after);
+            if !nothing_new || tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
+                let catchup = match catchup {
+                    Catchup::Commands { commands, next } => MetadataCatchup::Commands { commands, next },
+                    Catchup::Snapshot { index, data } => MetadataCatchup::Snapshot { index, data },
+                };
+                return ControllerResponse { index: 0, result: Ok(ControllerReply::Metadata(catchup)) };
+            }
         }
     }
 
@@ -250,7 +281,9 @@ impl Controller {
                 info!(node_id, "registering broker");
                 Ok((records, Answer::Registered))
             }
-            ControllerRequest::DescribeQuorum => unreachable!("answered before deciding"),
+            ControllerRequest::DescribeQuorum | ControllerRequest::FetchMetadata { .. } => {
+                unreachable!("answered before deciding")
+            }
             ControllerRequest::BrokerHeartbeat { node_id, broker_epoch, applied_index, want_shutdown } => {
                 let broker = image.brokers.get(&node_id).ok_or_else(|| {
                     ApiError::new(ResponseError::BrokerIdNotRegistered, format!("Broker {node_id} is not registered."))

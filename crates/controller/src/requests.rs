@@ -58,6 +58,11 @@ pub enum ControllerRequest {
     },
     /// DescribeQuorum: only the quorum's leader knows every voter's progress.
     DescribeQuorum,
+    /// A broker that is not a voter follows the metadata: the commands committed after index
+    /// `after` (KRaft's observers fetch the metadata log the same way).
+    FetchMetadata {
+        after: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +73,15 @@ pub enum ControllerReply {
     Registered { broker_epoch: i64 },
     Heartbeat { fenced: bool },
     Quorum(QuorumDescription),
+    Metadata(MetadataCatchup),
+}
+
+/// Committed metadata for an observer: commands with their indexes, or the whole image when
+/// the log no longer reaches back far enough.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetadataCatchup {
+    Commands { commands: Vec<(u64, Vec<u8>)>, next: u64 },
+    Snapshot { index: u64, data: Vec<u8> },
 }
 
 /// The metadata quorum as its leader sees it (Kafka's DescribeQuorum partition data).

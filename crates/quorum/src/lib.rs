@@ -17,7 +17,7 @@ use std::io::Cursor;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::quorum::{Quorum, QuorumConfig, QuorumError, QuorumStatus, VoterStatus};
+pub use crate::quorum::{Catchup, Quorum, QuorumConfig, QuorumError, QuorumStatus, VoterStatus};
 pub use crate::transport::{AppHandler, CallError, Client};
 
 /// A node's id: Kafka's `node.id`.

@@ -118,8 +118,13 @@ impl LogStore {
         Ok(entries.last().map(|e| e.log_id))
     }
 
+    /// The first index the log still holds (everything before is in the snapshot).
+    pub(crate) fn start_index(&self) -> u64 {
+        self.inner.log.log_start_offset() as u64
+    }
+
     /// Entries with indexes in `[start, end)` that the log holds.
-    fn read_entries(&self, start: u64, end: u64) -> Result<Vec<Entry>, String> {
+    pub(crate) fn read_entries(&self, start: u64, end: u64) -> Result<Vec<Entry>, String> {
         let log = &self.inner.log;
         let end = end.min(log.log_end_offset() as u64);
         let mut offset = start.max(log.log_start_offset() as u64);

@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use tracing::info;
 
 use crate::log_store::LogStore;
-use crate::state_machine::StateMachineStore;
+use crate::state_machine::{StateMachineStore, StoredSnapshot};
 use crate::transport::{self, AppHandler, Contacts, PeerFactory};
 use crate::{Command, NodeId, StateMachine, TypeConfig};
 
@@ -110,6 +110,19 @@ pub struct QuorumStatus {
     pub millis_since_quorum_ack: Option<u64>,
 }
 
+/// What an observer (a broker that is not a voter) needs to catch up from `after`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Catchup {
+    /// Committed commands after `after`, with their indexes; `next` is where to ask again.
+    Commands { commands: Vec<(u64, Vec<u8>)>, next: u64 },
+    /// The log no longer holds what follows `after`: the whole state as of `index` (ask
+    /// again from `index`).
+    Snapshot { index: u64, data: Vec<u8> },
+}
+
+/// How many entries one catch-up answer carries at most.
+const CATCHUP_ENTRIES_MAX: u64 = 1000;
+
 /// A running voter.
 pub struct Quorum {
     node_id: NodeId,
@@ -118,6 +131,7 @@ pub struct Quorum {
     /// When each follower was last seen holding the leader's whole log (wall-clock ms).
     caught_up: Arc<Mutex<BTreeMap<NodeId, i64>>>,
     log: LogStore,
+    snapshot: Arc<Mutex<Option<StoredSnapshot>>>,
     stop: watch::Sender<bool>,
     server: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
@@ -155,6 +169,7 @@ impl Quorum {
         let storage = env.storage.clone();
         let log_store = LogStore::open(&config.dir, env)?;
         let sm = StateMachineStore::open(&config.dir, storage, state_machine)?;
+        let snapshot = sm.snapshot_handle();
         let contacts = Contacts::default();
         let peers = PeerFactory { addresses: Arc::new(config.voters.clone()), contacts: contacts.clone() };
         let raft = Raft::new(config.node_id, raft_config, peers, log_store.clone(), sm).await.map_err(stopped)?;
@@ -190,6 +205,7 @@ impl Quorum {
             contacts,
             caught_up,
             log: log_store,
+            snapshot,
             stop,
             server: std::sync::Mutex::new(server),
         })
@@ -291,6 +307,31 @@ impl Quorum {
             voters,
             millis_since_quorum_ack: m.millis_since_quorum_ack,
         }
+    }
+
+    /// The committed commands after index `after` (up to what this node has applied), or the
+    /// snapshot when the log no longer reaches back that far: how observers follow the quorum.
+    pub fn read_committed(&self, after: u64) -> Result<Catchup, QuorumError> {
+        let applied = self.raft.metrics().borrow().last_applied.map(|l| l.index);
+        let Some(applied) = applied else { return Ok(Catchup::Commands { commands: Vec::new(), next: after }) };
+        if after + 1 < self.log.start_index() {
+            let stored = self.snapshot.lock().expect("snapshot lock").clone();
+            if let Some(s) = stored.filter(|s| s.meta.last_log_id.is_some()) {
+                let index = s.meta.last_log_id.map_or(0, |l| l.index);
+                return Ok(Catchup::Snapshot { index, data: s.data });
+            }
+        }
+        let end = applied.min(after + CATCHUP_ENTRIES_MAX) + 1;
+        let entries = self.log.read_entries(after + 1, end).map_err(QuorumError::Stopped)?;
+        let next = entries.last().map_or(after, |e| e.log_id.index);
+        let commands = entries
+            .into_iter()
+            .filter_map(|e| match e.payload {
+                openraft::EntryPayload::Normal(command) => Some((e.log_id.index, command.0)),
+                _ => None,
+            })
+            .collect();
+        Ok(Catchup::Commands { commands, next })
     }
 
     /// The ids of the voters.

@@ -71,6 +71,13 @@ impl StateMachineStore {
     }
 }
 
+impl StateMachineStore {
+    /// The latest snapshot, shared with whoever serves it to observers.
+    pub(crate) fn snapshot_handle(&self) -> Arc<Mutex<Option<StoredSnapshot>>> {
+        self.files.current.clone()
+    }
+}
+
 fn read_snapshot(storage: &dyn Storage, path: &Path) -> io::Result<Option<StoredSnapshot>> {
     if !storage.exists(path) {
         return Ok(None);

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use brook_log::{Flusher, LogEnv};
-use brook_quorum::{NodeId, Quorum, QuorumConfig, QuorumError, StateMachine};
+use brook_quorum::{Catchup, NodeId, Quorum, QuorumConfig, QuorumError, StateMachine};
 use tokio::net::TcpListener;
 
 /// A state machine that remembers every command in order, and how often it was restored.
@@ -220,6 +220,30 @@ async fn lagging_voter_catches_up_from_a_snapshot() {
     cluster.start_node(lagging, None).await.unwrap();
     cluster.converge(&expected).await;
     assert!(*cluster.journal(lagging).restores.lock().unwrap() >= 1, "the lagging voter never installed a snapshot");
+
+    // An observer starting from nothing gets the snapshot, then the commands after it: together
+    // exactly what the voters applied.
+    let observer = Journal::default();
+    let mut after = 0;
+    loop {
+        match cluster.quorum(leader).read_committed(after).expect("read") {
+            Catchup::Snapshot { index, data } => {
+                observer.restore(&data).expect("restore");
+                after = index;
+            }
+            Catchup::Commands { commands, next } => {
+                if commands.is_empty() && next == after {
+                    break;
+                }
+                for (index, command) in commands {
+                    observer.apply(index, &command);
+                }
+                after = next;
+            }
+        }
+    }
+    assert_eq!(*observer.restores.lock().unwrap(), 1, "the log was purged: a snapshot first");
+    assert_eq!(observer.commands(), expected);
     propose_all(cluster.quorum(leader), 60..70, &mut expected).await;
     cluster.converge(&expected).await;
     cluster.shutdown().await;

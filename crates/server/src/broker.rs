@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use brook_controller::channel::rpc_handler;
 use brook_controller::{
-    Controller, ControllerChannel, ControllerConfig, ControllerReply, ControllerRequest, Endpoint, MetadataStore,
-    legacy, records,
+    Controller, ControllerChannel, ControllerConfig, ControllerReply, ControllerRequest, Endpoint, MetadataCatchup,
+    MetadataStore, legacy, records,
 };
 use brook_log::{Clock, Flusher, Log, LogConfig, LogEnv, LogError, SystemClock};
 use brook_metrics::Histogram;
-use brook_quorum::{Quorum, QuorumConfig, QuorumStatus};
+use brook_quorum::{Quorum, QuorumConfig, QuorumStatus, StateMachine};
 use kafka_protocol::error::ResponseError;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -84,7 +84,6 @@ impl Broker {
         let store = Arc::new(MetadataStore::default());
         let node_id = config.node_id;
         let metadata_dir = config.log_dirs[0].join(METADATA_DIR);
-        let legacy_records = take_legacy_log(&metadata_dir, &env, node_id)?;
         let voters: BTreeMap<i32, String> = if config.quorum_voters.is_empty() {
             BTreeMap::from([(
                 node_id,
@@ -95,37 +94,22 @@ impl Broker {
         } else {
             config.quorum_voters.clone()
         };
-        let mut quorum_config = QuorumConfig::new(
-            node_id as u64,
-            voters.iter().map(|(id, addr)| (*id as u64, addr.clone())).collect(),
-            metadata_dir.clone(),
-        );
-        quorum_config.election_timeout_ms = config.quorum_election_timeout_ms;
-        quorum_config.heartbeat_interval_ms = (config.quorum_election_timeout_ms / 10).max(10);
-        quorum_config.snapshot_every = config.metadata_snapshot_interval_records;
-        quorum_config.keep_after_snapshot =
-            quorum_config.keep_after_snapshot.min(config.metadata_snapshot_interval_records);
-        let controller_cell = Arc::new(OnceLock::new());
-        let quorum = Quorum::start(
-            quorum_config,
-            env.clone(),
-            controller_listener,
-            store.clone(),
-            Some(rpc_handler(controller_cell.clone())),
-        )
-        .await?;
-        let quorum = Arc::new(quorum);
-        let controller_config = ControllerConfig { broker_session_timeout_ms: config.broker_session_timeout_ms };
-        let controller = Arc::new(Controller::new(controller_config, quorum.clone(), store.clone()));
-        let _ = controller_cell.set(controller.clone());
-        let channel = ControllerChannel::new(node_id, Some(controller.clone()), voters, store.clone());
         let (stop, stop_rx) = watch::channel(false);
-        tokio::spawn(controller.clone().run(stop_rx.clone()));
+        let (quorum, controller, legacy_records) = if config.roles.controller {
+            let legacy_records = take_legacy_log(&metadata_dir, &env, node_id)?;
+            let (quorum, controller) =
+                start_controller(&config, &voters, &metadata_dir, &env, controller_listener, &store).await?;
+            tokio::spawn(controller.clone().run(stop_rx.clone()));
+            (Some(quorum), Some(controller), legacy_records)
+        } else {
+            (None, None, None)
+        };
+        let channel = ControllerChannel::new(node_id, controller, voters, store.clone());
         let broker = Arc::new(Broker {
             clock: Arc::new(SystemClock),
             env,
             store,
-            quorum: Some(quorum),
+            quorum,
             channel,
             incarnation_id: Uuid::new_v4(),
             broker_epoch: AtomicI64::new(-1),
@@ -142,6 +126,13 @@ impl Broker {
         if let Some(records) = legacy_records {
             broker.import_legacy(records, &metadata_dir).await?;
         }
+        if broker.quorum.is_none() {
+            tokio::spawn(broker.clone().follow_metadata(stop_rx.clone()));
+        }
+        if !broker.config.roles.broker {
+            info!(node_id, elapsed_ms = started.elapsed().as_millis() as u64, "controller ready");
+            return Ok(broker);
+        }
         // What the local image already places here opens before registering: a restart
         // serves its partitions as soon as the controller unfences it.
         broker.reconcile()?;
@@ -157,6 +148,38 @@ impl Broker {
         info!(node_id, topics = image.topics().count(), local_partitions = local, elapsed_ms, "broker ready");
         drop(image);
         Ok(broker)
+    }
+
+    /// A broker that is not a voter follows the metadata from the controllers (KRaft's
+    /// observer): the committed commands after what it has, or a snapshot when it is too far
+    /// behind, applied to its image as a voter would.
+    async fn follow_metadata(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut after = 0;
+        loop {
+            let fetched = tokio::select! {
+                fetched = self.channel.call(ControllerRequest::FetchMetadata { after }, CONTROLLER_TIMEOUT) => fetched,
+                _ = stop.changed() => return,
+            };
+            match fetched {
+                Ok(ControllerReply::Metadata(MetadataCatchup::Snapshot { index, data })) => {
+                    if let Err(e) = self.store.restore(&data) {
+                        warn!(error = %e, "a metadata snapshot from the controller could not be read");
+                    }
+                    after = index;
+                }
+                Ok(ControllerReply::Metadata(MetadataCatchup::Commands { commands, next })) => {
+                    for (index, command) in commands {
+                        self.store.apply(index, &command);
+                    }
+                    after = next;
+                }
+                Ok(other) => warn!(?other, "unexpected answer to a metadata fetch"),
+                Err(e) => {
+                    warn!(error = %e.message, "fetching metadata from the controllers failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
     }
 
     /// Loads the consumer groups of the `__consumer_offsets` partitions hosted here.
@@ -628,7 +651,9 @@ impl Broker {
     /// lose their leader at once rather than after the session timeout), stops the background
     /// tasks and the quorum voter.
     pub async fn shutdown(&self) {
-        if let Err(e) = tokio::time::timeout(SHUTDOWN_HEARTBEAT_TIMEOUT, self.heartbeat(true)).await {
+        if self.config.roles.broker
+            && let Err(e) = tokio::time::timeout(SHUTDOWN_HEARTBEAT_TIMEOUT, self.heartbeat(true)).await
+        {
             warn!(error = %e, "the controller did not confirm this broker's shutdown");
         }
         let _ = self.stop.send(true);
@@ -700,6 +725,36 @@ pub struct LiveBroker {
     pub host: String,
     pub port: u16,
     pub rack: Option<String>,
+}
+
+/// Starts this node's quorum voter on the metadata log in `metadata_dir`, with the controller
+/// that decides while it leads.
+async fn start_controller(
+    config: &BrokerConfig,
+    voters: &BTreeMap<i32, String>,
+    metadata_dir: &std::path::Path,
+    env: &LogEnv,
+    controller_listener: Option<TcpListener>,
+    store: &Arc<MetadataStore>,
+) -> anyhow::Result<(Arc<Quorum>, Arc<Controller>)> {
+    let mut quorum_config = QuorumConfig::new(
+        config.node_id as u64,
+        voters.iter().map(|(id, addr)| (*id as u64, addr.clone())).collect(),
+        metadata_dir.to_path_buf(),
+    );
+    quorum_config.election_timeout_ms = config.quorum_election_timeout_ms;
+    quorum_config.heartbeat_interval_ms = (config.quorum_election_timeout_ms / 10).max(10);
+    quorum_config.snapshot_every = config.metadata_snapshot_interval_records;
+    quorum_config.keep_after_snapshot =
+        quorum_config.keep_after_snapshot.min(config.metadata_snapshot_interval_records);
+    let controller_cell = Arc::new(OnceLock::new());
+    let handler = Some(rpc_handler(controller_cell.clone()));
+    let quorum =
+        Arc::new(Quorum::start(quorum_config, env.clone(), controller_listener, store.clone(), handler).await?);
+    let controller_config = ControllerConfig { broker_session_timeout_ms: config.broker_session_timeout_ms };
+    let controller = Arc::new(Controller::new(controller_config, quorum.clone(), store.clone()));
+    let _ = controller_cell.set(controller.clone());
+    Ok((quorum, controller))
 }
 
 /// A metadata log from before the quorum is moved aside and read, to be imported once the

@@ -289,11 +289,13 @@ impl BrokerConfig {
         if let Some(ms) = roll_ms {
             c.log.segment_ms = ms;
         }
+        let mut broker_listener = false;
         c.controller_listener_name = controller_names.first().cloned().unwrap_or_else(|| "CONTROLLER".into());
         if let Some(value) = &listeners {
             let parsed = parse_listeners("listeners", value, &controller_names, &protocols)?;
             match parsed.broker {
                 Some((name, addr)) => {
+                    broker_listener = true;
                     c.listener_name = name;
                     c.listen = addr;
                 }
@@ -315,7 +317,7 @@ impl BrokerConfig {
                 ));
             }
         }
-        c.check_cluster_keys()?;
+        c.check_cluster_keys(broker_listener)?;
         let (host, port) = match advertised {
             Some(a) => parse_host_port("advertised.listeners", &a)?,
             None if listeners.is_some() => (advertised_host_for(&c.listen), c.listen.port()),
@@ -328,25 +330,37 @@ impl BrokerConfig {
 }
 
 impl BrokerConfig {
-    /// A node's roles, voters and listeners must fit together.
-    fn check_cluster_keys(&self) -> Result<(), ConfigError> {
-        if !self.roles.broker || !self.roles.controller {
-            let role = if self.roles.broker { "broker" } else { "controller" };
-            return Err(ConfigError::Unsupported {
-                key: "process.roles".into(),
-                feature: if role == "broker" {
-                    "a broker-only node (process.roles=broker)"
-                } else {
-                    "a controller-only node (process.roles=controller)"
-                },
-            });
-        }
-        if self.quorum_voters.is_empty() {
+    /// A node's roles, voters and listeners must fit together (Kafka's KafkaConfig checks).
+    fn check_cluster_keys(&self, broker_listener: bool) -> Result<(), ConfigError> {
+        let voters = "controller.quorum.voters";
+        let is_voter = self.quorum_voters.contains_key(&self.node_id);
+        if !self.roles.controller {
+            if self.quorum_voters.is_empty() {
+                return Err(invalid(voters, "a broker-only node (process.roles=broker) needs the controllers' voters"));
+            }
+            if is_voter {
+                return Err(invalid(
+                    voters,
+                    &format!("node.id {} is a voter, but process.roles=broker has no controller", self.node_id),
+                ));
+            }
             return Ok(());
         }
-        if !self.quorum_voters.contains_key(&self.node_id) {
+        if !self.roles.broker && broker_listener {
             return Err(invalid(
-                "controller.quorum.voters",
+                "listeners",
+                "a controller-only node (process.roles=controller) listens only on controller.listener.names",
+            ));
+        }
+        if self.quorum_voters.is_empty() {
+            if !self.roles.broker {
+                return Err(invalid(voters, "a controller-only node (process.roles=controller) needs the voters"));
+            }
+            return Ok(());
+        }
+        if !is_voter {
+            return Err(invalid(
+                voters,
                 &format!("node.id {} is a controller but not one of the voters", self.node_id),
             ));
         }
@@ -608,10 +622,26 @@ broker.rack=eu-1a
         refuse(&["controller.quorum.voters=1@127.0.0.1:9093,1@127.0.0.1:9193"], "controller.quorum.voters");
         refuse(&["controller.quorum.voters=1@127.0.0.1"], "controller.quorum.voters");
         refuse(&["controller.listener.names=OTHER"], "controller.listener.names");
-        refuse(&["process.roles=broker"], "process.roles");
-        refuse(&["process.roles=controller"], "process.roles");
+        refuse(&["process.roles=broker"], "controller.quorum.voters");
+        refuse(&["process.roles=controller"], "listeners");
         refuse(&["process.roles=leader"], "process.roles");
         refuse(&["listener.security.protocol.map=INTERNAL:SSL,CONTROLLER:PLAINTEXT"], "listeners");
+
+        // KRaft's isolated mode: a controller listens only as a controller; a broker-only
+        // node is not a voter and needs no controller listener.
+        let controller = BrokerConfig::from_properties(
+            text,
+            &["process.roles=controller".into(), "listeners=CONTROLLER://127.0.0.1:9193".into()],
+        )
+        .expect("a controller-only node");
+        assert!(controller.roles.controller && !controller.roles.broker);
+        let broker = BrokerConfig::from_properties(
+            text,
+            &["process.roles=broker".into(), "node.id=4".into(), "listeners=INTERNAL://127.0.0.1:9492".into()],
+        )
+        .expect("a broker-only node");
+        assert!(broker.roles.broker && !broker.roles.controller);
+        assert_eq!(broker.controller_listen, None);
     }
 
     /// Overrides win over the file; TLS and SASL stop start-up naming the key.

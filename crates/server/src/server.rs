@@ -24,11 +24,14 @@ const MAX_CONNECTIONS: usize = 10_000;
 /// How long shutdown waits for connections to finish their in-flight requests.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// A started broker: where it listens, and the handle to stop it.
+/// A started node: where it listens, and the handle to stop it. A controller-only node has
+/// no Kafka listener.
 pub struct Server {
-    pub local_addr: SocketAddr,
+    pub local_addr: Option<SocketAddr>,
+    /// Where the quorum and brokers reach this node's controller, if it has a listener.
+    pub controller_addr: Option<SocketAddr>,
     broker: Arc<Broker>,
-    listener: TcpListener,
+    listener: Option<TcpListener>,
 }
 
 impl Server {
@@ -37,11 +40,16 @@ impl Server {
         for key in &config.ignored_keys {
             warn!(key, "configuration key accepted but not used by Brook");
         }
-        let listener = TcpListener::bind(config.listen).await?;
-        let local_addr = listener.local_addr()?;
+        let listener = match config.roles.broker {
+            true => Some(TcpListener::bind(config.listen).await?),
+            false => None,
+        };
+        let local_addr = listener.as_ref().map(TcpListener::local_addr).transpose()?;
         // Listening on port 0 picks a free port: clients must be told the real one.
-        if config.advertised_port == 0 {
-            config.advertised_port = local_addr.port();
+        if config.advertised_port == 0
+            && let Some(addr) = local_addr
+        {
+            config.advertised_port = addr.port();
         }
         let controller_listener = match config.controller_listen {
             Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
@@ -49,8 +57,9 @@ impl Server {
             })?),
             None => None,
         };
+        let controller_addr = controller_listener.as_ref().map(TcpListener::local_addr).transpose()?;
         let broker = Broker::open(config, controller_listener).await?;
-        Ok(Server { local_addr, broker, listener })
+        Ok(Server { local_addr, controller_addr, broker, listener })
     }
 
     /// The broker this server serves, for the console that runs beside it.
@@ -60,8 +69,7 @@ impl Server {
 
     /// Serves until `shutdown` completes, then shuts down cleanly.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let Server { local_addr, broker, listener } = self;
-        info!(address = %local_addr, "accepting connections");
+        let Server { local_addr, broker, listener, .. } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let mut connections = JoinSet::new();
@@ -69,6 +77,12 @@ impl Server {
         let cleaner = tokio::spawn(cleaner_loop(broker.clone(), stop_rx.clone()));
         let group_timers = tokio::spawn(GroupCoordinator::run_timers(broker.clone(), stop_rx.clone()));
         tokio::pin!(shutdown);
+        let Some(listener) = listener else {
+            // A controller-only node: its quorum and controller run until shutdown.
+            shutdown.await;
+            return stop(broker, stop_tx, connections, retention, group_timers, cleaner).await;
+        };
+        info!(address = ?local_addr, "accepting connections");
         let mut backoff = Duration::from_millis(5);
         loop {
             let permit = tokio::select! {
@@ -96,22 +110,35 @@ impl Server {
             }
             while connections.try_join_next().is_some() {}
         }
-        info!("shutting down");
         drop(listener);
-        let _ = stop_tx.send(true);
-        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async { while connections.join_next().await.is_some() {} });
-        if drained.await.is_err() {
-            warn!("connections did not finish in time; closing them");
-            connections.abort_all();
-        }
-        let _ = retention.await;
-        let _ = group_timers.await;
-        let _ = cleaner.await;
-        broker.shutdown().await;
-        tokio::task::spawn_blocking(move || broker.close()).await?;
-        info!("shut down cleanly");
-        Ok(())
+        stop(broker, stop_tx, connections, retention, group_timers, cleaner).await
     }
+}
+
+/// Stops the background tasks, lets connections finish their requests, leaves the cluster
+/// and closes every log.
+async fn stop(
+    broker: Arc<Broker>,
+    stop_tx: watch::Sender<bool>,
+    mut connections: JoinSet<()>,
+    retention: tokio::task::JoinHandle<()>,
+    group_timers: tokio::task::JoinHandle<()>,
+    cleaner: tokio::task::JoinHandle<()>,
+) -> anyhow::Result<()> {
+    info!("shutting down");
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async { while connections.join_next().await.is_some() {} });
+    if drained.await.is_err() {
+        warn!("connections did not finish in time; closing them");
+        connections.abort_all();
+    }
+    let _ = retention.await;
+    let _ = group_timers.await;
+    let _ = cleaner.await;
+    broker.shutdown().await;
+    tokio::task::spawn_blocking(move || broker.close()).await?;
+    info!("shut down cleanly");
+    Ok(())
 }
 
 /// Runs `work` every `interval` until `stop` changes.

@@ -32,27 +32,47 @@ impl Cluster {
     /// `size` combined nodes, `extra` lines added to every properties file; returns once
     /// every node serves.
     pub fn start(size: i32, extra: &[&str]) -> Cluster {
+        Cluster::start_shaped(size, 0, true, extra)
+    }
+
+    /// The larger shape: `controllers` controller-only nodes (ids 1..) forming the quorum, and
+    /// `brokers` broker-only nodes (the ids after) that follow it.
+    pub fn start_split(controllers: i32, brokers: i32, extra: &[&str]) -> Cluster {
+        Cluster::start_shaped(controllers, brokers, false, extra)
+    }
+
+    fn start_shaped(voters: i32, observers: i32, combined: bool, extra: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
-        let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
-        let voters: Vec<String> =
-            ports.iter().enumerate().map(|(i, (_, c))| format!("{}@127.0.0.1:{c}", i + 1)).collect();
+        let ports: Vec<(u16, u16)> = (0..voters + observers).map(|_| (free_port(), free_port())).collect();
+        let voter_list: Vec<String> =
+            ports[..voters as usize].iter().enumerate().map(|(i, (_, c))| format!("{}@127.0.0.1:{c}", i + 1)).collect();
         let mut nodes = Vec::new();
         for (i, (port, controller_port)) in ports.into_iter().enumerate() {
             let id = i as i32 + 1;
             let data = dir.path().join(format!("node-{id}"));
             let properties = dir.path().join(format!("server-{id}.properties"));
+            let (roles, listeners) = match (id <= voters, combined) {
+                (true, true) => (
+                    "broker,controller",
+                    format!("PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}"),
+                ),
+                (true, false) => ("controller", format!("CONTROLLER://127.0.0.1:{controller_port}")),
+                (false, _) => ("broker", format!("PLAINTEXT://127.0.0.1:{port}")),
+            };
             let mut text = format!(
-                "process.roles=broker,controller\n\
+                "process.roles={roles}\n\
                  node.id={id}\n\
                  controller.quorum.voters={voters}\n\
-                 listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}\n\
-                 advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
+                 listeners={listeners}\n\
                  controller.listener.names=CONTROLLER\n\
                  listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT\n\
                  log.dirs={}\n",
                 data.display(),
-                voters = voters.join(","),
+                voters = voter_list.join(","),
             );
+            if roles != "controller" {
+                text.push_str(&format!("advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n"));
+            }
             for line in extra {
                 text.push_str(line);
                 text.push('\n');

@@ -144,18 +144,20 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// Waits until the process says where it listens.
+    /// Waits until the process says where it listens (a controller-only node: where its
+    /// controller listens).
     pub fn ready(mut self) -> Brook {
-        let mut read_line = |prefix: &str| {
+        let mut read_line = |prefixes: &[&str]| {
             let mut line = String::new();
             self.stdout.read_line(&mut line).expect("read brook's start-up lines");
-            line.trim()
-                .strip_prefix(prefix)
-                .unwrap_or_else(|| panic!("expected {prefix:?} from brook, got {line:?}"))
+            prefixes
+                .iter()
+                .find_map(|p| line.trim().strip_prefix(p))
+                .unwrap_or_else(|| panic!("expected {prefixes:?} from brook, got {line:?}"))
                 .to_string()
         };
-        let addr = read_line("brook listening on ");
-        let console = self.console.then(|| read_line("brook console on "));
+        let addr = read_line(&["brook listening on ", "brook controller listening on "]);
+        let console = self.console.then(|| read_line(&["brook console on "]));
         Brook { child: Some(self.child), addr, console, data: self.data, _dir: None }
     }
 }
