@@ -366,8 +366,50 @@ async fn bad_cluster_configs_are_refused() {
     assert_ne!(code, Some(0));
     assert!(stderr.contains("controller.quorum.voters") && stderr.contains("node.id 7"), "{stderr}");
 
+    // Its log directory says which cluster and node it belongs to: another cluster's id, or
+    // another node's directory, stops start-up naming the key.
+    let meta_path = cluster.node(3).data.join("meta.properties");
+    let meta = std::fs::read_to_string(&meta_path).expect("meta.properties written once the node joined");
+    let cluster_id = describe_cluster(&cluster.node(1).addr()).0;
+    assert!(meta.contains("node.id=3") && meta.contains(&format!("cluster.id={cluster_id}")), "{meta}");
+    let other_cluster = meta.replace(&cluster_id, "AnotherClusterIdxxxxxx");
+    std::fs::write(&meta_path, other_cluster).expect("write");
+    let (code, stderr) = refused_start(Some(cluster.properties(3)), &[], TIMEOUT);
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("cluster.id") && stderr.contains("another cluster"), "{stderr}");
+    std::fs::write(&meta_path, meta.replace("node.id=3", "node.id=2")).expect("write");
+    let (code, stderr) = refused_start(Some(cluster.properties(3)), &[], TIMEOUT);
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("node.id") && stderr.contains("belongs to node 2"), "{stderr}");
+    std::fs::write(&meta_path, &meta).expect("write");
+
     cluster.restart(3);
     eventually(SETTLE, "node 3 back with the topic", || {
         (leaders(&cluster.node(3).addr(), "kept").len() == 1).then_some(())
     });
+}
+
+/// A second broker-only node with a node.id that a live broker already has is refused once the
+/// other's session shows it is not a restart of the same node, naming node.id.
+#[test]
+fn duplicate_node_id_is_refused() {
+    let cluster = Cluster::start_split(1, 1, FAST_SESSIONS);
+    let data = tempfile::tempdir().expect("temp dir");
+    let properties = std::fs::read_to_string(cluster.properties(2)).expect("properties");
+    let port = common::free_port();
+    let copy: Vec<String> = properties
+        .lines()
+        .map(|l| match l.split_once('=') {
+            Some(("log.dirs", _)) => format!("log.dirs={}", data.path().display()),
+            Some(("listeners", _)) => format!("listeners=PLAINTEXT://127.0.0.1:{port}"),
+            Some(("advertised.listeners", _)) => format!("advertised.listeners=PLAINTEXT://127.0.0.1:{port}"),
+            _ => l.to_string(),
+        })
+        .collect();
+    let file = data.path().join("duplicate.properties");
+    std::fs::write(&file, copy.join("\n")).expect("write");
+    let (code, stderr) = refused_start(Some(&file), &["console.enabled=false".to_string()], TIMEOUT);
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("node.id 2") && stderr.contains("its own node.id"), "{stderr}");
+    assert_eq!(describe_cluster(&cluster.node(2).addr()).2, BTreeSet::from([2]), "the first broker serves on");
 }

@@ -6,8 +6,9 @@
 //! Broker lifecycle, as KRaft's: registration gives a broker epoch and leaves the broker
 //! fenced; a heartbeat from a broker that has applied the metadata up to its registration
 //! unfences it; a broker silent for `broker.session.timeout.ms` (or shutting down) is fenced,
-//! and the partitions it led lose their leader. A new leader gives every broker a fresh
-//! session, since it cannot know when they last heartbeated the old one.
+//! and the partitions it led lose their leader. A new leader gives every broker it has not
+//! heard from a whole session from its election, since it cannot know when they last
+//! heartbeated the old one.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -47,7 +48,7 @@ impl Default for ControllerConfig {
     }
 }
 
-/// When each broker was last heard from, as seen by this node while it leads `term`.
+/// When each broker was last heard from by this node, and since when it leads `term`.
 #[derive(Default)]
 struct Sessions {
     term: u64,
@@ -262,7 +263,14 @@ impl Controller {
                 }
                 let mut records = Vec::new();
                 if let Some(existing) = image.brokers.get(&node_id) {
-                    if !existing.fenced && existing.incarnation_id != incarnation_id && self.in_session(node_id) {
+                    // This controller's own node cannot have another live incarnation: this
+                    // process holds the node's controller listener and data.
+                    let own_node = self.quorum.node_id() == node_id as u64;
+                    if !existing.fenced
+                        && existing.incarnation_id != incarnation_id
+                        && !own_node
+                        && self.in_session(node_id)
+                    {
                         return Err(ApiError::new(
                             ResponseError::DuplicateBrokerRegistration,
                             format!("Another broker is registered with node.id {node_id}."),
@@ -310,7 +318,8 @@ impl Controller {
     fn in_session(&self, node_id: i32) -> bool {
         let timeout = Duration::from_millis(self.config.broker_session_timeout_ms);
         let sessions = self.sessions.lock().expect("sessions lock");
-        sessions.last_heartbeat.get(&node_id).is_some_and(|t| t.elapsed() < timeout)
+        let seen = sessions.last_heartbeat.get(&node_id).copied().into_iter().chain(sessions.since).max();
+        seen.is_some_and(|t| t.elapsed() < timeout)
     }
 
     /// While this node leads: writes the cluster id if there is none yet, and fences brokers
@@ -340,14 +349,18 @@ impl Controller {
         let expired: Vec<(i32, i64)> = {
             let mut sessions = self.sessions.lock().expect("sessions lock");
             if sessions.term != term || sessions.since.is_none() {
-                *sessions = Sessions { term, since: Some(now), last_heartbeat: HashMap::new() };
+                // Heartbeats seen before are still true sightings; a broker not seen yet gets
+                // a whole session from now.
+                sessions.term = term;
+                sessions.since = Some(now);
             }
             let since = sessions.since.expect("set above");
             let image = self.store.image();
             image
                 .live_brokers()
                 .filter(|b| {
-                    now.duration_since(sessions.last_heartbeat.get(&b.node_id).copied().unwrap_or(since)) > timeout
+                    let seen = sessions.last_heartbeat.get(&b.node_id).map_or(since, |t| (*t).max(since));
+                    now.duration_since(seen) > timeout
                 })
                 .map(|b| (b.node_id, b.epoch))
                 .collect()

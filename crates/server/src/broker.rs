@@ -28,6 +28,7 @@ pub use brook_controller::{ApiError, MetadataImage, QuorumDescription, TopicMeta
 
 use crate::config::BrokerConfig;
 use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
+use crate::meta_properties;
 use crate::partition::Partition;
 use crate::stats::BrokerStats;
 use crate::topic_config;
@@ -135,11 +136,13 @@ impl Broker {
         }
         // What the local image already places here opens before registering: a restart
         // serves its partitions as soon as the controller unfences it.
+        broker.check_meta_properties()?;
         broker.reconcile()?;
-        broker.register().await;
+        broker.register().await?;
         tokio::spawn(broker.clone().heartbeat_loop(stop_rx.clone()));
         tokio::spawn(broker.clone().reconcile_loop(stop_rx));
         broker.wait_unfenced().await;
+        broker.check_meta_properties()?;
         broker.reconcile()?;
         broker.load_groups()?;
         let image = broker.image();
@@ -223,26 +226,68 @@ impl Broker {
     }
 
     /// Registers with the active controller, retrying until one answers: a broker cannot
-    /// serve before the cluster knows it.
-    async fn register(&self) {
+    /// serve before the cluster knows it. A refusal that retrying cannot cure is an error: this
+    /// directory belongs to another cluster, or another broker with this node.id still
+    /// heartbeats after a whole session (a restart after kill -9 is refused as a duplicate only
+    /// until the dead process's session runs out, as in Kafka).
+    async fn register(&self) -> anyhow::Result<()> {
+        let meta = meta_properties::read(&self.config.log_dirs[0]).map_err(anyhow::Error::msg)?;
+        let session =
+            Duration::from_millis(self.config.broker_session_timeout_ms + self.config.broker_heartbeat_interval_ms);
+        let mut duplicate_since: Option<std::time::Instant> = None;
         loop {
             let request = ControllerRequest::RegisterBroker {
                 node_id: self.config.node_id,
                 incarnation_id: self.incarnation_id,
                 endpoints: self.endpoints(),
                 rack: self.config.rack.clone(),
-                cluster_id: None,
+                cluster_id: meta.as_ref().map(|m| m.cluster_id.clone()),
             };
             match self.channel.call(request, CONTROLLER_TIMEOUT).await {
                 Ok(ControllerReply::Registered { broker_epoch }) => {
                     self.broker_epoch.store(broker_epoch, Ordering::Relaxed);
                     info!(node_id = self.config.node_id, broker_epoch, "registered with the controller");
-                    return;
+                    return Ok(());
                 }
                 Ok(other) => warn!(?other, "unexpected answer to a broker registration"),
+                Err(e) if e.code == ResponseError::DuplicateBrokerRegistration => {
+                    let since = *duplicate_since.get_or_insert_with(std::time::Instant::now);
+                    if since.elapsed() > session {
+                        anyhow::bail!("node.id {}: {} Give each node its own node.id.", self.config.node_id, e.message);
+                    }
+                    info!("another registration of this node.id is still in its session; waiting for it to end");
+                }
+                Err(e) if e.code == ResponseError::InconsistentClusterId => {
+                    let file = meta_properties::path(&self.config.log_dirs[0]);
+                    anyhow::bail!(
+                        "cluster.id in {}: {} This log directory belongs to another cluster.",
+                        file.display(),
+                        e.message
+                    )
+                }
                 Err(e) => warn!(error = %e.message, "broker registration failed; retrying"),
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Records in `meta.properties` which node and cluster the first log directory belongs to,
+    /// once the cluster's id is known; a directory from another node stops start-up.
+    fn check_meta_properties(&self) -> anyhow::Result<()> {
+        let dir = &self.config.log_dirs[0];
+        match meta_properties::read(dir).map_err(anyhow::Error::msg)? {
+            Some(meta) if meta.node_id != self.config.node_id => anyhow::bail!(
+                "node.id is {} but {} says this log directory belongs to node {}",
+                self.config.node_id,
+                meta_properties::path(dir).display(),
+                meta.node_id
+            ),
+            Some(_) => Ok(()),
+            None => {
+                let Some(cluster_id) = self.image().cluster_id.clone() else { return Ok(()) };
+                let meta = meta_properties::MetaProperties { node_id: self.config.node_id, cluster_id };
+                meta_properties::write(dir, &meta).map_err(|e| anyhow::anyhow!("cannot write meta.properties: {e}"))
+            }
         }
     }
 
@@ -256,7 +301,9 @@ impl Broker {
                     if e.code == ResponseError::StaleBrokerEpoch || e.code == ResponseError::BrokerIdNotRegistered =>
                 {
                     warn!(error = %e.message, "the controller lost this broker's registration; registering again");
-                    self.register().await;
+                    if let Err(e) = self.register().await {
+                        tracing::error!(error = %e, "registering again was refused");
+                    }
                     continue;
                 }
                 Err(e) => warn!(error = %e.message, "broker heartbeat failed"),

@@ -7,6 +7,7 @@
 //! - `handlers`: one module per Kafka API, and `dispatch`.
 //! - `broker`: the broker's state: its metadata image, its partitions, its registration.
 //! - `group`: the group coordinator: consumer groups and their committed offsets.
+//! - `meta_properties`: Kafka's `meta.properties`: which node and cluster a log directory is.
 //! - `partition`: a hosted partition's log and its idempotent-producer state.
 //! - `records`: record-level work on batches (recompression, compaction's decoding).
 //! - `stats`: request, connection and per-partition traffic figures for `/metrics`.
@@ -18,6 +19,7 @@ pub mod config;
 mod connection;
 pub mod group;
 pub mod handlers;
+pub mod meta_properties;
 pub mod partition;
 pub mod records;
 pub mod server;
