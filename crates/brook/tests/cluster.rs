@@ -13,9 +13,10 @@ use common::cluster::{Cluster, SETTLE};
 use common::kafka::classpath;
 use common::wire::{Conn, create_topic_code};
 use common::{eventually, refused_start};
+use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
 use kafka_protocol::messages::{
-    ApiKey, DescribeClusterRequest, FindCoordinatorRequest, GroupId, MetadataRequest, OffsetFetchRequest, ResponseKind,
-    TopicName, metadata_request::MetadataRequestTopic,
+    ApiKey, BrokerId, CreateTopicsRequest, DescribeClusterRequest, FindCoordinatorRequest, GroupId, MetadataRequest,
+    OffsetFetchRequest, ResponseKind, TopicName, metadata_request::MetadataRequestTopic,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -163,6 +164,39 @@ async fn three_nodes_share_metadata_and_spread_partitions() {
     for node in &cluster.nodes {
         let expected = if node.id == coordinator { 0 } else { 16 };
         assert_eq!(offset_fetch_error(&node.addr(), "billing"), expected, "OffsetFetch at node {}", node.id);
+    }
+
+    // A manual assignment places each partition where it says; one naming a broker that does
+    // not exist is refused; a produce sent to a broker that does not lead the partition gets
+    // NOT_LEADER_OR_FOLLOWER.
+    assert_eq!(create_assigned(&cluster.node(1).addr(), "placed", &[2, 3, 1]), 0);
+    let placed = leaders(&cluster.node(1).addr(), "placed");
+    assert_eq!(placed, vec![(0, 2), (0, 3), (0, 1)]);
+    assert_eq!(create_assigned(&cluster.node(1).addr(), "nowhere", &[2, 9]), 39, "INVALID_REPLICA_ASSIGNMENT");
+    let batch = common::wire::idempotent_batch(-1, -1, -1, 1);
+    let answer = |id: i32| common::wire::produce(&mut Conn::open(&cluster.node(id).addr()), "placed", 1, batch.clone());
+    assert_eq!(answer(1).map(|(e, _)| e), Some(6), "partition 0 is led by broker 2");
+    assert_eq!(answer(2).map(|(e, _)| e), Some(0));
+}
+
+/// CreateTopics with one replica per partition on the given brokers: the error code.
+fn create_assigned(addr: &str, name: &str, brokers: &[i32]) -> i16 {
+    let assignments = brokers
+        .iter()
+        .enumerate()
+        .map(|(p, b)| {
+            CreatableReplicaAssignment::default().with_partition_index(p as i32).with_broker_ids(vec![BrokerId(*b)])
+        })
+        .collect();
+    let topic = CreatableTopic::default()
+        .with_name(TopicName(StrBytes::from_string(name.into())))
+        .with_num_partitions(-1)
+        .with_replication_factor(-1)
+        .with_assignments(assignments);
+    let request = CreateTopicsRequest::default().with_timeout_ms(30_000).with_topics(vec![topic]);
+    match Conn::open(addr).call(ApiKey::CreateTopics, 7, &request) {
+        ResponseKind::CreateTopics(r) => r.topics[0].error_code,
+        other => panic!("unexpected answer {other:?}"),
     }
 }
 
@@ -321,6 +355,13 @@ fn kafkas_tools_describe_the_cluster() {
         let led = described.lines().filter(|l| l.contains(&format!("Leader: {id}\t"))).count();
         assert_eq!(led, 2, "broker {id} leads two partitions:\n{described}");
     }
+
+    // kafka-topics --replica-assignment: one broker per partition, as listed.
+    let placed = tool(topics, &["--create", "--topic", "placed", "--replica-assignment", "3,1,2"]);
+    assert_eq!(placed.trim(), "Created topic placed.");
+    let described = tool(topics, &["--describe", "--topic", "placed"]);
+    let leaders: Vec<&str> = described.lines().filter_map(|l| l.split("Leader: ").nth(1)?.split('\t').next()).collect();
+    assert_eq!(leaders, vec!["3", "1", "2"], "{described}");
 
     let quorum = "org.apache.kafka.tools.MetadataQuorumCommand";
     let status = tool(quorum, &["describe", "--status"]);

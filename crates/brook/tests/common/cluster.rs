@@ -26,7 +26,12 @@ impl Node {
 pub struct Cluster {
     pub nodes: Vec<Node>,
     _dir: tempfile::TempDir,
+    /// One cluster at a time per test binary: a few clusters of debug builds at once on two
+    /// cores would starve their heartbeats and test the machine, not Brook.
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
 }
+
+static ONE_CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Cluster {
     /// `size` combined nodes, `extra` lines added to every properties file; returns once
@@ -42,6 +47,8 @@ impl Cluster {
     }
 
     fn start_shaped(voters: i32, observers: i32, combined: bool, extra: &[&str]) -> Cluster {
+        // A test that failed while holding the lock poisons it; the next may still run.
+        let one_at_a_time = ONE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::tempdir().expect("temp dir");
         let ports: Vec<(u16, u16)> = (0..voters + observers).map(|_| (free_port(), free_port())).collect();
         let voter_list: Vec<String> =
@@ -85,7 +92,7 @@ impl Cluster {
         for (node, pending) in nodes.iter_mut().zip(pending) {
             node.brook = Some(pending.ready());
         }
-        Cluster { nodes, _dir: dir }
+        Cluster { nodes, _dir: dir, _one_at_a_time: one_at_a_time }
     }
 
     /// Every running node's address, for `bootstrap.servers`.

@@ -435,9 +435,20 @@ async fn persist(broker: &Broker, writes: Vec<Write>) -> Result<Vec<i64>, ApiErr
     }
     let mut offsets = vec![-1; writes.len()];
     for (partition, indexes) in by_partition {
-        let p = broker.partition(OFFSETS_TOPIC, partition).ok_or_else(|| {
-            ApiError::new(ResponseError::CoordinatorNotAvailable, "the offsets topic partition is missing")
-        })?;
+        let p = match broker.partition(OFFSETS_TOPIC, partition) {
+            Some(p) => p,
+            // The topic was just created (by this request or another) and the partitions are
+            // still being opened: wait for that, once.
+            None => {
+                broker.reconcile().map_err(storage_error)?;
+                broker.partition(OFFSETS_TOPIC, partition).ok_or_else(|| {
+                    ApiError::new(
+                        ResponseError::NotCoordinator,
+                        "this broker does not host the group's offsets partition",
+                    )
+                })?
+            }
+        };
         let records: Vec<Record> = indexes
             .iter()
             .map(|&i| Record { timestamp_delta: 0, key: Some(writes[i].0.encode()), value: writes[i].1.clone() })
