@@ -19,7 +19,8 @@ usage: brook server [server.properties] [--override key=value ...]
        brook --version
 
   server            run a broker; with no file, one broker on localhost:9092 with data in ./brook-data,
-                    and its web console and /metrics on http://localhost:8080
+                    and its web console and /metrics on http://localhost:8080; with KRaft's
+                    process.roles and controller.quorum.voters, a node of a cluster
   topics            kafka-topics: create, list, describe, alter, delete topics
   console-producer  kafka-console-producer: publish lines from standard input
   console-consumer  kafka-console-consumer: print a topic's records

@@ -118,3 +118,23 @@ fn old_metadata_log_is_imported() {
         assert_eq!(brook.stop(), Some(0));
     }
 }
+
+/// A broker whose metadata log was lost while its data and `meta.properties` stayed refuses to
+/// start as a new, empty cluster beside them, naming cluster.id; its data stays as it was.
+#[test]
+fn lost_metadata_log_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut brook = Brook::start_in(dir.path(), &["console.enabled=false"]);
+    common::wire::create_topic(&mut Conn::open(&brook.addr), "kept", 1);
+    assert_eq!(brook.stop(), Some(0));
+    std::fs::remove_dir_all(dir.path().join("__cluster_metadata-0")).expect("lose the metadata log");
+    let overrides: Vec<String> = ["listeners=PLAINTEXT://127.0.0.1:0", "console.enabled=false"]
+        .iter()
+        .map(|o| o.to_string())
+        .chain([format!("log.dirs={}", dir.path().display())])
+        .collect();
+    let (code, stderr) = common::refused_start(None, &overrides, Duration::from_secs(30));
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("cluster.id") && stderr.contains("metadata log"), "{stderr}");
+    assert!(dir.path().join("kept-0").exists(), "the data is left alone");
+}

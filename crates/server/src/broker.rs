@@ -282,7 +282,18 @@ impl Broker {
                 meta_properties::path(dir).display(),
                 meta.node_id
             ),
-            Some(_) => Ok(()),
+            Some(meta) => match self.image().cluster_id.clone() {
+                // A quorum that formed anew (its metadata log lost) next to this directory's
+                // data: refuse rather than serve an empty cluster beside it.
+                Some(cluster_id) if cluster_id != meta.cluster_id => anyhow::bail!(
+                    "cluster.id in {} is {} but the metadata quorum's cluster is {cluster_id}: this log directory \
+                     belongs to another cluster (or the metadata log in {} was lost)",
+                    meta_properties::path(dir).display(),
+                    meta.cluster_id,
+                    dir.join(METADATA_DIR).display()
+                ),
+                _ => Ok(()),
+            },
             None => {
                 let Some(cluster_id) = self.image().cluster_id.clone() else { return Ok(()) };
                 let meta = meta_properties::MetaProperties { node_id: self.config.node_id, cluster_id };
