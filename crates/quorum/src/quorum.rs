@@ -5,7 +5,7 @@
 //! same initial membership from every node). A node whose stored membership names other
 //! voters refuses to start rather than join a different quorum.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -106,8 +106,6 @@ pub struct QuorumStatus {
     pub applied_end: u64,
     /// Each voter, in id order; followers' progress is known only on the leader.
     pub voters: Vec<VoterStatus>,
-    /// How long since the leader last heard from a quorum (leader only).
-    pub millis_since_quorum_ack: Option<u64>,
 }
 
 /// What an observer (a broker that is not a voter) needs to catch up from `after`.
@@ -259,20 +257,6 @@ impl Quorum {
         known.ok()?.ok()?.current_leader
     }
 
-    /// A watch that changes whenever the leader, term or progress does.
-    pub fn subscribe(&self) -> watch::Receiver<()> {
-        let mut metrics = self.raft.metrics();
-        let (tx, rx) = watch::channel(());
-        tokio::spawn(async move {
-            while metrics.changed().await.is_ok() {
-                if tx.send(()).is_err() {
-                    return;
-                }
-            }
-        });
-        rx
-    }
-
     pub fn status(&self) -> QuorumStatus {
         let m = self.raft.metrics().borrow().clone();
         let next = |index: Option<u64>| index.map_or(0, |i| i + 1);
@@ -305,7 +289,6 @@ impl Quorum {
             log_end: next(m.last_log_index),
             applied_end: next(m.last_applied.map(|l| l.index)),
             voters,
-            millis_since_quorum_ack: m.millis_since_quorum_ack,
         }
     }
 
@@ -332,11 +315,6 @@ impl Quorum {
             })
             .collect();
         Ok(Catchup::Commands { commands, next })
-    }
-
-    /// The ids of the voters.
-    pub fn voters(&self) -> BTreeSet<NodeId> {
-        self.raft.metrics().borrow().membership_config.voter_ids().collect()
     }
 
     /// Stops serving, stops Raft, and closes the log so the next start scans nothing.

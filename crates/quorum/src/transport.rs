@@ -96,10 +96,6 @@ impl Client {
         Client { addr: addr.into(), stream: None }
     }
 
-    pub fn addr(&self) -> &str {
-        &self.addr
-    }
-
     /// Sends an application request and waits up to `timeout` for its answer.
     pub async fn call_app(&mut self, request: Vec<u8>, timeout: Duration) -> Result<Vec<u8>, CallError> {
         match self.call(&Request::App(request), timeout).await? {

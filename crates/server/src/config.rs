@@ -372,12 +372,6 @@ impl BrokerConfig {
         }
         Ok(())
     }
-
-    /// Whether this node forms a quorum with others (`controller.quorum.voters` names more
-    /// than itself).
-    pub fn is_cluster(&self) -> bool {
-        self.quorum_voters.keys().any(|id| *id != self.node_id)
-    }
 }
 
 /// `process.roles`: `broker`, `controller` or both, comma-separated.
@@ -586,7 +580,6 @@ log.segment.bytes=1073741824
         assert_eq!(c.quorum_voters, BTreeMap::from([(1, "localhost:9093".to_string())]));
         assert_eq!(c.controller_listen.map(|a| a.port()), Some(9093));
         assert_eq!(c.listener_name, "PLAINTEXT");
-        assert!(!c.is_cluster());
         assert!(c.ignored_keys.is_empty(), "{:?}", c.ignored_keys);
     }
 
@@ -609,7 +602,6 @@ broker.rack=eu-1a
         assert_eq!((c.node_id, c.listener_name.as_str(), c.listen.port()), (2, "INTERNAL", 9192));
         assert_eq!(c.controller_listen.map(|a| a.port()), Some(9193));
         assert_eq!(c.quorum_voters.len(), 3);
-        assert!(c.is_cluster());
         assert_eq!((c.broker_heartbeat_interval_ms, c.broker_session_timeout_ms), (500, 3000));
         assert_eq!(c.rack.as_deref(), Some("eu-1a"));
 
