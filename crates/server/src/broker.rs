@@ -1,22 +1,21 @@
-//! The broker's state: its view of the cluster's metadata (the image its quorum voter
-//! builds), the partitions the metadata places here, and its place in the cluster
-//! (registration and heartbeats). Metadata changes are asked of the active controller and
-//! answered once this node's image has them.
+//! The broker's state: its view of the cluster's metadata (the image its quorum voter builds,
+//! or that it follows from the controllers), and the partitions the metadata places here.
+//! Metadata changes are asked of the active controller and answered once this node's image
+//! has them. `lifecycle`: its place in the cluster (registration, heartbeats).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use brook_controller::channel::rpc_handler;
 use brook_controller::{
-    Controller, ControllerChannel, ControllerConfig, ControllerReply, ControllerRequest, Endpoint, MetadataCatchup,
-    MetadataStore, legacy, records,
+    Controller, ControllerChannel, ControllerConfig, ControllerReply, ControllerRequest, MetadataStore, legacy, records,
 };
 use brook_log::{Clock, Flusher, Log, LogConfig, LogEnv, LogError, SystemClock};
 use brook_metrics::Histogram;
-use brook_quorum::{Quorum, QuorumConfig, QuorumStatus, StateMachine};
+use brook_quorum::{Quorum, QuorumConfig, QuorumStatus};
 use kafka_protocol::error::ResponseError;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -28,10 +27,11 @@ pub use brook_controller::{ApiError, MetadataImage, QuorumDescription, TopicMeta
 
 use crate::config::BrokerConfig;
 use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
-use crate::meta_properties;
 use crate::partition::Partition;
 use crate::stats::BrokerStats;
 use crate::topic_config;
+
+mod lifecycle;
 
 /// The metadata log's directory name, as Kafka's KRaft names it.
 pub const METADATA_DIR: &str = "__cluster_metadata-0";
@@ -153,38 +153,6 @@ impl Broker {
         Ok(broker)
     }
 
-    /// A broker that is not a voter follows the metadata from the controllers (KRaft's
-    /// observer): the committed commands after what it has, or a snapshot when it is too far
-    /// behind, applied to its image as a voter would.
-    async fn follow_metadata(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        let mut after = 0;
-        loop {
-            let fetched = tokio::select! {
-                fetched = self.channel.call(ControllerRequest::FetchMetadata { after }, CONTROLLER_TIMEOUT) => fetched,
-                _ = stop.changed() => return,
-            };
-            match fetched {
-                Ok(ControllerReply::Metadata(MetadataCatchup::Snapshot { index, data })) => {
-                    if let Err(e) = self.store.restore(&data) {
-                        warn!(error = %e, "a metadata snapshot from the controller could not be read");
-                    }
-                    after = index;
-                }
-                Ok(ControllerReply::Metadata(MetadataCatchup::Commands { commands, next })) => {
-                    for (index, command) in commands {
-                        self.store.apply(index, &command);
-                    }
-                    after = next;
-                }
-                Ok(other) => warn!(?other, "unexpected answer to a metadata fetch"),
-                Err(e) => {
-                    warn!(error = %e.message, "fetching metadata from the controllers failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            }
-        }
-    }
-
     /// Loads the consumer groups of the `__consumer_offsets` partitions hosted here.
     fn load_groups(&self) -> Result<(), LogError> {
         let Some(offsets) = self.topic(OFFSETS_TOPIC) else { return Ok(()) };
@@ -215,142 +183,6 @@ impl Broker {
         }
         std::fs::remove_dir_all(legacy_dir(metadata_dir))?;
         Ok(())
-    }
-
-    fn endpoints(&self) -> Vec<Endpoint> {
-        vec![Endpoint {
-            name: self.config.listener_name.clone(),
-            host: self.config.advertised_host.clone(),
-            port: self.config.advertised_port,
-        }]
-    }
-
-    /// Registers with the active controller, retrying until one answers: a broker cannot
-    /// serve before the cluster knows it. A refusal that retrying cannot cure is an error: this
-    /// directory belongs to another cluster, or another broker with this node.id still
-    /// heartbeats after a whole session (a restart after kill -9 is refused as a duplicate only
-    /// until the dead process's session runs out, as in Kafka).
-    async fn register(&self) -> anyhow::Result<()> {
-        let meta = meta_properties::read(&self.config.log_dirs[0]).map_err(anyhow::Error::msg)?;
-        let session =
-            Duration::from_millis(self.config.broker_session_timeout_ms + self.config.broker_heartbeat_interval_ms);
-        let mut duplicate_since: Option<std::time::Instant> = None;
-        loop {
-            let request = ControllerRequest::RegisterBroker {
-                node_id: self.config.node_id,
-                incarnation_id: self.incarnation_id,
-                endpoints: self.endpoints(),
-                rack: self.config.rack.clone(),
-                cluster_id: meta.as_ref().map(|m| m.cluster_id.clone()),
-            };
-            match self.channel.call(request, CONTROLLER_TIMEOUT).await {
-                Ok(ControllerReply::Registered { broker_epoch }) => {
-                    self.broker_epoch.store(broker_epoch, Ordering::Relaxed);
-                    info!(node_id = self.config.node_id, broker_epoch, "registered with the controller");
-                    return Ok(());
-                }
-                Ok(other) => warn!(?other, "unexpected answer to a broker registration"),
-                Err(e) if e.code == ResponseError::DuplicateBrokerRegistration => {
-                    let since = *duplicate_since.get_or_insert_with(std::time::Instant::now);
-                    if since.elapsed() > session {
-                        anyhow::bail!("node.id {}: {} Give each node its own node.id.", self.config.node_id, e.message);
-                    }
-                    info!("another registration of this node.id is still in its session; waiting for it to end");
-                }
-                Err(e) if e.code == ResponseError::InconsistentClusterId => {
-                    let file = meta_properties::path(&self.config.log_dirs[0]);
-                    anyhow::bail!(
-                        "cluster.id in {}: {} This log directory belongs to another cluster.",
-                        file.display(),
-                        e.message
-                    )
-                }
-                Err(e) => warn!(error = %e.message, "broker registration failed; retrying"),
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
-
-    /// Records in `meta.properties` which node and cluster the first log directory belongs to,
-    /// once the cluster's id is known; a directory from another node stops start-up.
-    fn check_meta_properties(&self) -> anyhow::Result<()> {
-        let dir = &self.config.log_dirs[0];
-        match meta_properties::read(dir).map_err(anyhow::Error::msg)? {
-            Some(meta) if meta.node_id != self.config.node_id => anyhow::bail!(
-                "node.id is {} but {} says this log directory belongs to node {}",
-                self.config.node_id,
-                meta_properties::path(dir).display(),
-                meta.node_id
-            ),
-            Some(meta) => match self.image().cluster_id.clone() {
-                // A quorum that formed anew (its metadata log lost) next to this directory's
-                // data: refuse rather than serve an empty cluster beside it.
-                Some(cluster_id) if cluster_id != meta.cluster_id => anyhow::bail!(
-                    "cluster.id in {} is {} but the metadata quorum's cluster is {cluster_id}: this log directory \
-                     belongs to another cluster (or the metadata log in {} was lost)",
-                    meta_properties::path(dir).display(),
-                    meta.cluster_id,
-                    dir.join(METADATA_DIR).display()
-                ),
-                _ => Ok(()),
-            },
-            None => {
-                let Some(cluster_id) = self.image().cluster_id.clone() else { return Ok(()) };
-                let meta = meta_properties::MetaProperties { node_id: self.config.node_id, cluster_id };
-                meta_properties::write(dir, &meta).map_err(|e| anyhow::anyhow!("cannot write meta.properties: {e}"))
-            }
-        }
-    }
-
-    /// Heartbeats every `broker.heartbeat.interval.ms`; registers again when the controller
-    /// no longer knows this broker's epoch.
-    async fn heartbeat_loop(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        let interval = Duration::from_millis(self.config.broker_heartbeat_interval_ms);
-        loop {
-            match self.heartbeat(false).await {
-                Err(e)
-                    if e.code == ResponseError::StaleBrokerEpoch || e.code == ResponseError::BrokerIdNotRegistered =>
-                {
-                    warn!(error = %e.message, "the controller lost this broker's registration; registering again");
-                    if let Err(e) = self.register().await {
-                        tracing::error!(error = %e, "registering again was refused");
-                    }
-                    continue;
-                }
-                Err(e) => warn!(error = %e.message, "broker heartbeat failed"),
-                Ok(_) => {}
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
-                _ = stop.changed() => return,
-            }
-        }
-    }
-
-    async fn heartbeat(&self, want_shutdown: bool) -> Result<ControllerReply, ApiError> {
-        let request = ControllerRequest::BrokerHeartbeat {
-            node_id: self.config.node_id,
-            broker_epoch: self.broker_epoch.load(Ordering::Relaxed),
-            applied_index: self.store.applied_index(),
-            want_shutdown,
-        };
-        let timeout = Duration::from_millis(self.config.broker_heartbeat_interval_ms.max(1000));
-        self.channel.call(request, timeout).await
-    }
-
-    /// Waits until the image shows this broker registered and unfenced.
-    async fn wait_unfenced(&self) {
-        let node_id = self.config.node_id;
-        let mut changes = self.store.subscribe();
-        loop {
-            let epoch = self.broker_epoch.load(Ordering::Relaxed);
-            if self.image().brokers.get(&node_id).is_some_and(|b| !b.fenced && b.epoch == epoch) {
-                return;
-            }
-            if changes.changed().await.is_err() {
-                return;
-            }
-        }
     }
 
     /// Opens or drops partitions whenever the image changes.
