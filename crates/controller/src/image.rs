@@ -4,6 +4,7 @@
 //! always builds the same image.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -31,8 +32,9 @@ pub struct TopicMeta {
     /// The partition count (`assignments.len()`).
     pub partitions: i32,
     pub configs: BTreeMap<String, String>,
-    /// Each partition's replicas and leader, by partition index.
-    pub assignments: Vec<PartitionMeta>,
+    /// Each partition's replicas and leader, by partition index. Shared, so that the copies
+    /// request handlers take cost a reference count, not the partition list.
+    pub assignments: Arc<Vec<PartitionMeta>>,
 }
 
 impl TopicMeta {
@@ -105,7 +107,7 @@ impl MetadataImage {
                     id: *id,
                     partitions: 0,
                     configs: configs.clone(),
-                    assignments: vec![],
+                    assignments: Arc::default(),
                 };
                 self.topics.insert(name.clone(), topic);
             }
@@ -120,15 +122,14 @@ impl MetadataImage {
                         leader_epoch: 0,
                         partition_epoch: 0,
                     };
-                    topic.assignments.push(meta);
+                    Arc::make_mut(&mut topic.assignments).push(meta);
                     topic.partitions += 1;
                 }
             }
             MetadataRecord::PartitionChanged { topic_id, partition, leader, isr } => {
-                if let Some(p) = self
-                    .topic_by_id_mut(topic_id)
-                    .and_then(|t| usize::try_from(*partition).ok().and_then(|i| t.assignments.get_mut(i)))
-                {
+                if let Some(p) = self.topic_by_id_mut(topic_id).and_then(|t| {
+                    usize::try_from(*partition).ok().and_then(|i| Arc::make_mut(&mut t.assignments).get_mut(i))
+                }) {
                     if p.leader != *leader {
                         p.leader = *leader;
                         p.leader_epoch += 1;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::error::{Infallible, InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
@@ -183,23 +183,29 @@ impl RaftNetworkFactory<TypeConfig> for PeerFactory {
     }
 }
 
+/// What Raft's side of a call turns into.
+type RpcResult<T, E> = Result<T, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>;
+/// Picks the answer a call expects out of a response (`None`: a response of another kind).
+type Pick<T, E> = fn(Response) -> Option<Result<T, RaftError<NodeId, E>>>;
+
 impl Peer {
-    fn rpc_error<E: std::error::Error>(&self, e: CallError) -> RPCError<NodeId, BasicNode, RaftError<NodeId, E>> {
-        match e {
+    /// Sends `request` and unpacks the answer `pick` expects: the peer's own Raft error comes
+    /// back as a remote error, a failed connection as unreachable or a network error.
+    async fn rpc<T, E: std::error::Error>(
+        &mut self,
+        request: Request,
+        option: RPCOption,
+        pick: Pick<T, E>,
+    ) -> RpcResult<T, E> {
+        let response = self.client.call(&request, option.hard_ttl()).await.map_err(|e| match e {
             CallError::Unreachable { .. } => RPCError::Unreachable(Unreachable::new(&e)),
             _ => RPCError::Network(NetworkError::new(&e)),
+        })?;
+        match pick(response) {
+            Some(Ok(answer)) => Ok(answer),
+            Some(Err(e)) => Err(RPCError::RemoteError(RemoteError::new_with_node(self.target, self.node.clone(), e))),
+            None => Err(RPCError::Network(NetworkError::new(&io::Error::other("an answer of the wrong kind")))),
         }
-    }
-
-    fn remote<E: std::error::Error>(
-        &self,
-        e: RaftError<NodeId, E>,
-    ) -> RPCError<NodeId, BasicNode, RaftError<NodeId, E>> {
-        RPCError::RemoteError(RemoteError::new_with_node(self.target, self.node.clone(), e))
-    }
-
-    fn wrong_kind<E: std::error::Error>(&self) -> RPCError<NodeId, BasicNode, RaftError<NodeId, E>> {
-        RPCError::Network(NetworkError::new(&io::Error::other("an answer of the wrong kind")))
     }
 }
 
@@ -208,43 +214,39 @@ impl RaftNetwork<TypeConfig> for Peer {
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        match self.client.call(&Request::AppendEntries(rpc), option.hard_ttl()).await {
-            Ok(Response::AppendEntries(Ok(r))) => {
-                self.contacts.lock().expect("contacts lock").insert(self.target, now_ms());
-                Ok(r)
-            }
-            Ok(Response::AppendEntries(Err(e))) => Err(self.remote(e)),
-            Ok(_) => Err(self.wrong_kind()),
-            Err(e) => Err(self.rpc_error(e)),
-        }
+    ) -> RpcResult<AppendEntriesResponse<NodeId>, Infallible> {
+        let answer = self
+            .rpc(Request::AppendEntries(rpc), option, |r| match r {
+                Response::AppendEntries(a) => Some(a),
+                _ => None,
+            })
+            .await?;
+        self.contacts.lock().expect("contacts lock").insert(self.target, now_ms());
+        Ok(answer)
     }
 
     async fn install_snapshot(
         &mut self,
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>>
-    {
-        match self.client.call(&Request::InstallSnapshot(rpc), option.hard_ttl()).await {
-            Ok(Response::InstallSnapshot(Ok(r))) => Ok(r),
-            Ok(Response::InstallSnapshot(Err(e))) => Err(self.remote(e)),
-            Ok(_) => Err(self.wrong_kind()),
-            Err(e) => Err(self.rpc_error(e)),
-        }
+    ) -> RpcResult<InstallSnapshotResponse<NodeId>, InstallSnapshotError> {
+        self.rpc(Request::InstallSnapshot(rpc), option, |r| match r {
+            Response::InstallSnapshot(a) => Some(a),
+            _ => None,
+        })
+        .await
     }
 
     async fn vote(
         &mut self,
         rpc: VoteRequest<NodeId>,
         option: RPCOption,
-    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        match self.client.call(&Request::Vote(rpc), option.hard_ttl()).await {
-            Ok(Response::Vote(Ok(r))) => Ok(r),
-            Ok(Response::Vote(Err(e))) => Err(self.remote(e)),
-            Ok(_) => Err(self.wrong_kind()),
-            Err(e) => Err(self.rpc_error(e)),
-        }
+    ) -> RpcResult<VoteResponse<NodeId>, Infallible> {
+        self.rpc(Request::Vote(rpc), option, |r| match r {
+            Response::Vote(a) => Some(a),
+            _ => None,
+        })
+        .await
     }
 }
 

@@ -349,13 +349,7 @@ impl Broker {
     /// The partition, if this broker leads it; else what a client is told: the partition
     /// lives elsewhere (NOT_LEADER_OR_FOLLOWER) or does not exist (UNKNOWN_TOPIC_OR_PARTITION).
     pub fn leader_partition(&self, topic: &TopicMeta, index: i32) -> Result<Arc<Partition>, ResponseError> {
-        let leads = {
-            let image = self.image();
-            match image.topic_by_id(&topic.id).and_then(|t| t.partition(index)) {
-                None => return Err(ResponseError::UnknownTopicOrPartition),
-                Some(p) => p.leader == self.config.node_id,
-            }
-        };
+        let leads = topic.partition(index).ok_or(ResponseError::UnknownTopicOrPartition)?.leader == self.config.node_id;
         match self.partition(&topic.name, index) {
             Some(p) if leads && p.topic_id == topic.id => Ok(p),
             _ => Err(ResponseError::NotLeaderOrFollower),
@@ -415,7 +409,7 @@ impl Broker {
                     id,
                     partitions,
                     configs,
-                    assignments: Vec::new(),
+                    assignments: Default::default(),
                 }))
             }
             other => Err(unexpected(other)),
@@ -425,7 +419,7 @@ impl Broker {
     /// Creates `__consumer_offsets` if it does not exist yet (on a group's first use, as
     /// Kafka does): compacted, with the partition count of `offsets.topic.num.partitions`.
     pub async fn ensure_offsets_topic(&self) -> Result<(), ApiError> {
-        if self.topic(OFFSETS_TOPIC).is_some() {
+        if self.image().topic(OFFSETS_TOPIC).is_some() {
             return Ok(());
         }
         let group = &self.config.group;

@@ -13,12 +13,15 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use uuid::Uuid;
 
 use super::text;
-use crate::broker::TopicMeta;
 use crate::broker::{Broker, validate_topic_name};
+use crate::broker::{MetadataImage, TopicMeta};
 
 pub(super) async fn handle(broker: &Arc<Broker>, request: MetadataRequest, version: i16) -> MetadataResponse {
     let topics = match request.topics {
-        None => broker.image().topics().map(|t| describe(broker, t)).collect(),
+        None => {
+            let image = broker.image();
+            image.topics().map(|t| describe(&image, t)).collect()
+        }
         Some(wanted) => {
             let mut out = Vec::with_capacity(wanted.len());
             for topic in wanted {
@@ -26,7 +29,7 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: MetadataRequest, versi
                 out.push(match (name, topic.topic_id) {
                     (Some(name), _) => by_name(broker, &name, request.allow_auto_topic_creation || version < 4).await,
                     (None, id) if !id.is_nil() => match broker.topic_by_id(&id) {
-                        Some(t) => describe(broker, &t),
+                        Some(t) => describe(&broker.image(), &t),
                         None => error_topic(None, id, ResponseError::UnknownTopicId),
                     },
                     (None, id) => error_topic(None, id, ResponseError::InvalidRequest),
@@ -62,7 +65,7 @@ fn live_brokers(broker: &Broker) -> (Vec<MetadataResponseBroker>, BrokerId) {
 
 async fn by_name(broker: &Arc<Broker>, name: &str, allow_auto_create: bool) -> MetadataResponseTopic {
     if let Some(topic) = broker.topic(name) {
-        return describe(broker, &topic);
+        return describe(&broker.image(), &topic);
     }
     if let Err(e) = validate_topic_name(name) {
         return error_topic(Some(name), Uuid::nil(), e.code);
@@ -71,18 +74,17 @@ async fn by_name(broker: &Arc<Broker>, name: &str, allow_auto_create: bool) -> M
         return error_topic(Some(name), Uuid::nil(), ResponseError::UnknownTopicOrPartition);
     }
     match broker.create_topic(name, -1, -1, Vec::new(), BTreeMap::new(), false).await {
-        Ok(topic) => describe(broker, &topic),
+        Ok(topic) => describe(&broker.image(), &topic),
         // Another request created it meanwhile.
         Err(e) if e.code == ResponseError::TopicAlreadyExists => match broker.topic(name) {
-            Some(topic) => describe(broker, &topic),
+            Some(topic) => describe(&broker.image(), &topic),
             None => error_topic(Some(name), Uuid::nil(), ResponseError::UnknownTopicOrPartition),
         },
         Err(e) => error_topic(Some(name), Uuid::nil(), e.code),
     }
 }
 
-fn describe(broker: &Broker, topic: &TopicMeta) -> MetadataResponseTopic {
-    let image = broker.image();
+fn describe(image: &MetadataImage, topic: &TopicMeta) -> MetadataResponseTopic {
     let live = |id: &i32| image.brokers.get(id).is_some_and(|b| !b.fenced);
     let ids = |nodes: &[i32]| nodes.iter().map(|id| BrokerId(*id)).collect::<Vec<_>>();
     let partitions = topic
