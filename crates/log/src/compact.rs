@@ -83,7 +83,7 @@ impl Log {
         self.checkpoint_at_end()?;
         let (candidates, delete_retention_ms, end) = {
             let state = self.lock_state();
-            let limit = state.active().base_offset.min(state.high_watermark.offset);
+            let limit = state.active().base_offset.min(state.high_watermark);
             let bases: Vec<i64> = state.segments.keys().copied().collect();
             let candidates: Vec<Candidate> = bases
                 .windows(2)

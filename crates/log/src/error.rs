@@ -27,6 +27,11 @@ pub enum LogError {
     #[error("storage error during {op} on {path}: {source}")]
     Storage { op: &'static str, path: PathBuf, source: io::Error },
 
+    /// A replicated batch does not continue the log (the follower's and leader's logs
+    /// disagree). Kafka: UNKNOWN_SERVER_ERROR (-1), as its follower's `append` failure.
+    #[error("a replicated batch starts at offset {found}, but the log ends at {expected}")]
+    ReplicaOffsetMismatch { expected: i64, found: i64 },
+
     /// An earlier storage error took this log offline. Kafka: KAFKA_STORAGE_ERROR (56).
     #[error("log {path} is offline after an earlier storage error")]
     Offline { path: PathBuf },
@@ -41,6 +46,7 @@ impl LogError {
             LogError::RecordTooLarge { .. } => 10,
             LogError::InvalidTimestamp { .. } => 32,
             LogError::Storage { .. } | LogError::Offline { .. } => 56,
+            LogError::ReplicaOffsetMismatch { .. } => -1,
         }
     }
 }

@@ -7,7 +7,8 @@
 //! - `segment`: one `<base offset>.log` file with its indexes.
 //! - `index`: the sparse offset and time indexes and their file formats.
 //! - `batch`: the RecordBatch v2 header, validation, and the batch scanner.
-//! - `checkpoint`: the recovery point and log start offset, saved atomically.
+//! - `checkpoint`: the recovery point, log start offset and high watermark, saved atomically.
+//! - `epoch`: the leader epoch cache replicas compare after a leader change.
 //! - `flush`: the group-commit thread that fdatasyncs on behalf of many writers.
 //! - `storage`: the file I/O traits and the real file system; `sim`: a simulated disk with
 //!   power cuts, for tests.
@@ -18,6 +19,7 @@ mod checkpoint;
 pub mod clock;
 pub mod compact;
 pub mod config;
+pub mod epoch;
 pub mod error;
 mod flush;
 pub mod index;
@@ -31,4 +33,4 @@ pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::config::{LogConfig, TimestampType};
 pub use crate::error::LogError;
 pub use crate::flush::Flusher;
-pub use crate::log::{Appended, Durability, Log, LogEnv, ReadBound, TimestampLookup, Watermark};
+pub use crate::log::{Appended, Durability, Log, LogEnv, Progress, ReadBound, TimestampLookup, Watermark};

@@ -4,7 +4,12 @@
 //! `log_start_offset <= high_watermark <= log_end_offset` and `synced <= log_end_offset`.
 //! With `flush.on.ack` (the default) the high watermark is the synced offset: readers and
 //! acks=all producers only ever see data that survives a power cut. Without it the high
-//! watermark is the log end offset, as in a one-broker Kafka.
+//! watermark is the log end offset, as in a one-broker Kafka. A replicated log's high
+//! watermark is further bounded by the replication floor (what every in-sync replica holds),
+//! which the replication layer sets; it never moves backwards except by truncation.
+//!
+//! Every batch carries the leader epoch that wrote it (the header field outside the CRC), and
+//! the log keeps the epoch cache (`epoch`) that replicas compare after a leader change.
 //!
 //! Locks: `state` (a std mutex, never held across I/O that can block for long, nor across an
 //! `.await`) guards the segment map and offsets; `maintenance` serializes the operations that
@@ -24,6 +29,7 @@ use crate::batch::{self, BatchHeader};
 use crate::checkpoint::{self, Checkpoint};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{LogConfig, TimestampType};
+use crate::epoch::EpochCache;
 use crate::error::{IoContext, LogError};
 use crate::flush::{Flush, FlushQueue, Flusher};
 use crate::recovery;
@@ -81,6 +87,14 @@ pub struct Appended {
     pub log_start_offset: i64,
 }
 
+/// How far the log is written and synced, published on every change (replication's view:
+/// followers' fetches wait for the end to move, a follower waits for its appends' sync).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub log_end_offset: i64,
+    pub synced: i64,
+}
+
 /// What readers may see, published on every change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Watermark {
@@ -119,6 +133,7 @@ pub(crate) struct LogShared {
     state: Mutex<LogState>,
     pub(crate) maintenance: Mutex<()>,
     watermark: watch::Sender<Watermark>,
+    progress: watch::Sender<Progress>,
     queued: AtomicBool,
 }
 
@@ -128,7 +143,16 @@ pub(crate) struct LogState {
     log_start_offset: i64,
     /// Everything before it has been fdatasync'd.
     synced: Point,
-    pub(crate) high_watermark: Point,
+    /// Always at a batch boundary: the offsets it comes from (synced points, replicas' log
+    /// ends, a leader's high watermark) are.
+    pub(crate) high_watermark: i64,
+    /// Replication's bound on the high watermark; `None` for a log that is not replicated.
+    replication_floor: Option<i64>,
+    /// The high watermark the last checkpoint saved, where a replicated log starts from.
+    checkpointed_high_watermark: i64,
+    /// The epoch stamped on appended batches (the partition's current leader epoch).
+    leader_epoch: i32,
+    epochs: EpochCache,
     /// Files written since the last sync.
     unsynced_files: Vec<Arc<dyn StorageFile>>,
     unsynced_records: u64,
@@ -159,38 +183,35 @@ impl LogState {
         Point { offset: active.next_offset, segment: active.base_offset, position: active.size }
     }
 
-    fn set_high_watermark(&mut self, point: Point) {
-        self.high_watermark = point;
-        self.check_invariants();
+    /// Moves the high watermark up to what is durable here (or written, without
+    /// `flush.on.ack`) and within the replication floor.
+    fn advance_high_watermark(&mut self) {
+        let local = if self.config.flush_on_ack { self.synced.offset } else { self.log_end_offset() };
+        let target = local.min(self.replication_floor.unwrap_or(i64::MAX));
+        if target > self.high_watermark {
+            self.high_watermark = target;
+            self.check_invariants();
+        }
+    }
+
+    fn progress(&self) -> Progress {
+        Progress { log_end_offset: self.log_end_offset(), synced: self.synced.offset }
     }
 
     fn check_invariants(&self) {
         let end = self.log_end_offset();
-        assert!(self.log_start_offset <= self.high_watermark.offset, "log start passed the high watermark");
-        assert!(self.high_watermark.offset <= end, "high watermark passed the log end");
+        assert!(self.log_start_offset <= self.high_watermark, "log start passed the high watermark");
+        assert!(self.high_watermark <= end, "high watermark passed the log end");
         assert!(self.synced.offset <= end, "synced offset passed the log end");
     }
 
     fn watermark(&self) -> Watermark {
-        Watermark { high_watermark: self.high_watermark.offset, offline: self.offline }
-    }
-
-    /// The last byte position readers bound by `bound` may see in `segment`.
-    fn read_limit(&self, segment: &Segment, bound: ReadBound) -> u64 {
-        let upper = match bound {
-            ReadBound::HighWatermark => self.high_watermark,
-            ReadBound::LogEnd => self.end_point(),
-        };
-        match segment.base_offset.cmp(&upper.segment) {
-            std::cmp::Ordering::Less => segment.size,
-            std::cmp::Ordering::Equal => upper.position,
-            std::cmp::Ordering::Greater => 0,
-        }
+        Watermark { high_watermark: self.high_watermark, offline: self.offline }
     }
 
     fn upper_offset(&self, bound: ReadBound) -> i64 {
         match bound {
-            ReadBound::HighWatermark => self.high_watermark.offset,
+            ReadBound::HighWatermark => self.high_watermark,
             ReadBound::LogEnd => self.log_end_offset(),
         }
     }
@@ -206,12 +227,17 @@ impl Log {
             Point { offset: active.next_offset, segment: active.base_offset, position: active.size }
         };
         let now = env.clock.now_ms();
+        let epochs = load_epochs(dir, &env, &loaded.segments, end.offset)?;
         let state = LogState {
             config,
             segments: loaded.segments,
             log_start_offset: loaded.log_start_offset,
             synced: end,
-            high_watermark: end,
+            high_watermark: end.offset,
+            replication_floor: None,
+            checkpointed_high_watermark: loaded.high_watermark,
+            leader_epoch: epochs.latest().unwrap_or(0),
+            epochs,
             unsynced_files: Vec::new(),
             unsynced_records: 0,
             oldest_unsynced_ms: None,
@@ -222,6 +248,7 @@ impl Log {
         };
         state.check_invariants();
         let (watermark, _) = watch::channel(state.watermark());
+        let (progress, _) = watch::channel(state.progress());
         let log = Log {
             shared: Arc::new(LogShared {
                 dir: dir.to_path_buf(),
@@ -229,6 +256,7 @@ impl Log {
                 state: Mutex::new(state),
                 maintenance: Mutex::new(()),
                 watermark,
+                progress,
                 queued: AtomicBool::new(false),
             }),
         };
@@ -267,40 +295,109 @@ impl Log {
         };
         self.maybe_roll(&mut state, &header)?;
         let base_offset = state.log_end_offset();
-        let header = BatchHeader { base_offset, ..header };
+        let epoch = state.leader_epoch;
+        self.assign_epoch(&mut state, epoch, base_offset)?;
+        let header = BatchHeader { base_offset, partition_leader_epoch: epoch, ..header };
         let interval = u64::from(state.config.index_interval_bytes);
-        let base_offset_bytes = base_offset.to_be_bytes();
-        let active = state.active_mut();
-        let file = active.file.clone();
-        if let Err(e) = active.append(&header, &[&base_offset_bytes, &batch[8..]], interval) {
-            return Err(self.go_offline(state, e));
-        }
-        if !state.unsynced_files.last().is_some_and(|f| Arc::ptr_eq(f, &file)) {
-            state.unsynced_files.push(file);
-        }
-        state.unsynced_records += header.records_count as u64;
-        let oldest = *state.oldest_unsynced_ms.get_or_insert(now_ms);
-        let urgent = durability == Durability::Sync
-            || state.unsynced_records >= state.config.flush_messages
-            || now_ms.saturating_sub(oldest) >= state.config.flush_ms;
-        let delay = Duration::from_millis(if urgent { 0 } else { state.config.flush_max_delay_ms });
-        if !state.config.flush_on_ack {
-            let end = state.end_point();
-            state.set_high_watermark(end);
-        }
-        let watermark = state.watermark();
+        let (base_offset_bytes, epoch_bytes) = (base_offset.to_be_bytes(), epoch.to_be_bytes());
+        let parts: [&[u8]; 4] = [&base_offset_bytes, &batch[8..12], &epoch_bytes, &batch[16..]];
+        self.write_batch(&mut state, &header, &parts, interval)?;
         let appended = Appended {
             base_offset,
             last_offset: header.last_offset(),
             log_append_time_ms,
             log_start_offset: state.log_start_offset,
         };
+        self.after_write(state, header.records_count, now_ms, durability == Durability::Sync);
+        Ok(appended)
+    }
+
+    /// Appends batches a follower fetched from its leader, as they are: offsets and leader
+    /// epochs already assigned, CRCs checked. Each must start at this log's end. Returns the
+    /// new log end offset. The group commit is woken at once under `flush.on.ack`, since the
+    /// leader's high watermark waits for this replica's sync.
+    pub fn append_replica(&self, batches: &[u8]) -> Result<i64, LogError> {
+        let now_ms = self.shared.env.clock.now_ms();
+        let mut state = self.lock_state();
+        if state.offline {
+            return Err(self.offline_error());
+        }
+        let mut records = 0;
+        let mut rest = batches;
+        while !rest.is_empty() {
+            let size = BatchHeader::parse(rest).map_or(usize::MAX, |h| h.size_bytes());
+            if size > rest.len() {
+                return Err(LogError::CorruptMessage { reason: "a replicated batch is cut short" });
+            }
+            let header = batch::validate(&rest[..size], u32::MAX)?;
+            let end = state.log_end_offset();
+            if header.base_offset != end {
+                return Err(LogError::ReplicaOffsetMismatch { expected: end, found: header.base_offset });
+            }
+            self.maybe_roll(&mut state, &header)?;
+            self.assign_epoch(&mut state, header.partition_leader_epoch, header.base_offset)?;
+            let interval = u64::from(state.config.index_interval_bytes);
+            self.write_batch(&mut state, &header, &[&rest[..size]], interval)?;
+            records += header.records_count;
+            rest = &rest[size..];
+        }
+        let end = state.log_end_offset();
+        let urgent = state.config.flush_on_ack;
+        self.after_write(state, records, now_ms, urgent);
+        Ok(end)
+    }
+
+    /// Writes one batch to the active segment, noting its file for the next sync.
+    fn write_batch(
+        &self,
+        state: &mut MutexGuard<'_, LogState>,
+        header: &BatchHeader,
+        parts: &[&[u8]],
+        interval: u64,
+    ) -> Result<(), LogError> {
+        let active = state.active_mut();
+        let file = active.file.clone();
+        if let Err(e) = active.append(header, parts, interval) {
+            return Err(self.mark_offline(state, e));
+        }
+        if !state.unsynced_files.last().is_some_and(|f| Arc::ptr_eq(f, &file)) {
+            state.unsynced_files.push(file);
+        }
+        Ok(())
+    }
+
+    /// After batches were written: counts them toward the flush policy, moves the high
+    /// watermark if nothing waits for a sync, publishes, and asks the group commit for a sync
+    /// (at once if `urgent`, or if `flush.messages` / `flush.ms` say so).
+    fn after_write(&self, mut state: MutexGuard<'_, LogState>, records: i32, now_ms: i64, urgent: bool) {
+        state.unsynced_records += records.max(0) as u64;
+        let oldest = *state.oldest_unsynced_ms.get_or_insert(now_ms);
+        let urgent = urgent
+            || state.unsynced_records >= state.config.flush_messages
+            || now_ms.saturating_sub(oldest) >= state.config.flush_ms;
+        let delay = Duration::from_millis(if urgent { 0 } else { state.config.flush_max_delay_ms });
+        state.advance_high_watermark();
+        let (watermark, progress) = (state.watermark(), state.progress());
         drop(state);
         self.publish(watermark);
+        self.shared.progress.send_replace(progress);
         if let Some(queue) = &self.shared.env.flush_queue {
             queue.request(self.shared.clone(), Instant::now() + delay, urgent);
         }
-        Ok(appended)
+    }
+
+    /// Notes that `epoch` starts at `offset` if it is new to the log, saving the cache before
+    /// the batch is written.
+    fn assign_epoch(&self, state: &mut MutexGuard<'_, LogState>, epoch: i32, offset: i64) -> Result<(), LogError> {
+        if state.epochs.latest().is_some_and(|latest| epoch <= latest) || epoch < 0 {
+            return Ok(());
+        }
+        state.epochs.assign(epoch, offset);
+        if let Err(e) = state.epochs.save(&*self.shared.env.storage, &self.shared.dir) {
+            let e = LogError::Storage { op: "save the leader epoch cache", path: self.shared.dir.clone(), source: e };
+            return Err(self.mark_offline(state, e));
+        }
+        Ok(())
     }
 
     /// Starts a new segment before `incoming` if the active one is full, old, or cannot index
@@ -336,23 +433,26 @@ impl Log {
     pub fn read(&self, offset: i64, max_bytes: usize, bound: ReadBound) -> Result<Bytes, LogError> {
         let mut from = offset;
         loop {
-            let (file, path, start, limit, segment_end) = {
+            let (file, path, start, limit, segment_end, upper) = {
                 let state = self.lock_state();
-                let upper = state.upper_offset(bound);
-                if from < state.log_start_offset || from > upper {
+                // Offsets up to the log end are valid; readers see nothing past their bound
+                // (a consumer between the high watermark and the end gets an empty answer, as
+                // from Kafka).
+                let end = state.log_end_offset();
+                if from < state.log_start_offset || from > end {
                     return Err(LogError::OffsetOutOfRange {
                         offset,
                         log_start_offset: state.log_start_offset,
-                        upper_bound: upper,
+                        upper_bound: end,
                     });
                 }
-                if from == upper {
+                let upper = state.upper_offset(bound);
+                if from >= upper {
                     return Ok(Bytes::new());
                 }
                 let (_, seg) = state.segments.range(..=from).next_back().expect("offset within the log");
                 let start = u64::from(seg.offset_index.lookup(seg.relative(from)));
-                let limit = state.read_limit(seg, bound);
-                (seg.file.clone(), seg.path.clone(), start, limit, seg.next_offset)
+                (seg.file.clone(), seg.path.clone(), start, seg.size, seg.next_offset, upper)
             };
             let window = max_bytes.saturating_add(LOCATE_SLACK_BYTES);
             let target = from;
@@ -365,7 +465,11 @@ impl Log {
                 from = segment_end;
                 continue;
             };
-            return read_batches(&*file, position, first, buf, limit, max_bytes).ctx("read", &path);
+            if first.base_offset >= upper {
+                return Ok(Bytes::new());
+            }
+            let read = read_batches(&*file, position, first, buf, limit, max_bytes).ctx("read", &path)?;
+            return Ok(below(read, upper));
         }
     }
 
@@ -373,24 +477,26 @@ impl Log {
     /// `None` while there is none (ListOffsets' max-timestamp spec, KIP-734).
     pub fn max_timestamp(&self) -> Option<i64> {
         let state = self.lock_state();
-        let hw = state.high_watermark.offset;
+        let hw = state.high_watermark;
         state.segments.values().filter(|s| s.base_offset < hw).map(|s| s.max_timestamp).max().filter(|t| *t >= 0)
     }
 
     /// The first record at or after `timestamp_ms` below the high watermark (ListOffsets).
     pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<TimestampLookup>, LogError> {
-        let (file, path, start, limit) = {
+        let (file, path, start, limit, hw) = {
             let state = self.lock_state();
-            let hw = state.high_watermark.offset;
+            let hw = state.high_watermark;
             let found = state.segments.values().find(|s| s.base_offset < hw && s.max_timestamp >= timestamp_ms);
             let Some(seg) = found else { return Ok(None) };
             let relative = seg.time_index.lookup(timestamp_ms);
             let start = u64::from(seg.offset_index.lookup(relative));
-            (seg.file.clone(), seg.path.clone(), start, state.read_limit(seg, ReadBound::HighWatermark))
+            (seg.file.clone(), seg.path.clone(), start, seg.size, hw)
         };
-        let found = find_batch(&*file, start, limit, LOCATE_SLACK_BYTES, |h| h.max_timestamp >= timestamp_ms)
-            .ctx("timestamp lookup", &path)?;
-        let Some((position, header, _)) = found else { return Ok(None) };
+        let found = find_batch(&*file, start, limit, LOCATE_SLACK_BYTES, |h| {
+            h.max_timestamp >= timestamp_ms || h.base_offset >= hw
+        })
+        .ctx("timestamp lookup", &path)?;
+        let Some((position, header, _)) = found.filter(|(_, h, _)| h.base_offset < hw) else { return Ok(None) };
         let bytes = read_vec(&*file, position, header.size_bytes()).ctx("timestamp lookup", &path)?;
         Ok(match batch::first_record_at_or_after(&bytes, timestamp_ms) {
             Some(Some((offset, timestamp))) => Some(TimestampLookup::Found { offset, timestamp }),
@@ -420,7 +526,66 @@ impl Log {
     }
 
     pub fn high_watermark(&self) -> i64 {
-        self.lock_state().high_watermark.offset
+        self.lock_state().high_watermark
+    }
+
+    /// Everything before it has been fdatasync'd.
+    pub fn synced_offset(&self) -> i64 {
+        self.lock_state().synced.offset
+    }
+
+    /// Starts bounding the high watermark by replication, lowered to the last one saved: after
+    /// a restart, a replica must not expose what it wrote but the others may not have.
+    pub fn start_replication(&self) {
+        let mut state = self.lock_state();
+        if state.replication_floor.is_none() {
+            state.high_watermark = state.high_watermark.min(state.checkpointed_high_watermark);
+            state.replication_floor = Some(state.high_watermark);
+            state.check_invariants();
+            let watermark = state.watermark();
+            drop(state);
+            self.shared.watermark.send_replace(watermark);
+        }
+    }
+
+    /// Sets replication's bound on the high watermark (a leader: the smallest offset every
+    /// in-sync replica holds; a follower: its leader's high watermark), and moves the high
+    /// watermark up to it where the local log allows. Returns the high watermark.
+    pub fn set_replication_floor(&self, floor: i64) -> i64 {
+        let mut state = self.lock_state();
+        state.replication_floor = Some(floor);
+        state.advance_high_watermark();
+        let (watermark, hw) = (state.watermark(), state.high_watermark);
+        drop(state);
+        self.publish(watermark);
+        hw
+    }
+
+    /// Stamps `epoch` on the batches appended from now on (this replica leads in `epoch`).
+    pub fn set_leader_epoch(&self, epoch: i32) {
+        self.lock_state().leader_epoch = epoch;
+    }
+
+    /// The newest leader epoch that wrote to this log, or -1.
+    pub fn latest_epoch(&self) -> i32 {
+        self.lock_state().epochs.latest().unwrap_or(crate::epoch::UNDEFINED)
+    }
+
+    /// Kafka's OffsetForLeaderEpoch answer: the largest epoch at or below `epoch` this log has
+    /// and the offset where the log moved past it; (-1, -1) if none.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        let state = self.lock_state();
+        state.epochs.end_offset_for(epoch, state.log_end_offset())
+    }
+
+    /// How far the log is written and synced.
+    pub fn progress(&self) -> Progress {
+        self.lock_state().progress()
+    }
+
+    /// Changes of the log end and synced offsets.
+    pub fn subscribe_progress(&self) -> watch::Receiver<Progress> {
+        self.shared.progress.subscribe()
     }
 
     pub fn log_end_offset(&self) -> i64 {
@@ -484,9 +649,7 @@ impl Log {
             let mut state = self.lock_state();
             if target.offset > state.synced.offset {
                 state.synced = target;
-                if state.config.flush_on_ack {
-                    state.set_high_watermark(target);
-                }
+                state.advance_high_watermark();
             }
             let now = self.shared.env.clock.now_ms();
             let due = state.checkpoint_due
@@ -494,6 +657,7 @@ impl Log {
             (state.watermark(), due)
         };
         self.publish(watermark);
+        self.shared.progress.send_replace(self.lock_state().progress());
         if checkpoint_due {
             self.write_checkpoint(&guard)?;
         }
@@ -553,12 +717,15 @@ impl Log {
         if state.synced.offset > end.offset {
             state.synced = end;
         }
-        if state.high_watermark.offset > end.offset {
-            state.set_high_watermark(end);
+        state.high_watermark = state.high_watermark.min(end.offset);
+        state.check_invariants();
+        let (watermark, progress) = (state.watermark(), state.progress());
+        if state.epochs.truncate_from_end(end.offset) {
+            state.epochs.save(&*self.shared.env.storage, &self.shared.dir).ctx("save the leader epoch cache", &self.shared.dir)?;
         }
-        let watermark = state.watermark();
         drop(state);
         self.shared.watermark.send_replace(watermark);
+        self.shared.progress.send_replace(progress);
         self.shared.env.storage.sync_dir(&self.shared.dir).ctx("sync directory", &self.shared.dir)?;
         self.write_checkpoint(&guard)
     }
@@ -592,13 +759,16 @@ impl Log {
         let end = state.end_point();
         state.log_start_offset = offset;
         state.synced = end;
-        state.high_watermark = end;
+        state.high_watermark = offset;
         state.cleaned_offset = offset;
         state.unsynced_files.clear();
         state.check_invariants();
-        let watermark = state.watermark();
+        state.epochs.clear();
+        state.epochs.save(storage, &self.shared.dir).ctx("save the leader epoch cache", &self.shared.dir)?;
+        let (watermark, progress) = (state.watermark(), state.progress());
         drop(state);
         self.shared.watermark.send_replace(watermark);
+        self.shared.progress.send_replace(progress);
         self.write_checkpoint(&guard)
     }
 
@@ -609,7 +779,7 @@ impl Log {
         let guard = self.shared.maintenance.lock().expect("maintenance lock");
         {
             let mut state = self.lock_state();
-            let hw = state.high_watermark.offset;
+            let hw = state.high_watermark;
             if offset < 0 || offset > hw {
                 return Err(LogError::OffsetOutOfRange {
                     offset,
@@ -656,7 +826,7 @@ impl Log {
                 let by_size = config.cleanup_delete
                     && config.retention_bytes >= 0
                     && total - seg.size as i64 >= config.retention_bytes;
-                let below_hw = next_base <= state.high_watermark.offset;
+                let below_hw = next_base <= state.high_watermark;
                 if !(below_hw && (below_start || by_time || by_size)) {
                     break;
                 }
@@ -697,6 +867,7 @@ impl Log {
                 recovery_offset: synced.offset,
                 recovery_segment: synced.segment,
                 recovery_position: synced.position,
+                high_watermark: state.high_watermark,
             };
             (work, checkpoint)
         };
@@ -828,6 +999,42 @@ fn read_batches(
         end += size;
     }
     Ok(buf.slice(..end))
+}
+
+/// The whole batches of `read` that lie below `upper`.
+fn below(read: Bytes, upper: i64) -> Bytes {
+    let mut end = 0;
+    while let Some(header) = BatchHeader::parse(&read[end..]) {
+        if header.last_offset() >= upper || end + header.size_bytes() > read.len() {
+            break;
+        }
+        end += header.size_bytes();
+    }
+    if end == read.len() { read } else { read.slice(..end) }
+}
+
+/// The leader epoch cache of a log being opened: the saved one without the epochs past the
+/// end, or (a log from before epochs were kept, or a damaged file) rebuilt from the batches.
+fn load_epochs(dir: &Path, env: &LogEnv, segments: &BTreeMap<i64, Segment>, end: i64) -> Result<EpochCache, LogError> {
+    let storage = &*env.storage;
+    if let Some(mut cache) = EpochCache::load(storage, dir).ctx("read the leader epoch cache", dir)? {
+        if cache.truncate_from_end(end) {
+            cache.save(storage, dir).ctx("save the leader epoch cache", dir)?;
+        }
+        return Ok(cache);
+    }
+    let mut cache = EpochCache::default();
+    for seg in segments.values() {
+        batch::scan(&*seg.file, 0, seg.size, batch::Scan::Trusted, |_, header| {
+            cache.assign(header.partition_leader_epoch, header.base_offset);
+            std::ops::ControlFlow::Continue(())
+        })
+        .ctx("scan batch headers", &seg.path)?;
+    }
+    if cache.latest().is_some() {
+        cache.save(storage, dir).ctx("save the leader epoch cache", dir)?;
+    }
+    Ok(cache)
 }
 
 /// Kafka's timestamp bounds for CreateTime batches, judged from the header: the first record's

@@ -25,6 +25,8 @@ use crate::storage::{Storage, read_vec};
 pub(crate) struct Loaded {
     pub(crate) segments: BTreeMap<i64, Segment>,
     pub(crate) log_start_offset: i64,
+    /// The high watermark the checkpoint saved (at most the end; the end without one).
+    pub(crate) high_watermark: i64,
     /// Whether the directory needs a new checkpoint (anything was scanned or repaired).
     pub(crate) dirty: bool,
 }
@@ -47,7 +49,7 @@ pub(crate) fn load(dir: &Path, config: &LogConfig, storage: &dyn Storage) -> Res
         let base = checkpoint.map_or(0, |c| c.log_start_offset.max(0));
         let mut segments = BTreeMap::new();
         segments.insert(base, Segment::create(storage, dir, base)?);
-        return Ok(Loaded { segments, log_start_offset: base, dirty: true });
+        return Ok(Loaded { segments, log_start_offset: base, high_watermark: base, dirty: true });
     }
 
     // Where verification starts: the checkpoint's point if its segment is still there, else
@@ -118,7 +120,8 @@ pub(crate) fn load(dir: &Path, config: &LogConfig, storage: &dyn Storage) -> Res
     let first_base = *segments.keys().next().expect("at least one segment");
     let end = segments.values().next_back().expect("at least one segment").next_offset;
     let log_start_offset = checkpoint.map_or(first_base, |c| c.log_start_offset).clamp(first_base, end);
-    Ok(Loaded { segments, log_start_offset, dirty })
+    let high_watermark = checkpoint.map_or(end, |c| c.high_watermark).clamp(log_start_offset, end);
+    Ok(Loaded { segments, log_start_offset, high_watermark, dirty })
 }
 
 fn continue_with(segments: &mut BTreeMap<i64, Segment>, seg: Segment) {

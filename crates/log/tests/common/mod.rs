@@ -84,7 +84,7 @@ pub fn read_all(log: &Log, from: i64, bound: ReadBound) -> Vec<(BatchHeader, Vec
     out
 }
 
-/// Whether a stored batch is the sent one with only its base offset changed.
+/// Whether a stored batch is the sent one with only its base offset and leader epoch changed.
 pub fn same_batch(stored: &[u8], sent: &[u8]) -> bool {
-    stored.len() == sent.len() && stored[8..] == sent[8..]
+    stored.len() == sent.len() && stored[8..12] == sent[8..12] && stored[16..] == sent[16..]
 }
