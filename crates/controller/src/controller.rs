@@ -6,7 +6,9 @@
 //! Broker lifecycle, as KRaft's: registration gives a broker epoch and leaves the broker
 //! fenced; a heartbeat from a broker that has applied the metadata up to its registration
 //! unfences it; a broker silent for `broker.session.timeout.ms` (or shutting down) is fenced,
-//! and the partitions it led lose their leader. A new leader gives every broker it has not
+//! leaves every ISR it was in (never emptying one) and the partitions it led get another ISR
+//! member as leader. Partition leaders change their ISR through AlterPartition, which the
+//! partition epoch serialises. A new leader gives every broker it has not
 //! heard from a whole session from its election, since it cannot know when they last
 //! heartbeated the old one.
 
@@ -289,6 +291,28 @@ impl Controller {
                 info!(node_id, "registering broker");
                 Ok((records, Answer::Registered))
             }
+            ControllerRequest::AlterPartition {
+                topic_id,
+                partition,
+                leader,
+                broker_epoch,
+                leader_epoch,
+                partition_epoch,
+                isr,
+            } => {
+                check_alter_partition(
+                    image,
+                    topic_id,
+                    partition,
+                    leader,
+                    broker_epoch,
+                    leader_epoch,
+                    partition_epoch,
+                    &isr,
+                )?;
+                let changed = MetadataRecord::PartitionChanged { topic_id, partition, leader, isr };
+                done(vec![changed])
+            }
             ControllerRequest::DescribeQuorum | ControllerRequest::FetchMetadata { .. } => {
                 unreachable!("answered before deciding")
             }
@@ -437,7 +461,6 @@ fn check_partition_count(partitions: i32) -> Result<(), ApiError> {
 
 /// Replicas chosen among the live brokers, from a random start.
 fn place(image: &MetadataImage, first: i32, count: i32, replication_factor: i16) -> Result<Vec<Vec<i32>>, ApiError> {
-    check_replication_factor(replication_factor)?;
     let candidates: Vec<Candidate> =
         image.live_brokers().map(|b| Candidate { node_id: b.node_id, rack: b.rack.clone() }).collect();
     let random = Uuid::new_v4().as_u128();
@@ -452,16 +475,56 @@ fn place(image: &MetadataImage, first: i32, count: i32, replication_factor: i16)
     )
 }
 
-/// Until partitions replicate, a partition has exactly one replica: more is refused, never faked.
-fn check_replication_factor(replication_factor: i16) -> Result<(), ApiError> {
-    if replication_factor > 1 {
-        return Err(ApiError::new(
-            ResponseError::InvalidReplicationFactor,
+/// Kafka's checks of an AlterPartition from a partition's leader: it is the registered,
+/// current leader, its view of the partition is current (the partition epoch serialises ISR
+/// changes), and the new ISR holds the leader and only live replicas.
+#[allow(clippy::too_many_arguments)]
+fn check_alter_partition(
+    image: &MetadataImage,
+    topic_id: Uuid,
+    partition: i32,
+    leader: i32,
+    broker_epoch: i64,
+    leader_epoch: i32,
+    partition_epoch: i32,
+    isr: &[i32],
+) -> Result<(), ApiError> {
+    let fail = |code, message: String| Err(ApiError::new(code, message));
+    let registered = image.brokers.get(&leader).filter(|b| b.epoch == broker_epoch);
+    if registered.is_none() {
+        return fail(
+            ResponseError::StaleBrokerEpoch,
+            format!("Broker {leader} has another epoch than {broker_epoch}."),
+        );
+    }
+    let Some(current) = image.topic_by_id(&topic_id).and_then(|t| t.partition(partition)) else {
+        return fail(ResponseError::UnknownTopicOrPartition, format!("No partition {partition} of topic {topic_id}."));
+    };
+    if current.leader != leader || current.leader_epoch != leader_epoch {
+        return fail(
+            ResponseError::FencedLeaderEpoch,
             format!(
-                "Unable to replicate the partition {replication_factor} time(s): Brook does not replicate \
-                 partitions yet, so the replication factor must be 1."
+                "Broker {leader} in epoch {leader_epoch} does not lead the partition (epoch {}).",
+                current.leader_epoch
             ),
-        ));
+        );
+    }
+    if current.partition_epoch != partition_epoch {
+        return fail(
+            ResponseError::InvalidUpdateVersion,
+            format!("Partition epoch {partition_epoch} is not the current {}.", current.partition_epoch),
+        );
+    }
+    if !isr.contains(&leader) {
+        return fail(ResponseError::InvalidRequest, "The ISR must contain the leader.".into());
+    }
+    if let Some(bad) =
+        isr.iter().find(|id| !current.replicas.contains(id) || image.brokers.get(id).is_none_or(|b| b.fenced))
+    {
+        return fail(
+            ResponseError::IneligibleReplica,
+            format!("Replica {bad} is not a live replica of the partition."),
+        );
     }
     Ok(())
 }
@@ -497,7 +560,7 @@ fn check_assignment(image: &MetadataImage, first: i32, assignment: &[Vec<i32>]) 
             ));
         }
     }
-    check_replication_factor(width as i16)
+    Ok(())
 }
 
 /// New partitions `first..`: the ISR is the live replicas, led by the first of them.
@@ -519,18 +582,25 @@ fn partition_records(
         .collect()
 }
 
-/// The partitions `node_id` leads move to another live ISR member, or to no leader; the ISR
-/// never becomes empty (the last member stays, as in KRaft).
+/// `node_id` leaves every ISR it is in, and the partitions it led move to another live ISR
+/// member (in replica order), or to no leader; the ISR never becomes empty (the last member
+/// stays, as in KRaft, so it can lead again when it returns).
 fn leaders_lost(image: &MetadataImage, node_id: i32) -> Vec<MetadataRecord> {
     let live = |id: &i32| *id != node_id && image.brokers.get(id).is_some_and(|b| !b.fenced);
     let mut out = Vec::new();
     for topic in image.topics() {
-        for (i, p) in topic.assignments.iter().enumerate().filter(|(_, p)| p.leader == node_id) {
+        let touched =
+            topic.assignments.iter().enumerate().filter(|(_, p)| p.leader == node_id || p.isr.contains(&node_id));
+        for (i, p) in touched {
             let mut isr: Vec<i32> = p.isr.iter().copied().filter(|id| *id != node_id).collect();
             if isr.is_empty() {
                 isr = vec![node_id];
             }
-            let leader = isr.iter().copied().find(live).unwrap_or(NO_LEADER);
+            let leader = if p.leader == node_id {
+                p.replicas.iter().copied().find(|id| isr.contains(id) && live(id)).unwrap_or(NO_LEADER)
+            } else {
+                p.leader
+            };
             out.push(MetadataRecord::PartitionChanged { topic_id: topic.id, partition: i as i32, leader, isr });
         }
     }

@@ -56,6 +56,17 @@ pub enum ControllerRequest {
         applied_index: u64,
         want_shutdown: bool,
     },
+    /// Kafka's AlterPartition: a partition's leader changes its ISR, naming the leader and
+    /// partition epochs it saw.
+    AlterPartition {
+        topic_id: Uuid,
+        partition: i32,
+        leader: i32,
+        broker_epoch: i64,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        isr: Vec<i32>,
+    },
     /// DescribeQuorum: only the quorum's leader knows every voter's progress.
     DescribeQuorum,
     /// A broker that is not a voter follows the metadata: the commands committed after index

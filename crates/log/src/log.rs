@@ -721,7 +721,10 @@ impl Log {
         state.check_invariants();
         let (watermark, progress) = (state.watermark(), state.progress());
         if state.epochs.truncate_from_end(end.offset) {
-            state.epochs.save(&*self.shared.env.storage, &self.shared.dir).ctx("save the leader epoch cache", &self.shared.dir)?;
+            state
+                .epochs
+                .save(&*self.shared.env.storage, &self.shared.dir)
+                .ctx("save the leader epoch cache", &self.shared.dir)?;
         }
         drop(state);
         self.shared.watermark.send_replace(watermark);

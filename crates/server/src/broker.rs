@@ -32,6 +32,7 @@ use crate::stats::BrokerStats;
 use crate::topic_config;
 
 mod lifecycle;
+mod replication;
 
 /// The metadata log's directory name, as Kafka's KRaft names it.
 pub const METADATA_DIR: &str = "__cluster_metadata-0";
@@ -58,7 +59,9 @@ pub struct Broker {
     channel: ControllerChannel,
     /// This broker's registration: a fresh incarnation per process, and the epoch it got.
     incarnation_id: Uuid,
-    broker_epoch: AtomicI64,
+    broker_epoch: Arc<AtomicI64>,
+    /// The fetchers copying the partitions this broker follows.
+    fetchers: brook_replication::Fetchers,
     partitions: RwLock<HashMap<(String, i32), Arc<Partition>>>,
     /// Serializes reconciling the open partitions with the image.
     reconciling: Mutex<()>,
@@ -106,6 +109,7 @@ impl Broker {
             (None, None, None)
         };
         let channel = ControllerChannel::new(node_id, controller, voters, store.clone());
+        let broker_epoch = Arc::new(AtomicI64::new(-1));
         let broker = Arc::new(Broker {
             clock: Arc::new(SystemClock),
             env,
@@ -113,7 +117,8 @@ impl Broker {
             quorum,
             channel,
             incarnation_id: Uuid::new_v4(),
-            broker_epoch: AtomicI64::new(-1),
+            broker_epoch: broker_epoch.clone(),
+            fetchers: brook_replication::Fetchers::new(replication::fetcher_config(&config), broker_epoch),
             partitions: RwLock::new(HashMap::new()),
             reconciling: Mutex::new(()),
             producer_ids: tokio::sync::Mutex::new((0, 0)),
@@ -140,7 +145,8 @@ impl Broker {
         broker.reconcile()?;
         broker.register().await?;
         tokio::spawn(broker.clone().heartbeat_loop(stop_rx.clone()));
-        tokio::spawn(broker.clone().reconcile_loop(stop_rx));
+        tokio::spawn(broker.clone().reconcile_loop(stop_rx.clone()));
+        tokio::spawn(broker.clone().isr_loop(stop_rx));
         broker.wait_unfenced().await;
         broker.check_meta_properties()?;
         broker.reconcile()?;
@@ -212,6 +218,10 @@ impl Broker {
             let mut partitions = self.partitions.write().expect("partitions lock");
             plan.drop.iter().filter_map(|key| partitions.remove(key)).collect()
         };
+        if !removed.is_empty() {
+            // Stop fetching into the dropped logs before their files go.
+            self.assign_roles();
+        }
         for partition in removed {
             let dir = partition.log.dir().to_path_buf();
             info!(topic = partition.topic, partition = partition.index, "dropping a partition no longer placed here");
@@ -220,7 +230,9 @@ impl Broker {
                 warn!(dir = %dir.display(), error = %e, "could not remove a deleted partition's directory");
             }
         }
-        self.open_all(&plan.open)
+        let opened = self.open_all(&plan.open);
+        self.assign_roles();
+        opened
     }
 
     fn plan_reconcile(&self) -> Reconcile {
@@ -541,6 +553,7 @@ impl Broker {
             warn!(error = %e, "the controller did not confirm this broker's shutdown");
         }
         let _ = self.stop.send(true);
+        self.fetchers.stop();
         if let Some(quorum) = &self.quorum {
             quorum.shutdown().await;
         }

@@ -83,6 +83,8 @@ pub struct BrokerConfig {
     pub log: LogConfig,
     /// The group coordinator's `group.*` and `offsets.*` settings.
     pub group: GroupConfig,
+    /// Partition replication's `replica.*` settings and `min.insync.replicas`.
+    pub replica: ReplicaConfig,
     /// The web console, HTTP API and `/metrics` listener (`console.*`).
     pub console: ConsoleConfig,
     /// Keys that were accepted but are not used, for the start-up warning.
@@ -116,8 +118,38 @@ impl Default for BrokerConfig {
             cleaner_backoff_ms: 15_000,
             log: LogConfig::default(),
             group: GroupConfig::default(),
+            replica: ReplicaConfig::default(),
             console: ConsoleConfig::default(),
             ignored_keys: Vec::new(),
+        }
+    }
+}
+
+/// Partition replication, with Kafka's keys and defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaConfig {
+    /// `replica.lag.time.max.ms`: a follower that has not caught up for this long leaves the ISR.
+    pub lag_time_max_ms: i64,
+    /// `replica.fetch.max.bytes` (per partition) and `replica.fetch.response.max.bytes`.
+    pub fetch_max_bytes: i32,
+    pub fetch_response_max_bytes: i32,
+    /// `replica.fetch.wait.max.ms`: how long a follower's fetch waits at the leader for data.
+    pub fetch_wait_max_ms: i32,
+    /// `replica.fetch.backoff.ms`: the pause after a failed fetch.
+    pub fetch_backoff_ms: u64,
+    /// `min.insync.replicas`, the default for topics that do not set it.
+    pub min_insync_replicas: i32,
+}
+
+impl Default for ReplicaConfig {
+    fn default() -> ReplicaConfig {
+        ReplicaConfig {
+            lag_time_max_ms: 30_000,
+            fetch_max_bytes: 1_048_576,
+            fetch_response_max_bytes: 10_485_760,
+            fetch_wait_max_ms: 500,
+            fetch_backoff_ms: 1_000,
+            min_insync_replicas: 1,
         }
     }
 }
@@ -207,6 +239,14 @@ impl BrokerConfig {
                 }
                 "broker.heartbeat.interval.ms" => c.broker_heartbeat_interval_ms = positive(key, parse(key, v)?)?,
                 "broker.session.timeout.ms" => c.broker_session_timeout_ms = positive(key, parse(key, v)?)?,
+                "replica.lag.time.max.ms" => c.replica.lag_time_max_ms = positive(key, parse(key, v)?)?,
+                "replica.fetch.max.bytes" => c.replica.fetch_max_bytes = positive(key, parse(key, v)?)?,
+                "replica.fetch.response.max.bytes" => {
+                    c.replica.fetch_response_max_bytes = positive(key, parse(key, v)?)?
+                }
+                "replica.fetch.wait.max.ms" => c.replica.fetch_wait_max_ms = positive(key, parse(key, v)?)?,
+                "replica.fetch.backoff.ms" => c.replica.fetch_backoff_ms = positive(key, parse(key, v)?)?,
+                "min.insync.replicas" => c.replica.min_insync_replicas = positive(key, parse(key, v)?)?,
                 "broker.rack" => c.rack = Some(v.to_string()).filter(|r| !r.is_empty()),
                 "advertised.listeners" => advertised = Some(v.to_string()),
                 "log.dirs" | "log.dir" => {

@@ -22,6 +22,7 @@ pub mod handlers;
 pub mod meta_properties;
 pub mod partition;
 pub mod records;
+pub mod replica;
 pub mod server;
 pub mod stats;
 pub mod topic_config;

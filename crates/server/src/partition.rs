@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use std::sync::atomic::AtomicUsize;
 
 use brook_log::batch::{self, BatchHeader};
 use brook_log::{Appended, Durability, Log, LogError};
@@ -15,6 +16,7 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
+use crate::replica::Role;
 use crate::stats::PartitionStats;
 
 /// Batches remembered per producer for duplicate detection, as in Kafka.
@@ -30,6 +32,12 @@ pub struct Partition {
     pub log: Log,
     pub stats: PartitionStats,
     producers: Mutex<HashMap<i64, ProducerEntry>>,
+    /// This replica's part in the partition's replication (see `replica`).
+    pub(crate) role: Mutex<Role>,
+    /// The ISR's size, for acks=all producers waiting on the high watermark.
+    pub(crate) isr_size: tokio::sync::watch::Sender<usize>,
+    /// The topic's `min.insync.replicas`.
+    pub(crate) min_insync: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -67,17 +75,7 @@ impl ProduceError {
 impl Partition {
     /// Wraps an opened log, rebuilding producer state from its batch headers.
     pub fn new(topic: String, topic_id: Uuid, index: i32, log: Log) -> Result<Partition, LogError> {
-        let mut producers: HashMap<i64, ProducerEntry> = HashMap::new();
-        log.scan_batch_headers(|header| {
-            if header.producer_id >= 0 {
-                let entry = producers.entry(header.producer_id).or_default();
-                if header.producer_epoch != entry.epoch {
-                    entry.batches.clear();
-                    entry.epoch = header.producer_epoch;
-                }
-                remember(entry, header, header.base_offset);
-            }
-        })?;
+        let producers = producers_from(&log)?;
         Ok(Partition {
             topic,
             topic_id,
@@ -85,7 +83,26 @@ impl Partition {
             log,
             stats: PartitionStats::default(),
             producers: Mutex::new(producers),
+            role: Mutex::new(Role::Unreplicated),
+            isr_size: tokio::sync::watch::Sender::new(1),
+            min_insync: AtomicUsize::new(1),
         })
+    }
+
+    /// Notes the producer batches among `batches` (a follower copied them from its leader),
+    /// so that this replica checks sequences as the leader did if it comes to lead.
+    pub(crate) fn remember_batches(&self, batches: &[u8]) {
+        let mut producers = self.producers.lock().expect("producer state lock");
+        for (header, _) in batch::whole_batches(batches) {
+            note_batch(&mut producers, &header);
+        }
+    }
+
+    /// Rebuilds the producer state from the log (after a truncation).
+    pub(crate) fn reload_producers(&self) -> Result<(), LogError> {
+        let producers = producers_from(&self.log)?;
+        *self.producers.lock().expect("producer state lock") = producers;
+        Ok(())
     }
 
     /// Appends one producer batch after the idempotence checks. A duplicate of a recent batch
@@ -113,6 +130,24 @@ impl Partition {
         }
         remember(entry, &header, appended.base_offset);
         Ok(appended)
+    }
+}
+
+/// The producer state the batches in `log` leave.
+fn producers_from(log: &Log) -> Result<HashMap<i64, ProducerEntry>, LogError> {
+    let mut producers = HashMap::new();
+    log.scan_batch_headers(|header| note_batch(&mut producers, header))?;
+    Ok(producers)
+}
+
+fn note_batch(producers: &mut HashMap<i64, ProducerEntry>, header: &BatchHeader) {
+    if header.producer_id >= 0 {
+        let entry = producers.entry(header.producer_id).or_default();
+        if header.producer_epoch != entry.epoch {
+            entry.batches.clear();
+            entry.epoch = header.producer_epoch;
+        }
+        remember(entry, header, header.base_offset);
     }
 }
 

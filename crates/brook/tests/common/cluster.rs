@@ -115,6 +115,14 @@ impl Cluster {
         self.nodes[(id - 1) as usize].brook.take().and_then(|mut b| b.stop())
     }
 
+    /// SIGSTOP (`pause: true`) or SIGCONT: a node that freezes and wakes with its state.
+    pub fn pause(&self, id: i32, pause: bool) {
+        let pid = self.node(id).brook.as_ref().expect("node is running").pid();
+        let signal = if pause { "-STOP" } else { "-CONT" };
+        let status = Command::new("kill").args([signal, &pid.to_string()]).status().expect("kill");
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+
     /// Starts a stopped node again with its own properties and data.
     pub fn restart(&mut self, id: i32) {
         let node = &mut self.nodes[(id - 1) as usize];

@@ -2,6 +2,10 @@
 //! `min_bytes` are there or `max_wait_ms` passes. The wait sleeps on the partitions' high
 //! watermark channels, never in a loop. Fetch sessions are not kept: every response says "no
 //! session" (id 0), which tells clients to keep sending full requests.
+//!
+//! A fetch with a replica id is a follower's: the leader checks its leader epoch and whether
+//! its log diverged, notes its progress (which may move the high watermark and the ISR), and
+//! serves it up to the log end, waking on appends rather than on the high watermark.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,12 +13,14 @@ use std::time::Duration;
 use brook_log::{LogError, ReadBound};
 use bytes::Bytes;
 use futures::FutureExt;
+use futures::future::BoxFuture;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::fetch_response::{EpochEndOffset, FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 
 use crate::broker::Broker;
 use crate::partition::Partition;
+use crate::replica::FollowerFetch;
 use crate::stats::count_records;
 
 /// One requested partition, resolved.
@@ -24,12 +30,19 @@ struct Wanted {
     partition: Result<Arc<Partition>, ResponseError>,
     fetch_offset: i64,
     max_bytes: usize,
+    /// A follower's log diverged from the leader's: (epoch, end offset) to truncate to.
+    diverged: Option<(i32, i64)>,
 }
 
 pub(super) async fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -> FetchResponse {
     if request.session_id != 0 {
         return FetchResponse::default().with_error_code(ResponseError::FetchSessionIdNotFound.code());
     }
+    let replica_id = if version >= 15 { request.replica_state.replica_id.0 } else { request.replica_id.0 };
+    let bound = if replica_id >= 0 { ReadBound::LogEnd } else { ReadBound::HighWatermark };
+    let now_ms = broker.clock.now_ms();
+    // Only a live (unfenced) follower may join an ISR.
+    let eligible = replica_id >= 0 && broker.image().brokers.get(&replica_id).is_some_and(|b| !b.fenced);
     let mut topics = Vec::with_capacity(request.topics.len());
     let mut wanted = Vec::new();
     for (t, topic) in request.topics.iter().enumerate() {
@@ -38,13 +51,30 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: FetchRequest, version:
             if version >= 13 { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
         topics.push((topic.topic.clone(), topic.topic_id));
         for p in &topic.partitions {
-            let partition = meta.as_ref().ok_or(unknown).and_then(|m| broker.leader_partition(m, p.partition));
+            let mut partition = meta.as_ref().ok_or(unknown).and_then(|m| broker.leader_partition(m, p.partition));
+            let mut diverged = None;
+            if replica_id >= 0
+                && let Ok(leader) = &partition
+            {
+                let hw = leader.log.high_watermark();
+                let (epoch, offset, last) = (p.current_leader_epoch, p.fetch_offset, p.last_fetched_epoch);
+                match leader.follower_fetch(replica_id, eligible, epoch, offset, last, now_ms, hw) {
+                    Ok(FollowerFetch::Serve(change)) => {
+                        if let Some(change) = change {
+                            broker.alter_isr(leader, change);
+                        }
+                    }
+                    Ok(FollowerFetch::Diverged { epoch, end_offset }) => diverged = Some((epoch, end_offset)),
+                    Err(code) => partition = Err(code),
+                }
+            }
             wanted.push(Wanted {
                 topic: t,
                 index: p.partition,
                 partition,
                 fetch_offset: p.fetch_offset,
                 max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
+                diverged,
             });
         }
     }
@@ -52,28 +82,50 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: FetchRequest, version:
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
     let deadline = tokio::time::Instant::now() + Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
     // Subscribe before reading, so a batch landing between the read and the wait wakes us.
-    let mut watchers: Vec<_> =
-        wanted.iter().filter_map(|w| w.partition.as_ref().ok()).map(|p| p.log.subscribe()).collect();
+    let mut watchers: Vec<Watcher> = wanted
+        .iter()
+        .filter_map(|w| w.partition.as_ref().ok())
+        .map(|p| match bound {
+            ReadBound::HighWatermark => Watcher::HighWatermark(p.log.subscribe()),
+            ReadBound::LogEnd => Watcher::LogEnd(p.log.subscribe_progress()),
+        })
+        .collect();
+    let diverged = wanted.iter().any(|w| w.diverged.is_some());
     loop {
-        let (partitions, bytes, errors) = read_all(&wanted, max_bytes);
+        let (partitions, bytes, errors) = read_all(&wanted, max_bytes, bound);
         let now = tokio::time::Instant::now();
-        if bytes >= min_bytes.max(1) || errors || now >= deadline || watchers.is_empty() {
+        if bytes >= min_bytes.max(1) || errors || diverged || now >= deadline || watchers.is_empty() {
             return respond(&wanted, topics, partitions);
         }
-        let changed = futures::future::select_all(watchers.iter_mut().map(|w| w.changed().boxed()));
+        let changed = futures::future::select_all(watchers.iter_mut().map(Watcher::changed));
         match tokio::time::timeout_at(deadline, changed).await {
             Ok((Ok(()), _, _)) => continue,
             // The deadline passed, or a partition went away (its topic was deleted).
             Ok((Err(_), _, _)) | Err(_) => {
-                let (partitions, _, _) = read_all(&wanted, max_bytes);
+                let (partitions, _, _) = read_all(&wanted, max_bytes, bound);
                 return respond(&wanted, topics, partitions);
             }
         }
     }
 }
 
+/// What a long poll waits on: consumers on the high watermark, followers on appends.
+enum Watcher {
+    HighWatermark(tokio::sync::watch::Receiver<brook_log::Watermark>),
+    LogEnd(tokio::sync::watch::Receiver<brook_log::Progress>),
+}
+
+impl Watcher {
+    fn changed(&mut self) -> BoxFuture<'_, Result<(), tokio::sync::watch::error::RecvError>> {
+        match self {
+            Watcher::HighWatermark(rx) => rx.changed().boxed(),
+            Watcher::LogEnd(rx) => rx.changed().boxed(),
+        }
+    }
+}
+
 /// Reads every partition: (per-partition data, total bytes, whether any partition errored).
-fn read_all(wanted: &[Wanted], max_bytes: usize) -> (Vec<(usize, PartitionData)>, usize, bool) {
+fn read_all(wanted: &[Wanted], max_bytes: usize, bound: ReadBound) -> (Vec<(usize, PartitionData)>, usize, bool) {
     let mut total = 0;
     let mut errors = false;
     let mut out = Vec::with_capacity(wanted.len());
@@ -94,17 +146,23 @@ fn read_all(wanted: &[Wanted], max_bytes: usize) -> (Vec<(usize, PartitionData)>
                     .with_high_watermark(high_watermark)
                     .with_last_stable_offset(high_watermark)
                     .with_log_start_offset(log.log_start_offset());
+                if let Some((epoch, end_offset)) = w.diverged {
+                    let diverging = EpochEndOffset::default().with_epoch(epoch).with_end_offset(end_offset);
+                    out.push((w.topic, data.with_diverging_epoch(diverging)));
+                    continue;
+                }
                 // KIP-74: the first partition with data may exceed the response limit.
                 let budget = if total == 0 { w.max_bytes } else { w.max_bytes.min(max_bytes.saturating_sub(total)) };
-                let read = if budget == 0 {
-                    Ok(Bytes::new())
-                } else {
-                    log.read(w.fetch_offset, budget, ReadBound::HighWatermark)
-                };
+                let read = if budget == 0 { Ok(Bytes::new()) } else { log.read(w.fetch_offset, budget, bound) };
                 match read {
                     Ok(records) => {
                         total += records.len();
                         data.with_records(Some(records))
+                    }
+                    Err(LogError::OffsetOutOfRange { .. }) if bound == ReadBound::LogEnd => {
+                        // A follower needs the leader's bounds to start over.
+                        errors = true;
+                        data.with_error_code(ResponseError::OffsetOutOfRange.code())
                     }
                     Err(e) => {
                         errors = true;

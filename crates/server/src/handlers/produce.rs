@@ -53,8 +53,11 @@ pub(super) fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16
                         None => Err((unknown, None)),
                         Some((_, Err(code))) => Err((code, None)),
                         Some((meta, Ok(partition))) => {
-                            let rules = topic_rules(meta);
-                            append(&partition, p.records, &rules, durability).map(|a| (partition, a))
+                            let enough = if acks == -1 { partition.check_enough_replicas() } else { Ok(()) };
+                            enough
+                                .map_err(|(code, message)| (code, Some(message)))
+                                .and_then(|()| append(&partition, p.records, &topic_rules(meta), durability))
+                                .map(|a| (partition, a))
                         }
                     }
                 };
@@ -77,7 +80,7 @@ pub(super) fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16
                 partitions.push(match outcome.result {
                     Ok((partition, appended)) => {
                         let waited = if acks == -1 {
-                            let wait = partition.log.wait_for_high_watermark(appended.last_offset + 1);
+                            let wait = partition.wait_committed(appended.last_offset + 1);
                             tokio::time::timeout_at(deadline, wait).await
                         } else {
                             Ok(Ok(()))
@@ -87,7 +90,7 @@ pub(super) fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16
                                 .with_base_offset(appended.base_offset)
                                 .with_log_append_time_ms(appended.log_append_time_ms)
                                 .with_log_start_offset(appended.log_start_offset),
-                            Ok(Err(e)) => response.with_error_code(e.kafka_error_code()).with_base_offset(-1),
+                            Ok(Err(code)) => response.with_error_code(code.code()).with_base_offset(-1),
                             Err(_) => {
                                 response.with_error_code(ResponseError::RequestTimedOut.code()).with_base_offset(-1)
                             }

@@ -1,0 +1,199 @@
+//! Partition replication with real processes: topics with replication factor 3, followers
+//! copying their leaders byte for byte, acks=all answered once the in-sync replicas hold a
+//! batch, the ISR shrinking when a follower freezes and growing when it is back, and
+//! `min.insync.replicas` refusing acks=all writes the ISR cannot cover.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::cluster::{Cluster, SETTLE};
+use common::eventually;
+use common::wire::Conn;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{ApiKey, MetadataRequest, ResponseKind, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Each partition's (leader, replicas, ISR) in a Metadata answer from `addr`.
+fn partition_states(addr: &str, topic: &str) -> Vec<(i32, Vec<i32>, Vec<i32>)> {
+    let mut conn = Conn::open(addr);
+    let request = MetadataRequest::default().with_topics(Some(vec![
+        MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_string(topic.into())))),
+    ]));
+    match conn.call(ApiKey::Metadata, 9, &request) {
+        ResponseKind::Metadata(r) => {
+            let t = r.topics.first().expect("the topic");
+            let mut out: Vec<_> = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let ids = |v: &[kafka_protocol::messages::BrokerId]| {
+                        let mut ids: Vec<i32> = v.iter().map(|b| b.0).collect();
+                        ids.sort_unstable();
+                        ids
+                    };
+                    (p.partition_index, (p.leader_id.0, ids(&p.replica_nodes), ids(&p.isr_nodes)))
+                })
+                .collect();
+            out.sort_by_key(|(i, _)| *i);
+            out.into_iter().map(|(_, s)| s).collect()
+        }
+        other => panic!("unexpected answer {other:?}"),
+    }
+}
+
+async fn create_topic(bootstrap: &str, topic: NewTopic<'_>) {
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", bootstrap).create().expect("admin");
+    let results = admin.create_topics(&[topic], &AdminOptions::new()).await.expect("create topics");
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+}
+
+fn producer(bootstrap: &str, acks: &str) -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", acks)
+        .set("enable.idempotence", if acks == "all" { "true" } else { "false" })
+        .set("message.timeout.ms", "20000")
+        .create()
+        .expect("producer")
+}
+
+/// Produces `count` keyed values; returns value -> (partition, offset).
+async fn produce(producer: &FutureProducer, topic: &str, prefix: &str, count: usize) -> BTreeMap<String, (i32, i64)> {
+    let sends: Vec<_> = (0..count)
+        .map(|i| {
+            let (key, value) = (format!("customer-{}", i % 23), format!("{prefix}-{i}"));
+            async move {
+                let record = FutureRecord::to(topic).key(&key).payload(&value);
+                let delivery = producer.send(record, TIMEOUT).await.map_err(|(e, _)| e).expect("delivered");
+                (value, (delivery.partition, delivery.offset))
+            }
+        })
+        .collect();
+    futures::future::join_all(sends).await.into_iter().collect()
+}
+
+/// Reads the whole topic from the partitions' leaders until `expected` values arrived.
+async fn consume(bootstrap: &str, topic: &str, expected: usize) -> BTreeMap<String, (i32, i64)> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("reader-{topic}"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut got = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while got.len() < expected {
+        assert!(Instant::now() < deadline, "consumed {} of {expected}", got.len());
+        if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await {
+            let value = String::from_utf8(m.payload().unwrap_or_default().to_vec()).expect("utf-8");
+            got.insert(value, (m.partition(), m.offset()));
+        }
+    }
+    got
+}
+
+/// Every `.log` segment of `dir`, by file name.
+fn segments(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return BTreeMap::new() };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).expect("segment")))
+        .collect()
+}
+
+/// RF 3, min ISR 2: librdkafka produces with acks=all and idempotence, every partition's ISR
+/// is all three brokers, a consumer group reads every acknowledged value at its offset, and
+/// each partition's segments are byte-identical on the three brokers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_hold_identical_logs() {
+    let cluster = Cluster::start(3, &[]);
+    let bootstrap = cluster.bootstrap();
+    let topic = NewTopic::new("purchases", 3, TopicReplication::Fixed(3)).set("min.insync.replicas", "2");
+    create_topic(&bootstrap, topic).await;
+    let states = eventually(SETTLE, "every partition has its three replicas in sync", || {
+        let states = partition_states(&cluster.node(1).addr(), "purchases");
+        states.iter().all(|(_, r, isr)| r == &vec![1, 2, 3] && isr == &vec![1, 2, 3]).then_some(states)
+    });
+    let leaders: std::collections::BTreeSet<i32> = states.iter().map(|(l, _, _)| *l).collect();
+    assert_eq!(leaders.len(), 3, "leadership is spread: {states:?}");
+
+    let sent = produce(&producer(&bootstrap, "all"), "purchases", "buy", 600).await;
+    assert_eq!(consume(&bootstrap, "purchases", sent.len()).await, sent, "every value at its acknowledged offset");
+
+    for p in 0..3 {
+        eventually(SETTLE, "the replicas are byte-identical", || {
+            let copies: Vec<_> =
+                cluster.nodes.iter().map(|n| segments(&n.data.join(format!("purchases-{p}")))).collect();
+            let all_data = copies.iter().all(|c| c.values().map(Vec::len).sum::<usize>() > 0);
+            (all_data && copies.windows(2).all(|w| w[0] == w[1])).then_some(())
+        });
+    }
+}
+
+/// One partition on brokers 2, 3 and 4 (the quorum is node 1 alone, so it survives the
+/// brokers' pauses). A frozen follower leaves the ISR and acks=all carries on with two;
+/// thawed, it catches up and rejoins. With two followers frozen, acks=all is refused with
+/// NOT_ENOUGH_REPLICAS while acks=1 is still taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_followers_leave_the_isr_and_min_isr_guards_acks_all() {
+    let settings =
+        ["broker.heartbeat.interval.ms=300", "broker.session.timeout.ms=2000", "replica.lag.time.max.ms=2000"];
+    let cluster = Cluster::start_split(1, 3, &settings);
+    let bootstrap = cluster.bootstrap();
+    let assignment: &[&[i32]] = &[&[2, 3, 4]];
+    let topic = NewTopic::new("orders", 1, TopicReplication::Variable(assignment)).set("min.insync.replicas", "2");
+    create_topic(&bootstrap, topic).await;
+    let isr = |want: Vec<i32>| {
+        let addr = cluster.node(1 + 1).addr();
+        let what = format!("ISR {want:?}");
+        eventually(SETTLE, &what, || (partition_states(&addr, "orders")[0].2 == want).then_some(()))
+    };
+    isr(vec![2, 3, 4]);
+    let all = producer(&bootstrap, "all");
+    let mut sent = produce(&all, "orders", "before", 50).await;
+
+    cluster.pause(4, true);
+    let paused = Instant::now();
+    isr(vec![2, 3]);
+    assert!(paused.elapsed() < Duration::from_secs(2 + 1) + Duration::from_secs(2), "left the ISR in time");
+    sent.extend(produce(&all, "orders", "two-in-sync", 50).await);
+    cluster.pause(4, false);
+    isr(vec![2, 3, 4]);
+
+    cluster.pause(3, true);
+    cluster.pause(4, true);
+    isr(vec![2]);
+    let refused = all.send(FutureRecord::to("orders").key("k").payload("refused"), TIMEOUT).await;
+    match refused {
+        Err((KafkaError::MessageProduction(code), _)) => {
+            assert!(matches!(code, RDKafkaErrorCode::NotEnoughReplicas | RDKafkaErrorCode::MessageTimedOut), "{code:?}")
+        }
+        other => panic!("acks=all must fail with one replica in sync: {other:?}"),
+    }
+    let one = producer(&bootstrap, "1");
+    let taken = one.send(FutureRecord::to("orders").key("k").payload("acks-1"), TIMEOUT).await;
+    assert!(taken.is_ok(), "acks=1 is still taken: {taken:?}");
+    cluster.pause(3, false);
+    cluster.pause(4, false);
+    isr(vec![2, 3, 4]);
+    let got = consume(&bootstrap, "orders", sent.len() + 1).await;
+    for (value, at) in &sent {
+        assert_eq!(got.get(value), Some(at), "{value} kept at its offset");
+    }
+    assert!(got.contains_key("acks-1"));
+}

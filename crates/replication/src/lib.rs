@@ -1,0 +1,20 @@
+//! Partition replication, as Kafka's: each partition has a leader and followers; followers
+//! fetch from the leader with Kafka's Fetch API (a replica id, the leader epoch, the epoch of
+//! their last batch), the leader tracks how far each has durably copied and which are in sync,
+//! and the high watermark is the smallest offset every in-sync replica holds.
+//!
+//! - `leader`: a leader's view of its followers: progress, the ISR changes to ask the
+//!   controller for, and the replication floor that bounds the high watermark.
+//! - `follower`: the fetchers that copy partitions from their leaders, truncating where a log
+//!   diverged after a leader change.
+//! - `client`: a minimal Kafka protocol connection, for the fetchers.
+//!
+//! The crate knows logs and the Kafka wire format, not the metadata: the server tells it who
+//! leads what, and carries ISR changes to the controller.
+
+pub mod client;
+pub mod follower;
+pub mod leader;
+
+pub use follower::{Fetchers, FollowedPartition, Replica};
+pub use leader::{Leadership, PartitionState};

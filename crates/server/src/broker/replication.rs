@@ -1,0 +1,120 @@
+//! The broker's side of replication: each hosted partition takes the role the metadata gives
+//! it, followers are handed to the fetchers, and leaders' ISR changes go to the controller.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use brook_controller::{ControllerReply, ControllerRequest};
+use brook_replication::FollowedPartition;
+use brook_replication::follower::FetcherConfig;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use super::{Broker, CONTROLLER_TIMEOUT};
+use crate::config::BrokerConfig;
+use crate::partition::Partition;
+use crate::replica::{AlterIsr, as_replica, min_insync};
+
+pub(super) fn fetcher_config(config: &BrokerConfig) -> FetcherConfig {
+    FetcherConfig {
+        node_id: config.node_id,
+        partition_max_bytes: config.replica.fetch_max_bytes,
+        response_max_bytes: config.replica.fetch_response_max_bytes,
+        max_wait_ms: config.replica.fetch_wait_max_ms,
+        backoff_ms: config.replica.fetch_backoff_ms,
+    }
+}
+
+impl Broker {
+    /// Gives every hosted partition the role the image says, and the fetchers exactly the
+    /// partitions this broker follows.
+    pub(super) fn assign_roles(&self) {
+        let node_id = self.config.node_id;
+        let now = self.clock.now_ms();
+        let image = self.image();
+        let partitions = self.partitions.read().expect("partitions lock");
+        let mut followed = Vec::new();
+        for (topic, index) in image.partitions_on(node_id) {
+            let (Some(partition), Some(meta)) = (partitions.get(&(topic.name.clone(), index)), topic.partition(index))
+            else {
+                continue;
+            };
+            if partition.topic_id != topic.id {
+                continue;
+            }
+            let min_insync = min_insync(&topic.configs, self.config.replica.min_insync_replicas);
+            if !partition.set_role(node_id, meta, min_insync, now) {
+                continue;
+            }
+            let Some(addr) = image
+                .brokers
+                .get(&meta.leader)
+                .and_then(|b| b.endpoint(&self.config.listener_name))
+                .map(|e| format!("{}:{}", e.host, e.port))
+            else {
+                continue;
+            };
+            followed.push((
+                addr,
+                FollowedPartition {
+                    topic: topic.name.clone(),
+                    topic_id: topic.id,
+                    index,
+                    leader: meta.leader,
+                    leader_epoch: meta.leader_epoch,
+                    replica: as_replica(partition),
+                },
+            ));
+        }
+        drop(partitions);
+        drop(image);
+        self.fetchers.set(followed);
+    }
+
+    /// Kafka's ISR expiration check, every half `replica.lag.time.max.ms`: leaders drop
+    /// followers that stopped catching up.
+    pub(super) async fn isr_loop(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let lag = self.config.replica.lag_time_max_ms;
+        let period = Duration::from_millis((lag / 2).max(10) as u64);
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(period) => {}
+                _ = stop.changed() => return,
+            }
+            let now = self.clock.now_ms();
+            for partition in self.partitions() {
+                if let Some(change) = partition.check_isr(now, lag) {
+                    self.alter_isr(&partition, change);
+                }
+            }
+        }
+    }
+
+    /// Asks the controller for an ISR change in the background; the partition learns the
+    /// outcome from the metadata, or is told the proposal failed.
+    pub(crate) fn alter_isr(self: &Arc<Self>, partition: &Arc<Partition>, change: AlterIsr) {
+        let (broker, partition) = (self.clone(), partition.clone());
+        tokio::spawn(async move {
+            let request = ControllerRequest::AlterPartition {
+                topic_id: change.topic_id,
+                partition: change.partition,
+                leader: broker.config.node_id,
+                broker_epoch: broker.broker_epoch.load(std::sync::atomic::Ordering::Relaxed),
+                leader_epoch: change.leader_epoch,
+                partition_epoch: change.partition_epoch,
+                isr: change.isr.clone(),
+            };
+            match broker.channel.call(request, CONTROLLER_TIMEOUT).await {
+                Ok(ControllerReply::Done) => {
+                    info!(topic = partition.topic, partition = partition.index, isr = ?change.isr, "ISR changed");
+                    broker.assign_roles();
+                }
+                Ok(other) => warn!(?other, "unexpected answer to AlterPartition"),
+                Err(e) => {
+                    warn!(topic = partition.topic, partition = partition.index, code = ?e.code, error = e.message, "ISR change refused");
+                    partition.isr_change_failed(change.leader_epoch);
+                }
+            }
+        });
+    }
+}
