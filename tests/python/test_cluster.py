@@ -2,6 +2,7 @@
 confluent-kafka: each client creates a 6-partition topic through one node, sees partitions led
 by all three brokers, and produces and consumes across them."""
 
+import os
 import time
 from collections import Counter
 
@@ -82,3 +83,50 @@ def test_confluent_kafka_on_a_cluster(cluster):
             got[msg.value().decode()] = (msg.partition(), msg.offset())
     consumer.close()
     assert got == delivered
+
+
+def segments(data_dir, partition_dir):
+    """Every segment file of one partition on one node, by name."""
+    path = os.path.join(data_dir, partition_dir)
+    if not os.path.isdir(path):
+        return {}
+    return {n: open(os.path.join(path, n), "rb").read() for n in sorted(os.listdir(path)) if n.endswith(".log")}
+
+
+def test_replicated_topic_with_kafka_python(cluster):
+    """Replication factor 3 and min.insync.replicas 2, as kafka-python creates it: every
+    partition lists three replicas, all in sync; acks=all writes are read back at their offsets;
+    the three copies of each partition are byte-identical."""
+    admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+    admin.create_topics([NewTopic("ledger", 3, 3, topic_configs={"min.insync.replicas": "2"})])
+
+    def all_in_sync():
+        [topic] = admin.describe_topics(["ledger"])
+        parts = topic["partitions"]
+        ok = len(parts) == 3 and all(sorted(p["replicas"]) == [1, 2, 3] and sorted(p["isr"]) == [1, 2, 3]
+                                     for p in parts)
+        return ok and parts
+    wait_for("three in-sync replicas per partition", all_in_sync)
+
+    producer = KafkaProducer(bootstrap_servers=cluster.bootstrap, acks="all")
+    sent = {}
+    for i in range(150):
+        meta = producer.send("ledger", key=f"account-{i % 7}".encode(), value=f"entry-{i}".encode()).get(timeout=20)
+        sent[f"entry-{i}"] = (meta.partition, meta.offset)
+    producer.close()
+
+    consumer = KafkaConsumer("ledger", bootstrap_servers=cluster.bootstrap, group_id="auditors",
+                             auto_offset_reset="earliest", enable_auto_commit=False, consumer_timeout_ms=1000)
+    got = {}
+    deadline = time.time() + 60
+    while len(got) < len(sent) and time.time() < deadline:
+        for m in consumer:
+            got[m.value.decode()] = (m.partition, m.offset)
+    consumer.close()
+    assert got == sent
+
+    for p in range(3):
+        def identical():
+            copies = [segments(n.data_dir, f"ledger-{p}") for n in cluster.nodes]
+            return all(sum(map(len, c.values())) > 0 for c in copies) and all(c == copies[0] for c in copies)
+        wait_for(f"identical copies of ledger-{p}", identical)

@@ -197,3 +197,58 @@ async fn frozen_followers_leave_the_isr_and_min_isr_guards_acks_all() {
     }
     assert!(got.contains_key("acks-1"));
 }
+
+/// Kafka's KIP-101 case. The leader takes an acks=1 write its followers have not fetched
+/// (they are frozen), then freezes itself; the followers wake, one of them is elected and
+/// takes acks=all writes at the same offsets. When the old leader wakes it follows, finds
+/// where its log diverged, truncates exactly the unreplicated batch and ends up byte-identical
+/// to the others; every acks=all write is there, the acks=1 one is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_diverged_former_leader_truncates_its_unreplicated_batch() {
+    let settings =
+        ["broker.heartbeat.interval.ms=300", "broker.session.timeout.ms=4000", "replica.fetch.wait.max.ms=100"];
+    let cluster = Cluster::start_split(1, 3, &settings);
+    let bootstrap = cluster.bootstrap();
+    let assignment: &[&[i32]] = &[&[2, 3, 4]];
+    let topic = NewTopic::new("ledger", 1, TopicReplication::Variable(assignment)).set("min.insync.replicas", "2");
+    create_topic(&bootstrap, topic).await;
+    let state = |node: i32, want: (i32, Vec<i32>)| {
+        let addr = cluster.node(node).addr();
+        let what = format!("leader and ISR {want:?}");
+        eventually(SETTLE, &what, || {
+            let (leader, _, isr) = partition_states(&addr, "ledger").remove(0);
+            (leader == want.0 && isr == want.1).then_some(())
+        })
+    };
+    state(2, (2, vec![2, 3, 4]));
+    let mut sent = produce(&producer(&bootstrap, "all"), "ledger", "committed", 20).await;
+
+    let one = producer(&cluster.node(2).addr(), "1");
+    cluster.pause(3, true);
+    cluster.pause(4, true);
+    // A fetch the followers sent before they froze may still be waiting at the leader and
+    // would carry the next batch into their socket buffers. An absence cannot be awaited:
+    // outlast `replica.fetch.wait.max.ms`.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let unreplicated = FutureRecord::to("ledger").key("k").payload("unreplicated");
+    let delivery = one.send(unreplicated, TIMEOUT).await.expect("acks=1 is taken by the leader alone");
+    assert_eq!(delivery.offset, 20);
+    cluster.pause(2, true);
+    cluster.pause(3, false);
+    cluster.pause(4, false);
+    state(3, (3, vec![3, 4]));
+
+    let survivors = format!("{},{}", cluster.node(3).addr(), cluster.node(4).addr());
+    let after = produce(&producer(&survivors, "all"), "ledger", "new-leader", 20).await;
+    let first = after.values().map(|(_, o)| *o).min();
+    assert_eq!(first, Some(20), "the new leader never had the unreplicated batch");
+    sent.extend(after);
+    cluster.pause(2, false);
+    state(3, (3, vec![2, 3, 4]));
+    eventually(SETTLE, "the former leader's copy is identical", || {
+        let copies = [2, 3, 4].map(|id| segments(&cluster.node(id).data.join("ledger-0")));
+        copies.windows(2).all(|w| w[0] == w[1]).then_some(())
+    });
+    let got = consume(&bootstrap, "ledger", sent.len()).await;
+    assert_eq!(got, sent, "every acks=all value at its offset, and nothing else");
+}

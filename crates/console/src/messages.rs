@@ -267,11 +267,11 @@ pub(crate) async fn produce(State(state): State<AppState>, Path(name): Path<Stri
     let mut batch = BytesMut::new();
     let options = RecordEncodeOptions { version: 2, compression: Compression::None };
     RecordBatchEncoder::encode(&mut batch, [&record], &options).map_err(|e| HttpError::internal(e.to_string()))?;
-    let appended = append_batch(&partition, &topic, batch.freeze(), Durability::Sync)?;
-    let durable = partition.log.wait_for_high_watermark(appended.last_offset + 1);
-    match tokio::time::timeout(PRODUCE_TIMEOUT, durable).await {
+    let (appended, leader_epoch) = append_batch(&partition, &topic, batch.freeze(), Durability::Sync)?;
+    let committed = partition.wait_committed(appended.last_offset + 1, leader_epoch);
+    match tokio::time::timeout(PRODUCE_TIMEOUT, committed).await {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(HttpError::internal(e.to_string())),
+        Ok(Err(code)) => return Err(HttpError::internal(format!("the message was not committed: {code:?}"))),
         Err(_) => return Err(HttpError::internal("the message was not acknowledged in time")),
     }
     let timestamp = if appended.log_append_time_ms >= 0 { appended.log_append_time_ms } else { timestamp };

@@ -32,6 +32,14 @@ const SYNC_WAIT: Duration = Duration::from_secs(5);
 /// A hosted partition as a follower sees it.
 pub trait Replica: Send + Sync + 'static {
     fn log(&self) -> &Log;
+    /// Runs `change` on the log if this replica still follows the leadership of
+    /// `leader_epoch`, keeping its role fixed meanwhile; `None` if it no longer does (what a
+    /// former leader answers must not land in a replica that now leads or follows another).
+    fn while_following(
+        &self,
+        leader_epoch: i32,
+        change: &mut dyn FnMut(&Log) -> Result<(), LogError>,
+    ) -> Option<Result<(), LogError>>;
     /// Batches from the leader were appended (the partition updates its producer state).
     fn appended(&self, batches: &[u8]);
     /// The log was truncated (the partition rebuilds what it derived from it).
@@ -150,7 +158,10 @@ async fn run(config: FetcherConfig, broker_epoch: Arc<AtomicI64>, leader: i32, a
             let _ = tokio::time::timeout_at(wait, shared.changed.notified()).await;
             continue;
         }
-        wait_synced(&partitions).await;
+        let partitions = synced(partitions).await;
+        if partitions.is_empty() {
+            continue;
+        }
         if connection.is_none() {
             let client_id = format!("brook-replica-{}", config.node_id);
             match Connection::connect(&addr, client_id, REQUEST_TIMEOUT).await {
@@ -194,20 +205,24 @@ async fn run(config: FetcherConfig, broker_epoch: Arc<AtomicI64>, leader: i32, a
 }
 
 /// Under `flush.on.ack`, a follower's fetch offset must be durable: waits until what was
-/// appended is synced (the group commit was woken when it was appended).
-async fn wait_synced(partitions: &[FollowedPartition]) {
+/// appended is synced (the group commit was woken when it was appended). Partitions whose
+/// sync does not come in time sit this fetch out.
+async fn synced(partitions: Vec<FollowedPartition>) -> Vec<FollowedPartition> {
     let deadline = Instant::now() + SYNC_WAIT;
+    let mut ready = Vec::with_capacity(partitions.len());
     for p in partitions {
         let log = p.replica.log();
-        if !log.config().flush_on_ack {
-            continue;
+        if log.config().flush_on_ack {
+            let mut progress = log.subscribe_progress();
+            let synced = progress.wait_for(|p| p.synced >= p.log_end_offset);
+            if !matches!(tokio::time::timeout_at(deadline, synced).await, Ok(Ok(_))) {
+                warn!(topic = p.topic, partition = p.index, "a replica's appends were not synced in time");
+                continue;
+            }
         }
-        let mut progress = log.subscribe_progress();
-        let synced = progress.wait_for(|p| p.synced >= p.log_end_offset);
-        if tokio::time::timeout_at(deadline, synced).await.is_err() {
-            warn!(topic = p.topic, partition = p.index, "a replica's appends were not synced in time");
-        }
+        ready.push(p);
     }
+    ready
 }
 
 fn fetch_request(config: &FetcherConfig, broker_epoch: i64, partitions: &[FollowedPartition]) -> FetchRequest {
@@ -238,10 +253,24 @@ fn fetch_request(config: &FetcherConfig, broker_epoch: i64, partitions: &[Follow
         .with_topics(topics)
 }
 
-/// Applies one partition's answer: appends its batches, or truncates where the logs diverged,
-/// then takes the leader's high watermark as the bound on this replica's. `Err` asks the
-/// fetcher to back off from this partition.
+/// Applies one partition's answer while the replica still follows that leadership. `Err`
+/// asks the fetcher to back off from this partition.
 fn apply(p: &FollowedPartition, data: PartitionData) -> Result<(), String> {
+    let mut data = Some(data);
+    let mut outcome = Ok(());
+    let applied = p.replica.while_following(p.leader_epoch, &mut |_| {
+        outcome = apply_following(p, data.take().expect("applied once"));
+        Ok(())
+    });
+    match applied {
+        Some(_) => outcome,
+        None => Err("no longer a follower of this leadership".into()),
+    }
+}
+
+/// Appends the answer's batches, or truncates where the logs diverged, then takes the
+/// leader's high watermark as the bound on this replica's.
+fn apply_following(p: &FollowedPartition, data: PartitionData) -> Result<(), String> {
     let log = p.replica.log();
     match ResponseError::try_from_code(data.error_code) {
         None => {}

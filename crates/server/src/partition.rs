@@ -34,8 +34,8 @@ pub struct Partition {
     producers: Mutex<HashMap<i64, ProducerEntry>>,
     /// This replica's part in the partition's replication (see `replica`).
     pub(crate) role: Mutex<Role>,
-    /// The ISR's size, for acks=all producers waiting on the high watermark.
-    pub(crate) isr_size: tokio::sync::watch::Sender<usize>,
+    /// The leadership and ISR size, for acks=all producers waiting on the high watermark.
+    pub(crate) view: tokio::sync::watch::Sender<View>,
     /// The topic's `min.insync.replicas`.
     pub(crate) min_insync: AtomicUsize,
 }
@@ -61,6 +61,16 @@ pub enum ProduceError {
     Log(#[from] LogError),
     #[error("producer {producer_id}: {reason}")]
     Producer { producer_id: i64, code: ResponseError, reason: &'static str },
+    #[error("this broker does not lead the partition")]
+    NotLeader,
+}
+
+/// What waiting producers watch: the leader epoch while this replica leads (`None` while it
+/// follows), and the ISR's size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View {
+    pub leader_epoch: Option<i32>,
+    pub isr_size: usize,
 }
 
 impl ProduceError {
@@ -68,6 +78,7 @@ impl ProduceError {
         match self {
             ProduceError::Log(e) => e.kafka_error_code(),
             ProduceError::Producer { code, .. } => code.code(),
+            ProduceError::NotLeader => ResponseError::NotLeaderOrFollower.code(),
         }
     }
 }
@@ -84,7 +95,7 @@ impl Partition {
             stats: PartitionStats::default(),
             producers: Mutex::new(producers),
             role: Mutex::new(Role::Unreplicated),
-            isr_size: tokio::sync::watch::Sender::new(1),
+            view: tokio::sync::watch::Sender::new(View { leader_epoch: None, isr_size: 1 }),
             min_insync: AtomicUsize::new(1),
         })
     }
@@ -105,9 +116,21 @@ impl Partition {
         Ok(())
     }
 
-    /// Appends one producer batch after the idempotence checks. A duplicate of a recent batch
-    /// returns that batch's original offsets without appending.
-    pub fn append(&self, batch: Bytes, durability: Durability) -> Result<Appended, ProduceError> {
+    /// Appends one producer batch after the idempotence checks, if this replica leads; returns
+    /// the leader epoch it was appended in, which acks=all waits in (`wait_committed`). A
+    /// duplicate of a recent batch returns that batch's original offsets without appending.
+    pub fn append(&self, batch: Bytes, durability: Durability) -> Result<(Appended, i32), ProduceError> {
+        // Held across the append, so the role cannot change under it.
+        let role = self.role.lock().expect("role lock");
+        let epoch = match &*role {
+            Role::Unreplicated => self.log.latest_epoch(),
+            Role::Leader(l) => l.leader_epoch(),
+            Role::Follower { .. } => return Err(ProduceError::NotLeader),
+        };
+        self.append_as_leader(batch, durability).map(|a| (a, epoch))
+    }
+
+    fn append_as_leader(&self, batch: Bytes, durability: Durability) -> Result<Appended, ProduceError> {
         let header = batch::BatchHeader::parse(&batch).ok_or(LogError::CorruptMessage { reason: "short batch" })?;
         if header.producer_id == NO_PRODUCER_ID {
             return Ok(self.log.append(batch, durability)?);

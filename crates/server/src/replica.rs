@@ -17,7 +17,7 @@ use kafka_protocol::error::ResponseError;
 use tracing::warn;
 use uuid::Uuid;
 
-use crate::partition::Partition;
+use crate::partition::{Partition, View};
 
 pub enum Role {
     Unreplicated,
@@ -48,6 +48,18 @@ impl Replica for Partition {
         &self.log
     }
 
+    fn while_following(
+        &self,
+        leader_epoch: i32,
+        change: &mut dyn FnMut(&Log) -> Result<(), brook_log::LogError>,
+    ) -> Option<Result<(), brook_log::LogError>> {
+        let role = self.role.lock().expect("role lock");
+        match &*role {
+            Role::Follower { leader_epoch: e, .. } if *e == leader_epoch => Some(change(&self.log)),
+            _ => None,
+        }
+    }
+
     fn appended(&self, batches: &[u8]) {
         self.remember_batches(batches);
     }
@@ -64,7 +76,9 @@ impl Partition {
     /// follows a leader (the caller hands it to a fetcher).
     pub(crate) fn set_role(&self, node_id: i32, meta: &PartitionMeta, min_insync: usize, now_ms: i64) -> bool {
         self.min_insync.store(min_insync, Ordering::Relaxed);
-        self.isr_size.send_if_modified(|size| std::mem::replace(size, meta.isr.len()) != meta.isr.len());
+        let leads = meta.leader == node_id;
+        let view = View { leader_epoch: leads.then_some(meta.leader_epoch), isr_size: meta.isr.len() };
+        self.view.send_if_modified(|current| std::mem::replace(current, view) != view);
         let mut role = self.role.lock().expect("role lock");
         if meta.replicas.len() <= 1 {
             self.log.set_leader_epoch(meta.leader_epoch);
@@ -162,7 +176,7 @@ impl Partition {
     /// acks=all may append only while the ISR holds at least `min.insync.replicas`
     /// (NOT_ENOUGH_REPLICAS, with Kafka's message).
     pub(crate) fn check_enough_replicas(&self) -> Result<(), (ResponseError, String)> {
-        let (size, min) = (*self.isr_size.borrow(), self.min_insync.load(Ordering::Relaxed));
+        let (size, min) = (self.view.borrow().isr_size, self.min_insync.load(Ordering::Relaxed));
         if size >= min {
             return Ok(());
         }
@@ -174,18 +188,31 @@ impl Partition {
         Err((ResponseError::NotEnoughReplicas, message))
     }
 
-    /// Waits until the high watermark reaches `offset` (acks=all); fails with
-    /// NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrinks below `min.insync.replicas` first.
-    pub(crate) async fn wait_committed(&self, offset: i64) -> Result<(), ResponseError> {
-        let mut isr = self.isr_size.subscribe();
+    /// Waits until the high watermark reaches `offset`, appended while leading in
+    /// `leader_epoch` (acks=all). Fails with NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR
+    /// shrinks below `min.insync.replicas` first, and with NOT_LEADER_OR_FOLLOWER if the
+    /// leadership changes: the batch may then be truncated, and a high watermark that a new
+    /// leader moves past its offset says nothing about it.
+    pub async fn wait_committed(&self, offset: i64, leader_epoch: i32) -> Result<(), ResponseError> {
+        let mut view = self.view.subscribe();
         let min = self.min_insync.load(Ordering::Relaxed);
-        tokio::select! {
+        let replicated = !matches!(&*self.role.lock().expect("role lock"), Role::Unreplicated);
+        let same_leadership = |v: &View| !replicated || v.leader_epoch == Some(leader_epoch);
+        let outcome = tokio::select! {
             biased;
             done = self.log.wait_for_high_watermark(offset) => done.map_err(|e| {
                 ResponseError::try_from_code(e.kafka_error_code()).unwrap_or(ResponseError::UnknownServerError)
             }),
-            _ = isr.wait_for(|size| *size < min) => Err(ResponseError::NotEnoughReplicasAfterAppend),
+            changed = view.wait_for(|v| v.isr_size < min || !same_leadership(v)) => match changed {
+                Ok(v) if !same_leadership(&v) => Err(ResponseError::NotLeaderOrFollower),
+                _ => Err(ResponseError::NotEnoughReplicasAfterAppend),
+            },
+        };
+        // The high watermark counts for this batch only if it moved while this leadership lasted.
+        if outcome.is_ok() && !same_leadership(&self.view.borrow()) {
+            return Err(ResponseError::NotLeaderOrFollower);
         }
+        outcome
     }
 
     fn update_floor(&self, role: &Role) {

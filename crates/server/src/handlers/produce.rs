@@ -23,7 +23,7 @@ use crate::records::{has_keyless_record, recompress};
 /// One partition's outcome before any wait.
 struct Outcome {
     index: i32,
-    result: Result<(Arc<Partition>, Appended), (ResponseError, Option<String>)>,
+    result: Result<(Arc<Partition>, (Appended, i32)), (ResponseError, Option<String>)>,
 }
 
 pub(super) fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Reply {
@@ -78,9 +78,9 @@ pub(super) fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16
             for outcome in outcomes {
                 let response = PartitionProduceResponse::default().with_index(outcome.index);
                 partitions.push(match outcome.result {
-                    Ok((partition, appended)) => {
+                    Ok((partition, (appended, leader_epoch))) => {
                         let waited = if acks == -1 {
-                            let wait = partition.wait_committed(appended.last_offset + 1);
+                            let wait = partition.wait_committed(appended.last_offset + 1, leader_epoch);
                             tokio::time::timeout_at(deadline, wait).await
                         } else {
                             Ok(Ok(()))
@@ -141,7 +141,7 @@ fn append(
     records: Option<Bytes>,
     topic: &TopicRules,
     durability: Durability,
-) -> Result<Appended, (ResponseError, Option<String>)> {
+) -> Result<(Appended, i32), (ResponseError, Option<String>)> {
     let records = records.unwrap_or_default();
     let header = BatchHeader::parse(&records).ok_or((ResponseError::CorruptMessage, Some("no record batch".into())))?;
     if header.size_bytes() < records.len() {
@@ -172,12 +172,13 @@ fn append(
 
 /// Appends one batch built outside the Kafka protocol (the console's produce form) under the
 /// same rules as a Produce request: the topic's compression and compaction, idempotence.
+/// Returns the leader epoch it was appended in, as `Partition::append`.
 pub fn append_batch(
     partition: &Partition,
     topic: &TopicMeta,
     batch: Bytes,
     durability: Durability,
-) -> Result<Appended, ApiError> {
+) -> Result<(Appended, i32), ApiError> {
     append(partition, Some(batch), &topic_rules(topic), durability)
         .map_err(|(code, message)| ApiError::new(code, message.unwrap_or_else(|| code.to_string())))
 }

@@ -26,6 +26,7 @@ import org.apache.kafka.common.Node;
 import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.common.config.TopicConfig;
 import org.junit.jupiter.api.Test;
 
 /** The Java client against a three-node Brook cluster from three property files. */
@@ -99,5 +100,69 @@ class ClusterTest {
         }
         assertEquals(sent.size(), got.size());
         sent.forEach((value, meta) -> assertEquals(meta.offset(), got.get(value)));
+    }
+
+    /**
+     * Replication factor 3 with min.insync.replicas 2, as the Admin client creates it: each
+     * partition lists three replicas, all in sync; an idempotent acks=all producer's records are
+     * read back at their acknowledged offsets.
+     */
+    @Test
+    void replicatedTopic() throws Exception {
+        List<Brook> nodes = Brook.startCluster(3);
+        String bootstrap = nodes.stream().map(n -> n.bootstrap).collect(Collectors.joining(","));
+        try {
+            try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap))) {
+                NewTopic ledger = new NewTopic("ledger", 3, (short) 3)
+                        .configs(Map.of(TopicConfig.MIN_IN_SYNC_REPLICAS_CONFIG, "2"));
+                admin.createTopics(List.of(ledger)).all().get();
+                long deadline = System.currentTimeMillis() + 30_000;
+                boolean inSync;
+                do {
+                    TopicDescription topic = admin.describeTopics(List.of("ledger")).allTopicNames().get().get("ledger");
+                    inSync = topic.partitions().stream()
+                            .allMatch(p -> p.replicas().size() == 3 && p.isr().size() == 3);
+                } while (!inSync && System.currentTimeMillis() < deadline);
+                assertTrue(inSync, "every partition has three in-sync replicas");
+            }
+
+            Map<String, RecordMetadata> sent = new HashMap<>();
+            Properties producerProps = new Properties();
+            producerProps.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+            producerProps.put(ProducerConfig.ACKS_CONFIG, "all");
+            producerProps.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
+            producerProps.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+            producerProps.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+            try (KafkaProducer<String, String> producer = new KafkaProducer<>(producerProps)) {
+                for (int i = 0; i < 150; i++) {
+                    String value = "entry-" + i;
+                    sent.put(value, producer.send(new ProducerRecord<>("ledger", "account-" + (i % 7), value)).get());
+                }
+            }
+
+            Properties consumerProps = new Properties();
+            consumerProps.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+            consumerProps.put(ConsumerConfig.GROUP_ID_CONFIG, "auditors");
+            consumerProps.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+            consumerProps.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+            consumerProps.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+            Map<String, Long> got = new HashMap<>();
+            try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(consumerProps)) {
+                consumer.subscribe(List.of("ledger"));
+                long deadline = System.currentTimeMillis() + 60_000;
+                while (got.size() < sent.size() && System.currentTimeMillis() < deadline) {
+                    for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(500))) {
+                        assertEquals(sent.get(r.value()).partition(), r.partition());
+                        got.put(r.value(), r.offset());
+                    }
+                }
+            }
+            assertEquals(sent.size(), got.size());
+            sent.forEach((value, meta) -> assertEquals(meta.offset(), got.get(value)));
+        } finally {
+            for (Brook node : nodes) {
+                node.close();
+            }
+        }
     }
 }
