@@ -20,10 +20,13 @@ use crate::broker::{ApiError, Broker};
 use crate::partition::Partition;
 use crate::records::{has_keyless_record, recompress};
 
+/// A partition's error code and message.
+type Refusal = (ResponseError, Option<String>);
+
 /// One partition's outcome before any wait.
 struct Outcome {
     index: i32,
-    result: Result<(Arc<Partition>, (Appended, i32)), (ResponseError, Option<String>)>,
+    result: Result<(Arc<Partition>, (Appended, i32)), Refusal>,
 }
 
 pub(super) fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Reply {
