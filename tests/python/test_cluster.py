@@ -103,7 +103,7 @@ def test_replicated_topic_with_kafka_python(cluster):
     def all_in_sync():
         [topic] = admin.describe_topics(["ledger"])
         parts = topic["partitions"]
-        ok = len(parts) == 3 and all(sorted(p["replicas"]) == [1, 2, 3] and sorted(p["isr"]) == [1, 2, 3]
+        ok = len(parts) == 3 and all(sorted(p["replica_nodes"]) == [1, 2, 3] and sorted(p["isr_nodes"]) == [1, 2, 3]
                                      for p in parts)
         return ok and parts
     wait_for("three in-sync replicas per partition", all_in_sync)

@@ -440,10 +440,11 @@ impl Broker {
             ("compression.type".to_string(), "producer".to_string()),
             ("segment.bytes".to_string(), group.offsets_topic_segment_bytes.to_string()),
         ]);
+        let registered = i16::try_from(self.image().brokers.len()).unwrap_or(i16::MAX).max(1);
         let request = ControllerRequest::CreateTopic {
             name: OFFSETS_TOPIC.into(),
             partitions: group.offsets_topic_partitions,
-            replication_factor: 1,
+            replication_factor: group.offsets_topic_replication_factor.min(registered),
             assignment: Vec::new(),
             configs,
             validate_only: false,

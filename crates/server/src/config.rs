@@ -187,7 +187,6 @@ const ACCEPTED_UNUSED: &[&str] = &[
     "socket.send.buffer.bytes",
     "socket.receive.buffer.bytes",
     "num.recovery.threads.per.data.dir",
-    "offsets.topic.replication.factor",
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
     "share.coordinator.state.topic.replication.factor",
@@ -295,6 +294,10 @@ impl BrokerConfig {
                 "group.max.session.timeout.ms" => c.group.max_session_timeout_ms = parse(key, v)?,
                 "group.max.size" => c.group.max_size = positive(key, parse::<i32>(key, v)?)? as usize,
                 "offsets.topic.num.partitions" => c.group.offsets_topic_partitions = positive(key, parse(key, v)?)?,
+                "offsets.topic.replication.factor" => {
+                    c.group.offsets_topic_replication_factor = positive(key, parse(key, v)?)?
+                }
+                "offsets.commit.timeout.ms" => c.group.offsets_commit_timeout_ms = positive(key, parse(key, v)?)?,
                 "offsets.topic.segment.bytes" => c.group.offsets_topic_segment_bytes = positive(key, parse(key, v)?)?,
                 "group.consumer.session.timeout.ms" => {
                     c.group.consumer_session_timeout_ms = positive(key, parse(key, v)?)?

@@ -48,6 +48,11 @@ pub struct GroupConfig {
     pub max_size: usize,
     pub offsets_topic_partitions: i32,
     pub offsets_topic_segment_bytes: i32,
+    /// `offsets.topic.replication.factor` (Kafka: 3), at most the brokers registered when
+    /// the topic is created, so that a one-broker Brook needs no setting.
+    pub offsets_topic_replication_factor: i16,
+    /// `offsets.commit.timeout.ms`: how long a commit waits for the in-sync replicas.
+    pub offsets_commit_timeout_ms: u64,
     pub offset_metadata_max_bytes: usize,
     pub offsets_retention_ms: i64,
     /// How long a new member's first JoinGroup may wait for the rebalance (Kafka: 5 minutes).
@@ -66,6 +71,8 @@ impl Default for GroupConfig {
             max_size: i32::MAX as usize,
             offsets_topic_partitions: 50,
             offsets_topic_segment_bytes: 100 * 1024 * 1024,
+            offsets_topic_replication_factor: 3,
+            offsets_commit_timeout_ms: 5_000,
             offset_metadata_max_bytes: 4096,
             offsets_retention_ms: 7 * 24 * 60 * 60 * 1000,
             new_member_join_timeout_ms: 300_000,
@@ -453,13 +460,32 @@ async fn persist(broker: &Broker, writes: Vec<Write>) -> Result<Vec<i64>, ApiErr
             .iter()
             .map(|&i| Record { timestamp_delta: 0, key: Some(writes[i].0.encode()), value: writes[i].1.clone() })
             .collect();
-        let appended = p.log.append(batch::build::batch(now_ms, &records), Durability::Sync).map_err(storage_error)?;
-        p.log.wait_for_high_watermark(appended.last_offset + 1).await.map_err(storage_error)?;
+        let (appended, leader_epoch) =
+            p.append(batch::build::batch(now_ms, &records), Durability::Sync).map_err(|e| {
+                let code = ResponseError::try_from_code(e.code()).unwrap_or(ResponseError::UnknownServerError);
+                ApiError::new(coordinator_error(code), e.to_string())
+            })?;
+        let timeout = Duration::from_millis(broker.config.group.offsets_commit_timeout_ms);
+        match tokio::time::timeout(timeout, p.wait_committed(appended.last_offset + 1, leader_epoch)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(code)) => return Err(ApiError::new(coordinator_error(code), format!("{code:?}"))),
+            Err(_) => return Err(ApiError::new(ResponseError::CoordinatorNotAvailable, "the commit timed out")),
+        }
         for (n, &i) in indexes.iter().enumerate() {
             offsets[i] = appended.base_offset + n as i64;
         }
     }
     Ok(offsets)
+}
+
+/// Kafka's translation of a failed `__consumer_offsets` append into what group clients are
+/// told: look the coordinator up again, or retry it later.
+fn coordinator_error(code: ResponseError) -> ResponseError {
+    match code {
+        ResponseError::NotLeaderOrFollower | ResponseError::KafkaStorageError => ResponseError::NotCoordinator,
+        ResponseError::MessageTooLarge | ResponseError::RecordListTooLarge => ResponseError::InvalidCommitOffsetSize,
+        _ => ResponseError::CoordinatorNotAvailable,
+    }
 }
 
 fn storage_error(e: brook_log::LogError) -> ApiError {
