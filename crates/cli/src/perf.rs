@@ -166,7 +166,7 @@ pub fn produce(parsed: &Parsed) -> Result<(), ToolError> {
     let avg = if sent == 0 { 0.0 } else { latencies.iter().map(|d| ms(*d)).sum::<f64>() / sent as f64 };
     println!(
         "{sent} records sent, {rate:.1} records/sec ({:.2} MB/sec), {avg:.2} ms avg latency, {:.2} ms max latency, \
-         {:.0} ms 50th, {:.0} ms 95th, {:.0} ms 99th, {:.0} ms 99.9th.",
+         {:.1} ms 50th, {:.1} ms 95th, {:.1} ms 99th, {:.1} ms 99.9th.",
         rate * size as f64 / (1024.0 * 1024.0),
         latencies.last().copied().map_or(0.0, ms),
         pct(0.5),

@@ -1,5 +1,6 @@
-//! Apache Kafka itself, one KRaft node, for differential tests: the reference for what a
-//! broker answers. Its jars come from Maven Central through `tests/kafka/pom.xml`.
+//! Apache Kafka itself, for differential tests and benchmarks: one KRaft node, the reference
+//! for what a broker answers, or a cluster of combined nodes. Its jars come from Maven Central
+//! through `tests/kafka/pom.xml`.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -38,25 +39,39 @@ pub fn classpath() -> String {
 impl Kafka {
     pub fn start() -> Kafka {
         let cp = classpath();
-        let dir = tempfile::tempdir().expect("temp dir");
         let (port, controller) = (free_port(), free_port());
+        let voters = format!("1@127.0.0.1:{controller}");
+        let extra = ["offsets.topic.replication.factor=1", "transaction.state.log.replication.factor=1"];
+        let mut kafka = Kafka::launch(&cp, 1, port, controller, &voters, &extra);
+        kafka.await_ready();
+        kafka
+    }
+
+    /// The process id, for its CPU figures.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Formats a node's log dir and starts it (combined broker and controller), not waiting.
+    fn launch(cp: &str, node_id: i32, port: u16, controller: u16, voters: &str, extra: &[&str]) -> Kafka {
+        let dir = tempfile::tempdir().expect("temp dir");
         let props = dir.path().join("server.properties");
-        std::fs::write(
-            &props,
-            format!(
-                "process.roles=broker,controller\nnode.id=1\n\
-                 controller.quorum.voters=1@127.0.0.1:{controller}\n\
-                 listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}\n\
-                 advertised.listeners=PLAINTEXT://127.0.0.1:{port}\ncontroller.listener.names=CONTROLLER\n\
-                 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
-                 log.dirs={}\noffsets.topic.replication.factor=1\n\
-                 transaction.state.log.replication.factor=1\ntransaction.state.log.min.isr=1\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .expect("write server.properties");
+        let mut text = format!(
+            "process.roles=broker,controller\nnode.id={node_id}\n\
+             controller.quorum.voters={voters}\n\
+             listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}\n\
+             advertised.listeners=PLAINTEXT://127.0.0.1:{port}\ncontroller.listener.names=CONTROLLER\n\
+             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+             log.dirs={}\ntransaction.state.log.min.isr=1\n",
+            dir.path().join("data").display()
+        );
+        for line in extra {
+            text.push_str(line);
+            text.push('\n');
+        }
+        std::fs::write(&props, text).expect("write server.properties");
         let format = Command::new("java")
-            .args(["-cp", &cp, "kafka.tools.StorageTool", "format", "-t", "4L6g3nShT-eMCtK--X86sw", "-c"])
+            .args(["-cp", cp, "kafka.tools.StorageTool", "format", "-t", "4L6g3nShT-eMCtK--X86sw", "-c"])
             .arg(&props)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -64,16 +79,13 @@ impl Kafka {
             .expect("run Kafka's StorageTool");
         assert!(format.success(), "formatting Kafka's log dir failed");
         let child = Command::new("java")
-            .args(["-Xmx512m", "-cp", &cp, "kafka.Kafka"])
+            .args(["-Xmx512m", "-cp", cp, "kafka.Kafka"])
             .arg(&props)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start Kafka");
-        let addr = format!("127.0.0.1:{port}");
-        let mut kafka = Kafka { child, addr, _dir: dir };
-        kafka.await_ready();
-        kafka
+        Kafka { child, addr: format!("127.0.0.1:{port}"), _dir: dir }
     }
 
     /// Waits until Kafka answers a Metadata request listing itself as a broker.
@@ -96,6 +108,36 @@ impl Kafka {
             assert!(Instant::now() < deadline, "Kafka did not start within 90 s");
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+}
+
+/// A Kafka cluster of combined broker and controller nodes on loopback.
+pub struct KafkaCluster {
+    pub nodes: Vec<Kafka>,
+}
+
+impl KafkaCluster {
+    /// `size` nodes sharing one quorum, `extra` lines in every node's properties; returns once
+    /// each lists all of them as brokers.
+    pub fn start(size: i32, extra: &[&str]) -> KafkaCluster {
+        let cp = classpath();
+        let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
+        let voters: Vec<String> =
+            ports.iter().enumerate().map(|(i, (_, c))| format!("{}@127.0.0.1:{c}", i + 1)).collect();
+        let voters = voters.join(",");
+        let mut nodes: Vec<Kafka> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (port, controller))| Kafka::launch(&cp, i as i32 + 1, *port, *controller, &voters, extra))
+            .collect();
+        for node in &mut nodes {
+            node.await_ready();
+        }
+        KafkaCluster { nodes }
+    }
+
+    pub fn bootstrap(&self) -> String {
+        self.nodes.iter().map(|n| n.addr.clone()).collect::<Vec<_>>().join(",")
     }
 }
 
