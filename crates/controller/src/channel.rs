@@ -59,8 +59,18 @@ impl ControllerChannel {
         loop {
             let target = self.target(turn);
             turn += 1;
+            // Each attempt within the caller's time: a paused or partitioned former controller
+            // must not hold a heartbeat past the broker's session.
+            let remaining = deadline.saturating_duration_since(Instant::now());
             let answer = match target {
-                Some(id) => self.send(id, request.clone()).await,
+                Some(id) => {
+                    tokio::time::timeout(remaining, self.send(id, request.clone())).await.unwrap_or_else(|_| {
+                        Err(ApiError::new(
+                            ResponseError::NotController,
+                            format!("Controller {id} did not answer in time."),
+                        ))
+                    })
+                }
                 None => Err(ApiError::new(ResponseError::NotController, "No controller is known yet.")),
             };
             let last_error = match answer {

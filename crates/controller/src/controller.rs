@@ -56,6 +56,8 @@ struct Sessions {
     term: u64,
     since: Option<Instant>,
     last_heartbeat: HashMap<i32, Instant>,
+    /// When the session check last ran: a long gap means this process was paused or starved.
+    last_tick: Option<Instant>,
 }
 
 pub struct Controller {
@@ -372,7 +374,12 @@ impl Controller {
         let now = Instant::now();
         let expired: Vec<(i32, i64)> = {
             let mut sessions = self.sessions.lock().expect("sessions lock");
-            if sessions.term != term || sessions.since.is_none() {
+            // A controller that did not run for half a session (a SIGSTOP, a stall) cannot
+            // tell silent brokers from its own absence: like a new leader, it gives every
+            // broker a whole session from now, rather than fencing them all at once.
+            let stalled = sessions.last_tick.is_some_and(|t| now.duration_since(t) > timeout / 2);
+            sessions.last_tick = Some(now);
+            if sessions.term != term || sessions.since.is_none() || stalled {
                 // Heartbeats seen before are still true sightings; a broker not seen yet gets
                 // a whole session from now.
                 sessions.term = term;

@@ -144,8 +144,10 @@ impl Drop for Fetchers {
 async fn run(config: FetcherConfig, broker_epoch: Arc<AtomicI64>, leader: i32, addr: String, shared: Arc<Shared>) {
     let backoff = Duration::from_millis(config.backoff_ms);
     let mut connection: Option<Connection> = None;
-    // Partitions whose leader refused them, until when they wait (the metadata catches up).
+    // Partitions whose leader refused them, until when they wait (the metadata catches up),
+    // and the last reason each was given, so a new reason is logged once.
     let mut delayed: HashMap<Key, Instant> = HashMap::new();
+    let mut reasons: HashMap<Key, String> = HashMap::new();
     loop {
         let now = Instant::now();
         delayed.retain(|_, until| *until > now);
@@ -195,9 +197,17 @@ async fn run(config: FetcherConfig, broker_epoch: Arc<AtomicI64>, leader: i32, a
             for data in topic.partitions {
                 let key = (topic.topic_id, data.partition_index);
                 let Some(p) = by_key.get(&key) else { continue };
-                if let Err(refused) = apply(p, data) {
-                    debug!(topic = p.topic, partition = p.index, leader, reason = %refused, "replica fetch backs off");
-                    delayed.insert(key, Instant::now() + backoff);
+                match apply(p, data) {
+                    Ok(()) => {
+                        reasons.remove(&key);
+                    }
+                    Err(refused) => {
+                        if reasons.get(&key) != Some(&refused) {
+                            info!(topic = p.topic, partition = p.index, leader, reason = %refused, "replica fetch backs off");
+                            reasons.insert(key, refused);
+                        }
+                        delayed.insert(key, Instant::now() + backoff);
+                    }
                 }
             }
         }

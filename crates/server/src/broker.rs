@@ -65,6 +65,9 @@ pub struct Broker {
     partitions: RwLock<HashMap<(String, i32), Arc<Partition>>>,
     /// Serializes reconciling the open partitions with the image.
     reconciling: Mutex<()>,
+    /// Serializes giving partitions their roles and fetchers their partitions, so that a call
+    /// working from an older image never lands after one from a newer image.
+    assigning: Mutex<()>,
     /// Producer ids handed out: (next, end of the reserved block).
     producer_ids: tokio::sync::Mutex<(i64, i64)>,
     /// Stops the heartbeat, reconciliation and controller tasks.
@@ -121,6 +124,7 @@ impl Broker {
             fetchers: brook_replication::Fetchers::new(replication::fetcher_config(&config), broker_epoch),
             partitions: RwLock::new(HashMap::new()),
             reconciling: Mutex::new(()),
+            assigning: Mutex::new(()),
             producer_ids: tokio::sync::Mutex::new((0, 0)),
             stop,
             groups: GroupCoordinator::new(config.group.clone()),

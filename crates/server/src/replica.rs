@@ -14,7 +14,7 @@ use brook_controller::image::PartitionMeta;
 use brook_log::Log;
 use brook_replication::{Leadership, PartitionState, Replica};
 use kafka_protocol::error::ResponseError;
-use tracing::warn;
+use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::partition::{Partition, View};
@@ -96,6 +96,7 @@ impl Partition {
             match &mut *role {
                 Role::Leader(l) if l.leader_epoch() == meta.leader_epoch => l.update(state),
                 _ => {
+                    info!(topic = self.topic, partition = self.index, epoch = meta.leader_epoch, "leading");
                     self.log.set_leader_epoch(meta.leader_epoch);
                     *role = Role::Leader(Leadership::new(node_id, state, self.log.log_end_offset(), now_ms));
                 }
@@ -103,6 +104,15 @@ impl Partition {
             self.update_floor(&role);
             false
         } else {
+            if !matches!(&*role, Role::Follower { leader_epoch, .. } if *leader_epoch == meta.leader_epoch) {
+                info!(
+                    topic = self.topic,
+                    partition = self.index,
+                    leader = meta.leader,
+                    epoch = meta.leader_epoch,
+                    "following"
+                );
+            }
             *role = Role::Follower { leader: meta.leader, leader_epoch: meta.leader_epoch };
             meta.leader >= 0
         }
@@ -194,6 +204,10 @@ impl Partition {
     /// leadership changes: the batch may then be truncated, and a high watermark that a new
     /// leader moves past its offset says nothing about it.
     pub async fn wait_committed(&self, offset: i64, leader_epoch: i32) -> Result<(), ResponseError> {
+        if cfg!(feature = "bug-ack-before-replication") {
+            let synced = self.log.subscribe_progress().wait_for(|p| p.synced >= offset).await.map(|_| ());
+            return synced.map_err(|_| ResponseError::UnknownServerError);
+        }
         let mut view = self.view.subscribe();
         let min = self.min_insync.load(Ordering::Relaxed);
         let replicated = !matches!(&*self.role.lock().expect("role lock"), Role::Unreplicated);

@@ -3,6 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod cluster;
+pub mod history;
 pub mod http;
 pub mod kafka;
 pub mod wire;

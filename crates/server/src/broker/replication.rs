@@ -29,6 +29,7 @@ impl Broker {
     /// Gives every hosted partition the role the image says, and the fetchers exactly the
     /// partitions this broker follows.
     pub(super) fn assign_roles(&self) {
+        let _one_at_a_time = self.assigning.lock().expect("assigning lock");
         let node_id = self.config.node_id;
         let now = self.clock.now_ms();
         let image = self.image();
@@ -94,6 +95,7 @@ impl Broker {
     /// outcome from the metadata, or is told the proposal failed.
     pub(crate) fn alter_isr(self: &Arc<Self>, partition: &Arc<Partition>, change: AlterIsr) {
         let (broker, partition) = (self.clone(), partition.clone());
+        info!(topic = partition.topic, partition = partition.index, isr = ?change.isr, "asking for an ISR change");
         tokio::spawn(async move {
             let request = ControllerRequest::AlterPartition {
                 topic_id: change.topic_id,

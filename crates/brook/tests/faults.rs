@@ -1,0 +1,410 @@
+//! A replicated cluster under faults, checked as Jepsen's Kafka workload checks Kafka:
+//! idempotent acks=all producers send unique values while a reader polls every partition and
+//! a nemesis kills (-9) and restarts nodes, the active controller among them, freezes and
+//! thaws them (SIGSTOP / SIGCONT), and isolates one node: the other two freeze, then it
+//! freezes and they wake, so a leader that acknowledged what its followers never got is
+//! replaced by them. The kinds take turns from a seeded start, with seeded nodes and times. After the faults heal, every
+//! partition is read from its start, and the history checker (`common/history.rs`) looks for
+//! lost, duplicated, moved, overwritten and phantom values and for polls going backwards.
+//!
+//! `BROOK_FAULT_ROUNDS` (default 6), or `BROOK_FAULT_SECONDS` (rounds until that much time has
+//! passed), and `BROOK_FAULT_SEED` (default: from the clock, printed) set the run;
+//! `scripts/faults` runs it for longer. Built with a `bug-*` feature, the cluster is
+//! deliberately broken and the run must fail: that is how the checker is shown to work.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::cluster::{Cluster, SETTLE};
+use common::eventually;
+use common::history::{Anomaly, History, check};
+use common::wire::Conn;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{ApiKey, DescribeClusterRequest, MetadataRequest, ResponseKind, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+const TOPIC: &str = "jepsen";
+const PARTITIONS: i32 = 3;
+
+/// Fast failure detection, so a round takes seconds.
+const SETTINGS: &[&str] =
+    &["broker.heartbeat.interval.ms=300", "broker.session.timeout.ms=2000", "replica.lag.time.max.ms=3000"];
+
+/// splitmix64: a seeded schedule without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    Kill(i32),
+    Pause(i32),
+    KillController,
+    Isolate(i32),
+}
+
+fn env(key: &str) -> Option<u64> {
+    std::env::var(key).ok().and_then(|v| v.parse().ok())
+}
+
+/// The active controller, as a live node answers DescribeCluster.
+fn active_controller(cluster: &Cluster) -> Option<i32> {
+    cluster.nodes.iter().filter(|n| n.brook.is_some()).find_map(|n| {
+        let mut conn = Conn::try_open(&n.addr())?;
+        match conn.call(ApiKey::DescribeCluster, 0, &DescribeClusterRequest::default()) {
+            ResponseKind::DescribeCluster(r) if r.controller_id.0 > 0 => Some(r.controller_id.0),
+            _ => None,
+        }
+    })
+}
+
+/// Each partition's (leader, ISR size), as `addr` answers Metadata.
+fn partitions(addr: &str) -> Option<Vec<(i32, usize)>> {
+    let mut conn = Conn::try_open(addr)?;
+    let request = MetadataRequest::default().with_topics(Some(vec![
+        MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_string(TOPIC.into())))),
+    ]));
+    match conn.call(ApiKey::Metadata, 9, &request) {
+        ResponseKind::Metadata(r) => {
+            let t = r.topics.first()?;
+            let mut out: Vec<_> =
+                t.partitions.iter().map(|p| (p.partition_index, p.leader_id.0, p.isr_nodes.len())).collect();
+            out.sort_unstable();
+            Some(out.into_iter().map(|(_, l, isr)| (l, isr)).collect())
+        }
+        _ => None,
+    }
+}
+
+/// Each partition's leader.
+fn leaders(addr: &str) -> Option<Vec<i32>> {
+    partitions(addr).map(|p| p.into_iter().map(|(l, _)| l).collect())
+}
+
+/// Whether every partition has a leader and all three replicas in sync, as every node sees it
+/// (a node that just woke may still answer from an old image).
+fn healthy(cluster: &Cluster) -> bool {
+    cluster.nodes.iter().all(|n| {
+        partitions(&n.addr())
+            .is_some_and(|p| p.len() == PARTITIONS as usize && p.iter().all(|(leader, isr)| *leader > 0 && *isr == 3))
+    })
+}
+
+fn producer(bootstrap: &str) -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("message.timeout.ms", "20000")
+        .set("linger.ms", "2")
+        .create()
+        .expect("producer")
+}
+
+/// Sends unique values (up to 16 in flight) until `stop`, recording each outcome.
+async fn produce(bootstrap: String, stop: Arc<AtomicBool>, next: Arc<AtomicU64>, history: Arc<Mutex<History>>) {
+    let mut client = producer(&bootstrap);
+    let mut in_flight = FuturesUnordered::new();
+    while !stop.load(Ordering::Relaxed) || !in_flight.is_empty() {
+        if !stop.load(Ordering::Relaxed) && in_flight.len() < 16 {
+            if client.client().fatal_error().is_some() {
+                client = producer(&bootstrap);
+            }
+            let value = next.fetch_add(1, Ordering::Relaxed);
+            history.lock().unwrap().sent.insert(value);
+            let payload = value.to_string();
+            let record = FutureRecord::to(TOPIC).key(&payload[payload.len() - 1..]).payload(&payload);
+            let delivery = client.send_result(record).map_err(|(e, _)| e);
+            in_flight.push(async move {
+                match delivery {
+                    Ok(future) => (value, future.await.ok().and_then(|r| r.ok())),
+                    Err(_) => (value, None),
+                }
+            });
+            continue;
+        }
+        if let Some((value, outcome)) = in_flight.next().await {
+            let mut h = history.lock().unwrap();
+            match outcome {
+                Some(delivery) => {
+                    h.acked.insert(value, (delivery.partition, delivery.offset));
+                }
+                None => {
+                    h.failed.insert(value);
+                }
+            }
+        }
+    }
+}
+
+fn reader(bootstrap: &str) -> BaseConsumer {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "jepsen-reader")
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        assignment.add_partition_offset(TOPIC, p, Offset::Beginning).expect("assign");
+    }
+    consumer.assign(&assignment).expect("assign");
+    consumer
+}
+
+fn value_of(m: &rdkafka::message::BorrowedMessage<'_>) -> u64 {
+    let payload = std::str::from_utf8(m.payload().unwrap_or_default()).expect("utf-8");
+    payload.parse().unwrap_or(u64::MAX)
+}
+
+/// Polls every partition until `stop`, as one reader session.
+fn read(bootstrap: String, stop: Arc<AtomicBool>, history: Arc<Mutex<History>>) {
+    let consumer = reader(&bootstrap);
+    let mut session = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            session.push((m.partition(), m.offset(), value_of(&m)));
+        }
+    }
+    history.lock().unwrap().reads.push(session);
+}
+
+/// Reads every partition from its start to its high watermark.
+fn read_everything(bootstrap: &str) -> BTreeMap<(i32, i64), u64> {
+    let consumer = reader(bootstrap);
+    let ends: BTreeMap<i32, i64> = (0..PARTITIONS)
+        .map(|p| (p, consumer.fetch_watermarks(TOPIC, p, Duration::from_secs(10)).expect("watermarks").1))
+        .collect();
+    let mut out = BTreeMap::new();
+    let mut next: BTreeMap<i32, i64> = (0..PARTITIONS).map(|p| (p, 0)).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while next.iter().any(|(p, o)| *o < ends[p]) {
+        assert!(Instant::now() < deadline, "the final read did not reach {ends:?}: at {next:?}");
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            out.insert((m.partition(), m.offset()), value_of(&m));
+            next.insert(m.partition(), m.offset() + 1);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_acknowledged_write_is_lost_under_faults() {
+    let rounds = env("BROOK_FAULT_ROUNDS").unwrap_or(6);
+    let until = env("BROOK_FAULT_SECONDS").map(|s| Instant::now() + Duration::from_secs(s));
+    let seed = env("BROOK_FAULT_SEED").unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos() as u64
+    });
+    match until {
+        Some(_) => println!("fault schedule: until BROOK_FAULT_SECONDS pass, seed {seed} (BROOK_FAULT_SEED={seed})"),
+        None => println!("fault schedule: {rounds} rounds, seed {seed} (BROOK_FAULT_SEED={seed} repeats it)"),
+    }
+    let mut rng = Rng(seed);
+    let mut cluster = Cluster::start(3, SETTINGS);
+    let bootstrap = cluster.bootstrap();
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", &bootstrap).create().expect("admin");
+    let topic = NewTopic::new(TOPIC, PARTITIONS, TopicReplication::Fixed(3)).set("min.insync.replicas", "2");
+    let created = admin.create_topics(&[topic], &AdminOptions::new()).await.expect("create");
+    assert!(created.iter().all(Result::is_ok), "{created:?}");
+    eventually(SETTLE, "the topic is in sync", || healthy(&cluster).then_some(()));
+
+    let history = Arc::new(Mutex::new(History::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let next = Arc::new(AtomicU64::new(0));
+    let producers: Vec<_> =
+        (0..2).map(|_| tokio::spawn(produce(bootstrap.clone(), stop.clone(), next.clone(), history.clone()))).collect();
+    let reader = {
+        let (bootstrap, stop, history) = (bootstrap.clone(), stop.clone(), history.clone());
+        std::thread::spawn(move || read(bootstrap, stop, history))
+    };
+
+    let mut faults = Vec::new();
+    let mut recoveries = Vec::new();
+    let mut lagging = Vec::new();
+    let first_kind = rng.below(4);
+    let started = Instant::now();
+    for round in 0.. {
+        let done = match until {
+            Some(until) => Instant::now() >= until,
+            None => round >= rounds,
+        };
+        if done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500 + rng.below(1000))).await;
+        let node = 1 + rng.below(3) as i32;
+        let fault = match (first_kind + round) % 4 {
+            0 => Fault::Kill(node),
+            1 => Fault::Pause(node),
+            2 => Fault::KillController,
+            _ => Fault::Isolate(node),
+        };
+        let hold = Duration::from_millis(1000 + rng.below(3000));
+        println!("round {round}: {fault:?} for {} ms", hold.as_millis());
+        match fault {
+            Fault::Kill(id) => {
+                cluster.kill(id);
+                tokio::time::sleep(hold).await;
+                cluster.restart(id);
+            }
+            Fault::Pause(id) => {
+                cluster.pause(id, true);
+                tokio::time::sleep(hold).await;
+                cluster.pause(id, false);
+            }
+            Fault::KillController => {
+                let id = active_controller(&cluster).unwrap_or(node);
+                cluster.kill(id);
+                tokio::time::sleep(hold).await;
+                cluster.restart(id);
+            }
+            Fault::Isolate(node) => {
+                // The leader of a partition, so that the fault meets a leader taking writes.
+                let current = leaders(&cluster.node(node).addr()).unwrap_or_default();
+                let id = current.get(rng.below(PARTITIONS as u64) as usize).copied().filter(|l| *l > 0).unwrap_or(node);
+                let others: Vec<i32> = (1..=3).filter(|o| *o != id).collect();
+                others.iter().for_each(|o| cluster.pause(*o, true));
+                tokio::time::sleep(hold).await;
+                cluster.pause(id, true);
+                others.iter().for_each(|o| cluster.pause(*o, false));
+                let addr = cluster.node(others[0]).addr();
+                eventually(Duration::from_secs(60), "the others lead without it", || {
+                    leaders(&addr).filter(|l| l.iter().all(|leader| *leader > 0 && *leader != id))
+                });
+                cluster.pause(id, false);
+            }
+        }
+        let healed = Instant::now();
+        // Liveness is reported, safety is asserted: a replica that does not rejoin its ISR in
+        // time is a finding to print (every partition must still have a leader), not a
+        // reason to stop checking the history.
+        let in_sync = Instant::now() + Duration::from_secs(30);
+        while !healthy(&cluster) && Instant::now() < in_sync {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if !healthy(&cluster) {
+            let views: Vec<_> = cluster.nodes.iter().map(|n| (n.id, partitions(&n.addr()))).collect();
+            println!("round {round}: not all replicas back in sync after 30 s: (leader, ISR size) per node {views:?}");
+            lagging.push(round);
+            eventually(SETTLE, "every partition has a leader", || {
+                leaders(&cluster.node(1).addr()).filter(|l| l.iter().all(|leader| *leader > 0))
+            });
+        }
+        faults.push(format!("{fault:?} for {} ms", hold.as_millis()));
+        recoveries.push(healed.elapsed());
+    }
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    for p in producers {
+        p.await.expect("producer task");
+    }
+    reader.join().expect("reader");
+    let final_read = {
+        let bootstrap = bootstrap.clone();
+        tokio::task::spawn_blocking(move || read_everything(&bootstrap)).await.expect("final read")
+    };
+    let mut history = history.lock().unwrap().clone();
+    history.final_read = final_read;
+    let anomalies = check(&history);
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "{} faults in {seconds:.0} s: {}\nsent {}, acknowledged {}, failed {}, polled {}, final read {}; back in sync after each fault: {:?}; rounds after which a replica stayed out of its ISR for 30 s: {:?}",
+        faults.len(),
+        faults.join(", "),
+        history.sent.len(),
+        history.acked.len(),
+        history.failed.len(),
+        history.reads.iter().map(Vec::len).sum::<usize>(),
+        history.final_read.len(),
+        recoveries,
+        lagging,
+    );
+    assert!(history.acked.len() > 100, "the workload made progress: {} acknowledged", history.acked.len());
+    let report: Vec<String> = anomalies.iter().take(20).map(Anomaly::to_string).collect();
+    assert!(anomalies.is_empty(), "{} anomalies (seed {seed}):\n{}", anomalies.len(), report.join("\n"));
+}
+
+mod checker {
+    use super::common::history::*;
+
+    fn clean() -> History {
+        let mut h = History::default();
+        for v in 0..6 {
+            h.sent.insert(v);
+            h.acked.insert(v, ((v % 2) as i32, (v / 2) as i64));
+            h.final_read.insert(((v % 2) as i32, (v / 2) as i64), v);
+        }
+        h.sent.insert(6);
+        h.failed.insert(6);
+        h.reads.push(vec![(0, 0, 0), (1, 0, 1), (0, 1, 2)]);
+        h
+    }
+
+    #[test]
+    fn a_correct_history_is_clean() {
+        assert_eq!(check(&clean()), vec![]);
+    }
+
+    #[test]
+    fn each_anomaly_is_found() {
+        let mut lost = clean();
+        lost.final_read.remove(&(1, 2));
+        assert_eq!(check(&lost), vec![Anomaly::Lost { value: 5, acked_at: (1, 2) }]);
+
+        let mut moved = clean();
+        moved.final_read.remove(&(1, 2));
+        moved.final_read.insert((1, 3), 5);
+        let found = check(&moved);
+        assert!(found.contains(&Anomaly::WrongOffset { value: 5, acked_at: (1, 2), read_at: (1, 3) }), "{found:?}");
+        assert!(found.iter().any(|a| matches!(a, Anomaly::Duplicate { value: 5, .. })), "{found:?}");
+
+        let mut overwritten = clean();
+        overwritten.final_read.insert((0, 1), 6);
+        let found = check(&overwritten);
+        assert!(found.iter().any(|a| matches!(a, Anomaly::InconsistentOffset { at: (0, 1), .. })), "{found:?}");
+
+        let mut phantom = clean();
+        phantom.final_read.insert((0, 3), 99);
+        assert_eq!(check(&phantom), vec![Anomaly::Phantom { value: 99, at: (0, 3) }]);
+
+        let mut backwards = clean();
+        backwards.reads.push(vec![(0, 1, 2), (0, 0, 0)]);
+        assert_eq!(check(&backwards), vec![Anomaly::NonMonotonic { reader: 1, partition: 0, after: 1, got: 0 }]);
+    }
+
+    /// A failed (indefinite) send that was written after all is no anomaly.
+    #[test]
+    fn a_failed_send_may_be_written() {
+        let mut h = clean();
+        h.final_read.insert((0, 3), 6);
+        assert_eq!(check(&h), vec![]);
+    }
+}
