@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::clients::consume;
 use common::cluster::{Cluster, SETTLE};
 use common::kafka::classpath;
 use common::wire::{Conn, create_topic_code};
@@ -22,8 +23,6 @@ use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -87,28 +86,6 @@ async fn produce(bootstrap: &str, topic: &str, prefix: &str, count: usize) -> BT
         delivered.insert(value, (delivery.partition, delivery.offset));
     }
     delivered
-}
-
-/// Reads the topic in consumer group `group` until `expected` values arrived: value -> (partition, offset).
-async fn consume(bootstrap: &str, topic: &str, group: &str, expected: usize) -> BTreeMap<String, (i32, i64)> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", group)
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
-    let mut got = BTreeMap::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while got.len() < expected {
-        assert!(Instant::now() < deadline, "consumed {} of {expected}", got.len());
-        if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await {
-            let value = String::from_utf8(m.payload().unwrap_or_default().to_vec()).expect("utf-8");
-            got.insert(value, (m.partition(), m.offset()));
-        }
-    }
-    got
 }
 
 /// Three nodes from three property files form one cluster: every node lists the same three

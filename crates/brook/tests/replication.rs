@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::clients::consume;
 use common::cluster::{Cluster, SETTLE};
 use common::eventually;
 use common::wire::Conn;
@@ -18,9 +19,7 @@ use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -85,27 +84,6 @@ async fn produce(producer: &FutureProducer, topic: &str, prefix: &str, count: us
     futures::future::join_all(sends).await.into_iter().collect()
 }
 
-/// Reads the whole topic from the partitions' leaders until `expected` values arrived.
-async fn consume(bootstrap: &str, topic: &str, expected: usize) -> BTreeMap<String, (i32, i64)> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", format!("reader-{topic}"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
-    let mut got = BTreeMap::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while got.len() < expected {
-        assert!(Instant::now() < deadline, "consumed {} of {expected}", got.len());
-        if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await {
-            let value = String::from_utf8(m.payload().unwrap_or_default().to_vec()).expect("utf-8");
-            got.insert(value, (m.partition(), m.offset()));
-        }
-    }
-    got
-}
-
 /// Every `.log` segment of `dir`, by file name.
 fn segments(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let Ok(entries) = std::fs::read_dir(dir) else { return BTreeMap::new() };
@@ -133,7 +111,11 @@ async fn three_replicas_hold_identical_logs() {
     assert_eq!(leaders.len(), 3, "leadership is spread: {states:?}");
 
     let sent = produce(&producer(&bootstrap, "all"), "purchases", "buy", 600).await;
-    assert_eq!(consume(&bootstrap, "purchases", sent.len()).await, sent, "every value at its acknowledged offset");
+    assert_eq!(
+        consume(&bootstrap, "purchases", "readers", sent.len()).await,
+        sent,
+        "every value at its acknowledged offset"
+    );
 
     for p in 0..3 {
         eventually(SETTLE, "the replicas are byte-identical", || {
@@ -191,7 +173,7 @@ async fn frozen_followers_leave_the_isr_and_min_isr_guards_acks_all() {
     cluster.pause(3, false);
     cluster.pause(4, false);
     isr(vec![2, 3, 4]);
-    let got = consume(&bootstrap, "orders", sent.len() + 1).await;
+    let got = consume(&bootstrap, "orders", "readers", sent.len() + 1).await;
     for (value, at) in &sent {
         assert_eq!(got.get(value), Some(at), "{value} kept at its offset");
     }
@@ -249,6 +231,6 @@ async fn a_diverged_former_leader_truncates_its_unreplicated_batch() {
         let copies = [2, 3, 4].map(|id| segments(&cluster.node(id).data.join("ledger-0")));
         copies.windows(2).all(|w| w[0] == w[1]).then_some(())
     });
-    let got = consume(&bootstrap, "ledger", sent.len()).await;
+    let got = consume(&bootstrap, "ledger", "readers", sent.len()).await;
     assert_eq!(got, sent, "every acks=all value at its offset, and nothing else");
 }

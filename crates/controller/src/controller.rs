@@ -26,7 +26,8 @@ use crate::image::{MetadataImage, NO_LEADER};
 use crate::placement::{self, Candidate};
 use crate::records::{self, MetadataRecord};
 use crate::requests::{
-    ControllerReply, ControllerRequest, ControllerResponse, MetadataCatchup, QuorumDescription, VoterDescription,
+    ControllerReply, ControllerRequest, ControllerResponse, IsrChange, MetadataCatchup, QuorumDescription,
+    VoterDescription,
 };
 use crate::store::MetadataStore;
 use crate::{ApiError, cluster_id_from};
@@ -293,27 +294,10 @@ impl Controller {
                 info!(node_id, "registering broker");
                 Ok((records, Answer::Registered))
             }
-            ControllerRequest::AlterPartition {
-                topic_id,
-                partition,
-                leader,
-                broker_epoch,
-                leader_epoch,
-                partition_epoch,
-                isr,
-            } => {
-                check_alter_partition(
-                    image,
-                    topic_id,
-                    partition,
-                    leader,
-                    broker_epoch,
-                    leader_epoch,
-                    partition_epoch,
-                    &isr,
-                )?;
-                let changed = MetadataRecord::PartitionChanged { topic_id, partition, leader, isr };
-                done(vec![changed])
+            ControllerRequest::AlterPartition(change) => {
+                check_alter_partition(image, &change)?;
+                let IsrChange { topic_id, partition, leader, isr, .. } = change;
+                done(vec![MetadataRecord::PartitionChanged { topic_id, partition, leader, isr }])
             }
             ControllerRequest::DescribeQuorum | ControllerRequest::FetchMetadata { .. } => {
                 unreachable!("answered before deciding")
@@ -485,17 +469,8 @@ fn place(image: &MetadataImage, first: i32, count: i32, replication_factor: i16)
 /// Kafka's checks of an AlterPartition from a partition's leader: it is the registered,
 /// current leader, its view of the partition is current (the partition epoch serialises ISR
 /// changes), and the new ISR holds the leader and only live replicas.
-#[allow(clippy::too_many_arguments)]
-fn check_alter_partition(
-    image: &MetadataImage,
-    topic_id: Uuid,
-    partition: i32,
-    leader: i32,
-    broker_epoch: i64,
-    leader_epoch: i32,
-    partition_epoch: i32,
-    isr: &[i32],
-) -> Result<(), ApiError> {
+fn check_alter_partition(image: &MetadataImage, change: &IsrChange) -> Result<(), ApiError> {
+    let IsrChange { topic_id, partition, leader, broker_epoch, leader_epoch, partition_epoch, ref isr } = *change;
     let fail = |code, message: String| Err(ApiError::new(code, message));
     let registered = image.brokers.get(&leader).filter(|b| b.epoch == broker_epoch);
     if registered.is_none() {

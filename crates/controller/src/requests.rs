@@ -56,17 +56,8 @@ pub enum ControllerRequest {
         applied_index: u64,
         want_shutdown: bool,
     },
-    /// Kafka's AlterPartition: a partition's leader changes its ISR, naming the leader and
-    /// partition epochs it saw.
-    AlterPartition {
-        topic_id: Uuid,
-        partition: i32,
-        leader: i32,
-        broker_epoch: i64,
-        leader_epoch: i32,
-        partition_epoch: i32,
-        isr: Vec<i32>,
-    },
+    /// Kafka's AlterPartition.
+    AlterPartition(IsrChange),
     /// DescribeQuorum: only the quorum's leader knows every voter's progress.
     DescribeQuorum,
     /// A broker that is not a voter follows the metadata: the commands committed after index
@@ -74,6 +65,18 @@ pub enum ControllerRequest {
     FetchMetadata {
         after: u64,
     },
+}
+
+/// A partition's leader changes its ISR, naming the leader and partition epochs it saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IsrChange {
+    pub topic_id: Uuid,
+    pub partition: i32,
+    pub leader: i32,
+    pub broker_epoch: i64,
+    pub leader_epoch: i32,
+    pub partition_epoch: i32,
+    pub isr: Vec<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

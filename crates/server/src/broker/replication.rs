@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use brook_controller::requests::IsrChange;
 use brook_controller::{ControllerReply, ControllerRequest};
 use brook_replication::FollowedPartition;
 use brook_replication::follower::FetcherConfig;
@@ -97,7 +98,7 @@ impl Broker {
         let (broker, partition) = (self.clone(), partition.clone());
         info!(topic = partition.topic, partition = partition.index, isr = ?change.isr, "asking for an ISR change");
         tokio::spawn(async move {
-            let request = ControllerRequest::AlterPartition {
+            let request = ControllerRequest::AlterPartition(IsrChange {
                 topic_id: change.topic_id,
                 partition: change.partition,
                 leader: broker.config.node_id,
@@ -105,7 +106,7 @@ impl Broker {
                 leader_epoch: change.leader_epoch,
                 partition_epoch: change.partition_epoch,
                 isr: change.isr.clone(),
-            };
+            });
             match broker.channel.call(request, CONTROLLER_TIMEOUT).await {
                 Ok(ControllerReply::Done) => {
                     info!(topic = partition.topic, partition = partition.index, isr = ?change.isr, "ISR changed");
