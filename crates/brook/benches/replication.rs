@@ -23,10 +23,7 @@ use std::time::{Duration, Instant};
 use common::cluster::{Cluster, SETTLE};
 use common::eventually;
 use common::kafka::KafkaCluster;
-use common::wire::Conn;
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::{ApiKey, MetadataRequest, ResponseKind, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use common::wire::topic_partitions;
 
 fn main() {
     let env = |key: &str, default: usize| std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
@@ -162,17 +159,8 @@ fn cpu_seconds(pid: u32) -> f64 {
 
 /// (leader, ISR) of a one-partition topic as the broker at `addr` answers Metadata.
 fn leader_and_isr(addr: &str, topic: &str) -> Option<(i32, Vec<i32>)> {
-    let mut conn = Conn::try_open(addr)?;
-    let request = MetadataRequest::default().with_topics(Some(vec![
-        MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_string(topic.into())))),
-    ]));
-    match conn.call(ApiKey::Metadata, 9, &request) {
-        ResponseKind::Metadata(r) => {
-            let p = r.topics.first()?.partitions.first()?;
-            Some((p.leader_id.0, p.isr_nodes.iter().map(|b| b.0).collect()))
-        }
-        _ => None,
-    }
+    let p = topic_partitions(addr, topic)?.into_iter().next()?;
+    Some((p.leader_id.0, p.isr_nodes.iter().map(|b| b.0).collect()))
 }
 
 /// A follower misses `megabytes` of 10 KiB records while dead, then catches up.

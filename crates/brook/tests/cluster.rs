@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 use common::clients::consume;
 use common::cluster::{Cluster, SETTLE};
 use common::kafka::classpath;
-use common::wire::{Conn, create_topic_code};
+use common::wire::{Conn, create_topic_code, topic_partitions};
 use common::{eventually, refused_start};
 use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, CreateTopicsRequest, DescribeClusterRequest, FindCoordinatorRequest, GroupId, MetadataRequest,
-    OffsetFetchRequest, ResponseKind, TopicName, metadata_request::MetadataRequestTopic,
+    ApiKey, BrokerId, CreateTopicsRequest, DescribeClusterRequest, FindCoordinatorRequest, GroupId, OffsetFetchRequest,
+    ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -43,20 +43,8 @@ fn describe_cluster(addr: &str) -> (String, i32, BTreeSet<i32>) {
 
 /// Each partition's (error code, leader) in a Metadata answer from `addr`.
 fn leaders(addr: &str, topic: &str) -> Vec<(i16, i32)> {
-    let mut conn = Conn::open(addr);
-    let request = MetadataRequest::default().with_topics(Some(vec![
-        MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_string(topic.into())))),
-    ]));
-    match conn.call(ApiKey::Metadata, 9, &request) {
-        ResponseKind::Metadata(r) => {
-            let t = r.topics.first().expect("the topic");
-            let mut partitions: Vec<_> =
-                t.partitions.iter().map(|p| (p.partition_index, p.error_code, p.leader_id.0)).collect();
-            partitions.sort();
-            partitions.into_iter().map(|(_, e, l)| (e, l)).collect()
-        }
-        other => panic!("unexpected answer {other:?}"),
-    }
+    let partitions = topic_partitions(addr, topic).expect("the topic");
+    partitions.iter().map(|p| (p.error_code, p.leader_id.0)).collect()
 }
 
 /// CreateTopics through the broker at `addr`: the error code.

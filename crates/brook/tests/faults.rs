@@ -22,12 +22,10 @@ use std::time::{Duration, Instant};
 use common::cluster::{Cluster, SETTLE};
 use common::eventually;
 use common::history::{Anomaly, History, check};
-use common::wire::Conn;
+use common::wire::{Conn, topic_partitions};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::{ApiKey, DescribeClusterRequest, MetadataRequest, ResponseKind, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{ApiKey, DescribeClusterRequest, ResponseKind};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -85,20 +83,7 @@ fn active_controller(cluster: &Cluster) -> Option<i32> {
 
 /// Each partition's (leader, ISR size), as `addr` answers Metadata.
 fn partitions(addr: &str) -> Option<Vec<(i32, usize)>> {
-    let mut conn = Conn::try_open(addr)?;
-    let request = MetadataRequest::default().with_topics(Some(vec![
-        MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_string(TOPIC.into())))),
-    ]));
-    match conn.call(ApiKey::Metadata, 9, &request) {
-        ResponseKind::Metadata(r) => {
-            let t = r.topics.first()?;
-            let mut out: Vec<_> =
-                t.partitions.iter().map(|p| (p.partition_index, p.leader_id.0, p.isr_nodes.len())).collect();
-            out.sort_unstable();
-            Some(out.into_iter().map(|(_, l, isr)| (l, isr)).collect())
-        }
-        _ => None,
-    }
+    Some(topic_partitions(addr, TOPIC)?.iter().map(|p| (p.leader_id.0, p.isr_nodes.len())).collect())
 }
 
 /// Each partition's leader.

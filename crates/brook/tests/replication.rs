@@ -12,10 +12,7 @@ use std::time::{Duration, Instant};
 use common::clients::consume;
 use common::cluster::{Cluster, SETTLE};
 use common::eventually;
-use common::wire::Conn;
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::{ApiKey, MetadataRequest, ResponseKind, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use common::wire::topic_partitions;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
@@ -26,30 +23,13 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Each partition's (leader, replicas, ISR) in a Metadata answer from `addr`.
 fn partition_states(addr: &str, topic: &str) -> Vec<(i32, Vec<i32>, Vec<i32>)> {
-    let mut conn = Conn::open(addr);
-    let request = MetadataRequest::default().with_topics(Some(vec![
-        MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_string(topic.into())))),
-    ]));
-    match conn.call(ApiKey::Metadata, 9, &request) {
-        ResponseKind::Metadata(r) => {
-            let t = r.topics.first().expect("the topic");
-            let mut out: Vec<_> = t
-                .partitions
-                .iter()
-                .map(|p| {
-                    let ids = |v: &[kafka_protocol::messages::BrokerId]| {
-                        let mut ids: Vec<i32> = v.iter().map(|b| b.0).collect();
-                        ids.sort_unstable();
-                        ids
-                    };
-                    (p.partition_index, (p.leader_id.0, ids(&p.replica_nodes), ids(&p.isr_nodes)))
-                })
-                .collect();
-            out.sort_by_key(|(i, _)| *i);
-            out.into_iter().map(|(_, s)| s).collect()
-        }
-        other => panic!("unexpected answer {other:?}"),
-    }
+    let ids = |v: &[kafka_protocol::messages::BrokerId]| {
+        let mut ids: Vec<i32> = v.iter().map(|b| b.0).collect();
+        ids.sort_unstable();
+        ids
+    };
+    let partitions = topic_partitions(addr, topic).expect("the topic");
+    partitions.iter().map(|p| (p.leader_id.0, ids(&p.replica_nodes), ids(&p.isr_nodes))).collect()
 }
 
 async fn create_topic(bootstrap: &str, topic: NewTopic<'_>) {

@@ -154,3 +154,25 @@ pub fn idempotent_batch(producer_id: i64, epoch: i16, sequence: i32, records: us
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64
 }
+
+/// One topic's partitions as the broker at `addr` answers Metadata v9, in partition order;
+/// `None` if the broker cannot be reached or does not list the topic.
+pub fn topic_partitions(
+    addr: &str,
+    topic: &str,
+) -> Option<Vec<kafka_protocol::messages::metadata_response::MetadataResponsePartition>> {
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    let mut conn = Conn::try_open(addr)?;
+    let request = kafka_protocol::messages::MetadataRequest::default().with_topics(Some(vec![
+        MetadataRequestTopic::default()
+            .with_name(Some(kafka_protocol::messages::TopicName(StrBytes::from_string(topic.into())))),
+    ]));
+    match conn.try_call(ApiKey::Metadata, 9, &request)? {
+        ResponseKind::Metadata(r) => {
+            let mut partitions = r.topics.into_iter().next()?.partitions;
+            partitions.sort_by_key(|p| p.partition_index);
+            Some(partitions)
+        }
+        _ => None,
+    }
+}
