@@ -389,10 +389,9 @@ impl Log {
     /// Notes that `epoch` starts at `offset` if it is new to the log, saving the cache before
     /// the batch is written.
     fn assign_epoch(&self, state: &mut MutexGuard<'_, LogState>, epoch: i32, offset: i64) -> Result<(), LogError> {
-        if state.epochs.latest().is_some_and(|latest| epoch <= latest) || epoch < 0 {
+        if !state.epochs.assign(epoch, offset) {
             return Ok(());
         }
-        state.epochs.assign(epoch, offset);
         if let Err(e) = state.epochs.save(&*self.shared.env.storage, &self.shared.dir) {
             let e = LogError::Storage { op: "save the leader epoch cache", path: self.shared.dir.clone(), source: e };
             return Err(self.mark_offline(state, e));
@@ -1006,13 +1005,8 @@ fn read_batches(
 
 /// The whole batches of `read` that lie below `upper`.
 fn below(read: Bytes, upper: i64) -> Bytes {
-    let mut end = 0;
-    while let Some(header) = BatchHeader::parse(&read[end..]) {
-        if header.last_offset() >= upper || end + header.size_bytes() > read.len() {
-            break;
-        }
-        end += header.size_bytes();
-    }
+    let end: usize =
+        batch::whole_batches(&read).take_while(|(h, _)| h.last_offset() < upper).map(|(_, b)| b.len()).sum();
     if end == read.len() { read } else { read.slice(..end) }
 }
 

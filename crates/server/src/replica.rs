@@ -7,7 +7,6 @@
 //! floor: the leader's is the slowest in-sync follower's durable log end, a follower's is its
 //! leader's high watermark.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use brook_controller::image::PartitionMeta;
@@ -252,9 +251,4 @@ pub fn check_epoch(requested: i32, current: i32) -> Result<(), ResponseError> {
 /// What `set_role` needs from a topic: its `min.insync.replicas`, else the broker's.
 pub fn min_insync(configs: &std::collections::BTreeMap<String, String>, broker_default: i32) -> usize {
     configs.get("min.insync.replicas").and_then(|v| v.parse::<usize>().ok()).unwrap_or(broker_default.max(1) as usize)
-}
-
-/// Keeps `Arc<Partition>` usable where a fetcher wants a `Replica`.
-pub fn as_replica(partition: &Arc<Partition>) -> Arc<dyn Replica> {
-    partition.clone()
 }

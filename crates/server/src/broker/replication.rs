@@ -14,7 +14,7 @@ use tracing::{info, warn};
 use super::{Broker, CONTROLLER_TIMEOUT};
 use crate::config::BrokerConfig;
 use crate::partition::Partition;
-use crate::replica::{AlterIsr, as_replica, min_insync};
+use crate::replica::{AlterIsr, min_insync};
 
 pub(super) fn fetcher_config(config: &BrokerConfig) -> FetcherConfig {
     FetcherConfig {
@@ -64,7 +64,7 @@ impl Broker {
                     index,
                     leader: meta.leader,
                     leader_epoch: meta.leader_epoch,
-                    replica: as_replica(partition),
+                    replica: partition.clone(),
                 },
             ));
         }
