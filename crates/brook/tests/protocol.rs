@@ -11,6 +11,7 @@ use brook_log::batch::{self, build};
 use bytes::Bytes;
 use common::Brook;
 use common::wire::{Conn, create_topic, fetch_request, idempotent_batch, now_ms, produce};
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
@@ -126,6 +127,72 @@ fn fetch_long_polls() {
     let ResponseKind::Fetch(response) = response else { panic!() };
     let records = response.responses[0].partitions[0].records.clone().expect("records");
     assert_eq!(batch::BatchHeader::parse(&records).expect("a batch").records_count, 1);
+}
+
+/// Fetch sessions (KIP-227): the first fetch opens one; later fetches name nothing that did
+/// not change, read every partition of the session, and are answered only with news; a wrong
+/// epoch or id is refused with Kafka's codes.
+#[test]
+fn fetch_sessions_answer_only_news() {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
+    use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+
+    let brook = Brook::start(&[]);
+    let mut conn = Conn::open(&brook.addr);
+    create_topic(&mut conn, "sess", 2);
+    let name = TopicName(StrBytes::from_static_str("sess"));
+    let full =
+        FetchRequest::default().with_max_wait_ms(0).with_max_bytes(1 << 20).with_session_epoch(0).with_topics(vec![
+            FetchTopic::default().with_topic(name.clone()).with_partitions(
+                (0..2).map(|p| FetchPartition::default().with_partition(p).with_partition_max_bytes(1 << 20)).collect(),
+            ),
+        ]);
+    let mut fetch = |request: &FetchRequest| -> FetchResponse {
+        let ResponseKind::Fetch(response) = conn.call(ApiKey::Fetch, 12, request) else { panic!() };
+        response
+    };
+    let partitions = |r: &FetchResponse| -> Vec<i32> {
+        r.responses.iter().flat_map(|t| t.partitions.iter().map(|p| p.partition_index)).collect()
+    };
+    let opened = fetch(&full);
+    let id = opened.session_id;
+    assert!(id > 0, "a session is opened");
+    assert_eq!(partitions(&opened), vec![0, 1]);
+
+    let incremental = |epoch: i32| {
+        FetchRequest::default()
+            .with_max_wait_ms(200)
+            .with_min_bytes(1)
+            .with_max_bytes(1 << 20)
+            .with_session_id(id)
+            .with_session_epoch(epoch)
+    };
+    let quiet = fetch(&incremental(1));
+    assert_eq!((quiet.error_code, quiet.session_id, partitions(&quiet)), (0, id, vec![]), "nothing new");
+
+    let mut producer = Conn::open(&brook.addr);
+    assert_eq!(produce(&mut producer, "sess", -1, build::simple(now_ms(), 3, 10)), Some((0, 0)));
+    let news = fetch(&incremental(2));
+    assert_eq!(partitions(&news), vec![0], "only the partition with records");
+    let records = news.responses[0].partitions[0].records.clone().expect("records");
+    assert_eq!(batch::BatchHeader::parse(&records).expect("a batch").records_count, 3);
+
+    // The client moves past the batch and forgets partition 1: nothing is new then.
+    let moved = incremental(3)
+        .with_topics(vec![FetchTopic::default().with_topic(name.clone()).with_partitions(vec![
+            FetchPartition::default().with_partition(0).with_fetch_offset(3).with_partition_max_bytes(1 << 20),
+        ])])
+        .with_forgotten_topics_data(vec![ForgottenTopic::default().with_topic(name).with_partitions(vec![1])]);
+    assert_eq!(partitions(&fetch(&moved)), Vec::<i32>::new());
+
+    let replayed = fetch(&incremental(3));
+    assert_eq!(replayed.error_code, ResponseError::InvalidFetchSessionEpoch.code());
+    let unknown = fetch(&incremental(4).with_session_id(id.wrapping_add(1).max(1)));
+    assert_eq!(unknown.error_code, ResponseError::FetchSessionIdNotFound.code());
+    // The final epoch closes the session and answers in full.
+    let closed = fetch(&full.clone().with_session_id(id).with_session_epoch(-1));
+    assert_eq!((closed.session_id, partitions(&closed)), (0, vec![0, 1]));
+    assert_eq!(fetch(&incremental(4)).error_code, ResponseError::FetchSessionIdNotFound.code());
 }
 
 /// A thousand concurrent connections each get their answer, even when the broker starts with

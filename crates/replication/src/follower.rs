@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use brook_log::{Log, LogError};
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ReplicaState};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic, ReplicaState};
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::{BrokerId, FetchRequest};
 use tokio::sync::Notify;
@@ -21,6 +21,7 @@ use tracing::{debug, info, warn};
 use uuid::Uuid;
 
 use crate::client::Connection;
+use crate::session::{Next, Position, Session};
 
 /// The Fetch version followers send: replica state (v15) and diverging epochs (v12+).
 const FETCH_VERSION: i16 = 15;
@@ -68,7 +69,7 @@ pub struct FetcherConfig {
     pub backoff_ms: u64,
 }
 
-type Key = (Uuid, i32);
+use crate::session::Key;
 
 /// Every fetcher of this node, keyed by the leader and the address it is reached at.
 pub struct Fetchers {
@@ -148,6 +149,7 @@ async fn run(config: FetcherConfig, broker_epoch: Arc<AtomicI64>, leader: i32, a
     // and the last reason each was given, so a new reason is logged once.
     let mut delayed: HashMap<Key, Instant> = HashMap::new();
     let mut reasons: HashMap<Key, String> = HashMap::new();
+    let mut session = Session::default();
     loop {
         let now = Instant::now();
         delayed.retain(|_, until| *until > now);
@@ -165,6 +167,7 @@ async fn run(config: FetcherConfig, broker_epoch: Arc<AtomicI64>, leader: i32, a
             continue;
         }
         if connection.is_none() {
+            session.reset();
             let client_id = format!("brook-replica-{}", config.node_id);
             match Connection::connect(&addr, client_id, REQUEST_TIMEOUT).await {
                 Ok(c) => connection = Some(c),
@@ -175,14 +178,26 @@ async fn run(config: FetcherConfig, broker_epoch: Arc<AtomicI64>, leader: i32, a
                 }
             }
         }
-        let request = fetch_request(&config, broker_epoch.load(Ordering::Relaxed), &partitions);
+        let positions: Vec<(Key, Position)> = partitions.iter().map(position).collect();
+        let next = session.next(&positions);
+        let request = fetch_request(&config, broker_epoch.load(Ordering::Relaxed), &positions, &next);
         let timeout = REQUEST_TIMEOUT + Duration::from_millis(config.max_wait_ms.max(0) as u64);
         let call = connection.as_mut().expect("connected above").call(&request, FETCH_VERSION, timeout);
         let response = match call.await {
-            Ok(r) if r.error_code == 0 => r,
+            Ok(r) if r.error_code == 0 => {
+                session.answered(&next, &positions, r.session_id);
+                r
+            }
             Ok(r) => {
-                warn!(leader, error = r.error_code, "the leader refused a replica fetch");
-                tokio::time::sleep(backoff).await;
+                session.reset();
+                let code = ResponseError::try_from_code(r.error_code);
+                if !matches!(
+                    code,
+                    Some(ResponseError::FetchSessionIdNotFound | ResponseError::InvalidFetchSessionEpoch)
+                ) {
+                    warn!(leader, error = r.error_code, "the leader refused a replica fetch");
+                    tokio::time::sleep(backoff).await;
+                }
                 continue;
             }
             Err(e) => {
@@ -235,22 +250,44 @@ async fn synced(partitions: Vec<FollowedPartition>) -> Vec<FollowedPartition> {
     ready
 }
 
-fn fetch_request(config: &FetcherConfig, broker_epoch: i64, partitions: &[FollowedPartition]) -> FetchRequest {
-    let mut topics: Vec<FetchTopic> = Vec::new();
-    for p in partitions {
-        let log = p.replica.log();
+/// What this replica tells the leader about `p`: its log end (what it holds), the leader
+/// epoch it follows and the epoch of its last batch.
+fn position(p: &FollowedPartition) -> (Key, Position) {
+    let log = p.replica.log();
+    let position = Position {
+        fetch_offset: log.log_end_offset(),
+        leader_epoch: p.leader_epoch,
+        last_fetched_epoch: log.latest_epoch(),
+        log_start_offset: log.log_start_offset(),
+    };
+    ((p.topic_id, p.index), position)
+}
+
+/// The fetch for `next`: the partitions it names, at their `positions`, and those the session
+/// forgets.
+fn fetch_request(
+    config: &FetcherConfig,
+    broker_epoch: i64,
+    positions: &[(Key, Position)],
+    next: &Next,
+) -> FetchRequest {
+    let mut by_topic: HashMap<Uuid, Vec<FetchPartition>> = HashMap::new();
+    for ((topic_id, index), at) in positions.iter().zip(&next.send).filter(|(_, send)| **send).map(|(p, _)| *p) {
         let fetch = FetchPartition::default()
-            .with_partition(p.index)
-            .with_current_leader_epoch(p.leader_epoch)
-            .with_fetch_offset(log.log_end_offset())
-            .with_last_fetched_epoch(log.latest_epoch())
-            .with_log_start_offset(log.log_start_offset())
+            .with_partition(index)
+            .with_current_leader_epoch(at.leader_epoch)
+            .with_fetch_offset(at.fetch_offset)
+            .with_last_fetched_epoch(at.last_fetched_epoch)
+            .with_log_start_offset(at.log_start_offset)
             .with_partition_max_bytes(config.partition_max_bytes);
-        match topics.iter_mut().find(|t| t.topic_id == p.topic_id) {
-            Some(t) => t.partitions.push(fetch),
-            None => topics.push(FetchTopic::default().with_topic_id(p.topic_id).with_partitions(vec![fetch])),
-        }
+        by_topic.entry(topic_id).or_default().push(fetch);
     }
+    let topics = by_topic.into_iter().map(|(id, ps)| FetchTopic::default().with_topic_id(id).with_partitions(ps));
+    let mut forget: HashMap<Uuid, Vec<i32>> = HashMap::new();
+    for (topic_id, index) in &next.forget {
+        forget.entry(*topic_id).or_default().push(*index);
+    }
+    let forgotten = forget.into_iter().map(|(id, ps)| ForgottenTopic::default().with_topic_id(id).with_partitions(ps));
     FetchRequest::default()
         .with_replica_state(
             ReplicaState::default().with_replica_id(BrokerId(config.node_id)).with_replica_epoch(broker_epoch),
@@ -258,9 +295,10 @@ fn fetch_request(config: &FetcherConfig, broker_epoch: i64, partitions: &[Follow
         .with_max_wait_ms(config.max_wait_ms)
         .with_min_bytes(1)
         .with_max_bytes(config.response_max_bytes)
-        .with_session_id(0)
-        .with_session_epoch(-1)
-        .with_topics(topics)
+        .with_session_id(next.session_id)
+        .with_session_epoch(next.epoch)
+        .with_topics(topics.collect())
+        .with_forgotten_topics_data(forgotten.collect())
 }
 
 /// Applies one partition's answer while the replica still follows that leadership. `Err`

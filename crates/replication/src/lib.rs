@@ -7,6 +7,8 @@
 //!   controller for, and the replication floor that bounds the high watermark.
 //! - `follower`: the fetchers that copy partitions from their leaders, truncating where a log
 //!   diverged after a leader change.
+//! - `session`: the follower's half of a fetch session (KIP-227), so that a fetch names only
+//!   the partitions whose position changed.
 //! - `client`: a minimal Kafka protocol connection, for the fetchers.
 //!
 //! The crate knows logs and the Kafka wire format, not the metadata: the server tells it who
@@ -15,6 +17,7 @@
 pub mod client;
 pub mod follower;
 pub mod leader;
+pub mod session;
 
 pub use follower::{Fetchers, FollowedPartition, Replica};
 pub use leader::{Leadership, PartitionState};

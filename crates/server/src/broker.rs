@@ -26,6 +26,7 @@ pub use brook_controller::controller::MAX_PARTITIONS_PER_TOPIC;
 pub use brook_controller::{ApiError, MetadataImage, QuorumDescription, TopicMeta};
 
 use crate::config::BrokerConfig;
+use crate::fetch_session::FetchSessions;
 use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::partition::Partition;
 use crate::stats::BrokerStats;
@@ -62,6 +63,8 @@ pub struct Broker {
     broker_epoch: Arc<AtomicI64>,
     /// The fetchers copying the partitions this broker follows.
     fetchers: brook_replication::Fetchers,
+    /// Consumers' and followers' fetch sessions (KIP-227).
+    pub fetch_sessions: FetchSessions,
     partitions: RwLock<HashMap<(String, i32), Arc<Partition>>>,
     /// Serializes reconciling the open partitions with the image.
     reconciling: Mutex<()>,
@@ -122,6 +125,7 @@ impl Broker {
             incarnation_id: Uuid::new_v4(),
             broker_epoch: broker_epoch.clone(),
             fetchers: brook_replication::Fetchers::new(replication::fetcher_config(&config), broker_epoch),
+            fetch_sessions: FetchSessions::new(config.fetch_session_cache_slots),
             partitions: RwLock::new(HashMap::new()),
             reconciling: Mutex::new(()),
             assigning: Mutex::new(()),

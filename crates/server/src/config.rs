@@ -79,6 +79,8 @@ pub struct BrokerConfig {
     pub cleaner_backoff_ms: u64,
     /// `socket.request.max.bytes`: the largest request frame accepted (Kafka: 100 MiB).
     pub socket_request_max_bytes: u32,
+    /// `max.incremental.fetch.session.cache.slots`: how many fetch sessions are kept (0: none).
+    pub fetch_session_cache_slots: usize,
     /// Defaults for every partition log; topic configs override them.
     pub log: LogConfig,
     /// The group coordinator's `group.*` and `offsets.*` settings.
@@ -114,6 +116,7 @@ impl Default for BrokerConfig {
             auto_create_topics_enable: true,
             retention_check_interval_ms: 300_000,
             socket_request_max_bytes: 104_857_600,
+            fetch_session_cache_slots: 1000,
             cleaner_enable: true,
             cleaner_backoff_ms: 15_000,
             log: LogConfig::default(),
@@ -260,6 +263,7 @@ impl BrokerConfig {
                 "auto.create.topics.enable" => c.auto_create_topics_enable = parse_bool(key, v)?,
                 "log.retention.check.interval.ms" => c.retention_check_interval_ms = parse(key, v)?,
                 "socket.request.max.bytes" => c.socket_request_max_bytes = parse(key, v)?,
+                "max.incremental.fetch.session.cache.slots" => c.fetch_session_cache_slots = parse(key, v)?,
                 "log.retention.ms" => retention_ms = Some(parse(key, v)?),
                 "log.retention.minutes" => {
                     retention_ms = retention_ms.or(Some(parse::<i64>(key, v)?.saturating_mul(60_000)))

@@ -17,6 +17,7 @@ pub mod broker;
 pub mod codec;
 pub mod config;
 mod connection;
+pub mod fetch_session;
 pub mod group;
 pub mod handlers;
 pub mod meta_properties;

@@ -138,7 +138,7 @@ impl Cluster {
 fn launch(node: &Node) -> Pending {
     // The console is off (as an override, so the harness knows not to wait for its address).
     let overrides = ["console.enabled=false".to_string()];
-    Brook::launch(Command::new(env!("CARGO_BIN_EXE_brook")), Some(&node.properties), &node.data, &overrides)
+    Brook::launch(Command::new(super::brook_bin()), Some(&node.properties), &node.data, &overrides)
 }
 
 /// How long a cluster test waits for a condition that the cluster reaches by itself.

@@ -23,6 +23,12 @@ pub struct Brook {
     _dir: Option<tempfile::TempDir>,
 }
 
+/// The `brook` binary the tests run: `BROOK_BIN` if set (to test another build, or to keep
+/// running a copy while the tree is rebuilt), else the one cargo built with the tests.
+pub fn brook_bin() -> String {
+    std::env::var("BROOK_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_brook").to_string())
+}
+
 impl Brook {
     /// A broker on a fresh data directory.
     pub fn start(overrides: &[&str]) -> Brook {
@@ -35,14 +41,14 @@ impl Brook {
 
     /// A broker on an existing data directory (for restarts).
     pub fn start_in(data: &Path, overrides: &[&str]) -> Brook {
-        Brook::spawn(Command::new(env!("CARGO_BIN_EXE_brook")), data, overrides)
+        Brook::spawn(Command::new(brook_bin()), data, overrides)
     }
 
     /// A broker started with a soft open-file limit of `nofile`, as a default shell gives it.
     pub fn start_with_nofile_limit(nofile: u32, overrides: &[&str]) -> Brook {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut cmd = Command::new("sh");
-        cmd.args(["-c", &format!("ulimit -Sn {nofile} && exec \"$0\" \"$@\""), env!("CARGO_BIN_EXE_brook")]);
+        cmd.args(["-c", &format!("ulimit -Sn {nofile} && exec \"$0\" \"$@\""), &brook_bin()]);
         let mut brook = Brook::spawn(cmd, dir.path(), overrides);
         brook._dir = Some(dir);
         brook
@@ -115,7 +121,7 @@ impl Brook {
 /// Runs `brook server [properties] --override ...` expecting it to refuse to start: its exit
 /// code and standard error, or a panic if it is still running after `timeout`.
 pub fn refused_start(properties: Option<&Path>, overrides: &[String], timeout: Duration) -> (Option<i32>, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_brook"));
+    let mut cmd = Command::new(brook_bin());
     cmd.arg("server");
     if let Some(file) = properties {
         cmd.arg(file);

@@ -1,12 +1,13 @@
 //! Fetch: whole batches from each partition's high watermark-bounded log, long-polling until
 //! `min_bytes` are there or `max_wait_ms` passes. The wait sleeps on the partitions' high
-//! watermark channels, never in a loop. Fetch sessions are not kept: every response says "no
-//! session" (id 0), which tells clients to keep sending full requests.
+//! watermark channels, never in a loop. Within a fetch session (KIP-227, `fetch_session`) the
+//! request names only what changed and the response carries only what has news.
 //!
 //! A fetch with a replica id is a follower's: the leader checks its leader epoch and whether
 //! its log diverged, notes its progress (which may move the high watermark and the ISR), and
 //! serves it up to the log end, waking on appends rather than on the high watermark.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,9 +17,12 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{EpochEndOffset, FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
 
-use crate::broker::Broker;
+use crate::broker::{Broker, TopicMeta};
+use crate::fetch_session::{Answer, Fetch, FetchKey, FetchPosition};
 use crate::partition::Partition;
 use crate::replica::FollowerFetch;
 use crate::stats::count_records;
@@ -35,48 +39,54 @@ struct Wanted {
 }
 
 pub(super) async fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -> FetchResponse {
-    if request.session_id != 0 {
-        return FetchResponse::default().with_error_code(ResponseError::FetchSessionIdNotFound.code());
-    }
     let replica_id = if version >= 15 { request.replica_state.replica_id.0 } else { request.replica_id.0 };
     let bound = if replica_id >= 0 { ReadBound::LogEnd } else { ReadBound::HighWatermark };
+    let uses_ids = version >= 13;
+    let (requested, forgotten) = named_partitions(&request, uses_ids);
+    let (session_id, epoch) = (request.session_id, request.session_epoch);
+    let fetch = match broker.fetch_sessions.begin(session_id, epoch, uses_ids, replica_id >= 0, requested, forgotten) {
+        Ok(fetch) => fetch,
+        Err(code) => return FetchResponse::default().with_error_code(code.code()),
+    };
     let now_ms = broker.clock.now_ms();
     // Only a live (unfenced) follower may join an ISR.
     let eligible = replica_id >= 0 && broker.image().brokers.get(&replica_id).is_some_and(|b| !b.fenced);
-    let mut topics = Vec::with_capacity(request.topics.len());
-    let mut wanted = Vec::new();
-    for (t, topic) in request.topics.iter().enumerate() {
-        let meta = if version >= 13 { broker.topic_by_id(&topic.topic_id) } else { broker.topic(&topic.topic.0) };
-        let unknown =
-            if version >= 13 { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
-        topics.push((topic.topic.clone(), topic.topic_id));
-        for p in &topic.partitions {
-            let mut partition = meta.as_ref().ok_or(unknown).and_then(|m| broker.leader_partition(m, p.partition));
-            let mut diverged = None;
-            if replica_id >= 0
-                && let Ok(leader) = &partition
-            {
-                let hw = leader.log.high_watermark();
-                let (epoch, offset, last) = (p.current_leader_epoch, p.fetch_offset, p.last_fetched_epoch);
-                match leader.follower_fetch(replica_id, eligible, epoch, offset, last, now_ms, hw) {
-                    Ok(FollowerFetch::Serve(change)) => {
-                        if let Some(change) = change {
-                            broker.alter_isr(leader, change);
-                        }
+    let mut topics: Vec<(TopicName, Uuid)> = Vec::new();
+    let mut metas: HashMap<(String, Uuid), (usize, Option<TopicMeta>)> = HashMap::new();
+    let mut wanted = Vec::with_capacity(fetch.partitions.len());
+    for (key, position) in &fetch.partitions {
+        let (t, meta) = metas.entry((key.topic.clone(), key.topic_id)).or_insert_with(|| {
+            topics.push((TopicName(StrBytes::from_string(key.topic.clone())), key.topic_id));
+            let meta = if uses_ids { broker.topic_by_id(&key.topic_id) } else { broker.topic(&key.topic) };
+            (topics.len() - 1, meta)
+        });
+        let unknown = if uses_ids { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
+        let mut partition = meta.as_ref().ok_or(unknown).and_then(|m| broker.leader_partition(m, key.partition));
+        let mut diverged = None;
+        if replica_id >= 0
+            && let Ok(leader) = &partition
+        {
+            let hw = leader.log.high_watermark();
+            let (epoch, offset, last) =
+                (position.current_leader_epoch, position.fetch_offset, position.last_fetched_epoch);
+            match leader.follower_fetch(replica_id, eligible, epoch, offset, last, now_ms, hw) {
+                Ok(FollowerFetch::Serve(change)) => {
+                    if let Some(change) = change {
+                        broker.alter_isr(leader, change);
                     }
-                    Ok(FollowerFetch::Diverged { epoch, end_offset }) => diverged = Some((epoch, end_offset)),
-                    Err(code) => partition = Err(code),
                 }
+                Ok(FollowerFetch::Diverged { epoch, end_offset }) => diverged = Some((epoch, end_offset)),
+                Err(code) => partition = Err(code),
             }
-            wanted.push(Wanted {
-                topic: t,
-                index: p.partition,
-                partition,
-                fetch_offset: p.fetch_offset,
-                max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
-                diverged,
-            });
         }
+        wanted.push(Wanted {
+            topic: *t,
+            index: key.partition,
+            partition,
+            fetch_offset: position.fetch_offset,
+            max_bytes: usize::try_from(position.max_bytes).unwrap_or(0),
+            diverged,
+        });
     }
     let max_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
     let min_bytes = usize::try_from(request.min_bytes).unwrap_or(0);
@@ -95,7 +105,7 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: FetchRequest, version:
         let (partitions, bytes, errors) = read_all(&wanted, max_bytes, bound);
         let now = tokio::time::Instant::now();
         if bytes >= min_bytes.max(1) || errors || diverged || now >= deadline || watchers.is_empty() {
-            return respond(&wanted, topics, partitions);
+            return respond(broker, &fetch, &wanted, topics, partitions);
         }
         let changed = futures::future::select_all(watchers.iter_mut().map(Watcher::changed));
         match tokio::time::timeout_at(deadline, changed).await {
@@ -103,7 +113,7 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: FetchRequest, version:
             // The deadline passed, or a partition went away (its topic was deleted).
             Ok((Err(_), _, _)) | Err(_) => {
                 let (partitions, _, _) = read_all(&wanted, max_bytes, bound);
-                return respond(&wanted, topics, partitions);
+                return respond(broker, &fetch, &wanted, topics, partitions);
             }
         }
     }
@@ -195,19 +205,62 @@ fn count_out(wanted: &[Wanted], partitions: &[(usize, PartitionData)]) {
     }
 }
 
-/// The response for what was read, counted into each partition's outbound figures.
+/// The response for what was read, counted into each partition's outbound figures; within
+/// a fetch session, only the partitions with news.
 fn respond(
+    broker: &Broker,
+    fetch: &Fetch,
     wanted: &[Wanted],
-    topics: Vec<(kafka_protocol::messages::TopicName, uuid::Uuid)>,
+    topics: Vec<(TopicName, Uuid)>,
     partitions: Vec<(usize, PartitionData)>,
 ) -> FetchResponse {
     count_out(wanted, &partitions);
+    let answers: Vec<Answer> = partitions
+        .iter()
+        .map(|(_, d)| Answer {
+            has_records: d.records.as_ref().is_some_and(|r| !r.is_empty()),
+            high_watermark: d.high_watermark,
+            log_start_offset: d.log_start_offset,
+            urgent: d.error_code != 0 || d.diverging_epoch.end_offset >= 0,
+        })
+        .collect();
+    let (session_id, include) = broker.fetch_sessions.finish(fetch, &answers);
     let mut responses: Vec<FetchableTopicResponse> = topics
         .into_iter()
         .map(|(name, id)| FetchableTopicResponse::default().with_topic(name).with_topic_id(id))
         .collect();
-    for (topic, data) in partitions {
-        responses[topic].partitions.push(data);
+    for ((topic, data), include) in partitions.into_iter().zip(include) {
+        if include {
+            responses[topic].partitions.push(data);
+        }
     }
-    FetchResponse::default().with_session_id(0).with_responses(responses)
+    responses.retain(|t| !t.partitions.is_empty());
+    FetchResponse::default().with_session_id(session_id).with_responses(responses)
+}
+
+/// The partitions a request names, with their positions, and those it asks to forget.
+fn named_partitions(request: &FetchRequest, uses_ids: bool) -> (Vec<(FetchKey, FetchPosition)>, Vec<FetchKey>) {
+    let key = |topic: &TopicName, topic_id: Uuid, partition: i32| FetchKey {
+        topic: if uses_ids { String::new() } else { topic.0.to_string() },
+        topic_id: if uses_ids { topic_id } else { Uuid::nil() },
+        partition,
+    };
+    let mut requested = Vec::new();
+    for t in &request.topics {
+        for p in &t.partitions {
+            let position = FetchPosition {
+                fetch_offset: p.fetch_offset,
+                current_leader_epoch: p.current_leader_epoch,
+                last_fetched_epoch: p.last_fetched_epoch,
+                max_bytes: p.partition_max_bytes,
+            };
+            requested.push((key(&t.topic, t.topic_id, p.partition), position));
+        }
+    }
+    let forgotten = request
+        .forgotten_topics_data
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| key(&t.topic, t.topic_id, *p)))
+        .collect();
+    (requested, forgotten)
 }
