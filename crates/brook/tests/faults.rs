@@ -3,12 +3,16 @@
 //! a nemesis kills (-9) and restarts nodes, the active controller among them, freezes and
 //! thaws them (SIGSTOP / SIGCONT), and isolates one node: the other two freeze, then it
 //! freezes and they wake, so a leader that acknowledged what its followers never got is
-//! replaced by them. The kinds take turns from a seeded start, with seeded nodes and times. After the faults heal, every
+//! replaced by them; and it cuts the power of one node or of all three (each loses what it had
+//! not fdatasynced, on disks made slow to widen that window: `BROOK_TEST_POWER_CUT`), one of
+//! them coming back only once the others lead, which acks=all under `log.flush.on.ack` must
+//! survive. The kinds take turns from a seeded start, with seeded nodes and times. After the faults heal, every
 //! partition is read from its start, and the history checker (`common/history.rs`) looks for
 //! lost, duplicated, moved, overwritten and phantom values and for polls going backwards.
 //!
 //! `BROOK_FAULT_ROUNDS` (default 6), or `BROOK_FAULT_SECONDS` (rounds until that much time has
-//! passed), and `BROOK_FAULT_SEED` (default: from the clock, printed) set the run;
+//! passed), `BROOK_FAULT_SEED` (default: from the clock, printed) and `BROOK_FAULT_KINDS`
+//! (default: all of `KINDS`) set the run;
 //! `scripts/faults` runs it for longer. Built with a `bug-*` feature, the cluster is
 //! deliberately broken and the run must fail: that is how the checker is shown to work.
 
@@ -19,6 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::clients::read_to_end;
 use common::cluster::{Cluster, SETTLE};
 use common::eventually;
 use common::history::{Anomaly, History, check};
@@ -37,9 +42,19 @@ use rdkafka::{Offset, TopicPartitionList};
 const TOPIC: &str = "jepsen";
 const PARTITIONS: i32 = 3;
 
-/// Fast failure detection, so a round takes seconds.
-const SETTINGS: &[&str] =
-    &["broker.heartbeat.interval.ms=300", "broker.session.timeout.ms=2000", "replica.lag.time.max.ms=3000"];
+/// Fast failure detection, so a round takes seconds; few `__consumer_offsets` partitions, so
+/// that the controller's ISR changes after a fault (one commit each, on slow disks) do not
+/// crowd out the heartbeats.
+const SETTINGS: &[&str] = &[
+    "broker.heartbeat.interval.ms=300",
+    "broker.session.timeout.ms=2000",
+    "replica.lag.time.max.ms=3000",
+    "offsets.topic.num.partitions=3",
+];
+
+/// Slow disks of unequal speed (each node's fdatasyncs take this much longer), so that a
+/// power cut finds unsynced writes to drop, and followers sync well after their leaders.
+const FSYNC_DELAY_MS: [u64; 3] = [1, 10, 30];
 
 /// splitmix64: a seeded schedule without a dependency.
 struct Rng(u64);
@@ -64,6 +79,38 @@ enum Fault {
     Pause(i32),
     KillController,
     Isolate(i32),
+    PowerCut(i32),
+    /// Every node loses power; all but this one (the leader on the fastest disk, whose
+    /// followers had synced least) come back first, so they elect leaders among themselves
+    /// from what they kept.
+    PowerCutAll(i32),
+}
+
+/// The kinds of fault, by the names `BROOK_FAULT_KINDS` takes.
+const KINDS: [&str; 6] = ["kill", "pause", "kill-controller", "isolate", "power-cut", "power-cut-all"];
+
+/// The kinds that take turns: `BROOK_FAULT_KINDS` (names, comma-separated), else all.
+fn kinds() -> Vec<usize> {
+    let Ok(names) = std::env::var("BROOK_FAULT_KINDS") else { return (0..KINDS.len()).collect() };
+    names
+        .split(',')
+        .map(|name| {
+            KINDS.iter().position(|k| *k == name.trim()).unwrap_or_else(|| panic!("no fault kind {name:?}: {KINDS:?}"))
+        })
+        .collect()
+}
+
+/// The leader of a seeded partition, as `node` sees it (else `node`), so that a fault meets a
+/// leader taking writes.
+fn leader_of_some_partition(cluster: &Cluster, node: i32, rng: &mut Rng) -> i32 {
+    let current = leaders(&cluster.node(node).addr()).unwrap_or_default();
+    current.get(rng.below(PARTITIONS as u64) as usize).copied().filter(|l| *l > 0).unwrap_or(node)
+}
+
+/// Of the partitions' leaders as `node` sees them, the one on the fastest disk (else `node`).
+fn fastest_leader(cluster: &Cluster, node: i32) -> i32 {
+    let current = leaders(&cluster.node(node).addr()).unwrap_or_default();
+    current.into_iter().filter(|l| *l > 0).min_by_key(|l| FSYNC_DELAY_MS[(*l - 1) as usize]).unwrap_or(node)
 }
 
 fn env(key: &str) -> Option<u64> {
@@ -182,18 +229,10 @@ fn read(bootstrap: String, stop: Arc<AtomicBool>, history: Arc<Mutex<History>>) 
 
 /// Reads every partition from its start to its high watermark.
 fn read_everything(bootstrap: &str) -> BTreeMap<(i32, i64), u64> {
-    let consumer = reader(bootstrap);
-    let ends: BTreeMap<i32, i64> = (0..PARTITIONS)
-        .map(|p| (p, consumer.fetch_watermarks(TOPIC, p, Duration::from_secs(10)).expect("watermarks").1))
-        .collect();
     let mut out = BTreeMap::new();
-    let mut next: BTreeMap<i32, i64> = (0..PARTITIONS).map(|p| (p, 0)).collect();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while next.iter().any(|(p, o)| *o < ends[p]) {
-        assert!(Instant::now() < deadline, "the final read did not reach {ends:?}: at {next:?}");
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            out.insert((m.partition(), m.offset()), value_of(&m));
-            next.insert(m.partition(), m.offset() + 1);
+    for p in 0..PARTITIONS {
+        for (offset, value) in read_to_end(bootstrap, TOPIC, p) {
+            out.insert((p, offset), value.parse().unwrap_or(u64::MAX));
         }
     }
     out
@@ -211,7 +250,7 @@ async fn no_acknowledged_write_is_lost_under_faults() {
         None => println!("fault schedule: {rounds} rounds, seed {seed} (BROOK_FAULT_SEED={seed} repeats it)"),
     }
     let mut rng = Rng(seed);
-    let mut cluster = Cluster::start(3, SETTINGS);
+    let mut cluster = Cluster::start_on_slow_disks(3, SETTINGS, &FSYNC_DELAY_MS);
     let bootstrap = cluster.bootstrap();
     let admin: AdminClient<DefaultClientContext> =
         ClientConfig::new().set("bootstrap.servers", &bootstrap).create().expect("admin");
@@ -233,7 +272,8 @@ async fn no_acknowledged_write_is_lost_under_faults() {
     let mut faults = Vec::new();
     let mut recoveries = Vec::new();
     let mut lagging = Vec::new();
-    let first_kind = rng.below(4);
+    let kinds = kinds();
+    let first_kind = rng.below(kinds.len() as u64) as usize;
     let started = Instant::now();
     for round in 0.. {
         let done = match until {
@@ -245,11 +285,13 @@ async fn no_acknowledged_write_is_lost_under_faults() {
         }
         tokio::time::sleep(Duration::from_millis(500 + rng.below(1000))).await;
         let node = 1 + rng.below(3) as i32;
-        let fault = match (first_kind + round) % 4 {
+        let fault = match kinds[(first_kind + round as usize) % kinds.len()] {
             0 => Fault::Kill(node),
             1 => Fault::Pause(node),
             2 => Fault::KillController,
-            _ => Fault::Isolate(node),
+            3 => Fault::Isolate(leader_of_some_partition(&cluster, node, &mut rng)),
+            4 => Fault::PowerCut(node),
+            _ => Fault::PowerCutAll(fastest_leader(&cluster, node)),
         };
         let hold = Duration::from_millis(1000 + rng.below(3000));
         println!("round {round}: {fault:?} for {} ms", hold.as_millis());
@@ -270,10 +312,24 @@ async fn no_acknowledged_write_is_lost_under_faults() {
                 tokio::time::sleep(hold).await;
                 cluster.restart(id);
             }
-            Fault::Isolate(node) => {
-                // The leader of a partition, so that the fault meets a leader taking writes.
-                let current = leaders(&cluster.node(node).addr()).unwrap_or_default();
-                let id = current.get(rng.below(PARTITIONS as u64) as usize).copied().filter(|l| *l > 0).unwrap_or(node);
+            Fault::PowerCut(id) => {
+                cluster.power_cut(&[id]);
+                tokio::time::sleep(hold).await;
+                cluster.restart(id);
+            }
+            Fault::PowerCutAll(late) => {
+                cluster.power_cut(&[1, 2, 3]);
+                tokio::time::sleep(hold).await;
+                let early: Vec<i32> = (1..=3).filter(|id| *id != late).collect();
+                cluster.restart_all(&early);
+                let addr = cluster.node(early[0]).addr();
+                // A partition whose ISR held only the late node waits for it (no unclean election).
+                eventually(Duration::from_secs(60), "the others lead without it", || {
+                    leaders(&addr).filter(|l| l.iter().all(|leader| *leader != late))
+                });
+                cluster.restart(late);
+            }
+            Fault::Isolate(id) => {
                 let others: Vec<i32> = (1..=3).filter(|o| *o != id).collect();
                 others.iter().for_each(|o| cluster.pause(*o, true));
                 tokio::time::sleep(hold).await;

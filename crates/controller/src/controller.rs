@@ -392,13 +392,7 @@ impl Controller {
             if image.cluster_id.is_none() {
                 records.push(MetadataRecord::ClusterCreated { cluster_id: cluster_id_from(Uuid::new_v4()) });
             }
-            for (node_id, broker_epoch) in expired {
-                if image.brokers.get(&node_id).is_some_and(|b| !b.fenced && b.epoch == broker_epoch) {
-                    warn!(node_id, "fencing a broker whose session timed out");
-                    records.push(MetadataRecord::BrokerFenced { node_id, broker_epoch });
-                    records.extend(leaders_lost(&image, node_id));
-                }
-            }
+            records.extend(fence_expired(&image, &expired));
             records
         };
         if !records.is_empty() {
@@ -564,6 +558,24 @@ fn partition_records(
         .collect()
 }
 
+/// Fences the brokers whose sessions ran out, `(node id, broker epoch)`, if still registered
+/// in that epoch. Each fencing sees the ones before it, so brokers expiring together are not
+/// handed each other's leaderships.
+fn fence_expired(image: &MetadataImage, expired: &[(i32, i64)]) -> Vec<MetadataRecord> {
+    let mut working = image.clone();
+    let mut records = Vec::new();
+    for &(node_id, broker_epoch) in expired {
+        if working.brokers.get(&node_id).is_some_and(|b| !b.fenced && b.epoch == broker_epoch) {
+            warn!(node_id, "fencing a broker whose session timed out");
+            let mut fenced = vec![MetadataRecord::BrokerFenced { node_id, broker_epoch }];
+            fenced.extend(leaders_lost(&working, node_id));
+            fenced.iter().for_each(|r| working.apply(working.applied_index, r));
+            records.extend(fenced);
+        }
+    }
+    records
+}
+
 /// `node_id` leaves every ISR it is in, and the partitions it led move to another live ISR
 /// member (in replica order), or to no leader; the ISR never becomes empty (the last member
 /// stays, as in KRaft, so it can lead again when it returns).
@@ -610,3 +622,56 @@ fn leaders_regained(image: &MetadataImage, node_id: i32) -> Vec<MetadataRecord> 
 
 /// Which voters a broker reaches the controller through: `node.id` to `host:port`.
 pub type ControllerAddresses = BTreeMap<i32, String>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::Endpoint;
+
+    /// Three live brokers and one topic whose partition `i` is led by broker `i + 1`, all
+    /// three in every ISR.
+    fn three_brokers() -> (MetadataImage, Uuid) {
+        let mut image = MetadataImage::default();
+        for (index, id) in [(1, 1), (2, 2), (3, 3)] {
+            let endpoint = Endpoint { name: "PLAINTEXT".into(), host: "h".into(), port: 9092 };
+            let rack = None;
+            image.apply(
+                index,
+                &MetadataRecord::BrokerRegistered {
+                    node_id: id,
+                    incarnation_id: Uuid::new_v4(),
+                    endpoints: vec![endpoint],
+                    rack,
+                },
+            );
+            image.apply(index, &MetadataRecord::BrokerUnfenced { node_id: id, broker_epoch: index as i64 });
+        }
+        let topic_id = Uuid::new_v4();
+        image.apply(4, &MetadataRecord::TopicCreated { name: "t".into(), id: topic_id, configs: BTreeMap::new() });
+        for p in 0..3 {
+            let replicas: Vec<i32> = (0..3).map(|k| (p + k) % 3 + 1).collect();
+            let leader = replicas[0];
+            let record =
+                MetadataRecord::PartitionCreated { topic_id, partition: p, isr: replicas.clone(), replicas, leader };
+            image.apply(4, &record);
+        }
+        (image, topic_id)
+    }
+
+    /// Two brokers whose sessions run out together: every partition ends up led by the third,
+    /// never by a broker fenced in the same tick.
+    #[test]
+    fn brokers_fenced_together_do_not_inherit_each_others_leaderships() {
+        let (mut image, topic_id) = three_brokers();
+        let records = fence_expired(&image, &[(1, 1), (2, 2)]);
+        records.iter().for_each(|r| image.apply(5, r));
+        let topic = image.topic_by_id(&topic_id).expect("topic");
+        for p in 0..3 {
+            let meta = topic.partition(p).expect("partition");
+            assert_eq!(meta.leader, 3, "partition {p}");
+            assert_eq!(meta.isr, vec![3], "partition {p}");
+        }
+        assert!(image.brokers[&1].fenced && image.brokers[&2].fenced && !image.brokers[&3].fenced);
+        assert!(fence_expired(&image, &[(1, 1)]).is_empty(), "already fenced");
+    }
+}

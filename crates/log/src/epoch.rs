@@ -57,11 +57,13 @@ impl EpochCache {
     }
 
     /// Kafka's `endOffsetFor`: the largest epoch at or below `epoch` and the offset where the
-    /// log moved past it (the next epoch's start, or `log_end` for the latest one). Undefined
-    /// when `epoch` is older than every entry.
+    /// log moved past it (the next epoch's start, or `log_end` for the latest one). For an
+    /// epoch older than every entry, `epoch` itself ends where the first entry starts: a
+    /// replica holding only batches of such an epoch keeps none of them past that point.
+    /// Undefined only for an empty cache.
     pub(crate) fn end_offset_for(&self, epoch: i32, log_end: i64) -> (i32, i64) {
         match self.entries.iter().rposition(|(e, _)| *e <= epoch) {
-            None => (UNDEFINED, UNDEFINED_OFFSET),
+            None => self.entries.first().map_or((UNDEFINED, UNDEFINED_OFFSET), |(_, start)| (epoch, *start)),
             Some(i) => {
                 let end = self.entries.get(i + 1).map_or(log_end, |(_, start)| *start);
                 (self.entries[i].0, end)
@@ -128,7 +130,9 @@ mod tests {
     #[test]
     fn end_offsets() {
         let c = cache(&[(1, 0), (3, 10), (5, 25)]);
-        assert_eq!(c.end_offset_for(0, 40), (UNDEFINED, UNDEFINED_OFFSET));
+        assert_eq!(c.end_offset_for(0, 40), (0, 0), "older than every entry: ends where the first starts");
+        assert_eq!(cache(&[(4, 7)]).end_offset_for(2, 9), (2, 7));
+        assert_eq!(cache(&[]).end_offset_for(2, 9), (UNDEFINED, UNDEFINED_OFFSET));
         assert_eq!(c.end_offset_for(1, 40), (1, 10));
         assert_eq!(c.end_offset_for(2, 40), (1, 10));
         assert_eq!(c.end_offset_for(3, 40), (3, 25));

@@ -11,7 +11,8 @@
 //! - `epoch`: the leader epoch cache replicas compare after a leader change.
 //! - `flush`: the group-commit thread that fdatasyncs on behalf of many writers.
 //! - `storage`: the file I/O traits and the real file system; `sim`: a simulated disk with
-//!   power cuts, for tests.
+//!   power cuts, for tests; `power_cut`: the real file system with a power cut a test can
+//!   trigger in a running broker.
 //! - `config`, `clock`, `error`: settings with Kafka's names, time, and the error type.
 
 pub mod batch;
@@ -24,6 +25,7 @@ pub mod error;
 mod flush;
 pub mod index;
 mod log;
+pub mod power_cut;
 mod recovery;
 mod segment;
 pub mod sim;

@@ -560,9 +560,15 @@ impl Log {
         hw
     }
 
-    /// Stamps `epoch` on the batches appended from now on (this replica leads in `epoch`).
-    pub fn set_leader_epoch(&self, epoch: i32) {
-        self.lock_state().leader_epoch = epoch;
+    /// Stamps `epoch` on the batches appended from now on (this replica leads in `epoch`), and
+    /// notes in the epoch cache that `epoch` starts at the log end, as Kafka's `makeLeader`
+    /// does: a follower then learns where its older epochs end even before anything is
+    /// written in this one.
+    pub fn set_leader_epoch(&self, epoch: i32) -> Result<(), LogError> {
+        let mut state = self.lock_state();
+        state.leader_epoch = epoch;
+        let end = state.log_end_offset();
+        self.assign_epoch(&mut state, epoch, end)
     }
 
     /// The newest leader epoch that wrote to this log, or -1.
@@ -693,6 +699,15 @@ impl Log {
             });
         }
         if offset >= state.log_end_offset() {
+            // Nothing to cut, but an epoch this replica noted on leading and never wrote in
+            // ends here too (Kafka's `truncateTo` does the same).
+            let end = state.log_end_offset();
+            if state.epochs.truncate_from_end(end) {
+                state
+                    .epochs
+                    .save(&*self.shared.env.storage, &self.shared.dir)
+                    .ctx("save the leader epoch cache", &self.shared.dir)?;
+            }
             return Ok(());
         }
         let (&base, seg) = state.segments.range(..=offset).next_back().expect("offset within the log");

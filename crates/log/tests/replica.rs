@@ -17,11 +17,11 @@ fn config() -> LogConfig {
 #[test]
 fn follower_copies_the_leader() {
     let leader = SimLog::new(config()).open();
-    leader.set_leader_epoch(3);
+    leader.set_leader_epoch(3).unwrap();
     for tag in 0..4 {
         leader.append(tagged_batch(NOW, 2, tag, 30), Durability::Async).expect("append");
     }
-    leader.set_leader_epoch(5);
+    leader.set_leader_epoch(5).unwrap();
     leader.append(tagged_batch(NOW, 1, 9, 30), Durability::Async).expect("append");
     let batches = read_all(&leader, 0, ReadBound::LogEnd);
     assert!(batches.iter().take(4).all(|(h, _)| h.partition_leader_epoch == 3));
@@ -34,7 +34,18 @@ fn follower_copies_the_leader() {
     assert_eq!(follower.end_offset_for_epoch(3), (3, 8));
     assert_eq!(follower.end_offset_for_epoch(4), (3, 8));
     assert_eq!(follower.end_offset_for_epoch(5), (5, 9));
-    assert_eq!(follower.end_offset_for_epoch(2), (UNDEFINED, UNDEFINED_OFFSET));
+    assert_eq!(follower.end_offset_for_epoch(2), (2, 0), "an older epoch ends where the first starts");
+    assert_eq!(SimLog::new(config()).open().end_offset_for_epoch(2), (UNDEFINED, UNDEFINED_OFFSET));
+
+    // A new leader notes its epoch at once, so a follower holding an older epoch that the
+    // leader never had learns to truncate it away.
+    let empty_leader = SimLog::new(config()).open();
+    empty_leader.set_leader_epoch(8).unwrap();
+    assert_eq!(empty_leader.end_offset_for_epoch(5), (5, 0));
+    assert_eq!(empty_leader.latest_epoch(), 8);
+    // Demoted before writing in it, the epoch goes at the next truncation, even one to the end.
+    empty_leader.truncate_to(0).unwrap();
+    assert_eq!(empty_leader.latest_epoch(), UNDEFINED);
 
     // A batch that does not continue the log is refused, and nothing is written.
     let err = follower.append_replica(&batches[0].1).expect_err("offset 0 again");
@@ -88,7 +99,7 @@ fn truncation_forgets_epochs() {
     let t = SimLog::new(config());
     let log = t.open();
     log.append(tagged_batch(NOW, 2, 0, 30), Durability::Async).expect("append");
-    log.set_leader_epoch(7);
+    log.set_leader_epoch(7).unwrap();
     log.append(tagged_batch(NOW, 2, 1, 30), Durability::Async).expect("append");
     assert_eq!(log.latest_epoch(), 7);
     log.sync().expect("sync");

@@ -13,6 +13,8 @@ use brook_controller::channel::rpc_handler;
 use brook_controller::{
     Controller, ControllerChannel, ControllerConfig, ControllerReply, ControllerRequest, MetadataStore, legacy, records,
 };
+use brook_log::power_cut::PowerCutStorage;
+use brook_log::storage::OsStorage;
 use brook_log::{Clock, Flusher, Log, LogConfig, LogEnv, LogError, SystemClock};
 use brook_metrics::Histogram;
 use brook_quorum::{Quorum, QuorumConfig, QuorumStatus};
@@ -84,13 +86,40 @@ pub struct Broker {
     _flusher: Flusher,
 }
 
+/// The test hook that lets a fault test cut a running broker's power: with this variable set
+/// (to an fdatasync delay in milliseconds, a slow disk; 0 for none), SIGUSR1 drops every
+/// write to the partition and metadata logs that no fdatasync covered and exits at once
+/// (code 137, as kill -9).
+pub const POWER_CUT_HOOK: &str = "BROOK_TEST_POWER_CUT";
+
+fn power_cut_on_sigusr1(flusher: &Flusher, sync_delay_ms: &std::ffi::OsStr) -> anyhow::Result<LogEnv> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let delay = sync_delay_ms.to_str().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let os = OsStorage::timed(flusher.sync_latency());
+    let storage = Arc::new(PowerCutStorage::new(os, std::time::Duration::from_millis(delay)));
+    let mut sigusr1 = signal(SignalKind::user_defined1())?;
+    let cut = storage.clone();
+    tokio::spawn(async move {
+        if sigusr1.recv().await.is_some() {
+            let (bytes, files) = cut.power_cut();
+            eprintln!("power cut: {bytes} unsynced bytes dropped from {files} files");
+            std::process::exit(137);
+        }
+    });
+    info!(fsync_delay_ms = delay, "{POWER_CUT_HOOK} is set: SIGUSR1 cuts this broker's power (a test hook)");
+    Ok(LogEnv::new(storage, Arc::new(SystemClock), Some(flusher)))
+}
+
 impl Broker {
     /// Starts this node's quorum voter and controller, opens the partitions the metadata
     /// places here, registers with the active controller and waits until it is unfenced.
     pub async fn open(config: BrokerConfig, controller_listener: Option<TcpListener>) -> anyhow::Result<Arc<Broker>> {
         let started = std::time::Instant::now();
         let flusher = Flusher::start();
-        let env = LogEnv::os(&flusher);
+        let env = match std::env::var_os(POWER_CUT_HOOK) {
+            Some(delay) => power_cut_on_sigusr1(&flusher, &delay)?,
+            None => LogEnv::os(&flusher),
+        };
         let store = Arc::new(MetadataStore::default());
         let node_id = config.node_id;
         let metadata_dir = config.log_dirs[0].join(METADATA_DIR);

@@ -80,7 +80,7 @@ impl Partition {
         self.view.send_if_modified(|current| std::mem::replace(current, view) != view);
         let mut role = self.role.lock().expect("role lock");
         if meta.replicas.len() <= 1 {
-            self.log.set_leader_epoch(meta.leader_epoch);
+            self.stamp_epoch(meta.leader_epoch);
             *role = Role::Unreplicated;
             return false;
         }
@@ -96,7 +96,7 @@ impl Partition {
                 Role::Leader(l) if l.leader_epoch() == meta.leader_epoch => l.update(state),
                 _ => {
                     info!(topic = self.topic, partition = self.index, epoch = meta.leader_epoch, "leading");
-                    self.log.set_leader_epoch(meta.leader_epoch);
+                    self.stamp_epoch(meta.leader_epoch);
                     *role = Role::Leader(Leadership::new(node_id, state, self.log.log_end_offset(), now_ms));
                 }
             }
@@ -226,6 +226,14 @@ impl Partition {
             return Err(ResponseError::NotLeaderOrFollower);
         }
         outcome
+    }
+
+    /// The log stamps `epoch` from now on; a failure to save that leaves the log offline, which
+    /// its next append reports.
+    fn stamp_epoch(&self, epoch: i32) {
+        if let Err(e) = self.log.set_leader_epoch(epoch) {
+            warn!(topic = self.topic, partition = self.index, error = %e, "saving the leader epoch failed");
+        }
     }
 
     fn update_floor(&self, role: &Role) {

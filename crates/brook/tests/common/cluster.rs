@@ -15,6 +15,8 @@ pub struct Node {
     pub data: PathBuf,
     pub properties: PathBuf,
     pub brook: Option<Brook>,
+    /// A slow disk: each fdatasync waits this long (the power-cut hook's setting).
+    fsync_delay_ms: u64,
 }
 
 impl Node {
@@ -37,16 +39,32 @@ impl Cluster {
     /// `size` combined nodes, `extra` lines added to every properties file; returns once
     /// every node serves.
     pub fn start(size: i32, extra: &[&str]) -> Cluster {
-        Cluster::start_shaped(size, 0, true, extra)
+        Cluster::start_shaped(size, 0, true, extra, &[0])
+    }
+
+    /// `start` on slow disks: node `i`'s fdatasyncs take `fsync_delay_ms[i - 1]` longer (the
+    /// last figure for the rest), so a power cut finds more unsynced writes to drop.
+    pub fn start_on_slow_disks(size: i32, extra: &[&str], fsync_delay_ms: &[u64]) -> Cluster {
+        Cluster::start_shaped(size, 0, true, extra, fsync_delay_ms)
     }
 
     /// The larger shape: `controllers` controller-only nodes (ids 1..) forming the quorum, and
     /// `brokers` broker-only nodes (the ids after) that follow it.
     pub fn start_split(controllers: i32, brokers: i32, extra: &[&str]) -> Cluster {
-        Cluster::start_shaped(controllers, brokers, false, extra)
+        Cluster::start_split_on_slow_disks(controllers, brokers, extra, &[0])
     }
 
-    fn start_shaped(voters: i32, observers: i32, combined: bool, extra: &[&str]) -> Cluster {
+    /// `start_split` with `start_on_slow_disks`' fdatasync delays.
+    pub fn start_split_on_slow_disks(
+        controllers: i32,
+        brokers: i32,
+        extra: &[&str],
+        fsync_delay_ms: &[u64],
+    ) -> Cluster {
+        Cluster::start_shaped(controllers, brokers, false, extra, fsync_delay_ms)
+    }
+
+    fn start_shaped(voters: i32, observers: i32, combined: bool, extra: &[&str], fsync_delay_ms: &[u64]) -> Cluster {
         // A test that failed while holding the lock poisons it; the next may still run.
         let one_at_a_time = ONE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::tempdir().expect("temp dir");
@@ -85,14 +103,13 @@ impl Cluster {
                 text.push('\n');
             }
             std::fs::write(&properties, text).expect("write server.properties");
-            nodes.push(Node { id, port, controller_port, data, properties, brook: None });
+            let fsync_delay_ms = fsync_delay_ms.get(i).or(fsync_delay_ms.last()).copied().unwrap_or(0);
+            nodes.push(Node { id, port, controller_port, data, properties, brook: None, fsync_delay_ms });
         }
-        // All at once: a node serves only once a quorum of voters runs.
-        let pending: Vec<Pending> = nodes.iter().map(launch).collect();
-        for (node, pending) in nodes.iter_mut().zip(pending) {
-            node.brook = Some(pending.ready());
-        }
-        Cluster { nodes, _dir: dir, _one_at_a_time: one_at_a_time }
+        let mut cluster = Cluster { nodes, _dir: dir, _one_at_a_time: one_at_a_time };
+        let ids: Vec<i32> = cluster.nodes.iter().map(|n| n.id).collect();
+        cluster.restart_all(&ids);
+        cluster
     }
 
     /// Every running node's address, for `bootstrap.servers`.
@@ -108,6 +125,14 @@ impl Cluster {
         if let Some(mut brook) = self.nodes[(id - 1) as usize].brook.take() {
             brook.kill();
         }
+    }
+
+    /// A power cut of the nodes `ids`, all at once: each loses every partition write it did
+    /// not fdatasync, then is down.
+    pub fn power_cut(&mut self, ids: &[i32]) {
+        let mut cut: Vec<Brook> = ids.iter().filter_map(|id| self.nodes[(id - 1) as usize].brook.take()).collect();
+        cut.iter().for_each(Brook::cut_power);
+        cut.iter_mut().for_each(Brook::await_power_cut);
     }
 
     /// SIGTERM; the exit code.
@@ -130,6 +155,21 @@ impl Cluster {
         node.brook = Some(launch(node).ready());
     }
 
+    /// Starts stopped nodes together: a node serves only once a quorum of voters runs.
+    pub fn restart_all(&mut self, ids: &[i32]) {
+        let pending: Vec<(i32, Pending)> = ids
+            .iter()
+            .map(|id| {
+                let node = self.node(*id);
+                assert!(node.brook.is_none(), "node {id} is running");
+                (*id, launch(node))
+            })
+            .collect();
+        for (id, pending) in pending {
+            self.nodes[(id - 1) as usize].brook = Some(pending.ready());
+        }
+    }
+
     pub fn properties(&self, id: i32) -> &Path {
         &self.node(id).properties
     }
@@ -137,8 +177,11 @@ impl Cluster {
 
 fn launch(node: &Node) -> Pending {
     // The console is off (as an override, so the harness knows not to wait for its address).
+    // Cluster nodes can have their power cut (`Cluster::power_cut`).
     let overrides = ["console.enabled=false".to_string()];
-    Brook::launch(Command::new(super::brook_bin()), Some(&node.properties), &node.data, &overrides)
+    let mut command = Command::new(super::brook_bin());
+    command.env("BROOK_TEST_POWER_CUT", node.fsync_delay_ms.to_string());
+    Brook::launch(command, Some(&node.properties), &node.data, &overrides)
 }
 
 /// How long a cluster test waits for a condition that the cluster reaches by itself.

@@ -76,7 +76,17 @@ impl Brook {
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "warn");
         }
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn brook");
+        // A cluster node's log lines say which node wrote them.
+        let label = properties.and_then(|p| p.file_stem()).map(|s| s.to_string_lossy().replace("server-", "node "));
+        let stderr = if label.is_some() { Stdio::piped() } else { Stdio::inherit() };
+        let mut child = cmd.stdout(Stdio::piped()).stderr(stderr).spawn().expect("spawn brook");
+        if let (Some(label), Some(err)) = (label, child.stderr.take()) {
+            std::thread::spawn(move || {
+                for line in BufReader::new(err).lines().map_while(Result::ok) {
+                    eprintln!("[{label}] {line}");
+                }
+            });
+        }
         let stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let console = !overrides.iter().any(|o| o == "console.enabled=false");
         Pending { child, stdout, console, data: data.to_path_buf() }
@@ -109,6 +119,33 @@ impl Brook {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    /// Cuts the power of a broker started with `BROOK_TEST_POWER_CUT` set: what it wrote and
+    /// did not fdatasync is gone, and it exits with 137. `await_power_cut` waits for that.
+    pub fn cut_power(&self) {
+        let pid = self.pid().to_string();
+        let sent = Command::new("kill").args(["-USR1", &pid]).status().expect("kill");
+        assert!(sent.success(), "kill -USR1 {pid}");
+    }
+
+    /// Waits until a broker sent `cut_power` is down.
+    pub fn await_power_cut(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match child.try_wait().expect("wait") {
+                Some(status) => {
+                    assert_eq!(status.code(), Some(137), "a power cut exits with 137");
+                    return;
+                }
+                None if Instant::now() > deadline => {
+                    let _ = child.kill();
+                    panic!("broker {} did not cut its power within 20 s", child.id());
+                }
+                None => std::thread::sleep(Duration::from_millis(10)),
+            }
         }
     }
 
