@@ -1,20 +1,26 @@
 //! A replicated cluster under faults, checked as Jepsen's Kafka workload checks Kafka:
-//! idempotent acks=all producers send unique values while a reader polls every partition and
-//! a nemesis kills (-9) and restarts nodes, the active controller among them, freezes and
-//! thaws them (SIGSTOP / SIGCONT), and isolates one node: the other two freeze, then it
-//! freezes and they wake, so a leader that acknowledged what its followers never got is
-//! replaced by them; and it cuts the power of one node or of all three (each loses what it had
-//! not fdatasynced, on disks made slow to widen that window: `BROOK_TEST_POWER_CUT`), one of
-//! them coming back only once the others lead, which acks=all under `log.flush.on.ack` must
-//! survive. The kinds take turns from a seeded start, with seeded nodes and times. After the faults heal, every
-//! partition is read from its start, and the history checker (`common/history.rs`) looks for
-//! lost, duplicated, moved, overwritten and phantom values and for polls going backwards.
+//! idempotent acks=all producers send unique values while a reader polls every partition, and
+//! a nemesis, on a seeded schedule, takes turns at:
+//! - kill -9 and restart of a node, and of the active controller;
+//! - SIGSTOP / SIGCONT of a node;
+//! - isolating a leader: the other two freeze, then it freezes and they wake, so a leader that
+//!   acknowledged what its followers never got is replaced by them;
+//! - a power cut of one node, and of all three with the leader on the fastest disk coming back
+//!   only once the others lead (each loses what it had not fdatasynced, on disks made slow to
+//!   widen that window: `BROOK_TEST_POWER_CUT`);
+//! - network partitions (each node in its own network namespace, `common/netns.rs`): a leader
+//!   cut off both ways, a leader the others stop hearing, and two nodes that stop hearing each
+//!   other while the third hears both.
 //!
-//! `BROOK_FAULT_ROUNDS` (default 6), or `BROOK_FAULT_SECONDS` (rounds until that much time has
-//! passed), `BROOK_FAULT_SEED` (default: from the clock, printed) and `BROOK_FAULT_KINDS`
-//! (default: all of `KINDS`) set the run;
-//! `scripts/faults` runs it for longer. Built with a `bug-*` feature, the cluster is
-//! deliberately broken and the run must fail: that is how the checker is shown to work.
+//! After the faults heal, every partition is read from its start, and the history checker
+//! (`common/history.rs`) looks for lost, duplicated, moved, overwritten and phantom values and
+//! for polls going backwards.
+//!
+//! `BROOK_FAULT_ROUNDS` (default: one per kind), or `BROOK_FAULT_SECONDS` (rounds until that
+//! much time has passed), `BROOK_FAULT_SEED` (default: from the clock, printed) and
+//! `BROOK_FAULT_KINDS` (default: all of `KINDS`) set the run; `scripts/faults` runs it for
+//! longer. Built with a `bug-*` feature, the cluster is deliberately broken and the run must
+//! fail: that is how the checker is shown to work.
 
 mod common;
 
@@ -24,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::clients::read_to_end;
-use common::cluster::{Cluster, SETTLE};
+use common::cluster::{Cluster, SETTLE, Spec};
 use common::eventually;
 use common::history::{Anomaly, History, check};
 use common::wire::{Conn, topic_partitions};
@@ -84,10 +90,26 @@ enum Fault {
     /// followers had synced least) come back first, so they elect leaders among themselves
     /// from what they kept.
     PowerCutAll(i32),
+    /// The node (a leader) and the other two no longer hear each other; clients reach all.
+    Partition(i32),
+    /// The other two no longer hear the node (a leader); it still hears them.
+    PartitionOneWay(i32),
+    /// These two no longer hear each other; the third hears both (Jepsen's "bridge").
+    Bridge(i32, i32),
 }
 
 /// The kinds of fault, by the names `BROOK_FAULT_KINDS` takes.
-const KINDS: [&str; 6] = ["kill", "pause", "kill-controller", "isolate", "power-cut", "power-cut-all"];
+const KINDS: [&str; 9] = [
+    "kill",
+    "pause",
+    "kill-controller",
+    "isolate",
+    "power-cut",
+    "power-cut-all",
+    "partition",
+    "partition-one-way",
+    "bridge",
+];
 
 /// The kinds that take turns: `BROOK_FAULT_KINDS` (names, comma-separated), else all.
 fn kinds() -> Vec<usize> {
@@ -240,7 +262,7 @@ fn read_everything(bootstrap: &str) -> BTreeMap<(i32, i64), u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_acknowledged_write_is_lost_under_faults() {
-    let rounds = env("BROOK_FAULT_ROUNDS").unwrap_or(6);
+    let rounds = env("BROOK_FAULT_ROUNDS").unwrap_or(KINDS.len() as u64);
     let until = env("BROOK_FAULT_SECONDS").map(|s| Instant::now() + Duration::from_secs(s));
     let seed = env("BROOK_FAULT_SEED").unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos() as u64
@@ -250,7 +272,7 @@ async fn no_acknowledged_write_is_lost_under_faults() {
         None => println!("fault schedule: {rounds} rounds, seed {seed} (BROOK_FAULT_SEED={seed} repeats it)"),
     }
     let mut rng = Rng(seed);
-    let mut cluster = Cluster::start_on_slow_disks(3, SETTINGS, &FSYNC_DELAY_MS);
+    let mut cluster = Cluster::start_with(Spec::combined(3, SETTINGS).slow_disks(&FSYNC_DELAY_MS).in_namespaces());
     let bootstrap = cluster.bootstrap();
     let admin: AdminClient<DefaultClientContext> =
         ClientConfig::new().set("bootstrap.servers", &bootstrap).create().expect("admin");
@@ -291,7 +313,10 @@ async fn no_acknowledged_write_is_lost_under_faults() {
             2 => Fault::KillController,
             3 => Fault::Isolate(leader_of_some_partition(&cluster, node, &mut rng)),
             4 => Fault::PowerCut(node),
-            _ => Fault::PowerCutAll(fastest_leader(&cluster, node)),
+            5 => Fault::PowerCutAll(fastest_leader(&cluster, node)),
+            6 => Fault::Partition(leader_of_some_partition(&cluster, node, &mut rng)),
+            7 => Fault::PartitionOneWay(leader_of_some_partition(&cluster, node, &mut rng)),
+            _ => Fault::Bridge(node % 3 + 1, (node + 1) % 3 + 1),
         };
         let hold = Duration::from_millis(1000 + rng.below(3000));
         println!("round {round}: {fault:?} for {} ms", hold.as_millis());
@@ -328,6 +353,22 @@ async fn no_acknowledged_write_is_lost_under_faults() {
                     leaders(&addr).filter(|l| l.iter().all(|leader| *leader != late))
                 });
                 cluster.restart(late);
+            }
+            Fault::Partition(id) | Fault::PartitionOneWay(id) => {
+                for other in (1..=3).filter(|o| *o != id) {
+                    cluster.cut(id, other);
+                    if matches!(fault, Fault::Partition(_)) {
+                        cluster.cut(other, id);
+                    }
+                }
+                tokio::time::sleep(hold).await;
+                cluster.heal();
+            }
+            Fault::Bridge(a, c) => {
+                cluster.cut(a, c);
+                cluster.cut(c, a);
+                tokio::time::sleep(hold).await;
+                cluster.heal();
             }
             Fault::Isolate(id) => {
                 let others: Vec<i32> = (1..=3).filter(|o| *o != id).collect();

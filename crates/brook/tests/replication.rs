@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::clients::{consume, read_to_end};
-use common::cluster::{Cluster, SETTLE};
+use common::cluster::{Cluster, SETTLE, Spec};
 use common::eventually;
 use common::wire::topic_partitions;
 use futures::StreamExt;
@@ -235,7 +235,7 @@ async fn a_diverged_former_leader_truncates_its_unreplicated_batch() {
 async fn a_power_cut_of_every_replica_keeps_what_was_acknowledged() {
     let settings = ["broker.heartbeat.interval.ms=300", "broker.session.timeout.ms=3000"];
     // Node 1 is the controller, 2 the leader on a fast disk, 3 and 4 followers on slow ones.
-    let mut cluster = Cluster::start_split_on_slow_disks(1, 3, &settings, &[0, 0, 30, 30]);
+    let mut cluster = Cluster::start_with(Spec::split(1, 3, &settings).slow_disks(&[0, 0, 30, 30]));
     let bootstrap = cluster.bootstrap();
     let assignment: &[&[i32]] = &[&[2, 3, 4]];
     let topic = NewTopic::new("receipts", 1, TopicReplication::Variable(assignment)).set("min.insync.replicas", "2");

@@ -6,10 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use super::netns::Network;
 use super::{Brook, Pending, free_port};
 
 pub struct Node {
     pub id: i32,
+    /// The address the node listens on: 127.0.0.1, or its own in a network namespace.
+    pub host: String,
     pub port: u16,
     pub controller_port: u16,
     pub data: PathBuf,
@@ -17,16 +20,20 @@ pub struct Node {
     pub brook: Option<Brook>,
     /// A slow disk: each fdatasync waits this long (the power-cut hook's setting).
     fsync_delay_ms: u64,
+    /// The network namespace it runs in, if the cluster has them.
+    namespace: Option<String>,
 }
 
 impl Node {
     pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.host, self.port)
     }
 }
 
 pub struct Cluster {
     pub nodes: Vec<Node>,
+    /// Declared after the nodes, so that they are stopped before their namespaces go.
+    network: Option<Network>,
     _dir: tempfile::TempDir,
     /// One cluster at a time per test binary: a few clusters of debug builds at once on two
     /// cores would starve their heartbeats and test the machine, not Brook.
@@ -35,54 +42,80 @@ pub struct Cluster {
 
 static ONE_CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// What a cluster is made of.
+pub struct Spec {
+    voters: i32,
+    observers: i32,
+    combined: bool,
+    extra: Vec<String>,
+    fsync_delay_ms: Vec<u64>,
+    namespaces: bool,
+}
+
+impl Spec {
+    /// `size` combined broker and controller nodes; `extra` lines in every properties file.
+    pub fn combined(size: i32, extra: &[&str]) -> Spec {
+        let extra = extra.iter().map(|l| l.to_string()).collect();
+        Spec { voters: size, observers: 0, combined: true, extra, fsync_delay_ms: vec![0], namespaces: false }
+    }
+
+    /// `controllers` controller-only nodes (ids 1..) and `brokers` broker-only nodes after them.
+    pub fn split(controllers: i32, brokers: i32, extra: &[&str]) -> Spec {
+        Spec { voters: controllers, observers: brokers, combined: false, ..Spec::combined(0, extra) }
+    }
+
+    /// Slow disks: node `i`'s fdatasyncs take `fsync_delay_ms[i - 1]` longer (the last figure
+    /// for the rest), so a power cut finds more unsynced writes to drop.
+    pub fn slow_disks(self, fsync_delay_ms: &[u64]) -> Spec {
+        Spec { fsync_delay_ms: fsync_delay_ms.to_vec(), ..self }
+    }
+
+    /// Each node in a network namespace of its own, so links between nodes can be cut.
+    pub fn in_namespaces(self) -> Spec {
+        Spec { namespaces: true, ..self }
+    }
+}
+
 impl Cluster {
     /// `size` combined nodes, `extra` lines added to every properties file; returns once
     /// every node serves.
     pub fn start(size: i32, extra: &[&str]) -> Cluster {
-        Cluster::start_shaped(size, 0, true, extra, &[0])
-    }
-
-    /// `start` on slow disks: node `i`'s fdatasyncs take `fsync_delay_ms[i - 1]` longer (the
-    /// last figure for the rest), so a power cut finds more unsynced writes to drop.
-    pub fn start_on_slow_disks(size: i32, extra: &[&str], fsync_delay_ms: &[u64]) -> Cluster {
-        Cluster::start_shaped(size, 0, true, extra, fsync_delay_ms)
+        Cluster::start_with(Spec::combined(size, extra))
     }
 
     /// The larger shape: `controllers` controller-only nodes (ids 1..) forming the quorum, and
     /// `brokers` broker-only nodes (the ids after) that follow it.
     pub fn start_split(controllers: i32, brokers: i32, extra: &[&str]) -> Cluster {
-        Cluster::start_split_on_slow_disks(controllers, brokers, extra, &[0])
+        Cluster::start_with(Spec::split(controllers, brokers, extra))
     }
 
-    /// `start_split` with `start_on_slow_disks`' fdatasync delays.
-    pub fn start_split_on_slow_disks(
-        controllers: i32,
-        brokers: i32,
-        extra: &[&str],
-        fsync_delay_ms: &[u64],
-    ) -> Cluster {
-        Cluster::start_shaped(controllers, brokers, false, extra, fsync_delay_ms)
-    }
-
-    fn start_shaped(voters: i32, observers: i32, combined: bool, extra: &[&str], fsync_delay_ms: &[u64]) -> Cluster {
+    pub fn start_with(spec: Spec) -> Cluster {
         // A test that failed while holding the lock poisons it; the next may still run.
         let one_at_a_time = ONE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::tempdir().expect("temp dir");
-        let ports: Vec<(u16, u16)> = (0..voters + observers).map(|_| (free_port(), free_port())).collect();
+        let size = spec.voters + spec.observers;
+        let network = spec.namespaces.then(|| Network::create(size));
+        // In namespaces every node has its own address and the same ports.
+        let hosts: Vec<String> =
+            (1..=size).map(|id| network.as_ref().map_or_else(|| "127.0.0.1".to_string(), |n| n.ip(id))).collect();
+        let ports: Vec<(u16, u16)> = match network {
+            Some(_) => vec![(9092, 9093); size as usize],
+            None => (0..size).map(|_| (free_port(), free_port())).collect(),
+        };
         let voter_list: Vec<String> =
-            ports[..voters as usize].iter().enumerate().map(|(i, (_, c))| format!("{}@127.0.0.1:{c}", i + 1)).collect();
+            (0..spec.voters as usize).map(|i| format!("{}@{}:{}", i + 1, hosts[i], ports[i].1)).collect();
         let mut nodes = Vec::new();
         for (i, (port, controller_port)) in ports.into_iter().enumerate() {
             let id = i as i32 + 1;
+            let host = hosts[i].clone();
             let data = dir.path().join(format!("node-{id}"));
             let properties = dir.path().join(format!("server-{id}.properties"));
-            let (roles, listeners) = match (id <= voters, combined) {
-                (true, true) => (
-                    "broker,controller",
-                    format!("PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}"),
-                ),
-                (true, false) => ("controller", format!("CONTROLLER://127.0.0.1:{controller_port}")),
-                (false, _) => ("broker", format!("PLAINTEXT://127.0.0.1:{port}")),
+            let (roles, listeners) = match (id <= spec.voters, spec.combined) {
+                (true, true) => {
+                    ("broker,controller", format!("PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}"))
+                }
+                (true, false) => ("controller", format!("CONTROLLER://{host}:{controller_port}")),
+                (false, _) => ("broker", format!("PLAINTEXT://{host}:{port}")),
             };
             let mut text = format!(
                 "process.roles={roles}\n\
@@ -96,17 +129,28 @@ impl Cluster {
                 voters = voter_list.join(","),
             );
             if roles != "controller" {
-                text.push_str(&format!("advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n"));
+                text.push_str(&format!("advertised.listeners=PLAINTEXT://{host}:{port}\n"));
             }
-            for line in extra {
+            for line in &spec.extra {
                 text.push_str(line);
                 text.push('\n');
             }
             std::fs::write(&properties, text).expect("write server.properties");
-            let fsync_delay_ms = fsync_delay_ms.get(i).or(fsync_delay_ms.last()).copied().unwrap_or(0);
-            nodes.push(Node { id, port, controller_port, data, properties, brook: None, fsync_delay_ms });
+            let fsync_delay_ms = spec.fsync_delay_ms.get(i).or(spec.fsync_delay_ms.last()).copied().unwrap_or(0);
+            let namespace = network.as_ref().map(|n| n.namespace(id));
+            nodes.push(Node {
+                id,
+                host,
+                port,
+                controller_port,
+                data,
+                properties,
+                brook: None,
+                fsync_delay_ms,
+                namespace,
+            });
         }
-        let mut cluster = Cluster { nodes, _dir: dir, _one_at_a_time: one_at_a_time };
+        let mut cluster = Cluster { nodes, network, _dir: dir, _one_at_a_time: one_at_a_time };
         let ids: Vec<i32> = cluster.nodes.iter().map(|n| n.id).collect();
         cluster.restart_all(&ids);
         cluster
@@ -170,6 +214,16 @@ impl Cluster {
         }
     }
 
+    /// Node `to` no longer hears node `from` (one way); needs `Spec::in_namespaces`.
+    pub fn cut(&self, from: i32, to: i32) {
+        self.network.as_ref().expect("a cluster in network namespaces").cut(from, to);
+    }
+
+    /// Every link between nodes works again.
+    pub fn heal(&self) {
+        self.network.as_ref().expect("a cluster in network namespaces").heal();
+    }
+
     pub fn properties(&self, id: i32) -> &Path {
         &self.node(id).properties
     }
@@ -179,7 +233,14 @@ fn launch(node: &Node) -> Pending {
     // The console is off (as an override, so the harness knows not to wait for its address).
     // Cluster nodes can have their power cut (`Cluster::power_cut`).
     let overrides = ["console.enabled=false".to_string()];
-    let mut command = Command::new(super::brook_bin());
+    let mut command = match &node.namespace {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, &super::brook_bin()]);
+            c
+        }
+        None => Command::new(super::brook_bin()),
+    };
     command.env("BROOK_TEST_POWER_CUT", node.fsync_delay_ms.to_string());
     Brook::launch(command, Some(&node.properties), &node.data, &overrides)
 }

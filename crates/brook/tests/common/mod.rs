@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod history;
 pub mod http;
 pub mod kafka;
+pub mod netns;
 pub mod wire;
 
 use std::io::{BufRead, BufReader};
