@@ -18,7 +18,8 @@
 //!
 //! `BROOK_FAULT_ROUNDS` (default: one per kind), or `BROOK_FAULT_SECONDS` (rounds until that
 //! much time has passed), `BROOK_FAULT_SEED` (default: from the clock, printed) and
-//! `BROOK_FAULT_KINDS` (default: all of `KINDS`) set the run; `scripts/faults` runs it for
+//! `BROOK_FAULT_KINDS` (default: all of `KINDS`) and `BROOK_FAULT_NODES` (default 3; the
+//! topic keeps replication factor 3) set the run; `scripts/faults` runs it for
 //! longer. Built with a `bug-*` feature, the cluster is deliberately broken and the run must
 //! fail: that is how the checker is shown to work.
 
@@ -129,10 +130,15 @@ fn leader_of_some_partition(cluster: &Cluster, node: i32, rng: &mut Rng) -> i32 
     current.get(rng.below(PARTITIONS as u64) as usize).copied().filter(|l| *l > 0).unwrap_or(node)
 }
 
+/// Node `id`'s fdatasync delay (the last figure for nodes beyond the list, as `Spec` has it).
+fn disk_delay_ms(id: i32) -> u64 {
+    FSYNC_DELAY_MS.get((id - 1) as usize).or(FSYNC_DELAY_MS.last()).copied().unwrap_or(0)
+}
+
 /// Of the partitions' leaders as `node` sees them, the one on the fastest disk (else `node`).
 fn fastest_leader(cluster: &Cluster, node: i32) -> i32 {
     let current = leaders(&cluster.node(node).addr()).unwrap_or_default();
-    current.into_iter().filter(|l| *l > 0).min_by_key(|l| FSYNC_DELAY_MS[(*l - 1) as usize]).unwrap_or(node)
+    current.into_iter().filter(|l| *l > 0).min_by_key(|l| disk_delay_ms(*l)).unwrap_or(node)
 }
 
 fn env(key: &str) -> Option<u64> {
@@ -272,7 +278,10 @@ async fn no_acknowledged_write_is_lost_under_faults() {
         None => println!("fault schedule: {rounds} rounds, seed {seed} (BROOK_FAULT_SEED={seed} repeats it)"),
     }
     let mut rng = Rng(seed);
-    let mut cluster = Cluster::start_with(Spec::combined(3, SETTINGS).slow_disks(&FSYNC_DELAY_MS).in_namespaces());
+    let nodes = env("BROOK_FAULT_NODES").unwrap_or(3) as i32;
+    assert!(nodes >= 3, "BROOK_FAULT_NODES: at least 3, for replication factor 3");
+    let mut cluster = Cluster::start_with(Spec::combined(nodes, SETTINGS).slow_disks(&FSYNC_DELAY_MS).in_namespaces());
+    let all: Vec<i32> = (1..=nodes).collect();
     let bootstrap = cluster.bootstrap();
     let admin: AdminClient<DefaultClientContext> =
         ClientConfig::new().set("bootstrap.servers", &bootstrap).create().expect("admin");
@@ -306,7 +315,7 @@ async fn no_acknowledged_write_is_lost_under_faults() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(500 + rng.below(1000))).await;
-        let node = 1 + rng.below(3) as i32;
+        let node = 1 + rng.below(nodes as u64) as i32;
         let fault = match kinds[(first_kind + round as usize) % kinds.len()] {
             0 => Fault::Kill(node),
             1 => Fault::Pause(node),
@@ -316,7 +325,7 @@ async fn no_acknowledged_write_is_lost_under_faults() {
             5 => Fault::PowerCutAll(fastest_leader(&cluster, node)),
             6 => Fault::Partition(leader_of_some_partition(&cluster, node, &mut rng)),
             7 => Fault::PartitionOneWay(leader_of_some_partition(&cluster, node, &mut rng)),
-            _ => Fault::Bridge(node % 3 + 1, (node + 1) % 3 + 1),
+            _ => Fault::Bridge(node % nodes + 1, (node + 1) % nodes + 1),
         };
         let hold = Duration::from_millis(1000 + rng.below(3000));
         println!("round {round}: {fault:?} for {} ms", hold.as_millis());
@@ -343,9 +352,9 @@ async fn no_acknowledged_write_is_lost_under_faults() {
                 cluster.restart(id);
             }
             Fault::PowerCutAll(late) => {
-                cluster.power_cut(&[1, 2, 3]);
+                cluster.power_cut(&all);
                 tokio::time::sleep(hold).await;
-                let early: Vec<i32> = (1..=3).filter(|id| *id != late).collect();
+                let early: Vec<i32> = all.iter().copied().filter(|id| *id != late).collect();
                 cluster.restart_all(&early);
                 let addr = cluster.node(early[0]).addr();
                 // A partition whose ISR held only the late node waits for it (no unclean election).
@@ -355,7 +364,7 @@ async fn no_acknowledged_write_is_lost_under_faults() {
                 cluster.restart(late);
             }
             Fault::Partition(id) | Fault::PartitionOneWay(id) => {
-                for other in (1..=3).filter(|o| *o != id) {
+                for other in all.iter().copied().filter(|o| *o != id) {
                     cluster.cut(id, other);
                     if matches!(fault, Fault::Partition(_)) {
                         cluster.cut(other, id);
@@ -371,7 +380,7 @@ async fn no_acknowledged_write_is_lost_under_faults() {
                 cluster.heal();
             }
             Fault::Isolate(id) => {
-                let others: Vec<i32> = (1..=3).filter(|o| *o != id).collect();
+                let others: Vec<i32> = all.iter().copied().filter(|o| *o != id).collect();
                 others.iter().for_each(|o| cluster.pause(*o, true));
                 tokio::time::sleep(hold).await;
                 cluster.pause(id, true);
