@@ -186,8 +186,17 @@ fn producer(bootstrap: &str) -> FutureProducer {
         .expect("producer")
 }
 
+/// When each acknowledgement arrived, per partition, for the availability figures.
+type AckTimes = Arc<Mutex<BTreeMap<i32, Vec<Instant>>>>;
+
 /// Sends unique values (up to 16 in flight) until `stop`, recording each outcome.
-async fn produce(bootstrap: String, stop: Arc<AtomicBool>, next: Arc<AtomicU64>, history: Arc<Mutex<History>>) {
+async fn produce(
+    bootstrap: String,
+    stop: Arc<AtomicBool>,
+    next: Arc<AtomicU64>,
+    history: Arc<Mutex<History>>,
+    ack_times: AckTimes,
+) {
     let mut client = producer(&bootstrap);
     let mut in_flight = FuturesUnordered::new();
     while !stop.load(Ordering::Relaxed) || !in_flight.is_empty() {
@@ -213,6 +222,7 @@ async fn produce(bootstrap: String, stop: Arc<AtomicBool>, next: Arc<AtomicU64>,
             match outcome {
                 Some(delivery) => {
                     h.acked.insert(value, (delivery.partition, delivery.offset));
+                    ack_times.lock().unwrap().entry(delivery.partition).or_default().push(Instant::now());
                 }
                 None => {
                     h.failed.insert(value);
@@ -293,8 +303,13 @@ async fn no_acknowledged_write_is_lost_under_faults() {
     let history = Arc::new(Mutex::new(History::default()));
     let stop = Arc::new(AtomicBool::new(false));
     let next = Arc::new(AtomicU64::new(0));
-    let producers: Vec<_> =
-        (0..2).map(|_| tokio::spawn(produce(bootstrap.clone(), stop.clone(), next.clone(), history.clone()))).collect();
+    let ack_times = AckTimes::default();
+    let producers: Vec<_> = (0..2)
+        .map(|_| {
+            let (bootstrap, stop, next, history) = (bootstrap.clone(), stop.clone(), next.clone(), history.clone());
+            tokio::spawn(produce(bootstrap, stop, next, history, ack_times.clone()))
+        })
+        .collect();
     let reader = {
         let (bootstrap, stop, history) = (bootstrap.clone(), stop.clone(), history.clone());
         std::thread::spawn(move || read(bootstrap, stop, history))
@@ -302,6 +317,8 @@ async fn no_acknowledged_write_is_lost_under_faults() {
 
     let mut faults = Vec::new();
     let mut recoveries = Vec::new();
+    // Each round's kind and its window, from the fault to every replica back in sync.
+    let mut windows: Vec<(usize, Instant, Instant)> = Vec::new();
     let mut lagging = Vec::new();
     let kinds = kinds();
     let first_kind = rng.below(kinds.len() as u64) as usize;
@@ -316,7 +333,8 @@ async fn no_acknowledged_write_is_lost_under_faults() {
         }
         tokio::time::sleep(Duration::from_millis(500 + rng.below(1000))).await;
         let node = 1 + rng.below(nodes as u64) as i32;
-        let fault = match kinds[(first_kind + round as usize) % kinds.len()] {
+        let kind = kinds[(first_kind + round as usize) % kinds.len()];
+        let fault = match kind {
             0 => Fault::Kill(node),
             1 => Fault::Pause(node),
             2 => Fault::KillController,
@@ -329,6 +347,7 @@ async fn no_acknowledged_write_is_lost_under_faults() {
         };
         let hold = Duration::from_millis(1000 + rng.below(3000));
         println!("round {round}: {fault:?} for {} ms", hold.as_millis());
+        let fault_began = Instant::now();
         match fault {
             Fault::Kill(id) => {
                 cluster.kill(id);
@@ -410,6 +429,7 @@ async fn no_acknowledged_write_is_lost_under_faults() {
         }
         faults.push(format!("{fault:?} for {} ms", hold.as_millis()));
         recoveries.push(healed.elapsed());
+        windows.push((kind, fault_began, Instant::now()));
     }
 
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -438,9 +458,46 @@ async fn no_acknowledged_write_is_lost_under_faults() {
         recoveries,
         lagging,
     );
+    println!("{}", availability(&windows, &ack_times.lock().unwrap()));
     assert!(history.acked.len() > 100, "the workload made progress: {} acknowledged", history.acked.len());
     let report: Vec<String> = anomalies.iter().take(20).map(Anomaly::to_string).collect();
     assert!(anomalies.is_empty(), "{} anomalies (seed {seed}):\n{}", anomalies.len(), report.join("\n"));
+}
+
+/// Per fault kind, the p50 / p99 / max over its rounds of the longest time any partition went
+/// without an acknowledged write, from the fault until every replica was back in sync.
+fn availability(windows: &[(usize, Instant, Instant)], ack_times: &BTreeMap<i32, Vec<Instant>>) -> String {
+    let mut by_kind: BTreeMap<usize, Vec<Duration>> = BTreeMap::new();
+    for &(kind, from, to) in windows {
+        let worst = ack_times.values().map(|times| longest_gap(times, from, to)).max().unwrap_or(to - from);
+        by_kind.entry(kind).or_default().push(worst);
+    }
+    let mut lines = vec!["longest time without an acknowledged write on a partition, per fault kind:".to_string()];
+    for (kind, mut gaps) in by_kind {
+        gaps.sort();
+        let at = |q: f64| gaps[((gaps.len() - 1) as f64 * q).round() as usize].as_secs_f64();
+        lines.push(format!(
+            "  {:<18} {:>3} rounds: p50 {:.2} s, p99 {:.2} s, max {:.2} s",
+            KINDS[kind],
+            gaps.len(),
+            at(0.5),
+            at(0.99),
+            at(1.0)
+        ));
+    }
+    lines.join("\n")
+}
+
+/// The longest stretch within [`from`, `to`] with no time in `times` (sorted).
+fn longest_gap(times: &[Instant], from: Instant, to: Instant) -> Duration {
+    let inside = times.iter().copied().filter(|t| *t > from && *t < to);
+    let mut last = from;
+    let mut longest = Duration::ZERO;
+    for t in inside.chain(std::iter::once(to)) {
+        longest = longest.max(t - last);
+        last = t;
+    }
+    longest
 }
 
 mod checker {
@@ -498,4 +555,16 @@ mod checker {
         h.final_read.insert((0, 3), 6);
         assert_eq!(check(&h), vec![]);
     }
+}
+
+/// The longest gap counts from the window's start and to its end, and an empty window is one
+/// gap.
+#[test]
+fn longest_gap_within_a_window() {
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let times = [at(50), at(100), at(400), at(450)];
+    assert_eq!(longest_gap(&times, at(0), at(1000)), Duration::from_millis(550));
+    assert_eq!(longest_gap(&times, at(90), at(300)), Duration::from_millis(200));
+    assert_eq!(longest_gap(&[], at(0), at(70)), Duration::from_millis(70));
 }
