@@ -34,6 +34,7 @@ use common::clients::read_to_end;
 use common::cluster::{Cluster, SETTLE, Spec};
 use common::eventually;
 use common::history::{Anomaly, History, check};
+use common::kafka::KafkaCluster;
 use common::wire::{Conn, topic_partitions};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -112,21 +113,21 @@ const KINDS: [&str; 9] = [
     "bridge",
 ];
 
+/// The index in `KINDS` of the kind `name`.
+fn kind(name: &str) -> usize {
+    KINDS.iter().position(|k| *k == name.trim()).unwrap_or_else(|| panic!("no fault kind {name:?}: {KINDS:?}"))
+}
+
 /// The kinds that take turns: `BROOK_FAULT_KINDS` (names, comma-separated), else all.
 fn kinds() -> Vec<usize> {
     let Ok(names) = std::env::var("BROOK_FAULT_KINDS") else { return (0..KINDS.len()).collect() };
-    names
-        .split(',')
-        .map(|name| {
-            KINDS.iter().position(|k| *k == name.trim()).unwrap_or_else(|| panic!("no fault kind {name:?}: {KINDS:?}"))
-        })
-        .collect()
+    names.split(',').map(kind).collect()
 }
 
 /// The leader of a seeded partition, as `node` sees it (else `node`), so that a fault meets a
 /// leader taking writes.
-fn leader_of_some_partition(cluster: &Cluster, node: i32, rng: &mut Rng) -> i32 {
-    let current = leaders(&cluster.node(node).addr()).unwrap_or_default();
+fn leader_of_some_partition(target: &dyn Target, node: i32, rng: &mut Rng) -> i32 {
+    let current = leaders(&target.addr(node)).unwrap_or_default();
     current.get(rng.below(PARTITIONS as u64) as usize).copied().filter(|l| *l > 0).unwrap_or(node)
 }
 
@@ -136,8 +137,8 @@ fn disk_delay_ms(id: i32) -> u64 {
 }
 
 /// Of the partitions' leaders as `node` sees them, the one on the fastest disk (else `node`).
-fn fastest_leader(cluster: &Cluster, node: i32) -> i32 {
-    let current = leaders(&cluster.node(node).addr()).unwrap_or_default();
+fn fastest_leader(target: &dyn Target, node: i32) -> i32 {
+    let current = leaders(&target.addr(node)).unwrap_or_default();
     current.into_iter().filter(|l| *l > 0).min_by_key(|l| disk_delay_ms(*l)).unwrap_or(node)
 }
 
@@ -168,9 +169,9 @@ fn leaders(addr: &str) -> Option<Vec<i32>> {
 
 /// Whether every partition has a leader and all three replicas in sync, as every node sees it
 /// (a node that just woke may still answer from an old image).
-fn healthy(cluster: &Cluster) -> bool {
-    cluster.nodes.iter().all(|n| {
-        partitions(&n.addr())
+fn healthy(target: &dyn Target) -> bool {
+    target.ids().iter().all(|id| {
+        partitions(&target.addr(*id))
             .is_some_and(|p| p.len() == PARTITIONS as usize && p.iter().all(|(leader, isr)| *leader > 0 && *isr == 3))
     })
 }
@@ -278,7 +279,76 @@ fn read_everything(bootstrap: &str) -> BTreeMap<(i32, i64), u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_acknowledged_write_is_lost_under_faults() {
-    let rounds = env("BROOK_FAULT_ROUNDS").unwrap_or(KINDS.len() as u64);
+    let nodes = env("BROOK_FAULT_NODES").unwrap_or(3) as i32;
+    assert!(nodes >= 3, "BROOK_FAULT_NODES: at least 3, for replication factor 3");
+    let mut cluster = Cluster::start_with(Spec::combined(nodes, SETTINGS).slow_disks(&FSYNC_DELAY_MS).in_namespaces());
+    run(&mut cluster, kinds()).await;
+}
+
+/// The reference run: the same workload and checker against a 3-node Apache Kafka 4 cluster
+/// (acks=all, `min.insync.replicas=2`) under the kinds that need no restart, which Kafka passes
+/// cleanly; so an anomaly Brook shows is Brook's, not the checker's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apache_kafka_is_clean_under_the_same_checker() {
+    let mut kafka = KafkaCluster::start(3, SETTINGS);
+    run(&mut kafka, vec![kind("pause"), kind("isolate")]).await;
+}
+
+/// What the nemesis acts on: a Brook cluster, or Apache Kafka for the reference run.
+trait Target {
+    fn ids(&self) -> Vec<i32>;
+    fn addr(&self, id: i32) -> String;
+    fn bootstrap(&self) -> String;
+    /// SIGSTOP (`true`) or SIGCONT.
+    fn pause(&self, id: i32, pause: bool);
+    /// For the kinds only a Brook cluster takes (restarts, power cuts, network cuts).
+    fn brook(&mut self) -> Option<&mut Cluster>;
+}
+
+impl Target for Cluster {
+    fn ids(&self) -> Vec<i32> {
+        self.nodes.iter().map(|n| n.id).collect()
+    }
+    fn addr(&self, id: i32) -> String {
+        self.node(id).addr()
+    }
+    fn bootstrap(&self) -> String {
+        Cluster::bootstrap(self)
+    }
+    fn pause(&self, id: i32, pause: bool) {
+        Cluster::pause(self, id, pause)
+    }
+    fn brook(&mut self) -> Option<&mut Cluster> {
+        Some(self)
+    }
+}
+
+impl Target for KafkaCluster {
+    fn ids(&self) -> Vec<i32> {
+        (1..=self.nodes.len() as i32).collect()
+    }
+    fn addr(&self, id: i32) -> String {
+        self.nodes[(id - 1) as usize].addr.clone()
+    }
+    fn bootstrap(&self) -> String {
+        KafkaCluster::bootstrap(self)
+    }
+    fn pause(&self, id: i32, pause: bool) {
+        KafkaCluster::pause(self, id, pause)
+    }
+    fn brook(&mut self) -> Option<&mut Cluster> {
+        None
+    }
+}
+
+/// The Brook cluster under test, for the kinds only it takes.
+fn brook(target: &mut dyn Target) -> &mut Cluster {
+    target.brook().expect("this kind of fault needs a Brook cluster")
+}
+
+/// The workload under `kinds` of fault (indexes into `KINDS`) against `target`, then the checker.
+async fn run(target: &mut dyn Target, kinds: Vec<usize>) {
+    let rounds = env("BROOK_FAULT_ROUNDS").unwrap_or(kinds.len() as u64);
     let until = env("BROOK_FAULT_SECONDS").map(|s| Instant::now() + Duration::from_secs(s));
     let seed = env("BROOK_FAULT_SEED").unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos() as u64
@@ -288,17 +358,15 @@ async fn no_acknowledged_write_is_lost_under_faults() {
         None => println!("fault schedule: {rounds} rounds, seed {seed} (BROOK_FAULT_SEED={seed} repeats it)"),
     }
     let mut rng = Rng(seed);
-    let nodes = env("BROOK_FAULT_NODES").unwrap_or(3) as i32;
-    assert!(nodes >= 3, "BROOK_FAULT_NODES: at least 3, for replication factor 3");
-    let mut cluster = Cluster::start_with(Spec::combined(nodes, SETTINGS).slow_disks(&FSYNC_DELAY_MS).in_namespaces());
-    let all: Vec<i32> = (1..=nodes).collect();
-    let bootstrap = cluster.bootstrap();
+    let all = target.ids();
+    let nodes = all.len() as i32;
+    let bootstrap = target.bootstrap();
     let admin: AdminClient<DefaultClientContext> =
         ClientConfig::new().set("bootstrap.servers", &bootstrap).create().expect("admin");
     let topic = NewTopic::new(TOPIC, PARTITIONS, TopicReplication::Fixed(3)).set("min.insync.replicas", "2");
     let created = admin.create_topics(&[topic], &AdminOptions::new()).await.expect("create");
     assert!(created.iter().all(Result::is_ok), "{created:?}");
-    eventually(SETTLE, "the topic is in sync", || healthy(&cluster).then_some(()));
+    eventually(Duration::from_secs(60), "the topic is in sync", || healthy(target).then_some(()));
 
     let history = Arc::new(Mutex::new(History::default()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -320,7 +388,6 @@ async fn no_acknowledged_write_is_lost_under_faults() {
     // Each round's kind and its window, from the fault to every replica back in sync.
     let mut windows: Vec<(usize, Instant, Instant)> = Vec::new();
     let mut lagging = Vec::new();
-    let kinds = kinds();
     let first_kind = rng.below(kinds.len() as u64) as usize;
     let started = Instant::now();
     for round in 0.. {
@@ -338,39 +405,55 @@ async fn no_acknowledged_write_is_lost_under_faults() {
             0 => Fault::Kill(node),
             1 => Fault::Pause(node),
             2 => Fault::KillController,
-            3 => Fault::Isolate(leader_of_some_partition(&cluster, node, &mut rng)),
+            3 => Fault::Isolate(leader_of_some_partition(target, node, &mut rng)),
             4 => Fault::PowerCut(node),
-            5 => Fault::PowerCutAll(fastest_leader(&cluster, node)),
-            6 => Fault::Partition(leader_of_some_partition(&cluster, node, &mut rng)),
-            7 => Fault::PartitionOneWay(leader_of_some_partition(&cluster, node, &mut rng)),
+            5 => Fault::PowerCutAll(fastest_leader(target, node)),
+            6 => Fault::Partition(leader_of_some_partition(target, node, &mut rng)),
+            7 => Fault::PartitionOneWay(leader_of_some_partition(target, node, &mut rng)),
             _ => Fault::Bridge(node % nodes + 1, (node + 1) % nodes + 1),
         };
         let hold = Duration::from_millis(1000 + rng.below(3000));
         println!("round {round}: {fault:?} for {} ms", hold.as_millis());
         let fault_began = Instant::now();
         match fault {
+            Fault::Pause(id) => {
+                target.pause(id, true);
+                tokio::time::sleep(hold).await;
+                target.pause(id, false);
+            }
+            Fault::Isolate(id) => {
+                let others: Vec<i32> = all.iter().copied().filter(|o| *o != id).collect();
+                others.iter().for_each(|o| target.pause(*o, true));
+                tokio::time::sleep(hold).await;
+                target.pause(id, true);
+                others.iter().for_each(|o| target.pause(*o, false));
+                let addr = target.addr(others[0]);
+                eventually(Duration::from_secs(60), "the others lead without it", || {
+                    leaders(&addr).filter(|l| l.iter().all(|leader| *leader > 0 && *leader != id))
+                });
+                target.pause(id, false);
+            }
             Fault::Kill(id) => {
+                let cluster = brook(target);
                 cluster.kill(id);
                 tokio::time::sleep(hold).await;
                 cluster.restart(id);
             }
-            Fault::Pause(id) => {
-                cluster.pause(id, true);
-                tokio::time::sleep(hold).await;
-                cluster.pause(id, false);
-            }
             Fault::KillController => {
-                let id = active_controller(&cluster).unwrap_or(node);
+                let cluster = brook(target);
+                let id = active_controller(cluster).unwrap_or(node);
                 cluster.kill(id);
                 tokio::time::sleep(hold).await;
                 cluster.restart(id);
             }
             Fault::PowerCut(id) => {
+                let cluster = brook(target);
                 cluster.power_cut(&[id]);
                 tokio::time::sleep(hold).await;
                 cluster.restart(id);
             }
             Fault::PowerCutAll(late) => {
+                let cluster = brook(target);
                 cluster.power_cut(&all);
                 tokio::time::sleep(hold).await;
                 let early: Vec<i32> = all.iter().copied().filter(|id| *id != late).collect();
@@ -383,6 +466,7 @@ async fn no_acknowledged_write_is_lost_under_faults() {
                 cluster.restart(late);
             }
             Fault::Partition(id) | Fault::PartitionOneWay(id) => {
+                let cluster = brook(target);
                 for other in all.iter().copied().filter(|o| *o != id) {
                     cluster.cut(id, other);
                     if matches!(fault, Fault::Partition(_)) {
@@ -393,22 +477,11 @@ async fn no_acknowledged_write_is_lost_under_faults() {
                 cluster.heal();
             }
             Fault::Bridge(a, c) => {
+                let cluster = brook(target);
                 cluster.cut(a, c);
                 cluster.cut(c, a);
                 tokio::time::sleep(hold).await;
                 cluster.heal();
-            }
-            Fault::Isolate(id) => {
-                let others: Vec<i32> = all.iter().copied().filter(|o| *o != id).collect();
-                others.iter().for_each(|o| cluster.pause(*o, true));
-                tokio::time::sleep(hold).await;
-                cluster.pause(id, true);
-                others.iter().for_each(|o| cluster.pause(*o, false));
-                let addr = cluster.node(others[0]).addr();
-                eventually(Duration::from_secs(60), "the others lead without it", || {
-                    leaders(&addr).filter(|l| l.iter().all(|leader| *leader > 0 && *leader != id))
-                });
-                cluster.pause(id, false);
             }
         }
         let healed = Instant::now();
@@ -416,15 +489,15 @@ async fn no_acknowledged_write_is_lost_under_faults() {
         // time is a finding to print (every partition must still have a leader), not a
         // reason to stop checking the history.
         let in_sync = Instant::now() + Duration::from_secs(30);
-        while !healthy(&cluster) && Instant::now() < in_sync {
+        while !healthy(target) && Instant::now() < in_sync {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        if !healthy(&cluster) {
-            let views: Vec<_> = cluster.nodes.iter().map(|n| (n.id, partitions(&n.addr()))).collect();
+        if !healthy(target) {
+            let views: Vec<_> = all.iter().map(|id| (*id, partitions(&target.addr(*id)))).collect();
             println!("round {round}: not all replicas back in sync after 30 s: (leader, ISR size) per node {views:?}");
             lagging.push(round);
             eventually(SETTLE, "every partition has a leader", || {
-                leaders(&cluster.node(1).addr()).filter(|l| l.iter().all(|leader| *leader > 0))
+                leaders(&target.addr(1)).filter(|l| l.iter().all(|leader| *leader > 0))
             });
         }
         faults.push(format!("{fault:?} for {} ms", hold.as_millis()));

@@ -187,9 +187,7 @@ impl Cluster {
     /// SIGSTOP (`pause: true`) or SIGCONT: a node that freezes and wakes with its state.
     pub fn pause(&self, id: i32, pause: bool) {
         let pid = self.node(id).brook.as_ref().expect("node is running").pid();
-        let signal = if pause { "-STOP" } else { "-CONT" };
-        let status = Command::new("kill").args([signal, &pid.to_string()]).status().expect("kill");
-        assert!(status.success(), "kill {signal} {pid}");
+        super::signal(pid, if pause { "-STOP" } else { "-CONT" });
     }
 
     /// Starts a stopped node again with its own properties and data.

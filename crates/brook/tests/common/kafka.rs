@@ -139,6 +139,11 @@ impl KafkaCluster {
     pub fn bootstrap(&self) -> String {
         self.nodes.iter().map(|n| n.addr.clone()).collect::<Vec<_>>().join(",")
     }
+
+    /// SIGSTOP (`pause: true`) or SIGCONT of node `id` (1-based).
+    pub fn pause(&self, id: i32, pause: bool) {
+        super::signal(self.nodes[(id - 1) as usize].pid(), if pause { "-STOP" } else { "-CONT" });
+    }
 }
 
 impl Drop for Kafka {

@@ -126,9 +126,7 @@ impl Brook {
     /// Cuts the power of a broker started with `BROOK_TEST_POWER_CUT` set: what it wrote and
     /// did not fdatasync is gone, and it exits with 137. `await_power_cut` waits for that.
     pub fn cut_power(&self) {
-        let pid = self.pid().to_string();
-        let sent = Command::new("kill").args(["-USR1", &pid]).status().expect("kill");
-        assert!(sent.success(), "kill -USR1 {pid}");
+        signal(self.pid(), "-USR1");
     }
 
     /// Waits until a broker sent `cut_power` is down.
@@ -212,6 +210,12 @@ impl Drop for Brook {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// `kill <signal> <pid>` (`-STOP`, `-CONT`, `-USR1`...).
+pub fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill").args([signal, &pid.to_string()]).status().expect("kill");
+    assert!(status.success(), "kill {signal} {pid}");
 }
 
 /// Polls `f` until it returns `Some`, or panics after `timeout`.
