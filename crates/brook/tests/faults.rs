@@ -10,7 +10,9 @@
 //!   widen that window: `BROOK_TEST_POWER_CUT`);
 //! - network partitions (each node in its own network namespace, `common/netns.rs`): a leader
 //!   cut off both ways, a leader the others stop hearing, and two nodes that stop hearing each
-//!   other while the third hears both.
+//!   other while the third hears both;
+//! - slow links: everything between a leader and the others delayed by 20 to 200 ms plus up to
+//!   as much again, so packets also arrive out of order (NFQUEUE, `netns::SlowLink`).
 //!
 //! After the faults heal, every partition is read from its start, and the history checker
 //! (`common/history.rs`) looks for lost, duplicated, moved, overwritten and phantom values and
@@ -98,10 +100,13 @@ enum Fault {
     PartitionOneWay(i32),
     /// These two no longer hear each other; the third hears both (Jepsen's "bridge").
     Bridge(i32, i32),
+    /// Everything between the node (a leader) and the others is delayed by this many ms plus
+    /// up to as many again, so packets also arrive out of order.
+    SlowLinks(i32, u64),
 }
 
 /// The kinds of fault, by the names `BROOK_FAULT_KINDS` takes.
-const KINDS: [&str; 9] = [
+const KINDS: [&str; 10] = [
     "kill",
     "pause",
     "kill-controller",
@@ -111,6 +116,7 @@ const KINDS: [&str; 9] = [
     "partition",
     "partition-one-way",
     "bridge",
+    "slow-links",
 ];
 
 /// The index in `KINDS` of the kind `name`.
@@ -410,7 +416,8 @@ async fn run(target: &mut dyn Target, kinds: Vec<usize>) {
             5 => Fault::PowerCutAll(fastest_leader(target, node)),
             6 => Fault::Partition(leader_of_some_partition(target, node, &mut rng)),
             7 => Fault::PartitionOneWay(leader_of_some_partition(target, node, &mut rng)),
-            _ => Fault::Bridge(node % nodes + 1, (node + 1) % nodes + 1),
+            8 => Fault::Bridge(node % nodes + 1, (node + 1) % nodes + 1),
+            _ => Fault::SlowLinks(leader_of_some_partition(target, node, &mut rng), 20 + rng.below(180)),
         };
         let hold = Duration::from_millis(1000 + rng.below(3000));
         println!("round {round}: {fault:?} for {} ms", hold.as_millis());
@@ -475,6 +482,18 @@ async fn run(target: &mut dyn Target, kinds: Vec<usize>) {
                 }
                 tokio::time::sleep(hold).await;
                 cluster.heal();
+            }
+            Fault::SlowLinks(id, ms) => {
+                let cluster = brook(target);
+                let (delay, seed) = (Duration::from_millis(ms), rng.next());
+                let links: Vec<_> = all
+                    .iter()
+                    .filter(|o| **o != id)
+                    .flat_map(|o| [(id, *o), (*o, id)])
+                    .map(|(from, to)| cluster.slow(from, to, delay, delay, seed ^ (from * 10 + to) as u64))
+                    .collect();
+                tokio::time::sleep(hold).await;
+                drop(links);
             }
             Fault::Bridge(a, c) => {
                 let cluster = brook(target);

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use super::netns::Network;
+use super::netns::{Network, SlowLink};
 use super::{Brook, Pending, free_port};
 
 pub struct Node {
@@ -215,6 +215,12 @@ impl Cluster {
     /// Node `to` no longer hears node `from` (one way); needs `Spec::in_namespaces`.
     pub fn cut(&self, from: i32, to: i32) {
         self.network.as_ref().expect("a cluster in network namespaces").cut(from, to);
+    }
+
+    /// What node `from` sends node `to` is delayed by `delay` plus up to `jitter` (and so
+    /// reordered) while the returned link lives; needs `Spec::in_namespaces`.
+    pub fn slow(&self, from: i32, to: i32, delay: Duration, jitter: Duration, seed: u64) -> SlowLink {
+        self.network.as_ref().expect("a cluster in network namespaces").slow(from, to, delay, jitter, seed)
     }
 
     /// Every link between nodes works again.
