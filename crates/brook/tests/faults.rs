@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::clients::read_to_end;
+use common::clients::{assigned_from_start, read_to_end};
 use common::cluster::{Cluster, SETTLE, Spec};
 use common::eventually;
 use common::history::{Anomaly, History, check};
@@ -44,10 +44,9 @@ use kafka_protocol::messages::{ApiKey, DescribeClusterRequest, ResponseKind};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::{Offset, TopicPartitionList};
 
 const TOPIC: &str = "jepsen";
 const PARTITIONS: i32 = 3;
@@ -240,19 +239,7 @@ async fn produce(
 }
 
 fn reader(bootstrap: &str) -> BaseConsumer {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "jepsen-reader")
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("consumer");
-    let mut assignment = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        assignment.add_partition_offset(TOPIC, p, Offset::Beginning).expect("assign");
-    }
-    consumer.assign(&assignment).expect("assign");
-    consumer
+    assigned_from_start(bootstrap, "jepsen-reader", TOPIC, 0..PARTITIONS)
 }
 
 fn value_of(m: &rdkafka::message::BorrowedMessage<'_>) -> u64 {

@@ -6,15 +6,14 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use common::clients::assigned_from_start;
 use common::{Brook, eventually};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Offset, TopicPartitionList};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -42,17 +41,7 @@ async fn create_topic(brook: &Brook, name: &str, partitions: i32) {
 /// Reads `count` messages from every partition of `topic` from the beginning:
 /// partition -> [(offset, key, value)].
 fn consume(brook: &Brook, topic: &str, partitions: i32, count: usize) -> BTreeMap<i32, Vec<(i64, String, String)>> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &brook.addr)
-        .set("group.id", "brook-test")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let mut assignment = TopicPartitionList::new();
-    for p in 0..partitions {
-        assignment.add_partition_offset(topic, p, Offset::Beginning).expect("assign");
-    }
-    consumer.assign(&assignment).expect("assign");
+    let consumer = assigned_from_start(&brook.addr, "brook-test", topic, 0..partitions);
     let mut got: BTreeMap<i32, Vec<(i64, String, String)>> = BTreeMap::new();
     let mut seen = 0;
     eventually(TIMEOUT, "all messages consumed", || {

@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
 
 /// Reads `topic` in consumer group `group` until `expected` distinct values arrived (within a
 /// minute): value -> (partition, offset).
@@ -30,20 +31,33 @@ pub async fn consume(bootstrap: &str, topic: &str, group: &str, expected: usize)
     got
 }
 
-/// Every record of `topic`'s partition `partition` from its start to the high watermark it had
-/// when the read began (within a minute): offset -> value.
-pub fn read_to_end(bootstrap: &str, topic: &str, partition: i32) -> BTreeMap<i64, String> {
-    use rdkafka::consumer::BaseConsumer;
-    use rdkafka::{Offset, TopicPartitionList};
+/// A consumer in group `group` (committing nothing) assigned `partitions` of `topic`, each from
+/// its start.
+pub fn assigned_from_start(
+    bootstrap: &str,
+    group: &str,
+    topic: &str,
+    partitions: impl IntoIterator<Item = i32>,
+) -> BaseConsumer {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
-        .set("group.id", "read-to-end")
+        .set("group.id", group)
         .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
         .create()
         .expect("consumer");
     let mut assignment = TopicPartitionList::new();
-    assignment.add_partition_offset(topic, partition, Offset::Beginning).expect("assign");
+    for p in partitions {
+        assignment.add_partition_offset(topic, p, Offset::Beginning).expect("assign");
+    }
     consumer.assign(&assignment).expect("assign");
+    consumer
+}
+
+/// Every record of `topic`'s partition `partition` from its start to the high watermark it had
+/// when the read began (within a minute): offset -> value.
+pub fn read_to_end(bootstrap: &str, topic: &str, partition: i32) -> BTreeMap<i64, String> {
+    let consumer = assigned_from_start(bootstrap, "read-to-end", topic, partition..partition + 1);
     let (_, end) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(10)).expect("watermarks");
     let mut out = BTreeMap::new();
     let mut next = 0;
