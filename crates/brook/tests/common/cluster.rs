@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::netns::{Network, SlowLink};
-use super::{Brook, Pending, free_port};
+use super::{Brook, Pending, free_ports};
 
 pub struct Node {
     pub id: i32,
@@ -100,7 +100,7 @@ impl Cluster {
             (1..=size).map(|id| network.as_ref().map_or_else(|| "127.0.0.1".to_string(), |n| n.ip(id))).collect();
         let ports: Vec<(u16, u16)> = match network {
             Some(_) => vec![(9092, 9093); size as usize],
-            None => (0..size).map(|_| (free_port(), free_port())).collect(),
+            None => free_ports(2 * size as usize).chunks(2).map(|p| (p[0], p[1])).collect(),
         };
         let voter_list: Vec<String> =
             (0..spec.voters as usize).map(|i| format!("{}@{}:{}", i + 1, hosts[i], ports[i].1)).collect();

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::free_port;
+use super::free_ports;
 
 pub struct Kafka {
     child: Child,
@@ -39,7 +39,7 @@ pub fn classpath() -> String {
 impl Kafka {
     pub fn start() -> Kafka {
         let cp = classpath();
-        let (port, controller) = (free_port(), free_port());
+        let [port, controller] = free_ports(2)[..] else { unreachable!() };
         let voters = format!("1@127.0.0.1:{controller}");
         let extra = ["offsets.topic.replication.factor=1", "transaction.state.log.replication.factor=1"];
         let mut kafka = Kafka::launch(&cp, 1, port, controller, &voters, &extra);
@@ -121,7 +121,7 @@ impl KafkaCluster {
     /// each lists all of them as brokers.
     pub fn start(size: i32, extra: &[&str]) -> KafkaCluster {
         let cp = classpath();
-        let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
+        let ports: Vec<(u16, u16)> = free_ports(2 * size as usize).chunks(2).map(|p| (p[0], p[1])).collect();
         let voters: Vec<String> =
             ports.iter().enumerate().map(|(i, (_, c))| format!("{}@127.0.0.1:{c}", i + 1)).collect();
         let voters = voters.join(",");

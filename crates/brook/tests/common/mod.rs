@@ -232,7 +232,14 @@ pub fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Optio
 
 /// A port that was free a moment ago, for brokers that must come back on the same address.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    free_ports(1)[0]
+}
+
+/// `n` distinct ports that were free a moment ago: all are held until all are found, so two
+/// nodes of one cluster never get the same one.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<_> = (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind")).collect();
+    held.iter().map(|l| l.local_addr().expect("addr").port()).collect()
 }
 
 /// Runs `command` to completion with `input` on its standard input, capturing its output.
