@@ -3,14 +3,9 @@
 //! turns a request into records, and proposes them as one command; one admin lock keeps two
 //! requests from deciding on the same image.
 //!
-//! Broker lifecycle, as KRaft's: registration gives a broker epoch and leaves the broker
-//! fenced; a heartbeat from a broker that has applied the metadata up to its registration
-//! unfences it; a broker silent for `broker.session.timeout.ms` (or shutting down) is fenced,
-//! leaves every ISR it was in (never emptying one) and the partitions it led get another ISR
-//! member as leader. Partition leaders change their ISR through AlterPartition, which the
-//! partition epoch serialises. A new leader gives every broker it has not
-//! heard from a whole session from its election, since it cannot know when they last
-//! heartbeated the old one.
+//! Sessions: a broker silent for `broker.session.timeout.ms` is fenced (`decisions` says
+//! what that changes). A new leader gives every broker it has not heard from a whole session
+//! from its election, since it cannot know when they last heartbeated the old one.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -22,12 +17,12 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 use uuid::Uuid;
 
+use crate::decisions;
 use crate::image::{MetadataImage, NO_LEADER};
 use crate::placement::{self, Candidate};
 use crate::records::{self, MetadataRecord};
 use crate::requests::{
-    ControllerReply, ControllerRequest, ControllerResponse, IsrChange, MetadataCatchup, QuorumDescription,
-    VoterDescription,
+    ControllerReply, ControllerRequest, ControllerResponse, MetadataCatchup, QuorumDescription, VoterDescription,
 };
 use crate::store::MetadataStore;
 use crate::{ApiError, cluster_id_from};
@@ -266,7 +261,6 @@ impl Controller {
                     let message = format!("Expected cluster ID {ours}, but the broker has {theirs}.");
                     return Err(ApiError::new(ResponseError::InconsistentClusterId, message));
                 }
-                let mut records = Vec::new();
                 if let Some(existing) = image.brokers.get(&node_id) {
                     // This controller's own node cannot have another live incarnation: this
                     // process holds the node's controller listener and data.
@@ -281,11 +275,8 @@ impl Controller {
                             format!("Another broker is registered with node.id {node_id}."),
                         ));
                     }
-                    if !existing.fenced {
-                        records.extend(leaders_lost(image, node_id));
-                    }
                 }
-                records.insert(0, MetadataRecord::BrokerRegistered { node_id, incarnation_id, endpoints, rack });
+                let mut records = decisions::register(image, node_id, incarnation_id, endpoints, rack);
                 if image.cluster_id.is_none() {
                     // The first broker to register finds the cluster without an id yet.
                     records.insert(0, MetadataRecord::ClusterCreated { cluster_id: cluster_id_from(Uuid::new_v4()) });
@@ -294,11 +285,7 @@ impl Controller {
                 info!(node_id, "registering broker");
                 Ok((records, Answer::Registered))
             }
-            ControllerRequest::AlterPartition(change) => {
-                check_alter_partition(image, &change)?;
-                let IsrChange { topic_id, partition, leader, isr, .. } = change;
-                done(vec![MetadataRecord::PartitionChanged { topic_id, partition, leader, isr }])
-            }
+            ControllerRequest::AlterPartition(change) => done(decisions::alter_partition(image, change)?),
             ControllerRequest::DescribeQuorum | ControllerRequest::FetchMetadata { .. } => {
                 unreachable!("answered before deciding")
             }
@@ -310,16 +297,7 @@ impl Controller {
                     let message = format!("Broker {node_id} has epoch {}, not {broker_epoch}.", broker.epoch);
                     return Err(ApiError::new(ResponseError::StaleBrokerEpoch, message));
                 }
-                let mut records = Vec::new();
-                if want_shutdown && !broker.fenced {
-                    info!(node_id, "fencing a broker that is shutting down");
-                    records.push(MetadataRecord::BrokerFenced { node_id, broker_epoch });
-                    records.extend(leaders_lost(image, node_id));
-                } else if !want_shutdown && broker.fenced && applied_index >= broker_epoch as u64 {
-                    info!(node_id, "unfencing broker");
-                    records.push(MetadataRecord::BrokerUnfenced { node_id, broker_epoch });
-                    records.extend(leaders_regained(image, node_id));
-                }
+                let records = decisions::heartbeat(image, broker, applied_index, want_shutdown);
                 Ok((records, Answer::Heartbeat { node_id }))
             }
         }
@@ -392,7 +370,7 @@ impl Controller {
             if image.cluster_id.is_none() {
                 records.push(MetadataRecord::ClusterCreated { cluster_id: cluster_id_from(Uuid::new_v4()) });
             }
-            records.extend(fence_expired(&image, &expired));
+            records.extend(decisions::fence_expired(&image, &expired));
             records
         };
         if !records.is_empty() {
@@ -460,51 +438,6 @@ fn place(image: &MetadataImage, first: i32, count: i32, replication_factor: i16)
     )
 }
 
-/// Kafka's checks of an AlterPartition from a partition's leader: it is the registered,
-/// current leader, its view of the partition is current (the partition epoch serialises ISR
-/// changes), and the new ISR holds the leader and only live replicas.
-fn check_alter_partition(image: &MetadataImage, change: &IsrChange) -> Result<(), ApiError> {
-    let IsrChange { topic_id, partition, leader, broker_epoch, leader_epoch, partition_epoch, ref isr } = *change;
-    let fail = |code, message: String| Err(ApiError::new(code, message));
-    let registered = image.brokers.get(&leader).filter(|b| b.epoch == broker_epoch);
-    if registered.is_none() {
-        return fail(
-            ResponseError::StaleBrokerEpoch,
-            format!("Broker {leader} has another epoch than {broker_epoch}."),
-        );
-    }
-    let Some(current) = image.topic_by_id(&topic_id).and_then(|t| t.partition(partition)) else {
-        return fail(ResponseError::UnknownTopicOrPartition, format!("No partition {partition} of topic {topic_id}."));
-    };
-    if current.leader != leader || current.leader_epoch != leader_epoch {
-        return fail(
-            ResponseError::FencedLeaderEpoch,
-            format!(
-                "Broker {leader} in epoch {leader_epoch} does not lead the partition (epoch {}).",
-                current.leader_epoch
-            ),
-        );
-    }
-    if current.partition_epoch != partition_epoch {
-        return fail(
-            ResponseError::InvalidUpdateVersion,
-            format!("Partition epoch {partition_epoch} is not the current {}.", current.partition_epoch),
-        );
-    }
-    if !isr.contains(&leader) {
-        return fail(ResponseError::InvalidRequest, "The ISR must contain the leader.".into());
-    }
-    if let Some(bad) =
-        isr.iter().find(|id| !current.replicas.contains(id) || image.brokers.get(id).is_none_or(|b| b.fenced))
-    {
-        return fail(
-            ResponseError::IneligibleReplica,
-            format!("Replica {bad} is not a live replica of the partition."),
-        );
-    }
-    Ok(())
-}
-
 /// Kafka's checks of a manual assignment (`--replica-assignment`).
 fn check_assignment(image: &MetadataImage, first: i32, assignment: &[Vec<i32>]) -> Result<(), ApiError> {
     let invalid = |message: String| Err(ApiError::new(ResponseError::InvalidReplicaAssignment, message));
@@ -558,120 +491,5 @@ fn partition_records(
         .collect()
 }
 
-/// Fences the brokers whose sessions ran out, `(node id, broker epoch)`, if still registered
-/// in that epoch. Each fencing sees the ones before it, so brokers expiring together are not
-/// handed each other's leaderships.
-fn fence_expired(image: &MetadataImage, expired: &[(i32, i64)]) -> Vec<MetadataRecord> {
-    let mut working = image.clone();
-    let mut records = Vec::new();
-    for &(node_id, broker_epoch) in expired {
-        if working.brokers.get(&node_id).is_some_and(|b| !b.fenced && b.epoch == broker_epoch) {
-            warn!(node_id, "fencing a broker whose session timed out");
-            let mut fenced = vec![MetadataRecord::BrokerFenced { node_id, broker_epoch }];
-            fenced.extend(leaders_lost(&working, node_id));
-            fenced.iter().for_each(|r| working.apply(working.applied_index, r));
-            records.extend(fenced);
-        }
-    }
-    records
-}
-
-/// `node_id` leaves every ISR it is in, and the partitions it led move to another live ISR
-/// member (in replica order), or to no leader; the ISR never becomes empty (the last member
-/// stays, as in KRaft, so it can lead again when it returns).
-fn leaders_lost(image: &MetadataImage, node_id: i32) -> Vec<MetadataRecord> {
-    let live = |id: &i32| *id != node_id && image.brokers.get(id).is_some_and(|b| !b.fenced);
-    let mut out = Vec::new();
-    for topic in image.topics() {
-        let touched =
-            topic.assignments.iter().enumerate().filter(|(_, p)| p.leader == node_id || p.isr.contains(&node_id));
-        for (i, p) in touched {
-            let mut isr: Vec<i32> = p.isr.iter().copied().filter(|id| *id != node_id).collect();
-            if isr.is_empty() {
-                isr = vec![node_id];
-            }
-            let leader = if p.leader == node_id {
-                p.replicas.iter().copied().find(|id| isr.contains(id) && live(id)).unwrap_or(NO_LEADER)
-            } else {
-                p.leader
-            };
-            out.push(MetadataRecord::PartitionChanged { topic_id: topic.id, partition: i as i32, leader, isr });
-        }
-    }
-    out
-}
-
-/// Leaderless partitions whose ISR holds `node_id` get it as leader again.
-fn leaders_regained(image: &MetadataImage, node_id: i32) -> Vec<MetadataRecord> {
-    let mut out = Vec::new();
-    for topic in image.topics() {
-        for (i, p) in topic.assignments.iter().enumerate() {
-            if p.leader == NO_LEADER && p.isr.contains(&node_id) {
-                let isr = p.isr.clone();
-                out.push(MetadataRecord::PartitionChanged {
-                    topic_id: topic.id,
-                    partition: i as i32,
-                    leader: node_id,
-                    isr,
-                });
-            }
-        }
-    }
-    out
-}
-
 /// Which voters a broker reaches the controller through: `node.id` to `host:port`.
 pub type ControllerAddresses = BTreeMap<i32, String>;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::records::Endpoint;
-
-    /// Three live brokers and one topic whose partition `i` is led by broker `i + 1`, all
-    /// three in every ISR.
-    fn three_brokers() -> (MetadataImage, Uuid) {
-        let mut image = MetadataImage::default();
-        for (index, id) in [(1, 1), (2, 2), (3, 3)] {
-            let endpoint = Endpoint { name: "PLAINTEXT".into(), host: "h".into(), port: 9092 };
-            let rack = None;
-            image.apply(
-                index,
-                &MetadataRecord::BrokerRegistered {
-                    node_id: id,
-                    incarnation_id: Uuid::new_v4(),
-                    endpoints: vec![endpoint],
-                    rack,
-                },
-            );
-            image.apply(index, &MetadataRecord::BrokerUnfenced { node_id: id, broker_epoch: index as i64 });
-        }
-        let topic_id = Uuid::new_v4();
-        image.apply(4, &MetadataRecord::TopicCreated { name: "t".into(), id: topic_id, configs: BTreeMap::new() });
-        for p in 0..3 {
-            let replicas: Vec<i32> = (0..3).map(|k| (p + k) % 3 + 1).collect();
-            let leader = replicas[0];
-            let record =
-                MetadataRecord::PartitionCreated { topic_id, partition: p, isr: replicas.clone(), replicas, leader };
-            image.apply(4, &record);
-        }
-        (image, topic_id)
-    }
-
-    /// Two brokers whose sessions run out together: every partition ends up led by the third,
-    /// never by a broker fenced in the same tick.
-    #[test]
-    fn brokers_fenced_together_do_not_inherit_each_others_leaderships() {
-        let (mut image, topic_id) = three_brokers();
-        let records = fence_expired(&image, &[(1, 1), (2, 2)]);
-        records.iter().for_each(|r| image.apply(5, r));
-        let topic = image.topic_by_id(&topic_id).expect("topic");
-        for p in 0..3 {
-            let meta = topic.partition(p).expect("partition");
-            assert_eq!(meta.leader, 3, "partition {p}");
-            assert_eq!(meta.isr, vec![3], "partition {p}");
-        }
-        assert!(image.brokers[&1].fenced && image.brokers[&2].fenced && !image.brokers[&3].fenced);
-        assert!(fence_expired(&image, &[(1, 1)]).is_empty(), "already fenced");
-    }
-}

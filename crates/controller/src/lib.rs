@@ -5,7 +5,8 @@
 //! - `records`: the metadata records and their versioned encoding.
 //! - `image`: the state the records build (topics, partitions, brokers).
 //! - `store`: the image as the quorum's state machine, with a watch of what is applied.
-//! - `controller`: the active controller: requests to records, broker lifecycle, fencing.
+//! - `controller`: the active controller: requests to records, sessions, fencing on time.
+//! - `decisions`: broker lifecycle, elections and ISR changes, as functions of the image.
 //! - `placement`: where new partitions' replicas go.
 //! - `requests`: what brokers ask the controller, over RPC or in-process.
 //! - `channel`: a broker's way to the active controller, wherever it is.
@@ -13,6 +14,7 @@
 
 pub mod channel;
 pub mod controller;
+pub mod decisions;
 pub mod image;
 pub mod legacy;
 pub mod placement;

@@ -258,14 +258,17 @@ fn hash_path(path: &Path) -> u64 {
 }
 
 /// xorshift64*: small, seeded, reproducible.
-struct Rng(u64);
+/// A small seeded generator (xorshift*): the same seed gives the same numbers everywhere.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
 
 impl Rng {
-    fn new(seed: u64) -> Rng {
+    pub fn new(seed: u64) -> Rng {
         Rng(seed | 1)
     }
 
-    fn below(&mut self, n: u64) -> u64 {
+    /// A number in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;

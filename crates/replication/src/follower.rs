@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use brook_log::{Log, LogError};
+use brook_log::{Log, LogError, Progress};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic, ReplicaState};
 use kafka_protocol::messages::fetch_response::PartitionData;
@@ -237,9 +237,9 @@ async fn synced(partitions: Vec<FollowedPartition>) -> Vec<FollowedPartition> {
     let mut ready = Vec::with_capacity(partitions.len());
     for p in partitions {
         let log = p.replica.log();
-        if log.config().flush_on_ack && !cfg!(feature = "bug-unsynced-follower") {
+        if !may_fetch(log, log.progress()) {
             let mut progress = log.subscribe_progress();
-            let synced = progress.wait_for(|p| p.synced >= p.log_end_offset);
+            let synced = progress.wait_for(|progress| may_fetch(log, *progress));
             if !matches!(tokio::time::timeout_at(deadline, synced).await, Ok(Ok(_))) {
                 warn!(topic = p.topic, partition = p.index, "a replica's appends were not synced in time");
                 continue;
@@ -248,6 +248,12 @@ async fn synced(partitions: Vec<FollowedPartition>) -> Vec<FollowedPartition> {
         ready.push(p);
     }
     ready
+}
+
+/// Whether a follower may name its log end as its fetch offset: under `flush.on.ack` only
+/// once everything up to it is synced, since the leader counts it as a durable copy.
+pub fn may_fetch(log: &Log, progress: Progress) -> bool {
+    !log.config().flush_on_ack || progress.synced >= progress.log_end_offset || cfg!(feature = "bug-unsynced-follower")
 }
 
 /// What this replica tells the leader about `p`: its log end (what it holds), the leader
@@ -303,7 +309,7 @@ fn fetch_request(
 
 /// Applies one partition's answer while the replica still follows that leadership. `Err`
 /// asks the fetcher to back off from this partition.
-fn apply(p: &FollowedPartition, data: PartitionData) -> Result<(), String> {
+pub fn apply(p: &FollowedPartition, data: PartitionData) -> Result<(), String> {
     let mut data = Some(data);
     let mut outcome = Ok(());
     let applied = p.replica.while_following(p.leader_epoch, &mut |_| {

@@ -5,6 +5,8 @@
 //!
 //! - `leader`: a leader's view of its followers: progress, the ISR changes to ask the
 //!   controller for, and the replication floor that bounds the high watermark.
+//! - `role`: a replica's role from the metadata, and what a leader decides about its
+//!   followers' fetches and the high watermark.
 //! - `follower`: the fetchers that copy partitions from their leaders, truncating where a log
 //!   diverged after a leader change.
 //! - `session`: the follower's half of a fetch session (KIP-227), so that a fetch names only
@@ -17,6 +19,7 @@
 pub mod client;
 pub mod follower;
 pub mod leader;
+pub mod role;
 pub mod session;
 
 pub use follower::{Fetchers, FollowedPartition, Replica};

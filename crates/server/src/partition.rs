@@ -16,8 +16,8 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
-use crate::replica::Role;
 use crate::stats::PartitionStats;
+use brook_replication::role::Role;
 
 /// Batches remembered per producer for duplicate detection, as in Kafka.
 const PRODUCER_BATCHES_KEPT: usize = 5;
@@ -122,11 +122,7 @@ impl Partition {
     pub fn append(&self, batch: Bytes, durability: Durability) -> Result<(Appended, i32), ProduceError> {
         // Held across the append, so the role cannot change under it.
         let role = self.role.lock().expect("role lock");
-        let epoch = match &*role {
-            Role::Unreplicated => self.log.latest_epoch(),
-            Role::Leader(l) => l.leader_epoch(),
-            Role::Follower { .. } => return Err(ProduceError::NotLeader),
-        };
+        let epoch = role.append_epoch(&self.log).ok_or(ProduceError::NotLeader)?;
         self.append_as_leader(batch, durability).map(|a| (a, epoch))
     }
 

@@ -11,36 +11,12 @@ use std::sync::atomic::Ordering;
 
 use brook_controller::image::PartitionMeta;
 use brook_log::Log;
-use brook_replication::{Leadership, PartitionState, Replica};
+use brook_replication::role::{Assumed, FollowerFetch, FollowerPosition, IsrProposal, Role};
+use brook_replication::{PartitionState, Replica};
 use kafka_protocol::error::ResponseError;
 use tracing::{info, warn};
-use uuid::Uuid;
 
 use crate::partition::{Partition, View};
-
-pub enum Role {
-    Unreplicated,
-    Leader(Leadership),
-    Follower { leader: i32, leader_epoch: i32 },
-}
-
-/// An ISR change a leader asks the controller for (Kafka's AlterPartition).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AlterIsr {
-    pub topic_id: Uuid,
-    pub partition: i32,
-    pub leader_epoch: i32,
-    pub partition_epoch: i32,
-    pub isr: Vec<i32>,
-}
-
-/// A follower's fetch as its leader judges it.
-pub enum FollowerFetch {
-    /// Serve it from `fetch_offset`; maybe ask for an ISR change.
-    Serve(Option<AlterIsr>),
-    /// The logs diverged: the follower truncates to `end_offset` of `epoch` first.
-    Diverged { epoch: i32, end_offset: i64 },
-}
 
 impl Replica for Partition {
     fn log(&self) -> &Log {
@@ -53,10 +29,7 @@ impl Replica for Partition {
         change: &mut dyn FnMut(&Log) -> Result<(), brook_log::LogError>,
     ) -> Option<Result<(), brook_log::LogError>> {
         let role = self.role.lock().expect("role lock");
-        match &*role {
-            Role::Follower { leader_epoch: e, .. } if *e == leader_epoch => Some(change(&self.log)),
-            _ => None,
-        }
+        role.follows(leader_epoch).then(|| change(&self.log))
     }
 
     fn appended(&self, batches: &[u8]) {
@@ -78,108 +51,50 @@ impl Partition {
         let leads = meta.leader == node_id;
         let view = View { leader_epoch: leads.then_some(meta.leader_epoch), isr_size: meta.isr.len() };
         self.view.send_if_modified(|current| std::mem::replace(current, view) != view);
-        let mut role = self.role.lock().expect("role lock");
-        if meta.replicas.len() <= 1 {
-            self.stamp_epoch(meta.leader_epoch);
-            *role = Role::Unreplicated;
-            return false;
-        }
-        self.log.start_replication();
         let state = PartitionState {
             leader_epoch: meta.leader_epoch,
             partition_epoch: meta.partition_epoch,
             replicas: meta.replicas.clone(),
             isr: meta.isr.clone(),
         };
-        if meta.leader == node_id {
-            match &mut *role {
-                Role::Leader(l) if l.leader_epoch() == meta.leader_epoch => l.update(state),
-                _ => {
-                    info!(topic = self.topic, partition = self.index, epoch = meta.leader_epoch, "leading");
-                    self.stamp_epoch(meta.leader_epoch);
-                    *role = Role::Leader(Leadership::new(node_id, state, self.log.log_end_offset(), now_ms));
+        let mut role = self.role.lock().expect("role lock");
+        let (topic, partition, epoch) = (&self.topic, self.index, meta.leader_epoch);
+        match role.assume(&self.log, node_id, meta.leader, state, min_insync, now_ms) {
+            Assumed::Unreplicated => false,
+            Assumed::Leader { new } => {
+                if new {
+                    info!(topic, partition, epoch, "leading");
                 }
+                false
             }
-            self.update_floor(&role);
-            false
-        } else {
-            if !matches!(&*role, Role::Follower { leader_epoch, .. } if *leader_epoch == meta.leader_epoch) {
-                info!(
-                    topic = self.topic,
-                    partition = self.index,
-                    leader = meta.leader,
-                    epoch = meta.leader_epoch,
-                    "following"
-                );
+            Assumed::Follower { leader, new } => {
+                if new {
+                    info!(topic, partition, leader, epoch, "following");
+                }
+                leader >= 0
             }
-            *role = Role::Follower { leader: meta.leader, leader_epoch: meta.leader_epoch };
-            meta.leader >= 0
         }
     }
 
-    /// A leader's check of a follower's fetch (Kafka's `fetchRecords` for a replica): the
-    /// leader epoch it expects, whether its log diverged from this one, then its progress,
-    /// which may bring it into the ISR if the metadata says it is `eligible` (not fenced).
-    #[allow(clippy::too_many_arguments)]
+    /// A leader's check of a follower's fetch; see `Role::follower_fetch`.
     pub(crate) fn follower_fetch(
         &self,
-        replica: i32,
-        eligible: bool,
-        current_leader_epoch: i32,
-        fetch_offset: i64,
-        last_fetched_epoch: i32,
+        fetch: FollowerPosition,
         now_ms: i64,
         high_watermark: i64,
     ) -> Result<FollowerFetch, ResponseError> {
-        let mut role = self.role.lock().expect("role lock");
-        let Role::Leader(leadership) = &mut *role else { return Err(ResponseError::NotLeaderOrFollower) };
-        check_epoch(current_leader_epoch, leadership.leader_epoch())?;
-        if !leadership.is_follower(replica) {
-            return Err(ResponseError::NotLeaderOrFollower);
-        }
-        if last_fetched_epoch >= 0 {
-            let (epoch, end_offset) = self.log.end_offset_for_epoch(last_fetched_epoch);
-            if epoch < last_fetched_epoch || end_offset < fetch_offset {
-                return Ok(FollowerFetch::Diverged { epoch, end_offset });
-            }
-        }
-        let end = self.log.log_end_offset();
-        if fetch_offset > end || fetch_offset < self.log.log_start_offset() {
-            // Not progress: the read answers OFFSET_OUT_OF_RANGE with the log's bounds.
-            return Ok(FollowerFetch::Serve(None));
-        }
-        leadership.record_fetch(replica, fetch_offset, end, now_ms);
-        self.update_floor(&role);
-        let Role::Leader(leadership) = &mut *role else { unreachable!("checked above") };
-        let isr = if eligible { leadership.expand_isr(replica, high_watermark) } else { None };
-        Ok(FollowerFetch::Serve(isr.map(|isr| self.alter_isr(leadership, isr))))
+        let min_insync = self.min_insync.load(Ordering::Relaxed);
+        self.role.lock().expect("role lock").follower_fetch(&self.log, min_insync, fetch, high_watermark, now_ms)
     }
 
     /// The ISR shrink this leader should ask for now, if any (the periodic check).
-    pub(crate) fn check_isr(&self, now_ms: i64, lag_time_max_ms: i64) -> Option<AlterIsr> {
-        let mut role = self.role.lock().expect("role lock");
-        let Role::Leader(leadership) = &mut *role else { return None };
-        let isr = leadership.shrink_isr(now_ms, lag_time_max_ms)?;
-        Some(self.alter_isr(leadership, isr))
-    }
-
-    fn alter_isr(&self, l: &Leadership, isr: Vec<i32>) -> AlterIsr {
-        AlterIsr {
-            topic_id: self.topic_id,
-            partition: self.index,
-            leader_epoch: l.leader_epoch(),
-            partition_epoch: l.state().partition_epoch,
-            isr,
-        }
+    pub(crate) fn check_isr(&self, now_ms: i64, lag_time_max_ms: i64) -> Option<IsrProposal> {
+        self.role.lock().expect("role lock").check_isr(now_ms, lag_time_max_ms)
     }
 
     /// The controller refused an ISR change made in `leader_epoch`.
     pub(crate) fn isr_change_failed(&self, leader_epoch: i32) {
-        if let Role::Leader(l) = &mut *self.role.lock().expect("role lock")
-            && l.leader_epoch() == leader_epoch
-        {
-            l.alter_failed();
-        }
+        self.role.lock().expect("role lock").isr_change_failed(leader_epoch);
     }
 
     /// acks=all may append only while the ISR holds at least `min.insync.replicas`
@@ -226,33 +141,6 @@ impl Partition {
             return Err(ResponseError::NotLeaderOrFollower);
         }
         outcome
-    }
-
-    /// The log stamps `epoch` from now on; a failure to save that leaves the log offline, which
-    /// its next append reports.
-    fn stamp_epoch(&self, epoch: i32) {
-        if let Err(e) = self.log.set_leader_epoch(epoch) {
-            warn!(topic = self.topic, partition = self.index, error = %e, "saving the leader epoch failed");
-        }
-    }
-
-    fn update_floor(&self, role: &Role) {
-        if let Role::Leader(l) = role
-            && let Some(floor) = l.floor(self.min_insync.load(Ordering::Relaxed))
-        {
-            self.log.set_replication_floor(floor);
-        }
-    }
-}
-
-/// Kafka's leader epoch check: an older epoch than the leader's is fenced, a newer one is one
-/// this broker has not heard of yet.
-pub fn check_epoch(requested: i32, current: i32) -> Result<(), ResponseError> {
-    match requested {
-        -1 => Ok(()),
-        r if r < current => Err(ResponseError::FencedLeaderEpoch),
-        r if r > current => Err(ResponseError::UnknownLeaderEpoch),
-        _ => Ok(()),
     }
 }
 

@@ -8,13 +8,14 @@ use brook_controller::requests::IsrChange;
 use brook_controller::{ControllerReply, ControllerRequest};
 use brook_replication::FollowedPartition;
 use brook_replication::follower::FetcherConfig;
+use brook_replication::role::IsrProposal;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::{Broker, CONTROLLER_TIMEOUT};
 use crate::config::BrokerConfig;
 use crate::partition::Partition;
-use crate::replica::{AlterIsr, min_insync};
+use crate::replica::min_insync;
 
 pub(super) fn fetcher_config(config: &BrokerConfig) -> FetcherConfig {
     FetcherConfig {
@@ -94,13 +95,13 @@ impl Broker {
 
     /// Asks the controller for an ISR change in the background; the partition learns the
     /// outcome from the metadata, or is told the proposal failed.
-    pub(crate) fn alter_isr(self: &Arc<Self>, partition: &Arc<Partition>, change: AlterIsr) {
+    pub(crate) fn alter_isr(self: &Arc<Self>, partition: &Arc<Partition>, change: IsrProposal) {
         let (broker, partition) = (self.clone(), partition.clone());
         info!(topic = partition.topic, partition = partition.index, isr = ?change.isr, "asking for an ISR change");
         tokio::spawn(async move {
             let request = ControllerRequest::AlterPartition(IsrChange {
-                topic_id: change.topic_id,
-                partition: change.partition,
+                topic_id: partition.topic_id,
+                partition: partition.index,
                 leader: broker.config.node_id,
                 broker_epoch: broker.broker_epoch.load(std::sync::atomic::Ordering::Relaxed),
                 leader_epoch: change.leader_epoch,

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use brook_log::{LogError, ReadBound};
+use brook_replication::role::{FollowerFetch, FollowerPosition};
 use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -24,7 +25,6 @@ use uuid::Uuid;
 use crate::broker::{Broker, TopicMeta};
 use crate::fetch_session::{Answer, Fetch, FetchKey, FetchPosition};
 use crate::partition::Partition;
-use crate::replica::FollowerFetch;
 use crate::stats::count_records;
 
 /// One requested partition, resolved.
@@ -67,9 +67,14 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: FetchRequest, version:
             && let Ok(leader) = &partition
         {
             let hw = leader.log.high_watermark();
-            let (epoch, offset, last) =
-                (position.current_leader_epoch, position.fetch_offset, position.last_fetched_epoch);
-            match leader.follower_fetch(replica_id, eligible, epoch, offset, last, now_ms, hw) {
+            let fetch = FollowerPosition {
+                replica: replica_id,
+                eligible,
+                current_leader_epoch: position.current_leader_epoch,
+                fetch_offset: position.fetch_offset,
+                last_fetched_epoch: position.last_fetched_epoch,
+            };
+            match leader.follower_fetch(fetch, now_ms, hw) {
                 Ok(FollowerFetch::Serve(change)) => {
                     if let Some(change) = change {
                         broker.alter_isr(leader, change);
