@@ -166,6 +166,9 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
         true => Some(Console::bind(server.broker()).await?),
         false => None,
     };
+    // Listening for SIGTERM and SIGINT before the start-up lines: one that comes right after
+    // them must stop the server cleanly, not end it by the default action.
+    let shutdown = shutdown_signal()?;
     // The lines tests and scripts wait for; the ports matter when they were 0.
     match (server.local_addr, server.controller_addr) {
         (Some(addr), _) => println!("brook listening on {addr}"),
@@ -188,7 +191,7 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     }));
     // A signal stops both listeners; so does the broker ending on its own (an error).
     let ended = tokio::select! {
-        _ = shutdown_signal() => None,
+        _ = shutdown => None,
         ended = &mut broker => Some(ended),
     };
     let _ = stop_tx.send(true);
@@ -201,19 +204,17 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     }
 }
 
-async fn shutdown_signal() {
+/// A future that completes at the first SIGTERM or SIGINT, listening from now on.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            error!(error = %e, "cannot listen for SIGTERM");
-            return std::future::pending().await;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
+    })
 }
 
 /// `RUST_LOG`, else `info`. openraft's own logging stays off unless `RUST_LOG` names it: it

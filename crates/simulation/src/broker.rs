@@ -11,7 +11,7 @@ use brook_controller::requests::IsrChange;
 use brook_log::batch::{self, build};
 use brook_log::sim::SimStorage;
 use brook_log::{Durability, Log, LogConfig, LogEnv, LogError, ManualClock, ReadBound};
-use brook_replication::role::{FollowerFetch, FollowerPosition, Role};
+use brook_replication::role::{Assumed, FollowerFetch, FollowerPosition, IsrProposal, Role};
 use brook_replication::{FollowedPartition, PartitionState, Replica, follower};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{EpochEndOffset, PartitionData};
@@ -27,6 +27,9 @@ const BACKOFF_MS: i64 = 100;
 /// How long a follower waits after an answer without records (the leader's long poll).
 const IDLE_FETCH_MS: i64 = 10;
 const FETCH_MAX_BYTES: usize = 16 * 1024;
+/// How long an ISR change waits for the controller before the leader may propose again (the
+/// server's `ALTER_PARTITION_TIMEOUT`, scaled as the other settings are).
+const ALTER_TIMEOUT_MS: i64 = 2_000;
 
 pub(crate) struct Broker {
     id: i32,
@@ -55,6 +58,12 @@ struct Process {
     sync_armed: bool,
     /// When the metadata fetch in flight was sent.
     metadata_sent_at: Option<i64>,
+    /// ISR changes in flight: partition to (leader epoch, sent at).
+    alters: BTreeMap<i32, (i32, i64)>,
+    /// Whether it serves: as the real broker's listener, only once the metadata shows it
+    /// registered in this incarnation and unfenced. Until then, requests wait in the backlog.
+    ready: bool,
+    backlog: Vec<(Endpoint, u64, Msg)>,
 }
 
 struct Fetching {
@@ -89,6 +98,12 @@ impl Replica for Hosted {
     fn truncated(&self) {}
 }
 
+/// `BROOK_SIM_TRACE=<partition>` prints what each broker does with that partition.
+fn traced(partition: i32) -> bool {
+    static TRACED: std::sync::OnceLock<Option<i32>> = std::sync::OnceLock::new();
+    *TRACED.get_or_init(|| std::env::var("BROOK_SIM_TRACE").ok().and_then(|v| v.parse().ok())) == Some(partition)
+}
+
 impl Broker {
     pub(crate) fn new(id: i32, disk_ms: i64, clock: Arc<ManualClock>) -> Broker {
         Broker {
@@ -119,6 +134,9 @@ impl Broker {
             waiting: Vec::new(),
             sync_armed: false,
             metadata_sent_at: None,
+            alters: BTreeMap::new(),
+            ready: false,
+            backlog: Vec::new(),
         });
         out.send(CONTROLLER, Msg::Register);
         out.timer(HEARTBEAT_MS, Timer::Heartbeat);
@@ -162,8 +180,15 @@ impl Broker {
     pub(crate) fn receive(&mut self, from: Endpoint, from_incarnation: u64, msg: Msg, now: i64, out: &mut Out) {
         let id = self.id;
         let Some(process) = self.process.as_mut() else { return };
+        if !process.ready && matches!(msg, Msg::Fetch { .. } | Msg::Produce { .. } | Msg::Read { .. }) {
+            process.backlog.push((from, from_incarnation, msg));
+            return;
+        }
         match msg {
-            Msg::Registered { broker_epoch } => process.broker_epoch = Some(broker_epoch),
+            Msg::Registered { broker_epoch } => {
+                process.broker_epoch = Some(broker_epoch);
+                self.serve_when_ready(now, out);
+            }
             Msg::Metadata { commands } => {
                 process.metadata_sent_at = None;
                 let mut changed = false;
@@ -176,12 +201,16 @@ impl Broker {
                 }
                 if changed {
                     self.assign_roles(now, out);
+                    self.serve_when_ready(now, out);
                 }
                 out.timer(METADATA_POLL_MS, Timer::MetadataFetch);
             }
             Msg::AlterDone { partition, leader_epoch, ok } => {
-                if !ok && let Some(hosted) = process.partitions.get(&partition) {
-                    hosted.role.lock().expect("role lock").isr_change_failed(leader_epoch);
+                if process.alters.get(&partition).is_some_and(|(epoch, _)| *epoch == leader_epoch) {
+                    process.alters.remove(&partition);
+                }
+                if !ok {
+                    process.alter_failed(partition, leader_epoch);
                 }
             }
             Msg::Fetch { partition, position } => {
@@ -198,6 +227,9 @@ impl Broker {
             }
             Msg::Produce { id: request, partition, value } => {
                 let result = process.append(partition, &value, now);
+                if traced(partition) {
+                    eprintln!("  broker {id} p{partition} appends {value}: {result:?}");
+                }
                 match result {
                     Ok(waiting) => {
                         process.waiting.push((partition, waiting.0, waiting.1, request));
@@ -238,13 +270,25 @@ impl Broker {
                 out.timer(FETCH_TIMEOUT_MS, Timer::MetadataFetch);
             }
             Timer::IsrCheck => {
+                let mut alters = Vec::new();
                 for (partition, hosted) in &process.partitions {
                     let proposal = hosted.role.lock().expect("role lock").check_isr(now, LAG_TIME_MAX_MS);
                     if let Some(p) = proposal {
-                        out.send(CONTROLLER, process.alter(id, *partition, p));
+                        alters.push((*partition, p));
                     }
                 }
+                for (partition, p) in alters {
+                    process.propose(id, partition, p, now, out);
+                }
                 out.timer(LAG_TIME_MAX_MS / 2, Timer::IsrCheck);
+            }
+            Timer::AlterTimeout(partition) => {
+                if let Some(&(leader_epoch, sent_at)) = process.alters.get(&partition)
+                    && now - sent_at >= ALTER_TIMEOUT_MS
+                {
+                    process.alters.remove(&partition);
+                    process.alter_failed(partition, leader_epoch);
+                }
             }
             Timer::Sync => {
                 process.sync_armed = false;
@@ -279,6 +323,24 @@ impl Broker {
         }
     }
 
+    /// Starts serving once the image shows this incarnation registered and unfenced (the
+    /// real broker's `wait_unfenced` before it accepts connections): its roles then come
+    /// from metadata that has seen its restart, never from a leadership it held before it.
+    fn serve_when_ready(&mut self, now: i64, out: &mut Out) {
+        let id = self.id;
+        let process = self.process.as_mut().expect("running");
+        let registered = process
+            .broker_epoch
+            .is_some_and(|epoch| process.image.brokers.get(&id).is_some_and(|b| b.epoch == epoch && !b.fenced));
+        if process.ready || !registered {
+            return;
+        }
+        process.ready = true;
+        for (from, incarnation, msg) in std::mem::take(&mut process.backlog) {
+            self.receive(from, incarnation, msg, now, out);
+        }
+    }
+
     /// Gives every hosted partition the role the image says, opening its log on first use,
     /// and fetchers to the partitions it follows.
     fn assign_roles(&mut self, now: i64, out: &mut Out) {
@@ -305,8 +367,19 @@ impl Broker {
             };
             let assumed =
                 hosted.role.lock().expect("role lock").assume(&hosted.log, id, meta.leader, state, MIN_INSYNC, now);
+            if traced(partition) {
+                let log = &hosted.log;
+                eprintln!(
+                    "  broker {id} p{partition} {assumed:?} in epoch {} isr {:?}; end {} hw {} epochs latest {}",
+                    meta.leader_epoch,
+                    meta.isr,
+                    log.log_end_offset(),
+                    log.high_watermark(),
+                    log.latest_epoch()
+                );
+            }
             match assumed {
-                brook_replication::role::Assumed::Follower { leader, .. } if leader >= 0 => {
+                Assumed::Follower { leader, .. } if leader >= 0 => {
                     let same = process
                         .fetching
                         .get(&partition)
@@ -330,7 +403,7 @@ impl Broker {
         let id = self.id;
         let process = self.process.as_mut().expect("running");
         let data = PartitionData::default().with_partition_index(partition);
-        let Some(hosted) = process.partitions.get(&partition) else {
+        let Some(hosted) = process.partitions.get(&partition).cloned() else {
             return data.with_error_code(ResponseError::NotLeaderOrFollower.code());
         };
         let log = &hosted.log;
@@ -352,7 +425,7 @@ impl Broker {
             }
             Ok(FollowerFetch::Serve(proposal)) => {
                 if let Some(p) = proposal {
-                    out.send(CONTROLLER, process.alter(id, partition, p));
+                    process.propose(id, partition, p, now, out);
                 }
                 match log.read(at.fetch_offset, FETCH_MAX_BYTES, ReadBound::LogEnd) {
                     Ok(records) => data.with_records(Some(records)).with_high_watermark(log.high_watermark()),
@@ -379,7 +452,20 @@ impl Broker {
             leader_epoch,
             replica: process.partitions[&partition].clone(),
         };
-        let next = match follower::apply(&followed, *data) {
+        let log = &process.partitions[&partition].log;
+        let before = (log.log_end_offset(), log.high_watermark());
+        let diverging = (data.diverging_epoch.epoch, data.diverging_epoch.end_offset);
+        let applied = follower::apply(&followed, *data);
+        if traced(partition) {
+            let after = (log.log_end_offset(), log.high_watermark());
+            if before != after || diverging.1 >= 0 {
+                eprintln!(
+                    "  broker {} p{partition} follows {} e{leader_epoch}: end/hw {before:?} -> {after:?} diverging {diverging:?} {applied:?}",
+                    self.id, followed.leader
+                );
+            }
+        }
+        let next = match applied {
             Ok(()) if had_records => 0,
             Ok(()) => IDLE_FETCH_MS,
             Err(_) => BACKOFF_MS,
@@ -425,16 +511,28 @@ impl Broker {
 }
 
 impl Process {
-    fn alter(&self, id: i32, partition: i32, p: brook_replication::role::IsrProposal) -> Msg {
-        Msg::Alter(IsrChange {
-            topic_id: topic_id(),
-            partition,
-            leader: id,
-            broker_epoch: self.broker_epoch.unwrap_or(-1),
-            leader_epoch: p.leader_epoch,
-            partition_epoch: p.partition_epoch,
-            isr: p.isr,
-        })
+    /// Asks the controller for an ISR change (AlterPartition), with a deadline.
+    fn propose(&mut self, id: i32, partition: i32, p: IsrProposal, now: i64, out: &mut Out) {
+        self.alters.insert(partition, (p.leader_epoch, now));
+        out.send(
+            CONTROLLER,
+            Msg::Alter(IsrChange {
+                topic_id: topic_id(),
+                partition,
+                leader: id,
+                broker_epoch: self.broker_epoch.unwrap_or(-1),
+                leader_epoch: p.leader_epoch,
+                partition_epoch: p.partition_epoch,
+                isr: p.isr,
+            }),
+        );
+        out.timer(ALTER_TIMEOUT_MS, Timer::AlterTimeout(partition));
+    }
+
+    fn alter_failed(&self, partition: i32, leader_epoch: i32) {
+        if let Some(hosted) = self.partitions.get(&partition) {
+            hosted.role.lock().expect("role lock").isr_change_failed(leader_epoch);
+        }
     }
 
     /// A producer's write, if this replica leads with enough in sync: (offset, leader epoch).

@@ -88,6 +88,7 @@ pub(crate) enum Timer {
     IsrCheck,
     Sync,
     Fetch(i32),
+    AlterTimeout(i32),
     ControllerTick,
     Produce,
     Poll,
@@ -186,6 +187,9 @@ pub fn run(seed: u64, config: &Config) -> Report {
     while let Some(((at, _), event)) = world.queue.pop_first() {
         if at > end || world.settled {
             break;
+        }
+        if std::env::var_os("BROOK_SIM_TRACE").is_some() && at / 1000 > world.now / 1000 {
+            eprintln!("-- {at} ms");
         }
         world.clock.advance(at - world.now);
         world.now = at;
@@ -354,6 +358,9 @@ impl World {
 
     fn inject(&mut self, fault: Fault) {
         self.faults.push(format!("{} ms: {fault:?}", self.now));
+        if std::env::var_os("BROOK_SIM_TRACE").is_some() {
+            eprintln!("{} ms: {fault:?}", self.now);
+        }
         match fault {
             Fault::Kill(id) => self.brokers.get_mut(&id).expect("a broker").stop(None),
             Fault::PowerCut(id) => {

@@ -12,7 +12,7 @@ use brook_replication::role::IsrProposal;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::{Broker, CONTROLLER_TIMEOUT};
+use super::Broker;
 use crate::config::BrokerConfig;
 use crate::partition::Partition;
 use crate::replica::min_insync;
@@ -26,6 +26,13 @@ pub(super) fn fetcher_config(config: &BrokerConfig) -> FetcherConfig {
         backoff_ms: config.replica.fetch_backoff_ms,
     }
 }
+
+/// How long an ISR change may wait for the controller's answer before the leader may propose
+/// again. While one is pending the leader proposes no other, so an answer lost with a cut
+/// link would otherwise keep a caught-up follower out of the ISR for the whole admin timeout
+/// (30 s). Proposing again is safe: the partition epoch refuses the second if the first
+/// committed, and the metadata then settles the pending one.
+const ALTER_PARTITION_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Broker {
     /// Gives every hosted partition the role the image says, and the fetchers exactly the
@@ -108,7 +115,7 @@ impl Broker {
                 partition_epoch: change.partition_epoch,
                 isr: change.isr.clone(),
             });
-            match broker.channel.call(request, CONTROLLER_TIMEOUT).await {
+            match broker.channel.call(request, ALTER_PARTITION_TIMEOUT).await {
                 Ok(ControllerReply::Done) => {
                     info!(topic = partition.topic, partition = partition.index, isr = ?change.isr, "ISR changed");
                     broker.assign_roles();
