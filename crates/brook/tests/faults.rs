@@ -279,12 +279,12 @@ async fn no_acknowledged_write_is_lost_under_faults() {
 }
 
 /// The reference run: the same workload and checker against a 3-node Apache Kafka 4 cluster
-/// (acks=all, `min.insync.replicas=2`) under the kinds that need no restart, which Kafka passes
-/// cleanly; so an anomaly Brook shows is Brook's, not the checker's.
+/// (acks=all, `min.insync.replicas=2`) under pauses, isolation and kill -9 with a restart,
+/// which Kafka passes cleanly; so an anomaly Brook shows is Brook's, not the checker's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apache_kafka_is_clean_under_the_same_checker() {
     let mut kafka = KafkaCluster::start(3, SETTINGS);
-    run(&mut kafka, vec![kind("pause"), kind("isolate")]).await;
+    run(&mut kafka, vec![kind("pause"), kind("isolate"), kind("kill")]).await;
 }
 
 /// What the nemesis acts on: a Brook cluster, or Apache Kafka for the reference run.
@@ -294,6 +294,9 @@ trait Target {
     fn bootstrap(&self) -> String;
     /// SIGSTOP (`true`) or SIGCONT.
     fn pause(&self, id: i32, pause: bool);
+    /// kill -9, and a start on the same data.
+    fn kill(&mut self, id: i32);
+    fn restart(&mut self, id: i32);
     /// For the kinds only a Brook cluster takes (restarts, power cuts, network cuts).
     fn brook(&mut self) -> Option<&mut Cluster>;
 }
@@ -310,6 +313,12 @@ impl Target for Cluster {
     }
     fn pause(&self, id: i32, pause: bool) {
         Cluster::pause(self, id, pause)
+    }
+    fn kill(&mut self, id: i32) {
+        Cluster::kill(self, id)
+    }
+    fn restart(&mut self, id: i32) {
+        Cluster::restart(self, id)
     }
     fn brook(&mut self) -> Option<&mut Cluster> {
         Some(self)
@@ -328,6 +337,12 @@ impl Target for KafkaCluster {
     }
     fn pause(&self, id: i32, pause: bool) {
         KafkaCluster::pause(self, id, pause)
+    }
+    fn kill(&mut self, id: i32) {
+        KafkaCluster::kill(self, id)
+    }
+    fn restart(&mut self, id: i32) {
+        KafkaCluster::restart(self, id)
     }
     fn brook(&mut self) -> Option<&mut Cluster> {
         None
@@ -428,10 +443,9 @@ async fn run(target: &mut dyn Target, kinds: Vec<usize>) {
                 target.pause(id, false);
             }
             Fault::Kill(id) => {
-                let cluster = brook(target);
-                cluster.kill(id);
+                target.kill(id);
                 tokio::time::sleep(hold).await;
-                cluster.restart(id);
+                target.restart(id);
             }
             Fault::KillController => {
                 let cluster = brook(target);

@@ -11,6 +11,8 @@ use super::free_ports;
 pub struct Kafka {
     child: Child,
     pub addr: String,
+    /// Its `server.properties`, for restarts on the same data.
+    properties: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -78,14 +80,7 @@ impl Kafka {
             .status()
             .expect("run Kafka's StorageTool");
         assert!(format.success(), "formatting Kafka's log dir failed");
-        let child = Command::new("java")
-            .args(["-Xmx512m", "-cp", cp, "kafka.Kafka"])
-            .arg(&props)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start Kafka");
-        Kafka { child, addr: format!("127.0.0.1:{port}"), _dir: dir }
+        Kafka { child: spawn(cp, &props), addr: format!("127.0.0.1:{port}"), properties: props, _dir: dir }
     }
 
     /// Waits until Kafka answers a Metadata request listing itself as a broker.
@@ -109,6 +104,17 @@ impl Kafka {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+}
+
+/// `kafka.Kafka` on the properties file `props`.
+fn spawn(cp: &str, props: &std::path::Path) -> Child {
+    Command::new("java")
+        .args(["-Xmx512m", "-cp", cp, "kafka.Kafka"])
+        .arg(props)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start Kafka")
 }
 
 /// A Kafka cluster of combined broker and controller nodes on loopback.
@@ -138,6 +144,20 @@ impl KafkaCluster {
 
     pub fn bootstrap(&self) -> String {
         self.nodes.iter().map(|n| n.addr.clone()).collect::<Vec<_>>().join(",")
+    }
+
+    /// kill -9 of node `id` (1-based).
+    pub fn kill(&mut self, id: i32) {
+        let node = &mut self.nodes[(id - 1) as usize];
+        let _ = node.child.kill();
+        let _ = node.child.wait();
+    }
+
+    /// Starts a killed node again on its data; returns once it serves.
+    pub fn restart(&mut self, id: i32) {
+        let node = &mut self.nodes[(id - 1) as usize];
+        node.child = spawn(&classpath(), &node.properties);
+        node.await_ready();
     }
 
     /// SIGSTOP (`pause: true`) or SIGCONT of node `id` (1-based).
