@@ -138,10 +138,12 @@ impl Role {
             return Ok(FollowerFetch::Serve(None));
         }
         leadership.record_fetch(fetch.replica, fetch.fetch_offset, end, now_ms);
-        self.update_floor(log, min_insync);
-        let Role::Leader(leadership) = self else { unreachable!("checked above") };
         let isr = if fetch.eligible { leadership.expand_isr(fetch.replica, high_watermark) } else { None };
-        Ok(FollowerFetch::Serve(isr.map(|isr| proposal(leadership, isr))))
+        let answer = FollowerFetch::Serve(isr.map(|isr| proposal(leadership, isr)));
+        // After the expansion: a follower that joins counts at once, so the floor drops to
+        // its log end before the leader's next sync can move the high watermark past it.
+        self.update_floor(log, min_insync);
+        Ok(answer)
     }
 
     /// The ISR shrink this leader should ask for now, if any (the periodic check).
@@ -204,5 +206,51 @@ pub fn check_epoch(requested: i32, current: i32) -> Result<(), ResponseError> {
         r if r < current => Err(ResponseError::FencedLeaderEpoch),
         r if r > current => Err(ResponseError::UnknownLeaderEpoch),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use brook_log::sim::SimStorage;
+    use brook_log::{Durability, LogConfig, LogEnv, ManualClock};
+
+    use super::*;
+
+    fn fetch(replica: i32, fetch_offset: i64) -> FollowerPosition {
+        FollowerPosition { replica, eligible: true, current_leader_epoch: 1, fetch_offset, last_fetched_epoch: 1 }
+    }
+
+    /// Found by the simulation: a follower that joins the ISR at the high watermark holds the
+    /// mark there, although the other follower is further ahead and the leader's next sync
+    /// would otherwise move it past what the newcomer has (which could then be elected
+    /// without those records).
+    #[test]
+    fn a_joining_follower_holds_the_high_watermark_at_once() {
+        let env = LogEnv::new(SimStorage::new(), Arc::new(ManualClock::new(0)), None);
+        let log = Log::open(Path::new("/p"), LogConfig::default(), env).expect("open");
+        let mut role = Role::Unreplicated;
+        let state = PartitionState { leader_epoch: 1, partition_epoch: 1, replicas: vec![1, 2, 3], isr: vec![1, 2] };
+        role.assume(&log, 1, 1, state, 2, 0);
+        let append = || log.append(brook_log::batch::build::simple(0, 1, 8), Durability::Sync).expect("append");
+        append();
+        append();
+        log.sync().expect("sync");
+        role.follower_fetch(&log, 2, fetch(2, 2), log.high_watermark(), 1).expect("served");
+        assert_eq!(log.high_watermark(), 2);
+        // Two more records: replica 2 has them before the leader's own sync.
+        append();
+        append();
+        role.follower_fetch(&log, 2, fetch(2, 4), log.high_watermark(), 2).expect("served");
+        assert_eq!(log.high_watermark(), 2, "the leader has not synced them");
+        // Replica 3 has the high watermark, so it may join.
+        let joined = role.follower_fetch(&log, 2, fetch(3, 2), log.high_watermark(), 3).expect("served");
+        assert!(matches!(joined, FollowerFetch::Serve(Some(ref p)) if p.isr == vec![1, 2, 3]), "{joined:?}");
+        log.sync().expect("sync");
+        assert_eq!(log.high_watermark(), 2, "replica 3, joining, holds only offsets below 2");
+        role.follower_fetch(&log, 2, fetch(3, 4), log.high_watermark(), 4).expect("served");
+        assert_eq!(log.high_watermark(), 4);
     }
 }

@@ -316,6 +316,9 @@ impl Broker {
                     last_fetched_epoch: log.latest_epoch(),
                 };
                 fetching.sent_at = Some(now);
+                if traced(partition) {
+                    eprintln!("  broker {id} p{partition} fetches {position:?} synced {}", log.progress().synced);
+                }
                 out.send(fetching.leader, Msg::Fetch { partition, position });
                 out.timer(FETCH_TIMEOUT_MS, Timer::Fetch(partition));
             }
@@ -417,6 +420,13 @@ impl Broker {
         };
         let judged =
             hosted.role.lock().expect("role lock").follower_fetch(log, MIN_INSYNC, fetch, log.high_watermark(), now);
+        if traced(partition) {
+            eprintln!(
+                "  broker {id} p{partition} serves {from} at {} -> {judged:?}, hw {}",
+                at.fetch_offset,
+                log.high_watermark()
+            );
+        }
         let data = data.with_high_watermark(log.high_watermark()).with_log_start_offset(log.log_start_offset());
         match judged {
             Err(code) => data.with_error_code(code.code()),
