@@ -662,7 +662,10 @@ impl Log {
             (state.watermark(), due)
         };
         self.publish(watermark);
-        self.shared.progress.send_replace(self.lock_state().progress());
+        // Read first: the state lock is never held while a watch is written, since watchers'
+        // predicates may read the log.
+        let progress = self.lock_state().progress();
+        self.shared.progress.send_replace(progress);
         if checkpoint_due {
             self.write_checkpoint(&guard)?;
         }

@@ -237,9 +237,11 @@ async fn synced(partitions: Vec<FollowedPartition>) -> Vec<FollowedPartition> {
     let mut ready = Vec::with_capacity(partitions.len());
     for p in partitions {
         let log = p.replica.log();
-        if !may_fetch(log, log.progress()) {
+        // Read outside the predicate, which runs under the watch's lock.
+        let flush_on_ack = log.config().flush_on_ack;
+        if !may_fetch(flush_on_ack, log.progress()) {
             let mut progress = log.subscribe_progress();
-            let synced = progress.wait_for(|progress| may_fetch(log, *progress));
+            let synced = progress.wait_for(|progress| may_fetch(flush_on_ack, *progress));
             if !matches!(tokio::time::timeout_at(deadline, synced).await, Ok(Ok(_))) {
                 warn!(topic = p.topic, partition = p.index, "a replica's appends were not synced in time");
                 continue;
@@ -252,8 +254,8 @@ async fn synced(partitions: Vec<FollowedPartition>) -> Vec<FollowedPartition> {
 
 /// Whether a follower may name its log end as its fetch offset: under `flush.on.ack` only
 /// once everything up to it is synced, since the leader counts it as a durable copy.
-pub fn may_fetch(log: &Log, progress: Progress) -> bool {
-    !log.config().flush_on_ack || progress.synced >= progress.log_end_offset || cfg!(feature = "bug-unsynced-follower")
+pub fn may_fetch(flush_on_ack: bool, progress: Progress) -> bool {
+    !flush_on_ack || progress.synced >= progress.log_end_offset || cfg!(feature = "bug-unsynced-follower")
 }
 
 /// What this replica tells the leader about `p`: its log end (what it holds), the leader

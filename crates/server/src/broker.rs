@@ -79,6 +79,9 @@ pub struct Broker {
     stop: watch::Sender<bool>,
     /// Consumer groups and their committed offsets.
     pub groups: GroupCoordinator,
+    /// `__consumer_offsets` partitions whose groups this broker was elected to coordinate:
+    /// (partition, leader epoch, log end at election), loaded by `load_groups_loop`.
+    group_loads: tokio::sync::mpsc::UnboundedSender<(i32, i32, i64)>,
     /// Request, connection and fsync figures for `/metrics`.
     pub stats: BrokerStats,
     sync_latency: Arc<Histogram>,
@@ -145,6 +148,7 @@ impl Broker {
         };
         let channel = ControllerChannel::new(node_id, controller, voters, store.clone());
         let broker_epoch = Arc::new(AtomicI64::new(-1));
+        let (group_loads, loads) = tokio::sync::mpsc::unbounded_channel();
         let broker = Arc::new(Broker {
             clock: Arc::new(SystemClock),
             env,
@@ -161,6 +165,7 @@ impl Broker {
             producer_ids: tokio::sync::Mutex::new((0, 0)),
             stop,
             groups: GroupCoordinator::new(config.group.clone()),
+            group_loads,
             stats: BrokerStats::default(),
             sync_latency: flusher.sync_latency(),
             config,
@@ -176,6 +181,7 @@ impl Broker {
             info!(node_id, elapsed_ms = started.elapsed().as_millis() as u64, "controller ready");
             return Ok(broker);
         }
+        tokio::spawn(broker.clone().load_groups_loop(loads, stop_rx.clone()));
         // What the local image already places here opens before registering: a restart
         // serves its partitions as soon as the controller unfences it.
         broker.check_meta_properties()?;
@@ -187,7 +193,10 @@ impl Broker {
         broker.wait_unfenced().await;
         broker.check_meta_properties()?;
         broker.reconcile()?;
-        broker.load_groups()?;
+        // The groups this broker coordinates are loaded before it serves, as before a cluster.
+        if tokio::time::timeout(Duration::from_secs(60), broker.groups.wait_loaded()).await.is_err() {
+            warn!("consumer groups are still loading after 60 s; serving meanwhile");
+        }
         let image = broker.image();
         let local = broker.partitions.read().expect("partitions lock").len();
         let elapsed_ms = started.elapsed().as_millis() as u64;
@@ -197,17 +206,35 @@ impl Broker {
     }
 
     /// Loads the consumer groups of the `__consumer_offsets` partitions hosted here.
-    fn load_groups(&self) -> Result<(), LogError> {
-        let Some(offsets) = self.topic(OFFSETS_TOPIC) else { return Ok(()) };
-        let loading = std::time::Instant::now();
-        let mut records = 0;
-        for index in 0..offsets.partitions {
-            records += self.groups.load(self, index)?;
+    /// Loads the groups of each `__consumer_offsets` partition this broker is elected to
+    /// coordinate, one partition at a time, off the async workers.
+    async fn load_groups_loop(
+        self: Arc<Self>,
+        mut loads: tokio::sync::mpsc::UnboundedReceiver<(i32, i32, i64)>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        loop {
+            let (partition, leader_epoch, end) = tokio::select! {
+                load = loads.recv() => match load { Some(load) => load, None => return },
+                _ = stop.changed() => return,
+            };
+            let broker = self.clone();
+            let started = std::time::Instant::now();
+            let loaded = tokio::task::spawn_blocking(move || broker.groups.load(&broker, partition, leader_epoch, end));
+            match loaded.await {
+                Ok(Ok(records)) => {
+                    let elapsed_ms = started.elapsed().as_millis() as u64;
+                    if records > 0 {
+                        info!(
+                            partition,
+                            leader_epoch, records, elapsed_ms, "loaded the groups of a {OFFSETS_TOPIC} partition"
+                        );
+                    }
+                }
+                Ok(Err(e)) => warn!(partition, error = %e, "loading the groups of a {OFFSETS_TOPIC} partition failed"),
+                Err(e) => warn!(partition, error = %e, "loading groups panicked"),
+            }
         }
-        self.groups.start_loaded(self.clock.now_ms());
-        let elapsed_ms = loading.elapsed().as_millis() as u64;
-        info!(records, groups = self.groups.list().len(), elapsed_ms, "consumer groups loaded");
-        Ok(())
     }
 
     /// Carries the topics of a metadata log from before the quorum into it, once.
@@ -372,13 +399,23 @@ impl Broker {
     }
 
     /// NOT_COORDINATOR unless this broker leads `group`'s `__consumer_offsets` partition (a
-    /// client that asked another broker is told to look the coordinator up again). Before that
+    /// client that asked another broker is told to look the coordinator up again), and
+    /// COORDINATOR_LOAD_IN_PROGRESS until it has loaded that partition's groups. Before that
     /// topic exists any broker takes a group's first request, whose write creates it.
     pub fn check_coordinator(&self, group: &str) -> Result<(), ResponseError> {
         let partition = self.groups.partition_for(group);
-        match self.image().topic(OFFSETS_TOPIC).and_then(|t| t.partition(partition)) {
-            Some(p) if p.leader != self.config.node_id => Err(ResponseError::NotCoordinator),
-            _ => Ok(()),
+        // Copied out, so the image's lock is not held while the group lock is taken (the
+        // group coordinator looks topics up in the image under its own lock).
+        let led =
+            self.image().topic(OFFSETS_TOPIC).and_then(|t| t.partition(partition)).map(|p| (p.leader, p.leader_epoch));
+        match led {
+            Some((leader, _)) if leader != self.config.node_id => Err(ResponseError::NotCoordinator),
+            Some((_, leader_epoch)) => {
+                let local = self.partition(OFFSETS_TOPIC, partition);
+                let nothing_to_load = local.is_none_or(|l| l.log.log_end_offset() == l.log.log_start_offset());
+                self.groups.serves(partition, leader_epoch, nothing_to_load)
+            }
+            None => Ok(()),
         }
     }
 

@@ -305,7 +305,7 @@ impl Broker {
                 }
                 let hosted = &process.partitions[&partition];
                 let log = &hosted.log;
-                if !follower::may_fetch(log, log.progress()) {
+                if !follower::may_fetch(log.config().flush_on_ack, log.progress()) {
                     out.timer(disk_ms, Timer::Fetch(partition));
                     return;
                 }

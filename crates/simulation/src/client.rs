@@ -1,8 +1,8 @@
 //! The workload, as Jepsen's Kafka workload has it: a producer sends unique values with
 //! acks=all to each partition's leader, a consumer reads every partition from the start, and
-//! both record what they saw. The client's metadata is the controller's latest (a client that
-//! refreshes well); stale leaders are still met, through messages in flight and paused
-//! brokers.
+//! both record what they saw. The client's metadata is the controller's image as of its last
+//! refresh (every `METADATA_MAX_AGE_MS`, and after an error), so it also sends to former
+//! leaders.
 
 use std::collections::BTreeMap;
 
@@ -18,6 +18,7 @@ const IN_FLIGHT: usize = 16;
 const PRODUCE_TIMEOUT_MS: i64 = 5_000;
 const POLL_EVERY_MS: i64 = 20;
 const READ_TIMEOUT_MS: i64 = 2_000;
+const METADATA_MAX_AGE_MS: i64 = 500;
 
 pub(crate) struct Client {
     pub(crate) producing: bool,
@@ -27,6 +28,9 @@ pub(crate) struct Client {
     /// Per partition: the next offset to read, and when the read in flight was sent.
     positions: Vec<(i64, Option<i64>)>,
     history: History,
+    /// Each partition's leader as of the last refresh, and when that was (None: refresh now).
+    leaders: Vec<i32>,
+    refreshed_at: Option<i64>,
 }
 
 impl Client {
@@ -37,6 +41,8 @@ impl Client {
             in_flight: BTreeMap::new(),
             positions: vec![(0, None); partitions as usize],
             history: History::default(),
+            leaders: vec![-1; partitions as usize],
+            refreshed_at: None,
         }
     }
 
@@ -50,7 +56,14 @@ impl Client {
     }
 
     pub(crate) fn timer(&mut self, timer: Timer, image: &MetadataImage, now: i64, out: &mut Out) {
-        let leader = |p: i32| image.topic(TOPIC).and_then(|t| t.partition(p)).map(|m| m.leader).filter(|l| *l >= 0);
+        if self.refreshed_at.is_none_or(|at| now - at >= METADATA_MAX_AGE_MS) {
+            self.refreshed_at = Some(now);
+            for (p, leader) in self.leaders.iter_mut().enumerate() {
+                *leader = image.topic(TOPIC).and_then(|t| t.partition(p as i32)).map_or(-1, |m| m.leader);
+            }
+        }
+        let leaders = self.leaders.clone();
+        let leader = |p: i32| Some(leaders[p as usize]).filter(|l| *l >= 0);
         match timer {
             Timer::Produce => {
                 self.in_flight.retain(|_, (_, _, sent)| now - *sent < PRODUCE_TIMEOUT_MS);
@@ -84,17 +97,21 @@ impl Client {
 
     pub(crate) fn receive(&mut self, msg: Msg, _now: i64, _out: &mut Out) {
         match msg {
-            Msg::ProduceAnswer { id, result } => {
-                if let (Some((partition, value, _)), Ok(offset)) = (self.in_flight.remove(&id), result) {
+            Msg::ProduceAnswer { id, result } => match (self.in_flight.remove(&id), result) {
+                (Some((partition, value, _)), Ok(offset)) => {
                     self.history.acked.insert(value, (partition, offset));
                 }
-            }
+                _ => self.refreshed_at = None,
+            },
             Msg::ReadAnswer { partition, offset, result } => {
                 let (position, sent) = &mut self.positions[partition as usize];
                 if offset != *position {
                     return;
                 }
                 *sent = None;
+                if result.is_err() {
+                    self.refreshed_at = None;
+                }
                 for (at, value) in result.unwrap_or_default() {
                     if at != *position {
                         self.history.anomalies.push(format!(

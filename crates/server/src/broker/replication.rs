@@ -14,6 +14,7 @@ use tracing::{info, warn};
 
 use super::Broker;
 use crate::config::BrokerConfig;
+use crate::group::OFFSETS_TOPIC;
 use crate::partition::Partition;
 use crate::replica::min_insync;
 
@@ -44,6 +45,8 @@ impl Broker {
         let image = self.image();
         let partitions = self.partitions.read().expect("partitions lock");
         let mut followed = Vec::new();
+        // The `__consumer_offsets` partitions this broker leads: their groups are its to coordinate.
+        let mut coordinated = Vec::new();
         for (topic, index) in image.partitions_on(node_id) {
             let (Some(partition), Some(meta)) = (partitions.get(&(topic.name.clone(), index)), topic.partition(index))
             else {
@@ -53,7 +56,12 @@ impl Broker {
                 continue;
             }
             let min_insync = min_insync(&topic.configs, self.config.replica.min_insync_replicas);
-            if !partition.set_role(node_id, meta, min_insync, now) {
+            let follows = partition.set_role(node_id, meta, min_insync, now);
+            if topic.name == OFFSETS_TOPIC && meta.leader == node_id {
+                let log = &partition.log;
+                coordinated.push((index, meta.leader_epoch, log.log_start_offset(), log.log_end_offset()));
+            }
+            if !follows {
                 continue;
             }
             let Some(addr) = image
@@ -79,6 +87,9 @@ impl Broker {
         drop(partitions);
         drop(image);
         self.fetchers.set(followed);
+        for (partition, leader_epoch, end) in self.groups.coordinate(&coordinated) {
+            let _ = self.group_loads.send((partition, leader_epoch, end));
+        }
     }
 
     /// Kafka's ISR expiration check, every half `replica.lag.time.max.ms`: leaders drop

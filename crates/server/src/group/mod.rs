@@ -6,8 +6,11 @@
 //! - `membership`: JoinGroup, SyncGroup, Heartbeat, LeaveGroup and the rebalance they drive.
 //! - `offsets`: OffsetCommit, OffsetFetch, OffsetDelete, DeleteGroups.
 //! - `records`: the `__consumer_offsets` key and value formats.
+//! - `loading`: which `__consumer_offsets` partitions this broker coordinates (those it leads),
+//!   loading their groups when it is elected and dropping them when it resigns.
 //!
-//! All groups live under one mutex, held only for in-memory changes: answers that must wait
+//! All groups live under one mutex, held only for in-memory changes (it may take the metadata
+//! image's read lock, to look topics up, so nothing may hold the image while taking it): answers that must wait
 //! (a JoinGroup until the rebalance completes) are parked as oneshot senders, and records are
 //! appended after the lock is released. Deadlines (session timeouts, rebalance timeouts, the
 //! initial rebalance delay) are keyed timers that one task fires.
@@ -15,6 +18,7 @@
 pub mod assignor;
 pub mod classic;
 pub mod consumer;
+mod loading;
 mod membership;
 mod offsets;
 pub mod records;
@@ -23,15 +27,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use brook_log::Durability;
 use brook_log::batch::{self, Record};
-use brook_log::{Durability, ReadBound};
 use kafka_protocol::error::ResponseError;
 use tokio::sync::{Notify, watch};
 use tracing::warn;
 
 use crate::broker::{ApiError, Broker};
-use classic::{Committed, Group, GroupState, JoinOutcome, SyncOutcome};
-use records::{GroupValue, Key, OffsetValue};
+use classic::{Group, GroupState, JoinOutcome, SyncOutcome};
+use records::Key;
 
 pub use membership::{JoinRequest, LeaveMember, SyncRequest};
 pub use offsets::{CommitPartition, Committer, FetchedOffset};
@@ -82,6 +86,14 @@ impl Default for GroupConfig {
     }
 }
 
+/// The `__consumer_offsets` partition of `group` among `partitions`: the Java hash of the
+/// group id, as Kafka's.
+fn partition_of(group: &str, partitions: i32) -> i32 {
+    let hash = group.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
+    let positive = if hash == i32::MIN { 0 } else { hash.abs() };
+    positive % partitions.max(1)
+}
+
 /// Which timer: at most one of each per group (or member).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum TimerKey {
@@ -90,6 +102,17 @@ enum TimerKey {
     Sync(String),
     /// A consumer-protocol member asked to revoke partitions.
     Revocation(String, String),
+}
+
+impl TimerKey {
+    fn group(&self) -> &str {
+        match self {
+            TimerKey::Heartbeat(group, _)
+            | TimerKey::Join(group)
+            | TimerKey::Sync(group)
+            | TimerKey::Revocation(group, _) => group,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -110,11 +133,16 @@ pub struct GroupCoordinator {
     state: Mutex<State>,
     /// Wakes the timer task when a deadline earlier than the ones it knows is set.
     timers_changed: Notify,
+    /// Counts finished loads of `__consumer_offsets` partitions (`loading`).
+    loads_done: watch::Sender<u64>,
 }
 
 struct State {
     config: GroupConfig,
     groups: HashMap<String, Group>,
+    /// The `__consumer_offsets` partitions this broker coordinates: the leader epoch it
+    /// leads each in, and whether their groups are loaded (`loading`).
+    owned: HashMap<i32, (i32, bool)>,
     timers: HashMap<TimerKey, (Instant, Action)>,
     /// The earliest deadline the timer task is sleeping towards.
     next_wake: Option<Instant>,
@@ -131,6 +159,7 @@ impl GroupCoordinator {
             state: Mutex::new(State {
                 config,
                 groups: HashMap::new(),
+                owned: HashMap::new(),
                 timers: HashMap::new(),
                 next_wake: None,
                 wake_needed: false,
@@ -138,6 +167,7 @@ impl GroupCoordinator {
                 now_ms: 0,
             }),
             timers_changed: Notify::new(),
+            loads_done: watch::Sender::new(0),
         }
     }
 
@@ -148,9 +178,7 @@ impl GroupCoordinator {
     /// The `__consumer_offsets` partition a group's records go to (Kafka's choice: the Java
     /// hash of the group id, so that a cluster places groups as Kafka would).
     pub fn partition_for(&self, group: &str) -> i32 {
-        let hash = group.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
-        let positive = if hash == i32::MIN { 0 } else { hash.abs() };
-        positive % self.config.offsets_topic_partitions
+        partition_of(group, self.config.offsets_topic_partitions)
     }
 
     /// Locks the state with the clock read once for the whole operation.
@@ -158,31 +186,6 @@ impl GroupCoordinator {
         let mut state = self.state.lock().expect("group coordinator lock");
         state.now_ms = now_ms;
         Guard { state, coordinator: self }
-    }
-
-    /// Replays one partition of `__consumer_offsets` into memory (at start-up); returns the
-    /// number of records read.
-    pub fn load(&self, broker: &Broker, partition: i32) -> Result<usize, brook_log::LogError> {
-        let Some(p) = broker.partition(OFFSETS_TOPIC, partition) else { return Ok(0) };
-        let mut count = 0;
-        let mut guard = self.lock(broker.clock.now_ms());
-        let mut offset = p.log.log_start_offset();
-        while offset < p.log.high_watermark() {
-            let bytes = p.log.read(offset, 1 << 20, ReadBound::HighWatermark)?;
-            for (header, bytes) in batch::whole_batches(&bytes) {
-                // Compaction leaves gaps and may re-encode batches: read real offsets.
-                let records = crate::records::decode_all(bytes).unwrap_or_else(|e| {
-                    warn!(offset = header.base_offset, error = e, "skipping an unreadable __consumer_offsets batch");
-                    Vec::new()
-                });
-                for record in records.into_iter().filter(|r| r.offset >= offset) {
-                    guard.replay(record.key.as_deref(), record.value.as_deref(), record.offset);
-                    count += 1;
-                }
-                offset = header.next_offset();
-            }
-        }
-        Ok(count)
     }
 
     /// Fires due timers until `stop` changes; run as one task per broker.
@@ -207,7 +210,7 @@ impl GroupCoordinator {
                 _ = tokio::time::sleep(sleep) => {}
                 _ = coordinator.timers_changed.notified() => {}
                 _ = stop.changed() => {
-                    coordinator.lock(broker.clock.now_ms()).release_parked_requests();
+                    coordinator.lock(broker.clock.now_ms()).release_parked_requests(|_| true);
                     return;
                 }
             }
@@ -361,44 +364,11 @@ impl Guard<'_> {
         self.state.writes.push((Key::Group { group: group_id.to_string() }, value));
     }
 
-    /// Applies one `__consumer_offsets` record read back at start-up.
-    fn replay(&mut self, key: Option<&[u8]>, value: Option<&[u8]>, log_offset: i64) {
-        let now_ms = self.state.now_ms;
-        let Some(key) = key.and_then(|k| Key::decode(k).ok()) else {
-            warn!(log_offset, "skipping an unreadable __consumer_offsets key");
-            return;
-        };
-        let groups = &mut self.state.groups;
-        match key {
-            Key::Offset { group, topic, partition } => match value.map(OffsetValue::decode) {
-                Some(Ok(value)) => {
-                    let group = groups.entry(group.clone()).or_insert_with(|| Group::new(&group, now_ms));
-                    group.offsets.insert((topic, partition), Committed { value, log_offset });
-                }
-                Some(Err(e)) => warn!(log_offset, error = %e, "skipping an offset record"),
-                None => {
-                    if let Some(g) = groups.get_mut(&group) {
-                        g.offsets.remove(&(topic, partition));
-                    }
-                }
-            },
-            Key::Group { group } => match value.map(GroupValue::decode) {
-                Some(Ok(value)) => {
-                    let entry = groups.entry(group.clone()).or_insert_with(|| Group::new(&group, now_ms));
-                    entry.restore(value);
-                }
-                Some(Err(e)) => warn!(log_offset, error = %e, "skipping a group record"),
-                None => {
-                    groups.remove(&group);
-                }
-            },
-        }
-    }
-
-    /// At shutdown: parked JoinGroup and SyncGroup requests are answered NOT_COORDINATOR, so
-    /// their connections can drain and the clients look for the coordinator again.
-    fn release_parked_requests(&mut self) {
-        for group in self.state.groups.values_mut() {
+    /// At shutdown, or when this broker stops coordinating them: parked JoinGroup and
+    /// SyncGroup requests of the groups `which` picks are answered NOT_COORDINATOR, so their
+    /// connections can drain and the clients look for the coordinator again.
+    fn release_parked_requests(&mut self, which: impl Fn(&str) -> bool) {
+        for group in self.state.groups.values_mut().filter(|g| which(&g.id)) {
             for member in group.members.values_mut() {
                 for waiter in member.join_waiters.drain(..) {
                     let _ = waiter.send(JoinOutcome::error(ResponseError::NotCoordinator, &member.id));
@@ -408,26 +378,6 @@ impl Guard<'_> {
                 }
             }
         }
-    }
-
-    /// After loading: members restored from the log must heartbeat within their session.
-    fn schedule_loaded_members(&mut self) {
-        let members: Vec<(String, String, i32)> = self
-            .state
-            .groups
-            .values()
-            .flat_map(|g| g.members.values().map(|m| (g.id.clone(), m.id.clone(), m.session_timeout_ms)))
-            .collect();
-        for (group, member, timeout) in members {
-            self.schedule(TimerKey::Heartbeat(group, member), i64::from(timeout), Action::ExpireHeartbeat);
-        }
-    }
-}
-
-impl GroupCoordinator {
-    /// Starts session timers for members restored by `load`.
-    pub fn start_loaded(&self, now_ms: i64) {
-        self.lock(now_ms).schedule_loaded_members();
     }
 }
 

@@ -1,0 +1,191 @@
+//! Which `__consumer_offsets` partitions this broker coordinates, as Kafka's coordinators
+//! follow partition leadership: the leader of a group's partition is its coordinator. Elected
+//! (it leads the partition in a new leader epoch), a broker loads the partition's groups from
+//! the log, answering COORDINATOR_LOAD_IN_PROGRESS meanwhile; resigned (another broker leads),
+//! it drops them, answering parked requests NOT_COORDINATOR, since the next coordinator writes
+//! what this one would no longer see.
+
+use brook_log::{LogError, ReadBound, batch};
+use kafka_protocol::error::ResponseError;
+use tracing::{info, warn};
+
+use super::classic::{Committed, Group};
+use super::records::{GroupValue, Key, OffsetValue};
+use super::{Action, GroupCoordinator, Guard, OFFSETS_TOPIC, TimerKey};
+use crate::broker::Broker;
+
+impl GroupCoordinator {
+    /// This broker leads exactly the `__consumer_offsets` partitions `led` (partition, leader
+    /// epoch, log start and end): it resigns the others, and returns those whose groups must
+    /// be loaded, as (partition, leader epoch, log end). An empty partition (a new topic)
+    /// has nothing to load and serves at once.
+    pub fn coordinate(&self, led: &[(i32, i32, i64, i64)]) -> Vec<(i32, i32, i64)> {
+        let owned: Vec<i32> = self.state.lock().expect("group coordinator lock").owned.keys().copied().collect();
+        for partition in owned.into_iter().filter(|p| !led.iter().any(|(l, ..)| l == p)) {
+            self.resigned(partition);
+        }
+        let mut loads = Vec::new();
+        for &(partition, epoch, start, end) in led {
+            if !self.elected(partition, epoch) {
+                continue;
+            }
+            if start < end {
+                loads.push((partition, epoch, end));
+            } else {
+                self.state.lock().expect("group coordinator lock").owned.insert(partition, (epoch, true));
+            }
+        }
+        loads
+    }
+
+    /// This broker leads `partition` in `leader_epoch`. Returns whether its groups must be
+    /// loaded (`load`): not if it already coordinates it in that epoch. Groups kept from an
+    /// earlier epoch are dropped, since another coordinator may have written since.
+    fn elected(&self, partition: i32, leader_epoch: i32) -> bool {
+        let mut guard = self.lock(0);
+        match guard.state.owned.get(&partition) {
+            Some((epoch, _)) if *epoch == leader_epoch => false,
+            previous => {
+                if previous.is_some() {
+                    guard.unload(partition);
+                }
+                guard.state.owned.insert(partition, (leader_epoch, false));
+                true
+            }
+        }
+    }
+
+    /// Another broker leads `partition` (or nobody does): its groups are no longer this one's.
+    fn resigned(&self, partition: i32) {
+        let mut guard = self.lock(0);
+        if guard.state.owned.remove(&partition).is_some() {
+            guard.unload(partition);
+            info!(partition, "no longer coordinating the groups of this {OFFSETS_TOPIC} partition");
+        }
+    }
+
+    /// Whether requests for groups of `partition`, which the metadata says this broker leads
+    /// in `leader_epoch`, can be served: COORDINATOR_LOAD_IN_PROGRESS while its groups load,
+    /// and until its election is handled, unless `nothing_to_load` (its log is empty or not
+    /// open yet: a topic just created, whose groups are all in memory).
+    pub fn serves(&self, partition: i32, leader_epoch: i32, nothing_to_load: bool) -> Result<(), ResponseError> {
+        match self.state.lock().expect("group coordinator lock").owned.get(&partition) {
+            Some((epoch, loaded)) if *epoch == leader_epoch => {
+                if *loaded {
+                    Ok(())
+                } else {
+                    Err(ResponseError::CoordinatorLoadInProgress)
+                }
+            }
+            _ if nothing_to_load => Ok(()),
+            _ => Err(ResponseError::CoordinatorLoadInProgress),
+        }
+    }
+
+    /// Replays `partition` of `__consumer_offsets` below `end` (its log end when this broker
+    /// was elected in `leader_epoch`) into memory, then serves its groups, unless another
+    /// election came meanwhile. Returns the number of records read.
+    pub fn load(&self, broker: &Broker, partition: i32, leader_epoch: i32, end: i64) -> Result<usize, LogError> {
+        let Some(p) = broker.partition(OFFSETS_TOPIC, partition) else { return Ok(0) };
+        let mut guard = self.lock(broker.clock.now_ms());
+        if guard.state.owned.get(&partition) != Some(&(leader_epoch, false)) {
+            return Ok(0);
+        }
+        let mut count = 0;
+        let mut offset = p.log.log_start_offset();
+        while offset < end {
+            let bytes = p.log.read(offset, 1 << 20, ReadBound::LogEnd)?;
+            if bytes.is_empty() {
+                break;
+            }
+            for (header, bytes) in batch::whole_batches(&bytes) {
+                // Compaction leaves gaps and may re-encode batches: read real offsets.
+                let records = crate::records::decode_all(bytes).unwrap_or_else(|e| {
+                    warn!(offset = header.base_offset, error = e, "skipping an unreadable __consumer_offsets batch");
+                    Vec::new()
+                });
+                for record in records.into_iter().filter(|r| r.offset >= offset && r.offset < end) {
+                    guard.replay(record.key.as_deref(), record.value.as_deref(), record.offset);
+                    count += 1;
+                }
+                offset = header.next_offset();
+            }
+        }
+        guard.state.owned.insert(partition, (leader_epoch, true));
+        guard.schedule_loaded_members(partition);
+        drop(guard);
+        self.loads_done.send_modify(|n| *n += 1);
+        Ok(count)
+    }
+
+    /// Waits until every partition this broker was elected for has its groups loaded.
+    pub async fn wait_loaded(&self) {
+        let mut done = self.loads_done.subscribe();
+        let loading = || self.state.lock().expect("group coordinator lock").owned.values().any(|(_, loaded)| !loaded);
+        while loading() {
+            if done.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+impl Guard<'_> {
+    /// Applies one `__consumer_offsets` record read back from the log.
+    fn replay(&mut self, key: Option<&[u8]>, value: Option<&[u8]>, log_offset: i64) {
+        let now_ms = self.state.now_ms;
+        let Some(key) = key.and_then(|k| Key::decode(k).ok()) else {
+            warn!(log_offset, "skipping an unreadable __consumer_offsets key");
+            return;
+        };
+        let groups = &mut self.state.groups;
+        match key {
+            Key::Offset { group, topic, partition } => match value.map(OffsetValue::decode) {
+                Some(Ok(value)) => {
+                    let group = groups.entry(group.clone()).or_insert_with(|| Group::new(&group, now_ms));
+                    group.offsets.insert((topic, partition), Committed { value, log_offset });
+                }
+                Some(Err(e)) => warn!(log_offset, error = %e, "skipping an offset record"),
+                None => {
+                    if let Some(g) = groups.get_mut(&group) {
+                        g.offsets.remove(&(topic, partition));
+                    }
+                }
+            },
+            Key::Group { group } => match value.map(GroupValue::decode) {
+                Some(Ok(value)) => {
+                    let entry = groups.entry(group.clone()).or_insert_with(|| Group::new(&group, now_ms));
+                    entry.restore(value);
+                }
+                Some(Err(e)) => warn!(log_offset, error = %e, "skipping a group record"),
+                None => {
+                    groups.remove(&group);
+                }
+            },
+        }
+    }
+
+    /// Drops the groups of `partition`, their timers and parked requests.
+    fn unload(&mut self, partition: i32) {
+        let partitions = self.state.config.offsets_topic_partitions;
+        let ours = |group: &str| super::partition_of(group, partitions) == partition;
+        self.release_parked_requests(ours);
+        self.state.groups.retain(|id, _| !ours(id));
+        self.state.timers.retain(|key, _| !ours(key.group()));
+    }
+
+    /// After loading: members restored from the log must heartbeat within their session.
+    fn schedule_loaded_members(&mut self, partition: i32) {
+        let partitions = self.state.config.offsets_topic_partitions;
+        let members: Vec<(String, String, i32)> = self
+            .state
+            .groups
+            .values()
+            .filter(|g| super::partition_of(&g.id, partitions) == partition)
+            .flat_map(|g| g.members.values().map(|m| (g.id.clone(), m.id.clone(), m.session_timeout_ms)))
+            .collect();
+        for (group, member, timeout) in members {
+            self.schedule(TimerKey::Heartbeat(group, member), i64::from(timeout), Action::ExpireHeartbeat);
+        }
+    }
+}
