@@ -1,19 +1,26 @@
-//! Failover as clients see it: a consumer group outlives the broker that coordinates it. The
-//! coordinator is the leader of the group's `__consumer_offsets` partition; when that broker
-//! dies, the partition's next leader loads the group's committed offsets from its copy and
-//! coordinates it, and the group's consumers carry on from where they committed.
+//! Failover as clients see it, and as operators steer it.
+//! - A consumer group outlives the broker that coordinates it: the coordinator is the leader of
+//!   the group's `__consumer_offsets` partition; when that broker dies, the partition's next
+//!   leader loads the group's committed offsets from its copy and coordinates it, and the
+//!   group's consumers carry on from where they committed.
+//! - Leadership returns to the preferred replicas, by Kafka's `kafka-leader-election` or by the
+//!   controller's own rebalance.
+//! - Unclean leader election: a partition whose in-sync replicas are all down stays offline,
+//!   unless an operator forces an election or enables `unclean.leader.election.enable`.
 
 mod common;
 
 use std::collections::BTreeMap;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::cluster::{Cluster, SETTLE};
-use common::eventually;
-use common::wire::Conn;
+use common::kafka::classpath;
+use common::wire::{Conn, topic_partitions};
+use common::{eventually, run_with_input};
 use kafka_protocol::messages::{ApiKey, FindCoordinatorRequest, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -143,4 +150,151 @@ async fn a_classic_group_survives_its_coordinator() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_protocol_group_survives_its_coordinator() {
     committed_offsets_survive_the_coordinator("consumer").await;
+}
+
+/// Each partition's (leader, replicas, ISR) as the broker at `addr` reports them.
+fn partition_states(addr: &str, topic: &str) -> Vec<(i32, Vec<i32>, Vec<i32>)> {
+    let partitions = topic_partitions(addr, topic).expect("the topic");
+    partitions
+        .iter()
+        .map(|p| {
+            let ids = |v: &[kafka_protocol::messages::BrokerId]| v.iter().map(|b| b.0).collect::<Vec<i32>>();
+            (p.leader_id.0, ids(&p.replica_nodes), ids(&p.isr_nodes))
+        })
+        .collect()
+}
+
+/// Kafka's `kafka-leader-election` against `bootstrap`: its exit status and output.
+fn kafka_leader_election(bootstrap: &str, args: &[&str]) -> (bool, String) {
+    let mut command = Command::new("java");
+    command.args([
+        "-cp",
+        &classpath(),
+        "org.apache.kafka.tools.LeaderElectionCommand",
+        "--bootstrap-server",
+        bootstrap,
+    ]);
+    let output = run_with_input(command.args(args), "");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), text)
+}
+
+async fn create(bootstrap: &str, topic: NewTopic<'_>) {
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", bootstrap).create().expect("admin");
+    let created = admin.create_topics(&[topic], &AdminOptions::new()).await.expect("create");
+    assert!(created.iter().all(Result::is_ok), "{created:?}");
+}
+
+/// Kills `id`, waits until it has led nothing and is out of every ISR, restarts it and waits
+/// until it is back in every ISR.
+fn bounce(cluster: &mut Cluster, id: i32, topic: &str) {
+    let survivor = cluster.node(if id == 1 { 2 } else { 1 }).addr();
+    cluster.kill(id);
+    eventually(SETTLE, "the others lead without it", || {
+        partition_states(&survivor, topic)
+            .iter()
+            .all(|(l, _, isr)| *l > 0 && *l != id && !isr.contains(&id))
+            .then_some(())
+    });
+    cluster.restart(id);
+    eventually(SETTLE, "it is back in every ISR", || {
+        partition_states(&survivor, topic).iter().all(|(_, r, isr)| isr.len() == r.len()).then_some(())
+    });
+}
+
+/// After a broker comes back, the partitions it prefers stay with the others until Kafka's
+/// `kafka-leader-election --election-type PREFERRED` moves them back; run again, it elects
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafkas_tool_elects_the_preferred_leaders() {
+    let mut settings = SETTINGS.to_vec();
+    settings.push("auto.leader.rebalance.enable=false");
+    let mut cluster = Cluster::start(3, &settings);
+    let bootstrap = cluster.bootstrap();
+    create(&bootstrap, NewTopic::new("ledger", 3, TopicReplication::Fixed(3))).await;
+    let addr = cluster.node(1).addr();
+    eventually(SETTLE, "every partition led by its preferred replica", || {
+        partition_states(&addr, "ledger").iter().all(|(l, r, _)| Some(l) == r.first()).then_some(())
+    });
+    bounce(&mut cluster, 2, "ledger");
+    let states = partition_states(&addr, "ledger");
+    let moved: Vec<usize> = (0..states.len()).filter(|p| states[*p].1[0] == 2).collect();
+    assert!(!moved.is_empty() && moved.iter().all(|p| states[*p].0 != 2), "{states:?}");
+
+    let (ok, out) = kafka_leader_election(&bootstrap, &["--election-type", "PREFERRED", "--all-topic-partitions"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("Successfully completed leader election (PREFERRED)") && out.contains("ledger-"), "{out}");
+    eventually(SETTLE, "the preferred replicas lead again", || {
+        partition_states(&addr, "ledger").iter().all(|(l, r, _)| Some(l) == r.first()).then_some(())
+    });
+    let (ok, out) = kafka_leader_election(&bootstrap, &["--election-type", "PREFERRED", "--all-topic-partitions"]);
+    assert!(ok && !out.contains("Successfully completed"), "nothing left to elect: {out}");
+}
+
+/// With `auto.leader.rebalance.enable` (Kafka's default) the controller moves leadership back
+/// by itself, here checking every second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_rebalances_leaders() {
+    let mut settings = SETTINGS.to_vec();
+    settings.push("leader.imbalance.check.interval.seconds=1");
+    let mut cluster = Cluster::start(3, &settings);
+    create(&cluster.bootstrap(), NewTopic::new("ledger", 3, TopicReplication::Fixed(3))).await;
+    bounce(&mut cluster, 3, "ledger");
+    let addr = cluster.node(1).addr();
+    eventually(SETTLE, "the preferred replicas lead again", || {
+        partition_states(&addr, "ledger").iter().all(|(l, r, _)| Some(l) == r.first()).then_some(())
+    });
+}
+
+/// Every in-sync replica of a partition down: it stays offline when the others return (no
+/// out-of-sync replica leads by default), until an operator forces an unclean election with
+/// Kafka's tool (partition 0) or enables `unclean.leader.election.enable` on the topic
+/// (partition 1). What only the lost replica had is gone, as in Kafka. (A controller of its
+/// own, node 1, so that the quorum outlives the brokers 2, 3 and 4.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unclean_elections_only_when_asked() {
+    let mut cluster = Cluster::start_split(1, 3, SETTINGS);
+    let assignment: &[&[i32]] = &[&[2, 3, 4], &[2, 4, 3]];
+    create(&cluster.bootstrap(), NewTopic::new("fragile", 2, TopicReplication::Variable(assignment))).await;
+    let addr = cluster.node(2).addr();
+    eventually(SETTLE, "both partitions in sync", || {
+        partition_states(&addr, "fragile").iter().all(|(l, _, isr)| *l == 2 && isr.len() == 3).then_some(())
+    });
+    // 3 and 4 go: 2 alone is in sync. Then 2 goes too: no leader, and 2 stays in the ISR.
+    cluster.kill(3);
+    cluster.kill(4);
+    eventually(SETTLE, "2 alone in sync", || {
+        partition_states(&addr, "fragile").iter().all(|(l, _, isr)| *l == 2 && isr == &[2]).then_some(())
+    });
+    cluster.kill(2);
+    cluster.restart_all(&[3, 4]);
+    let addr = cluster.node(3).addr();
+    eventually(SETTLE, "3 and 4 back, the partitions offline", || {
+        let states = partition_states(&addr, "fragile");
+        let offline = states.iter().all(|(l, _, isr)| *l == -1 && isr == &[2]);
+        (common::wire::brokers(&addr) == vec![3, 4] && offline).then_some(())
+    });
+
+    let (ok, out) = kafka_leader_election(
+        &cluster.bootstrap(),
+        &["--election-type", "UNCLEAN", "--topic", "fragile", "--partition", "0"],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("Successfully completed leader election (UNCLEAN) for partitions fragile-0"), "{out}");
+    eventually(SETTLE, "3 leads partition 0, alone in its ISR", || {
+        let (leader, _, isr) = partition_states(&addr, "fragile").remove(0);
+        (leader == 3 && isr == vec![3]).then_some(())
+    });
+    assert_eq!(partition_states(&addr, "fragile")[1].0, -1, "partition 1 is still offline");
+
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", cluster.bootstrap()).create().expect("admin");
+    let config = AlterConfig::new(ResourceSpecifier::Topic("fragile")).set("unclean.leader.election.enable", "true");
+    let altered = admin.alter_configs(&[config], &AdminOptions::new()).await.expect("alter configs");
+    assert!(altered.iter().all(Result::is_ok), "{altered:?}");
+    eventually(SETTLE, "4 leads partition 1, alone in its ISR", || {
+        let (leader, _, isr) = partition_states(&addr, "fragile").remove(1);
+        (leader == 4 && isr == vec![4]).then_some(())
+    });
 }

@@ -18,7 +18,8 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::decisions;
-use crate::image::{MetadataImage, NO_LEADER};
+use crate::elections::{self, ElectionPolicy, ElectionType};
+use crate::image::{MetadataImage, NO_LEADER, TopicMeta};
 use crate::placement::{self, Candidate};
 use crate::records::{self, MetadataRecord};
 use crate::requests::{
@@ -38,11 +39,22 @@ const FETCH_WAIT: Duration = Duration::from_millis(500);
 pub struct ControllerConfig {
     /// `broker.session.timeout.ms`: a broker silent this long is fenced (Kafka: 9000).
     pub broker_session_timeout_ms: u64,
+    /// `unclean.leader.election.enable` and `leader.imbalance.per.broker.percentage`.
+    pub elections: ElectionPolicy,
+    /// `auto.leader.rebalance.enable` (Kafka: true) and
+    /// `leader.imbalance.check.interval.seconds` (300), in ms.
+    pub auto_leader_rebalance: bool,
+    pub leader_imbalance_check_interval_ms: u64,
 }
 
 impl Default for ControllerConfig {
     fn default() -> ControllerConfig {
-        ControllerConfig { broker_session_timeout_ms: 9_000 }
+        ControllerConfig {
+            broker_session_timeout_ms: 9_000,
+            elections: ElectionPolicy::default(),
+            auto_leader_rebalance: true,
+            leader_imbalance_check_interval_ms: 300_000,
+        }
     }
 }
 
@@ -54,6 +66,8 @@ struct Sessions {
     last_heartbeat: HashMap<i32, Instant>,
     /// When the session check last ran: a long gap means this process was paused or starved.
     last_tick: Option<Instant>,
+    /// When the automatic leader rebalance last ran.
+    last_rebalance: Option<Instant>,
 }
 
 pub struct Controller {
@@ -207,7 +221,11 @@ impl Controller {
                 if validate_only {
                     return done(vec![]);
                 }
-                done(vec![MetadataRecord::TopicConfigsChanged { id: topic.id, configs }])
+                // Enabling unclean.leader.election.enable elects for leaderless partitions at once.
+                let changed = TopicMeta { configs: configs.clone(), ..topic.clone() };
+                let mut records = vec![MetadataRecord::TopicConfigsChanged { id: topic.id, configs }];
+                records.extend(elections::unclean_after_config_change(image, &self.config.elections, &changed));
+                done(records)
             }
             ControllerRequest::CreatePartitions { name, count, assignment, validate_only } => {
                 let topic = image.topic(&name).ok_or_else(|| unknown_topic(&name))?;
@@ -276,7 +294,8 @@ impl Controller {
                         ));
                     }
                 }
-                let mut records = decisions::register(image, node_id, incarnation_id, endpoints, rack);
+                let mut records =
+                    decisions::register(image, &self.config.elections, node_id, incarnation_id, endpoints, rack);
                 if image.cluster_id.is_none() {
                     // The first broker to register finds the cluster without an id yet.
                     records.insert(0, MetadataRecord::ClusterCreated { cluster_id: cluster_id_from(Uuid::new_v4()) });
@@ -286,6 +305,19 @@ impl Controller {
                 Ok((records, Answer::Registered))
             }
             ControllerRequest::AlterPartition(change) => done(decisions::alter_partition(image, change)?),
+            ControllerRequest::ElectLeaders { unclean, partitions } => {
+                let partitions = partitions.unwrap_or_else(|| {
+                    image.topics().flat_map(|t| (0..t.partitions).map(move |i| (t.id, i))).collect()
+                });
+                let election = if unclean { ElectionType::Unclean } else { ElectionType::Preferred };
+                let (records, outcomes) = elections::elect_leaders(image, election, &partitions);
+                let outcomes = partitions
+                    .iter()
+                    .zip(outcomes)
+                    .map(|((topic, index), outcome)| (*topic, *index, outcome.err().map(Into::into)))
+                    .collect();
+                Ok((records, Answer::Now(ControllerReply::Elected(outcomes))))
+            }
             ControllerRequest::DescribeQuorum | ControllerRequest::FetchMetadata { .. } => {
                 unreachable!("answered before deciding")
             }
@@ -297,7 +329,7 @@ impl Controller {
                     let message = format!("Broker {node_id} has epoch {}, not {broker_epoch}.", broker.epoch);
                     return Err(ApiError::new(ResponseError::StaleBrokerEpoch, message));
                 }
-                let records = decisions::heartbeat(image, broker, applied_index, want_shutdown);
+                let records = decisions::heartbeat(image, &self.config.elections, broker, applied_index, want_shutdown);
                 Ok((records, Answer::Heartbeat { node_id }))
             }
         }
@@ -359,7 +391,17 @@ impl Controller {
                 .collect()
         };
         let needs_id = self.store.image().cluster_id.is_none();
-        if !needs_id && expired.is_empty() {
+        let rebalance_due = self.config.auto_leader_rebalance && {
+            let mut sessions = self.sessions.lock().expect("sessions lock");
+            let interval = Duration::from_millis(self.config.leader_imbalance_check_interval_ms);
+            let due = sessions.last_rebalance.is_none_or(|t| now.duration_since(t) >= interval);
+            if due {
+                sessions.last_rebalance = Some(now);
+            }
+            // The first check comes one interval after this controller began to lead.
+            due && sessions.since.is_some_and(|since| now.duration_since(since) >= interval)
+        };
+        if !needs_id && expired.is_empty() && !rebalance_due {
             return Ok(());
         }
         let _admin = self.admin.lock().await;
@@ -370,7 +412,10 @@ impl Controller {
             if image.cluster_id.is_none() {
                 records.push(MetadataRecord::ClusterCreated { cluster_id: cluster_id_from(Uuid::new_v4()) });
             }
-            records.extend(decisions::fence_expired(&image, &expired));
+            records.extend(decisions::fence_expired(&image, &self.config.elections, &expired));
+            if rebalance_due && expired.is_empty() {
+                records.extend(elections::rebalance(&image, &self.config.elections));
+            }
             records
         };
         if !records.is_empty() {

@@ -4,7 +4,7 @@
 //!
 //! As KRaft's: a heartbeat from a broker that has applied the metadata up to its registration
 //! unfences it; a broker silent for a session (or shutting down) is fenced, leaves every ISR
-//! it was in (never emptying one) and the partitions it led get another ISR member as leader.
+//! it was in (never emptying one) and the partitions it led get another leader (`elections`).
 //! Partition leaders change their ISR through AlterPartition, which the partition epoch
 //! serialises.
 
@@ -13,6 +13,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::ApiError;
+use crate::elections::{ElectionPolicy, unclean_leader};
 use crate::image::{BrokerRegistration, MetadataImage, NO_LEADER};
 use crate::records::{Endpoint, MetadataRecord};
 use crate::requests::IsrChange;
@@ -21,6 +22,7 @@ use crate::requests::IsrChange;
 /// metadata up to `applied_index`.
 pub fn heartbeat(
     image: &MetadataImage,
+    policy: &ElectionPolicy,
     broker: &BrokerRegistration,
     applied_index: u64,
     want_shutdown: bool,
@@ -30,11 +32,11 @@ pub fn heartbeat(
     if want_shutdown && !broker.fenced {
         info!(node_id, "fencing a broker that is shutting down");
         records.push(MetadataRecord::BrokerFenced { node_id, broker_epoch });
-        records.extend(leaders_lost(image, node_id));
+        records.extend(leaders_lost(image, policy, node_id));
     } else if !want_shutdown && broker.fenced && applied_index >= broker_epoch as u64 {
         info!(node_id, "unfencing broker");
         records.push(MetadataRecord::BrokerUnfenced { node_id, broker_epoch });
-        records.extend(leaders_regained(image, node_id));
+        records.extend(leaders_regained(image, policy, node_id));
     }
     records
 }
@@ -43,6 +45,7 @@ pub fn heartbeat(
 /// being noticed, so it also loses what it led and its ISR places, which it may no longer hold.
 pub fn register(
     image: &MetadataImage,
+    policy: &ElectionPolicy,
     node_id: i32,
     incarnation_id: Uuid,
     endpoints: Vec<Endpoint>,
@@ -50,7 +53,7 @@ pub fn register(
 ) -> Vec<MetadataRecord> {
     let mut records = vec![MetadataRecord::BrokerRegistered { node_id, incarnation_id, endpoints, rack }];
     if image.brokers.get(&node_id).is_some_and(|b| !b.fenced) {
-        records.extend(leaders_lost(image, node_id));
+        records.extend(leaders_lost(image, policy, node_id));
     }
     records
 }
@@ -110,14 +113,14 @@ fn check_alter_partition(image: &MetadataImage, change: &IsrChange) -> Result<()
 /// Fences the brokers whose sessions ran out, `(node id, broker epoch)`, if still registered
 /// in that epoch. Each fencing sees the ones before it, so brokers expiring together are not
 /// handed each other's leaderships.
-pub fn fence_expired(image: &MetadataImage, expired: &[(i32, i64)]) -> Vec<MetadataRecord> {
+pub fn fence_expired(image: &MetadataImage, policy: &ElectionPolicy, expired: &[(i32, i64)]) -> Vec<MetadataRecord> {
     let mut working = image.clone();
     let mut records = Vec::new();
     for &(node_id, broker_epoch) in expired {
         if working.brokers.get(&node_id).is_some_and(|b| !b.fenced && b.epoch == broker_epoch) {
             warn!(node_id, "fencing a broker whose session timed out");
             let mut fenced = vec![MetadataRecord::BrokerFenced { node_id, broker_epoch }];
-            fenced.extend(leaders_lost(&working, node_id));
+            fenced.extend(leaders_lost(&working, policy, node_id));
             fenced.iter().for_each(|r| working.apply(working.applied_index, r));
             records.extend(fenced);
         }
@@ -126,9 +129,10 @@ pub fn fence_expired(image: &MetadataImage, expired: &[(i32, i64)]) -> Vec<Metad
 }
 
 /// `node_id` leaves every ISR it is in, and the partitions it led move to another live ISR
-/// member (in replica order), or to no leader; the ISR never becomes empty (the last member
+/// member (in replica order); failing that, where the policy allows unclean elections, to a
+/// live out-of-sync replica; else to no leader. The ISR never becomes empty (the last member
 /// stays, as in KRaft, so it can lead again when it returns).
-pub fn leaders_lost(image: &MetadataImage, node_id: i32) -> Vec<MetadataRecord> {
+pub fn leaders_lost(image: &MetadataImage, policy: &ElectionPolicy, node_id: i32) -> Vec<MetadataRecord> {
     let live = |id: &i32| *id != node_id && image.brokers.get(id).is_some_and(|b| !b.fenced);
     let mut out = Vec::new();
     for topic in image.topics() {
@@ -139,38 +143,51 @@ pub fn leaders_lost(image: &MetadataImage, node_id: i32) -> Vec<MetadataRecord> 
             if isr.is_empty() {
                 isr = vec![node_id];
             }
-            let leader = if p.leader == node_id {
-                p.replicas.iter().copied().find(|id| isr.contains(id) && live(id)).unwrap_or(NO_LEADER)
-            } else {
-                p.leader
-            };
+            let mut leader = p.leader;
+            if p.leader == node_id {
+                leader = p.replicas.iter().copied().find(|id| isr.contains(id) && live(id)).unwrap_or(NO_LEADER);
+                if leader == NO_LEADER
+                    && let Some(unclean) = unclean_leader(image, p, policy.unclean_for(topic), node_id)
+                {
+                    warn!(topic = topic.name, partition = i, leader = unclean, "unclean leader election");
+                    (leader, isr) = (unclean, vec![unclean]);
+                }
+            }
             out.push(MetadataRecord::PartitionChanged { topic_id: topic.id, partition: i as i32, leader, isr });
         }
     }
     out
 }
 
-/// Leaderless partitions whose ISR holds `node_id` get it as leader again.
-pub fn leaders_regained(image: &MetadataImage, node_id: i32) -> Vec<MetadataRecord> {
+/// Leaderless partitions whose ISR holds `node_id` get it as leader again; where the policy
+/// allows unclean elections, so do those it only replicates, if no ISR member is live.
+pub fn leaders_regained(image: &MetadataImage, policy: &ElectionPolicy, node_id: i32) -> Vec<MetadataRecord> {
+    let live = |id: &i32| image.brokers.get(id).is_some_and(|b| !b.fenced);
     let mut out = Vec::new();
     for topic in image.topics() {
-        for (i, p) in topic.assignments.iter().enumerate() {
-            if p.leader == NO_LEADER && p.isr.contains(&node_id) {
-                let isr = p.isr.clone();
-                out.push(MetadataRecord::PartitionChanged {
-                    topic_id: topic.id,
-                    partition: i as i32,
-                    leader: node_id,
-                    isr,
-                });
-            }
+        let unclean = policy.unclean_for(topic);
+        for (i, p) in topic.assignments.iter().enumerate().filter(|(_, p)| p.leader == NO_LEADER) {
+            let isr = if p.isr.contains(&node_id) {
+                p.isr.clone()
+            } else if unclean && p.replicas.contains(&node_id) && !p.isr.iter().any(live) {
+                warn!(topic = topic.name, partition = i, leader = node_id, "unclean leader election");
+                vec![node_id]
+            } else {
+                continue;
+            };
+            out.push(MetadataRecord::PartitionChanged {
+                topic_id: topic.id,
+                partition: i as i32,
+                leader: node_id,
+                isr,
+            });
         }
     }
     out
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
@@ -178,7 +195,7 @@ mod tests {
 
     /// Three live brokers and one topic whose partition `i` is led by broker `i + 1`, all
     /// three in every ISR.
-    fn three_brokers() -> (MetadataImage, Uuid) {
+    pub(crate) fn three_brokers() -> (MetadataImage, Uuid) {
         let mut image = MetadataImage::default();
         for (index, id) in [(1, 1), (2, 2), (3, 3)] {
             let endpoint = Endpoint { name: "PLAINTEXT".into(), host: "h".into(), port: 9092 };
@@ -211,7 +228,7 @@ mod tests {
     #[test]
     fn brokers_fenced_together_do_not_inherit_each_others_leaderships() {
         let (mut image, topic_id) = three_brokers();
-        let records = fence_expired(&image, &[(1, 1), (2, 2)]);
+        let records = fence_expired(&image, &ElectionPolicy::default(), &[(1, 1), (2, 2)]);
         records.iter().for_each(|r| image.apply(5, r));
         let topic = image.topic_by_id(&topic_id).expect("topic");
         for p in 0..3 {
@@ -220,6 +237,6 @@ mod tests {
             assert_eq!(meta.isr, vec![3], "partition {p}");
         }
         assert!(image.brokers[&1].fenced && image.brokers[&2].fenced && !image.brokers[&3].fenced);
-        assert!(fence_expired(&image, &[(1, 1)]).is_empty(), "already fenced");
+        assert!(fence_expired(&image, &ElectionPolicy::default(), &[(1, 1)]).is_empty(), "already fenced");
     }
 }

@@ -6,7 +6,8 @@
 //! - `image`: the state the records build (topics, partitions, brokers).
 //! - `store`: the image as the quorum's state machine, with a watch of what is applied.
 //! - `controller`: the active controller: requests to records, sessions, fencing on time.
-//! - `decisions`: broker lifecycle, elections and ISR changes, as functions of the image.
+//! - `decisions`: broker lifecycle and ISR changes, as functions of the image.
+//! - `elections`: choosing leaders: clean, unclean, preferred, and the automatic rebalance.
 //! - `placement`: where new partitions' replicas go.
 //! - `requests`: what brokers ask the controller, over RPC or in-process.
 //! - `channel`: a broker's way to the active controller, wherever it is.
@@ -15,6 +16,7 @@
 pub mod channel;
 pub mod controller;
 pub mod decisions;
+pub mod elections;
 pub mod image;
 pub mod legacy;
 pub mod placement;

@@ -58,6 +58,12 @@ pub enum ControllerRequest {
     },
     /// Kafka's AlterPartition.
     AlterPartition(IsrChange),
+    /// Kafka's ElectLeaders: preferred (`unclean: false`) or unclean elections for the given
+    /// partitions (topic id, index), or every partition.
+    ElectLeaders {
+        unclean: bool,
+        partitions: Option<Vec<(Uuid, i32)>>,
+    },
     /// DescribeQuorum: only the quorum's leader knows every voter's progress.
     DescribeQuorum,
     /// A broker that is not a voter follows the metadata: the commands committed after index
@@ -81,11 +87,23 @@ pub struct IsrChange {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ControllerReply {
-    TopicCreated { id: Uuid, partitions: i32 },
+    TopicCreated {
+        id: Uuid,
+        partitions: i32,
+    },
     Done,
-    ProducerIds { start: i64, end: i64 },
-    Registered { broker_epoch: i64 },
-    Heartbeat { fenced: bool },
+    ProducerIds {
+        start: i64,
+        end: i64,
+    },
+    Registered {
+        broker_epoch: i64,
+    },
+    /// Each partition's outcome of an ElectLeaders, in the order asked (or of every partition).
+    Elected(Vec<(Uuid, i32, Option<WireError>)>),
+    Heartbeat {
+        fenced: bool,
+    },
     Quorum(QuorumDescription),
     Metadata(MetadataCatchup),
 }

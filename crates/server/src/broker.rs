@@ -578,6 +578,21 @@ impl Broker {
         Ok(())
     }
 
+    /// ElectLeaders through the active controller: each partition's outcome, `None` for
+    /// success; `partitions` `None` is every partition.
+    pub async fn elect_leaders(
+        &self,
+        unclean: bool,
+        partitions: Option<Vec<(Uuid, i32)>>,
+    ) -> Result<Vec<(Uuid, i32, Option<ApiError>)>, ApiError> {
+        match self.ask_controller(ControllerRequest::ElectLeaders { unclean, partitions }).await? {
+            ControllerReply::Elected(outcomes) => {
+                Ok(outcomes.into_iter().map(|(topic, index, error)| (topic, index, error.map(Into::into))).collect())
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Hands out the next producer id, asking the controller for a new block when one runs out.
     pub async fn next_producer_id(&self) -> Result<i64, ApiError> {
         let mut ids = self.producer_ids.lock().await;
@@ -723,7 +738,12 @@ async fn start_controller(
     let handler = Some(rpc_handler(controller_cell.clone()));
     let quorum =
         Arc::new(Quorum::start(quorum_config, env.clone(), controller_listener, store.clone(), handler).await?);
-    let controller_config = ControllerConfig { broker_session_timeout_ms: config.broker_session_timeout_ms };
+    let controller_config = ControllerConfig {
+        broker_session_timeout_ms: config.broker_session_timeout_ms,
+        elections: config.elections,
+        auto_leader_rebalance: config.auto_leader_rebalance,
+        leader_imbalance_check_interval_ms: config.leader_imbalance_check_interval_ms,
+    };
     let controller = Arc::new(Controller::new(controller_config, quorum.clone(), store.clone()));
     let _ = controller_cell.set(controller.clone());
     Ok((quorum, controller))

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use brook_controller::elections::ElectionPolicy;
 use brook_log::{LogConfig, TimestampType};
 
 use crate::group::GroupConfig;
@@ -58,6 +59,13 @@ pub struct BrokerConfig {
     /// `broker.heartbeat.interval.ms` (Kafka: 2000) and `broker.session.timeout.ms` (9000).
     pub broker_heartbeat_interval_ms: u64,
     pub broker_session_timeout_ms: u64,
+    /// `unclean.leader.election.enable` and `leader.imbalance.per.broker.percentage` (the
+    /// controller's election policy).
+    pub elections: ElectionPolicy,
+    /// `auto.leader.rebalance.enable` (Kafka: true) and
+    /// `leader.imbalance.check.interval.seconds` (300), in ms.
+    pub auto_leader_rebalance: bool,
+    pub leader_imbalance_check_interval_ms: u64,
     /// `broker.rack`, for rack-aware replica placement.
     pub rack: Option<String>,
     /// The host and port clients are told to connect to (`advertised.listeners`).
@@ -107,6 +115,9 @@ impl Default for BrokerConfig {
             metadata_snapshot_interval_records: 10_000,
             broker_heartbeat_interval_ms: 2000,
             broker_session_timeout_ms: 9000,
+            elections: ElectionPolicy::default(),
+            auto_leader_rebalance: true,
+            leader_imbalance_check_interval_ms: 300_000,
             rack: None,
             advertised_host: "localhost".into(),
             advertised_port: 9092,
@@ -241,6 +252,17 @@ impl BrokerConfig {
                 }
                 "broker.heartbeat.interval.ms" => c.broker_heartbeat_interval_ms = positive(key, parse(key, v)?)?,
                 "broker.session.timeout.ms" => c.broker_session_timeout_ms = positive(key, parse(key, v)?)?,
+                "unclean.leader.election.enable" => c.elections.unclean = parse(key, v)?,
+                "auto.leader.rebalance.enable" => c.auto_leader_rebalance = parse(key, v)?,
+                "leader.imbalance.check.interval.seconds" => {
+                    c.leader_imbalance_check_interval_ms = positive::<u64>(key, parse(key, v)?)?.saturating_mul(1000)
+                }
+                "leader.imbalance.per.broker.percentage" => {
+                    c.elections.imbalance_percentage = parse(key, v)?;
+                    if c.elections.imbalance_percentage > 100 {
+                        return Err(invalid(key, "must be between 0 and 100"));
+                    }
+                }
                 "replica.lag.time.max.ms" => c.replica.lag_time_max_ms = positive(key, parse(key, v)?)?,
                 "replica.fetch.max.bytes" => c.replica.fetch_max_bytes = positive(key, parse(key, v)?)?,
                 "replica.fetch.response.max.bytes" => {

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use brook_controller::elections::ElectionPolicy;
 use brook_controller::{MetadataImage, MetadataRecord, decisions};
 use uuid::Uuid;
 
@@ -70,14 +71,15 @@ impl Controller {
         match msg {
             Msg::Register => {
                 let id = Uuid::from_u64_pair(from as u64, incarnation ^ self.seed);
-                let index = self.commit(decisions::register(&self.image, from, id, vec![], None));
+                let index =
+                    self.commit(decisions::register(&self.image, &ElectionPolicy::default(), from, id, vec![], None));
                 self.last_heartbeat.insert(from, now);
                 out.reply(from, incarnation, Msg::Registered { broker_epoch: index as i64 });
             }
             Msg::Heartbeat { broker_epoch, applied } => {
                 self.last_heartbeat.insert(from, now);
                 let Some(broker) = self.image.brokers.get(&from).filter(|b| b.epoch == broker_epoch) else { return };
-                let records = decisions::heartbeat(&self.image, broker, applied, false);
+                let records = decisions::heartbeat(&self.image, &ElectionPolicy::default(), broker, applied, false);
                 if !records.is_empty() {
                     self.commit(records);
                 }
@@ -115,7 +117,7 @@ impl Controller {
             .filter(|b| self.last_heartbeat.get(&b.node_id).copied().unwrap_or(0).max(self.since) + SESSION_MS < now)
             .map(|b| (b.node_id, b.epoch))
             .collect();
-        let records = decisions::fence_expired(&self.image, &expired);
+        let records = decisions::fence_expired(&self.image, &ElectionPolicy::default(), &expired);
         if !records.is_empty() {
             self.commit(records);
         }

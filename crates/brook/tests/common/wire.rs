@@ -157,6 +157,19 @@ pub fn now_ms() -> i64 {
 
 /// One topic's partitions as the broker at `addr` answers Metadata v9, in partition order;
 /// `None` if the broker cannot be reached or does not list the topic.
+/// The broker ids a Metadata answer from `addr` lists (the live ones), sorted.
+pub fn brokers(addr: &str) -> Vec<i32> {
+    let request = kafka_protocol::messages::MetadataRequest::default().with_topics(Some(vec![]));
+    match Conn::open(addr).call(ApiKey::Metadata, 9, &request) {
+        ResponseKind::Metadata(r) => {
+            let mut ids: Vec<i32> = r.brokers.iter().map(|b| b.node_id.0).collect();
+            ids.sort_unstable();
+            ids
+        }
+        other => panic!("unexpected answer {other:?}"),
+    }
+}
+
 pub fn topic_partitions(
     addr: &str,
     topic: &str,

@@ -10,6 +10,7 @@ mod configs;
 mod create_topics;
 mod delete_topics;
 mod describe_quorum;
+mod elect_leaders;
 mod fetch;
 mod groups;
 mod init_producer_id;
@@ -81,6 +82,9 @@ pub fn dispatch(broker: &Arc<Broker>, request: Request, client_host: &str) -> Re
         RequestKind::DescribeQuorum(r) => {
             let broker = broker.clone();
             async move { Some(ResponseKind::DescribeQuorum(describe_quorum::handle(&broker, r).await)) }.boxed()
+        }
+        RequestKind::ElectLeaders(r) => {
+            async move { Some(ResponseKind::ElectLeaders(elect_leaders::handle(&b, r, version).await)) }.boxed()
         }
         RequestKind::DescribeLogDirs(r) => ready(ResponseKind::DescribeLogDirs(cluster::describe_log_dirs(broker, r))),
         RequestKind::FindCoordinator(r) => {
