@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::cluster::{Cluster, SETTLE};
 use common::kafka::classpath;
-use common::wire::{Conn, topic_partitions};
+use common::wire::{Conn, partition_states};
 use common::{eventually, run_with_input};
 use kafka_protocol::messages::{ApiKey, FindCoordinatorRequest, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
@@ -150,18 +150,6 @@ async fn a_classic_group_survives_its_coordinator() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_protocol_group_survives_its_coordinator() {
     committed_offsets_survive_the_coordinator("consumer").await;
-}
-
-/// Each partition's (leader, replicas, ISR) as the broker at `addr` reports them.
-fn partition_states(addr: &str, topic: &str) -> Vec<(i32, Vec<i32>, Vec<i32>)> {
-    let partitions = topic_partitions(addr, topic).expect("the topic");
-    partitions
-        .iter()
-        .map(|p| {
-            let ids = |v: &[kafka_protocol::messages::BrokerId]| v.iter().map(|b| b.0).collect::<Vec<i32>>();
-            (p.leader_id.0, ids(&p.replica_nodes), ids(&p.isr_nodes))
-        })
-        .collect()
 }
 
 /// Kafka's `kafka-leader-election` against `bootstrap`: its exit status and output.

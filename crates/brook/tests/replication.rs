@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::clients::{consume, read_to_end};
 use common::cluster::{Cluster, SETTLE, Spec};
 use common::eventually;
-use common::wire::topic_partitions;
+use common::wire::partition_states;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -24,17 +24,6 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Each partition's (leader, replicas, ISR) in a Metadata answer from `addr`.
-fn partition_states(addr: &str, topic: &str) -> Vec<(i32, Vec<i32>, Vec<i32>)> {
-    let ids = |v: &[kafka_protocol::messages::BrokerId]| {
-        let mut ids: Vec<i32> = v.iter().map(|b| b.0).collect();
-        ids.sort_unstable();
-        ids
-    };
-    let partitions = topic_partitions(addr, topic).expect("the topic");
-    partitions.iter().map(|p| (p.leader_id.0, ids(&p.replica_nodes), ids(&p.isr_nodes))).collect()
-}
 
 /// Partition 0's high watermark as `bootstrap` answers ListOffsets (-1 if it cannot).
 fn high_watermark(bootstrap: &str, topic: &str) -> i64 {
@@ -96,7 +85,12 @@ async fn three_replicas_hold_identical_logs() {
     create_topic(&bootstrap, topic).await;
     let states = eventually(SETTLE, "every partition has its three replicas in sync", || {
         let states = partition_states(&cluster.node(1).addr(), "purchases");
-        states.iter().all(|(_, r, isr)| r == &vec![1, 2, 3] && isr == &vec![1, 2, 3]).then_some(states)
+        let all_three = |ids: &Vec<i32>| {
+            let mut ids = ids.clone();
+            ids.sort_unstable();
+            ids == vec![1, 2, 3]
+        };
+        states.iter().all(|(_, r, isr)| all_three(r) && all_three(isr)).then_some(states)
     });
     let leaders: std::collections::BTreeSet<i32> = states.iter().map(|(l, _, _)| *l).collect();
     assert_eq!(leaders.len(), 3, "leadership is spread: {states:?}");

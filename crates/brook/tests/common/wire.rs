@@ -157,6 +157,21 @@ pub fn now_ms() -> i64 {
 
 /// One topic's partitions as the broker at `addr` answers Metadata v9, in partition order;
 /// `None` if the broker cannot be reached or does not list the topic.
+/// Each partition's (leader, replicas in assignment order, ISR sorted) in a Metadata answer
+/// from `addr`.
+pub fn partition_states(addr: &str, topic: &str) -> Vec<(i32, Vec<i32>, Vec<i32>)> {
+    let ids = |v: &[kafka_protocol::messages::BrokerId]| v.iter().map(|b| b.0).collect::<Vec<i32>>();
+    let partitions = topic_partitions(addr, topic).expect("the topic");
+    partitions
+        .iter()
+        .map(|p| {
+            let mut isr = ids(&p.isr_nodes);
+            isr.sort_unstable();
+            (p.leader_id.0, ids(&p.replica_nodes), isr)
+        })
+        .collect()
+}
+
 /// The broker ids a Metadata answer from `addr` lists (the live ones), sorted.
 pub fn brokers(addr: &str) -> Vec<i32> {
     let request = kafka_protocol::messages::MetadataRequest::default().with_topics(Some(vec![]));
