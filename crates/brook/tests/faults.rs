@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 use common::clients::{assigned_from_start, read_to_end};
 use common::cluster::{Cluster, SETTLE, Spec};
 use common::eventually;
-use common::history::{Anomaly, History, check};
+use common::history::{Anomaly, GroupEvent, History, check};
 use common::kafka::KafkaCluster;
 use common::wire::{Conn, topic_partitions};
 use futures::StreamExt;
@@ -44,12 +44,16 @@ use kafka_protocol::messages::{ApiKey, DescribeClusterRequest, ResponseKind};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::BaseConsumer;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
 
 const TOPIC: &str = "jepsen";
 const PARTITIONS: i32 = 3;
+/// The consumer group that reads beside the assigned reader, committing as it goes.
+const GROUP: &str = "jepsen-group";
+const GROUP_MEMBERS: usize = 2;
 
 /// Fast failure detection, so a round takes seconds; few `__consumer_offsets` partitions, so
 /// that the controller's ISR changes after a fault (one commit each, on slow disks) do not
@@ -259,6 +263,61 @@ fn read(bootstrap: String, stop: Arc<AtomicBool>, history: Arc<Mutex<History>>) 
     history.lock().unwrap().reads.push(session);
 }
 
+/// A member of the consumer group: polls its assignment until `stop`, committing its
+/// position every 20 records and whenever a poll comes back empty, recording each poll and
+/// each successful commit as it happens.
+fn group_member(bootstrap: String, member: usize, stop: Arc<AtomicBool>, history: Arc<Mutex<History>>) {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", GROUP)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .expect("group member");
+    consumer.subscribe(&[TOPIC]).expect("subscribe");
+    let mut uncommitted = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let polled = consumer.poll(Duration::from_millis(100));
+        if let Some(Ok(m)) = &polled {
+            let event = GroupEvent::Poll { member, at: (m.partition(), m.offset()), value: value_of(m) };
+            history.lock().unwrap().group.push(event);
+            uncommitted += 1;
+        }
+        let due = uncommitted >= 20 || (polled.is_none() && uncommitted > 0);
+        if due && commit(&consumer, &history) {
+            uncommitted = 0;
+        }
+    }
+}
+
+/// Commits the member's positions synchronously; records them once the commit succeeded.
+fn commit(consumer: &BaseConsumer, history: &Mutex<History>) -> bool {
+    let Ok(positions) = consumer.position() else { return false };
+    let positions: Vec<(i32, i64)> = positions
+        .elements()
+        .iter()
+        .filter_map(|e| e.offset().to_raw().filter(|o| *o >= 0).map(|o| (e.partition(), o)))
+        .collect();
+    let mut list = TopicPartitionList::new();
+    for &(partition, offset) in &positions {
+        list.add_partition_offset(TOPIC, partition, Offset::Offset(offset)).expect("offset");
+    }
+    if positions.is_empty() || consumer.commit(&list, CommitMode::Sync).is_err() {
+        return positions.is_empty();
+    }
+    history.lock().unwrap().group.extend(positions.into_iter().map(|at| GroupEvent::Committed { at }));
+    true
+}
+
+/// Whether the group's commits reached `ends` (each partition's next offset).
+fn group_caught_up(history: &Mutex<History>, ends: &BTreeMap<i32, i64>) -> bool {
+    let h = history.lock().unwrap();
+    ends.iter().all(|(partition, end)| {
+        h.group.iter().any(|e| matches!(e, GroupEvent::Committed { at: (p, o) } if p == partition && o >= end))
+    })
+}
+
 /// Reads every partition from its start to its high watermark.
 fn read_everything(bootstrap: &str) -> BTreeMap<(i32, i64), u64> {
     let mut out = BTreeMap::new();
@@ -390,6 +449,14 @@ async fn run(target: &mut dyn Target, kinds: Vec<usize>) {
         let (bootstrap, stop, history) = (bootstrap.clone(), stop.clone(), history.clone());
         std::thread::spawn(move || read(bootstrap, stop, history))
     };
+    // The group stops only once it has caught up after the faults.
+    let group_stop = Arc::new(AtomicBool::new(false));
+    let members: Vec<_> = (0..GROUP_MEMBERS)
+        .map(|member| {
+            let (bootstrap, stop, history) = (bootstrap.clone(), group_stop.clone(), history.clone());
+            std::thread::spawn(move || group_member(bootstrap, member, stop, history))
+        })
+        .collect();
 
     let mut faults = Vec::new();
     let mut recoveries = Vec::new();
@@ -535,18 +602,34 @@ async fn run(target: &mut dyn Target, kinds: Vec<usize>) {
         let bootstrap = bootstrap.clone();
         tokio::task::spawn_blocking(move || read_everything(&bootstrap)).await.expect("final read")
     };
+    let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
+    for &(partition, offset) in final_read.keys() {
+        ends.insert(partition, offset + 1);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !group_caught_up(&history, &ends) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let caught_up = group_caught_up(&history, &ends);
+    group_stop.store(true, Ordering::Relaxed);
+    for member in members {
+        member.join().expect("group member");
+    }
     let mut history = history.lock().unwrap().clone();
     history.final_read = final_read;
+    history.group_caught_up = caught_up;
     let anomalies = check(&history);
     let seconds = started.elapsed().as_secs_f64();
     println!(
-        "{} faults in {seconds:.0} s: {}\nsent {}, acknowledged {}, failed {}, polled {}, final read {}; back in sync after each fault: {:?}; rounds after which a replica stayed out of its ISR for 30 s: {:?}",
+        "{} faults in {seconds:.0} s: {}\nsent {}, acknowledged {}, failed {}, polled {}, polled by the group {} ({} commits), final read {}; back in sync after each fault: {:?}; rounds after which a replica stayed out of its ISR for 30 s: {:?}",
         faults.len(),
         faults.join(", "),
         history.sent.len(),
         history.acked.len(),
         history.failed.len(),
         history.reads.iter().map(Vec::len).sum::<usize>(),
+        history.group.iter().filter(|e| matches!(e, GroupEvent::Poll { .. })).count(),
+        history.group.iter().filter(|e| matches!(e, GroupEvent::Committed { .. })).count(),
         history.final_read.len(),
         recoveries,
         lagging,
@@ -639,6 +722,40 @@ mod checker {
         let mut backwards = clean();
         backwards.reads.push(vec![(0, 1, 2), (0, 0, 0)]);
         assert_eq!(check(&backwards), vec![Anomaly::NonMonotonic { reader: 1, partition: 0, after: 1, got: 0 }]);
+    }
+
+    /// The group's anomalies: a poll below what the group had committed, an acknowledged value
+    /// it never polled, and a group that never caught up. Re-reading after a rebalance (at
+    /// least once) is none.
+    #[test]
+    fn group_anomalies_are_found() {
+        let poll = |member, partition: i32, offset: i64| GroupEvent::Poll {
+            member,
+            at: (partition, offset),
+            value: (offset * 2 + i64::from(partition)) as u64,
+        };
+        let mut h = clean();
+        h.group_caught_up = true;
+        h.group = vec![
+            poll(0, 0, 0),
+            poll(0, 0, 1),
+            GroupEvent::Committed { at: (0, 2) },
+            poll(0, 1, 0),
+            poll(1, 1, 0),
+            poll(1, 1, 1),
+            poll(1, 1, 2),
+            poll(1, 0, 2),
+        ];
+        assert_eq!(check(&h), vec![], "member 1 re-read partition 1 from its start: nothing was committed there");
+        let mut backwards = h.clone();
+        backwards.group.push(poll(1, 0, 1));
+        assert_eq!(check(&backwards), vec![Anomaly::BelowCommitted { member: 1, partition: 0, committed: 2, got: 1 }]);
+        let mut missed = h.clone();
+        missed.group.pop();
+        assert_eq!(check(&missed), vec![Anomaly::GroupMissed { value: 4, acked_at: (0, 2) }]);
+        let mut stalled = h;
+        stalled.group_caught_up = false;
+        assert_eq!(check(&stalled), vec![Anomaly::GroupStalled]);
     }
 
     /// A failed (indefinite) send that was written after all is no anomaly.

@@ -340,6 +340,17 @@ fn every_advertised_version_answers() {
                         .with_partitions(vec![describe_quorum_request::PartitionData::default()]);
                     conn.send(api_key, version, &DescribeQuorumRequest::default().with_topics(vec![topic]))
                 }
+                // A preferred election of a partition that does not exist.
+                ApiKey::ElectLeaders => {
+                    let topic = elect_leaders_request::TopicPartitions::default()
+                        .with_topic(TopicName(StrBytes::from_static_str("no-such-topic")))
+                        .with_partitions(vec![0]);
+                    conn.send(
+                        api_key,
+                        version,
+                        &ElectLeadersRequest::default().with_topic_partitions(Some(vec![topic])),
+                    )
+                }
                 ApiKey::DescribeLogDirs => {
                     conn.send(api_key, version, &DescribeLogDirsRequest::default().with_topics(None))
                 }

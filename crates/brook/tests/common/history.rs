@@ -7,7 +7,10 @@
 //! - wrong offset: a value read at another offset than it was acknowledged at;
 //! - duplicate: one value at two offsets (producers are idempotent);
 //! - phantom: a value read that was never sent (G1a-style: no client wrote it);
-//! - non-monotonic poll: within one reader's session, a partition's offsets not increasing.
+//! - non-monotonic poll: within one reader's session, a partition's offsets not increasing;
+//! - and for a consumer group, whose members commit as they go: a poll below an offset the
+//!   group had already committed (the offsets went backwards), and an acknowledged value the
+//!   group never polled although it caught up with the end of the log.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -27,6 +30,18 @@ pub struct History {
     pub reads: Vec<Vec<(i32, i64, u64)>>,
     /// The final read of every partition from its start to its end after the faults healed.
     pub final_read: BTreeMap<Place, u64>,
+    /// What the consumer group's members did, in the order it happened.
+    pub group: Vec<GroupEvent>,
+    /// Whether the group's commits reached the end of every partition after the faults.
+    pub group_caught_up: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupEvent {
+    /// A member polled `value` at a place.
+    Poll { member: usize, at: Place, value: u64 },
+    /// The group committed `at.1` (the next offset to read) for partition `at.0`.
+    Committed { at: Place },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +52,9 @@ pub enum Anomaly {
     Duplicate { value: u64, at: BTreeSet<Place> },
     Phantom { value: u64, at: Place },
     NonMonotonic { reader: usize, partition: i32, after: i64, got: i64 },
+    BelowCommitted { member: usize, partition: i32, committed: i64, got: i64 },
+    GroupMissed { value: u64, acked_at: Place },
+    GroupStalled,
 }
 
 impl fmt::Display for Anomaly {
@@ -52,6 +70,15 @@ impl fmt::Display for Anomaly {
             Anomaly::NonMonotonic { reader, partition, after, got } => {
                 write!(f, "non-monotonic poll: reader {reader} partition {partition}: {got} after {after}")
             }
+            Anomaly::BelowCommitted { member, partition, committed, got } => write!(
+                f,
+                "offsets went backwards: group member {member} polled partition {partition} at {got} after the group \
+                 committed {committed}"
+            ),
+            Anomaly::GroupMissed { value, acked_at } => {
+                write!(f, "group missed: {value} acknowledged at {acked_at:?}, never polled by the group")
+            }
+            Anomaly::GroupStalled => write!(f, "the group did not commit up to the end of the log after the faults"),
         }
     }
 }
@@ -79,6 +106,33 @@ pub fn check(h: &History) -> Vec<Anomaly> {
                 out.push(Anomaly::NonMonotonic { reader, partition, after, got: offset });
             }
             last.insert(partition, offset);
+        }
+    }
+    let mut committed: BTreeMap<i32, i64> = BTreeMap::new();
+    let mut group_polled = BTreeSet::new();
+    for event in &h.group {
+        match *event {
+            GroupEvent::Committed { at: (partition, offset) } => {
+                let highest = committed.entry(partition).or_insert(offset);
+                *highest = (*highest).max(offset);
+            }
+            GroupEvent::Poll { member, at, value } => {
+                observe(at, value);
+                group_polled.insert(value);
+                if let Some(&high) = committed.get(&at.0)
+                    && at.1 < high
+                {
+                    out.push(Anomaly::BelowCommitted { member, partition: at.0, committed: high, got: at.1 });
+                }
+            }
+        }
+    }
+    if !h.group.is_empty() {
+        if !h.group_caught_up {
+            out.push(Anomaly::GroupStalled);
+        } else {
+            let missed = h.acked.iter().filter(|(v, _)| !group_polled.contains(*v));
+            out.extend(missed.map(|(v, at)| Anomaly::GroupMissed { value: *v, acked_at: *at }));
         }
     }
     for (place, value) in &h.final_read {
