@@ -158,10 +158,12 @@ pub fn now_ms() -> i64 {
 /// One topic's partitions as the broker at `addr` answers Metadata v9, in partition order;
 /// `None` if the broker cannot be reached or does not list the topic.
 /// Each partition's (leader, replicas in assignment order, ISR sorted) in a Metadata answer
-/// from `addr`.
+/// from `addr`, once that broker knows the topic's partitions (a node that has not applied the
+/// topic's creation yet answers none).
 pub fn partition_states(addr: &str, topic: &str) -> Vec<(i32, Vec<i32>, Vec<i32>)> {
     let ids = |v: &[kafka_protocol::messages::BrokerId]| v.iter().map(|b| b.0).collect::<Vec<i32>>();
-    let partitions = topic_partitions(addr, topic).expect("the topic");
+    let known = || topic_partitions(addr, topic).filter(|p| !p.is_empty());
+    let partitions = super::eventually(Duration::from_secs(30), &format!("{topic} at {addr}"), known);
     partitions
         .iter()
         .map(|p| {
