@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use brook_log::batch::{self, build};
 use bytes::Bytes;
 use common::Brook;
-use common::wire::{Conn, create_topic, fetch_request, idempotent_batch, now_ms, produce};
+use common::wire::{Conn, create_topic, fetch_request, idempotent_batch, now_ms, offset_for_leader_epoch, produce};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
@@ -425,6 +425,17 @@ fn every_advertised_version_answers() {
                 ApiKey::ConsumerGroupDescribe => {
                     conn.send(api_key, version, &ConsumerGroupDescribeRequest::default().with_group_ids(vec![group()]))
                 }
+                ApiKey::OffsetForLeaderEpoch => {
+                    let partition = offset_for_leader_epoch_request::OffsetForLeaderPartition::default();
+                    let topic = offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                        .with_topic(name())
+                        .with_partitions(vec![partition]);
+                    conn.send(
+                        api_key,
+                        version,
+                        &OffsetForLeaderEpochRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![topic]),
+                    )
+                }
                 other => panic!("no request built for {other:?}: add one"),
             };
             match conn.receive(api_key, version) {
@@ -434,6 +445,66 @@ fn every_advertised_version_answers() {
         }
     }
     assert!(failures.is_empty(), "the broker closed the connection instead of answering: {failures:?}");
+}
+
+/// A consumer names the leader epoch it knows: one this broker has not reached yet is
+/// UNKNOWN_LEADER_EPOCH on Fetch, ListOffsets and OffsetForLeaderEpoch (KIP-320); the current
+/// one, or none (-1), is served. OffsetForLeaderEpoch answers where an epoch ends: the log end
+/// for the current epoch, (-1, -1) before the first.
+#[test]
+fn leader_epochs_are_checked() {
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    use kafka_protocol::messages::{BrokerId, ListOffsetsRequest, MetadataRequest, TopicName};
+    let brook = Brook::start(&[]);
+    let mut conn = Conn::open(&brook.addr);
+    create_topic(&mut conn, "epochs", 1);
+    for base in [0, 2, 4] {
+        assert_eq!(produce(&mut conn, "epochs", -1, build::simple(now_ms(), 2, 10)), Some((0, base)));
+    }
+    let ResponseKind::Metadata(metadata) =
+        conn.call(ApiKey::Metadata, 12, &MetadataRequest::default().with_topics(None))
+    else {
+        panic!()
+    };
+    let epoch = metadata.topics[0].partitions[0].leader_epoch;
+    assert!(epoch >= 0);
+    assert_eq!(offset_for_leader_epoch(&mut conn, "epochs", 0, epoch, epoch), (0, epoch, 6));
+    assert_eq!(offset_for_leader_epoch(&mut conn, "epochs", 0, -1, epoch), (0, epoch, 6));
+    assert_eq!(
+        offset_for_leader_epoch(&mut conn, "epochs", 0, epoch + 1, epoch).0,
+        ResponseError::UnknownLeaderEpoch.code()
+    );
+    assert_eq!(
+        offset_for_leader_epoch(&mut conn, "missing", 0, -1, 0).0,
+        ResponseError::UnknownTopicOrPartition.code()
+    );
+    if epoch > 0 {
+        assert_eq!(
+            offset_for_leader_epoch(&mut conn, "epochs", 0, epoch - 1, epoch).0,
+            ResponseError::FencedLeaderEpoch.code()
+        );
+    }
+
+    let fetch_code = |conn: &mut Conn, current: i32| {
+        let mut request = fetch_request("epochs", 0, 0);
+        request.topics[0].partitions[0].current_leader_epoch = current;
+        let ResponseKind::Fetch(r) = conn.call(ApiKey::Fetch, 12, &request) else { panic!() };
+        r.responses[0].partitions[0].error_code
+    };
+    assert_eq!(fetch_code(&mut conn, epoch), 0);
+    assert_eq!(fetch_code(&mut conn, epoch + 1), ResponseError::UnknownLeaderEpoch.code());
+    let list_code = |conn: &mut Conn, current: i32| {
+        let topic =
+            ListOffsetsTopic::default().with_name(TopicName(StrBytes::from_static_str("epochs"))).with_partitions(
+                vec![ListOffsetsPartition::default().with_timestamp(-1).with_current_leader_epoch(current)],
+            );
+        let request = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![topic]);
+        let ResponseKind::ListOffsets(r) = conn.call(ApiKey::ListOffsets, 8, &request) else { panic!() };
+        let p = &r.topics[0].partitions[0];
+        (p.error_code, p.offset)
+    };
+    assert_eq!(list_code(&mut conn, epoch), (0, 6));
+    assert_eq!(list_code(&mut conn, epoch + 1).0, ResponseError::UnknownLeaderEpoch.code());
 }
 
 /// A compressed "bomb" (a few KiB of zstd that inflate past 128 MiB) can be stored, since the

@@ -524,7 +524,7 @@ fn partition_records(
     first: i32,
     assignment: Vec<Vec<i32>>,
 ) -> Vec<MetadataRecord> {
-    let live = |id: &i32| image.brokers.get(id).is_some_and(|b| !b.fenced);
+    let live = |id: &i32| image.eligible(*id);
     assignment
         .into_iter()
         .enumerate()

@@ -3,8 +3,11 @@
 //! simulation runs the same code.
 //!
 //! As KRaft's: a heartbeat from a broker that has applied the metadata up to its registration
-//! unfences it; a broker silent for a session (or shutting down) is fenced, leaves every ISR
-//! it was in (never emptying one) and the partitions it led get another leader (`elections`).
+//! unfences it; a broker silent for a session is fenced, leaves every ISR it was in (never
+//! emptying one) and the partitions it led get another leader (`elections`). A broker that
+//! asks to shut down (controlled shutdown) loses its leaderships and ISR places the same way
+//! but stays in the broker list, so clients still reach it while they move; it is fenced
+//! once it leads nothing.
 //! Partition leaders change their ISR through AlterPartition, which the partition epoch
 //! serialises.
 
@@ -29,10 +32,13 @@ pub fn heartbeat(
 ) -> Vec<MetadataRecord> {
     let (node_id, broker_epoch) = (broker.node_id, broker.epoch);
     let mut records = Vec::new();
-    if want_shutdown && !broker.fenced {
-        info!(node_id, "fencing a broker that is shutting down");
-        records.push(MetadataRecord::BrokerFenced { node_id, broker_epoch });
+    if want_shutdown && !broker.fenced && !broker.shutting_down {
+        info!(node_id, "a broker is shutting down: moving its leaderships");
+        records.push(MetadataRecord::BrokerShuttingDown { node_id, broker_epoch });
         records.extend(leaders_lost(image, policy, node_id));
+    } else if want_shutdown && broker.shutting_down && !image.leads_any(node_id) {
+        info!(node_id, "fencing a broker that is shutting down and leads nothing");
+        records.push(MetadataRecord::BrokerFenced { node_id, broker_epoch });
     } else if !want_shutdown && broker.fenced && applied_index >= broker_epoch as u64 {
         info!(node_id, "unfencing broker");
         records.push(MetadataRecord::BrokerUnfenced { node_id, broker_epoch });
@@ -99,9 +105,7 @@ fn check_alter_partition(image: &MetadataImage, change: &IsrChange) -> Result<()
     if !isr.contains(&leader) {
         return fail(ResponseError::InvalidRequest, "The ISR must contain the leader.".into());
     }
-    if let Some(bad) =
-        isr.iter().find(|id| !current.replicas.contains(id) || image.brokers.get(id).is_none_or(|b| b.fenced))
-    {
+    if let Some(bad) = isr.iter().find(|id| !current.replicas.contains(id) || !image.eligible(**id)) {
         return fail(
             ResponseError::IneligibleReplica,
             format!("Replica {bad} is not a live replica of the partition."),
@@ -133,7 +137,7 @@ pub fn fence_expired(image: &MetadataImage, policy: &ElectionPolicy, expired: &[
 /// live out-of-sync replica; else to no leader. The ISR never becomes empty (the last member
 /// stays, as in KRaft, so it can lead again when it returns).
 pub fn leaders_lost(image: &MetadataImage, policy: &ElectionPolicy, node_id: i32) -> Vec<MetadataRecord> {
-    let live = |id: &i32| *id != node_id && image.brokers.get(id).is_some_and(|b| !b.fenced);
+    let live = |id: &i32| *id != node_id && image.eligible(*id);
     let mut out = Vec::new();
     for topic in image.topics() {
         let touched =
@@ -162,7 +166,7 @@ pub fn leaders_lost(image: &MetadataImage, policy: &ElectionPolicy, node_id: i32
 /// Leaderless partitions whose ISR holds `node_id` get it as leader again; where the policy
 /// allows unclean elections, so do those it only replicates, if no ISR member is live.
 pub fn leaders_regained(image: &MetadataImage, policy: &ElectionPolicy, node_id: i32) -> Vec<MetadataRecord> {
-    let live = |id: &i32| image.brokers.get(id).is_some_and(|b| !b.fenced);
+    let live = |id: &i32| image.eligible(*id);
     let mut out = Vec::new();
     for topic in image.topics() {
         let unclean = policy.unclean_for(topic);
@@ -238,5 +242,39 @@ pub(crate) mod tests {
         }
         assert!(image.brokers[&1].fenced && image.brokers[&2].fenced && !image.brokers[&3].fenced);
         assert!(fence_expired(&image, &ElectionPolicy::default(), &[(1, 1)]).is_empty(), "already fenced");
+    }
+
+    /// Controlled shutdown: the first heartbeat asking for it moves the broker's leaderships
+    /// and ISR places but keeps it listed (unfenced); it may not lead or rejoin an ISR; the
+    /// next heartbeat, with nothing left to lead, fences it.
+    #[test]
+    fn a_shutting_down_broker_hands_over_then_is_fenced() {
+        let (mut image, topic_id) = three_brokers();
+        let policy = ElectionPolicy::default();
+        let records = heartbeat(&image, &policy, &image.brokers[&1].clone(), 10, true);
+        records.iter().for_each(|r| image.apply(5, r));
+        let one = &image.brokers[&1];
+        assert!(!one.fenced && one.shutting_down && !image.eligible(1));
+        assert!(image.live_brokers().any(|b| b.node_id == 1), "still listed for clients");
+        let topic = image.topic_by_id(&topic_id).expect("topic");
+        assert!(topic.assignments.iter().all(|p| p.leader != 1 && !p.isr.contains(&1)), "{topic:?}");
+        let p = topic.partition(0).expect("partition 0");
+        let rejoin = IsrChange {
+            topic_id,
+            partition: 0,
+            leader: p.leader,
+            broker_epoch: image.brokers[&p.leader].epoch,
+            leader_epoch: p.leader_epoch,
+            partition_epoch: p.partition_epoch,
+            isr: vec![1, 2, 3],
+        };
+        let refused = alter_partition(&image, rejoin).expect_err("a shutting-down broker rejoins no ISR");
+        assert_eq!(refused.code, ResponseError::IneligibleReplica);
+
+        let records = heartbeat(&image, &policy, &image.brokers[&1].clone(), 10, true);
+        assert_eq!(records, vec![MetadataRecord::BrokerFenced { node_id: 1, broker_epoch: 1 }]);
+        records.iter().for_each(|r| image.apply(6, r));
+        assert!(image.brokers[&1].fenced);
+        assert!(heartbeat(&image, &policy, &image.brokers[&1].clone(), 10, true).is_empty());
     }
 }

@@ -45,7 +45,7 @@ pub enum ElectionType {
 }
 
 fn live(image: &MetadataImage, id: i32) -> bool {
-    image.brokers.get(&id).is_some_and(|b| !b.fenced)
+    image.eligible(id)
 }
 
 /// An out-of-sync replica to lead `p`, if `allowed` and no ISR member is live: the first live

@@ -53,9 +53,17 @@ pub struct BrokerRegistration {
     pub endpoints: Vec<Endpoint>,
     pub rack: Option<String>,
     pub fenced: bool,
+    /// In controlled shutdown: unfenced, but no longer to lead or join an ISR.
+    #[serde(default)]
+    pub shutting_down: bool,
 }
 
 impl BrokerRegistration {
+    /// Whether it may lead partitions and be in their ISRs: unfenced and not shutting down.
+    pub fn eligible(&self) -> bool {
+        !self.fenced && !self.shutting_down
+    }
+
     /// The endpoint of listener `name`, else the first one.
     pub fn endpoint(&self, name: &str) -> Option<&Endpoint> {
         self.endpoints.iter().find(|e| e.name == name).or(self.endpoints.first())
@@ -92,11 +100,17 @@ impl MetadataImage {
                     endpoints: endpoints.clone(),
                     rack: rack.clone(),
                     fenced: true,
+                    shutting_down: false,
                 };
                 self.brokers.insert(*node_id, registration);
             }
             MetadataRecord::BrokerFenced { node_id, broker_epoch } => self.set_fenced(*node_id, *broker_epoch, true),
             MetadataRecord::BrokerUnfenced { node_id, broker_epoch } => self.set_fenced(*node_id, *broker_epoch, false),
+            MetadataRecord::BrokerShuttingDown { node_id, broker_epoch } => {
+                if let Some(b) = self.brokers.get_mut(node_id).filter(|b| b.epoch == *broker_epoch) {
+                    b.shutting_down = true;
+                }
+            }
             MetadataRecord::TopicCreated { name, id, configs } => {
                 if self.topics.contains_key(name) || self.names_by_id.contains_key(id) {
                     return;
@@ -158,6 +172,7 @@ impl MetadataImage {
         // A record for an older registration of the broker changes nothing.
         if let Some(b) = self.brokers.get_mut(&node_id).filter(|b| b.epoch == broker_epoch) {
             b.fenced = fenced;
+            b.shutting_down = false;
         }
     }
 
@@ -182,9 +197,19 @@ impl MetadataImage {
         self.topics.values()
     }
 
-    /// Registered brokers that are not fenced: the cluster's live brokers.
+    /// Whether broker `id` is registered and may lead and be in ISRs (`eligible`).
+    pub fn eligible(&self, id: i32) -> bool {
+        self.brokers.get(&id).is_some_and(BrokerRegistration::eligible)
+    }
+
+    /// Registered brokers that are not fenced: the cluster's live brokers, as clients see them.
     pub fn live_brokers(&self) -> impl Iterator<Item = &BrokerRegistration> {
         self.brokers.values().filter(|b| !b.fenced)
+    }
+
+    /// Whether `node_id` leads any partition.
+    pub fn leads_any(&self, node_id: i32) -> bool {
+        self.topics.values().any(|t| t.assignments.iter().any(|p| p.leader == node_id))
     }
 
     /// Every partition whose replicas include `node_id`, as (topic, partition index).

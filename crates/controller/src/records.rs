@@ -42,6 +42,13 @@ pub enum MetadataRecord {
         node_id: i32,
         broker_epoch: i64,
     },
+    /// The broker asked to shut down (Kafka's controlled shutdown): it stays in the cluster's
+    /// broker list, so clients still reach it, but leads nothing and leaves every ISR; it is
+    /// fenced once it leads nothing.
+    BrokerShuttingDown {
+        node_id: i32,
+        broker_epoch: i64,
+    },
     /// The broker caught up and heartbeats: it serves again.
     BrokerUnfenced {
         node_id: i32,

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::AtomicI64;
+use std::sync::atomic::{AtomicBool, AtomicI64};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
@@ -46,6 +46,9 @@ pub const PRODUCER_ID_BLOCK: i64 = 1000;
 const CONTROLLER_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long shutdown waits for the controller to fence this broker.
 const SHUTDOWN_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a controlled shutdown waits for the controller to move this broker's leaderships
+/// before stopping anyway (an unreachable controller must not keep a broker from stopping).
+const CONTROLLED_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The longest topic name Kafka allows (so that `<topic>-<partition>` fits a file name).
 const MAX_TOPIC_NAME_LEN: usize = 249;
@@ -63,6 +66,8 @@ pub struct Broker {
     /// This broker's registration: a fresh incarnation per process, and the epoch it got.
     incarnation_id: Uuid,
     broker_epoch: Arc<AtomicI64>,
+    /// Set once a controlled shutdown began: heartbeats ask to be fenced from then on.
+    leaving: AtomicBool,
     /// The fetchers copying the partitions this broker follows.
     fetchers: brook_replication::Fetchers,
     /// Consumers' and followers' fetch sessions (KIP-227).
@@ -157,6 +162,7 @@ impl Broker {
             channel,
             incarnation_id: Uuid::new_v4(),
             broker_epoch: broker_epoch.clone(),
+            leaving: AtomicBool::new(false),
             fetchers: brook_replication::Fetchers::new(replication::fetcher_config(&config), broker_epoch),
             fetch_sessions: FetchSessions::new(config.fetch_session_cache_slots),
             partitions: RwLock::new(HashMap::new()),
@@ -440,6 +446,32 @@ impl Broker {
             Some(p) if leads && p.topic_id == topic.id => Ok(p),
             _ => Err(ResponseError::NotLeaderOrFollower),
         }
+    }
+
+    /// As `leader_partition`, for a client that names the leader epoch it knows (-1: any).
+    /// Kafka checks the epoch first: a client with an older one is told FENCED_LEADER_EPOCH,
+    /// with a newer one UNKNOWN_LEADER_EPOCH, wherever it asks.
+    pub fn leader_partition_in(
+        &self,
+        topic: &TopicMeta,
+        index: i32,
+        current_leader_epoch: i32,
+    ) -> Result<Arc<Partition>, ResponseError> {
+        let meta = topic.partition(index).ok_or(ResponseError::UnknownTopicOrPartition)?;
+        brook_replication::role::check_epoch(current_leader_epoch, meta.leader_epoch)?;
+        self.leader_partition(topic, index)
+    }
+
+    /// KIP-951's hint for a client that asked the wrong broker: the partition's leader and
+    /// leader epoch now, and that leader's endpoint on this listener if it is live.
+    pub fn current_leader(&self, topic_id: &Uuid, index: i32) -> Option<(i32, i32, Option<LiveBroker>)> {
+        let (leader, epoch) = {
+            let image = self.image();
+            let p = image.topic_by_id(topic_id)?.partition(index)?;
+            (p.leader, p.leader_epoch)
+        };
+        let endpoint = self.live_brokers().into_iter().find(|b| b.node_id == leader);
+        Some((leader, epoch, endpoint))
     }
 
     pub fn partitions(&self) -> Vec<Arc<Partition>> {

@@ -1,6 +1,7 @@
 //! The accept loop, background tasks and shutdown.
 //!
-//! Shutdown (SIGTERM/SIGINT in the binary) stops accepting, tells connections to finish the
+//! Shutdown (SIGTERM/SIGINT in the binary) first moves the broker's leaderships to other
+//! replicas while still serving, then stops accepting, tells connections to finish the
 //! requests they hold, waits for them, then syncs and checkpoints every log.
 
 use std::future::Future;
@@ -76,6 +77,12 @@ impl Server {
         let retention = tokio::spawn(retention_loop(broker.clone(), stop_rx.clone()));
         let cleaner = tokio::spawn(cleaner_loop(broker.clone(), stop_rx.clone()));
         let group_timers = tokio::spawn(GroupCoordinator::run_timers(broker.clone(), stop_rx.clone()));
+        // A broker first hands its leaderships over, still serving (Kafka's controlled shutdown).
+        let leaving = broker.clone();
+        let shutdown = async move {
+            shutdown.await;
+            leaving.controlled_shutdown().await;
+        };
         tokio::pin!(shutdown);
         let Some(listener) = listener else {
             // A controller-only node: its quorum and controller run until shutdown.

@@ -153,6 +153,13 @@ impl KafkaCluster {
         let _ = node.child.wait();
     }
 
+    /// SIGTERM of node `id` (1-based): Kafka's controlled shutdown; returns once it exited.
+    pub fn stop(&mut self, id: i32) {
+        let node = &mut self.nodes[(id - 1) as usize];
+        super::signal(node.child.id(), "-TERM");
+        let _ = node.child.wait();
+    }
+
     /// Starts a killed node again on its data; returns once it serves.
     pub fn restart(&mut self, id: i32) {
         let node = &mut self.nodes[(id - 1) as usize];

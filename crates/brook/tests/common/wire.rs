@@ -155,8 +155,6 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as i64
 }
 
-/// One topic's partitions as the broker at `addr` answers Metadata v9, in partition order;
-/// `None` if the broker cannot be reached or does not list the topic.
 /// Each partition's (leader, replicas in assignment order, ISR sorted) in a Metadata answer
 /// from `addr`, once that broker knows the topic's partitions (a node that has not applied the
 /// topic's creation yet answers none).
@@ -187,6 +185,8 @@ pub fn brokers(addr: &str) -> Vec<i32> {
     }
 }
 
+/// One topic's partitions as the broker at `addr` answers Metadata v9, in partition order;
+/// `None` if the broker cannot be reached or does not list the topic.
 pub fn topic_partitions(
     addr: &str,
     topic: &str,
@@ -204,5 +204,36 @@ pub fn topic_partitions(
             Some(partitions)
         }
         _ => None,
+    }
+}
+
+/// OffsetForLeaderEpoch v4 for one partition, from a consumer that knows the leader epoch
+/// `current` (-1: any) and read up to `epoch`: (error code, epoch, end offset).
+pub fn offset_for_leader_epoch(
+    conn: &mut Conn,
+    topic: &str,
+    partition: i32,
+    current: i32,
+    epoch: i32,
+) -> (i16, i32, i64) {
+    use kafka_protocol::messages::offset_for_leader_epoch_request::{OffsetForLeaderPartition, OffsetForLeaderTopic};
+    let request = kafka_protocol::messages::OffsetForLeaderEpochRequest::default()
+        .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+        .with_topics(vec![
+            OffsetForLeaderTopic::default().with_topic(TopicName(StrBytes::from_string(topic.into()))).with_partitions(
+                vec![
+                    OffsetForLeaderPartition::default()
+                        .with_partition(partition)
+                        .with_current_leader_epoch(current)
+                        .with_leader_epoch(epoch),
+                ],
+            ),
+        ]);
+    match conn.call(ApiKey::OffsetForLeaderEpoch, 4, &request) {
+        ResponseKind::OffsetForLeaderEpoch(r) => {
+            let p = &r.topics[0].partitions[0];
+            (p.error_code, p.leader_epoch, p.end_offset)
+        }
+        other => panic!("unexpected answer {other:?}"),
     }
 }

@@ -139,9 +139,12 @@ impl Broker {
     pub(super) async fn heartbeat_loop(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let interval = Duration::from_millis(self.config.broker_heartbeat_interval_ms);
         loop {
-            match self.heartbeat(false).await {
+            let leaving = self.leaving.load(Ordering::Relaxed);
+            match self.heartbeat(leaving).await {
                 Err(e)
-                    if e.code == ResponseError::StaleBrokerEpoch || e.code == ResponseError::BrokerIdNotRegistered =>
+                    if !leaving
+                        && (e.code == ResponseError::StaleBrokerEpoch
+                            || e.code == ResponseError::BrokerIdNotRegistered) =>
                 {
                     warn!(error = %e.message, "the controller lost this broker's registration; registering again");
                     if let Err(e) = self.register().await {
@@ -168,6 +171,48 @@ impl Broker {
         };
         let timeout = Duration::from_millis(self.config.broker_heartbeat_interval_ms.max(1000));
         self.channel.call(request, timeout).await
+    }
+
+    /// Kafka's controlled shutdown, before the listener closes: the controller moves the
+    /// partitions this broker leads to other in-sync replicas and takes it out of every ISR,
+    /// while it stays in the broker list; then, once it leads nothing, fences it. Meanwhile
+    /// clients are still served, and a request for a partition that moved is answered
+    /// NOT_LEADER_OR_FOLLOWER naming the new leader, so producers and consumers carry on there
+    /// instead of finding a closed port and a stale leader. Returns once this node's image
+    /// shows it fenced, or after `CONTROLLED_SHUTDOWN_TIMEOUT`.
+    pub async fn controlled_shutdown(&self) {
+        if !self.config.roles.broker {
+            return;
+        }
+        let started = std::time::Instant::now();
+        self.leaving.store(true, Ordering::Relaxed);
+        let deadline = tokio::time::Instant::now() + super::CONTROLLED_SHUTDOWN_TIMEOUT;
+        let mut changes = self.store.subscribe();
+        // Asked again at each change of the image: the first answer moves the leaderships, a
+        // later one (once the image shows them moved) fences this broker.
+        while !self.fenced() {
+            match tokio::time::timeout_at(deadline, self.heartbeat(true)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => warn!(error = %e.message, "controlled shutdown: the controller did not answer; retrying"),
+                Err(_) => break,
+            }
+            let soon = tokio::time::Instant::now() + Duration::from_millis(200);
+            let woken = tokio::time::timeout_at(soon.min(deadline), changes.changed()).await;
+            if woken.is_ok_and(|r| r.is_err()) || tokio::time::Instant::now() >= deadline {
+                break;
+            }
+        }
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        match self.fenced() && !self.image().leads_any(self.config.node_id) {
+            true => info!(elapsed_ms, "controlled shutdown: leads no partition"),
+            false => warn!(elapsed_ms, "controlled shutdown timed out; stopping while still leading partitions"),
+        }
+    }
+
+    /// Whether the image shows this broker's registration fenced (or gone).
+    fn fenced(&self) -> bool {
+        let epoch = self.broker_epoch.load(Ordering::Relaxed);
+        self.image().brokers.get(&self.config.node_id).is_none_or(|b| b.fenced || b.epoch != epoch)
     }
 
     /// Waits until the image shows this broker registered and unfenced.

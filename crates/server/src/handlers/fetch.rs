@@ -17,11 +17,14 @@ use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{EpochEndOffset, FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::fetch_response::{
+    EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
+};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
+use super::LeaderHints;
 use crate::broker::{Broker, TopicMeta};
 use crate::fetch_session::{Answer, Fetch, FetchKey, FetchPosition};
 use crate::partition::Partition;
@@ -30,6 +33,8 @@ use crate::stats::count_records;
 /// One requested partition, resolved.
 struct Wanted {
     topic: usize,
+    /// The topic's id, if it exists.
+    topic_id: Option<Uuid>,
     index: i32,
     partition: Result<Arc<Partition>, ResponseError>,
     fetch_offset: i64,
@@ -49,8 +54,8 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: FetchRequest, version:
         Err(code) => return FetchResponse::default().with_error_code(code.code()),
     };
     let now_ms = broker.clock.now_ms();
-    // Only a live (unfenced) follower may join an ISR.
-    let eligible = replica_id >= 0 && broker.image().brokers.get(&replica_id).is_some_and(|b| !b.fenced);
+    // Only a live follower that is not shutting down may join an ISR.
+    let eligible = replica_id >= 0 && broker.image().eligible(replica_id);
     let mut topics: Vec<(TopicName, Uuid)> = Vec::new();
     let mut metas: HashMap<(String, Uuid), (usize, Option<TopicMeta>)> = HashMap::new();
     let mut wanted = Vec::with_capacity(fetch.partitions.len());
@@ -61,7 +66,10 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: FetchRequest, version:
             (topics.len() - 1, meta)
         });
         let unknown = if uses_ids { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
-        let mut partition = meta.as_ref().ok_or(unknown).and_then(|m| broker.leader_partition(m, key.partition));
+        // A follower's leader epoch is its role's to judge (below); a consumer's is checked here.
+        let epoch = if replica_id >= 0 { -1 } else { position.current_leader_epoch };
+        let mut partition =
+            meta.as_ref().ok_or(unknown).and_then(|m| broker.leader_partition_in(m, key.partition, epoch));
         let mut diverged = None;
         if replica_id >= 0
             && let Ok(leader) = &partition
@@ -86,6 +94,7 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: FetchRequest, version:
         }
         wanted.push(Wanted {
             topic: *t,
+            topic_id: meta.as_ref().map(|m| m.id),
             index: key.partition,
             partition,
             fetch_offset: position.fetch_offset,
@@ -110,7 +119,7 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: FetchRequest, version:
         let (partitions, bytes, errors) = read_all(&wanted, max_bytes, bound);
         let now = tokio::time::Instant::now();
         if bytes >= min_bytes.max(1) || errors || diverged || now >= deadline || watchers.is_empty() {
-            return respond(broker, &fetch, &wanted, topics, partitions);
+            return respond(broker, &fetch, &wanted, topics, partitions, version);
         }
         let changed = futures::future::select_all(watchers.iter_mut().map(Watcher::changed));
         match tokio::time::timeout_at(deadline, changed).await {
@@ -118,7 +127,7 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: FetchRequest, version:
             // The deadline passed, or a partition went away (its topic was deleted).
             Ok((Err(_), _, _)) | Err(_) => {
                 let (partitions, _, _) = read_all(&wanted, max_bytes, bound);
-                return respond(broker, &fetch, &wanted, topics, partitions);
+                return respond(broker, &fetch, &wanted, topics, partitions, version);
             }
         }
     }
@@ -211,15 +220,30 @@ fn count_out(wanted: &[Wanted], partitions: &[(usize, PartitionData)]) {
 }
 
 /// The response for what was read, counted into each partition's outbound figures; within
-/// a fetch session, only the partitions with news.
+/// a fetch session, only the partitions with news. From version 16 a partition asked of the
+/// wrong broker (or in an old leader epoch) names its current leader (KIP-951).
 fn respond(
     broker: &Broker,
     fetch: &Fetch,
     wanted: &[Wanted],
     topics: Vec<(TopicName, Uuid)>,
-    partitions: Vec<(usize, PartitionData)>,
+    mut partitions: Vec<(usize, PartitionData)>,
+    version: i16,
 ) -> FetchResponse {
     count_out(wanted, &partitions);
+    let mut hints = LeaderHints::default();
+    if version >= 16 {
+        let misdirected = [ResponseError::NotLeaderOrFollower.code(), ResponseError::FencedLeaderEpoch.code()];
+        for (w, (_, data)) in wanted.iter().zip(partitions.iter_mut()) {
+            if let Some(id) = w.topic_id
+                && misdirected.contains(&data.error_code)
+            {
+                let (leader, epoch) = hints.leader(broker, &id, w.index);
+                data.current_leader =
+                    LeaderIdAndEpoch::default().with_leader_id(leader.into()).with_leader_epoch(epoch);
+            }
+        }
+    }
     let answers: Vec<Answer> = partitions
         .iter()
         .map(|(_, d)| Answer {
@@ -240,7 +264,10 @@ fn respond(
         }
     }
     responses.retain(|t| !t.partitions.is_empty());
-    FetchResponse::default().with_session_id(session_id).with_responses(responses)
+    let endpoints = hints.endpoints(|node_id, host, port, rack| {
+        NodeEndpoint::default().with_node_id(node_id).with_host(host).with_port(port).with_rack(rack)
+    });
+    FetchResponse::default().with_session_id(session_id).with_responses(responses).with_node_endpoints(endpoints)
 }
 
 /// The partitions a request names, with their positions, and those it asks to forget.

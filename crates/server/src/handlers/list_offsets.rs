@@ -33,7 +33,7 @@ pub(super) fn handle(broker: &Arc<Broker>, request: ListOffsetsRequest, version:
                     let found = meta
                         .as_ref()
                         .ok_or(ResponseError::UnknownTopicOrPartition)
-                        .and_then(|m| broker.leader_partition(m, p.partition_index));
+                        .and_then(|m| broker.leader_partition_in(m, p.partition_index, p.current_leader_epoch));
                     match found {
                         Err(code) => response.with_error_code(code.code()).with_offset(-1).with_timestamp(-1),
                         Ok(partition) => match lookup(&partition, p.timestamp) {

@@ -16,19 +16,23 @@ mod groups;
 mod init_producer_id;
 mod list_offsets;
 mod metadata;
+mod offset_for_leader_epoch;
 mod offsets;
 mod partitions;
 pub mod produce;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use kafka_protocol::messages::BrokerId;
 use kafka_protocol::messages::{RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 use tracing::error;
+use uuid::Uuid;
 
-use crate::broker::Broker;
+use crate::broker::{Broker, LiveBroker};
 use crate::codec::Request;
 
 /// A response to come; `None` for requests that get none (produce with acks=0).
@@ -51,6 +55,9 @@ pub fn dispatch(broker: &Arc<Broker>, request: Request, client_host: &str) -> Re
             async move { Some(ResponseKind::Fetch(fetch::handle(&broker, r, version).await)) }.boxed()
         }
         RequestKind::ListOffsets(r) => ready(ResponseKind::ListOffsets(list_offsets::handle(broker, r, version))),
+        RequestKind::OffsetForLeaderEpoch(r) => {
+            ready(ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, r)))
+        }
         RequestKind::CreateTopics(r) => {
             let broker = broker.clone();
             async move { Some(ResponseKind::CreateTopics(create_topics::handle(&broker, r, version).await)) }.boxed()
@@ -129,6 +136,34 @@ pub fn dispatch(broker: &Arc<Broker>, request: Request, client_host: &str) -> Re
             error!(request = ?other, "a request for an API with no handler got past the version check");
             futures::future::ready(None).boxed()
         }
+    }
+}
+
+/// KIP-951's hints in an answer to a client that asked the wrong broker: each such
+/// partition's current leader, and those leaders' endpoints, so the client goes straight there
+/// instead of refreshing its metadata.
+#[derive(Default)]
+struct LeaderHints {
+    endpoints: BTreeMap<i32, LiveBroker>,
+}
+
+impl LeaderHints {
+    /// (leader id, leader epoch) of a partition, noting the leader's endpoint; (-1, -1) when
+    /// the partition is unknown.
+    fn leader(&mut self, broker: &Broker, topic_id: &Uuid, index: i32) -> (i32, i32) {
+        let Some((leader, epoch, endpoint)) = broker.current_leader(topic_id, index) else { return (-1, -1) };
+        if let Some(endpoint) = endpoint {
+            self.endpoints.insert(leader, endpoint);
+        }
+        (leader, epoch)
+    }
+
+    /// The noted endpoints, in a response's own endpoint type.
+    fn endpoints<T>(self, make: impl Fn(BrokerId, StrBytes, i32, Option<StrBytes>) -> T) -> Vec<T> {
+        self.endpoints
+            .into_values()
+            .map(|b| make(BrokerId(b.node_id), text(b.host), i32::from(b.port), b.rack.map(text)))
+            .collect()
     }
 }
 

@@ -9,12 +9,14 @@ use brook_log::{Appended, Durability};
 use bytes::Bytes;
 use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
 use kafka_protocol::records::Compression;
 use tracing::debug;
 
-use super::{Reply, text};
+use super::{LeaderHints, Reply, text};
 use crate::broker::TopicMeta;
 use crate::broker::{ApiError, Broker};
 use crate::partition::Partition;
@@ -67,16 +69,18 @@ pub(super) fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16
                 Outcome { index: p.index, result }
             })
             .collect();
-        topics.push((topic.name, topic.topic_id, outcomes));
+        topics.push((topic.name, topic.topic_id, meta.map(|m| m.id), outcomes));
     }
     if acks == 0 {
         return futures::future::ready(None).boxed();
     }
     let timeout = Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0));
+    let broker = broker.clone();
     async move {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut responses = Vec::with_capacity(topics.len());
-        for (name, topic_id, outcomes) in topics {
+        let mut hints = LeaderHints::default();
+        for (name, topic_id, id, outcomes) in topics {
             let mut partitions = Vec::with_capacity(outcomes.len());
             for outcome in outcomes {
                 let response = PartitionProduceResponse::default().with_index(outcome.index);
@@ -103,6 +107,15 @@ pub(super) fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16
                         response.with_error_code(code.code()).with_base_offset(-1).with_error_message(message.map(text))
                     }
                 });
+                // KIP-951: the partition's leader now, read after any wait.
+                if let (Some(response), Some(id)) = (partitions.last_mut(), id)
+                    && version >= 10
+                    && response.error_code == ResponseError::NotLeaderOrFollower.code()
+                {
+                    let (leader, epoch) = hints.leader(&broker, &id, response.index);
+                    response.current_leader =
+                        LeaderIdAndEpoch::default().with_leader_id(leader.into()).with_leader_epoch(epoch);
+                }
             }
             responses.push(
                 TopicProduceResponse::default()
@@ -111,7 +124,10 @@ pub(super) fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16
                     .with_partition_responses(partitions),
             );
         }
-        Some(ResponseKind::Produce(ProduceResponse::default().with_responses(responses)))
+        let endpoints = hints.endpoints(|node_id, host, port, rack| {
+            NodeEndpoint::default().with_node_id(node_id).with_host(host).with_port(port).with_rack(rack)
+        });
+        Some(ResponseKind::Produce(ProduceResponse::default().with_responses(responses).with_node_endpoints(endpoints)))
     }
     .boxed()
 }
