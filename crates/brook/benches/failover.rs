@@ -172,8 +172,9 @@ async fn measure(mut system: System, rounds: usize) -> Figures {
             let gap = window.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(until - before);
             term.push(gap.as_secs_f64() * 1e3);
         }
+        let (what, ms) = if round % 2 == 0 { ("kill -9", kill.last()) } else { ("SIGTERM", term.last()) };
+        eprintln!("round {round}: {what} of node {leader} (leader as node {asked} said): {:.0} ms", ms.unwrap_or(&0.0));
         system.restart(leader);
-        eprintln!("round {round}: node {leader} (asked {asked}) done");
     }
     done.store(true, Ordering::Relaxed);
     producing.await.expect("producer");

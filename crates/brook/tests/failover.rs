@@ -7,7 +7,9 @@
 //!   controller's own rebalance.
 //! - A broker stopped with SIGTERM hands its leaderships over first (controlled shutdown).
 //! - Unclean leader election: a partition whose in-sync replicas are all down stays offline,
-//!   unless an operator forces an election or enables `unclean.leader.election.enable`.
+//!   unless an operator forces an election or enables `unclean.leader.election.enable`;
+//!   `kafka-topics --describe` (Kafka's and Brook's) lists under-replicated and unavailable
+//!   partitions on the way.
 
 mod common;
 
@@ -175,6 +177,34 @@ fn kafka_leader_election(bootstrap: &str, args: &[&str]) -> (bool, String) {
     (output.status.success(), text)
 }
 
+#[derive(Debug, Clone, Copy)]
+enum Tool {
+    Kafka,
+    Brook,
+}
+
+/// The partitions of `topic` that `kafka-topics --describe` (Kafka's or Brook's) lists with
+/// `filter` (one of its partition filters, which print partition lines only).
+fn listed(tool: Tool, bootstrap: &str, topic: &str, filter: &str) -> Vec<i32> {
+    let args = ["--bootstrap-server", bootstrap, "--describe", "--topic", topic, filter];
+    let mut command = match tool {
+        Tool::Kafka => {
+            let mut c = Command::new("java");
+            c.args(["-cp", &classpath(), "org.apache.kafka.tools.TopicCommand"]);
+            c
+        }
+        Tool::Brook => {
+            let mut c = Command::new(common::brook_bin());
+            c.arg("topics");
+            c
+        }
+    };
+    let output = run_with_input(command.args(args), "");
+    let out = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(output.status.success(), "{tool:?} {filter}: {out}{}", String::from_utf8_lossy(&output.stderr));
+    out.lines().filter_map(|l| l.split("Partition: ").nth(1)?.split_whitespace().next()?.parse().ok()).collect()
+}
+
 async fn create(bootstrap: &str, topic: NewTopic<'_>) {
     let admin: AdminClient<DefaultClientContext> =
         ClientConfig::new().set("bootstrap.servers", bootstrap).create().expect("admin");
@@ -263,6 +293,11 @@ async fn unclean_elections_only_when_asked() {
     eventually(SETTLE, "2 alone in sync", || {
         partition_states(&addr, "fragile").iter().all(|(l, _, isr)| *l == 2 && isr == &[2]).then_some(())
     });
+    let bootstrap = cluster.node(2).addr();
+    for tool in [Tool::Kafka, Tool::Brook] {
+        assert_eq!(listed(tool, &bootstrap, "fragile", "--under-replicated-partitions"), [0, 1], "{tool:?}");
+        assert_eq!(listed(tool, &bootstrap, "fragile", "--unavailable-partitions"), [0; 0], "{tool:?}");
+    }
     cluster.kill(2);
     cluster.restart_all(&[3, 4]);
     let addr = cluster.node(3).addr();
@@ -271,6 +306,9 @@ async fn unclean_elections_only_when_asked() {
         let offline = states.iter().all(|(l, _, isr)| *l == -1 && isr == &[2]);
         (common::wire::brokers(&addr) == vec![3, 4] && offline).then_some(())
     });
+    for tool in [Tool::Kafka, Tool::Brook] {
+        assert_eq!(listed(tool, &addr, "fragile", "--unavailable-partitions"), [0, 1], "{tool:?}");
+    }
 
     let (ok, out) = kafka_leader_election(
         &cluster.bootstrap(),
@@ -284,6 +322,9 @@ async fn unclean_elections_only_when_asked() {
         (leader == 3 && !isr.contains(&2)).then_some(())
     });
     assert_eq!(partition_states(&addr, "fragile")[1].0, -1, "partition 1 is still offline");
+    for tool in [Tool::Kafka, Tool::Brook] {
+        assert_eq!(listed(tool, &addr, "fragile", "--unavailable-partitions"), [1], "{tool:?}");
+    }
 
     let admin: AdminClient<DefaultClientContext> =
         ClientConfig::new().set("bootstrap.servers", cluster.bootstrap()).create().expect("admin");

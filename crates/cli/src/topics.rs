@@ -30,7 +30,27 @@ pub const OPTS: &[Opt] = &[
     Opt { name: "if-not-exists", value: false, help: "create only if the topic does not exist" },
     Opt { name: "if-exists", value: false, help: "alter or delete only if the topic exists" },
     Opt { name: "exclude-internal", value: false, help: "leave out internal topics (list, describe)" },
+    Opt {
+        name: "under-replicated-partitions",
+        value: false,
+        help: "describe only partitions whose ISR lacks a replica",
+    },
+    Opt { name: "unavailable-partitions", value: false, help: "describe only partitions without a live leader" },
+    Opt {
+        name: "under-min-isr-partitions",
+        value: false,
+        help: "describe only partitions whose ISR is below min.insync.replicas",
+    },
+    Opt {
+        name: "at-min-isr-partitions",
+        value: false,
+        help: "describe only partitions whose ISR is at min.insync.replicas",
+    },
 ];
+
+/// `--describe`'s partition filters, as Kafka's tool names them.
+const FILTERS: [&str; 4] =
+    ["under-replicated-partitions", "unavailable-partitions", "under-min-isr-partitions", "at-min-isr-partitions"];
 
 pub fn run(parsed: &Parsed) -> Result<(), ToolError> {
     let actions = ["create", "list", "describe", "alter", "delete"].iter().filter(|a| parsed.has(a)).count();
@@ -135,8 +155,11 @@ fn describe(admin: &AdminClient<DefaultClientContext>, parsed: &Parsed) -> Resul
     let configs = block_on(admin.describe_configs(&specs, &AdminOptions::new().request_timeout(Some(TIMEOUT))))
         .map_err(|e| ToolError::failed(e.to_string()))?;
     let mut overrides: BTreeMap<&str, String> = BTreeMap::new();
+    let mut min_isr: BTreeMap<&str, usize> = BTreeMap::new();
     for (name, result) in names.iter().zip(&configs) {
         if let Ok(resource) = result {
+            let min = resource.get("min.insync.replicas").and_then(|e| e.value.as_deref()?.parse().ok());
+            min_isr.insert(name, min.unwrap_or(1));
             let set: Vec<String> = resource
                 .entries
                 .iter()
@@ -149,18 +172,32 @@ fn describe(admin: &AdminClient<DefaultClientContext>, parsed: &Parsed) -> Resul
     // Kafka's tool prints topic ids; an older cluster without DescribeTopics simply has none.
     let ids = crate::native::topic_ids(admin.inner(), &names, TIMEOUT).unwrap_or_default();
     let join = |ids: &[i32]| ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
+    // With a filter, Kafka's tool prints only the matching partitions, without topic lines.
+    let filters: Vec<&str> = FILTERS.into_iter().filter(|f| parsed.has(f)).collect();
+    let live: Vec<i32> = metadata.brokers().iter().map(|b| b.id()).collect();
     for name in &names {
         let Some(topic) = metadata.topics().iter().find(|t| t.name() == name) else { continue };
         let mut partitions: Vec<_> = topic.partitions().iter().collect();
         partitions.sort_by_key(|p| p.id());
         let replication = partitions.first().map_or(0, |p| p.replicas().len());
         let id = ids.get(name.as_str()).map_or_else(String::new, |id| format!("\tTopicId: {id}"));
-        println!(
-            "Topic: {name}{id}\tPartitionCount: {}\tReplicationFactor: {replication}\tConfigs: {}",
-            partitions.len(),
-            overrides.get(name.as_str()).map_or("", String::as_str)
-        );
-        for p in partitions {
+        if filters.is_empty() {
+            println!(
+                "Topic: {name}{id}\tPartitionCount: {}\tReplicationFactor: {replication}\tConfigs: {}",
+                partitions.len(),
+                overrides.get(name.as_str()).map_or("", String::as_str)
+            );
+        }
+        let min = min_isr.get(name.as_str()).copied().unwrap_or(1);
+        let wanted = |p: &&rdkafka::metadata::MetadataPartition| {
+            filters.iter().any(|f| match *f {
+                "under-replicated-partitions" => p.isr().len() < p.replicas().len(),
+                "unavailable-partitions" => p.leader() < 0 || !live.contains(&p.leader()),
+                "under-min-isr-partitions" => p.isr().len() < min,
+                _ => p.isr().len() == min,
+            })
+        };
+        for p in partitions.into_iter().filter(|p| filters.is_empty() || wanted(p)) {
             let leader = if p.leader() >= 0 { p.leader().to_string() } else { "none".into() };
             println!(
                 "\tTopic: {name}\tPartition: {}\tLeader: {leader}\tReplicas: {}\tIsr: {}\tElr: N/A\tLastKnownElr: N/A",

@@ -29,6 +29,10 @@ const FETCH_VERSION: i16 = 15;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a follower waits for its appends to be synced before fetching anyway.
 const SYNC_WAIT: Duration = Duration::from_secs(5);
+/// How soon a partition is fetched again when its new leader has not yet applied its own
+/// election (UNKNOWN_LEADER_EPOCH): `replica.fetch.backoff.ms` (1 s) would hold the high
+/// watermark, and so every acks=all producer, that long after each leader change.
+const LEADER_CATCHING_UP: Duration = Duration::from_millis(20);
 
 /// A hosted partition as a follower sees it.
 pub trait Replica: Send + Sync + 'static {
@@ -212,6 +216,12 @@ async fn run(config: FetcherConfig, broker_epoch: Arc<AtomicI64>, leader: i32, a
             for data in topic.partitions {
                 let key = (topic.topic_id, data.partition_index);
                 let Some(p) = by_key.get(&key) else { continue };
+                // The leader has not applied the metadata that makes it leader yet: it will
+                // within moments, and the high watermark waits for this replica meanwhile.
+                let wait = match data.error_code == ResponseError::UnknownLeaderEpoch.code() {
+                    true => backoff.min(LEADER_CATCHING_UP),
+                    false => backoff,
+                };
                 match apply(p, data) {
                     Ok(()) => {
                         reasons.remove(&key);
@@ -221,7 +231,7 @@ async fn run(config: FetcherConfig, broker_epoch: Arc<AtomicI64>, leader: i32, a
                             info!(topic = p.topic, partition = p.index, leader, reason = %refused, "replica fetch backs off");
                             reasons.insert(key, refused);
                         }
-                        delayed.insert(key, Instant::now() + backoff);
+                        delayed.insert(key, Instant::now() + wait);
                     }
                 }
             }

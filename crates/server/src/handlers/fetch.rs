@@ -66,8 +66,10 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: FetchRequest, version:
             (topics.len() - 1, meta)
         });
         let unknown = if uses_ids { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
-        // A follower's leader epoch is its role's to judge (below); a consumer's is checked here.
-        let epoch = if replica_id >= 0 { -1 } else { position.current_leader_epoch };
+        // The leader epoch first, as Kafka: a follower or consumer that already knows a newer
+        // epoch than this broker is told UNKNOWN_LEADER_EPOCH (retry soon: this broker is
+        // about to learn it leads), not NOT_LEADER_OR_FOLLOWER.
+        let epoch = position.current_leader_epoch;
         let mut partition =
             meta.as_ref().ok_or(unknown).and_then(|m| broker.leader_partition_in(m, key.partition, epoch));
         let mut diverged = None;
