@@ -420,14 +420,19 @@ async fn sigterm_moves_leadership_first() {
     assert!(states.iter().all(|(l, _, isr)| *l > 0 && *l != leaving && !isr.contains(&leaving)), "{states:?}");
     clients_are_told_the_new_leader(&cluster, moved[0], old_epochs[moved[0] as usize]);
 
-    // Assigned, not subscribed: with a broker down, `__consumer_offsets` (replication factor
-    // 3) could not be created, in Kafka as here.
-    let reader = consumer(&cluster.bootstrap(), "audit", "classic");
-    let mut partitions = TopicPartitionList::new();
-    for p in 0..SPREAD {
-        partitions.add_partition_offset(TOPIC, p, Offset::Beginning).expect("offset");
+    read_exactly(&cluster.bootstrap(), SPREAD, acked).await;
+}
+
+/// Reads partitions `0..partitions` of TOPIC from the start: exactly the `acked` values, none
+/// twice. Assigned, not subscribed: with a broker down, `__consumer_offsets` (replication
+/// factor 3) could not be created, in Kafka as here.
+async fn read_exactly(bootstrap: &str, partitions: i32, mut acked: Vec<String>) {
+    let reader = consumer(bootstrap, "audit", "classic");
+    let mut assigned = TopicPartitionList::new();
+    for p in 0..partitions {
+        assigned.add_partition_offset(TOPIC, p, Offset::Beginning).expect("offset");
     }
-    reader.assign(&partitions).expect("assign");
+    reader.assign(&assigned).expect("assign");
     let read = read(&reader, acked.len()).await;
     let mut values: Vec<&String> = read.values().collect();
     values.sort();
@@ -502,4 +507,70 @@ fn partition_end(conn: &mut Conn, partition: i32) -> i64 {
     let request = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![topic]);
     let ResponseKind::ListOffsets(r) = conn.call(ApiKey::ListOffsets, 8, &request) else { panic!() };
     r.topics[0].partitions[0].offset
+}
+
+/// Kafka's `kafka-reassign-partitions` moves a partition's replica from broker 1 to broker 3
+/// while an acks=all producer writes to it: `--generate` proposes, `--execute` starts the
+/// move, `--verify` reports it complete (and clears throttles); the partition ends on [2, 3]
+/// with both in sync, broker 1 deletes its copy, and every acknowledged record is there once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafkas_reassign_tool_moves_a_replica_under_load() {
+    let cluster = Cluster::start(3, SETTINGS);
+    let bootstrap = cluster.bootstrap();
+    let assignment: &[&[i32]] = &[&[1, 2]];
+    let topic = NewTopic::new(TOPIC, 1, TopicReplication::Variable(assignment)).set("min.insync.replicas", "2");
+    create(&bootstrap, topic).await;
+    let addr = cluster.node(2).addr();
+    eventually(SETTLE, "both replicas in sync", || (partition_states(&addr, TOPIC)[0].2 == vec![1, 2]).then_some(()));
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("enable.idempotence", "true")
+        .create()
+        .expect("producer");
+    let stop = Arc::new(AtomicBool::new(false));
+    let producing = tokio::spawn(produce_steadily(producer, 0, stop.clone()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let dir = tempfile::tempdir().expect("dir");
+    let topics = dir.path().join("topics.json");
+    std::fs::write(&topics, format!(r#"{{"version":1,"topics":[{{"topic":"{TOPIC}"}}]}}"#)).expect("write");
+    let topics = topics.to_string_lossy().to_string();
+    let (ok, out) =
+        kafka_reassign(&bootstrap, &["--generate", "--topics-to-move-json-file", &topics, "--broker-list", "2,3"]);
+    assert!(ok && out.contains("Proposed partition reassignment configuration"), "{out}");
+    let plan = dir.path().join("plan.json");
+    let json = format!(
+        r#"{{"version":1,"partitions":[{{"topic":"{TOPIC}","partition":0,"replicas":[2,3],"log_dirs":["any","any"]}}]}}"#
+    );
+    std::fs::write(&plan, json).expect("write");
+    let plan = plan.to_string_lossy().to_string();
+    let (ok, out) = kafka_reassign(&bootstrap, &["--execute", "--reassignment-json-file", &plan]);
+    assert!(ok && out.contains("Successfully started partition reassignment"), "{out}");
+    eventually(SETTLE, "the tool reports the move complete", || {
+        let (ok, out) = kafka_reassign(&bootstrap, &["--verify", "--reassignment-json-file", &plan]);
+        (ok && out.contains(&format!("Reassignment of partition {TOPIC}-0 is completed"))).then_some(())
+    });
+    let (leader, replicas, isr) = partition_states(&addr, TOPIC).remove(0);
+    assert_eq!((replicas, isr), (vec![2, 3], vec![2, 3]), "leader {leader}");
+    assert!(leader == 2 || leader == 3);
+    let copy = cluster.node(1).data.join(format!("{TOPIC}-0"));
+    eventually(SETTLE, "broker 1 deleted its copy", || (!copy.exists()).then_some(()));
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (acks, errors) = producing.await.expect("producer task");
+    assert!(errors.is_empty(), "the producer saw {errors:?}");
+    let acked: Vec<String> = acks.into_iter().map(|(_, v)| v).collect();
+    assert!(!acked.is_empty());
+    read_exactly(&bootstrap, 1, acked).await;
+}
+
+/// Kafka's `kafka-reassign-partitions` against `bootstrap`: its exit status and output.
+fn kafka_reassign(bootstrap: &str, args: &[&str]) -> (bool, String) {
+    let mut command = Command::new("java");
+    command.args(["-cp", &classpath(), "org.apache.kafka.tools.reassign.ReassignPartitionsCommand"]);
+    command.args(["--bootstrap-server", bootstrap]);
+    let output = run_with_input(command.args(args), "");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), text)
 }

@@ -351,6 +351,16 @@ fn every_advertised_version_answers() {
                         &ElectLeadersRequest::default().with_topic_partitions(Some(vec![topic])),
                     )
                 }
+                // Cancelling a reassignment of a partition that is not moving.
+                ApiKey::AlterPartitionReassignments => {
+                    let topic = alter_partition_reassignments_request::ReassignableTopic::default()
+                        .with_name(name())
+                        .with_partitions(vec![alter_partition_reassignments_request::ReassignablePartition::default()]);
+                    conn.send(api_key, version, &AlterPartitionReassignmentsRequest::default().with_topics(vec![topic]))
+                }
+                ApiKey::ListPartitionReassignments => {
+                    conn.send(api_key, version, &ListPartitionReassignmentsRequest::default().with_topics(None))
+                }
                 ApiKey::DescribeLogDirs => {
                     conn.send(api_key, version, &DescribeLogDirsRequest::default().with_topics(None))
                 }

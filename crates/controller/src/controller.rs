@@ -17,7 +17,6 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use crate::decisions;
 use crate::elections::{self, ElectionPolicy, ElectionType};
 use crate::image::{MetadataImage, NO_LEADER, TopicMeta};
 use crate::placement::{self, Candidate};
@@ -27,6 +26,7 @@ use crate::requests::{
 };
 use crate::store::MetadataStore;
 use crate::{ApiError, cluster_id_from};
+use crate::{decisions, reassignment};
 
 /// An upper bound on partitions per CreateTopics/CreatePartitions request, against typos
 /// that would create millions of directories.
@@ -246,7 +246,8 @@ impl Controller {
                 }
                 let added = count - topic.partitions;
                 let assignment = if assignment.is_empty() {
-                    let rf = topic.assignments.first().map_or(1, |p| p.replicas.len() as i16);
+                    // The factor the first partition has, or will have once a move in progress ends.
+                    let rf = topic.assignments.first().map_or(1, |p| (p.replicas.len() - p.removing.len()) as i16);
                     place(image, topic.partitions, added, rf)?
                 } else {
                     if assignment.len() != added as usize {
@@ -317,6 +318,21 @@ impl Controller {
                     .map(|((topic, index), outcome)| (*topic, *index, outcome.err().map(Into::into)))
                     .collect();
                 Ok((records, Answer::Now(ControllerReply::Elected(outcomes))))
+            }
+            ControllerRequest::AlterReassignments { reassignments } => {
+                // Each partition sees the ones before it, as one command applies them in order.
+                let mut working = image.clone();
+                let mut records = Vec::new();
+                let mut outcomes = Vec::with_capacity(reassignments.len());
+                for (topic_id, index, target) in reassignments {
+                    let outcome = reassignment::alter(&working, topic_id, index, target);
+                    if let Ok(changes) = &outcome {
+                        changes.iter().for_each(|r| working.apply(working.applied_index, r));
+                        records.extend(changes.iter().cloned());
+                    }
+                    outcomes.push((topic_id, index, outcome.err().map(Into::into)));
+                }
+                Ok((records, Answer::Now(ControllerReply::Reassigned(outcomes))))
             }
             ControllerRequest::DescribeQuorum | ControllerRequest::FetchMetadata { .. } => {
                 unreachable!("answered before deciding")

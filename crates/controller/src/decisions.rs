@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::ApiError;
 use crate::elections::{ElectionPolicy, unclean_leader};
 use crate::image::{BrokerRegistration, MetadataImage, NO_LEADER};
+use crate::reassignment;
 use crate::records::{Endpoint, MetadataRecord};
 use crate::requests::IsrChange;
 
@@ -64,11 +65,22 @@ pub fn register(
     records
 }
 
-/// An ISR change from a partition's leader, if Kafka's checks pass.
+/// An ISR change from a partition's leader, if Kafka's checks pass; a reassignment waiting
+/// for it (its added replicas now in sync) completes with it.
 pub fn alter_partition(image: &MetadataImage, change: IsrChange) -> Result<Vec<MetadataRecord>, ApiError> {
     check_alter_partition(image, &change)?;
     let IsrChange { topic_id, partition, leader, isr, .. } = change;
-    Ok(vec![MetadataRecord::PartitionChanged { topic_id, partition, leader, isr }])
+    let changed = MetadataRecord::PartitionChanged { topic_id, partition, leader, isr };
+    let reassigning =
+        image.topic_by_id(&topic_id).and_then(|t| t.partition(partition)).is_some_and(|p| p.reassigning());
+    if !reassigning {
+        return Ok(vec![changed]);
+    }
+    let mut after = image.clone();
+    after.apply(after.applied_index, &changed);
+    let p = after.topic_by_id(&topic_id).and_then(|t| t.partition(partition)).expect("just changed");
+    let completed = reassignment::completion(&after, topic_id, partition, p);
+    Ok(std::iter::once(changed).chain(completed).collect())
 }
 
 /// Kafka's checks of an AlterPartition from a partition's leader: it is the registered,

@@ -22,6 +22,18 @@ pub struct PartitionMeta {
     pub leader: i32,
     pub leader_epoch: i32,
     pub partition_epoch: i32,
+    /// A reassignment in progress (Kafka's adding and removing replicas): `replicas` is then
+    /// the target followed by the replicas to remove.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adding: Vec<i32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removing: Vec<i32>,
+}
+
+impl PartitionMeta {
+    pub fn reassigning(&self) -> bool {
+        !self.adding.is_empty() || !self.removing.is_empty()
+    }
 }
 
 /// A topic as the metadata describes it.
@@ -135,6 +147,8 @@ impl MetadataImage {
                         leader: *leader,
                         leader_epoch: 0,
                         partition_epoch: 0,
+                        adding: Vec::new(),
+                        removing: Vec::new(),
                     };
                     Arc::make_mut(&mut topic.assignments).push(meta);
                     topic.partitions += 1;
@@ -149,6 +163,21 @@ impl MetadataImage {
                         p.leader_epoch += 1;
                     }
                     p.isr = isr.clone();
+                    p.partition_epoch += 1;
+                }
+            }
+            MetadataRecord::PartitionReassigned { topic_id, partition, replicas, isr, leader, adding, removing } => {
+                if let Some(p) = self.topic_by_id_mut(topic_id).and_then(|t| {
+                    usize::try_from(*partition).ok().and_then(|i| Arc::make_mut(&mut t.assignments).get_mut(i))
+                }) {
+                    if p.leader != *leader {
+                        p.leader = *leader;
+                        p.leader_epoch += 1;
+                    }
+                    p.replicas = replicas.clone();
+                    p.isr = isr.clone();
+                    p.adding = adding.clone();
+                    p.removing = removing.clone();
                     p.partition_epoch += 1;
                 }
             }

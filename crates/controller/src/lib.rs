@@ -9,6 +9,7 @@
 //! - `decisions`: broker lifecycle and ISR changes, as functions of the image.
 //! - `elections`: choosing leaders: clean, unclean, preferred, and the automatic rebalance.
 //! - `placement`: where new partitions' replicas go.
+//! - `reassignment`: moving replicas (AlterPartitionReassignments).
 //! - `requests`: what brokers ask the controller, over RPC or in-process.
 //! - `channel`: a broker's way to the active controller, wherever it is.
 //! - `legacy`: reading a metadata log written before the quorum existed.
@@ -20,6 +21,7 @@ pub mod elections;
 pub mod image;
 pub mod legacy;
 pub mod placement;
+pub mod reassignment;
 pub mod records;
 pub mod requests;
 pub mod store;

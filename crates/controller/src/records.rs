@@ -76,6 +76,19 @@ pub enum MetadataRecord {
         leader: i32,
         isr: Vec<i32>,
     },
+    /// A partition's replicas change (AlterPartitionReassignments): a reassignment starts
+    /// (the target and the replicas still to remove, with those to add and remove named), is
+    /// cancelled, or completes (the target alone). Bumps the partition epoch, and the leader
+    /// epoch when the leader changes.
+    PartitionReassigned {
+        topic_id: Uuid,
+        partition: i32,
+        replicas: Vec<i32>,
+        isr: Vec<i32>,
+        leader: i32,
+        adding: Vec<i32>,
+        removing: Vec<i32>,
+    },
     TopicDeleted {
         id: Uuid,
     },

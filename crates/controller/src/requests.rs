@@ -64,6 +64,10 @@ pub enum ControllerRequest {
         unclean: bool,
         partitions: Option<Vec<(Uuid, i32)>>,
     },
+    /// Per partition: a target replica list, or `None` to cancel a reassignment.
+    AlterReassignments {
+        reassignments: Vec<(Uuid, i32, Option<Vec<i32>>)>,
+    },
     /// DescribeQuorum: only the quorum's leader knows every voter's progress.
     DescribeQuorum,
     /// A broker that is not a voter follows the metadata: the commands committed after index
@@ -101,6 +105,7 @@ pub enum ControllerReply {
     },
     /// Each partition's outcome of an ElectLeaders, in the order asked (or of every partition).
     Elected(Vec<(Uuid, i32, Option<WireError>)>),
+    Reassigned(Vec<(Uuid, i32, Option<WireError>)>),
     Heartbeat {
         fenced: bool,
     },

@@ -33,6 +33,13 @@ struct Progress {
     last_fetch_leader_end: i64,
 }
 
+impl Progress {
+    /// A follower not heard from in this leadership.
+    fn unknown(last_caught_up_ms: i64) -> Progress {
+        Progress { log_end: -1, last_caught_up_ms, last_fetch_ms: 0, last_fetch_leader_end: -1 }
+    }
+}
+
 /// One leadership of one partition: from the metadata naming this node leader in an epoch
 /// until the next epoch.
 #[derive(Debug)]
@@ -53,13 +60,7 @@ impl Leadership {
             .replicas
             .iter()
             .filter(|id| **id != node_id)
-            .map(|id| {
-                let caught_up = if state.isr.contains(id) { now_ms } else { i64::MIN / 2 };
-                (
-                    *id,
-                    Progress { log_end: -1, last_caught_up_ms: caught_up, last_fetch_ms: 0, last_fetch_leader_end: -1 },
-                )
-            })
+            .map(|id| (*id, Progress::unknown(if state.isr.contains(id) { now_ms } else { i64::MIN / 2 })))
             .collect();
         Leadership { node_id, state, pending: None, followers, epoch_start_offset: log_end }
     }
@@ -74,9 +75,16 @@ impl Leadership {
 
     /// The metadata changed within this leadership (same leader epoch): a new partition epoch
     /// settles any proposed ISR.
+    /// A reassignment may add replicas (tracked from their first fetch, out of sync until
+    /// they catch up) or remove them (forgotten).
     pub fn update(&mut self, state: PartitionState) {
         if state.partition_epoch != self.state.partition_epoch {
             self.pending = None;
+        }
+        let node_id = self.node_id;
+        self.followers.retain(|id, _| state.replicas.contains(id));
+        for id in state.replicas.iter().filter(|id| **id != node_id) {
+            self.followers.entry(*id).or_insert(Progress::unknown(i64::MIN / 2));
         }
         self.state = state;
     }
@@ -226,5 +234,21 @@ mod tests {
         assert_eq!(l.shrink_isr(31_000, 30_000), None, "caught up as of 2 s");
         l.record_fetch(2, 25, 40, 33_000);
         assert_eq!(l.shrink_isr(33_000, 30_000), Some(vec![1]), "not caught up since 2 s");
+    }
+
+    /// A reassignment adds replica 4: it is followed from its first fetch and joins once
+    /// caught up; removing replica 3 forgets it, so it no longer holds the floor.
+    #[test]
+    fn reassigned_replicas_are_followed_and_forgotten() {
+        let mut l = Leadership::new(1, state(&[1, 2, 3]), 100, 0);
+        l.record_fetch(2, 100, 100, 1_000);
+        l.record_fetch(3, 90, 100, 1_000);
+        l.update(PartitionState { partition_epoch: 5, replicas: vec![1, 2, 4, 3], ..state(&[1, 2, 3]) });
+        assert!(l.is_follower(4));
+        l.record_fetch(4, 100, 100, 2_000);
+        assert_eq!(l.expand_isr(4, 100), Some(vec![1, 2, 4, 3]));
+        l.update(PartitionState { partition_epoch: 7, replicas: vec![1, 2, 4], ..state(&[1, 2, 4]) });
+        assert!(!l.is_follower(3));
+        assert_eq!(l.floor(2), Some(100), "3 no longer counts");
     }
 }

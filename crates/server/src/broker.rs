@@ -610,6 +610,20 @@ impl Broker {
         Ok(())
     }
 
+    /// AlterPartitionReassignments through the active controller: per partition a target
+    /// replica list (`None` cancels); each partition's outcome, `None` for success.
+    pub async fn alter_reassignments(
+        &self,
+        reassignments: Vec<(Uuid, i32, Option<Vec<i32>>)>,
+    ) -> Result<Vec<(Uuid, i32, Option<ApiError>)>, ApiError> {
+        match self.ask_controller(ControllerRequest::AlterReassignments { reassignments }).await? {
+            ControllerReply::Reassigned(outcomes) => {
+                Ok(outcomes.into_iter().map(|(topic, index, error)| (topic, index, error.map(Into::into))).collect())
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// ElectLeaders through the active controller: each partition's outcome, `None` for
     /// success; `partitions` `None` is every partition.
     pub async fn elect_leaders(

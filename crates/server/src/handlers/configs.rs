@@ -139,6 +139,9 @@ pub(super) async fn incremental_alter(
             Some((key, op, _)) => {
                 Err(ApiError::new(ResponseError::InvalidRequest, format!("unknown operation {op} for {key}")))
             }
+            // Brook sets no dynamic broker configs, so deleting one changes nothing and is done
+            // (`kafka-reassign-partitions --verify` clears replication throttles this way).
+            None if resource.resource_type == BROKER && ops.iter().all(|(_, op, _)| *op == DELETE) => Ok(()),
             None => {
                 change(broker, resource.resource_type, &resource.resource_name, request.validate_only, |current| {
                     apply_ops(current, &ops, broker)

@@ -20,6 +20,7 @@ mod offset_for_leader_epoch;
 mod offsets;
 mod partitions;
 pub mod produce;
+mod reassignments;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -92,6 +93,13 @@ pub fn dispatch(broker: &Arc<Broker>, request: Request, client_host: &str) -> Re
         }
         RequestKind::ElectLeaders(r) => {
             async move { Some(ResponseKind::ElectLeaders(elect_leaders::handle(&b, r, version).await)) }.boxed()
+        }
+        RequestKind::AlterPartitionReassignments(r) => {
+            async move { Some(ResponseKind::AlterPartitionReassignments(reassignments::alter(&b, r, version).await)) }
+                .boxed()
+        }
+        RequestKind::ListPartitionReassignments(r) => {
+            ready(ResponseKind::ListPartitionReassignments(reassignments::list(broker, r)))
         }
         RequestKind::DescribeLogDirs(r) => ready(ResponseKind::DescribeLogDirs(cluster::describe_log_dirs(broker, r))),
         RequestKind::FindCoordinator(r) => {
