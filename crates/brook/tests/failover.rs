@@ -16,7 +16,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::cluster::{Cluster, SETTLE};
@@ -25,8 +25,8 @@ use common::wire::{Conn, now_ms, offset_for_leader_epoch, partition_states, topi
 use common::{eventually, run_with_input};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, FetchRequest, FindCoordinatorRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest,
-    ResponseKind, TopicName,
+    ApiKey, BrokerId, ConsumerGroupDescribeRequest, FetchRequest, FindCoordinatorRequest, ListOffsetsRequest,
+    MetadataRequest, ProduceRequest, ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication};
@@ -160,6 +160,112 @@ async fn a_classic_group_survives_its_coordinator() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_protocol_group_survives_its_coordinator() {
     committed_offsets_survive_the_coordinator("consumer").await;
+}
+
+/// A KIP-848 group's epoch and its members' (id, epoch, partitions assigned).
+type GroupEpochs = (i32, Vec<(String, i32, usize)>);
+
+/// A KIP-848 group's epoch and members as ConsumerGroupDescribe at `addr` shows it:
+/// (group epoch, [(member id, member epoch, partitions assigned)]), or the error code.
+fn describe_consumer_group(addr: &str, group: &str) -> Result<GroupEpochs, i16> {
+    let request =
+        ConsumerGroupDescribeRequest::default().with_group_ids(vec![StrBytes::from_string(group.into()).into()]);
+    let ResponseKind::ConsumerGroupDescribe(r) = Conn::open(addr).call(ApiKey::ConsumerGroupDescribe, 0, &request)
+    else {
+        panic!()
+    };
+    let g = &r.groups[0];
+    if g.error_code != 0 {
+        return Err(g.error_code);
+    }
+    let members = g
+        .members
+        .iter()
+        .map(|m| {
+            let assigned = m.assignment.topic_partitions.iter().map(|t| t.partitions.len()).sum();
+            (m.member_id.to_string(), m.member_epoch, assigned)
+        })
+        .collect();
+    Ok((g.group_epoch, members))
+}
+
+/// KIP-848 group state is in `__consumer_offsets` as Kafka's ConsumerGroup records: after its
+/// coordinator is killed, the next one knows the group's epoch and its member's epoch and
+/// assignment, so the member carries on without rejoining (a new coordinator that lost the
+/// state would answer UNKNOWN_MEMBER_ID and start the group over at epoch 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_group_state_survives_its_coordinator() {
+    let settings: Vec<&str> = SETTINGS.iter().copied().chain(["group.consumer.heartbeat.interval.ms=500"]).collect();
+    let mut cluster = Cluster::start(3, &settings);
+    let bootstrap = cluster.bootstrap();
+    create(&bootstrap, NewTopic::new(TOPIC, PARTITIONS, TopicReplication::Fixed(3))).await;
+    let group = "state-848";
+    let (_, coordinator) = find_coordinator(&cluster.node(1).addr(), group);
+    let at_coordinator = cluster.node(coordinator).addr();
+
+    // A member owns everything; a second one joins and leaves, so the group epoch is past 1.
+    let stop = Arc::new(AtomicBool::new(false));
+    let received = Arc::new(AtomicUsize::new(0));
+    let keep_polling = |consumer: StreamConsumer, stop: Arc<AtomicBool>, received: Arc<AtomicUsize>| {
+        tokio::spawn(async move {
+            consumer.subscribe(&[TOPIC]).expect("subscribe");
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(100), consumer.recv()).await {
+                    received.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    let first = keep_polling(consumer(&bootstrap, group, "consumer"), stop.clone(), received.clone());
+    let settled = |members: usize| {
+        move |d: Result<GroupEpochs, i16>| {
+            d.ok().filter(|(epoch, m)| {
+                m.len() == members && m.iter().all(|(_, e, _)| e == epoch) && m.iter().map(|x| x.2).sum::<usize>() == 3
+            })
+        }
+    };
+    eventually(SETTLE, "one member owns every partition", || {
+        settled(1)(describe_consumer_group(&at_coordinator, group))
+    });
+    let stop_second = Arc::new(AtomicBool::new(false));
+    let second =
+        keep_polling(consumer(&bootstrap, group, "consumer"), stop_second.clone(), Arc::new(AtomicUsize::new(0)));
+    eventually(SETTLE, "two members share the partitions", || {
+        settled(2)(describe_consumer_group(&at_coordinator, group))
+    });
+    stop_second.store(true, Ordering::Relaxed);
+    second.await.expect("second consumer");
+    let (epoch, members) = eventually(SETTLE, "the first member owns everything again", || {
+        settled(1)(describe_consumer_group(&at_coordinator, group))
+    });
+    assert!(epoch >= 3, "joins and a leave bumped the epoch: {epoch}");
+
+    cluster.kill(coordinator);
+    let survivor = cluster.node(if coordinator == 1 { 2 } else { 1 }).addr();
+    let next = eventually(SETTLE, "another coordinator", || {
+        let (error, node) = find_coordinator(&survivor, group);
+        (error == 0 && node != coordinator).then_some(node)
+    });
+    let at_next = cluster.node(next).addr();
+    let restored = eventually(SETTLE, "the new coordinator has loaded the group", || {
+        describe_consumer_group(&at_next, group).ok()
+    });
+    assert_eq!(restored, (epoch, members.clone()), "the group as it was before its coordinator died");
+    // The member goes on consuming, heartbeating (every 500 ms) to the new coordinator, which
+    // accepts it as it is: a member it did not know would rejoin at a new epoch.
+    let producer: FutureProducer =
+        ClientConfig::new().set("bootstrap.servers", cluster.bootstrap()).create().expect("producer");
+    for i in 0..RECORDS {
+        let value = format!("after-{i}");
+        let record = FutureRecord::<(), _>::to(TOPIC).partition(i as i32 % PARTITIONS).payload(&value);
+        producer.send(record, Duration::from_secs(30)).await.map_err(|(e, _)| e).expect("delivered");
+    }
+    eventually(SETTLE, "the member read what was produced after the failover", || {
+        (received.load(Ordering::Relaxed) >= RECORDS).then_some(())
+    });
+    assert_eq!(describe_consumer_group(&at_next, group), Ok((epoch, members)));
+    stop.store(true, Ordering::Relaxed);
+    first.await.expect("first consumer");
 }
 
 /// Kafka's `kafka-leader-election` against `bootstrap`: its exit status and output.

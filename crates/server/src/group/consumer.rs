@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::assignor::{self, Assignment, MemberSpec};
 use super::classic::{Group, GroupState};
+use super::records::Key;
 use super::{Action, GroupCoordinator, Guard, TimerKey};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +48,9 @@ pub struct ConsumerGroup {
     pub target: HashMap<String, Assignment>,
     /// Subscribed topics as the target was computed: name -> (id, partitions).
     pub topics: BTreeMap<String, (Uuid, i32)>,
+    /// The group's records as `__consumer_offsets` holds them (`consumer_records`): written
+    /// or being written, or loaded.
+    pub persisted: BTreeMap<Key, Vec<u8>>,
 }
 
 impl ConsumerGroup {
@@ -156,6 +160,25 @@ impl ConsumerGroup {
 }
 
 impl ConsumerMember {
+    /// A member that just joined: epoch 0, nothing assigned.
+    pub fn new(id: String, rebalance_timeout_ms: i32) -> ConsumerMember {
+        ConsumerMember {
+            id,
+            instance_id: None,
+            rack_id: None,
+            client_id: String::new(),
+            client_host: String::new(),
+            epoch: 0,
+            previous_epoch: -1,
+            state: MemberState::Stable,
+            rebalance_timeout_ms,
+            subscribed: Vec::new(),
+            server_assignor: None,
+            assigned: Assignment::new(),
+            pending_revocation: Assignment::new(),
+        }
+    }
+
     fn set_epoch(&mut self, epoch: i32) {
         if epoch != self.epoch {
             self.previous_epoch = self.epoch;
@@ -326,7 +349,8 @@ impl Guard<'_> {
                 info!(group = group_id, member = member_id, epoch = cg.epoch, "consumer left");
             }
             self.cancel(&TimerKey::Heartbeat(group_id.clone(), member_id.clone()));
-            self.cancel(&TimerKey::Revocation(group_id, member_id.clone()));
+            self.cancel(&TimerKey::Revocation(group_id.clone(), member_id.clone()));
+            self.write_consumer_group(&group_id);
             return Ok(HeartbeatOutcome {
                 member_id,
                 member_epoch: request.member_epoch,
@@ -359,21 +383,10 @@ impl Guard<'_> {
             }
             None => return Err((ResponseError::UnknownMemberId, format!("Member {member_id} is not in the group."))),
         };
-        let member = cg.members.entry(member_id.clone()).or_insert_with(|| ConsumerMember {
-            id: member_id.clone(),
-            instance_id: None,
-            rack_id: None,
-            client_id: String::new(),
-            client_host: String::new(),
-            epoch: 0,
-            previous_epoch: -1,
-            state: MemberState::Stable,
-            rebalance_timeout_ms: request.rebalance_timeout_ms,
-            subscribed: Vec::new(),
-            server_assignor: None,
-            assigned: Assignment::new(),
-            pending_revocation: Assignment::new(),
-        });
+        let member = cg
+            .members
+            .entry(member_id.clone())
+            .or_insert_with(|| ConsumerMember::new(member_id.clone(), request.rebalance_timeout_ms));
         let mut bump = previous_assigned.is_none();
         if joining && previous_assigned.is_some() {
             // A member rejoining with epoch 0 starts over with nothing.
@@ -440,7 +453,7 @@ impl Guard<'_> {
             i64::from(config.consumer_session_timeout_ms),
             Action::ExpireConsumer,
         );
-        let revocation = TimerKey::Revocation(group_id, member_id);
+        let revocation = TimerKey::Revocation(group_id.clone(), member_id);
         if revoking {
             if !self.state.timers.contains_key(&revocation) {
                 self.schedule(revocation, i64::from(rebalance_timeout), Action::ExpireRevocation { epoch });
@@ -448,6 +461,7 @@ impl Guard<'_> {
         } else {
             self.cancel(&revocation);
         }
+        self.write_consumer_group(&group_id);
         Ok(outcome)
     }
 
@@ -462,6 +476,7 @@ impl Guard<'_> {
         }
         self.cancel(&TimerKey::Heartbeat(group_id.to_string(), member_id.to_string()));
         self.cancel(&TimerKey::Revocation(group_id.to_string(), member_id.to_string()));
+        self.write_consumer_group(group_id);
     }
 
     pub(super) fn expire_revocation(&mut self, group_id: &str, member_id: &str, epoch: i32) {

@@ -10,6 +10,8 @@ use kafka_protocol::error::ResponseError;
 use tracing::{info, warn};
 
 use super::classic::{Committed, Group};
+use super::consumer::{ConsumerGroup, MemberState};
+use super::consumer_records::tombstones;
 use super::records::{GroupValue, Key, OffsetValue};
 use super::{Action, GroupCoordinator, Guard, OFFSETS_TOPIC, TimerKey};
 use crate::broker::Broker;
@@ -111,6 +113,7 @@ impl GroupCoordinator {
                 offset = header.next_offset();
             }
         }
+        guard.restore_consumer_groups(partition);
         guard.state.owned.insert(partition, (leader_epoch, true));
         guard.schedule_loaded_members(partition);
         drop(guard);
@@ -162,6 +165,44 @@ impl Guard<'_> {
                     groups.remove(&group);
                 }
             },
+            // Gathered as they are; the group is rebuilt from them once the load is done.
+            key => {
+                let group = key.group().to_string();
+                let entry = groups.entry(group.clone()).or_insert_with(|| Group::new(&group, now_ms));
+                let persisted = &mut entry.consumer.get_or_insert_default().persisted;
+                match value {
+                    Some(value) => persisted.insert(key, value.to_vec()),
+                    None => persisted.remove(&key),
+                };
+            }
+        }
+    }
+
+    /// Rebuilds the consumer groups of `partition` from the records loaded. A group whose
+    /// records no longer hold one (it was deleted) is gone, and its leftover records get
+    /// tombstones; an unreadable one is dropped, and its members rejoin.
+    fn restore_consumer_groups(&mut self, partition: i32) {
+        let partitions = self.state.config.offsets_topic_partitions;
+        let (mut emptied, mut writes) = (Vec::new(), Vec::new());
+        for group in self.state.groups.values_mut().filter(|g| super::partition_of(&g.id, partitions) == partition) {
+            let Some(loaded) = group.consumer.take() else { continue };
+            match ConsumerGroup::restore(&loaded.persisted) {
+                Ok(Some(restored)) => group.consumer = Some(ConsumerGroup { persisted: loaded.persisted, ..restored }),
+                Ok(None) => {
+                    writes.extend(tombstones(loaded));
+                    if group.offsets.is_empty() && group.protocol_type.is_none() {
+                        emptied.push(group.id.clone());
+                    }
+                }
+                Err(e) => {
+                    warn!(group = group.id, error = %e, "dropping a consumer group whose records are unreadable");
+                    writes.extend(tombstones(loaded));
+                }
+            }
+        }
+        self.state.writes.extend(writes);
+        for id in emptied {
+            self.state.groups.remove(&id);
         }
     }
 
@@ -174,18 +215,29 @@ impl Guard<'_> {
         self.state.timers.retain(|key, _| !ours(key.group()));
     }
 
-    /// After loading: members restored from the log must heartbeat within their session.
+    /// After loading: members restored from the log must heartbeat within their session, and
+    /// consumer-protocol members revoking partitions must finish within their rebalance timeout.
     fn schedule_loaded_members(&mut self, partition: i32) {
         let partitions = self.state.config.offsets_topic_partitions;
-        let members: Vec<(String, String, i32)> = self
-            .state
-            .groups
-            .values()
-            .filter(|g| super::partition_of(&g.id, partitions) == partition)
-            .flat_map(|g| g.members.values().map(|m| (g.id.clone(), m.id.clone(), m.session_timeout_ms)))
-            .collect();
-        for (group, member, timeout) in members {
-            self.schedule(TimerKey::Heartbeat(group, member), i64::from(timeout), Action::ExpireHeartbeat);
+        let session_ms = i64::from(self.state.config.consumer_session_timeout_ms);
+        let mut timers: Vec<(TimerKey, i64, Action)> = Vec::new();
+        let groups = self.state.groups.values().filter(|g| super::partition_of(&g.id, partitions) == partition);
+        for g in groups {
+            for m in g.members.values() {
+                let key = TimerKey::Heartbeat(g.id.clone(), m.id.clone());
+                timers.push((key, i64::from(m.session_timeout_ms), Action::ExpireHeartbeat));
+            }
+            for m in g.consumer.iter().flat_map(|c| c.members.values()) {
+                let (group, member) = (g.id.clone(), m.id.clone());
+                timers.push((TimerKey::Heartbeat(group.clone(), member.clone()), session_ms, Action::ExpireConsumer));
+                if m.state == MemberState::UnrevokedPartitions {
+                    let expire = Action::ExpireRevocation { epoch: m.epoch };
+                    timers.push((TimerKey::Revocation(group, member), i64::from(m.rebalance_timeout_ms), expire));
+                }
+            }
+        }
+        for (key, after_ms, action) in timers {
+            self.schedule(key, after_ms, action);
         }
     }
 }

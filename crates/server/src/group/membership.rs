@@ -109,15 +109,17 @@ impl Guard<'_> {
             self.state.groups.insert(request.group_id.clone(), Group::new(&request.group_id, now_ms));
         }
         let max_size = self.state.config.max_size;
-        let group = self.group(&request.group_id).expect("inserted above");
+        let group = self.state.groups.get_mut(&request.group_id).expect("inserted above");
         if let Some(c) = &group.consumer {
             if !c.members.is_empty() {
                 let _ = tx.send(JoinOutcome::error(ResponseError::InconsistentGroupProtocol, &request.member_id));
                 return;
             }
             // An empty consumer-protocol group goes back to the classic protocol.
-            group.consumer = None;
+            let records = group.consumer.take().map(super::consumer_records::tombstones);
+            self.state.writes.extend(records.into_iter().flatten());
         }
+        let group = self.group(&request.group_id).expect("inserted above");
         if !accepts_joining_member(group, &request.member_id, max_size) {
             group.remove(&request.member_id);
             let _ = tx.send(JoinOutcome::error(ResponseError::GroupMaxSizeReached, ""));

@@ -2,7 +2,8 @@
 //! offsets they commit, kept in the internal topic `__consumer_offsets` as Kafka keeps them.
 //!
 //! - `classic`: one group's members, state and generation (pure state).
-//! - `consumer`, `assignor`: the consumer protocol (KIP-848) and its server-side assignors.
+//! - `consumer`, `assignor`: the consumer protocol (KIP-848) and its server-side assignors;
+//!   `consumer_records`: its state as Kafka's records, so it survives a coordinator change.
 //! - `membership`: JoinGroup, SyncGroup, Heartbeat, LeaveGroup and the rebalance they drive.
 //! - `offsets`: OffsetCommit, OffsetFetch, OffsetDelete, DeleteGroups.
 //! - `records`: the `__consumer_offsets` key and value formats.
@@ -18,6 +19,7 @@
 pub mod assignor;
 pub mod classic;
 pub mod consumer;
+mod consumer_records;
 mod loading;
 mod membership;
 mod offsets;
@@ -223,13 +225,15 @@ impl GroupCoordinator {
     }
 
     /// Appends the group metadata records that the last operations produced.
-    pub async fn flush_writes(&self, broker: &Broker) {
+    pub async fn flush_writes(&self, broker: &Broker) -> Result<(), ApiError> {
         let writes = self.take_writes();
         if !writes.is_empty() {
             if let Err(e) = persist(broker, writes).await {
                 warn!(error = %e.message, "writing group metadata failed");
+                return Err(e);
             }
         }
+        Ok(())
     }
 
     /// A summary of every group, for ListGroups.
@@ -362,6 +366,19 @@ impl Guard<'_> {
     fn write_group(&mut self, group_id: &str) {
         let value = self.state.groups.get(group_id).map(|g| g.to_record().encode());
         self.state.writes.push((Key::Group { group: group_id.to_string() }, value));
+    }
+
+    /// Queues what brings `__consumer_offsets` to the consumer group's state: its changed
+    /// records, and tombstones for those it no longer has.
+    fn write_consumer_group(&mut self, group_id: &str) {
+        let Some(cg) = self.state.groups.get_mut(group_id).and_then(|g| g.consumer.as_mut()) else { return };
+        let now = cg.records(group_id);
+        let before = std::mem::replace(&mut cg.persisted, now);
+        let now = &cg.persisted;
+        let mut writes: Vec<Write> =
+            now.iter().filter(|(k, v)| before.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
+        writes.extend(before.into_keys().filter(|k| !now.contains_key(k)).map(|k| (k, None)));
+        self.state.writes.extend(writes);
     }
 
     /// At shutdown, or when this broker stops coordinating them: parked JoinGroup and

@@ -8,7 +8,7 @@ use tracing::info;
 
 use super::classic::{Committed, Group, GroupState};
 use super::records::{Key, OffsetValue};
-use super::{GroupCoordinator, Write, persist};
+use super::{GroupCoordinator, Write, consumer_records, persist};
 use crate::broker::Broker;
 
 /// One partition's offset in an OffsetCommit request.
@@ -137,9 +137,10 @@ impl GroupCoordinator {
                     Some(g) if g.state == GroupState::Dead => Some(ResponseError::GroupIdNotFound),
                     Some(g) if g.state != GroupState::Empty || g.has_members() => Some(ResponseError::NonEmptyGroup),
                     Some(_) => {
-                        let group = guard.state.groups.remove(id).expect("found above");
+                        let mut group = guard.state.groups.remove(id).expect("found above");
                         writes.extend(tombstones(&group, group.offsets.keys()));
                         writes.push((Key::Group { group: id.clone() }, None));
+                        writes.extend(group.consumer.take().map(consumer_records::tombstones).into_iter().flatten());
                         info!(group = id, "group deleted");
                         None
                     }
@@ -238,8 +239,9 @@ fn expire(groups: &mut HashMap<String, Group>, now_ms: i64, retention_ms: i64) -
         }
     }
     for id in emptied {
-        groups.remove(&id);
+        let consumer = groups.remove(&id).and_then(|g| g.consumer);
         writes.push((Key::Group { group: id }, None));
+        writes.extend(consumer.map(consumer_records::tombstones).into_iter().flatten());
     }
     writes
 }

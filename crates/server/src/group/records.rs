@@ -1,14 +1,50 @@
 //! The records of `__consumer_offsets`, in Kafka's own formats (OffsetCommitKey/Value and
 //! GroupMetadataKey/Value from Kafka's group-coordinator message specs), so that the topic
 //! reads the same as a Kafka broker's. Keys start with a version: 0 and 1 are offset keys,
-//! 2 a group key. A record without a value is a tombstone.
+//! 2 a classic group key, 3 to 8 a consumer group's (KIP-848) records, whose values are in
+//! `consumer_records`. A record without a value is a tombstone.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Ordered by record type, so that a consumer group's records are written (and replayed)
+/// group first, then members, then assignments.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Key {
-    Offset { group: String, topic: String, partition: i32 },
-    Group { group: String },
+    Offset {
+        group: String,
+        topic: String,
+        partition: i32,
+    },
+    Group {
+        group: String,
+    },
+    /// ConsumerGroupMetadataKey (3): the group epoch.
+    ConsumerGroup {
+        group: String,
+    },
+    /// ConsumerGroupPartitionMetadataKey (4): the subscribed topics' metadata.
+    ConsumerTopics {
+        group: String,
+    },
+    /// ConsumerGroupMemberMetadataKey (5).
+    ConsumerMember {
+        group: String,
+        member: String,
+    },
+    /// ConsumerGroupTargetAssignmentMetadataKey (6): the assignment epoch.
+    ConsumerTargetEpoch {
+        group: String,
+    },
+    /// ConsumerGroupTargetAssignmentMemberKey (7).
+    ConsumerTarget {
+        group: String,
+        member: String,
+    },
+    /// ConsumerGroupCurrentMemberAssignmentKey (8).
+    ConsumerAssignment {
+        group: String,
+        member: String,
+    },
 }
 
 /// A committed offset (OffsetCommitValue, written at version 3).
@@ -46,12 +82,19 @@ pub struct MemberValue {
 /// Why a stored record could not be read.
 #[derive(Debug, thiserror::Error)]
 #[error("unreadable __consumer_offsets record: {0}")]
-pub struct BadRecord(&'static str);
+pub struct BadRecord(pub(super) &'static str);
 
 impl Key {
     pub fn group(&self) -> &str {
         match self {
-            Key::Offset { group, .. } | Key::Group { group } => group,
+            Key::Offset { group, .. }
+            | Key::Group { group }
+            | Key::ConsumerGroup { group }
+            | Key::ConsumerTopics { group }
+            | Key::ConsumerMember { group, .. }
+            | Key::ConsumerTargetEpoch { group }
+            | Key::ConsumerTarget { group, .. }
+            | Key::ConsumerAssignment { group, .. } => group,
         }
     }
 
@@ -68,6 +111,17 @@ impl Key {
                 buf.put_i16(2);
                 put_str(&mut buf, group);
             }
+            Key::ConsumerGroup { group } | Key::ConsumerTopics { group } | Key::ConsumerTargetEpoch { group } => {
+                buf.put_i16(self.record_type());
+                put_str(&mut buf, group);
+            }
+            Key::ConsumerMember { group, member }
+            | Key::ConsumerTarget { group, member }
+            | Key::ConsumerAssignment { group, member } => {
+                buf.put_i16(self.record_type());
+                put_str(&mut buf, group);
+                put_str(&mut buf, member);
+            }
         }
         buf.to_vec()
     }
@@ -78,8 +132,35 @@ impl Key {
                 Ok(Key::Offset { group: get_str(&mut buf)?, topic: get_str(&mut buf)?, partition: get_i32(&mut buf)? })
             }
             2 => Ok(Key::Group { group: get_str(&mut buf)? }),
+            3 => Ok(Key::ConsumerGroup { group: get_str(&mut buf)? }),
+            4 => Ok(Key::ConsumerTopics { group: get_str(&mut buf)? }),
+            5 => Ok(Key::ConsumerMember { group: get_str(&mut buf)?, member: get_str(&mut buf)? }),
+            6 => Ok(Key::ConsumerTargetEpoch { group: get_str(&mut buf)? }),
+            7 => Ok(Key::ConsumerTarget { group: get_str(&mut buf)?, member: get_str(&mut buf)? }),
+            8 => Ok(Key::ConsumerAssignment { group: get_str(&mut buf)?, member: get_str(&mut buf)? }),
             _ => Err(BadRecord("unknown key version")),
         }
+    }
+}
+
+impl Key {
+    /// The key's version, which is its record type.
+    fn record_type(&self) -> i16 {
+        match self {
+            Key::Offset { .. } => 1,
+            Key::Group { .. } => 2,
+            Key::ConsumerGroup { .. } => 3,
+            Key::ConsumerTopics { .. } => 4,
+            Key::ConsumerMember { .. } => 5,
+            Key::ConsumerTargetEpoch { .. } => 6,
+            Key::ConsumerTarget { .. } => 7,
+            Key::ConsumerAssignment { .. } => 8,
+        }
+    }
+
+    /// Whether this is one of a consumer group's (KIP-848) records.
+    pub fn is_consumer_group(&self) -> bool {
+        self.record_type() >= 3
     }
 }
 
@@ -229,7 +310,7 @@ fn get_bytes(buf: &mut &[u8]) -> Result<Bytes, BadRecord> {
     Ok(Bytes::copy_from_slice(take(buf, len as usize)?))
 }
 
-fn take<'a>(buf: &mut &'a [u8], len: usize) -> Result<&'a [u8], BadRecord> {
+pub(super) fn take<'a>(buf: &mut &'a [u8], len: usize) -> Result<&'a [u8], BadRecord> {
     if buf.len() < len {
         return Err(BadRecord("truncated"));
     }
@@ -245,8 +326,17 @@ mod tests {
     /// Every record type reads back as written; truncations are errors, never panics.
     #[test]
     fn round_trips() {
-        let keys =
-            [Key::Offset { group: "g".into(), topic: "orders".into(), partition: 7 }, Key::Group { group: "g".into() }];
+        let (group, member) = ("g".to_string(), "m".to_string());
+        let keys = [
+            Key::Offset { group: group.clone(), topic: "orders".into(), partition: 7 },
+            Key::Group { group: group.clone() },
+            Key::ConsumerGroup { group: group.clone() },
+            Key::ConsumerTopics { group: group.clone() },
+            Key::ConsumerMember { group: group.clone(), member: member.clone() },
+            Key::ConsumerTargetEpoch { group: group.clone() },
+            Key::ConsumerTarget { group: group.clone(), member: member.clone() },
+            Key::ConsumerAssignment { group, member },
+        ];
         for key in keys {
             let bytes = key.encode();
             assert_eq!(Key::decode(&bytes).expect("decodes"), key);

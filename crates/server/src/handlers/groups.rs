@@ -97,7 +97,7 @@ pub(super) async fn join(
         require_known_member_id: version >= 4,
     };
     let receiver = broker.groups.join(broker.clock.now_ms(), join);
-    broker.groups.flush_writes(broker).await;
+    let _logged = broker.groups.flush_writes(broker).await;
     let outcome = receiver.await.unwrap_or_else(|_| JoinOutcome::error(ResponseError::CoordinatorNotAvailable, ""));
     // Before v7 the protocol name is not nullable.
     let protocol_name = outcome.protocol_name.or(if version < 7 { Some(String::new()) } else { None });
@@ -137,7 +137,7 @@ pub(super) async fn sync(broker: &Arc<Broker>, request: SyncGroupRequest) -> Syn
         assignments: request.assignments.into_iter().map(|a| (a.member_id.to_string(), a.assignment)).collect(),
     };
     let receiver = broker.groups.sync(broker.clock.now_ms(), sync);
-    broker.groups.flush_writes(broker).await;
+    let _logged = broker.groups.flush_writes(broker).await;
     let outcome = receiver.await.unwrap_or_else(|_| SyncOutcome::error(ResponseError::CoordinatorNotAvailable));
     SyncGroupResponse::default()
         .with_error_code(outcome.error.map_or(0, |e| e.code()))
@@ -177,7 +177,7 @@ pub(super) async fn leave(broker: &Arc<Broker>, request: LeaveGroupRequest, vers
         vec![LeaveMember { member_id: request.member_id.to_string(), instance_id: None }]
     };
     let result = broker.groups.leave(broker.clock.now_ms(), &request.group_id, &members);
-    broker.groups.flush_writes(broker).await;
+    let _logged = broker.groups.flush_writes(broker).await;
     match result {
         Err(e) => LeaveGroupResponse::default().with_error_code(e.code()),
         Ok(results) if version < 3 => {
@@ -269,7 +269,9 @@ fn to_assignment(topics: &[consumer_group_heartbeat_request::TopicPartitions]) -
     out
 }
 
-pub(super) fn consumer_heartbeat(
+/// Answered once the group's changed records are in `__consumer_offsets` (as Kafka), so that
+/// a new coordinator knows every epoch and assignment a member was told.
+pub(super) async fn consumer_heartbeat(
     broker: &Broker,
     request: ConsumerGroupHeartbeatRequest,
     client_id: String,
@@ -299,7 +301,12 @@ pub(super) fn consumer_heartbeat(
             .with_error_message(Some(text("SubscribedTopicRegex is not supported yet.")));
     }
     let resolve = |name: &str| broker.topic(name).map(|t| (t.id, t.partitions));
-    match broker.groups.consumer_heartbeat(broker.clock.now_ms(), heartbeat, &resolve) {
+    let outcome = broker.groups.consumer_heartbeat(broker.clock.now_ms(), heartbeat, &resolve);
+    let outcome = match broker.groups.flush_writes(broker).await {
+        Ok(()) => outcome,
+        Err(e) => Err((e.code, e.message)),
+    };
+    match outcome {
         Err((code, message)) => {
             tracing::debug!(group = %request.group_id.0, ?code, message, "ConsumerGroupHeartbeat refused");
             ConsumerGroupHeartbeatResponse::default()

@@ -126,12 +126,11 @@ pub fn dispatch(broker: &Arc<Broker>, request: Request, client_host: &str) -> Re
         RequestKind::ListGroups(r) => ready(ResponseKind::ListGroups(groups::list(broker, r))),
         RequestKind::ConsumerGroupHeartbeat(r) => {
             let client_id = request.header.client_id.as_deref().unwrap_or_default().to_string();
-            ready(ResponseKind::ConsumerGroupHeartbeat(groups::consumer_heartbeat(
-                broker,
-                r,
-                client_id,
-                client_host.to_string(),
-            )))
+            let host = client_host.to_string();
+            async move {
+                Some(ResponseKind::ConsumerGroupHeartbeat(groups::consumer_heartbeat(&b, r, client_id, host).await))
+            }
+            .boxed()
         }
         RequestKind::ConsumerGroupDescribe(r) => {
             ready(ResponseKind::ConsumerGroupDescribe(groups::consumer_describe(broker, r)))
