@@ -302,3 +302,88 @@ async fn a_power_cut_of_every_replica_keeps_what_was_acknowledged() {
         copies.windows(2).all(|w| w[0] == w[1]).then_some(())
     });
 }
+
+/// librdkafka's view of who serves a partition: (the broker fetched from, the leader).
+#[derive(Default)]
+struct FetchedFrom(Mutex<Option<(i32, i32)>>);
+
+impl rdkafka::ClientContext for FetchedFrom {
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        if let Some(p) = statistics.topics.get("nearby").and_then(|t| t.partitions.get(&0)) {
+            *self.0.lock().expect("stats lock") = Some((p.broker, p.leader));
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for FetchedFrom {}
+
+/// Fetching from the closest replica (KIP-392): with Kafka's RackAwareReplicaSelector and a
+/// broker per rack, the leader points a consumer from another rack at the in-sync follower
+/// there (preferred_read_replica, no records), that follower serves it up to its own high
+/// watermark, and librdkafka with `client.rack` reads every record from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumers_read_from_the_follower_in_their_rack() {
+    use common::wire::{Conn, fetch_request};
+    use kafka_protocol::error::ResponseError;
+    use kafka_protocol::messages::{ApiKey, ResponseKind};
+    use kafka_protocol::protocol::StrBytes;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Message, Offset, TopicPartitionList};
+
+    let selector = "replica.selector.class=org.apache.kafka.common.replica.RackAwareReplicaSelector";
+    let cluster = Cluster::start_with(Spec::combined(3, &[selector]).racked());
+    let bootstrap = cluster.bootstrap();
+    let assignment: &[&[i32]] = &[&[1, 2, 3]];
+    create_topic(&bootstrap, NewTopic::new("nearby", 1, TopicReplication::Variable(assignment))).await;
+    let sent = produce(&producer(&bootstrap, "all"), "nearby", "order", 200).await;
+    let end = sent.len() as i64;
+    let leader = cluster.node(1).addr();
+    eventually(SETTLE, "every replica in sync", || (partition_states(&leader, "nearby")[0].2.len() == 3).then_some(()));
+
+    // (error, preferred read replica, bytes of records, high watermark) of a Fetch from 0.
+    let fetch = |addr: &str, version: i16, rack: &str| {
+        let request = fetch_request("nearby", 0, 0).with_rack_id(StrBytes::from_string(rack.into()));
+        let ResponseKind::Fetch(r) = Conn::open(addr).call(ApiKey::Fetch, version, &request) else { panic!() };
+        let p = &r.responses[0].partitions[0];
+        (p.error_code, p.preferred_read_replica.0, p.records.as_ref().map_or(0, |r| r.len()), p.high_watermark)
+    };
+    assert_eq!(fetch(&leader, 12, "rack-2"), (0, 2, 0, end), "sent to the follower in rack-2");
+    let (code, preferred, bytes, _) = fetch(&leader, 12, "rack-1");
+    assert_eq!((code, preferred), (0, -1), "the leader is in rack-1 itself");
+    assert!(bytes > 0);
+    assert_eq!(fetch(&leader, 12, "rack-9").1, -1, "no replica in rack-9: the leader serves");
+    let follower = cluster.node(2).addr();
+    eventually(SETTLE, "the follower serves a consumer up to its high watermark", || {
+        let (code, preferred, bytes, hw) = fetch(&follower, 12, "rack-2");
+        (code == 0 && preferred == -1 && bytes > 0 && hw == end).then_some(())
+    });
+    // Before version 11 a consumer names no rack, and only the leader serves it.
+    assert_eq!(fetch(&follower, 10, "").0, ResponseError::NotLeaderOrFollower.code());
+
+    let consumer: BaseConsumer<FetchedFrom> = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", "nearby-readers")
+        .set("client.rack", "rack-3")
+        .set("statistics.interval.ms", "100")
+        .create_with_context(FetchedFrom::default())
+        .expect("consumer");
+    let mut partitions = TopicPartitionList::new();
+    partitions.add_partition_offset("nearby", 0, Offset::Beginning).expect("partition");
+    consumer.assign(&partitions).expect("assign");
+    let mut read = Vec::new();
+    eventually(SETTLE, "every record read", || {
+        while let Some(m) = consumer.poll(Duration::from_millis(100)) {
+            let m = m.expect("a record");
+            read.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).to_string());
+        }
+        (read.len() >= sent.len()).then_some(())
+    });
+    let mut expected: Vec<&String> = sent.keys().collect();
+    expected.sort();
+    read.sort();
+    assert_eq!(read.iter().collect::<Vec<_>>(), expected, "each record once");
+    eventually(SETTLE, "librdkafka fetches from broker 3, the leader being 1", || {
+        consumer.poll(Duration::from_millis(50));
+        (*consumer.context().0.lock().expect("stats lock") == Some((3, 1))).then_some(())
+    });
+}

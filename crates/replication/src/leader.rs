@@ -99,6 +99,19 @@ impl Leadership {
         self.followers.contains_key(&replica)
     }
 
+    /// The in-sync followers that hold `offset`, with their log ends: where a consumer may be
+    /// sent to read it (KIP-392, Kafka's `findPreferredReadReplica`).
+    pub fn read_candidates(&self, offset: i64) -> Vec<(i32, i64)> {
+        let mut candidates: Vec<(i32, i64)> = self
+            .followers
+            .iter()
+            .filter(|(id, p)| self.state.isr.contains(id) && p.log_end >= offset && p.log_end >= 0)
+            .map(|(id, p)| (*id, p.log_end))
+            .collect();
+        candidates.sort_unstable();
+        candidates
+    }
+
     /// Notes a follower's fetch at `fetch_offset` while the leader's log ends at `leader_end`
     /// (Kafka's `updateFetchState`): caught up if it asked for the end, or for at least what
     /// the end was at its previous fetch.

@@ -146,6 +146,15 @@ impl Role {
         Ok(answer)
     }
 
+    /// On a leader, the in-sync followers that hold `offset` (with their log ends); `None`
+    /// elsewhere.
+    pub fn read_candidates(&self, offset: i64) -> Option<Vec<(i32, i64)>> {
+        match self {
+            Role::Leader(l) => Some(l.read_candidates(offset)),
+            _ => None,
+        }
+    }
+
     /// The ISR shrink this leader should ask for now, if any (the periodic check).
     pub fn check_isr(&mut self, now_ms: i64, lag_time_max_ms: i64) -> Option<IsrProposal> {
         let Role::Leader(leadership) = self else { return None };

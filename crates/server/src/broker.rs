@@ -31,6 +31,7 @@ use crate::config::BrokerConfig;
 use crate::fetch_session::FetchSessions;
 use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::partition::Partition;
+use crate::read_replica::ReplicaSelector;
 use crate::stats::BrokerStats;
 use crate::topic_config;
 
@@ -460,6 +461,45 @@ impl Broker {
         let meta = topic.partition(index).ok_or(ResponseError::UnknownTopicOrPartition)?;
         brook_replication::role::check_epoch(current_leader_epoch, meta.leader_epoch)?;
         self.leader_partition(topic, index)
+    }
+
+    /// The partition a consumer reads here: from Fetch version 11 (which carries the client's
+    /// rack, KIP-392) any replica hosting it serves it, up to its own high watermark, as
+    /// Kafka's followers do; before that only the leader.
+    pub fn readable_partition_in(
+        &self,
+        topic: &TopicMeta,
+        index: i32,
+        current_leader_epoch: i32,
+        any_replica: bool,
+    ) -> Result<Arc<Partition>, ResponseError> {
+        if !any_replica {
+            return self.leader_partition_in(topic, index, current_leader_epoch);
+        }
+        let meta = topic.partition(index).ok_or(ResponseError::UnknownTopicOrPartition)?;
+        brook_replication::role::check_epoch(current_leader_epoch, meta.leader_epoch)?;
+        match self.partition(&topic.name, index) {
+            Some(p) if p.topic_id == topic.id && meta.replicas.contains(&self.config.node_id) => Ok(p),
+            _ => Err(ResponseError::NotLeaderOrFollower),
+        }
+    }
+
+    /// The follower a consumer in `client_rack` fetching `offset` of `partition` (led here)
+    /// should read from instead (`replica.selector.class`, KIP-392): a live in-sync one that
+    /// holds the offset.
+    pub fn preferred_read_replica(&self, partition: &Partition, client_rack: &str, offset: i64) -> Option<i32> {
+        let selector = self.config.replica.selector;
+        if selector == ReplicaSelector::Leader || client_rack.is_empty() {
+            return None;
+        }
+        let candidates = partition.read_candidates(offset)?;
+        let image = self.image();
+        let racked: Vec<(i32, Option<&str>, i64)> = candidates
+            .into_iter()
+            .filter(|(id, _)| image.eligible(*id))
+            .map(|(id, log_end)| (id, image.brokers.get(&id).and_then(|b| b.rack.as_deref()), log_end))
+            .collect();
+        selector.select(client_rack, self.config.rack.as_deref(), &racked)
     }
 
     /// KIP-951's hint for a client that asked the wrong broker: the partition's leader and

@@ -19,6 +19,7 @@ use brook_controller::elections::ElectionPolicy;
 use brook_log::{LogConfig, TimestampType};
 
 use crate::group::GroupConfig;
+use crate::read_replica::ReplicaSelector;
 
 /// Why a configuration cannot start a broker.
 #[derive(Debug, thiserror::Error)]
@@ -153,6 +154,8 @@ pub struct ReplicaConfig {
     pub fetch_backoff_ms: u64,
     /// `min.insync.replicas`, the default for topics that do not set it.
     pub min_insync_replicas: i32,
+    /// `replica.selector.class`: whether consumers are sent to a follower in their rack.
+    pub selector: ReplicaSelector,
 }
 
 impl Default for ReplicaConfig {
@@ -164,6 +167,7 @@ impl Default for ReplicaConfig {
             fetch_wait_max_ms: 500,
             fetch_backoff_ms: 1_000,
             min_insync_replicas: 1,
+            selector: ReplicaSelector::Leader,
         }
     }
 }
@@ -272,6 +276,9 @@ impl BrokerConfig {
                 "replica.fetch.backoff.ms" => c.replica.fetch_backoff_ms = positive(key, parse(key, v)?)?,
                 "min.insync.replicas" => c.replica.min_insync_replicas = positive(key, parse(key, v)?)?,
                 "broker.rack" => c.rack = Some(v.to_string()).filter(|r| !r.is_empty()),
+                "replica.selector.class" => {
+                    c.replica.selector = ReplicaSelector::from_class(v).map_err(|e| invalid(key, &e))?
+                }
                 "advertised.listeners" => advertised = Some(v.to_string()),
                 "log.dirs" | "log.dir" => {
                     c.log_dirs =

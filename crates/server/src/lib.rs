@@ -9,6 +9,7 @@
 //! - `group`: the group coordinator: consumer groups and their committed offsets.
 //! - `meta_properties`: Kafka's `meta.properties`: which node and cluster a log directory is.
 //! - `partition`: a hosted partition's log and its idempotent-producer state.
+//! - `read_replica`: which replica a consumer reads from (KIP-392's rack-aware selector).
 //! - `records`: record-level work on batches (recompression, compaction's decoding).
 //! - `stats`: request, connection and per-partition traffic figures for `/metrics`.
 //! - `config`: `server.properties` with Kafka's keys; `topic_config`: topic-level configs.
@@ -22,6 +23,7 @@ pub mod group;
 pub mod handlers;
 pub mod meta_properties;
 pub mod partition;
+pub mod read_replica;
 pub mod records;
 pub mod replica;
 pub mod server;

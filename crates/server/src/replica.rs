@@ -87,6 +87,11 @@ impl Partition {
         self.role.lock().expect("role lock").follower_fetch(&self.log, min_insync, fetch, high_watermark, now_ms)
     }
 
+    /// On the leader, the in-sync followers holding `offset`; see `Role::read_candidates`.
+    pub(crate) fn read_candidates(&self, offset: i64) -> Option<Vec<(i32, i64)>> {
+        self.role.lock().expect("role lock").read_candidates(offset)
+    }
+
     /// The ISR shrink this leader should ask for now, if any (the periodic check).
     pub(crate) fn check_isr(&self, now_ms: i64, lag_time_max_ms: i64) -> Option<IsrProposal> {
         self.role.lock().expect("role lock").check_isr(now_ms, lag_time_max_ms)

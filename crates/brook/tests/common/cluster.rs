@@ -50,13 +50,22 @@ pub struct Spec {
     extra: Vec<String>,
     fsync_delay_ms: Vec<u64>,
     namespaces: bool,
+    racks: bool,
 }
 
 impl Spec {
     /// `size` combined broker and controller nodes; `extra` lines in every properties file.
     pub fn combined(size: i32, extra: &[&str]) -> Spec {
         let extra = extra.iter().map(|l| l.to_string()).collect();
-        Spec { voters: size, observers: 0, combined: true, extra, fsync_delay_ms: vec![0], namespaces: false }
+        Spec {
+            voters: size,
+            observers: 0,
+            combined: true,
+            extra,
+            fsync_delay_ms: vec![0],
+            namespaces: false,
+            racks: false,
+        }
     }
 
     /// `controllers` controller-only nodes (ids 1..) and `brokers` broker-only nodes after them.
@@ -68,6 +77,11 @@ impl Spec {
     /// for the rest), so a power cut finds more unsynced writes to drop.
     pub fn slow_disks(self, fsync_delay_ms: &[u64]) -> Spec {
         Spec { fsync_delay_ms: fsync_delay_ms.to_vec(), ..self }
+    }
+
+    /// Each node in a rack of its own: `broker.rack=rack-<id>`.
+    pub fn racked(self) -> Spec {
+        Spec { racks: true, ..self }
     }
 
     /// Each node in a network namespace of its own, so links between nodes can be cut.
@@ -130,6 +144,9 @@ impl Cluster {
             );
             if roles != "controller" {
                 text.push_str(&format!("advertised.listeners=PLAINTEXT://{host}:{port}\n"));
+            }
+            if spec.racks {
+                text.push_str(&format!("broker.rack=rack-{id}\n"));
             }
             for line in &spec.extra {
                 text.push_str(line);

@@ -3,6 +3,9 @@
 //! watermark channels, never in a loop. Within a fetch session (KIP-227, `fetch_session`) the
 //! request names only what changed and the response carries only what has news.
 //!
+//! A consumer's fetch from version 11 may be served by any replica (KIP-392), and its leader
+//! may send it to a follower in its rack (`replica.selector.class`).
+//!
 //! A fetch with a replica id is a follower's: the leader checks its leader epoch and whether
 //! its log diverged, notes its progress (which may move the high watermark and the ISR), and
 //! serves it up to the log end, waking on appends rather than on the high watermark.
@@ -41,6 +44,15 @@ struct Wanted {
     max_bytes: usize,
     /// A follower's log diverged from the leader's: (epoch, end offset) to truncate to.
     diverged: Option<(i32, i64)>,
+    /// A consumer should read this partition from that replica instead (KIP-392).
+    read_replica: Option<i32>,
+}
+
+impl Wanted {
+    /// Answered at once, without records: a divergence or a replica to read from instead.
+    fn redirects(&self) -> bool {
+        self.diverged.is_some() || self.read_replica.is_some()
+    }
 }
 
 pub(super) async fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -> FetchResponse {
@@ -70,8 +82,15 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: FetchRequest, version:
         // epoch than this broker is told UNKNOWN_LEADER_EPOCH (retry soon: this broker is
         // about to learn it leads), not NOT_LEADER_OR_FOLLOWER.
         let epoch = position.current_leader_epoch;
-        let mut partition =
-            meta.as_ref().ok_or(unknown).and_then(|m| broker.leader_partition_in(m, key.partition, epoch));
+        let from_any_replica = replica_id < 0 && version >= 11;
+        let mut partition = meta
+            .as_ref()
+            .ok_or(unknown)
+            .and_then(|m| broker.readable_partition_in(m, key.partition, epoch, from_any_replica));
+        let read_replica = match &partition {
+            Ok(p) if from_any_replica => broker.preferred_read_replica(p, &request.rack_id, position.fetch_offset),
+            _ => None,
+        };
         let mut diverged = None;
         if replica_id >= 0
             && let Ok(leader) = &partition
@@ -102,6 +121,7 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: FetchRequest, version:
             fetch_offset: position.fetch_offset,
             max_bytes: usize::try_from(position.max_bytes).unwrap_or(0),
             diverged,
+            read_replica,
         });
     }
     let max_bytes = usize::try_from(request.max_bytes).unwrap_or(0);
@@ -116,11 +136,11 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: FetchRequest, version:
             ReadBound::LogEnd => Watcher::LogEnd(p.log.subscribe_progress()),
         })
         .collect();
-    let diverged = wanted.iter().any(|w| w.diverged.is_some());
+    let redirects = wanted.iter().any(Wanted::redirects);
     loop {
         let (partitions, bytes, errors) = read_all(&wanted, max_bytes, bound);
         let now = tokio::time::Instant::now();
-        if bytes >= min_bytes.max(1) || errors || diverged || now >= deadline || watchers.is_empty() {
+        if bytes >= min_bytes.max(1) || errors || redirects || now >= deadline || watchers.is_empty() {
             return respond(broker, &fetch, &wanted, topics, partitions, version);
         }
         let changed = futures::future::select_all(watchers.iter_mut().map(Watcher::changed));
@@ -175,6 +195,10 @@ fn read_all(wanted: &[Wanted], max_bytes: usize, bound: ReadBound) -> (Vec<(usiz
                 if let Some((epoch, end_offset)) = w.diverged {
                     let diverging = EpochEndOffset::default().with_epoch(epoch).with_end_offset(end_offset);
                     out.push((w.topic, data.with_diverging_epoch(diverging)));
+                    continue;
+                }
+                if let Some(replica) = w.read_replica {
+                    out.push((w.topic, data.with_preferred_read_replica(replica.into())));
                     continue;
                 }
                 // KIP-74: the first partition with data may exceed the response limit.
@@ -252,7 +276,7 @@ fn respond(
             has_records: d.records.as_ref().is_some_and(|r| !r.is_empty()),
             high_watermark: d.high_watermark,
             log_start_offset: d.log_start_offset,
-            urgent: d.error_code != 0 || d.diverging_epoch.end_offset >= 0,
+            urgent: d.error_code != 0 || d.diverging_epoch.end_offset >= 0 || d.preferred_read_replica.0 >= 0,
         })
         .collect();
     let (session_id, include) = broker.fetch_sessions.finish(fetch, &answers);
