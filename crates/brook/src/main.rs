@@ -14,6 +14,7 @@ use tracing::error;
 const USAGE: &str = "\
 usage: brook server [server.properties] [--override key=value ...]
        brook topics|console-producer|console-consumer|consumer-groups|configs [options]   (--help for each)
+       brook reassign-partitions|leader-election|metadata-quorum [options]
        brook perf produce|consume [options]
        brook install-aliases DIR
        brook --version
@@ -26,6 +27,9 @@ usage: brook server [server.properties] [--override key=value ...]
   console-consumer  kafka-console-consumer: print a topic's records
   consumer-groups   kafka-consumer-groups: list, describe (lag), reset offsets, delete
   configs           kafka-configs: describe and change topic and broker configs
+  reassign-partitions  kafka-reassign-partitions: move replicas (generate, execute, verify, list, cancel)
+  leader-election   kafka-leader-election: elect preferred (or unclean) leaders
+  metadata-quorum   kafka-metadata-quorum: describe --status or --replication of the quorum
   perf produce      kafka-producer-perf-test: throughput and latency percentiles
   perf consume      kafka-consumer-perf-test: consume throughput
   install-aliases   link kafka-topics, kafka-topics.sh, ... in DIR to this binary";

@@ -298,21 +298,23 @@ fn lagging_node_catches_up_from_a_snapshot() {
 
 /// Kafka's own `kafka-topics --describe` and `kafka-metadata-quorum describe` (kafka-tools from
 /// Maven Central) run unchanged against the cluster: partitions on all three brokers, the
-/// quorum's leader, its three voters and their progress.
+/// quorum's leader, its three voters and their progress; `brook metadata-quorum` shows the same.
 #[test]
 fn kafkas_tools_describe_the_cluster() {
     let cluster = Cluster::start(3, &[]);
     let bootstrap = cluster.node(3).addr();
-    let tool = |class: &str, args: &[&str]| {
-        let output = Command::new("java")
-            .args(["-cp", &classpath(), class, "--bootstrap-server", &bootstrap])
-            .args(args)
-            .output()
-            .expect("run a Kafka tool");
+    let run = |mut command: Command, args: &[&str]| {
+        let output = command.args(["--bootstrap-server", &bootstrap]).args(args).output().expect("run a tool");
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        assert!(output.status.success(), "{class} {args:?}: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+        assert!(output.status.success(), "{command:?}: {stdout}{}", String::from_utf8_lossy(&output.stderr));
         stdout
     };
+    let kafka = |class: &str| {
+        let mut command = Command::new("java");
+        command.args(["-cp", &classpath(), class]);
+        command
+    };
+    let tool = |class: &str, args: &[&str]| run(kafka(class), args);
     let topics = "org.apache.kafka.tools.TopicCommand";
     let created = tool(topics, &["--create", "--topic", "spread", "--partitions", "6", "--replication-factor", "1"]);
     assert_eq!(created.trim(), "Created topic spread.");
@@ -329,28 +331,38 @@ fn kafkas_tools_describe_the_cluster() {
     let leaders: Vec<&str> = described.lines().filter_map(|l| l.split("Leader: ").nth(1)?.split('\t').next()).collect();
     assert_eq!(leaders, vec!["3", "1", "2"], "{described}");
 
-    let quorum = "org.apache.kafka.tools.MetadataQuorumCommand";
-    let status = tool(quorum, &["describe", "--status"]);
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
-            .unwrap_or_else(|| panic!("no {name} in:\n{status}"))
-    };
-    let leader: i32 = field("LeaderId:").parse().expect("a leader id");
-    assert!((1..=3).contains(&leader), "{status}");
-    assert!(field("HighWatermark:").parse::<i64>().expect("a number") > 0, "{status}");
-    let voters = field("CurrentVoters:");
-    for id in 1..=3 {
-        assert!(voters.contains(&format!("\"id\": {id}")), "{status}");
-    }
-    assert_eq!(field("ClusterId:"), describe_cluster(&bootstrap).0);
+    // Kafka's kafka-metadata-quorum, then Brook's.
+    for brook in [false, true] {
+        let quorum = || match brook {
+            false => kafka("org.apache.kafka.tools.MetadataQuorumCommand"),
+            true => {
+                let mut command = Command::new(common::brook_bin());
+                command.arg("metadata-quorum");
+                command
+            }
+        };
+        let status = run(quorum(), &["describe", "--status"]);
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+                .unwrap_or_else(|| panic!("no {name} in:\n{status}"))
+        };
+        let leader: i32 = field("LeaderId:").parse().expect("a leader id");
+        assert!((1..=3).contains(&leader), "{status}");
+        assert!(field("HighWatermark:").parse::<i64>().expect("a number") > 0, "{status}");
+        let voters = field("CurrentVoters:");
+        for id in 1..=3 {
+            assert!(voters.contains(&format!("\"id\": {id}")), "{status}");
+        }
+        assert_eq!(field("ClusterId:"), describe_cluster(&bootstrap).0);
 
-    let replication = tool(quorum, &["describe", "--replication"]);
-    let rows: Vec<&str> = replication.lines().skip(1).filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(rows.len(), 3, "one row per voter:\n{replication}");
-    assert!(rows.iter().any(|r| r.contains("Leader")), "{replication}");
-    assert_eq!(rows.iter().filter(|r| r.contains("Follower")).count(), 2, "{replication}");
+        let replication = run(quorum(), &["describe", "--replication"]);
+        let rows: Vec<&str> = replication.lines().skip(1).filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(rows.len(), 3, "one row per voter:\n{replication}");
+        assert!(rows.iter().any(|r| r.contains("Leader")), "{replication}");
+        assert_eq!(rows.iter().filter(|r| r.contains("Follower")).count(), 2, "{replication}");
+    }
 }
 
 /// Start-up refuses, naming the key, a node whose voter list differs from the one its

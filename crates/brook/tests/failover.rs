@@ -268,46 +268,45 @@ async fn consumer_group_state_survives_its_coordinator() {
     first.await.expect("first consumer");
 }
 
-/// Kafka's `kafka-leader-election` against `bootstrap`: its exit status and output.
-fn kafka_leader_election(bootstrap: &str, args: &[&str]) -> (bool, String) {
-    let mut command = Command::new("java");
-    command.args([
-        "-cp",
-        &classpath(),
-        "org.apache.kafka.tools.LeaderElectionCommand",
-        "--bootstrap-server",
-        bootstrap,
-    ]);
-    let output = run_with_input(command.args(args), "");
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    (output.status.success(), text)
-}
-
 #[derive(Debug, Clone, Copy)]
 enum Tool {
     Kafka,
     Brook,
 }
 
+impl Tool {
+    /// Runs the tool `verb` (Brook's verb; Kafka's `kafka-<verb>`) against `bootstrap`: its
+    /// exit status and output (stdout, then stderr).
+    fn run(self, verb: &str, bootstrap: &str, args: &[&str]) -> (bool, String) {
+        let mut command = match self {
+            Tool::Kafka => {
+                let class = match verb {
+                    "topics" => "org.apache.kafka.tools.TopicCommand",
+                    "leader-election" => "org.apache.kafka.tools.LeaderElectionCommand",
+                    "reassign-partitions" => "org.apache.kafka.tools.reassign.ReassignPartitionsCommand",
+                    other => panic!("no Kafka tool for {other}"),
+                };
+                let mut c = Command::new("java");
+                c.args(["-cp", &classpath(), class]);
+                c
+            }
+            Tool::Brook => {
+                let mut c = Command::new(common::brook_bin());
+                c.arg(verb);
+                c
+            }
+        };
+        let output = run_with_input(command.args(["--bootstrap-server", bootstrap]).args(args), "");
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status.success(), text)
+    }
+}
+
 /// The partitions of `topic` that `kafka-topics --describe` (Kafka's or Brook's) lists with
 /// `filter` (one of its partition filters, which print partition lines only).
 fn listed(tool: Tool, bootstrap: &str, topic: &str, filter: &str) -> Vec<i32> {
-    let args = ["--bootstrap-server", bootstrap, "--describe", "--topic", topic, filter];
-    let mut command = match tool {
-        Tool::Kafka => {
-            let mut c = Command::new("java");
-            c.args(["-cp", &classpath(), "org.apache.kafka.tools.TopicCommand"]);
-            c
-        }
-        Tool::Brook => {
-            let mut c = Command::new(common::brook_bin());
-            c.arg("topics");
-            c
-        }
-    };
-    let output = run_with_input(command.args(args), "");
-    let out = String::from_utf8_lossy(&output.stdout).to_string();
-    assert!(output.status.success(), "{tool:?} {filter}: {out}{}", String::from_utf8_lossy(&output.stderr));
+    let (ok, out) = tool.run("topics", bootstrap, &["--describe", "--topic", topic, filter]);
+    assert!(ok, "{tool:?} {filter}: {out}");
     out.lines().filter_map(|l| l.split("Partition: ").nth(1)?.split_whitespace().next()?.parse().ok()).collect()
 }
 
@@ -336,10 +335,10 @@ fn bounce(cluster: &mut Cluster, id: i32, topic: &str) {
 }
 
 /// After a broker comes back, the partitions it prefers stay with the others until Kafka's
-/// `kafka-leader-election --election-type PREFERRED` moves them back; run again, it elects
-/// nothing.
+/// `kafka-leader-election --election-type PREFERRED` (Kafka's, then Brook's) moves them back;
+/// run again, it elects nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kafkas_tool_elects_the_preferred_leaders() {
+async fn the_tools_elect_the_preferred_leaders() {
     let mut settings = SETTINGS.to_vec();
     settings.push("auto.leader.rebalance.enable=false");
     let mut cluster = Cluster::start(3, &settings);
@@ -349,19 +348,22 @@ async fn kafkas_tool_elects_the_preferred_leaders() {
     eventually(SETTLE, "every partition led by its preferred replica", || {
         partition_states(&addr, "ledger").iter().all(|(l, r, _)| Some(l) == r.first()).then_some(())
     });
-    bounce(&mut cluster, 2, "ledger");
-    let states = partition_states(&addr, "ledger");
-    let moved: Vec<usize> = (0..states.len()).filter(|p| states[*p].1[0] == 2).collect();
-    assert!(!moved.is_empty() && moved.iter().all(|p| states[*p].0 != 2), "{states:?}");
+    let preferred = &["--election-type", "PREFERRED", "--all-topic-partitions"];
+    for tool in [Tool::Kafka, Tool::Brook] {
+        bounce(&mut cluster, 2, "ledger");
+        let states = partition_states(&addr, "ledger");
+        let moved: Vec<usize> = (0..states.len()).filter(|p| states[*p].1[0] == 2).collect();
+        assert!(!moved.is_empty() && moved.iter().all(|p| states[*p].0 != 2), "{states:?}");
 
-    let (ok, out) = kafka_leader_election(&bootstrap, &["--election-type", "PREFERRED", "--all-topic-partitions"]);
-    assert!(ok, "{out}");
-    assert!(out.contains("Successfully completed leader election (PREFERRED)") && out.contains("ledger-"), "{out}");
-    eventually(SETTLE, "the preferred replicas lead again", || {
-        partition_states(&addr, "ledger").iter().all(|(l, r, _)| Some(l) == r.first()).then_some(())
-    });
-    let (ok, out) = kafka_leader_election(&bootstrap, &["--election-type", "PREFERRED", "--all-topic-partitions"]);
-    assert!(ok && !out.contains("Successfully completed"), "nothing left to elect: {out}");
+        let (ok, out) = tool.run("leader-election", &bootstrap, preferred);
+        assert!(ok, "{tool:?}: {out}");
+        assert!(out.contains("Successfully completed leader election (PREFERRED)") && out.contains("ledger-"), "{out}");
+        eventually(SETTLE, "the preferred replicas lead again", || {
+            partition_states(&addr, "ledger").iter().all(|(l, r, _)| Some(l) == r.first()).then_some(())
+        });
+        let (ok, out) = tool.run("leader-election", &bootstrap, preferred);
+        assert!(ok && !out.contains("Successfully completed"), "{tool:?}: nothing left to elect: {out}");
+    }
 }
 
 /// With `auto.leader.rebalance.enable` (Kafka's default) the controller moves leadership back
@@ -416,7 +418,8 @@ async fn unclean_elections_only_when_asked() {
         assert_eq!(listed(tool, &addr, "fragile", "--unavailable-partitions"), [0, 1], "{tool:?}");
     }
 
-    let (ok, out) = kafka_leader_election(
+    let (ok, out) = Tool::Brook.run(
+        "leader-election",
         &cluster.bootstrap(),
         &["--election-type", "UNCLEAN", "--topic", "fragile", "--partition", "0"],
     );
@@ -615,12 +618,13 @@ fn partition_end(conn: &mut Conn, partition: i32) -> i64 {
     r.topics[0].partitions[0].offset
 }
 
-/// Kafka's `kafka-reassign-partitions` moves a partition's replica from broker 1 to broker 3
-/// while an acks=all producer writes to it: `--generate` proposes, `--execute` starts the
-/// move, `--verify` reports it complete (and clears throttles); the partition ends on [2, 3]
-/// with both in sync, broker 1 deletes its copy, and every acknowledged record is there once.
+/// `kafka-reassign-partitions`, Kafka's then Brook's, moves a partition's replicas while an
+/// acks=all producer writes to it: `--generate` proposes the listed brokers, `--execute` starts
+/// the move, `--verify` reports it complete (Kafka's also clears throttles), `--list` shows
+/// nothing left moving; the partition ends on the target with both replicas in sync, the
+/// removed broker deletes its copy, and every acknowledged record is there once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kafkas_reassign_tool_moves_a_replica_under_load() {
+async fn the_reassign_tools_move_replicas_under_load() {
     let cluster = Cluster::start(3, SETTINGS);
     let bootstrap = cluster.bootstrap();
     let assignment: &[&[i32]] = &[&[1, 2]];
@@ -641,26 +645,45 @@ async fn kafkas_reassign_tool_moves_a_replica_under_load() {
     let topics = dir.path().join("topics.json");
     std::fs::write(&topics, format!(r#"{{"version":1,"topics":[{{"topic":"{TOPIC}"}}]}}"#)).expect("write");
     let topics = topics.to_string_lossy().to_string();
-    let (ok, out) =
-        kafka_reassign(&bootstrap, &["--generate", "--topics-to-move-json-file", &topics, "--broker-list", "2,3"]);
-    assert!(ok && out.contains("Proposed partition reassignment configuration"), "{out}");
-    let plan = dir.path().join("plan.json");
-    let json = format!(
-        r#"{{"version":1,"partitions":[{{"topic":"{TOPIC}","partition":0,"replicas":[2,3],"log_dirs":["any","any"]}}]}}"#
-    );
-    std::fs::write(&plan, json).expect("write");
-    let plan = plan.to_string_lossy().to_string();
-    let (ok, out) = kafka_reassign(&bootstrap, &["--execute", "--reassignment-json-file", &plan]);
-    assert!(ok && out.contains("Successfully started partition reassignment"), "{out}");
-    eventually(SETTLE, "the tool reports the move complete", || {
-        let (ok, out) = kafka_reassign(&bootstrap, &["--verify", "--reassignment-json-file", &plan]);
-        (ok && out.contains(&format!("Reassignment of partition {TOPIC}-0 is completed"))).then_some(())
-    });
-    let (leader, replicas, isr) = partition_states(&addr, TOPIC).remove(0);
-    assert_eq!((replicas, isr), (vec![2, 3], vec![2, 3]), "leader {leader}");
-    assert!(leader == 2 || leader == 3);
-    let copy = cluster.node(1).data.join(format!("{TOPIC}-0"));
-    eventually(SETTLE, "broker 1 deleted its copy", || (!copy.exists()).then_some(()));
+    // Kafka's tool moves the replica on broker 1 to broker 3, then Brook's moves the one on 2 to 1.
+    for (tool, brokers, target, removed) in [(Tool::Kafka, "2,3", [2, 3], 1), (Tool::Brook, "1,3", [1, 3], 2)] {
+        let reassign = |args: &[&str]| tool.run("reassign-partitions", &bootstrap, args);
+        let (ok, out) = reassign(&["--generate", "--topics-to-move-json-file", &topics, "--broker-list", brokers]);
+        let proposed = out
+            .split("Proposed partition reassignment configuration")
+            .nth(1)
+            .and_then(|rest| rest.lines().map(str::trim).find(|l| l.starts_with('{')));
+        let proposed: serde_json::Value = serde_json::from_str(proposed.unwrap_or_else(|| panic!("{tool:?}: {out}")))
+            .unwrap_or_else(|e| panic!("{tool:?} proposed no JSON plan ({e}): {out}"));
+        assert!(ok, "{tool:?}: {out}");
+        let mut replicas: Vec<i64> = proposed["partitions"][0]["replicas"]
+            .as_array()
+            .expect("replicas")
+            .iter()
+            .filter_map(|r| r.as_i64())
+            .collect();
+        replicas.sort();
+        assert_eq!(replicas, target.map(i64::from), "{tool:?} proposed the listed brokers: {out}");
+
+        let plan = dir.path().join(format!("plan-{tool:?}.json"));
+        let json =
+            serde_json::json!({"version": 1, "partitions": [{"topic": TOPIC, "partition": 0, "replicas": target}]});
+        std::fs::write(&plan, json.to_string()).expect("write");
+        let plan = plan.to_string_lossy().to_string();
+        let (ok, out) = reassign(&["--execute", "--reassignment-json-file", &plan]);
+        assert!(ok && out.contains("Successfully started partition reassignment"), "{tool:?}: {out}");
+        eventually(SETTLE, "the tool reports the move complete", || {
+            let (ok, out) = reassign(&["--verify", "--reassignment-json-file", &plan]);
+            (ok && out.contains(&format!("Reassignment of partition {TOPIC}-0 is completed"))).then_some(())
+        });
+        let (ok, out) = reassign(&["--list"]);
+        assert!(ok && out.contains("No partition reassignments found."), "{tool:?}: {out}");
+        let (leader, replicas, isr) = partition_states(&addr, TOPIC).remove(0);
+        assert_eq!((replicas, isr), (target.to_vec(), target.to_vec()), "leader {leader}");
+        assert!(target.contains(&leader));
+        let copy = cluster.node(removed).data.join(format!("{TOPIC}-0"));
+        eventually(SETTLE, "the removed replica deleted its copy", || (!copy.exists()).then_some(()));
+    }
 
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
@@ -669,14 +692,4 @@ async fn kafkas_reassign_tool_moves_a_replica_under_load() {
     let acked: Vec<String> = acks.into_iter().map(|(_, v)| v).collect();
     assert!(!acked.is_empty());
     read_exactly(&bootstrap, 1, acked).await;
-}
-
-/// Kafka's `kafka-reassign-partitions` against `bootstrap`: its exit status and output.
-fn kafka_reassign(bootstrap: &str, args: &[&str]) -> (bool, String) {
-    let mut command = Command::new("java");
-    command.args(["-cp", &classpath(), "org.apache.kafka.tools.reassign.ReassignPartitionsCommand"]);
-    command.args(["--bootstrap-server", bootstrap]);
-    let output = run_with_input(command.args(args), "");
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    (output.status.success(), text)
 }

@@ -5,7 +5,10 @@
 //!   wrapper over librdkafka's C admin API, for what the crate's safe API lacks.
 //! - `topics` (kafka-topics), `console_producer` (kafka-console-producer),
 //!   `console_consumer` (kafka-console-consumer), `consumer_groups` (kafka-consumer-groups),
-//!   `configs` (kafka-configs), `perf` (kafka-producer-perf-test, kafka-consumer-perf-test).
+//!   `configs` (kafka-configs), `perf` (kafka-producer-perf-test, kafka-consumer-perf-test),
+//!   `reassign_partitions` (kafka-reassign-partitions), `leader_election`
+//!   (kafka-leader-election), `metadata_quorum` (kafka-metadata-quorum).
+//! - `wire`: Kafka's own frames, for the requests librdkafka has no API for.
 
 pub mod args;
 pub mod client;
@@ -13,9 +16,13 @@ pub mod configs;
 pub mod console_consumer;
 pub mod console_producer;
 pub mod consumer_groups;
+pub mod leader_election;
+pub mod metadata_quorum;
 mod native;
 pub mod perf;
+pub mod reassign_partitions;
 pub mod topics;
+mod wire;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -53,6 +60,9 @@ pub const TOOLS: &[(&str, &str, &str, &[Opt])] = &[
     ("console-consumer", "kafka-console-consumer", console_consumer::PURPOSE, console_consumer::OPTS),
     ("consumer-groups", "kafka-consumer-groups", consumer_groups::PURPOSE, consumer_groups::OPTS),
     ("configs", "kafka-configs", configs::PURPOSE, configs::OPTS),
+    ("reassign-partitions", "kafka-reassign-partitions", reassign_partitions::PURPOSE, reassign_partitions::OPTS),
+    ("leader-election", "kafka-leader-election", leader_election::PURPOSE, leader_election::OPTS),
+    ("metadata-quorum", "kafka-metadata-quorum", metadata_quorum::PURPOSE, metadata_quorum::OPTS),
     ("perf-produce", "kafka-producer-perf-test", perf::PRODUCE_PURPOSE, perf::PRODUCE_OPTS),
     ("perf-consume", "kafka-consumer-perf-test", perf::CONSUME_PURPOSE, perf::CONSUME_OPTS),
 ];
@@ -74,11 +84,24 @@ pub fn run(tool: &str, args: &[String], interrupted: Arc<AtomicBool>) -> i32 {
         println!("{}", args::usage(&format!("brook {name} (or {kafka})"), purpose, opts));
         return 0;
     }
-    let result = Parsed::parse(args, opts).map_err(ToolError::from).and_then(|parsed| match name {
+    let args = match name {
+        "metadata-quorum" => match metadata_quorum::strip_command(args) {
+            Ok(args) => args,
+            Err(e) => {
+                eprintln!("{}\n{}", e.message, args::usage(&format!("brook {name}"), purpose, opts));
+                return 1;
+            }
+        },
+        _ => args.to_vec(),
+    };
+    let result = Parsed::parse(&args, opts).map_err(ToolError::from).and_then(|parsed| match name {
         "topics" => topics::run(&parsed),
         "console-producer" => console_producer::run(&parsed),
         "consumer-groups" => consumer_groups::run(&parsed),
         "configs" => configs::run(&parsed),
+        "reassign-partitions" => reassign_partitions::run(&parsed),
+        "leader-election" => leader_election::run(&parsed),
+        "metadata-quorum" => metadata_quorum::run(&parsed),
         "perf-produce" => perf::produce(&parsed),
         "perf-consume" => perf::consume(&parsed),
         _ => console_consumer::run(&parsed, interrupted),

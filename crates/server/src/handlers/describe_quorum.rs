@@ -13,7 +13,13 @@ use crate::broker::Broker;
 /// The metadata log's topic, as KRaft names it.
 const METADATA_TOPIC: &str = "__cluster_metadata";
 
-pub(super) async fn handle(broker: &Arc<Broker>, request: DescribeQuorumRequest) -> DescribeQuorumResponse {
+/// Version 2 added the error message and the voters' endpoints (`nodes`); version 1 cannot
+/// carry them.
+pub(super) async fn handle(
+    broker: &Arc<Broker>,
+    request: DescribeQuorumRequest,
+    version: i16,
+) -> DescribeQuorumResponse {
     let asks_for_metadata_log = matches!(request.topics.as_slice(), [topic]
         if &*topic.topic_name.0 == METADATA_TOPIC
             && matches!(topic.partitions.as_slice(), [p] if p.partition_index == 0));
@@ -23,9 +29,8 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: DescribeQuorumRequest)
     let description = match broker.describe_quorum().await {
         Ok(d) => d,
         Err(e) => {
-            return DescribeQuorumResponse::default()
-                .with_error_code(e.code.code())
-                .with_error_message(Some(text(e.message)));
+            let message = (version >= 2).then(|| text(e.message));
+            return DescribeQuorumResponse::default().with_error_code(e.code.code()).with_error_message(message);
         }
     };
     let voters = description
@@ -46,6 +51,10 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: DescribeQuorumRequest)
         .with_high_watermark(description.high_watermark)
         .with_current_voters(voters);
     let topic = TopicData::default().with_topic_name(TopicName(text(METADATA_TOPIC))).with_partitions(vec![partition]);
+    let response = DescribeQuorumResponse::default().with_topics(vec![topic]);
+    if version < 2 {
+        return response;
+    }
     let name = &broker.config.controller_listener_name;
     let nodes = broker
         .config
@@ -60,5 +69,5 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: DescribeQuorumRequest)
             Some(Node::default().with_node_id(BrokerId(*id)).with_listeners(vec![listener]))
         })
         .collect();
-    DescribeQuorumResponse::default().with_topics(vec![topic]).with_nodes(nodes)
+    response.with_nodes(nodes)
 }

@@ -89,7 +89,8 @@ pub fn dispatch(broker: &Arc<Broker>, request: Request, client_host: &str) -> Re
         RequestKind::DescribeCluster(r) => ready(ResponseKind::DescribeCluster(cluster::describe_cluster(broker, r))),
         RequestKind::DescribeQuorum(r) => {
             let broker = broker.clone();
-            async move { Some(ResponseKind::DescribeQuorum(describe_quorum::handle(&broker, r).await)) }.boxed()
+            async move { Some(ResponseKind::DescribeQuorum(describe_quorum::handle(&broker, r, version).await)) }
+                .boxed()
         }
         RequestKind::ElectLeaders(r) => {
             async move { Some(ResponseKind::ElectLeaders(elect_leaders::handle(&b, r, version).await)) }.boxed()

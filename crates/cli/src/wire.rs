@@ -1,0 +1,93 @@
+//! Kafka requests librdkafka has no API for (DescribeQuorum, ElectLeaders, the partition
+//! reassignments), sent as Kafka's own frames to the first bootstrap server that answers, at
+//! versions every Kafka 3.x and 4.x broker (and Brook) serves.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+use crate::ToolError;
+use crate::args::Parsed;
+use crate::client::TIMEOUT;
+
+/// Responses larger than this are refused rather than allocated (a broker never sends one).
+const MAX_RESPONSE: usize = 100 << 20;
+
+pub(crate) struct Wire {
+    stream: TcpStream,
+    correlation_id: i32,
+}
+
+impl Wire {
+    /// A connection to the first of `--bootstrap-server`'s brokers that accepts one.
+    pub(crate) fn connect(parsed: &Parsed) -> Result<Wire, ToolError> {
+        let servers = parsed
+            .get("bootstrap-server")
+            .ok_or_else(|| ToolError::usage("Missing required argument \"[bootstrap-server]\""))?;
+        let mut last = String::new();
+        for server in servers.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match TcpStream::connect(server) {
+                Ok(stream) => {
+                    stream.set_nodelay(true).map_err(failed)?;
+                    stream.set_read_timeout(Some(TIMEOUT)).map_err(failed)?;
+                    stream.set_write_timeout(Some(Duration::from_secs(10))).map_err(failed)?;
+                    return Ok(Wire { stream, correlation_id: 0 });
+                }
+                Err(e) => last = format!("{server}: {e}"),
+            }
+        }
+        Err(ToolError::failed(format!("cannot reach the cluster: {last}")))
+    }
+
+    /// One request and its response.
+    pub(crate) fn call(
+        &mut self,
+        api_key: ApiKey,
+        version: i16,
+        body: &impl Encodable,
+    ) -> Result<ResponseKind, ToolError> {
+        self.correlation_id += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(api_key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("brook-cli")));
+        let mut frame = bytes::BytesMut::new();
+        header.encode(&mut frame, api_key.request_header_version(version)).map_err(failed)?;
+        body.encode(&mut frame, version).map_err(failed)?;
+        self.stream.write_all(&(frame.len() as u32).to_be_bytes()).map_err(failed)?;
+        self.stream.write_all(&frame).map_err(failed)?;
+
+        let mut size = [0u8; 4];
+        self.stream.read_exact(&mut size).map_err(failed)?;
+        let size = u32::from_be_bytes(size) as usize;
+        if size > MAX_RESPONSE {
+            return Err(ToolError::failed(format!("the broker sent a {size}-byte response")));
+        }
+        let mut response = vec![0u8; size];
+        self.stream.read_exact(&mut response).map_err(failed)?;
+        let mut response = bytes::Bytes::from(response);
+        let header = ResponseHeader::decode(&mut response, api_key.response_header_version(version)).map_err(failed)?;
+        if header.correlation_id != self.correlation_id {
+            return Err(ToolError::failed("the broker answered another request"));
+        }
+        ResponseKind::decode(api_key, &mut response, version).map_err(failed)
+    }
+}
+
+fn failed(e: impl std::fmt::Display) -> ToolError {
+    ToolError::failed(format!("talking to the cluster failed: {e}"))
+}
+
+/// A Kafka error code as its name and message, for the tools' output.
+pub(crate) fn error_text(code: i16, message: Option<&StrBytes>) -> String {
+    let name = kafka_protocol::error::ResponseError::try_from_code(code)
+        .map_or_else(|| format!("error {code}"), |e| format!("{e:?}"));
+    match message.map(|m| m.as_str()).filter(|m| !m.is_empty()) {
+        Some(m) => format!("{name}: {m}"),
+        None => name,
+    }
+}
