@@ -63,7 +63,7 @@ final class Brook implements AutoCloseable {
      * properties file, sharing one metadata quorum. All start at once: a node serves only once
      * a quorum of voters runs.
      */
-    static List<Brook> startCluster(int size) throws IOException {
+    static List<Brook> startCluster(int size, String... extra) throws IOException {
         Path dir = Files.createTempDirectory("brook-cluster");
         int[][] ports = new int[size][2];
         List<String> voters = new ArrayList<>();
@@ -86,7 +86,8 @@ final class Brook implements AutoCloseable {
                     "controller.listener.names=CONTROLLER",
                     "log.dirs=" + data,
                     "group.initial.rebalance.delay.ms=0",
-                    "console.enabled=false", ""));
+                    "console.enabled=false",
+                    String.join("\n", extra), ""));
             processes.add(launch(properties, List.of()));
             dirs.add(data);
         }
@@ -101,6 +102,11 @@ final class Brook implements AutoCloseable {
         try (java.net.ServerSocket socket = new java.net.ServerSocket(0)) {
             return socket.getLocalPort();
         }
+    }
+
+    /** kill -9: no controlled shutdown, nothing flushed. */
+    void kill() throws InterruptedException {
+        process.destroyForcibly().waitFor();
     }
 
     @Override

@@ -165,4 +165,98 @@ class ClusterTest {
             }
         }
     }
+
+    /**
+     * kill -9 of a partition leader while an idempotent acks=all producer sends: the producer
+     * carries on to the new leaders without an error, and a consumer group then reads every
+     * acknowledged record exactly once, in send order within each partition, its positions
+     * never going backwards.
+     */
+    @Test
+    void leaderKilledUnderLoad() throws Exception {
+        List<Brook> nodes = Brook.startCluster(3, "broker.heartbeat.interval.ms=300", "broker.session.timeout.ms=2000");
+        String bootstrap = nodes.stream().map(n -> n.bootstrap).collect(Collectors.joining(","));
+        try {
+            int leader;
+            try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap))) {
+                NewTopic payments = new NewTopic("payments", 3, (short) 3)
+                        .configs(Map.of(TopicConfig.MIN_IN_SYNC_REPLICAS_CONFIG, "2"));
+                admin.createTopics(List.of(payments)).all().get();
+                long deadline = System.currentTimeMillis() + 30_000;
+                TopicDescription topic;
+                do {
+                    topic = admin.describeTopics(List.of("payments")).allTopicNames().get().get("payments");
+                } while (!topic.partitions().stream().allMatch(p -> p.isr().size() == 3 && p.leader() != null)
+                        && System.currentTimeMillis() < deadline);
+                assertTrue(topic.partitions().stream().allMatch(p -> p.isr().size() == 3), "every replica in sync");
+                leader = topic.partitions().get(0).leader().id();
+            }
+
+            // The group consumes while the producer sends and the leader dies.
+            int total = 3000;
+            Properties consumerProps = new Properties();
+            consumerProps.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+            consumerProps.put(ConsumerConfig.GROUP_ID_CONFIG, "settlement");
+            consumerProps.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+            consumerProps.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+            consumerProps.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+            java.util.concurrent.CountDownLatch assigned = new java.util.concurrent.CountDownLatch(1);
+            java.util.concurrent.CompletableFuture<Map<Integer, Long>> reading = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                Map<Integer, Long> read = new HashMap<>();
+                Map<Integer, Long> position = new HashMap<>();
+                Map<Integer, Integer> lastSent = new HashMap<>();
+                try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(consumerProps)) {
+                    consumer.subscribe(List.of("payments"));
+                    long deadline = System.currentTimeMillis() + 120_000;
+                    while (read.size() < total && System.currentTimeMillis() < deadline) {
+                        for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(200))) {
+                            int i = Integer.parseInt(r.value().substring("pay-".length()));
+                            assertTrue(read.put(i, r.offset()) == null, "read twice: " + r.value());
+                            assertTrue(position.getOrDefault(r.partition(), -1L) < r.offset(), "position went backwards");
+                            position.put(r.partition(), r.offset());
+                            assertTrue(lastSent.getOrDefault(r.partition(), -1) < i, "out of send order: " + r.value());
+                            lastSent.put(r.partition(), i);
+                        }
+                        if (consumer.assignment().size() == 3) {
+                            assigned.countDown();
+                        }
+                    }
+                }
+                return read;
+            });
+            assertTrue(assigned.await(60, java.util.concurrent.TimeUnit.SECONDS), "the group took the partitions");
+
+            Properties producerProps = new Properties();
+            producerProps.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+            producerProps.put(ProducerConfig.ACKS_CONFIG, "all");
+            producerProps.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, "true");
+            producerProps.put(ProducerConfig.LINGER_MS_CONFIG, "5");
+            producerProps.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+            producerProps.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+            Map<Integer, RecordMetadata> acked = new HashMap<>();
+            List<java.util.concurrent.Future<RecordMetadata>> pending = new java.util.ArrayList<>();
+            try (KafkaProducer<String, String> producer = new KafkaProducer<>(producerProps)) {
+                for (int i = 0; i < total; i++) {
+                    if (i == total / 3) {
+                        nodes.get(leader - 1).kill();
+                    }
+                    pending.add(producer.send(new ProducerRecord<>("payments", "account-" + (i % 11), "pay-" + i)));
+                    if (i % 100 == 0) {
+                        Thread.sleep(20); // a steady stream rather than one burst
+                    }
+                }
+                producer.flush();
+                for (int i = 0; i < total; i++) {
+                    acked.put(i, pending.get(i).get()); // throws if the producer gave up on any
+                }
+            }
+            Map<Integer, Long> read = reading.get();
+            assertEquals(total, read.size(), "every acknowledged record read");
+            acked.forEach((i, meta) -> assertEquals(meta.offset(), read.get(i), "pay-" + i + " at its acknowledged offset"));
+        } finally {
+            for (Brook node : nodes) {
+                node.close();
+            }
+        }
+    }
 }
