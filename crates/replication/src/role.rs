@@ -121,7 +121,16 @@ impl Role {
         high_watermark: i64,
         now_ms: i64,
     ) -> Result<FollowerFetch, ResponseError> {
-        let Role::Leader(leadership) = self else { return Err(ResponseError::NotLeaderOrFollower) };
+        let leadership = match self {
+            Role::Leader(leadership) => leadership,
+            // The metadata already names this replica leader in a newer epoch than the one it
+            // follows in (its role changes just after): as Kafka, whose check is against the
+            // partition's own epoch, the follower is told to retry soon, not to back off.
+            Role::Follower { leader_epoch, .. } if fetch.current_leader_epoch > *leader_epoch => {
+                return Err(ResponseError::UnknownLeaderEpoch);
+            }
+            _ => return Err(ResponseError::NotLeaderOrFollower),
+        };
         check_epoch(fetch.current_leader_epoch, leadership.leader_epoch())?;
         if !leadership.is_follower(fetch.replica) {
             return Err(ResponseError::NotLeaderOrFollower);
@@ -261,5 +270,18 @@ mod tests {
         assert_eq!(log.high_watermark(), 2, "replica 3, joining, holds only offsets below 2");
         role.follower_fetch(&log, 2, fetch(3, 4), log.high_watermark(), 4).expect("served");
         assert_eq!(log.high_watermark(), 4);
+    }
+
+    /// A follower fetching in the epoch where this replica, still following, is about to lead
+    /// is told to retry soon (UNKNOWN_LEADER_EPOCH); one fetching from a mere follower, or in
+    /// an epoch this replica already followed, is misdirected (NOT_LEADER_OR_FOLLOWER).
+    #[test]
+    fn a_leader_to_be_asks_followers_to_retry() {
+        let env = LogEnv::new(SimStorage::new(), Arc::new(ManualClock::new(0)), None);
+        let log = Log::open(Path::new("/p"), LogConfig::default(), env).expect("open");
+        let mut role = Role::Follower { leader: 2, leader_epoch: 1 };
+        let ahead = FollowerPosition { current_leader_epoch: 2, ..fetch(3, 0) };
+        assert_eq!(role.follower_fetch(&log, 2, ahead, 0, 0), Err(ResponseError::UnknownLeaderEpoch));
+        assert_eq!(role.follower_fetch(&log, 2, fetch(3, 0), 0, 0), Err(ResponseError::NotLeaderOrFollower));
     }
 }
