@@ -574,3 +574,54 @@ fn console_works_in_a_browser() {
     let header = message.headers().expect("headers").get(0);
     assert_eq!((header.key, header.value), ("source", Some(&b"web"[..])));
 }
+
+/// In a cluster the console shows the cluster as the metadata has it, on any node: every
+/// broker with its status and how many partitions it leads, each partition's leader, replicas
+/// and ISR; after kill -9 of a broker it shows that broker fenced and the partitions it
+/// replicated under-replicated, on the overview, the topic list and the topic's page.
+#[test]
+fn the_console_shows_the_clusters_brokers_and_under_replicated_partitions() {
+    use common::cluster::{Cluster, SETTLE, Spec};
+    let fast = ["broker.heartbeat.interval.ms=300", "broker.session.timeout.ms=2000"];
+    let mut cluster = Cluster::start_with(Spec::combined(3, &fast).with_consoles());
+    let base = cluster.node(1).brook.as_ref().and_then(|b| b.console.clone()).expect("node 1's console");
+    let created = http::post(&base, "/api/topics", r#"{"name":"ledger","partitions":2,"replication_factor":3}"#);
+    assert_eq!(created.status, 201, "{}", created.body);
+    let in_sync = |t: &Value| {
+        t["partitions"]
+            .as_array()
+            .is_some_and(|ps| ps.iter().all(|p| p["isr"].as_array().is_some_and(|i| i.len() == 3)))
+    };
+    let topic = eventually(SETTLE, "every replica in sync", || {
+        Some(http::get(&base, "/api/topics/ledger").json()).filter(in_sync)
+    });
+    assert_eq!(topic["replication_factor"], 3);
+    for p in topic["partitions"].as_array().expect("partitions") {
+        assert_eq!(p["replicas"].as_array().map(Vec::len), Some(3), "{p}");
+        assert_eq!((p["under_replicated"].as_bool(), p["hosted"].as_bool()), (Some(false), Some(true)), "{p}");
+        assert!(p["end_offset"].is_i64(), "this broker's copy: {p}");
+    }
+    let overview = http::get(&base, "/api/overview").json();
+    let brokers = overview["brokers"].as_array().expect("brokers");
+    assert_eq!(brokers.len(), 3);
+    assert!(brokers.iter().all(|b| b["status"] == "live"), "{overview}");
+    assert_eq!(brokers.iter().map(|b| b["leads"].as_i64().unwrap_or(0)).sum::<i64>(), 2, "{overview}");
+    assert_eq!(overview["under_replicated_partitions"], 0);
+
+    cluster.kill(3);
+    let overview = eventually(SETTLE, "broker 3 fenced, both partitions under-replicated", || {
+        let o = http::get(&base, "/api/overview").json();
+        let fenced = o["brokers"].as_array()?.iter().any(|b| b["node_id"] == 3 && b["status"] == "fenced");
+        (fenced && o["under_replicated_partitions"] == 2).then_some(o)
+    });
+    assert_eq!(overview["offline_partitions"], 0, "{overview}");
+    let listed = http::get(&base, "/api/topics").json();
+    let ledger =
+        listed["topics"].as_array().and_then(|ts| ts.iter().find(|t| t["name"] == "ledger")).cloned().expect("ledger");
+    assert_eq!((ledger["under_replicated"].as_i64(), ledger["replication_factor"].as_i64()), (Some(2), Some(3)));
+    let topic = http::get(&base, "/api/topics/ledger").json();
+    for p in topic["partitions"].as_array().expect("partitions") {
+        assert_eq!(p["under_replicated"], true, "{p}");
+        assert!(!p["isr"].as_array().expect("isr").contains(&json!(3)) && p["leader"] != 3, "{p}");
+    }
+}

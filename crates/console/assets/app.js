@@ -97,6 +97,8 @@ async function overviewPage() {
           card("Brokers", number(o.brokers.length), `cluster ${o.cluster_id}`, "brokers"),
           card("Topics", number(o.topics), null, "topics"),
           card("Partitions", number(o.partitions), null, "partitions"),
+          card("Under-replicated", number(o.under_replicated_partitions), "partitions with a replica out of sync", "under-replicated"),
+          card("Offline", number(o.offline_partitions), "partitions without a leader", "offline"),
           card("Messages", number(o.messages), null, "messages"),
           card("Size on disk", bytes(o.size_bytes), null, "size"),
           card("Produce", `${rate(r.produce_records_per_sec)} msg/s`, `${bytes(r.produce_bytes_per_sec)}/s`, "produce-rate"),
@@ -104,9 +106,12 @@ async function overviewPage() {
           card("Connections", number(o.connections), null, "connections"),
           card("Consumer groups", number(o.consumer_groups), null, "groups")),
         h("h2", {}, "Brokers"),
-        table(["Node id", "Host", "Port", "Role", "Version"], o.brokers.map((b) =>
-          h("tr", {}, h("td", {}, b.node_id), h("td", {}, b.host), h("td", {}, b.port),
-            h("td", {}, b.controller ? "broker, controller" : "broker"), h("td", {}, o.version)))),
+        table(["Node id", "Host", "Port", "Rack", "Status", "Leads", "Role"], o.brokers.map((b) =>
+          h("tr", { "data-broker": b.node_id, class: b.status === "live" ? "" : "warn" },
+            h("td", {}, b.node_id), h("td", {}, b.host ?? "—"), h("td", {}, b.port ?? "—"), h("td", {}, b.rack ?? "—"),
+            h("td", {}, b.status), h("td", { class: "num" }, number(b.leads)),
+            h("td", {}, b.controller ? "broker, active controller" : "broker")))),
+        h("p", { class: "muted" }, `Brook ${o.version}, node ${o.node_id}. Messages and size count this broker's copies.`),
         h("p", { class: "muted" }, `Rates are sampled every ${o.sample_interval_ms / 1000} s. Prometheus metrics are at `,
           h("a", { href: "/metrics" }, "/metrics"), "."));
     } catch (e) {
@@ -127,10 +132,11 @@ async function topicsPage() {
     try {
       const { topics } = await api("GET", `/api/topics?search=${enc(search.value)}`);
       listBox.replaceChildren(topics.length === 0 ? h("p", { class: "muted" }, "No topics match.") :
-        table(["Name", "Partitions", "Messages", "Size", ""], topics.map((t) =>
-          h("tr", { "data-topic": t.name },
+        table(["Name", "Partitions", "Replication", "Under-replicated", "Messages", "Size", ""], topics.map((t) =>
+          h("tr", { "data-topic": t.name, class: t.under_replicated + t.offline > 0 ? "warn" : "" },
             h("td", {}, h("a", { href: `#/topics/${enc(t.name)}` }, t.name), t.internal ? h("span", { class: "badge" }, " internal") : null),
-            h("td", { class: "num" }, t.partitions), h("td", { class: "num" }, number(t.messages)),
+            h("td", { class: "num" }, t.partitions), h("td", { class: "num" }, t.replication_factor),
+            h("td", { class: "num" }, t.under_replicated), h("td", { class: "num" }, number(t.messages)),
             h("td", { class: "num" }, bytes(t.size_bytes)),
             h("td", {}, t.internal ? null : h("button", { class: "link", "data-testid": `delete-${t.name}`, onclick: () => deleteTopic(t.name, load) }, "Delete")))),
         { "data-testid": "topics-table" }));
@@ -235,12 +241,15 @@ async function topicPage(name) {
     h("div", { class: "cards" }, card("Partitions", t.partitions.length), card("Replication factor", t.replication_factor),
       card("Messages", number(t.messages)), card("Size", bytes(t.size_bytes)), card("Topic id", h("code", { class: "id" }, t.id))),
     h("h2", {}, "Partitions"),
-    table(["Partition", "Leader", "Replicas", "In sync", "Start offset", "End offset", "Messages", "Size", "Segments"],
-      t.partitions.map((p) => h("tr", {}, h("td", { class: "num" }, p.partition), h("td", { class: "num" }, p.leader),
+    table(["Partition", "Leader", "Replicas", "In sync", "State", "Start offset", "End offset", "Messages", "Size", "Segments"],
+      t.partitions.map((p) => h("tr", { class: p.under_replicated || p.offline ? "warn" : "" },
+        h("td", { class: "num" }, p.partition), h("td", { class: "num" }, p.offline ? "none" : p.leader),
         h("td", {}, p.replicas.join(", ")), h("td", {}, p.isr.join(", ")),
-        h("td", { class: "num" }, number(p.start_offset)), h("td", { class: "num" }, number(p.end_offset)),
-        h("td", { class: "num" }, number(p.end_offset - p.start_offset)), h("td", { class: "num" }, bytes(p.size_bytes)),
-        h("td", { class: "num" }, p.segments))), { "data-testid": "partitions-table" }),
+        h("td", {}, p.offline ? "offline" : p.under_replicated ? "under-replicated" : p.adding.length ? `moving to ${p.adding.join(", ")}` : "in sync"),
+        ...(p.hosted ? [h("td", { class: "num" }, number(p.start_offset)), h("td", { class: "num" }, number(p.end_offset)),
+          h("td", { class: "num" }, number(p.end_offset - p.start_offset)), h("td", { class: "num" }, bytes(p.size_bytes)),
+          h("td", { class: "num" }, p.segments)] : [h("td", { class: "muted", colspan: 5 }, "not on this broker")]))),
+      { "data-testid": "partitions-table" }),
     h("div", { class: "header-row" }, h("h2", {}, "Configs"), t.internal ? null : h("button", { onclick: saveEdited, "data-testid": "save-configs" }, "Save changes")),
     message,
     table(["Name", "Value", "Source", "Default", ""], configRows, { "data-testid": "configs-table" }));

@@ -1,11 +1,12 @@
-//! The overview: the broker, totals over its topics, and traffic rates.
+//! The overview: the cluster's brokers (live, fenced or shutting down, and what they lead),
+//! partitions under-replicated or offline, totals over this broker's copies, and traffic rates.
 
 use axum::extract::State;
 use serde_json::json;
 
 use crate::AppState;
 use crate::http::{ApiResult, ok_json};
-use crate::topics::totals;
+use crate::topics::{offline, totals, under_replicated};
 
 pub(crate) async fn overview(State(state): State<AppState>) -> ApiResult {
     let broker = &state.broker;
@@ -19,12 +20,35 @@ pub(crate) async fn overview(State(state): State<AppState>) -> ApiResult {
     }
     let rates = state.history.rates();
     let config = &broker.config;
-    let live = broker.live_brokers();
     let controller = broker.active_controller();
-    let brokers: Vec<_> = live
-        .iter()
-        .map(|b| json!({"node_id": b.node_id, "host": b.host, "port": b.port, "rack": b.rack, "controller": Some(b.node_id) == controller}))
+    // Every registered broker, live or not, with the partitions it leads.
+    let listener = &config.listener_name;
+    let brokers: Vec<_> = metadata
+        .brokers
+        .values()
+        .map(|b| {
+            let endpoint = b.endpoint(listener);
+            let status = match (b.fenced, b.shutting_down) {
+                (true, _) => "fenced",
+                (false, true) => "shutting down",
+                (false, false) => "live",
+            };
+            let leads: usize =
+                metadata.topics().map(|t| t.assignments.iter().filter(|p| p.leader == b.node_id).count()).sum();
+            json!({
+                "node_id": b.node_id,
+                "host": endpoint.map(|e| e.host.clone()),
+                "port": endpoint.map(|e| e.port),
+                "rack": b.rack,
+                "status": status,
+                "leads": leads,
+                "controller": Some(b.node_id) == controller,
+            })
+        })
         .collect();
+    let all_partitions = || metadata.topics().flat_map(|t| t.assignments.iter());
+    let under_replicated = all_partitions().filter(|p| under_replicated(p)).count();
+    let offline = all_partitions().filter(|p| offline(p)).count();
     let quorum = broker.quorum_status().map(|q| {
         json!({
             "leader": q.leader,
@@ -46,6 +70,8 @@ pub(crate) async fn overview(State(state): State<AppState>) -> ApiResult {
         "quorum": quorum,
         "topics": metadata.topics().count(),
         "partitions": partitions,
+        "under_replicated_partitions": under_replicated,
+        "offline_partitions": offline,
         "messages": messages,
         "size_bytes": size_bytes,
         "connections": broker.stats.connections_open(),

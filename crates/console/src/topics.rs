@@ -8,7 +8,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use brook_server::broker::Broker;
-use brook_server::broker::TopicMeta;
+use brook_server::broker::{PartitionMeta, TopicMeta};
+
 use brook_server::group::OFFSETS_TOPIC;
 use brook_server::topic_config::{self, TOPIC_CONFIGS};
 use serde::Deserialize;
@@ -36,6 +37,21 @@ pub(crate) fn is_internal(name: &str) -> bool {
     name == OFFSETS_TOPIC
 }
 
+/// The replication factor the topic's partitions have (or will have once a move ends).
+fn replication_factor(topic: &TopicMeta) -> usize {
+    topic.assignments.first().map_or(0, |p| p.replicas.len() - p.removing.len())
+}
+
+/// A partition is under-replicated when some replica is out of its ISR, offline when nobody
+/// leads it (the `kafka-topics --describe` filters).
+pub(crate) fn under_replicated(p: &PartitionMeta) -> bool {
+    p.isr.len() < p.replicas.len()
+}
+
+pub(crate) fn offline(p: &PartitionMeta) -> bool {
+    p.leader < 0
+}
+
 pub(crate) async fn list(State(state): State<AppState>, Query(query): Query<HashMap<String, String>>) -> ApiResult {
     let search = query.get("search").map(|s| s.to_lowercase()).unwrap_or_default();
     let mut topics: Vec<TopicMeta> = state.broker.metadata().topics().cloned().collect();
@@ -49,7 +65,9 @@ pub(crate) async fn list(State(state): State<AppState>, Query(query): Query<Hash
                 "name": t.name,
                 "id": t.id.to_string(),
                 "partitions": t.partitions,
-                "replication_factor": 1,
+                "replication_factor": replication_factor(t),
+                "under_replicated": t.assignments.iter().filter(|p| under_replicated(p)).count(),
+                "offline": t.assignments.iter().filter(|p| offline(p)).count(),
                 "internal": is_internal(&t.name),
                 "messages": totals.messages,
                 "size_bytes": totals.size_bytes,
@@ -101,20 +119,29 @@ fn find(broker: &Broker, name: &str) -> Result<TopicMeta, HttpError> {
     broker.topic(name).ok_or_else(|| HttpError::not_found(format!("Topic '{name}' does not exist.")))
 }
 
+/// Each partition as the metadata places it (leader, replicas, ISR), with the offsets and size
+/// of this broker's copy when it hosts one (`null` otherwise).
 fn describe_json(broker: &Broker, topic: &TopicMeta) -> axum::response::Response {
-    let node = broker.config.node_id;
-    let partitions: Vec<Value> = (0..topic.partitions)
-        .filter_map(|i| broker.partition(&topic.name, i))
-        .map(|p| {
+    let partitions: Vec<Value> = topic
+        .assignments
+        .iter()
+        .enumerate()
+        .map(|(i, meta)| {
+            let local = broker.partition(&topic.name, i as i32).filter(|p| p.topic_id == topic.id);
             json!({
-                "partition": p.index,
-                "leader": node,
-                "replicas": [node],
-                "isr": [node],
-                "start_offset": p.log.log_start_offset(),
-                "end_offset": p.log.high_watermark(),
-                "size_bytes": p.log.size_bytes(),
-                "segments": p.log.segment_count(),
+                "partition": i,
+                "leader": meta.leader,
+                "replicas": meta.replicas,
+                "isr": meta.isr,
+                "adding": meta.adding,
+                "removing": meta.removing,
+                "under_replicated": under_replicated(meta),
+                "offline": offline(meta),
+                "hosted": local.is_some(),
+                "start_offset": local.as_ref().map(|p| p.log.log_start_offset()),
+                "end_offset": local.as_ref().map(|p| p.log.high_watermark()),
+                "size_bytes": local.as_ref().map(|p| p.log.size_bytes()),
+                "segments": local.as_ref().map(|p| p.log.segment_count()),
             })
         })
         .collect();
@@ -123,7 +150,7 @@ fn describe_json(broker: &Broker, topic: &TopicMeta) -> axum::response::Response
         "name": topic.name,
         "id": topic.id.to_string(),
         "internal": is_internal(&topic.name),
-        "replication_factor": 1,
+        "replication_factor": replication_factor(topic),
         "messages": totals.messages,
         "size_bytes": totals.size_bytes,
         "partitions": partitions,

@@ -25,7 +25,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 pub use brook_controller::controller::MAX_PARTITIONS_PER_TOPIC;
-pub use brook_controller::{ApiError, MetadataImage, QuorumDescription, TopicMeta};
+pub use brook_controller::{ApiError, MetadataImage, PartitionMeta, QuorumDescription, TopicMeta};
 
 use crate::config::BrokerConfig;
 use crate::fetch_session::FetchSessions;

@@ -43,6 +43,8 @@ pub(crate) struct Broker {
     pub(crate) paused: bool,
     /// What arrived while paused, handled on waking.
     pub(crate) deferred: Vec<crate::world::Event>,
+    /// Controlled shutdowns that completed (fenced, then exited by itself).
+    pub(crate) clean_shutdowns: u64,
 }
 
 /// A running broker's memory, lost when it stops.
@@ -60,6 +62,9 @@ struct Process {
     metadata_sent_at: Option<i64>,
     /// ISR changes in flight: partition to (leader epoch, sent at).
     alters: BTreeMap<i32, (i32, i64)>,
+    /// In controlled shutdown (SIGTERM): heartbeats ask for it, and the process exits once the
+    /// metadata shows it fenced.
+    leaving: bool,
     /// Whether it serves: as the real broker's listener, only once the metadata shows it
     /// registered in this incarnation and unfenced. Until then, requests wait in the backlog.
     ready: bool,
@@ -115,6 +120,7 @@ impl Broker {
             incarnation: 0,
             paused: false,
             deferred: Vec::new(),
+            clean_shutdowns: 0,
         }
     }
 
@@ -135,6 +141,7 @@ impl Broker {
             sync_armed: false,
             metadata_sent_at: None,
             alters: BTreeMap::new(),
+            leaving: false,
             ready: false,
             backlog: Vec::new(),
         });
@@ -151,6 +158,13 @@ impl Broker {
         self.deferred.clear();
         if let Some(seed) = power_cut {
             self.storage.power_cut(seed);
+        }
+    }
+
+    /// SIGTERM: a controlled shutdown begins with the next heartbeat.
+    pub(crate) fn leave(&mut self) {
+        if let Some(process) = self.process.as_mut() {
+            process.leaving = true;
         }
     }
 
@@ -198,6 +212,15 @@ impl Broker {
                         process.image.applied_index = index;
                         changed = true;
                     }
+                }
+                let fenced = |p: &Process| {
+                    p.broker_epoch.is_some_and(|e| p.image.brokers.get(&id).is_some_and(|b| b.epoch == e && b.fenced))
+                };
+                if process.leaving && fenced(process) {
+                    // It leads nothing and is out of every ISR: the process exits.
+                    self.stop(None);
+                    self.clean_shutdowns += 1;
+                    return;
                 }
                 if changed {
                     self.assign_roles(now, out);
@@ -255,7 +278,8 @@ impl Broker {
             Timer::Heartbeat => {
                 match process.broker_epoch {
                     Some(broker_epoch) => {
-                        out.send(CONTROLLER, Msg::Heartbeat { broker_epoch, applied: process.image.applied_index })
+                        let (applied, want_shutdown) = (process.image.applied_index, process.leaving);
+                        out.send(CONTROLLER, Msg::Heartbeat { broker_epoch, applied, want_shutdown })
                     }
                     None => out.send(CONTROLLER, Msg::Register),
                 }

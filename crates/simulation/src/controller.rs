@@ -76,10 +76,11 @@ impl Controller {
                 self.last_heartbeat.insert(from, now);
                 out.reply(from, incarnation, Msg::Registered { broker_epoch: index as i64 });
             }
-            Msg::Heartbeat { broker_epoch, applied } => {
+            Msg::Heartbeat { broker_epoch, applied, want_shutdown } => {
                 self.last_heartbeat.insert(from, now);
                 let Some(broker) = self.image.brokers.get(&from).filter(|b| b.epoch == broker_epoch) else { return };
-                let records = decisions::heartbeat(&self.image, &ElectionPolicy::default(), broker, applied, false);
+                let policy = ElectionPolicy::default();
+                let records = decisions::heartbeat(&self.image, &policy, broker, applied, want_shutdown);
                 if !records.is_empty() {
                     self.commit(records);
                 }

@@ -52,6 +52,8 @@ pub struct Report {
     pub read: usize,
     pub simulated_ms: i64,
     pub events: u64,
+    /// Controlled shutdowns that ended with the broker fenced and exiting by itself.
+    pub clean_shutdowns: u64,
 }
 
 /// What travels between endpoints.
@@ -59,7 +61,7 @@ pub struct Report {
 pub(crate) enum Msg {
     Register,
     Registered { broker_epoch: i64 },
-    Heartbeat { broker_epoch: i64, applied: u64 },
+    Heartbeat { broker_epoch: i64, applied: u64, want_shutdown: bool },
     FetchMetadata { after: u64 },
     Metadata { commands: Vec<(u64, Vec<MetadataRecord>)> },
     Alter(IsrChange),
@@ -130,6 +132,8 @@ impl Out {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Fault {
     Kill(i32),
+    /// SIGTERM: a controlled shutdown, then the process exits once fenced.
+    Shutdown(i32),
     PowerCut(i32),
     PowerCutAll,
     Pause(i32),
@@ -248,8 +252,9 @@ impl World {
                 break b;
             }
         };
-        match self.rng.below(9) {
+        match self.rng.below(10) {
             0 => Fault::Kill(a),
+            9 => Fault::Shutdown(a),
             1 => Fault::PowerCut(a),
             2 => Fault::PowerCutAll,
             3 => Fault::Pause(a),
@@ -363,6 +368,7 @@ impl World {
         }
         match fault {
             Fault::Kill(id) => self.brokers.get_mut(&id).expect("a broker").stop(None),
+            Fault::Shutdown(id) => self.brokers.get_mut(&id).expect("a broker").leave(),
             Fault::PowerCut(id) => {
                 let seed = self.rng.below(u64::MAX);
                 self.brokers.get_mut(&id).expect("a broker").stop(Some(seed));
@@ -398,6 +404,12 @@ impl World {
     fn heal(&mut self, fault: Fault) {
         match fault {
             Fault::Kill(id) | Fault::PowerCut(id) => self.restart(id),
+            // A shutdown the controller did not complete in time ends the process anyway, as
+            // the real broker's timeout does.
+            Fault::Shutdown(id) => {
+                self.brokers.get_mut(&id).expect("a broker").stop(None);
+                self.restart(id);
+            }
             Fault::PowerCutAll => {
                 // The brokers come back one by one, in a seeded order.
                 let mut ids = self.broker_ids();
@@ -506,6 +518,7 @@ impl World {
             read: history.reads.len(),
             simulated_ms: self.now,
             events: self.events,
+            clean_shutdowns: self.brokers.values().map(|b| b.clean_shutdowns).sum(),
         }
     }
 }

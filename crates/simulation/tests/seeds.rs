@@ -30,6 +30,8 @@ fn seeds_with_faults_lose_nothing() {
     let faults: usize = reports.iter().map(|r| r.faults.len()).sum();
     assert!(acked > 1_000 * seeds as usize, "the workload ran: {acked} acknowledged writes");
     assert!(faults >= 3 * seeds as usize, "faults were injected: {faults}");
+    let shutdowns: u64 = reports.iter().map(|r| r.clean_shutdowns).sum();
+    assert!(shutdowns > 0, "some controlled shutdowns completed");
 }
 
 /// Five brokers, three partitions: elections have more candidates and ISRs more members.

@@ -20,6 +20,8 @@ pub struct Node {
     pub brook: Option<Brook>,
     /// A slow disk: each fdatasync waits this long (the power-cut hook's setting).
     fsync_delay_ms: u64,
+    /// Whether it serves its web console.
+    console: bool,
     /// The network namespace it runs in, if the cluster has them.
     namespace: Option<String>,
 }
@@ -51,6 +53,7 @@ pub struct Spec {
     fsync_delay_ms: Vec<u64>,
     namespaces: bool,
     racks: bool,
+    consoles: bool,
 }
 
 impl Spec {
@@ -65,6 +68,7 @@ impl Spec {
             fsync_delay_ms: vec![0],
             namespaces: false,
             racks: false,
+            consoles: false,
         }
     }
 
@@ -82,6 +86,11 @@ impl Spec {
     /// Each node in a rack of its own: `broker.rack=rack-<id>`.
     pub fn racked(self) -> Spec {
         Spec { racks: true, ..self }
+    }
+
+    /// Each node serves its web console and HTTP API (on a free port).
+    pub fn with_consoles(self) -> Spec {
+        Spec { consoles: true, ..self }
     }
 
     /// Each node in a network namespace of its own, so links between nodes can be cut.
@@ -165,6 +174,7 @@ impl Cluster {
                 brook: None,
                 fsync_delay_ms,
                 namespace,
+                console: spec.consoles,
             });
         }
         let mut cluster = Cluster { nodes, network, _dir: dir, _one_at_a_time: one_at_a_time };
@@ -251,9 +261,9 @@ impl Cluster {
 }
 
 fn launch(node: &Node) -> Pending {
-    // The console is off (as an override, so the harness knows not to wait for its address).
-    // Cluster nodes can have their power cut (`Cluster::power_cut`).
-    let overrides = ["console.enabled=false".to_string()];
+    // The console is off unless asked for (as an override, so the harness knows whether to
+    // wait for its address). Cluster nodes can have their power cut (`Cluster::power_cut`).
+    let overrides = [if node.console { "console.listener=127.0.0.1:0" } else { "console.enabled=false" }.to_string()];
     let mut command = match &node.namespace {
         Some(ns) => {
             let mut c = Command::new("ip");
