@@ -137,6 +137,17 @@ mod tests {
         image.topic_by_id(&topic_id).and_then(|t| t.partition(index)).cloned().expect("partition")
     }
 
+    /// A fourth broker registers (still fenced).
+    fn register_broker_4(image: &mut MetadataImage) {
+        let registered = MetadataRecord::BrokerRegistered {
+            node_id: 4,
+            incarnation_id: Uuid::new_v4(),
+            endpoints: vec![],
+            rack: None,
+        };
+        image.apply(5, &registered);
+    }
+
     fn apply(image: &mut MetadataImage, records: &[MetadataRecord]) {
         let index = image.applied_index + 1;
         records.iter().for_each(|r| image.apply(index, r));
@@ -147,15 +158,7 @@ mod tests {
     #[test]
     fn a_replica_is_added_caught_up_then_the_old_one_leaves() {
         let (mut image, topic_id) = three_brokers();
-        image.apply(
-            5,
-            &MetadataRecord::BrokerRegistered {
-                node_id: 4,
-                incarnation_id: Uuid::new_v4(),
-                endpoints: vec![],
-                rack: None,
-            },
-        );
+        register_broker_4(&mut image);
         image.apply(5, &MetadataRecord::BrokerUnfenced { node_id: 4, broker_epoch: 5 });
         let records = alter(&image, topic_id, 0, Some(vec![2, 3, 4])).expect("started");
         assert_eq!(records.len(), 1, "4 has nothing yet: {records:?}");
@@ -188,15 +191,7 @@ mod tests {
     #[test]
     fn cancels_refusals_and_reorders() {
         let (mut image, topic_id) = three_brokers();
-        image.apply(
-            5,
-            &MetadataRecord::BrokerRegistered {
-                node_id: 4,
-                incarnation_id: Uuid::new_v4(),
-                endpoints: vec![],
-                rack: None,
-            },
-        );
+        register_broker_4(&mut image);
         let refused = alter(&image, topic_id, 0, None).expect_err("nothing to cancel");
         assert_eq!(refused.code, ResponseError::NoReassignmentInProgress);
         let refused = alter(&image, topic_id, 0, Some(vec![1, 9])).expect_err("no broker 9");
