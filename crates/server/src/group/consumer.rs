@@ -339,6 +339,8 @@ impl Guard<'_> {
             group.consumer = Some(ConsumerGroup::default());
         }
         let cg = group.consumer.as_mut().expect("set above");
+        // Epochs unchanged by this heartbeat: only this member's records can have changed.
+        let epochs_before = (cg.epoch, cg.assignment_epoch);
         let member_id =
             if request.member_id.is_empty() { Uuid::new_v4().to_string() } else { request.member_id.clone() };
 
@@ -350,7 +352,7 @@ impl Guard<'_> {
             }
             self.cancel(&TimerKey::Heartbeat(group_id.clone(), member_id.clone()));
             self.cancel(&TimerKey::Revocation(group_id.clone(), member_id.clone()));
-            self.write_consumer_group(&group_id);
+            self.write_consumer_group(&group_id, None);
             return Ok(HeartbeatOutcome {
                 member_id,
                 member_epoch: request.member_epoch,
@@ -448,12 +450,13 @@ impl Guard<'_> {
         let revoking = member.state == MemberState::UnrevokedPartitions;
         let rebalance_timeout = member.rebalance_timeout_ms;
         let epoch = member.epoch;
+        let only_this_member = epochs_before == (cg.epoch, cg.assignment_epoch);
         self.schedule(
             TimerKey::Heartbeat(group_id.clone(), member_id.clone()),
             i64::from(config.consumer_session_timeout_ms),
             Action::ExpireConsumer,
         );
-        let revocation = TimerKey::Revocation(group_id.clone(), member_id);
+        let revocation = TimerKey::Revocation(group_id.clone(), member_id.clone());
         if revoking {
             if !self.state.timers.contains_key(&revocation) {
                 self.schedule(revocation, i64::from(rebalance_timeout), Action::ExpireRevocation { epoch });
@@ -461,7 +464,7 @@ impl Guard<'_> {
         } else {
             self.cancel(&revocation);
         }
-        self.write_consumer_group(&group_id);
+        self.write_consumer_group(&group_id, only_this_member.then_some(member_id.as_str()));
         Ok(outcome)
     }
 
@@ -476,7 +479,7 @@ impl Guard<'_> {
         }
         self.cancel(&TimerKey::Heartbeat(group_id.to_string(), member_id.to_string()));
         self.cancel(&TimerKey::Revocation(group_id.to_string(), member_id.to_string()));
-        self.write_consumer_group(group_id);
+        self.write_consumer_group(group_id, None);
     }
 
     pub(super) fn expire_revocation(&mut self, group_id: &str, member_id: &str, epoch: i32) {

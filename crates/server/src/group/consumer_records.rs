@@ -24,8 +24,10 @@ pub(super) fn tombstones(group: ConsumerGroup) -> Vec<Write> {
 }
 
 impl ConsumerGroup {
-    /// The group as its records, by key.
-    pub fn records(&self, group: &str) -> BTreeMap<Key, Vec<u8>> {
+    /// The group as its records, by key; with `only`, the group's own records and that
+    /// member's.
+    pub fn records(&self, group: &str, only: Option<&str>) -> BTreeMap<Key, Vec<u8>> {
+        let wanted = |member: &str| only.is_none_or(|m| m == member);
         let g = || group.to_string();
         let mut records = BTreeMap::new();
         records.insert(Key::ConsumerGroup { group: g() }, value(|b| b.put_i32(self.epoch)));
@@ -42,7 +44,7 @@ impl ConsumerGroup {
             }),
         );
         records.insert(Key::ConsumerTargetEpoch { group: g() }, value(|b| b.put_i32(self.assignment_epoch)));
-        for m in self.members.values() {
+        for m in self.members.values().filter(|m| wanted(&m.id)) {
             let member = || m.id.clone();
             records.insert(
                 Key::ConsumerMember { group: g(), member: member() },
@@ -68,7 +70,7 @@ impl ConsumerGroup {
                 }),
             );
         }
-        for (member, target) in &self.target {
+        for (member, target) in self.target.iter().filter(|(m, _)| wanted(m)) {
             records.insert(
                 Key::ConsumerTarget { group: g(), member: member.clone() },
                 value(|b| put_assignment(b, target)),
@@ -336,10 +338,12 @@ mod tests {
     #[test]
     fn round_trips() {
         let group = group();
-        let records = group.records("g");
+        let records = group.records("g", None);
         assert_eq!(records.len(), 6);
+        assert_eq!(group.records("g", Some("m1")), records, "m1 is the only member");
+        assert_eq!(group.records("g", Some("m2")).len(), 3, "the group's own records only");
         let restored = ConsumerGroup::restore(&records).expect("reads").expect("a group");
-        assert_eq!(restored.records("g"), records);
+        assert_eq!(restored.records("g", None), records);
         for (key, bytes) in &records {
             for cut in 0..bytes.len() {
                 let mut damaged = records.clone();
@@ -356,7 +360,7 @@ mod tests {
     /// and a target assignment as a compact array of (uuid, compact int32 array, tags).
     #[test]
     fn kafka_layout() {
-        let records = group().records("g");
+        let records = group().records("g", None);
         assert_eq!(records[&Key::ConsumerGroup { group: "g".into() }], [0, 0, 0, 0, 0, 5, 0]);
         let target = &records[&Key::ConsumerTarget { group: "g".into(), member: "m1".into() }];
         let mut expected = vec![0, 0, 2];

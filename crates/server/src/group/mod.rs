@@ -369,15 +369,25 @@ impl Guard<'_> {
     }
 
     /// Queues what brings `__consumer_offsets` to the consumer group's state: its changed
-    /// records, and tombstones for those it no longer has.
-    fn write_consumer_group(&mut self, group_id: &str) {
+    /// records, and tombstones for those it no longer has. With `member`, only the group's
+    /// own records and that member's are compared (a heartbeat that moved no epoch changed
+    /// nothing else), so a heartbeat costs the same in a group of any size.
+    fn write_consumer_group(&mut self, group_id: &str, member: Option<&str>) {
         let Some(cg) = self.state.groups.get_mut(group_id).and_then(|g| g.consumer.as_mut()) else { return };
-        let now = cg.records(group_id);
-        let before = std::mem::replace(&mut cg.persisted, now);
-        let now = &cg.persisted;
-        let mut writes: Vec<Write> =
-            now.iter().filter(|(k, v)| before.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
-        writes.extend(before.into_keys().filter(|k| !now.contains_key(k)).map(|k| (k, None)));
+        let now = cg.records(group_id, member);
+        let in_scope = |k: &Key| member.is_none_or(|m| k.member().is_none_or(|of| of == m));
+        let gone: Vec<Key> = cg.persisted.keys().filter(|k| in_scope(k) && !now.contains_key(*k)).cloned().collect();
+        let mut writes: Vec<Write> = Vec::new();
+        for (key, value) in now {
+            if cg.persisted.get(&key) != Some(&value) {
+                cg.persisted.insert(key.clone(), value.clone());
+                writes.push((key, Some(value)));
+            }
+        }
+        for key in gone {
+            cg.persisted.remove(&key);
+            writes.push((key, None));
+        }
         self.state.writes.extend(writes);
     }
 

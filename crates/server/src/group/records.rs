@@ -158,9 +158,14 @@ impl Key {
         }
     }
 
-    /// Whether this is one of a consumer group's (KIP-848) records.
-    pub fn is_consumer_group(&self) -> bool {
-        self.record_type() >= 3
+    /// The member a consumer group's member record is about.
+    pub fn member(&self) -> Option<&str> {
+        match self {
+            Key::ConsumerMember { member, .. }
+            | Key::ConsumerTarget { member, .. }
+            | Key::ConsumerAssignment { member, .. } => Some(member),
+            _ => None,
+        }
     }
 }
 
