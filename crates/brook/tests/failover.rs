@@ -10,6 +10,8 @@
 //!   unless an operator forces an election or enables `unclean.leader.election.enable`;
 //!   `kafka-topics --describe` (Kafka's and Brook's) lists under-replicated and unavailable
 //!   partitions on the way.
+//! - A killed broker is fenced as soon as it misses a heartbeat, a paused one keeps its
+//!   session.
 
 mod common;
 
@@ -444,6 +446,37 @@ async fn unclean_elections_only_when_asked() {
         let (leader, _, isr) = partition_states(&addr, "fragile").remove(1);
         (leader == 4 && !isr.contains(&2)).then_some(())
     });
+}
+
+/// A broker killed with kill -9 has no process behind its listener: the controller fences it
+/// and elects new leaders as soon as it misses a heartbeat, long before its session (a minute
+/// here) ends. A broker paused with SIGSTOP still holds its port, so it keeps its session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_broker_is_fenced_before_its_session_ends() {
+    let mut cluster = Cluster::start(3, &["broker.heartbeat.interval.ms=300", "broker.session.timeout.ms=60000"]);
+    create(&cluster.bootstrap(), NewTopic::new("ledger", 3, TopicReplication::Fixed(3))).await;
+    let addr = cluster.node(1).addr();
+    eventually(SETTLE, "every partition led and in sync", || {
+        partition_states(&addr, "ledger").iter().all(|(l, _, isr)| *l > 0 && isr.len() == 3).then_some(())
+    });
+
+    cluster.pause(2, true);
+    // Ten heartbeat intervals: a probe of its listener would have fenced it several times over.
+    let paused = Instant::now();
+    while paused.elapsed() < Duration::from_secs(3) {
+        assert_eq!(common::wire::brokers(&addr), [1, 2, 3], "a paused broker keeps its session");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cluster.pause(2, false);
+
+    let killed = Instant::now();
+    cluster.kill(3);
+    eventually(SETTLE, "3 fenced, its leaderships moved and out of every ISR", || {
+        let moved = partition_states(&addr, "ledger").iter().all(|(l, _, isr)| *l > 0 && *l != 3 && !isr.contains(&3));
+        (moved && common::wire::brokers(&addr) == [1, 2]).then_some(())
+    });
+    let took = killed.elapsed();
+    assert!(took < Duration::from_secs(15), "fenced {took:?} after the kill, not before its 60 s session ended");
 }
 
 /// What one producing task saw: each acknowledged value with when it was acknowledged, and

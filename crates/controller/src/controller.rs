@@ -5,7 +5,9 @@
 //!
 //! Sessions: a broker silent for `broker.session.timeout.ms` is fenced (`decisions` says
 //! what that changes). A new leader gives every broker it has not heard from a whole session
-//! from its election, since it cannot know when they last heartbeated the old one.
+//! from its election, since it cannot know when they last heartbeated the old one. A broker
+//! that missed a heartbeat and whose listener refuses connections is fenced at once
+//! (`liveness`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -19,6 +21,7 @@ use uuid::Uuid;
 
 use crate::elections::{self, ElectionPolicy, ElectionType};
 use crate::image::{MetadataImage, NO_LEADER, TopicMeta};
+use crate::liveness::Prober;
 use crate::placement::{self, Candidate};
 use crate::records::{self, MetadataRecord};
 use crate::requests::{
@@ -39,6 +42,10 @@ const FETCH_WAIT: Duration = Duration::from_millis(500);
 pub struct ControllerConfig {
     /// `broker.session.timeout.ms`: a broker silent this long is fenced (Kafka: 9000).
     pub broker_session_timeout_ms: u64,
+    /// `broker.heartbeat.interval.ms` (Kafka: 2000): a broker silent for a quarter longer is
+    /// probed, when `liveness_probe` (Brook's `broker.liveness.probe.enable`) is on.
+    pub broker_heartbeat_interval_ms: u64,
+    pub liveness_probe: bool,
     /// `unclean.leader.election.enable` and `leader.imbalance.per.broker.percentage`.
     pub elections: ElectionPolicy,
     /// `auto.leader.rebalance.enable` (Kafka: true) and
@@ -51,6 +58,8 @@ impl Default for ControllerConfig {
     fn default() -> ControllerConfig {
         ControllerConfig {
             broker_session_timeout_ms: 9_000,
+            broker_heartbeat_interval_ms: 2_000,
+            liveness_probe: true,
             elections: ElectionPolicy::default(),
             auto_leader_rebalance: true,
             leader_imbalance_check_interval_ms: 300_000,
@@ -76,6 +85,7 @@ pub struct Controller {
     store: Arc<MetadataStore>,
     admin: tokio::sync::Mutex<()>,
     sessions: Mutex<Sessions>,
+    prober: Prober,
 }
 
 /// What a decided request answers once its records are committed at some index.
@@ -90,7 +100,14 @@ enum Answer {
 
 impl Controller {
     pub fn new(config: ControllerConfig, quorum: Arc<Quorum>, store: Arc<MetadataStore>) -> Controller {
-        Controller { config, quorum, store, admin: tokio::sync::Mutex::new(()), sessions: Mutex::default() }
+        Controller {
+            config,
+            quorum,
+            store,
+            admin: tokio::sync::Mutex::new(()),
+            sessions: Mutex::default(),
+            prober: Prober::default(),
+        }
     }
 
     pub fn quorum(&self) -> &Arc<Quorum> {
@@ -400,11 +417,23 @@ impl Controller {
             }
             let since = sessions.since.expect("set above");
             let image = self.store.image();
+            let interval = Duration::from_millis(self.config.broker_heartbeat_interval_ms);
             image
                 .live_brokers()
                 .filter(|b| {
                     let seen = sessions.last_heartbeat.get(&b.node_id).map_or(since, |t| (*t).max(since));
-                    now.duration_since(seen) > timeout
+                    if now.duration_since(seen) > timeout {
+                        warn!(node_id = b.node_id, "fencing a broker whose session timed out");
+                        return true;
+                    }
+                    let dead = self.config.liveness_probe && self.prober.dead(b, seen, now, interval);
+                    if dead {
+                        warn!(
+                            node_id = b.node_id,
+                            "fencing a broker whose heartbeat is late and whose listener refuses connections"
+                        );
+                    }
+                    dead
                 })
                 .map(|b| (b.node_id, b.epoch))
                 .collect()

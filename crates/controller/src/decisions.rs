@@ -126,15 +126,14 @@ fn check_alter_partition(image: &MetadataImage, change: &IsrChange) -> Result<()
     Ok(())
 }
 
-/// Fences the brokers whose sessions ran out, `(node id, broker epoch)`, if still registered
-/// in that epoch. Each fencing sees the ones before it, so brokers expiring together are not
+/// Fences the brokers whose sessions ran out or whose process is gone, `(node id, broker
+/// epoch)`, if still registered in that epoch. Each fencing sees the ones before it, so brokers expiring together are not
 /// handed each other's leaderships.
 pub fn fence_expired(image: &MetadataImage, policy: &ElectionPolicy, expired: &[(i32, i64)]) -> Vec<MetadataRecord> {
     let mut working = image.clone();
     let mut records = Vec::new();
     for &(node_id, broker_epoch) in expired {
         if working.brokers.get(&node_id).is_some_and(|b| !b.fenced && b.epoch == broker_epoch) {
-            warn!(node_id, "fencing a broker whose session timed out");
             let mut fenced = vec![MetadataRecord::BrokerFenced { node_id, broker_epoch }];
             fenced.extend(leaders_lost(&working, policy, node_id));
             fenced.iter().for_each(|r| working.apply(working.applied_index, r));

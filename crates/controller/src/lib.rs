@@ -6,6 +6,7 @@
 //! - `image`: the state the records build (topics, partitions, brokers).
 //! - `store`: the image as the quorum's state machine, with a watch of what is applied.
 //! - `controller`: the active controller: requests to records, sessions, fencing on time.
+//! - `liveness`: fencing a broker whose process is gone before its session ends.
 //! - `decisions`: broker lifecycle and ISR changes, as functions of the image.
 //! - `elections`: choosing leaders: clean, unclean, preferred, and the automatic rebalance.
 //! - `placement`: where new partitions' replicas go.
@@ -20,6 +21,7 @@ pub mod decisions;
 pub mod elections;
 pub mod image;
 pub mod legacy;
+mod liveness;
 pub mod placement;
 pub mod reassignment;
 pub mod records;

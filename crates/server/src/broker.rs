@@ -826,6 +826,8 @@ async fn start_controller(
         Arc::new(Quorum::start(quorum_config, env.clone(), controller_listener, store.clone(), handler).await?);
     let controller_config = ControllerConfig {
         broker_session_timeout_ms: config.broker_session_timeout_ms,
+        broker_heartbeat_interval_ms: config.broker_heartbeat_interval_ms,
+        liveness_probe: config.liveness_probe,
         elections: config.elections,
         auto_leader_rebalance: config.auto_leader_rebalance,
         leader_imbalance_check_interval_ms: config.leader_imbalance_check_interval_ms,

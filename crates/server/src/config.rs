@@ -60,6 +60,9 @@ pub struct BrokerConfig {
     /// `broker.heartbeat.interval.ms` (Kafka: 2000) and `broker.session.timeout.ms` (9000).
     pub broker_heartbeat_interval_ms: u64,
     pub broker_session_timeout_ms: u64,
+    /// Brook's `broker.liveness.probe.enable`: the controller probes the listener of a broker
+    /// that missed a heartbeat and fences it at once if the connection is refused.
+    pub liveness_probe: bool,
     /// `unclean.leader.election.enable` and `leader.imbalance.per.broker.percentage` (the
     /// controller's election policy).
     pub elections: ElectionPolicy,
@@ -116,6 +119,7 @@ impl Default for BrokerConfig {
             metadata_snapshot_interval_records: 10_000,
             broker_heartbeat_interval_ms: 2000,
             broker_session_timeout_ms: 9000,
+            liveness_probe: true,
             elections: ElectionPolicy::default(),
             auto_leader_rebalance: true,
             leader_imbalance_check_interval_ms: 300_000,
@@ -258,6 +262,7 @@ impl BrokerConfig {
                 "broker.session.timeout.ms" => c.broker_session_timeout_ms = positive(key, parse(key, v)?)?,
                 "unclean.leader.election.enable" => c.elections.unclean = parse(key, v)?,
                 "auto.leader.rebalance.enable" => c.auto_leader_rebalance = parse(key, v)?,
+                "broker.liveness.probe.enable" => c.liveness_probe = parse(key, v)?,
                 "leader.imbalance.check.interval.seconds" => {
                     c.leader_imbalance_check_interval_ms = positive::<u64>(key, parse(key, v)?)?.saturating_mul(1000)
                 }
