@@ -2,7 +2,9 @@
 
 import time
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+import pytest
+
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
@@ -63,3 +65,15 @@ def test_idempotent_producer_every_codec(brook):
     assert len(values) == 500
     for codec in ["none", "gzip", "snappy", "lz4", "zstd"]:
         assert [v for v in values if v.startswith(codec + "-")] == [f"{codec}-{i}" for i in range(100)]
+
+
+def test_transactions_are_refused_at_once(brook):
+    """No transaction coordinator yet: init_transactions fails at once, fatally, saying why."""
+    producer = Producer({"bootstrap.servers": brook.bootstrap, "transactional.id": "payments"})
+    started = time.time()
+    with pytest.raises(KafkaException) as refused:
+        producer.init_transactions(30)
+    error = refused.value.args[0]
+    assert error.fatal(), error
+    assert "Transactions are not supported by Brook yet" in error.str(), error
+    assert time.time() - started < 10

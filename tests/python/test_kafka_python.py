@@ -5,7 +5,7 @@ import time
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, NewPartitions, NewTopic
-from kafka.errors import InvalidReplicationFactorError, TopicAlreadyExistsError
+from kafka.errors import InvalidReplicationFactorError, KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
 
 def consume_all(bootstrap, topic, partitions, count, timeout_s=20):
@@ -116,3 +116,14 @@ def test_restart_keeps_data(start_brook):
     brook = start_brook()
     got = consume_all(brook.bootstrap, "restart", 1, 10)
     assert [m.value for m in got] == [f"{i}".encode() for i in range(10)]
+
+
+def test_transactions_are_refused_at_once(brook):
+    """No transaction coordinator yet: init_transactions fails at once instead of timing out."""
+    producer = KafkaProducer(bootstrap_servers=brook.bootstrap, transactional_id="payments")
+    started = time.time()
+    with pytest.raises(KafkaError) as refused:
+        producer.init_transactions()
+    assert not isinstance(refused.value, KafkaTimeoutError), refused.value
+    assert time.time() - started < 10
+    producer.close(timeout=1)

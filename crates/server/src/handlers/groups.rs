@@ -22,6 +22,16 @@ use crate::group::{JoinRequest, LeaveMember, SyncRequest};
 
 /// FindCoordinator key types.
 const KEY_TYPE_GROUP: i8 = 0;
+const KEY_TYPE_TRANSACTION: i8 = 1;
+
+/// Transactions are not built, so there is no transaction coordinator to point at. Its lookup
+/// is refused with an error each client treats as final, so that `initTransactions()` fails at
+/// once with this message rather than retrying until its timeout: librdkafka (FindCoordinator
+/// v0-2) gives up only on an authorization failure, whose message it shows; the Java client,
+/// Kafka Streams and the Admin client (v4+, batched) on any error that is not retriable, and
+/// they show the message of any but an authorization failure.
+const NO_TRANSACTIONS: &str = "Transactions are not supported by Brook yet: there is no transaction coordinator, so a \
+                               producer with a transactional.id (or Kafka Streams with exactly_once_v2) cannot run";
 
 pub(super) async fn find_coordinator(
     broker: &Arc<Broker>,
@@ -33,9 +43,17 @@ pub(super) async fn find_coordinator(
     } else {
         vec![request.key.to_string()]
     };
-    let error = if request.key_type != KEY_TYPE_GROUP {
-        // Transactions are not built: no transaction coordinator to point at.
-        Some((ResponseError::CoordinatorNotAvailable, "Brook has no transaction coordinator yet".to_string()))
+    let error = if request.key_type == KEY_TYPE_TRANSACTION {
+        let code = if version >= 4 {
+            ResponseError::UnsupportedVersion
+        } else {
+            ResponseError::TransactionalIdAuthorizationFailed
+        };
+        Some((code, NO_TRANSACTIONS.to_string()))
+    } else if request.key_type != KEY_TYPE_GROUP {
+        // Share-state coordinators (2) are the brokers' own business; as Kafka does for a type it
+        // does not know, a request, not a retriable condition.
+        Some((ResponseError::InvalidRequest, format!("Brook has no coordinator of key type {}", request.key_type)))
     } else {
         broker.ensure_offsets_topic().await.err().map(|e| (ResponseError::CoordinatorNotAvailable, e.message))
     };
