@@ -57,7 +57,8 @@ fn unsupported_versions_and_bad_frames() {
     assert_eq!(ok.error_code, 0);
 }
 
-/// Produce errors: corrupt batch, bad acks, unknown topic, two batches in one request.
+/// Produce errors: corrupt batch, bad acks, unknown topic, two batches in one request, a
+/// client's control batch, a transactional batch without a transactional id.
 #[test]
 fn produce_error_codes() {
     let brook = Brook::start(&["auto.create.topics.enable=false"]);
@@ -72,6 +73,11 @@ fn produce_error_codes() {
     let mut two = good.to_vec();
     two.extend_from_slice(&good);
     assert_eq!(produce(&mut conn, "t", 1, Bytes::from(two)), Some((87, -1)), "INVALID_RECORD");
+    let marker = batch::end_txn_marker(7, 0, true, 0, now_ms());
+    assert_eq!(produce(&mut conn, "t", 1, marker), Some((87, -1)), "INVALID_RECORD: clients write no markers");
+    let records = [build::Record { timestamp_delta: 0, key: None, value: Some(b"v".to_vec()) }];
+    let transactional = build::from_producer(now_ms(), &records, batch::Producer::transactional(7, 0, 0));
+    assert_eq!(produce(&mut conn, "t", 1, transactional), Some((53, -1)), "TRANSACTIONAL_ID_AUTHORIZATION_FAILED");
     let future = build::simple(now_ms() + 2 * 3_600_000, 1, 10);
     assert_eq!(produce(&mut conn, "t", 1, future), Some((32, -1)), "INVALID_TIMESTAMP");
     assert_eq!(produce(&mut conn, "t", -1, good), Some((0, 0)), "nothing bad was appended");
@@ -102,6 +108,12 @@ fn idempotent_sequences() {
     let ResponseKind::Fetch(fetch) = conn.call(ApiKey::Fetch, 12, &fetch_request("idem", 0, 0)) else { panic!() };
     let partition = &fetch.responses[0].partitions[0];
     assert_eq!(partition.high_watermark, 7, "3 + 2 + 1 + 1 records, the duplicates stored once");
+    assert_eq!(partition.aborted_transactions, None, "read_uncommitted gets no aborted list");
+    // read_committed: with no transaction open, the last stable offset is the high watermark.
+    let committed = fetch_request("idem", 0, 0).with_isolation_level(1);
+    let ResponseKind::Fetch(fetch) = conn.call(ApiKey::Fetch, 12, &committed) else { panic!() };
+    let partition = &fetch.responses[0].partitions[0];
+    assert_eq!((partition.last_stable_offset, partition.aborted_transactions.as_deref()), (7, Some(&[][..])));
 }
 
 /// A fetch with nothing to read waits up to max_wait_ms and returns empty; a waiting fetch

@@ -398,6 +398,120 @@ pub fn fuzz_one(data: &[u8]) {
     let _ = first_record_at_or_after(data, 0);
 }
 
+/// The producer fields of a batch header, and its transactional and control flags.
+#[derive(Debug, Clone, Copy)]
+pub struct Producer {
+    pub id: i64,
+    pub epoch: i16,
+    pub base_sequence: i32,
+    pub attributes: i16,
+}
+
+impl Producer {
+    /// A batch from no producer (non-idempotent).
+    pub const NONE: Producer = Producer { id: -1, epoch: -1, base_sequence: -1, attributes: 0 };
+
+    /// A batch of a transaction.
+    pub fn transactional(id: i64, epoch: i16, base_sequence: i32) -> Producer {
+        Producer { id, epoch, base_sequence, attributes: TRANSACTIONAL_FLAG }
+    }
+}
+
+/// Encodes an uncompressed v2 batch with base offset 0 and a correct CRC.
+fn encode(base_timestamp: i64, records: &[Record], producer: Producer) -> Bytes {
+    let mut body = Vec::new();
+    for (i, record) in records.iter().enumerate() {
+        let mut r = vec![0u8]; // attributes
+        put_varint(&mut r, record.timestamp_delta);
+        put_varint(&mut r, i as i64);
+        put_varint_bytes(&mut r, record.key.as_deref());
+        put_varint_bytes(&mut r, record.value.as_deref());
+        put_varint(&mut r, 0); // no headers
+        put_varint(&mut body, r.len() as i64);
+        body.extend_from_slice(&r);
+    }
+    let max_delta = records.iter().map(|r| r.timestamp_delta).max().unwrap_or(0);
+    let mut out = Vec::with_capacity(BATCH_HEADER_LEN + body.len());
+    out.extend_from_slice(&0i64.to_be_bytes());
+    out.extend_from_slice(&((BATCH_HEADER_LEN - LOG_OVERHEAD + body.len()) as i32).to_be_bytes());
+    out.extend_from_slice(&(-1i32).to_be_bytes()); // partition leader epoch
+    out.push(MAGIC_V2 as u8);
+    out.extend_from_slice(&0u32.to_be_bytes()); // crc, filled below
+    out.extend_from_slice(&producer.attributes.to_be_bytes());
+    out.extend_from_slice(&(records.len() as i32 - 1).to_be_bytes());
+    out.extend_from_slice(&base_timestamp.to_be_bytes());
+    out.extend_from_slice(&base_timestamp.saturating_add(max_delta).to_be_bytes());
+    out.extend_from_slice(&producer.id.to_be_bytes());
+    out.extend_from_slice(&producer.epoch.to_be_bytes());
+    out.extend_from_slice(&producer.base_sequence.to_be_bytes());
+    out.extend_from_slice(&(records.len() as i32).to_be_bytes());
+    out.extend_from_slice(&body);
+    let crc = compute_crc(&out);
+    out[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
+    Bytes::from(out)
+}
+
+fn put_varint_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+    match bytes {
+        None => put_varint(out, -1),
+        Some(b) => {
+            put_varint(out, b.len() as i64);
+            out.extend_from_slice(b);
+        }
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, value: i64) {
+    let mut raw = ((value << 1) ^ (value >> 63)) as u64;
+    while raw >= 0x80 {
+        out.push((raw as u8) | 0x80);
+        raw >>= 7;
+    }
+    out.push(raw as u8);
+}
+
+/// Kafka's control record types for the end of a transaction.
+const MARKER_ABORT: i16 = 0;
+const MARKER_COMMIT: i16 = 1;
+
+/// A transaction marker (Kafka's EndTransactionMarker): a control batch of one record whose
+/// key is (version 0, ABORT 0 or COMMIT 1) and whose value is (version 0, coordinator epoch).
+pub fn end_txn_marker(
+    producer_id: i64,
+    producer_epoch: i16,
+    commit: bool,
+    coordinator_epoch: i32,
+    timestamp: i64,
+) -> Bytes {
+    let mut key = 0i16.to_be_bytes().to_vec();
+    key.extend_from_slice(&if commit { MARKER_COMMIT } else { MARKER_ABORT }.to_be_bytes());
+    let mut value = 0i16.to_be_bytes().to_vec();
+    value.extend_from_slice(&coordinator_epoch.to_be_bytes());
+    let record = Record { timestamp_delta: 0, key: Some(key), value: Some(value) };
+    let producer = Producer {
+        id: producer_id,
+        epoch: producer_epoch,
+        base_sequence: -1,
+        attributes: TRANSACTIONAL_FLAG | CONTROL_FLAG,
+    };
+    encode(timestamp, &[record], producer)
+}
+
+/// Whether a transaction marker commits (`Some(true)`) or aborts (`Some(false)`); `None` for
+/// any other batch, or a control record of another type.
+pub fn marker_commits(batch: &[u8]) -> Option<bool> {
+    let header = BatchHeader::parse(batch)?;
+    if !header.is_control() || !header.is_transactional() {
+        return None;
+    }
+    let key = decode_records(batch)?.into_iter().next()?.key?;
+    match i16::from_be_bytes(key.get(2..4)?.try_into().ok()?) {
+        MARKER_COMMIT => Some(true),
+        MARKER_ABORT => Some(false),
+        _ => None,
+    }
+}
+
 /// Building batches for tests and benchmarks: uncompressed v2 batches whose records carry the
 /// given keys and values, encoded the way Kafka clients encode them.
 pub mod build {
@@ -407,36 +521,12 @@ pub mod build {
 
     /// Encodes an uncompressed batch with base offset 0 and a correct CRC.
     pub fn batch(base_timestamp: i64, records: &[Record]) -> Bytes {
-        let mut body = Vec::new();
-        for (i, record) in records.iter().enumerate() {
-            let mut r = vec![0u8]; // attributes
-            put_varint(&mut r, record.timestamp_delta);
-            put_varint(&mut r, i as i64);
-            put_bytes(&mut r, record.key.as_deref());
-            put_bytes(&mut r, record.value.as_deref());
-            put_varint(&mut r, 0); // no headers
-            put_varint(&mut body, r.len() as i64);
-            body.extend_from_slice(&r);
-        }
-        let max_delta = records.iter().map(|r| r.timestamp_delta).max().unwrap_or(0);
-        let mut out = Vec::with_capacity(BATCH_HEADER_LEN + body.len());
-        out.extend_from_slice(&0i64.to_be_bytes());
-        out.extend_from_slice(&((BATCH_HEADER_LEN - LOG_OVERHEAD + body.len()) as i32).to_be_bytes());
-        out.extend_from_slice(&(-1i32).to_be_bytes()); // partition leader epoch
-        out.push(MAGIC_V2 as u8);
-        out.extend_from_slice(&0u32.to_be_bytes()); // crc, filled below
-        out.extend_from_slice(&0i16.to_be_bytes());
-        out.extend_from_slice(&(records.len() as i32 - 1).to_be_bytes());
-        out.extend_from_slice(&base_timestamp.to_be_bytes());
-        out.extend_from_slice(&base_timestamp.saturating_add(max_delta).to_be_bytes());
-        out.extend_from_slice(&(-1i64).to_be_bytes()); // producer id
-        out.extend_from_slice(&(-1i16).to_be_bytes()); // producer epoch
-        out.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
-        out.extend_from_slice(&(records.len() as i32).to_be_bytes());
-        out.extend_from_slice(&body);
-        let crc = compute_crc(&out);
-        out[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
-        Bytes::from(out)
+        encode(base_timestamp, records, Producer::NONE)
+    }
+
+    /// The same from a producer (idempotent or transactional).
+    pub fn from_producer(base_timestamp: i64, records: &[Record], producer: Producer) -> Bytes {
+        encode(base_timestamp, records, producer)
     }
 
     /// A batch of `count` records with `value_len`-byte values, all stamped `timestamp`.
@@ -445,25 +535,6 @@ pub mod build {
             .map(|i| Record { timestamp_delta: 0, key: None, value: Some(vec![i as u8; value_len]) })
             .collect();
         batch(timestamp, &records)
-    }
-
-    fn put_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
-        match bytes {
-            None => put_varint(out, -1),
-            Some(b) => {
-                put_varint(out, b.len() as i64);
-                out.extend_from_slice(b);
-            }
-        }
-    }
-
-    fn put_varint(out: &mut Vec<u8>, value: i64) {
-        let mut raw = ((value << 1) ^ (value >> 63)) as u64;
-        while raw >= 0x80 {
-            out.push((raw as u8) | 0x80);
-            raw >>= 7;
-        }
-        out.push(raw as u8);
     }
 }
 
@@ -585,5 +656,29 @@ mod tests {
         let (decoded, m) = read_varint(&b[BATCH_HEADER_LEN + n + 1..]).expect("delta");
         assert_eq!(decoded, v);
         out.extend_from_slice(&b[BATCH_HEADER_LEN + n + 1..BATCH_HEADER_LEN + n + 1 + m]);
+    }
+
+    /// A commit marker, byte for byte as Kafka 4.1.1 writes it
+    /// (MemoryRecords.withEndTransactionMarker(0, ts, -1, 1000, 3, COMMIT, coordinator epoch 7)).
+    #[test]
+    fn transaction_markers_are_kafkas() {
+        let kafka = "000000000000000000000042ffffffff02ad7938600030000000000000019ad9c297800000019ad9c29780\
+                     00000000000003e80003ffffffff000000012000000008000000010c00000000000700";
+        let kafka: Vec<u8> =
+            (0..kafka.len()).step_by(2).map(|i| u8::from_str_radix(&kafka[i..i + 2], 16).unwrap()).collect();
+        let commit = end_txn_marker(1000, 3, true, 7, 1_764_590_000_000);
+        assert_eq!(&commit[..], &kafka[..]);
+        assert_eq!(marker_commits(&commit), Some(true));
+        let abort = end_txn_marker(1000, 3, false, 7, 1_764_590_000_000);
+        assert_eq!(marker_commits(&abort), Some(false));
+        assert!(validate(&abort, u32::MAX).is_ok());
+        let data = build::from_producer(
+            0,
+            &[Record { timestamp_delta: 0, key: None, value: Some(vec![1]) }],
+            Producer::transactional(1000, 3, 0),
+        );
+        let header = BatchHeader::parse(&data).unwrap();
+        assert!(header.is_transactional() && !header.is_control());
+        assert_eq!(marker_commits(&data), None);
     }
 }

@@ -138,6 +138,9 @@ impl Log {
         let mut latest = HashMap::new();
         for c in candidates {
             for_each_batch(c, |batch| {
+                if is_marker(batch) {
+                    return Ok(());
+                }
                 for r in codec.records(batch).map_err(|reason| corrupt(&c.path, reason))? {
                     if let Some(key) = r.key {
                         latest.insert(key, r.offset);
@@ -164,6 +167,11 @@ impl Log {
         let mut removed = 0;
         let mut size = 0u64;
         for_each_batch(c, |batch| {
+            if is_marker(batch) {
+                out.append(&[batch]).ctx("write cleaned segment", &cleaned_path)?;
+                size += batch.len() as u64;
+                return Ok(());
+            }
             let records = codec.records(batch).map_err(|reason| corrupt(&c.path, reason))?;
             let kept: HashSet<i64> = records.iter().filter(|r| keep(r)).map(|r| r.offset).collect();
             removed += records.len() - kept.len();
@@ -240,6 +248,12 @@ fn for_each_batch(c: &Candidate, mut f: impl FnMut(&[u8]) -> Result<(), LogError
         f(&bytes)?;
     }
     Ok(())
+}
+
+/// Control batches (transaction markers) are not keyed data: compaction keeps them, since
+/// the producer state rebuilt at start-up needs them to close each transaction.
+fn is_marker(batch: &[u8]) -> bool {
+    crate::batch::BatchHeader::parse(batch).is_some_and(|h| h.is_control())
 }
 
 fn corrupt(path: &std::path::Path, reason: String) -> LogError {

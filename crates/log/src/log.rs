@@ -74,6 +74,9 @@ pub enum ReadBound {
     HighWatermark,
     /// Replication followers: everything written.
     LogEnd,
+    /// `read_committed` consumers: below this offset (the last stable offset), and never past
+    /// the high watermark.
+    Below(i64),
 }
 
 /// The result of an append.
@@ -213,6 +216,7 @@ impl LogState {
         match bound {
             ReadBound::HighWatermark => self.high_watermark,
             ReadBound::LogEnd => self.log_end_offset(),
+            ReadBound::Below(offset) => offset.min(self.high_watermark),
         }
     }
 }
@@ -504,18 +508,34 @@ impl Log {
         })
     }
 
-    /// Walks the header of every batch in the log, oldest first (producer state rebuild).
-    pub fn scan_batch_headers(&self, mut visit: impl FnMut(&BatchHeader)) -> Result<(), LogError> {
+    /// Walks the header of every batch in the log, oldest first, with, for a transaction
+    /// marker, whether it commits (producer state rebuild).
+    pub fn scan_batch_headers(&self, mut visit: impl FnMut(&BatchHeader, Option<bool>)) -> Result<(), LogError> {
         let segments: Vec<_> = {
             let state = self.lock_state();
             state.segments.values().map(|s| (s.file.clone(), s.path.clone(), s.size)).collect()
         };
         for (file, path, size) in segments {
-            batch::scan(&*file, 0, size, batch::Scan::Trusted, |_, header| {
-                visit(header);
+            let mut failed = None;
+            batch::scan(&*file, 0, size, batch::Scan::Trusted, |position, header| {
+                let mut marker = None;
+                if header.is_control() {
+                    // Markers are one small record: read each on its own.
+                    match read_vec(&*file, position, header.size_bytes()) {
+                        Ok(bytes) => marker = batch::marker_commits(&bytes),
+                        Err(e) => {
+                            failed = Some(e);
+                            return std::ops::ControlFlow::Break(());
+                        }
+                    }
+                }
+                visit(header, marker);
                 std::ops::ControlFlow::Continue(())
             })
             .ctx("scan batch headers", &path)?;
+            if let Some(e) = failed {
+                return Err(e).ctx("scan batch headers", &path);
+            }
         }
         Ok(())
     }

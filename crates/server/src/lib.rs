@@ -8,7 +8,8 @@
 //! - `broker`: the broker's state: its metadata image, its partitions, its registration.
 //! - `group`: the group coordinator: consumer groups and their committed offsets.
 //! - `meta_properties`: Kafka's `meta.properties`: which node and cluster a log directory is.
-//! - `partition`: a hosted partition's log and its idempotent-producer state.
+//! - `partition`: a hosted partition: its log and its role; `producers`: its producer state
+//!   (idempotence checks, open and aborted transactions, the last stable offset).
 //! - `read_replica`: which replica a consumer reads from (KIP-392's rack-aware selector).
 //! - `records`: record-level work on batches (recompression, compaction's decoding).
 //! - `stats`: request, connection and per-partition traffic figures for `/metrics`.
@@ -23,6 +24,7 @@ pub mod group;
 pub mod handlers;
 pub mod meta_properties;
 pub mod partition;
+pub mod producers;
 pub mod read_replica;
 pub mod records;
 pub mod replica;

@@ -1,29 +1,18 @@
-//! One hosted partition: its log and the idempotent-producer state that guards appends.
-//!
-//! For each producer id the partition remembers the epoch and the last five batches (Kafka's
-//! `max.in.flight.requests.per.connection` ceiling for idempotence): a retried batch that
-//! matches one of them is acknowledged with its original offsets and not appended again; a
-//! sequence gap is refused with OUT_OF_ORDER_SEQUENCE_NUMBER. The state is rebuilt from the
-//! batch headers in the log when the partition opens, so retries across a restart stay exact.
+//! One hosted partition: its log, and the producer state (`producers`) that guards appends
+//! and tracks transactions.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::AtomicUsize;
 
-use brook_log::batch::{self, BatchHeader};
+use brook_log::batch;
 use brook_log::{Appended, Durability, Log, LogError};
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
+use crate::producers::{AbortedTxn, NO_PRODUCER_ID, Producers};
 use crate::stats::PartitionStats;
 use brook_replication::role::Role;
-
-/// Batches remembered per producer for duplicate detection, as in Kafka.
-const PRODUCER_BATCHES_KEPT: usize = 5;
-
-/// The `producer_id` of a batch from a non-idempotent producer.
-const NO_PRODUCER_ID: i64 = -1;
 
 pub struct Partition {
     pub topic: String,
@@ -31,27 +20,13 @@ pub struct Partition {
     pub index: i32,
     pub log: Log,
     pub stats: PartitionStats,
-    producers: Mutex<HashMap<i64, ProducerEntry>>,
+    producers: Mutex<Producers>,
     /// This replica's part in the partition's replication (see `replica`).
     pub(crate) role: Mutex<Role>,
     /// The leadership and ISR size, for acks=all producers waiting on the high watermark.
     pub(crate) view: tokio::sync::watch::Sender<View>,
     /// The topic's `min.insync.replicas`.
     pub(crate) min_insync: AtomicUsize,
-}
-
-#[derive(Debug, Default)]
-struct ProducerEntry {
-    epoch: i16,
-    batches: VecDeque<BatchMeta>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct BatchMeta {
-    first_sequence: i32,
-    last_sequence: i32,
-    base_offset: i64,
-    last_offset: i64,
 }
 
 /// Why a produce to this partition failed.
@@ -104,8 +79,8 @@ impl Partition {
     /// so that this replica checks sequences as the leader did if it comes to lead.
     pub(crate) fn remember_batches(&self, batches: &[u8]) {
         let mut producers = self.producers.lock().expect("producer state lock");
-        for (header, _) in batch::whole_batches(batches) {
-            note_batch(&mut producers, &header);
+        for (header, bytes) in batch::whole_batches(batches) {
+            producers.note(&header, header.base_offset, batch::marker_commits(bytes));
         }
     }
 
@@ -133,8 +108,12 @@ impl Partition {
         }
         // Held across the append, so the check and the write are one step for this producer.
         let mut producers = self.producers.lock().expect("producer state lock");
-        let entry = producers.entry(header.producer_id).or_default();
-        if let Some(duplicate) = check_sequence(entry, &header)? {
+        let refused = |r: crate::producers::Refused| ProduceError::Producer {
+            producer_id: header.producer_id,
+            code: r.code,
+            reason: r.reason,
+        };
+        if let Some(duplicate) = producers.check(&header).map_err(refused)? {
             return Ok(Appended {
                 base_offset: duplicate.base_offset,
                 last_offset: duplicate.last_offset,
@@ -143,75 +122,100 @@ impl Partition {
             });
         }
         let appended = self.log.append(batch, durability)?;
-        if header.producer_epoch != entry.epoch {
-            entry.batches.clear();
-            entry.epoch = header.producer_epoch;
-        }
-        remember(entry, &header, appended.base_offset);
+        producers.note(&header, appended.base_offset, None);
         Ok(appended)
+    }
+
+    /// Appends a transaction marker for `producer_id` (the coordinator's decision), if this
+    /// replica leads; returns its offset and the leader epoch it was appended in.
+    pub fn append_marker(&self, marker: Bytes, durability: Durability) -> Result<(Appended, i32), ProduceError> {
+        let role = self.role.lock().expect("role lock");
+        let epoch = role.append_epoch(&self.log).ok_or(ProduceError::NotLeader)?;
+        let header = batch::BatchHeader::parse(&marker).ok_or(LogError::CorruptMessage { reason: "short batch" })?;
+        let commits = batch::marker_commits(&marker);
+        let mut producers = self.producers.lock().expect("producer state lock");
+        producers.check_marker(header.producer_id, header.producer_epoch).map_err(|r| ProduceError::Producer {
+            producer_id: header.producer_id,
+            code: r.code,
+            reason: r.reason,
+        })?;
+        let appended = self.log.append(marker, durability)?;
+        producers.note(&header, appended.base_offset, commits);
+        Ok((appended, epoch))
+    }
+
+    /// The last stable offset: `read_committed` consumers read below it.
+    pub fn last_stable_offset(&self) -> i64 {
+        let high = self.log.high_watermark();
+        self.producers.lock().expect("producer state lock").last_stable_offset(high)
+    }
+
+    /// The aborted transactions with records in `from..to`, for a `read_committed` fetch.
+    pub fn aborted_between(&self, from: i64, to: i64) -> Vec<AbortedTxn> {
+        let log_start = self.log.log_start_offset();
+        self.producers.lock().expect("producer state lock").aborted_between(from, to, log_start)
     }
 }
 
 /// The producer state the batches in `log` leave.
-fn producers_from(log: &Log) -> Result<HashMap<i64, ProducerEntry>, LogError> {
-    let mut producers = HashMap::new();
-    log.scan_batch_headers(|header| note_batch(&mut producers, header))?;
+fn producers_from(log: &Log) -> Result<Producers, LogError> {
+    let mut producers = Producers::default();
+    log.scan_batch_headers(|header, marker| producers.note(header, header.base_offset, marker))?;
     Ok(producers)
 }
 
-fn note_batch(producers: &mut HashMap<i64, ProducerEntry>, header: &BatchHeader) {
-    if header.producer_id >= 0 {
-        let entry = producers.entry(header.producer_id).or_default();
-        if header.producer_epoch != entry.epoch {
-            entry.batches.clear();
-            entry.epoch = header.producer_epoch;
-        }
-        remember(entry, header, header.base_offset);
-    }
-}
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
 
-/// Kafka's sequence rules: `Ok(Some(meta))` for a duplicate, `Ok(None)` to append.
-fn check_sequence(entry: &ProducerEntry, header: &BatchHeader) -> Result<Option<BatchMeta>, ProduceError> {
-    let fail = |code, reason| Err(ProduceError::Producer { producer_id: header.producer_id, code, reason });
-    let Some(last) = entry.batches.back() else {
-        // A producer this partition has not seen must start at sequence 0.
-        return if header.base_sequence == 0 {
-            Ok(None)
-        } else {
-            fail(ResponseError::OutOfOrderSequenceNumber, "an unknown producer must start at sequence 0")
-        };
-    };
-    if header.producer_epoch < entry.epoch {
-        return fail(ResponseError::InvalidProducerEpoch, "epoch is older than the partition has seen");
-    }
-    if header.producer_epoch > entry.epoch {
-        return if header.base_sequence == 0 {
-            Ok(None)
-        } else {
-            fail(ResponseError::OutOfOrderSequenceNumber, "a new epoch must start at sequence 0")
-        };
-    }
-    let last_sequence = header.base_sequence.wrapping_add(header.last_offset_delta);
-    if let Some(seen) =
-        entry.batches.iter().find(|b| b.first_sequence == header.base_sequence && b.last_sequence == last_sequence)
-    {
-        return Ok(Some(*seen));
-    }
-    let expected = if last.last_sequence == i32::MAX { 0 } else { last.last_sequence + 1 };
-    if header.base_sequence != expected {
-        return fail(ResponseError::OutOfOrderSequenceNumber, "sequence does not follow the last one");
-    }
-    Ok(None)
-}
+    use brook_log::batch::build::{self, Record};
+    use brook_log::batch::{Producer, end_txn_marker, whole_batches};
+    use brook_log::storage::OsStorage;
+    use brook_log::{LogConfig, LogEnv, ReadBound, SystemClock};
 
-fn remember(entry: &mut ProducerEntry, header: &BatchHeader, base_offset: i64) {
-    if entry.batches.len() == PRODUCER_BATCHES_KEPT {
-        entry.batches.pop_front();
+    use super::*;
+
+    fn open(dir: &Path) -> Partition {
+        let env = LogEnv::new(Arc::new(OsStorage::default()), Arc::new(SystemClock), None);
+        let log = Log::open(dir, LogConfig { flush_on_ack: false, ..LogConfig::default() }, env).expect("open");
+        Partition::new("t".into(), Uuid::nil(), 0, log).expect("partition")
     }
-    entry.batches.push_back(BatchMeta {
-        first_sequence: header.base_sequence,
-        last_sequence: header.base_sequence.wrapping_add(header.last_offset_delta),
-        base_offset,
-        last_offset: base_offset + i64::from(header.last_offset_delta),
-    });
+
+    fn record() -> Vec<Record> {
+        vec![Record { timestamp_delta: 0, key: None, value: Some(b"v".to_vec()) }]
+    }
+
+    #[test]
+    fn a_reopened_partition_knows_its_open_and_aborted_transactions() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let partition = open(dir.path());
+        let append = |batch| partition.append(batch, Durability::Async).expect("append");
+        // Producer 1 writes offset 0 in a transaction aborted at 1; producer 2 opens one at 2;
+        // offset 3 is outside any transaction.
+        append(build::from_producer(0, &record(), Producer::transactional(1, 0, 0)));
+        partition.append_marker(end_txn_marker(1, 0, false, 0, 0), Durability::Async).expect("marker");
+        append(build::from_producer(0, &record(), Producer::transactional(2, 0, 0)));
+        append(build::batch(0, &record()));
+        let check = |p: &Partition| {
+            assert_eq!(p.log.high_watermark(), 4);
+            assert_eq!(p.last_stable_offset(), 2);
+            let aborted = AbortedTxn { producer_id: 1, first_offset: 0, last_offset: 1 };
+            assert_eq!(p.aborted_between(0, 2), vec![aborted]);
+            let read = p.log.read(0, 1 << 20, ReadBound::Below(p.last_stable_offset())).expect("read");
+            let offsets: Vec<i64> = whole_batches(&read).map(|(h, _)| h.base_offset).collect();
+            assert_eq!(offsets, vec![0, 1], "read_committed stops at the open transaction");
+        };
+        check(&partition);
+        // A marker under an older epoch than the producer's is refused.
+        partition.append_marker(end_txn_marker(2, 1, true, 0, 0), Durability::Async).expect("marker");
+        let stale = partition.append_marker(end_txn_marker(2, 0, true, 0, 0), Durability::Async);
+        assert!(matches!(stale, Err(ProduceError::Producer { code: ResponseError::InvalidProducerEpoch, .. })));
+        assert_eq!(partition.last_stable_offset(), 5);
+        partition.log.close().expect("close");
+        drop(partition);
+        let reopened = open(dir.path());
+        assert_eq!(reopened.last_stable_offset(), 5);
+        assert_eq!(reopened.aborted_between(0, 5).len(), 1);
+    }
 }

@@ -185,4 +185,41 @@ mod tests {
         check(&after);
         assert!(after.values().any(|(k, _)| k == "filler"));
     }
+
+    /// Transaction markers are control batches, not keyed data: compaction keeps every one
+    /// (they close transactions when the producer state is rebuilt), and drops the records
+    /// their keys would otherwise shadow only among data.
+    #[test]
+    fn compaction_keeps_transaction_markers() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = LogConfig {
+            segment_bytes: 300,
+            flush_on_ack: false,
+            cleanup_compact: true,
+            cleanup_delete: false,
+            ..LogConfig::default()
+        };
+        let log =
+            Log::open(dir.path(), config, LogEnv::new(Arc::new(OsStorage::default()), Arc::new(SystemClock), None))
+                .expect("open");
+        let mut markers = Vec::new();
+        for round in 0..6 {
+            let batch = encode(&[record("k", Some(&format!("v{round}")))], Compression::None).expect("encode");
+            log.append(batch, Durability::Async).expect("append");
+            let marker = brook_log::batch::end_txn_marker(1, 0, round % 2 == 0, 0, 0);
+            markers.push(log.append(marker, Durability::Async).expect("append").base_offset);
+        }
+        let filler = encode(&[record("filler", Some(&"x".repeat(400)))], Compression::None).expect("encode");
+        log.append(filler, Durability::Async).expect("append");
+        let stats = log.compact(&KafkaRecords).expect("compact");
+        assert!(stats.records_removed > 0, "{stats:?}");
+        let mut kept = Vec::new();
+        log.scan_batch_headers(|h, marker| {
+            if marker.is_some() {
+                kept.push(h.base_offset);
+            }
+        })
+        .expect("scan");
+        assert_eq!(kept, markers);
+    }
 }

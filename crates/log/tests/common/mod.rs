@@ -71,6 +71,7 @@ pub fn read_all(log: &Log, from: i64, bound: ReadBound) -> Vec<(BatchHeader, Vec
     let upper = match bound {
         ReadBound::HighWatermark => log.high_watermark(),
         ReadBound::LogEnd => log.log_end_offset(),
+        ReadBound::Below(offset) => offset.min(log.high_watermark()),
     };
     let mut out = Vec::new();
     let mut next = from;

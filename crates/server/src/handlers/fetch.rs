@@ -1,4 +1,5 @@
-//! Fetch: whole batches from each partition's high watermark-bounded log, long-polling until
+//! Fetch: whole batches from each partition's high watermark-bounded log (below the last
+//! stable offset, with the aborted transactions, for `read_committed`), long-polling until
 //! `min_bytes` are there or `max_wait_ms` passes. The wait sleeps on the partitions' high
 //! watermark channels, never in a loop. Within a fetch session (KIP-227, `fetch_session`) the
 //! request names only what changed and the response carries only what has news.
@@ -21,9 +22,9 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{
-    EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
+    AbortedTransaction, EpochEndOffset, FetchableTopicResponse, LeaderIdAndEpoch, NodeEndpoint, PartitionData,
 };
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
@@ -58,6 +59,9 @@ impl Wanted {
 pub(super) async fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -> FetchResponse {
     let replica_id = if version >= 15 { request.replica_state.replica_id.0 } else { request.replica_id.0 };
     let bound = if replica_id >= 0 { ReadBound::LogEnd } else { ReadBound::HighWatermark };
+    // read_committed consumers read below the last stable offset and learn the aborted
+    // transactions in what they read.
+    let committed = replica_id < 0 && version >= 4 && request.isolation_level == 1;
     let uses_ids = version >= 13;
     let (requested, forgotten) = named_partitions(&request, uses_ids);
     let (session_id, epoch) = (request.session_id, request.session_epoch);
@@ -132,13 +136,13 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: FetchRequest, version:
         .iter()
         .filter_map(|w| w.partition.as_ref().ok())
         .map(|p| match bound {
-            ReadBound::HighWatermark => Watcher::HighWatermark(p.log.subscribe()),
             ReadBound::LogEnd => Watcher::LogEnd(p.log.subscribe_progress()),
+            _ => Watcher::HighWatermark(p.log.subscribe()),
         })
         .collect();
     let redirects = wanted.iter().any(Wanted::redirects);
     loop {
-        let (partitions, bytes, errors) = read_all(&wanted, max_bytes, bound);
+        let (partitions, bytes, errors) = read_all(&wanted, max_bytes, bound, committed);
         let now = tokio::time::Instant::now();
         if bytes >= min_bytes.max(1) || errors || redirects || now >= deadline || watchers.is_empty() {
             return respond(broker, &fetch, &wanted, topics, partitions, version);
@@ -148,7 +152,7 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: FetchRequest, version:
             Ok((Ok(()), _, _)) => continue,
             // The deadline passed, or a partition went away (its topic was deleted).
             Ok((Err(_), _, _)) | Err(_) => {
-                let (partitions, _, _) = read_all(&wanted, max_bytes, bound);
+                let (partitions, _, _) = read_all(&wanted, max_bytes, bound, committed);
                 return respond(broker, &fetch, &wanted, topics, partitions, version);
             }
         }
@@ -171,7 +175,12 @@ impl Watcher {
 }
 
 /// Reads every partition: (per-partition data, total bytes, whether any partition errored).
-fn read_all(wanted: &[Wanted], max_bytes: usize, bound: ReadBound) -> (Vec<(usize, PartitionData)>, usize, bool) {
+fn read_all(
+    wanted: &[Wanted],
+    max_bytes: usize,
+    bound: ReadBound,
+    committed: bool,
+) -> (Vec<(usize, PartitionData)>, usize, bool) {
     let mut total = 0;
     let mut errors = false;
     let mut out = Vec::with_capacity(wanted.len());
@@ -188,10 +197,26 @@ fn read_all(wanted: &[Wanted], max_bytes: usize, bound: ReadBound) -> (Vec<(usiz
             Ok(partition) => {
                 let log = &partition.log;
                 let high_watermark = log.high_watermark();
+                let stable = partition.last_stable_offset();
                 let data = data
                     .with_high_watermark(high_watermark)
-                    .with_last_stable_offset(high_watermark)
+                    .with_last_stable_offset(stable)
                     .with_log_start_offset(log.log_start_offset());
+                let (bound, data) = if committed {
+                    let aborted = partition
+                        .aborted_between(w.fetch_offset, stable)
+                        .into_iter()
+                        .map(|t| {
+                            AbortedTransaction::default()
+                                .with_producer_id(ProducerId(t.producer_id))
+                                .with_first_offset(t.first_offset)
+                        })
+                        .collect();
+                    (ReadBound::Below(stable), data.with_aborted_transactions(Some(aborted)))
+                } else {
+                    // Kafka's null: no aborted list for read_uncommitted.
+                    (bound, data.with_aborted_transactions(None))
+                };
                 if let Some((epoch, end_offset)) = w.diverged {
                     let diverging = EpochEndOffset::default().with_epoch(epoch).with_end_offset(end_offset);
                     out.push((w.topic, data.with_diverging_epoch(diverging)));

@@ -1,5 +1,6 @@
 //! ListOffsets: earliest (-2), latest (-1), the first offset at or after a timestamp, and
 //! KIP-734's max timestamp (-3) with the local (-4) and tiered (-5) specs of tiered storage.
+//! Latest is the high watermark, or for `read_committed` (v2+) the last stable offset.
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ const LATEST_TIERED: i64 = -5;
 
 pub(super) fn handle(broker: &Arc<Broker>, request: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     // Leader epochs exist from v4 on; earlier versions must leave the field at its default.
+    let committed = version >= 2 && request.isolation_level == 1;
     let topics = request
         .topics
         .into_iter()
@@ -36,7 +38,7 @@ pub(super) fn handle(broker: &Arc<Broker>, request: ListOffsetsRequest, version:
                         .and_then(|m| broker.leader_partition_in(m, p.partition_index, p.current_leader_epoch));
                     match found {
                         Err(code) => response.with_error_code(code.code()).with_offset(-1).with_timestamp(-1),
-                        Ok(partition) => match lookup(&partition, p.timestamp) {
+                        Ok(partition) => match lookup(&partition, p.timestamp, committed) {
                             Ok((offset, timestamp)) => {
                                 let epoch = meta
                                     .as_ref()
@@ -57,9 +59,10 @@ pub(super) fn handle(broker: &Arc<Broker>, request: ListOffsetsRequest, version:
 }
 
 /// (offset, timestamp) for a ListOffsets target; -1/-1 when no record is that new.
-fn lookup(partition: &Partition, target: i64) -> Result<(i64, i64), ResponseError> {
+fn lookup(partition: &Partition, target: i64, committed: bool) -> Result<(i64, i64), ResponseError> {
     let log = &partition.log;
     match target {
+        LATEST if committed => Ok((partition.last_stable_offset(), -1)),
         LATEST => Ok((log.high_watermark(), -1)),
         EARLIEST => Ok((log.log_start_offset(), -1)),
         // The first record carrying the newest timestamp, as Kafka answers it.

@@ -169,6 +169,15 @@ fn append(
             Some("a produce request must carry exactly one record batch".into()),
         ));
     }
+    if header.is_control() {
+        return Err((ResponseError::InvalidRecord, Some("Clients are not allowed to write control records".into())));
+    }
+    if header.is_transactional() {
+        // Transactional batches come only with a transactional id, which is refused until the
+        // transaction coordinator exists (their transactions could never end).
+        let message = "transactional batches need a transactional.id; transactions are not supported by Brook yet";
+        return Err((ResponseError::TransactionalIdAuthorizationFailed, Some(message.into())));
+    }
     let corrupt = |e: String| (ResponseError::CorruptMessage, Some(e));
     if topic.compacted && has_keyless_record(&records).map_err(corrupt)? {
         let message = "Compacted topic cannot accept message without key".to_string();
