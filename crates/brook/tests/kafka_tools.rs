@@ -1,4 +1,4 @@
-//! Kafka's own command-line tools (kafka-tools 4.1 from Maven Central, run with `java -cp`)
+//! Kafka's own command-line tools (kafka-tools 4.4 from Maven Central, run with `java -cp`)
 //! against Brook, and Brook's tools against Apache Kafka itself: users can mix them.
 
 mod common;
@@ -152,7 +152,7 @@ fn kafkas_configs_and_perf_tools_against_brook() {
     );
     let altered = ok(
         kafka_tool(
-            "kafka.admin.ConfigCommand",
+            "org.apache.kafka.tools.ConfigCommand",
             &[
                 "--bootstrap-server",
                 server,
@@ -171,7 +171,7 @@ fn kafkas_configs_and_perf_tools_against_brook() {
     assert!(altered.contains("Completed updating config for topic tuned."), "{altered}");
     let described = ok(
         kafka_tool(
-            "kafka.admin.ConfigCommand",
+            "org.apache.kafka.tools.ConfigCommand",
             &["--bootstrap-server", server, "--describe", "--entity-type", "topics", "--entity-name", "tuned"],
             "",
         ),
