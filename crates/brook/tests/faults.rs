@@ -698,6 +698,17 @@ mod checker {
     }
 
     #[test]
+    fn an_acknowledgement_without_an_offset_checks_the_partition() {
+        let mut h = clean();
+        h.acked.insert(5, (1, -1001));
+        assert_eq!(check(&h), vec![]);
+        h.acked.insert(5, (0, -1001));
+        assert_eq!(check(&h), vec![Anomaly::WrongOffset { value: 5, acked_at: (0, -1001), read_at: (1, 2) }]);
+        h.final_read.remove(&(1, 2));
+        assert_eq!(check(&h), vec![Anomaly::Lost { value: 5, acked_at: (0, -1001) }]);
+    }
+
+    #[test]
     fn each_anomaly_is_found() {
         let mut lost = clean();
         lost.final_read.remove(&(1, 2));
