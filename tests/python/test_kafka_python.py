@@ -5,7 +5,7 @@ import time
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, NewPartitions, NewTopic
-from kafka.errors import InvalidReplicationFactorError, KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.errors import InvalidReplicationFactorError, TopicAlreadyExistsError
 
 
 def consume_all(bootstrap, topic, partitions, count, timeout_s=20):
@@ -118,12 +118,38 @@ def test_restart_keeps_data(start_brook):
     assert [m.value for m in got] == [f"{i}".encode() for i in range(10)]
 
 
-def test_transactions_are_refused_at_once(brook):
-    """No transaction coordinator yet: init_transactions fails at once instead of timing out."""
-    producer = KafkaProducer(bootstrap_servers=brook.bootstrap, transactional_id="payments")
-    started = time.time()
-    with pytest.raises(KafkaError) as refused:
-        producer.init_transactions()
-    assert not isinstance(refused.value, KafkaTimeoutError), refused.value
-    assert time.time() - started < 10
-    producer.close(timeout=1)
+def test_transactions_commit_and_abort(brook):
+    """kafka-python's transactional producer: only committed records reach read_committed."""
+    admin = KafkaAdminClient(bootstrap_servers=brook.bootstrap)
+    admin.create_topics([NewTopic("journal", 1, 1)])
+    producer = KafkaProducer(bootstrap_servers=brook.bootstrap, transactional_id="journal-app")
+    producer.init_transactions()
+    producer.begin_transaction()
+    producer.send("journal", value=b"c0")
+    producer.send("journal", value=b"c1")
+    producer.commit_transaction()
+    producer.begin_transaction()
+    producer.send("journal", value=b"a0")
+    producer.flush()  # in the log before the abort, so read_uncommitted sees it
+    producer.abort_transaction()
+    producer.begin_transaction()
+    producer.send("journal", value=b"c2")
+    producer.commit_transaction()
+    producer.close()
+
+    def read(isolation, count):
+        consumer = KafkaConsumer(bootstrap_servers=brook.bootstrap, auto_offset_reset="earliest",
+                                 enable_auto_commit=False, group_id=None, consumer_timeout_ms=1000,
+                                 isolation_level=isolation)
+        consumer.assign([TopicPartition("journal", 0)])
+        consumer.seek_to_beginning()
+        got = []
+        deadline = time.time() + 20
+        while len(got) < count and time.time() < deadline:
+            got.extend(m.value for m in consumer)
+        got.extend(m.value for m in consumer)
+        consumer.close()
+        return got
+
+    assert read("read_committed", 3) == [b"c0", b"c1", b"c2"]
+    assert read("read_uncommitted", 4) == [b"c0", b"c1", b"a0", b"c2"]

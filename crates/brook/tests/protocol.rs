@@ -311,6 +311,58 @@ fn every_advertised_version_answers() {
                     conn.send(api_key, version, &request)
                 }
                 ApiKey::InitProducerId => conn.send(api_key, version, &InitProducerIdRequest::default()),
+                // Transaction APIs from a producer the coordinator does not know: errors, at once.
+                ApiKey::AddPartitionsToTxn => conn.send(
+                    api_key,
+                    version,
+                    &AddPartitionsToTxnRequest::default()
+                        .with_v3_and_below_transactional_id(TransactionalId(StrBytes::from_static_str("t")))
+                        .with_v3_and_below_topics(vec![
+                            add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                                .with_name(name())
+                                .with_partitions(vec![0]),
+                        ]),
+                ),
+                ApiKey::AddOffsetsToTxn => conn.send(
+                    api_key,
+                    version,
+                    &AddOffsetsToTxnRequest::default()
+                        .with_transactional_id(TransactionalId(StrBytes::from_static_str("t")))
+                        .with_group_id(group()),
+                ),
+                ApiKey::EndTxn => conn.send(
+                    api_key,
+                    version,
+                    &EndTxnRequest::default().with_transactional_id(TransactionalId(StrBytes::from_static_str("t"))),
+                ),
+                ApiKey::TxnOffsetCommit => conn.send(
+                    api_key,
+                    version,
+                    &TxnOffsetCommitRequest::default()
+                        .with_transactional_id(TransactionalId(StrBytes::from_static_str("t")))
+                        .with_group_id(group())
+                        .with_topics(vec![
+                            txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                                .with_name(name())
+                                .with_partitions(vec![
+                                    txn_offset_commit_request::TxnOffsetCommitRequestPartition::default(),
+                                ]),
+                        ]),
+                ),
+                // A marker for a producer the partition has not seen.
+                ApiKey::WriteTxnMarkers => conn.send(
+                    api_key,
+                    version,
+                    &WriteTxnMarkersRequest::default().with_markers(vec![
+                        write_txn_markers_request::WritableTxnMarker::default()
+                            .with_producer_id(ProducerId(77))
+                            .with_topics(vec![
+                                write_txn_markers_request::WritableTxnMarkerTopic::default()
+                                    .with_name(name())
+                                    .with_partition_indexes(vec![0]),
+                            ]),
+                    ]),
+                ),
                 ApiKey::DescribeConfigs => {
                     let resource = describe_configs_request::DescribeConfigsResource::default()
                         .with_resource_type(2)

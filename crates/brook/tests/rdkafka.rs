@@ -13,7 +13,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -157,23 +157,6 @@ async fn create_topic_errors() {
     let deleted = admin.delete_topics(&["fine", "missing"], &options).await.expect("request");
     assert_eq!(deleted[0], Ok("fine".into()));
     assert_eq!(deleted[1], Err(("missing".into(), RDKafkaErrorCode::UnknownTopicOrPartition)));
-}
-
-/// Transactions are not built: a transactional producer's `init_transactions` fails at once
-/// with a fatal error that says so, instead of looking for a coordinator until its timeout.
-#[tokio::test(flavor = "multi_thread")]
-async fn transactions_are_refused_at_once() {
-    let brook = Brook::start(&[]);
-    let producer = producer(&brook, &[("transactional.id", "payments")]);
-    let started = std::time::Instant::now();
-    let refused = tokio::task::spawn_blocking(move || producer.init_transactions(TIMEOUT)).await.expect("join");
-    let took = started.elapsed();
-    let Err(KafkaError::Transaction(error)) = refused else {
-        panic!("not refused as a transaction error: {refused:?}")
-    };
-    assert!(error.is_fatal(), "{error}");
-    assert!(error.to_string().contains("Transactions are not supported by Brook yet"), "{error}");
-    assert!(took < Duration::from_secs(10), "refused after {took:?}, not at once");
 }
 
 /// Data survives a clean restart (SIGTERM) and a crash (kill -9) of the broker.

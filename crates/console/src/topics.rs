@@ -10,7 +10,6 @@ use axum::response::IntoResponse;
 use brook_server::broker::Broker;
 use brook_server::broker::{PartitionMeta, TopicMeta};
 
-use brook_server::group::OFFSETS_TOPIC;
 use brook_server::topic_config::{self, TOPIC_CONFIGS};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -34,7 +33,7 @@ pub(crate) fn totals(broker: &Broker, topic: &TopicMeta) -> TopicTotals {
 }
 
 pub(crate) fn is_internal(name: &str) -> bool {
-    name == OFFSETS_TOPIC
+    brook_server::internal_topic::is_internal(name)
 }
 
 /// The replication factor the topic's partitions have (or will have once a move ends).

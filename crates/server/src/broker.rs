@@ -34,6 +34,7 @@ use crate::partition::Partition;
 use crate::read_replica::ReplicaSelector;
 use crate::stats::BrokerStats;
 use crate::topic_config;
+use crate::transactions::{TRANSACTION_STATE_TOPIC, TransactionCoordinator};
 
 mod lifecycle;
 mod replication;
@@ -85,14 +86,35 @@ pub struct Broker {
     stop: watch::Sender<bool>,
     /// Consumer groups and their committed offsets.
     pub groups: GroupCoordinator,
-    /// `__consumer_offsets` partitions whose groups this broker was elected to coordinate:
-    /// (partition, leader epoch, log end at election), loaded by `load_groups_loop`.
-    group_loads: tokio::sync::mpsc::UnboundedSender<(i32, i32, i64)>,
+    /// Transactional ids and their transactions.
+    pub transactions: TransactionCoordinator,
+    /// Internal-topic partitions this broker was elected to coordinate, loaded one at a time
+    /// by `load_coordinators_loop`.
+    coordinator_loads: tokio::sync::mpsc::UnboundedSender<CoordinatorLoad>,
     /// Request, connection and fsync figures for `/metrics`.
     pub stats: BrokerStats,
     sync_latency: Arc<Histogram>,
     /// Declared last: the flusher thread stops after every log is gone.
     _flusher: Flusher,
+}
+
+/// An internal-topic partition this broker was elected to coordinate: its leader epoch and
+/// its log end at the election, below which its state is read back.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum CoordinatorLoad {
+    Groups { partition: i32, leader_epoch: i32, end: i64 },
+    Transactions { partition: i32, leader_epoch: i32, end: i64 },
+}
+
+impl CoordinatorLoad {
+    fn place(&self) -> (&'static str, i32, i32) {
+        match *self {
+            CoordinatorLoad::Groups { partition, leader_epoch, .. } => (OFFSETS_TOPIC, partition, leader_epoch),
+            CoordinatorLoad::Transactions { partition, leader_epoch, .. } => {
+                (TRANSACTION_STATE_TOPIC, partition, leader_epoch)
+            }
+        }
+    }
 }
 
 /// The test hook that lets a fault test cut a running broker's power: with this variable set
@@ -154,7 +176,7 @@ impl Broker {
         };
         let channel = ControllerChannel::new(node_id, controller, voters, store.clone());
         let broker_epoch = Arc::new(AtomicI64::new(-1));
-        let (group_loads, loads) = tokio::sync::mpsc::unbounded_channel();
+        let (coordinator_loads, loads) = tokio::sync::mpsc::unbounded_channel();
         let broker = Arc::new(Broker {
             clock: Arc::new(SystemClock),
             env,
@@ -172,7 +194,8 @@ impl Broker {
             producer_ids: tokio::sync::Mutex::new((0, 0)),
             stop,
             groups: GroupCoordinator::new(config.group.clone()),
-            group_loads,
+            transactions: TransactionCoordinator::new(config.transaction.clone()),
+            coordinator_loads,
             stats: BrokerStats::default(),
             sync_latency: flusher.sync_latency(),
             config,
@@ -188,7 +211,7 @@ impl Broker {
             info!(node_id, elapsed_ms = started.elapsed().as_millis() as u64, "controller ready");
             return Ok(broker);
         }
-        tokio::spawn(broker.clone().load_groups_loop(loads, stop_rx.clone()));
+        tokio::spawn(broker.clone().load_coordinators_loop(loads, stop_rx.clone()));
         // What the local image already places here opens before registering: a restart
         // serves its partitions as soon as the controller unfences it.
         broker.check_meta_properties()?;
@@ -201,8 +224,9 @@ impl Broker {
         broker.check_meta_properties()?;
         broker.reconcile()?;
         // The groups this broker coordinates are loaded before it serves, as before a cluster.
-        if tokio::time::timeout(Duration::from_secs(60), broker.groups.wait_loaded()).await.is_err() {
-            warn!("consumer groups are still loading after 60 s; serving meanwhile");
+        let loaded = async { tokio::join!(broker.groups.wait_loaded(), broker.transactions.wait_loaded()) };
+        if tokio::time::timeout(Duration::from_secs(60), loaded).await.is_err() {
+            warn!("consumer groups or transactional ids are still loading after 60 s; serving meanwhile");
         }
         let image = broker.image();
         let local = broker.partitions.read().expect("partitions lock").len();
@@ -212,34 +236,39 @@ impl Broker {
         Ok(broker)
     }
 
-    /// Loads the consumer groups of the `__consumer_offsets` partitions hosted here.
-    /// Loads the groups of each `__consumer_offsets` partition this broker is elected to
-    /// coordinate, one partition at a time, off the async workers.
-    async fn load_groups_loop(
+    /// Loads the groups or transactional ids of each internal-topic partition this broker is
+    /// elected to coordinate, one partition at a time, off the async workers.
+    async fn load_coordinators_loop(
         self: Arc<Self>,
-        mut loads: tokio::sync::mpsc::UnboundedReceiver<(i32, i32, i64)>,
+        mut loads: tokio::sync::mpsc::UnboundedReceiver<CoordinatorLoad>,
         mut stop: watch::Receiver<bool>,
     ) {
         loop {
-            let (partition, leader_epoch, end) = tokio::select! {
+            let load = tokio::select! {
                 load = loads.recv() => match load { Some(load) => load, None => return },
                 _ = stop.changed() => return,
             };
             let broker = self.clone();
             let started = std::time::Instant::now();
-            let loaded = tokio::task::spawn_blocking(move || broker.groups.load(&broker, partition, leader_epoch, end));
+            let loaded = tokio::task::spawn_blocking(move || match load {
+                CoordinatorLoad::Groups { partition, leader_epoch, end } => {
+                    broker.groups.load(&broker, partition, leader_epoch, end).map(|records| (records, Vec::new()))
+                }
+                CoordinatorLoad::Transactions { partition, leader_epoch, end } => {
+                    broker.transactions.load(&broker, partition, leader_epoch, end).map(|prepared| (0, prepared))
+                }
+            });
+            let (topic, partition, leader_epoch) = load.place();
             match loaded.await {
-                Ok(Ok(records)) => {
+                Ok(Ok((records, prepared))) => {
                     let elapsed_ms = started.elapsed().as_millis() as u64;
                     if records > 0 {
-                        info!(
-                            partition,
-                            leader_epoch, records, elapsed_ms, "loaded the groups of a {OFFSETS_TOPIC} partition"
-                        );
+                        info!(partition, leader_epoch, records, elapsed_ms, "loaded the groups of a {topic} partition");
                     }
+                    self.transactions.resume(&self, partition, leader_epoch, prepared);
                 }
-                Ok(Err(e)) => warn!(partition, error = %e, "loading the groups of a {OFFSETS_TOPIC} partition failed"),
-                Err(e) => warn!(partition, error = %e, "loading groups panicked"),
+                Ok(Err(e)) => warn!(partition, error = %e, "loading a {topic} partition failed"),
+                Err(e) => warn!(partition, error = %e, "loading a {topic} partition panicked"),
             }
         }
     }
@@ -393,12 +422,21 @@ impl Broker {
 
     /// The broker that coordinates `group`: the leader of its `__consumer_offsets` partition.
     pub fn group_coordinator(&self, group: &str) -> Result<LiveBroker, ApiError> {
-        let partition = self.groups.partition_for(group);
-        let leader = self.image().topic(OFFSETS_TOPIC).and_then(|t| t.partition(partition)).map(|p| p.leader);
+        self.coordinator_of(OFFSETS_TOPIC, self.groups.partition_for(group))
+    }
+
+    /// The broker coordinating a transactional id: the leader of its `__transaction_state`
+    /// partition.
+    pub fn transaction_coordinator(&self, transactional_id: &str) -> Result<LiveBroker, ApiError> {
+        self.coordinator_of(TRANSACTION_STATE_TOPIC, self.transactions.partition_for(transactional_id))
+    }
+
+    fn coordinator_of(&self, topic: &str, partition: i32) -> Result<LiveBroker, ApiError> {
+        let leader = self.image().topic(topic).and_then(|t| t.partition(partition)).map(|p| p.leader);
         let unavailable = || {
             ApiError::new(
                 ResponseError::CoordinatorNotAvailable,
-                format!("The leader of {OFFSETS_TOPIC} partition {partition} is not available."),
+                format!("The leader of {topic} partition {partition} is not available."),
             )
         };
         let leader = leader.ok_or_else(unavailable)?;
@@ -520,7 +558,7 @@ impl Broker {
 
     /// Asks the active controller for a change and, once this node's image has it, opens or
     /// drops partitions accordingly.
-    async fn ask_controller(&self, request: ControllerRequest) -> Result<ControllerReply, ApiError> {
+    pub(crate) async fn ask_controller(&self, request: ControllerRequest) -> Result<ControllerReply, ApiError> {
         let reply = self.channel.call(request, CONTROLLER_TIMEOUT).await?;
         self.reconcile().map_err(storage_error)?;
         Ok(reply)
@@ -575,35 +613,9 @@ impl Broker {
     }
 
     /// Creates `__consumer_offsets` if it does not exist yet (on a group's first use, as
-    /// Kafka does): compacted, with the partition count of `offsets.topic.num.partitions`.
+    /// Kafka does).
     pub async fn ensure_offsets_topic(&self) -> Result<(), ApiError> {
-        if self.image().topic(OFFSETS_TOPIC).is_some() {
-            return Ok(());
-        }
-        let group = &self.config.group;
-        let configs = BTreeMap::from([
-            ("cleanup.policy".to_string(), "compact".to_string()),
-            ("compression.type".to_string(), "producer".to_string()),
-            ("segment.bytes".to_string(), group.offsets_topic_segment_bytes.to_string()),
-        ]);
-        let registered = i16::try_from(self.image().brokers.len()).unwrap_or(i16::MAX).max(1);
-        let request = ControllerRequest::CreateTopic {
-            name: OFFSETS_TOPIC.into(),
-            partitions: group.offsets_topic_partitions,
-            replication_factor: group.offsets_topic_replication_factor.min(registered),
-            assignment: Vec::new(),
-            configs,
-            validate_only: false,
-        };
-        match self.ask_controller(request).await {
-            Ok(_) => {
-                info!(partitions = group.offsets_topic_partitions, "created {OFFSETS_TOPIC}");
-                Ok(())
-            }
-            // Another broker or request created it meanwhile.
-            Err(e) if e.code == ResponseError::TopicAlreadyExists => Ok(()),
-            Err(e) => Err(e),
-        }
+        self.ensure_internal_topic(&self.config.group.offsets_topic()).await
     }
 
     /// Deletes a topic; each broker drops its partitions and their data once it sees that.

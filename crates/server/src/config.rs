@@ -20,6 +20,7 @@ use brook_log::{LogConfig, TimestampType};
 
 use crate::group::GroupConfig;
 use crate::read_replica::ReplicaSelector;
+use crate::transactions::TxnConfig;
 
 /// Why a configuration cannot start a broker.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +98,8 @@ pub struct BrokerConfig {
     pub log: LogConfig,
     /// The group coordinator's `group.*` and `offsets.*` settings.
     pub group: GroupConfig,
+    /// The transaction coordinator's `transaction.*` settings.
+    pub transaction: TxnConfig,
     /// Partition replication's `replica.*` settings and `min.insync.replicas`.
     pub replica: ReplicaConfig,
     /// The web console, HTTP API and `/metrics` listener (`console.*`).
@@ -137,6 +140,7 @@ impl Default for BrokerConfig {
             cleaner_backoff_ms: 15_000,
             log: LogConfig::default(),
             group: GroupConfig::default(),
+            transaction: TxnConfig::default(),
             replica: ReplicaConfig::default(),
             console: ConsoleConfig::default(),
             ignored_keys: Vec::new(),
@@ -209,8 +213,6 @@ const ACCEPTED_UNUSED: &[&str] = &[
     "socket.send.buffer.bytes",
     "socket.receive.buffer.bytes",
     "num.recovery.threads.per.data.dir",
-    "transaction.state.log.replication.factor",
-    "transaction.state.log.min.isr",
     "share.coordinator.state.topic.replication.factor",
     "share.coordinator.state.topic.min.isr",
     "zookeeper.connect",
@@ -346,6 +348,20 @@ impl BrokerConfig {
                 "offset.metadata.max.bytes" => c.group.offset_metadata_max_bytes = parse(key, v)?,
                 "offsets.retention.minutes" => {
                     c.group.offsets_retention_ms = positive(key, parse::<i64>(key, v)?)?.saturating_mul(60_000)
+                }
+                "transaction.state.log.num.partitions" => {
+                    c.transaction.state_log_partitions = positive(key, parse(key, v)?)?
+                }
+                "transaction.state.log.replication.factor" => {
+                    c.transaction.state_log_replication_factor = positive(key, parse(key, v)?)?
+                }
+                "transaction.state.log.min.isr" => c.transaction.state_log_min_isr = positive(key, parse(key, v)?)?,
+                "transaction.state.log.segment.bytes" => {
+                    c.transaction.state_log_segment_bytes = positive(key, parse(key, v)?)?
+                }
+                "transaction.max.timeout.ms" => c.transaction.max_timeout_ms = positive(key, parse(key, v)?)?,
+                "transaction.abort.timed.out.transaction.cleanup.interval.ms" => {
+                    c.transaction.abort_timed_out_interval_ms = positive(key, parse(key, v)?)?
                 }
                 "console.enabled" => c.console.enabled = parse_bool(key, v)?,
                 "console.listener" => {

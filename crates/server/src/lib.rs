@@ -7,6 +7,8 @@
 //! - `handlers`: one module per Kafka API, and `dispatch`.
 //! - `broker`: the broker's state: its metadata image, its partitions, its registration.
 //! - `group`: the group coordinator: consumer groups and their committed offsets.
+//! - `internal_topic`: the coordinators' internal topics: creation, durable appends, placement.
+//! - `transactions`: the transaction coordinator, wired to `__transaction_state` and markers.
 //! - `meta_properties`: Kafka's `meta.properties`: which node and cluster a log directory is.
 //! - `partition`: a hosted partition: its log and its role; `producers`: its producer state
 //!   (idempotence checks, open and aborted transactions, the last stable offset).
@@ -22,6 +24,7 @@ mod connection;
 pub mod fetch_session;
 pub mod group;
 pub mod handlers;
+pub mod internal_topic;
 pub mod meta_properties;
 pub mod partition;
 pub mod producers;
@@ -31,6 +34,7 @@ pub mod replica;
 pub mod server;
 pub mod stats;
 pub mod topic_config;
+pub mod transactions;
 
 pub use crate::config::BrokerConfig;
 pub use crate::server::Server;

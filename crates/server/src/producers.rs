@@ -90,7 +90,10 @@ impl Producers {
             entry.txn_first_offset = Some(base_offset);
             self.open.insert(base_offset, header.producer_id);
         }
-        remember(entry, header, base_offset);
+        // A coordinator's transactional offset commit has no sequence to remember.
+        if header.base_sequence >= 0 {
+            remember(entry, header, base_offset);
+        }
     }
 
     /// Kafka's sequence rules for a producer's data batch: `Ok(Some(meta))` for a duplicate
@@ -136,13 +139,13 @@ impl Producers {
         Ok(None)
     }
 
-    /// A marker from the coordinator may not carry an epoch older than the producer's (that
-    /// coordinator was fenced by a newer one).
-    pub fn check_marker(&self, producer_id: i64, epoch: i16) -> Result<(), Refused> {
+    /// A marker or a coordinator's write may not carry an epoch older than the producer's
+    /// (a newer producer or coordinator fenced it).
+    pub fn check_epoch(&self, producer_id: i64, epoch: i16) -> Result<(), Refused> {
         match self.entries.get(&producer_id) {
             Some(entry) if epoch < entry.epoch => Err(Refused {
                 code: ResponseError::InvalidProducerEpoch,
-                reason: "marker epoch is older than the partition has seen",
+                reason: "epoch is older than the partition has seen",
             }),
             _ => Ok(()),
         }
@@ -229,7 +232,7 @@ mod tests {
         marker(&mut p, 1, PID, 1, false);
         let old = p.check(&data(Producer::transactional(PID, 0, 1), 1));
         assert_eq!(old.unwrap_err().code, ResponseError::InvalidProducerEpoch);
-        assert_eq!(p.check_marker(PID, 0).unwrap_err().code, ResponseError::InvalidProducerEpoch);
+        assert_eq!(p.check_epoch(PID, 0).unwrap_err().code, ResponseError::InvalidProducerEpoch);
         assert!(p.check(&data(Producer::transactional(PID, 1, 0), 1)).unwrap().is_none());
         let gap = p.check(&data(Producer::transactional(PID, 1, 3), 1));
         assert_eq!(gap.unwrap_err().code, ResponseError::OutOfOrderSequenceNumber);

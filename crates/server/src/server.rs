@@ -18,6 +18,7 @@ use crate::broker::Broker;
 use crate::config::BrokerConfig;
 use crate::connection;
 use crate::group::GroupCoordinator;
+use crate::transactions::TransactionCoordinator;
 
 /// Open connections at once (Kafka's `max.connections` is unlimited; the file-descriptor limit
 /// is the real bound, and past this Brook stops accepting until one closes).
@@ -76,7 +77,13 @@ impl Server {
         let mut connections = JoinSet::new();
         let retention = tokio::spawn(retention_loop(broker.clone(), stop_rx.clone()));
         let cleaner = tokio::spawn(cleaner_loop(broker.clone(), stop_rx.clone()));
-        let group_timers = tokio::spawn(GroupCoordinator::run_timers(broker.clone(), stop_rx.clone()));
+        let group_timers = tokio::spawn({
+            let groups = GroupCoordinator::run_timers(broker.clone(), stop_rx.clone());
+            let transactions = TransactionCoordinator::run_timeouts(broker.clone(), stop_rx.clone());
+            async move {
+                tokio::join!(groups, transactions);
+            }
+        });
         // A broker first hands its leaderships over, still serving (Kafka's controlled shutdown).
         let leaving = broker.clone();
         let shutdown = async move {

@@ -12,11 +12,12 @@ use brook_replication::role::IsrProposal;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::Broker;
+use super::{Broker, CoordinatorLoad};
 use crate::config::BrokerConfig;
 use crate::group::OFFSETS_TOPIC;
 use crate::partition::Partition;
 use crate::replica::min_insync;
+use crate::transactions::TRANSACTION_STATE_TOPIC;
 
 pub(super) fn fetcher_config(config: &BrokerConfig) -> FetcherConfig {
     FetcherConfig {
@@ -45,8 +46,9 @@ impl Broker {
         let image = self.image();
         let partitions = self.partitions.read().expect("partitions lock");
         let mut followed = Vec::new();
-        // The `__consumer_offsets` partitions this broker leads: their groups are its to coordinate.
-        let mut coordinated = Vec::new();
+        // The `__consumer_offsets` and `__transaction_state` partitions this broker leads:
+        // their groups and transactional ids are its to coordinate.
+        let (mut groups, mut transactions) = (Vec::new(), Vec::new());
         for (topic, index) in image.partitions_on(node_id) {
             let (Some(partition), Some(meta)) = (partitions.get(&(topic.name.clone(), index)), topic.partition(index))
             else {
@@ -57,9 +59,14 @@ impl Broker {
             }
             let min_insync = min_insync(&topic.configs, self.config.replica.min_insync_replicas);
             let follows = partition.set_role(node_id, meta, min_insync, now);
-            if topic.name == OFFSETS_TOPIC && meta.leader == node_id {
+            if meta.leader == node_id {
                 let log = &partition.log;
-                coordinated.push((index, meta.leader_epoch, log.log_start_offset(), log.log_end_offset()));
+                let led = (index, meta.leader_epoch, log.log_start_offset(), log.log_end_offset());
+                match topic.name.as_str() {
+                    OFFSETS_TOPIC => groups.push(led),
+                    TRANSACTION_STATE_TOPIC => transactions.push(led),
+                    _ => {}
+                }
             }
             if !follows {
                 continue;
@@ -87,8 +94,11 @@ impl Broker {
         drop(partitions);
         drop(image);
         self.fetchers.set(followed);
-        for (partition, leader_epoch, end) in self.groups.coordinate(&coordinated) {
-            let _ = self.group_loads.send((partition, leader_epoch, end));
+        for (partition, leader_epoch, end) in self.groups.coordinate(&groups) {
+            let _ = self.coordinator_loads.send(CoordinatorLoad::Groups { partition, leader_epoch, end });
+        }
+        for (partition, leader_epoch, end) in self.transactions.coordinate(&transactions) {
+            let _ = self.coordinator_loads.send(CoordinatorLoad::Transactions { partition, leader_epoch, end });
         }
     }
 

@@ -130,6 +130,9 @@ pub struct Group {
     /// A member joined during the initial rebalance delay: the delay is extended.
     pub new_member_added: bool,
     pub offsets: HashMap<(String, i32), Committed>,
+    /// Offsets committed in producers' open transactions (TxnOffsetCommit), per producer id:
+    /// applied to `offsets` by the transaction's commit marker, dropped by its abort marker.
+    pub pending_txn: HashMap<i64, HashMap<(String, i32), Committed>>,
     /// Set while the group uses the consumer protocol (KIP-848); the classic fields then stay empty.
     pub consumer: Option<ConsumerGroup>,
     next_seq: u64,
@@ -151,6 +154,7 @@ impl Group {
             pending_sync: HashSet::new(),
             new_member_added: false,
             offsets: HashMap::new(),
+            pending_txn: HashMap::new(),
             consumer: None,
             next_seq: 0,
         }

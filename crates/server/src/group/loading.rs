@@ -13,8 +13,9 @@ use super::classic::{Committed, Group};
 use super::consumer::{ConsumerGroup, MemberState};
 use super::consumer_records::tombstones;
 use super::records::{GroupValue, Key, OffsetValue};
-use super::{Action, GroupCoordinator, Guard, OFFSETS_TOPIC, TimerKey};
+use super::{Action, GroupCoordinator, Guard, OFFSETS_TOPIC, TimerKey, txn_offsets};
 use crate::broker::Broker;
+use crate::internal_topic::partition_of;
 
 impl GroupCoordinator {
     /// This broker leads exactly the `__consumer_offsets` partitions `led` (partition, leader
@@ -101,13 +102,26 @@ impl GroupCoordinator {
                 break;
             }
             for (header, bytes) in batch::whole_batches(&bytes) {
+                if header.is_control() {
+                    // A transaction marker: the producer's pending offsets are applied or dropped.
+                    if let Some(commit) = batch::marker_commits(bytes).filter(|_| header.base_offset < end) {
+                        txn_offsets::end_txn(&mut guard.state, partition, header.producer_id, commit);
+                    }
+                    offset = header.next_offset();
+                    continue;
+                }
                 // Compaction leaves gaps and may re-encode batches: read real offsets.
                 let records = crate::records::decode_all(bytes).unwrap_or_else(|e| {
                     warn!(offset = header.base_offset, error = e, "skipping an unreadable __consumer_offsets batch");
                     Vec::new()
                 });
                 for record in records.into_iter().filter(|r| r.offset >= offset && r.offset < end) {
-                    guard.replay(record.key.as_deref(), record.value.as_deref(), record.offset);
+                    let (key, value) = (record.key.as_deref(), record.value.as_deref());
+                    if header.is_transactional() {
+                        txn_offsets::replay(&mut guard.state, header.producer_id, key, value, record.offset);
+                    } else {
+                        guard.replay(key, value, record.offset);
+                    }
                     count += 1;
                 }
                 offset = header.next_offset();
@@ -184,7 +198,7 @@ impl Guard<'_> {
     fn restore_consumer_groups(&mut self, partition: i32) {
         let partitions = self.state.config.offsets_topic_partitions;
         let (mut emptied, mut writes) = (Vec::new(), Vec::new());
-        for group in self.state.groups.values_mut().filter(|g| super::partition_of(&g.id, partitions) == partition) {
+        for group in self.state.groups.values_mut().filter(|g| partition_of(&g.id, partitions) == partition) {
             let Some(loaded) = group.consumer.take() else { continue };
             match ConsumerGroup::restore(&loaded.persisted) {
                 Ok(Some(restored)) => group.consumer = Some(ConsumerGroup { persisted: loaded.persisted, ..restored }),
@@ -209,7 +223,7 @@ impl Guard<'_> {
     /// Drops the groups of `partition`, their timers and parked requests.
     fn unload(&mut self, partition: i32) {
         let partitions = self.state.config.offsets_topic_partitions;
-        let ours = |group: &str| super::partition_of(group, partitions) == partition;
+        let ours = |group: &str| partition_of(group, partitions) == partition;
         self.release_parked_requests(ours);
         self.state.groups.retain(|id, _| !ours(id));
         self.state.timers.retain(|key, _| !ours(key.group()));
@@ -221,7 +235,7 @@ impl Guard<'_> {
         let partitions = self.state.config.offsets_topic_partitions;
         let session_ms = i64::from(self.state.config.consumer_session_timeout_ms);
         let mut timers: Vec<(TimerKey, i64, Action)> = Vec::new();
-        let groups = self.state.groups.values().filter(|g| super::partition_of(&g.id, partitions) == partition);
+        let groups = self.state.groups.values().filter(|g| partition_of(&g.id, partitions) == partition);
         for g in groups {
             for m in g.members.values() {
                 let key = TimerKey::Heartbeat(g.id.clone(), m.id.clone());

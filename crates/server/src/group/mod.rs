@@ -6,6 +6,7 @@
 //!   `consumer_records`: its state as Kafka's records, so it survives a coordinator change.
 //! - `membership`: JoinGroup, SyncGroup, Heartbeat, LeaveGroup and the rebalance they drive.
 //! - `offsets`: OffsetCommit, OffsetFetch, OffsetDelete, DeleteGroups.
+//! - `txn_offsets`: TxnOffsetCommit: offsets pending in a producer's transaction until its marker.
 //! - `records`: the `__consumer_offsets` key and value formats.
 //! - `loading`: which `__consumer_offsets` partitions this broker coordinates (those it leads),
 //!   loading their groups when it is elected and dropping them when it resigns.
@@ -24,23 +25,25 @@ mod loading;
 mod membership;
 mod offsets;
 pub mod records;
+mod txn_offsets;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use brook_log::Durability;
 use brook_log::batch::{self, Record};
 use kafka_protocol::error::ResponseError;
 use tokio::sync::{Notify, watch};
 use tracing::warn;
 
 use crate::broker::{ApiError, Broker};
+use crate::internal_topic::InternalTopic;
 use classic::{Group, GroupState, JoinOutcome, SyncOutcome};
 use records::Key;
 
 pub use membership::{JoinRequest, LeaveMember, SyncRequest};
 pub use offsets::{CommitPartition, Committer, FetchedOffset};
+pub use txn_offsets::TxnCommitter;
 
 /// The internal topic that holds committed offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -68,6 +71,19 @@ pub struct GroupConfig {
     pub consumer_heartbeat_interval_ms: i32,
 }
 
+impl GroupConfig {
+    /// `__consumer_offsets` as the `offsets.topic.*` keys describe it.
+    pub fn offsets_topic(&self) -> InternalTopic {
+        InternalTopic {
+            name: OFFSETS_TOPIC,
+            partitions: self.offsets_topic_partitions,
+            replication_factor: self.offsets_topic_replication_factor,
+            segment_bytes: self.offsets_topic_segment_bytes,
+            min_insync_replicas: None,
+        }
+    }
+}
+
 impl Default for GroupConfig {
     fn default() -> GroupConfig {
         GroupConfig {
@@ -86,14 +102,6 @@ impl Default for GroupConfig {
             consumer_heartbeat_interval_ms: 5_000,
         }
     }
-}
-
-/// The `__consumer_offsets` partition of `group` among `partitions`: the Java hash of the
-/// group id, as Kafka's.
-fn partition_of(group: &str, partitions: i32) -> i32 {
-    let hash = group.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
-    let positive = if hash == i32::MIN { 0 } else { hash.abs() };
-    positive % partitions.max(1)
 }
 
 /// Which timer: at most one of each per group (or member).
@@ -180,7 +188,7 @@ impl GroupCoordinator {
     /// The `__consumer_offsets` partition a group's records go to (Kafka's choice: the Java
     /// hash of the group id, so that a cluster places groups as Kafka would).
     pub fn partition_for(&self, group: &str) -> i32 {
-        partition_of(group, self.config.offsets_topic_partitions)
+        crate::internal_topic::partition_of(group, self.config.offsets_topic_partitions)
     }
 
     /// Locks the state with the clock read once for the whole operation.
@@ -417,54 +425,18 @@ async fn persist(broker: &Broker, writes: Vec<Write>) -> Result<Vec<i64>, ApiErr
     for (i, (key, _)) in writes.iter().enumerate() {
         by_partition.entry(broker.groups.partition_for(key.group())).or_default().push(i);
     }
+    let timeout = Duration::from_millis(broker.config.group.offsets_commit_timeout_ms);
     let mut offsets = vec![-1; writes.len()];
     for (partition, indexes) in by_partition {
-        let p = match broker.partition(OFFSETS_TOPIC, partition) {
-            Some(p) => p,
-            // The topic was just created (by this request or another) and the partitions are
-            // still being opened: wait for that, once.
-            None => {
-                broker.reconcile().map_err(storage_error)?;
-                broker.partition(OFFSETS_TOPIC, partition).ok_or_else(|| {
-                    ApiError::new(
-                        ResponseError::NotCoordinator,
-                        "this broker does not host the group's offsets partition",
-                    )
-                })?
-            }
-        };
         let records: Vec<Record> = indexes
             .iter()
             .map(|&i| Record { timestamp_delta: 0, key: Some(writes[i].0.encode()), value: writes[i].1.clone() })
             .collect();
-        let (appended, leader_epoch) =
-            p.append(batch::build::batch(now_ms, &records), Durability::Sync).map_err(|e| {
-                let code = ResponseError::try_from_code(e.code()).unwrap_or(ResponseError::UnknownServerError);
-                ApiError::new(coordinator_error(code), e.to_string())
-            })?;
-        let timeout = Duration::from_millis(broker.config.group.offsets_commit_timeout_ms);
-        match tokio::time::timeout(timeout, p.wait_committed(appended.last_offset + 1, leader_epoch)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(code)) => return Err(ApiError::new(coordinator_error(code), format!("{code:?}"))),
-            Err(_) => return Err(ApiError::new(ResponseError::CoordinatorNotAvailable, "the commit timed out")),
-        }
+        let batch = batch::build::batch(now_ms, &records);
+        let appended = broker.append_internal(OFFSETS_TOPIC, partition, batch, timeout).await?;
         for (n, &i) in indexes.iter().enumerate() {
             offsets[i] = appended.base_offset + n as i64;
         }
     }
     Ok(offsets)
-}
-
-/// Kafka's translation of a failed `__consumer_offsets` append into what group clients are
-/// told: look the coordinator up again, or retry it later.
-fn coordinator_error(code: ResponseError) -> ResponseError {
-    match code {
-        ResponseError::NotLeaderOrFollower | ResponseError::KafkaStorageError => ResponseError::NotCoordinator,
-        ResponseError::MessageTooLarge | ResponseError::RecordListTooLarge => ResponseError::InvalidCommitOffsetSize,
-        _ => ResponseError::CoordinatorNotAvailable,
-    }
-}
-
-fn storage_error(e: brook_log::LogError) -> ApiError {
-    ApiError::new(ResponseError::CoordinatorNotAvailable, e.to_string())
 }

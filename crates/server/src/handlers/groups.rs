@@ -14,7 +14,7 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
 use super::text;
-use crate::broker::Broker;
+use crate::broker::{ApiError, Broker};
 use crate::group::assignor::Assignment;
 use crate::group::classic::{JoinOutcome, SyncOutcome};
 use crate::group::consumer::HeartbeatRequest as ConsumerHeartbeat;
@@ -23,15 +23,6 @@ use crate::group::{JoinRequest, LeaveMember, SyncRequest};
 /// FindCoordinator key types.
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
-
-/// Transactions are not built, so there is no transaction coordinator to point at. Its lookup
-/// is refused with an error each client treats as final, so that `initTransactions()` fails at
-/// once with this message rather than retrying until its timeout: librdkafka (FindCoordinator
-/// v0-2) gives up only on an authorization failure, whose message it shows; the Java client,
-/// Kafka Streams and the Admin client (v4+, batched) on any error that is not retriable, and
-/// they show the message of any but an authorization failure.
-const NO_TRANSACTIONS: &str = "Transactions are not supported by Brook yet: there is no transaction coordinator, so a \
-                               producer with a transactional.id (or Kafka Streams with exactly_once_v2) cannot run";
 
 pub(super) async fn find_coordinator(
     broker: &Arc<Broker>,
@@ -43,26 +34,31 @@ pub(super) async fn find_coordinator(
     } else {
         vec![request.key.to_string()]
     };
-    let error = if request.key_type == KEY_TYPE_TRANSACTION {
-        let code = if version >= 4 {
-            ResponseError::UnsupportedVersion
-        } else {
-            ResponseError::TransactionalIdAuthorizationFailed
-        };
-        Some((code, NO_TRANSACTIONS.to_string()))
-    } else if request.key_type != KEY_TYPE_GROUP {
-        // Share-state coordinators (2) are the brokers' own business; as Kafka does for a type it
-        // does not know, a request, not a retriable condition.
-        Some((ResponseError::InvalidRequest, format!("Brook has no coordinator of key type {}", request.key_type)))
-    } else {
-        broker.ensure_offsets_topic().await.err().map(|e| (ResponseError::CoordinatorNotAvailable, e.message))
-    };
+    // The coordinators' topics are created on their first lookup, as Kafka creates them.
+    let error = match request.key_type {
+        KEY_TYPE_GROUP => broker.ensure_offsets_topic().await.err(),
+        KEY_TYPE_TRANSACTION => broker.ensure_internal_topic(&broker.config.transaction.state_topic()).await.err(),
+        // Share-state coordinators (2) are the brokers' own business; as Kafka does for a type
+        // it does not know, a request, not a retriable condition.
+        other => {
+            Some(ApiError::new(ResponseError::InvalidRequest, format!("Brook has no coordinator of key type {other}")))
+        }
+    }
+    .map(|e| {
+        (
+            if e.code == ResponseError::InvalidRequest { e.code } else { ResponseError::CoordinatorNotAvailable },
+            e.message,
+        )
+    });
     let coordinators: Vec<Coordinator> = keys
         .iter()
         .map(|key| {
             let c = Coordinator::default().with_key(text(key.clone()));
             let found = match &error {
                 Some((code, message)) => Err((*code, message.clone())),
+                None if request.key_type == KEY_TYPE_TRANSACTION => {
+                    broker.transaction_coordinator(key).map_err(|e| (e.code, e.message))
+                }
                 None => broker.group_coordinator(key).map_err(|e| (e.code, e.message)),
             };
             match found {

@@ -1,23 +1,32 @@
-//! InitProducerId for idempotent producers: a fresh producer id at epoch 0. Transactions are
-//! not built yet, so a transactional id is refused with a message that says so.
+//! InitProducerId: a fresh producer id at epoch 0 for an idempotent producer; for a
+//! transactional id, the transaction coordinator's answer (its producer id, a bumped epoch).
 
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
+use super::transactions::fenced_as;
 use crate::broker::Broker;
 
-pub(super) async fn handle(broker: &Arc<Broker>, request: InitProducerIdRequest) -> InitProducerIdResponse {
+pub(super) async fn handle(
+    broker: &Arc<Broker>,
+    request: InitProducerIdRequest,
+    version: i16,
+) -> InitProducerIdResponse {
     let response = InitProducerIdResponse::default().with_producer_id(ProducerId(-1)).with_producer_epoch(-1);
-    match request.transactional_id.as_ref().map(|id| id.0.is_empty()) {
-        None => {}
+    let answer = match request.transactional_id.as_ref().map(|id| id.as_str()) {
+        None => broker.next_producer_id().await.map(|id| (id, 0)).map_err(|e| e.code),
         // Kafka's answer to an empty transactional id.
-        Some(true) => return response.with_error_code(ResponseError::InvalidRequest.code()),
-        Some(false) => return response.with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code()),
-    }
-    match broker.next_producer_id().await {
-        Ok(id) => response.with_producer_id(ProducerId(id)).with_producer_epoch(0),
-        Err(e) => response.with_error_code(e.code.code()),
+        Some("") => Err(ResponseError::InvalidRequest),
+        Some(id) => {
+            // A producer recovering from an error names its id and epoch (KIP-360, v3+).
+            let expected = (request.producer_id.0 >= 0).then_some((request.producer_id.0, request.producer_epoch));
+            broker.transactions.init_producer_id(broker, id, request.transaction_timeout_ms, expected).await
+        }
+    };
+    match answer {
+        Ok((id, epoch)) => response.with_producer_id(ProducerId(id)).with_producer_epoch(epoch),
+        Err(code) => response.with_error_code(fenced_as(code, version, 4).code()),
     }
 }

@@ -109,7 +109,7 @@ fn describe(image: &MetadataImage, topic: &TopicMeta) -> MetadataResponseTopic {
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(text(topic.name.clone()))))
         .with_topic_id(topic.id)
-        .with_is_internal(topic.name == crate::group::OFFSETS_TOPIC)
+        .with_is_internal(crate::internal_topic::is_internal(&topic.name))
         .with_partitions(partitions)
 }
 

@@ -21,6 +21,7 @@ mod offsets;
 mod partitions;
 pub mod produce;
 mod reassignments;
+mod transactions;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -69,7 +70,8 @@ pub fn dispatch(broker: &Arc<Broker>, request: Request, client_host: &str) -> Re
         }
         RequestKind::InitProducerId(r) => {
             let broker = broker.clone();
-            async move { Some(ResponseKind::InitProducerId(init_producer_id::handle(&broker, r).await)) }.boxed()
+            async move { Some(ResponseKind::InitProducerId(init_producer_id::handle(&broker, r, version).await)) }
+                .boxed()
         }
         RequestKind::DescribeConfigs(r) => ready(ResponseKind::DescribeConfigs(configs::describe(broker, r))),
         RequestKind::AlterConfigs(r) => {
@@ -120,6 +122,22 @@ pub fn dispatch(broker: &Arc<Broker>, request: Request, client_host: &str) -> Re
             async move { Some(ResponseKind::OffsetCommit(offsets::commit(&b, r, version).await)) }.boxed()
         }
         RequestKind::OffsetFetch(r) => ready(ResponseKind::OffsetFetch(offsets::fetch(broker, r, version))),
+        RequestKind::AddPartitionsToTxn(r) => {
+            async move { Some(ResponseKind::AddPartitionsToTxn(transactions::add_partitions(&b, r, version).await)) }
+                .boxed()
+        }
+        RequestKind::AddOffsetsToTxn(r) => {
+            async move { Some(ResponseKind::AddOffsetsToTxn(transactions::add_offsets(&b, r, version).await)) }.boxed()
+        }
+        RequestKind::TxnOffsetCommit(r) => {
+            async move { Some(ResponseKind::TxnOffsetCommit(offsets::txn_commit(&b, r, version).await)) }.boxed()
+        }
+        RequestKind::EndTxn(r) => {
+            async move { Some(ResponseKind::EndTxn(transactions::end(&b, r, version).await)) }.boxed()
+        }
+        RequestKind::WriteTxnMarkers(r) => {
+            async move { Some(ResponseKind::WriteTxnMarkers(transactions::write_markers(&b, r).await)) }.boxed()
+        }
         RequestKind::OffsetDelete(r) => {
             async move { Some(ResponseKind::OffsetDelete(offsets::delete(&b, r).await)) }.boxed()
         }

@@ -21,6 +21,7 @@ use crate::broker::TopicMeta;
 use crate::broker::{ApiError, Broker};
 use crate::partition::Partition;
 use crate::records::{has_keyless_record, recompress};
+use crate::transactions::TransactionCoordinator;
 
 /// A partition's error code and message.
 type Refusal = (ResponseError, Option<String>);
@@ -35,6 +36,8 @@ pub(super) fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16
     let acks = request.acks;
     let durability = if acks == -1 { Durability::Sync } else { Durability::Async };
     let mut topics = Vec::with_capacity(request.topic_data.len());
+    let transactional_id = request.transactional_id.as_ref().map(|id| id.to_string()).filter(|id| !id.is_empty());
+    let txn = transactional_id.as_deref().map(|id| TxnCheck { id, coordinator: &broker.transactions });
     for topic in request.topic_data {
         let meta = if version >= 13 { broker.topic_by_id(&topic.topic_id) } else { broker.topic(&topic.name.0) };
         let unknown =
@@ -45,13 +48,8 @@ pub(super) fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16
             .map(|p| {
                 let result = if !matches!(acks, -1..=1) {
                     Err((ResponseError::InvalidRequiredAcks, None))
-                } else if request.transactional_id.is_some() {
-                    Err((
-                        ResponseError::TransactionalIdAuthorizationFailed,
-                        Some("transactions are not supported by Brook yet".into()),
-                    ))
-                } else if meta.as_ref().is_some_and(|m| m.name == crate::group::OFFSETS_TOPIC) {
-                    // Only the group coordinator writes there, as in Kafka.
+                } else if meta.as_ref().is_some_and(|m| crate::internal_topic::is_internal(&m.name)) {
+                    // Only the coordinators write there, as in Kafka.
                     Err((ResponseError::InvalidTopicException, Some("Cannot append to internal topic".into())))
                 } else {
                     match meta.as_ref().map(|m| (m, broker.leader_partition(m, p.index))) {
@@ -61,7 +59,7 @@ pub(super) fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16
                             let enough = if acks == -1 { partition.check_enough_replicas() } else { Ok(()) };
                             enough
                                 .map_err(|(code, message)| (code, Some(message)))
-                                .and_then(|()| append(&partition, p.records, &topic_rules(meta), durability))
+                                .and_then(|()| append(&partition, p.records, &topic_rules(meta), txn, durability))
                                 .map(|a| (partition, a))
                         }
                     }
@@ -159,6 +157,7 @@ fn append(
     partition: &Partition,
     records: Option<Bytes>,
     topic: &TopicRules,
+    txn: Option<TxnCheck<'_>>,
     durability: Durability,
 ) -> Result<(Appended, i32), (ResponseError, Option<String>)> {
     let records = records.unwrap_or_default();
@@ -173,10 +172,17 @@ fn append(
         return Err((ResponseError::InvalidRecord, Some("Clients are not allowed to write control records".into())));
     }
     if header.is_transactional() {
-        // Transactional batches come only with a transactional id, which is refused until the
-        // transaction coordinator exists (their transactions could never end).
-        let message = "transactional batches need a transactional.id; transactions are not supported by Brook yet";
-        return Err((ResponseError::TransactionalIdAuthorizationFailed, Some(message.into())));
+        // As Kafka: a transactional batch comes with the transactional id that owns it, and
+        // the partition must be in that id's transaction.
+        let Some(txn) = txn else {
+            let message = "a transactional batch needs the producer's transactional.id";
+            return Err((ResponseError::TransactionalIdAuthorizationFailed, Some(message.into())));
+        };
+        let place = (partition.topic.clone(), partition.index);
+        txn.coordinator.verify(txn.id, header.producer_id, header.producer_epoch, &place).map_err(|code| {
+            let code = if code == ResponseError::ProducerFenced { ResponseError::InvalidProducerEpoch } else { code };
+            (code, Some("the transaction coordinator does not know this write's transaction".to_string()))
+        })?;
     }
     let corrupt = |e: String| (ResponseError::CorruptMessage, Some(e));
     if topic.compacted && has_keyless_record(&records).map_err(corrupt)? {
@@ -198,6 +204,13 @@ fn append(
     Ok(appended)
 }
 
+/// The transactional id a Produce request names, to verify its transactional batches with.
+#[derive(Clone, Copy)]
+struct TxnCheck<'a> {
+    id: &'a str,
+    coordinator: &'a TransactionCoordinator,
+}
+
 /// Appends one batch built outside the Kafka protocol (the console's produce form) under the
 /// same rules as a Produce request: the topic's compression and compaction, idempotence.
 /// Returns the leader epoch it was appended in, as `Partition::append`.
@@ -207,6 +220,6 @@ pub fn append_batch(
     batch: Bytes,
     durability: Durability,
 ) -> Result<(Appended, i32), ApiError> {
-    append(partition, Some(batch), &topic_rules(topic), durability)
+    append(partition, Some(batch), &topic_rules(topic), None, durability)
         .map_err(|(code, message)| ApiError::new(code, message.unwrap_or_else(|| code.to_string())))
 }

@@ -1,0 +1,198 @@
+//! Transactions end to end with librdkafka against a real `brook server`: commit and abort as
+//! `read_committed` and `read_uncommitted` consumers see them, fencing of a zombie producer,
+//! the timeout that aborts an abandoned transaction, and a restart of the coordinator.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Brook, eventually};
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+const TOPIC: &str = "payments";
+
+fn transactional(brook: &Brook, id: &str, extra: &[(&str, &str)]) -> BaseProducer {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &brook.addr).set("transactional.id", id);
+    for (k, v) in extra {
+        config.set(*k, *v);
+    }
+    let producer: BaseProducer = config.create().expect("producer");
+    producer.init_transactions(TIMEOUT).expect("init_transactions");
+    producer
+}
+
+fn send(producer: &BaseProducer, values: &[&str]) {
+    for (i, value) in values.iter().enumerate() {
+        let key = (i % 2).to_string();
+        producer.send(BaseRecord::to(TOPIC).key(&key).payload(*value)).expect("queued");
+    }
+    producer.flush(TIMEOUT).expect("flushed");
+}
+
+/// Every value in `TOPIC` (2 partitions) as a consumer with `isolation` reads it from the
+/// start up to the end it reports, sorted.
+fn read_all(brook: &Brook, isolation: &str) -> Vec<String> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brook.addr)
+        .set("group.id", "reader")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", isolation)
+        .create()
+        .expect("consumer");
+    let mut assignment = TopicPartitionList::new();
+    let mut ends = Vec::new();
+    for p in 0..2 {
+        assignment.add_partition_offset(TOPIC, p, Offset::Beginning).expect("assign");
+        let (_, end) = consumer.fetch_watermarks(TOPIC, p, TIMEOUT).expect("watermarks");
+        ends.push(end);
+    }
+    consumer.assign(&assignment).expect("assign");
+    let mut values = Vec::new();
+    let mut positions = [0i64; 2];
+    eventually(TIMEOUT, "read to the end", || {
+        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            let m = message.expect("consume");
+            values.push(String::from_utf8(m.payload().unwrap_or_default().to_vec()).expect("utf8"));
+            positions[m.partition() as usize] = m.offset() + 1;
+        }
+        let done = (0..2).all(|p| {
+            let position = consumer.position().ok().and_then(|l| l.find_partition(TOPIC, p)?.offset().to_raw());
+            positions[p as usize] >= ends[p as usize] || position.is_some_and(|o| o >= ends[p as usize])
+        });
+        done.then_some(())
+    });
+    values.sort();
+    values
+}
+
+fn sorted(values: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = values.iter().map(|s| s.to_string()).collect();
+    v.sort();
+    v
+}
+
+async fn create_topic(brook: &Brook) {
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", &brook.addr).create().expect("admin");
+    let created = admin
+        .create_topics(&[NewTopic::new(TOPIC, 2, TopicReplication::Fixed(1))], &AdminOptions::new())
+        .await
+        .expect("create");
+    assert_eq!(created, vec![Ok(TOPIC.to_string())]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn committed_and_aborted_transactions_as_consumers_see_them() {
+    let mut brook = Brook::start(&["transaction.abort.timed.out.transaction.cleanup.interval.ms=200"]);
+    create_topic(&brook).await;
+    let producer = transactional(&brook, "payments-app", &[]);
+    producer.begin_transaction().expect("begin");
+    send(&producer, &["c1", "c2", "c3", "c4"]);
+    producer.commit_transaction(TIMEOUT).expect("commit");
+    producer.begin_transaction().expect("begin");
+    send(&producer, &["a1", "a2", "a3"]);
+    producer.abort_transaction(TIMEOUT).expect("abort");
+    producer.begin_transaction().expect("begin");
+    send(&producer, &["c5", "c6"]);
+    producer.commit_transaction(TIMEOUT).expect("commit");
+
+    let committed = sorted(&["c1", "c2", "c3", "c4", "c5", "c6"]);
+    assert_eq!(read_all(&brook, "read_committed"), committed);
+    let everything = sorted(&["c1", "c2", "c3", "c4", "a1", "a2", "a3", "c5", "c6"]);
+    assert_eq!(read_all(&brook, "read_uncommitted"), everything);
+
+    // A second producer with the same transactional id fences the first.
+    let zombie = producer;
+    let successor = transactional(&brook, "payments-app", &[]);
+    zombie.begin_transaction().expect("begin");
+    zombie.send(BaseRecord::to(TOPIC).key("0").payload("zombie")).expect("queued");
+    let _ = zombie.flush(Duration::from_secs(10));
+    match zombie.commit_transaction(Duration::from_secs(10)) {
+        Err(KafkaError::Transaction(e)) => assert!(e.is_fatal(), "the zombie is fenced for good: {e}"),
+        other => panic!("a fenced producer committed: {other:?}"),
+    }
+    successor.begin_transaction().expect("begin");
+    send(&successor, &["c7"]);
+    successor.commit_transaction(TIMEOUT).expect("commit");
+
+    // An abandoned transaction is aborted at its timeout, and consumers move past it.
+    let abandoned = transactional(&brook, "abandoned", &[("transaction.timeout.ms", "1500")]);
+    abandoned.begin_transaction().expect("begin");
+    send(&abandoned, &["hang"]);
+    successor.begin_transaction().expect("begin");
+    send(&successor, &["c8"]);
+    successor.commit_transaction(TIMEOUT).expect("commit");
+    let mut expected = sorted(&["c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8"]);
+    eventually(TIMEOUT, "the abandoned transaction aborted", || {
+        (read_all(&brook, "read_committed") == expected).then_some(())
+    });
+
+    // The coordinator's state survives a restart: the id goes on, fenced producers stay fenced.
+    drop((zombie, successor, abandoned));
+    let dir = brook.take_dir().expect("dir");
+    assert_eq!(brook.stop(), Some(0));
+    let brook = Brook::start_in(dir.path(), &[]);
+    let producer = transactional(&brook, "payments-app", &[]);
+    producer.begin_transaction().expect("begin");
+    send(&producer, &["c9"]);
+    producer.commit_transaction(TIMEOUT).expect("commit");
+    expected.push("c9".into());
+    assert_eq!(read_all(&brook, "read_committed"), expected);
+}
+
+/// Consume-transform-produce: a consumer's offsets committed in the producer's transaction
+/// (send_offsets_to_transaction) count only when the transaction commits.
+#[tokio::test(flavor = "multi_thread")]
+async fn offsets_commit_with_the_transaction() {
+    let brook = Brook::start(&[]);
+    create_topic(&brook).await;
+    let plain: BaseProducer = ClientConfig::new().set("bootstrap.servers", &brook.addr).create().expect("producer");
+    for i in 0..4 {
+        plain.send(BaseRecord::to(TOPIC).partition(0).key("k").payload(&format!("in{i}"))).expect("queued");
+    }
+    plain.flush(TIMEOUT).expect("flushed");
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brook.addr)
+        .set("group.id", "copier")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .expect("consumer");
+    let mut assignment = TopicPartitionList::new();
+    assignment.add_partition_offset(TOPIC, 0, Offset::Beginning).expect("assign");
+    consumer.assign(&assignment).expect("assign");
+    let producer = transactional(&brook, "copier-app", &[]);
+    let committed = |consumer: &BaseConsumer| {
+        let mut wanted = TopicPartitionList::new();
+        wanted.add_partition(TOPIC, 0);
+        let got = consumer.committed_offsets(wanted, TIMEOUT).expect("committed offsets");
+        got.find_partition(TOPIC, 0).expect("partition").offset()
+    };
+    let offsets_at = |offset: i64| {
+        let mut offsets = TopicPartitionList::new();
+        offsets.add_partition_offset(TOPIC, 0, Offset::Offset(offset)).expect("offset");
+        offsets
+    };
+    let metadata = consumer.group_metadata().expect("group metadata");
+
+    producer.begin_transaction().expect("begin");
+    producer.send_offsets_to_transaction(&offsets_at(2), &metadata, TIMEOUT).expect("offsets in the transaction");
+    producer.abort_transaction(TIMEOUT).expect("abort");
+    assert_eq!(committed(&consumer), Offset::Invalid, "an aborted transaction commits no offset");
+
+    producer.begin_transaction().expect("begin");
+    producer.send_offsets_to_transaction(&offsets_at(3), &metadata, TIMEOUT).expect("offsets in the transaction");
+    producer.commit_transaction(TIMEOUT).expect("commit");
+    eventually(TIMEOUT, "the committed transaction's offset", || {
+        (committed(&consumer) == Offset::Offset(3)).then_some(())
+    });
+}
