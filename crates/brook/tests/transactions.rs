@@ -6,6 +6,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::cluster::Cluster;
 use common::{Brook, eventually};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -20,8 +21,12 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 const TOPIC: &str = "payments";
 
 fn transactional(brook: &Brook, id: &str, extra: &[(&str, &str)]) -> BaseProducer {
+    transactional_at(&brook.addr, id, extra)
+}
+
+fn transactional_at(bootstrap: &str, id: &str, extra: &[(&str, &str)]) -> BaseProducer {
     let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", &brook.addr).set("transactional.id", id);
+    config.set("bootstrap.servers", bootstrap).set("transactional.id", id);
     for (k, v) in extra {
         config.set(*k, *v);
     }
@@ -41,8 +46,13 @@ fn send(producer: &BaseProducer, values: &[&str]) {
 /// Every value in `TOPIC` (2 partitions) as a consumer with `isolation` reads it from the
 /// start up to the end it reports, sorted.
 fn read_all(brook: &Brook, isolation: &str) -> Vec<String> {
+    read_partitions(&brook.addr, 2, isolation)
+}
+
+/// Every value in `partitions` partitions of `TOPIC`, read with `isolation` to the end, sorted.
+fn read_partitions(bootstrap: &str, partitions: i32, isolation: &str) -> Vec<String> {
     let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &brook.addr)
+        .set("bootstrap.servers", bootstrap)
         .set("group.id", "reader")
         .set("enable.auto.commit", "false")
         .set("isolation.level", isolation)
@@ -50,21 +60,21 @@ fn read_all(brook: &Brook, isolation: &str) -> Vec<String> {
         .expect("consumer");
     let mut assignment = TopicPartitionList::new();
     let mut ends = Vec::new();
-    for p in 0..2 {
+    for p in 0..partitions {
         assignment.add_partition_offset(TOPIC, p, Offset::Beginning).expect("assign");
         let (_, end) = consumer.fetch_watermarks(TOPIC, p, TIMEOUT).expect("watermarks");
         ends.push(end);
     }
     consumer.assign(&assignment).expect("assign");
     let mut values = Vec::new();
-    let mut positions = [0i64; 2];
+    let mut positions = vec![0i64; partitions as usize];
     eventually(TIMEOUT, "read to the end", || {
-        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
-            let m = message.expect("consume");
+        // Errors are the client's news (a broker of the cluster is down); it carries on.
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
             values.push(String::from_utf8(m.payload().unwrap_or_default().to_vec()).expect("utf8"));
             positions[m.partition() as usize] = m.offset() + 1;
         }
-        let done = (0..2).all(|p| {
+        let done = (0..partitions).all(|p| {
             let position = consumer.position().ok().and_then(|l| l.find_partition(TOPIC, p)?.offset().to_raw());
             positions[p as usize] >= ends[p as usize] || position.is_some_and(|o| o >= ends[p as usize])
         });
@@ -81,10 +91,14 @@ fn sorted(values: &[&str]) -> Vec<String> {
 }
 
 async fn create_topic(brook: &Brook) {
+    create_topic_at(&brook.addr, 2, 1).await
+}
+
+async fn create_topic_at(bootstrap: &str, partitions: i32, replication: i32) {
     let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", &brook.addr).create().expect("admin");
+        ClientConfig::new().set("bootstrap.servers", bootstrap).create().expect("admin");
     let created = admin
-        .create_topics(&[NewTopic::new(TOPIC, 2, TopicReplication::Fixed(1))], &AdminOptions::new())
+        .create_topics(&[NewTopic::new(TOPIC, partitions, TopicReplication::Fixed(replication))], &AdminOptions::new())
         .await
         .expect("create");
     assert_eq!(created, vec![Ok(TOPIC.to_string())]);
@@ -195,4 +209,67 @@ async fn offsets_commit_with_the_transaction() {
     eventually(TIMEOUT, "the committed transaction's offset", || {
         (committed(&consumer) == Offset::Offset(3)).then_some(())
     });
+}
+
+/// The `__transaction_state` partition of a transactional id among `partitions` (Kafka's
+/// placement: the Java hash of the id).
+fn state_partition(id: &str, partitions: i32) -> i32 {
+    let hash = id.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
+    (if hash == i32::MIN { 0 } else { hash.abs() }) % partitions
+}
+
+/// The leader of a partition as the cluster at `bootstrap` reports it.
+fn leader_of(bootstrap: &str, topic: &str, partition: i32) -> i32 {
+    let client: BaseConsumer = ClientConfig::new().set("bootstrap.servers", bootstrap).create().expect("client");
+    eventually(TIMEOUT, "a leader", || {
+        let metadata = client.fetch_metadata(Some(topic), Duration::from_secs(5)).ok()?;
+        let leader = metadata.topics().first()?.partitions().iter().find(|p| p.id() == partition)?.leader();
+        (leader > 0).then_some(leader)
+    })
+}
+
+/// In a 3-node cluster a transaction spans partitions led by every broker (markers go to each
+/// leader with WriteTxnMarkers); kill -9 of the coordinator moves its ids to the next leader of
+/// their partition, which reads them back and, when a new producer takes the id, aborts the
+/// transaction the old one left open.
+#[tokio::test(flavor = "multi_thread")]
+async fn transactions_across_brokers_survive_the_coordinator() {
+    let mut cluster = Cluster::start(3, &["transaction.state.log.num.partitions=5"]);
+    let bootstrap = cluster.bootstrap();
+    create_topic_at(&bootstrap, 3, 3).await;
+    let leaders: std::collections::BTreeSet<i32> = (0..3).map(|p| leader_of(&bootstrap, TOPIC, p)).collect();
+    assert_eq!(leaders.len(), 3, "the partitions are led by every broker");
+    let first = transactional_at(&bootstrap, "ledger", &[]);
+    let values: Vec<String> = (0..9).map(|i| format!("c{i}")).collect();
+    let to_all = |producer: &BaseProducer, values: &[String]| {
+        for (i, value) in values.iter().enumerate() {
+            producer.send(BaseRecord::to(TOPIC).partition(i as i32 % 3).key("k").payload(value)).expect("queued");
+        }
+        producer.flush(TIMEOUT).expect("flushed");
+    };
+    first.begin_transaction().expect("begin");
+    to_all(&first, &values);
+    first.commit_transaction(TIMEOUT).expect("commit");
+    first.begin_transaction().expect("begin");
+    to_all(&first, &["a0".to_string(), "a1".to_string(), "a2".to_string()]);
+    first.abort_transaction(TIMEOUT).expect("abort");
+    let mut expected = values.clone();
+    expected.sort();
+    assert_eq!(read_partitions(&bootstrap, 3, "read_committed"), expected);
+
+    // A transaction left open when its coordinator dies.
+    first.begin_transaction().expect("begin");
+    to_all(&first, &["open0".to_string(), "open1".to_string(), "open2".to_string()]);
+    let coordinator = leader_of(&bootstrap, "__transaction_state", state_partition("ledger", 5));
+    cluster.kill(coordinator);
+    let successor = transactional_at(&bootstrap, "ledger", &[]);
+    successor.begin_transaction().expect("begin");
+    to_all(&successor, &["after0".to_string(), "after1".to_string(), "after2".to_string()]);
+    successor.commit_transaction(TIMEOUT).expect("commit");
+    expected.extend(["after0", "after1", "after2"].map(String::from));
+    expected.sort();
+    assert_eq!(read_partitions(&bootstrap, 3, "read_committed"), expected);
+    let everything = read_partitions(&bootstrap, 3, "read_uncommitted");
+    assert!(everything.contains(&"open1".to_string()) && everything.contains(&"a1".to_string()), "{everything:?}");
+    drop(first);
 }
