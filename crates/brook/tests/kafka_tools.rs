@@ -141,7 +141,7 @@ fn kafkas_tools_against_brook() {
     assert_eq!(committed, 6, "{groups}");
 }
 
-/// Kafka's kafka-configs and perf tests against Brook.
+/// Kafka's kafka-configs, perf tests (the producer's in transactions) and kafka-transactions against Brook.
 #[test]
 fn kafkas_configs_and_perf_tools_against_brook() {
     let broker = Brook::start(&["group.initial.rebalance.delay.ms=0"]);
@@ -196,14 +196,35 @@ fn kafkas_configs_and_perf_tools_against_brook() {
                 "100",
                 "--throughput",
                 "-1",
+                "--transactional-id",
+                "perf-txn",
+                "--transaction-duration-ms",
+                "100",
                 "--producer-props",
                 &format!("bootstrap.servers={server}"),
             ],
             "",
         ),
-        "kafka-producer-perf-test",
+        "kafka-producer-perf-test (transactional)",
     );
     assert!(produced.lines().last().is_some_and(|l| l.starts_with("5000 records sent")), "{produced}");
+    let listed = ok(
+        kafka_tool("org.apache.kafka.tools.TransactionsCommand", &["--bootstrap-server", server, "list"], ""),
+        "kafka-transactions list",
+    );
+    let row: Vec<&str> =
+        listed.lines().find(|l| l.starts_with("perf-txn")).expect(&listed).split_whitespace().collect();
+    assert_eq!(row.get(1), Some(&"1"), "coordinated by node 1: {listed}");
+    assert_eq!(row.last(), Some(&"CompleteCommit"), "{listed}");
+    let described = ok(
+        kafka_tool(
+            "org.apache.kafka.tools.TransactionsCommand",
+            &["--bootstrap-server", server, "describe", "--transactional-id", "perf-txn"],
+            "",
+        ),
+        "kafka-transactions describe",
+    );
+    assert!(described.contains("CompleteCommit"), "{described}");
     let consumed = ok(
         kafka_tool(
             "org.apache.kafka.tools.ConsumerPerformance",

@@ -349,6 +349,13 @@ fn every_advertised_version_answers() {
                                 ]),
                         ]),
                 ),
+                ApiKey::DescribeTransactions => conn.send(
+                    api_key,
+                    version,
+                    &DescribeTransactionsRequest::default()
+                        .with_transactional_ids(vec![TransactionalId(StrBytes::from_static_str("t"))]),
+                ),
+                ApiKey::ListTransactions => conn.send(api_key, version, &ListTransactionsRequest::default()),
                 // A marker for a producer the partition has not seen.
                 ApiKey::WriteTxnMarkers => conn.send(
                     api_key,

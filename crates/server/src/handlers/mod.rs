@@ -135,6 +135,12 @@ pub fn dispatch(broker: &Arc<Broker>, request: Request, client_host: &str) -> Re
         RequestKind::EndTxn(r) => {
             async move { Some(ResponseKind::EndTxn(transactions::end(&b, r, version).await)) }.boxed()
         }
+        RequestKind::DescribeTransactions(r) => {
+            ready(ResponseKind::DescribeTransactions(transactions::describe(broker, r)))
+        }
+        RequestKind::ListTransactions(r) => {
+            ready(ResponseKind::ListTransactions(transactions::list(broker, r, version)))
+        }
         RequestKind::WriteTxnMarkers(r) => {
             async move { Some(ResponseKind::WriteTxnMarkers(transactions::write_markers(&b, r).await)) }.boxed()
         }

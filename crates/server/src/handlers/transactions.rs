@@ -1,10 +1,12 @@
 //! The transaction APIs a producer sends to its coordinator (AddPartitionsToTxn,
-//! AddOffsetsToTxn, EndTxn) and the one coordinators send to partition leaders
-//! (WriteTxnMarkers). Translation only: `crate::transactions` decides.
+//! AddOffsetsToTxn, EndTxn), the one coordinators send to partition leaders
+//! (WriteTxnMarkers), and the admin's (DescribeTransactions, ListTransactions, for
+//! `kafka-transactions`). Translation only: `crate::transactions` decides.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use brook_transactions::TxnState;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::add_partitions_to_txn_response::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
@@ -13,6 +15,7 @@ use kafka_protocol::messages::write_txn_markers_response::{
     WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult,
 };
 use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
 use crate::group::OFFSETS_TOPIC;
@@ -142,4 +145,75 @@ pub(super) async fn write_markers(broker: &Arc<Broker>, request: WriteTxnMarkers
         results.push(WritableTxnMarkerResult::default().with_producer_id(m.producer_id).with_topics(topics));
     }
     WriteTxnMarkersResponse::default().with_markers(results)
+}
+
+pub(super) fn describe(broker: &Broker, request: DescribeTransactionsRequest) -> DescribeTransactionsResponse {
+    let states = request
+        .transactional_ids
+        .into_iter()
+        .map(|id| {
+            let described = describe_transactions_response::TransactionState::default()
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1)
+                .with_transaction_start_time_ms(-1);
+            match broker.transactions.describe(&id) {
+                Err(code) => described.with_transactional_id(id).with_error_code(code.code()),
+                Ok(txn) => {
+                    let mut topics: Vec<describe_transactions_response::TopicData> = Vec::new();
+                    for (topic, partition) in &txn.partitions {
+                        match topics.last_mut() {
+                            Some(t) if t.topic.as_str() == topic => t.partitions.push(*partition),
+                            _ => topics.push(
+                                describe_transactions_response::TopicData::default()
+                                    .with_topic(TopicName(StrBytes::from_string(topic.clone())))
+                                    .with_partitions(vec![*partition]),
+                            ),
+                        }
+                    }
+                    described
+                        .with_transactional_id(id)
+                        .with_transaction_state(StrBytes::from_static_str(txn.state.name()))
+                        .with_transaction_timeout_ms(txn.timeout_ms)
+                        .with_transaction_start_time_ms(txn.start_ms)
+                        .with_producer_id(ProducerId(txn.producer_id))
+                        .with_producer_epoch(txn.producer_epoch)
+                        .with_topics(topics)
+                }
+            }
+        })
+        .collect();
+    DescribeTransactionsResponse::default().with_transaction_states(states)
+}
+
+/// ListTransactions: the ids this broker coordinates, filtered by state name, producer id and
+/// (v1+) how long the transaction has been running; unknown state names are echoed back.
+pub(super) fn list(broker: &Broker, request: ListTransactionsRequest, version: i16) -> ListTransactionsResponse {
+    let unknown: Vec<StrBytes> =
+        request.state_filters.iter().filter(|s| TxnState::from_name(s).is_none()).cloned().collect();
+    let response = ListTransactionsResponse::default().with_unknown_state_filters(unknown);
+    let listed = match broker.transactions.list() {
+        Ok(listed) => listed,
+        Err(code) => return response.with_error_code(code.code()),
+    };
+    let now_ms = broker.clock.now_ms();
+    let min_duration = if version >= 1 { request.duration_filter } else { -1 };
+    let mut states: Vec<list_transactions_response::TransactionState> = listed
+        .into_iter()
+        .filter(|(_, t)| {
+            request.state_filters.is_empty() || request.state_filters.iter().any(|s| s.as_str() == t.state.name())
+        })
+        .filter(|(_, t)| {
+            request.producer_id_filters.is_empty() || request.producer_id_filters.contains(&ProducerId(t.producer_id))
+        })
+        // Kafka: the transaction started (its first partition was added) longer ago than this.
+        .filter(|(_, t)| min_duration < 0 || (t.start_ms >= 0 && now_ms - t.start_ms > min_duration))
+        .map(|(id, t)| {
+            list_transactions_response::TransactionState::default()
+                .with_transactional_id(TransactionalId(StrBytes::from_string(id)))
+                .with_producer_id(ProducerId(t.producer_id))
+                .with_transaction_state(StrBytes::from_static_str(t.state.name()))
+        })
+        .collect();
+    states.sort_by(|a, b| a.transactional_id.as_str().cmp(b.transactional_id.as_str()));
+    response.with_transaction_states(states)
 }

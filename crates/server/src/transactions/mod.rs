@@ -210,6 +210,22 @@ impl TransactionCoordinator {
         Ok(())
     }
 
+    /// DescribeTransactions: the id's state as last written.
+    pub fn describe(&self, id: &str) -> Answer<Transaction> {
+        self.coordinator_epoch(self.partition_for(id))?;
+        self.lock().ids.get(id).map(|e| e.txn.clone()).ok_or(ResponseError::TransactionalIdNotFound)
+    }
+
+    /// ListTransactions: every id this broker coordinates, with its state as last written;
+    /// COORDINATOR_LOAD_IN_PROGRESS while any of its partitions is loading.
+    pub fn list(&self) -> Answer<Vec<(String, Transaction)>> {
+        let state = self.lock();
+        if state.owned.values().any(|(_, loaded)| !loaded) {
+            return Err(ResponseError::CoordinatorLoadInProgress);
+        }
+        Ok(state.ids.iter().map(|(id, e)| (id.clone(), e.txn.clone())).collect())
+    }
+
     /// Whether `partition` is in `id`'s ongoing transaction under this producer id and epoch,
     /// checked before a transactional write is accepted there (KIP-890's verification, which
     /// keeps a late write from opening a transaction nobody will end). Only an id this broker

@@ -10,10 +10,14 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
+import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.TransactionDescription;
+import org.apache.kafka.clients.admin.TransactionListing;
+import org.apache.kafka.clients.admin.TransactionState;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -23,6 +27,7 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.ProducerFencedException;
+import org.apache.kafka.common.errors.TransactionalIdNotFoundException;
 import org.apache.kafka.common.serialization.LongDeserializer;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.common.serialization.StringDeserializer;
@@ -112,16 +117,36 @@ class TransactionsTest {
         }
     }
 
+    /** Admin.describeTransactions and listTransactions, which `kafka-transactions` uses. */
     @Test
-    void describeTransactionsIsRefusedAtOnce() throws Exception {
+    void describeAndListTransactions() throws Exception {
         try (Brook brook = Brook.start();
-                Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, brook.bootstrap))) {
-            long started = System.nanoTime();
-            ExecutionException refused = assertThrows(ExecutionException.class,
-                    () -> admin.describeTransactions(List.of("payments")).all().get());
-            Duration took = Duration.ofNanos(System.nanoTime() - started);
-            assertTrue(took.compareTo(Duration.ofSeconds(10)) < 0, "refused after " + took + ": " + refused);
-            assertTrue(!refused.toString().contains("TimeoutException"), refused.toString());
+                Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, brook.bootstrap));
+                KafkaProducer<String, String> producer = transactional(brook, "audit-app")) {
+            admin.createTopics(List.of(new NewTopic("audit", 2, (short) 1))).all().get();
+            producer.initTransactions();
+            producer.beginTransaction();
+            producer.send(new ProducerRecord<>("audit", 1, "k", "v")).get();
+            TransactionDescription open = admin.describeTransactions(List.of("audit-app")).description("audit-app").get();
+            assertEquals(TransactionState.ONGOING, open.state());
+            assertEquals(Set.of(new TopicPartition("audit", 1)), open.topicPartitions());
+            assertTrue(open.transactionStartTimeMs().isPresent(), open.toString());
+            assertEquals(1, open.coordinatorId(), "node.id 1, the only broker");
+            List<TransactionListing> listed = new ArrayList<>(admin.listTransactions().all().get());
+            assertEquals(1, listed.size(), listed.toString());
+            assertEquals("audit-app", listed.get(0).transactionalId());
+            assertEquals(open.producerId(), listed.get(0).producerId());
+            assertEquals(TransactionState.ONGOING, listed.get(0).state());
+            producer.commitTransaction();
+            long deadline = System.nanoTime() + TIMEOUT.toNanos();
+            while (admin.describeTransactions(List.of("audit-app")).description("audit-app").get().state()
+                    != TransactionState.COMPLETE_COMMIT) {
+                assertTrue(System.nanoTime() < deadline, "the commit completes");
+                Thread.sleep(50);
+            }
+            ExecutionException unknown = assertThrows(ExecutionException.class,
+                    () -> admin.describeTransactions(List.of("nobody")).all().get());
+            assertTrue(unknown.getCause() instanceof TransactionalIdNotFoundException, unknown.toString());
         }
     }
 
