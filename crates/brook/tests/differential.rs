@@ -1,13 +1,13 @@
 //! Differential tests: the same request sequence against Apache Kafka (one KRaft node, from
 //! Maven Central) and Brook, comparing error codes and offsets where behaviour is subtle: bad
 //! topic names, replication factors, corrupt and oversized batches, out-of-range offsets,
-//! idempotent sequences.
+//! idempotent sequences, and the transaction APIs misused.
 
 mod common;
 
 use std::collections::BTreeMap;
 
-use brook_log::batch::build;
+use brook_log::batch::build::{self, Record};
 use bytes::Bytes;
 use common::Brook;
 use common::kafka::Kafka;
@@ -16,8 +16,10 @@ use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, CreateTopicsRequest, DeleteRecordsRequest, InitProducerIdRequest, ListOffsetsRequest,
-    MetadataRequest, ResponseKind, TopicName, TransactionalId, metadata_request::MetadataRequestTopic,
+    AddPartitionsToTxnRequest, ApiKey, BrokerId, CreateTopicsRequest, DeleteRecordsRequest,
+    DescribeTransactionsRequest, EndTxnRequest, FindCoordinatorRequest, InitProducerIdRequest, ListOffsetsRequest,
+    MetadataRequest, ProduceRequest, ProducerId, ResponseKind, TopicName, TransactionalId,
+    add_partitions_to_txn_request, metadata_request::MetadataRequestTopic, produce_request,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -188,14 +190,134 @@ fn scenario(addr: &str) -> Observations {
     seen
 }
 
+const TXN_ID: &str = "diff-txn";
+
+fn txn_id() -> TransactionalId {
+    TransactionalId(StrBytes::from_static_str(TXN_ID))
+}
+
+/// A call repeated while it answers one of Kafka's "try again" codes (COORDINATOR_LOAD_IN_PROGRESS,
+/// COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR, CONCURRENT_TRANSACTIONS), as clients repeat it:
+/// how long a coordinator takes to load or to finish a transaction is not the point here.
+fn settled<T>(what: &str, mut call: impl FnMut() -> (i16, T)) -> (i16, T) {
+    common::eventually(std::time::Duration::from_secs(60), what, || {
+        let (code, answer) = call();
+        (![14, 15, 16, 51].contains(&code)).then_some((code, answer))
+    })
+}
+
+fn init_txn(conn: &mut Conn, timeout_ms: i32) -> (i16, (i64, i16)) {
+    let request =
+        InitProducerIdRequest::default().with_transactional_id(Some(txn_id())).with_transaction_timeout_ms(timeout_ms);
+    let ResponseKind::InitProducerId(r) = conn.call(ApiKey::InitProducerId, 4, &request) else { panic!() };
+    (r.error_code, (r.producer_id.0, r.producer_epoch))
+}
+
+/// AddPartitionsToTxn v3: each partition's error code, in request order.
+fn add_partitions(conn: &mut Conn, pid: i64, epoch: i16, partitions: &[(&str, i32)]) -> Vec<i16> {
+    let topics = partitions
+        .iter()
+        .map(|(t, p)| {
+            add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                .with_name(name(t))
+                .with_partitions(vec![*p])
+        })
+        .collect();
+    let request = AddPartitionsToTxnRequest::default()
+        .with_v3_and_below_transactional_id(txn_id())
+        .with_v3_and_below_producer_id(ProducerId(pid))
+        .with_v3_and_below_producer_epoch(epoch)
+        .with_v3_and_below_topics(topics);
+    let ResponseKind::AddPartitionsToTxn(r) = conn.call(ApiKey::AddPartitionsToTxn, 3, &request) else { panic!() };
+    r.results_by_topic_v3_and_below
+        .iter()
+        .flat_map(|t| t.results_by_partition.iter().map(|p| p.partition_error_code))
+        .collect()
+}
+
+fn end_txn(conn: &mut Conn, pid: i64, epoch: i16, commit: bool) -> i16 {
+    let request = EndTxnRequest::default()
+        .with_transactional_id(txn_id())
+        .with_producer_id(ProducerId(pid))
+        .with_producer_epoch(epoch)
+        .with_committed(commit);
+    let ResponseKind::EndTxn(r) = conn.call(ApiKey::EndTxn, 3, &request) else { panic!() };
+    r.error_code
+}
+
+/// A transactional batch produced with the transactional id, to partition `partition`.
+fn produce_txn(conn: &mut Conn, topic: &str, partition: i32, pid: i64, epoch: i16, sequence: i32) -> i16 {
+    let records = [Record { timestamp_delta: 0, key: None, value: Some(b"v".to_vec()) }];
+    let batch =
+        build::from_producer(now_ms(), &records, brook_log::batch::Producer::transactional(pid, epoch, sequence));
+    let request = ProduceRequest::default()
+        .with_transactional_id(Some(txn_id()))
+        .with_acks(-1)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![
+            produce_request::TopicProduceData::default().with_name(name(topic)).with_partition_data(vec![
+                produce_request::PartitionProduceData::default().with_index(partition).with_records(Some(batch)),
+            ]),
+        ]);
+    let ResponseKind::Produce(r) = conn.call(ApiKey::Produce, 9, &request) else { panic!() };
+    r.responses[0].partition_responses[0].error_code
+}
+
+/// The transaction APIs misused, step by step, against one coordinator.
+fn transaction_scenario(addr: &str) -> Observations {
+    let mut seen = Observations::new();
+    let mut note = |step: &str, value: String| {
+        seen.insert(step.to_string(), value);
+    };
+    let mut conn = Conn::open(addr);
+    assert_eq!(create(&mut conn, "txd", 2, 1), 0);
+    await_leader(&mut conn, "txd");
+    let find = FindCoordinatorRequest::default().with_key_type(1).with_key(StrBytes::from_static_str(TXN_ID));
+    let (code, _) = settled("the transaction coordinator", || {
+        let ResponseKind::FindCoordinator(r) = conn.call(ApiKey::FindCoordinator, 3, &find) else { panic!() };
+        (r.error_code, ())
+    });
+    note("find transaction coordinator", code.to_string());
+    note("init, timeout 0", init_txn(&mut conn, 0).0.to_string());
+    note("init, timeout above the maximum", init_txn(&mut conn, 900_001).0.to_string());
+    let (code, (pid, epoch)) = settled("a transactional producer id", || init_txn(&mut conn, 60_000));
+    note("init", format!("error={code} epoch={epoch}"));
+    note("end without a transaction", end_txn(&mut conn, pid, epoch, true).to_string());
+    note("add, stale epoch", format!("{:?}", add_partitions(&mut conn, pid, epoch - 1, &[("txd", 0)])));
+    note("add, other producer id", format!("{:?}", add_partitions(&mut conn, pid + 1, epoch, &[("txd", 0)])));
+    note("add, one unknown", format!("{:?}", add_partitions(&mut conn, pid, epoch, &[("txd", 0), ("nowhere", 0)])));
+    note("add", format!("{:?}", add_partitions(&mut conn, pid, epoch, &[("txd", 0)])));
+    note("produce in the transaction", produce_txn(&mut conn, "txd", 0, pid, epoch, 0).to_string());
+    note("produce to a partition not added", produce_txn(&mut conn, "txd", 1, pid, epoch, 0).to_string());
+    note("end, stale epoch", end_txn(&mut conn, pid, epoch - 1, true).to_string());
+    note("commit", end_txn(&mut conn, pid, epoch, true).to_string());
+    let (code, _) = settled("the commit to complete", || (end_txn(&mut conn, pid, epoch, true), ()));
+    note("commit again", code.to_string());
+    note("abort after the commit", end_txn(&mut conn, pid, epoch, false).to_string());
+    let describe = DescribeTransactionsRequest::default()
+        .with_transactional_ids(vec![TransactionalId(StrBytes::from_static_str("nobody"))]);
+    let ResponseKind::DescribeTransactions(d) = conn.call(ApiKey::DescribeTransactions, 0, &describe) else { panic!() };
+    note("describe unknown id", d.transaction_states[0].error_code.to_string());
+    // A new producer takes the id while a transaction is open: the old one is aborted first.
+    assert_eq!(add_partitions(&mut conn, pid, epoch, &[("txd", 1)]), vec![0]);
+    let (first, _) = init_txn(&mut conn, 60_000);
+    note("init over an open transaction, first answer", first.to_string());
+    let (code, (_, new_epoch)) = settled("the fenced transaction to abort", || init_txn(&mut conn, 60_000));
+    note("init over an open transaction", format!("error={code} epochs later={}", new_epoch - epoch));
+    note("add, fenced producer", format!("{:?}", add_partitions(&mut conn, pid, epoch, &[("txd", 0)])));
+    seen
+}
+
 /// Kafka and Brook answer the same sequence the same way.
 #[test]
 fn brook_answers_like_kafka() {
     let kafka = Kafka::start();
-    let kafka_seen = scenario(&kafka.addr);
+    let mut kafka_seen = scenario(&kafka.addr);
+    kafka_seen.extend(transaction_scenario(&kafka.addr));
     drop(kafka);
     let brook = Brook::start(&[]);
-    let brook_seen = scenario(&brook.addr);
+    let mut brook_seen = scenario(&brook.addr);
+    brook_seen.extend(transaction_scenario(&brook.addr));
     let differences: Vec<String> = kafka_seen
         .iter()
         .filter(|(step, kafka)| brook_seen.get(*step) != Some(kafka))
