@@ -116,7 +116,7 @@ impl TransactionCoordinator {
     /// After a load: completes the transactions it found prepared.
     pub fn resume(&self, broker: &Arc<Broker>, partition: i32, leader_epoch: i32, prepared: Vec<String>) {
         for id in prepared {
-            self.spawn_completion(broker, id, partition, leader_epoch);
+            drop(self.spawn_completion(broker, id, partition, leader_epoch));
         }
     }
 

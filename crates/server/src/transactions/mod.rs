@@ -73,6 +73,10 @@ impl TxnConfig {
 /// How long a write to `__transaction_state` may wait for the in-sync replicas.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long EndTxn waits for its markers before answering anyway (the markers are then
+/// written behind the answer, as Kafka always does).
+const COMPLETION_WAIT: Duration = Duration::from_secs(5);
+
 pub struct TransactionCoordinator {
     config: TxnConfig,
     state: Mutex<State>,
@@ -205,7 +209,12 @@ impl TransactionCoordinator {
         };
         if let Some(next) = next {
             self.write(broker, id, partition, coordinator_epoch, &next).await?;
-            self.spawn_completion(broker, id.to_string(), partition, coordinator_epoch);
+            let completion = self.spawn_completion(broker, id.to_string(), partition, coordinator_epoch);
+            // Kafka answers once the prepared state is written; Brook also waits (a while) for
+            // the markers, so that the producer's next transaction does not meet this one still
+            // completing (CONCURRENT_TRANSACTIONS, and a client's retry backoff) and what it
+            // committed is readable by read_committed consumers when the commit returns.
+            let _ = tokio::time::timeout(COMPLETION_WAIT, completion).await;
         }
         Ok(())
     }
@@ -282,7 +291,13 @@ impl TransactionCoordinator {
 
     /// Writes the markers of `id`'s prepared transaction, then its completion, in the
     /// background: retried until done or until this broker stops coordinating the id.
-    fn spawn_completion(&self, broker: &Arc<Broker>, id: String, partition: i32, coordinator_epoch: i32) {
+    fn spawn_completion(
+        &self,
+        broker: &Arc<Broker>,
+        id: String,
+        partition: i32,
+        coordinator_epoch: i32,
+    ) -> tokio::task::JoinHandle<()> {
         let broker = broker.clone();
         tokio::spawn(async move {
             let coordinator = &broker.transactions;
@@ -314,7 +329,7 @@ impl TransactionCoordinator {
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(1));
             }
-        });
+        })
     }
 
     /// Aborts the transactions open longer than their timeout, every
