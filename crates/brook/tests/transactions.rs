@@ -273,3 +273,29 @@ async fn transactions_across_brokers_survive_the_coordinator() {
     assert!(everything.contains(&"open1".to_string()) && everything.contains(&"a1".to_string()), "{everything:?}");
     drop(first);
 }
+
+/// kill -9 of the broker with a transaction open and its producer gone with it: after the
+/// restart the coordinator reads the transaction back, aborts it at its timeout, and
+/// read_committed consumers move past it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_open_transaction_is_aborted_after_a_crash() {
+    let settings = ["transaction.abort.timed.out.transaction.cleanup.interval.ms=200"];
+    let mut brook = Brook::start(&settings);
+    create_topic(&brook).await;
+    let producer = transactional(&brook, "crashing", &[("transaction.timeout.ms", "2000")]);
+    producer.begin_transaction().expect("begin");
+    send(&producer, &["lost0", "lost1"]);
+    let dir = brook.take_dir().expect("dir");
+    brook.kill();
+    drop(producer);
+    let brook = Brook::start_in(dir.path(), &settings);
+    let plain: BaseProducer = ClientConfig::new().set("bootstrap.servers", &brook.addr).create().expect("producer");
+    for (i, value) in ["after0", "after1"].iter().enumerate() {
+        plain.send(BaseRecord::to(TOPIC).key(&i.to_string()).payload(*value)).expect("queued");
+    }
+    plain.flush(TIMEOUT).expect("flushed");
+    eventually(TIMEOUT, "read_committed past the crashed transaction", || {
+        (read_all(&brook, "read_committed") == sorted(&["after0", "after1"])).then_some(())
+    });
+    assert_eq!(read_all(&brook, "read_uncommitted"), sorted(&["after0", "after1", "lost0", "lost1"]));
+}
