@@ -1,8 +1,10 @@
 //! Log compaction (`cleanup.policy=compact`): keep the latest record of every key.
 //!
 //! One pass maps every key in the inactive segments (never the active one, never above the high
-//! watermark) to its latest offset, then rewrites each segment without the records a later one
-//! supersedes, and without tombstones older than `delete.retention.ms`. A rewritten segment keeps
+//! watermark or an open transaction) to its latest offset, then rewrites each segment without
+//! the records a later one supersedes, without tombstones older than `delete.retention.ms`, and
+//! without aborted transactions' batches (which never count as a key's latest, as in Kafka's
+//! cleaner: an aborted write must not outlive the committed value it would have replaced). A rewritten segment keeps
 //! its base offset, so offsets never move; a batch that lost records is re-encoded, one that lost
 //! none is copied byte for byte.
 //!
@@ -47,6 +49,24 @@ pub trait RecordCodec: Send + Sync {
     fn retain(&self, batch: &[u8], keep: &dyn Fn(i64) -> bool) -> Result<Option<Bytes>, String>;
 }
 
+/// What compaction must know of the partition's transactions, which the layer above tracks.
+pub struct Transactions<'a> {
+    /// The last stable offset: nothing from the first open transaction on is compacted.
+    pub stable_end: i64,
+    /// Whether the transactional batch of this producer id at this offset was aborted.
+    pub aborted: &'a dyn Fn(i64, i64) -> bool,
+}
+
+impl Transactions<'_> {
+    /// A log without transactions.
+    pub const NONE: Transactions<'static> = Transactions { stable_end: i64::MAX, aborted: &|_, _| false };
+
+    fn drops(&self, batch: &[u8]) -> bool {
+        batch::BatchHeader::parse(batch)
+            .is_some_and(|h| h.is_transactional() && !h.is_control() && (self.aborted)(h.producer_id, h.base_offset))
+    }
+}
+
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct CompactStats {
@@ -78,12 +98,12 @@ impl Log {
     }
 
     /// Runs one compaction pass over the inactive segments.
-    pub fn compact(&self, codec: &dyn RecordCodec) -> Result<CompactStats, LogError> {
+    pub fn compact(&self, codec: &dyn RecordCodec, txns: &Transactions<'_>) -> Result<CompactStats, LogError> {
         let now_ms = self.shared.env.clock.now_ms();
         self.checkpoint_at_end()?;
         let (candidates, delete_retention_ms, end) = {
             let state = self.lock_state();
-            let limit = state.active().base_offset.min(state.high_watermark);
+            let limit = state.active().base_offset.min(state.high_watermark).min(txns.stable_end);
             let bases: Vec<i64> = state.segments.keys().copied().collect();
             let candidates: Vec<Candidate> = bases
                 .windows(2)
@@ -97,7 +117,7 @@ impl Log {
             (candidates, state.config.delete_retention_ms, end)
         };
         let Some(end) = end else { return Ok(CompactStats::default()) };
-        let latest = self.latest_offsets(&candidates, codec)?;
+        let latest = self.latest_offsets(&candidates, codec, txns)?;
         let mut stats = CompactStats::default();
         for candidate in &candidates {
             stats.bytes_before += candidate.size;
@@ -106,7 +126,7 @@ impl Log {
                 None => true,
                 Some(key) => latest.get(key) == Some(&r.offset) && !(r.tombstone && r.timestamp < horizon),
             };
-            match self.rewrite(candidate, codec, &keep)? {
+            match self.rewrite(candidate, codec, txns, &keep)? {
                 None => stats.bytes_after += candidate.size,
                 Some((size, removed)) => {
                     stats.bytes_after += size;
@@ -134,11 +154,12 @@ impl Log {
         &self,
         candidates: &[Candidate],
         codec: &dyn RecordCodec,
+        txns: &Transactions<'_>,
     ) -> Result<HashMap<Bytes, i64>, LogError> {
         let mut latest = HashMap::new();
         for c in candidates {
             for_each_batch(c, |batch| {
-                if is_marker(batch) {
+                if is_marker(batch) || txns.drops(batch) {
                     return Ok(());
                 }
                 for r in codec.records(batch).map_err(|reason| corrupt(&c.path, reason))? {
@@ -158,6 +179,7 @@ impl Log {
         &self,
         c: &Candidate,
         codec: &dyn RecordCodec,
+        txns: &Transactions<'_>,
         keep: &dyn Fn(&KeyedRecord) -> bool,
     ) -> Result<Option<(u64, usize)>, LogError> {
         let storage = &*self.shared.env.storage;
@@ -170,6 +192,10 @@ impl Log {
             if is_marker(batch) {
                 out.append(&[batch]).ctx("write cleaned segment", &cleaned_path)?;
                 size += batch.len() as u64;
+                return Ok(());
+            }
+            if txns.drops(batch) {
+                removed += batch::BatchHeader::parse(batch).map_or(0, |h| h.records_count.max(0) as usize);
                 return Ok(());
             }
             let records = codec.records(batch).map_err(|reason| corrupt(&c.path, reason))?;

@@ -725,7 +725,7 @@ impl Broker {
             if !config.cleanup_compact || partition.log.dirty_ratio() < config.min_cleanable_dirty_ratio {
                 continue;
             }
-            if let Err(e) = partition.log.compact(&crate::records::KafkaRecords) {
+            if let Err(e) = partition.compact(&crate::records::KafkaRecords) {
                 warn!(topic = partition.topic, partition = partition.index, error = %e, "compaction failed");
             }
         }

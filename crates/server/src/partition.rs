@@ -163,6 +163,19 @@ impl Partition {
         Ok((appended, epoch))
     }
 
+    /// One compaction pass over the log, below the last stable offset and without the
+    /// batches of aborted transactions.
+    pub fn compact(
+        &self,
+        codec: &dyn brook_log::compact::RecordCodec,
+    ) -> Result<brook_log::compact::CompactStats, LogError> {
+        let aborted = |producer_id: i64, offset: i64| {
+            self.producers.lock().expect("producer state lock").is_aborted(producer_id, offset)
+        };
+        let txns = brook_log::compact::Transactions { stable_end: self.last_stable_offset(), aborted: &aborted };
+        self.log.compact(codec, &txns)
+    }
+
     /// The last stable offset: `read_committed` consumers read below it.
     pub fn last_stable_offset(&self) -> i64 {
         let high = self.log.high_watermark();
@@ -196,9 +209,64 @@ mod tests {
     use super::*;
 
     fn open(dir: &Path) -> Partition {
+        open_with(dir, LogConfig { flush_on_ack: false, ..LogConfig::default() })
+    }
+
+    fn open_with(dir: &Path, config: LogConfig) -> Partition {
         let env = LogEnv::new(Arc::new(OsStorage::default()), Arc::new(SystemClock), None);
-        let log = Log::open(dir, LogConfig { flush_on_ack: false, ..LogConfig::default() }, env).expect("open");
+        let log = Log::open(dir, config, env).expect("open");
         Partition::new("t".into(), Uuid::nil(), 0, log).expect("partition")
+    }
+
+    fn keyed(key: &str, value: &str) -> Vec<Record> {
+        vec![Record { timestamp_delta: 0, key: Some(key.as_bytes().to_vec()), value: Some(value.as_bytes().to_vec()) }]
+    }
+
+    /// Compaction drops aborted transactions' batches (an aborted write never replaces the
+    /// committed value of its key) and leaves alone everything from an open transaction on.
+    #[test]
+    fn compaction_drops_aborted_writes_and_stops_at_open_transactions() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = LogConfig {
+            segment_bytes: 200,
+            flush_on_ack: false,
+            cleanup_compact: true,
+            cleanup_delete: false,
+            ..LogConfig::default()
+        };
+        let partition = open_with(dir.path(), config);
+        let append = |batch| partition.append(batch, Durability::Async).expect("append");
+        let marker = |pid, commit| partition.append_marker(end_txn_marker(pid, 0, commit, 0, 0), Durability::Async);
+        append(build::from_producer(0, &keyed("k", "committed"), Producer::transactional(1, 0, 0)));
+        marker(1, true).expect("marker");
+        append(build::from_producer(0, &keyed("k", "aborted"), Producer::transactional(2, 0, 0)));
+        marker(2, false).expect("marker");
+        append(build::from_producer(0, &keyed("j", "open"), Producer::transactional(3, 0, 0)));
+        append(build::batch(0, &keyed("j", "after the open one")));
+        append(build::batch(0, &keyed("filler", &"x".repeat(300))));
+        // The values of the data batches, in log order.
+        let values = |p: &Partition| {
+            let (mut offset, mut values) = (0, Vec::new());
+            while offset < p.log.log_end_offset() {
+                let read = p.log.read(offset, 1 << 20, ReadBound::LogEnd).expect("read");
+                for (header, bytes) in whole_batches(&read) {
+                    offset = header.next_offset();
+                    if !header.is_control() {
+                        let records = crate::records::decode_all(bytes).expect("decode");
+                        values.extend(records.into_iter().map(|r| String::from_utf8(r.value.expect("value").to_vec())));
+                    }
+                }
+            }
+            values.into_iter().map(|v| v.expect("utf-8")).collect::<Vec<_>>()
+        };
+        let stats = partition.compact(&crate::records::KafkaRecords).expect("compact");
+        assert_eq!(stats.records_removed, 1, "only the aborted write: {stats:?}");
+        assert_eq!(values(&partition)[..3], ["committed", "open", "after the open one"]);
+        // The open transaction aborts: compaction may now go past it, and drops it too.
+        marker(3, false).expect("marker");
+        append(build::batch(0, &keyed("filler", &"y".repeat(300))));
+        partition.compact(&crate::records::KafkaRecords).expect("compact");
+        assert_eq!(values(&partition)[..2], ["committed", "after the open one"]);
     }
 
     fn record() -> Vec<Record> {

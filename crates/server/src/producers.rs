@@ -157,6 +157,11 @@ impl Producers {
         self.open.keys().next().map_or(high, |first| (*first).min(high))
     }
 
+    /// Whether `producer_id`'s record at `offset` belongs to a transaction it aborted.
+    pub fn is_aborted(&self, producer_id: i64, offset: i64) -> bool {
+        self.aborted.iter().any(|t| t.producer_id == producer_id && t.first_offset <= offset && offset <= t.last_offset)
+    }
+
     /// The aborted transactions with records in `from..to`, oldest first; forgets those that
     /// ended before `log_start` (their records are gone).
     pub fn aborted_between(&mut self, from: i64, to: i64, log_start: i64) -> Vec<AbortedTxn> {

@@ -163,7 +163,7 @@ mod tests {
         log.append(filler, Durability::Async).expect("append");
         let before = read_all(&log);
         assert_eq!(before.len() as i64, offset + 1);
-        let stats = log.compact(&KafkaRecords).expect("compact");
+        let stats = log.compact(&KafkaRecords, &brook_log::compact::Transactions::NONE).expect("compact");
         assert!(stats.records_removed > 0 && stats.bytes_after < stats.bytes_before, "{stats:?}");
         let check = |after: &BTreeMap<i64, (String, Option<String>)>| {
             for (key, (latest, value)) in &expected {
@@ -211,7 +211,7 @@ mod tests {
         }
         let filler = encode(&[record("filler", Some(&"x".repeat(400)))], Compression::None).expect("encode");
         log.append(filler, Durability::Async).expect("append");
-        let stats = log.compact(&KafkaRecords).expect("compact");
+        let stats = log.compact(&KafkaRecords, &brook_log::compact::Transactions::NONE).expect("compact");
         assert!(stats.records_removed > 0, "{stats:?}");
         let mut kept = Vec::new();
         log.scan_batch_headers(|h, marker| {

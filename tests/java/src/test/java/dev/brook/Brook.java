@@ -104,6 +104,13 @@ final class Brook implements AutoCloseable {
         }
     }
 
+    /** The same broker started again (after kill or close): its data directory and port. */
+    Brook restart(String... overrides) throws IOException {
+        String port = bootstrap.substring(bootstrap.lastIndexOf(':') + 1);
+        return new Brook(launch(null, List.of("listeners=PLAINTEXT://127.0.0.1:" + port, "console.listener=127.0.0.1:0",
+                "log.dirs=" + data), overrides), data);
+    }
+
     /** kill -9: no controlled shutdown, nothing flushed. */
     void kill() throws InterruptedException {
         process.destroyForcibly().waitFor();

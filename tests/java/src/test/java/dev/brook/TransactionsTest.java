@@ -150,57 +150,75 @@ class TransactionsTest {
         }
     }
 
+    /** Sends `count` purchases keyed by order id, each naming one of seven customers. */
+    private static void purchases(Brook brook, int from, int count, Map<String, Long> expected) {
+        Properties props = new Properties();
+        props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, brook.bootstrap);
+        props.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+        props.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+        try (KafkaProducer<String, String> producer = new KafkaProducer<>(props)) {
+            for (int i = from; i < from + count; i++) {
+                String customer = "customer-" + (i % 7);
+                // Keyed by order; the topology re-keys by customer (a repartition step).
+                producer.send(new ProducerRecord<>("purchases", "order-" + i, customer));
+                expected.merge(customer, 1L, Long::sum);
+            }
+        }
+    }
+
+    /** Waits until the latest count per customer that read_committed shows is `expected`. */
+    private static void awaitCounts(Brook brook, KafkaStreams streams, Map<String, Long> expected) throws Exception {
+        long deadline = System.nanoTime() + Duration.ofSeconds(120).toNanos();
+        Map<String, Long> latest = new HashMap<>();
+        while (!latest.equals(expected)) {
+            assertTrue(streams.state() != KafkaStreams.State.ERROR, "the Streams application failed");
+            assertTrue(System.nanoTime() < deadline, "counts " + latest + ", expected " + expected);
+            Thread.sleep(200);
+            Map<String, List<Long>> counts = readAll(brook, "purchase-counts", "read_committed", LongDeserializer.class);
+            latest.clear();
+            counts.forEach((customer, values) -> latest.put(customer, values.get(values.size() - 1)));
+        }
+    }
+
     /**
      * The overview's stream processing with exactly_once_v2: purchases counted per customer
      * through a repartition topic and a state store; the counts read with read_committed are
-     * exactly the number of purchases per customer.
+     * exactly the number of purchases per customer, also across a kill -9 of the broker in
+     * the middle of the stream.
      */
     @Test
     void exactlyOnceStreamsCountPurchases() throws Exception {
-        try (Brook brook = Brook.start();
-                Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, brook.bootstrap))) {
+        Brook brook = Brook.start();
+        try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, brook.bootstrap))) {
             admin.createTopics(List.of(new NewTopic("purchases", 2, (short) 1),
                     new NewTopic("purchase-counts", 2, (short) 1))).all().get();
-            Map<String, Long> expected = new HashMap<>();
-            Properties producerProps = new Properties();
-            producerProps.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, brook.bootstrap);
-            producerProps.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
-            producerProps.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
-            try (KafkaProducer<String, String> producer = new KafkaProducer<>(producerProps)) {
-                for (int i = 0; i < 200; i++) {
-                    String order = "order-" + i;
-                    String customer = "customer-" + (i % 7);
-                    // Keyed by order; the topology re-keys by customer (a repartition step).
-                    producer.send(new ProducerRecord<>("purchases", order, customer));
-                    expected.merge(customer, 1L, Long::sum);
-                }
-            }
-            StreamsBuilder builder = new StreamsBuilder();
-            builder.stream("purchases", Consumed.with(Serdes.String(), Serdes.String()))
-                    .groupBy((order, customer) -> customer, Grouped.with(Serdes.String(), Serdes.String()))
-                    .count()
-                    .toStream()
-                    .to("purchase-counts", Produced.with(Serdes.String(), Serdes.Long()));
-            Properties props = new Properties();
-            props.put(StreamsConfig.APPLICATION_ID_CONFIG, "purchase-counter");
-            props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, brook.bootstrap);
-            props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
-            props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 200);
-            props.put(StreamsConfig.STATE_DIR_CONFIG, brook.data.resolve("streams").toString());
-            try (KafkaStreams streams = new KafkaStreams(builder.build(), props)) {
-                streams.start();
-                long deadline = System.nanoTime() + Duration.ofSeconds(90).toNanos();
-                Map<String, Long> latest = new HashMap<>();
-                while (!latest.equals(expected)) {
-                    assertTrue(streams.state() != KafkaStreams.State.ERROR, "the Streams application failed");
-                    assertTrue(System.nanoTime() < deadline, "counts " + latest + ", expected " + expected);
-                    Thread.sleep(200);
-                    Map<String, List<Long>> counts =
-                            readAll(brook, "purchase-counts", "read_committed", LongDeserializer.class);
-                    latest.clear();
-                    counts.forEach((customer, values) -> latest.put(customer, values.get(values.size() - 1)));
-                }
-            }
+        }
+        Map<String, Long> expected = new HashMap<>();
+        purchases(brook, 0, 200, expected);
+        StreamsBuilder builder = new StreamsBuilder();
+        builder.stream("purchases", Consumed.with(Serdes.String(), Serdes.String()))
+                .groupBy((order, customer) -> customer, Grouped.with(Serdes.String(), Serdes.String()))
+                .count()
+                .toStream()
+                .to("purchase-counts", Produced.with(Serdes.String(), Serdes.Long()));
+        Properties props = new Properties();
+        props.put(StreamsConfig.APPLICATION_ID_CONFIG, "purchase-counter");
+        props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, brook.bootstrap);
+        props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
+        props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 200);
+        props.put(StreamsConfig.STATE_DIR_CONFIG, brook.data.resolve("streams").toString());
+        try (KafkaStreams streams = new KafkaStreams(builder.build(), props)) {
+            streams.start();
+            awaitCounts(brook, streams, expected);
+            // kill -9 of the broker while the application is counting a burst of purchases
+            // (in the middle of its transactions), then more purchases after the restart.
+            purchases(brook, 200, 300, expected);
+            brook.kill();
+            brook = brook.restart();
+            purchases(brook, 500, 100, expected);
+            awaitCounts(brook, streams, expected);
+        } finally {
+            brook.close();
         }
     }
 }
