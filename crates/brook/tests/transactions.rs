@@ -299,3 +299,42 @@ async fn an_open_transaction_is_aborted_after_a_crash() {
     });
     assert_eq!(read_all(&brook, "read_uncommitted"), sorted(&["after0", "after1", "lost0", "lost1"]));
 }
+
+/// An id idle for `transactional.id.expiration.ms` is forgotten (a tombstone in
+/// `__transaction_state`, gone after a restart too), and the id can be used again.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_transactional_id_expires() {
+    use common::wire::Conn;
+    use kafka_protocol::messages::{ApiKey, DescribeTransactionsRequest, ResponseKind, TransactionalId};
+    use kafka_protocol::protocol::StrBytes;
+    let settings =
+        ["transactional.id.expiration.ms=1000", "transaction.remove.expired.transaction.cleanup.interval.ms=100"];
+    let mut brook = Brook::start(&settings);
+    create_topic(&brook).await;
+    let producer = transactional(&brook, "short-lived", &[]);
+    producer.begin_transaction().expect("begin");
+    send(&producer, &["kept"]);
+    producer.commit_transaction(TIMEOUT).expect("commit");
+    drop(producer);
+    let described = |brook: &Brook| {
+        let request = DescribeTransactionsRequest::default()
+            .with_transactional_ids(vec![TransactionalId(StrBytes::from_static_str("short-lived"))]);
+        let ResponseKind::DescribeTransactions(r) =
+            Conn::open(&brook.addr).call(ApiKey::DescribeTransactions, 0, &request)
+        else {
+            panic!()
+        };
+        r.transaction_states[0].error_code
+    };
+    assert_eq!(described(&brook), 0, "known right after its commit");
+    eventually(TIMEOUT, "the id forgotten", || (described(&brook) == 105).then_some(()));
+    let dir = brook.take_dir().expect("dir");
+    assert_eq!(brook.stop(), Some(0));
+    let brook = Brook::start_in(dir.path(), &settings);
+    assert_eq!(described(&brook), 105, "TRANSACTIONAL_ID_NOT_FOUND after a restart too");
+    let again = transactional(&brook, "short-lived", &[]);
+    again.begin_transaction().expect("begin");
+    send(&again, &["again"]);
+    again.commit_transaction(TIMEOUT).expect("commit");
+    assert_eq!(read_all(&brook, "read_committed"), sorted(&["again", "kept"]));
+}

@@ -363,6 +363,10 @@ impl BrokerConfig {
                 "transaction.abort.timed.out.transaction.cleanup.interval.ms" => {
                     c.transaction.abort_timed_out_interval_ms = positive(key, parse(key, v)?)?
                 }
+                "transactional.id.expiration.ms" => c.transaction.id_expiration_ms = positive(key, parse(key, v)?)?,
+                "transaction.remove.expired.transaction.cleanup.interval.ms" => {
+                    c.transaction.remove_expired_interval_ms = positive(key, parse(key, v)?)?
+                }
                 "console.enabled" => c.console.enabled = parse_bool(key, v)?,
                 "console.listener" => {
                     let (host, port) = parse_host_port(key, v)?;

@@ -287,6 +287,17 @@ impl Entry {
         Some(self.propose(next, now_ms))
     }
 
+    /// The id has been idle (no transaction, no new producer) for `expiration_ms`
+    /// (`transactional.id.expiration.ms`): the Dead state to write, as a tombstone, after
+    /// which the id is forgotten. Other requests for it wait (CONCURRENT_TRANSACTIONS) meanwhile.
+    pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) -> Option<Transaction> {
+        let idle = now_ms.saturating_sub(self.txn.last_update_ms) > expiration_ms;
+        (idle && self.txn.state.may_expire() && self.pending.is_none()).then(|| {
+            let next = Transaction { state: Dead, ..self.txn.clone() };
+            self.propose(next, now_ms)
+        })
+    }
+
     /// The transaction has been open longer than its timeout: the abort to write (under a
     /// bumped epoch, so that the producer, if alive, learns it was fenced).
     pub fn abort_if_timed_out(&mut self, now_ms: i64) -> Option<Transaction> {
@@ -299,6 +310,22 @@ impl Entry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_idle_id_expires_and_requests_wait_for_it() {
+        let mut e = initialised();
+        assert_eq!(e.expire(1_000, 1_000), None, "not idle long enough");
+        let dead = e.expire(10_000, 1_000).expect("expires");
+        assert_eq!(dead.state, Dead);
+        let waits = e.init_producer_id(60_000, None, 10_001, || unreachable!());
+        assert_eq!(waits, Err(ResponseError::ConcurrentTransactions));
+        e.not_written();
+        assert_eq!(e.txn.state, Empty, "a failed tombstone leaves the id as it was");
+        e.add_partitions(PID, e.txn.producer_epoch, [tp("t", 0)], 20_000).expect("add");
+        assert_eq!(e.expire(90_000, 1_000), None, "an id with a pending write does not expire");
+        e.written();
+        assert_eq!(e.expire(90_000, 1_000), None, "nor one in a transaction");
+    }
 
     const PID: i64 = 1000;
 

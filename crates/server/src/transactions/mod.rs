@@ -43,6 +43,10 @@ pub struct TxnConfig {
     pub max_timeout_ms: i32,
     /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
     pub abort_timed_out_interval_ms: u64,
+    /// `transactional.id.expiration.ms`: an id idle this long is forgotten (a tombstone).
+    pub id_expiration_ms: i64,
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms`.
+    pub remove_expired_interval_ms: u64,
 }
 
 impl Default for TxnConfig {
@@ -54,6 +58,8 @@ impl Default for TxnConfig {
             state_log_segment_bytes: 100 * 1024 * 1024,
             max_timeout_ms: 900_000,
             abort_timed_out_interval_ms: 10_000,
+            id_expiration_ms: 7 * 24 * 60 * 60 * 1000,
+            remove_expired_interval_ms: 3_600_000,
         }
     }
 }
@@ -267,8 +273,9 @@ impl TransactionCoordinator {
         coordinator_epoch: i32,
         next: &Transaction,
     ) -> Answer<()> {
-        let record =
-            Record { timestamp_delta: 0, key: Some(encode_key(id).to_vec()), value: Some(encode_value(next).to_vec()) };
+        // An expired id's Dead state is written as a tombstone, which compaction removes.
+        let value = (next.state != TxnState::Dead).then(|| encode_value(next).to_vec());
+        let record = Record { timestamp_delta: 0, key: Some(encode_key(id).to_vec()), value };
         let batch = batch::build::batch(broker.clock.now_ms(), &[record]);
         let written = broker.append_internal(TRANSACTION_STATE_TOPIC, partition, batch, WRITE_TIMEOUT).await;
         let mut state = self.lock();
@@ -279,6 +286,9 @@ impl TransactionCoordinator {
         match written {
             Ok(_) => {
                 entry.written();
+                if entry.txn.state == TxnState::Dead {
+                    state.ids.remove(id);
+                }
                 Ok(())
             }
             Err(e) => {
@@ -333,34 +343,61 @@ impl TransactionCoordinator {
     }
 
     /// Aborts the transactions open longer than their timeout, every
-    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`, until `stop` changes.
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`, and forgets ids idle for
+    /// `transactional.id.expiration.ms`, every
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms`, until `stop` changes.
     pub async fn run_timeouts(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
         let coordinator = &broker.transactions;
-        let period = Duration::from_millis(coordinator.config.abort_timed_out_interval_ms.max(10));
+        let config = &coordinator.config;
+        let period = Duration::from_millis(config.abort_timed_out_interval_ms.max(10));
+        let expiry_period = Duration::from_millis(config.remove_expired_interval_ms.max(10));
+        let mut next_expiry = tokio::time::Instant::now() + expiry_period;
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(period) => {}
+                _ = tokio::time::sleep(period.min(next_expiry.saturating_duration_since(tokio::time::Instant::now()))) => {}
                 _ = stop.changed() => return,
             }
             let now_ms = broker.clock.now_ms();
-            let expired: Vec<(String, i32, i32, Transaction)> = {
-                let mut state = coordinator.lock();
-                let State { ids, owned } = &mut *state;
-                ids.iter_mut()
-                    .filter_map(|(id, entry)| {
-                        let partition = partition_of(id, coordinator.config.state_log_partitions);
-                        let (epoch, _) = owned.get(&partition).filter(|(_, loaded)| *loaded)?;
-                        let next = entry.abort_if_timed_out(now_ms)?;
-                        Some((id.clone(), partition, *epoch, next))
-                    })
-                    .collect()
-            };
-            for (id, partition, coordinator_epoch, next) in expired {
-                info!(transactional_id = id, "aborting a transaction past its timeout");
-                if coordinator.write(&broker, &id, partition, coordinator_epoch, &next).await.is_ok() {
-                    coordinator.spawn_completion(&broker, id, partition, coordinator_epoch);
+            let expire = tokio::time::Instant::now() >= next_expiry;
+            if expire {
+                next_expiry = tokio::time::Instant::now() + expiry_period;
+            }
+            let decided = coordinator.decide_all(|entry| {
+                entry
+                    .abort_if_timed_out(now_ms)
+                    .or_else(|| if expire { entry.expire(now_ms, config.id_expiration_ms) } else { None })
+            });
+            for (id, partition, coordinator_epoch, next) in decided {
+                let aborting = next.state == TxnState::PrepareAbort;
+                if aborting {
+                    info!(transactional_id = id, "aborting a transaction past its timeout");
+                } else {
+                    info!(
+                        transactional_id = id,
+                        "forgetting a transactional id idle past transactional.id.expiration.ms"
+                    );
+                }
+                if coordinator.write(&broker, &id, partition, coordinator_epoch, &next).await.is_ok() && aborting {
+                    drop(coordinator.spawn_completion(&broker, id, partition, coordinator_epoch));
                 }
             }
         }
+    }
+
+    /// Applies `decide` to every id whose partition this broker coordinates with its ids
+    /// loaded: the transitions it proposed, to write, with each id's partition and epoch.
+    fn decide_all(
+        &self,
+        mut decide: impl FnMut(&mut Entry) -> Option<Transaction>,
+    ) -> Vec<(String, i32, i32, Transaction)> {
+        let mut state = self.lock();
+        let State { ids, owned } = &mut *state;
+        ids.iter_mut()
+            .filter_map(|(id, entry)| {
+                let partition = partition_of(id, self.config.state_log_partitions);
+                let (epoch, _) = owned.get(&partition).filter(|(_, loaded)| *loaded)?;
+                Some((id.clone(), partition, *epoch, decide(entry)?))
+            })
+            .collect()
     }
 }
