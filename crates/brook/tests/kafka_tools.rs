@@ -329,3 +329,56 @@ fn brooks_tools_against_kafka() {
         .sum();
     assert_eq!(committed, 6, "{described}");
 }
+
+/// Kafka's kafka-transactions on a transaction left open: describe-producers shows the
+/// producer and where its transaction starts, and abort writes the abort marker, after which
+/// read_committed consumers read past it.
+#[test]
+fn kafka_transactions_describes_producers_and_aborts() {
+    use rdkafka::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    use std::time::Duration;
+    let broker = Brook::start(&[]);
+    let server = broker.addr.as_str();
+    ok(brook_tool(&["topics", "--create", "--topic", "held", "--bootstrap-server", server], ""), "create");
+    let timeout = Duration::from_secs(30);
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", server)
+        .set("transactional.id", "stuck")
+        .create()
+        .expect("producer");
+    producer.init_transactions(timeout).expect("init");
+    producer.begin_transaction().expect("begin");
+    producer.send(BaseRecord::to("held").partition(0).key("k").payload("undecided")).expect("queued");
+    producer.flush(timeout).expect("flushed");
+    let stable_end = || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", server)
+            .set("isolation.level", "read_committed")
+            .create()
+            .expect("consumer");
+        consumer.fetch_watermarks("held", 0, timeout).expect("watermarks").1
+    };
+    assert_eq!(stable_end(), 0, "read_committed stops at the open transaction");
+    let producers = ok(
+        kafka_tool(
+            "org.apache.kafka.tools.TransactionsCommand",
+            &["--bootstrap-server", server, "describe-producers", "--topic", "held", "--partition", "0"],
+            "",
+        ),
+        "kafka-transactions describe-producers",
+    );
+    let row: Vec<&str> = producers.lines().nth(1).expect(&producers).split_whitespace().collect();
+    assert_eq!(row.last(), Some(&"0"), "the transaction starts at offset 0: {producers}");
+    ok(
+        kafka_tool(
+            "org.apache.kafka.tools.TransactionsCommand",
+            &["--bootstrap-server", server, "abort", "--topic", "held", "--partition", "0", "--start-offset", "0"],
+            "",
+        ),
+        "kafka-transactions abort",
+    );
+    assert_eq!(stable_end(), 2, "past the record and the abort marker");
+    drop(producer);
+}

@@ -356,6 +356,15 @@ fn every_advertised_version_answers() {
                         .with_transactional_ids(vec![TransactionalId(StrBytes::from_static_str("t"))]),
                 ),
                 ApiKey::ListTransactions => conn.send(api_key, version, &ListTransactionsRequest::default()),
+                ApiKey::DescribeProducers => conn.send(
+                    api_key,
+                    version,
+                    &DescribeProducersRequest::default().with_topics(vec![
+                        describe_producers_request::TopicRequest::default()
+                            .with_name(name())
+                            .with_partition_indexes(vec![0]),
+                    ]),
+                ),
                 // A marker for a producer the partition has not seen.
                 ApiKey::WriteTxnMarkers => conn.send(
                     api_key,

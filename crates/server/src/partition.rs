@@ -176,6 +176,11 @@ impl Partition {
         self.log.compact(codec, &txns)
     }
 
+    /// The producers this partition knows (DescribeProducers).
+    pub fn active_producers(&self) -> Vec<crate::producers::ActiveProducer> {
+        self.producers.lock().expect("producer state lock").active()
+    }
+
     /// The last stable offset: `read_committed` consumers read below it.
     pub fn last_stable_offset(&self) -> i64 {
         let high = self.log.high_watermark();

@@ -38,6 +38,20 @@ struct ProducerEntry {
     batches: VecDeque<BatchMeta>,
     /// The first offset of this producer's open transaction.
     txn_first_offset: Option<i64>,
+    /// The newest timestamp of its last batch (or marker).
+    last_timestamp: i64,
+}
+
+/// A producer as DescribeProducers shows it (`kafka-transactions describe-producers`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveProducer {
+    pub producer_id: i64,
+    pub epoch: i16,
+    /// -1 when only a marker is known.
+    pub last_sequence: i32,
+    pub last_timestamp: i64,
+    /// -1 outside a transaction.
+    pub txn_start_offset: i64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -75,6 +89,7 @@ impl Producers {
             entry.batches.clear();
             entry.epoch = header.producer_epoch;
         }
+        entry.last_timestamp = header.max_timestamp;
         if header.is_control() {
             // A marker ends the producer's transaction, if one is open.
             if let Some(first_offset) = entry.txn_first_offset.take() {
@@ -155,6 +170,23 @@ impl Producers {
     /// (the high watermark) if that is lower.
     pub fn last_stable_offset(&self, high: i64) -> i64 {
         self.open.keys().next().map_or(high, |first| (*first).min(high))
+    }
+
+    /// Every producer this partition knows, by producer id.
+    pub fn active(&self) -> Vec<ActiveProducer> {
+        let mut all: Vec<ActiveProducer> = self
+            .entries
+            .iter()
+            .map(|(id, e)| ActiveProducer {
+                producer_id: *id,
+                epoch: e.epoch,
+                last_sequence: e.batches.back().map_or(-1, |b| b.last_sequence),
+                last_timestamp: e.last_timestamp,
+                txn_start_offset: e.txn_first_offset.unwrap_or(-1),
+            })
+            .collect();
+        all.sort_by_key(|p| p.producer_id);
+        all
     }
 
     /// Whether `producer_id`'s record at `offset` belongs to a transaction it aborted.

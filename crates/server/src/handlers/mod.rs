@@ -141,6 +141,9 @@ pub fn dispatch(broker: &Arc<Broker>, request: Request, client_host: &str) -> Re
         RequestKind::ListTransactions(r) => {
             ready(ResponseKind::ListTransactions(transactions::list(broker, r, version)))
         }
+        RequestKind::DescribeProducers(r) => {
+            ready(ResponseKind::DescribeProducers(transactions::describe_producers(broker, r)))
+        }
         RequestKind::WriteTxnMarkers(r) => {
             async move { Some(ResponseKind::WriteTxnMarkers(transactions::write_markers(&b, r).await)) }.boxed()
         }

@@ -1,7 +1,7 @@
 //! The transaction APIs a producer sends to its coordinator (AddPartitionsToTxn,
 //! AddOffsetsToTxn, EndTxn), the one coordinators send to partition leaders
-//! (WriteTxnMarkers), and the admin's (DescribeTransactions, ListTransactions, for
-//! `kafka-transactions`). Translation only: `crate::transactions` decides.
+//! (WriteTxnMarkers), and the admin's (DescribeTransactions, ListTransactions,
+//! DescribeProducers, for `kafka-transactions`). Translation only: `crate::transactions` decides.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -216,4 +216,43 @@ pub(super) fn list(broker: &Broker, request: ListTransactionsRequest, version: i
         .collect();
     states.sort_by(|a, b| a.transactional_id.as_str().cmp(b.transactional_id.as_str()));
     response.with_transaction_states(states)
+}
+
+/// DescribeProducers: the producers each partition led here knows, for
+/// `kafka-transactions describe-producers` and `find-hanging`.
+pub(super) fn describe_producers(broker: &Broker, request: DescribeProducersRequest) -> DescribeProducersResponse {
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|t| {
+            let meta = broker.topic(&t.name);
+            let partitions = t
+                .partition_indexes
+                .iter()
+                .map(|&index| {
+                    let answer = describe_producers_response::PartitionResponse::default().with_partition_index(index);
+                    let led = meta.as_ref().ok_or(ResponseError::UnknownTopicOrPartition);
+                    match led.and_then(|m| broker.leader_partition(m, index)) {
+                        Err(code) => answer.with_error_code(code.code()),
+                        Ok(p) => answer.with_active_producers(
+                            p.active_producers()
+                                .into_iter()
+                                .map(|a| {
+                                    describe_producers_response::ProducerState::default()
+                                        .with_producer_id(ProducerId(a.producer_id))
+                                        .with_producer_epoch(i32::from(a.epoch))
+                                        .with_last_sequence(a.last_sequence)
+                                        .with_last_timestamp(a.last_timestamp)
+                                        .with_coordinator_epoch(-1)
+                                        .with_current_txn_start_offset(a.txn_start_offset)
+                                })
+                                .collect(),
+                        ),
+                    }
+                })
+                .collect();
+            describe_producers_response::TopicResponse::default().with_name(t.name).with_partitions(partitions)
+        })
+        .collect();
+    DescribeProducersResponse::default().with_topics(topics)
 }
