@@ -361,6 +361,10 @@ fn kafka_transactions_describes_producers_and_aborts() {
         consumer.fetch_watermarks("held", 0, timeout).expect("watermarks").1
     };
     assert_eq!(stable_end(), 0, "read_committed stops at the open transaction");
+    // The web console shows the same.
+    let console = broker.console.as_deref().expect("console");
+    let partition = || common::http::get(console, "/api/topics/held").json()["partitions"][0].clone();
+    assert_eq!((partition()["stable_offset"].as_i64(), partition()["open_transactions"].as_i64()), (Some(0), Some(1)));
     let producers = ok(
         kafka_tool(
             "org.apache.kafka.tools.TransactionsCommand",
@@ -380,5 +384,6 @@ fn kafka_transactions_describes_producers_and_aborts() {
         "kafka-transactions abort",
     );
     assert_eq!(stable_end(), 2, "past the record and the abort marker");
+    assert_eq!((partition()["stable_offset"].as_i64(), partition()["open_transactions"].as_i64()), (Some(2), Some(0)));
     drop(producer);
 }

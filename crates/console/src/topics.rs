@@ -139,6 +139,9 @@ fn describe_json(broker: &Broker, topic: &TopicMeta) -> axum::response::Response
                 "hosted": local.is_some(),
                 "start_offset": local.as_ref().map(|p| p.log.log_start_offset()),
                 "end_offset": local.as_ref().map(|p| p.log.high_watermark()),
+                // Where read_committed consumers stop: the first open transaction's start.
+                "stable_offset": local.as_ref().map(|p| p.last_stable_offset()),
+                "open_transactions": local.as_ref().map(|p| p.open_transactions()),
                 "size_bytes": local.as_ref().map(|p| p.log.size_bytes()),
                 "segments": local.as_ref().map(|p| p.log.segment_count()),
             })

@@ -176,6 +176,11 @@ impl Partition {
         self.log.compact(codec, &txns)
     }
 
+    /// How many transactions have data in this partition and no marker yet.
+    pub fn open_transactions(&self) -> usize {
+        self.producers.lock().expect("producer state lock").open_transactions()
+    }
+
     /// The producers this partition knows (DescribeProducers).
     pub fn active_producers(&self) -> Vec<crate::producers::ActiveProducer> {
         self.producers.lock().expect("producer state lock").active()

@@ -172,6 +172,11 @@ impl Producers {
         self.open.keys().next().map_or(high, |first| (*first).min(high))
     }
 
+    /// How many transactions are open in this partition.
+    pub fn open_transactions(&self) -> usize {
+        self.open.len()
+    }
+
     /// Every producer this partition knows, by producer id.
     pub fn active(&self) -> Vec<ActiveProducer> {
         let mut all: Vec<ActiveProducer> = self
