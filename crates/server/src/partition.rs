@@ -131,6 +131,24 @@ impl Partition {
     /// no sequence, as Kafka's), but no epoch older than the partition has seen, and a
     /// transactional batch opens the producer's transaction.
     pub fn append_internal(&self, batch: Bytes, durability: Durability) -> Result<(Appended, i32), ProduceError> {
+        self.append_unsequenced(batch, durability, None)
+    }
+
+    /// Appends a transaction marker for `producer_id` (the coordinator's decision), if this
+    /// replica leads; returns its offset and the leader epoch it was appended in.
+    pub fn append_marker(&self, marker: Bytes, durability: Durability) -> Result<(Appended, i32), ProduceError> {
+        let commits = batch::marker_commits(&marker);
+        self.append_unsequenced(marker, durability, commits)
+    }
+
+    /// A coordinator's append (its own batch, or a marker that `commits`): the epoch check
+    /// without the sequence checks, under the role and producer-state locks.
+    fn append_unsequenced(
+        &self,
+        batch: Bytes,
+        durability: Durability,
+        commits: Option<bool>,
+    ) -> Result<(Appended, i32), ProduceError> {
         let role = self.role.lock().expect("role lock");
         let epoch = role.append_epoch(&self.log).ok_or(ProduceError::NotLeader)?;
         let header = batch::BatchHeader::parse(&batch).ok_or(LogError::CorruptMessage { reason: "short batch" })?;
@@ -141,24 +159,6 @@ impl Partition {
             reason: r.reason,
         })?;
         let appended = self.log.append(batch, durability)?;
-        producers.note(&header, appended.base_offset, None);
-        Ok((appended, epoch))
-    }
-
-    /// Appends a transaction marker for `producer_id` (the coordinator's decision), if this
-    /// replica leads; returns its offset and the leader epoch it was appended in.
-    pub fn append_marker(&self, marker: Bytes, durability: Durability) -> Result<(Appended, i32), ProduceError> {
-        let role = self.role.lock().expect("role lock");
-        let epoch = role.append_epoch(&self.log).ok_or(ProduceError::NotLeader)?;
-        let header = batch::BatchHeader::parse(&marker).ok_or(LogError::CorruptMessage { reason: "short batch" })?;
-        let commits = batch::marker_commits(&marker);
-        let mut producers = self.producers.lock().expect("producer state lock");
-        producers.check_epoch(header.producer_id, header.producer_epoch).map_err(|r| ProduceError::Producer {
-            producer_id: header.producer_id,
-            code: r.code,
-            reason: r.reason,
-        })?;
-        let appended = self.log.append(marker, durability)?;
         producers.note(&header, appended.base_offset, commits);
         Ok((appended, epoch))
     }

@@ -188,31 +188,35 @@ impl TransactionCoordinator {
         epoch: i16,
         partitions: BTreeSet<TopicPartition>,
     ) -> Answer<()> {
-        let partition = self.partition_for(id);
-        let coordinator_epoch = self.coordinator_epoch(partition)?;
-        let now_ms = broker.clock.now_ms();
-        let next = {
-            let mut state = self.lock();
-            let entry = state.ids.get_mut(id).ok_or(ResponseError::InvalidProducerIdMapping)?;
-            entry.add_partitions(producer_id, epoch, partitions, now_ms)?
-        };
+        let (partition, coordinator_epoch, next) =
+            self.decide(broker, id, |entry, now_ms| entry.add_partitions(producer_id, epoch, partitions, now_ms))?;
         match next {
             Some(next) => self.write(broker, id, partition, coordinator_epoch, &next).await,
             None => Ok(()),
         }
     }
 
-    /// EndTxn: once the PrepareCommit (or PrepareAbort) is in the log the producer is
-    /// answered, and the markers are written behind it.
-    pub async fn end(&self, broker: &Arc<Broker>, id: &str, producer_id: i64, epoch: i16, commit: bool) -> Answer<()> {
+    /// A decision on a known id this broker coordinates: its partition, the coordinator
+    /// epoch, and what `decide` proposed (`None`: nothing to write).
+    fn decide(
+        &self,
+        broker: &Broker,
+        id: &str,
+        decide: impl FnOnce(&mut Entry, i64) -> Answer<Option<Transaction>>,
+    ) -> Answer<(i32, i32, Option<Transaction>)> {
         let partition = self.partition_for(id);
         let coordinator_epoch = self.coordinator_epoch(partition)?;
         let now_ms = broker.clock.now_ms();
-        let next = {
-            let mut state = self.lock();
-            let entry = state.ids.get_mut(id).ok_or(ResponseError::InvalidProducerIdMapping)?;
-            entry.end(producer_id, epoch, commit, now_ms)?
-        };
+        let mut state = self.lock();
+        let entry = state.ids.get_mut(id).ok_or(ResponseError::InvalidProducerIdMapping)?;
+        Ok((partition, coordinator_epoch, decide(entry, now_ms)?))
+    }
+
+    /// EndTxn: once the PrepareCommit (or PrepareAbort) is in the log the producer is
+    /// answered, and the markers are written behind it.
+    pub async fn end(&self, broker: &Arc<Broker>, id: &str, producer_id: i64, epoch: i16, commit: bool) -> Answer<()> {
+        let (partition, coordinator_epoch, next) =
+            self.decide(broker, id, |entry, now_ms| entry.end(producer_id, epoch, commit, now_ms))?;
         if let Some(next) = next {
             self.write(broker, id, partition, coordinator_epoch, &next).await?;
             let completion = self.spawn_completion(broker, id.to_string(), partition, coordinator_epoch);
