@@ -7,19 +7,21 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use brook_log::batch::build::{self, Record};
+use brook_log::batch::build;
 use bytes::Bytes;
 use common::Brook;
 use common::kafka::Kafka;
-use common::wire::{Conn, fetch_request, idempotent_batch, now_ms, produce};
+use common::wire::{
+    Conn, end_txn_at, fetch_request, idempotent_batch, init_txn, now_ms, produce, produce_txn_at, txn_id,
+};
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{
     AddPartitionsToTxnRequest, ApiKey, BrokerId, CreateTopicsRequest, DeleteRecordsRequest,
-    DescribeTransactionsRequest, EndTxnRequest, FindCoordinatorRequest, InitProducerIdRequest, ListOffsetsRequest,
-    MetadataRequest, ProduceRequest, ProducerId, ResponseKind, TopicName, TransactionalId,
-    add_partitions_to_txn_request, metadata_request::MetadataRequestTopic, produce_request,
+    DescribeTransactionsRequest, FindCoordinatorRequest, InitProducerIdRequest, ListOffsetsRequest, MetadataRequest,
+    ProducerId, ResponseKind, TopicName, TransactionalId, add_partitions_to_txn_request,
+    metadata_request::MetadataRequestTopic,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -192,10 +194,6 @@ fn scenario(addr: &str) -> Observations {
 
 const TXN_ID: &str = "diff-txn";
 
-fn txn_id() -> TransactionalId {
-    TransactionalId(StrBytes::from_static_str(TXN_ID))
-}
-
 /// A call repeated while it answers one of Kafka's "try again" codes (COORDINATOR_LOAD_IN_PROGRESS,
 /// COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR, CONCURRENT_TRANSACTIONS), as clients repeat it:
 /// how long a coordinator takes to load or to finish a transaction is not the point here.
@@ -206,15 +204,8 @@ fn settled<T>(what: &str, mut call: impl FnMut() -> (i16, T)) -> (i16, T) {
     })
 }
 
-fn init_txn(conn: &mut Conn, timeout_ms: i32) -> (i16, (i64, i16)) {
-    let request =
-        InitProducerIdRequest::default().with_transactional_id(Some(txn_id())).with_transaction_timeout_ms(timeout_ms);
-    let ResponseKind::InitProducerId(r) = conn.call(ApiKey::InitProducerId, 4, &request) else { panic!() };
-    (r.error_code, (r.producer_id.0, r.producer_epoch))
-}
-
 /// AddPartitionsToTxn v3: each partition's error code, in request order.
-fn add_partitions(conn: &mut Conn, pid: i64, epoch: i16, partitions: &[(&str, i32)]) -> Vec<i16> {
+fn add_partitions(conn: &mut Conn, id: &str, pid: i64, epoch: i16, partitions: &[(&str, i32)]) -> Vec<i16> {
     let topics = partitions
         .iter()
         .map(|(t, p)| {
@@ -224,7 +215,7 @@ fn add_partitions(conn: &mut Conn, pid: i64, epoch: i16, partitions: &[(&str, i3
         })
         .collect();
     let request = AddPartitionsToTxnRequest::default()
-        .with_v3_and_below_transactional_id(txn_id())
+        .with_v3_and_below_transactional_id(txn_id(id))
         .with_v3_and_below_producer_id(ProducerId(pid))
         .with_v3_and_below_producer_epoch(epoch)
         .with_v3_and_below_topics(topics);
@@ -235,32 +226,13 @@ fn add_partitions(conn: &mut Conn, pid: i64, epoch: i16, partitions: &[(&str, i3
         .collect()
 }
 
-fn end_txn(conn: &mut Conn, pid: i64, epoch: i16, commit: bool) -> i16 {
-    let request = EndTxnRequest::default()
-        .with_transactional_id(txn_id())
-        .with_producer_id(ProducerId(pid))
-        .with_producer_epoch(epoch)
-        .with_committed(commit);
-    let ResponseKind::EndTxn(r) = conn.call(ApiKey::EndTxn, 3, &request) else { panic!() };
-    r.error_code
+fn end_txn(conn: &mut Conn, id: &str, pid: i64, epoch: i16, commit: bool) -> i16 {
+    end_txn_at(conn, 3, id, pid, epoch, commit).0
 }
 
 /// A transactional batch produced with the transactional id, to partition `partition`.
 fn produce_txn(conn: &mut Conn, topic: &str, partition: i32, pid: i64, epoch: i16, sequence: i32) -> i16 {
-    let records = [Record { timestamp_delta: 0, key: None, value: Some(b"v".to_vec()) }];
-    let batch =
-        build::from_producer(now_ms(), &records, brook_log::batch::Producer::transactional(pid, epoch, sequence));
-    let request = ProduceRequest::default()
-        .with_transactional_id(Some(txn_id()))
-        .with_acks(-1)
-        .with_timeout_ms(10_000)
-        .with_topic_data(vec![
-            produce_request::TopicProduceData::default().with_name(name(topic)).with_partition_data(vec![
-                produce_request::PartitionProduceData::default().with_index(partition).with_records(Some(batch)),
-            ]),
-        ]);
-    let ResponseKind::Produce(r) = conn.call(ApiKey::Produce, 9, &request) else { panic!() };
-    r.responses[0].partition_responses[0].error_code
+    produce_txn_at(conn, 9, TXN_ID, (topic, partition), (pid, epoch, sequence))
 }
 
 /// The transaction APIs misused, step by step, against one coordinator.
@@ -278,34 +250,97 @@ fn transaction_scenario(addr: &str) -> Observations {
         (r.error_code, ())
     });
     note("find transaction coordinator", code.to_string());
-    note("init, timeout 0", init_txn(&mut conn, 0).0.to_string());
-    note("init, timeout above the maximum", init_txn(&mut conn, 900_001).0.to_string());
-    let (code, (pid, epoch)) = settled("a transactional producer id", || init_txn(&mut conn, 60_000));
+    note("init, timeout 0", init_txn(&mut conn, TXN_ID, 0).0.to_string());
+    note("init, timeout above the maximum", init_txn(&mut conn, TXN_ID, 900_001).0.to_string());
+    let (code, (pid, epoch)) = settled("a transactional producer id", || init_txn(&mut conn, TXN_ID, 60_000));
     note("init", format!("error={code} epoch={epoch}"));
-    note("end without a transaction", end_txn(&mut conn, pid, epoch, true).to_string());
-    note("add, stale epoch", format!("{:?}", add_partitions(&mut conn, pid, epoch - 1, &[("txd", 0)])));
-    note("add, other producer id", format!("{:?}", add_partitions(&mut conn, pid + 1, epoch, &[("txd", 0)])));
-    note("add, one unknown", format!("{:?}", add_partitions(&mut conn, pid, epoch, &[("txd", 0), ("nowhere", 0)])));
-    note("add", format!("{:?}", add_partitions(&mut conn, pid, epoch, &[("txd", 0)])));
+    note("end without a transaction", end_txn(&mut conn, TXN_ID, pid, epoch, true).to_string());
+    note("add, stale epoch", format!("{:?}", add_partitions(&mut conn, TXN_ID, pid, epoch - 1, &[("txd", 0)])));
+    note("add, other producer id", format!("{:?}", add_partitions(&mut conn, TXN_ID, pid + 1, epoch, &[("txd", 0)])));
+    note(
+        "add, one unknown",
+        format!("{:?}", add_partitions(&mut conn, TXN_ID, pid, epoch, &[("txd", 0), ("nowhere", 0)])),
+    );
+    note("add", format!("{:?}", add_partitions(&mut conn, TXN_ID, pid, epoch, &[("txd", 0)])));
     note("produce in the transaction", produce_txn(&mut conn, "txd", 0, pid, epoch, 0).to_string());
     note("produce to a partition not added", produce_txn(&mut conn, "txd", 1, pid, epoch, 0).to_string());
-    note("end, stale epoch", end_txn(&mut conn, pid, epoch - 1, true).to_string());
-    note("commit", end_txn(&mut conn, pid, epoch, true).to_string());
-    let (code, _) = settled("the commit to complete", || (end_txn(&mut conn, pid, epoch, true), ()));
+    note("end, stale epoch", end_txn(&mut conn, TXN_ID, pid, epoch - 1, true).to_string());
+    note("commit", end_txn(&mut conn, TXN_ID, pid, epoch, true).to_string());
+    let (code, _) = settled("the commit to complete", || (end_txn(&mut conn, TXN_ID, pid, epoch, true), ()));
     note("commit again", code.to_string());
-    note("abort after the commit", end_txn(&mut conn, pid, epoch, false).to_string());
+    note("abort after the commit", end_txn(&mut conn, TXN_ID, pid, epoch, false).to_string());
     let describe = DescribeTransactionsRequest::default()
         .with_transactional_ids(vec![TransactionalId(StrBytes::from_static_str("nobody"))]);
     let ResponseKind::DescribeTransactions(d) = conn.call(ApiKey::DescribeTransactions, 0, &describe) else { panic!() };
     note("describe unknown id", d.transaction_states[0].error_code.to_string());
     // A new producer takes the id while a transaction is open: the old one is aborted first.
-    assert_eq!(add_partitions(&mut conn, pid, epoch, &[("txd", 1)]), vec![0]);
-    let (first, _) = init_txn(&mut conn, 60_000);
+    assert_eq!(add_partitions(&mut conn, TXN_ID, pid, epoch, &[("txd", 1)]), vec![0]);
+    let (first, _) = init_txn(&mut conn, TXN_ID, 60_000);
     note("init over an open transaction, first answer", first.to_string());
-    let (code, (_, new_epoch)) = settled("the fenced transaction to abort", || init_txn(&mut conn, 60_000));
+    let (code, (_, new_epoch)) = settled("the fenced transaction to abort", || init_txn(&mut conn, TXN_ID, 60_000));
     note("init over an open transaction", format!("error={code} epochs later={}", new_epoch - epoch));
-    note("add, fenced producer", format!("{:?}", add_partitions(&mut conn, pid, epoch, &[("txd", 0)])));
+    note("add, fenced producer", format!("{:?}", add_partitions(&mut conn, TXN_ID, pid, epoch, &[("txd", 0)])));
     seen
+}
+
+/// Transactions version 2 (KIP-890 part 2), as Kafka 4 clients use it: partitions added by
+/// their leaders on Produce v12, an epoch bump at every EndTxn v5, and the misuses around it.
+fn transaction_v2_scenario(addr: &str) -> Observations {
+    const ID: &str = "diff-txn-v2";
+    let mut seen = Observations::new();
+    let mut note = |step: &str, value: String| {
+        seen.insert(format!("v2: {step}"), value);
+    };
+    let mut conn = Conn::open(addr);
+    assert_eq!(create(&mut conn, "txd2", 2, 1), 0);
+    await_leader(&mut conn, "txd2");
+    let (code, (pid, e0)) = settled("a transactional producer id", || init_txn(&mut conn, ID, 60_000));
+    assert_eq!(code, 0);
+    let produce = |conn: &mut Conn, version: i16, partition: i32, epoch: i16, sequence: i32| {
+        let code = produce_txn_at(conn, version, ID, ("txd2", partition), (pid, epoch, sequence));
+        // The coordinator's retriable troubles reach producers as NOT_ENOUGH_REPLICAS (and
+        // Kafka answers NOT_LEADER_OR_FOLLOWER for a moment after the topic is created).
+        if code == 19 || code == 6 {
+            settled_produce(conn, version, ID, ("txd2", partition), (pid, epoch, sequence))
+        } else {
+            code
+        }
+    };
+    let end = |conn: &mut Conn, epoch: i16, commit: bool| {
+        let (code, (id, next)) = settled("an EndTxn answer", || {
+            let (code, ids) = end_txn_at(conn, 5, ID, pid, epoch, commit);
+            (code, ids)
+        });
+        format!("error={code} same id={} epochs later={}", id == pid, i32::from(next) - i32::from(e0))
+    };
+    note("produce v12, partition not added", produce(&mut conn, 12, 0, e0, 0).to_string());
+    note("produce v11, partition not added", produce(&mut conn, 11, 1, e0, 0).to_string());
+    note("produce v12 again", produce(&mut conn, 12, 0, e0, 1).to_string());
+    note("commit", end(&mut conn, e0, true));
+    note("commit retried", end(&mut conn, e0, true));
+    note("abort with the old epoch", end(&mut conn, e0, false));
+    note("produce v12 with the old epoch", produce(&mut conn, 12, 1, e0, 2).to_string());
+    note("commit with no transaction", end(&mut conn, e0 + 1, true));
+    note("abort with no transaction", end(&mut conn, e0 + 1, false));
+    note("produce v12 under the new epoch", produce(&mut conn, 12, 1, e0 + 2, 0).to_string());
+    // A new producer takes the id while this transaction is open: it is aborted, and the
+    // old producer's writes and end are fenced.
+    let (first, _) = init_txn(&mut conn, ID, 60_000);
+    note("init over an open transaction, first answer", first.to_string());
+    let (code, (_, e_new)) = settled("the fenced transaction to abort", || init_txn(&mut conn, ID, 60_000));
+    note("init over an open transaction", format!("error={code} epochs later={}", e_new - e0));
+    note("produce v12, fenced producer", produce(&mut conn, 12, 0, e0 + 2, 1).to_string());
+    note("commit, fenced producer", end(&mut conn, e0 + 2, true));
+    seen
+}
+
+/// A Produce repeated while it answers NOT_ENOUGH_REPLICAS or NOT_LEADER_OR_FOLLOWER (what a
+/// client does).
+fn settled_produce(conn: &mut Conn, version: i16, id: &str, at: (&str, i32), producer: (i64, i16, i32)) -> i16 {
+    common::eventually(std::time::Duration::from_secs(60), "a produce answer", || {
+        let code = produce_txn_at(conn, version, id, at, producer);
+        (code != 19 && code != 6).then_some(code)
+    })
 }
 
 /// Kafka and Brook answer the same sequence the same way.
@@ -314,10 +349,12 @@ fn brook_answers_like_kafka() {
     let kafka = Kafka::start();
     let mut kafka_seen = scenario(&kafka.addr);
     kafka_seen.extend(transaction_scenario(&kafka.addr));
+    kafka_seen.extend(transaction_v2_scenario(&kafka.addr));
     drop(kafka);
     let brook = Brook::start(&[]);
     let mut brook_seen = scenario(&brook.addr);
     brook_seen.extend(transaction_scenario(&brook.addr));
+    brook_seen.extend(transaction_v2_scenario(&brook.addr));
     let differences: Vec<String> = kafka_seen
         .iter()
         .filter(|(step, kafka)| brook_seen.get(*step) != Some(kafka))

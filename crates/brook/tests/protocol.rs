@@ -312,17 +312,28 @@ fn every_advertised_version_answers() {
                 }
                 ApiKey::InitProducerId => conn.send(api_key, version, &InitProducerIdRequest::default()),
                 // Transaction APIs from a producer the coordinator does not know: errors, at once.
-                ApiKey::AddPartitionsToTxn => conn.send(
-                    api_key,
-                    version,
-                    &AddPartitionsToTxnRequest::default()
-                        .with_v3_and_below_transactional_id(TransactionalId(StrBytes::from_static_str("t")))
-                        .with_v3_and_below_topics(vec![
-                            add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
-                                .with_name(name())
-                                .with_partitions(vec![0]),
-                        ]),
-                ),
+                ApiKey::AddPartitionsToTxn => {
+                    let id = TransactionalId(StrBytes::from_static_str("t"));
+                    let topics = vec![
+                        add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                            .with_name(name())
+                            .with_partitions(vec![0]),
+                    ];
+                    // v4+ is the brokers' batched form.
+                    let request = if version >= 4 {
+                        AddPartitionsToTxnRequest::default().with_transactions(vec![
+                            add_partitions_to_txn_request::AddPartitionsToTxnTransaction::default()
+                                .with_transactional_id(id)
+                                .with_verify_only(true)
+                                .with_topics(topics),
+                        ])
+                    } else {
+                        AddPartitionsToTxnRequest::default()
+                            .with_v3_and_below_transactional_id(id)
+                            .with_v3_and_below_topics(topics)
+                    };
+                    conn.send(api_key, version, &request)
+                }
                 ApiKey::AddOffsetsToTxn => conn.send(
                     api_key,
                     version,

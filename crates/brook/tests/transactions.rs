@@ -338,3 +338,59 @@ async fn an_idle_transactional_id_expires() {
     again.commit_transaction(TIMEOUT).expect("commit");
     assert_eq!(read_all(&brook, "read_committed"), sorted(&["again", "kept"]));
 }
+
+/// Transactions version 2 (KIP-890) across brokers, in the raw protocol as Kafka 4 clients
+/// send it: Produce v12 to partitions led by other brokers than the coordinator has each
+/// leader add its partition (AddPartitionsToTxn v5 to the coordinator); EndTxn v5 bumps the
+/// epoch; a remote leader refuses a write to a partition not in the transaction (v11:
+/// TRANSACTION_ABORTABLE, older: INVALID_TXN_STATE) and one under the ended epoch.
+#[tokio::test(flavor = "multi_thread")]
+async fn version_2_transactions_are_added_and_verified_by_remote_leaders() {
+    use common::wire::{Conn, end_txn_at, init_txn, produce_txn_at};
+    use kafka_protocol::messages::{ApiKey, FindCoordinatorRequest, ResponseKind};
+    use kafka_protocol::protocol::StrBytes;
+    const ID: &str = "remote-ledger";
+    let cluster = Cluster::start(3, &["transaction.state.log.num.partitions=5"]);
+    let bootstrap = cluster.bootstrap();
+    create_topic_at(&bootstrap, 3, 3).await;
+    let leaders: Vec<i32> = (0..3).map(|p| leader_of(&bootstrap, TOPIC, p)).collect();
+    let at = |node: i32| Conn::open(&cluster.node(node).addr());
+    // Until the coordinator has loaded its partition (or the topic is created) it answers
+    // a retriable code.
+    let find = FindCoordinatorRequest::default().with_key_type(1).with_key(StrBytes::from_static_str(ID));
+    let coordinator = eventually(TIMEOUT, "the transaction coordinator", || {
+        let ResponseKind::FindCoordinator(found) = at(1).call(ApiKey::FindCoordinator, 3, &find) else { panic!() };
+        let node = found.node_id.0;
+        if found.error_code != 0 {
+            return None;
+        }
+        let (code, ids) = init_txn(&mut at(node), ID, 60_000);
+        (code == 0).then_some((node, ids))
+    });
+    let (node, (pid, epoch)) = coordinator;
+    assert!(leaders.iter().filter(|l| **l != node).count() >= 2, "leaders {leaders:?}, coordinator {node}");
+    let remote = (0..3).find(|p| leaders[*p as usize] != node).expect("a remote partition");
+    let produce = |conn: &mut Conn, version: i16, partition: i32, epoch: i16, sequence: i32| {
+        eventually(TIMEOUT, "a produce answer", || {
+            let code = produce_txn_at(conn, version, ID, (TOPIC, partition), (pid, epoch, sequence));
+            (code != 19).then_some(code)
+        })
+    };
+    for partition in 0..3 {
+        let code = produce(&mut at(leaders[partition as usize]), 12, partition, epoch, 0);
+        assert_eq!(code, 0, "partition {partition}, led by {}", leaders[partition as usize]);
+    }
+    assert_eq!(end_txn_at(&mut at(node), 5, ID, pid, epoch, true), (0, (pid, epoch + 1)));
+    assert_eq!(read_partitions(&bootstrap, 3, "read_committed"), vec!["v", "v", "v"]);
+
+    // The next transaction, under the bumped epoch, holds nothing yet.
+    let epoch = epoch + 1;
+    let mut leader = at(leaders[remote as usize]);
+    assert_eq!(produce(&mut leader, 11, remote, epoch, 0), 120, "TRANSACTION_ABORTABLE");
+    assert_eq!(produce(&mut leader, 10, remote, epoch, 0), 48, "INVALID_TXN_STATE");
+    assert_eq!(produce(&mut leader, 12, remote, epoch - 1, 1), 47, "INVALID_PRODUCER_EPOCH");
+    assert_eq!(produce(&mut leader, 12, remote, epoch, 0), 0);
+    assert_eq!(end_txn_at(&mut at(node), 5, ID, pid, epoch, false), (0, (pid, epoch + 1)));
+    assert_eq!(read_partitions(&bootstrap, 3, "read_committed"), vec!["v", "v", "v"]);
+    assert_eq!(read_partitions(&bootstrap, 3, "read_uncommitted").len(), 4);
+}

@@ -37,7 +37,7 @@ pub(crate) async fn serve(stream: TcpStream, broker: Arc<Broker>, mut shutdown: 
     let mut pending = FuturesOrdered::new();
     let max_frame = broker.config.socket_request_max_bytes;
     let mut closing = false;
-    // Set after a JoinGroup or SyncGroup: the next request waits until it is answered.
+    // Set after a request that must be answered before the next is read (`Dispatched::hold`).
     let mut barrier = false;
     loop {
         if pending.is_empty() {
@@ -50,7 +50,8 @@ pub(crate) async fn serve(stream: TcpStream, broker: Arc<Broker>, mut shutdown: 
                         let (api_key, version, correlation_id) =
                             (request.api_key, request.version(), request.header.correlation_id);
                         let started = Instant::now();
-                        let reply = handlers::dispatch(&broker, request, &client_host);
+                        let dispatched = handlers::dispatch(&broker, request, &client_host);
+                        let reply = dispatched.reply;
                         let broker = broker.clone();
                         pending.push_back(
                             async move {
@@ -60,10 +61,7 @@ pub(crate) async fn serve(stream: TcpStream, broker: Arc<Broker>, mut shutdown: 
                             }
                             .boxed(),
                         );
-                        // A parked JoinGroup or SyncGroup holds back what follows, as Kafka reads a
-                        // connection's next request only after answering the last: a client that
-                        // retries a join it gave up on then gets the group's current answer.
-                        barrier = matches!(api_key, ApiKey::JoinGroup | ApiKey::SyncGroup);
+                        barrier = dispatched.hold;
                     }
                     Err(DecodeError::UnsupportedVersion { api_key: ApiKey::ApiVersions, correlation_id, .. }) => {
                         let reply = ResponseKind::ApiVersions(api_versions::unsupported());

@@ -94,14 +94,30 @@ impl Partition {
     /// Appends one producer batch after the idempotence checks, if this replica leads; returns
     /// the leader epoch it was appended in, which acks=all waits in (`wait_committed`). A
     /// duplicate of a recent batch returns that batch's original offsets without appending.
-    pub fn append(&self, batch: Bytes, durability: Durability) -> Result<(Appended, i32), ProduceError> {
+    /// `guard`: the transaction guard taken before the coordinator was asked (`txn_guard`).
+    pub fn append(
+        &self,
+        batch: Bytes,
+        durability: Durability,
+        guard: Option<u64>,
+    ) -> Result<(Appended, i32), ProduceError> {
         // Held across the append, so the role cannot change under it.
         let role = self.role.lock().expect("role lock");
         let epoch = role.append_epoch(&self.log).ok_or(ProduceError::NotLeader)?;
-        self.append_as_leader(batch, durability).map(|a| (a, epoch))
+        self.append_as_leader(batch, durability, guard).map(|a| (a, epoch))
     }
 
-    fn append_as_leader(&self, batch: Bytes, durability: Durability) -> Result<Appended, ProduceError> {
+    /// See [`Producers::txn_guard`].
+    pub fn txn_guard(&self, producer_id: i64, epoch: i16) -> Option<u64> {
+        self.producers.lock().expect("producer state lock").txn_guard(producer_id, epoch)
+    }
+
+    fn append_as_leader(
+        &self,
+        batch: Bytes,
+        durability: Durability,
+        guard: Option<u64>,
+    ) -> Result<Appended, ProduceError> {
         let header = batch::BatchHeader::parse(&batch).ok_or(LogError::CorruptMessage { reason: "short batch" })?;
         if header.producer_id == NO_PRODUCER_ID {
             return Ok(self.log.append(batch, durability)?);
@@ -113,6 +129,9 @@ impl Partition {
             code: r.code,
             reason: r.reason,
         };
+        if let Some(guard) = guard.filter(|_| header.is_transactional()) {
+            producers.check_guard(&header, guard).map_err(refused)?;
+        }
         if let Some(duplicate) = producers.check(&header).map_err(refused)? {
             return Ok(Appended {
                 base_offset: duplicate.base_offset,
@@ -245,7 +264,7 @@ mod tests {
             ..LogConfig::default()
         };
         let partition = open_with(dir.path(), config);
-        let append = |batch| partition.append(batch, Durability::Async).expect("append");
+        let append = |batch| partition.append(batch, Durability::Async, None).expect("append");
         let marker = |pid, commit| partition.append_marker(end_txn_marker(pid, 0, commit, 0, 0), Durability::Async);
         append(build::from_producer(0, &keyed("k", "committed"), Producer::transactional(1, 0, 0)));
         marker(1, true).expect("marker");
@@ -287,7 +306,7 @@ mod tests {
     fn a_reopened_partition_knows_its_open_and_aborted_transactions() {
         let dir = tempfile::tempdir().expect("temp dir");
         let partition = open(dir.path());
-        let append = |batch| partition.append(batch, Durability::Async).expect("append");
+        let append = |batch| partition.append(batch, Durability::Async, None).expect("append");
         // Producer 1 writes offset 0 in a transaction aborted at 1; producer 2 opens one at 2;
         // offset 3 is outside any transaction.
         append(build::from_producer(0, &record(), Producer::transactional(1, 0, 0)));

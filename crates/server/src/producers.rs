@@ -40,6 +40,10 @@ struct ProducerEntry {
     txn_first_offset: Option<i64>,
     /// The newest timestamp of its last batch (or marker).
     last_timestamp: i64,
+    /// Markers seen for this producer since the partition opened: a write verified with the
+    /// coordinator may open a transaction only if none came in between (Kafka's
+    /// verification guard).
+    markers: u64,
 }
 
 /// A producer as DescribeProducers shows it (`kafka-transactions describe-producers`).
@@ -91,6 +95,7 @@ impl Producers {
         }
         entry.last_timestamp = header.max_timestamp;
         if header.is_control() {
+            entry.markers += 1;
             // A marker ends the producer's transaction, if one is open.
             if let Some(first_offset) = entry.txn_first_offset.take() {
                 self.open.remove(&first_offset);
@@ -152,6 +157,30 @@ impl Producers {
             return fail(ResponseError::OutOfOrderSequenceNumber, "sequence does not follow the last one");
         }
         Ok(None)
+    }
+
+    /// Whether a transactional batch of this producer and epoch would open a transaction here,
+    /// and so needs the coordinator's word first: `None` when its transaction is open here
+    /// already, else the guard to check when appending ([`Producers::check_guard`]).
+    pub fn txn_guard(&self, producer_id: i64, epoch: i16) -> Option<u64> {
+        match self.entries.get(&producer_id) {
+            Some(e) if e.epoch == epoch && e.txn_first_offset.is_some() => None,
+            Some(e) => Some(e.markers),
+            None => Some(0),
+        }
+    }
+
+    /// Refuses a transactional batch that would open a transaction when a marker for its
+    /// producer arrived since `guard` was taken: the coordinator's word is stale (the
+    /// transaction it verified has ended).
+    pub fn check_guard(&self, header: &BatchHeader, guard: u64) -> Result<(), Refused> {
+        match self.entries.get(&header.producer_id) {
+            Some(e) if e.txn_first_offset.is_none() && e.markers != guard => Err(Refused {
+                code: ResponseError::InvalidTxnState,
+                reason: "the transaction ended while the write was verified",
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// A marker or a coordinator's write may not carry an epoch older than the producer's

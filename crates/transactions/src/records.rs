@@ -3,10 +3,10 @@
 //! reads the same as a Kafka broker's, `kafka-dump-log --transaction-log-decoder` included.
 //!
 //! Key: int16 record type 0, then the transactional id (int16-length string). Value: int16
-//! version, then the fields. Brook writes version 0, as Kafka does for transactions version 1
-//! clients; it reads version 1 too (flexible: compact strings and arrays, and the tagged
-//! PreviousProducerId, NextProducerId and ClientTransactionVersion). A key without a value is
-//! a tombstone: the transactional id expired.
+//! version, then the fields. Version 0 for a transactions version 1 producer's transaction,
+//! version 1 (flexible: compact strings and arrays, and the tagged PreviousProducerId,
+//! NextProducerId and ClientTransactionVersion) for a version 2 producer's, as Kafka writes
+//! them. A key without a value is a tombstone: the transactional id expired.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail, ensure};
 use bytes::{Buf, BufMut, BytesMut};
 
 use crate::state::TxnState;
-use crate::transaction::{NO_EPOCH, NO_PRODUCER_ID, Transaction};
+use crate::transaction::{NO_EPOCH, NO_PRODUCER_ID, TV2, Transaction};
 
 /// The record type of every `__transaction_state` key.
 const KEY_TYPE: i16 = 0;
@@ -33,29 +33,65 @@ pub fn decode_key(key: &[u8]) -> Result<String> {
     r.string(false)
 }
 
-/// The value for a transaction's state: version 0, with the partitions grouped by topic
-/// (none when the state is Empty, as Kafka writes it).
+/// The value for a transaction's state, with the partitions grouped by topic (none when the
+/// state is Empty, as Kafka writes it).
 pub fn encode_value(txn: &Transaction) -> BytesMut {
+    let flexible = txn.client_version >= TV2;
     let mut buf = BytesMut::new();
-    buf.put_i16(0);
+    buf.put_i16(i16::from(flexible));
     buf.put_i64(txn.producer_id);
     buf.put_i16(txn.producer_epoch);
     buf.put_i32(txn.timeout_ms);
     buf.put_i8(txn.state.id());
-    if txn.state == TxnState::Empty {
-        buf.put_i32(-1);
-    } else {
-        let topics = by_topic(&txn.partitions);
-        buf.put_i32(topics.len() as i32);
-        for (topic, partitions) in topics {
+    let topics = if txn.state == TxnState::Empty { None } else { Some(by_topic(&txn.partitions)) };
+    match (&topics, flexible) {
+        (None, false) => buf.put_i32(-1),
+        (None, true) => put_uvarint(&mut buf, 0),
+        (Some(t), false) => buf.put_i32(t.len() as i32),
+        (Some(t), true) => put_uvarint(&mut buf, t.len() as u32 + 1),
+    }
+    for (topic, partitions) in topics.into_iter().flatten() {
+        if flexible {
+            put_uvarint(&mut buf, topic.len() as u32 + 1);
+            buf.put_slice(topic.as_bytes());
+            put_uvarint(&mut buf, partitions.len() as u32 + 1);
+        } else {
             put_str(&mut buf, topic);
             buf.put_i32(partitions.len() as i32);
-            partitions.iter().for_each(|p| buf.put_i32(*p));
+        }
+        partitions.iter().for_each(|p| buf.put_i32(*p));
+        if flexible {
+            put_uvarint(&mut buf, 0);
         }
     }
     buf.put_i64(txn.last_update_ms);
     buf.put_i64(txn.start_ms);
+    if flexible {
+        // Tagged fields at their defaults are left out, as Kafka's serialiser does.
+        let mut tags: Vec<(u32, Vec<u8>)> = Vec::new();
+        if txn.previous_producer_id != NO_PRODUCER_ID {
+            tags.push((0, txn.previous_producer_id.to_be_bytes().to_vec()));
+        }
+        if txn.next_producer_id != NO_PRODUCER_ID {
+            tags.push((1, txn.next_producer_id.to_be_bytes().to_vec()));
+        }
+        tags.push((2, txn.client_version.to_be_bytes().to_vec()));
+        put_uvarint(&mut buf, tags.len() as u32);
+        for (tag, bytes) in tags {
+            put_uvarint(&mut buf, tag);
+            put_uvarint(&mut buf, bytes.len() as u32);
+            buf.put_slice(&bytes);
+        }
+    }
     buf
+}
+
+fn put_uvarint(buf: &mut BytesMut, mut value: u32) {
+    while value >= 0x80 {
+        buf.put_u8((value as u8 & 0x7f) | 0x80);
+        value >>= 7;
+    }
+    buf.put_u8(value as u8);
 }
 
 fn put_str(buf: &mut BytesMut, s: &str) {
@@ -99,13 +135,14 @@ pub fn decode_value(value: &[u8]) -> Result<Transaction> {
     let start_ms = r.i64()?;
     let mut previous_producer_id = NO_PRODUCER_ID;
     let mut next_producer_id = NO_PRODUCER_ID;
+    let mut client_version = 0;
     if flexible {
         r.tags(|tag, mut field| {
             match tag {
                 0 => previous_producer_id = field.i64()?,
                 1 => next_producer_id = field.i64()?,
-                // ClientTransactionVersion, NextProducerEpoch and later tags: not used by a
-                // transactions version 1 coordinator.
+                2 => client_version = field.i16()?,
+                // NextProducerEpoch (two-phase commit, KIP-939) and later tags: not used.
                 _ => {}
             }
             Ok(())
@@ -125,6 +162,7 @@ pub fn decode_value(value: &[u8]) -> Result<Transaction> {
         partitions,
         start_ms,
         last_update_ms,
+        client_version,
     })
 }
 
@@ -212,6 +250,7 @@ mod tests {
             partitions: [("orders".to_string(), 0), ("orders".to_string(), 2), ("totals".to_string(), 1)].into(),
             start_ms: 1_764_590_000_000,
             last_update_ms: 1_764_590_000_123,
+            client_version: 0,
         }
     }
 
@@ -233,7 +272,13 @@ mod tests {
         assert_eq!(decode_value(&hex(KAFKA_V0)).unwrap(), ongoing());
         // Version 1 (what Kafka writes for transactions version 2) with PreviousProducerId and
         // ClientTransactionVersion tagged.
-        assert_eq!(decode_value(&hex(KAFKA_V1)).unwrap(), Transaction { previous_producer_id: 999, ..ongoing() });
+        let v2 = Transaction { previous_producer_id: 999, client_version: TV2, ..ongoing() };
+        assert_eq!(decode_value(&hex(KAFKA_V1)).unwrap(), v2);
+        assert_eq!(encode_value(&v2).to_vec(), hex(KAFKA_V1));
+        let rotating = Transaction { next_producer_id: 1001, ..v2 };
+        assert_eq!(decode_value(&encode_value(&rotating)).unwrap(), rotating);
+        let empty_v2 = Transaction { state: TxnState::Empty, partitions: BTreeSet::new(), ..rotating };
+        assert_eq!(decode_value(&encode_value(&empty_v2)).unwrap(), empty_v2);
         let empty = Transaction {
             producer_epoch: 0,
             state: TxnState::Empty,

@@ -62,14 +62,15 @@ impl TxnState {
         Self::ALL.into_iter().find(|s| s.name() == name)
     }
 
-    /// Whether `self` may follow `from` (Kafka's validPreviousStates, transactions version 1:
-    /// an abort only ends an ongoing transaction).
+    /// Whether `self` may follow `from` (Kafka's validPreviousStates). With transactions
+    /// version 2 a producer may abort without an ongoing transaction (it cannot know whether
+    /// its writes reached a partition), so PrepareAbort also follows Empty and Complete.
     pub fn may_follow(self, from: TxnState) -> bool {
         match self {
             Empty => matches!(from, Empty | CompleteCommit | CompleteAbort),
             Ongoing => matches!(from, Ongoing | Empty | CompleteCommit | CompleteAbort),
             PrepareCommit => from == Ongoing,
-            PrepareAbort => matches!(from, Ongoing | PrepareEpochFence),
+            PrepareAbort => matches!(from, Ongoing | PrepareEpochFence | Empty | CompleteCommit | CompleteAbort),
             CompleteCommit => from == PrepareCommit,
             CompleteAbort => from == PrepareAbort,
             Dead => matches!(from, Empty | CompleteCommit | CompleteAbort),
@@ -109,6 +110,7 @@ mod tests {
         assert!(!CompleteAbort.may_follow(PrepareCommit));
         assert!(!PrepareCommit.may_follow(Empty));
         assert!(PrepareAbort.may_follow(PrepareEpochFence));
+        assert!(PrepareAbort.may_follow(CompleteCommit), "transactions version 2 aborts with no partitions");
         assert!(!Ongoing.may_follow(PrepareCommit));
     }
 }

@@ -1,6 +1,8 @@
 //! One transactional id as its coordinator sees it, and the coordinator's decisions on it
-//! (Kafka's TransactionMetadata and the checks of its TransactionCoordinator, transactions
-//! version 1: the producer keeps its epoch across transactions and adds partitions itself).
+//! (Kafka's TransactionMetadata and the checks of its TransactionCoordinator). Both
+//! transactions versions are served, per transaction: version 1 producers add partitions
+//! themselves and keep their epoch across transactions; version 2 producers (KIP-890 part 2)
+//! have partitions added by the partition leaders, and every EndTxn bumps the epoch.
 //!
 //! A decision never changes the state it judges: it returns the next state, which the caller
 //! writes to `__transaction_state` and then hands back to [`Entry::written`] (or, when the
@@ -28,7 +30,8 @@ pub struct Transaction {
     /// The producer id before the last transition (Kafka's PreviousProducerId): after a
     /// rotation, a retried InitProducerId still names it.
     pub previous_producer_id: i64,
-    /// Only transactions version 2 rotates ids at commit; always -1 here.
+    /// Transactions version 2: the producer id the producer goes on with once this
+    /// transaction completes, when its epoch ran out at the end (-1 otherwise).
     pub next_producer_id: i64,
     pub producer_epoch: i16,
     /// The epoch before the last bump, so that a retried InitProducerId gets the same answer;
@@ -40,6 +43,23 @@ pub struct Transaction {
     /// When the first partition was added; -1 outside a transaction.
     pub start_ms: i64,
     pub last_update_ms: i64,
+    /// Kafka's ClientTransactionVersion: [`TV2`] for a version 2 producer's transaction, else 0.
+    pub client_version: i16,
+}
+
+/// Transactions version 2's ClientTransactionVersion.
+pub const TV2: i16 = 2;
+
+impl Transaction {
+    /// The producer id and epoch a version 2 producer goes on with after this transaction:
+    /// the next producer id at epoch 0 when the epoch ran out, else the (bumped) epoch.
+    pub fn next_ids(&self) -> (i64, i16) {
+        if self.next_producer_id == NO_PRODUCER_ID {
+            (self.producer_id, self.producer_epoch)
+        } else {
+            (self.next_producer_id, 0)
+        }
+    }
 }
 
 /// An epoch this high cannot be bumped for a fence any more: the id gets a new producer id.
@@ -82,6 +102,7 @@ impl Entry {
             partitions: BTreeSet::new(),
             start_ms: -1,
             last_update_ms: now_ms,
+            client_version: 0,
         })
     }
 
@@ -225,17 +246,26 @@ impl Entry {
     }
 
     /// AddPartitionsToTxn (and AddOffsetsToTxn, which adds the group's `__consumer_offsets`
-    /// partition). `None`: the partitions are in the transaction already, nothing to write.
+    /// partition), from a version 1 producer or, for a version 2 producer's first write to a
+    /// partition, from its leader (`client_version` [`TV2`]). `None`: the partitions are in
+    /// the transaction already, nothing to write.
     pub fn add_partitions(
         &mut self,
         producer_id: i64,
         epoch: i16,
         partitions: impl IntoIterator<Item = TopicPartition>,
+        client_version: i16,
         now_ms: i64,
     ) -> Result<Option<Transaction>, ResponseError> {
+        let txn = &self.txn;
+        let preparing = matches!(txn.state, PrepareCommit | PrepareAbort);
+        if preparing && producer_id == txn.next_producer_id && producer_id != NO_PRODUCER_ID {
+            // The producer already goes on under its next id while the last one completes.
+            return Err(ResponseError::ConcurrentTransactions);
+        }
         self.check_producer(producer_id, epoch)?;
         let txn = &self.txn;
-        if matches!(txn.state, PrepareCommit | PrepareAbort) {
+        if preparing {
             return Err(ResponseError::ConcurrentTransactions);
         }
         let mut all = txn.partitions.clone();
@@ -245,12 +275,31 @@ impl Entry {
             return Ok(None);
         }
         let start_ms = if txn.state == Ongoing { txn.start_ms } else { now_ms };
-        let next = Transaction { state: Ongoing, partitions: all, start_ms, ..txn.clone() };
+        let next = Transaction { state: Ongoing, partitions: all, start_ms, client_version, ..txn.clone() };
         Ok(Some(self.propose(next, now_ms)))
     }
 
-    /// EndTxn from the producer. `None`: the transaction already ended this way (a retry),
-    /// answer success with nothing to write.
+    /// KIP-890's check before a transactional write opens the producer's transaction in
+    /// `partition`: the partition must be in the ongoing transaction of this producer id and
+    /// epoch. (A pending write does not matter: the partition's leader refuses the write if a
+    /// marker lands in between.)
+    pub fn verify(&self, producer_id: i64, epoch: i16, partition: &TopicPartition) -> Result<(), ResponseError> {
+        let txn = &self.txn;
+        if txn.producer_id != producer_id {
+            Err(ResponseError::InvalidProducerIdMapping)
+        } else if txn.producer_epoch != epoch {
+            Err(ResponseError::ProducerFenced)
+        } else if matches!(txn.state, PrepareCommit | PrepareAbort) {
+            Err(ResponseError::ConcurrentTransactions)
+        } else if txn.state != Ongoing || !txn.partitions.contains(partition) {
+            Err(ResponseError::InvalidTxnState)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// EndTxn from a version 1 producer. `None`: the transaction already ended this way (a
+    /// retry), answer success with nothing to write.
     pub fn end(
         &mut self,
         producer_id: i64,
@@ -272,6 +321,63 @@ impl Entry {
         }
     }
 
+    /// EndTxn from a version 2 producer (EndTxn v5): the prepared state bumps the epoch (the
+    /// markers carry it, fencing the ended transaction's late writes), or, when the epoch has
+    /// run out, names `next_producer_id` (allocated by the caller) for the producer to go on
+    /// with. An abort needs no ongoing transaction. A retry is recognised by its epoch being
+    /// one below the bumped one. `None`: answer success with nothing to write; the answer's
+    /// ids are [`Transaction::next_ids`] of the state.
+    pub fn end_v2(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+        next_producer_id: Option<i64>,
+        now_ms: i64,
+    ) -> Result<Option<Transaction>, ResponseError> {
+        let txn = &self.txn;
+        if self.pending.is_some() {
+            return Err(ResponseError::ConcurrentTransactions);
+        }
+        let retry_on_overflow =
+            txn.previous_producer_id == producer_id && epoch == i16::MAX - 1 && txn.producer_epoch == 0;
+        let retry_on_bump = i32::from(txn.producer_epoch) == i32::from(epoch) + 1;
+        if txn.producer_id != producer_id && !retry_on_overflow {
+            return Err(ResponseError::InvalidProducerIdMapping);
+        }
+        let valid_epoch = match txn.state {
+            Ongoing | Empty => epoch == txn.producer_epoch,
+            PrepareCommit | PrepareAbort => retry_on_bump,
+            CompleteCommit | CompleteAbort => retry_on_bump || retry_on_overflow || epoch == txn.producer_epoch,
+            Dead | PrepareEpochFence => unreachable!("{:?} is never a written state", txn.state),
+        };
+        if !valid_epoch {
+            return Err(ResponseError::ProducerFenced);
+        }
+        let retry = retry_on_bump || retry_on_overflow;
+        let prepare = match (txn.state, commit) {
+            (Ongoing, true) => PrepareCommit,
+            (Ongoing, false) => PrepareAbort,
+            (CompleteCommit, true) | (CompleteAbort, false) if retry => return Ok(None),
+            (Empty | CompleteCommit | CompleteAbort, false) if !retry => PrepareAbort,
+            (PrepareCommit, true) | (PrepareAbort, false) => return Err(ResponseError::ConcurrentTransactions),
+            _ => return Err(ResponseError::InvalidTxnState),
+        };
+        let partitions = if txn.state == Ongoing { txn.partitions.clone() } else { BTreeSet::new() };
+        let next = Transaction {
+            producer_epoch: txn.producer_epoch.saturating_add(1),
+            last_producer_epoch: txn.producer_epoch,
+            next_producer_id: next_producer_id
+                .filter(|_| epoch_exhausted(txn.producer_epoch))
+                .unwrap_or(NO_PRODUCER_ID),
+            state: prepare,
+            partitions,
+            client_version: TV2,
+            ..txn.clone()
+        };
+        Ok(Some(self.propose(next, now_ms)))
+    }
+
     /// Every marker of a prepared transaction is written: the transaction is complete.
     /// `None` when the state is not a prepared one (or a write is pending).
     pub fn complete(&mut self, now_ms: i64) -> Option<Transaction> {
@@ -283,7 +389,19 @@ impl Entry {
         if self.pending.is_some() {
             return None;
         }
-        let next = Transaction { state, partitions: BTreeSet::new(), ..self.txn.clone() };
+        let done = Transaction { state, partitions: BTreeSet::new(), ..self.txn.clone() };
+        // A version 2 producer whose epoch ran out goes on under its next producer id.
+        let next = if done.next_producer_id == NO_PRODUCER_ID {
+            done
+        } else {
+            Transaction {
+                producer_id: done.next_producer_id,
+                producer_epoch: 0,
+                last_producer_epoch: NO_EPOCH,
+                next_producer_id: NO_PRODUCER_ID,
+                ..done
+            }
+        };
         Some(self.propose(next, now_ms))
     }
 
@@ -321,7 +439,7 @@ mod tests {
         assert_eq!(waits, Err(ResponseError::ConcurrentTransactions));
         e.not_written();
         assert_eq!(e.txn.state, Empty, "a failed tombstone leaves the id as it was");
-        e.add_partitions(PID, e.txn.producer_epoch, [tp("t", 0)], 20_000).expect("add");
+        e.add_partitions(PID, e.txn.producer_epoch, [tp("t", 0)], 0, 20_000).expect("add");
         assert_eq!(e.expire(90_000, 1_000), None, "an id with a pending write does not expire");
         e.written();
         assert_eq!(e.expire(90_000, 1_000), None, "nor one in a transaction");
@@ -356,12 +474,12 @@ mod tests {
     #[test]
     fn commit_goes_through_prepare_to_complete_and_clears_the_partitions() {
         let mut e = initialised();
-        let next = e.add_partitions(PID, 0, [tp("a", 0), tp("b", 1)], 10).unwrap().unwrap();
+        let next = e.add_partitions(PID, 0, [tp("a", 0), tp("b", 1)], 0, 10).unwrap().unwrap();
         assert_eq!((next.state, next.start_ms), (Ongoing, 10));
         write(&mut e, next);
         // Adding what is there already writes nothing.
-        assert_eq!(e.add_partitions(PID, 0, [tp("a", 0)], 11), Ok(None));
-        let next = e.add_partitions(PID, 0, [tp("c", 2)], 12).unwrap().unwrap();
+        assert_eq!(e.add_partitions(PID, 0, [tp("a", 0)], 0, 11), Ok(None));
+        let next = e.add_partitions(PID, 0, [tp("c", 2)], 0, 12).unwrap().unwrap();
         assert_eq!((next.partitions.len(), next.start_ms), (3, 10));
         write(&mut e, next);
         let next = e.end(PID, 0, true, 20).unwrap().unwrap();
@@ -370,24 +488,24 @@ mod tests {
         // The commit's retry while markers are written, and an abort now, are refused.
         assert_eq!(e.end(PID, 0, true, 21), Err(ResponseError::ConcurrentTransactions));
         assert_eq!(e.end(PID, 0, false, 21), Err(ResponseError::InvalidTxnState));
-        assert_eq!(e.add_partitions(PID, 0, [tp("d", 0)], 21), Err(ResponseError::ConcurrentTransactions));
+        assert_eq!(e.add_partitions(PID, 0, [tp("d", 0)], 0, 21), Err(ResponseError::ConcurrentTransactions));
         let done = e.complete(30).unwrap();
         assert_eq!((done.state, done.partitions.len(), done.producer_epoch), (CompleteCommit, 0, 0));
         write(&mut e, done);
         // A retried commit succeeds with nothing to do; the next transaction starts afresh.
         assert_eq!(e.end(PID, 0, true, 31), Ok(None));
         assert_eq!(e.end(PID, 0, false, 31), Err(ResponseError::InvalidTxnState));
-        let next = e.add_partitions(PID, 0, [tp("a", 1)], 40).unwrap().unwrap();
+        let next = e.add_partitions(PID, 0, [tp("a", 1)], 0, 40).unwrap().unwrap();
         assert_eq!((next.state, next.start_ms, next.partitions.len()), (Ongoing, 40, 1));
     }
 
     #[test]
     fn requests_with_the_wrong_producer_are_refused_as_kafka_does() {
         let mut e = initialised();
-        assert_eq!(e.add_partitions(PID + 1, 0, [tp("a", 0)], 1), Err(ResponseError::InvalidProducerIdMapping));
-        assert_eq!(e.add_partitions(PID, 1, [tp("a", 0)], 1), Err(ResponseError::ProducerFenced));
+        assert_eq!(e.add_partitions(PID + 1, 0, [tp("a", 0)], 0, 1), Err(ResponseError::InvalidProducerIdMapping));
+        assert_eq!(e.add_partitions(PID, 1, [tp("a", 0)], 0, 1), Err(ResponseError::ProducerFenced));
         assert_eq!(e.end(PID, 0, true, 1), Err(ResponseError::InvalidTxnState));
-        let next = e.add_partitions(PID, 0, [tp("a", 0)], 1).unwrap().unwrap();
+        let next = e.add_partitions(PID, 0, [tp("a", 0)], 0, 1).unwrap().unwrap();
         // A second request while the first is being written.
         assert_eq!(e.end(PID, 0, true, 1), Err(ResponseError::ConcurrentTransactions));
         write(&mut e, next);
@@ -396,7 +514,7 @@ mod tests {
     #[test]
     fn a_new_producer_fences_the_old_one_and_aborts_its_transaction() {
         let mut e = initialised();
-        let next = e.add_partitions(PID, 0, [tp("a", 0)], 1).unwrap().unwrap();
+        let next = e.add_partitions(PID, 0, [tp("a", 0)], 0, 1).unwrap().unwrap();
         write(&mut e, next);
         let Ok(Init::AbortFirst(abort)) = e.init_producer_id(60_000, None, 2, || unreachable!()) else { panic!() };
         assert_eq!((abort.state, abort.producer_epoch, abort.partitions.len()), (PrepareAbort, 1, 1));
@@ -413,7 +531,7 @@ mod tests {
     #[test]
     fn a_failed_fence_is_retried_under_the_same_epoch() {
         let mut e = initialised();
-        let next = e.add_partitions(PID, 0, [tp("a", 0)], 1).unwrap().unwrap();
+        let next = e.add_partitions(PID, 0, [tp("a", 0)], 0, 1).unwrap().unwrap();
         write(&mut e, next);
         let Ok(Init::AbortFirst(abort)) = e.init_producer_id(60_000, None, 2, || unreachable!()) else { panic!() };
         assert_eq!(abort.producer_epoch, 1);
@@ -466,7 +584,7 @@ mod tests {
     fn a_transaction_past_its_timeout_is_aborted_under_a_new_epoch() {
         let mut e = initialised();
         assert_eq!(e.abort_if_timed_out(1_000_000), None, "no transaction, nothing to abort");
-        let next = e.add_partitions(PID, 0, [tp("a", 0)], 100).unwrap().unwrap();
+        let next = e.add_partitions(PID, 0, [tp("a", 0)], 0, 100).unwrap().unwrap();
         write(&mut e, next);
         assert_eq!(e.abort_if_timed_out(60_100), None);
         let abort = e.abort_if_timed_out(60_101).unwrap();
@@ -476,5 +594,76 @@ mod tests {
         assert_eq!(e.end(PID, 0, true, 60_200), Err(ResponseError::ProducerFenced));
         let done = e.complete(60_300).unwrap();
         assert_eq!(done.state, CompleteAbort);
+    }
+
+    #[test]
+    fn a_version_2_end_bumps_the_epoch_and_a_retry_gets_the_same_answer() {
+        let mut e = initialised();
+        let next = e.add_partitions(PID, 0, [tp("a", 0)], TV2, 10).unwrap().unwrap();
+        assert_eq!(next.client_version, TV2);
+        write(&mut e, next);
+        let prepared = e.end_v2(PID, 0, true, None, 20).unwrap().unwrap();
+        assert_eq!((prepared.state, prepared.producer_epoch, prepared.partitions.len()), (PrepareCommit, 1, 1));
+        write(&mut e, prepared);
+        assert_eq!(e.txn.next_ids(), (PID, 1));
+        // The retry while the markers are written waits; a write under the old epoch is fenced.
+        assert_eq!(e.end_v2(PID, 0, true, None, 21), Err(ResponseError::ConcurrentTransactions));
+        assert_eq!(e.verify(PID, 0, &tp("a", 0)), Err(ResponseError::ProducerFenced));
+        let done = e.complete(30).unwrap();
+        write(&mut e, done);
+        // Once complete, the retry succeeds with nothing to write; an abort under the old
+        // epoch is a mistake; the new epoch starts the next transaction.
+        assert_eq!(e.end_v2(PID, 0, true, None, 31), Ok(None));
+        assert_eq!(e.end_v2(PID, 0, false, None, 31), Err(ResponseError::InvalidTxnState));
+        assert_eq!(e.end_v2(PID, 0, true, None, 31).map(|_| e.txn.next_ids()), Ok((PID, 1)));
+        let next = e.add_partitions(PID, 1, [tp("b", 0)], TV2, 40).unwrap().unwrap();
+        assert_eq!((next.state, next.producer_epoch), (Ongoing, 1));
+    }
+
+    #[test]
+    fn a_version_2_abort_needs_no_transaction_and_a_commit_does() {
+        let mut e = initialised();
+        assert_eq!(e.end_v2(PID, 0, true, None, 1), Err(ResponseError::InvalidTxnState));
+        let abort = e.end_v2(PID, 0, false, None, 1).unwrap().unwrap();
+        assert_eq!((abort.state, abort.producer_epoch, abort.partitions.len()), (PrepareAbort, 1, 0));
+        write(&mut e, abort);
+        let done = e.complete(2).unwrap();
+        write(&mut e, done);
+        assert_eq!((e.txn.state, e.txn.producer_epoch), (CompleteAbort, 1));
+        assert_eq!(e.end_v2(PID, 0, false, None, 3), Ok(None), "a retry");
+        assert_eq!(e.end_v2(PID, 2, false, None, 3), Err(ResponseError::ProducerFenced));
+        assert_eq!(e.end_v2(PID + 1, 1, false, None, 3), Err(ResponseError::InvalidProducerIdMapping));
+    }
+
+    #[test]
+    fn a_version_2_producer_whose_epoch_runs_out_goes_on_under_the_next_producer_id() {
+        let mut e = initialised();
+        e.txn.producer_epoch = i16::MAX - 1;
+        let next = e.add_partitions(PID, i16::MAX - 1, [tp("a", 0)], TV2, 1).unwrap().unwrap();
+        write(&mut e, next);
+        let prepared = e.end_v2(PID, i16::MAX - 1, true, Some(PID + 1), 2).unwrap().unwrap();
+        assert_eq!((prepared.producer_id, prepared.producer_epoch), (PID, i16::MAX), "markers under the old id");
+        assert_eq!(prepared.next_ids(), (PID + 1, 0));
+        write(&mut e, prepared);
+        // The producer already writes under its next id: it waits for the completion.
+        let early = e.add_partitions(PID + 1, 0, [tp("a", 0)], TV2, 3);
+        assert_eq!(early, Err(ResponseError::ConcurrentTransactions));
+        let done = e.complete(4).unwrap();
+        assert_eq!((done.producer_id, done.producer_epoch, done.previous_producer_id), (PID + 1, 0, PID));
+        write(&mut e, done);
+        assert_eq!(e.end_v2(PID, i16::MAX - 1, true, None, 5), Ok(None), "a retry under the old id");
+        assert!(e.add_partitions(PID + 1, 0, [tp("a", 0)], TV2, 6).unwrap().is_some());
+    }
+
+    #[test]
+    fn verification_wants_the_partition_in_the_producers_ongoing_transaction() {
+        let mut e = initialised();
+        assert_eq!(e.verify(PID, 0, &tp("a", 0)), Err(ResponseError::InvalidTxnState));
+        let next = e.add_partitions(PID, 0, [tp("a", 0)], 0, 1).unwrap().unwrap();
+        write(&mut e, next);
+        assert_eq!(e.verify(PID, 0, &tp("a", 0)), Ok(()));
+        assert_eq!(e.verify(PID, 0, &tp("a", 1)), Err(ResponseError::InvalidTxnState));
+        assert_eq!(e.verify(PID + 1, 0, &tp("a", 0)), Err(ResponseError::InvalidProducerIdMapping));
+        assert_eq!(e.verify(PID, 1, &tp("a", 0)), Err(ResponseError::ProducerFenced));
     }
 }

@@ -9,8 +9,8 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, FetchRequest, ProduceRequest, RequestHeader, ResponseHeader, ResponseKind, TopicName,
-    create_topics_request::CreatableTopic,
+    ApiKey, CreateTopicsRequest, EndTxnRequest, FetchRequest, InitProducerIdRequest, ProduceRequest, ProducerId,
+    RequestHeader, ResponseHeader, ResponseKind, TopicName, TransactionalId, create_topics_request::CreatableTopic,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
@@ -236,4 +236,54 @@ pub fn offset_for_leader_epoch(
         }
         other => panic!("unexpected answer {other:?}"),
     }
+}
+
+pub fn txn_id(id: &str) -> TransactionalId {
+    TransactionalId(StrBytes::from_string(id.to_string()))
+}
+
+/// InitProducerId v4 for transactional id `id`: the error code, producer id and epoch.
+pub fn init_txn(conn: &mut Conn, id: &str, timeout_ms: i32) -> (i16, (i64, i16)) {
+    let request = InitProducerIdRequest::default()
+        .with_transactional_id(Some(txn_id(id)))
+        .with_transaction_timeout_ms(timeout_ms);
+    let ResponseKind::InitProducerId(r) = conn.call(ApiKey::InitProducerId, 4, &request) else { panic!() };
+    (r.error_code, (r.producer_id.0, r.producer_epoch))
+}
+
+/// EndTxn at `version`: the error code, and (v5) the producer id and epoch to go on with.
+pub fn end_txn_at(conn: &mut Conn, version: i16, id: &str, pid: i64, epoch: i16, commit: bool) -> (i16, (i64, i16)) {
+    let request = EndTxnRequest::default()
+        .with_transactional_id(txn_id(id))
+        .with_producer_id(ProducerId(pid))
+        .with_producer_epoch(epoch)
+        .with_committed(commit);
+    let ResponseKind::EndTxn(r) = conn.call(ApiKey::EndTxn, version, &request) else { panic!() };
+    (r.error_code, (r.producer_id.0, r.producer_epoch))
+}
+
+/// A one-record transactional batch of `id`'s producer, acks=all, at Produce `version` (v12+:
+/// transactions version 2, the leader adds the partition to the transaction): its error code.
+pub fn produce_txn_at(
+    conn: &mut Conn,
+    version: i16,
+    id: &str,
+    (topic, partition): (&str, i32),
+    (pid, epoch, sequence): (i64, i16, i32),
+) -> i16 {
+    let records = [build::Record { timestamp_delta: 0, key: None, value: Some(b"v".to_vec()) }];
+    let batch = build::from_producer(now_ms(), &records, batch::Producer::transactional(pid, epoch, sequence));
+    let request = ProduceRequest::default()
+        .with_transactional_id(Some(txn_id(id)))
+        .with_acks(-1)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partition_data(vec![
+                    PartitionProduceData::default().with_index(partition).with_records(Some(batch)),
+                ]),
+        ]);
+    let ResponseKind::Produce(r) = conn.call(ApiKey::Produce, version, &request) else { panic!() };
+    r.responses[0].partition_responses[0].error_code
 }

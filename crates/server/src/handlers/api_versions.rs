@@ -3,8 +3,9 @@
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::ApiKey;
-use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::api_versions_response::{ApiVersion, FinalizedFeatureKey, SupportedFeatureKey};
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::protocol::StrBytes;
 
 /// (API, lowest version, highest version). The lowest versions are Kafka 4.0's.
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
@@ -16,12 +17,13 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::InitProducerId, 0, 5),
-    // Transactions version 1: clients add partitions themselves (AddPartitionsToTxn v4+ is
-    // the brokers' batched verification, v5 and EndTxn v5 are transactions version 2).
-    (ApiKey::AddPartitionsToTxn, 0, 3),
+    // AddPartitionsToTxn v4+ is the brokers' batched form (KIP-890); EndTxn v5 and
+    // TxnOffsetCommit v5 are transactions version 2. (Kafka 4.4's TxnOffsetCommit v6 is not
+    // in the protocol crate.)
+    (ApiKey::AddPartitionsToTxn, 0, 5),
     (ApiKey::AddOffsetsToTxn, 0, 4),
-    (ApiKey::EndTxn, 0, 4),
-    (ApiKey::TxnOffsetCommit, 0, 4),
+    (ApiKey::EndTxn, 0, 5),
+    (ApiKey::TxnOffsetCommit, 0, 5),
     (ApiKey::WriteTxnMarkers, 1, 1),
     // ListTransactions v2's transactional id pattern (KIP-1152) is a Java regex: not served.
     (ApiKey::DescribeTransactions, 0, 0),
@@ -58,8 +60,30 @@ pub fn supports(api_key: ApiKey, version: i16) -> bool {
     SUPPORTED.iter().any(|&(key, min, max)| key == api_key && (min..=max).contains(&version))
 }
 
-pub fn handle(_request: &ApiVersionsRequest, _version: i16) -> ApiVersionsResponse {
+/// The feature Kafka clients read to choose transactions version 2 (KIP-890 part 2: Produce
+/// v12+ without AddPartitionsToTxn, an epoch bump at every EndTxn), finalized at its highest
+/// level as a new Kafka 4 cluster has it.
+const TRANSACTION_VERSION: &str = "transaction.version";
+const TRANSACTION_VERSION_LEVEL: i16 = 2;
+
+/// `features_epoch`: the epoch of the finalized features (Kafka's is the metadata offset
+/// they were read at; clients keep the features of the highest epoch they have seen).
+pub fn handle(_request: &ApiVersionsRequest, _version: i16, features_epoch: i64) -> ApiVersionsResponse {
+    let name = StrBytes::from_static_str(TRANSACTION_VERSION);
     response(0)
+        .with_supported_features(vec![
+            SupportedFeatureKey::default()
+                .with_name(name.clone())
+                .with_min_version(0)
+                .with_max_version(TRANSACTION_VERSION_LEVEL),
+        ])
+        .with_finalized_features_epoch(features_epoch)
+        .with_finalized_features(vec![
+            FinalizedFeatureKey::default()
+                .with_name(name)
+                .with_min_version_level(TRANSACTION_VERSION_LEVEL)
+                .with_max_version_level(TRANSACTION_VERSION_LEVEL),
+        ])
 }
 
 /// The answer to an ApiVersions request at a version Brook does not know: the error and the

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use kafka_protocol::messages::BrokerId;
-use kafka_protocol::messages::{RequestKind, ResponseKind};
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 use tracing::error;
 use uuid::Uuid;
@@ -40,18 +40,39 @@ use crate::codec::Request;
 /// A response to come; `None` for requests that get none (produce with acks=0).
 pub type Reply = BoxFuture<'static, Option<ResponseKind>>;
 
+/// A dispatched request: its reply, and whether the connection must answer it before it
+/// reads the next request (as Kafka reads a connection's requests one at a time).
+pub struct Dispatched {
+    pub reply: Reply,
+    pub hold: bool,
+}
+
 /// Routes a request; `client_host` is the peer's address as Kafka shows it ("/127.0.0.1").
-pub fn dispatch(broker: &Arc<Broker>, request: Request, client_host: &str) -> Reply {
+pub fn dispatch(broker: &Arc<Broker>, request: Request, client_host: &str) -> Dispatched {
+    let version = request.version();
+    if let RequestKind::Produce(r) = request.body {
+        let (reply, hold) = produce::handle(broker, r, version);
+        return Dispatched { reply, hold };
+    }
+    // A parked JoinGroup or SyncGroup holds back what follows: a client that retries a join
+    // it gave up on then gets the group's current answer.
+    let hold = matches!(request.api_key, ApiKey::JoinGroup | ApiKey::SyncGroup);
+    Dispatched { reply: route(broker, request, client_host), hold }
+}
+
+fn route(broker: &Arc<Broker>, request: Request, client_host: &str) -> Reply {
     let version = request.version();
     let ready = |response: ResponseKind| futures::future::ready(Some(response)).boxed();
     let b = broker.clone();
     match request.body {
-        RequestKind::ApiVersions(r) => ready(ResponseKind::ApiVersions(api_versions::handle(&r, version))),
+        RequestKind::ApiVersions(r) => {
+            let features_epoch = i64::try_from(broker.image().applied_index).unwrap_or(i64::MAX);
+            ready(ResponseKind::ApiVersions(api_versions::handle(&r, version, features_epoch)))
+        }
         RequestKind::Metadata(r) => {
             let broker = broker.clone();
             async move { Some(ResponseKind::Metadata(metadata::handle(&broker, r, version).await)) }.boxed()
         }
-        RequestKind::Produce(r) => produce::handle(broker, r, version),
         RequestKind::Fetch(r) => {
             let broker = broker.clone();
             async move { Some(ResponseKind::Fetch(fetch::handle(&broker, r, version).await)) }.boxed()

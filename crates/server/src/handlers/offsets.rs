@@ -1,8 +1,10 @@
 //! OffsetCommit, TxnOffsetCommit, OffsetFetch (one group before v8, many after) and
 //! OffsetDelete.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use brook_transactions::transaction::TopicPartition;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
 use kafka_protocol::messages::offset_delete_response::{OffsetDeleteResponsePartition, OffsetDeleteResponseTopic};
@@ -19,6 +21,7 @@ use super::text;
 use super::transactions::fenced_as;
 use crate::broker::Broker;
 use crate::group::{CommitPartition, Committer, FetchedOffset, OFFSETS_TOPIC, TxnCommitter};
+use crate::transactions::verification::{self, Gate, Need, Writer};
 
 fn partition_exists(broker: &Broker, topic: &str, partition: i32) -> bool {
     broker.topic(topic).is_some_and(|t| (0..t.partitions).contains(&partition))
@@ -68,12 +71,20 @@ pub(super) async fn txn_commit(
     request: TxnOffsetCommitRequest,
     version: i16,
 ) -> TxnOffsetCommitResponse {
-    let place = (OFFSETS_TOPIC.to_string(), broker.groups.partition_for(&request.group_id));
     let (producer_id, epoch) = (request.producer_id.0, request.producer_epoch);
-    let early = broker.check_coordinator(&request.group_id).err().or_else(|| {
-        let verified = broker.transactions.verify(&request.transactional_id, producer_id, epoch, &place);
-        verified.err().map(|code| fenced_as(code, version, 3))
-    });
+    let early = match broker.check_coordinator(&request.group_id) {
+        Err(code) => Some(code),
+        Ok(()) => {
+            // TxnOffsetCommit v5 is transactions version 2: the group's partition is added to
+            // the transaction here, as a partition leader adds a produced-to partition.
+            let need = if version >= 5 { Need::Add } else { Need::Verify };
+            let writer = Writer { transactional_id: &request.transactional_id, producer_id, epoch };
+            let place = (OFFSETS_TOPIC.to_string(), broker.groups.partition_for(&request.group_id));
+            let abortable = version == 4;
+            let code = offsets_partition_in_txn(broker, writer, place, need, abortable).await;
+            code.map(|code| fenced_as(code, version, 3))
+        }
+    };
     let partitions = request.topics.iter().flat_map(|topic| {
         topic.partitions.iter().map(|p| CommitPartition {
             topic: topic.name.to_string(),
@@ -107,6 +118,32 @@ pub(super) async fn txn_commit(
         })
         .collect();
     TxnOffsetCommitResponse::default().with_topics(topics)
+}
+
+/// The transaction coordinator's word on a transactional offset commit to `place` (the
+/// group's `__consumer_offsets` partition): `None` when it may be written. Retriable troubles
+/// become COORDINATOR_LOAD_IN_PROGRESS, which producers retry without a new lookup.
+async fn offsets_partition_in_txn(
+    broker: &Arc<Broker>,
+    writer: Writer<'_>,
+    place: TopicPartition,
+    need: Need,
+    abortable: bool,
+) -> Option<ResponseError> {
+    let local = broker.partition(&place.0, place.1);
+    if local.is_some_and(|p| p.txn_guard(writer.producer_id, writer.epoch).is_none()) {
+        return None;
+    }
+    let code = match broker.transactions.gate(writer, &place, need) {
+        Gate::Open => return None,
+        Gate::Refused(code) => code,
+        Gate::Ask => verification::ask(broker, writer, BTreeSet::from([place.clone()]), need).await.remove(&place)?,
+    };
+    Some(match verification::for_producer(code, abortable).0 {
+        ResponseError::NotEnoughReplicas => ResponseError::CoordinatorLoadInProgress,
+        ResponseError::InvalidProducerEpoch => ResponseError::ProducerFenced,
+        other => other,
+    })
 }
 
 /// A partition of a commit request: topic, index, and the error known before the coordinator.

@@ -1,18 +1,23 @@
 //! Produce: appends each partition's batch in request order, then (acks=all) waits for the
-//! high watermark to cover it, within the request's `timeout_ms`.
+//! high watermark to cover it, within the request's `timeout_ms`. A transactional batch that
+//! would open its producer's transaction in a partition is first checked with the
+//! transaction coordinator (`transactions::verification`); when that means waiting, the whole
+//! request appends after the answer.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use brook_log::batch::BatchHeader;
 use brook_log::{Appended, Durability};
+use brook_transactions::transaction::TopicPartition;
 use bytes::Bytes;
 use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{
     LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
 };
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind, TopicName};
 use kafka_protocol::records::Compression;
 use tracing::debug;
 
@@ -21,10 +26,25 @@ use crate::broker::TopicMeta;
 use crate::broker::{ApiError, Broker};
 use crate::partition::Partition;
 use crate::records::{has_keyless_record, recompress};
-use crate::transactions::TransactionCoordinator;
+use crate::transactions::verification::{self, Gate, Need, Writer};
+use uuid::Uuid;
 
 /// A partition's error code and message.
 type Refusal = (ResponseError, Option<String>);
+
+/// One partition's batch, checked and ready to append (or refused).
+struct Checked {
+    index: i32,
+    result: Result<Ready, Refusal>,
+}
+
+struct Ready {
+    partition: Arc<Partition>,
+    records: Bytes,
+    /// A transactional batch that may open its producer's transaction here: the partition's
+    /// guard, and whether the coordinator must still be asked.
+    txn: Option<(u64, bool)>,
+}
 
 /// One partition's outcome before any wait.
 struct Outcome {
@@ -32,17 +52,28 @@ struct Outcome {
     result: Result<(Arc<Partition>, (Appended, i32)), Refusal>,
 }
 
-pub(super) fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Reply {
+/// A topic of the request: its name and id as sent, its id here, and its partitions.
+type TopicOf<T> = (TopicName, Uuid, Option<Uuid>, Vec<T>);
+
+/// Returns the reply, and whether the connection must hold its next requests until it is
+/// answered: a transactional write that waits for its coordinator appends later, and the
+/// producer's next batches must not overtake it.
+pub(super) fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> (Reply, bool) {
     let acks = request.acks;
     let durability = if acks == -1 { Durability::Sync } else { Durability::Async };
-    let mut topics = Vec::with_capacity(request.topic_data.len());
     let transactional_id = request.transactional_id.as_ref().map(|id| id.to_string()).filter(|id| !id.is_empty());
-    let txn = transactional_id.as_deref().map(|id| TxnCheck { id, coordinator: &broker.transactions });
+    // Transactions version 2 producers (Produce v12+) leave adding partitions to the leader;
+    // v11 clients know TRANSACTION_ABORTABLE.
+    let need = if version >= 12 { Need::Add } else { Need::Verify };
+    let abortable = version == 11;
+    let mut writer: Option<(i64, i16)> = None;
+    let mut asks = BTreeSet::new();
+    let mut topics: Vec<TopicOf<Checked>> = Vec::with_capacity(request.topic_data.len());
     for topic in request.topic_data {
         let meta = if version >= 13 { broker.topic_by_id(&topic.topic_id) } else { broker.topic(&topic.name.0) };
         let unknown =
             if version >= 13 { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
-        let outcomes: Vec<Outcome> = topic
+        let checked: Vec<Checked> = topic
             .partition_data
             .into_iter()
             .map(|p| {
@@ -57,77 +88,175 @@ pub(super) fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16
                         Some((_, Err(code))) => Err((code, None)),
                         Some((meta, Ok(partition))) => {
                             let enough = if acks == -1 { partition.check_enough_replicas() } else { Ok(()) };
-                            enough
-                                .map_err(|(code, message)| (code, Some(message)))
-                                .and_then(|()| append(&partition, p.records, &topic_rules(meta), txn, durability))
-                                .map(|a| (partition, a))
+                            enough.map_err(|(code, message)| (code, Some(message))).and_then(|()| {
+                                let records = check(p.records, &topic_rules(meta))?;
+                                let txn =
+                                    TxnWrite { id: transactional_id.as_deref(), need, abortable, writer: &mut writer };
+                                let txn = gate(broker, &partition, &records, txn, &mut asks)?;
+                                Ok(Ready { partition, records, txn })
+                            })
                         }
                     }
                 };
-                Outcome { index: p.index, result }
+                Checked { index: p.index, result }
             })
             .collect();
-        topics.push((topic.name, topic.topic_id, meta.map(|m| m.id), outcomes));
+        topics.push((topic.name, topic.topic_id, meta.map(|m| m.id), checked));
     }
-    if acks == 0 {
-        return futures::future::ready(None).boxed();
-    }
-    let timeout = Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0));
     let broker = broker.clone();
-    async move {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut responses = Vec::with_capacity(topics.len());
-        let mut hints = LeaderHints::default();
-        for (name, topic_id, id, outcomes) in topics {
-            let mut partitions = Vec::with_capacity(outcomes.len());
-            for outcome in outcomes {
-                let response = PartitionProduceResponse::default().with_index(outcome.index);
-                partitions.push(match outcome.result {
-                    Ok((partition, (appended, leader_epoch))) => {
-                        let waited = if acks == -1 {
-                            let wait = partition.wait_committed(appended.last_offset + 1, leader_epoch);
-                            tokio::time::timeout_at(deadline, wait).await
-                        } else {
-                            Ok(Ok(()))
-                        };
-                        match waited {
-                            Ok(Ok(())) => response
-                                .with_base_offset(appended.base_offset)
-                                .with_log_append_time_ms(appended.log_append_time_ms)
-                                .with_log_start_offset(appended.log_start_offset),
-                            Ok(Err(code)) => response.with_error_code(code.code()).with_base_offset(-1),
-                            Err(_) => {
-                                response.with_error_code(ResponseError::RequestTimedOut.code()).with_base_offset(-1)
-                            }
-                        }
-                    }
-                    Err((code, message)) => {
-                        response.with_error_code(code.code()).with_base_offset(-1).with_error_message(message.map(text))
-                    }
+    match (transactional_id, writer) {
+        (Some(id), Some((producer_id, epoch))) if !asks.is_empty() => {
+            let reply = async move {
+                let writer = Writer { transactional_id: &id, producer_id, epoch };
+                let refused = verification::ask(&broker, writer, asks, need).await;
+                let outcomes = append_all(topics, durability, abortable, |partition| {
+                    refused.get(&(partition.topic.clone(), partition.index)).copied()
                 });
-                // KIP-951: the partition's leader now, read after any wait.
-                if let (Some(response), Some(id)) = (partitions.last_mut(), id)
-                    && version >= 10
-                    && response.error_code == ResponseError::NotLeaderOrFollower.code()
-                {
-                    let (leader, epoch) = hints.leader(&broker, &id, response.index);
-                    response.current_leader =
-                        LeaderIdAndEpoch::default().with_leader_id(leader.into()).with_leader_epoch(epoch);
-                }
-            }
-            responses.push(
-                TopicProduceResponse::default()
-                    .with_name(name)
-                    .with_topic_id(topic_id)
-                    .with_partition_responses(partitions),
-            );
+                respond(broker, outcomes, acks, request.timeout_ms, version).await
+            };
+            (reply.boxed(), true)
         }
-        let endpoints = hints.endpoints(|node_id, host, port, rack| {
-            NodeEndpoint::default().with_node_id(node_id).with_host(host).with_port(port).with_rack(rack)
-        });
-        Some(ResponseKind::Produce(ProduceResponse::default().with_responses(responses).with_node_endpoints(endpoints)))
+        _ => {
+            let outcomes = append_all(topics, durability, abortable, |_| None);
+            (respond(broker, outcomes, acks, request.timeout_ms, version).boxed(), false)
+        }
     }
-    .boxed()
+}
+
+/// Appends each ready batch in request order; `refused` gives a partition's coordinator
+/// refusal, if any.
+fn append_all(
+    topics: Vec<TopicOf<Checked>>,
+    durability: Durability,
+    abortable: bool,
+    refused: impl Fn(&Partition) -> Option<ResponseError>,
+) -> Vec<TopicOf<Outcome>> {
+    let append_one = |ready: Ready| {
+        if let Some(code) = ready.txn.and_then(|_| refused(&ready.partition)) {
+            return Err(verification::for_producer(code, abortable));
+        }
+        let guard = ready.txn.map(|(guard, _)| guard);
+        append(&ready.partition, ready.records, durability, guard).map(|a| (ready.partition, a))
+    };
+    topics
+        .into_iter()
+        .map(|(name, topic_id, id, checked)| {
+            let outcomes = checked
+                .into_iter()
+                .map(|c| Outcome { index: c.index, result: c.result.and_then(append_one) })
+                .collect();
+            (name, topic_id, id, outcomes)
+        })
+        .collect()
+}
+
+/// The answer, once acks=all writes are committed (or the request's `timeout_ms` passed).
+async fn respond(
+    broker: Arc<Broker>,
+    topics: Vec<TopicOf<Outcome>>,
+    acks: i16,
+    timeout_ms: i32,
+    version: i16,
+) -> Option<ResponseKind> {
+    if acks == 0 {
+        return None;
+    }
+    let timeout = Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0));
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut responses = Vec::with_capacity(topics.len());
+    let mut hints = LeaderHints::default();
+    for (name, topic_id, id, outcomes) in topics {
+        let mut partitions = Vec::with_capacity(outcomes.len());
+        for outcome in outcomes {
+            let response = PartitionProduceResponse::default().with_index(outcome.index);
+            partitions.push(match outcome.result {
+                Ok((partition, (appended, leader_epoch))) => {
+                    let waited = if acks == -1 {
+                        let wait = partition.wait_committed(appended.last_offset + 1, leader_epoch);
+                        tokio::time::timeout_at(deadline, wait).await
+                    } else {
+                        Ok(Ok(()))
+                    };
+                    match waited {
+                        Ok(Ok(())) => response
+                            .with_base_offset(appended.base_offset)
+                            .with_log_append_time_ms(appended.log_append_time_ms)
+                            .with_log_start_offset(appended.log_start_offset),
+                        Ok(Err(code)) => response.with_error_code(code.code()).with_base_offset(-1),
+                        Err(_) => response.with_error_code(ResponseError::RequestTimedOut.code()).with_base_offset(-1),
+                    }
+                }
+                Err((code, message)) => {
+                    response.with_error_code(code.code()).with_base_offset(-1).with_error_message(message.map(text))
+                }
+            });
+            // KIP-951: the partition's leader now, read after any wait.
+            if let (Some(response), Some(id)) = (partitions.last_mut(), id)
+                && version >= 10
+                && response.error_code == ResponseError::NotLeaderOrFollower.code()
+            {
+                let (leader, epoch) = hints.leader(&broker, &id, response.index);
+                response.current_leader =
+                    LeaderIdAndEpoch::default().with_leader_id(leader.into()).with_leader_epoch(epoch);
+            }
+        }
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(name)
+                .with_topic_id(topic_id)
+                .with_partition_responses(partitions),
+        );
+    }
+    let endpoints = hints.endpoints(|node_id, host, port, rack| {
+        NodeEndpoint::default().with_node_id(node_id).with_host(host).with_port(port).with_rack(rack)
+    });
+    Some(ResponseKind::Produce(ProduceResponse::default().with_responses(responses).with_node_endpoints(endpoints)))
+}
+
+/// The request's transactional id and what its coordinator is asked, for [`gate`].
+struct TxnWrite<'a> {
+    id: Option<&'a str>,
+    need: Need,
+    abortable: bool,
+    /// The producer of the request's transactional batches (one per request, as in Kafka).
+    writer: &'a mut Option<(i64, i16)>,
+}
+
+/// A transactional batch's check before it may open its producer's transaction in
+/// `partition`: `None` for other batches; else the guard, and whether the coordinator must
+/// be asked (the partition is then added to `asks`).
+fn gate(
+    broker: &Broker,
+    partition: &Partition,
+    records: &Bytes,
+    txn: TxnWrite<'_>,
+    asks: &mut BTreeSet<TopicPartition>,
+) -> Result<Option<(u64, bool)>, Refusal> {
+    let header = BatchHeader::parse(records).ok_or((ResponseError::CorruptMessage, None))?;
+    if !header.is_transactional() {
+        return Ok(None);
+    }
+    // As Kafka: a transactional batch comes with the transactional id that owns it.
+    let Some(id) = txn.id else {
+        let message = "a transactional batch needs the producer's transactional.id";
+        return Err((ResponseError::TransactionalIdAuthorizationFailed, Some(message.into())));
+    };
+    let producer = (header.producer_id, header.producer_epoch);
+    if *txn.writer.get_or_insert(producer) != producer {
+        let message = "Transactional records contained more than one producer ID";
+        return Err((ResponseError::InvalidProducerIdMapping, Some(message.into())));
+    }
+    let Some(guard) = partition.txn_guard(header.producer_id, header.producer_epoch) else { return Ok(None) };
+    let writer = Writer { transactional_id: id, producer_id: header.producer_id, epoch: header.producer_epoch };
+    let place = (partition.topic.clone(), partition.index);
+    match broker.transactions.gate(writer, &place, txn.need) {
+        Gate::Open => Ok(Some((guard, false))),
+        Gate::Refused(code) => Err(verification::for_producer(code, txn.abortable)),
+        Gate::Ask => {
+            asks.insert(place);
+            Ok(Some((guard, true)))
+        }
+    }
 }
 
 /// What a topic's configs ask of each batch before it is appended.
@@ -152,14 +281,9 @@ fn topic_rules(topic: &TopicMeta) -> TopicRules {
     TopicRules { codec, compacted }
 }
 
-/// Validates that `records` is exactly one batch (Kafka's rule for magic 2) and appends it.
-fn append(
-    partition: &Partition,
-    records: Option<Bytes>,
-    topic: &TopicRules,
-    txn: Option<TxnCheck<'_>>,
-    durability: Durability,
-) -> Result<(Appended, i32), (ResponseError, Option<String>)> {
+/// Validates that `records` is exactly one batch (Kafka's rule for magic 2) that the topic
+/// accepts, recompressed as the topic asks.
+fn check(records: Option<Bytes>, topic: &TopicRules) -> Result<Bytes, Refusal> {
     let records = records.unwrap_or_default();
     let header = BatchHeader::parse(&records).ok_or((ResponseError::CorruptMessage, Some("no record batch".into())))?;
     if header.size_bytes() < records.len() {
@@ -171,30 +295,27 @@ fn append(
     if header.is_control() {
         return Err((ResponseError::InvalidRecord, Some("Clients are not allowed to write control records".into())));
     }
-    if header.is_transactional() {
-        // As Kafka: a transactional batch comes with the transactional id that owns it, and
-        // the partition must be in that id's transaction.
-        let Some(txn) = txn else {
-            let message = "a transactional batch needs the producer's transactional.id";
-            return Err((ResponseError::TransactionalIdAuthorizationFailed, Some(message.into())));
-        };
-        let place = (partition.topic.clone(), partition.index);
-        txn.coordinator.verify(txn.id, header.producer_id, header.producer_epoch, &place).map_err(|code| {
-            let code = if code == ResponseError::ProducerFenced { ResponseError::InvalidProducerEpoch } else { code };
-            (code, Some("the transaction coordinator does not know this write's transaction".to_string()))
-        })?;
-    }
     let corrupt = |e: String| (ResponseError::CorruptMessage, Some(e));
     if topic.compacted && has_keyless_record(&records).map_err(corrupt)? {
         let message = "Compacted topic cannot accept message without key".to_string();
         return Err((ResponseError::InvalidRecord, Some(message)));
     }
-    let records = match topic.codec {
-        Some(codec) if header.compression() != codec as i16 => recompress(&records, codec).map_err(corrupt)?,
-        _ => records,
-    };
+    match topic.codec {
+        Some(codec) if header.compression() != codec as i16 => recompress(&records, codec).map_err(corrupt),
+        _ => Ok(records),
+    }
+}
+
+/// Appends a checked batch; `guard` for a transactional batch that may open a transaction.
+fn append(
+    partition: &Partition,
+    records: Bytes,
+    durability: Durability,
+    guard: Option<u64>,
+) -> Result<(Appended, i32), Refusal> {
+    let header = BatchHeader::parse(&records).ok_or((ResponseError::CorruptMessage, None))?;
     let (count, bytes) = (header.records_count.max(0) as u64, records.len() as u64);
-    let appended = partition.append(records, durability).map_err(|e| {
+    let appended = partition.append(records, durability, guard).map_err(|e| {
         debug!(topic = partition.topic, partition = partition.index, error = %e, "produce refused");
         let code = ResponseError::try_from_code(e.code()).unwrap_or(ResponseError::UnknownServerError);
         (code, Some(e.to_string()))
@@ -202,13 +323,6 @@ fn append(
     partition.stats.records_in.add(count);
     partition.stats.bytes_in.add(bytes);
     Ok(appended)
-}
-
-/// The transactional id a Produce request names, to verify its transactional batches with.
-#[derive(Clone, Copy)]
-struct TxnCheck<'a> {
-    id: &'a str,
-    coordinator: &'a TransactionCoordinator,
 }
 
 /// Appends one batch built outside the Kafka protocol (the console's produce form) under the
@@ -220,6 +334,10 @@ pub fn append_batch(
     batch: Bytes,
     durability: Durability,
 ) -> Result<(Appended, i32), ApiError> {
-    append(partition, Some(batch), &topic_rules(topic), None, durability)
-        .map_err(|(code, message)| ApiError::new(code, message.unwrap_or_else(|| code.to_string())))
+    let refusal = |(code, message): Refusal| ApiError::new(code, message.unwrap_or_else(|| code.to_string()));
+    let records = check(Some(batch), &topic_rules(topic)).map_err(refusal)?;
+    if BatchHeader::parse(&records).is_some_and(|h| h.is_transactional()) {
+        return Err(refusal((ResponseError::InvalidRecord, Some("transactional batches need a producer".into()))));
+    }
+    append(partition, records, durability, None).map_err(refusal)
 }

@@ -1,15 +1,17 @@
 //! The transaction APIs a producer sends to its coordinator (AddPartitionsToTxn,
-//! AddOffsetsToTxn, EndTxn), the one coordinators send to partition leaders
-//! (WriteTxnMarkers), and the admin's (DescribeTransactions, ListTransactions,
+//! AddOffsetsToTxn, EndTxn), the ones brokers send each other (AddPartitionsToTxn v4+ from
+//! partition leaders to coordinators, WriteTxnMarkers from coordinators to partition
+//! leaders), and the admin's (DescribeTransactions, ListTransactions,
 //! DescribeProducers, for `kafka-transactions`). Translation only: `crate::transactions` decides.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use brook_transactions::TxnState;
+use brook_transactions::transaction::{TV2, TopicPartition};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::add_partitions_to_txn_response::{
-    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResult, AddPartitionsToTxnTopicResult,
 };
 use kafka_protocol::messages::write_txn_markers_response::{
     WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult,
@@ -20,6 +22,7 @@ use kafka_protocol::protocol::StrBytes;
 use crate::broker::Broker;
 use crate::group::OFFSETS_TOPIC;
 use crate::transactions::markers::{self, Marker};
+use crate::transactions::verification::Writer;
 
 /// Kafka answers PRODUCER_FENCED only to versions that know it (KIP-588); older ones get
 /// INVALID_PRODUCER_EPOCH, which they treat the same way.
@@ -40,6 +43,9 @@ pub(super) async fn add_partitions(
     request: AddPartitionsToTxnRequest,
     version: i16,
 ) -> AddPartitionsToTxnResponse {
+    if version >= 4 {
+        return add_partitions_for_leaders(broker, request, version).await;
+    }
     let image_has = |topic: &str, index: i32| broker.image().topic(topic).is_some_and(|t| t.partition(index).is_some());
     let unknown: BTreeSet<(String, i32)> = request
         .v3_and_below_topics
@@ -59,6 +65,7 @@ pub(super) async fn add_partitions(
                 request.v3_and_below_producer_id.0,
                 request.v3_and_below_producer_epoch,
                 partitions.collect(),
+                0,
             )
             .await
     } else {
@@ -104,6 +111,7 @@ pub(super) async fn add_offsets(
                     request.producer_id.0,
                     request.producer_epoch,
                     BTreeSet::from([partition]),
+                    0,
                 )
                 .await
         }
@@ -112,12 +120,81 @@ pub(super) async fn add_offsets(
     AddOffsetsToTxnResponse::default().with_error_code(code_of(result, version, 2))
 }
 
+/// AddPartitionsToTxn v4+, from partition leaders (KIP-890): for each transaction, verify
+/// that its partitions are in it, or add them for a transactions version 2 producer.
+async fn add_partitions_for_leaders(
+    broker: &Arc<Broker>,
+    request: AddPartitionsToTxnRequest,
+    version: i16,
+) -> AddPartitionsToTxnResponse {
+    let answers = request.transactions.into_iter().map(|txn| async move {
+        let writer = Writer {
+            transactional_id: &txn.transactional_id,
+            producer_id: txn.producer_id.0,
+            epoch: txn.producer_epoch,
+        };
+        let partitions: BTreeSet<TopicPartition> =
+            txn.topics.iter().flat_map(|t| t.partitions.iter().map(|p| (t.name.to_string(), *p))).collect();
+        let coordinator = &broker.transactions;
+        let errors: BTreeMap<TopicPartition, ResponseError> = if txn.verify_only {
+            coordinator.verify_all(writer, &partitions)
+        } else {
+            let added = coordinator
+                .add_partitions(
+                    broker,
+                    writer.transactional_id,
+                    writer.producer_id,
+                    writer.epoch,
+                    partitions.clone(),
+                    TV2,
+                )
+                .await;
+            added.err().map(|code| partitions.iter().map(|p| (p.clone(), code)).collect()).unwrap_or_default()
+        };
+        let topic_results = txn
+            .topics
+            .iter()
+            .map(|t| {
+                AddPartitionsToTxnTopicResult::default().with_name(t.name.clone()).with_results_by_partition(
+                    t.partitions
+                        .iter()
+                        .map(|p| {
+                            let code = match errors.get(&(t.name.to_string(), *p)) {
+                                None => 0,
+                                // v5 says a partition is not in the transaction this way (KIP-890).
+                                Some(ResponseError::InvalidTxnState) if version >= 5 => {
+                                    ResponseError::TransactionAbortable.code()
+                                }
+                                Some(e) => e.code(),
+                            };
+                            AddPartitionsToTxnPartitionResult::default()
+                                .with_partition_index(*p)
+                                .with_partition_error_code(code)
+                        })
+                        .collect(),
+                )
+            })
+            .collect();
+        AddPartitionsToTxnResult::default()
+            .with_transactional_id(txn.transactional_id.clone())
+            .with_topic_results(topic_results)
+    });
+    AddPartitionsToTxnResponse::default().with_results_by_transaction(futures::future::join_all(answers).await)
+}
+
 pub(super) async fn end(broker: &Arc<Broker>, request: EndTxnRequest, version: i16) -> EndTxnResponse {
+    // EndTxn v5 is transactions version 2: the epoch is bumped, and the answer carries the
+    // producer id and epoch to go on with.
+    let (producer_id, epoch) = (request.producer_id.0, request.producer_epoch);
     let result = broker
         .transactions
-        .end(broker, &request.transactional_id, request.producer_id.0, request.producer_epoch, request.committed)
+        .end(broker, &request.transactional_id, producer_id, epoch, request.committed, version >= 5)
         .await;
-    EndTxnResponse::default().with_error_code(code_of(result, version, 2))
+    let (next_id, next_epoch) = result.unwrap_or((-1, -1));
+    EndTxnResponse::default()
+        .with_error_code(code_of(result.map(|_| ()), version, 2))
+        .with_producer_id(ProducerId(next_id))
+        .with_producer_epoch(next_epoch)
 }
 
 /// WriteTxnMarkers from a coordinator: each marker appended by this broker as the leader of

@@ -5,13 +5,16 @@
 //!
 //! - `loading`: which `__transaction_state` partitions this broker coordinates (those it
 //!   leads), reading their ids back when it is elected;
-//! - `markers`: writing a transaction's markers to its partitions' leaders, here or remote.
+//! - `markers`: writing a transaction's markers to its partitions' leaders, here or remote;
+//! - `verification`: what a partition leader asks the coordinator (here or remote) before a
+//!   transactional write opens a transaction in its partition (KIP-890).
 //!
 //! The ids live under one mutex held only for in-memory decisions; writes happen after it is
 //! released, and a decision is applied (or undone) once its write is known.
 
 mod loading;
 pub mod markers;
+pub mod verification;
 
 use std::collections::hash_map::Entry as MapEntry;
 use std::collections::{BTreeSet, HashMap};
@@ -179,7 +182,8 @@ impl TransactionCoordinator {
         }
     }
 
-    /// AddPartitionsToTxn, and AddOffsetsToTxn (the group's `__consumer_offsets` partition).
+    /// AddPartitionsToTxn, and AddOffsetsToTxn (the group's `__consumer_offsets` partition);
+    /// `client_version` [`TV2`] when a partition leader adds them for a version 2 producer.
     pub async fn add_partitions(
         &self,
         broker: &Arc<Broker>,
@@ -187,9 +191,11 @@ impl TransactionCoordinator {
         producer_id: i64,
         epoch: i16,
         partitions: BTreeSet<TopicPartition>,
+        client_version: i16,
     ) -> Answer<()> {
-        let (partition, coordinator_epoch, next) =
-            self.decide(broker, id, |entry, now_ms| entry.add_partitions(producer_id, epoch, partitions, now_ms))?;
+        let (partition, coordinator_epoch, next) = self.decide(broker, id, |entry, now_ms| {
+            entry.add_partitions(producer_id, epoch, partitions, client_version, now_ms)
+        })?;
         match next {
             Some(next) => self.write(broker, id, partition, coordinator_epoch, &next).await,
             None => Ok(()),
@@ -213,20 +219,39 @@ impl TransactionCoordinator {
     }
 
     /// EndTxn: once the PrepareCommit (or PrepareAbort) is in the log the producer is
-    /// answered, and the markers are written behind it.
-    pub async fn end(&self, broker: &Arc<Broker>, id: &str, producer_id: i64, epoch: i16, commit: bool) -> Answer<()> {
-        let (partition, coordinator_epoch, next) =
-            self.decide(broker, id, |entry, now_ms| entry.end(producer_id, epoch, commit, now_ms))?;
-        if let Some(next) = next {
-            self.write(broker, id, partition, coordinator_epoch, &next).await?;
-            let completion = self.spawn_completion(broker, id.to_string(), partition, coordinator_epoch);
-            // Kafka answers once the prepared state is written; Brook also waits (a while) for
-            // the markers, so that the producer's next transaction does not meet this one still
-            // completing (CONCURRENT_TRANSACTIONS, and a client's retry backoff) and what it
-            // committed is readable by read_committed consumers when the commit returns.
-            let _ = tokio::time::timeout(COMPLETION_WAIT, completion).await;
-        }
-        Ok(())
+    /// answered, and the markers are written behind it. `v2`: a transactions version 2
+    /// producer (EndTxn v5), answered with the producer id and epoch it goes on with.
+    pub async fn end(
+        &self,
+        broker: &Arc<Broker>,
+        id: &str,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+        v2: bool,
+    ) -> Answer<(i64, i16)> {
+        // A version 2 end bumps the epoch; one that runs out moves to a new producer id.
+        let exhausted = v2 && self.lock().ids.get(id).is_some_and(|e| epoch_exhausted(e.txn.producer_epoch));
+        let fresh_id = if exhausted { Some(broker.next_producer_id().await.map_err(|e| e.code)?) } else { None };
+        let (partition, coordinator_epoch, next) = self.decide(broker, id, |entry, now_ms| {
+            if v2 {
+                entry.end_v2(producer_id, epoch, commit, fresh_id, now_ms)
+            } else {
+                entry.end(producer_id, epoch, commit, now_ms)
+            }
+        })?;
+        let Some(next) = next else {
+            // A retry of an end that is complete: the ids the producer goes on with.
+            return Ok(self.lock().ids.get(id).map_or((producer_id, epoch), |e| e.txn.next_ids()));
+        };
+        self.write(broker, id, partition, coordinator_epoch, &next).await?;
+        let completion = self.spawn_completion(broker, id.to_string(), partition, coordinator_epoch);
+        // Kafka answers once the prepared state is written; Brook also waits (a while) for
+        // the markers, so that the producer's next transaction does not meet this one still
+        // completing (CONCURRENT_TRANSACTIONS, and a client's retry backoff) and what it
+        // committed is readable by read_committed consumers when the commit returns.
+        let _ = tokio::time::timeout(COMPLETION_WAIT, completion).await;
+        Ok(next.next_ids())
     }
 
     /// DescribeTransactions: the id's state as last written.
@@ -243,27 +268,6 @@ impl TransactionCoordinator {
             return Err(ResponseError::CoordinatorLoadInProgress);
         }
         Ok(state.ids.iter().map(|(id, e)| (id.clone(), e.txn.clone())).collect())
-    }
-
-    /// Whether `partition` is in `id`'s ongoing transaction under this producer id and epoch,
-    /// checked before a transactional write is accepted there (KIP-890's verification, which
-    /// keeps a late write from opening a transaction nobody will end). Only an id this broker
-    /// coordinates can be checked; others are taken on trust, as before KIP-890.
-    pub fn verify(&self, id: &str, producer_id: i64, epoch: i16, partition: &TopicPartition) -> Answer<()> {
-        let state = self.lock();
-        if !state.owned.get(&self.partition_for(id)).is_some_and(|(_, loaded)| *loaded) {
-            return Ok(());
-        }
-        let txn = &state.ids.get(id).ok_or(ResponseError::InvalidProducerIdMapping)?.txn;
-        if txn.producer_id != producer_id {
-            Err(ResponseError::InvalidProducerIdMapping)
-        } else if txn.producer_epoch != epoch {
-            Err(ResponseError::ProducerFenced)
-        } else if txn.state != TxnState::Ongoing || !txn.partitions.contains(partition) {
-            Err(ResponseError::InvalidTxnState)
-        } else {
-            Ok(())
-        }
     }
 
     /// Writes `next` (the entry's pending transition) to `__transaction_state`, then applies
