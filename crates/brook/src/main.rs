@@ -14,7 +14,7 @@ use tracing::error;
 const USAGE: &str = "\
 usage: brook server [server.properties] [--override key=value ...]
        brook topics|console-producer|console-consumer|consumer-groups|configs [options]   (--help for each)
-       brook reassign-partitions|leader-election|metadata-quorum [options]
+       brook reassign-partitions|leader-election|metadata-quorum|transactions [options]
        brook perf produce|consume [options]
        brook install-aliases DIR
        brook --version
@@ -30,6 +30,7 @@ usage: brook server [server.properties] [--override key=value ...]
   reassign-partitions  kafka-reassign-partitions: move replicas (generate, execute, verify, list, cancel)
   leader-election   kafka-leader-election: elect preferred (or unclean) leaders
   metadata-quorum   kafka-metadata-quorum: describe --status or --replication of the quorum
+  transactions      kafka-transactions: list, describe, describe-producers, abort a hanging one
   perf produce      kafka-producer-perf-test: throughput and latency percentiles
   perf consume      kafka-consumer-perf-test: consume throughput
   install-aliases   link kafka-topics, kafka-topics.sh, ... in DIR to this binary";

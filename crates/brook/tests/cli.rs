@@ -530,3 +530,66 @@ fn consumer_groups_describe_shows_owners_for_both_protocols() {
         assert_eq!(child.wait().expect("wait").code(), Some(0));
     }
 }
+
+/// `brook transactions` (kafka-transactions) on a transaction left open by a librdkafka
+/// producer: list and describe show it, describe-producers shows where it starts in the
+/// partition, and abort --start-offset writes its abort marker, after which read_committed
+/// consumers read past it. Bad input gets clear messages.
+#[test]
+fn transactions_tool() {
+    use rdkafka::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    use std::time::Duration;
+    let broker = Brook::start(&[]);
+    let server = broker.addr.as_str();
+    let tool = |args: &[&str]| brook(&[&["transactions", "--bootstrap-server", server], args].concat());
+    assert!(brook(&["topics", "--create", "--topic", "held", "--bootstrap-server", server]).status.success());
+    let timeout = Duration::from_secs(30);
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", server)
+        .set("transactional.id", "stuck")
+        .create()
+        .expect("producer");
+    producer.init_transactions(timeout).expect("init");
+    producer.begin_transaction().expect("begin");
+    producer.send(BaseRecord::to("held").partition(0).key("k").payload("undecided")).expect("queued");
+    producer.flush(timeout).expect("flushed");
+
+    let listed = stdout(&tool(&["list"]));
+    let row: Vec<&str> = listed.lines().nth(1).expect(&listed).split_whitespace().collect();
+    assert_eq!((row[0], row[1], row[3]), ("stuck", "1", "Ongoing"), "{listed}");
+    let described = stdout(&tool(&["describe", "--transactional-id", "stuck"]));
+    let row: Vec<&str> = described.lines().nth(1).expect(&described).split_whitespace().collect();
+    assert_eq!((row[1], row[4], row.last().copied()), ("stuck", "Ongoing", Some("held-0")), "{described}");
+    let producers = stdout(&tool(&["describe-producers", "--topic", "held", "--partition", "0"]));
+    let row: Vec<&str> = producers.lines().nth(1).expect(&producers).split_whitespace().collect();
+    assert_eq!(row.last(), Some(&"0"), "the transaction starts at offset 0: {producers}");
+
+    // Bad input.
+    let unknown = tool(&["describe", "--transactional-id", "nobody"]);
+    assert!(
+        !unknown.status.success() && stderr(&unknown).contains("Transactional id 'nobody' not found"),
+        "{unknown:?}"
+    );
+    let no_command = tool(&[]);
+    assert!(!no_command.status.success() && stderr(&no_command).contains("Give one command"), "{no_command:?}");
+    let nothing_there = tool(&["abort", "--topic", "held", "--partition", "0", "--start-offset", "5"]);
+    assert!(
+        !nothing_there.status.success() && stderr(&nothing_there).contains("Could not find any open transactions"),
+        "{nothing_there:?}"
+    );
+
+    let aborted = tool(&["abort", "--topic", "held", "--partition", "0", "--start-offset", "0"]);
+    assert!(aborted.status.success(), "{aborted:?}");
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", server)
+        .set("isolation.level", "read_committed")
+        .create()
+        .expect("consumer");
+    assert_eq!(consumer.fetch_watermarks("held", 0, timeout).expect("watermarks").1, 2, "past the abort marker");
+    let producers = stdout(&tool(&["describe-producers", "--topic", "held", "--partition", "0"]));
+    let row: Vec<&str> = producers.lines().nth(1).expect(&producers).split_whitespace().collect();
+    assert_eq!(row.last(), Some(&"-1"), "no open transaction: {producers}");
+    drop(producer);
+}

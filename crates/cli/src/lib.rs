@@ -7,7 +7,8 @@
 //!   `console_consumer` (kafka-console-consumer), `consumer_groups` (kafka-consumer-groups),
 //!   `configs` (kafka-configs), `perf` (kafka-producer-perf-test, kafka-consumer-perf-test),
 //!   `reassign_partitions` (kafka-reassign-partitions), `leader_election`
-//!   (kafka-leader-election), `metadata_quorum` (kafka-metadata-quorum).
+//!   (kafka-leader-election), `metadata_quorum` (kafka-metadata-quorum), `transactions`
+//!   (kafka-transactions).
 //! - `wire`: Kafka's own frames, for the requests librdkafka has no API for.
 
 pub mod args;
@@ -22,6 +23,7 @@ mod native;
 pub mod perf;
 pub mod reassign_partitions;
 pub mod topics;
+pub mod transactions;
 mod wire;
 
 use std::sync::Arc;
@@ -63,6 +65,7 @@ pub const TOOLS: &[(&str, &str, &str, &[Opt])] = &[
     ("reassign-partitions", "kafka-reassign-partitions", reassign_partitions::PURPOSE, reassign_partitions::OPTS),
     ("leader-election", "kafka-leader-election", leader_election::PURPOSE, leader_election::OPTS),
     ("metadata-quorum", "kafka-metadata-quorum", metadata_quorum::PURPOSE, metadata_quorum::OPTS),
+    ("transactions", "kafka-transactions", transactions::PURPOSE, transactions::OPTS),
     ("perf-produce", "kafka-producer-perf-test", perf::PRODUCE_PURPOSE, perf::PRODUCE_OPTS),
     ("perf-consume", "kafka-consumer-perf-test", perf::CONSUME_PURPOSE, perf::CONSUME_OPTS),
 ];
@@ -84,15 +87,18 @@ pub fn run(tool: &str, args: &[String], interrupted: Arc<AtomicBool>) -> i32 {
         println!("{}", args::usage(&format!("brook {name} (or {kafka})"), purpose, opts));
         return 0;
     }
-    let args = match name {
-        "metadata-quorum" => match metadata_quorum::strip_command(args) {
-            Ok(args) => args,
-            Err(e) => {
-                eprintln!("{}\n{}", e.message, args::usage(&format!("brook {name}"), purpose, opts));
-                return 1;
-            }
-        },
-        _ => args.to_vec(),
+    // Kafka's metadata-quorum and transactions tools take a command among their options.
+    let split = match name {
+        "metadata-quorum" => metadata_quorum::strip_command(args).map(|args| (String::new(), args)),
+        "transactions" => transactions::split_command(args),
+        _ => Ok((String::new(), args.to_vec())),
+    };
+    let (command, args) = match split {
+        Ok(split) => split,
+        Err(e) => {
+            eprintln!("{}\n{}", e.message, args::usage(&format!("brook {name}"), purpose, opts));
+            return 1;
+        }
     };
     let result = Parsed::parse(&args, opts).map_err(ToolError::from).and_then(|parsed| match name {
         "topics" => topics::run(&parsed),
@@ -102,6 +108,7 @@ pub fn run(tool: &str, args: &[String], interrupted: Arc<AtomicBool>) -> i32 {
         "reassign-partitions" => reassign_partitions::run(&parsed),
         "leader-election" => leader_election::run(&parsed),
         "metadata-quorum" => metadata_quorum::run(&parsed),
+        "transactions" => transactions::run(&parsed, &command),
         "perf-produce" => perf::produce(&parsed),
         "perf-consume" => perf::consume(&parsed),
         _ => console_consumer::run(&parsed, interrupted),

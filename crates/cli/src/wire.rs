@@ -1,5 +1,5 @@
 //! Kafka requests librdkafka has no API for (DescribeQuorum, ElectLeaders, the partition
-//! reassignments), sent as Kafka's own frames to the first bootstrap server that answers, at
+//! reassignments, the transaction APIs), sent as Kafka's own frames to the first bootstrap server that answers, at
 //! versions every Kafka 3.x and 4.x broker (and Brook) serves.
 
 use std::io::{Read, Write};
@@ -29,17 +29,21 @@ impl Wire {
             .ok_or_else(|| ToolError::usage("Missing required argument \"[bootstrap-server]\""))?;
         let mut last = String::new();
         for server in servers.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            match TcpStream::connect(server) {
-                Ok(stream) => {
-                    stream.set_nodelay(true).map_err(failed)?;
-                    stream.set_read_timeout(Some(TIMEOUT)).map_err(failed)?;
-                    stream.set_write_timeout(Some(Duration::from_secs(10))).map_err(failed)?;
-                    return Ok(Wire { stream, correlation_id: 0 });
-                }
-                Err(e) => last = format!("{server}: {e}"),
+            match Wire::connect_to(server) {
+                Ok(wire) => return Ok(wire),
+                Err(e) => last = e.message,
             }
         }
         Err(ToolError::failed(format!("cannot reach the cluster: {last}")))
+    }
+
+    /// A connection to one broker (as Metadata or FindCoordinator named it).
+    pub(crate) fn connect_to(addr: &str) -> Result<Wire, ToolError> {
+        let stream = TcpStream::connect(addr).map_err(|e| ToolError::failed(format!("cannot reach {addr}: {e}")))?;
+        stream.set_nodelay(true).map_err(failed)?;
+        stream.set_read_timeout(Some(TIMEOUT)).map_err(failed)?;
+        stream.set_write_timeout(Some(Duration::from_secs(10))).map_err(failed)?;
+        Ok(Wire { stream, correlation_id: 0 })
     }
 
     /// One request and its response.

@@ -320,4 +320,21 @@ mod tests {
         assert_eq!((dup.base_offset, dup.last_offset), (10, 11));
         assert_eq!(p.last_stable_offset(12), 12, "idempotent batches open no transaction");
     }
+
+    #[test]
+    fn a_marker_while_a_write_is_verified_refuses_it() {
+        let mut p = Producers::default();
+        let first = data(Producer::transactional(PID, 0, 0), 1);
+        let guard = p.txn_guard(PID, 0).expect("a first write needs the coordinator's word");
+        p.check_guard(&first, guard).expect("nothing came in between");
+        p.note(&first, 0, None);
+        assert_eq!(p.txn_guard(PID, 0), None, "the transaction is open here: nothing to ask");
+        // The next transaction: verified, but its predecessor's marker lands before the append.
+        marker(&mut p, 1, PID, 0, true);
+        let guard = p.txn_guard(PID, 0).expect("needs the coordinator's word");
+        let next = data(Producer::transactional(PID, 0, 1), 1);
+        p.check_guard(&next, guard).expect("no marker since the guard");
+        marker(&mut p, 2, PID, 0, false);
+        assert_eq!(p.check_guard(&next, guard).unwrap_err().code, ResponseError::InvalidTxnState);
+    }
 }
