@@ -29,6 +29,7 @@ pub mod power_cut;
 mod recovery;
 mod segment;
 pub mod sim;
+mod snapshot;
 pub mod storage;
 
 pub use crate::clock::{Clock, ManualClock, SystemClock};

@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,7 @@ use crate::error::{IoContext, LogError};
 use crate::flush::{Flush, FlushQueue, Flusher};
 use crate::recovery;
 use crate::segment::{self, Segment};
+use crate::snapshot;
 use crate::storage::{OsStorage, Storage, StorageFile, read_vec, write_atomically};
 
 /// What a log runs on: its file system, its clock and (optionally) the group-commit thread.
@@ -88,6 +89,8 @@ pub struct Appended {
     /// produce response says).
     pub log_append_time_ms: i64,
     pub log_start_offset: i64,
+    /// The batch began a new segment (the moment Kafka takes a producer snapshot).
+    pub rolled: bool,
 }
 
 /// How far the log is written and synced, published on every change (replication's view:
@@ -138,6 +141,8 @@ pub(crate) struct LogShared {
     watermark: watch::Sender<Watermark>,
     progress: watch::Sender<Progress>,
     queued: AtomicBool,
+    /// Truncations so far: a producer snapshot whose state predates one is not written.
+    truncations: AtomicU64,
 }
 
 pub(crate) struct LogState {
@@ -262,6 +267,7 @@ impl Log {
                 watermark,
                 progress,
                 queued: AtomicBool::new(false),
+                truncations: AtomicU64::new(0),
             }),
         };
         if loaded.dirty {
@@ -297,7 +303,7 @@ impl Log {
                 (stamped, header, now_ms)
             }
         };
-        self.maybe_roll(&mut state, &header)?;
+        let rolled = self.maybe_roll(&mut state, &header)?;
         let base_offset = state.log_end_offset();
         let epoch = state.leader_epoch;
         self.assign_epoch(&mut state, epoch, base_offset)?;
@@ -311,6 +317,7 @@ impl Log {
             last_offset: header.last_offset(),
             log_append_time_ms,
             log_start_offset: state.log_start_offset,
+            rolled,
         };
         self.after_write(state, header.records_count, now_ms, durability == Durability::Sync);
         Ok(appended)
@@ -405,18 +412,19 @@ impl Log {
 
     /// Starts a new segment before `incoming` if the active one is full, old, or cannot index
     /// the incoming offsets.
-    fn maybe_roll(&self, state: &mut MutexGuard<'_, LogState>, incoming: &BatchHeader) -> Result<(), LogError> {
+    /// Starts a new segment if `incoming` does not belong in the active one; whether it did.
+    fn maybe_roll(&self, state: &mut MutexGuard<'_, LogState>, incoming: &BatchHeader) -> Result<bool, LogError> {
         let config = &state.config;
         let active = state.active();
         if active.size == 0 {
-            return Ok(());
+            return Ok(false);
         }
         let full = active.size + incoming.size_bytes() as u64 > u64::from(config.segment_bytes);
         let old = active.rolling_timestamp.is_some_and(|t| incoming.max_timestamp - t >= config.segment_ms);
         let last_offset = active.next_offset + i64::from(incoming.last_offset_delta);
         let offsets_overflow = last_offset - active.base_offset > i64::from(i32::MAX);
         if !(full || old || offsets_overflow) {
-            return Ok(());
+            return Ok(false);
         }
         let base = active.next_offset;
         state.active_mut().seal_time_index();
@@ -426,7 +434,7 @@ impl Log {
         };
         state.segments.insert(base, segment);
         state.checkpoint_due = true;
-        Ok(())
+        Ok(true)
     }
 
     /// Reads whole batches from the one containing `offset`, up to `max_bytes` (but always the
@@ -510,14 +518,32 @@ impl Log {
 
     /// Walks the header of every batch in the log, oldest first, with, for a transaction
     /// marker, whether it commits (producer state rebuild).
-    pub fn scan_batch_headers(&self, mut visit: impl FnMut(&BatchHeader, Option<bool>)) -> Result<(), LogError> {
+    pub fn scan_batch_headers(
+        &self,
+        from: i64,
+        mut visit: impl FnMut(&BatchHeader, Option<bool>),
+    ) -> Result<(), LogError> {
+        // Each segment that holds offsets from `from` on, and where in it to start: the first
+        // one at its index's entry for `from`, batches ending before `from` skipped.
         let segments: Vec<_> = {
             let state = self.lock_state();
-            state.segments.values().map(|s| (s.file.clone(), s.path.clone(), s.size)).collect()
+            let first = state.segments.range(..=from).next_back().map_or(i64::MIN, |(base, _)| *base);
+            state
+                .segments
+                .range(first..)
+                .map(|(_, s)| {
+                    let start =
+                        if s.base_offset <= from { u64::from(s.offset_index.lookup(s.relative(from))) } else { 0 };
+                    (s.file.clone(), s.path.clone(), start, s.size)
+                })
+                .collect()
         };
-        for (file, path, size) in segments {
+        for (file, path, start, size) in segments {
             let mut failed = None;
-            batch::scan(&*file, 0, size, batch::Scan::Trusted, |position, header| {
+            batch::scan(&*file, start, size, batch::Scan::Trusted, |position, header| {
+                if header.last_offset() < from {
+                    return std::ops::ControlFlow::Continue(());
+                }
                 let mut marker = None;
                 if header.is_control() {
                     // Markers are one small record: read each on its own.
@@ -538,6 +564,29 @@ impl Log {
             }
         }
         Ok(())
+    }
+
+    /// The truncations so far, to pass to [`Log::write_snapshot`] with a state taken now.
+    pub fn truncations(&self) -> u64 {
+        self.shared.truncations.load(Ordering::SeqCst)
+    }
+
+    /// Writes a producer-state snapshot covering the batches below `offset`, whose state was
+    /// taken when the log had seen `truncations` truncations; not written if it has seen more
+    /// since (the state may describe batches that are gone) or if `offset` is past the end.
+    /// Keeps the newest two.
+    pub fn write_snapshot(&self, offset: i64, truncations: u64, contents: &[u8]) -> Result<(), LogError> {
+        let _guard = self.shared.maintenance.lock().expect("maintenance lock");
+        if self.truncations() != truncations || offset > self.log_end_offset() {
+            return Ok(());
+        }
+        snapshot::write(&*self.shared.env.storage, &self.shared.dir, offset, contents)
+    }
+
+    /// The newest producer-state snapshot at or below the log's end: its offset and contents.
+    pub fn latest_snapshot(&self) -> Result<Option<(i64, Vec<u8>)>, LogError> {
+        let _guard = self.shared.maintenance.lock().expect("maintenance lock");
+        snapshot::latest(&*self.shared.env.storage, &self.shared.dir, self.log_end_offset())
     }
 
     pub fn log_start_offset(&self) -> i64 {
@@ -764,6 +813,8 @@ impl Log {
                 .ctx("save the leader epoch cache", &self.shared.dir)?;
         }
         drop(state);
+        self.shared.truncations.fetch_add(1, Ordering::SeqCst);
+        snapshot::remove_above(&*self.shared.env.storage, &self.shared.dir, Some(end.offset))?;
         self.shared.watermark.send_replace(watermark);
         self.shared.progress.send_replace(progress);
         self.shared.env.storage.sync_dir(&self.shared.dir).ctx("sync directory", &self.shared.dir)?;
@@ -807,6 +858,8 @@ impl Log {
         state.epochs.save(storage, &self.shared.dir).ctx("save the leader epoch cache", &self.shared.dir)?;
         let (watermark, progress) = (state.watermark(), state.progress());
         drop(state);
+        self.shared.truncations.fetch_add(1, Ordering::SeqCst);
+        snapshot::remove_above(storage, &self.shared.dir, None)?;
         self.shared.watermark.send_replace(watermark);
         self.shared.progress.send_replace(progress);
         self.write_checkpoint(&guard)

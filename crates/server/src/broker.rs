@@ -747,10 +747,11 @@ impl Broker {
         }
     }
 
-    /// Syncs and checkpoints every log, so the next start scans nothing.
+    /// Snapshots every partition's producer state and syncs and checkpoints its log, so the
+    /// next start reads nothing.
     pub fn close(&self) {
         for partition in self.partitions() {
-            if let Err(e) = partition.log.close() {
+            if let Err(e) = partition.close() {
                 warn!(topic = partition.topic, partition = partition.index, error = %e, "close failed");
             }
         }

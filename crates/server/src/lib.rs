@@ -27,6 +27,7 @@ pub mod handlers;
 pub mod internal_topic;
 pub mod meta_properties;
 pub mod partition;
+mod producer_snapshot;
 pub mod producers;
 pub mod read_replica;
 pub mod records;

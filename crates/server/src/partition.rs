@@ -10,9 +10,11 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
+use crate::producer_snapshot;
 use crate::producers::{AbortedTxn, NO_PRODUCER_ID, Producers};
 use crate::stats::PartitionStats;
 use brook_replication::role::Role;
+use tracing::warn;
 
 pub struct Partition {
     pub topic: String,
@@ -104,7 +106,10 @@ impl Partition {
         // Held across the append, so the role cannot change under it.
         let role = self.role.lock().expect("role lock");
         let epoch = role.append_epoch(&self.log).ok_or(ProduceError::NotLeader)?;
-        self.append_as_leader(batch, durability, guard).map(|a| (a, epoch))
+        let (appended, snapshot) = self.append_as_leader(batch, durability, guard)?;
+        drop(role);
+        self.write_snapshot(snapshot);
+        Ok((appended, epoch))
     }
 
     /// See [`Producers::txn_guard`].
@@ -117,10 +122,12 @@ impl Partition {
         batch: Bytes,
         durability: Durability,
         guard: Option<u64>,
-    ) -> Result<Appended, ProduceError> {
+    ) -> Result<(Appended, Option<Snapshot>), ProduceError> {
         let header = batch::BatchHeader::parse(&batch).ok_or(LogError::CorruptMessage { reason: "short batch" })?;
         if header.producer_id == NO_PRODUCER_ID {
-            return Ok(self.log.append(batch, durability)?);
+            let appended = self.log.append(batch, durability)?;
+            let snapshot = appended.rolled.then(|| self.snapshot(&self.producers.lock().expect("producer state lock")));
+            return Ok((appended, snapshot));
         }
         // Held across the append, so the check and the write are one step for this producer.
         let mut producers = self.producers.lock().expect("producer state lock");
@@ -133,16 +140,47 @@ impl Partition {
             producers.check_guard(&header, guard).map_err(refused)?;
         }
         if let Some(duplicate) = producers.check(&header).map_err(refused)? {
-            return Ok(Appended {
+            let appended = Appended {
                 base_offset: duplicate.base_offset,
                 last_offset: duplicate.last_offset,
                 log_append_time_ms: -1,
                 log_start_offset: self.log.log_start_offset(),
-            });
+                rolled: false,
+            };
+            return Ok((appended, None));
         }
         let appended = self.log.append(batch, durability)?;
         producers.note(&header, appended.base_offset, None);
-        Ok(appended)
+        let snapshot = appended.rolled.then(|| self.snapshot(&producers));
+        Ok((appended, snapshot))
+    }
+
+    /// The producer state as a snapshot at the log's end, taken under the producer-state lock
+    /// (so no producer batch is appended and not yet noted); written by `write_snapshot`
+    /// after the locks are released. Taken when a segment rolls and at a clean shutdown, as
+    /// Kafka does.
+    fn snapshot(&self, producers: &Producers) -> Snapshot {
+        Snapshot {
+            offset: self.log.log_end_offset(),
+            truncations: self.log.truncations(),
+            contents: producer_snapshot::encode(producers),
+        }
+    }
+
+    fn write_snapshot(&self, snapshot: Option<Snapshot>) {
+        let Some(s) = snapshot else { return };
+        if let Err(e) = self.log.write_snapshot(s.offset, s.truncations, &s.contents) {
+            // Only the next start-up's speed depends on it: it reads more of the log.
+            warn!(topic = self.topic, partition = self.index, error = %e, "writing a producer snapshot failed");
+        }
+    }
+
+    /// Snapshots the producer state and syncs and checkpoints the log, so that the next open
+    /// reads nothing (a clean shutdown).
+    pub fn close(&self) -> Result<(), LogError> {
+        let snapshot = self.snapshot(&self.producers.lock().expect("producer state lock"));
+        self.write_snapshot(Some(snapshot));
+        self.log.close()
     }
 
     /// Appends a coordinator's own batch (to its internal topic), if this replica leads: no
@@ -179,6 +217,10 @@ impl Partition {
         })?;
         let appended = self.log.append(batch, durability)?;
         producers.note(&header, appended.base_offset, commits);
+        let snapshot = appended.rolled.then(|| self.snapshot(&producers));
+        drop(producers);
+        drop(role);
+        self.write_snapshot(snapshot);
         Ok((appended, epoch))
     }
 
@@ -219,9 +261,32 @@ impl Partition {
 }
 
 /// The producer state the batches in `log` leave.
+/// A producer-state snapshot to write (see `Partition::snapshot`).
+struct Snapshot {
+    offset: i64,
+    truncations: u64,
+    contents: Vec<u8>,
+}
+
+/// The producer state of `log`: its newest snapshot, then the batch headers after it (all of
+/// them without a usable snapshot).
 fn producers_from(log: &Log) -> Result<Producers, LogError> {
-    let mut producers = Producers::default();
-    log.scan_batch_headers(|header, marker| producers.note(header, header.base_offset, marker))?;
+    let snapshot = match log.latest_snapshot() {
+        Ok(Some((offset, bytes))) => match producer_snapshot::decode(&bytes) {
+            Some(producers) => Some((producers, offset)),
+            None => {
+                warn!(dir = %log.dir().display(), offset, "a producer snapshot is damaged; reading the whole log");
+                None
+            }
+        },
+        Ok(None) => None,
+        Err(e) => {
+            warn!(dir = %log.dir().display(), error = %e, "reading a producer snapshot failed; reading the whole log");
+            None
+        }
+    };
+    let (mut producers, from) = snapshot.unwrap_or((Producers::default(), i64::MIN));
+    log.scan_batch_headers(from, |header, marker| producers.note(header, header.base_offset, marker))?;
     Ok(producers)
 }
 
@@ -333,5 +398,56 @@ mod tests {
         let reopened = open(dir.path());
         assert_eq!(reopened.last_stable_offset(), 5);
         assert_eq!(reopened.aborted_between(0, 5).len(), 1);
+    }
+
+    fn snapshots(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".snapshot"))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Snapshots are taken as segments roll (the newest two kept) and at a clean shutdown; a
+    /// reopened partition starts from the newest and knows what the whole log would tell it:
+    /// each producer's last five batches (a retried one is still a duplicate), its open
+    /// transaction and the aborted ones. A truncation removes the snapshots above its end.
+    #[test]
+    fn a_partition_reopens_from_its_producer_snapshot() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = LogConfig { segment_bytes: 400, flush_on_ack: false, ..LogConfig::default() };
+        let partition = open_with(dir.path(), config.clone());
+        let append = |p: &Partition, batch| p.append(batch, Durability::Async, None).expect("append");
+        let idempotent = |sequence| Producer { id: 7, epoch: 0, base_sequence: sequence, attributes: 0 };
+        for sequence in 0..8 {
+            append(&partition, build::from_producer(0, &record(), idempotent(sequence)));
+        }
+        append(&partition, build::from_producer(0, &record(), Producer::transactional(9, 0, 0)));
+        partition.append_marker(end_txn_marker(9, 0, false, 0, 0), Durability::Async).expect("marker");
+        append(&partition, build::from_producer(0, &record(), Producer::transactional(8, 0, 0)));
+        let rolled = snapshots(dir.path());
+        assert!((1..=2).contains(&rolled.len()), "taken at rolls, two kept: {rolled:?}");
+        let state = |p: &Partition| (p.active_producers(), p.last_stable_offset(), p.aborted_between(0, 100));
+        let before = state(&partition);
+        partition.close().expect("close");
+        assert_eq!(snapshots(dir.path()).last().map(String::as_str), Some("00000000000000000011.snapshot"));
+        drop(partition);
+
+        let reopened = open_with(dir.path(), config.clone());
+        assert_eq!(state(&reopened), before);
+        assert_eq!(before.1, 10, "the open transaction at 10 bounds the stable offset");
+        // The fourth batch from the end is still recognised when retried.
+        let retried = append(&reopened, build::from_producer(0, &record(), idempotent(4)));
+        assert_eq!(retried.0.base_offset, 4);
+        let next = append(&reopened, build::from_producer(0, &record(), idempotent(8)));
+        assert_eq!(next.0.base_offset, 11);
+        // A follower's truncation below the snapshots removes them; its state is read again.
+        reopened.log.truncate_to(3).expect("truncate");
+        assert!(snapshots(dir.path()).iter().all(|n| n.as_str() <= "00000000000000000003.snapshot"));
+        reopened.reload_producers().expect("reload");
+        assert_eq!(reopened.last_stable_offset(), 3);
+        assert_eq!(reopened.active_producers().len(), 1, "only producer 7 wrote below 3");
     }
 }

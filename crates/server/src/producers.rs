@@ -10,7 +10,8 @@
 //! transaction marker (a control batch the coordinator writes) closes it. The first offset of
 //! the oldest open transaction bounds the last stable offset, which `read_committed` consumers
 //! read up to; an aborted transaction's range is kept so that they can skip its records.
-//! Everything is rebuilt from the batch headers when the partition opens.
+//! Everything is rebuilt when the partition opens: from its newest snapshot
+//! (`producer_snapshot`) and the batch headers after it.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -25,25 +26,25 @@ pub const NO_PRODUCER_ID: i64 = -1;
 
 #[derive(Debug, Default)]
 pub struct Producers {
-    entries: HashMap<i64, ProducerEntry>,
+    pub(crate) entries: HashMap<i64, ProducerEntry>,
     /// Open transactions: first offset → producer id.
-    open: BTreeMap<i64, i64>,
+    pub(crate) open: BTreeMap<i64, i64>,
     /// Aborted transactions in marker order, for `read_committed` fetches.
-    aborted: Vec<AbortedTxn>,
+    pub(crate) aborted: Vec<AbortedTxn>,
 }
 
 #[derive(Debug, Default)]
-struct ProducerEntry {
-    epoch: i16,
-    batches: VecDeque<BatchMeta>,
+pub(crate) struct ProducerEntry {
+    pub(crate) epoch: i16,
+    pub(crate) batches: VecDeque<BatchMeta>,
     /// The first offset of this producer's open transaction.
-    txn_first_offset: Option<i64>,
+    pub(crate) txn_first_offset: Option<i64>,
     /// The newest timestamp of its last batch (or marker).
-    last_timestamp: i64,
+    pub(crate) last_timestamp: i64,
     /// Markers seen for this producer since the partition opened: a write verified with the
     /// coordinator may open a transaction only if none came in between (Kafka's
     /// verification guard).
-    markers: u64,
+    pub(crate) markers: u64,
 }
 
 /// A producer as DescribeProducers shows it (`kafka-transactions describe-producers`).
@@ -60,8 +61,8 @@ pub struct ActiveProducer {
 
 #[derive(Debug, Clone, Copy)]
 pub struct BatchMeta {
-    first_sequence: i32,
-    last_sequence: i32,
+    pub(crate) first_sequence: i32,
+    pub(crate) last_sequence: i32,
     pub base_offset: i64,
     pub last_offset: i64,
 }

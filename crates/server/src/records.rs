@@ -214,7 +214,7 @@ mod tests {
         let stats = log.compact(&KafkaRecords, &brook_log::compact::Transactions::NONE).expect("compact");
         assert!(stats.records_removed > 0, "{stats:?}");
         let mut kept = Vec::new();
-        log.scan_batch_headers(|h, marker| {
+        log.scan_batch_headers(i64::MIN, |h, marker| {
             if marker.is_some() {
                 kept.push(h.base_offset);
             }
