@@ -4,6 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -12,6 +15,7 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.ExecutionException;
+import java.util.function.BooleanSupplier;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
@@ -29,15 +33,9 @@ import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.ProducerFencedException;
 import org.apache.kafka.common.errors.TransactionalIdNotFoundException;
 import org.apache.kafka.common.serialization.LongDeserializer;
-import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.streams.KafkaStreams;
-import org.apache.kafka.streams.StreamsBuilder;
-import org.apache.kafka.streams.StreamsConfig;
-import org.apache.kafka.streams.kstream.Consumed;
-import org.apache.kafka.streams.kstream.Grouped;
-import org.apache.kafka.streams.kstream.Produced;
 import org.junit.jupiter.api.Test;
 
 /** Kafka transactions with the Java client and Kafka Streams exactly_once_v2. */
@@ -181,10 +179,15 @@ class TransactionsTest {
 
     /** Waits until the latest count per customer that read_committed shows is `expected`. */
     private static void awaitCounts(Brook brook, KafkaStreams streams, Map<String, Long> expected) throws Exception {
+        awaitCounts(brook, () -> streams.state() != KafkaStreams.State.ERROR, expected);
+    }
+
+    private static void awaitCounts(Brook brook, BooleanSupplier alive, Map<String, Long> expected)
+            throws Exception {
         long deadline = System.nanoTime() + Duration.ofSeconds(120).toNanos();
         Map<String, Long> latest = new HashMap<>();
         while (!latest.equals(expected)) {
-            assertTrue(streams.state() != KafkaStreams.State.ERROR, "the Streams application failed");
+            assertTrue(alive.getAsBoolean(), "the Streams application failed");
             assertTrue(System.nanoTime() < deadline, "counts " + latest + ", expected " + expected);
             Thread.sleep(200);
             Map<String, List<Long>> counts = readAll(brook, "purchase-counts", "read_committed", LongDeserializer.class);
@@ -208,19 +211,8 @@ class TransactionsTest {
         }
         Map<String, Long> expected = new HashMap<>();
         purchases(brook, 0, 200, expected);
-        StreamsBuilder builder = new StreamsBuilder();
-        builder.stream("purchases", Consumed.with(Serdes.String(), Serdes.String()))
-                .groupBy((order, customer) -> customer, Grouped.with(Serdes.String(), Serdes.String()))
-                .count()
-                .toStream()
-                .to("purchase-counts", Produced.with(Serdes.String(), Serdes.Long()));
-        Properties props = new Properties();
-        props.put(StreamsConfig.APPLICATION_ID_CONFIG, "purchase-counter");
-        props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, brook.bootstrap);
-        props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
-        props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 200);
-        props.put(StreamsConfig.STATE_DIR_CONFIG, brook.data.resolve("streams").toString());
-        try (KafkaStreams streams = new KafkaStreams(builder.build(), props)) {
+        Properties props = CountPurchasesApp.config(brook.bootstrap, brook.data.resolve("streams").toString());
+        try (KafkaStreams streams = new KafkaStreams(CountPurchasesApp.topology().build(), props)) {
             streams.start();
             awaitCounts(brook, streams, expected);
             // kill -9 of the broker while the application is counting a burst of purchases
@@ -232,6 +224,56 @@ class TransactionsTest {
             awaitCounts(brook, streams, expected);
         } finally {
             brook.close();
+        }
+    }
+
+    /** `CountPurchasesApp` in a JVM of its own, once it runs. */
+    private static Process countingProcess(Brook brook, String stateDir) throws Exception {
+        String javaBin = ProcessHandle.current().info().command().orElse("java");
+        Process app = new ProcessBuilder(javaBin, "-cp", System.getProperty("java.class.path"),
+                CountPurchasesApp.class.getName(), brook.bootstrap, stateDir)
+                .redirectError(ProcessBuilder.Redirect.DISCARD)
+                .start();
+        BufferedReader out = new BufferedReader(new InputStreamReader(app.getInputStream(), StandardCharsets.UTF_8));
+        String line;
+        while ((line = out.readLine()) != null && !line.equals("RUNNING")) {
+            // SLF4J's notices come first.
+        }
+        assertEquals("RUNNING", line, "the Streams process started");
+        return app;
+    }
+
+    /**
+     * kill -9 of the Streams process itself in the middle of a burst of purchases (with
+     * transactions open): a new process with the same state directory takes over (fencing the
+     * dead one's transactional id and aborting what it left open), and the counts read with
+     * read_committed are exact.
+     */
+    @Test
+    void exactlyOnceSurvivesKillOfTheStreamsProcess() throws Exception {
+        try (Brook brook = Brook.start()) {
+            try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, brook.bootstrap))) {
+                admin.createTopics(List.of(new NewTopic("purchases", 2, (short) 1),
+                        new NewTopic("purchase-counts", 2, (short) 1))).all().get();
+            }
+            String stateDir = brook.data.resolve("streams-app").toString();
+            Map<String, Long> expected = new HashMap<>();
+            purchases(brook, 0, 200, expected);
+            Process first = countingProcess(brook, stateDir);
+            Process second = null;
+            try {
+                awaitCounts(brook, first::isAlive, expected);
+                purchases(brook, 200, 2000, expected);
+                first.destroyForcibly().waitFor();
+                second = countingProcess(brook, stateDir);
+                purchases(brook, 2200, 100, expected);
+                awaitCounts(brook, second::isAlive, expected);
+            } finally {
+                first.destroyForcibly().waitFor();
+                if (second != null) {
+                    second.destroyForcibly().waitFor();
+                }
+            }
         }
     }
 }
