@@ -371,7 +371,7 @@ fn configs_tool() {
     assert!(!describe().contains("retention.ms"), "nothing applied");
     let brokers = stdout(&brook(&["configs", "--describe", "--broker", "1", "--all", "--bootstrap-server", server]));
     assert!(brokers.starts_with("All configs for broker 1 are:\n"), "{brokers}");
-    assert!(brokers.contains("  num.partitions=1 sensitive=false synonyms={STATIC_BROKER_CONFIG:num.partitions=1}"));
+    assert!(brokers.contains("  num.partitions=1 sensitive=false synonyms={DEFAULT_CONFIG:num.partitions=1}"));
 }
 
 /// brook perf produce / consume print Kafka's summary lines with figures that add up.

@@ -11,7 +11,7 @@
 //! `listeners`. Without `controller.quorum.voters` a node is a cluster of one: its own quorum
 //! of one voter, needing no controller listener.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -36,6 +36,9 @@ pub enum ConfigError {
 /// The broker's settings.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
+    /// The keys the properties file and overrides set (DescribeConfigs tells them from
+    /// defaults).
+    pub explicit: BTreeSet<String>,
     /// `node.id` (also `broker.id`).
     pub node_id: i32,
     /// `process.roles`: whether this node is a broker, a controller (a quorum voter), or both.
@@ -111,6 +114,7 @@ pub struct BrokerConfig {
 impl Default for BrokerConfig {
     fn default() -> BrokerConfig {
         BrokerConfig {
+            explicit: BTreeSet::new(),
             node_id: 1,
             roles: Roles { broker: true, controller: true },
             listen: "127.0.0.1:9092".parse().expect("valid address"),
@@ -234,7 +238,7 @@ impl BrokerConfig {
     }
 
     fn from_map(props: &BTreeMap<String, String>) -> Result<BrokerConfig, ConfigError> {
-        let mut c = BrokerConfig::default();
+        let mut c = BrokerConfig { explicit: props.keys().cloned().collect(), ..BrokerConfig::default() };
         let mut retention_ms: Option<i64> = None;
         let mut roll_ms: Option<i64> = None;
         let mut listeners: Option<String> = None;

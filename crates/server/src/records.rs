@@ -34,13 +34,13 @@ pub fn recompress(batch: &[u8], codec: Compression) -> Result<Bytes, String> {
     encode(&records, codec)
 }
 
-/// Whether a batch holds a record without a key, which a compacted topic refuses.
-pub fn has_keyless_record(batch: &[u8]) -> Result<bool, String> {
+/// The indexes in a batch of its records without a key, which a compacted topic refuses.
+pub fn keyless_records(batch: &[u8]) -> Result<Vec<i32>, String> {
     let header = BatchHeader::parse(batch).ok_or("no record batch")?;
     if header.is_control() {
-        return Ok(false);
+        return Ok(Vec::new());
     }
-    Ok(decode(batch)?.1.iter().any(|r| r.key.is_none()))
+    Ok(decode(batch)?.1.iter().enumerate().filter(|(_, r)| r.key.is_none()).map(|(i, _)| i as i32).collect())
 }
 
 /// Compaction's view of records, decoded with Kafka's codecs.

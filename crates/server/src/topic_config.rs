@@ -30,6 +30,112 @@ pub const TOPIC_CONFIGS: &[(&str, &str)] = &[
     ("unclean.leader.election.enable", "unclean.leader.election.enable"),
 ];
 
+/// Kafka's `ConfigEntry.ConfigType` ids, as DescribeConfigs v3+ reports them.
+pub mod config_type {
+    pub const UNKNOWN: i8 = 0;
+    pub const BOOLEAN: i8 = 1;
+    pub const STRING: i8 = 2;
+    pub const INT: i8 = 3;
+    pub const LONG: i8 = 5;
+    pub const DOUBLE: i8 = 6;
+    pub const LIST: i8 = 7;
+}
+
+/// The type Kafka gives a topic config (by its topic key or its broker key) or a broker
+/// config Brook reports.
+pub fn type_of(key: &str) -> i8 {
+    use config_type::*;
+    match key {
+        "cleanup.policy" | "log.cleanup.policy" | "log.dirs" | "advertised.listeners" | "listeners" => LIST,
+        "compression.type" | "message.timestamp.type" | "log.message.timestamp.type" => STRING,
+        "unclean.leader.election.enable" | "auto.create.topics.enable" | "log.flush.on.ack" => BOOLEAN,
+        "min.cleanable.dirty.ratio" | "log.cleaner.min.cleanable.ratio" => DOUBLE,
+        "index.interval.bytes"
+        | "log.index.interval.bytes"
+        | "max.message.bytes"
+        | "message.max.bytes"
+        | "min.insync.replicas"
+        | "segment.bytes"
+        | "log.segment.bytes"
+        | "node.id"
+        | "num.partitions"
+        | "default.replication.factor" => INT,
+        "delete.retention.ms"
+        | "log.cleaner.delete.retention.ms"
+        | "flush.messages"
+        | "log.flush.interval.messages"
+        | "flush.ms"
+        | "log.flush.interval.ms"
+        | "message.timestamp.after.max.ms"
+        | "log.message.timestamp.after.max.ms"
+        | "message.timestamp.before.max.ms"
+        | "log.message.timestamp.before.max.ms"
+        | "retention.bytes"
+        | "log.retention.bytes"
+        | "retention.ms"
+        | "log.retention.ms"
+        | "segment.ms"
+        | "log.roll.ms" => LONG,
+        _ => UNKNOWN,
+    }
+}
+
+/// One line on what a config does, for DescribeConfigs' `include_documentation` (a topic key
+/// and its broker default key share it).
+pub fn documentation(key: &str) -> &'static str {
+    match key {
+        "cleanup.policy" | "log.cleanup.policy" => {
+            "What happens to old segments: delete them past retention, compact them to the latest value per key, or both."
+        }
+        "compression.type" => "The codec batches are stored with; `producer` keeps the codec each producer chose.",
+        "delete.retention.ms" | "log.cleaner.delete.retention.ms" => {
+            "How long compaction keeps a tombstone, so that consumers reading from the start still see the delete."
+        }
+        "flush.messages" | "log.flush.interval.messages" => {
+            "Records appended before the log is forced to disk (besides the sync acks=all writes wait for)."
+        }
+        "flush.ms" | "log.flush.interval.ms" => {
+            "Milliseconds a record may wait in memory before the log is forced to disk."
+        }
+        "index.interval.bytes" | "log.index.interval.bytes" => "Bytes of log between two entries of the offset index.",
+        "max.message.bytes" | "message.max.bytes" => "The largest record batch the topic accepts, after compression.",
+        "message.timestamp.after.max.ms" | "log.message.timestamp.after.max.ms" => {
+            "How far into the future a CreateTime timestamp may lie before the batch is refused."
+        }
+        "message.timestamp.before.max.ms" | "log.message.timestamp.before.max.ms" => {
+            "How far in the past a CreateTime timestamp may lie before the batch is refused."
+        }
+        "message.timestamp.type" | "log.message.timestamp.type" => {
+            "Whether records keep the producer's timestamp (CreateTime) or get the broker's (LogAppendTime)."
+        }
+        "min.cleanable.dirty.ratio" | "log.cleaner.min.cleanable.ratio" => {
+            "The share of a compacted log not yet compacted that makes it due for compaction."
+        }
+        "min.insync.replicas" => {
+            "In-sync replicas an acks=all write needs, else it is refused with NOT_ENOUGH_REPLICAS."
+        }
+        "retention.bytes" | "log.retention.bytes" => {
+            "The size a partition's log may reach before its oldest segments go (-1: no limit)."
+        }
+        "retention.ms" | "log.retention.ms" => "How long a segment is kept after its newest record (-1: forever).",
+        "segment.bytes" | "log.segment.bytes" => "The size at which a log starts a new segment file.",
+        "segment.ms" | "log.roll.ms" => "The age at which a log starts a new segment file even if it is not full.",
+        "unclean.leader.election.enable" => {
+            "Whether a replica out of the ISR may become leader when no in-sync replica is left, losing what it lacks."
+        }
+        "node.id" => "This node's id in the cluster.",
+        "num.partitions" => "The partitions of a topic created without a count.",
+        "default.replication.factor" => "The replicas of a topic created without a replication factor.",
+        "auto.create.topics.enable" => "Whether a topic asked for by Metadata or produced to is created when missing.",
+        "log.dirs" => "The directories partitions are stored in.",
+        "advertised.listeners" => "The addresses clients are told to connect to.",
+        "log.flush.on.ack" => {
+            "Brook: acks=all writes are fdatasync'd (with a group commit) before they are acknowledged."
+        }
+        _ => "",
+    }
+}
+
 /// Checks a set of topic configs as CreateTopics and AlterConfigs receive them.
 pub fn validate(configs: &BTreeMap<String, String>) -> Result<(), ApiError> {
     for (key, value) in configs {

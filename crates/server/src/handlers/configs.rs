@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse as AlterResult;
-use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult};
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse as IncrementalResult;
 use kafka_protocol::messages::{
     AlterConfigsRequest, AlterConfigsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
@@ -15,7 +17,7 @@ use kafka_protocol::messages::{
 
 use super::text;
 use crate::broker::{ApiError, Broker};
-use crate::topic_config::{TOPIC_CONFIGS, default_value};
+use crate::topic_config::{TOPIC_CONFIGS, default_value, documentation, type_of};
 
 /// Kafka's `ConfigResource.Type`.
 const TOPIC: i8 = 2;
@@ -25,18 +27,38 @@ const DYNAMIC_TOPIC_CONFIG: i8 = 1;
 const STATIC_BROKER_CONFIG: i8 = 4;
 const DEFAULT_CONFIG: i8 = 5;
 
-pub(super) fn describe(broker: &Arc<Broker>, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
+/// One config as DescribeConfigs lists it.
+struct Entry {
+    key: String,
+    /// `None` for a key whose default Kafka derives from another key.
+    value: Option<String>,
+    source: i8,
+    /// Broker configs cannot be changed at run time (yet): read-only, as Kafka marks its
+    /// static-only ones.
+    read_only: bool,
+    /// Where the value could also come from, in precedence order: (key, value, source).
+    synonyms: Vec<(String, String, i8)>,
+}
+
+pub(super) fn describe(broker: &Arc<Broker>, request: DescribeConfigsRequest, version: i16) -> DescribeConfigsResponse {
+    let synonyms_wanted = request.include_synonyms;
+    let documentation_wanted = request.include_documentation;
     let results = request
         .resources
         .into_iter()
         .map(|resource| {
             let name = resource.resource_name.to_string();
-            let wanted =
-                |key: &str| resource.configuration_keys.as_ref().is_none_or(|keys| keys.iter().any(|k| &**k == key));
+            // No list, or an empty one, asks for every key (as Kafka reads it).
+            let wanted = |key: &str| {
+                resource
+                    .configuration_keys
+                    .as_ref()
+                    .is_none_or(|keys| keys.is_empty() || keys.iter().any(|k| &**k == key))
+            };
             let result = DescribeConfigsResult::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
-            let entries: Result<Vec<(String, String, i8)>, ApiError> = match resource.resource_type {
+            let entries: Result<Vec<Entry>, ApiError> = match resource.resource_type {
                 TOPIC => topic_entries(broker, &name),
                 BROKER => broker_entries(broker, &name),
                 _ => Err(ApiError::new(ResponseError::InvalidRequest, "unsupported resource type")),
@@ -45,12 +67,33 @@ pub(super) fn describe(broker: &Arc<Broker>, request: DescribeConfigsRequest) ->
                 Ok(entries) => result.with_configs(
                     entries
                         .into_iter()
-                        .filter(|(key, _, _)| wanted(key))
-                        .map(|(key, value, source)| {
-                            DescribeConfigsResourceResult::default()
-                                .with_name(text(key))
-                                .with_value(Some(text(value)))
-                                .with_config_source(source)
+                        .filter(|e| wanted(&e.key))
+                        .map(|e| {
+                            let mut entry = DescribeConfigsResourceResult::default()
+                                .with_name(text(e.key.clone()))
+                                .with_value(e.value.map(text))
+                                .with_config_source(e.source)
+                                .with_read_only(e.read_only);
+                            if synonyms_wanted {
+                                entry = entry.with_synonyms(
+                                    e.synonyms
+                                        .into_iter()
+                                        .map(|(key, value, source)| {
+                                            DescribeConfigsSynonym::default()
+                                                .with_name(text(key))
+                                                .with_value(Some(text(value)))
+                                                .with_source(source)
+                                        })
+                                        .collect(),
+                                );
+                            }
+                            if version >= 3 {
+                                entry = entry.with_config_type(type_of(&e.key));
+                                if documentation_wanted {
+                                    entry = entry.with_documentation(Some(text(documentation(&e.key).to_string())));
+                                }
+                            }
+                            entry
                         })
                         .collect(),
                 ),
@@ -61,20 +104,53 @@ pub(super) fn describe(broker: &Arc<Broker>, request: DescribeConfigsRequest) ->
     DescribeConfigsResponse::default().with_results(results)
 }
 
-fn topic_entries(broker: &Broker, name: &str) -> Result<Vec<(String, String, i8)>, ApiError> {
+/// The broker-level value a topic config defaults to, as a synonym; `None` for the keys whose
+/// Kafka default is derived from another key (`log.retention.ms` from `log.retention.hours`,
+/// ...) and which the broker's configuration does not set.
+fn broker_default(broker: &Broker, key: &str, broker_key: &str) -> Option<(String, String, i8)> {
+    let c = &broker.config;
+    let explicit = c.explicit.contains(broker_key);
+    if !explicit && DERIVED_DEFAULTS.contains(&broker_key) {
+        return None;
+    }
+    let source = if explicit { STATIC_BROKER_CONFIG } else { DEFAULT_CONFIG };
+    Some((broker_key.to_string(), default_value(key, &c.log), source))
+}
+
+/// Broker keys whose Kafka default is null, derived from another key.
+const DERIVED_DEFAULTS: &[&str] = &["log.retention.ms", "log.roll.ms", "log.flush.interval.ms"];
+
+fn topic_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, ApiError> {
     let topic = broker.topic(name).ok_or_else(|| {
         ApiError::new(ResponseError::UnknownTopicOrPartition, format!("Topic {name} does not exist."))
     })?;
     Ok(TOPIC_CONFIGS
         .iter()
-        .map(|(key, _)| match topic.configs.get(*key) {
-            Some(value) => (key.to_string(), value.clone(), DYNAMIC_TOPIC_CONFIG),
-            None => (key.to_string(), default_value(key, &broker.config.log), DEFAULT_CONFIG),
+        .map(|(key, broker_key)| {
+            let default = broker_default(broker, key, broker_key);
+            match topic.configs.get(*key) {
+                Some(value) => Entry {
+                    key: key.to_string(),
+                    value: Some(value.clone()),
+                    source: DYNAMIC_TOPIC_CONFIG,
+                    read_only: false,
+                    synonyms: std::iter::once((key.to_string(), value.clone(), DYNAMIC_TOPIC_CONFIG))
+                        .chain(default)
+                        .collect(),
+                },
+                None => Entry {
+                    key: key.to_string(),
+                    value: Some(default_value(key, &broker.config.log)),
+                    source: default.as_ref().map_or(DEFAULT_CONFIG, |d| d.2),
+                    read_only: false,
+                    synonyms: default.into_iter().collect(),
+                },
+            }
         })
         .collect())
 }
 
-fn broker_entries(broker: &Broker, name: &str) -> Result<Vec<(String, String, i8)>, ApiError> {
+fn broker_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, ApiError> {
     if !name.is_empty() && name != broker.config.node_id.to_string() {
         return Err(ApiError::new(
             ResponseError::InvalidRequest,
@@ -82,22 +158,35 @@ fn broker_entries(broker: &Broker, name: &str) -> Result<Vec<(String, String, i8
         ));
     }
     let c = &broker.config;
-    let mut entries: Vec<(String, String, i8)> = vec![
-        ("node.id".into(), c.node_id.to_string(), STATIC_BROKER_CONFIG),
-        ("num.partitions".into(), c.num_partitions.to_string(), STATIC_BROKER_CONFIG),
-        ("default.replication.factor".into(), c.default_replication_factor.to_string(), STATIC_BROKER_CONFIG),
-        ("auto.create.topics.enable".into(), c.auto_create_topics_enable.to_string(), STATIC_BROKER_CONFIG),
+    let mut entries: Vec<(String, Option<String>)> = vec![
+        ("node.id".into(), Some(c.node_id.to_string())),
+        ("num.partitions".into(), Some(c.num_partitions.to_string())),
+        ("default.replication.factor".into(), Some(c.default_replication_factor.to_string())),
+        ("auto.create.topics.enable".into(), Some(c.auto_create_topics_enable.to_string())),
+        ("log.dirs".into(), Some(c.log_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(","))),
         (
-            "log.dirs".into(),
-            c.log_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(","),
-            STATIC_BROKER_CONFIG,
+            "advertised.listeners".into(),
+            Some(format!("{}://{}:{}", c.listener_name, c.advertised_host, c.advertised_port)),
         ),
-        ("log.flush.on.ack".into(), c.log.flush_on_ack.to_string(), STATIC_BROKER_CONFIG),
+        ("log.flush.on.ack".into(), Some(c.log.flush_on_ack.to_string())),
     ];
     for (topic_key, broker_key) in TOPIC_CONFIGS {
-        entries.push((broker_key.to_string(), default_value(topic_key, &c.log), STATIC_BROKER_CONFIG));
+        let value = broker_default(broker, topic_key, broker_key).map(|(_, value, _)| value);
+        entries.push((broker_key.to_string(), value));
     }
-    Ok(entries)
+    Ok(entries
+        .into_iter()
+        .map(|(key, value)| {
+            let source = if c.explicit.contains(&key) { STATIC_BROKER_CONFIG } else { DEFAULT_CONFIG };
+            Entry {
+                synonyms: value.iter().map(|v| (key.clone(), v.clone(), source)).collect(),
+                key,
+                value,
+                source,
+                read_only: true,
+            }
+        })
+        .collect())
 }
 
 pub(super) async fn alter(broker: &Arc<Broker>, request: AlterConfigsRequest) -> AlterConfigsResponse {

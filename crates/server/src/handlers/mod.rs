@@ -94,7 +94,7 @@ fn route(broker: &Arc<Broker>, request: Request, client_host: &str) -> Reply {
             async move { Some(ResponseKind::InitProducerId(init_producer_id::handle(&broker, r, version).await)) }
                 .boxed()
         }
-        RequestKind::DescribeConfigs(r) => ready(ResponseKind::DescribeConfigs(configs::describe(broker, r))),
+        RequestKind::DescribeConfigs(r) => ready(ResponseKind::DescribeConfigs(configs::describe(broker, r, version))),
         RequestKind::AlterConfigs(r) => {
             let broker = broker.clone();
             async move { Some(ResponseKind::AlterConfigs(configs::alter(&broker, r).await)) }.boxed()

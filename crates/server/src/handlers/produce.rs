@@ -15,7 +15,7 @@ use bytes::Bytes;
 use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{
-    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
+    BatchIndexAndErrorMessage, LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
 };
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind, TopicName};
 use kafka_protocol::records::Compression;
@@ -25,12 +25,23 @@ use super::{LeaderHints, Reply, text};
 use crate::broker::TopicMeta;
 use crate::broker::{ApiError, Broker};
 use crate::partition::Partition;
-use crate::records::{has_keyless_record, recompress};
+use crate::records::{keyless_records, recompress};
 use crate::transactions::verification::{self, Gate, Need, Writer};
 use uuid::Uuid;
 
-/// A partition's error code and message.
-type Refusal = (ResponseError, Option<String>);
+/// A partition's error code and message, and (KIP-467) the records at fault: each one's index
+/// in the batch and why.
+struct Refusal {
+    code: ResponseError,
+    message: Option<String>,
+    records: Vec<(i32, String)>,
+}
+
+impl From<(ResponseError, Option<String>)> for Refusal {
+    fn from((code, message): (ResponseError, Option<String>)) -> Refusal {
+        Refusal { code, message, records: Vec::new() }
+    }
+}
 
 /// One partition's batch, checked and ready to append (or refused).
 struct Checked {
@@ -78,18 +89,18 @@ pub(super) fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16
             .into_iter()
             .map(|p| {
                 let result = if !matches!(acks, -1..=1) {
-                    Err((ResponseError::InvalidRequiredAcks, None))
+                    Err((ResponseError::InvalidRequiredAcks, None).into())
                 } else if meta.as_ref().is_some_and(|m| crate::internal_topic::is_internal(&m.name)) {
                     // Only the coordinators write there, as in Kafka.
-                    Err((ResponseError::InvalidTopicException, Some("Cannot append to internal topic".into())))
+                    Err((ResponseError::InvalidTopicException, Some("Cannot append to internal topic".into())).into())
                 } else {
                     match meta.as_ref().map(|m| (m, broker.leader_partition(m, p.index))) {
-                        None => Err((unknown, None)),
-                        Some((_, Err(code))) => Err((code, None)),
+                        None => Err((unknown, None).into()),
+                        Some((_, Err(code))) => Err((code, None).into()),
                         Some((meta, Ok(partition))) => {
                             let enough = if acks == -1 { partition.check_enough_replicas() } else { Ok(()) };
-                            enough.map_err(|(code, message)| (code, Some(message))).and_then(|()| {
-                                let records = check(p.records, &topic_rules(meta))?;
+                            enough.map_err(|(code, message)| (code, Some(message)).into()).and_then(|()| {
+                                let records = check(p.records, &topic_rules(meta), &partition)?;
                                 let txn =
                                     TxnWrite { id: transactional_id.as_deref(), need, abortable, writer: &mut writer };
                                 let txn = gate(broker, &partition, &records, txn, &mut asks)?;
@@ -133,7 +144,7 @@ fn append_all(
 ) -> Vec<TopicOf<Outcome>> {
     let append_one = |ready: Ready| {
         if let Some(code) = ready.txn.and_then(|_| refused(&ready.partition)) {
-            return Err(verification::for_producer(code, abortable));
+            return Err(verification::for_producer(code, abortable).into());
         }
         let guard = ready.txn.map(|(guard, _)| guard);
         append(&ready.partition, ready.records, durability, guard).map(|a| (ready.partition, a))
@@ -186,8 +197,20 @@ async fn respond(
                         Err(_) => response.with_error_code(ResponseError::RequestTimedOut.code()).with_base_offset(-1),
                     }
                 }
-                Err((code, message)) => {
-                    response.with_error_code(code.code()).with_base_offset(-1).with_error_message(message.map(text))
+                Err(Refusal { code, message, records }) => {
+                    let records = records
+                        .into_iter()
+                        .map(|(index, why)| {
+                            BatchIndexAndErrorMessage::default()
+                                .with_batch_index(index)
+                                .with_batch_index_error_message(Some(text(why)))
+                        })
+                        .collect();
+                    response
+                        .with_error_code(code.code())
+                        .with_base_offset(-1)
+                        .with_error_message(message.map(text))
+                        .with_record_errors(records)
                 }
             });
             // KIP-951: the partition's leader now, read after any wait.
@@ -239,19 +262,19 @@ fn gate(
     // As Kafka: a transactional batch comes with the transactional id that owns it.
     let Some(id) = txn.id else {
         let message = "a transactional batch needs the producer's transactional.id";
-        return Err((ResponseError::TransactionalIdAuthorizationFailed, Some(message.into())));
+        return Err((ResponseError::TransactionalIdAuthorizationFailed, Some(message.into())).into());
     };
     let producer = (header.producer_id, header.producer_epoch);
     if *txn.writer.get_or_insert(producer) != producer {
         let message = "Transactional records contained more than one producer ID";
-        return Err((ResponseError::InvalidProducerIdMapping, Some(message.into())));
+        return Err((ResponseError::InvalidProducerIdMapping, Some(message.into())).into());
     }
     let Some(guard) = partition.txn_guard(header.producer_id, header.producer_epoch) else { return Ok(None) };
     let writer = Writer { transactional_id: id, producer_id: header.producer_id, epoch: header.producer_epoch };
     let place = (partition.topic.clone(), partition.index);
     match broker.transactions.gate(writer, &place, txn.need) {
         Gate::Open => Ok(Some((guard, false))),
-        Gate::Refused(code) => Err(verification::for_producer(code, txn.abortable)),
+        Gate::Refused(code) => Err(verification::for_producer(code, txn.abortable).into()),
         Gate::Ask => {
             asks.insert(place);
             Ok(Some((guard, true)))
@@ -283,27 +306,48 @@ fn topic_rules(topic: &TopicMeta) -> TopicRules {
 
 /// Validates that `records` is exactly one batch (Kafka's rule for magic 2) that the topic
 /// accepts, recompressed as the topic asks.
-fn check(records: Option<Bytes>, topic: &TopicRules) -> Result<Bytes, Refusal> {
+fn check(records: Option<Bytes>, topic: &TopicRules, partition: &Partition) -> Result<Bytes, Refusal> {
     let records = records.unwrap_or_default();
     let header = BatchHeader::parse(&records).ok_or((ResponseError::CorruptMessage, Some("no record batch".into())))?;
     if header.size_bytes() < records.len() {
-        return Err((
-            ResponseError::InvalidRecord,
-            Some("a produce request must carry exactly one record batch".into()),
-        ));
+        let message = "a produce request must carry exactly one record batch".to_string();
+        return Err((ResponseError::InvalidRecord, Some(message)).into());
     }
     if header.is_control() {
-        return Err((ResponseError::InvalidRecord, Some("Clients are not allowed to write control records".into())));
+        let message = "Clients are not allowed to write control records".to_string();
+        return Err((ResponseError::InvalidRecord, Some(message)).into());
     }
-    let corrupt = |e: String| (ResponseError::CorruptMessage, Some(e));
-    if topic.compacted && has_keyless_record(&records).map_err(corrupt)? {
-        let message = "Compacted topic cannot accept message without key".to_string();
-        return Err((ResponseError::InvalidRecord, Some(message)));
+    let corrupt = |e: String| Refusal::from((ResponseError::CorruptMessage, Some(e)));
+    if topic.compacted {
+        // KIP-467: Kafka names each keyless record, so that a client fails exactly those.
+        let keyless = keyless_records(&records).map_err(corrupt)?;
+        if !keyless.is_empty() {
+            let why = format!(
+                "Compacted topic cannot accept message without key in topic partition {}-{}",
+                partition.topic, partition.index
+            );
+            return Err(record_errors(keyless.into_iter().map(|i| (i, why.clone())).collect()));
+        }
     }
     match topic.codec {
         Some(codec) if header.compression() != codec as i16 => recompress(&records, codec).map_err(corrupt),
         _ => Ok(records),
     }
+}
+
+/// INVALID_RECORD for the records at fault, with Kafka's summary of them.
+fn record_errors(records: Vec<(i32, String)>) -> Refusal {
+    let shown: Vec<String> = records
+        .iter()
+        .take(3)
+        .map(|(index, why)| format!("RecordError(batchIndex={index}, message='{why}')"))
+        .collect();
+    let message = format!(
+        "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [{}]",
+        records.len(),
+        shown.join(", ")
+    );
+    Refusal { code: ResponseError::InvalidRecord, message: Some(message), records }
 }
 
 /// Appends a checked batch; `guard` for a transactional batch that may open a transaction.
@@ -318,7 +362,7 @@ fn append(
     let appended = partition.append(records, durability, guard).map_err(|e| {
         debug!(topic = partition.topic, partition = partition.index, error = %e, "produce refused");
         let code = ResponseError::try_from_code(e.code()).unwrap_or(ResponseError::UnknownServerError);
-        (code, Some(e.to_string()))
+        Refusal::from((code, Some(e.to_string())))
     })?;
     partition.stats.records_in.add(count);
     partition.stats.bytes_in.add(bytes);
@@ -334,10 +378,11 @@ pub fn append_batch(
     batch: Bytes,
     durability: Durability,
 ) -> Result<(Appended, i32), ApiError> {
-    let refusal = |(code, message): Refusal| ApiError::new(code, message.unwrap_or_else(|| code.to_string()));
-    let records = check(Some(batch), &topic_rules(topic)).map_err(refusal)?;
+    let refusal = |r: Refusal| ApiError::new(r.code, r.message.unwrap_or_else(|| r.code.to_string()));
+    let records = check(Some(batch), &topic_rules(topic), partition).map_err(refusal)?;
     if BatchHeader::parse(&records).is_some_and(|h| h.is_transactional()) {
-        return Err(refusal((ResponseError::InvalidRecord, Some("transactional batches need a producer".into()))));
+        let message = "transactional batches need a producer".to_string();
+        return Err(refusal((ResponseError::InvalidRecord, Some(message)).into()));
     }
     append(partition, records, durability, None).map_err(refusal)
 }
