@@ -537,24 +537,11 @@ fn consumer_groups_describe_shows_owners_for_both_protocols() {
 /// consumers read past it. Bad input gets clear messages.
 #[test]
 fn transactions_tool() {
-    use rdkafka::ClientConfig;
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-    use std::time::Duration;
     let broker = Brook::start(&[]);
     let server = broker.addr.as_str();
     let tool = |args: &[&str]| brook(&[&["transactions", "--bootstrap-server", server], args].concat());
     assert!(brook(&["topics", "--create", "--topic", "held", "--bootstrap-server", server]).status.success());
-    let timeout = Duration::from_secs(30);
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", server)
-        .set("transactional.id", "stuck")
-        .create()
-        .expect("producer");
-    producer.init_transactions(timeout).expect("init");
-    producer.begin_transaction().expect("begin");
-    producer.send(BaseRecord::to("held").partition(0).key("k").payload("undecided")).expect("queued");
-    producer.flush(timeout).expect("flushed");
+    let producer = common::clients::open_transaction(server, "stuck", "held");
 
     let listed = stdout(&tool(&["list"]));
     let row: Vec<&str> = listed.lines().nth(1).expect(&listed).split_whitespace().collect();
@@ -582,12 +569,7 @@ fn transactions_tool() {
 
     let aborted = tool(&["abort", "--topic", "held", "--partition", "0", "--start-offset", "0"]);
     assert!(aborted.status.success(), "{aborted:?}");
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", server)
-        .set("isolation.level", "read_committed")
-        .create()
-        .expect("consumer");
-    assert_eq!(consumer.fetch_watermarks("held", 0, timeout).expect("watermarks").1, 2, "past the abort marker");
+    assert_eq!(common::clients::stable_end(server, "held"), 2, "past the abort marker");
     let producers = stdout(&tool(&["describe-producers", "--topic", "held", "--partition", "0"]));
     let row: Vec<&str> = producers.lines().nth(1).expect(&producers).split_whitespace().collect();
     assert_eq!(row.last(), Some(&"-1"), "no open transaction: {producers}");

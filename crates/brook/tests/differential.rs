@@ -43,6 +43,23 @@ fn create(conn: &mut Conn, topic: &str, partitions: i32, replication_factor: i16
     r.topics[0].error_code
 }
 
+/// CreateTopics of one partition with one config set: the error code.
+fn create_with_config(conn: &mut Conn, topic: &str, key: &str, value: &str) -> i16 {
+    use kafka_protocol::messages::create_topics_request::CreatableTopicConfig;
+    let config = CreatableTopicConfig::default()
+        .with_name(StrBytes::from_string(key.to_string()))
+        .with_value(Some(StrBytes::from_string(value.to_string())));
+    let request = CreateTopicsRequest::default().with_timeout_ms(10_000).with_topics(vec![
+        CreatableTopic::default()
+            .with_name(name(topic))
+            .with_num_partitions(1)
+            .with_replication_factor(1)
+            .with_configs(vec![config]),
+    ]);
+    let ResponseKind::CreateTopics(r) = conn.call(ApiKey::CreateTopics, 7, &request) else { panic!() };
+    r.topics[0].error_code
+}
+
 fn list_offset(conn: &mut Conn, topic: &str, timestamp: i64) -> (i16, i64) {
     let (error, offset, _) = list_offset_at(conn, topic, timestamp, 8);
     (error, offset)
@@ -73,20 +90,7 @@ fn produce_to_new(conn: &mut Conn, topic: &str, batch: Bytes) -> Option<(i16, i6
 /// A batch of five records, the second, fourth and fifth without a key, to a new compacted
 /// topic at Produce v9: the error code, each record error, and the message.
 fn keyless_to_compacted(conn: &mut Conn) -> String {
-    use kafka_protocol::messages::create_topics_request::CreatableTopicConfig;
-    let request = CreateTopicsRequest::default().with_timeout_ms(10_000).with_topics(vec![
-        CreatableTopic::default()
-            .with_name(name("keys"))
-            .with_num_partitions(1)
-            .with_replication_factor(1)
-            .with_configs(vec![
-                CreatableTopicConfig::default()
-                    .with_name(StrBytes::from_static_str("cleanup.policy"))
-                    .with_value(Some(StrBytes::from_static_str("compact"))),
-            ]),
-    ]);
-    let ResponseKind::CreateTopics(r) = conn.call(ApiKey::CreateTopics, 7, &request) else { panic!() };
-    assert_eq!(r.topics[0].error_code, 0);
+    assert_eq!(create_with_config(conn, "keys", "cleanup.policy", "compact"), 0);
     await_leader(conn, "keys");
     let records: Vec<Record> = [Some("a"), None, Some("b"), None, None]
         .iter()
@@ -431,22 +435,9 @@ struct ConfigView {
 /// DescribeConfigs v4 of a topic (with one override) and of the broker, synonyms and
 /// documentation included, by "topic KEY" and "broker KEY".
 fn describe_configs(addr: &str, broker_id: &str) -> BTreeMap<String, ConfigView> {
-    use kafka_protocol::messages::create_topics_request::CreatableTopicConfig;
     use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
     let mut conn = Conn::open(addr);
-    let request = CreateTopicsRequest::default().with_timeout_ms(10_000).with_topics(vec![
-        CreatableTopic::default()
-            .with_name(name("cfg"))
-            .with_num_partitions(1)
-            .with_replication_factor(1)
-            .with_configs(vec![
-                CreatableTopicConfig::default()
-                    .with_name(StrBytes::from_static_str("retention.ms"))
-                    .with_value(Some(StrBytes::from_static_str("3600000"))),
-            ]),
-    ]);
-    let ResponseKind::CreateTopics(r) = conn.call(ApiKey::CreateTopics, 7, &request) else { panic!() };
-    assert_eq!(r.topics[0].error_code, 0);
+    assert_eq!(create_with_config(&mut conn, "cfg", "retention.ms", "3600000"), 0);
     let request = kafka_protocol::messages::DescribeConfigsRequest::default()
         .with_include_synonyms(true)
         .with_include_documentation(true)

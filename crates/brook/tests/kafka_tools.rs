@@ -335,31 +335,11 @@ fn brooks_tools_against_kafka() {
 /// read_committed consumers read past it.
 #[test]
 fn kafka_transactions_describes_producers_and_aborts() {
-    use rdkafka::ClientConfig;
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-    use std::time::Duration;
     let broker = Brook::start(&[]);
     let server = broker.addr.as_str();
     ok(brook_tool(&["topics", "--create", "--topic", "held", "--bootstrap-server", server], ""), "create");
-    let timeout = Duration::from_secs(30);
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", server)
-        .set("transactional.id", "stuck")
-        .create()
-        .expect("producer");
-    producer.init_transactions(timeout).expect("init");
-    producer.begin_transaction().expect("begin");
-    producer.send(BaseRecord::to("held").partition(0).key("k").payload("undecided")).expect("queued");
-    producer.flush(timeout).expect("flushed");
-    let stable_end = || {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", server)
-            .set("isolation.level", "read_committed")
-            .create()
-            .expect("consumer");
-        consumer.fetch_watermarks("held", 0, timeout).expect("watermarks").1
-    };
+    let producer = common::clients::open_transaction(server, "stuck", "held");
+    let stable_end = || common::clients::stable_end(server, "held");
     assert_eq!(stable_end(), 0, "read_committed stops at the open transaction");
     // The web console shows the same.
     let console = broker.console.as_deref().expect("console");

@@ -72,3 +72,29 @@ pub fn read_to_end(bootstrap: &str, topic: &str, partition: i32) -> BTreeMap<i64
     }
     out
 }
+
+/// A librdkafka producer with transactional id `id` that wrote one record to partition 0 of
+/// `topic` in a transaction it leaves open (a hanging transaction, for the tools that find and
+/// abort one). Keep it alive while the transaction must stay open.
+pub fn open_transaction(bootstrap: &str, id: &str, topic: &str) -> rdkafka::producer::BaseProducer {
+    use rdkafka::producer::{BaseRecord, Producer};
+    let timeout = Duration::from_secs(30);
+    let producer: rdkafka::producer::BaseProducer =
+        ClientConfig::new().set("bootstrap.servers", bootstrap).set("transactional.id", id).create().expect("producer");
+    producer.init_transactions(timeout).expect("init");
+    producer.begin_transaction().expect("begin");
+    producer.send(BaseRecord::to(topic).partition(0).key("k").payload("undecided")).expect("queued");
+    producer.flush(timeout).expect("flushed");
+    producer
+}
+
+/// The offset below which a read_committed consumer reads partition 0 of `topic` (its last
+/// stable offset).
+pub fn stable_end(bootstrap: &str, topic: &str) -> i64 {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("isolation.level", "read_committed")
+        .create()
+        .expect("consumer");
+    consumer.fetch_watermarks(topic, 0, Duration::from_secs(30)).expect("watermarks").1
+}

@@ -4,12 +4,13 @@
 //! leaders), and the admin's (DescribeTransactions, ListTransactions,
 //! DescribeProducers, for `kafka-transactions`). Translation only: `crate::transactions` decides.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use brook_transactions::TxnState;
-use brook_transactions::transaction::{TV2, TopicPartition};
+use brook_transactions::transaction::TopicPartition;
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::add_partitions_to_txn_response::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResult, AddPartitionsToTxnTopicResult,
 };
@@ -22,7 +23,7 @@ use kafka_protocol::protocol::StrBytes;
 use crate::broker::Broker;
 use crate::group::OFFSETS_TOPIC;
 use crate::transactions::markers::{self, Marker};
-use crate::transactions::verification::Writer;
+use crate::transactions::verification::{self, Need, Writer};
 
 /// Kafka answers PRODUCER_FENCED only to versions that know it (KIP-588); older ones get
 /// INVALID_PRODUCER_EPOCH, which they treat the same way.
@@ -71,28 +72,36 @@ pub(super) async fn add_partitions(
     } else {
         Err(ResponseError::OperationNotAttempted)
     };
-    let results = request
-        .v3_and_below_topics
+    let results = topic_results(&request.v3_and_below_topics, |topic, p| {
+        if unknown.contains(&(topic.to_string(), p)) {
+            ResponseError::UnknownTopicOrPartition.code()
+        } else {
+            code_of(result, version, 2)
+        }
+    });
+    AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(results)
+}
+
+/// Each partition of `topics` with its error code, as AddPartitionsToTxn answers.
+fn topic_results(
+    topics: &[AddPartitionsToTxnTopic],
+    code: impl Fn(&str, i32) -> i16,
+) -> Vec<AddPartitionsToTxnTopicResult> {
+    topics
         .iter()
         .map(|t| {
             AddPartitionsToTxnTopicResult::default().with_name(t.name.clone()).with_results_by_partition(
                 t.partitions
                     .iter()
                     .map(|p| {
-                        let code = if unknown.contains(&(t.name.to_string(), *p)) {
-                            ResponseError::UnknownTopicOrPartition.code()
-                        } else {
-                            code_of(result, version, 2)
-                        };
                         AddPartitionsToTxnPartitionResult::default()
                             .with_partition_index(*p)
-                            .with_partition_error_code(code)
+                            .with_partition_error_code(code(&t.name, *p))
                     })
                     .collect(),
             )
         })
-        .collect();
-    AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(results)
+        .collect()
 }
 
 pub(super) async fn add_offsets(
@@ -135,46 +144,14 @@ async fn add_partitions_for_leaders(
         };
         let partitions: BTreeSet<TopicPartition> =
             txn.topics.iter().flat_map(|t| t.partitions.iter().map(|p| (t.name.to_string(), *p))).collect();
-        let coordinator = &broker.transactions;
-        let errors: BTreeMap<TopicPartition, ResponseError> = if txn.verify_only {
-            coordinator.verify_all(writer, &partitions)
-        } else {
-            let added = coordinator
-                .add_partitions(
-                    broker,
-                    writer.transactional_id,
-                    writer.producer_id,
-                    writer.epoch,
-                    partitions.clone(),
-                    TV2,
-                )
-                .await;
-            added.err().map(|code| partitions.iter().map(|p| (p.clone(), code)).collect()).unwrap_or_default()
-        };
-        let topic_results = txn
-            .topics
-            .iter()
-            .map(|t| {
-                AddPartitionsToTxnTopicResult::default().with_name(t.name.clone()).with_results_by_partition(
-                    t.partitions
-                        .iter()
-                        .map(|p| {
-                            let code = match errors.get(&(t.name.to_string(), *p)) {
-                                None => 0,
-                                // v5 says a partition is not in the transaction this way (KIP-890).
-                                Some(ResponseError::InvalidTxnState) if version >= 5 => {
-                                    ResponseError::TransactionAbortable.code()
-                                }
-                                Some(e) => e.code(),
-                            };
-                            AddPartitionsToTxnPartitionResult::default()
-                                .with_partition_index(*p)
-                                .with_partition_error_code(code)
-                        })
-                        .collect(),
-                )
-            })
-            .collect();
+        let need = if txn.verify_only { Need::Verify } else { Need::Add };
+        let errors = verification::answer(broker, writer, partitions, need).await;
+        let topic_results = topic_results(&txn.topics, |topic, p| match errors.get(&(topic.to_string(), p)) {
+            None => 0,
+            // v5 says a partition is not in the transaction this way (KIP-890).
+            Some(ResponseError::InvalidTxnState) if version >= 5 => ResponseError::TransactionAbortable.code(),
+            Some(e) => e.code(),
+        });
         AddPartitionsToTxnResult::default()
             .with_transactional_id(txn.transactional_id.clone())
             .with_topic_results(topic_results)

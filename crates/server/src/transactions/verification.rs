@@ -108,22 +108,7 @@ pub async fn ask(
     let all = |code: ResponseError| partitions.iter().map(|p| (p.clone(), code)).collect();
     let local = coordinator.lock().owned.contains_key(&coordinator.partition_for(writer.transactional_id));
     if local {
-        return match need {
-            Need::Add => {
-                let added = coordinator
-                    .add_partitions(
-                        broker,
-                        writer.transactional_id,
-                        writer.producer_id,
-                        writer.epoch,
-                        partitions.clone(),
-                        TV2,
-                    )
-                    .await;
-                added.err().map_or_else(BTreeMap::new, all)
-            }
-            Need::Verify => coordinator.verify_all(writer, &partitions),
-        };
+        return answer(broker, writer, partitions, need).await;
     }
     let node = match broker.transaction_coordinator(writer.transactional_id) {
         Ok(node) if node.node_id == broker.config.node_id => return all(ResponseError::NotCoordinator),
@@ -136,6 +121,27 @@ pub async fn ask(
         Err(e) => {
             debug!(coordinator = node.node_id, error = %e, "asking a transaction coordinator failed");
             all(ResponseError::NetworkException)
+        }
+    }
+}
+
+/// The coordinator's answer to a partition leader (here, or in AddPartitionsToTxn v4+): the
+/// error of each partition that may not be written.
+pub async fn answer(
+    broker: &Arc<Broker>,
+    writer: Writer<'_>,
+    partitions: BTreeSet<TopicPartition>,
+    need: Need,
+) -> BTreeMap<TopicPartition, ResponseError> {
+    let coordinator = &broker.transactions;
+    match need {
+        Need::Verify => coordinator.verify_all(writer, &partitions),
+        Need::Add => {
+            let (id, producer_id, epoch) = (writer.transactional_id, writer.producer_id, writer.epoch);
+            match coordinator.add_partitions(broker, id, producer_id, epoch, partitions.clone(), TV2).await {
+                Ok(()) => BTreeMap::new(),
+                Err(code) => partitions.into_iter().map(|p| (p, code)).collect(),
+            }
         }
     }
 }
