@@ -411,8 +411,7 @@ impl Log {
     }
 
     /// Starts a new segment before `incoming` if the active one is full, old, or cannot index
-    /// the incoming offsets.
-    /// Starts a new segment if `incoming` does not belong in the active one; whether it did.
+    /// the incoming offsets; whether it did.
     fn maybe_roll(&self, state: &mut MutexGuard<'_, LogState>, incoming: &BatchHeader) -> Result<bool, LogError> {
         let config = &state.config;
         let active = state.active();

@@ -260,7 +260,6 @@ impl Partition {
     }
 }
 
-/// The producer state the batches in `log` leave.
 /// A producer-state snapshot to write (see `Partition::snapshot`).
 struct Snapshot {
     offset: i64,
