@@ -64,7 +64,7 @@ async fn compacted_topic_keeps_the_latest_value_per_key() {
         ClientConfig::new().set("bootstrap.servers", &brook.addr).create().expect("admin");
     let topic = NewTopic::new("accounts", 1, TopicReplication::Fixed(1))
         .set("cleanup.policy", "compact")
-        .set("segment.bytes", "1024")
+        .set("internal.segment.bytes", "1024")
         .set("min.cleanable.dirty.ratio", "0.01")
         .set("delete.retention.ms", "0");
     let created = admin.create_topics(&[topic], &AdminOptions::new()).await.expect("create");

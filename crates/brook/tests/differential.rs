@@ -494,17 +494,234 @@ const TOPIC_CONFIGS_NOT_BUILT: &[(&str, &str)] = &[
     ("segment.jitter.ms", "segments roll at segment.ms exactly"),
 ];
 
-/// DescribeConfigs answers as Kafka 4.4's: for each topic config both have, the same default,
+/// Topic config values at and around Kafka 4.4's validators' bounds: below and at each
+/// minimum, the largest INT and one past it, wrong types, list and enum spellings.
+const CONFIG_VALUES: &[(&str, &[&str])] = &[
+    ("cleanup.policy", &["shred", "", "compact, delete", "COMPACT", "compact,compact"]),
+    ("compression.type", &["brotli", "ZSTD", " zstd "]),
+    ("delete.retention.ms", &["-1", "0", "abc", "1.5", "9223372036854775808"]),
+    ("flush.messages", &["-1", "0", "1"]),
+    ("flush.ms", &["-1", "0"]),
+    ("index.interval.bytes", &["-1", "0", "2147483648"]),
+    ("internal.segment.bytes", &["-1", "13", "x"]),
+    ("max.message.bytes", &["-1", "0", "2147483647", "2147483648", " 100 "]),
+    ("message.timestamp.after.max.ms", &["-1", "0"]),
+    ("message.timestamp.before.max.ms", &["-1", "0"]),
+    ("message.timestamp.type", &["CreateTime", "createtime", "NoTime"]),
+    ("min.cleanable.dirty.ratio", &["-0.1", "0", "1", "1.1", "x", "NaN"]),
+    ("min.insync.replicas", &["0", "1", "2"]),
+    ("no.such.config", &["1"]),
+    ("retention.bytes", &["-2", "-1", "0"]),
+    ("retention.ms", &["-2", "-1", "0"]),
+    ("segment.bytes", &["14", "1048575", "1048576", "2147483647", "2147483648"]),
+    ("segment.ms", &["0", "1"]),
+    ("unclean.leader.election.enable", &["yes", "TRUE", "true"]),
+];
+
+/// Where Brook answers otherwise on purpose: each step with why. Each is Brook refusing what
+/// Kafka accepts, or refusing with other words.
+const VALIDATION_DIFFERENCES: &[(&str, &str)] = &[
+    ("config min.cleanable.dirty.ratio=\"NaN\"", "Kafka's range check lets NaN through; Brook refuses it"),
+    ("alter broker dynamic key", "no dynamic broker configs yet: Brook refuses every change"),
+    ("alter broker read-only key", "as above"),
+    ("alter broker unknown key", "as above"),
+    ("alter broker bad value", "as above"),
+    ("alter broker logger", "no broker loggers (kafka-configs --entity-type broker-loggers)"),
+];
+
+/// "code message" of one answer.
+fn answer(code: i16, message: Option<&str>) -> String {
+    format!("{code} {message:?}")
+}
+
+/// CreateTopics (validate only) of topic "v" with one config.
+fn validate_config(conn: &mut Conn, key: &str, value: &str) -> String {
+    use kafka_protocol::messages::create_topics_request::CreatableTopicConfig;
+    let config = CreatableTopicConfig::default()
+        .with_name(StrBytes::from_string(key.to_string()))
+        .with_value(Some(StrBytes::from_string(value.to_string())));
+    let request = CreateTopicsRequest::default().with_timeout_ms(10_000).with_validate_only(true).with_topics(vec![
+        CreatableTopic::default()
+            .with_name(name("v"))
+            .with_num_partitions(1)
+            .with_replication_factor(1)
+            .with_configs(vec![config]),
+    ]);
+    let ResponseKind::CreateTopics(r) = conn.call(ApiKey::CreateTopics, 7, &request) else { panic!() };
+    answer(r.topics[0].error_code, r.topics[0].error_message.as_deref())
+}
+
+/// CreateTopics of `topic` with a manual assignment (partition index, replicas) or a count.
+fn create_assigned(conn: &mut Conn, topic: &str, assignment: &[(i32, &[i32])], count: i32, rf: i16) -> String {
+    use kafka_protocol::messages::create_topics_request::CreatableReplicaAssignment;
+    let assignments = assignment
+        .iter()
+        .map(|(index, replicas)| {
+            CreatableReplicaAssignment::default()
+                .with_partition_index(*index)
+                .with_broker_ids(replicas.iter().copied().map(BrokerId).collect())
+        })
+        .collect();
+    let request = CreateTopicsRequest::default()
+        .with_timeout_ms(10_000)
+        .with_validate_only(topic != "assigned")
+        .with_topics(vec![
+            CreatableTopic::default()
+                .with_name(name(topic))
+                .with_num_partitions(count)
+                .with_replication_factor(rf)
+                .with_assignments(assignments),
+        ]);
+    let ResponseKind::CreateTopics(r) = conn.call(ApiKey::CreateTopics, 7, &request) else { panic!() };
+    answer(r.topics[0].error_code, r.topics[0].error_message.as_deref())
+}
+
+/// CreatePartitions (validate only) of `topic` to `count`, with assignments if given.
+fn add_partitions_to(conn: &mut Conn, topic: &str, count: i32, assignment: Option<&[&[i32]]>) -> String {
+    use kafka_protocol::messages::CreatePartitionsRequest;
+    use kafka_protocol::messages::create_partitions_request::{CreatePartitionsAssignment, CreatePartitionsTopic};
+    let assignments = assignment.map(|a| {
+        a.iter()
+            .map(|r| CreatePartitionsAssignment::default().with_broker_ids(r.iter().copied().map(BrokerId).collect()))
+            .collect()
+    });
+    let request =
+        CreatePartitionsRequest::default().with_timeout_ms(10_000).with_validate_only(true).with_topics(vec![
+            CreatePartitionsTopic::default().with_name(name(topic)).with_count(count).with_assignments(assignments),
+        ]);
+    let ResponseKind::CreatePartitions(r) = conn.call(ApiKey::CreatePartitions, 3, &request) else { panic!() };
+    answer(r.results[0].error_code, r.results[0].error_message.as_deref())
+}
+
+/// IncrementalAlterConfigs (validate only) of one key of one resource.
+fn alter_config(conn: &mut Conn, resource: (i8, &str), key: &str, op: i8, value: Option<&str>) -> String {
+    use kafka_protocol::messages::IncrementalAlterConfigsRequest;
+    use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    let config = AlterableConfig::default()
+        .with_name(StrBytes::from_string(key.to_string()))
+        .with_config_operation(op)
+        .with_value(value.map(|v| StrBytes::from_string(v.to_string())));
+    let request = IncrementalAlterConfigsRequest::default().with_validate_only(true).with_resources(vec![
+        AlterConfigsResource::default()
+            .with_resource_type(resource.0)
+            .with_resource_name(StrBytes::from_string(resource.1.to_string()))
+            .with_configs(vec![config]),
+    ]);
+    let ResponseKind::IncrementalAlterConfigs(r) = conn.call(ApiKey::IncrementalAlterConfigs, 1, &request) else {
+        panic!()
+    };
+    answer(r.responses[0].error_code, r.responses[0].error_message.as_deref())
+}
+
+/// A CreateTopics step: name, manual assignment (partition, replicas), count, replication factor.
+type CreateStep = (&'static str, &'static [(i32, &'static [i32])], i32, i16);
+/// A CreatePartitions step: name, topic, new count, assignments of the new partitions.
+type AddStep = (&'static str, &'static str, i32, Option<&'static [&'static [i32]]>);
+/// An IncrementalAlterConfigs step: name, (resource type, name), key, operation, value.
+type AlterStep = (&'static str, (i8, &'static str), &'static str, i8, Option<&'static str>);
+
+/// What a broker answers to configs, assignments and partition counts at and past Kafka's
+/// limits, by step.
+fn validation(addr: &str) -> Observations {
+    let mut seen = Observations::new();
+    let mut conn = Conn::open(addr);
+    for (key, values) in CONFIG_VALUES {
+        for value in *values {
+            seen.insert(format!("config {key}={value:?}"), validate_config(&mut conn, key, value));
+        }
+    }
+    let assignments: &[CreateStep] = &[
+        ("unknown broker", &[(0, &[5])], -1, -1),
+        ("a broker twice", &[(0, &[1, 1])], -1, -1),
+        ("no replicas", &[(0, &[])], -1, -1),
+        ("a gap", &[(1, &[1])], -1, -1),
+        ("a partition twice", &[(0, &[1]), (0, &[1])], -1, -1),
+        ("and a count", &[(0, &[1])], 1, -1),
+        ("and a replication factor", &[(0, &[1])], -1, 1),
+        ("a later partition unknown", &[(0, &[1]), (1, &[5, 1])], -1, -1),
+        ("10000 partitions", &[], 10_000, 1),
+        ("10001 partitions", &[], 10_001, 1),
+        ("valid", &[(0, &[1])], -1, -1),
+    ];
+    for (step, assignment, count, rf) in assignments {
+        let topic = if *step == "valid" { "assigned" } else { "v" };
+        seen.insert(format!("create with {step}"), create_assigned(&mut conn, topic, assignment, *count, *rf));
+    }
+    await_leader(&mut conn, "assigned");
+    let additions: &[AddStep] = &[
+        ("as many", "assigned", 1, None),
+        ("fewer", "assigned", 0, None),
+        ("an unknown broker", "assigned", 3, Some(&[&[5], &[1]])),
+        ("too few assignments", "assigned", 3, Some(&[&[1]])),
+        ("a broker twice", "assigned", 2, Some(&[&[1, 1]])),
+        ("no replicas", "assigned", 2, Some(&[&[]])),
+        ("10000 more", "assigned", 10_001, None),
+        ("10001 more", "assigned", 10_002, None),
+        ("an unknown topic", "nope", 2, None),
+    ];
+    for (step, topic, count, assignment) in additions {
+        seen.insert(format!("add partitions, {step}"), add_partitions_to(&mut conn, topic, *count, *assignment));
+    }
+    const SET: i8 = 0;
+    const DELETE: i8 = 1;
+    const APPEND: i8 = 2;
+    const SUBTRACT: i8 = 3;
+    let topic = (2, "assigned");
+    let broker = (4, "1");
+    let alters: &[AlterStep] = &[
+        ("alter topic below a minimum", topic, "segment.bytes", SET, Some("100")),
+        ("alter topic unknown key", topic, "no.such", SET, Some("1")),
+        ("alter topic delete unknown key", topic, "no.such", DELETE, None),
+        ("alter topic append a bad entry", topic, "cleanup.policy", APPEND, Some("shred")),
+        ("alter topic append", topic, "cleanup.policy", APPEND, Some("compact")),
+        ("alter topic subtract from a non-list", topic, "retention.ms", SUBTRACT, Some("1")),
+        ("alter topic append to a non-list", topic, "retention.ms", APPEND, Some("1")),
+        ("alter topic set null", topic, "retention.ms", SET, None),
+        ("alter unknown topic", (2, "nope"), "retention.ms", SET, Some("1")),
+        ("alter broker dynamic key", broker, "log.retention.ms", SET, Some("1000")),
+        ("alter broker read-only key", broker, "node.id", SET, Some("5")),
+        ("alter broker unknown key", broker, "no.such", SET, Some("5")),
+        ("alter broker bad value", broker, "log.retention.ms", SET, Some("x")),
+        ("alter another broker", (4, "7"), "log.retention.ms", SET, Some("1000")),
+        ("alter broker logger", (8, "1"), "kafka", SET, Some("DEBUG")),
+    ];
+    for (step, resource, key, op, value) in alters {
+        seen.insert(step.to_string(), alter_config(&mut conn, *resource, key, *op, *value));
+    }
+    seen
+}
+
+/// Every validation step answered alike, but the deliberate differences, which must still be
+/// refusals.
+fn compare_validation(kafka: &Observations, brook: &Observations) {
+    let mut differences = Vec::new();
+    for (step, theirs) in kafka {
+        let mine = brook.get(step).map_or("-", String::as_str);
+        if VALIDATION_DIFFERENCES.iter().any(|(s, _)| s == step) {
+            if mine.starts_with("0 ") {
+                differences.push(format!("{step}: Brook accepts it, a refusal was expected"));
+            }
+        } else if mine != theirs {
+            differences.push(format!("{step}:\n    Kafka {theirs}\n    Brook {mine}"));
+        }
+    }
+    assert!(differences.is_empty(), "Brook validates otherwise than Kafka:\n  {}", differences.join("\n  "));
+}
+
+/// Validation answers as Kafka 4.4's (see `validation`), and DescribeConfigs too: for each topic config both have, the same default,
 /// type, source, flags, synonyms and documentation presence; for the broker configs Brook
 /// lists, the same type and documentation presence and the same value where it does not
 /// depend on the machine. Differences on purpose are listed with their reasons.
 #[test]
-fn describe_configs_answers_like_kafka() {
+fn configs_and_validation_answer_like_kafka() {
     let kafka = Kafka::start();
     let k = describe_configs(&kafka.addr, "1");
+    let kafka_validation = validation(&kafka.addr);
     drop(kafka);
     let brook = Brook::start(&[]);
     let b = describe_configs(&brook.addr, "1");
+    let brook_validation = validation(&brook.addr);
+    compare_validation(&kafka_validation, &brook_validation);
     let mut differences = Vec::new();
     for (key, mine) in &b {
         let Some(theirs) = k.get(key) else {

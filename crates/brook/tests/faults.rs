@@ -22,8 +22,8 @@
 //! much time has passed), `BROOK_FAULT_SEED` (default: from the clock, printed) and
 //! `BROOK_FAULT_KINDS` (default: all of `KINDS`) and `BROOK_FAULT_NODES` (default 3; the
 //! topic keeps replication factor 3) set the run; `scripts/faults` runs it for
-//! longer. Built with a `bug-*` feature, the cluster is deliberately broken and the run must
-//! fail: that is how the checker is shown to work.
+//! longer. Built with the `bugs` feature and a `BROOK_BUG`, the cluster is deliberately broken
+//! and the run must fail: that is how the checker is shown to work.
 
 mod common;
 

@@ -31,9 +31,15 @@ use crate::store::MetadataStore;
 use crate::{ApiError, cluster_id_from};
 use crate::{decisions, reassignment};
 
-/// An upper bound on partitions per CreateTopics/CreatePartitions request, against typos
-/// that would create millions of directories.
+/// An upper bound on a topic's partitions, against typos that would create millions of
+/// directories one CreatePartitions at a time.
 pub const MAX_PARTITIONS_PER_TOPIC: i32 = 100_000;
+/// Kafka's bound on the partitions one CreateTopics (all its topics) or CreatePartitions (per
+/// topic) adds (`MAX_PARTITIONS_PER_BATCH`), refused with POLICY_VIOLATION.
+pub const MAX_PARTITIONS_PER_REQUEST: i32 = 10_000;
+/// Kafka's bound on the metadata records one request writes (`MAX_RECORDS_PER_USER_OP`): a
+/// CreateTopics counts a record per topic, per partition and per config.
+pub const MAX_RECORDS_PER_REQUEST: usize = 10_000;
 /// How long a metadata fetch with nothing new waits for a change (Kafka's observers wait up to
 /// `controller.quorum.fetch.timeout.ms` / 2; a shorter wait bounds shutdown).
 const FETCH_WAIT: Duration = Duration::from_millis(500);
@@ -211,7 +217,7 @@ impl Controller {
                     check_partition_count(partitions)?;
                     place(image, 0, partitions, replication_factor)?
                 } else {
-                    check_assignment(image, 0, &assignment)?;
+                    check_assignment(image, 0, &assignment, None)?;
                     assignment
                 };
                 let id = Uuid::new_v4();
@@ -245,23 +251,28 @@ impl Controller {
                 done(records)
             }
             ControllerRequest::CreatePartitions { name, count, assignment, validate_only } => {
-                let topic = image.topic(&name).ok_or_else(|| unknown_topic(&name))?;
+                // Kafka names nothing more here.
+                let topic = image.topic(&name).ok_or(ApiError::new(ResponseError::UnknownTopicOrPartition, ""))?;
                 if count <= topic.partitions {
                     let message = if count == topic.partitions {
-                        format!("Topic already has {count} partitions.")
+                        format!("Topic already has {count} partition(s).")
                     } else {
                         format!(
-                            "Topic currently has {} partitions, which is higher than the requested {count}.",
+                            "The topic {name} currently has {} partition(s); {count} would not be an increase.",
                             topic.partitions
                         )
                     };
                     return Err(ApiError::new(ResponseError::InvalidPartitions, message));
                 }
+                let added = count - topic.partitions;
+                if added > MAX_PARTITIONS_PER_REQUEST {
+                    let message = "Excessively large number of additional partitions per request.";
+                    return Err(ApiError::new(ResponseError::PolicyViolation, message));
+                }
                 if count > MAX_PARTITIONS_PER_TOPIC {
                     let message = format!("Number of partitions must be at most {MAX_PARTITIONS_PER_TOPIC}.");
                     return Err(ApiError::new(ResponseError::InvalidPartitions, message));
                 }
-                let added = count - topic.partitions;
                 let assignment = if assignment.is_empty() {
                     // The factor the first partition has, or will have once a move in progress ends.
                     let rf = topic.assignments.first().map_or(1, |p| (p.replicas.len() - p.removing.len()) as i16);
@@ -269,12 +280,14 @@ impl Controller {
                 } else {
                     if assignment.len() != added as usize {
                         let message = format!(
-                            "Increasing the number of partitions by {added} but {} assignments provided.",
+                            "Attempted to add {added} additional partition(s), but only {} assignment(s) were \
+                             specified.",
                             assignment.len()
                         );
                         return Err(ApiError::new(ResponseError::InvalidReplicaAssignment, message));
                     }
-                    check_assignment(image, topic.partitions, &assignment)?;
+                    let width = topic.assignments.first().map(|p| p.replicas.len() - p.removing.len());
+                    check_assignment(image, topic.partitions, &assignment, width)?;
                     assignment
                 };
                 if validate_only {
@@ -531,29 +544,42 @@ fn place(image: &MetadataImage, first: i32, count: i32, replication_factor: i16)
     )
 }
 
-/// Kafka's checks of a manual assignment (`--replica-assignment`).
-fn check_assignment(image: &MetadataImage, first: i32, assignment: &[Vec<i32>]) -> Result<(), ApiError> {
+/// Kafka's checks of a manual assignment (`--replica-assignment`), in its order and with its
+/// messages; every partition has `width` replicas (an existing topic's), or the first's.
+fn check_assignment(
+    image: &MetadataImage,
+    first: i32,
+    assignment: &[Vec<i32>],
+    mut width: Option<usize>,
+) -> Result<(), ApiError> {
     let invalid = |message: String| Err(ApiError::new(ResponseError::InvalidReplicaAssignment, message));
     check_partition_count(first + assignment.len() as i32)?;
-    let width = assignment.first().map_or(0, Vec::len);
     for (i, replicas) in assignment.iter().enumerate() {
         let p = first + i as i32;
         if replicas.is_empty() {
-            return invalid(format!("The manual partition assignment for partition {p} is empty."));
+            return invalid("The manual partition assignment includes an empty replica list.".into());
         }
-        if replicas.len() != width {
-            return invalid("All partitions should have the same number of replicas.".into());
+        let mut sorted = replicas.clone();
+        sorted.sort_unstable();
+        for (j, id) in sorted.iter().enumerate() {
+            if !image.brokers.contains_key(id) {
+                return invalid(format!(
+                    "The manual partition assignment includes broker {id}, but no such broker is registered."
+                ));
+            }
+            if j > 0 && sorted[j - 1] == *id {
+                return invalid(format!("The manual partition assignment includes the broker {id} more than once."));
+            }
         }
-        let mut unique = replicas.clone();
-        unique.sort_unstable();
-        unique.dedup();
-        if unique.len() != replicas.len() {
-            return invalid(format!("The manual partition assignment for partition {p} contains duplicate replicas."));
-        }
-        if let Some(missing) = replicas.iter().find(|id| !image.brokers.contains_key(id)) {
-            return invalid(format!(
-                "The manual partition assignment includes broker {missing}, but no such broker is registered."
-            ));
+        match width {
+            Some(w) if w != replicas.len() => {
+                return invalid(format!(
+                    "The manual partition assignment includes a partition with {} replica(s), but this is not \
+                     consistent with previous partitions, which have {w} replica(s).",
+                    replicas.len()
+                ));
+            }
+            _ => width = Some(replicas.len()),
         }
         if replicas.iter().all(|id| image.brokers.get(id).is_none_or(|b| b.fenced)) {
             return invalid(format!(

@@ -33,7 +33,10 @@ impl Default for ElectionPolicy {
 impl ElectionPolicy {
     /// Whether `topic` may elect an out-of-sync replica.
     pub fn unclean_for(&self, topic: &TopicMeta) -> bool {
-        topic.configs.get("unclean.leader.election.enable").map_or(self.unclean, |v| v.trim() == "true")
+        topic
+            .configs
+            .get("unclean.leader.election.enable")
+            .map_or(self.unclean, |v| v.trim().eq_ignore_ascii_case("true"))
     }
 }
 

@@ -265,7 +265,7 @@ async fn synced(partitions: Vec<FollowedPartition>) -> Vec<FollowedPartition> {
 /// Whether a follower may name its log end as its fetch offset: under `flush.on.ack` only
 /// once everything up to it is synced, since the leader counts it as a durable copy.
 pub fn may_fetch(flush_on_ack: bool, progress: Progress) -> bool {
-    !flush_on_ack || progress.synced >= progress.log_end_offset || cfg!(feature = "bug-unsynced-follower")
+    !flush_on_ack || progress.synced >= progress.log_end_offset || crate::bugs::planted("unsynced-follower")
 }
 
 /// What this replica tells the leader about `p`: its log end (what it holds), the leader

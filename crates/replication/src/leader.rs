@@ -131,7 +131,7 @@ impl Leadership {
     /// followers (`i64::MAX` when the leader is alone in it); `None` while the ISR is smaller
     /// than `min_insync`.
     pub fn floor(&self, min_insync: usize) -> Option<i64> {
-        if cfg!(feature = "bug-hw-leader-end") {
+        if crate::bugs::planted("hw-leader-end") {
             return Some(i64::MAX);
         }
         if self.state.isr.len() < min_insync {

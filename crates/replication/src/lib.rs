@@ -16,6 +16,7 @@
 //! The crate knows logs and the Kafka wire format, not the metadata: the server tells it who
 //! leads what, and carries ISR changes to the controller.
 
+pub mod bugs;
 pub mod client;
 pub mod follower;
 pub mod leader;

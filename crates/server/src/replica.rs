@@ -123,7 +123,7 @@ impl Partition {
     /// leadership changes: the batch may then be truncated, and a high watermark that a new
     /// leader moves past its offset says nothing about it.
     pub async fn wait_committed(&self, offset: i64, leader_epoch: i32) -> Result<(), ResponseError> {
-        if cfg!(feature = "bug-ack-before-replication") {
+        if brook_replication::bugs::planted("ack-before-replication") {
             let synced = self.log.subscribe_progress().wait_for(|p| p.synced >= offset).await.map(|_| ());
             return synced.map_err(|_| ResponseError::UnknownServerError);
         }

@@ -56,6 +56,7 @@ pub fn type_of(key: &str) -> i8 {
         | "message.max.bytes"
         | "min.insync.replicas"
         | "segment.bytes"
+        | "internal.segment.bytes"
         | "log.segment.bytes"
         | "node.id"
         | "num.partitions"
@@ -144,54 +145,67 @@ pub fn validate(configs: &BTreeMap<String, String>) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Kafka 4.4's validator for one topic config, with its messages. Besides the described
+/// keys, Kafka accepts `internal.segment.bytes`: it overrides `segment.bytes` without its
+/// 1 MiB minimum, for tests that want small segments.
 fn validate_one(key: &str, value: &str) -> Result<(), ApiError> {
-    let invalid = |reason: &str| {
+    let invalid = |shown: &str, reason: &str| {
         Err(ApiError::new(
             ResponseError::InvalidConfig,
-            format!("Invalid value {value} for configuration {key}: {reason}"),
+            format!("Invalid value {shown} for configuration {key}: {reason}"),
         ))
     };
-    let int = |min: i64| match value.trim().parse::<i64>() {
-        Ok(v) if v >= min => Ok(()),
-        Ok(_) => invalid(&format!("Value must be at least {min}")),
-        Err(_) => invalid("Not a number of type LONG"),
+    let trimmed = value.trim();
+    // A number of the key's type (Kafka's INT or LONG) within `min..`.
+    let number = |min: i64| {
+        let parsed = if type_of(key) == config_type::INT {
+            trimmed.parse::<i32>().map(i64::from).map_err(|_| "Not a number of type INT")
+        } else {
+            trimmed.parse::<i64>().map_err(|_| "Not a number of type LONG")
+        };
+        match parsed {
+            Ok(v) if v >= min => Ok(()),
+            Ok(_) => invalid(value, &format!("Value must be at least {min}")),
+            Err(reason) => invalid(value, reason),
+        }
     };
     match key {
-        "cleanup.policy" => crate::config::parse_cleanup_policy(key, value)
-            .map(|_| ())
-            .or_else(|_| invalid("String must be one of: compact, delete")),
-        "min.cleanable.dirty.ratio" => match value.trim().parse::<f64>() {
-            Ok(v) if (0.0..=1.0).contains(&v) => Ok(()),
-            Ok(_) => invalid("Value must be between 0 and 1"),
-            Err(_) => invalid("Not a number of type DOUBLE"),
+        // A list: each entry is checked and the first bad one named; empty means neither
+        // deletion nor compaction (Kafka 4).
+        "cleanup.policy" => match trimmed.split(',').map(str::trim).find(|p| !["compact", "delete"].contains(p)) {
+            Some(bad) if !trimmed.is_empty() => invalid(bad, "String must be one of: compact, delete"),
+            _ => Ok(()),
         },
-        "compression.type" => match value.trim() {
+        "min.cleanable.dirty.ratio" => match trimmed.parse::<f64>() {
+            // Kafka accepts NaN (its range check never fails on it); Brook refuses it.
+            Ok(v) if v.is_nan() => invalid(value, "Not a number of type DOUBLE"),
+            Ok(v) if v < 0.0 => invalid(value, "Value must be at least 0"),
+            Ok(v) if v > 1.0 => invalid(value, "Value must be no more than 1"),
+            Ok(_) => Ok(()),
+            Err(_) => invalid(value, "Not a number of type DOUBLE"),
+        },
+        "compression.type" => match trimmed {
             "producer" | "uncompressed" | "gzip" | "snappy" | "lz4" | "zstd" => Ok(()),
-            _ => invalid("String must be one of: uncompressed, zstd, lz4, snappy, gzip, producer"),
+            _ => invalid(value, "String must be one of: uncompressed, zstd, lz4, snappy, gzip, producer"),
         },
         "message.timestamp.type" => parse_timestamp_type(key, value)
             .map(|_| ())
-            .or_else(|_| invalid("String must be one of: CreateTime, LogAppendTime")),
-        "unclean.leader.election.enable" => match value.trim() {
+            .or_else(|_| invalid(value, "String must be one of: CreateTime, LogAppendTime")),
+        "unclean.leader.election.enable" => match trimmed.to_ascii_lowercase().as_str() {
             "true" | "false" => Ok(()),
-            _ => invalid("Expected value to be either true or false"),
+            _ => invalid(value, "Expected value to be either true or false"),
         },
-        "retention.ms" | "retention.bytes" => int(-1),
-        "segment.bytes" => int(14).and_then(|_| {
-            if value.trim().parse::<i64>().unwrap_or(0) > i64::from(i32::MAX) {
-                invalid("Value must be no more than 2147483647")
-            } else {
-                Ok(())
-            }
-        }),
+        "retention.bytes" => number(i64::MIN),
+        "retention.ms" => number(-1),
+        "internal.segment.bytes" => number(i64::from(i32::MIN)),
+        "segment.bytes" => number(1024 * 1024),
         "max.message.bytes"
         | "index.interval.bytes"
         | "delete.retention.ms"
-        | "flush.messages"
         | "flush.ms"
         | "message.timestamp.after.max.ms"
-        | "message.timestamp.before.max.ms" => int(0),
-        "segment.ms" | "min.insync.replicas" => int(1),
+        | "message.timestamp.before.max.ms" => number(0),
+        "segment.ms" | "min.insync.replicas" | "flush.messages" => number(1),
         _ => Err(ApiError::new(ResponseError::InvalidConfig, format!("Unknown topic config name: {key}"))),
     }
 }
@@ -266,6 +280,11 @@ pub fn apply(defaults: &LogConfig, configs: &BTreeMap<String, String>) -> LogCon
             _ => {}
         }
     }
+    // Kafka's internal override wins over segment.bytes whatever the order; the log keeps a
+    // segment at least one batch header long.
+    if let Some(bytes) = configs.get("internal.segment.bytes").and_then(|v| v.trim().parse::<u32>().ok()) {
+        log.segment_bytes = bytes;
+    }
     log
 }
 
@@ -290,6 +309,8 @@ mod tests {
             ("min.cleanable.dirty.ratio", "1.5"),
             ("retention.ms", "-2"),
             ("segment.bytes", "3000000000"),
+            ("segment.bytes", "1048575"),
+            ("flush.messages", "0"),
             ("no.such.config", "1"),
             ("compression.type", "brotli"),
         ] {

@@ -15,9 +15,9 @@ use kafka_protocol::messages::{
     IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
 };
 
-use super::text;
+use super::{message, text};
 use crate::broker::{ApiError, Broker};
-use crate::topic_config::{TOPIC_CONFIGS, default_value, documentation, type_of};
+use crate::topic_config::{TOPIC_CONFIGS, config_type, default_value, documentation, type_of};
 
 /// Kafka's `ConfigResource.Type`.
 const TOPIC: i8 = 2;
@@ -56,6 +56,7 @@ pub(super) fn describe(broker: &Arc<Broker>, request: DescribeConfigsRequest, ve
                     .is_none_or(|keys| keys.is_empty() || keys.iter().any(|k| &**k == key))
             };
             let result = DescribeConfigsResult::default()
+                .with_error_message(None)
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
             let entries: Result<Vec<Entry>, ApiError> = match resource.resource_type {
@@ -97,7 +98,7 @@ pub(super) fn describe(broker: &Arc<Broker>, request: DescribeConfigsRequest, ve
                         })
                         .collect(),
                 ),
-                Err(e) => result.with_error_code(e.code.code()).with_error_message(Some(text(e.message))),
+                Err(e) => result.with_error_code(e.code.code()).with_error_message(message(e)),
             }
         })
         .collect();
@@ -150,13 +151,19 @@ fn topic_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, ApiError> {
         .collect())
 }
 
-fn broker_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, ApiError> {
+/// A broker resource names this broker, or is empty (the cluster default).
+fn this_broker(broker: &Broker, name: &str) -> Result<(), ApiError> {
     if !name.is_empty() && name != broker.config.node_id.to_string() {
         return Err(ApiError::new(
             ResponseError::InvalidRequest,
-            format!("Unexpected broker id, expected {}", broker.config.node_id),
+            format!("Unexpected broker id, expected {}, but received {name}", broker.config.node_id),
         ));
     }
+    Ok(())
+}
+
+fn broker_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, ApiError> {
+    this_broker(broker, name)?;
     let c = &broker.config;
     let mut entries: Vec<(String, Option<String>)> = vec![
         ("node.id".into(), Some(c.node_id.to_string())),
@@ -197,11 +204,12 @@ pub(super) async fn alter(broker: &Arc<Broker>, request: AlterConfigsRequest) ->
         let outcome =
             change(broker, resource.resource_type, &resource.resource_name, request.validate_only, |_| configs).await;
         let response = AlterResult::default()
+            .with_error_message(None)
             .with_resource_type(resource.resource_type)
             .with_resource_name(resource.resource_name);
         responses.push(match outcome {
             Ok(()) => response,
-            Err(e) => response.with_error_code(e.code.code()).with_error_message(Some(text(e.message))),
+            Err(e) => response.with_error_code(e.code.code()).with_error_message(message(e)),
         });
     }
     AlterConfigsResponse::default().with_responses(responses)
@@ -224,14 +232,14 @@ pub(super) async fn incremental_alter(
             .iter()
             .map(|c| (c.name.to_string(), c.config_operation, c.value.as_ref().map(|v| v.to_string())))
             .collect();
-        let outcome = match ops.iter().find(|(_, op, _)| !(SET..=SUBTRACT).contains(op)) {
-            Some((key, op, _)) => {
-                Err(ApiError::new(ResponseError::InvalidRequest, format!("unknown operation {op} for {key}")))
-            }
+        let outcome = match check_ops(&ops) {
+            Err(e) => Err(e),
             // Brook sets no dynamic broker configs, so deleting one changes nothing and is done
             // (`kafka-reassign-partitions --verify` clears replication throttles this way).
-            None if resource.resource_type == BROKER && ops.iter().all(|(_, op, _)| *op == DELETE) => Ok(()),
-            None => {
+            Ok(()) if resource.resource_type == BROKER && ops.iter().all(|(_, op, _)| *op == DELETE) => {
+                this_broker(broker, &resource.resource_name)
+            }
+            Ok(()) => {
                 change(broker, resource.resource_type, &resource.resource_name, request.validate_only, |current| {
                     apply_ops(current, &ops, broker)
                 })
@@ -239,14 +247,35 @@ pub(super) async fn incremental_alter(
             }
         };
         let response = IncrementalResult::default()
+            .with_error_message(None)
             .with_resource_type(resource.resource_type)
             .with_resource_name(resource.resource_name);
         responses.push(match outcome {
             Ok(()) => response,
-            Err(e) => response.with_error_code(e.code.code()).with_error_message(Some(text(e.message))),
+            Err(e) => response.with_error_code(e.code.code()).with_error_message(message(e)),
         });
     }
     IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+/// Kafka's checks of the operations themselves, before any resource is looked at.
+fn check_ops(ops: &[(String, i8, Option<String>)]) -> Result<(), ApiError> {
+    for (key, op, value) in ops {
+        match *op {
+            SET if value.is_none() => {
+                let message = format!("Null value not supported for : {key}");
+                return Err(ApiError::new(ResponseError::InvalidRequest, message));
+            }
+            APPEND | SUBTRACT if type_of(key) != config_type::LIST => {
+                let name = if *op == APPEND { "APPEND" } else { "SUBTRACT" };
+                let message = format!("Can't {name} to key {key} because its type is not LIST.");
+                return Err(ApiError::new(ResponseError::InvalidConfig, message));
+            }
+            SET..=SUBTRACT => {}
+            _ => return Err(ApiError::new(ResponseError::InvalidRequest, format!("unknown operation {op} for {key}"))),
+        }
+    }
+    Ok(())
 }
 
 /// SET/DELETE/APPEND/SUBTRACT on a topic's current overrides (list values are comma-separated,
@@ -294,14 +323,14 @@ async fn change(
     match resource_type {
         TOPIC => {
             let topic = broker.topic(name).ok_or_else(|| {
-                ApiError::new(ResponseError::UnknownTopicOrPartition, format!("Topic {name} does not exist."))
+                ApiError::new(ResponseError::UnknownTopicOrPartition, format!("The topic '{name}' does not exist."))
             })?;
             broker.set_topic_configs(name, new_configs(&topic.configs), validate_only).await
         }
-        BROKER => Err(ApiError::new(
+        BROKER => this_broker(broker, name).and(Err(ApiError::new(
             ResponseError::InvalidRequest,
             "changing broker configs at run time is not supported by Brook yet",
-        )),
+        ))),
         _ => Err(ApiError::new(ResponseError::InvalidRequest, "unsupported resource type")),
     }
 }

@@ -227,3 +227,8 @@ impl LeaderHints {
 fn text(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
 }
+
+/// An error's message as Kafka sends it: null when there is nothing to say.
+fn message(e: crate::broker::ApiError) -> Option<StrBytes> {
+    (!e.message.is_empty()).then(|| text(e.message))
+}
