@@ -45,19 +45,25 @@ fn create(conn: &mut Conn, topic: &str, partitions: i32, replication_factor: i16
 
 /// CreateTopics of one partition with one config set: the error code.
 fn create_with_config(conn: &mut Conn, topic: &str, key: &str, value: &str) -> i16 {
+    create_with_config_at(conn, topic, key, value, false).0
+}
+
+/// CreateTopics (`validate_only`, or not) of one partition with one config: code and message.
+fn create_with_config_at(conn: &mut Conn, topic: &str, key: &str, value: &str, validate_only: bool) -> (i16, String) {
     use kafka_protocol::messages::create_topics_request::CreatableTopicConfig;
     let config = CreatableTopicConfig::default()
         .with_name(StrBytes::from_string(key.to_string()))
         .with_value(Some(StrBytes::from_string(value.to_string())));
-    let request = CreateTopicsRequest::default().with_timeout_ms(10_000).with_topics(vec![
-        CreatableTopic::default()
-            .with_name(name(topic))
-            .with_num_partitions(1)
-            .with_replication_factor(1)
-            .with_configs(vec![config]),
-    ]);
+    let request =
+        CreateTopicsRequest::default().with_timeout_ms(10_000).with_validate_only(validate_only).with_topics(vec![
+            CreatableTopic::default()
+                .with_name(name(topic))
+                .with_num_partitions(1)
+                .with_replication_factor(1)
+                .with_configs(vec![config]),
+        ]);
     let ResponseKind::CreateTopics(r) = conn.call(ApiKey::CreateTopics, 7, &request) else { panic!() };
-    r.topics[0].error_code
+    (r.topics[0].error_code, answer(r.topics[0].error_code, r.topics[0].error_message.as_deref()))
 }
 
 fn list_offset(conn: &mut Conn, topic: &str, timestamp: i64) -> (i16, i64) {
@@ -534,23 +540,6 @@ fn answer(code: i16, message: Option<&str>) -> String {
     format!("{code} {message:?}")
 }
 
-/// CreateTopics (validate only) of topic "v" with one config.
-fn validate_config(conn: &mut Conn, key: &str, value: &str) -> String {
-    use kafka_protocol::messages::create_topics_request::CreatableTopicConfig;
-    let config = CreatableTopicConfig::default()
-        .with_name(StrBytes::from_string(key.to_string()))
-        .with_value(Some(StrBytes::from_string(value.to_string())));
-    let request = CreateTopicsRequest::default().with_timeout_ms(10_000).with_validate_only(true).with_topics(vec![
-        CreatableTopic::default()
-            .with_name(name("v"))
-            .with_num_partitions(1)
-            .with_replication_factor(1)
-            .with_configs(vec![config]),
-    ]);
-    let ResponseKind::CreateTopics(r) = conn.call(ApiKey::CreateTopics, 7, &request) else { panic!() };
-    answer(r.topics[0].error_code, r.topics[0].error_message.as_deref())
-}
-
 /// CreateTopics of `topic` with a manual assignment (partition index, replicas) or a count.
 fn create_assigned(conn: &mut Conn, topic: &str, assignment: &[(i32, &[i32])], count: i32, rf: i16) -> String {
     use kafka_protocol::messages::create_topics_request::CreatableReplicaAssignment;
@@ -627,7 +616,7 @@ fn validation(addr: &str) -> Observations {
     let mut conn = Conn::open(addr);
     for (key, values) in CONFIG_VALUES {
         for value in *values {
-            seen.insert(format!("config {key}={value:?}"), validate_config(&mut conn, key, value));
+            seen.insert(format!("config {key}={value:?}"), create_with_config_at(&mut conn, "v", key, value, true).1);
         }
     }
     let assignments: &[CreateStep] = &[

@@ -15,7 +15,7 @@ use kafka_protocol::messages::{
     IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
 };
 
-use super::{message, text};
+use super::{error_message, text};
 use crate::broker::{ApiError, Broker};
 use crate::topic_config::{TOPIC_CONFIGS, config_type, default_value, documentation, type_of};
 
@@ -98,7 +98,7 @@ pub(super) fn describe(broker: &Arc<Broker>, request: DescribeConfigsRequest, ve
                         })
                         .collect(),
                 ),
-                Err(e) => result.with_error_code(e.code.code()).with_error_message(message(e)),
+                Err(e) => result.with_error_code(e.code.code()).with_error_message(error_message(e)),
             }
         })
         .collect();
@@ -209,7 +209,7 @@ pub(super) async fn alter(broker: &Arc<Broker>, request: AlterConfigsRequest) ->
             .with_resource_name(resource.resource_name);
         responses.push(match outcome {
             Ok(()) => response,
-            Err(e) => response.with_error_code(e.code.code()).with_error_message(message(e)),
+            Err(e) => response.with_error_code(e.code.code()).with_error_message(error_message(e)),
         });
     }
     AlterConfigsResponse::default().with_responses(responses)
@@ -252,7 +252,7 @@ pub(super) async fn incremental_alter(
             .with_resource_name(resource.resource_name);
         responses.push(match outcome {
             Ok(()) => response,
-            Err(e) => response.with_error_code(e.code.code()).with_error_message(message(e)),
+            Err(e) => response.with_error_code(e.code.code()).with_error_message(error_message(e)),
         });
     }
     IncrementalAlterConfigsResponse::default().with_responses(responses)
@@ -327,10 +327,13 @@ async fn change(
             })?;
             broker.set_topic_configs(name, new_configs(&topic.configs), validate_only).await
         }
-        BROKER => this_broker(broker, name).and(Err(ApiError::new(
-            ResponseError::InvalidRequest,
-            "changing broker configs at run time is not supported by Brook yet",
-        ))),
+        BROKER => {
+            this_broker(broker, name)?;
+            Err(ApiError::new(
+                ResponseError::InvalidRequest,
+                "changing broker configs at run time is not supported by Brook yet",
+            ))
+        }
         _ => Err(ApiError::new(ResponseError::InvalidRequest, "unsupported resource type")),
     }
 }

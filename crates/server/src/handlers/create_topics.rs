@@ -10,7 +10,7 @@ use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
-use super::{message, text};
+use super::{error_message, text};
 use crate::broker::{ApiError, Broker};
 use crate::topic_config::{TOPIC_CONFIGS, default_value};
 
@@ -104,7 +104,7 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: CreateTopicsRequest, _
             }
             Err(e) => result
                 .with_error_code(e.code.code())
-                .with_error_message(message(e))
+                .with_error_message(error_message(e))
                 .with_num_partitions(-1)
                 .with_replication_factor(-1),
         });

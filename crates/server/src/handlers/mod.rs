@@ -229,6 +229,6 @@ fn text(s: impl Into<String>) -> StrBytes {
 }
 
 /// An error's message as Kafka sends it: null when there is nothing to say.
-fn message(e: crate::broker::ApiError) -> Option<StrBytes> {
+fn error_message(e: crate::broker::ApiError) -> Option<StrBytes> {
     (!e.message.is_empty()).then(|| text(e.message))
 }

@@ -9,7 +9,7 @@ use kafka_protocol::messages::{
     CreatePartitionsRequest, CreatePartitionsResponse, DeleteRecordsRequest, DeleteRecordsResponse,
 };
 
-use super::message;
+use super::error_message;
 use crate::broker::Broker;
 
 pub(super) async fn create(broker: &Arc<Broker>, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
@@ -21,7 +21,7 @@ pub(super) async fn create(broker: &Arc<Broker>, request: CreatePartitionsReques
         let outcome = broker.create_partitions(&topic.name.0, topic.count, assignment, request.validate_only).await;
         results.push(match outcome {
             Ok(()) => result,
-            Err(e) => result.with_error_code(e.code.code()).with_error_message(message(e)),
+            Err(e) => result.with_error_code(e.code.code()).with_error_message(error_message(e)),
         });
     }
     CreatePartitionsResponse::default().with_results(results)
