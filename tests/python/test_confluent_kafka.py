@@ -115,3 +115,25 @@ def test_transactions_commit_abort_and_offsets(brook):
     committed = consumer.committed([TopicPartition("ledger", 0)], timeout=10)
     consumer.close()
     assert committed[0].offset == 2
+
+
+def test_sasl_client_refused_as_kafka_refuses_it(brook):
+    """A producer configured for SASL on a listener without it hears Kafka's ILLEGAL_SASL_STATE
+    (librdkafka reports an authentication error naming it), not a broker that drops the API."""
+    errors = []
+    producer = Producer(
+        {
+            "bootstrap.servers": brook.bootstrap,
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": "PLAIN",
+            "sasl.username": "user",
+            "sasl.password": "secret",
+            "error_cb": errors.append,
+        }
+    )
+    deadline = time.time() + 20
+    while not errors and time.time() < deadline:
+        producer.poll(0.2)
+    assert errors, "no error reported"
+    assert errors[0].name() == "_AUTHENTICATION", errors[0]
+    assert "Request not valid in current SASL state" in errors[0].str(), errors[0].str()

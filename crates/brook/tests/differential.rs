@@ -1,7 +1,8 @@
 //! Differential tests: the same request sequence against Apache Kafka (one KRaft node, from
 //! Maven Central) and Brook, comparing error codes and offsets where behaviour is subtle: bad
-//! topic names, replication factors, corrupt and oversized batches, out-of-range offsets,
-//! idempotent sequences, and the transaction APIs misused.
+//! topic names, replication factors, corrupt and oversized batches, KIP-467's per-record errors,
+//! out-of-range offsets, idempotent sequences, SASL on a listener without it, the transaction
+//! APIs misused, and config validation.
 
 mod common;
 
@@ -20,8 +21,8 @@ use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListO
 use kafka_protocol::messages::{
     AddPartitionsToTxnRequest, ApiKey, BrokerId, CreateTopicsRequest, DeleteRecordsRequest,
     DescribeTransactionsRequest, FindCoordinatorRequest, InitProducerIdRequest, ListOffsetsRequest, MetadataRequest,
-    ProducerId, ResponseKind, TopicName, TransactionalId, add_partitions_to_txn_request,
-    metadata_request::MetadataRequestTopic,
+    ProducerId, ResponseKind, SaslAuthenticateRequest, SaslHandshakeRequest, TopicName, TransactionalId,
+    add_partitions_to_txn_request, metadata_request::MetadataRequestTopic,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -102,19 +103,26 @@ fn keyless_to_compacted(conn: &mut Conn) -> String {
         .iter()
         .map(|k| Record { timestamp_delta: 0, key: k.map(|k| k.as_bytes().to_vec()), value: Some(b"v".to_vec()) })
         .collect();
+    let now = now_ms();
+    produce_answer(conn, "keys", build::batch(now, &records), now)
+}
+
+/// Produce v9 of one batch to `topic`'s partition 0: the error code, each record error and
+/// the message, with times relative to `now`.
+fn produce_answer(conn: &mut Conn, topic: &str, batch: Bytes, now: i64) -> String {
     let request = kafka_protocol::messages::ProduceRequest::default()
         .with_acks(-1)
         .with_timeout_ms(10_000)
         .with_topic_data(vec![
             kafka_protocol::messages::produce_request::TopicProduceData::default()
-                .with_name(name("keys"))
+                .with_name(name(topic))
                 .with_partition_data(vec![
                     kafka_protocol::messages::produce_request::PartitionProduceData::default()
                         .with_index(0)
-                        .with_records(Some(build::batch(now_ms(), &records))),
+                        .with_records(Some(batch)),
                 ]),
         ]);
-    let p = common::eventually(std::time::Duration::from_secs(30), "the compacted topic's leader", || {
+    let p = common::eventually(std::time::Duration::from_secs(30), "the topic's leader", || {
         let ResponseKind::Produce(r) = conn.call(ApiKey::Produce, 9, &request) else { panic!() };
         let p = r.responses[0].partition_responses[0].clone();
         (p.error_code != 6).then_some(p)
@@ -124,7 +132,97 @@ fn keyless_to_compacted(conn: &mut Conn) -> String {
         .iter()
         .map(|e| format!("{}: {}", e.batch_index, e.batch_index_error_message.as_deref().unwrap_or("-")))
         .collect();
-    format!("error={} records={errors:?} message={:?}", p.error_code, p.error_message.as_deref())
+    relative_times(&format!("error={} records={errors:?} message={:?}", p.error_code, p.error_message.as_deref()), now)
+}
+
+/// `text` with each millisecond timestamp (13 digits) written relative to `now` in whole
+/// seconds, since the two brokers' clocks read a few milliseconds apart, and longer numbers
+/// (a bound `now - i64::MAX`) as N.
+fn relative_times(text: &str, now: i64) -> String {
+    let mut out = String::new();
+    let mut digits = String::new();
+    for c in text.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        match digits.parse::<i64>() {
+            Ok(t) if digits.len() == 13 => out.push_str(&format!("now{:+}s", ((t - now) as f64 / 1000.0).round())),
+            _ if digits.len() > 13 => out.push('N'),
+            _ => out.push_str(&digits),
+        }
+        digits.clear();
+        out.push(c);
+    }
+    out.pop();
+    out
+}
+
+/// KIP-467 for timestamps: batches whose records fall outside a topic's
+/// `message.timestamp.before/after.max.ms` (here one minute and Kafka 4's default hour), one
+/// record at a time, compressed or not, and with keyless records on a compacted topic.
+fn timestamp_record_errors(conn: &mut Conn) -> Vec<(String, String)> {
+    assert_eq!(create_with_config(conn, "stamps", "message.timestamp.before.max.ms", "60000"), 0);
+    await_leader(conn, "stamps");
+    let now = now_ms();
+    let records = |deltas: &[i64], keys: &[bool]| -> Vec<Record> {
+        let key = |i: usize| keys.get(i).copied().unwrap_or(true).then(|| b"k".to_vec());
+        let record = |(i, &d): (usize, &i64)| Record { timestamp_delta: d, key: key(i), value: Some(b"v".to_vec()) };
+        deltas.iter().enumerate().map(record).collect()
+    };
+    let (hour, minutes_ago) = (3_600_000, -600_000);
+    let mut seen = Vec::new();
+    for (step, topic, base, batch) in [
+        ("a middle record too old", "stamps", now, records(&[0, minutes_ago, 0, 1], &[])),
+        ("first too old, last too new", "stamps", now + minutes_ago, records(&[0, 600_000, 600_000 + 2 * hour], &[])),
+        ("all in range", "stamps", now, records(&[0, -1_000, 1_000], &[])),
+        ("two too new", "stamps", now, records(&[0, 2 * hour, 1, 2 * hour + 1], &[])),
+        (
+            "too new or keyless, compacted",
+            "keys",
+            now,
+            records(&[2 * hour, 2 * hour, 0, 0], &[true, false, false, true]),
+        ),
+    ] {
+        let answer = produce_answer(conn, topic, build::batch(base, &batch), now);
+        seen.push((format!("timestamps: {step}"), answer));
+    }
+    let gzip = gzip_batch(now + minutes_ago, &records(&[0, 600_000, 600_000 + 2 * hour], &[]));
+    seen.push(("timestamps: gzip".into(), produce_answer(conn, "stamps", gzip, now)));
+    let stamped = brook_log::batch::with_log_append_time(&build::simple(now, 2, 3), now);
+    seen.push(("timestamps: producer set LogAppendTime".into(), produce_answer(conn, "stamps", stamped, now)));
+    let refused = seen.iter().filter(|(_, answer)| answer.starts_with("error=32 ")).count();
+    assert_eq!(refused, 5, "five batches hold bad timestamps: {seen:#?}");
+    seen
+}
+
+/// `records` as a gzip-compressed batch stamped from `base`.
+fn gzip_batch(base: i64, records: &[Record]) -> Bytes {
+    use kafka_protocol::records::{self as kafka, Compression, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+    let records: Vec<kafka::Record> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| kafka::Record {
+            transactional: false,
+            control: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            // One batch needs offset - sequence constant; its base sequence is then -1.
+            sequence: i as i32 - 1,
+            timestamp: base + r.timestamp_delta,
+            key: r.key.clone().map(Bytes::from),
+            value: r.value.clone().map(Bytes::from),
+            headers: Default::default(),
+            delete_horizon: false,
+        })
+        .collect();
+    let mut out = bytes::BytesMut::new();
+    let options = RecordEncodeOptions { version: 2, compression: Compression::Gzip };
+    RecordBatchEncoder::encode(&mut out, records.iter(), &options).expect("encode");
+    out.freeze()
 }
 
 /// ListOffsets at `version`: (error, offset, timestamp).
@@ -179,6 +277,17 @@ fn scenario(addr: &str) -> Observations {
 
     // KIP-467: a compacted topic refuses keyless records, naming each one.
     note("produce keyless records to a compacted topic", keyless_to_compacted(&mut conn));
+    for (step, answer) in timestamp_record_errors(&mut conn) {
+        note(&step, answer);
+    }
+
+    // A client configured for SASL on a listener without it: refused at once.
+    let handshake = SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN"));
+    let ResponseKind::SaslHandshake(h) = conn.call(ApiKey::SaslHandshake, 1, &handshake) else { panic!() };
+    note("sasl handshake without SASL", format!("error={} mechanisms={:?}", h.error_code, h.mechanisms));
+    let token = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from_static(b"\0u\0p"));
+    let ResponseKind::SaslAuthenticate(a) = conn.call(ApiKey::SaslAuthenticate, 2, &token) else { panic!() };
+    note("sasl authenticate without SASL", format!("error={} message={:?}", a.error_code, a.error_message));
 
     let ResponseKind::Fetch(f) = conn.call(ApiKey::Fetch, 12, &fetch_request("diff", 100, 0)) else { panic!() };
     let p = &f.responses[0].partitions[0];

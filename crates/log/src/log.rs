@@ -674,6 +674,11 @@ impl Log {
         self.lock_state().segments.len()
     }
 
+    /// The time by the log's clock (the broker's, or a simulation's).
+    pub fn now_ms(&self) -> i64 {
+        self.shared.env.clock.now_ms()
+    }
+
     pub fn config(&self) -> LogConfig {
         self.lock_state().config.clone()
     }
@@ -1125,7 +1130,8 @@ fn load_epochs(dir: &Path, env: &LogEnv, segments: &BTreeMap<i64, Segment>, end:
 }
 
 /// Kafka's timestamp bounds for CreateTime batches, judged from the header: the first record's
-/// timestamp against `before`, the newest against `after`.
+/// timestamp against `before`, the newest against `after`. (The broker checks each record
+/// before it appends, to name the ones at fault; this keeps the log's own guarantee.)
 fn check_timestamps(header: &BatchHeader, now_ms: i64, config: &LogConfig) -> Result<(), LogError> {
     let earliest = now_ms.saturating_sub(config.message_timestamp_before_max_ms);
     let latest = now_ms.saturating_add(config.message_timestamp_after_max_ms);

@@ -34,13 +34,43 @@ pub fn recompress(batch: &[u8], codec: Compression) -> Result<Bytes, String> {
     encode(&records, codec)
 }
 
-/// The indexes in a batch of its records without a key, which a compacted topic refuses.
-pub fn keyless_records(batch: &[u8]) -> Result<Vec<i32>, String> {
+/// Why a record of a produced batch is refused (Kafka's per-record validation, KIP-467).
+#[derive(Debug, PartialEq)]
+pub enum Fault {
+    /// No key, on a compacted topic.
+    Keyless,
+    /// A CreateTime timestamp outside the topic's bounds; `offset` as the producer numbered it.
+    Timestamp { timestamp: i64, offset: i64 },
+}
+
+/// Each refused record of a batch, by its index, judged as Kafka's LogValidator does: the key
+/// first (when `key_required`), then the timestamp against `bounds` (earliest, latest), where
+/// a record without a timestamp (-1) passes. Control batches carry no client records.
+pub fn record_faults(
+    batch: &[u8],
+    key_required: bool,
+    bounds: Option<(i64, i64)>,
+) -> Result<Vec<(i32, Fault)>, String> {
     let header = BatchHeader::parse(batch).ok_or("no record batch")?;
     if header.is_control() {
         return Ok(Vec::new());
     }
-    Ok(decode(batch)?.1.iter().enumerate().filter(|(_, r)| r.key.is_none()).map(|(i, _)| i as i32).collect())
+    let out_of = |t: i64| bounds.is_some_and(|(earliest, latest)| t != -1 && (t < earliest || t > latest));
+    Ok(decode(batch)?
+        .1
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            let fault = if key_required && r.key.is_none() {
+                Fault::Keyless
+            } else if out_of(r.timestamp) {
+                Fault::Timestamp { timestamp: r.timestamp, offset: r.offset }
+            } else {
+                return None;
+            };
+            Some((i as i32, fault))
+        })
+        .collect())
 }
 
 /// Compaction's view of records, decoded with Kafka's codecs.
@@ -221,5 +251,32 @@ mod tests {
         })
         .expect("scan");
         assert_eq!(kept, markers);
+    }
+
+    /// Each record gets at most one fault, the key's before the timestamp's, in a compressed
+    /// batch too; records without a timestamp pass.
+    #[test]
+    fn record_faults_key_first_then_timestamp() {
+        let stamped = |(i, (key, timestamp)): (usize, (bool, i64))| Record {
+            offset: i as i64,
+            sequence: i as i32 - 1,
+            timestamp,
+            key: key.then(|| Bytes::from_static(b"k")),
+            ..record("k", Some("v"))
+        };
+        let records: Vec<Record> = [(false, 150), (true, 50), (true, -1), (false, 250), (true, 300)]
+            .into_iter()
+            .enumerate()
+            .map(stamped)
+            .collect();
+        for codec in [Compression::None, Compression::Lz4] {
+            let batch = encode(&records, codec).expect("encode");
+            let faults = record_faults(&batch, true, Some((100, 200))).expect("decode");
+            let late = |timestamp, offset| Fault::Timestamp { timestamp, offset };
+            assert_eq!(faults, [(0, Fault::Keyless), (1, late(50, 1)), (3, Fault::Keyless), (4, late(300, 4))]);
+            let faults = record_faults(&batch, false, Some((100, 200))).expect("decode");
+            assert_eq!(faults, [(1, late(50, 1)), (3, late(250, 3)), (4, late(300, 4))]);
+            assert_eq!(record_faults(&batch, false, None).expect("decode"), []);
+        }
     }
 }

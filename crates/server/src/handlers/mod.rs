@@ -21,6 +21,7 @@ mod offsets;
 mod partitions;
 pub mod produce;
 mod reassignments;
+mod sasl;
 mod transactions;
 
 use std::collections::BTreeMap;
@@ -187,6 +188,8 @@ fn route(broker: &Arc<Broker>, request: Request, client_host: &str) -> Reply {
         RequestKind::DeleteGroups(r) => {
             async move { Some(ResponseKind::DeleteGroups(groups::delete(&b, r).await)) }.boxed()
         }
+        RequestKind::SaslHandshake(r) => ready(ResponseKind::SaslHandshake(sasl::handshake(r))),
+        RequestKind::SaslAuthenticate(r) => ready(ResponseKind::SaslAuthenticate(sasl::authenticate(r))),
         other => {
             // `codec` only lets through the APIs listed in `api_versions::SUPPORTED`.
             error!(request = ?other, "a request for an API with no handler got past the version check");

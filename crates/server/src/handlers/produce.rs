@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use brook_log::batch::BatchHeader;
-use brook_log::{Appended, Durability};
+use brook_log::{Appended, Durability, TimestampType};
 use brook_transactions::transaction::TopicPartition;
 use bytes::Bytes;
 use futures::FutureExt;
@@ -25,7 +25,7 @@ use super::{LeaderHints, Reply, text};
 use crate::broker::TopicMeta;
 use crate::broker::{ApiError, Broker};
 use crate::partition::Partition;
-use crate::records::{keyless_records, recompress};
+use crate::records::{Fault, recompress, record_faults};
 use crate::transactions::verification::{self, Gate, Need, Writer};
 use uuid::Uuid;
 
@@ -318,15 +318,12 @@ fn check(records: Option<Bytes>, topic: &TopicRules, partition: &Partition) -> R
         return Err((ResponseError::InvalidRecord, Some(message)).into());
     }
     let corrupt = |e: String| Refusal::from((ResponseError::CorruptMessage, Some(e)));
-    if topic.compacted {
-        // KIP-467: Kafka names each keyless record, so that a client fails exactly those.
-        let keyless = keyless_records(&records).map_err(corrupt)?;
-        if !keyless.is_empty() {
-            let why = format!(
-                "Compacted topic cannot accept message without key in topic partition {}-{}",
-                partition.topic, partition.index
-            );
-            return Err(record_errors(keyless.into_iter().map(|i| (i, why.clone())).collect()));
+    let bounds = timestamp_bounds(&header, partition);
+    if topic.compacted || bounds.is_some() {
+        // KIP-467: Kafka names each record at fault, so that a client fails exactly those.
+        let faults = record_faults(&records, topic.compacted, bounds).map_err(corrupt)?;
+        if !faults.is_empty() {
+            return Err(refused_records(faults, partition, bounds.unwrap_or_default()));
         }
     }
     match topic.codec {
@@ -335,8 +332,45 @@ fn check(records: Option<Bytes>, topic: &TopicRules, partition: &Partition) -> R
     }
 }
 
-/// INVALID_RECORD for the records at fault, with Kafka's summary of them.
-fn record_errors(records: Vec<(i32, String)>) -> Refusal {
+/// A CreateTime topic's bounds (earliest, latest) for this batch's record timestamps, when
+/// its records need a look one by one: always when `message.timestamp.before.max.ms` is set,
+/// else only when the header's newest timestamp is past the `after` bound.
+fn timestamp_bounds(header: &BatchHeader, partition: &Partition) -> Option<(i64, i64)> {
+    let config = partition.log.config();
+    if config.message_timestamp_type != TimestampType::CreateTime {
+        return None;
+    }
+    let now = partition.log.now_ms();
+    let latest = now.saturating_add(config.message_timestamp_after_max_ms);
+    let unbounded_before = config.message_timestamp_before_max_ms == i64::MAX;
+    (!unbounded_before || header.max_timestamp > latest)
+        .then(|| (now.saturating_sub(config.message_timestamp_before_max_ms), latest))
+}
+
+/// The refusal of a batch with records at fault, as Kafka words it: INVALID_TIMESTAMP when
+/// any timestamp is at fault, else INVALID_RECORD with a summary of the first three.
+fn refused_records(faults: Vec<(i32, Fault)>, partition: &Partition, (earliest, latest): (i64, i64)) -> Refusal {
+    let any_timestamp = faults.iter().any(|(_, f)| matches!(f, Fault::Timestamp { .. }));
+    let records: Vec<(i32, String)> = faults
+        .into_iter()
+        .map(|(index, fault)| {
+            let why = match fault {
+                Fault::Keyless => format!(
+                    "Compacted topic cannot accept message without key in topic partition {}-{}",
+                    partition.topic, partition.index
+                ),
+                Fault::Timestamp { timestamp, offset } => format!(
+                    "Timestamp {timestamp} of message with offset {offset} is out of range. \
+                     The timestamp should be within [{earliest}, {latest}]"
+                ),
+            };
+            (index, why)
+        })
+        .collect();
+    if any_timestamp {
+        let message = "One or more records have been rejected due to invalid timestamp".to_string();
+        return Refusal { code: ResponseError::InvalidTimestamp, message: Some(message), records };
+    }
     let shown: Vec<String> = records
         .iter()
         .take(3)

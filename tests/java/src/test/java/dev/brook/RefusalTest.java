@@ -1,0 +1,132 @@
+package dev.brook;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.consumer.KafkaShareConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.acl.AclBindingFilter;
+import org.apache.kafka.common.errors.IllegalSaslStateException;
+import org.apache.kafka.common.errors.UnsupportedVersionException;
+import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.StreamsBuilder;
+import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse;
+import org.junit.jupiter.api.Test;
+
+/**
+ * What Brook does not have yet is refused so that the client fails at once, with an error that
+ * names it, instead of retrying until a timeout. Each case fails with a timeout (not the error
+ * asserted) if Brook answered it with something the client retries.
+ */
+class RefusalTest {
+    /** The first of `e`'s causes (itself included) of the expected type. */
+    private static <T extends Throwable> T causeOf(Throwable e, Class<T> type) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (type.isInstance(t)) {
+                return type.cast(t);
+            }
+        }
+        throw new AssertionError("expected " + type.getSimpleName() + " among the causes of " + e, e);
+    }
+
+    /** A producer configured for SASL, on a listener without it: Kafka's ILLEGAL_SASL_STATE. */
+    @Test
+    void saslClientOnAPlaintextListener() throws Exception {
+        try (Brook brook = Brook.start()) {
+            Properties props = new Properties();
+            props.put("bootstrap.servers", brook.bootstrap);
+            props.put("security.protocol", "SASL_PLAINTEXT");
+            props.put("sasl.mechanism", "PLAIN");
+            props.put("sasl.jaas.config",
+                    "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"u\" password=\"p\";");
+            props.put("max.block.ms", 30_000);
+            try (KafkaProducer<String, String> producer =
+                    new KafkaProducer<>(props, new StringSerializer(), new StringSerializer())) {
+                Exception e = assertThrows(Exception.class, () -> producer.send(new ProducerRecord<>("t", "v")).get());
+                Throwable cause = causeOf(e, IllegalSaslStateException.class);
+                assertTrue(cause.getMessage().contains("enabled mechanisms are []"), cause.getMessage());
+            }
+        }
+    }
+
+    /** A share consumer (KIP-932 queues) is told the cluster has no share groups. */
+    @Test
+    void shareConsumer() throws Exception {
+        try (Brook brook = Brook.start()) {
+            Properties props = new Properties();
+            props.put("bootstrap.servers", brook.bootstrap);
+            props.put("group.id", "queue");
+            try (KafkaShareConsumer<String, String> consumer =
+                    new KafkaShareConsumer<>(props, new StringDeserializer(), new StringDeserializer())) {
+                consumer.subscribe(List.of("jobs"));
+                Exception e = assertThrows(Exception.class, () -> {
+                    long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+                    while (System.nanoTime() < deadline) {
+                        consumer.poll(Duration.ofMillis(200));
+                    }
+                });
+                String message = causeOf(e, UnsupportedVersionException.class).getMessage();
+                assertTrue(message.contains("share group"), message);
+            }
+        }
+    }
+
+    /** Kafka Streams with the streams rebalance protocol (KIP-1071) stops with the reason. */
+    @Test
+    void streamsGroupProtocol() throws Exception {
+        try (Brook brook = Brook.start()) {
+            Properties props = new Properties();
+            props.put(StreamsConfig.APPLICATION_ID_CONFIG, "streams-protocol");
+            props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, brook.bootstrap);
+            props.put(StreamsConfig.GROUP_PROTOCOL_CONFIG, "streams");
+            props.put(StreamsConfig.STATE_DIR_CONFIG, brook.data.resolve("streams-state").toString());
+            props.put(StreamsConfig.DEFAULT_KEY_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
+            props.put(StreamsConfig.DEFAULT_VALUE_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
+            StreamsBuilder builder = new StreamsBuilder();
+            builder.stream("purchases").to("copied");
+            AtomicReference<Throwable> error = new AtomicReference<>();
+            CountDownLatch stopped = new CountDownLatch(1);
+            try (KafkaStreams streams = new KafkaStreams(builder.build(), props)) {
+                streams.setUncaughtExceptionHandler(e -> {
+                    error.set(e);
+                    stopped.countDown();
+                    return StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
+                });
+                streams.start();
+                assertTrue(stopped.await(60, TimeUnit.SECONDS), "Kafka Streams kept going: " + streams.state());
+                streams.close(Duration.ofSeconds(10));
+            }
+            String message = causeOf(error.get(), UnsupportedVersionException.class).getMessage();
+            assertTrue(message.contains("STREAMS group protocol"), message);
+        }
+    }
+
+    /** Admin calls for APIs Brook lacks fail at once, naming the API. */
+    @Test
+    void adminApisNotServed() throws Exception {
+        try (Brook brook = Brook.start();
+                Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, brook.bootstrap))) {
+            ExecutionException acls =
+                    assertThrows(ExecutionException.class, () -> admin.describeAcls(AclBindingFilter.ANY).values().get());
+            assertInstanceOf(UnsupportedVersionException.class, acls.getCause());
+            assertEquals("The node does not support DESCRIBE_ACLS", acls.getCause().getMessage());
+        }
+    }
+}
