@@ -711,6 +711,18 @@ fn alter_config(conn: &mut Conn, resource: (i8, &str), key: &str, op: i8, value:
     answer(r.responses[0].error_code, r.responses[0].error_message.as_deref())
 }
 
+/// DescribeConfigs of one resource, (type, name): its error code and message.
+fn describe_error(conn: &mut Conn, resource: (i8, &str)) -> String {
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    let request = kafka_protocol::messages::DescribeConfigsRequest::default().with_resources(vec![
+        DescribeConfigsResource::default()
+            .with_resource_type(resource.0)
+            .with_resource_name(StrBytes::from_string(resource.1.to_string())),
+    ]);
+    let ResponseKind::DescribeConfigs(r) = conn.call(ApiKey::DescribeConfigs, 4, &request) else { panic!() };
+    answer(r.results[0].error_code, r.results[0].error_message.as_deref())
+}
+
 /// A CreateTopics step: name, manual assignment (partition, replicas), count, replication factor.
 type CreateStep = (&'static str, &'static [(i32, &'static [i32])], i32, i16);
 /// A CreatePartitions step: name, topic, new count, assignments of the new partitions.
@@ -781,10 +793,23 @@ fn validation(addr: &str) -> Observations {
         ("alter broker unknown key", broker, "no.such", SET, Some("5")),
         ("alter broker bad value", broker, "log.retention.ms", SET, Some("x")),
         ("alter another broker", (4, "7"), "log.retention.ms", SET, Some("1000")),
+        ("alter a broker id that is not a number", (4, "one"), "log.retention.ms", SET, Some("1000")),
         ("alter broker logger", (8, "1"), "kafka", SET, Some("DEBUG")),
     ];
     for (step, resource, key, op, value) in alters {
         seen.insert(step.to_string(), alter_config(&mut conn, *resource, key, *op, *value));
+    }
+    let long = "x".repeat(250);
+    for (step, resource) in [
+        ("an unknown topic", (2, "nope")),
+        ("a bad topic name", (2, "bad name!")),
+        ("an empty topic name", (2, "")),
+        ("topic ..", (2, "..")),
+        ("a 250-character topic name", (2, long.as_str())),
+        ("another broker", (4, "7")),
+        ("a broker id that is not a number", (4, "one")),
+    ] {
+        seen.insert(format!("describe configs of {step}"), describe_error(&mut conn, resource));
     }
     seen
 }

@@ -53,7 +53,7 @@ const SHUTDOWN_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(3);
 const CONTROLLED_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The longest topic name Kafka allows (so that `<topic>-<partition>` fits a file name).
-const MAX_TOPIC_NAME_LEN: usize = 249;
+pub const MAX_TOPIC_NAME_LEN: usize = 249;
 
 pub struct Broker {
     pub config: BrokerConfig,

@@ -98,7 +98,8 @@ pub(super) fn describe(broker: &Arc<Broker>, request: DescribeConfigsRequest, ve
                         })
                         .collect(),
                 ),
-                Err(e) => result.with_error_code(e.code.code()).with_error_message(error_message(e)),
+                // Never null here, as Kafka's.
+                Err(e) => result.with_error_code(e.code.code()).with_error_message(Some(text(e.message))),
             }
         })
         .collect();
@@ -122,9 +123,9 @@ fn broker_default(broker: &Broker, key: &str, broker_key: &str) -> Option<(Strin
 const DERIVED_DEFAULTS: &[&str] = &["log.retention.ms", "log.roll.ms", "log.flush.interval.ms"];
 
 fn topic_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, ApiError> {
-    let topic = broker.topic(name).ok_or_else(|| {
-        ApiError::new(ResponseError::UnknownTopicOrPartition, format!("Topic {name} does not exist."))
-    })?;
+    describable_topic_name(name)?;
+    // Kafka says nothing more (an empty message, not a null one).
+    let topic = broker.topic(name).ok_or_else(|| ApiError::new(ResponseError::UnknownTopicOrPartition, ""))?;
     Ok(TOPIC_CONFIGS
         .iter()
         .map(|(key, broker_key)| {
@@ -151,19 +152,41 @@ fn topic_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, ApiError> {
         .collect())
 }
 
-/// A broker resource names this broker, or is empty (the cluster default).
-fn this_broker(broker: &Broker, name: &str) -> Result<(), ApiError> {
-    if !name.is_empty() && name != broker.config.node_id.to_string() {
-        return Err(ApiError::new(
-            ResponseError::InvalidRequest,
-            format!("Unexpected broker id, expected {}, but received {name}", broker.config.node_id),
-        ));
+/// A broker resource names this broker, or is empty (the cluster default), with Kafka's
+/// wording, which differs between DescribeConfigs (`describing`) and the changes.
+fn this_broker(broker: &Broker, name: &str, describing: bool) -> Result<(), ApiError> {
+    let invalid = |message: String| Err(ApiError::new(ResponseError::InvalidRequest, message));
+    let id = broker.config.node_id;
+    match name.parse::<i32>() {
+        _ if name.is_empty() => Ok(()),
+        Err(_) if describing => invalid(format!("Broker id must be an integer, but it is: {name}")),
+        Err(_) => invalid(format!("Node id must be an integer, but it is: {name}")),
+        Ok(n) if n == id => Ok(()),
+        Ok(_) if describing => {
+            invalid(format!("Unexpected broker id, expected {id} or empty string, but received {name}"))
+        }
+        Ok(_) => invalid(format!("Unexpected broker id, expected {id}, but received {name}")),
     }
-    Ok(())
+}
+
+/// DescribeConfigs' check of a topic resource's name (Kafka words it otherwise than CreateTopics).
+fn describable_topic_name(name: &str) -> Result<(), ApiError> {
+    let why = if name.is_empty() {
+        "the empty string is not allowed".to_string()
+    } else if name == "." || name == ".." {
+        format!("'{name}' is not allowed")
+    } else if name.len() > crate::broker::MAX_TOPIC_NAME_LEN {
+        format!("the length of '{name}' is longer than the max allowed length {}", crate::broker::MAX_TOPIC_NAME_LEN)
+    } else if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-') {
+        format!("'{name}' contains one or more characters other than ASCII alphanumerics, '.', '_' and '-'")
+    } else {
+        return Ok(());
+    };
+    Err(ApiError::new(ResponseError::InvalidTopicException, format!("Topic name is invalid: {why}")))
 }
 
 fn broker_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, ApiError> {
-    this_broker(broker, name)?;
+    this_broker(broker, name, true)?;
     let c = &broker.config;
     let mut entries: Vec<(String, Option<String>)> = vec![
         ("node.id".into(), Some(c.node_id.to_string())),
@@ -237,7 +260,7 @@ pub(super) async fn incremental_alter(
             // Brook sets no dynamic broker configs, so deleting one changes nothing and is done
             // (`kafka-reassign-partitions --verify` clears replication throttles this way).
             Ok(()) if resource.resource_type == BROKER && ops.iter().all(|(_, op, _)| *op == DELETE) => {
-                this_broker(broker, &resource.resource_name)
+                this_broker(broker, &resource.resource_name, false)
             }
             Ok(()) => {
                 change(broker, resource.resource_type, &resource.resource_name, request.validate_only, |current| {
@@ -328,7 +351,7 @@ async fn change(
             broker.set_topic_configs(name, new_configs(&topic.configs), validate_only).await
         }
         BROKER => {
-            this_broker(broker, name)?;
+            this_broker(broker, name, false)?;
             Err(ApiError::new(
                 ResponseError::InvalidRequest,
                 "changing broker configs at run time is not supported by Brook yet",
