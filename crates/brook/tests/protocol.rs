@@ -537,6 +537,15 @@ fn every_advertised_version_answers() {
                         &OffsetForLeaderEpochRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![topic]),
                     )
                 }
+                ApiKey::SaslHandshake => conn.send(
+                    api_key,
+                    version,
+                    &kafka_protocol::messages::SaslHandshakeRequest::default()
+                        .with_mechanism(StrBytes::from_static_str("PLAIN")),
+                ),
+                ApiKey::SaslAuthenticate => {
+                    conn.send(api_key, version, &kafka_protocol::messages::SaslAuthenticateRequest::default())
+                }
                 other => panic!("no request built for {other:?}: add one"),
             };
             match conn.receive(api_key, version) {
