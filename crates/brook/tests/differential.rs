@@ -281,6 +281,14 @@ fn scenario(addr: &str) -> Observations {
         note(&step, answer);
     }
 
+    // Produce from v0 as Kafka 4 lists it (KAFKA-18659: older librdkafka compresses only then).
+    let versions = kafka_protocol::messages::ApiVersionsRequest::default()
+        .with_client_software_name(StrBytes::from_static_str("differential"))
+        .with_client_software_version(StrBytes::from_static_str("1"));
+    let ResponseKind::ApiVersions(v) = conn.call(ApiKey::ApiVersions, 3, &versions) else { panic!() };
+    let listed = v.api_keys.iter().find(|k| k.api_key == ApiKey::Produce as i16).expect("Produce listed");
+    note("produce versions listed", format!("{}..{}", listed.min_version, listed.max_version));
+
     // A client configured for SASL on a listener without it: refused at once.
     let handshake = SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN"));
     let ResponseKind::SaslHandshake(h) = conn.call(ApiKey::SaslHandshake, 1, &handshake) else { panic!() };

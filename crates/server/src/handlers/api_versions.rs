@@ -1,5 +1,5 @@
 //! ApiVersions: the APIs and version ranges Brook serves. Only APIs with a handler are listed,
-//! so a client never negotiates something Brook would drop.
+//! so a client never negotiates something Brook would drop (one exception, Kafka's: Produce).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::ApiKey;
@@ -95,10 +95,17 @@ pub fn unsupported() -> ApiVersionsResponse {
     response(ResponseError::UnsupportedVersion.code())
 }
 
+/// The lowest Produce version advertised. As Kafka 4 (KAFKA-18659), Produce v0-v2 are listed
+/// but not served (the connection is closed): librdkafka before 2.10 turns off gzip, snappy
+/// and lz4 compression, silently, against a broker whose Produce versions start at 3, and
+/// every client picks the highest version both sides have anyway.
+const ADVERTISED_PRODUCE_MIN: i16 = 0;
+
 fn response(error_code: i16) -> ApiVersionsResponse {
     let api_keys = SUPPORTED
         .iter()
         .map(|&(key, min, max)| {
+            let min = if key == ApiKey::Produce { ADVERTISED_PRODUCE_MIN } else { min };
             ApiVersion::default().with_api_key(key as i16).with_min_version(min).with_max_version(max)
         })
         .collect();
