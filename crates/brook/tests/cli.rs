@@ -372,6 +372,30 @@ fn configs_tool() {
     let brokers = stdout(&brook(&["configs", "--describe", "--broker", "1", "--all", "--bootstrap-server", server]));
     assert!(brokers.starts_with("All configs for broker 1 are:\n"), "{brokers}");
     assert!(brokers.contains("  num.partitions=1 sensitive=false synonyms={DEFAULT_CONFIG:num.partitions=1}"));
+
+    // The brokers' cluster-wide default, changed at run time; the broker's describe shows it.
+    let default = |args: &[&str]| {
+        let mut all = vec!["configs", "--entity-type", "brokers", "--entity-default", "--bootstrap-server", server];
+        all.extend_from_slice(args);
+        brook(&all)
+    };
+    let set = default(&["--alter", "--add-config", "log.retention.ms=7200000"]);
+    assert!(stdout(&set).contains("Completed updating default config for brokers in the cluster."));
+    let shown = stdout(&default(&["--describe"]));
+    assert!(shown.starts_with("Default configs for brokers in the cluster are:\n"), "{shown}");
+    assert!(shown.contains("  log.retention.ms=7200000 "), "{shown}");
+    let seen = common::eventually(std::time::Duration::from_secs(10), "the broker to apply it", || {
+        let brokers = stdout(&brook(&["configs", "--describe", "--broker", "1", "--bootstrap-server", server]));
+        brokers.contains("log.retention.ms=7200000").then_some(brokers)
+    });
+    assert!(seen.contains("synonyms={DYNAMIC_DEFAULT_BROKER_CONFIG:log.retention.ms=7200000}"), "{seen}");
+    let refused = default(&["--alter", "--add-config", "num.partitions=3"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("Cannot update these configs dynamically: [num.partitions]"),
+        "{}",
+        stderr(&refused)
+    );
 }
 
 /// brook perf produce / consume print Kafka's summary lines with figures that add up.

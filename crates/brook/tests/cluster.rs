@@ -143,6 +143,20 @@ async fn three_nodes_share_metadata_and_spread_partitions() {
     assert_eq!(answer(1).map(|(e, _)| e), Some(6), "partition 0 is led by broker 2");
     // Broker 2 serves the partition once its own image has it (clients retry until then).
     eventually(SETTLE, "broker 2 takes the produce", || (answer(2).map(|(e, _)| e) == Some(0)).then_some(()));
+
+    // A dynamic broker config set through node 1 for every broker reaches broker 2 through
+    // the metadata; broker 2's own value, set through it, wins there.
+    use common::wire::alter_broker_config;
+    let big = brook_log::batch::build::simple(common::wire::now_ms(), 1, 5_000);
+    let big_at_2 = || common::wire::produce(&mut Conn::open(&cluster.node(2).addr()), "placed", 1, big.clone());
+    assert_eq!(alter_broker_config(&mut Conn::open(&cluster.node(1).addr()), "", "message.max.bytes", Some("2000")), 0);
+    eventually(SETTLE, "broker 2 applies the cluster-wide limit", || {
+        (big_at_2().map(|(e, _)| e) == Some(10)).then_some(())
+    });
+    let mut at_2 = Conn::open(&cluster.node(2).addr());
+    assert_eq!(alter_broker_config(&mut at_2, "2", "message.max.bytes", Some("100000")), 0);
+    eventually(SETTLE, "broker 2's own value wins", || (big_at_2().map(|(e, _)| e) == Some(0)).then_some(()));
+    assert_eq!(alter_broker_config(&mut at_2, "3", "message.max.bytes", Some("100000")), 42, "another broker's, here");
 }
 
 /// CreateTopics with one replica per partition on the given brokers: the error code.

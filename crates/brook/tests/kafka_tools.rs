@@ -141,6 +141,70 @@ fn kafkas_tools_against_brook() {
     assert_eq!(committed, 6, "{groups}");
 }
 
+/// Kafka's kafka-configs changes broker configs at run time: a cluster-wide
+/// `message.max.bytes` refuses a larger batch at once, this broker's own value wins over it,
+/// and deleting them lets the batch through; a key Kafka cannot change at run time is refused
+/// with Kafka's message.
+#[test]
+fn kafka_configs_changes_broker_configs_at_run_time() {
+    use common::wire::{Conn, create_topic, now_ms, produce};
+    let broker = Brook::start(&[]);
+    let server = broker.addr.as_str();
+    let configs = |args: &[&str]| {
+        let mut all = vec!["--bootstrap-server", server, "--entity-type", "brokers"];
+        all.extend_from_slice(args);
+        kafka_tool("org.apache.kafka.tools.ConfigCommand", &all, "")
+    };
+    let mut conn = Conn::open(server);
+    create_topic(&mut conn, "sized", 1);
+    let batch = brook_log::batch::build::simple(now_ms(), 1, 5_000);
+    let code = |conn: &mut Conn| produce(conn, "sized", -1, batch.clone()).map(|(code, _)| code);
+    assert_eq!(code(&mut conn), Some(0));
+
+    let set = ok(configs(&["--entity-default", "--alter", "--add-config", "message.max.bytes=2000"]), "alter default");
+    assert!(set.contains("Completed updating default config for brokers in the cluster."), "{set}");
+    common::eventually(std::time::Duration::from_secs(10), "the cluster-wide limit applied", || {
+        (code(&mut conn) == Some(10)).then_some(())
+    });
+    let described = ok(configs(&["--entity-default", "--describe"]), "describe default");
+    assert!(described.contains("message.max.bytes=2000"), "{described}");
+
+    ok(configs(&["--entity-name", "1", "--alter", "--add-config", "message.max.bytes=100000"]), "alter broker 1");
+    common::eventually(std::time::Duration::from_secs(10), "this broker's own value applied", || {
+        (code(&mut conn) == Some(0)).then_some(())
+    });
+    let described = ok(configs(&["--entity-name", "1", "--describe"]), "describe broker 1");
+    assert!(described.contains("message.max.bytes=100000"), "{described}");
+
+    ok(configs(&["--entity-name", "1", "--alter", "--delete-config", "message.max.bytes"]), "delete broker 1");
+    common::eventually(std::time::Duration::from_secs(10), "the cluster-wide limit again", || {
+        (code(&mut conn) == Some(10)).then_some(())
+    });
+    ok(configs(&["--entity-default", "--alter", "--delete-config", "message.max.bytes"]), "delete default");
+    common::eventually(std::time::Duration::from_secs(10), "no dynamic limit", || {
+        (code(&mut conn) == Some(0)).then_some(())
+    });
+
+    let refused = configs(&["--entity-name", "1", "--alter", "--add-config", "log.retention.hours=5"]);
+    assert!(!refused.status.success());
+    let said = format!("{}{}", text(&refused.stdout), text(&refused.stderr));
+    assert!(said.contains("Cannot update these configs dynamically: [log.retention.hours]"), "{said}");
+
+    // Kept in the metadata: a kill -9 and a restart keep the cluster-wide limit.
+    ok(configs(&["--entity-default", "--alter", "--add-config", "message.max.bytes=2000"]), "alter default");
+    common::eventually(std::time::Duration::from_secs(10), "the limit applied", || {
+        (code(&mut conn) == Some(10)).then_some(())
+    });
+    let mut broker = broker;
+    broker.kill();
+    let restarted = Brook::start_in(&broker.data, &[]);
+    let mut conn = Conn::open(&restarted.addr);
+    let code = common::eventually(std::time::Duration::from_secs(10), "the partition led again", || {
+        produce(&mut conn, "sized", -1, batch.clone()).map(|(code, _)| code).filter(|c| *c != 6)
+    });
+    assert_eq!(code, 10, "the limit holds after a restart");
+}
+
 /// Kafka's kafka-configs, perf tests (the producer's in transactions) and kafka-transactions against Brook.
 #[test]
 fn kafkas_configs_and_perf_tools_against_brook() {

@@ -1,6 +1,7 @@
 //! `brook configs` (kafka-configs): describe and change topic and broker configs.
 
 use futures::executor::block_on;
+use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{AdminClient, AdminOptions, ConfigSource, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
 
@@ -8,6 +9,10 @@ use crate::ToolError;
 use crate::args::{Opt, Parsed};
 use crate::client::{self, TIMEOUT};
 use crate::native::ConfigOp;
+use crate::wire::{Wire, error_text};
+
+/// Kafka's `ConfigResource.Type` of brokers.
+const BROKER: i8 = 4;
 
 pub const PURPOSE: &str = "Describe or change the configs of topics and brokers.";
 
@@ -20,6 +25,7 @@ pub const OPTS: &[Opt] = &[
     Opt { name: "entity-name", value: true, help: "the topic name or broker id" },
     Opt { name: "topic", value: true, help: "the same as --entity-type topics --entity-name <topic>" },
     Opt { name: "broker", value: true, help: "the same as --entity-type brokers --entity-name <id>" },
+    Opt { name: "entity-default", value: false, help: "with --entity-type brokers: the cluster-wide default" },
     Opt { name: "add-config", value: true, help: "k1=v1,k2=v2 to set" },
     Opt { name: "delete-config", value: true, help: "k1,k2 to remove (back to the default)" },
     Opt { name: "all", value: false, help: "with --describe: every config, not only the overrides" },
@@ -69,6 +75,12 @@ pub fn run(parsed: &Parsed) -> Result<(), ToolError> {
         return Err(ToolError::usage("Command must include exactly one action: --describe, --alter"));
     }
     let (kind, name) = entity(parsed)?;
+    if parsed.has("entity-default") {
+        if kind != "broker" || name.is_some() {
+            return Err(ToolError::usage("--entity-default goes with --entity-type brokers and no --entity-name"));
+        }
+        return cluster_default(parsed);
+    }
     let admin = client::admin(parsed)?;
     let names: Vec<String> = match (name, kind) {
         (Some(n), _) => vec![n],
@@ -101,6 +113,63 @@ pub fn run(parsed: &Parsed) -> Result<(), ToolError> {
     Ok(())
 }
 
+/// `--entity-default`: the dynamic configs every broker takes unless its own say otherwise.
+/// Sent as Kafka's frames: librdkafka has no way to name the broker resource "".
+fn cluster_default(parsed: &Parsed) -> Result<(), ToolError> {
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    use kafka_protocol::messages::{ApiKey, DescribeConfigsRequest, IncrementalAlterConfigsRequest, ResponseKind};
+    let mut wire = Wire::connect(parsed)?;
+    let all_brokers = StrBytes::from_static_str("");
+    if parsed.has("alter") {
+        let configs = ops(parsed)?
+            .into_iter()
+            .map(|op| {
+                let (key, op, value) = match op {
+                    ConfigOp::Set(k, v) => (k, 0, Some(StrBytes::from_string(v))),
+                    ConfigOp::Delete(k) => (k, 1, None),
+                };
+                AlterableConfig::default()
+                    .with_name(StrBytes::from_string(key))
+                    .with_config_operation(op)
+                    .with_value(value)
+            })
+            .collect();
+        let resource = AlterConfigsResource::default()
+            .with_resource_type(BROKER)
+            .with_resource_name(all_brokers)
+            .with_configs(configs);
+        let request = IncrementalAlterConfigsRequest::default().with_resources(vec![resource]);
+        let ResponseKind::IncrementalAlterConfigs(response) =
+            wire.call(ApiKey::IncrementalAlterConfigs, 1, &request)?
+        else {
+            return Err(ToolError::failed("unexpected answer to IncrementalAlterConfigs"));
+        };
+        if let Some(r) = response.responses.iter().find(|r| r.error_code != 0) {
+            let why = error_text(r.error_code, r.error_message.as_ref());
+            return Err(ToolError::failed(format!("the brokers' default: {why}")));
+        }
+        println!("Completed updating default config for brokers in the cluster.");
+        return Ok(());
+    }
+    let resource = DescribeConfigsResource::default().with_resource_type(BROKER).with_resource_name(all_brokers);
+    let request = DescribeConfigsRequest::default().with_resources(vec![resource]);
+    let ResponseKind::DescribeConfigs(response) = wire.call(ApiKey::DescribeConfigs, 1, &request)? else {
+        return Err(ToolError::failed("unexpected answer to DescribeConfigs"));
+    };
+    println!("Default configs for brokers in the cluster are:");
+    for result in response.results {
+        if result.error_code != 0 {
+            return Err(ToolError::failed(error_text(result.error_code, result.error_message.as_ref())));
+        }
+        for c in result.configs {
+            let (key, value) = (c.name.as_str(), c.value.as_ref().map_or("null", |v| v.as_str()));
+            println!("  {key}={value} sensitive=false synonyms={{DYNAMIC_DEFAULT_BROKER_CONFIG:{key}={value}}}");
+        }
+    }
+    Ok(())
+}
+
 /// (key, value, source, is_default) of every config of one resource.
 fn describe(
     admin: &AdminClient<DefaultClientContext>,
@@ -124,6 +193,15 @@ fn describe(
 /// Applies `--add-config` and `--delete-config` with IncrementalAlterConfigs, as Kafka's
 /// kafka-configs does: other overrides stay as they are.
 fn alter(admin: &AdminClient<DefaultClientContext>, parsed: &Parsed, kind: &str, name: &str) -> Result<(), ToolError> {
+    let ops = ops(parsed)?;
+    crate::native::incremental_alter(admin.inner(), kind == "broker", name, &ops, TIMEOUT)
+        .map_err(|e| ToolError::failed(format!("{kind} {name}: {e}")))?;
+    println!("Completed updating config for {kind} {name}.");
+    Ok(())
+}
+
+/// `--add-config` and `--delete-config` as operations.
+fn ops(parsed: &Parsed) -> Result<Vec<ConfigOp>, ToolError> {
     if !parsed.has("add-config") && !parsed.has("delete-config") {
         return Err(ToolError::usage("--alter needs --add-config or --delete-config"));
     }
@@ -136,8 +214,5 @@ fn alter(admin: &AdminClient<DefaultClientContext>, parsed: &Parsed, kind: &str,
     for key in parsed.get("delete-config").unwrap_or_default().split(',').map(str::trim).filter(|k| !k.is_empty()) {
         ops.push(ConfigOp::Delete(key.to_string()));
     }
-    crate::native::incremental_alter(admin.inner(), kind == "broker", name, &ops, TIMEOUT)
-        .map_err(|e| ToolError::failed(format!("{kind} {name}: {e}")))?;
-    println!("Completed updating config for {kind} {name}.");
-    Ok(())
+    Ok(ops)
 }

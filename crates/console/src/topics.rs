@@ -163,10 +163,11 @@ fn describe_json(broker: &Broker, topic: &TopicMeta) -> axum::response::Response
 /// Every topic config with its effective value and where that comes from, as
 /// `kafka-configs --describe --all` lists them.
 fn configs_json(broker: &Broker, topic: &TopicMeta) -> Vec<Value> {
+    let defaults = broker.topic_defaults();
     TOPIC_CONFIGS
         .iter()
         .map(|(key, _)| {
-            let default = topic_config::default_value(key, &broker.config.log);
+            let default = topic_config::default_value(key, &defaults);
             match topic.configs.get(*key) {
                 Some(value) => json!({ "name": key, "value": value, "source": "topic", "default": default }),
                 None => json!({ "name": key, "value": default, "source": "default", "default": default }),

@@ -250,6 +250,21 @@ impl Controller {
                 records.extend(elections::unclean_after_config_change(image, &self.config.elections, &changed));
                 done(records)
             }
+            ControllerRequest::SetBrokerConfigs { resource, configs, validate_only } => {
+                if validate_only {
+                    return done(vec![]);
+                }
+                let record = MetadataRecord::BrokerConfigsChanged { resource, configs };
+                // A cluster-wide unclean.leader.election.enable elects for leaderless
+                // partitions at once, as a topic's does.
+                let mut next = image.clone();
+                next.apply(image.applied_index, &record);
+                let mut records = vec![record];
+                for topic in next.topics() {
+                    records.extend(elections::unclean_after_config_change(&next, &self.config.elections, topic));
+                }
+                done(records)
+            }
             ControllerRequest::CreatePartitions { name, count, assignment, validate_only } => {
                 // Kafka names nothing more here.
                 let topic = image.topic(&name).ok_or(ApiError::new(ResponseError::UnknownTopicOrPartition, ""))?;

@@ -162,7 +162,7 @@ pub fn leaders_lost(image: &MetadataImage, policy: &ElectionPolicy, node_id: i32
             if p.leader == node_id {
                 leader = p.replicas.iter().copied().find(|id| isr.contains(id) && live(id)).unwrap_or(NO_LEADER);
                 if leader == NO_LEADER
-                    && let Some(unclean) = unclean_leader(image, p, policy.unclean_for(topic), node_id)
+                    && let Some(unclean) = unclean_leader(image, p, policy.unclean_for(image, topic), node_id)
                 {
                     warn!(topic = topic.name, partition = i, leader = unclean, "unclean leader election");
                     (leader, isr) = (unclean, vec![unclean]);
@@ -180,7 +180,7 @@ pub fn leaders_regained(image: &MetadataImage, policy: &ElectionPolicy, node_id:
     let live = |id: &i32| image.eligible(*id);
     let mut out = Vec::new();
     for topic in image.topics() {
-        let unclean = policy.unclean_for(topic);
+        let unclean = policy.unclean_for(image, topic);
         for (i, p) in topic.assignments.iter().enumerate().filter(|(_, p)| p.leader == NO_LEADER) {
             let isr = if p.isr.contains(&node_id) {
                 p.isr.clone()

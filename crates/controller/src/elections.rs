@@ -31,12 +31,12 @@ impl Default for ElectionPolicy {
 }
 
 impl ElectionPolicy {
-    /// Whether `topic` may elect an out-of-sync replica.
-    pub fn unclean_for(&self, topic: &TopicMeta) -> bool {
-        topic
-            .configs
-            .get("unclean.leader.election.enable")
-            .map_or(self.unclean, |v| v.trim().eq_ignore_ascii_case("true"))
+    /// Whether `topic` may elect an out-of-sync replica: its config, else the cluster-wide
+    /// dynamic one, else the controller's.
+    pub fn unclean_for(&self, image: &MetadataImage, topic: &TopicMeta) -> bool {
+        const KEY: &str = "unclean.leader.election.enable";
+        let cluster = || image.broker_configs.get("").and_then(|c| c.get(KEY));
+        topic.configs.get(KEY).or_else(cluster).map_or(self.unclean, |v| v.trim().eq_ignore_ascii_case("true"))
     }
 }
 
@@ -156,7 +156,7 @@ pub fn unclean_after_config_change(
     policy: &ElectionPolicy,
     topic: &TopicMeta,
 ) -> Vec<MetadataRecord> {
-    let allowed = policy.unclean_for(topic);
+    let allowed = policy.unclean_for(image, topic);
     topic
         .assignments
         .iter()
@@ -177,6 +177,8 @@ pub fn unclean_after_config_change(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
     use crate::decisions::tests::three_brokers;
     use crate::decisions::{fence_expired, heartbeat};
@@ -261,14 +263,16 @@ mod tests {
                 .iter()
                 .all(|r| !matches!(r, MetadataRecord::PartitionChanged { partition: 0, .. }))
         );
+        let elected = MetadataRecord::PartitionChanged { topic_id: topic, partition: 0, leader: 2, isr: vec![2] };
+        // A cluster-wide dynamic config allows it, and a topic's own config wins over that.
+        let mut cluster = image.clone();
+        let unclean = BTreeMap::from([("unclean.leader.election.enable".to_string(), "true".to_string())]);
+        let record = MetadataRecord::BrokerConfigsChanged { resource: String::new(), configs: unclean };
+        cluster.apply(cluster.applied_index + 1, &record);
+        assert!(unclean_after_config_change(&cluster, &policy, &configured).contains(&elected));
+        configured.configs.insert("unclean.leader.election.enable".into(), "false".into());
+        assert!(unclean_after_config_change(&cluster, &policy, &configured).is_empty());
         configured.configs.insert("unclean.leader.election.enable".into(), "true".into());
-        assert!(
-            unclean_after_config_change(&image, &policy, &configured).contains(&MetadataRecord::PartitionChanged {
-                topic_id: topic,
-                partition: 0,
-                leader: 2,
-                isr: vec![2]
-            })
-        );
+        assert!(unclean_after_config_change(&image, &policy, &configured).contains(&elected));
     }
 }

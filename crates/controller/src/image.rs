@@ -92,6 +92,9 @@ pub struct MetadataImage {
     pub brokers: BTreeMap<i32, BrokerRegistration>,
     /// Producer ids below this were reserved.
     pub producer_ids_reserved: i64,
+    /// Dynamic broker configs by resource: a node id, or "" for the cluster-wide default.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// The index of the last command applied (0 before any).
     pub applied_index: u64,
 }
@@ -193,6 +196,13 @@ impl MetadataImage {
             }
             MetadataRecord::ProducerIdsReserved { next } => {
                 self.producer_ids_reserved = self.producer_ids_reserved.max(*next);
+            }
+            MetadataRecord::BrokerConfigsChanged { resource, configs } => {
+                if configs.is_empty() {
+                    self.broker_configs.remove(resource);
+                } else {
+                    self.broker_configs.insert(resource.clone(), configs.clone());
+                }
             }
         }
     }

@@ -101,6 +101,12 @@ pub enum MetadataRecord {
     ProducerIdsReserved {
         next: i64,
     },
+    /// Replaces the dynamic configs of a broker resource: a node id, or "" for every broker
+    /// (Kafka's ConfigRecord for BROKER resources).
+    BrokerConfigsChanged {
+        resource: String,
+        configs: BTreeMap<String, String>,
+    },
 }
 
 #[derive(Serialize, Deserialize)]

@@ -75,6 +75,13 @@ pub enum ControllerRequest {
     FetchMetadata {
         after: u64,
     },
+    /// Replaces the dynamic configs of broker resource `resource`: a node id, or "" for the
+    /// cluster-wide default (Kafka's `--entity-default`). Validated by the broker first.
+    SetBrokerConfigs {
+        resource: String,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    },
 }
 
 /// A partition's leader changes its ISR, naming the leader and partition epochs it saw.

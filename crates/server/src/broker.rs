@@ -33,7 +33,7 @@ use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::partition::Partition;
 use crate::read_replica::ReplicaSelector;
 use crate::stats::BrokerStats;
-use crate::topic_config;
+use crate::topic_config::{self, TopicDefaults};
 use crate::transactions::{TRANSACTION_STATE_TOPIC, TransactionCoordinator};
 
 mod lifecycle;
@@ -337,6 +337,7 @@ impl Broker {
 
     fn plan_reconcile(&self) -> Reconcile {
         let image = self.image();
+        let defaults = self.topic_defaults_in(&image);
         let partitions = self.partitions.read().expect("partitions lock");
         let mut wanted: HashMap<(String, i32), Uuid> = HashMap::new();
         let mut open = Vec::new();
@@ -344,7 +345,7 @@ impl Broker {
             let key = (topic.name.clone(), index);
             match partitions.get(&key) {
                 Some(p) if p.topic_id == topic.id => {
-                    let config = self.log_config(topic);
+                    let config = topic_config::apply(&defaults.log, &topic.configs);
                     if p.log.config() != config {
                         p.log.set_config(config);
                     }
@@ -645,6 +646,28 @@ impl Broker {
         Ok(())
     }
 
+    /// Replaces the dynamic configs of broker resource `resource` (this node's id, or "" for
+    /// every broker); each broker applies them to its partitions' defaults.
+    pub async fn set_broker_configs(
+        &self,
+        resource: &str,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
+        let current = self.image().broker_configs.get(resource).cloned().unwrap_or_default();
+        // Only what changes is checked: a key stored before stays as it is.
+        for (key, value) in configs.iter().filter(|(k, v)| current.get(*k) != Some(*v)) {
+            topic_config::validate_dynamic_broker(key, value)?;
+        }
+        let request = ControllerRequest::SetBrokerConfigs { resource: resource.to_string(), configs, validate_only };
+        self.ask_controller(request).await?;
+        if !validate_only {
+            let scope = if resource.is_empty() { "every broker" } else { resource };
+            info!(broker = scope, "changed dynamic broker configs");
+        }
+        Ok(())
+    }
+
     /// Grows a topic to `count` partitions (CreatePartitions); `assignment`, when not empty,
     /// gives the new partitions' replicas.
     pub async fn create_partitions(
@@ -757,30 +780,40 @@ impl Broker {
         }
     }
 
-    /// The log settings of a topic: broker defaults with the topic's overrides.
-    pub fn log_config(&self, topic: &TopicMeta) -> LogConfig {
-        topic_config::apply(&self.config.log, &topic.configs)
+    /// What topic configs default to here: this broker's configuration with the dynamic
+    /// broker configs over it (the cluster-wide ones, then its own).
+    pub fn topic_defaults(&self) -> TopicDefaults {
+        self.topic_defaults_in(&self.image())
+    }
+
+    pub(crate) fn topic_defaults_in(&self, image: &MetadataImage) -> TopicDefaults {
+        let own = self.config.node_id.to_string();
+        let layers = ["", own.as_str()].into_iter().filter_map(|resource| image.broker_configs.get(resource));
+        TopicDefaults::of(&self.config).with_dynamic(layers)
     }
 
     /// Opens partitions on a few threads: opening is mostly waiting on the file system (and,
     /// after a crash, on recovery's fdatasyncs).
     fn open_all(&self, work: &[(TopicMeta, i32)]) -> Result<(), LogError> {
+        let defaults = &self.topic_defaults().log;
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get() * 2).min(16);
         let chunk = work.len().div_ceil(threads).max(1);
         std::thread::scope(|scope| {
             let handles: Vec<_> = work
                 .chunks(chunk)
                 .map(|part| {
-                    scope.spawn(move || part.iter().try_for_each(|(topic, index)| self.open_partition(topic, *index)))
+                    scope.spawn(move || {
+                        part.iter().try_for_each(|(topic, index)| self.open_partition(defaults, topic, *index))
+                    })
                 })
                 .collect();
             handles.into_iter().try_for_each(|h| h.join().expect("a log-opening thread panicked"))
         })
     }
 
-    fn open_partition(&self, topic: &TopicMeta, index: i32) -> Result<(), LogError> {
+    fn open_partition(&self, defaults: &LogConfig, topic: &TopicMeta, index: i32) -> Result<(), LogError> {
         let dir = self.partition_dir(&topic.name, index);
-        let log = Log::open(&dir, self.log_config(topic), self.env.clone())?;
+        let log = Log::open(&dir, topic_config::apply(defaults, &topic.configs), self.env.clone())?;
         let partition = Partition::new(topic.name.clone(), topic.id, index, log)?;
         self.partitions.write().expect("partitions lock").insert((topic.name.clone(), index), Arc::new(partition));
         Ok(())

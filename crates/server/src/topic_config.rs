@@ -7,7 +7,7 @@ use brook_log::{LogConfig, TimestampType};
 use kafka_protocol::error::ResponseError;
 
 use crate::broker::ApiError;
-use crate::config::parse_timestamp_type;
+use crate::config::{BrokerConfig, parse_timestamp_type};
 
 /// The topic configs Brook knows, with the broker key each one's default comes from.
 pub const TOPIC_CONFIGS: &[(&str, &str)] = &[
@@ -29,6 +29,48 @@ pub const TOPIC_CONFIGS: &[(&str, &str)] = &[
     ("segment.ms", "log.roll.ms"),
     ("unclean.leader.election.enable", "unclean.leader.election.enable"),
 ];
+
+/// The topic key whose default broker key `broker_key` is.
+pub fn topic_key(broker_key: &str) -> Option<&'static str> {
+    TOPIC_CONFIGS.iter().find(|(_, b)| *b == broker_key).map(|(t, _)| *t)
+}
+
+/// What topic configs default to on a broker: its log settings and the two defaults kept
+/// outside them, from its configuration with its dynamic broker configs over it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicDefaults {
+    pub log: LogConfig,
+    pub min_insync_replicas: i32,
+    pub unclean_leader_election: bool,
+}
+
+impl TopicDefaults {
+    /// The broker's own settings, from its configuration.
+    pub fn of(config: &BrokerConfig) -> TopicDefaults {
+        TopicDefaults {
+            log: config.log.clone(),
+            min_insync_replicas: config.replica.min_insync_replicas,
+            unclean_leader_election: config.elections.unclean,
+        }
+    }
+
+    /// With dynamic broker configs (broker keys, validated when set) applied in order: the
+    /// cluster-wide ones, then the broker's own.
+    pub fn with_dynamic<'a>(mut self, layers: impl IntoIterator<Item = &'a BTreeMap<String, String>>) -> TopicDefaults {
+        for layer in layers {
+            let as_topic: BTreeMap<String, String> =
+                layer.iter().filter_map(|(k, v)| Some((topic_key(k)?.to_string(), v.clone()))).collect();
+            self.log = apply(&self.log, &as_topic);
+            if let Some(v) = as_topic.get("min.insync.replicas").and_then(|v| v.trim().parse().ok()) {
+                self.min_insync_replicas = v;
+            }
+            if let Some(v) = as_topic.get("unclean.leader.election.enable") {
+                self.unclean_leader_election = v.trim().eq_ignore_ascii_case("true");
+            }
+        }
+        self
+    }
+}
 
 /// Kafka's `ConfigEntry.ConfigType` ids, as DescribeConfigs v3+ reports them.
 pub mod config_type {
@@ -149,12 +191,42 @@ pub fn validate(configs: &BTreeMap<String, String>) -> Result<(), ApiError> {
 /// keys, Kafka accepts `internal.segment.bytes`: it overrides `segment.bytes` without its
 /// 1 MiB minimum, for tests that want small segments.
 fn validate_one(key: &str, value: &str) -> Result<(), ApiError> {
-    let invalid = |shown: &str, reason: &str| {
-        Err(ApiError::new(
+    match refusal(key, value) {
+        Refusal::None => Ok(()),
+        Refusal::Unknown => {
+            Err(ApiError::new(ResponseError::InvalidConfig, format!("Unknown topic config name: {key}")))
+        }
+        Refusal::Value(shown, reason) => Err(ApiError::new(
             ResponseError::InvalidConfig,
             format!("Invalid value {shown} for configuration {key}: {reason}"),
-        ))
+        )),
+    }
+}
+
+/// Kafka's answer to a dynamic broker config (a broker key) set to `value`: the topic key's
+/// validator, but INVALID_REQUEST as Kafka answers for brokers; keys that are not the default
+/// of a topic config cannot be changed at run time.
+pub fn validate_dynamic_broker(key: &str, value: &str) -> Result<(), ApiError> {
+    let refused = match topic_key(key) {
+        None => Err(format!("Cannot update these configs dynamically: [{key}]")),
+        Some(topic_key) => match refusal(topic_key, value) {
+            Refusal::Value(shown, reason) => Err(format!("Invalid value {shown} for configuration {key}: {reason}")),
+            Refusal::None | Refusal::Unknown => Ok(()),
+        },
     };
+    refused.map_err(|message| ApiError::new(ResponseError::InvalidRequest, message))
+}
+
+/// Why a topic config's value is refused.
+enum Refusal {
+    None,
+    Unknown,
+    /// The value as shown, and the reason.
+    Value(String, String),
+}
+
+fn refusal(key: &str, value: &str) -> Refusal {
+    let invalid = |shown: &str, reason: &str| Err((shown.to_string(), reason.to_string()));
     let trimmed = value.trim();
     // A number of the key's type (Kafka's INT or LONG) within `min..`.
     let number = |min: i64| {
@@ -169,7 +241,7 @@ fn validate_one(key: &str, value: &str) -> Result<(), ApiError> {
             Err(reason) => invalid(value, reason),
         }
     };
-    match key {
+    let checked: Result<(), (String, String)> = match key {
         // A list: each entry is checked and the first bad one named; empty means neither
         // deletion nor compaction (Kafka 4).
         "cleanup.policy" => match trimmed.split(',').map(str::trim).find(|p| !["compact", "delete"].contains(p)) {
@@ -206,12 +278,17 @@ fn validate_one(key: &str, value: &str) -> Result<(), ApiError> {
         | "message.timestamp.after.max.ms"
         | "message.timestamp.before.max.ms" => number(0),
         "segment.ms" | "min.insync.replicas" | "flush.messages" => number(1),
-        _ => Err(ApiError::new(ResponseError::InvalidConfig, format!("Unknown topic config name: {key}"))),
+        _ => return Refusal::Unknown,
+    };
+    match checked {
+        Ok(()) => Refusal::None,
+        Err((shown, reason)) => Refusal::Value(shown, reason),
     }
 }
 
 /// The broker default of a topic config, as DescribeConfigs shows it.
-pub fn default_value(key: &str, log: &LogConfig) -> String {
+pub fn default_value(key: &str, defaults: &TopicDefaults) -> String {
+    let log = &defaults.log;
     match key {
         "cleanup.policy" => match (log.cleanup_compact, log.cleanup_delete) {
             (true, true) => "compact,delete",
@@ -232,12 +309,12 @@ pub fn default_value(key: &str, log: &LogConfig) -> String {
             TimestampType::CreateTime => "CreateTime".into(),
             TimestampType::LogAppendTime => "LogAppendTime".into(),
         },
-        "min.insync.replicas" => "1".into(),
+        "min.insync.replicas" => defaults.min_insync_replicas.to_string(),
         "retention.bytes" => log.retention_bytes.to_string(),
         "retention.ms" => log.retention_ms.to_string(),
         "segment.bytes" => log.segment_bytes.to_string(),
         "segment.ms" => log.segment_ms.to_string(),
-        "unclean.leader.election.enable" => "false".into(),
+        "unclean.leader.election.enable" => defaults.unclean_leader_election.to_string(),
         _ => String::new(),
     }
 }
@@ -316,6 +393,37 @@ mod tests {
         ] {
             let one = BTreeMap::from([(key.to_string(), value.to_string())]);
             assert_eq!(validate(&one).expect_err(key).code, ResponseError::InvalidConfig, "{key}={value}");
+        }
+    }
+
+    /// Dynamic broker configs apply in order (the cluster's, then the broker's own), only
+    /// through the broker keys of topic configs; other keys cannot be changed at run time, and
+    /// bad values are refused with INVALID_REQUEST naming the broker key.
+    #[test]
+    fn dynamic_broker_configs() {
+        let cluster = BTreeMap::from([
+            ("log.retention.ms".to_string(), "7200000".to_string()),
+            ("min.insync.replicas".to_string(), "2".to_string()),
+        ]);
+        let own = BTreeMap::from([("log.retention.ms".to_string(), "3600000".to_string())]);
+        let defaults = TopicDefaults::of(&BrokerConfig::default()).with_dynamic([&cluster, &own]);
+        assert_eq!(defaults.log.retention_ms, 3_600_000);
+        assert_eq!(defaults.min_insync_replicas, 2);
+        assert_eq!(default_value("retention.ms", &defaults), "3600000");
+        assert_eq!(default_value("min.insync.replicas", &defaults), "2");
+
+        validate_dynamic_broker("log.segment.bytes", "2000000").expect("dynamic");
+        for (key, value, message) in [
+            (
+                "log.segment.bytes",
+                "100",
+                "Invalid value 100 for configuration log.segment.bytes: Value must be at least 1048576",
+            ),
+            ("log.retention.hours", "5", "Cannot update these configs dynamically: [log.retention.hours]"),
+            ("no.such.key", "1", "Cannot update these configs dynamically: [no.such.key]"),
+        ] {
+            let e = validate_dynamic_broker(key, value).expect_err(key);
+            assert_eq!((e.code, e.message.as_str()), (ResponseError::InvalidRequest, message));
         }
     }
 }

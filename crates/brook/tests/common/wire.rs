@@ -132,6 +132,27 @@ pub fn produce(conn: &mut Conn, topic: &str, acks: i16, records: Bytes) -> Optio
     Some((partition.error_code, partition.base_offset))
 }
 
+/// IncrementalAlterConfigs of one dynamic broker config (SET, or DELETE when `value` is
+/// `None`) on broker resource `resource` (a node id, or "" for every broker): the error code.
+pub fn alter_broker_config(conn: &mut Conn, resource: &str, key: &str, value: Option<&str>) -> i16 {
+    use kafka_protocol::messages::IncrementalAlterConfigsRequest;
+    use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    let config = AlterableConfig::default()
+        .with_name(StrBytes::from_string(key.to_string()))
+        .with_config_operation(if value.is_some() { 0 } else { 1 })
+        .with_value(value.map(|v| StrBytes::from_string(v.to_string())));
+    let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        AlterConfigsResource::default()
+            .with_resource_type(4)
+            .with_resource_name(StrBytes::from_string(resource.to_string()))
+            .with_configs(vec![config]),
+    ]);
+    let ResponseKind::IncrementalAlterConfigs(r) = conn.call(ApiKey::IncrementalAlterConfigs, 1, &request) else {
+        panic!("not an IncrementalAlterConfigs response")
+    };
+    r.responses[0].error_code
+}
+
 pub fn fetch_request(topic: &str, offset: i64, max_wait_ms: i32) -> FetchRequest {
     FetchRequest::default().with_max_wait_ms(max_wait_ms).with_min_bytes(1).with_max_bytes(1 << 20).with_topics(vec![
         FetchTopic::default().with_topic(TopicName(StrBytes::from_string(topic.into()))).with_partitions(vec![

@@ -44,6 +44,7 @@ impl Broker {
         let node_id = self.config.node_id;
         let now = self.clock.now_ms();
         let image = self.image();
+        let min_insync_default = self.topic_defaults_in(&image).min_insync_replicas;
         let partitions = self.partitions.read().expect("partitions lock");
         let mut followed = Vec::new();
         // The `__consumer_offsets` and `__transaction_state` partitions this broker leads:
@@ -57,7 +58,7 @@ impl Broker {
             if partition.topic_id != topic.id {
                 continue;
             }
-            let min_insync = min_insync(&topic.configs, self.config.replica.min_insync_replicas);
+            let min_insync = min_insync(&topic.configs, min_insync_default);
             let follows = partition.set_role(node_id, meta, min_insync, now);
             if meta.leader == node_id {
                 let log = &partition.log;

@@ -1,5 +1,6 @@
-//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics (and DescribeConfigs for
-//! the broker). Changing broker configs at run time is not supported yet and says so.
+//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics and brokers. Dynamic
+//! broker configs (a node id, or "" for every broker) are the broker keys of topic configs'
+//! defaults, kept in the metadata; the others cannot be changed at run time.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,13 +18,17 @@ use kafka_protocol::messages::{
 
 use super::{error_message, text};
 use crate::broker::{ApiError, Broker};
-use crate::topic_config::{TOPIC_CONFIGS, config_type, default_value, documentation, type_of};
+use crate::topic_config::{
+    TOPIC_CONFIGS, TopicDefaults, config_type, default_value, documentation, topic_key, type_of,
+};
 
 /// Kafka's `ConfigResource.Type`.
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
 /// Kafka's `ConfigSource`.
 const DYNAMIC_TOPIC_CONFIG: i8 = 1;
+const DYNAMIC_BROKER_CONFIG: i8 = 2;
+const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
 const STATIC_BROKER_CONFIG: i8 = 4;
 const DEFAULT_CONFIG: i8 = 5;
 
@@ -33,8 +38,7 @@ struct Entry {
     /// `None` for a key whose default Kafka derives from another key.
     value: Option<String>,
     source: i8,
-    /// Broker configs cannot be changed at run time (yet): read-only, as Kafka marks its
-    /// static-only ones.
+    /// Broker configs that cannot be changed at run time are read-only, as Kafka marks them.
     read_only: bool,
     /// Where the value could also come from, in precedence order: (key, value, source).
     synonyms: Vec<(String, String, i8)>,
@@ -106,30 +110,62 @@ pub(super) fn describe(broker: &Arc<Broker>, request: DescribeConfigsRequest, ve
     DescribeConfigsResponse::default().with_results(results)
 }
 
-/// The broker-level value a topic config defaults to, as a synonym; `None` for the keys whose
-/// Kafka default is derived from another key (`log.retention.ms` from `log.retention.hours`,
-/// ...) and which the broker's configuration does not set.
-fn broker_default(broker: &Broker, key: &str, broker_key: &str) -> Option<(String, String, i8)> {
+/// Where a topic config's default comes from on this broker, in precedence order, as
+/// synonyms (key, value, source): this broker's dynamic config, the cluster-wide one, then its
+/// configuration (or the built-in default). The last is left out for the keys whose Kafka
+/// default is derived from another key (`log.retention.ms` from `log.retention.hours`, ...)
+/// when the configuration does not set them.
+fn default_chain(broker: &Broker, key: &str, broker_key: &str) -> Vec<(String, String, i8)> {
+    let image = broker.image();
+    let own = broker.config.node_id.to_string();
+    let mut chain: Vec<(String, String, i8)> =
+        [(own.as_str(), DYNAMIC_BROKER_CONFIG), ("", DYNAMIC_DEFAULT_BROKER_CONFIG)]
+            .into_iter()
+            .filter_map(|(resource, source)| {
+                let value = image.broker_configs.get(resource)?.get(broker_key)?;
+                Some((broker_key.to_string(), value.clone(), source))
+            })
+            .collect();
+    drop(image);
     let c = &broker.config;
     let explicit = c.explicit.contains(broker_key);
-    if !explicit && DERIVED_DEFAULTS.contains(&broker_key) {
-        return None;
+    match DERIVED_DEFAULTS.iter().find(|(k, _)| *k == broker_key) {
+        Some((_, from)) if !explicit => {
+            // Kafka names the key the default derives from only below a dynamic value.
+            if !chain.is_empty() {
+                let value = match *from {
+                    "log.retention.hours" => c.log.retention_ms / 3_600_000,
+                    "log.roll.hours" => c.log.segment_ms / 3_600_000,
+                    _ => i64::MAX,
+                };
+                let source = if c.explicit.contains(*from) { STATIC_BROKER_CONFIG } else { DEFAULT_CONFIG };
+                chain.push((from.to_string(), value.to_string(), source));
+            }
+        }
+        _ => {
+            let source = if explicit { STATIC_BROKER_CONFIG } else { DEFAULT_CONFIG };
+            chain.push((broker_key.to_string(), default_value(key, &TopicDefaults::of(c)), source));
+        }
     }
-    let source = if explicit { STATIC_BROKER_CONFIG } else { DEFAULT_CONFIG };
-    Some((broker_key.to_string(), default_value(key, &c.log), source))
+    chain
 }
 
-/// Broker keys whose Kafka default is null, derived from another key.
-const DERIVED_DEFAULTS: &[&str] = &["log.retention.ms", "log.roll.ms", "log.flush.interval.ms"];
+/// Broker keys whose Kafka default is null, derived from another key (named second).
+const DERIVED_DEFAULTS: &[(&str, &str)] = &[
+    ("log.retention.ms", "log.retention.hours"),
+    ("log.roll.ms", "log.roll.hours"),
+    ("log.flush.interval.ms", "log.flush.scheduler.interval.ms"),
+];
 
 fn topic_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, ApiError> {
     describable_topic_name(name)?;
     // Kafka says nothing more (an empty message, not a null one).
     let topic = broker.topic(name).ok_or_else(|| ApiError::new(ResponseError::UnknownTopicOrPartition, ""))?;
+    let defaults = broker.topic_defaults();
     Ok(TOPIC_CONFIGS
         .iter()
         .map(|(key, broker_key)| {
-            let default = broker_default(broker, key, broker_key);
+            let chain = default_chain(broker, key, broker_key);
             match topic.configs.get(*key) {
                 Some(value) => Entry {
                     key: key.to_string(),
@@ -137,15 +173,15 @@ fn topic_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, ApiError> {
                     source: DYNAMIC_TOPIC_CONFIG,
                     read_only: false,
                     synonyms: std::iter::once((key.to_string(), value.clone(), DYNAMIC_TOPIC_CONFIG))
-                        .chain(default)
+                        .chain(chain)
                         .collect(),
                 },
                 None => Entry {
                     key: key.to_string(),
-                    value: Some(default_value(key, &broker.config.log)),
-                    source: default.as_ref().map_or(DEFAULT_CONFIG, |d| d.2),
+                    value: Some(default_value(key, &defaults)),
+                    source: chain.first().map_or(DEFAULT_CONFIG, |d| d.2),
                     read_only: false,
-                    synonyms: default.into_iter().collect(),
+                    synonyms: chain,
                 },
             }
         })
@@ -187,8 +223,23 @@ fn describable_topic_name(name: &str) -> Result<(), ApiError> {
 
 fn broker_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, ApiError> {
     this_broker(broker, name, true)?;
+    if name.is_empty() {
+        // The cluster-wide resource holds only its dynamic configs, as Kafka lists it.
+        let image = broker.image();
+        let configs = image.broker_configs.get("").cloned().unwrap_or_default();
+        return Ok(configs
+            .into_iter()
+            .map(|(key, value)| Entry {
+                synonyms: vec![(key.clone(), value.clone(), DYNAMIC_DEFAULT_BROKER_CONFIG)],
+                key,
+                value: Some(value),
+                source: DYNAMIC_DEFAULT_BROKER_CONFIG,
+                read_only: false,
+            })
+            .collect());
+    }
     let c = &broker.config;
-    let mut entries: Vec<(String, Option<String>)> = vec![
+    let fixed: Vec<(String, Option<String>)> = vec![
         ("node.id".into(), Some(c.node_id.to_string())),
         ("num.partitions".into(), Some(c.num_partitions.to_string())),
         ("default.replication.factor".into(), Some(c.default_replication_factor.to_string())),
@@ -200,11 +251,7 @@ fn broker_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, ApiError> {
         ),
         ("log.flush.on.ack".into(), Some(c.log.flush_on_ack.to_string())),
     ];
-    for (topic_key, broker_key) in TOPIC_CONFIGS {
-        let value = broker_default(broker, topic_key, broker_key).map(|(_, value, _)| value);
-        entries.push((broker_key.to_string(), value));
-    }
-    Ok(entries
+    let mut entries: Vec<Entry> = fixed
         .into_iter()
         .map(|(key, value)| {
             let source = if c.explicit.contains(&key) { STATIC_BROKER_CONFIG } else { DEFAULT_CONFIG };
@@ -216,7 +263,14 @@ fn broker_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, ApiError> {
                 read_only: true,
             }
         })
-        .collect())
+        .collect();
+    // Topic configs' defaults, which can be changed at run time.
+    for (topic_key, broker_key) in TOPIC_CONFIGS {
+        let chain = default_chain(broker, topic_key, broker_key);
+        let (value, source) = chain.first().map_or((None, DEFAULT_CONFIG), |(_, v, s)| (Some(v.clone()), *s));
+        entries.push(Entry { key: broker_key.to_string(), value, source, read_only: false, synonyms: chain });
+    }
+    Ok(entries)
 }
 
 pub(super) async fn alter(broker: &Arc<Broker>, request: AlterConfigsRequest) -> AlterConfigsResponse {
@@ -257,14 +311,10 @@ pub(super) async fn incremental_alter(
             .collect();
         let outcome = match check_ops(&ops) {
             Err(e) => Err(e),
-            // Brook sets no dynamic broker configs, so deleting one changes nothing and is done
-            // (`kafka-reassign-partitions --verify` clears replication throttles this way).
-            Ok(()) if resource.resource_type == BROKER && ops.iter().all(|(_, op, _)| *op == DELETE) => {
-                this_broker(broker, &resource.resource_name, false)
-            }
             Ok(()) => {
-                change(broker, resource.resource_type, &resource.resource_name, request.validate_only, |current| {
-                    apply_ops(current, &ops, broker)
+                let kind = resource.resource_type;
+                change(broker, kind, &resource.resource_name, request.validate_only, |current| {
+                    apply_ops(current, &ops, &broker.topic_defaults(), kind == BROKER)
                 })
                 .await
             }
@@ -301,12 +351,14 @@ fn check_ops(ops: &[(String, i8, Option<String>)]) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// SET/DELETE/APPEND/SUBTRACT on a topic's current overrides (list values are comma-separated,
-/// starting from the default when not overridden, as Kafka does).
+/// SET/DELETE/APPEND/SUBTRACT on a resource's current configs (list values are
+/// comma-separated, starting from the default when not set, as Kafka does); `broker_keys` when
+/// the keys are a broker's.
 fn apply_ops(
     current: &BTreeMap<String, String>,
     ops: &[(String, i8, Option<String>)],
-    broker: &Broker,
+    defaults: &TopicDefaults,
+    broker_keys: bool,
 ) -> BTreeMap<String, String> {
     let mut configs = current.clone();
     for (key, op, value) in ops {
@@ -319,7 +371,11 @@ fn apply_ops(
                 configs.remove(key);
             }
             _ => {
-                let base = configs.get(key).cloned().unwrap_or_else(|| default_value(key, &broker.config.log));
+                let default = || {
+                    let topic_key = if broker_keys { topic_key(key).unwrap_or(key) } else { key };
+                    default_value(topic_key, defaults)
+                };
+                let base = configs.get(key).cloned().unwrap_or_else(default);
                 let mut items: Vec<String> =
                     base.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
                 for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -352,10 +408,8 @@ async fn change(
         }
         BROKER => {
             this_broker(broker, name, false)?;
-            Err(ApiError::new(
-                ResponseError::InvalidRequest,
-                "changing broker configs at run time is not supported by Brook yet",
-            ))
+            let current = broker.image().broker_configs.get(name).cloned().unwrap_or_default();
+            broker.set_broker_configs(name, new_configs(&current), validate_only).await
         }
         _ => Err(ApiError::new(ResponseError::InvalidRequest, "unsupported resource type")),
     }

@@ -81,13 +81,13 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: CreateTopicsRequest, _
         };
         results.push(match outcome {
             Ok(meta) => {
-                let log = broker.config.log.clone();
+                let defaults = broker.topic_defaults();
                 let configs = TOPIC_CONFIGS
                     .iter()
                     .map(|(key, _)| {
                         let (value, source) = match meta.configs.get(*key) {
                             Some(v) => (v.clone(), SOURCE_TOPIC),
-                            None => (default_value(key, &log), SOURCE_DEFAULT),
+                            None => (default_value(key, &defaults), SOURCE_DEFAULT),
                         };
                         CreatableTopicConfigs::default()
                             .with_name(text(*key))
