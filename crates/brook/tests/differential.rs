@@ -198,20 +198,31 @@ fn timestamp_record_errors(conn: &mut Conn) -> Vec<(String, String)> {
 
 /// `records` as a gzip-compressed batch stamped from `base`.
 fn gzip_batch(base: i64, records: &[Record]) -> Bytes {
-    use kafka_protocol::records::{self as kafka, Compression, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+    let offsets: Vec<i64> = (0..records.len() as i64).collect();
+    encoded_batch(base, records, &offsets, kafka_protocol::records::Compression::Gzip)
+}
+
+/// `records` at the given offsets, encoded by the protocol crate in `compression`.
+fn encoded_batch(
+    base: i64,
+    records: &[Record],
+    offsets: &[i64],
+    compression: kafka_protocol::records::Compression,
+) -> Bytes {
+    use kafka_protocol::records::{self as kafka, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
     let records: Vec<kafka::Record> = records
         .iter()
-        .enumerate()
-        .map(|(i, r)| kafka::Record {
+        .zip(offsets)
+        .map(|(r, &offset)| kafka::Record {
             transactional: false,
             control: false,
             partition_leader_epoch: 0,
             producer_id: -1,
             producer_epoch: -1,
             timestamp_type: TimestampType::Creation,
-            offset: i as i64,
+            offset,
             // One batch needs offset - sequence constant; its base sequence is then -1.
-            sequence: i as i32 - 1,
+            sequence: offset as i32 - 1,
             timestamp: base + r.timestamp_delta,
             key: r.key.clone().map(Bytes::from),
             value: r.value.clone().map(Bytes::from),
@@ -220,9 +231,36 @@ fn gzip_batch(base: i64, records: &[Record]) -> Bytes {
         })
         .collect();
     let mut out = bytes::BytesMut::new();
-    let options = RecordEncodeOptions { version: 2, compression: Compression::Gzip };
+    let options = RecordEncodeOptions { version: 2, compression };
     RecordBatchEncoder::encode(&mut out, records.iter(), &options).expect("encode");
     out.freeze()
+}
+
+/// Batches whose header Kafka's log validator refuses before it reads a record: offsets that
+/// do not start at 0 or disagree with the count (compressed or not), no records, a producer id
+/// without a sequence.
+fn misshapen_batches(conn: &mut Conn) -> Vec<(String, String)> {
+    use kafka_protocol::records::Compression;
+    assert_eq!(create(conn, "shapes", 1, 1), 0);
+    await_leader(conn, "shapes");
+    let now = now_ms();
+    let records = |n: usize| -> Vec<Record> {
+        (0..n).map(|_| Record { timestamp_delta: 0, key: Some(b"k".to_vec()), value: Some(b"v".to_vec()) }).collect()
+    };
+    let mut seen = Vec::new();
+    for (step, offsets) in [("a gap", vec![0, 2, 3]), ("an offset twice", vec![0, 1, 1]), ("from 5", vec![5, 6, 7])] {
+        for codec in [Compression::None, Compression::Gzip] {
+            let batch = encoded_batch(now, &records(offsets.len()), &offsets, codec);
+            seen.push((format!("batch offsets: {step}, {codec:?}"), produce_answer(conn, "shapes", batch, now)));
+        }
+    }
+    let batches =
+        [("no records", build::simple(now, 0, 1)), ("a producer without a sequence", idempotent_batch(5, 0, -1, 2))];
+    for (step, batch) in batches {
+        seen.push((format!("batch: {step}"), produce_answer(conn, "shapes", batch, now)));
+    }
+    assert!(seen.iter().all(|(_, answer)| answer.starts_with("error=87 ")), "INVALID_RECORD for each: {seen:#?}");
+    seen
 }
 
 /// ListOffsets at `version`: (error, offset, timestamp).
@@ -277,7 +315,7 @@ fn scenario(addr: &str) -> Observations {
 
     // KIP-467: a compacted topic refuses keyless records, naming each one.
     note("produce keyless records to a compacted topic", keyless_to_compacted(&mut conn));
-    for (step, answer) in timestamp_record_errors(&mut conn) {
+    for (step, answer) in timestamp_record_errors(&mut conn).into_iter().chain(misshapen_batches(&mut conn)) {
         note(&step, answer);
     }
 

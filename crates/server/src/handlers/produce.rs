@@ -313,9 +313,10 @@ fn check(records: Option<Bytes>, topic: &TopicRules, partition: &Partition) -> R
         let message = "a produce request must carry exactly one record batch".to_string();
         return Err((ResponseError::InvalidRecord, Some(message)).into());
     }
-    if header.is_control() {
-        let message = "Clients are not allowed to write control records".to_string();
-        return Err((ResponseError::InvalidRecord, Some(message)).into());
+    if let Some(why) = misshapen(&header) {
+        // Kafka answers these INVALID_RECORD with no message; the reason goes to the log.
+        debug!(topic = partition.topic, partition = partition.index, why, "produce refused");
+        return Err((ResponseError::InvalidRecord, None).into());
     }
     let corrupt = |e: String| Refusal::from((ResponseError::CorruptMessage, Some(e)));
     let bounds = timestamp_bounds(&header, partition);
@@ -330,6 +331,27 @@ fn check(records: Option<Bytes>, topic: &TopicRules, partition: &Partition) -> R
         Some(codec) if header.compression() != codec as i16 => recompress(&records, codec).map_err(corrupt),
         _ => Ok(records),
     }
+}
+
+/// What Kafka's log validator refuses in a client's batch header before it looks at the
+/// records, in its order: a base offset other than 0 (the broker assigns offsets), offsets that
+/// disagree with the record count, control batches, a producer id without a sequence.
+fn misshapen(header: &BatchHeader) -> Option<String> {
+    let count_from_offsets = i64::from(header.last_offset_delta) + 1;
+    let count = header.records_count;
+    if header.base_offset != 0 {
+        return Some(format!("the batch's base offset is {}, not 0", header.base_offset));
+    }
+    if count_from_offsets <= 0 || count <= 0 || count_from_offsets != i64::from(count) {
+        return Some(format!("{count} records with offsets 0..={}", header.last_offset_delta));
+    }
+    if header.is_control() {
+        return Some("clients may not write control records".into());
+    }
+    if header.producer_id >= 0 && header.base_sequence < 0 {
+        return Some(format!("sequence {} from producer {}", header.base_sequence, header.producer_id));
+    }
+    None
 }
 
 /// A CreateTime topic's bounds (earliest, latest) for this batch's record timestamps, when
