@@ -326,6 +326,13 @@ fn scenario(addr: &str) -> Observations {
     let ResponseKind::ApiVersions(v) = conn.call(ApiKey::ApiVersions, 3, &versions) else { panic!() };
     let listed = v.api_keys.iter().find(|k| k.api_key == ApiKey::Produce as i16).expect("Produce listed");
     note("produce versions listed", format!("{}..{}", listed.min_version, listed.max_version));
+    for (name, version) in [("", ""), ("-x", "1"), ("a b", "1"), ("ok", "")] {
+        let nameless = kafka_protocol::messages::ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str(name))
+            .with_client_software_version(StrBytes::from_static_str(version));
+        let ResponseKind::ApiVersions(v) = conn.call(ApiKey::ApiVersions, 3, &nameless) else { panic!() };
+        note(&format!("api versions v3 from {name:?} {version:?}"), format!("{} {}", v.error_code, v.api_keys.len()));
+    }
 
     // A client configured for SASL on a listener without it: refused at once.
     let handshake = SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN"));

@@ -22,11 +22,17 @@ use kafka_protocol::protocol::StrBytes;
 fn unsupported_versions_and_bad_frames() {
     let brook = Brook::start(&[]);
     let mut conn = Conn::open(&brook.addr);
-    let ResponseKind::ApiVersions(ok) = conn.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default()) else {
-        panic!()
-    };
+    let named = ApiVersionsRequest::default()
+        .with_client_software_name(StrBytes::from_static_str("brook-tests"))
+        .with_client_software_version(StrBytes::from_static_str("1.0"));
+    let ResponseKind::ApiVersions(ok) = conn.call(ApiKey::ApiVersions, 3, &named) else { panic!() };
     assert_eq!(ok.error_code, 0);
     assert!(ok.api_keys.iter().any(|k| k.api_key == ApiKey::Produce as i16));
+    // v3 without a client name: INVALID_REQUEST and nothing listed, as Kafka answers.
+    let ResponseKind::ApiVersions(nameless) = conn.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default()) else {
+        panic!()
+    };
+    assert_eq!((nameless.error_code, nameless.api_keys.len()), (42, 0));
     // ApiVersions v99 (key 18), correlation id 42, by hand.
     let mut frame = vec![0, 18, 0, 99, 0, 0, 0, 42, 0, 0];
     frame.extend_from_slice(&[0, 0, 0]);
@@ -51,9 +57,7 @@ fn unsupported_versions_and_bad_frames() {
 
     // The broker is still fine.
     let mut conn = Conn::open(&brook.addr);
-    let ResponseKind::ApiVersions(ok) = conn.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default()) else {
-        panic!()
-    };
+    let ResponseKind::ApiVersions(ok) = conn.call(ApiKey::ApiVersions, 3, &named) else { panic!() };
     assert_eq!(ok.error_code, 0);
 }
 

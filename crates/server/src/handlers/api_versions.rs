@@ -71,7 +71,11 @@ const TRANSACTION_VERSION_LEVEL: i16 = 2;
 
 /// `features_epoch`: the epoch of the finalized features (Kafka's is the metadata offset
 /// they were read at; clients keep the features of the highest epoch they have seen).
-pub fn handle(_request: &ApiVersionsRequest, _version: i16, features_epoch: i64) -> ApiVersionsResponse {
+pub fn handle(request: &ApiVersionsRequest, version: i16, features_epoch: i64) -> ApiVersionsResponse {
+    // v3+ names the client; Kafka refuses a name or version outside its pattern, listing nothing.
+    if version >= 3 && !(valid_name(&request.client_software_name) && valid_name(&request.client_software_version)) {
+        return ApiVersionsResponse::default().with_error_code(ResponseError::InvalidRequest.code());
+    }
     let name = StrBytes::from_static_str(TRANSACTION_VERSION);
     response(0)
         .with_supported_features(vec![
@@ -87,6 +91,14 @@ pub fn handle(_request: &ApiVersionsRequest, _version: i16, features_epoch: i64)
                 .with_min_version_level(TRANSACTION_VERSION_LEVEL)
                 .with_max_version_level(TRANSACTION_VERSION_LEVEL),
         ])
+}
+
+/// Kafka's pattern for client software names and versions: `[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?`.
+fn valid_name(s: &str) -> bool {
+    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    edge(s.chars().next())
+        && edge(s.chars().last())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
 }
 
 /// The answer to an ApiVersions request at a version Brook does not know: the error and the
@@ -123,6 +135,17 @@ mod tests {
             let valid = key.valid_versions();
             assert!(min <= max, "{key:?}");
             assert!(valid.min <= min && max <= valid.max, "{key:?} {min}..{max} outside {valid:?}");
+        }
+    }
+
+    /// Client software names and versions as Kafka's pattern takes them.
+    #[test]
+    fn client_software_names() {
+        for ok in ["librdkafka", "2.12.1", "apache-kafka-java", "1.0-SNAPSHOT", "x", "a.b-c"] {
+            assert!(valid_name(ok), "{ok}");
+        }
+        for bad in ["", "-x", "x-", "a b", ".x", "x.", "é"] {
+            assert!(!valid_name(bad), "{bad}");
         }
     }
 }
