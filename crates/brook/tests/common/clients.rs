@@ -55,7 +55,8 @@ pub fn assigned_from_start(
 }
 
 /// Every record of `topic`'s partition `partition` from its start to the high watermark it had
-/// when the read began (within a minute): offset -> value.
+/// when the read began: offset -> value. A read that stops short for a minute returns what it
+/// got, so that the records it could not read count as lost in the caller's check.
 pub fn read_to_end(bootstrap: &str, topic: &str, partition: i32) -> BTreeMap<i64, String> {
     let consumer = assigned_from_start(bootstrap, "read-to-end", topic, partition..partition + 1);
     let (_, end) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(10)).expect("watermarks");
@@ -63,7 +64,10 @@ pub fn read_to_end(bootstrap: &str, topic: &str, partition: i32) -> BTreeMap<i64
     let mut next = 0;
     let deadline = Instant::now() + Duration::from_secs(60);
     while next < end {
-        assert!(Instant::now() < deadline, "the read of {topic}-{partition} did not reach {end}: at {next}");
+        if Instant::now() > deadline {
+            eprintln!("the read of {topic}-{partition} did not reach its high watermark {end}: stopped at {next}");
+            break;
+        }
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
             let value = String::from_utf8(m.payload().unwrap_or_default().to_vec()).expect("utf-8");
             out.insert(m.offset(), value);
