@@ -137,3 +137,35 @@ def test_sasl_client_refused_as_kafka_refuses_it(brook):
     assert errors, "no error reported"
     assert errors[0].name() == "_AUTHENTICATION", errors[0]
     assert "Request not valid in current SASL state" in errors[0].str(), errors[0].str()
+
+
+def test_consumer_protocol_regex_subscription(brook):
+    """A KIP-848 consumer (group.protocol=consumer) subscribed by regex: the broker matches
+    whole topic names, now and as topics are created, and assigns only those."""
+    producer = Producer({"bootstrap.servers": brook.bootstrap})
+    for topic in ["sales-eu", "sales-us", "sales-eu-archive", "audit"]:
+        producer.produce(topic, value=f"first in {topic}".encode())
+    assert producer.flush(10) == 0
+    consumer = Consumer({"bootstrap.servers": brook.bootstrap, "group.id": "sales-readers",
+                         "group.protocol": "consumer", "auto.offset.reset": "earliest"})
+    # Kafka matches the whole name: sales-eu-archive is not subscribed.
+    consumer.subscribe(["^sales-[a-z]+"])
+    got = set()
+
+    def read_until(expected):
+        deadline = time.time() + 30
+        while not expected <= got and time.time() < deadline:
+            msg = consumer.poll(0.2)
+            if msg is not None:
+                assert msg.error() is None, msg.error()
+                got.add((msg.topic(), msg.value().decode()))
+
+    read_until({("sales-eu", "first in sales-eu"), ("sales-us", "first in sales-us")})
+    assert {t for t, _ in got} == {"sales-eu", "sales-us"}, got
+    # A topic created later that matches joins the subscription.
+    producer.produce("sales-apac", value=b"first in sales-apac")
+    assert producer.flush(10) == 0
+    read_until({("sales-apac", "first in sales-apac")})
+    assert ("sales-apac", "first in sales-apac") in got
+    assert not {t for t, _ in got} & {"sales-eu-archive", "audit"}, got
+    consumer.close()

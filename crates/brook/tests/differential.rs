@@ -263,6 +263,53 @@ fn misshapen_batches(conn: &mut Conn) -> Vec<(String, String)> {
     seen
 }
 
+/// KIP-848 joins with topic names, a regex, both or neither, and bad regexes: the code and the
+/// message up to the regex library's own words (RE2/J's and Rust's differ).
+fn consumer_joins(conn: &mut Conn) -> Vec<(String, String)> {
+    use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, GroupId};
+    let names = |v: &[&str]| Some(v.iter().map(|s| name(s)).collect::<Vec<_>>());
+    let regex = |r: &'static str| Some(StrBytes::from_static_str(r));
+    let join = |member: &str| {
+        ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(GroupId(StrBytes::from_static_str("joins")))
+            .with_member_id(StrBytes::from_string(format!("member-{member}-0123456789")))
+            .with_member_epoch(0)
+            .with_rebalance_timeout_ms(30_000)
+            .with_topic_partitions(Some(vec![]))
+    };
+    // The group's coordinator first (Kafka creates its offsets topic on this).
+    let find = FindCoordinatorRequest::default().with_key_type(0).with_key(StrBytes::from_static_str("joins"));
+    let (code, _) = settled("the group coordinator", || {
+        let ResponseKind::FindCoordinator(r) = conn.call(ApiKey::FindCoordinator, 3, &find) else { panic!() };
+        (r.error_code, ())
+    });
+    assert_eq!(code, 0);
+    let mut seen = Vec::new();
+    for (step, request) in [
+        ("neither", join("a")),
+        ("empty names", join("b").with_subscribed_topic_names(names(&[]))),
+        ("empty regex", join("c").with_subscribed_topic_regex(regex(""))),
+        ("an unclosed group", join("d").with_subscribed_topic_regex(regex("diff("))),
+        ("a reversed range", join("e").with_subscribed_topic_regex(regex("[z-a]"))),
+        (
+            "names and a regex",
+            join("f").with_subscribed_topic_names(names(&["diff"])).with_subscribed_topic_regex(regex("ti.*")),
+        ),
+    ] {
+        // A fresh Kafka answers LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE or NOT_COORDINATOR
+        // while it creates its offsets topic.
+        let (code, message) = common::eventually(std::time::Duration::from_secs(60), "a coordinator", || {
+            let ResponseKind::ConsumerGroupHeartbeat(r) = conn.call(ApiKey::ConsumerGroupHeartbeat, 1, &request) else {
+                panic!()
+            };
+            (![14, 15, 16].contains(&r.error_code)).then(|| (r.error_code, r.error_message.map(|m| m.to_string())))
+        });
+        let gist = message.map(|m| m.split_once("regular expression:").map_or(m.clone(), |(gist, _)| gist.to_string()));
+        seen.push((format!("consumer join with {step}"), format!("{code} {gist:?}")));
+    }
+    seen
+}
+
 /// ListOffsets at `version`: (error, offset, timestamp).
 fn list_offset_at(conn: &mut Conn, topic: &str, timestamp: i64, version: i16) -> (i16, i64, i64) {
     let request = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![
@@ -315,7 +362,8 @@ fn scenario(addr: &str) -> Observations {
 
     // KIP-467: a compacted topic refuses keyless records, naming each one.
     note("produce keyless records to a compacted topic", keyless_to_compacted(&mut conn));
-    for (step, answer) in timestamp_record_errors(&mut conn).into_iter().chain(misshapen_batches(&mut conn)) {
+    let checks = [timestamp_record_errors(&mut conn), misshapen_batches(&mut conn), consumer_joins(&mut conn)];
+    for (step, answer) in checks.into_iter().flatten() {
         note(&step, answer);
     }
 

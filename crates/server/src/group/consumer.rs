@@ -35,6 +35,8 @@ pub struct ConsumerMember {
     pub state: MemberState,
     pub rebalance_timeout_ms: i32,
     pub subscribed: Vec<String>,
+    /// KIP-848's server-side subscription: topics whose whole name matches (RE2 syntax).
+    pub subscribed_regex: Option<String>,
     pub server_assignor: Option<String>,
     pub assigned: Assignment,
     pub pending_revocation: Assignment,
@@ -48,6 +50,9 @@ pub struct ConsumerGroup {
     pub target: HashMap<String, Assignment>,
     /// Subscribed topics as the target was computed: name -> (id, partitions).
     pub topics: BTreeMap<String, (Uuid, i32)>,
+    /// Each member regex's matching topics, as of topic catalog version `matched_at`.
+    pub(super) matches: BTreeMap<String, Vec<String>>,
+    pub(super) matched_at: Option<u64>,
     /// The group's records as `__consumer_offsets` holds them (`consumer_records`): written
     /// or being written, or loaded.
     pub persisted: BTreeMap<Key, Vec<u8>>,
@@ -86,11 +91,46 @@ impl ConsumerGroup {
         })
     }
 
+    /// A member's topics: those it names and those its regex matches.
+    fn topics_of(&self, m: &ConsumerMember) -> Vec<String> {
+        let matched = m.subscribed_regex.as_ref().and_then(|r| self.matches.get(r)).into_iter().flatten();
+        let all: BTreeSet<&String> = m.subscribed.iter().chain(matched).collect();
+        all.into_iter().cloned().collect()
+    }
+
+    /// Resolves the members' regexes against the topic catalog, again only when it changed.
+    fn match_regexes(&mut self, catalog: &Topics<'_>) {
+        if self.matched_at != Some(catalog.version) {
+            self.matches.clear();
+            self.matched_at = Some(catalog.version);
+        }
+        let missing: BTreeSet<&String> = self
+            .members
+            .values()
+            .filter_map(|m| m.subscribed_regex.as_ref())
+            .filter(|r| !self.matches.contains_key(*r))
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        let names = (catalog.names)();
+        let resolved: Vec<(String, Vec<String>)> = missing
+            .into_iter()
+            .map(|r| {
+                let matched = whole_match(r).map(|re| names.iter().filter(|n| re.is_match(n)).cloned().collect());
+                (r.clone(), matched.unwrap_or_default())
+            })
+            .collect();
+        self.matches.extend(resolved);
+    }
+
     fn compute_target(&mut self) {
+        let topics: Vec<Vec<String>> = self.members.values().map(|m| self.topics_of(m)).collect();
         let specs: Vec<MemberSpec<'_>> = self
             .members
             .values()
-            .map(|m| MemberSpec { id: &m.id, topics: &m.subscribed, current: self.target.get(&m.id) })
+            .zip(&topics)
+            .map(|(m, topics)| MemberSpec { id: &m.id, topics, current: self.target.get(&m.id) })
             .collect();
         let assignments = assignor::assign(self.assignor(), &specs, &self.topics);
         let ids: Vec<String> = specs.iter().map(|s| s.id.to_string()).collect();
@@ -173,6 +213,7 @@ impl ConsumerMember {
             state: MemberState::Stable,
             rebalance_timeout_ms,
             subscribed: Vec::new(),
+            subscribed_regex: None,
             server_assignor: None,
             assigned: Assignment::new(),
             pending_revocation: Assignment::new(),
@@ -196,6 +237,8 @@ pub struct HeartbeatRequest {
     pub rack_id: Option<String>,
     pub rebalance_timeout_ms: i32,
     pub subscribed_topics: Option<Vec<String>>,
+    /// `Some("")` clears it.
+    pub subscribed_regex: Option<String>,
     pub server_assignor: Option<String>,
     pub owned: Option<Assignment>,
     pub client_id: String,
@@ -227,8 +270,22 @@ pub struct DescribedConsumer {
     pub client_id: String,
     pub client_host: String,
     pub subscribed: Vec<String>,
+    pub subscribed_regex: Option<String>,
     pub assigned: Assignment,
     pub target: Assignment,
+}
+
+/// The topics a heartbeat sees: one by name (id, partitions), every name, and a version that
+/// changes whenever they may have.
+pub struct Topics<'a> {
+    pub resolve: &'a dyn Fn(&str) -> Option<(Uuid, i32)>,
+    pub names: &'a dyn Fn() -> Vec<String>,
+    pub version: u64,
+}
+
+/// A subscription regex that must match a whole topic name, as Kafka's `Matcher.matches`.
+fn whole_match(regex: &str) -> Result<regex_lite::Regex, regex_lite::Error> {
+    regex_lite::Regex::new(&format!("^(?:{regex})$"))
 }
 
 /// The epoch of a member leaving the group.
@@ -236,12 +293,12 @@ const LEAVE_EPOCH: i32 = -1;
 const LEAVE_STATIC_EPOCH: i32 = -2;
 
 impl GroupCoordinator {
-    /// Handles one ConsumerGroupHeartbeat; `topics` resolves a topic name to (id, partitions).
+    /// Handles one ConsumerGroupHeartbeat.
     pub fn consumer_heartbeat(
         &self,
         now_ms: i64,
         request: HeartbeatRequest,
-        topics: &dyn Fn(&str) -> Option<(Uuid, i32)>,
+        topics: &Topics<'_>,
     ) -> Result<HeartbeatOutcome, (ResponseError, String)> {
         self.lock(now_ms).consumer_heartbeat(request, topics)
     }
@@ -272,6 +329,7 @@ impl GroupCoordinator {
                     client_id: m.client_id.clone(),
                     client_host: m.client_host.clone(),
                     subscribed: m.subscribed.clone(),
+                    subscribed_regex: m.subscribed_regex.clone(),
                     assigned: m.assigned.clone(),
                     target: c.target.get(&m.id).cloned().unwrap_or_default(),
                 })
@@ -288,7 +346,7 @@ impl Guard<'_> {
     fn consumer_heartbeat(
         &mut self,
         request: HeartbeatRequest,
-        topics: &dyn Fn(&str) -> Option<(Uuid, i32)>,
+        topics: &Topics<'_>,
     ) -> Result<HeartbeatOutcome, (ResponseError, String)> {
         let config = self.state.config.clone();
         if request.group_id.is_empty() {
@@ -302,8 +360,11 @@ impl Guard<'_> {
                 if request.owned.as_ref().is_none_or(|o| !o.is_empty()) {
                     return Err(invalid("TopicPartitions must be empty when (re-)joining."));
                 }
-                if request.subscribed_topics.as_ref().is_none_or(Vec::is_empty) {
-                    return Err(invalid("SubscribedTopicNames must be set in first request."));
+                // Empty names or an empty regex join without topics, as in Kafka.
+                if request.subscribed_topics.is_none() && request.subscribed_regex.is_none() {
+                    return Err(invalid(
+                        "Either SubscribedTopicNames or SubscribedTopicRegex must be non-null when (re-)joining.",
+                    ));
                 }
             }
             e if e > 0 || e == LEAVE_EPOCH || e == LEAVE_STATIC_EPOCH => {
@@ -312,6 +373,12 @@ impl Guard<'_> {
                 }
             }
             _ => return Err(invalid("MemberEpoch is invalid.")),
+        }
+        if let Some(regex) = request.subscribed_regex.as_deref().filter(|r| !r.is_empty())
+            && let Err(e) = whole_match(regex)
+        {
+            let message = format!("SubscribedTopicRegex `{regex}` is not a valid regular expression: {e}.");
+            return Err((ResponseError::InvalidRegularExpression, message));
         }
         if let Some(a) = &request.server_assignor {
             if !assignor::ASSIGNORS.contains(&a.as_str()) {
@@ -415,14 +482,20 @@ impl Guard<'_> {
             bump |= topics != member.subscribed;
             member.subscribed = topics;
         }
+        if let Some(regex) = request.subscribed_regex {
+            let regex = Some(regex).filter(|r| !r.is_empty());
+            bump |= regex != member.subscribed_regex;
+            member.subscribed_regex = regex;
+        }
         if let Some(a) = request.server_assignor {
             bump |= member.server_assignor.as_deref() != Some(a.as_str());
             member.server_assignor = Some(a);
         }
         // The subscribed topics as they are now: a new topic or partition is a new epoch.
-        let names: BTreeSet<&String> = cg.members.values().flat_map(|m| m.subscribed.iter()).collect();
+        cg.match_regexes(topics);
+        let names: BTreeSet<String> = cg.members.values().flat_map(|m| cg.topics_of(m)).collect();
         let metadata: BTreeMap<String, (Uuid, i32)> =
-            names.into_iter().filter_map(|n| topics(n).map(|t| (n.clone(), t))).collect();
+            names.into_iter().filter_map(|n| (topics.resolve)(&n).map(|t| (n, t))).collect();
         if metadata != cg.topics {
             cg.topics = metadata;
             bump = true;

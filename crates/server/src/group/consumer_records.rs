@@ -54,7 +54,7 @@ impl ConsumerGroup {
                     put_str(b, &m.client_id);
                     put_str(b, &m.client_host);
                     put_array(b, &m.subscribed, |b, topic| put_str(b, topic));
-                    put_opt_str(b, None); // SubscribedTopicRegex: not supported
+                    put_opt_str(b, m.subscribed_regex.as_deref());
                     b.put_i32(m.rebalance_timeout_ms);
                     put_opt_str(b, m.server_assignor.as_deref());
                 }),
@@ -115,7 +115,7 @@ impl ConsumerGroup {
                         m.client_id = r.str()?;
                         m.client_host = r.str()?;
                         m.subscribed = r.array(|r| r.str())?;
-                        r.opt_str()?; // SubscribedTopicRegex
+                        m.subscribed_regex = r.opt_str()?;
                         m.rebalance_timeout_ms = r.i32()?;
                         m.server_assignor = r.opt_str()?;
                         Ok(m)
@@ -322,6 +322,7 @@ mod tests {
         m.client_id = "c".into();
         m.client_host = "/127.0.0.1".into();
         m.subscribed = vec!["orders".into()];
+        m.subscribed_regex = Some("order.*".into());
         m.server_assignor = Some("range".into());
         m.epoch = 4;
         m.previous_epoch = 3;
@@ -344,6 +345,7 @@ mod tests {
         assert_eq!(group.records("g", Some("m2")).len(), 3, "the group's own records only");
         let restored = ConsumerGroup::restore(&records).expect("reads").expect("a group");
         assert_eq!(restored.records("g", None), records);
+        assert_eq!(restored.members["m1"].subscribed_regex.as_deref(), Some("order.*"));
         for (key, bytes) in &records {
             for cut in 0..bytes.len() {
                 let mut damaged = records.clone();

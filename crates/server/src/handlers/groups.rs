@@ -17,7 +17,7 @@ use super::text;
 use crate::broker::{ApiError, Broker};
 use crate::group::assignor::Assignment;
 use crate::group::classic::{JoinOutcome, SyncOutcome};
-use crate::group::consumer::HeartbeatRequest as ConsumerHeartbeat;
+use crate::group::consumer::{HeartbeatRequest as ConsumerHeartbeat, Topics};
 use crate::group::{JoinRequest, LeaveMember, SyncRequest};
 
 /// FindCoordinator key types.
@@ -304,18 +304,18 @@ pub(super) async fn consumer_heartbeat(
         rack_id: request.rack_id.map(|r| r.to_string()),
         rebalance_timeout_ms: request.rebalance_timeout_ms,
         subscribed_topics: request.subscribed_topic_names.map(|ts| ts.iter().map(|t| t.to_string()).collect()),
+        subscribed_regex: request.subscribed_topic_regex.map(|r| r.to_string()),
         server_assignor: request.server_assignor.map(|a| a.to_string()),
         owned: request.topic_partitions.as_deref().map(to_assignment),
         client_id,
         client_host,
     };
-    if request.subscribed_topic_regex.as_ref().is_some_and(|r| !r.is_empty()) {
-        return ConsumerGroupHeartbeatResponse::default()
-            .with_error_code(ResponseError::InvalidRequest.code())
-            .with_error_message(Some(text("SubscribedTopicRegex is not supported yet.")));
-    }
-    let resolve = |name: &str| broker.topic(name).map(|t| (t.id, t.partitions));
-    let outcome = broker.groups.consumer_heartbeat(broker.clock.now_ms(), heartbeat, &resolve);
+    let outcome = {
+        let resolve = |name: &str| broker.topic(name).map(|t| (t.id, t.partitions));
+        let names = || broker.image().topics().map(|t| t.name.clone()).collect();
+        let topics = Topics { resolve: &resolve, names: &names, version: broker.image().applied_index };
+        broker.groups.consumer_heartbeat(broker.clock.now_ms(), heartbeat, &topics)
+    };
     let outcome = match broker.groups.flush_writes(broker).await {
         Ok(()) => outcome,
         Err(e) => Err((e.code, e.message)),
@@ -388,6 +388,7 @@ pub(super) fn consumer_describe(
                                     .with_subscribed_topic_names(
                                         m.subscribed.into_iter().map(|t| TopicName(text(t))).collect(),
                                     )
+                                    .with_subscribed_topic_regex(m.subscribed_regex.map(text))
                                     .with_assignment(names(m.assigned))
                                     .with_target_assignment(names(m.target))
                                     .with_member_type(0)
