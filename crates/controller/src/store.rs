@@ -124,6 +124,10 @@ mod tests {
             (node.clone(), 0..40i64).prop_map(|(n, e)| MetadataRecord::BrokerUnfenced { node_id: n, broker_epoch: e }),
             (node, 0..40i64).prop_map(|(n, e)| MetadataRecord::BrokerFenced { node_id: n, broker_epoch: e }),
             (0..5000i64).prop_map(|next| MetadataRecord::ProducerIdsReserved { next }),
+            (0..3i32, 0..3usize).prop_map(|(n, c)| MetadataRecord::BrokerConfigsChanged {
+                resource: if n == 0 { String::new() } else { n.to_string() },
+                configs: (0..c).map(|i| (format!("k{i}"), n.to_string())).collect(),
+            }),
         ]
     }
 
