@@ -153,3 +153,31 @@ def test_transactions_commit_and_abort(brook):
 
     assert read("read_committed", 3) == [b"c0", b"c1", b"c2"]
     assert read("read_uncommitted", 4) == [b"c0", b"c1", b"a0", b"c2"]
+
+
+def test_dynamic_broker_configs(brook):
+    """Broker configs changed at run time with kafka-python: IncrementalAlterConfigs (its
+    default) and the older AlterConfigs (which kafka-python sends with the broker's other
+    dynamic configs, since it replaces the whole set); a bad value is refused with Kafka's error."""
+    admin = KafkaAdminClient(bootstrap_servers=brook.bootstrap)
+
+    def broker(configs=None):
+        return ConfigResource(ConfigResourceType.BROKER, "1", configs=configs)
+
+    def await_config(key, value, source):
+        deadline = time.time() + 10
+        while True:
+            entry = admin.describe_configs([broker()])["broker"]["1"][key]
+            if (entry["value"], entry["config_source"]) == (value, source) or time.time() > deadline:
+                return entry["value"], entry["config_source"]
+            time.sleep(0.1)
+
+    changed = admin.alter_configs([broker({"log.retention.ms": "7200000", "message.max.bytes": "2000"})])
+    assert changed == {"broker": {"1": "OK"}}
+    assert await_config("log.retention.ms", "7200000", "DYNAMIC_BROKER_CONFIG") == ("7200000", "DYNAMIC_BROKER_CONFIG")
+    assert await_config("message.max.bytes", "2000", "DYNAMIC_BROKER_CONFIG") == ("2000", "DYNAMIC_BROKER_CONFIG")
+    admin.alter_configs([broker({"log.retention.ms": "3600000"})], incremental=False)
+    assert await_config("log.retention.ms", "3600000", "DYNAMIC_BROKER_CONFIG") == ("3600000", "DYNAMIC_BROKER_CONFIG")
+    assert await_config("message.max.bytes", "2000", "DYNAMIC_BROKER_CONFIG") == ("2000", "DYNAMIC_BROKER_CONFIG")
+    refused = admin.alter_configs([broker({"log.segment.bytes": "100"})])["broker"]["1"]
+    assert "InvalidRequestError" in refused and "Value must be at least 1048576" in refused, refused

@@ -347,6 +347,20 @@ fn scenario(addr: &str) -> Observations {
         .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(name("missing")))]));
     let ResponseKind::Metadata(m) = conn.call(ApiKey::Metadata, 12, &metadata) else { panic!() };
     note("metadata unknown topic", m.topics[0].error_code.to_string());
+    // By topic id, with the empty name the Java client sends alongside (as for a consumer's
+    // regex subscription), and by an unknown id.
+    let id_of = |m: &kafka_protocol::messages::MetadataResponse| m.topics[0].topic_id;
+    let by_name = MetadataRequest::default()
+        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(name("diff")))]));
+    let ResponseKind::Metadata(m) = conn.call(ApiKey::Metadata, 12, &by_name) else { panic!() };
+    for (step, id) in [("metadata by id, empty name", id_of(&m)), ("metadata by unknown id", uuid::Uuid::from_u128(7))]
+    {
+        let topic = MetadataRequestTopic::default().with_name(Some(name(""))).with_topic_id(id);
+        let request = MetadataRequest::default().with_topics(Some(vec![topic]));
+        let ResponseKind::Metadata(m) = conn.call(ApiKey::Metadata, 12, &request) else { panic!() };
+        let t = &m.topics[0];
+        note(step, format!("{} {:?} {}", t.error_code, t.name.as_ref().map(|n| n.to_string()), t.partitions.len()));
+    }
 
     let good = build::simple(now_ms(), 2, 10);
     // acks=all: the reads below see the high watermark past it on both brokers at once.

@@ -26,12 +26,14 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: MetadataRequest, versi
             let mut out = Vec::with_capacity(wanted.len());
             for topic in wanted {
                 let name = topic.name.as_ref().map(|n| n.0.to_string());
+                // A topic id, when given, is what is asked for (the Java client sends "" as
+                // the name then, as Kafka reads it).
                 out.push(match (name, topic.topic_id) {
-                    (Some(name), _) => by_name(broker, &name, request.allow_auto_topic_creation || version < 4).await,
-                    (None, id) if !id.is_nil() => match broker.topic_by_id(&id) {
+                    (_, id) if !id.is_nil() => match broker.topic_by_id(&id) {
                         Some(t) => describe(&broker.image(), &t),
                         None => error_topic(None, id, ResponseError::UnknownTopicId),
                     },
+                    (Some(name), _) => by_name(broker, &name, request.allow_auto_topic_creation || version < 4).await,
                     (None, id) => error_topic(None, id, ResponseError::InvalidRequest),
                 });
             }

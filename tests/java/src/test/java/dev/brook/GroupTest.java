@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -25,6 +26,7 @@ import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.consumer.SubscriptionPattern;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -208,6 +210,41 @@ class GroupTest {
             for (Member m : members) {
                 m.close();
             }
+        }
+    }
+
+    /**
+     * A server-side regex subscription (KIP-848's SubscriptionPattern): the broker matches
+     * whole topic names, including a topic created after the member joined.
+     */
+    @Test
+    void consumerProtocolRegexSubscription() throws Exception {
+        try (Brook brook = Brook.start("group.consumer.heartbeat.interval.ms=200");
+                Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, brook.bootstrap))) {
+            for (String topic : List.of("sales-eu", "sales-us", "sales-eu-archive", "audit")) {
+                produce(brook, topic, 5);
+            }
+            Properties props = new Properties();
+            props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, brook.bootstrap);
+            props.put(ConsumerConfig.GROUP_ID_CONFIG, "sales");
+            props.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer");
+            props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+            props.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+            props.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+            Map<String, Integer> read = new HashMap<>();
+            try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(props)) {
+                consumer.subscribe(new SubscriptionPattern("sales-[a-z]+"));
+                BooleanSupplier poll = () -> {
+                    consumer.poll(Duration.ofMillis(100)).forEach(r -> read.merge(r.topic(), 1, Integer::sum));
+                    return true;
+                };
+                eventually("both sales topics read", () -> poll.getAsBoolean()
+                        && read.getOrDefault("sales-eu", 0) == 5 && read.getOrDefault("sales-us", 0) == 5);
+                produce(brook, "sales-apac", 5);
+                eventually("the new topic read", () -> poll.getAsBoolean() && read.getOrDefault("sales-apac", 0) == 5);
+            }
+            assertEquals(Set.of("sales-eu", "sales-us", "sales-apac"), read.keySet(), "whole names only");
+            assertEquals(15, read.values().stream().mapToInt(Integer::intValue).sum(), "each record once");
         }
     }
 }
