@@ -811,23 +811,8 @@ fn alter_config(conn: &mut Conn, resource: (i8, &str), key: &str, op: i8, value:
 
 /// IncrementalAlterConfigs of one config, (key, operation, value), validate-only or not.
 fn alter_config_at(conn: &mut Conn, resource: (i8, &str), op: (&str, i8, Option<&str>), validate_only: bool) -> String {
-    let (key, op, value) = op;
-    use kafka_protocol::messages::IncrementalAlterConfigsRequest;
-    use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
-    let config = AlterableConfig::default()
-        .with_name(StrBytes::from_string(key.to_string()))
-        .with_config_operation(op)
-        .with_value(value.map(|v| StrBytes::from_string(v.to_string())));
-    let request = IncrementalAlterConfigsRequest::default().with_validate_only(validate_only).with_resources(vec![
-        AlterConfigsResource::default()
-            .with_resource_type(resource.0)
-            .with_resource_name(StrBytes::from_string(resource.1.to_string()))
-            .with_configs(vec![config]),
-    ]);
-    let ResponseKind::IncrementalAlterConfigs(r) = conn.call(ApiKey::IncrementalAlterConfigs, 1, &request) else {
-        panic!()
-    };
-    answer(r.responses[0].error_code, r.responses[0].error_message.as_deref())
+    let (code, message) = common::wire::alter_config(conn, resource, op, validate_only);
+    answer(code, message.as_deref())
 }
 
 /// DescribeConfigs of one resource, (type, name): its error code and message.

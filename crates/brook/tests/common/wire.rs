@@ -132,25 +132,38 @@ pub fn produce(conn: &mut Conn, topic: &str, acks: i16, records: Bytes) -> Optio
     Some((partition.error_code, partition.base_offset))
 }
 
-/// IncrementalAlterConfigs of one dynamic broker config (SET, or DELETE when `value` is
-/// `None`) on broker resource `resource` (a node id, or "" for every broker): the error code.
-pub fn alter_broker_config(conn: &mut Conn, resource: &str, key: &str, value: Option<&str>) -> i16 {
+/// IncrementalAlterConfigs of one config on resource (type, name): (key, operation, value),
+/// validate-only or not. Answers the error code and message.
+pub fn alter_config(
+    conn: &mut Conn,
+    resource: (i8, &str),
+    op: (&str, i8, Option<&str>),
+    validate_only: bool,
+) -> (i16, Option<String>) {
     use kafka_protocol::messages::IncrementalAlterConfigsRequest;
     use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    let (key, op, value) = op;
     let config = AlterableConfig::default()
         .with_name(StrBytes::from_string(key.to_string()))
-        .with_config_operation(if value.is_some() { 0 } else { 1 })
+        .with_config_operation(op)
         .with_value(value.map(|v| StrBytes::from_string(v.to_string())));
-    let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+    let request = IncrementalAlterConfigsRequest::default().with_validate_only(validate_only).with_resources(vec![
         AlterConfigsResource::default()
-            .with_resource_type(4)
-            .with_resource_name(StrBytes::from_string(resource.to_string()))
+            .with_resource_type(resource.0)
+            .with_resource_name(StrBytes::from_string(resource.1.to_string()))
             .with_configs(vec![config]),
     ]);
     let ResponseKind::IncrementalAlterConfigs(r) = conn.call(ApiKey::IncrementalAlterConfigs, 1, &request) else {
         panic!("not an IncrementalAlterConfigs response")
     };
-    r.responses[0].error_code
+    (r.responses[0].error_code, r.responses[0].error_message.as_ref().map(|m| m.to_string()))
+}
+
+/// Sets (or, with `None`, deletes) one dynamic broker config on broker resource `resource` (a
+/// node id, or "" for every broker): the error code.
+pub fn alter_broker_config(conn: &mut Conn, resource: &str, key: &str, value: Option<&str>) -> i16 {
+    let op = if value.is_some() { 0 } else { 1 };
+    alter_config(conn, (4, resource), (key, op, value), false).0
 }
 
 pub fn fetch_request(topic: &str, offset: i64, max_wait_ms: i32) -> FetchRequest {
