@@ -49,6 +49,11 @@ impl LogError {
             LogError::ReplicaOffsetMismatch { .. } => -1,
         }
     }
+
+    /// A file the log had looked up was removed or replaced before it was read.
+    pub(crate) fn is_file_gone(&self) -> bool {
+        matches!(self, LogError::Storage { source, .. } if source.kind() == io::ErrorKind::NotFound)
+    }
 }
 
 /// Attaches the operation and path to an `io::Error`.

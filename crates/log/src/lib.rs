@@ -10,7 +10,8 @@
 //! - `checkpoint`: the recovery point, log start offset and high watermark, saved atomically.
 //! - `epoch`: the leader epoch cache replicas compare after a leader change.
 //! - `flush`: the group-commit thread that fdatasyncs on behalf of many writers.
-//! - `storage`: the file I/O traits and the real file system; `sim`: a simulated disk with
+//! - `storage`: the file I/O traits and the real file system, whose open files `handles`
+//!   bounds; `sim`: a simulated disk with
 //!   power cuts, for tests; `power_cut`: the real file system with a power cut a test can
 //!   trigger in a running broker.
 //! - `config`, `clock`, `error`: settings with Kafka's names, time, and the error type.
@@ -23,6 +24,7 @@ pub mod config;
 pub mod epoch;
 pub mod error;
 mod flush;
+pub mod handles;
 pub mod index;
 mod log;
 pub mod power_cut;

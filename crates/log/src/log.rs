@@ -54,7 +54,12 @@ impl LogEnv {
     /// The real disk and clock, synced by `flusher`, with each fdatasync timed into the
     /// flusher's histogram.
     pub fn os(flusher: &Flusher) -> LogEnv {
-        let storage = OsStorage::timed(flusher.sync_latency());
+        LogEnv::os_with(flusher, OsStorage::default())
+    }
+
+    /// As `os`, on `storage` (say, with a chosen ceiling of open files).
+    pub fn os_with(flusher: &Flusher, storage: OsStorage) -> LogEnv {
+        let storage = storage.timed(flusher.sync_latency());
         LogEnv::new(Arc::new(storage), Arc::new(SystemClock), Some(flusher))
     }
 }
@@ -441,6 +446,15 @@ impl Log {
     /// A read may start mid-batch, as in Kafka: the client skips the offsets before its own.
     /// Reading at the bound returns nothing; outside `[log_start_offset, bound]` is an error.
     pub fn read(&self, offset: i64, max_bytes: usize, bound: ReadBound) -> Result<Bytes, LogError> {
+        match self.read_once(offset, max_bytes, bound) {
+            // Retention or compaction replaced the segment after it was looked up, and its
+            // file was closed meanwhile (`handles`): the log as it is now answers.
+            Err(e) if e.is_file_gone() => self.read_once(offset, max_bytes, bound),
+            other => other,
+        }
+    }
+
+    fn read_once(&self, offset: i64, max_bytes: usize, bound: ReadBound) -> Result<Bytes, LogError> {
         let mut from = offset;
         loop {
             let (file, path, start, limit, segment_end, upper) = {

@@ -2,23 +2,27 @@
 //! simulated disk (`sim`) that loses unsynced writes at a power cut. `OsStorage` is the real one.
 //!
 //! Files are append-only (opened with `O_APPEND`): the log writes only at the end, under its
-//! append lock, and readers use positional reads concurrently.
+//! append lock, and readers use positional reads concurrently. `OsStorage` keeps at most a
+//! ceiling of them open at once (`handles`), reopening a closed one on its next use.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, IoSlice, Write};
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use brook_metrics::Histogram;
+
+use crate::handles::{HandleSlot, Handles};
 
 /// Directory-level operations.
 pub trait Storage: Send + Sync + 'static {
     fn create_dir_all(&self, path: &Path) -> io::Result<()>;
     /// Names (not paths) of the entries of a directory.
     fn list_dir(&self, path: &Path) -> io::Result<Vec<String>>;
-    /// Opens a file for append and positional reads, creating it if `create`.
+    /// Opens a file for append and positional reads, creating it if `create`. An existing
+    /// file may be opened lazily, on first use; a missing one is an error at once.
     fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn StorageFile>>;
     fn exists(&self, path: &Path) -> bool;
     fn remove_file(&self, path: &Path) -> io::Result<()>;
@@ -69,15 +73,33 @@ pub fn write_atomically(storage: &dyn Storage, path: &Path, contents: &[u8]) -> 
     storage.sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
-/// The operating system's file system; with a histogram, every fdatasync is timed into it.
-#[derive(Debug, Default, Clone)]
+/// The operating system's file system, with at most `handles.ceiling()` files open at once;
+/// with a histogram, every fdatasync is timed into it.
+#[derive(Debug, Clone)]
 pub struct OsStorage {
     sync_latency: Option<Arc<Histogram>>,
+    handles: Arc<Handles>,
+}
+
+impl Default for OsStorage {
+    fn default() -> OsStorage {
+        OsStorage::new(Handles::default_ceiling())
+    }
 }
 
 impl OsStorage {
-    pub fn timed(sync_latency: Arc<Histogram>) -> OsStorage {
-        OsStorage { sync_latency: Some(sync_latency) }
+    /// Keeps at most `max_open_files` files open.
+    pub fn new(max_open_files: usize) -> OsStorage {
+        OsStorage { sync_latency: None, handles: Arc::new(Handles::new(max_open_files)) }
+    }
+
+    pub fn timed(self, sync_latency: Arc<Histogram>) -> OsStorage {
+        OsStorage { sync_latency: Some(sync_latency), ..self }
+    }
+
+    /// The open files and their ceiling.
+    pub fn handles(&self) -> &Arc<Handles> {
+        &self.handles
     }
 }
 
@@ -95,8 +117,8 @@ impl Storage for OsStorage {
     }
 
     fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn StorageFile>> {
-        let file = OpenOptions::new().read(true).append(true).create(create).open(path)?;
-        Ok(Arc::new(OsFile { file, path: path.to_path_buf(), sync_latency: self.sync_latency.clone() }))
+        let slot = if create { self.handles.open(path, true)? } else { self.handles.lazy(path)? };
+        Ok(Arc::new(OsFile { slot, handles: self.handles.clone(), sync_latency: self.sync_latency.clone() }))
     }
 
     fn exists(&self, path: &Path) -> bool {
@@ -117,23 +139,36 @@ impl Storage for OsStorage {
 }
 
 struct OsFile {
-    file: File,
-    path: PathBuf,
+    slot: Arc<HandleSlot>,
+    handles: Arc<Handles>,
     sync_latency: Option<Arc<Histogram>>,
+}
+
+impl OsFile {
+    fn file(&self) -> io::Result<Arc<File>> {
+        self.handles.get(&self.slot)
+    }
+}
+
+impl Drop for OsFile {
+    fn drop(&mut self) {
+        self.handles.release(&self.slot);
+    }
 }
 
 impl StorageFile for OsFile {
     fn read_at(&self, buf: &mut [u8], position: u64) -> io::Result<usize> {
-        self.file.read_at(buf, position)
+        self.file()?.read_at(buf, position)
     }
 
     fn append(&self, bufs: &[&[u8]]) -> io::Result<()> {
+        let file = self.file()?;
         let mut slices: Vec<IoSlice<'_>> = bufs.iter().map(|b| IoSlice::new(b)).collect();
         let mut slices = &mut slices[..];
         while !slices.is_empty() {
-            match (&self.file).write_vectored(slices) {
+            match (&*file).write_vectored(slices) {
                 Ok(0) => {
-                    let msg = format!("wrote nothing to {}", self.path.display());
+                    let msg = format!("wrote nothing to {}", self.slot.path.display());
                     return Err(io::Error::new(io::ErrorKind::WriteZero, msg));
                 }
                 Ok(n) => IoSlice::advance_slices(&mut slices, n),
@@ -145,8 +180,9 @@ impl StorageFile for OsFile {
     }
 
     fn sync_data(&self) -> io::Result<()> {
+        let file = self.file()?;
         let started = Instant::now();
-        let synced = self.file.sync_data();
+        let synced = file.sync_data();
         if let Some(histogram) = &self.sync_latency {
             histogram.observe(started.elapsed());
         }
@@ -154,10 +190,15 @@ impl StorageFile for OsFile {
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {
-        self.file.set_len(len)
+        self.file()?.set_len(len)
     }
 
+    /// From the open descriptor if there is one, else from the path: sizing a closed file
+    /// does not open it.
     fn size(&self) -> io::Result<u64> {
-        Ok(self.file.metadata()?.len())
+        match self.handles.peek(&self.slot) {
+            Some(file) => Ok(file.metadata()?.len()),
+            None => Ok(fs::metadata(&self.slot.path)?.len()),
+        }
     }
 }

@@ -123,10 +123,10 @@ impl CoordinatorLoad {
 /// (code 137, as kill -9).
 pub const POWER_CUT_HOOK: &str = "BROOK_TEST_POWER_CUT";
 
-fn power_cut_on_sigusr1(flusher: &Flusher, sync_delay_ms: &std::ffi::OsStr) -> anyhow::Result<LogEnv> {
+fn power_cut_on_sigusr1(flusher: &Flusher, os: OsStorage, sync_delay_ms: &std::ffi::OsStr) -> anyhow::Result<LogEnv> {
     use tokio::signal::unix::{SignalKind, signal};
     let delay = sync_delay_ms.to_str().and_then(|v| v.parse().ok()).unwrap_or(0);
-    let os = OsStorage::timed(flusher.sync_latency());
+    let os = os.timed(flusher.sync_latency());
     let storage = Arc::new(PowerCutStorage::new(os, std::time::Duration::from_millis(delay)));
     let mut sigusr1 = signal(SignalKind::user_defined1())?;
     let cut = storage.clone();
@@ -147,9 +147,11 @@ impl Broker {
     pub async fn open(config: BrokerConfig, controller_listener: Option<TcpListener>) -> anyhow::Result<Arc<Broker>> {
         let started = std::time::Instant::now();
         let flusher = Flusher::start();
+        let storage = config.max_open_files.map_or_else(OsStorage::default, OsStorage::new);
+        info!(max_open_files = storage.handles().ceiling(), "log files kept open at most");
         let env = match std::env::var_os(POWER_CUT_HOOK) {
-            Some(delay) => power_cut_on_sigusr1(&flusher, &delay)?,
-            None => LogEnv::os(&flusher),
+            Some(delay) => power_cut_on_sigusr1(&flusher, storage, &delay)?,
+            None => LogEnv::os_with(&flusher, storage),
         };
         let store = Arc::new(MetadataStore::default());
         let node_id = config.node_id;

@@ -97,6 +97,9 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: u32,
     /// `max.incremental.fetch.session.cache.slots`: how many fetch sessions are kept (0: none).
     pub fetch_session_cache_slots: usize,
+    /// `log.max.open.files` (Brook's own): how many log files stay open at once; `None` is
+    /// half the process's open-file limit.
+    pub max_open_files: Option<usize>,
     /// Defaults for every partition log; topic configs override them.
     pub log: LogConfig,
     /// The group coordinator's `group.*` and `offsets.*` settings.
@@ -140,6 +143,7 @@ impl Default for BrokerConfig {
             retention_check_interval_ms: 300_000,
             socket_request_max_bytes: 104_857_600,
             fetch_session_cache_slots: 1000,
+            max_open_files: None,
             cleaner_enable: true,
             cleaner_backoff_ms: 15_000,
             log: LogConfig::default(),
@@ -304,6 +308,7 @@ impl BrokerConfig {
                 "log.retention.check.interval.ms" => c.retention_check_interval_ms = parse(key, v)?,
                 "socket.request.max.bytes" => c.socket_request_max_bytes = parse(key, v)?,
                 "max.incremental.fetch.session.cache.slots" => c.fetch_session_cache_slots = parse(key, v)?,
+                "log.max.open.files" => c.max_open_files = Some(positive(key, parse(key, v)?)?),
                 "log.retention.ms" => retention_ms = Some(parse(key, v)?),
                 "log.retention.minutes" => {
                     retention_ms = retention_ms.or(Some(parse::<i64>(key, v)?.saturating_mul(60_000)))
