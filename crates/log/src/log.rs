@@ -166,11 +166,15 @@ pub(crate) struct LogState {
     /// The epoch stamped on appended batches (the partition's current leader epoch).
     leader_epoch: i32,
     epochs: EpochCache,
+    /// The epoch cache holds an entry not yet in its file (one noted on becoming leader).
+    epochs_unsaved: bool,
     /// Files written since the last sync.
     unsynced_files: Vec<Arc<dyn StorageFile>>,
     unsynced_records: u64,
     oldest_unsynced_ms: Option<i64>,
     last_checkpoint_ms: i64,
+    /// What the checkpoint file holds now, if known: an unchanged log is not checkpointed again.
+    saved_checkpoint: Option<Checkpoint>,
     /// A segment rolled: save its indexes and a checkpoint at the next sync.
     checkpoint_due: bool,
     offline: bool,
@@ -222,6 +226,12 @@ impl LogState {
         Watermark { high_watermark: self.high_watermark, offline: self.offline }
     }
 
+    fn save_epochs(&mut self, storage: &dyn Storage, dir: &Path) -> std::io::Result<()> {
+        self.epochs.save(storage, dir)?;
+        self.epochs_unsaved = false;
+        Ok(())
+    }
+
     fn upper_offset(&self, bound: ReadBound) -> i64 {
         match bound {
             ReadBound::HighWatermark => self.high_watermark,
@@ -252,10 +262,12 @@ impl Log {
             checkpointed_high_watermark: loaded.high_watermark,
             leader_epoch: epochs.latest().unwrap_or(0),
             epochs,
+            epochs_unsaved: false,
             unsynced_files: Vec::new(),
             unsynced_records: 0,
             oldest_unsynced_ms: None,
             last_checkpoint_ms: now,
+            saved_checkpoint: loaded.checkpoint,
             checkpoint_due: loaded.dirty,
             offline: false,
             cleaned_offset: 0,
@@ -405,10 +417,10 @@ impl Log {
     /// Notes that `epoch` starts at `offset` if it is new to the log, saving the cache before
     /// the batch is written.
     fn assign_epoch(&self, state: &mut MutexGuard<'_, LogState>, epoch: i32, offset: i64) -> Result<(), LogError> {
-        if !state.epochs.assign(epoch, offset) {
+        if !state.epochs.assign(epoch, offset) && !state.epochs_unsaved {
             return Ok(());
         }
-        if let Err(e) = state.epochs.save(&*self.shared.env.storage, &self.shared.dir) {
+        if let Err(e) = state.save_epochs(&*self.shared.env.storage, &self.shared.dir) {
             let e = LogError::Storage { op: "save the leader epoch cache", path: self.shared.dir.clone(), source: e };
             return Err(self.mark_offline(state, e));
         }
@@ -593,6 +605,11 @@ impl Log {
         if self.truncations() != truncations || offset > self.log_end_offset() {
             return Ok(());
         }
+        // The state below an offset is the same whenever it is taken (a truncation below it
+        // removes the snapshot), so one already there need not be written again.
+        if self.shared.env.storage.exists(&snapshot::path(&self.shared.dir, offset)) {
+            return Ok(());
+        }
         snapshot::write(&*self.shared.env.storage, &self.shared.dir, offset, contents)
     }
 
@@ -646,11 +663,18 @@ impl Log {
     /// notes in the epoch cache that `epoch` starts at the log end, as Kafka's `makeLeader`
     /// does: a follower then learns where its older epochs end even before anything is
     /// written in this one.
+    ///
+    /// The entry is saved with the first batch written in `epoch` (or the next truncation),
+    /// not now: a broker that restarts leads all its partitions in new epochs at once, and an
+    /// epoch holding no batch answers OffsetForLeaderEpoch as its predecessor would.
     pub fn set_leader_epoch(&self, epoch: i32) -> Result<(), LogError> {
         let mut state = self.lock_state();
         state.leader_epoch = epoch;
         let end = state.log_end_offset();
-        self.assign_epoch(&mut state, epoch, end)
+        if state.epochs.assign(epoch, end) {
+            state.epochs_unsaved = true;
+        }
+        Ok(())
     }
 
     /// The newest leader epoch that wrote to this log, or -1.
@@ -772,7 +796,6 @@ impl Log {
     pub fn close(&self) -> Result<(), LogError> {
         self.sync()?;
         let guard = self.shared.maintenance.lock().expect("maintenance lock");
-        self.lock_state().active_mut().seal_time_index();
         self.write_checkpoint(&guard)
     }
 
@@ -794,8 +817,7 @@ impl Log {
             let end = state.log_end_offset();
             if state.epochs.truncate_from_end(end) {
                 state
-                    .epochs
-                    .save(&*self.shared.env.storage, &self.shared.dir)
+                    .save_epochs(&*self.shared.env.storage, &self.shared.dir)
                     .ctx("save the leader epoch cache", &self.shared.dir)?;
             }
             return Ok(());
@@ -826,8 +848,7 @@ impl Log {
         let (watermark, progress) = (state.watermark(), state.progress());
         if state.epochs.truncate_from_end(end.offset) {
             state
-                .epochs
-                .save(&*self.shared.env.storage, &self.shared.dir)
+                .save_epochs(&*self.shared.env.storage, &self.shared.dir)
                 .ctx("save the leader epoch cache", &self.shared.dir)?;
         }
         drop(state);
@@ -873,7 +894,7 @@ impl Log {
         state.unsynced_files.clear();
         state.check_invariants();
         state.epochs.clear();
-        state.epochs.save(storage, &self.shared.dir).ctx("save the leader epoch cache", &self.shared.dir)?;
+        state.save_epochs(storage, &self.shared.dir).ctx("save the leader epoch cache", &self.shared.dir)?;
         let (watermark, progress) = (state.watermark(), state.progress());
         drop(state);
         self.shared.truncations.fetch_add(1, Ordering::SeqCst);
@@ -980,6 +1001,11 @@ impl Log {
                 recovery_position: synced.position,
                 high_watermark: state.high_watermark,
             };
+            if work.is_empty() && state.saved_checkpoint == Some(checkpoint) {
+                // A clean shutdown of an idle log, say: the file already says all this.
+                state.checkpoint_due = false;
+                return Ok(());
+            }
             (work, checkpoint)
         };
         for (_, _, files) in &work {
@@ -997,6 +1023,7 @@ impl Log {
         }
         state.checkpoint_due = false;
         state.last_checkpoint_ms = self.shared.env.clock.now_ms();
+        state.saved_checkpoint = Some(checkpoint);
         Ok(())
     }
 

@@ -29,6 +29,8 @@ pub(crate) struct Loaded {
     pub(crate) high_watermark: i64,
     /// Whether the directory needs a new checkpoint (anything was scanned or repaired).
     pub(crate) dirty: bool,
+    /// The checkpoint file as read, if any.
+    pub(crate) checkpoint: Option<Checkpoint>,
 }
 
 pub(crate) fn load(dir: &Path, config: &LogConfig, storage: &dyn Storage) -> Result<Loaded, LogError> {
@@ -49,7 +51,7 @@ pub(crate) fn load(dir: &Path, config: &LogConfig, storage: &dyn Storage) -> Res
         let base = checkpoint.map_or(0, |c| c.log_start_offset.max(0));
         let mut segments = BTreeMap::new();
         segments.insert(base, Segment::create(storage, dir, base)?);
-        return Ok(Loaded { segments, log_start_offset: base, high_watermark: base, dirty: true });
+        return Ok(Loaded { segments, log_start_offset: base, high_watermark: base, dirty: true, checkpoint });
     }
 
     // Where verification starts: the checkpoint's point if its segment is still there, else
@@ -121,7 +123,7 @@ pub(crate) fn load(dir: &Path, config: &LogConfig, storage: &dyn Storage) -> Res
     let end = segments.values().next_back().expect("at least one segment").next_offset;
     let log_start_offset = checkpoint.map_or(first_base, |c| c.log_start_offset).clamp(first_base, end);
     let high_watermark = checkpoint.map_or(end, |c| c.high_watermark).clamp(log_start_offset, end);
-    Ok(Loaded { segments, log_start_offset, high_watermark, dirty })
+    Ok(Loaded { segments, log_start_offset, high_watermark, dirty, checkpoint })
 }
 
 fn continue_with(segments: &mut BTreeMap<i64, Segment>, seg: Segment) {

@@ -597,9 +597,12 @@ impl Broker {
             configs: configs.clone(),
             validate_only,
         };
-        match self.ask_controller(request).await? {
+        let reply = self.channel.call(request, CONTROLLER_TIMEOUT).await?;
+        let opened = self.reconcile();
+        match reply {
             ControllerReply::TopicCreated { id, partitions } => {
                 if !validate_only {
+                    self.undo_unopened_topic(name, id, opened).await?;
                     info!(topic = name, partitions, "created topic");
                 }
                 let found = if validate_only { None } else { self.topic(name) };
@@ -613,6 +616,31 @@ impl Broker {
             }
             other => Err(unexpected(other)),
         }
+    }
+
+    /// A topic is created whole or not at all: if a partition the new topic placed on this
+    /// broker could not be opened (its files could not be created), the topic is deleted again
+    /// (which removes what was made on disk) and the creation refused.
+    async fn undo_unopened_topic(&self, name: &str, id: Uuid, opened: Result<(), LogError>) -> Result<(), ApiError> {
+        let missing: Vec<i32> = {
+            let image = self.image();
+            let partitions = self.partitions.read().expect("partitions lock");
+            image
+                .partitions_on(self.config.node_id)
+                .filter(|(topic, index)| {
+                    topic.id == id && !partitions.get(&(name.to_string(), *index)).is_some_and(|p| p.topic_id == id)
+                })
+                .map(|(_, index)| index)
+                .collect()
+        };
+        let Some(first) = missing.first() else { return Ok(()) };
+        let cause = opened.err().map_or_else(|| "it could not be opened".to_string(), |e| e.to_string());
+        warn!(topic = name, partition = first, error = cause, "a new topic's partition could not be created: undoing the topic");
+        self.ask_controller(ControllerRequest::DeleteTopic { id }).await?;
+        Err(ApiError::new(
+            ResponseError::KafkaStorageError,
+            format!("Topic {name} was not created: partition {first} could not be created on disk: {cause}"),
+        ))
     }
 
     /// Creates `__consumer_offsets` if it does not exist yet (on a group's first use, as
@@ -775,11 +803,14 @@ impl Broker {
     /// Snapshots every partition's producer state and syncs and checkpoints its log, so the
     /// next start reads nothing.
     pub fn close(&self) {
-        for partition in self.partitions() {
+        let partitions = self.partitions();
+        in_parallel(&partitions, |partition| {
             if let Err(e) = partition.close() {
                 warn!(topic = partition.topic, partition = partition.index, error = %e, "close failed");
             }
-        }
+            Ok(())
+        })
+        .expect("closing reports its own errors");
     }
 
     /// What topic configs default to here: this broker's configuration with the dynamic
@@ -794,29 +825,27 @@ impl Broker {
         TopicDefaults::of(&self.config).with_dynamic(layers)
     }
 
-    /// Opens partitions on a few threads: opening is mostly waiting on the file system (and,
-    /// after a crash, on recovery's fdatasyncs).
+    /// Opens partitions on a few threads.
     fn open_all(&self, work: &[(TopicMeta, i32)]) -> Result<(), LogError> {
         let defaults = &self.topic_defaults().log;
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get() * 2).min(16);
-        let chunk = work.len().div_ceil(threads).max(1);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = work
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter().try_for_each(|(topic, index)| self.open_partition(defaults, topic, *index))
-                    })
-                })
-                .collect();
-            handles.into_iter().try_for_each(|h| h.join().expect("a log-opening thread panicked"))
-        })
+        in_parallel(work, |(topic, index)| self.open_partition(defaults, topic, *index))
     }
 
     fn open_partition(&self, defaults: &LogConfig, topic: &TopicMeta, index: i32) -> Result<(), LogError> {
         let dir = self.partition_dir(&topic.name, index);
-        let log = Log::open(&dir, topic_config::apply(defaults, &topic.configs), self.env.clone())?;
-        let partition = Partition::new(topic.name.clone(), topic.id, index, log)?;
+        let existed = dir.exists();
+        let opened = Log::open(&dir, topic_config::apply(defaults, &topic.configs), self.env.clone())
+            .and_then(|log| Partition::new(topic.name.clone(), topic.id, index, log));
+        let partition = match opened {
+            Ok(partition) => partition,
+            Err(e) => {
+                // Nothing half-made stays behind for a later topic of the same name to adopt.
+                if !existed && dir.is_dir() {
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+                return Err(e);
+            }
+        };
         self.partitions.write().expect("partitions lock").insert((topic.name.clone(), index), Arc::new(partition));
         Ok(())
     }
@@ -934,6 +963,18 @@ pub fn validate_topic_name(name: &str) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+/// Runs `f` on every item on a few threads, stopping each thread at its first error: opening
+/// and closing partitions is mostly waiting on the file system (fdatasyncs above all).
+fn in_parallel<T: Sync>(items: &[T], f: impl Fn(&T) -> Result<(), LogError> + Sync) -> Result<(), LogError> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get() * 2).min(16);
+    let chunk = items.len().div_ceil(threads).max(1);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items.chunks(chunk).map(|part| scope.spawn(move || part.iter().try_for_each(f))).collect();
+        handles.into_iter().try_for_each(|h| h.join().expect("a partition thread panicked"))
+    })
 }
 
 fn storage_error(e: LogError) -> ApiError {

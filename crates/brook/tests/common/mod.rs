@@ -55,6 +55,14 @@ impl Brook {
         brook
     }
 
+    /// A broker on `data` whose process may hold at most `nofile` open files (soft and hard
+    /// limit: it cannot raise its own).
+    pub fn start_in_under_file_limit(data: &Path, nofile: u32, overrides: &[&str]) -> Brook {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", &format!("ulimit -n {nofile} && exec \"$0\" \"$@\""), &brook_bin()]);
+        Brook::spawn(cmd, data, overrides)
+    }
+
     fn spawn(cmd: Command, data: &Path, overrides: &[&str]) -> Brook {
         let mut args = vec![
             "listeners=PLAINTEXT://127.0.0.1:0".to_string(),
