@@ -55,9 +55,10 @@ fn read_all(conn: &mut Conn, topic: &str) {
     let partitions = (0..PARTITIONS)
         .map(|p| FetchPartition::default().with_partition(p).with_fetch_offset(0).with_partition_max_bytes(1 << 16))
         .collect();
-    let request = FetchRequest::default().with_max_wait_ms(0).with_max_bytes(64 << 20).with_topics(vec![
-        FetchTopic::default().with_topic(name(topic)).with_partitions(partitions),
-    ]);
+    let request = FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_max_bytes(64 << 20)
+        .with_topics(vec![FetchTopic::default().with_topic(name(topic)).with_partitions(partitions)]);
     let ResponseKind::Fetch(response) = conn.call(ApiKey::Fetch, 12, &request) else { panic!("not fetch") };
     let answered = &response.responses[0].partitions;
     assert_eq!(answered.len(), PARTITIONS as usize, "{topic}");

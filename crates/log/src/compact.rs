@@ -252,6 +252,7 @@ impl Log {
         }
         let counts = seg.index_counts();
         seg.mark_saved(counts.0, counts.1);
+        seg.unload_indexes(storage);
         let mut state = self.lock_state();
         seg.next_offset = state.segments.range(c.base + 1..).next().map_or(seg.next_offset, |(b, _)| *b);
         state.segments.insert(c.base, seg);

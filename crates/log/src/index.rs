@@ -9,7 +9,12 @@
 //!   when the largest timestamp grew, and once more when the segment is closed or checkpointed.
 //!
 //! In both, each field of an entry is strictly larger than in the entry before. Both are
-//! derived data: a missing or damaged file is rebuilt by scanning the segment.
+//! derived data: a missing or damaged file is rebuilt by scanning the segment. Only the active
+//! segment's indexes stay in memory; a sealed segment's are searched in their files.
+
+use std::io;
+
+use crate::storage::{StorageFile, read_vec};
 
 /// Bytes per offset index entry.
 pub const OFFSET_ENTRY_BYTES: usize = <(u32, u32) as Entry>::BYTES;
@@ -109,6 +114,47 @@ impl<E: Entry> Entries<E> {
         }
         Some(index)
     }
+}
+
+/// The last of the first `entries` entries of a saved index file for which `before` holds
+/// (they hold for a leading run), by binary search with positional reads: a sealed segment's
+/// index is searched in its file rather than kept in memory.
+fn floor_in_file<E: Entry>(
+    file: &dyn StorageFile,
+    entries: usize,
+    before: impl Fn(&E) -> bool,
+) -> io::Result<Option<E>> {
+    let read = |i: usize| -> io::Result<E> {
+        let bytes = read_vec(file, (i * E::BYTES) as u64, E::BYTES)?;
+        if bytes.len() < E::BYTES {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "index file shorter than its entries"));
+        }
+        Ok(E::decode(&bytes))
+    };
+    let (mut low, mut high, mut found) = (0, entries, None);
+    while low < high {
+        let mid = low + (high - low) / 2;
+        let entry = read(mid)?;
+        if before(&entry) {
+            found = Some(entry);
+            low = mid + 1;
+        } else {
+            high = mid;
+        }
+    }
+    Ok(found)
+}
+
+/// `OffsetIndex::lookup` on a saved offset index of `entries` entries.
+pub(crate) fn lookup_offset_in_file(file: &dyn StorageFile, entries: usize, relative_offset: u32) -> io::Result<u32> {
+    let found = floor_in_file::<(u32, u32)>(file, entries, |&(o, _)| o <= relative_offset)?;
+    Ok(found.map_or(0, |(_, position)| position))
+}
+
+/// `TimeIndex::lookup` on a saved time index of `entries` entries.
+pub(crate) fn lookup_time_in_file(file: &dyn StorageFile, entries: usize, timestamp: i64) -> io::Result<u32> {
+    let found = floor_in_file::<(i64, u32)>(file, entries, |&(t, _)| t < timestamp)?;
+    Ok(found.map_or(0, |(_, offset)| offset))
 }
 
 /// The offset index: `(relative_offset, position)`.
@@ -222,6 +268,30 @@ mod tests {
         assert!(OffsetIndex::decode(&reversed, 9000).is_none(), "not increasing");
         index.truncate_to_position(4100);
         assert_eq!(index.len(), 1);
+    }
+
+    /// Searching a saved index file answers as the index in memory does.
+    #[test]
+    fn lookups_in_files_match_memory() {
+        use crate::storage::{OsStorage, Storage};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let storage = OsStorage::default();
+        let (mut offsets, mut times) = (OffsetIndex::default(), TimeIndex::default());
+        for i in 0..100u32 {
+            offsets.append(i * 3 + 1, i * 4096 + 7);
+            times.maybe_append(1000 + i64::from(i) * 10, i * 3 + 1);
+        }
+        let offset_file = storage.open(&dir.path().join("o"), true).expect("create");
+        offset_file.append(&[&offsets.encode_from(0)]).expect("write");
+        let time_file = storage.open(&dir.path().join("t"), true).expect("create");
+        time_file.append(&[&times.encode_from(0)]).expect("write");
+        for relative in 0..320 {
+            assert_eq!(lookup_offset_in_file(&*offset_file, 100, relative).expect("read"), offsets.lookup(relative));
+        }
+        for timestamp in 990..2010 {
+            assert_eq!(lookup_time_in_file(&*time_file, 100, timestamp).expect("read"), times.lookup(timestamp));
+        }
+        assert_eq!(lookup_offset_in_file(&*offset_file, 0, 50).expect("empty"), 0);
     }
 
     /// The time index keeps only growing timestamps and finds where a search may start.

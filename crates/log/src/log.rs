@@ -33,7 +33,7 @@ use crate::epoch::EpochCache;
 use crate::error::{IoContext, LogError};
 use crate::flush::{Flush, FlushQueue, Flusher};
 use crate::recovery;
-use crate::segment::{self, Segment};
+use crate::segment::{self, Segment, Start};
 use crate::snapshot;
 use crate::storage::{OsStorage, Storage, StorageFile, read_vec, write_atomically};
 
@@ -487,9 +487,9 @@ impl Log {
                     return Ok(Bytes::new());
                 }
                 let (_, seg) = state.segments.range(..=from).next_back().expect("offset within the log");
-                let start = u64::from(seg.offset_index.lookup(seg.relative(from)));
-                (seg.file.clone(), seg.path.clone(), start, seg.size, seg.next_offset, upper)
+                (seg.file.clone(), seg.path.clone(), seg.start_for_offset(from), seg.size, seg.next_offset, upper)
             };
+            let start = start.resolve().ctx("read index", &path)?;
             let window = max_bytes.saturating_add(LOCATE_SLACK_BYTES);
             let target = from;
             let found = find_batch(&*file, start, limit, window, |h| h.last_offset() >= target).ctx("read", &path)?;
@@ -524,10 +524,9 @@ impl Log {
             let hw = state.high_watermark;
             let found = state.segments.values().find(|s| s.base_offset < hw && s.max_timestamp >= timestamp_ms);
             let Some(seg) = found else { return Ok(None) };
-            let relative = seg.time_index.lookup(timestamp_ms);
-            let start = u64::from(seg.offset_index.lookup(relative));
-            (seg.file.clone(), seg.path.clone(), start, seg.size, hw)
+            (seg.file.clone(), seg.path.clone(), seg.start_for_timestamp(timestamp_ms), seg.size, hw)
         };
+        let start = start.resolve().ctx("read index", &path)?;
         let found = find_batch(&*file, start, limit, LOCATE_SLACK_BYTES, |h| {
             h.max_timestamp >= timestamp_ms || h.base_offset >= hw
         })
@@ -557,13 +556,13 @@ impl Log {
                 .segments
                 .range(first..)
                 .map(|(_, s)| {
-                    let start =
-                        if s.base_offset <= from { u64::from(s.offset_index.lookup(s.relative(from))) } else { 0 };
+                    let start = if s.base_offset <= from { s.start_for_offset(from) } else { Start::At(0) };
                     (s.file.clone(), s.path.clone(), start, s.size)
                 })
                 .collect()
         };
         for (file, path, start, size) in segments {
+            let start = start.resolve().ctx("read index", &path)?;
             let mut failed = None;
             batch::scan(&*file, start, size, batch::Scan::Trusted, |position, header| {
                 if header.last_offset() < from {
@@ -708,6 +707,12 @@ impl Log {
         self.lock_state().segments.values().map(|s| s.size).sum()
     }
 
+    /// Index entries held in memory across the segments (the active segment's, and sealed
+    /// ones' not yet saved).
+    pub fn resident_index_entries(&self) -> usize {
+        self.lock_state().segments.values().map(Segment::resident_index_entries).sum()
+    }
+
     pub fn segment_count(&self) -> usize {
         self.lock_state().segments.len()
     }
@@ -823,7 +828,7 @@ impl Log {
             return Ok(());
         }
         let (&base, seg) = state.segments.range(..=offset).next_back().expect("offset within the log");
-        let start = u64::from(seg.offset_index.lookup(seg.relative(offset)));
+        let start = seg.start_for_offset(offset).resolve().ctx("truncate", &seg.path)?;
         let found = find_batch(&*seg.file, start, seg.size, LOCATE_SLACK_BYTES, |h| h.last_offset() >= offset)
             .ctx("truncate", &seg.path)?;
         let position = found.map_or(seg.size, |(position, _, _)| position);
@@ -1020,6 +1025,11 @@ impl Log {
             if let Some(seg) = state.segments.get_mut(&base) {
                 seg.mark_saved(offset_entries, time_entries);
             }
+        }
+        // Sealed segments' indexes, now saved, are searched in their files from here on.
+        let active = state.active().base_offset;
+        for seg in state.segments.range_mut(..active).map(|(_, seg)| seg) {
+            seg.unload_indexes(storage);
         }
         state.checkpoint_due = false;
         state.last_checkpoint_ms = self.shared.env.clock.now_ms();

@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use tracing::{info, warn};
 
@@ -19,7 +20,7 @@ use crate::config::LogConfig;
 use crate::error::{IoContext, LogError};
 use crate::index::{OffsetIndex, TimeIndex};
 use crate::segment::{self, OFFSET_INDEX_SUFFIX, Segment, TIME_INDEX_SUFFIX};
-use crate::storage::{Storage, read_vec};
+use crate::storage::{Storage, StorageFile, read_vec};
 
 /// What a directory held, made consistent.
 pub(crate) struct Loaded {
@@ -144,23 +145,31 @@ fn read_checkpoint(storage: &dyn Storage, path: &Path) -> Result<Option<Checkpoi
 }
 
 /// Loads a segment's saved indexes; false if either is missing or does not fit the segment.
-/// `next_base` bounds the offsets an index may name (unknown for the last segment).
+/// `next_base` bounds the offsets an index may name (unknown for the last segment). A sealed
+/// segment's (one with a `next_base`) are checked whole, then left in their files.
 fn load_indexes(storage: &dyn Storage, seg: &mut Segment, next_base: Option<i64>) -> bool {
     let offset_count = next_base.map_or(u64::from(u32::MAX), |next| (next - seg.base_offset) as u64);
-    let read = |suffix: &str| -> Option<Vec<u8>> {
+    let read = |suffix: &str| -> Option<(Arc<dyn StorageFile>, Vec<u8>)> {
         let path = seg.path.with_extension(suffix);
         let file = storage.open(&path, false).ok()?;
         let len = file.size().ok()?;
-        read_vec(&*file, 0, usize::try_from(len).ok()?).ok()
+        let bytes = read_vec(&*file, 0, usize::try_from(len).ok()?).ok()?;
+        Some((file, bytes))
     };
-    let offsets = read(OFFSET_INDEX_SUFFIX).and_then(|b| OffsetIndex::decode(&b, seg.size.max(1)));
-    let times = read(TIME_INDEX_SUFFIX).and_then(|b| TimeIndex::decode(&b, offset_count));
+    let (offset_file, offset_bytes) = read(OFFSET_INDEX_SUFFIX).unzip();
+    let (time_file, time_bytes) = read(TIME_INDEX_SUFFIX).unzip();
+    let offsets = offset_bytes.and_then(|b| OffsetIndex::decode(&b, seg.size.max(1)));
+    let times = time_bytes.and_then(|b| TimeIndex::decode(&b, offset_count));
     match (offsets, times) {
         (Some(offsets), Some(times)) if offsets.last().is_none_or(|(o, _)| u64::from(o) < offset_count) => {
             // A saved time index was sealed with the segment's largest timestamp; an empty one
             // belongs to a segment whose timestamps are all unknown (-1) or that never sealed.
             seg.adopt_indexes(offsets, times);
-            next_base.is_none() || seg.max_timestamp >= 0 || seg.size == 0
+            let whole = next_base.is_none() || seg.max_timestamp >= 0 || seg.size == 0;
+            if whole && next_base.is_some() {
+                seg.keep_indexes_on_disk(offset_file, time_file);
+            }
+            whole
         }
         _ => false,
     }

@@ -1,14 +1,17 @@
 //! One segment: `<base offset, 20 digits>.log` holding RecordBatch v2 bytes exactly as on the
-//! wire, with its sparse offset and time indexes (`index`) in memory and in files beside it.
+//! wire, with its sparse offset and time indexes (`index`) in files beside it. The active
+//! segment's indexes are also in memory; once a sealed segment's are saved they live only in
+//! their files (`IndexFiles`), so memory does not grow with the log.
 
+use std::io;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::batch::{self, BatchHeader, Scan, ScanEnd};
 use crate::error::{IoContext, LogError};
-use crate::index::{OFFSET_ENTRY_BYTES, OffsetIndex, TIME_ENTRY_BYTES, TimeIndex};
-use crate::storage::{Storage, StorageFile};
+use crate::index::{self, OFFSET_ENTRY_BYTES, OffsetIndex, TIME_ENTRY_BYTES, TimeIndex};
+use crate::storage::{Storage, StorageFile, read_vec};
 
 pub(crate) const LOG_SUFFIX: &str = "log";
 pub(crate) const OFFSET_INDEX_SUFFIX: &str = "index";
@@ -41,8 +44,10 @@ pub(crate) struct Segment {
     offset_of_max_timestamp: i64,
     /// The first batch's max timestamp: `segment.ms` counts from it, as in Kafka.
     pub(crate) rolling_timestamp: Option<i64>,
-    pub(crate) offset_index: OffsetIndex,
-    pub(crate) time_index: TimeIndex,
+    /// In memory unless `on_disk`: then empty, and the saved files are searched instead.
+    offset_index: OffsetIndex,
+    time_index: TimeIndex,
+    on_disk: Option<IndexFiles>,
     bytes_since_index_entry: u64,
     /// How many entries of each index are already in the files.
     saved_offset_entries: usize,
@@ -85,6 +90,7 @@ impl Segment {
             rolling_timestamp: None,
             offset_index: OffsetIndex::default(),
             time_index: TimeIndex::default(),
+            on_disk: None,
             bytes_since_index_entry: 0,
             saved_offset_entries: 0,
             saved_time_entries: 0,
@@ -142,6 +148,80 @@ impl Segment {
         self.bytes_since_index_entry = 0;
     }
 
+    /// Where a read of `offset` (within this segment) may start, from the offset index.
+    pub(crate) fn start_for_offset(&self, offset: i64) -> Start {
+        let relative = self.relative(offset);
+        match &self.on_disk {
+            None => Start::At(self.offset_index.lookup(relative)),
+            Some(files) => Start::Search(files.clone(), Target::Offset(relative)),
+        }
+    }
+
+    /// Where a search for the first batch at or after `timestamp` may start.
+    pub(crate) fn start_for_timestamp(&self, timestamp: i64) -> Start {
+        match &self.on_disk {
+            None => Start::At(self.offset_index.lookup(self.time_index.lookup(timestamp))),
+            Some(files) => Start::Search(files.clone(), Target::Timestamp(timestamp)),
+        }
+    }
+
+    /// Entries of this segment's indexes held in memory.
+    pub(crate) fn resident_index_entries(&self) -> usize {
+        self.offset_index.len() + self.time_index.len()
+    }
+
+    /// Leaves the indexes in their files only, once both are saved whole; `files` are the
+    /// opened saved files (either may be missing while its index is empty).
+    pub(crate) fn keep_indexes_on_disk(
+        &mut self,
+        offsets: Option<Arc<dyn StorageFile>>,
+        times: Option<Arc<dyn StorageFile>>,
+    ) {
+        let (offset_entries, time_entries) = self.index_counts();
+        let saved = self.saved_offset_entries == offset_entries && self.saved_time_entries == time_entries;
+        let present = (offset_entries == 0 || offsets.is_some()) && (time_entries == 0 || times.is_some());
+        if self.on_disk.is_some() || !saved || !present {
+            return;
+        }
+        self.on_disk = Some(IndexFiles { offsets, offset_entries, times, time_entries });
+        self.offset_index = OffsetIndex::default();
+        self.time_index = TimeIndex::default();
+    }
+
+    /// Opens this sealed segment's saved index files and leaves its indexes in them only.
+    pub(crate) fn unload_indexes(&mut self, storage: &dyn Storage) {
+        if self.on_disk.is_some() {
+            return;
+        }
+        let open = |suffix: &str| storage.open(&self.path.with_extension(suffix), false).ok();
+        let (offsets, times) = (open(OFFSET_INDEX_SUFFIX), open(TIME_INDEX_SUFFIX));
+        self.keep_indexes_on_disk(offsets, times);
+    }
+
+    /// Brings the indexes back into memory (the segment is about to be rescanned or cut);
+    /// files that no longer decode leave them empty, for the rescan to rebuild.
+    fn load_resident(&mut self) {
+        let Some(files) = self.on_disk.take() else { return };
+        let read = |file: &Option<Arc<dyn StorageFile>>, entries: usize, bytes: usize| -> Option<Vec<u8>> {
+            match file {
+                Some(file) => read_vec(&**file, 0, entries * bytes).ok().filter(|b| b.len() == entries * bytes),
+                None => Some(Vec::new()),
+            }
+        };
+        let offsets = read(&files.offsets, files.offset_entries, OFFSET_ENTRY_BYTES)
+            .and_then(|b| OffsetIndex::decode(&b, self.size.max(1)));
+        let times = read(&files.times, files.time_entries, TIME_ENTRY_BYTES)
+            .and_then(|b| TimeIndex::decode(&b, u64::from(u32::MAX)));
+        let (offsets, times) = match (offsets, times) {
+            (Some(offsets), Some(times)) => (offsets, times),
+            _ => (OffsetIndex::default(), TimeIndex::default()),
+        };
+        self.saved_offset_entries = offsets.len();
+        self.saved_time_entries = times.len();
+        self.offset_index = offsets;
+        self.time_index = times;
+    }
+
     /// Makes the time index hold the segment's largest timestamp, so a saved index alone tells
     /// retention how old the segment is.
     pub(crate) fn seal_time_index(&mut self) {
@@ -163,6 +243,7 @@ impl Segment {
         recover: bool,
         index_interval_bytes: u64,
     ) -> Result<ScanEnd, LogError> {
+        self.load_resident();
         let trusted_end = trusted_end.min(file_end);
         self.offset_index.truncate_to_position(u32::try_from(trusted_end).unwrap_or(u32::MAX));
         let (start, start_offset) = match self.offset_index.last() {
@@ -212,6 +293,13 @@ impl Segment {
 
     /// The index bytes not yet saved, for `save_indexes`: (path, keep length, bytes to add).
     pub(crate) fn unsaved_indexes(&self) -> [(PathBuf, u64, Vec<u8>); 2] {
+        if self.on_disk.is_some() {
+            let (offsets, times) = self.index_counts();
+            return [
+                (self.path.with_extension(OFFSET_INDEX_SUFFIX), (offsets * OFFSET_ENTRY_BYTES) as u64, Vec::new()),
+                (self.path.with_extension(TIME_INDEX_SUFFIX), (times * TIME_ENTRY_BYTES) as u64, Vec::new()),
+            ];
+        }
         [
             (
                 self.path.with_extension(OFFSET_INDEX_SUFFIX),
@@ -228,12 +316,18 @@ impl Segment {
 
     /// Records that the first `offset_entries` / `time_entries` entries are in the files.
     pub(crate) fn mark_saved(&mut self, offset_entries: usize, time_entries: usize) {
+        if self.on_disk.is_some() {
+            return;
+        }
         self.saved_offset_entries = offset_entries.min(self.offset_index.len());
         self.saved_time_entries = time_entries.min(self.time_index.len());
     }
 
     pub(crate) fn index_counts(&self) -> (usize, usize) {
-        (self.offset_index.len(), self.time_index.len())
+        match &self.on_disk {
+            Some(files) => (files.offset_entries, files.time_entries),
+            None => (self.offset_index.len(), self.time_index.len()),
+        }
     }
 
     /// Removes the segment's files.
@@ -246,6 +340,53 @@ impl Segment {
             }
         }
         Ok(())
+    }
+}
+
+/// A sealed segment's saved index files and how many entries each holds.
+#[derive(Clone)]
+pub(crate) struct IndexFiles {
+    offsets: Option<Arc<dyn StorageFile>>,
+    offset_entries: usize,
+    times: Option<Arc<dyn StorageFile>>,
+    time_entries: usize,
+}
+
+/// What an index lookup is for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target {
+    /// The last indexed batch at or before this relative offset.
+    Offset(u32),
+    /// The last indexed batch before the first with a timestamp at or after this one.
+    Timestamp(i64),
+}
+
+/// Where a read in a segment starts: known from memory, or to be searched in the index files
+/// (outside the log's lock, since it reads).
+pub(crate) enum Start {
+    At(u32),
+    Search(IndexFiles, Target),
+}
+
+impl Start {
+    /// The byte position to start at.
+    pub(crate) fn resolve(self) -> io::Result<u64> {
+        let (files, target) = match self {
+            Start::At(position) => return Ok(u64::from(position)),
+            Start::Search(files, target) => (files, target),
+        };
+        let relative = match target {
+            Target::Offset(relative) => relative,
+            Target::Timestamp(timestamp) => match &files.times {
+                Some(times) => index::lookup_time_in_file(&**times, files.time_entries, timestamp)?,
+                None => 0,
+            },
+        };
+        let position = match &files.offsets {
+            Some(offsets) => index::lookup_offset_in_file(&**offsets, files.offset_entries, relative)?,
+            None => 0,
+        };
+        Ok(u64::from(position))
     }
 }
 

@@ -454,3 +454,51 @@ fn timestamps_out_of_range_are_refused() {
     let t = SimLog::new(LogConfig { message_timestamp_type: TimestampType::LogAppendTime, ..small_config() });
     t.open().append(tagged_batch(NOW + 10 * hour, 1, 1, 1), Durability::Async).expect("log-append time");
 }
+
+/// Only the active segment's indexes stay in memory: once sealed segments' indexes are saved,
+/// lookups search their files, so memory does not grow with the log. Reads at any offset,
+/// timestamp lookups, a reopen and a truncation into a sealed segment all still find the
+/// right batches.
+#[test]
+fn sealed_segments_indexes_stay_on_disk() {
+    let t = SimLog::new(LogConfig { segment_bytes: 2_000, index_interval_bytes: 100, ..small_config() });
+    let log = t.open();
+    for i in 0..400u32 {
+        log.append(tagged_batch(NOW + i64::from(i) * 10, 2, (i % 250) as u8, 30), Durability::Async).expect("append");
+        if i % 50 == 49 {
+            log.sync().expect("sync");
+        }
+    }
+    log.sync().expect("sync");
+    log.close().expect("checkpoint");
+    let segments = log.segment_count();
+    assert!(segments > 20, "{segments} segments");
+    let per_segment = 2_000 / 100 * 2;
+    assert!(log.resident_index_entries() <= per_segment, "{} entries in memory", log.resident_index_entries());
+    let check = |log: &Log| {
+        for offset in (0..800).step_by(7) {
+            let read = split_batches(&log.read(offset, 1, ReadBound::HighWatermark).expect("read"));
+            let first = &read[0].0;
+            assert!(first.base_offset <= offset && offset <= first.last_offset(), "offset {offset}: {first:?}");
+            let timestamp = NOW + offset / 2 * 10;
+            match log.offset_for_timestamp(timestamp).expect("lookup") {
+                Some(TimestampLookup::Found { offset: found, timestamp: at }) => {
+                    assert_eq!((found, at), (offset / 2 * 2, timestamp), "timestamp {timestamp}")
+                }
+                other => panic!("timestamp {timestamp}: {other:?}"),
+            }
+        }
+    };
+    check(&log);
+    let reopened = t.open();
+    assert!(reopened.resident_index_entries() <= per_segment, "after reopening");
+    check(&reopened);
+    // Cut into the middle of an early segment: it becomes the active one and takes appends.
+    reopened.truncate_to(101).expect("truncate");
+    assert_eq!(reopened.log_end_offset(), 100);
+    let appended = reopened.append(tagged_batch(NOW, 2, 9, 30), Durability::Async).expect("append");
+    assert_eq!(appended.base_offset, 100);
+    reopened.sync().expect("sync");
+    let read = split_batches(&reopened.read(99, 1 << 20, ReadBound::HighWatermark).expect("read"));
+    assert_eq!(read.iter().map(|(h, _)| h.base_offset).collect::<Vec<_>>(), [98, 100]);
+}

@@ -628,14 +628,19 @@ impl Broker {
             image
                 .partitions_on(self.config.node_id)
                 .filter(|(topic, index)| {
-                    topic.id == id && !partitions.get(&(name.to_string(), *index)).is_some_and(|p| p.topic_id == id)
+                    topic.id == id && partitions.get(&(name.to_string(), *index)).is_none_or(|p| p.topic_id != id)
                 })
                 .map(|(_, index)| index)
                 .collect()
         };
         let Some(first) = missing.first() else { return Ok(()) };
         let cause = opened.err().map_or_else(|| "it could not be opened".to_string(), |e| e.to_string());
-        warn!(topic = name, partition = first, error = cause, "a new topic's partition could not be created: undoing the topic");
+        warn!(
+            topic = name,
+            partition = first,
+            error = cause,
+            "a new topic's partition could not be created: undoing the topic"
+        );
         self.ask_controller(ControllerRequest::DeleteTopic { id }).await?;
         Err(ApiError::new(
             ResponseError::KafkaStorageError,
@@ -972,7 +977,8 @@ fn in_parallel<T: Sync>(items: &[T], f: impl Fn(&T) -> Result<(), LogError> + Sy
     let chunk = items.len().div_ceil(threads).max(1);
     let f = &f;
     std::thread::scope(|scope| {
-        let handles: Vec<_> = items.chunks(chunk).map(|part| scope.spawn(move || part.iter().try_for_each(f))).collect();
+        let handles: Vec<_> =
+            items.chunks(chunk).map(|part| scope.spawn(move || part.iter().try_for_each(f))).collect();
         handles.into_iter().try_for_each(|h| h.join().expect("a partition thread panicked"))
     })
 }
