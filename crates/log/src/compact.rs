@@ -248,7 +248,7 @@ impl Log {
         seg.rescan(size, size, false, interval)?;
         seg.seal_time_index();
         for (path, keep, add) in seg.unsaved_indexes() {
-            segment::save_index(storage, &path, keep, &add)?;
+            segment::save_index(storage, &path, keep, &add, true)?;
         }
         let counts = seg.index_counts();
         seg.mark_saved(counts.0, counts.1);

@@ -92,6 +92,14 @@ impl<E: Entry> Entries<E> {
         i.checked_sub(1).map(|i| self.entries[i])
     }
 
+    /// How many leading entries `self` and `other` share.
+    fn common_prefix(&self, other: &Entries<E>) -> usize
+    where
+        E: PartialEq,
+    {
+        self.entries.iter().zip(&other.entries).take_while(|(a, b)| a == b).count()
+    }
+
     fn encode_from(&self, from: usize) -> Vec<u8> {
         let mut out = Vec::with_capacity((self.entries.len() - from) * E::BYTES);
         for entry in &self.entries[from..] {
@@ -184,6 +192,11 @@ impl OffsetIndex {
         self.0.entries.len()
     }
 
+    /// How many leading entries this index shares with `other`.
+    pub fn common_prefix(&self, other: &Self) -> usize {
+        self.0.common_prefix(&other.0)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.entries.is_empty()
     }
@@ -228,6 +241,11 @@ impl TimeIndex {
 
     pub fn len(&self) -> usize {
         self.0.entries.len()
+    }
+
+    /// How many leading entries this index shares with `other`.
+    pub fn common_prefix(&self, other: &Self) -> usize {
+        self.0.common_prefix(&other.0)
     }
 
     pub fn is_empty(&self) -> bool {

@@ -35,7 +35,7 @@ use crate::flush::{Flush, FlushQueue, Flusher};
 use crate::recovery;
 use crate::segment::{self, Segment, Start};
 use crate::snapshot;
-use crate::storage::{OsStorage, Storage, StorageFile, read_vec, write_atomically};
+use crate::storage::{OsStorage, Storage, StorageFile, read_vec, write_atomically, write_replacing};
 
 /// What a log runs on: its file system, its clock and (optionally) the group-commit thread.
 /// Without a flusher, nothing is synced until `Log::sync` is called.
@@ -599,7 +599,13 @@ impl Log {
     /// taken when the log had seen `truncations` truncations; not written if it has seen more
     /// since (the state may describe batches that are gone) or if `offset` is past the end.
     /// Keeps the newest two.
-    pub fn write_snapshot(&self, offset: i64, truncations: u64, contents: &[u8]) -> Result<(), LogError> {
+    pub fn write_snapshot(
+        &self,
+        offset: i64,
+        truncations: u64,
+        contents: &[u8],
+        sync_now: bool,
+    ) -> Result<(), LogError> {
         let _guard = self.shared.maintenance.lock().expect("maintenance lock");
         if self.truncations() != truncations || offset > self.log_end_offset() {
             return Ok(());
@@ -609,7 +615,7 @@ impl Log {
         if self.shared.env.storage.exists(&snapshot::path(&self.shared.dir, offset)) {
             return Ok(());
         }
-        snapshot::write(&*self.shared.env.storage, &self.shared.dir, offset, contents)
+        snapshot::write(&*self.shared.env.storage, &self.shared.dir, offset, contents, sync_now)
     }
 
     /// The newest producer-state snapshot at or below the log's end: its offset and contents.
@@ -804,6 +810,16 @@ impl Log {
         self.write_checkpoint(&guard)
     }
 
+    /// `close` for one of many logs closing at once: the data is synced, but the checkpoint
+    /// and indexes are only written; the caller makes them durable with one
+    /// `Storage::sync_all` afterwards. A crash in between leaves a checkpoint the next open
+    /// finds stale or damaged, and it recovers as after any crash.
+    pub fn close_unsynced(&self) -> Result<(), LogError> {
+        self.sync()?;
+        let guard = self.shared.maintenance.lock().expect("maintenance lock");
+        self.save_checkpoint(&guard, false)
+    }
+
     /// Removes every batch holding an offset at or after `offset` (replication's truncation to a
     /// leader's log); the log end offset becomes the base offset of the first batch removed.
     pub fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
@@ -987,7 +1003,12 @@ impl Log {
     /// Saves every segment's unsaved index entries (synced), then the checkpoint: log start
     /// offset and the synced point as the recovery point. Index first, so that whatever the
     /// checkpoint trusts has its index on disk.
-    fn write_checkpoint(&self, _maintenance: &MutexGuard<'_, ()>) -> Result<(), LogError> {
+    fn write_checkpoint(&self, maintenance: &MutexGuard<'_, ()>) -> Result<(), LogError> {
+        self.save_checkpoint(maintenance, true)
+    }
+
+    /// Saves the unsaved index entries and the checkpoint, synced unless `sync_now` is false.
+    fn save_checkpoint(&self, _maintenance: &MutexGuard<'_, ()>, sync_now: bool) -> Result<(), LogError> {
         let storage = &*self.shared.env.storage;
         let (work, checkpoint) = {
             let mut state = self.lock_state();
@@ -995,8 +1016,8 @@ impl Log {
             let work: Vec<_> = state
                 .segments
                 .values()
+                .filter(|s| s.index_save_due())
                 .map(|s| (s.base_offset, s.index_counts(), s.unsaved_indexes()))
-                .filter(|(_, _, files)| files.iter().any(|(_, _, add)| !add.is_empty()))
                 .collect();
             let synced = state.synced;
             let checkpoint = Checkpoint {
@@ -1015,11 +1036,15 @@ impl Log {
         };
         for (_, _, files) in &work {
             for (path, keep, add) in files {
-                segment::save_index(storage, path, *keep, add)?;
+                segment::save_index(storage, path, *keep, add, sync_now)?;
             }
         }
         let path = self.shared.dir.join(checkpoint::FILE_NAME);
-        write_atomically(storage, &path, &checkpoint.encode()).ctx("write checkpoint", &path)?;
+        match sync_now {
+            true => write_atomically(storage, &path, &checkpoint.encode()),
+            false => write_replacing(storage, &path, &checkpoint.encode()),
+        }
+        .ctx("write checkpoint", &path)?;
         let mut state = self.lock_state();
         for (base, (offset_entries, time_entries), _) in work {
             if let Some(seg) = state.segments.get_mut(&base) {

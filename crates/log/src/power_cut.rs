@@ -115,6 +115,21 @@ impl Storage for PowerCutStorage {
         self.check()?;
         self.os.sync_dir(path)
     }
+
+    fn sync_all(&self, path: &Path) -> io::Result<()> {
+        self.check()?;
+        // What every file held before the sync began is durable once it returns.
+        let files = self.files.lock().expect("power cut lock");
+        let sizes: Vec<_> =
+            files.iter().map(|(path, durable)| (std::fs::metadata(path).map_or(0, |m| m.len()), durable)).collect();
+        std::thread::sleep(self.sync_delay);
+        self.os.sync_all(path)?;
+        for (size, durable) in sizes {
+            let mut durable = durable.lock().expect("durable lock");
+            *durable = (*durable).max(size);
+        }
+        Ok(())
+    }
 }
 
 impl StorageFile for TrackedFile {

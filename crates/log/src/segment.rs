@@ -52,6 +52,8 @@ pub(crate) struct Segment {
     /// How many entries of each index are already in the files.
     saved_offset_entries: usize,
     saved_time_entries: usize,
+    /// The index files hold entries past the saved ones that are no longer valid.
+    trim_due: bool,
 }
 
 impl Segment {
@@ -94,6 +96,7 @@ impl Segment {
             bytes_since_index_entry: 0,
             saved_offset_entries: 0,
             saved_time_entries: 0,
+            trim_due: false,
         }
     }
 
@@ -244,6 +247,28 @@ impl Segment {
         index_interval_bytes: u64,
     ) -> Result<ScanEnd, LogError> {
         self.load_resident();
+        let before = (self.offset_index.clone(), self.time_index.clone());
+        let end = self.rederive(trusted_end, file_end, recover, index_interval_bytes)?;
+        // The rescan re-adds entries the files already hold: those need no saving again (a
+        // clean restart and shutdown would otherwise rewrite every partition's indexes). Files
+        // holding entries the rescan dropped are cut at the next save.
+        self.seal_time_index();
+        let saved = (
+            self.saved_offset_entries.min(self.offset_index.common_prefix(&before.0)),
+            self.saved_time_entries.min(self.time_index.common_prefix(&before.1)),
+        );
+        self.trim_due |= saved != (self.saved_offset_entries, self.saved_time_entries);
+        (self.saved_offset_entries, self.saved_time_entries) = saved;
+        Ok(end)
+    }
+
+    fn rederive(
+        &mut self,
+        trusted_end: u64,
+        file_end: u64,
+        recover: bool,
+        index_interval_bytes: u64,
+    ) -> Result<ScanEnd, LogError> {
         let trusted_end = trusted_end.min(file_end);
         self.offset_index.truncate_to_position(u32::try_from(trusted_end).unwrap_or(u32::MAX));
         let (start, start_offset) = match self.offset_index.last() {
@@ -261,8 +286,6 @@ impl Segment {
         if start == 0 {
             self.rolling_timestamp = None;
         }
-        self.saved_offset_entries = self.saved_offset_entries.min(self.offset_index.len());
-        self.saved_time_entries = self.saved_time_entries.min(self.time_index.len());
         let end = self.walk(start, trusted_end, Scan::Trusted, index_interval_bytes)?;
         if end.invalid.is_some() || !recover {
             return Ok(end);
@@ -315,10 +338,18 @@ impl Segment {
     }
 
     /// Records that the first `offset_entries` / `time_entries` entries are in the files.
+    /// Whether `unsaved_indexes` has anything to write or cut.
+    pub(crate) fn index_save_due(&self) -> bool {
+        let (offsets, times) = self.index_counts();
+        self.on_disk.is_none()
+            && (self.trim_due || self.saved_offset_entries < offsets || self.saved_time_entries < times)
+    }
+
     pub(crate) fn mark_saved(&mut self, offset_entries: usize, time_entries: usize) {
         if self.on_disk.is_some() {
             return;
         }
+        self.trim_due = false;
         self.saved_offset_entries = offset_entries.min(self.offset_index.len());
         self.saved_time_entries = time_entries.min(self.time_index.len());
     }
@@ -391,8 +422,15 @@ impl Start {
 }
 
 /// Writes index bytes: keeps the first `keep` bytes of the file at `path` and appends `add`,
-/// then syncs it. Indexes are rebuilt from the log when damaged, so no atomic rename is needed.
-pub(crate) fn save_index(storage: &dyn Storage, path: &Path, keep: u64, add: &[u8]) -> Result<(), LogError> {
+/// then syncs it (unless `sync_now` is false: a later `Storage::sync_all` will). Indexes are
+/// rebuilt from the log when damaged, so no atomic rename is needed.
+pub(crate) fn save_index(
+    storage: &dyn Storage,
+    path: &Path,
+    keep: u64,
+    add: &[u8],
+    sync_now: bool,
+) -> Result<(), LogError> {
     let file = storage.open(path, true).ctx("save index", path)?;
     if file.size().ctx("save index", path)? != keep {
         file.set_len(keep).ctx("save index", path)?;
@@ -400,7 +438,7 @@ pub(crate) fn save_index(storage: &dyn Storage, path: &Path, keep: u64, add: &[u
     if !add.is_empty() {
         file.append(&[add]).ctx("save index", path)?;
     }
-    file.sync_data().ctx("save index", path)
+    if sync_now { file.sync_data().ctx("save index", path) } else { Ok(()) }
 }
 
 #[cfg(test)]

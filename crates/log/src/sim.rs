@@ -164,6 +164,19 @@ impl Storage for SimStorage {
     fn sync_dir(&self, _path: &Path) -> io::Result<()> {
         Ok(())
     }
+
+    fn sync_all(&self, _path: &Path) -> io::Result<()> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(io::Error::other("simulated EIO"));
+        }
+        for file in self.files.lock().expect("sim lock").values() {
+            let mut state = file.state.lock().expect("sim file lock");
+            state.durable = state.current.clone();
+            state.unsynced.clear();
+        }
+        self.syncs.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
 }
 
 struct SimHandle {

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{IoContext, LogError};
-use crate::storage::{Storage, read_vec, write_atomically};
+use crate::storage::{Storage, read_vec, write_atomically, write_replacing};
 
 pub(crate) const SUFFIX: &str = "snapshot";
 /// Snapshots kept: the newest and the one before it.
@@ -42,10 +42,21 @@ pub(crate) fn remove_above(storage: &dyn Storage, dir: &Path, end: Option<i64>) 
     Ok(())
 }
 
-/// Writes a snapshot at `offset` durably and removes all but the newest [`KEPT`].
-pub(crate) fn write(storage: &dyn Storage, dir: &Path, offset: i64, contents: &[u8]) -> Result<(), LogError> {
+/// Writes a snapshot at `offset` (durably, unless `sync_now` is false: then a later
+/// `Storage::sync_all` makes it so) and removes all but the newest [`KEPT`].
+pub(crate) fn write(
+    storage: &dyn Storage,
+    dir: &Path,
+    offset: i64,
+    contents: &[u8],
+    sync_now: bool,
+) -> Result<(), LogError> {
     let path = path(dir, offset);
-    write_atomically(storage, &path, contents).ctx("write producer snapshot", &path)?;
+    match sync_now {
+        true => write_atomically(storage, &path, contents),
+        false => write_replacing(storage, &path, contents),
+    }
+    .ctx("write producer snapshot", &path)?;
     let offsets = list(storage, dir)?;
     for old in &offsets[..offsets.len().saturating_sub(KEPT)] {
         let path = self::path(dir, *old);

@@ -30,6 +30,9 @@ pub trait Storage: Send + Sync + 'static {
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
     /// Makes creations, removals and renames in a directory durable.
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
+    /// Makes every write so far to the file system holding `path` durable (syncfs): one call
+    /// instead of a sync per file when many files were written at once (a clean shutdown).
+    fn sync_all(&self, path: &Path) -> io::Result<()>;
 }
 
 /// One open file.
@@ -71,6 +74,18 @@ pub fn write_atomically(storage: &dyn Storage, path: &Path, contents: &[u8]) -> 
     file.sync_data()?;
     storage.rename(&tmp, path)?;
     storage.sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// `write_atomically` without its syncs, for many files written at once and then made
+/// durable by one `Storage::sync_all`. A crash before that may leave the old contents, the new
+/// ones, or a torn file: only for files whose readers detect damage (checksums) and fall back.
+pub fn write_replacing(storage: &dyn Storage, path: &Path, contents: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let file = storage.open(&tmp, true)?;
+    file.set_len(0)?;
+    file.append(&[contents])?;
+    drop(file);
+    storage.rename(&tmp, path)
 }
 
 /// The operating system's file system, with at most `handles.ceiling()` files open at once;
@@ -135,6 +150,10 @@ impl Storage for OsStorage {
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         File::open(path)?.sync_all()
+    }
+
+    fn sync_all(&self, path: &Path) -> io::Result<()> {
+        Ok(rustix::fs::syncfs(File::open(path)?)?)
     }
 }
 

@@ -807,15 +807,24 @@ impl Broker {
 
     /// Snapshots every partition's producer state and syncs and checkpoints its log, so the
     /// next start reads nothing.
+    ///
+    /// Each partition's checkpoint and snapshot are written without a sync of their own, and
+    /// one syncfs per log dir makes them all durable: per file, a broker with 10,000 partitions
+    /// spent 20 s in fsyncs to stop.
     pub fn close(&self) {
         let partitions = self.partitions();
         in_parallel(&partitions, |partition| {
-            if let Err(e) = partition.close() {
+            if let Err(e) = partition.close_unsynced() {
                 warn!(topic = partition.topic, partition = partition.index, error = %e, "close failed");
             }
             Ok(())
         })
         .expect("closing reports its own errors");
+        for dir in &self.config.log_dirs {
+            if let Err(e) = self.env.storage.sync_all(dir) {
+                warn!(dir = %dir.display(), error = %e, "syncing the log dir at shutdown failed");
+            }
+        }
     }
 
     /// What topic configs default to here: this broker's configuration with the dynamic

@@ -168,8 +168,12 @@ impl Partition {
     }
 
     fn write_snapshot(&self, snapshot: Option<Snapshot>) {
+        self.save_snapshot(snapshot, true);
+    }
+
+    fn save_snapshot(&self, snapshot: Option<Snapshot>, sync_now: bool) {
         let Some(s) = snapshot else { return };
-        if let Err(e) = self.log.write_snapshot(s.offset, s.truncations, &s.contents) {
+        if let Err(e) = self.log.write_snapshot(s.offset, s.truncations, &s.contents, sync_now) {
             // Only the next start-up's speed depends on it: it reads more of the log.
             warn!(topic = self.topic, partition = self.index, error = %e, "writing a producer snapshot failed");
         }
@@ -181,6 +185,14 @@ impl Partition {
         let snapshot = self.snapshot(&self.producers.lock().expect("producer state lock"));
         self.write_snapshot(Some(snapshot));
         self.log.close()
+    }
+
+    /// `close` for one of many partitions closing at once: what it writes is made durable by
+    /// one `Storage::sync_all` after all of them (`Log::close_unsynced`).
+    pub fn close_unsynced(&self) -> Result<(), LogError> {
+        let snapshot = self.snapshot(&self.producers.lock().expect("producer state lock"));
+        self.save_snapshot(Some(snapshot), false);
+        self.log.close_unsynced()
     }
 
     /// Appends a coordinator's own batch (to its internal topic), if this replica leads: no
