@@ -3,7 +3,8 @@
 //! - partitions: for each count in `BENCH_PARTITIONS` (default 1000,10000,100000), topics of
 //!   1,000 partitions are created and each partition gets one record; the broker is stopped
 //!   and started again, and the figures are the time from the start until Metadata lists every
-//!   partition, RSS and open files then (the log files under the ceiling `log.max.open.files`);
+//!   partition, RSS and open files then (the log files under the ceiling `log.max.open.files`),
+//!   and how long the clean stop before took;
 //! - active partitions: an acks=all librdkafka producer writes `BENCH_RECORDS` (default 200,000)
 //!   records of 100 bytes round robin over 10,000 partitions, then over 1: records/s and p99
 //!   acknowledgement latency, and a consumer reading them all back, records/s;
@@ -47,7 +48,7 @@ fn setting(key: &str, default: &str) -> Vec<u64> {
 
 fn main() {
     let records = setting("BENCH_RECORDS", "200000")[0] as usize;
-    println!("partitions   start-up to Metadata   RSS        open log files (ceiling)");
+    println!("partitions   start-up to Metadata   RSS        open log files (ceiling)   clean stop before");
     for count in setting("BENCH_PARTITIONS", "1000,10000,100000") {
         partitions(count as usize);
     }
@@ -115,7 +116,9 @@ fn partitions(count: usize) {
         assert!(r.responses[0].partition_responses.iter().all(|p| p.error_code == 0));
     }
     drop(conn);
-    assert_eq!(brook.stop(), Some(0));
+    let stopping = Instant::now();
+    assert_eq!(brook.stop_within(Duration::from_secs(600)), Some(0));
+    let stopped = stopping.elapsed();
     let started = Instant::now();
     let brook = Brook::start_in(dir.path(), &overrides);
     let mut conn = Conn::open(&brook.addr);
@@ -125,10 +128,11 @@ fn partitions(count: usize) {
     let elapsed = started.elapsed();
     let (rss, open) = (rss(brook.pid()), open_files_under(brook.pid(), dir.path()));
     println!(
-        "{:>10}   {:>17.2} s   {:>9}  {open} (4000)",
+        "{:>10}   {:>17.2} s   {:>9}  {open:>5} (4000)       {:>6.2} s",
         topics * PER_TOPIC as usize,
         elapsed.as_secs_f64(),
-        mib(rss)
+        mib(rss),
+        stopped.as_secs_f64()
     );
 }
 

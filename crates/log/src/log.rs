@@ -757,6 +757,14 @@ impl Log {
     /// before the sync began. Saves a checkpoint when one is due.
     pub fn sync(&self) -> Result<(), LogError> {
         let guard = self.shared.maintenance.lock().expect("maintenance lock");
+        if self.sync_written(&guard)? {
+            self.write_checkpoint(&guard)?;
+        }
+        Ok(())
+    }
+
+    /// Syncs what was written and moves the synced offset; whether a checkpoint is due.
+    fn sync_written(&self, _maintenance: &MutexGuard<'_, ()>) -> Result<bool, LogError> {
         let (files, target) = {
             let mut state = self.lock_state();
             if state.offline {
@@ -788,10 +796,7 @@ impl Log {
         // predicates may read the log.
         let progress = self.lock_state().progress();
         self.shared.progress.send_replace(progress);
-        if checkpoint_due {
-            self.write_checkpoint(&guard)?;
-        }
-        Ok(())
+        Ok(checkpoint_due)
     }
 
     /// Syncs and saves a checkpoint at the current end of the log (compaction needs every
@@ -805,8 +810,8 @@ impl Log {
     /// Syncs everything and leaves a checkpoint at the end of the log, so that the next open
     /// scans nothing. The log stays usable.
     pub fn close(&self) -> Result<(), LogError> {
-        self.sync()?;
         let guard = self.shared.maintenance.lock().expect("maintenance lock");
+        self.sync_written(&guard)?;
         self.write_checkpoint(&guard)
     }
 
@@ -815,8 +820,8 @@ impl Log {
     /// `Storage::sync_all` afterwards. A crash in between leaves a checkpoint the next open
     /// finds stale or damaged, and it recovers as after any crash.
     pub fn close_unsynced(&self) -> Result<(), LogError> {
-        self.sync()?;
         let guard = self.shared.maintenance.lock().expect("maintenance lock");
+        self.sync_written(&guard)?;
         self.save_checkpoint(&guard, false)
     }
 

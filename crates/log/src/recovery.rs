@@ -35,8 +35,13 @@ pub(crate) struct Loaded {
 }
 
 pub(crate) fn load(dir: &Path, config: &LogConfig, storage: &dyn Storage) -> Result<Loaded, LogError> {
-    storage.create_dir_all(dir).ctx("create log directory", dir)?;
-    let names = storage.list_dir(dir).ctx("list log directory", dir)?;
+    let names = match storage.list_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            storage.create_dir_all(dir).ctx("create log directory", dir)?;
+            Vec::new()
+        }
+        listed => listed.ctx("list log directory", dir)?,
+    };
     // A compaction pass that crashed before its swap leaves its rewritten copy behind.
     for leftover in names.iter().filter(|n| n.ends_with(&format!(".{}", crate::compact::CLEANED_SUFFIX))) {
         let path = dir.join(leftover);
@@ -132,10 +137,10 @@ fn continue_with(segments: &mut BTreeMap<i64, Segment>, seg: Segment) {
 }
 
 fn read_checkpoint(storage: &dyn Storage, path: &Path) -> Result<Option<Checkpoint>, LogError> {
-    if !storage.exists(path) {
-        return Ok(None);
-    }
-    let file = storage.open(path, false).ctx("open checkpoint", path)?;
+    let file = match storage.open(path, false) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        opened => opened.ctx("open checkpoint", path)?,
+    };
     let bytes = read_vec(&*file, 0, 64).ctx("read checkpoint", path)?;
     let checkpoint = Checkpoint::decode(&bytes);
     if checkpoint.is_none() {

@@ -67,8 +67,12 @@ pub(crate) fn write(
 
 /// The newest snapshot at or below `end`, read whole; those above `end` are removed.
 pub(crate) fn latest(storage: &dyn Storage, dir: &Path, end: i64) -> Result<Option<(i64, Vec<u8>)>, LogError> {
-    remove_above(storage, dir, Some(end))?;
-    let Some(&offset) = list(storage, dir)?.last() else { return Ok(None) };
+    let offsets = list(storage, dir)?;
+    for &above in offsets.iter().filter(|o| **o > end) {
+        let path = path(dir, above);
+        storage.remove_file(&path).ctx("remove producer snapshot", &path)?;
+    }
+    let Some(&offset) = offsets.iter().rfind(|o| **o <= end) else { return Ok(None) };
     let path = path(dir, offset);
     let file = storage.open(&path, false).ctx("open producer snapshot", &path)?;
     let size = file.size().ctx("size producer snapshot", &path)?;

@@ -190,8 +190,13 @@ impl Partition {
     /// `close` for one of many partitions closing at once: what it writes is made durable by
     /// one `Storage::sync_all` after all of them (`Log::close_unsynced`).
     pub fn close_unsynced(&self) -> Result<(), LogError> {
-        let snapshot = self.snapshot(&self.producers.lock().expect("producer state lock"));
-        self.save_snapshot(Some(snapshot), false);
+        let snapshot = {
+            let producers = self.producers.lock().expect("producer state lock");
+            // An empty log with no producer state has nothing a snapshot would save reading.
+            let empty = producers.entries.is_empty() && self.log.log_end_offset() == self.log.log_start_offset();
+            (!empty).then(|| self.snapshot(&producers))
+        };
+        self.save_snapshot(snapshot, false);
         self.log.close_unsynced()
     }
 

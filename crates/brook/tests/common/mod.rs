@@ -102,9 +102,14 @@ impl Brook {
     }
     /// SIGTERM and wait for a clean exit; returns the exit status code.
     pub fn stop(&mut self) -> Option<i32> {
+        self.stop_within(Duration::from_secs(20))
+    }
+
+    /// `stop`, allowing `limit` for the clean exit.
+    pub fn stop_within(&mut self, limit: Duration) -> Option<i32> {
         let mut child = self.child.take()?;
         let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = child.try_wait().expect("wait") {
                 return status.code();
@@ -112,7 +117,7 @@ impl Brook {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("brook did not stop within 20 s of SIGTERM");
+                panic!("brook did not stop within {limit:?} of SIGTERM");
             }
             std::thread::sleep(Duration::from_millis(20));
         }
