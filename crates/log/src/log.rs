@@ -35,7 +35,7 @@ use crate::flush::{Flush, FlushQueue, Flusher};
 use crate::recovery;
 use crate::segment::{self, Segment, Start};
 use crate::snapshot;
-use crate::storage::{OsStorage, Storage, StorageFile, read_vec, write_atomically, write_replacing};
+use crate::storage::{OsStorage, Storage, StorageFile, read_vec, write_atomically, write_in_place};
 
 /// What a log runs on: its file system, its clock and (optionally) the group-commit thread.
 /// Without a flusher, nothing is synced until `Log::sync` is called.
@@ -1047,7 +1047,7 @@ impl Log {
         let path = self.shared.dir.join(checkpoint::FILE_NAME);
         match sync_now {
             true => write_atomically(storage, &path, &checkpoint.encode()),
-            false => write_replacing(storage, &path, &checkpoint.encode()),
+            false => write_in_place(storage, &path, &checkpoint.encode()),
         }
         .ctx("write checkpoint", &path)?;
         let mut state = self.lock_state();

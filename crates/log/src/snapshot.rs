@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{IoContext, LogError};
-use crate::storage::{Storage, read_vec, write_atomically, write_replacing};
+use crate::storage::{Storage, read_vec, write_atomically, write_in_place};
 
 pub(crate) const SUFFIX: &str = "snapshot";
 /// Snapshots kept: the newest and the one before it.
@@ -52,11 +52,16 @@ pub(crate) fn write(
     sync_now: bool,
 ) -> Result<(), LogError> {
     let path = path(dir, offset);
-    match sync_now {
-        true => write_atomically(storage, &path, contents),
-        false => write_replacing(storage, &path, contents),
+    if sync_now {
+        write_atomically(storage, &path, contents).ctx("write producer snapshot", &path)?;
+    } else {
+        // The oldest snapshot's file is renamed and rewritten, so no inode is created.
+        if let Some(&oldest) = list(storage, dir)?.first().filter(|o| **o != offset) {
+            let from = self::path(dir, oldest);
+            storage.rename(&from, &path).ctx("reuse producer snapshot file", &from)?;
+        }
+        write_in_place(storage, &path, contents).ctx("write producer snapshot", &path)?;
     }
-    .ctx("write producer snapshot", &path)?;
     let offsets = list(storage, dir)?;
     for old in &offsets[..offsets.len().saturating_sub(KEPT)] {
         let path = self::path(dir, *old);

@@ -76,16 +76,15 @@ pub fn write_atomically(storage: &dyn Storage, path: &Path, contents: &[u8]) -> 
     storage.sync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
-/// `write_atomically` without its syncs, for many files written at once and then made
-/// durable by one `Storage::sync_all`. A crash before that may leave the old contents, the new
-/// ones, or a torn file: only for files whose readers detect damage (checksums) and fall back.
-pub fn write_replacing(storage: &dyn Storage, path: &Path, contents: &[u8]) -> io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let file = storage.open(&tmp, true)?;
+/// Rewrites `path` in place, without a sync: for many small files written at once and then
+/// made durable by one `Storage::sync_all` (a clean shutdown). Rewriting in place creates no
+/// inode (creating tens of thousands of temporary files at once is what costs on ext4). A crash
+/// before the sync may leave the old contents, the new ones, or a torn or empty file: only for
+/// files whose readers detect damage (checksums) and fall back.
+pub fn write_in_place(storage: &dyn Storage, path: &Path, contents: &[u8]) -> io::Result<()> {
+    let file = storage.open(path, true)?;
     file.set_len(0)?;
-    file.append(&[contents])?;
-    drop(file);
-    storage.rename(&tmp, path)
+    file.append(&[contents])
 }
 
 /// The operating system's file system, with at most `handles.ceiling()` files open at once;
