@@ -1,17 +1,17 @@
 //! Scale on one node (issue 19's targets), on a real `brook server` process:
 //!
-//! - partitions: for each count in `BENCH_PARTITIONS` (default 1000,10000,100000), topics of
+//! - partitions: for each count in `BENCH_PARTITIONS` (default 1000,10000,100000; 0 skips), topics of
 //!   1,000 partitions are created and each partition gets one record; the broker is stopped
 //!   and started again, and the figures are the time from the start until Metadata lists every
 //!   partition, RSS and open files then (the log files under the ceiling `log.max.open.files`),
 //!   and how long the clean stop before took;
-//! - active partitions: an acks=all librdkafka producer writes `BENCH_RECORDS` (default 200,000)
+//! - active partitions: an acks=all librdkafka producer writes `BENCH_RECORDS` (default 200,000; 0 skips)
 //!   records of 100 bytes round robin over 10,000 partitions, then over 1: records/s and p99
 //!   acknowledgement latency, and a consumer reading them all back, records/s;
 //! - connections: 10,000 idle connections (each asked ApiVersions once): RSS per connection;
-//! - log size: for each size in `BENCH_LOG_GIB` (default 1,4) one partition with 64 MiB
-//!   segments and an index entry every 512 bytes, restarted and read at 2,000 random offsets:
-//!   RSS then.
+//! - log size: for each size in `BENCH_LOG_GIB` (default 1,4; 0 skips) one partition with 64 MiB
+//!   segments and an index entry every 512 bytes (1 KiB batches, one entry each), restarted and
+//!   read at 2,000 random offsets: RSS then.
 //!
 //! Apache Kafka 4.4 is not run beside it: with Kafka's three descriptors (log, index, time
 //! index) per partition it cannot hold 10,000 partitions under this machine's 20,000-file limit.
@@ -49,13 +49,15 @@ fn setting(key: &str, default: &str) -> Vec<u64> {
 fn main() {
     let records = setting("BENCH_RECORDS", "200000")[0] as usize;
     println!("partitions   start-up to Metadata   RSS        open log files (ceiling)   clean stop before");
-    for count in setting("BENCH_PARTITIONS", "1000,10000,100000") {
+    for count in setting("BENCH_PARTITIONS", "1000,10000,100000").into_iter().filter(|c| *c > 0) {
         partitions(count as usize);
     }
-    active_partitions(records);
+    if records > 0 {
+        active_partitions(records);
+    }
     connections(10_000);
     println!("log size   RSS after 2,000 random reads   segments");
-    for gib in setting("BENCH_LOG_GIB", "1,4") {
+    for gib in setting("BENCH_LOG_GIB", "1,4").into_iter().filter(|g| *g > 0) {
         log_size(gib);
     }
 }
@@ -236,24 +238,31 @@ fn log_size(gib: u64) {
     let mut brook = Brook::start_in(dir.path(), &overrides);
     let mut conn = Conn::open(&brook.addr);
     common::wire::create_topic(&mut conn, "big", 1);
-    // Batches of ~1 KiB, sent 1,000 to a request.
+    // Batches of ~1 KiB (one index entry each), 64 requests in flight at a time.
     let batch = build::simple(now_ms(), 10, 90);
-    let per_request: Vec<u8> = std::iter::repeat_n(batch.to_vec(), 1000).flatten().collect();
-    let requests = (gib << 30) / per_request.len() as u64;
-    for _ in 0..requests {
-        let data = vec![PartitionProduceData::default().with_index(0).with_records(Some(per_request.clone().into()))];
-        let request = ProduceRequest::default()
-            .with_acks(-1)
-            .with_timeout_ms(60_000)
-            .with_topic_data(vec![TopicProduceData::default().with_name(name("big")).with_partition_data(data)]);
-        let ResponseKind::Produce(r) = conn.call(ApiKey::Produce, 9, &request) else { panic!() };
-        assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+    let requests = (gib << 30) / batch.len() as u64;
+    let request = ProduceRequest::default().with_acks(1).with_timeout_ms(60_000).with_topic_data(vec![
+        TopicProduceData::default()
+            .with_name(name("big"))
+            .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(Some(batch))]),
+    ]);
+    let mut in_flight = 0;
+    for sent in 0..requests {
+        conn.send(ApiKey::Produce, 9, &request);
+        in_flight += 1;
+        if in_flight == 64 || sent + 1 == requests {
+            for _ in 0..in_flight {
+                let (_, ResponseKind::Produce(r)) = conn.receive(ApiKey::Produce, 9).expect("answer") else { panic!() };
+                assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+            }
+            in_flight = 0;
+        }
     }
     drop(conn);
     assert_eq!(brook.stop(), Some(0));
     let brook = Brook::start_in(dir.path(), &overrides);
     let mut conn = Conn::open(&brook.addr);
-    let end = requests as i64 * 1000 * 10;
+    let end = requests as i64 * 10;
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
     for _ in 0..2000 {
         state ^= state << 13;
