@@ -21,12 +21,11 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use brook_log::batch::build;
-use common::Brook;
 use common::wire::{Conn, now_ms};
+use common::{Brook, open_files_under};
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -71,15 +70,6 @@ fn rss(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS");
     line.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()).expect("kB") * 1024
-}
-
-/// Open descriptors of `pid` on regular files under `data`.
-fn open_files_under(pid: u32, data: &Path) -> usize {
-    let entries = std::fs::read_dir(format!("/proc/{pid}/fd")).expect("fd dir");
-    entries
-        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-        .filter(|t| t.starts_with(data) && t.is_file())
-        .count()
 }
 
 fn mib(bytes: u64) -> String {

@@ -161,7 +161,13 @@ fn load_indexes(storage: &dyn Storage, seg: &mut Segment, next_base: Option<i64>
         let bytes = read_vec(&*file, 0, usize::try_from(len).ok()?).ok()?;
         Some((file, bytes))
     };
-    let (offset_file, offset_bytes) = read(OFFSET_INDEX_SUFFIX).unzip();
+    // An empty offset index is not saved (a segment of one batch has none), so a missing file
+    // is an empty index; lookups in a segment whose file went missing start at its beginning.
+    let (offset_file, offset_bytes) = match read(OFFSET_INDEX_SUFFIX) {
+        Some((file, bytes)) => (Some(file), Some(bytes)),
+        None if !storage.exists(&seg.path.with_extension(OFFSET_INDEX_SUFFIX)) => (None, Some(Vec::new())),
+        None => (None, None),
+    };
     let (time_file, time_bytes) = read(TIME_INDEX_SUFFIX).unzip();
     let offsets = offset_bytes.and_then(|b| OffsetIndex::decode(&b, seg.size.max(1)));
     let times = time_bytes.and_then(|b| TimeIndex::decode(&b, offset_count));

@@ -431,6 +431,9 @@ pub(crate) fn save_index(
     add: &[u8],
     sync_now: bool,
 ) -> Result<(), LogError> {
+    if keep == 0 && add.is_empty() && !storage.exists(path) {
+        return Ok(()); // An empty index needs no file: creating one costs an inode.
+    }
     let file = storage.open(path, true).ctx("save index", path)?;
     if file.size().ctx("save index", path)? != keep {
         file.set_len(keep).ctx("save index", path)?;

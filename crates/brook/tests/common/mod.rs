@@ -248,6 +248,15 @@ pub fn free_port() -> u16 {
     free_ports(1)[0]
 }
 
+/// The open descriptors of process `pid` that are regular files under `data`.
+pub fn open_files_under(pid: u32, data: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return 0 };
+    entries
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.starts_with(data) && target.is_file())
+        .count()
+}
+
 /// `n` distinct ports that were free a moment ago: all are held until all are found, so two
 /// nodes of one cluster never get the same one.
 pub fn free_ports(n: usize) -> Vec<u16> {
