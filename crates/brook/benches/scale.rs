@@ -13,8 +13,7 @@
 //!   segments and an index entry every 512 bytes (1 KiB batches, one entry each), restarted and
 //!   read at 2,000 random offsets: RSS then.
 //!
-//! Apache Kafka 4.4 is not run beside it: with Kafka's three descriptors (log, index, time
-//! index) per partition it cannot hold 10,000 partitions under this machine's 20,000-file limit.
+//! Apache Kafka 4.4 is not run beside it yet.
 //!
 //!   cargo bench -p brook --bench scale
 
