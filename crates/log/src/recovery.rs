@@ -79,7 +79,11 @@ pub(crate) fn load(dir: &Path, config: &LogConfig, storage: &dyn Storage) -> Res
             if !load_indexes(storage, &mut seg, next_base) {
                 info!(segment = %seg.path.display(), "rebuilding missing or damaged indexes");
                 dirty = true;
-                seg.rescan(file_len, file_len, false, interval)?
+                let end = seg.rescan(file_len, file_len, false, interval)?;
+                // Its offsets run up to the next segment's base, past its last batch when
+                // compaction removed the records at its end (or all of them).
+                seg.next_offset = seg.next_offset.max(next_base.expect("a segment before the recovery point"));
+                end
             } else {
                 seg.next_offset = next_base.expect("a segment before the recovery point has a successor");
                 continue_with(&mut segments, seg);
@@ -161,14 +165,17 @@ fn load_indexes(storage: &dyn Storage, seg: &mut Segment, next_base: Option<i64>
         let bytes = read_vec(&*file, 0, usize::try_from(len).ok()?).ok()?;
         Some((file, bytes))
     };
-    // An empty offset index is not saved (a segment of one batch has none), so a missing file
-    // is an empty index; lookups in a segment whose file went missing start at its beginning.
-    let (offset_file, offset_bytes) = match read(OFFSET_INDEX_SUFFIX) {
+    // An empty index is not saved (a segment of one batch has no offset entry, an emptied one
+    // no time entry), so a missing file is an empty index: lookups in a segment whose offset
+    // index went missing start at its beginning, and one that lost its time index fails the
+    // check below (a sealed segment with timestamps has a time entry).
+    let read_or_empty = |suffix: &str| match read(suffix) {
         Some((file, bytes)) => (Some(file), Some(bytes)),
-        None if !storage.exists(&seg.path.with_extension(OFFSET_INDEX_SUFFIX)) => (None, Some(Vec::new())),
+        None if !storage.exists(&seg.path.with_extension(suffix)) => (None, Some(Vec::new())),
         None => (None, None),
     };
-    let (time_file, time_bytes) = read(TIME_INDEX_SUFFIX).unzip();
+    let (offset_file, offset_bytes) = read_or_empty(OFFSET_INDEX_SUFFIX);
+    let (time_file, time_bytes) = read_or_empty(TIME_INDEX_SUFFIX);
     let offsets = offset_bytes.and_then(|b| OffsetIndex::decode(&b, seg.size.max(1)));
     let times = time_bytes.and_then(|b| TimeIndex::decode(&b, offset_count));
     match (offsets, times) {
