@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use crate::storage::{Storage, read_vec, write_atomically};
+use crate::storage::{Storage, write_atomically};
 
 pub(crate) const FILE_NAME: &str = "leader-epoch-checkpoint";
 const VERSION: &str = "0";
@@ -104,11 +104,11 @@ impl EpochCache {
     /// The saved cache, or `None` when there is none or it is damaged.
     pub(crate) fn load(storage: &dyn Storage, dir: &Path) -> std::io::Result<Option<EpochCache>> {
         let path = dir.join(FILE_NAME);
-        if !storage.exists(&path) {
-            return Ok(None);
-        }
-        let file = storage.open(&path, false)?;
-        let bytes = read_vec(&*file, 0, 1 << 20)?;
+        let bytes = match storage.read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
         Ok(std::str::from_utf8(&bytes).ok().and_then(EpochCache::decode))
     }
 }

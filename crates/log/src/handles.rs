@@ -12,7 +12,7 @@
 //! ring, so the two cannot deadlock; victims are only try-locked.
 
 use std::fs::{File, Metadata, OpenOptions};
-use std::io;
+use std::io::{self, Read};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -138,6 +138,13 @@ impl Handles {
 
     /// Opens a file; when the process is out of descriptors (other files, connections), closes
     /// half of the idle ones and tries once more.
+    /// A file's whole contents, through a descriptor of its own closed at once.
+    pub fn read_whole(&self, path: &Path) -> io::Result<Vec<u8>> {
+        let mut contents = Vec::new();
+        self.open_file(path, false)?.read_to_end(&mut contents)?;
+        Ok(contents)
+    }
+
     fn open_file(&self, path: &Path, create: bool) -> io::Result<File> {
         let open = || OpenOptions::new().read(true).append(true).create(create).open(path);
         match open() {

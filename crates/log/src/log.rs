@@ -148,6 +148,9 @@ pub(crate) struct LogShared {
     queued: AtomicBool,
     /// Truncations so far: a producer snapshot whose state predates one is not written.
     truncations: AtomicU64,
+    /// The snapshot offsets the directory listing at open found, until the first
+    /// `latest_snapshot` or a change to the snapshots: saves listing every directory twice.
+    snapshots_at_open: Mutex<Option<Vec<i64>>>,
 }
 
 pub(crate) struct LogState {
@@ -285,6 +288,7 @@ impl Log {
                 progress,
                 queued: AtomicBool::new(false),
                 truncations: AtomicU64::new(0),
+                snapshots_at_open: Mutex::new(Some(loaded.snapshots)),
             }),
         };
         if loaded.dirty {
@@ -607,6 +611,7 @@ impl Log {
         sync_now: bool,
     ) -> Result<(), LogError> {
         let _guard = self.shared.maintenance.lock().expect("maintenance lock");
+        self.forget_listed_snapshots();
         if self.truncations() != truncations || offset > self.log_end_offset() {
             return Ok(());
         }
@@ -621,7 +626,16 @@ impl Log {
     /// The newest producer-state snapshot at or below the log's end: its offset and contents.
     pub fn latest_snapshot(&self) -> Result<Option<(i64, Vec<u8>)>, LogError> {
         let _guard = self.shared.maintenance.lock().expect("maintenance lock");
-        snapshot::latest(&*self.shared.env.storage, &self.shared.dir, self.log_end_offset())
+        let storage = &*self.shared.env.storage;
+        let listed = match self.shared.snapshots_at_open.lock().expect("snapshot list lock").take() {
+            Some(listed) => listed,
+            None => snapshot::list(storage, &self.shared.dir)?,
+        };
+        snapshot::latest(storage, &self.shared.dir, listed, self.log_end_offset())
+    }
+
+    fn forget_listed_snapshots(&self) {
+        self.shared.snapshots_at_open.lock().expect("snapshot list lock").take();
     }
 
     pub fn log_start_offset(&self) -> i64 {
@@ -879,6 +893,7 @@ impl Log {
         }
         drop(state);
         self.shared.truncations.fetch_add(1, Ordering::SeqCst);
+        self.forget_listed_snapshots();
         snapshot::remove_above(&*self.shared.env.storage, &self.shared.dir, Some(end.offset))?;
         self.shared.watermark.send_replace(watermark);
         self.shared.progress.send_replace(progress);
@@ -924,6 +939,7 @@ impl Log {
         let (watermark, progress) = (state.watermark(), state.progress());
         drop(state);
         self.shared.truncations.fetch_add(1, Ordering::SeqCst);
+        self.forget_listed_snapshots();
         snapshot::remove_above(storage, &self.shared.dir, None)?;
         self.shared.watermark.send_replace(watermark);
         self.shared.progress.send_replace(progress);

@@ -32,6 +32,8 @@ pub(crate) struct Loaded {
     pub(crate) dirty: bool,
     /// The checkpoint file as read, if any.
     pub(crate) checkpoint: Option<Checkpoint>,
+    /// The producer snapshots' offsets, ascending.
+    pub(crate) snapshots: Vec<i64>,
 }
 
 pub(crate) fn load(dir: &Path, config: &LogConfig, storage: &dyn Storage) -> Result<Loaded, LogError> {
@@ -49,6 +51,8 @@ pub(crate) fn load(dir: &Path, config: &LogConfig, storage: &dyn Storage) -> Res
     }
     let mut bases: Vec<i64> = names.iter().filter_map(|n| segment::parse_log_file_name(n)).collect();
     bases.sort_unstable();
+    let mut snapshots: Vec<i64> = names.iter().filter_map(|n| crate::snapshot::parse(n)).collect();
+    snapshots.sort_unstable();
     let checkpoint_path = dir.join(checkpoint::FILE_NAME);
     let checkpoint = read_checkpoint(storage, &checkpoint_path)?;
     let interval = u64::from(config.index_interval_bytes);
@@ -57,7 +61,14 @@ pub(crate) fn load(dir: &Path, config: &LogConfig, storage: &dyn Storage) -> Res
         let base = checkpoint.map_or(0, |c| c.log_start_offset.max(0));
         let mut segments = BTreeMap::new();
         segments.insert(base, Segment::create(storage, dir, base)?);
-        return Ok(Loaded { segments, log_start_offset: base, high_watermark: base, dirty: true, checkpoint });
+        return Ok(Loaded {
+            segments,
+            log_start_offset: base,
+            high_watermark: base,
+            dirty: true,
+            checkpoint,
+            snapshots,
+        });
     }
 
     // Where verification starts: the checkpoint's point if its segment is still there, else
@@ -133,7 +144,7 @@ pub(crate) fn load(dir: &Path, config: &LogConfig, storage: &dyn Storage) -> Res
     let end = segments.values().next_back().expect("at least one segment").next_offset;
     let log_start_offset = checkpoint.map_or(first_base, |c| c.log_start_offset).clamp(first_base, end);
     let high_watermark = checkpoint.map_or(end, |c| c.high_watermark).clamp(log_start_offset, end);
-    Ok(Loaded { segments, log_start_offset, high_watermark, dirty, checkpoint })
+    Ok(Loaded { segments, log_start_offset, high_watermark, dirty, checkpoint, snapshots })
 }
 
 fn continue_with(segments: &mut BTreeMap<i64, Segment>, seg: Segment) {
@@ -141,11 +152,10 @@ fn continue_with(segments: &mut BTreeMap<i64, Segment>, seg: Segment) {
 }
 
 fn read_checkpoint(storage: &dyn Storage, path: &Path) -> Result<Option<Checkpoint>, LogError> {
-    let file = match storage.open(path, false) {
+    let bytes = match storage.read(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        opened => opened.ctx("open checkpoint", path)?,
+        read => read.ctx("read checkpoint", path)?,
     };
-    let bytes = read_vec(&*file, 0, 64).ctx("read checkpoint", path)?;
     let checkpoint = Checkpoint::decode(&bytes);
     if checkpoint.is_none() {
         warn!(path = %path.display(), "damaged checkpoint: recovering the whole log");

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{IoContext, LogError};
-use crate::storage::{Storage, read_vec, write_atomically, write_in_place};
+use crate::storage::{Storage, write_atomically, write_in_place};
 
 pub(crate) const SUFFIX: &str = "snapshot";
 /// Snapshots kept: the newest and the one before it.
@@ -20,7 +20,7 @@ pub(crate) fn path(dir: &Path, offset: i64) -> PathBuf {
     dir.join(format!("{offset:020}.{SUFFIX}"))
 }
 
-fn parse(name: &str) -> Option<i64> {
+pub(crate) fn parse(name: &str) -> Option<i64> {
     let digits = name.strip_suffix(&format!(".{SUFFIX}"))?;
     (digits.len() == 20).then(|| digits.parse().ok()).flatten()
 }
@@ -70,19 +70,21 @@ pub(crate) fn write(
     Ok(())
 }
 
-/// The newest snapshot at or below `end`, read whole; those above `end` are removed.
-pub(crate) fn latest(storage: &dyn Storage, dir: &Path, end: i64) -> Result<Option<(i64, Vec<u8>)>, LogError> {
-    let offsets = list(storage, dir)?;
+/// The newest snapshot at or below `end` of those at `offsets` (ascending, as `list` gives
+/// them), read whole; those above `end` are removed.
+pub(crate) fn latest(
+    storage: &dyn Storage,
+    dir: &Path,
+    offsets: Vec<i64>,
+    end: i64,
+) -> Result<Option<(i64, Vec<u8>)>, LogError> {
     for &above in offsets.iter().filter(|o| **o > end) {
         let path = path(dir, above);
         storage.remove_file(&path).ctx("remove producer snapshot", &path)?;
     }
     let Some(&offset) = offsets.iter().rfind(|o| **o <= end) else { return Ok(None) };
     let path = path(dir, offset);
-    let file = storage.open(&path, false).ctx("open producer snapshot", &path)?;
-    let size = file.size().ctx("size producer snapshot", &path)?;
-    let contents =
-        read_vec(&*file, 0, usize::try_from(size).unwrap_or(usize::MAX)).ctx("read producer snapshot", &path)?;
+    let contents = storage.read(&path).ctx("read producer snapshot", &path)?;
     Ok(Some((offset, contents)))
 }
 

@@ -25,6 +25,13 @@ pub trait Storage: Send + Sync + 'static {
     /// file may be opened lazily, on first use; a missing one is an error at once.
     fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn StorageFile>>;
     fn exists(&self, path: &Path) -> bool;
+    /// A small file's whole contents (a checkpoint, a snapshot), read once: no descriptor
+    /// stays behind in the open-file ceiling.
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        let file = self.open(path, false)?;
+        let len = usize::try_from(file.size()?).unwrap_or(usize::MAX);
+        read_vec(&*file, 0, len)
+    }
     fn remove_file(&self, path: &Path) -> io::Result<()>;
     /// Atomically replaces `to` with `from`.
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
@@ -137,6 +144,10 @@ impl Storage for OsStorage {
 
     fn exists(&self, path: &Path) -> bool {
         path.exists()
+    }
+
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        self.handles.read_whole(path)
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
