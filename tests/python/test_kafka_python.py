@@ -1,11 +1,12 @@
 """kafka-python (a pure-Python client, independent of librdkafka) against Brook."""
 
+import pathlib
 import time
 
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, NewPartitions, NewTopic
-from kafka.errors import InvalidReplicationFactorError, TopicAlreadyExistsError
+from kafka.errors import InvalidReplicationFactorError, KafkaStorageError, TopicAlreadyExistsError
 
 
 def consume_all(bootstrap, topic, partitions, count, timeout_s=20):
@@ -49,6 +50,28 @@ def test_admin_errors(brook):
     admin.create_topics([NewTopic("once", 1, 1)])
     with pytest.raises(TopicAlreadyExistsError):
         admin.create_topics([NewTopic("once", 1, 1)])
+
+
+def test_create_topics_is_all_or_nothing(brook):
+    """A partition that cannot be created on disk (a file where its directory goes) refuses
+    the whole topic at once, and nothing of it stays in Metadata or on disk."""
+    data = pathlib.Path(brook.data_dir)
+    blocker = data / "doomed-2"
+    blocker.write_text("not a directory")
+    admin = KafkaAdminClient(bootstrap_servers=brook.bootstrap)
+    started = time.monotonic()
+    with pytest.raises(KafkaStorageError):
+        admin.create_topics([NewTopic("doomed", 4, 1)])
+    assert time.monotonic() - started < 10, "the refusal must come at once, not after retries"
+    assert "doomed" not in admin.list_topics()
+    assert sorted(p.name for p in data.glob("doomed-*")) == ["doomed-2"]
+    blocker.unlink()
+    admin.create_topics([NewTopic("doomed", 4, 1)])
+    producer = KafkaProducer(bootstrap_servers=brook.bootstrap, acks="all")
+    for p in range(4):
+        producer.send("doomed", value=b"v", partition=p).get(timeout=10)
+    producer.close()
+    assert len(consume_all(brook.bootstrap, "doomed", 4, 4)) == 4
 
 
 def test_list_offsets_by_timestamp(brook):
