@@ -1,11 +1,14 @@
 //! Group commit: one background thread that fdatasyncs logs on request. Appends that ask for
 //! durability wake it at once; others give it up to `log.flush.max.delay.ms`. While it syncs,
 //! new appends pile up and the next round covers them all with one sync per file, so many
-//! concurrent durable writers share each fdatasync.
+//! concurrent durable writers share each fdatasync. A round of many logs (a produce request
+//! touching thousands of partitions) is covered instead by one syncfs per file system: each
+//! log notes what it had written, the file system is synced, and each marks that durable.
 //!
 //! The thread runs off the async worker threads: an fdatasync can take milliseconds and must
 //! never block a tokio worker.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -13,8 +16,15 @@ use std::time::Instant;
 
 use brook_metrics::Histogram;
 
+use crate::log::Written;
+use crate::storage::Storage;
+
 /// At most this many fdatasyncs in flight at once.
 const PARALLEL_SYNCS: usize = 8;
+/// From this many logs in one round, one syncfs per file system replaces their fdatasyncs.
+/// (ext4 here, 10,000 files each 1 KiB behind: their fdatasyncs one after another 0.9 s, one
+/// syncfs 0.1-0.3 s.)
+const SHARED_SYNC_LOGS: usize = 64;
 
 /// Something the flusher can sync.
 pub(crate) trait Flush: Send + Sync {
@@ -22,6 +32,13 @@ pub(crate) trait Flush: Send + Sync {
     fn flush(self: Arc<Self>);
     /// Set while the log is in the flusher's queue, so that appends queue it once.
     fn queued(&self) -> &AtomicBool;
+    /// What it has written and not synced, noted before a sync of its file system begins;
+    /// `None` when there is nothing (or it is offline: `flush` reports that).
+    fn written(&self) -> Option<Written>;
+    /// The storage and a directory on the file system that holds it.
+    fn sync_root(&self) -> (&Arc<dyn Storage>, &Path);
+    /// After a sync of its file system that began once `written` was noted: that is durable.
+    fn synced_up_to(self: Arc<Self>, written: Written);
 }
 
 /// The group-commit thread. Dropping it syncs what is queued and stops the thread.
@@ -122,18 +139,49 @@ impl FlushQueue {
             for log in &logs {
                 log.queued().store(false, Ordering::Release);
             }
-            // Several logs' fdatasyncs go to the disk together (a device flushes them at once
-            // far faster than one after another), on a few short-lived threads.
-            if logs.len() == 1 {
-                logs[0].clone().flush();
+            if logs.len() >= SHARED_SYNC_LOGS {
+                sync_file_systems(&logs);
             } else {
-                let per_thread = logs.len().div_ceil(PARALLEL_SYNCS);
-                std::thread::scope(|scope| {
-                    for chunk in logs.chunks(per_thread) {
-                        scope.spawn(move || chunk.iter().for_each(|log| (*log).clone().flush()));
-                    }
-                });
+                sync_each(&logs);
             }
         }
     }
+}
+
+/// Several logs' fdatasyncs go to the disk together (a device flushes them at once far faster
+/// than one after another), on a few short-lived threads.
+fn sync_each(logs: &[&Arc<dyn Flush>]) {
+    match logs {
+        [] => return,
+        [log] => return (*log).clone().flush(),
+        _ => {}
+    }
+    let per_thread = logs.len().div_ceil(PARALLEL_SYNCS);
+    std::thread::scope(|scope| {
+        for chunk in logs.chunks(per_thread) {
+            scope.spawn(move || chunk.iter().for_each(|log| (*log).clone().flush()));
+        }
+    });
+}
+
+/// One syncfs per file system the logs live on instead of a sync per log. A log on a file
+/// system whose sync failed syncs its own files, which reports the error where it belongs.
+fn sync_file_systems(logs: &[&Arc<dyn Flush>]) {
+    let noted: Vec<(&Arc<dyn Flush>, Option<Written>)> = logs.iter().map(|log| (*log, log.written())).collect();
+    let mut roots: Vec<(&Path, std::io::Result<()>)> = Vec::new();
+    for (log, _) in noted.iter().filter(|(_, written)| written.is_some()) {
+        let (storage, root) = log.sync_root();
+        if !roots.iter().any(|(synced, _)| *synced == root) {
+            roots.push((root, storage.sync_all(root)));
+        }
+    }
+    let mut fallback = Vec::new();
+    for (log, written) in noted {
+        let synced = written.filter(|_| roots.iter().any(|(root, r)| *root == log.sync_root().1 && r.is_ok()));
+        match synced {
+            Some(written) => log.clone().synced_up_to(written),
+            None => fallback.push(log),
+        }
+    }
+    sync_each(&fallback);
 }

@@ -124,6 +124,12 @@ pub enum TimestampLookup {
     InCompressedBatch(Bytes),
 }
 
+/// What a log had written when a sync of its whole file system began (`Flush::written`).
+pub(crate) struct Written {
+    end: Point,
+    truncations: u64,
+}
+
 /// A place in the log: an offset and where it lies on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Point {
@@ -794,6 +800,11 @@ impl Log {
                 return Err(self.go_offline(self.lock_state(), e));
             }
         }
+        Ok(self.mark_synced(target))
+    }
+
+    /// Moves the synced offset up to `target`, which is durable; whether a checkpoint is due.
+    fn mark_synced(&self, target: Point) -> bool {
         let (watermark, checkpoint_due) = {
             let mut state = self.lock_state();
             if target.offset > state.synced.offset {
@@ -810,7 +821,7 @@ impl Log {
         // predicates may read the log.
         let progress = self.lock_state().progress();
         self.shared.progress.send_replace(progress);
-        Ok(checkpoint_due)
+        checkpoint_due
     }
 
     /// Syncs and saves a checkpoint at the current end of the log (compaction needs every
@@ -1120,6 +1131,41 @@ impl Flush for LogShared {
         let log = Log { shared: self };
         if let Err(e) = log.sync() {
             error!(dir = %log.shared.dir.display(), error = %e, "group commit failed");
+        }
+    }
+
+    fn written(&self) -> Option<Written> {
+        let state = self.state.lock().expect("log state lock");
+        if state.offline || state.unsynced_files.is_empty() {
+            return None;
+        }
+        Some(Written { end: state.end_point(), truncations: self.truncations.load(Ordering::SeqCst) })
+    }
+
+    fn sync_root(&self) -> (&Arc<dyn Storage>, &Path) {
+        (&self.env.storage, self.dir.parent().unwrap_or(&self.dir))
+    }
+
+    fn synced_up_to(self: Arc<Self>, written: Written) {
+        let log = Log { shared: self };
+        let guard = log.shared.maintenance.lock().expect("maintenance lock");
+        {
+            let mut state = log.lock_state();
+            // A truncation since may have cut below what was noted (and appends refilled it).
+            if state.offline || log.truncations() != written.truncations {
+                return;
+            }
+            // Files written to since stay noted: the next sync covers what came after.
+            if state.end_point() == written.end {
+                state.unsynced_files.clear();
+                state.unsynced_records = 0;
+                state.oldest_unsynced_ms = None;
+            }
+        }
+        if log.mark_synced(written.end)
+            && let Err(e) = log.write_checkpoint(&guard)
+        {
+            error!(dir = %log.shared.dir.display(), error = %e, "checkpoint after a shared sync failed");
         }
     }
 
