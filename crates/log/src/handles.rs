@@ -80,13 +80,14 @@ impl Handles {
         Ok(slot)
     }
 
-    /// A slot for an existing file, opened on first use: start-up touches many files once.
-    pub fn lazy(&self, path: &Path) -> io::Result<Arc<HandleSlot>> {
+    /// A slot for an existing file, opened on first use (start-up touches many files once),
+    /// and the file's size now.
+    pub fn lazy(&self, path: &Path) -> io::Result<(Arc<HandleSlot>, u64)> {
         let metadata = std::fs::metadata(path)?;
         if !metadata.is_file() {
             return Err(io::Error::other(format!("{} is not a file", path.display())));
         }
-        Ok(Arc::new(HandleSlot::new(path, &metadata)))
+        Ok((Arc::new(HandleSlot::new(path, &metadata)), metadata.len()))
     }
 
     /// The slot's descriptor, reopening the file if it was closed.
@@ -140,8 +141,23 @@ impl Handles {
     /// half of the idle ones and tries once more.
     /// A file's whole contents, through a descriptor of its own closed at once.
     pub fn read_whole(&self, path: &Path) -> io::Result<Vec<u8>> {
-        let mut contents = Vec::new();
-        self.open_file(path, false)?.read_to_end(&mut contents)?;
+        // Read until end of file into a growing buffer: `read_to_end` would first stat and
+        // seek the file to size it, two more system calls per file at start-up.
+        let mut file = self.open_file(path, false)?;
+        let mut contents = vec![0; 4096];
+        let mut filled = 0;
+        loop {
+            if filled == contents.len() {
+                contents.resize(filled * 2, 0);
+            }
+            match file.read(&mut contents[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        contents.truncate(filled);
         Ok(contents)
     }
 
@@ -242,11 +258,11 @@ mod tests {
         }
         handles.release(&slots[0]);
         assert!(handles.peek(&slots[0]).is_none());
-        let lazy = handles.lazy(&slots[1].path).expect("exists");
+        let (lazy, _) = handles.lazy(&slots[1].path).expect("exists");
         assert!(handles.peek(&lazy).is_none(), "a lazy slot opens on first use");
         assert!(handles.lazy(&dir.path().join("missing")).is_err());
         // A closed file renamed over is not mistaken for the one the slot named.
-        let replaced = handles.lazy(&slots[2].path).expect("exists");
+        let (replaced, _) = handles.lazy(&slots[2].path).expect("exists");
         std::fs::write(dir.path().join("new"), b"other").expect("write");
         std::fs::rename(dir.path().join("new"), &slots[2].path).expect("rename");
         let err = handles.get(&replaced).expect_err("replaced");

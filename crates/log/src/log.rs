@@ -561,6 +561,10 @@ impl Log {
         // one at its index's entry for `from`, batches ending before `from` skipped.
         let segments: Vec<_> = {
             let state = self.lock_state();
+            if from >= state.end_point().offset {
+                // Nothing from there on (a snapshot at the end): no segment to read.
+                return Ok(());
+            }
             let first = state.segments.range(..=from).next_back().map_or(i64::MIN, |(base, _)| *base);
             state
                 .segments

@@ -9,7 +9,7 @@
 //! - What the scan accepted is fdatasync'd before it is exposed, so no reader ever sees data
 //!   that a later power cut could still take back.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -49,6 +49,7 @@ pub(crate) fn load(dir: &Path, config: &LogConfig, storage: &dyn Storage) -> Res
         let path = dir.join(leftover);
         storage.remove_file(&path).ctx("remove unfinished compaction output", &path)?;
     }
+    let listed: HashSet<&str> = names.iter().map(String::as_str).collect();
     let mut bases: Vec<i64> = names.iter().filter_map(|n| segment::parse_log_file_name(n)).collect();
     bases.sort_unstable();
     let mut snapshots: Vec<i64> = names.iter().filter_map(|n| crate::snapshot::parse(n)).collect();
@@ -87,7 +88,7 @@ pub(crate) fn load(dir: &Path, config: &LogConfig, storage: &dyn Storage) -> Res
         let next_base = bases.get(i + 1).copied();
         let mut verified_tail = false;
         let end = if base < recovery_segment {
-            if !load_indexes(storage, &mut seg, next_base) {
+            if !load_indexes(storage, &listed, &mut seg, next_base) {
                 info!(segment = %seg.path.display(), "rebuilding missing or damaged indexes");
                 dirty = true;
                 let end = seg.rescan(file_len, file_len, false, interval)?;
@@ -109,7 +110,7 @@ pub(crate) fn load(dir: &Path, config: &LogConfig, storage: &dyn Storage) -> Res
                 break;
             }
             let trusted_end = if base == recovery_segment && recovery_position <= file_len {
-                load_indexes(storage, &mut seg, None);
+                load_indexes(storage, &listed, &mut seg, None);
                 recovery_position
             } else {
                 0
@@ -166,12 +167,11 @@ fn read_checkpoint(storage: &dyn Storage, path: &Path) -> Result<Option<Checkpoi
 /// Loads a segment's saved indexes; false if either is missing or does not fit the segment.
 /// `next_base` bounds the offsets an index may name (unknown for the last segment). A sealed
 /// segment's (one with a `next_base`) are checked whole, then left in their files.
-fn load_indexes(storage: &dyn Storage, seg: &mut Segment, next_base: Option<i64>) -> bool {
+/// `listed` holds the names the directory listing found.
+fn load_indexes(storage: &dyn Storage, listed: &HashSet<&str>, seg: &mut Segment, next_base: Option<i64>) -> bool {
     let offset_count = next_base.map_or(u64::from(u32::MAX), |next| (next - seg.base_offset) as u64);
-    let read = |suffix: &str| -> Option<(Arc<dyn StorageFile>, Vec<u8>)> {
-        let path = seg.path.with_extension(suffix);
-        let file = storage.open(&path, false).ok()?;
-        let len = file.size().ok()?;
+    let read = |path: &Path| -> Option<(Arc<dyn StorageFile>, Vec<u8>)> {
+        let (file, len) = storage.open_existing(path).ok()?;
         let bytes = read_vec(&*file, 0, usize::try_from(len).ok()?).ok()?;
         Some((file, bytes))
     };
@@ -179,10 +179,16 @@ fn load_indexes(storage: &dyn Storage, seg: &mut Segment, next_base: Option<i64>
     // no time entry), so a missing file is an empty index: lookups in a segment whose offset
     // index went missing start at its beginning, and one that lost its time index fails the
     // check below (a sealed segment with timestamps has a time entry).
-    let read_or_empty = |suffix: &str| match read(suffix) {
-        Some((file, bytes)) => (Some(file), Some(bytes)),
-        None if !storage.exists(&seg.path.with_extension(suffix)) => (None, Some(Vec::new())),
-        None => (None, None),
+    let read_or_empty = |suffix: &str| {
+        let path = seg.path.with_extension(suffix);
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if !listed.contains(name) {
+            return (None, Some(Vec::new()));
+        }
+        match read(&path) {
+            Some((file, bytes)) => (Some(file), Some(bytes)),
+            None => (None, None),
+        }
     };
     let (offset_file, offset_bytes) = read_or_empty(OFFSET_INDEX_SUFFIX);
     let (time_file, time_bytes) = read_or_empty(TIME_INDEX_SUFFIX);

@@ -75,8 +75,7 @@ impl Segment {
     /// Opens an existing segment file without reading it; the caller fills in the rest.
     pub(crate) fn open(storage: &dyn Storage, dir: &Path, base_offset: i64) -> Result<Segment, LogError> {
         let path = dir.join(file_name(base_offset, LOG_SUFFIX));
-        let file = storage.open(&path, false).ctx("open segment", &path)?;
-        let size = file.size().ctx("open segment", &path)?;
+        let (file, size) = storage.open_existing(&path).ctx("open segment", &path)?;
         Ok(Segment::empty(base_offset, path, file, size))
     }
 

@@ -24,6 +24,12 @@ pub trait Storage: Send + Sync + 'static {
     /// Opens a file for append and positional reads, creating it if `create`. An existing
     /// file may be opened lazily, on first use; a missing one is an error at once.
     fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn StorageFile>>;
+    /// Opens an existing file (lazily, as `open`) and tells its size now.
+    fn open_existing(&self, path: &Path) -> io::Result<(Arc<dyn StorageFile>, u64)> {
+        let file = self.open(path, false)?;
+        let size = file.size()?;
+        Ok((file, size))
+    }
     fn exists(&self, path: &Path) -> bool;
     /// A small file's whole contents (a checkpoint, a snapshot), read once: no descriptor
     /// stays behind in the open-file ceiling.
@@ -122,6 +128,10 @@ impl OsStorage {
     pub fn handles(&self) -> &Arc<Handles> {
         &self.handles
     }
+
+    fn file(&self, slot: Arc<HandleSlot>) -> Arc<dyn StorageFile> {
+        Arc::new(OsFile { slot, handles: self.handles.clone(), sync_latency: self.sync_latency.clone() })
+    }
 }
 
 impl Storage for OsStorage {
@@ -138,8 +148,14 @@ impl Storage for OsStorage {
     }
 
     fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn StorageFile>> {
-        let slot = if create { self.handles.open(path, true)? } else { self.handles.lazy(path)? };
-        Ok(Arc::new(OsFile { slot, handles: self.handles.clone(), sync_latency: self.sync_latency.clone() }))
+        let slot = if create { self.handles.open(path, true)? } else { self.handles.lazy(path)?.0 };
+        Ok(self.file(slot))
+    }
+
+    /// The size comes from the lazy slot's own stat: one system call for both.
+    fn open_existing(&self, path: &Path) -> io::Result<(Arc<dyn StorageFile>, u64)> {
+        let (slot, size) = self.handles.lazy(path)?;
+        Ok((self.file(slot), size))
     }
 
     fn exists(&self, path: &Path) -> bool {

@@ -314,7 +314,7 @@ mod tests {
 
     use super::*;
     use crate::StateMachine;
-    use crate::state_machine::StateMachineStore;
+    use crate::state_machine::{AppliedBytes, StateMachineStore};
 
     /// A state machine that keeps nothing: the suite checks the log and the applied points.
     struct Nothing;
@@ -339,7 +339,9 @@ mod tests {
             let flusher = Flusher::start();
             let env = LogEnv::os(&flusher);
             let log = LogStore::open(tmp.path(), env.clone()).map_err(write_error)?;
-            let sm = StateMachineStore::open(tmp.path(), env.storage, Arc::new(Nothing)).map_err(write_error)?;
+            let applied_bytes = Arc::new(AppliedBytes::new(1 << 20, 1000));
+            let sm = StateMachineStore::open(tmp.path(), env.storage, Arc::new(Nothing), applied_bytes)
+                .map_err(write_error)?;
             Ok(((tmp, flusher), log, sm))
         }
     }

@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use tracing::info;
 
 use crate::log_store::LogStore;
-use crate::state_machine::{StateMachineStore, StoredSnapshot};
+use crate::state_machine::{AppliedBytes, StateMachineStore, StoredSnapshot};
 use crate::transport::{self, AppHandler, Contacts, PeerFactory};
 use crate::{Command, NodeId, StateMachine, TypeConfig};
 
@@ -36,12 +36,16 @@ pub struct QuorumConfig {
     pub election_timeout_ms: u64,
     /// How often a leader heartbeats its followers: a tenth of the election timeout.
     pub heartbeat_interval_ms: u64,
-    /// A snapshot is taken after this many entries since the last (Kafka snapshots by bytes,
-    /// `metadata.log.max.record.bytes.between.snapshots`; a count is simpler to reason about).
+    /// A snapshot is taken after this many entries since the last,
     pub snapshot_every: u64,
+    /// or after this many bytes of commands (Kafka's
+    /// `metadata.log.max.record.bytes.between.snapshots`), whichever comes first.
+    pub snapshot_bytes: u64,
     /// Entries kept behind a snapshot, so a follower slightly behind catches up from the log
-    /// rather than from the whole snapshot.
+    /// rather than from the whole snapshot;
     pub keep_after_snapshot: u64,
+    /// and at most about this many bytes of them (Kafka's `metadata.max.retention.bytes`).
+    pub keep_bytes_after_snapshot: u64,
 }
 
 impl QuorumConfig {
@@ -54,7 +58,9 @@ impl QuorumConfig {
             election_timeout_ms: 1000,
             heartbeat_interval_ms: 100,
             snapshot_every: 10_000,
+            snapshot_bytes: 20 << 20,
             keep_after_snapshot: 1000,
+            keep_bytes_after_snapshot: 100 << 20,
         }
     }
 }
@@ -166,7 +172,11 @@ impl Quorum {
         let raft_config = Arc::new(raft_config.validate().map_err(|e| QuorumError::Config(e.to_string()))?);
         let storage = env.storage.clone();
         let log_store = LogStore::open(&config.dir, env)?;
-        let sm = StateMachineStore::open(&config.dir, storage, state_machine)?;
+        let applied_bytes = Arc::new(AppliedBytes::new(
+            config.snapshot_bytes,
+            usize::try_from(config.keep_after_snapshot).unwrap_or(usize::MAX).min(100_000),
+        ));
+        let sm = StateMachineStore::open(&config.dir, storage, state_machine, applied_bytes.clone())?;
         let snapshot = sm.snapshot_handle();
         let contacts = Contacts::default();
         let peers = PeerFactory { addresses: Arc::new(config.voters.clone()), contacts: contacts.clone() };
@@ -196,6 +206,7 @@ impl Quorum {
         let (stop, stop_rx) = watch::channel(false);
         let caught_up = Arc::new(Mutex::new(BTreeMap::new()));
         tokio::spawn(track_caught_up(raft.metrics(), contacts.clone(), caught_up.clone()));
+        tokio::spawn(snapshot_by_bytes(raft.clone(), applied_bytes, config.keep_bytes_after_snapshot, stop_rx.clone()));
         let server = listener.map(|l| tokio::spawn(transport::serve(l, raft.clone(), app, stop_rx)));
         Ok(Quorum {
             node_id: config.node_id,
@@ -356,6 +367,41 @@ async fn track_caught_up(
             if matched.map(|l| l.index) == m.last_log_index {
                 caught_up.insert(node, contacts.get(&node).copied().unwrap_or_else(transport::now_ms));
             }
+        }
+    }
+}
+
+/// Takes a snapshot whenever enough bytes were applied since the last, then purges the log
+/// behind it down to `keep_bytes` (openraft keeps entries behind a snapshot by count only).
+async fn snapshot_by_bytes(
+    raft: Raft<TypeConfig>,
+    applied: Arc<AppliedBytes>,
+    keep_bytes: u64,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = applied.due.notified() => {}
+            _ = stop.changed() => return,
+        }
+        let mut metrics = raft.metrics();
+        let target = metrics.borrow().last_applied.map(|l| l.index);
+        if raft.trigger().snapshot().await.is_err() {
+            return;
+        }
+        let built = metrics.wait_for(|m| m.snapshot.map(|l| l.index) >= target);
+        let snapshot = tokio::select! {
+            built = tokio::time::timeout(Duration::from_secs(300), built) => match built {
+                Ok(Ok(m)) => m.snapshot.map_or(0, |l| l.index),
+                Ok(Err(_)) => return,
+                Err(_) => continue,
+            },
+            _ = stop.changed() => return,
+        };
+        if let Some(upto) = applied.purge_point(snapshot, keep_bytes)
+            && raft.trigger().purge_log(upto).await.is_err()
+        {
+            return;
         }
     }
 }

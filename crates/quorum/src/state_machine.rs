@@ -4,8 +4,10 @@
 //! (`snapshot.bin`: bincode of the snapshot's metadata and the state machine's bytes) plus the
 //! log after it, which Raft applies again at start-up up to the saved commit point.
 
+use std::collections::VecDeque;
 use std::io::{self, Cursor};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use brook_log::storage::{Storage, read_vec, write_atomically};
@@ -27,9 +29,68 @@ pub(crate) struct StoredSnapshot {
     pub(crate) data: Vec<u8>,
 }
 
+/// The bytes of commands applied since the last snapshot, and the sizes of the latest
+/// entries: a snapshot is due by bytes, and the log behind one is kept by bytes, as Kafka's
+/// `metadata.log.max.record.bytes.between.snapshots` and `metadata.max.retention.bytes` do.
+/// A count of entries alone lets a log of few, huge entries (a change to every one of 100,000
+/// partitions is one entry of megabytes) grow without bound.
+pub(crate) struct AppliedBytes {
+    since_snapshot: AtomicU64,
+    snapshot_bytes: u64,
+    /// (index, bytes) of the latest entries applied, oldest first, at most `remembered`.
+    recent: Mutex<VecDeque<(u64, u64)>>,
+    remembered: usize,
+    /// Woken when `snapshot_bytes` were applied since the last snapshot.
+    pub(crate) due: tokio::sync::Notify,
+}
+
+impl AppliedBytes {
+    pub(crate) fn new(snapshot_bytes: u64, remembered: usize) -> AppliedBytes {
+        AppliedBytes {
+            since_snapshot: AtomicU64::new(0),
+            snapshot_bytes: snapshot_bytes.max(1),
+            recent: Mutex::new(VecDeque::new()),
+            remembered: remembered.max(1),
+            due: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn applied(&self, index: u64, bytes: u64) {
+        let mut recent = self.recent.lock().expect("recent entries lock");
+        if recent.len() == self.remembered {
+            recent.pop_front();
+        }
+        recent.push_back((index, bytes));
+        drop(recent);
+        let before = self.since_snapshot.fetch_add(bytes, Ordering::SeqCst);
+        if before < self.snapshot_bytes && before + bytes >= self.snapshot_bytes {
+            self.due.notify_one();
+        }
+    }
+
+    fn snapshotted(&self) {
+        self.since_snapshot.store(0, Ordering::SeqCst);
+    }
+
+    /// The last index to purge so that at most `keep_bytes` of the entries up to `snapshot`
+    /// stay behind it; `None` while what is remembered fits.
+    pub(crate) fn purge_point(&self, snapshot: u64, keep_bytes: u64) -> Option<u64> {
+        let recent = self.recent.lock().expect("recent entries lock");
+        let mut kept = 0;
+        for &(index, bytes) in recent.iter().rev().filter(|(index, _)| *index <= snapshot) {
+            kept += bytes;
+            if kept > keep_bytes {
+                return Some(index);
+            }
+        }
+        None
+    }
+}
+
 /// The state machine as openraft sees it.
 pub(crate) struct StateMachineStore {
     app: Arc<dyn StateMachine>,
+    applied_bytes: Arc<AppliedBytes>,
     files: SnapshotFiles,
     applied: Option<LogId<NodeId>>,
     membership: StoredMembership<NodeId, BasicNode>,
@@ -56,7 +117,12 @@ impl SnapshotFiles {
 
 impl StateMachineStore {
     /// Restores `app` from the snapshot in `dir`, if there is one.
-    pub(crate) fn open(dir: &Path, storage: Arc<dyn Storage>, app: Arc<dyn StateMachine>) -> io::Result<Self> {
+    pub(crate) fn open(
+        dir: &Path,
+        storage: Arc<dyn Storage>,
+        app: Arc<dyn StateMachine>,
+        applied_bytes: Arc<AppliedBytes>,
+    ) -> io::Result<Self> {
         let path = dir.join(SNAPSHOT_FILE);
         let stored = read_snapshot(&*storage, &path)?;
         let (applied, membership) = match &stored {
@@ -67,7 +133,7 @@ impl StateMachineStore {
             None => (None, StoredMembership::default()),
         };
         let files = SnapshotFiles { storage, path, current: Arc::new(Mutex::new(stored)) };
-        Ok(StateMachineStore { app, files, applied, membership, built: 0 })
+        Ok(StateMachineStore { app, applied_bytes, files, applied, membership, built: 0 })
     }
 }
 
@@ -126,7 +192,10 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             self.applied = Some(entry.log_id);
             match entry.payload {
                 EntryPayload::Blank => {}
-                EntryPayload::Normal(command) => self.app.apply(entry.log_id.index, &command.0),
+                EntryPayload::Normal(command) => {
+                    self.app.apply(entry.log_id.index, &command.0);
+                    self.applied_bytes.applied(entry.log_id.index, command.0.len() as u64);
+                }
                 EntryPayload::Membership(m) => self.membership = StoredMembership::new(Some(entry.log_id), m),
             }
             out.push(());
@@ -141,6 +210,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             None => format!("empty-{}", self.built),
         };
         let meta = SnapshotMeta { last_log_id: self.applied, last_membership: self.membership.clone(), snapshot_id };
+        self.applied_bytes.snapshotted();
         SnapshotBuilder { files: self.files.clone(), meta, data: self.app.snapshot() }
     }
 

@@ -276,6 +276,48 @@ async fn restart_rebuilds_state_from_snapshot_and_tail() {
     cluster.shutdown().await;
 }
 
+/// A log of few, large entries is snapshotted by bytes, not only after many entries, and
+/// keeps about `keep_bytes_after_snapshot` behind the snapshot; a restart rebuilds it all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_entries_are_snapshotted_and_purged_by_bytes() {
+    let mut cluster = Cluster::start(1, |c| {
+        c.snapshot_every = 1_000_000;
+        c.snapshot_bytes = 50_000;
+        c.keep_bytes_after_snapshot = 20_000;
+    })
+    .await;
+    let leader = cluster.leader().await;
+    let mut expected = Vec::new();
+    for i in 0..40u8 {
+        let command = vec![i; 10_000];
+        cluster.quorum(leader).propose(command.clone()).await.expect("propose");
+        expected.push(command);
+    }
+    // The first index the log still holds, once it has moved past the first snapshot.
+    let first_held = |quorum: &Quorum| {
+        (0..100).find(|&after| matches!(quorum.read_committed(after), Ok(Catchup::Commands { .. }))).unwrap_or(0) + 1
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (start, snapshot) = loop {
+        let snapshot = match cluster.quorum(leader).read_committed(0).expect("read") {
+            Catchup::Snapshot { index, .. } => index,
+            Catchup::Commands { .. } => 0,
+        };
+        let start = first_held(cluster.quorum(leader));
+        if snapshot >= 30 && start > 10 {
+            break (start, snapshot);
+        }
+        assert!(Instant::now() < deadline, "no purge by bytes: snapshot at {snapshot}, log from {start}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // 20,000 bytes kept behind the snapshot: two entries of 10,000 and the one that passed it.
+    assert!(snapshot + 1 - start <= 3, "{} entries kept behind the snapshot at {snapshot}", snapshot + 1 - start);
+    cluster.stop_node(0).await;
+    cluster.start_node(0, None).await.unwrap();
+    cluster.converge(&expected).await;
+    cluster.shutdown().await;
+}
+
 /// A voter list that differs from the one the log was formed with, or that leaves out this
 /// node, stops start-up with an error naming the setting; the log is left as it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -846,8 +846,7 @@ impl Broker {
     }
 
     fn open_partition(&self, defaults: &LogConfig, topic: &TopicMeta, index: i32) -> Result<(), LogError> {
-        let dir = self.partition_dir(&topic.name, index);
-        let existed = dir.exists();
+        let (dir, existed) = self.partition_dir(&topic.name, index);
         let opened = Log::open(&dir, topic_config::apply(defaults, &topic.configs), self.env.clone())
             .and_then(|log| Partition::new(topic.name.clone(), topic.id, index, log));
         let partition = match opened {
@@ -865,14 +864,15 @@ impl Broker {
     }
 
     /// `<log dir>/<topic>-<partition>`, in the log dir that already holds it, else spread by
-    /// partition over the configured dirs.
-    fn partition_dir(&self, topic: &str, index: i32) -> PathBuf {
+    /// partition over the configured dirs; and whether it exists already.
+    fn partition_dir(&self, topic: &str, index: i32) -> (PathBuf, bool) {
         let name = format!("{topic}-{index}");
         let dirs = &self.config.log_dirs;
         dirs.iter()
             .map(|d| d.join(&name))
             .find(|p| p.exists())
-            .unwrap_or_else(|| dirs[index.unsigned_abs() as usize % dirs.len()].join(&name))
+            .map(|found| (found, true))
+            .unwrap_or_else(|| (dirs[index.unsigned_abs() as usize % dirs.len()].join(&name), false))
     }
 }
 
@@ -911,6 +911,8 @@ async fn start_controller(
     quorum_config.snapshot_every = config.metadata_snapshot_interval_records;
     quorum_config.keep_after_snapshot =
         quorum_config.keep_after_snapshot.min(config.metadata_snapshot_interval_records);
+    quorum_config.snapshot_bytes = config.metadata_snapshot_bytes;
+    quorum_config.keep_bytes_after_snapshot = config.metadata_retention_bytes;
     let controller_cell = Arc::new(OnceLock::new());
     let handler = Some(rpc_handler(controller_cell.clone()));
     let quorum =

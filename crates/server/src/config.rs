@@ -58,9 +58,12 @@ pub struct BrokerConfig {
     /// `controller.quorum.election.timeout.ms` (Kafka: 1000).
     pub quorum_election_timeout_ms: u64,
     /// Brook's `metadata.log.snapshot.interval.records`: a voter snapshots its metadata image
-    /// after this many log entries, and then keeps at most as many behind the snapshot (Kafka
-    /// snapshots by bytes, `metadata.log.max.record.bytes.between.snapshots`).
+    /// after this many log entries, and then keeps at most as many behind the snapshot;
     pub metadata_snapshot_interval_records: u64,
+    /// or after this many bytes of them (`metadata.log.max.record.bytes.between.snapshots`,
+    /// Kafka: 20 MiB), keeping about `metadata.max.retention.bytes` (100 MiB) behind it.
+    pub metadata_snapshot_bytes: u64,
+    pub metadata_retention_bytes: u64,
     /// `broker.heartbeat.interval.ms` (Kafka: 2000) and `broker.session.timeout.ms` (9000).
     pub broker_heartbeat_interval_ms: u64,
     pub broker_session_timeout_ms: u64,
@@ -127,6 +130,8 @@ impl Default for BrokerConfig {
             quorum_voters: BTreeMap::new(),
             quorum_election_timeout_ms: 1000,
             metadata_snapshot_interval_records: 10_000,
+            metadata_snapshot_bytes: 20 << 20,
+            metadata_retention_bytes: 100 << 20,
             broker_heartbeat_interval_ms: 2000,
             broker_session_timeout_ms: 9000,
             liveness_probe: true,
@@ -268,6 +273,10 @@ impl BrokerConfig {
                 "metadata.log.snapshot.interval.records" => {
                     c.metadata_snapshot_interval_records = positive(key, parse(key, v)?)?
                 }
+                "metadata.log.max.record.bytes.between.snapshots" => {
+                    c.metadata_snapshot_bytes = positive(key, parse(key, v)?)?
+                }
+                "metadata.max.retention.bytes" => c.metadata_retention_bytes = positive(key, parse(key, v)?)?,
                 "broker.heartbeat.interval.ms" => c.broker_heartbeat_interval_ms = positive(key, parse(key, v)?)?,
                 "broker.session.timeout.ms" => c.broker_session_timeout_ms = positive(key, parse(key, v)?)?,
                 "unclean.leader.election.enable" => c.elections.unclean = parse(key, v)?,
