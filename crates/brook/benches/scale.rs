@@ -13,7 +13,9 @@
 //!   segments and an index entry every 512 bytes (1 KiB batches, one entry each), restarted and
 //!   read at 2,000 random offsets: RSS then.
 //!
-//! Apache Kafka 4.4 is not run beside it yet.
+//! Apache Kafka 4.4 (one node, default settings) runs the partitions part beside it, where the
+//! open-file limit lets it (`BENCH_KAFKA=0` skips it); Brook's log files open are under its
+//! ceiling `log.max.open.files=4000`, Kafka has none.
 //!
 //!   cargo bench -p brook --bench scale
 
@@ -23,6 +25,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use brook_log::batch::build;
+use common::kafka::KafkaCluster;
 use common::wire::{Conn, now_ms};
 use common::{Brook, open_files_under};
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
@@ -46,9 +49,13 @@ fn setting(key: &str, default: &str) -> Vec<u64> {
 
 fn main() {
     let records = setting("BENCH_RECORDS", "200000")[0] as usize;
-    println!("partitions   start-up to Metadata   RSS        open log files (ceiling)   clean stop before");
+    println!("broker partitions   start-up to Metadata   RSS        open log files       clean stop before");
+    let kafka = std::env::var("BENCH_KAFKA").as_deref() != Ok("0");
     for count in setting("BENCH_PARTITIONS", "1000,10000,100000").into_iter().filter(|c| *c > 0) {
         partitions(count as usize);
+        if kafka {
+            partitions_kafka(count as usize);
+        }
     }
     if records > 0 {
         active_partitions(records);
@@ -83,11 +90,10 @@ fn listed_partitions(conn: &mut Conn) -> usize {
     m.topics.iter().filter(|t| t.name.as_ref().is_some_and(|n| n.starts_with("p-"))).map(|t| t.partitions.len()).sum()
 }
 
-fn partitions(count: usize) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let overrides = ["console.enabled=false", "log.max.open.files=4000"];
-    let mut brook = Brook::start_in(dir.path(), &overrides);
-    let mut conn = Conn::open(&brook.addr);
+/// Creates `count` partitions (topics of `PER_TOPIC`) and writes one record to each; the
+/// number of topics.
+fn fill(addr: &str, count: usize) -> usize {
+    let mut conn = Conn::open(addr);
     let topics = count.div_ceil(PER_TOPIC as usize);
     for t in 0..topics {
         let topic = format!("p-{t}");
@@ -103,27 +109,92 @@ fn partitions(count: usize) {
             .with_acks(-1)
             .with_timeout_ms(60_000)
             .with_topic_data(vec![TopicProduceData::default().with_name(name(&topic)).with_partition_data(data)]);
-        let ResponseKind::Produce(r) = conn.call(ApiKey::Produce, 9, &request) else { panic!() };
-        assert!(r.responses[0].partition_responses.iter().all(|p| p.error_code == 0));
+        // A broker that has just created the topic may not lead its partitions yet (Kafka).
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let ResponseKind::Produce(r) = conn.call(ApiKey::Produce, 9, &request) else { panic!() };
+            if r.responses[0].partition_responses.iter().all(|p| p.error_code == 0) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{topic} not writable after 120 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
-    drop(conn);
+    topics
+}
+
+/// Waits until Metadata at `addr` lists `partitions` partitions of the filled topics.
+fn await_listed(addr: &str, partitions: usize) {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut conn = loop {
+        match std::net::TcpStream::connect(addr) {
+            Ok(_) => break Conn::open(addr),
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+        assert!(Instant::now() < deadline, "{addr} not listening after 600 s");
+    };
+    while listed_partitions(&mut conn) < partitions {
+        assert!(Instant::now() < deadline, "{addr} does not list {partitions} partitions after 600 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn print_partitions_row(
+    broker: &str,
+    partitions: usize,
+    started: Duration,
+    pid: u32,
+    data: &std::path::Path,
+    stopped: Duration,
+) {
+    let (rss, open) = (rss(pid), open_files_under(pid, data));
+    println!(
+        "{broker:<6} {partitions:>10}   {:>17.2} s   {:>9}  {open:>15}       {:>6.2} s",
+        started.as_secs_f64(),
+        mib(rss),
+        stopped.as_secs_f64()
+    );
+}
+
+fn partitions(count: usize) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let overrides = ["console.enabled=false", "log.max.open.files=4000"];
+    let mut brook = Brook::start_in(dir.path(), &overrides);
+    let topics = fill(&brook.addr, count);
     let stopping = Instant::now();
     assert_eq!(brook.stop_within(Duration::from_secs(600)), Some(0));
     let stopped = stopping.elapsed();
     let started = Instant::now();
     let brook = Brook::start_in(dir.path(), &overrides);
-    let mut conn = Conn::open(&brook.addr);
-    while listed_partitions(&mut conn) < topics * PER_TOPIC as usize {
-        std::thread::sleep(Duration::from_millis(10));
+    await_listed(&brook.addr, topics * PER_TOPIC as usize);
+    print_partitions_row("Brook", topics * PER_TOPIC as usize, started.elapsed(), brook.pid(), dir.path(), stopped);
+}
+
+/// The same with one Apache Kafka 4.4 node (default settings, 512 MiB heap). Kafka keeps every
+/// segment of every partition open, so it cannot hold more partitions than the open-file limit.
+fn partitions_kafka(count: usize) {
+    let soft = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft);
+    if count as u64 + 1000 > soft {
+        println!("Kafka  {count:>10}   not run: one open file per partition passes the open-file limit of {soft}");
+        return;
     }
-    let elapsed = started.elapsed();
-    let (rss, open) = (rss(brook.pid()), open_files_under(brook.pid(), dir.path()));
-    println!(
-        "{:>10}   {:>17.2} s   {:>9}  {open:>5} (4000)       {:>6.2} s",
+    let mut kafka = KafkaCluster::start(1, &["offsets.topic.replication.factor=1"]);
+    let addr = kafka.nodes[0].addr.clone();
+    let topics = fill(&addr, count);
+    let stopping = Instant::now();
+    kafka.stop(1);
+    let stopped = stopping.elapsed();
+    let started = Instant::now();
+    kafka.restart(1);
+    await_listed(&addr, topics * PER_TOPIC as usize);
+    let node = &kafka.nodes[0];
+    print_partitions_row(
+        "Kafka",
         topics * PER_TOPIC as usize,
-        elapsed.as_secs_f64(),
-        mib(rss),
-        stopped.as_secs_f64()
+        started.elapsed(),
+        node.pid(),
+        &node.data_dir(),
+        stopped,
     );
 }
 

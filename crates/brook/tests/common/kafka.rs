@@ -13,7 +13,7 @@ pub struct Kafka {
     pub addr: String,
     /// Its `server.properties`, for restarts on the same data.
     properties: PathBuf,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// The classpath of Kafka's jars, resolved with Maven and cached under `target/` until the
@@ -54,6 +54,11 @@ impl Kafka {
         self.child.id()
     }
 
+    /// Its log dir.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
     /// Formats a node's log dir and starts it (combined broker and controller), not waiting.
     fn launch(cp: &str, node_id: i32, port: u16, controller: u16, voters: &str, extra: &[&str]) -> Kafka {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -80,7 +85,7 @@ impl Kafka {
             .status()
             .expect("run Kafka's StorageTool");
         assert!(format.success(), "formatting Kafka's log dir failed");
-        Kafka { child: spawn(cp, &props), addr: format!("127.0.0.1:{port}"), properties: props, _dir: dir }
+        Kafka { child: spawn(cp, &props), addr: format!("127.0.0.1:{port}"), properties: props, dir }
     }
 
     /// Waits until Kafka answers a Metadata request listing itself as a broker.
