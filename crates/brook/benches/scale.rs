@@ -123,16 +123,11 @@ fn fill(addr: &str, count: usize) -> usize {
     topics
 }
 
-/// Waits until Metadata at `addr` lists `partitions` partitions of the filled topics.
+/// Waits until Metadata at `addr` (a broker that serves) lists `partitions` partitions of the
+/// filled topics.
 fn await_listed(addr: &str, partitions: usize) {
     let deadline = Instant::now() + Duration::from_secs(600);
-    let mut conn = loop {
-        match std::net::TcpStream::connect(addr) {
-            Ok(_) => break Conn::open(addr),
-            Err(_) => std::thread::sleep(Duration::from_millis(10)),
-        }
-        assert!(Instant::now() < deadline, "{addr} not listening after 600 s");
-    };
+    let mut conn = Conn::open(addr);
     while listed_partitions(&mut conn) < partitions {
         assert!(Instant::now() < deadline, "{addr} does not list {partitions} partitions after 600 s");
         std::thread::sleep(Duration::from_millis(10));

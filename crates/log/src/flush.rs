@@ -167,18 +167,16 @@ fn sync_each(logs: &[&Arc<dyn Flush>]) {
 /// One syncfs per file system the logs live on instead of a sync per log. A log on a file
 /// system whose sync failed syncs its own files, which reports the error where it belongs.
 fn sync_file_systems(logs: &[&Arc<dyn Flush>]) {
-    let noted: Vec<(&Arc<dyn Flush>, Option<Written>)> = logs.iter().map(|log| (*log, log.written())).collect();
+    let noted: Vec<_> = logs.iter().map(|log| (*log, log.sync_root(), log.written())).collect();
     let mut roots: Vec<(&Path, std::io::Result<()>)> = Vec::new();
-    for (log, _) in noted.iter().filter(|(_, written)| written.is_some()) {
-        let (storage, root) = log.sync_root();
-        if !roots.iter().any(|(synced, _)| *synced == root) {
+    for (_, (storage, root), _) in noted.iter().filter(|(_, _, written)| written.is_some()) {
+        if !roots.iter().any(|(synced, _)| synced == root) {
             roots.push((root, storage.sync_all(root)));
         }
     }
     let mut fallback = Vec::new();
-    for (log, written) in noted {
-        let synced = written.filter(|_| roots.iter().any(|(root, r)| *root == log.sync_root().1 && r.is_ok()));
-        match synced {
+    for (log, (_, root), written) in noted {
+        match written.filter(|_| roots.iter().any(|(synced, r)| *synced == root && r.is_ok())) {
             Some(written) => log.clone().synced_up_to(written),
             None => fallback.push(log),
         }

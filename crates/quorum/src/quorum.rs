@@ -65,6 +65,10 @@ impl QuorumConfig {
     }
 }
 
+/// The sizes of at most this many recent entries are remembered to purge by bytes: a bound on
+/// memory whatever `keep_after_snapshot` says.
+const REMEMBERED_ENTRIES_MAX: usize = 100_000;
+
 #[derive(Debug, thiserror::Error)]
 pub enum QuorumError {
     #[error("this node is not the quorum's leader")]
@@ -172,10 +176,8 @@ impl Quorum {
         let raft_config = Arc::new(raft_config.validate().map_err(|e| QuorumError::Config(e.to_string()))?);
         let storage = env.storage.clone();
         let log_store = LogStore::open(&config.dir, env)?;
-        let applied_bytes = Arc::new(AppliedBytes::new(
-            config.snapshot_bytes,
-            usize::try_from(config.keep_after_snapshot).unwrap_or(usize::MAX).min(100_000),
-        ));
+        let remembered = usize::try_from(config.keep_after_snapshot).unwrap_or(usize::MAX).min(REMEMBERED_ENTRIES_MAX);
+        let applied_bytes = Arc::new(AppliedBytes::new(config.snapshot_bytes, remembered));
         let sm = StateMachineStore::open(&config.dir, storage, state_machine, applied_bytes.clone())?;
         let snapshot = sm.snapshot_handle();
         let contacts = Contacts::default();
