@@ -2,6 +2,7 @@
 //! and `brook console-consumer` are Kafka's tools. Invoked as (or linked to) `kafka-topics` or
 //! `kafka-topics.sh`, it behaves as that tool; `brook install-aliases DIR` creates the links.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -182,6 +183,12 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     }
     if let Some(console) = &console {
         println!("brook console on http://{}", console.local_addr);
+    }
+    // Every listener, by name and protocol (the first is also the line above). A reader that
+    // took only the lines above may have closed the pipe: that is no reason to stop.
+    let mut out = std::io::stdout();
+    for (name, protocol, addr) in &server.listeners {
+        let _ = writeln!(out, "brook listener {name} ({protocol}) on {addr}");
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let console = console.map(|console| {

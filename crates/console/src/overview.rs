@@ -22,7 +22,7 @@ pub(crate) async fn overview(State(state): State<AppState>) -> ApiResult {
     let config = &broker.config;
     let controller = broker.active_controller();
     // Every registered broker, live or not, with the partitions it leads.
-    let listener = &config.listener_name;
+    let listener = &config.inter_broker_listener;
     let brokers: Vec<_> = metadata
         .brokers
         .values()

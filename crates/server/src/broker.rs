@@ -401,9 +401,13 @@ impl Broker {
         self.quorum.as_ref().and_then(|q| q.leader()).and_then(|id| i32::try_from(id).ok())
     }
 
-    /// The unfenced brokers, with their endpoint on the listener this broker serves.
+    /// The unfenced brokers, with their endpoint on the inter-broker listener.
     pub fn live_brokers(&self) -> Vec<LiveBroker> {
-        let listener = &self.config.listener_name;
+        self.live_brokers_on(&self.config.inter_broker_listener)
+    }
+
+    /// The unfenced brokers, with their endpoint on `listener` (a client's, for its answers).
+    pub fn live_brokers_on(&self, listener: &str) -> Vec<LiveBroker> {
         self.image()
             .live_brokers()
             .filter_map(|b| {
@@ -423,18 +427,19 @@ impl Broker {
             .unwrap_or(-1)
     }
 
-    /// The broker that coordinates `group`: the leader of its `__consumer_offsets` partition.
-    pub fn group_coordinator(&self, group: &str) -> Result<LiveBroker, ApiError> {
-        self.coordinator_of(OFFSETS_TOPIC, self.groups.partition_for(group))
+    /// The broker that coordinates `group`: the leader of its `__consumer_offsets` partition,
+    /// with its endpoint on `listener`.
+    pub fn group_coordinator(&self, group: &str, listener: &str) -> Result<LiveBroker, ApiError> {
+        self.coordinator_of(OFFSETS_TOPIC, self.groups.partition_for(group), listener)
     }
 
     /// The broker coordinating a transactional id: the leader of its `__transaction_state`
     /// partition.
-    pub fn transaction_coordinator(&self, transactional_id: &str) -> Result<LiveBroker, ApiError> {
-        self.coordinator_of(TRANSACTION_STATE_TOPIC, self.transactions.partition_for(transactional_id))
+    pub fn transaction_coordinator(&self, transactional_id: &str, listener: &str) -> Result<LiveBroker, ApiError> {
+        self.coordinator_of(TRANSACTION_STATE_TOPIC, self.transactions.partition_for(transactional_id), listener)
     }
 
-    fn coordinator_of(&self, topic: &str, partition: i32) -> Result<LiveBroker, ApiError> {
+    fn coordinator_of(&self, topic: &str, partition: i32, listener: &str) -> Result<LiveBroker, ApiError> {
         let leader = self.image().topic(topic).and_then(|t| t.partition(partition)).map(|p| p.leader);
         let unavailable = || {
             ApiError::new(
@@ -443,7 +448,7 @@ impl Broker {
             )
         };
         let leader = leader.ok_or_else(unavailable)?;
-        self.live_brokers().into_iter().find(|b| b.node_id == leader).ok_or_else(unavailable)
+        self.live_brokers_on(listener).into_iter().find(|b| b.node_id == leader).ok_or_else(unavailable)
     }
 
     /// NOT_COORDINATOR unless this broker leads `group`'s `__consumer_offsets` partition (a
@@ -544,14 +549,19 @@ impl Broker {
     }
 
     /// KIP-951's hint for a client that asked the wrong broker: the partition's leader and
-    /// leader epoch now, and that leader's endpoint on this listener if it is live.
-    pub fn current_leader(&self, topic_id: &Uuid, index: i32) -> Option<(i32, i32, Option<LiveBroker>)> {
+    /// leader epoch now, and that leader's endpoint on `listener` if it is live.
+    pub fn current_leader(
+        &self,
+        topic_id: &Uuid,
+        index: i32,
+        listener: &str,
+    ) -> Option<(i32, i32, Option<LiveBroker>)> {
         let (leader, epoch) = {
             let image = self.image();
             let p = image.topic_by_id(topic_id)?.partition(index)?;
             (p.leader, p.leader_epoch)
         };
-        let endpoint = self.live_brokers().into_iter().find(|b| b.node_id == leader);
+        let endpoint = self.live_brokers_on(listener).into_iter().find(|b| b.node_id == leader);
         Some((leader, epoch, endpoint))
     }
 

@@ -3,8 +3,8 @@
 //!
 //! Keys fall into four groups: those Brook uses; those a KRaft `server.properties` carries that
 //! Brook does not need (accepted with a warning naming them); features Brook does not have yet
-//! (TLS/SASL listeners: start-up stops with an error naming the key); and unknown keys (warned
-//! about, as Kafka does).
+//! (start-up stops with an error naming the key); and unknown keys (warned about, as Kafka
+//! does). Listener keys, TLS's and SASL's included, are read in `listeners`.
 //!
 //! The cluster keys are KRaft's: `process.roles`, `node.id`, `controller.quorum.voters`
 //! (`id@host:port,...`), `controller.listener.names` and a listener of that name in
@@ -21,6 +21,10 @@ use brook_log::{LogConfig, TimestampType};
 use crate::group::GroupConfig;
 use crate::read_replica::ReplicaSelector;
 use crate::transactions::TxnConfig;
+
+mod listeners;
+
+pub use listeners::{Listener, SecurityProtocol};
 
 /// Why a configuration cannot start a broker.
 #[derive(Debug, thiserror::Error)]
@@ -43,11 +47,12 @@ pub struct BrokerConfig {
     pub node_id: i32,
     /// `process.roles`: whether this node is a broker, a controller (a quorum voter), or both.
     pub roles: Roles,
-    /// Where Kafka clients connect: the first listener in `listeners` that is not a controller
-    /// listener.
-    pub listen: SocketAddr,
-    /// That listener's name (`PLAINTEXT`, `INTERNAL`, ...), under which this broker registers.
-    pub listener_name: String,
+    /// Where Kafka clients connect: the listeners in `listeners` that are not controller
+    /// listeners, in order. A broker has at least one; a controller-only node none.
+    pub listeners: Vec<Listener>,
+    /// `inter.broker.listener.name`: the listener other brokers reach this one on (Kafka's
+    /// default here: the first listener).
+    pub inter_broker_listener: String,
     /// The controller listener (`controller.listener.names`), where the quorum and brokers reach
     /// this node's controller, and its name.
     pub controller_listen: Option<SocketAddr>,
@@ -79,9 +84,6 @@ pub struct BrokerConfig {
     pub leader_imbalance_check_interval_ms: u64,
     /// `broker.rack`, for rack-aware replica placement.
     pub rack: Option<String>,
-    /// The host and port clients are told to connect to (`advertised.listeners`).
-    pub advertised_host: String,
-    pub advertised_port: u16,
     /// `log.dirs` (or `log.dir`): the first holds the metadata log too.
     pub log_dirs: Vec<PathBuf>,
     /// `num.partitions` for auto-created topics and CreateTopics with -1.
@@ -123,8 +125,12 @@ impl Default for BrokerConfig {
             explicit: BTreeSet::new(),
             node_id: 1,
             roles: Roles { broker: true, controller: true },
-            listen: "127.0.0.1:9092".parse().expect("valid address"),
-            listener_name: "PLAINTEXT".into(),
+            listeners: vec![Listener::plaintext(
+                "PLAINTEXT",
+                "127.0.0.1:9092".parse().expect("valid address"),
+                "localhost",
+            )],
+            inter_broker_listener: "PLAINTEXT".into(),
             controller_listen: None,
             controller_listener_name: "CONTROLLER".into(),
             quorum_voters: BTreeMap::new(),
@@ -139,8 +145,6 @@ impl Default for BrokerConfig {
             auto_leader_rebalance: true,
             leader_imbalance_check_interval_ms: 300_000,
             rack: None,
-            advertised_host: "localhost".into(),
-            advertised_port: 9092,
             log_dirs: vec![PathBuf::from("./brook-data")],
             num_partitions: 1,
             default_replication_factor: 1,
@@ -220,7 +224,6 @@ impl Default for ConsoleConfig {
 
 /// Keys a KRaft `server.properties` carries that one broker accepts without using.
 const ACCEPTED_UNUSED: &[&str] = &[
-    "inter.broker.listener.name",
     "num.network.threads",
     "num.io.threads",
     "socket.send.buffer.bytes",
@@ -254,6 +257,7 @@ impl BrokerConfig {
         let mut advertised: Option<String> = None;
         let mut controller_names = vec!["CONTROLLER".to_string()];
         let mut protocols: BTreeMap<String, String> = BTreeMap::new();
+        let mut inter_broker: Option<String> = None;
         let mut bootstrap_controllers: Option<String> = None;
         for (key, value) in props {
             let v = value.as_str();
@@ -266,7 +270,11 @@ impl BrokerConfig {
                 "controller.listener.names" => {
                     controller_names = v.split(',').map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect()
                 }
-                "listener.security.protocol.map" => protocols = parse_protocol_map(key, v)?,
+                "listener.security.protocol.map" => protocols = listeners::parse_protocol_map(key, v)?,
+                "inter.broker.listener.name" => inter_broker = Some(v.to_string()),
+                "security.inter.broker.protocol" if v != "PLAINTEXT" => {
+                    return Err(invalid(key, "name the inter-broker listener with inter.broker.listener.name instead"));
+                }
                 "controller.quorum.election.timeout.ms" => {
                     c.quorum_election_timeout_ms = positive(key, parse(key, v)?)?
                 }
@@ -392,12 +400,8 @@ impl BrokerConfig {
                         if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
                 }
                 "console.sample.interval.ms" => c.console.sample_interval_ms = positive(key, parse(key, v)?)?,
-                "ssl.keystore.location" | "ssl.truststore.location" | "ssl.client.auth" => {
-                    return Err(ConfigError::Unsupported { key: key.clone(), feature: "TLS" });
-                }
-                k if k.starts_with("sasl.") => {
-                    return Err(ConfigError::Unsupported { key: key.clone(), feature: "SASL" });
-                }
+                k if listeners::security_key(k) == Some(true) => {}
+                k if listeners::security_key(k) == Some(false) => c.ignored_keys.push(key.clone()),
                 k if ACCEPTED_UNUSED.contains(&k) => c.ignored_keys.push(key.clone()),
                 _ => c.ignored_keys.push(key.clone()),
             }
@@ -408,23 +412,27 @@ impl BrokerConfig {
         if let Some(ms) = roll_ms {
             c.log.segment_ms = ms;
         }
-        let mut broker_listener = false;
         c.controller_listener_name = controller_names.first().cloned().unwrap_or_else(|| "CONTROLLER".into());
         if let Some(value) = &listeners {
-            let parsed = parse_listeners("listeners", value, &controller_names, &protocols)?;
-            match parsed.broker {
-                Some((name, addr)) => {
-                    broker_listener = true;
-                    c.listener_name = name;
-                    c.listen = addr;
-                }
-                None if c.roles.broker => {
-                    return Err(invalid("listeners", "a broker needs a listener that is not a controller listener"));
-                }
-                None => {}
+            let parsed =
+                listeners::parse_listeners(value, advertised.as_deref(), &controller_names, &protocols, props)?;
+            if parsed.broker.is_empty() && c.roles.broker {
+                return Err(invalid("listeners", "a broker needs a listener that is not a controller listener"));
             }
+            c.listeners = parsed.broker;
             c.controller_listen = parsed.controller;
+        } else if let Some(a) = &advertised {
+            let (host, port) = parse_host_port("advertised.listeners", a)?;
+            let default = &mut c.listeners[0];
+            (default.advertised_host, default.advertised_port) = (host, port);
         }
+        c.inter_broker_listener = match inter_broker {
+            Some(name) if c.listeners.iter().any(|l| l.name == name) => name,
+            Some(name) => {
+                return Err(invalid("inter.broker.listener.name", &format!("{name} is not a listener in listeners")));
+            }
+            None => c.listeners.first().map(|l| l.name.clone()).unwrap_or_default(),
+        };
         if c.quorum_voters.is_empty()
             && let Some(servers) = bootstrap_controllers
         {
@@ -436,19 +444,27 @@ impl BrokerConfig {
                 ));
             }
         }
-        c.check_cluster_keys(broker_listener)?;
-        let (host, port) = match advertised {
-            Some(a) => parse_host_port("advertised.listeners", &a)?,
-            None if listeners.is_some() => (advertised_host_for(&c.listen), c.listen.port()),
-            None => ("localhost".to_string(), c.listen.port()),
-        };
-        c.advertised_host = host;
-        c.advertised_port = port;
+        c.check_cluster_keys(listeners.is_some() && !c.listeners.is_empty())?;
+        if !c.quorum_voters.is_empty() && c.roles.broker && c.inter_broker().protocol != SecurityProtocol::Plaintext {
+            return Err(ConfigError::Unsupported {
+                key: "inter.broker.listener.name".into(),
+                feature: "replication between brokers over TLS or SASL",
+            });
+        }
         Ok(c)
     }
 }
 
 impl BrokerConfig {
+    /// The listener other brokers connect to (`inter.broker.listener.name`).
+    pub fn inter_broker(&self) -> &Listener {
+        self.listener(&self.inter_broker_listener).unwrap_or(&self.listeners[0])
+    }
+
+    pub fn listener(&self, name: &str) -> Option<&Listener> {
+        self.listeners.iter().find(|l| l.name == name)
+    }
+
     /// A node's roles, voters and listeners must fit together (Kafka's KafkaConfig checks).
     fn check_cluster_keys(&self, broker_listener: bool) -> Result<(), ConfigError> {
         let voters = "controller.quorum.voters";
@@ -531,60 +547,6 @@ fn parse_voters(key: &str, value: &str) -> Result<BTreeMap<i32, String>, ConfigE
     Ok(voters)
 }
 
-/// `listener.security.protocol.map`: `NAME:PROTOCOL` pairs.
-fn parse_protocol_map(key: &str, value: &str) -> Result<BTreeMap<String, String>, ConfigError> {
-    let mut map = BTreeMap::new();
-    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-        let (name, protocol) =
-            entry.split_once(':').ok_or_else(|| invalid(key, &format!("{entry:?} is not NAME:PROTOCOL")))?;
-        map.insert(name.trim().to_string(), protocol.trim().to_string());
-    }
-    Ok(map)
-}
-
-/// The listeners this node opens.
-struct Listeners {
-    /// The Kafka clients' listener: its name and address.
-    broker: Option<(String, SocketAddr)>,
-    controller: Option<SocketAddr>,
-}
-
-/// `listeners`: `NAME://host:port` entries. A name's protocol comes from the protocol map,
-/// else is the name itself (Kafka's default map: PLAINTEXT, SSL, SASL_*); only PLAINTEXT is
-/// served. The first non-controller listener takes Kafka clients.
-fn parse_listeners(
-    key: &str,
-    value: &str,
-    controller_names: &[String],
-    protocols: &BTreeMap<String, String>,
-) -> Result<Listeners, ConfigError> {
-    let mut out = Listeners { broker: None, controller: None };
-    for listener in value.split(',').map(str::trim).filter(|l| !l.is_empty()) {
-        let (name, address) = listener.split_once("://").ok_or_else(|| invalid(key, "expected NAME://host:port"))?;
-        let protocol = protocols.get(name).map(String::as_str).unwrap_or(match name {
-            "SSL" | "SASL_SSL" | "SASL_PLAINTEXT" => name,
-            _ => "PLAINTEXT",
-        });
-        match protocol {
-            "PLAINTEXT" => {}
-            "SSL" | "SASL_SSL" => return Err(ConfigError::Unsupported { key: key.into(), feature: "TLS listeners" }),
-            "SASL_PLAINTEXT" => return Err(ConfigError::Unsupported { key: key.into(), feature: "SASL listeners" }),
-            other => {
-                return Err(invalid("listener.security.protocol.map", &format!("unknown security protocol {other}")));
-            }
-        }
-        let (host, port) = parse_host_port(key, address)?;
-        let host = if host.is_empty() { "0.0.0.0".to_string() } else { host };
-        let addr = resolve(key, &host, port)?;
-        if controller_names.iter().any(|n| n == name) {
-            out.controller.get_or_insert(addr);
-        } else if out.broker.is_none() {
-            out.broker = Some((name.to_string(), addr));
-        }
-    }
-    Ok(out)
-}
-
 /// Java `.properties` lines: `key=value` or `key: value`, `#` and `!` comments, `\` continues.
 fn parse_properties(text: &str) -> BTreeMap<String, String> {
     let mut props = BTreeMap::new();
@@ -625,10 +587,6 @@ fn resolve(key: &str, host: &str, port: u16) -> Result<SocketAddr, ConfigError> 
         .map_err(|e| invalid(key, &e.to_string()))?
         .next()
         .ok_or_else(|| invalid(key, "host does not resolve"))
-}
-
-fn advertised_host_for(listen: &SocketAddr) -> String {
-    if listen.ip().is_unspecified() { "localhost".to_string() } else { listen.ip().to_string() }
 }
 
 fn parse<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError> {
@@ -691,14 +649,14 @@ log.retention.hours=168
 log.segment.bytes=1073741824
 ";
         let c = BrokerConfig::from_properties(text, &[]).expect("valid");
-        assert_eq!(c.listen.port(), 9092);
-        assert_eq!(c.advertised_host, "localhost");
+        assert_eq!(c.listeners.len(), 1);
+        assert_eq!((c.listeners[0].addr.port(), c.listeners[0].advertised_host.as_str()), (9092, "localhost"));
         assert_eq!(c.num_partitions, 3);
         assert_eq!(c.log_dirs, vec![PathBuf::from("/tmp/kraft-combined-logs")]);
         assert_eq!(c.log.retention_ms, 168 * 3_600_000);
         assert_eq!(c.quorum_voters, BTreeMap::from([(1, "localhost:9093".to_string())]));
         assert_eq!(c.controller_listen.map(|a| a.port()), Some(9093));
-        assert_eq!(c.listener_name, "PLAINTEXT");
+        assert_eq!((c.listeners[0].name.as_str(), c.inter_broker_listener.as_str()), ("PLAINTEXT", "PLAINTEXT"));
         assert!(c.ignored_keys.is_empty(), "{:?}", c.ignored_keys);
     }
 
@@ -718,7 +676,7 @@ broker.session.timeout.ms=3000
 broker.rack=eu-1a
 ";
         let c = BrokerConfig::from_properties(text, &[]).expect("valid");
-        assert_eq!((c.node_id, c.listener_name.as_str(), c.listen.port()), (2, "INTERNAL", 9192));
+        assert_eq!((c.node_id, c.inter_broker().name.as_str(), c.inter_broker().addr.port()), (2, "INTERNAL", 9192));
         assert_eq!(c.controller_listen.map(|a| a.port()), Some(9193));
         assert_eq!(c.quorum_voters.len(), 3);
         assert_eq!((c.broker_heartbeat_interval_ms, c.broker_session_timeout_ms), (500, 3000));
@@ -736,7 +694,18 @@ broker.rack=eu-1a
         refuse(&["process.roles=broker"], "controller.quorum.voters");
         refuse(&["process.roles=controller"], "listeners");
         refuse(&["process.roles=leader"], "process.roles");
-        refuse(&["listener.security.protocol.map=INTERNAL:SSL,CONTROLLER:PLAINTEXT"], "listeners");
+        refuse(&["listener.security.protocol.map=INTERNAL:SSL,CONTROLLER:PLAINTEXT"], "ssl.keystore.location");
+        refuse(&["listener.security.protocol.map=INTERNAL:PLAINTEXT,CONTROLLER:SSL"], "listener.security.protocol.map");
+        refuse(&["listener.security.protocol.map=INTERNAL:TLS"], "listener.security.protocol.map");
+        // Replication over TLS is not built: a cluster's inter-broker listener stays plaintext.
+        refuse(
+            &[
+                "listeners=INTERNAL://127.0.0.1:9192,CONTROLLER://127.0.0.1:9193,SSL://127.0.0.1:9194",
+                "ssl.keystore.location=/k.pem",
+                "inter.broker.listener.name=SSL",
+            ],
+            "inter.broker.listener.name",
+        );
 
         // KRaft's isolated mode: a controller listens only as a controller; a broker-only
         // node is not a voter and needs no controller listener.
@@ -755,15 +724,94 @@ broker.rack=eu-1a
         assert_eq!(broker.controller_listen, None);
     }
 
-    /// Overrides win over the file; TLS and SASL stop start-up naming the key.
+    /// Several listeners, each advertised under its name, TLS keys per listener; mistakes name
+    /// their key.
+    #[test]
+    fn listeners_and_tls_keys() {
+        let text = "\
+listeners=PLAINTEXT://127.0.0.1:9092,EXTERNAL://0.0.0.0:9094,SSL://127.0.0.1:9093
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,EXTERNAL:SSL,SSL:SSL
+advertised.listeners=EXTERNAL://broker.example.com:19094
+inter.broker.listener.name=PLAINTEXT
+ssl.keystore.location=/etc/brook/server.pem
+ssl.truststore.location=/etc/brook/ca.pem
+ssl.client.auth=required
+listener.name.external.ssl.client.auth=none
+listener.name.external.ssl.keystore.location=/etc/brook/external.p12
+listener.name.external.ssl.keystore.type=PKCS12
+listener.name.external.ssl.keystore.password=secret
+ssl.endpoint.identification.algorithm=https
+";
+        let c = BrokerConfig::from_properties(text, &[]).expect("valid");
+        let summary: Vec<_> = c
+            .listeners
+            .iter()
+            .map(|l| (l.name.as_str(), l.protocol, l.advertised_host.as_str(), l.advertised_port))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("PLAINTEXT", SecurityProtocol::Plaintext, "127.0.0.1", 9092),
+                ("EXTERNAL", SecurityProtocol::Ssl, "broker.example.com", 19094),
+                ("SSL", SecurityProtocol::Ssl, "127.0.0.1", 9093),
+            ]
+        );
+        use brook_security::keystore::{StoreSource, StoreType};
+        use brook_security::tls::ClientAuth;
+        let external = c.listener("EXTERNAL").and_then(|l| l.tls.as_ref()).expect("TLS settings");
+        assert_eq!(external.client_auth, ClientAuth::None);
+        assert!(
+            matches!(&external.keystore, StoreSource::File { path, store_type: Some(StoreType::Pkcs12), password: Some(_) }
+            if path.ends_with("external.p12"))
+        );
+        let ssl = c.listener("SSL").and_then(|l| l.tls.as_ref()).expect("TLS settings");
+        assert_eq!(ssl.client_auth, ClientAuth::Required);
+        assert!(
+            matches!(&ssl.keystore, StoreSource::File { path, store_type: None, .. } if path.ends_with("server.pem"))
+        );
+        assert!(!format!("{c:?}").contains("secret"), "passwords stay out of Debug output");
+        assert_eq!(c.ignored_keys, vec!["ssl.endpoint.identification.algorithm".to_string()]);
+
+        let refuse = |overrides: &[&str], key: &str| {
+            let overrides: Vec<String> = overrides.iter().map(|o| o.to_string()).collect();
+            let err = BrokerConfig::from_properties(text, &overrides).expect_err(key);
+            assert!(err.to_string().starts_with(key), "{err}");
+        };
+        refuse(&["advertised.listeners=OTHER://h:1"], "advertised.listeners");
+        refuse(&["inter.broker.listener.name=OTHER"], "inter.broker.listener.name");
+        refuse(&["listeners=PLAINTEXT://:1,PLAINTEXT://:2"], "listeners");
+        refuse(&["ssl.client.auth=sometimes"], "ssl.client.auth");
+        refuse(&["ssl.truststore.location="], "ssl.client.auth");
+        refuse(&["ssl.enabled.protocols=TLSv1.1"], "ssl.enabled.protocols");
+        refuse(&["ssl.principal.mapping.rules=RULE:x"], "ssl.principal.mapping.rules");
+        refuse(&["ssl.keystore.certificate.chain=-----BEGIN"], "ssl.keystore.location");
+    }
+
+    /// Overrides win over the file; a SASL listener needs mechanisms Brook serves and users.
     #[test]
     fn overrides_and_unsupported() {
         let c = BrokerConfig::from_properties("num.partitions=2\n", &["num.partitions=5".into()]).expect("valid");
         assert_eq!(c.num_partitions, 5);
-        let err = BrokerConfig::from_properties("listeners=SSL://:9093\n", &[]).expect_err("TLS");
-        assert!(err.to_string().contains("listeners"), "{err}");
-        let err = BrokerConfig::from_properties("sasl.enabled.mechanisms=PLAIN\n", &[]).expect_err("SASL");
-        assert!(err.to_string().contains("sasl.enabled.mechanisms"), "{err}");
+        let err = BrokerConfig::from_properties("listeners=SSL://:9093\n", &[]).expect_err("TLS without a keystore");
+        assert!(err.to_string().starts_with("ssl.keystore.location"), "{err}");
+        let sasl = "listeners=SASL_PLAINTEXT://127.0.0.1:9092\n";
+        let c = BrokerConfig::from_properties(
+            sasl,
+            &["sasl.enabled.mechanisms=PLAIN".into(), "sasl.plain.users=a:b".into()],
+        )
+        .expect("a PLAIN listener");
+        assert_eq!(c.listeners[0].sasl.as_ref().map(|s| s.mechanism_names()), Some(vec!["PLAIN"]));
+        for (overrides, key) in [
+            (vec![], "sasl.enabled.mechanisms"),
+            (vec!["sasl.enabled.mechanisms=GSSAPI"], "sasl.enabled.mechanisms"),
+            (vec!["sasl.enabled.mechanisms=PLAIN"], "sasl.plain.users"),
+            (vec!["sasl.enabled.mechanisms=PLAIN", "sasl.plain.users=nopassword"], "sasl.plain.users"),
+            (vec!["sasl.enabled.mechanisms=PLAIN", "plain.sasl.jaas.config=Other required;"], "plain.sasl.jaas.config"),
+        ] {
+            let overrides: Vec<String> = overrides.into_iter().map(String::from).collect();
+            let err = BrokerConfig::from_properties(sasl, &overrides).expect_err(key);
+            assert!(err.to_string().starts_with(key), "{err}");
+        }
         let err = BrokerConfig::from_properties("num.partitions=zero\n", &[]).expect_err("bad number");
         assert!(err.to_string().starts_with("num.partitions"), "{err}");
         assert!(BrokerConfig::from_properties("", &["novalue".into()]).is_err());

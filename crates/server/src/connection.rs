@@ -1,42 +1,95 @@
-//! One client connection: frames in, responses out in request order.
+//! One client connection: a TLS handshake on a TLS listener, then frames in, responses out in
+//! request order.
 //!
 //! Requests are read and dispatched one after another (so appends happen in request order);
 //! their replies may wait (acks=all, fetch long-polls) while later requests are read, up to
 //! `MAX_IN_FLIGHT`, and are written back strictly in the order the requests came.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use futures::stream::FuturesOrdered;
 use futures::{FutureExt, StreamExt};
 use kafka_protocol::messages::{ApiKey, ResponseKind};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
+use brook_security::principal::{self, ANONYMOUS};
+
+use crate::authentication::{Gate, SaslState};
 use crate::broker::Broker;
 use crate::codec::{self, DecodeError};
 use crate::handlers::{self, api_versions};
+use crate::session::{ListenerContext, Session};
 
 /// Requests read ahead of their responses per connection. Kafka's clients pipeline up to 5
 /// produce requests; fetches and metadata add a few.
 const MAX_IN_FLIGHT: usize = 16;
 /// Initial read buffer; it grows to the largest frame seen.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
+/// How long a connection lingers after a failed SASL authentication, reading and dropping what
+/// the client still sends (Kafka's `connection.failed.authentication.delay.ms`): the client
+/// reads the refusal instead of a reset, and guessing passwords is slowed.
+const FAILED_AUTHENTICATION_DELAY: Duration = Duration::from_millis(100);
+/// How long a client has to finish its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub(crate) async fn serve(stream: TcpStream, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn serve(
+    stream: TcpStream,
+    listener: Arc<ListenerContext>,
+    broker: Arc<Broker>,
+    shutdown: watch::Receiver<bool>,
+) {
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     let client_host = stream.peer_addr().map(|a| format!("/{}", a.ip())).unwrap_or_default();
     let _ = stream.set_nodelay(true);
     let _open = broker.stats.connection_opened();
-    debug!(%peer, "connection accepted");
-    let (mut reader, mut writer) = stream.into_split();
+    debug!(%peer, listener = %listener.name, "connection accepted");
+    let session =
+        |principal: String| Session { client_host: client_host.clone(), listener: listener.name.clone(), principal };
+    let sasl = listener.sasl.clone().map(SaslState::new);
+    let Some(tls) = &listener.tls else {
+        return run(stream, session(ANONYMOUS.into()), sasl, &peer, broker.clone(), shutdown).await;
+    };
+    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, TlsAcceptor::from(tls.config()).accept(stream)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => return info!(%peer, listener = %listener.name, error = %e, "TLS handshake failed"),
+        Err(_) => return info!(%peer, listener = %listener.name, "TLS handshake timed out"),
+    };
+    // A client certificate names the principal (`ssl.principal.mapping.rules`).
+    let subject = stream.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| principal::subject_name(c));
+    let principal = match subject {
+        None => ANONYMOUS.to_string(),
+        Some(None) => return info!(%peer, "closing connection: the client certificate's subject cannot be read"),
+        Some(Some(subject)) => match tls.settings().principal_mapper.name(&subject) {
+            Ok(name) => name,
+            Err(e) => return info!(%peer, error = %e, "closing connection: authentication failed"),
+        },
+    };
+    debug!(%peer, %principal, "TLS client authenticated");
+    run(stream, session(principal), sasl, &peer, broker.clone(), shutdown).await
+}
+
+/// Serves requests on an established (and, on a TLS listener, encrypted) connection; on a
+/// SASL listener, `sasl` lets requests through once the client authenticated.
+async fn run<S: AsyncRead + AsyncWrite>(
+    stream: S,
+    mut session: Session,
+    mut sasl: Option<SaslState>,
+    peer: &str,
+    broker: Arc<Broker>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let mut buf = BytesMut::with_capacity(READ_BUFFER_BYTES);
     let mut pending = FuturesOrdered::new();
     let max_frame = broker.config.socket_request_max_bytes;
     let mut closing = false;
+    let mut failed_authentication = false;
     // Set after a request that must be answered before the next is read (`Dispatched::hold`).
     let mut barrier = false;
     loop {
@@ -49,8 +102,26 @@ pub(crate) async fn serve(stream: TcpStream, broker: Arc<Broker>, mut shutdown: 
                     Ok(request) => {
                         let (api_key, version, correlation_id) =
                             (request.api_key, request.version(), request.header.correlation_id);
+                        match sasl.as_mut().map_or(Gate::Serve, |s| s.gate(&request, &mut session.principal)) {
+                            Gate::Serve => {}
+                            Gate::Answer { response, close } => {
+                                let answer = (api_key, version, correlation_id, Some(*response));
+                                pending.push_back(futures::future::ready(answer).boxed());
+                                closing |= close;
+                                failed_authentication |= close;
+                                if close {
+                                    info!(%peer, "closing connection: SASL authentication failed");
+                                }
+                                continue;
+                            }
+                            Gate::Close(reason) => {
+                                info!(%peer, %reason, "closing connection");
+                                closing = true;
+                                continue;
+                            }
+                        }
                         let started = Instant::now();
-                        let dispatched = handlers::dispatch(&broker, request, &client_host);
+                        let dispatched = handlers::dispatch(&broker, request, &session);
                         let reply = dispatched.reply;
                         let broker = broker.clone();
                         pending.push_back(
@@ -103,7 +174,8 @@ pub(crate) async fn serve(stream: TcpStream, broker: Arc<Broker>, mut shutdown: 
                 let Some(body) = reply else { continue };
                 match codec::encode_response(api_key, version, correlation_id, &body) {
                     Ok(bytes) => {
-                        if let Err(e) = writer.write_all(&bytes).await {
+                        // A TLS stream holds written records until flushed.
+                        if let Err(e) = async { writer.write_all(&bytes).await?; writer.flush().await }.await {
                             debug!(%peer, error = %e, "write failed");
                             break;
                         }
@@ -120,4 +192,11 @@ pub(crate) async fn serve(stream: TcpStream, broker: Arc<Broker>, mut shutdown: 
             }
         }
     }
+    if failed_authentication {
+        let mut sink = [0u8; 4096];
+        let drain = async { while reader.read(&mut sink).await.is_ok_and(|n| n > 0) {} };
+        let _ = tokio::time::timeout(FAILED_AUTHENTICATION_DELAY, drain).await;
+    }
+    // A TLS client is told the connection ends (close_notify) after the last answer.
+    let _ = writer.shutdown().await;
 }

@@ -2,7 +2,9 @@
 //! `brook-controller` (through the `brook-quorum` voter every node runs).
 //!
 //! - `server`: the accept loop, background tasks (retention) and clean shutdown.
-//! - `connection`: one client connection; frames in, responses out in request order.
+//! - `connection`: one client connection; TLS, then frames in, responses out in request order.
+//! - `session`: who a connection's client is, and through which listener it came;
+//!   `authentication`: SASL on a connection.
 //! - `codec`: frames to typed requests and responses back (pure, no I/O).
 //! - `handlers`: one module per Kafka API, and `dispatch`.
 //! - `broker`: the broker's state: its metadata image, its partitions, its registration.
@@ -17,6 +19,7 @@
 //! - `stats`: request, connection and per-partition traffic figures for `/metrics`.
 //! - `config`: `server.properties` with Kafka's keys; `topic_config`: topic-level configs.
 
+mod authentication;
 pub mod broker;
 pub mod codec;
 pub mod config;
@@ -33,6 +36,7 @@ pub mod read_replica;
 pub mod records;
 pub mod replica;
 pub mod server;
+pub mod session;
 pub mod stats;
 pub mod topic_config;
 pub mod transactions;

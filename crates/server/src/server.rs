@@ -9,7 +9,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use futures::StreamExt;
+use futures::stream::{self, BoxStream};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::{info, warn};
@@ -18,6 +20,7 @@ use crate::broker::Broker;
 use crate::config::BrokerConfig;
 use crate::connection;
 use crate::group::GroupCoordinator;
+use crate::session::ListenerContext;
 use crate::transactions::TransactionCoordinator;
 
 /// Open connections at once (Kafka's `max.connections` is unlimited; the file-descriptor limit
@@ -29,30 +32,44 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// A started node: where it listens, and the handle to stop it. A controller-only node has
 /// no Kafka listener.
 pub struct Server {
+    /// The first Kafka listener's address.
     pub local_addr: Option<SocketAddr>,
+    /// Every Kafka listener: its name, protocol and address.
+    pub listeners: Vec<(String, &'static str, SocketAddr)>,
     /// Where the quorum and brokers reach this node's controller, if it has a listener.
     pub controller_addr: Option<SocketAddr>,
     broker: Arc<Broker>,
-    listener: Option<TcpListener>,
+    sockets: Vec<(Arc<ListenerContext>, TcpListener)>,
 }
 
 impl Server {
-    /// Opens the data and binds the listener.
+    /// Opens the data and binds the listeners, reading their TLS keys first.
     pub async fn bind(mut config: BrokerConfig) -> anyhow::Result<Server> {
         for key in &config.ignored_keys {
             warn!(key, "configuration key accepted but not used by Brook");
         }
-        let listener = match config.roles.broker {
-            true => Some(TcpListener::bind(config.listen).await?),
-            false => None,
-        };
-        let local_addr = listener.as_ref().map(TcpListener::local_addr).transpose()?;
-        // Listening on port 0 picks a free port: clients must be told the real one.
-        if config.advertised_port == 0
-            && let Some(addr) = local_addr
-        {
-            config.advertised_port = addr.port();
+        let mut sockets = Vec::new();
+        let mut listeners = Vec::new();
+        for listener in config.listeners.iter_mut().filter(|_| config.roles.broker) {
+            let tls = match &listener.tls {
+                Some(settings) => Some(brook_security::tls::ReloadingTls::new(settings.clone())?),
+                None => None,
+            };
+            let socket = TcpListener::bind(listener.addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {} (listener {}): {e}", listener.addr, listener.name))?;
+            let addr = socket.local_addr()?;
+            // Listening on port 0 picks a free port: clients must be told the real one.
+            if listener.advertised_port == 0 {
+                listener.advertised_port = addr.port();
+            }
+            listeners.push((listener.name.clone(), listener.protocol.name(), addr));
+            let sasl = listener.sasl.clone().map(Arc::new);
+            let context =
+                ListenerContext { name: listener.name.as_str().into(), protocol: listener.protocol, tls, sasl };
+            sockets.push((Arc::new(context), socket));
         }
+        let local_addr = listeners.first().map(|l| l.2);
         let controller_listener = match config.controller_listen {
             Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
                 anyhow::anyhow!("cannot listen on the controller listener {addr} (controller.listener.names): {e}")
@@ -61,7 +78,7 @@ impl Server {
         };
         let controller_addr = controller_listener.as_ref().map(TcpListener::local_addr).transpose()?;
         let broker = Broker::open(config, controller_listener).await?;
-        Ok(Server { local_addr, controller_addr, broker, listener })
+        Ok(Server { local_addr, listeners, controller_addr, broker, sockets })
     }
 
     /// The broker this server serves, for the console that runs beside it.
@@ -71,7 +88,7 @@ impl Server {
 
     /// Serves until `shutdown` completes, then shuts down cleanly.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let Server { local_addr, broker, listener, .. } = self;
+        let Server { listeners, broker, sockets, .. } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
         let mut connections = JoinSet::new();
@@ -91,12 +108,13 @@ impl Server {
             leaving.controlled_shutdown().await;
         };
         tokio::pin!(shutdown);
-        let Some(listener) = listener else {
+        if sockets.is_empty() {
             // A controller-only node: its quorum and controller run until shutdown.
             shutdown.await;
             return stop(broker, stop_tx, connections, retention, group_timers, cleaner).await;
-        };
-        info!(address = ?local_addr, "accepting connections");
+        }
+        info!(?listeners, "accepting connections");
+        let mut accepts = accepts(sockets);
         let mut backoff = Duration::from_millis(5);
         loop {
             let permit = tokio::select! {
@@ -104,12 +122,12 @@ impl Server {
                 _ = &mut shutdown => break,
             };
             tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => {
+                Some((listener, accepted)) = accepts.next() => match accepted {
+                    Ok(stream) => {
                         backoff = Duration::from_millis(5);
                         let (broker, stop) = (broker.clone(), stop_rx.clone());
                         connections.spawn(async move {
-                            connection::serve(stream, broker, stop).await;
+                            connection::serve(stream, listener, broker, stop).await;
                             drop(permit);
                         });
                     }
@@ -124,9 +142,23 @@ impl Server {
             }
             while connections.try_join_next().is_some() {}
         }
-        drop(listener);
+        drop(accepts);
         stop(broker, stop_tx, connections, retention, group_timers, cleaner).await
     }
+}
+
+/// The connections every listener accepts, each with the listener it came through.
+fn accepts(
+    sockets: Vec<(Arc<ListenerContext>, TcpListener)>,
+) -> BoxStream<'static, (Arc<ListenerContext>, std::io::Result<TcpStream>)> {
+    stream::select_all(sockets.into_iter().map(|state| {
+        stream::unfold(state, |(listener, socket)| async move {
+            let accepted = socket.accept().await.map(|(stream, _)| stream);
+            Some(((listener.clone(), accepted), (listener, socket)))
+        })
+        .boxed()
+    }))
+    .boxed()
 }
 
 /// Stops the background tasks, lets connections finish their requests, leaves the cluster

@@ -2,6 +2,7 @@
 //! stops it (SIGTERM, then SIGKILL if it lingers) when dropped, also when a test fails.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod certs;
 pub mod clients;
 pub mod cluster;
 pub mod history;

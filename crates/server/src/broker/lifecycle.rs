@@ -50,11 +50,13 @@ impl Broker {
     }
 
     fn endpoints(&self) -> Vec<Endpoint> {
-        vec![Endpoint {
-            name: self.config.listener_name.clone(),
-            host: self.config.advertised_host.clone(),
-            port: self.config.advertised_port,
-        }]
+        // The inter-broker listener first: it is also the fallback for a client on a listener
+        // another broker does not have.
+        let first = self.config.inter_broker();
+        std::iter::once(first)
+            .chain(self.config.listeners.iter().filter(|l| l.name != first.name))
+            .map(|l| Endpoint { name: l.name.clone(), host: l.advertised_host.clone(), port: l.advertised_port })
+            .collect()
     }
 
     /// Registers with the active controller, retrying until one answers: a broker cannot

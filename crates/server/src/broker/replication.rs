@@ -75,7 +75,7 @@ impl Broker {
             let Some(addr) = image
                 .brokers
                 .get(&meta.leader)
-                .and_then(|b| b.endpoint(&self.config.listener_name))
+                .and_then(|b| b.endpoint(&self.config.inter_broker_listener))
                 .map(|e| format!("{}:{}", e.host, e.port))
             else {
                 continue;

@@ -15,8 +15,12 @@ use kafka_protocol::messages::{
 use super::text;
 use crate::broker::Broker;
 
-pub(super) fn describe_cluster(broker: &Arc<Broker>, request: DescribeClusterRequest) -> DescribeClusterResponse {
-    let live = broker.live_brokers();
+pub(super) fn describe_cluster(
+    broker: &Arc<Broker>,
+    request: DescribeClusterRequest,
+    listener: &str,
+) -> DescribeClusterResponse {
+    let live = broker.live_brokers_on(listener);
     let controller = broker.controller_id_for_clients(&live);
     let brokers = live
         .into_iter()

@@ -247,7 +247,13 @@ fn broker_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, ApiError> {
         ("log.dirs".into(), Some(c.log_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(","))),
         (
             "advertised.listeners".into(),
-            Some(format!("{}://{}:{}", c.listener_name, c.advertised_host, c.advertised_port)),
+            Some(
+                c.listeners
+                    .iter()
+                    .map(|l| format!("{}://{}:{}", l.name, l.advertised_host, l.advertised_port))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
         ),
         ("log.flush.on.ack".into(), Some(c.log.flush_on_ack.to_string())),
     ];

@@ -56,7 +56,12 @@ impl Wanted {
     }
 }
 
-pub(super) async fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -> FetchResponse {
+pub(super) async fn handle(
+    broker: &Arc<Broker>,
+    request: FetchRequest,
+    version: i16,
+    listener: Arc<str>,
+) -> FetchResponse {
     let replica_id = if version >= 15 { request.replica_state.replica_id.0 } else { request.replica_id.0 };
     let bound = if replica_id >= 0 { ReadBound::LogEnd } else { ReadBound::HighWatermark };
     // read_committed consumers read below the last stable offset and learn the aborted
@@ -145,7 +150,7 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: FetchRequest, version:
         let (partitions, bytes, errors) = read_all(&wanted, max_bytes, bound, committed);
         let now = tokio::time::Instant::now();
         if bytes >= min_bytes.max(1) || errors || redirects || now >= deadline || watchers.is_empty() {
-            return respond(broker, &fetch, &wanted, topics, partitions, version);
+            return respond(broker, &fetch, &wanted, topics, partitions, version, LeaderHints::on(listener));
         }
         let changed = futures::future::select_all(watchers.iter_mut().map(Watcher::changed));
         match tokio::time::timeout_at(deadline, changed).await {
@@ -153,7 +158,7 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: FetchRequest, version:
             // The deadline passed, or a partition went away (its topic was deleted).
             Ok((Err(_), _, _)) | Err(_) => {
                 let (partitions, _, _) = read_all(&wanted, max_bytes, bound, committed);
-                return respond(broker, &fetch, &wanted, topics, partitions, version);
+                return respond(broker, &fetch, &wanted, topics, partitions, version, LeaderHints::on(listener));
             }
         }
     }
@@ -280,9 +285,9 @@ fn respond(
     topics: Vec<(TopicName, Uuid)>,
     mut partitions: Vec<(usize, PartitionData)>,
     version: i16,
+    mut hints: LeaderHints,
 ) -> FetchResponse {
     count_out(wanted, &partitions);
-    let mut hints = LeaderHints::default();
     if version >= 16 {
         let misdirected = [ResponseError::NotLeaderOrFollower.code(), ResponseError::FencedLeaderEpoch.code()];
         for (w, (_, data)) in wanted.iter().zip(partitions.iter_mut()) {

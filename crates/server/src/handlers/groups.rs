@@ -28,6 +28,7 @@ pub(super) async fn find_coordinator(
     broker: &Arc<Broker>,
     request: FindCoordinatorRequest,
     version: i16,
+    listener: &str,
 ) -> FindCoordinatorResponse {
     let keys: Vec<String> = if version >= 4 {
         request.coordinator_keys.iter().map(|k| k.to_string()).collect()
@@ -57,9 +58,9 @@ pub(super) async fn find_coordinator(
             let found = match &error {
                 Some((code, message)) => Err((*code, message.clone())),
                 None if request.key_type == KEY_TYPE_TRANSACTION => {
-                    broker.transaction_coordinator(key).map_err(|e| (e.code, e.message))
+                    broker.transaction_coordinator(key, listener).map_err(|e| (e.code, e.message))
                 }
-                None => broker.group_coordinator(key).map_err(|e| (e.code, e.message)),
+                None => broker.group_coordinator(key, listener).map_err(|e| (e.code, e.message)),
             };
             match found {
                 Err((code, message)) => c

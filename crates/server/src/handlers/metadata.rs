@@ -16,7 +16,12 @@ use super::text;
 use crate::broker::{Broker, validate_topic_name};
 use crate::broker::{MetadataImage, TopicMeta};
 
-pub(super) async fn handle(broker: &Arc<Broker>, request: MetadataRequest, version: i16) -> MetadataResponse {
+pub(super) async fn handle(
+    broker: &Arc<Broker>,
+    request: MetadataRequest,
+    version: i16,
+    listener: &str,
+) -> MetadataResponse {
     let topics = match request.topics {
         None => {
             let image = broker.image();
@@ -40,7 +45,7 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: MetadataRequest, versi
             out
         }
     };
-    let (brokers, controller) = live_brokers(broker);
+    let (brokers, controller) = live_brokers(broker, listener);
     MetadataResponse::default()
         .with_brokers(brokers)
         .with_cluster_id(Some(text(broker.cluster_id())))
@@ -49,8 +54,8 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: MetadataRequest, versi
 }
 
 /// The live brokers, and the controller id clients are told.
-fn live_brokers(broker: &Broker) -> (Vec<MetadataResponseBroker>, BrokerId) {
-    let live = broker.live_brokers();
+fn live_brokers(broker: &Broker, listener: &str) -> (Vec<MetadataResponseBroker>, BrokerId) {
+    let live = broker.live_brokers_on(listener);
     let controller = BrokerId(broker.controller_id_for_clients(&live));
     let brokers = live
         .into_iter()

@@ -37,6 +37,7 @@ use uuid::Uuid;
 
 use crate::broker::{Broker, LiveBroker};
 use crate::codec::Request;
+use crate::session::Session;
 
 /// A response to come; `None` for requests that get none (produce with acks=0).
 pub type Reply = BoxFuture<'static, Option<ResponseKind>>;
@@ -48,20 +49,21 @@ pub struct Dispatched {
     pub hold: bool,
 }
 
-/// Routes a request; `client_host` is the peer's address as Kafka shows it ("/127.0.0.1").
-pub fn dispatch(broker: &Arc<Broker>, request: Request, client_host: &str) -> Dispatched {
+/// Routes a request from the client `session` describes.
+pub fn dispatch(broker: &Arc<Broker>, request: Request, session: &Session) -> Dispatched {
     let version = request.version();
     if let RequestKind::Produce(r) = request.body {
-        let (reply, hold) = produce::handle(broker, r, version);
+        let (reply, hold) = produce::handle(broker, r, version, session.listener.clone());
         return Dispatched { reply, hold };
     }
     // A parked JoinGroup or SyncGroup holds back what follows: a client that retries a join
     // it gave up on then gets the group's current answer.
     let hold = matches!(request.api_key, ApiKey::JoinGroup | ApiKey::SyncGroup);
-    Dispatched { reply: route(broker, request, client_host), hold }
+    Dispatched { reply: route(broker, request, session), hold }
 }
 
-fn route(broker: &Arc<Broker>, request: Request, client_host: &str) -> Reply {
+fn route(broker: &Arc<Broker>, request: Request, session: &Session) -> Reply {
+    let client_host = session.client_host.as_str();
     let version = request.version();
     let ready = |response: ResponseKind| futures::future::ready(Some(response)).boxed();
     let b = broker.clone();
@@ -71,12 +73,12 @@ fn route(broker: &Arc<Broker>, request: Request, client_host: &str) -> Reply {
             ready(ResponseKind::ApiVersions(api_versions::handle(&r, version, features_epoch)))
         }
         RequestKind::Metadata(r) => {
-            let broker = broker.clone();
-            async move { Some(ResponseKind::Metadata(metadata::handle(&broker, r, version).await)) }.boxed()
+            let (broker, listener) = (broker.clone(), session.listener.clone());
+            async move { Some(ResponseKind::Metadata(metadata::handle(&broker, r, version, &listener).await)) }.boxed()
         }
         RequestKind::Fetch(r) => {
-            let broker = broker.clone();
-            async move { Some(ResponseKind::Fetch(fetch::handle(&broker, r, version).await)) }.boxed()
+            let (broker, listener) = (broker.clone(), session.listener.clone());
+            async move { Some(ResponseKind::Fetch(fetch::handle(&broker, r, version, listener).await)) }.boxed()
         }
         RequestKind::ListOffsets(r) => ready(ResponseKind::ListOffsets(list_offsets::handle(broker, r, version))),
         RequestKind::OffsetForLeaderEpoch(r) => {
@@ -110,7 +112,9 @@ fn route(broker: &Arc<Broker>, request: Request, client_host: &str) -> Reply {
             async move { Some(ResponseKind::CreatePartitions(partitions::create(&broker, r).await)) }.boxed()
         }
         RequestKind::DeleteRecords(r) => ready(ResponseKind::DeleteRecords(partitions::delete_records(broker, r))),
-        RequestKind::DescribeCluster(r) => ready(ResponseKind::DescribeCluster(cluster::describe_cluster(broker, r))),
+        RequestKind::DescribeCluster(r) => {
+            ready(ResponseKind::DescribeCluster(cluster::describe_cluster(broker, r, &session.listener)))
+        }
         RequestKind::DescribeQuorum(r) => {
             let broker = broker.clone();
             async move { Some(ResponseKind::DescribeQuorum(describe_quorum::handle(&broker, r, version).await)) }
@@ -128,7 +132,11 @@ fn route(broker: &Arc<Broker>, request: Request, client_host: &str) -> Reply {
         }
         RequestKind::DescribeLogDirs(r) => ready(ResponseKind::DescribeLogDirs(cluster::describe_log_dirs(broker, r))),
         RequestKind::FindCoordinator(r) => {
-            async move { Some(ResponseKind::FindCoordinator(groups::find_coordinator(&b, r, version).await)) }.boxed()
+            let listener = session.listener.clone();
+            async move {
+                Some(ResponseKind::FindCoordinator(groups::find_coordinator(&b, r, version, &listener).await))
+            }
+            .boxed()
         }
         RequestKind::JoinGroup(r) => {
             let client_id = request.header.client_id.as_deref().unwrap_or_default().to_string();
@@ -199,18 +207,24 @@ fn route(broker: &Arc<Broker>, request: Request, client_host: &str) -> Reply {
 }
 
 /// KIP-951's hints in an answer to a client that asked the wrong broker: each such
-/// partition's current leader, and those leaders' endpoints, so the client goes straight there
-/// instead of refreshing its metadata.
-#[derive(Default)]
+/// partition's current leader, and those leaders' endpoints on the client's listener, so the
+/// client goes straight there instead of refreshing its metadata.
 struct LeaderHints {
+    listener: Arc<str>,
     endpoints: BTreeMap<i32, LiveBroker>,
 }
 
 impl LeaderHints {
+    fn on(listener: Arc<str>) -> LeaderHints {
+        LeaderHints { listener, endpoints: BTreeMap::new() }
+    }
+
     /// (leader id, leader epoch) of a partition, noting the leader's endpoint; (-1, -1) when
     /// the partition is unknown.
     fn leader(&mut self, broker: &Broker, topic_id: &Uuid, index: i32) -> (i32, i32) {
-        let Some((leader, epoch, endpoint)) = broker.current_leader(topic_id, index) else { return (-1, -1) };
+        let Some((leader, epoch, endpoint)) = broker.current_leader(topic_id, index, &self.listener) else {
+            return (-1, -1);
+        };
         if let Some(endpoint) = endpoint {
             self.endpoints.insert(leader, endpoint);
         }

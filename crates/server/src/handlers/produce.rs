@@ -69,7 +69,7 @@ type TopicOf<T> = (TopicName, Uuid, Option<Uuid>, Vec<T>);
 /// Returns the reply, and whether the connection must hold its next requests until it is
 /// answered: a transactional write that waits for its coordinator appends later, and the
 /// producer's next batches must not overtake it.
-pub(super) fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> (Reply, bool) {
+pub(super) fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16, listener: Arc<str>) -> (Reply, bool) {
     let acks = request.acks;
     let durability = if acks == -1 { Durability::Sync } else { Durability::Async };
     let transactional_id = request.transactional_id.as_ref().map(|id| id.to_string()).filter(|id| !id.is_empty());
@@ -123,13 +123,13 @@ pub(super) fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16
                 let outcomes = append_all(topics, durability, abortable, |partition| {
                     refused.get(&(partition.topic.clone(), partition.index)).copied()
                 });
-                respond(broker, outcomes, acks, request.timeout_ms, version).await
+                respond(broker, outcomes, acks, request.timeout_ms, version, LeaderHints::on(listener)).await
             };
             (reply.boxed(), true)
         }
         _ => {
             let outcomes = append_all(topics, durability, abortable, |_| None);
-            (respond(broker, outcomes, acks, request.timeout_ms, version).boxed(), false)
+            (respond(broker, outcomes, acks, request.timeout_ms, version, LeaderHints::on(listener)).boxed(), false)
         }
     }
 }
@@ -168,6 +168,7 @@ async fn respond(
     acks: i16,
     timeout_ms: i32,
     version: i16,
+    mut hints: LeaderHints,
 ) -> Option<ResponseKind> {
     if acks == 0 {
         return None;
@@ -175,7 +176,6 @@ async fn respond(
     let timeout = Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0));
     let deadline = tokio::time::Instant::now() + timeout;
     let mut responses = Vec::with_capacity(topics.len());
-    let mut hints = LeaderHints::default();
     for (name, topic_id, id, outcomes) in topics {
         let mut partitions = Vec::with_capacity(outcomes.len());
         for outcome in outcomes {

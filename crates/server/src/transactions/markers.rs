@@ -103,7 +103,7 @@ async fn write_remote(
         .image()
         .brokers
         .get(&leader)
-        .and_then(|b| b.endpoint(&broker.config.listener_name))
+        .and_then(|b| b.endpoint(&broker.config.inter_broker_listener))
         .map(|e| format!("{}:{}", e.host, e.port))
         .with_context(|| format!("broker {leader} has no endpoint"))?;
     let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();

@@ -110,7 +110,7 @@ pub async fn ask(
     if local {
         return answer(broker, writer, partitions, need).await;
     }
-    let node = match broker.transaction_coordinator(writer.transactional_id) {
+    let node = match broker.transaction_coordinator(writer.transactional_id, &broker.config.inter_broker_listener) {
         Ok(node) if node.node_id == broker.config.node_id => return all(ResponseError::NotCoordinator),
         Ok(node) => node,
         Err(e) => return all(e.code),

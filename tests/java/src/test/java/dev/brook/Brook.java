@@ -98,7 +98,7 @@ final class Brook implements AutoCloseable {
         return nodes;
     }
 
-    private static int freePort() throws IOException {
+    static int freePort() throws IOException {
         try (java.net.ServerSocket socket = new java.net.ServerSocket(0)) {
             return socket.getLocalPort();
         }

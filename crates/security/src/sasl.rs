@@ -1,0 +1,209 @@
+//! SASL on the broker side: which mechanisms a listener offers, and the PLAIN mechanism
+//! (RFC 4616) against users from the configuration, given as Kafka's JAAS `user_<name>`
+//! options or Brook's `sasl.plain.users`.
+
+use std::collections::BTreeMap;
+
+use crate::keystore::Password;
+
+/// A SASL mechanism Brook serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Mechanism {
+    Plain,
+}
+
+impl Mechanism {
+    pub fn parse(name: &str) -> Option<Mechanism> {
+        match name {
+            "PLAIN" => Some(Mechanism::Plain),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mechanism::Plain => "PLAIN",
+        }
+    }
+}
+
+/// Users PLAIN checks passwords against.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlainUsers {
+    users: BTreeMap<String, Password>,
+}
+
+impl PlainUsers {
+    /// Brook's `sasl.plain.users`: `name:password` pairs, comma separated.
+    pub fn parse_list(value: &str) -> Result<PlainUsers, String> {
+        let mut users = BTreeMap::new();
+        for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (name, password) = entry.split_once(':').ok_or_else(|| format!("{entry:?} is not name:password"))?;
+            if name.is_empty() {
+                return Err(format!("{entry:?} has no user name"));
+            }
+            users.insert(name.to_string(), Password(password.to_string()));
+        }
+        Ok(PlainUsers { users })
+    }
+
+    /// The `user_<name>="<password>"` options of Kafka's JAAS line for PlainLoginModule.
+    pub fn parse_jaas(value: &str) -> Result<PlainUsers, String> {
+        let body = value.trim().trim_end_matches(';');
+        let Some(rest) = body.strip_prefix("org.apache.kafka.common.security.plain.PlainLoginModule") else {
+            return Err("expected org.apache.kafka.common.security.plain.PlainLoginModule required ...;".into());
+        };
+        let mut users = BTreeMap::new();
+        for (key, value) in jaas_options(rest)? {
+            if let Some(name) = key.strip_prefix("user_") {
+                users.insert(name.to_string(), Password(value));
+            }
+        }
+        Ok(PlainUsers { users })
+    }
+
+    pub fn merge(&mut self, other: PlainUsers) {
+        self.users.extend(other.users);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
+    /// Checks a PLAIN message (`[authzid] NUL authcid NUL passwd`): the user's name if the
+    /// password is right. An authorization id other than the user itself is refused, as Kafka
+    /// does.
+    pub fn authenticate(&self, message: &[u8]) -> Result<String, &'static str> {
+        let parts: Vec<&[u8]> = message.split(|b| *b == 0).collect();
+        let [authzid, user, password] = parts[..] else { return Err("Invalid SASL/PLAIN request") };
+        let (Ok(authzid), Ok(user)) = (std::str::from_utf8(authzid), std::str::from_utf8(user)) else {
+            return Err("Invalid SASL/PLAIN request");
+        };
+        if user.is_empty() {
+            return Err("Authentication failed: username not specified");
+        }
+        if !authzid.is_empty() && authzid != user {
+            return Err("Authentication failed: Client requested an authorization id that is different from username");
+        }
+        match self.users.get(user) {
+            Some(expected) if constant_time_eq(expected.0.as_bytes(), password) => Ok(user.to_string()),
+            _ => Err("Authentication failed: Invalid username or password"),
+        }
+    }
+}
+
+/// Compares without returning early on the first difference, so timing does not reveal how
+/// much of a password was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `flag key="value" key=value ...` after a JAAS login module's class name.
+fn jaas_options(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut rest = text.trim_start();
+    for flag in ["required", "requisite", "sufficient", "optional"] {
+        if let Some(after) = rest.strip_prefix(flag) {
+            rest = after;
+            break;
+        }
+    }
+    let mut options = Vec::new();
+    loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            return Ok(options);
+        }
+        let (key, after) = rest.split_once('=').ok_or_else(|| format!("expected key=value at {rest:?}"))?;
+        let after = after.trim_start();
+        let (value, after) = match after.strip_prefix('"') {
+            Some(quoted) => {
+                let end = quoted.find('"').ok_or_else(|| format!("unterminated quote after {key}="))?;
+                (&quoted[..end], &quoted[end + 1..])
+            }
+            None => after.split_at(after.find(char::is_whitespace).unwrap_or(after.len())),
+        };
+        options.push((key.trim().to_string(), value.to_string()));
+        rest = after;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_users_from_kafka_jaas_and_brook_list() {
+        let jaas = r#"org.apache.kafka.common.security.plain.PlainLoginModule required
+            username="admin" password="admin-secret" user_admin="admin-secret" user_alice=alice-secret;"#;
+        let mut users = PlainUsers::parse_jaas(jaas).expect("jaas");
+        users.merge(PlainUsers::parse_list("bob:b0b:with:colons, carol:c").expect("list"));
+        assert_eq!(users.authenticate(b"\0admin\0admin-secret"), Ok("admin".into()));
+        assert_eq!(users.authenticate(b"alice\0alice\0alice-secret"), Ok("alice".into()));
+        assert_eq!(users.authenticate(b"\0bob\0b0b:with:colons"), Ok("bob".into()));
+        assert!(users.authenticate(b"\0alice\0wrong").is_err());
+        assert!(users.authenticate(b"\0mallory\0x").is_err());
+        assert!(users.authenticate(b"bob\0alice\0alice-secret").is_err(), "acting as another user");
+        assert!(users.authenticate(b"no separators").is_err());
+        assert!(users.authenticate(b"\0\0").is_err());
+        assert!(PlainUsers::parse_jaas("com.example.Other required;").is_err());
+        assert!(PlainUsers::parse_list("nocolon").is_err());
+    }
+}
+
+/// A SASL listener's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SaslSettings {
+    /// `sasl.enabled.mechanisms`, in the order the broker offers them.
+    pub mechanisms: Vec<Mechanism>,
+    pub plain: PlainUsers,
+    /// `connections.max.reauth.ms` (Kafka: 0, sessions do not expire): how long an
+    /// authentication lasts before the client must authenticate again (KIP-368).
+    pub max_reauth_ms: u64,
+}
+
+impl SaslSettings {
+    /// Reads the settings; `get` answers a key after any listener prefix, and `jaas` the
+    /// PLAIN mechanism's JAAS line (`[listener.name.<l>.]plain.sasl.jaas.config`).
+    pub fn from_keys(
+        get: impl Fn(&str) -> Option<String>,
+        jaas: Option<String>,
+    ) -> Result<SaslSettings, (String, String)> {
+        let err = |key: &str, reason: String| (key.to_string(), reason);
+        let key = "sasl.enabled.mechanisms";
+        let names =
+            get(key).ok_or_else(|| err(key, "a SASL listener needs its mechanisms (Brook serves PLAIN)".into()))?;
+        let mut mechanisms = Vec::new();
+        for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let m = Mechanism::parse(name)
+                .ok_or_else(|| err(key, format!("{name} is not supported (Brook serves PLAIN)")))?;
+            if !mechanisms.contains(&m) {
+                mechanisms.push(m);
+            }
+        }
+        if mechanisms.is_empty() {
+            return Err(err(key, "lists no mechanism".into()));
+        }
+        let mut plain = PlainUsers::default();
+        if let Some(line) = jaas {
+            plain.merge(PlainUsers::parse_jaas(&line).map_err(|e| err("plain.sasl.jaas.config", e))?);
+        }
+        if let Some(list) = get("sasl.plain.users") {
+            plain.merge(PlainUsers::parse_list(&list).map_err(|e| err("sasl.plain.users", e))?);
+        }
+        if mechanisms.contains(&Mechanism::Plain) && plain.is_empty() {
+            return Err(err(
+                "sasl.plain.users",
+                "PLAIN is enabled but no user is configured (sasl.plain.users, or user_<name> in plain.sasl.jaas.config)".into(),
+            ));
+        }
+        let max_reauth_ms = match get("connections.max.reauth.ms") {
+            Some(v) => v.trim().parse().map_err(|_| err("connections.max.reauth.ms", format!("cannot parse {v:?}")))?,
+            None => 0,
+        };
+        Ok(SaslSettings { mechanisms, plain, max_reauth_ms })
+    }
+
+    pub fn mechanism_names(&self) -> Vec<&'static str> {
+        self.mechanisms.iter().map(|m| m.name()).collect()
+    }
+}

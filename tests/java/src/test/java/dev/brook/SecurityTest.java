@@ -1,0 +1,157 @@
+package dev.brook;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Properties;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.errors.SaslAuthenticationException;
+import org.apache.kafka.common.errors.SslAuthenticationException;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The Java client over TLS with the stores Kafka users make with Java's keytool: the broker reads
+ * its PKCS12 keystore (key, certificate signed by a test CA, the CA) and trusts the CA for client
+ * certificates; the client uses its own PKCS12 keystore and a PEM truststore.
+ */
+class SecurityTest {
+    private static final String PASS = "changeit";
+
+    private static void keytool(Path dir, String... args) throws IOException, InterruptedException {
+        List<String> command = new ArrayList<>(List.of("keytool"));
+        command.addAll(List.of(args));
+        Process p = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true).start();
+        String output = new String(p.getInputStream().readAllBytes());
+        assertEquals(0, p.waitFor(), "keytool " + command + ": " + output);
+    }
+
+    /** A PKCS12 keystore `name.p12` holding a key and its certificate for `dname`, signed by the CA in ca.p12. */
+    private static void signedKeystore(Path dir, String name, String dname) throws Exception {
+        String store = name + ".p12";
+        keytool(dir, "-genkeypair", "-alias", name, "-keyalg", "RSA", "-keysize", "2048", "-dname", dname,
+                "-keystore", store, "-storetype", "PKCS12", "-storepass", PASS, "-validity", "2");
+        keytool(dir, "-certreq", "-alias", name, "-keystore", store, "-storepass", PASS, "-file", name + ".csr");
+        keytool(dir, "-gencert", "-alias", "ca", "-keystore", "ca.p12", "-storepass", PASS, "-infile", name + ".csr",
+                "-outfile", name + ".crt", "-ext", "SAN=ip:127.0.0.1,dns:localhost", "-validity", "2", "-rfc");
+        keytool(dir, "-importcert", "-alias", "ca", "-file", "ca.pem", "-keystore", store, "-storepass", PASS, "-noprompt");
+        keytool(dir, "-importcert", "-alias", name, "-file", name + ".crt", "-keystore", store, "-storepass", PASS);
+    }
+
+    private static Path pki() throws Exception {
+        Path dir = Files.createTempDirectory("brook-pki");
+        keytool(dir, "-genkeypair", "-alias", "ca", "-keyalg", "RSA", "-keysize", "2048", "-dname", "CN=Test CA",
+                "-ext", "bc:c", "-keystore", "ca.p12", "-storetype", "PKCS12", "-storepass", PASS, "-validity", "2");
+        keytool(dir, "-exportcert", "-alias", "ca", "-keystore", "ca.p12", "-storepass", PASS, "-rfc", "-file", "ca.pem");
+        signedKeystore(dir, "broker", "CN=broker,O=Brook tests");
+        signedKeystore(dir, "client", "CN=analyst,O=Brook tests");
+        return dir;
+    }
+
+    private static Properties client(String bootstrap, Path pki, boolean withCertificate) {
+        Properties props = new Properties();
+        props.put("bootstrap.servers", bootstrap);
+        props.put("security.protocol", "SSL");
+        props.put("ssl.truststore.type", "PEM");
+        props.put("ssl.truststore.location", pki.resolve("ca.pem").toString());
+        if (withCertificate) {
+            props.put("ssl.keystore.type", "PKCS12");
+            props.put("ssl.keystore.location", pki.resolve("client.p12").toString());
+            props.put("ssl.keystore.password", PASS);
+        }
+        return props;
+    }
+
+    @Test
+    void producesAndConsumesOverMutualTlsWithKeytoolStores() throws Exception {
+        Path pki = pki();
+        int port = Brook.freePort();
+        try (Brook brook = Brook.start("listeners=PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:" + port,
+                "ssl.keystore.type=PKCS12", "ssl.keystore.location=" + pki.resolve("broker.p12"),
+                "ssl.keystore.password=" + PASS, "ssl.truststore.location=" + pki.resolve("ca.pem"),
+                "ssl.client.auth=required")) {
+            String bootstrap = "127.0.0.1:" + port;
+            Properties producerProps = client(bootstrap, pki, true);
+            producerProps.put("acks", "all");
+            try (KafkaProducer<String, String> producer =
+                    new KafkaProducer<>(producerProps, new StringSerializer(), new StringSerializer())) {
+                for (int i = 0; i < 10; i++) {
+                    producer.send(new ProducerRecord<>("tls-java", "k", "v" + i)).get(30, TimeUnit.SECONDS);
+                }
+            }
+            Properties consumerProps = client(bootstrap, pki, true);
+            consumerProps.put("group.id", "tls-java-readers");
+            consumerProps.put("auto.offset.reset", "earliest");
+            List<String> got = new ArrayList<>();
+            try (KafkaConsumer<String, String> consumer =
+                    new KafkaConsumer<>(consumerProps, new StringDeserializer(), new StringDeserializer())) {
+                consumer.subscribe(List.of("tls-java"));
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+                while (got.size() < 10 && System.nanoTime() < deadline) {
+                    for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(200))) {
+                        got.add(r.value());
+                    }
+                }
+            }
+            assertEquals(List.of("v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9"), got);
+            try (Admin admin = Admin.create(client(bootstrap, pki, true))) {
+                int advertised = admin.describeCluster().nodes().get(30, TimeUnit.SECONDS).iterator().next().port();
+                assertEquals(port, advertised, "a client on the SSL listener is told the SSL port");
+            }
+            // Without a client certificate: an authentication error at once, not retries.
+            Properties anonymous = client(bootstrap, pki, false);
+            anonymous.put("default.api.timeout.ms", "60000");
+            try (Admin admin = Admin.create(anonymous)) {
+                long started = System.nanoTime();
+                ExecutionException e = assertThrows(ExecutionException.class,
+                        () -> admin.listTopics().names().get(60, TimeUnit.SECONDS));
+                assertTrue(e.getCause() instanceof SslAuthenticationException, e.toString());
+                assertTrue(System.nanoTime() - started < TimeUnit.SECONDS.toNanos(20), "failed fast");
+            }
+        }
+    }
+
+    /** SASL/PLAIN on a SASL_PLAINTEXT listener; a wrong password fails at once with Kafka's error. */
+    @Test
+    void saslPlainAndAWrongPassword() throws Exception {
+        int port = Brook.freePort();
+        try (Brook brook = Brook.start("listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:" + port,
+                "sasl.enabled.mechanisms=PLAIN", "sasl.plain.users=alice:alice-secret")) {
+            Properties props = new Properties();
+            props.put("bootstrap.servers", "127.0.0.1:" + port);
+            props.put("security.protocol", "SASL_PLAINTEXT");
+            props.put("sasl.mechanism", "PLAIN");
+            props.put("sasl.jaas.config", "org.apache.kafka.common.security.plain.PlainLoginModule required "
+                    + "username=\"alice\" password=\"alice-secret\";");
+            try (KafkaProducer<String, String> producer =
+                    new KafkaProducer<>(props, new StringSerializer(), new StringSerializer())) {
+                producer.send(new ProducerRecord<>("sasl-java", "k", "v")).get(30, TimeUnit.SECONDS);
+            }
+            props.put("sasl.jaas.config", "org.apache.kafka.common.security.plain.PlainLoginModule required "
+                    + "username=\"alice\" password=\"wrong\";");
+            props.put("default.api.timeout.ms", "60000");
+            try (Admin admin = Admin.create(props)) {
+                long started = System.nanoTime();
+                ExecutionException e = assertThrows(ExecutionException.class,
+                        () -> admin.listTopics().names().get(60, TimeUnit.SECONDS));
+                assertTrue(e.getCause() instanceof SaslAuthenticationException, e.toString());
+                assertTrue(e.getCause().getMessage().contains("Invalid username or password"), e.toString());
+                assertTrue(System.nanoTime() - started < TimeUnit.SECONDS.toNanos(20), "failed fast");
+            }
+        }
+    }
+}
