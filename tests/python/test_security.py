@@ -120,3 +120,35 @@ def test_kafka_python_sasl_plain_over_tls(sasl_brook, pki, caplog):
     with pytest.raises(KafkaTimeoutError):
         KafkaProducer(bootstrap_servers=sasl_brook.sasl_bootstrap, bootstrap_timeout_ms=3000, **wrong)
     assert "SaslAuthenticationFailedError: Authentication failed: Invalid username or password" in caplog.text
+
+
+def test_scram_users_from_confluent_admin_and_kafka_python_login(tmp_path, pki):
+    """confluent-kafka's admin API (librdkafka's AlterUserScramCredentials) makes a SCRAM user;
+    kafka-python logs in with SCRAM-SHA-256 over SASL_SSL, a wrong password is refused."""
+    from confluent_kafka.admin import (AdminClient, ScramCredentialInfo, ScramMechanism,
+                                       UserScramCredentialUpsertion)
+    port = free_port()
+    b = Brook(tmp_path / "data", f"listeners=PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:{port}",
+              f"ssl.keystore.location={pki / 'keystore.pem'}", "sasl.enabled.mechanisms=SCRAM-SHA-256")
+    try:
+        admin = AdminClient({"bootstrap.servers": b.bootstrap})
+        info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 4096)
+        futures = admin.alter_user_scram_credentials([UserScramCredentialUpsertion("carol", info, b"carol-secret")])
+        futures["carol"].result(timeout=30)
+        described = admin.describe_user_scram_credentials(["carol"])["carol"].result(timeout=30)
+        assert [(i.mechanism, i.iterations) for i in described.scram_credential_infos] == \
+            [(ScramMechanism.SCRAM_SHA_256, 4096)]
+
+        sasl = dict(security_protocol="SASL_SSL", ssl_cafile=str(pki / "ca.pem"), sasl_mechanism="SCRAM-SHA-256",
+                    sasl_plain_username="carol", sasl_plain_password="carol-secret")
+        bootstrap = f"127.0.0.1:{port}"
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", **sasl)
+        for i in range(5):
+            producer.send("scram-python", value=f"v{i}".encode()).get(timeout=10)
+        producer.close()
+        assert consume_values(bootstrap, "scram-python", 5, **sasl) == [f"v{i}" for i in range(5)]
+        with pytest.raises(KafkaTimeoutError):
+            KafkaProducer(bootstrap_servers=bootstrap, bootstrap_timeout_ms=3000,
+                          **dict(sasl, sasl_plain_password="wrong"))
+    finally:
+        b.kill()

@@ -1,7 +1,8 @@
 //! TLS and SASL listeners with real clients (librdkafka over the system OpenSSL): beside a
 //! plaintext listener, each advertised on its own; PEM and PKCS12 keystores; mutual TLS with
 //! principal mapping; certificates reloaded from disk; the wrong client on the wrong port
-//! refused; SASL/PLAIN over plaintext and TLS, and its exchange on the wire.
+//! refused; SASL/PLAIN over plaintext and TLS, and its exchange on the wire; SCRAM users
+//! managed with Kafka's kafka-configs and their errors.
 
 mod common;
 
@@ -15,8 +16,13 @@ use common::certs::Pki;
 use common::wire::Conn;
 use common::{Brook, eventually, free_port, refused_start};
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::alter_user_scram_credentials_request::{
+    ScramCredentialDeletion, ScramCredentialUpsertion,
+};
+use kafka_protocol::messages::describe_user_scram_credentials_request::UserName;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, MetadataRequest, ResponseKind, SaslAuthenticateRequest, SaslHandshakeRequest,
+    AlterUserScramCredentialsRequest, ApiKey, ApiVersionsRequest, DescribeUserScramCredentialsRequest, MetadataRequest,
+    ResponseKind, SaslAuthenticateRequest, SaslHandshakeRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::ClientConfig;
@@ -363,4 +369,189 @@ fn sasl_exchange_on_the_wire() {
         Some(ResponseError::SaslAuthenticationFailed.code())
     );
     assert!(conn.closed_by_peer(), "a re-authentication may not change the principal");
+}
+
+fn alter_scram(conn: &mut Conn, request: &AlterUserScramCredentialsRequest) -> Vec<(String, i16)> {
+    match conn.call(ApiKey::AlterUserScramCredentials, 0, request) {
+        ResponseKind::AlterUserScramCredentials(r) => {
+            r.results.iter().map(|r| (r.user.to_string(), r.error_code)).collect()
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// A described user: its name, error code and [(mechanism, iterations)].
+type Described = (String, i16, Vec<(i8, i32)>);
+
+fn describe_scram(conn: &mut Conn, users: Option<&[&str]>) -> Vec<Described> {
+    let users =
+        users.map(|u| u.iter().map(|n| UserName::default().with_name(StrBytes::from_string(n.to_string()))).collect());
+    match conn.call(
+        ApiKey::DescribeUserScramCredentials,
+        0,
+        &DescribeUserScramCredentialsRequest::default().with_users(users),
+    ) {
+        ResponseKind::DescribeUserScramCredentials(r) => r
+            .results
+            .iter()
+            .map(|r| {
+                let infos = r.credential_infos.iter().map(|c| (c.mechanism, c.iterations)).collect();
+                (r.user.to_string(), r.error_code, infos)
+            })
+            .collect(),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+fn upsertion(name: &str, mechanism: i8, iterations: i32) -> ScramCredentialUpsertion {
+    ScramCredentialUpsertion::default()
+        .with_name(StrBytes::from_string(name.to_string()))
+        .with_mechanism(mechanism)
+        .with_iterations(iterations)
+        .with_salt(vec![7u8; 16].into())
+        .with_salted_password(vec![1u8; 32].into())
+}
+
+/// AlterUserScramCredentials and DescribeUserScramCredentials answer as Kafka 4.4's
+/// controller does: too few or too many iterations, an unknown mechanism, an empty name, a
+/// user named twice, deleting what does not exist, describing an unknown user.
+#[test]
+fn scram_credential_management_errors() {
+    let brook = Brook::start(&[]);
+    let mut conn = Conn::open(&brook.addr);
+    let request = AlterUserScramCredentialsRequest::default().with_upsertions(vec![
+        upsertion("few", 1, 1000),
+        upsertion("many", 2, 20_000),
+        upsertion("strange", 9, 8192),
+        upsertion("", 1, 8192),
+        upsertion("twice", 1, 8192),
+        upsertion("twice", 2, 8192),
+        upsertion("good", 2, 8192),
+    ]);
+    let unacceptable = ResponseError::UnacceptableCredential.code();
+    let results: std::collections::BTreeMap<String, i16> = alter_scram(&mut conn, &request).into_iter().collect();
+    let expected = [
+        ("few", unacceptable),
+        ("many", unacceptable),
+        ("strange", ResponseError::UnsupportedSaslMechanism.code()),
+        ("", unacceptable),
+        ("twice", ResponseError::DuplicateResource.code()),
+        ("good", 0),
+    ];
+    assert_eq!(results, expected.iter().map(|(u, c)| (u.to_string(), *c)).collect());
+    let deletion = ScramCredentialDeletion::default().with_name(StrBytes::from_static_str("good")).with_mechanism(1);
+    let results = alter_scram(&mut conn, &AlterUserScramCredentialsRequest::default().with_deletions(vec![deletion]));
+    assert_eq!(results, vec![("good".to_string(), ResponseError::ResourceNotFound.code())]);
+    assert_eq!(describe_scram(&mut conn, None), vec![("good".to_string(), 0, vec![(2, 8192)])]);
+    let described = describe_scram(&mut conn, Some(&["good", "nobody"]));
+    assert_eq!(described[1].0, "nobody");
+    assert_eq!(described[1].1, ResponseError::ResourceNotFound.code());
+}
+
+/// SCRAM-SHA-512 and SCRAM-SHA-256 over SASL_SSL: users made with Kafka's own kafka-configs,
+/// librdkafka authenticates with the right password and is refused with a wrong one, a
+/// deleted credential no longer logs in, and credentials survive a restart (they are
+/// metadata records).
+#[test]
+fn scram_users_from_kafka_configs() {
+    let pki = Pki::new("brook");
+    let keystore = pki.server_pem("broker");
+    let (plain, sasl) = (free_port(), free_port());
+    let data = tempfile::tempdir().expect("dir");
+    let overrides = [
+        format!("listeners=PLAINTEXT://127.0.0.1:{plain},SASL_SSL://127.0.0.1:{sasl}"),
+        format!("ssl.keystore.location={}", path(&keystore)),
+        "sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256".to_string(),
+    ];
+    let overrides: Vec<&str> = overrides.iter().map(String::as_str).collect();
+    let mut brook = Brook::start_in(data.path(), &overrides);
+    let configs = |args: &[&str]| {
+        let mut cmd = Command::new("java");
+        cmd.args([
+            "-cp",
+            &common::kafka::classpath(),
+            "org.apache.kafka.tools.ConfigCommand",
+            "--bootstrap-server",
+            &brook.addr,
+        ]);
+        let output = cmd.args(args).output().expect("kafka-configs");
+        assert!(output.status.success(), "kafka-configs {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    };
+    // One mechanism per command: Kafka's controller refuses a user named twice in one request
+    // (DUPLICATE_RESOURCE), two mechanisms included.
+    for credential in ["SCRAM-SHA-512=[iterations=8192,password=alice-secret]", "SCRAM-SHA-256=[password=alice-256]"] {
+        configs(&["--alter", "--add-config", credential, "--entity-type", "users", "--entity-name", "alice"]);
+    }
+    let mut conn = Conn::open(&brook.addr);
+    assert_eq!(describe_scram(&mut conn, Some(&["alice"])), vec![("alice".to_string(), 0, vec![(1, 4096), (2, 8192)])]);
+
+    let addr = format!("127.0.0.1:{sasl}");
+    let scram = |mechanism: &str, password: &str| {
+        let mut config = sasl_client(&addr, "sasl_ssl", "alice", password, Some(&pki));
+        config.set("sasl.mechanism", mechanism);
+        config
+    };
+    produce(&scram("SCRAM-SHA-512", "alice-secret"), "scram", 5).expect("SCRAM-SHA-512 login");
+    assert!(metadata_ok(&scram("SCRAM-SHA-512", "wrong")).is_err());
+    assert!(metadata_ok(&scram("SCRAM-SHA-256", "alice-secret")).is_err(), "each mechanism has its own password");
+    assert!(metadata_ok(&scram("SCRAM-SHA-256", "alice-256")).is_ok());
+
+    configs(&["--alter", "--delete-config", "SCRAM-SHA-512", "--entity-type", "users", "--entity-name", "alice"]);
+    assert!(metadata_ok(&scram("SCRAM-SHA-512", "alice-secret")).is_err(), "a deleted credential");
+    drop(conn);
+    assert_eq!(brook.stop(), Some(0));
+    let _brook = Brook::start_in(data.path(), &overrides);
+    assert!(metadata_ok(&scram("SCRAM-SHA-256", "alice-256")).is_ok(), "credentials survive a restart");
+    assert_eq!(consume(&scram("SCRAM-SHA-256", "alice-256"), "scram", 5).len(), 5);
+}
+
+/// `brook configs --entity-type users` as kafka-configs: both mechanisms in one command (one
+/// request each), Kafka's describe line, a login with the new password, deletion, and Kafka's
+/// error for too few iterations.
+#[test]
+fn brook_configs_manages_scram_users() {
+    let port = free_port();
+    let brook = Brook::start(&[
+        &format!("listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:{port}"),
+        "sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512",
+    ]);
+    let configs = |args: &[&str]| {
+        let output = Command::new(common::brook_bin())
+            .args(["configs", "--bootstrap-server", &brook.addr, "--entity-type", "users"])
+            .args(args)
+            .output()
+            .expect("brook configs");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr),
+        )
+    };
+    let (ok, out) = configs(&[
+        "--alter",
+        "--entity-name",
+        "erin",
+        "--add-config",
+        "SCRAM-SHA-256=[iterations=8192,password=erin-256],SCRAM-SHA-512=[password=erin-512]",
+    ]);
+    assert!(ok && out.contains("Completed updating config for user erin."), "{out}");
+    let (ok, out) = configs(&["--describe", "--entity-name", "erin"]);
+    assert!(ok, "{out}");
+    assert_eq!(
+        out.trim(),
+        "SCRAM credential configs for user-principal 'erin' are SCRAM-SHA-256=iterations=8192, SCRAM-SHA-512=iterations=4096"
+    );
+    let addr = format!("127.0.0.1:{port}");
+    let login = |mechanism: &str, password: &str| {
+        let mut config = sasl_client(&addr, "sasl_plaintext", "erin", password, None);
+        config.set("sasl.mechanism", mechanism);
+        metadata_ok(&config)
+    };
+    assert!(login("SCRAM-SHA-256", "erin-256").is_ok());
+    assert!(login("SCRAM-SHA-512", "erin-512").is_ok());
+    let (ok, out) = configs(&["--alter", "--entity-name", "erin", "--delete-config", "SCRAM-SHA-512"]);
+    assert!(ok, "{out}");
+    assert!(login("SCRAM-SHA-512", "erin-512").is_err());
+    let (ok, out) =
+        configs(&["--alter", "--entity-name", "erin", "--add-config", "SCRAM-SHA-256=[iterations=10,password=x]"]);
+    assert!(!ok && out.contains("UnacceptableCredential") && out.contains("Too few iterations"), "{out}");
 }

@@ -1,4 +1,5 @@
-//! `brook configs` (kafka-configs): describe and change topic and broker configs.
+//! `brook configs` (kafka-configs): describe and change topic and broker configs, and users'
+//! SCRAM credentials (`scram_users`).
 
 use futures::executor::block_on;
 use kafka_protocol::protocol::StrBytes;
@@ -14,15 +15,15 @@ use crate::wire::{Wire, error_text};
 /// Kafka's `ConfigResource.Type` of brokers.
 const BROKER: i8 = 4;
 
-pub const PURPOSE: &str = "Describe or change the configs of topics and brokers.";
+pub const PURPOSE: &str = "Describe or change the configs of topics and brokers, and users' SCRAM credentials.";
 
 pub const OPTS: &[Opt] = &[
     Opt { name: "bootstrap-server", value: true, help: "the broker(s) to connect to (host:port,...)" },
     Opt { name: "command-config", value: true, help: "a properties file of client settings" },
     Opt { name: "describe", value: false, help: "show configs" },
     Opt { name: "alter", value: false, help: "change configs (with --add-config / --delete-config)" },
-    Opt { name: "entity-type", value: true, help: "topics or brokers" },
-    Opt { name: "entity-name", value: true, help: "the topic name or broker id" },
+    Opt { name: "entity-type", value: true, help: "topics, brokers or users" },
+    Opt { name: "entity-name", value: true, help: "the topic name, broker id or user name" },
     Opt { name: "topic", value: true, help: "the same as --entity-type topics --entity-name <topic>" },
     Opt { name: "broker", value: true, help: "the same as --entity-type brokers --entity-name <id>" },
     Opt { name: "entity-default", value: false, help: "with --entity-type brokers: the cluster-wide default" },
@@ -31,7 +32,7 @@ pub const OPTS: &[Opt] = &[
     Opt { name: "all", value: false, help: "with --describe: every config, not only the overrides" },
 ];
 
-/// Which resource: ("topic", name) or ("broker", id).
+/// Which resource: ("topic", name), ("broker", id) or ("user", name).
 fn entity(parsed: &Parsed) -> Result<(&'static str, Option<String>), ToolError> {
     if let Some(t) = parsed.get("topic") {
         return Ok(("topic", Some(t.to_string())));
@@ -42,8 +43,11 @@ fn entity(parsed: &Parsed) -> Result<(&'static str, Option<String>), ToolError> 
     let kind = match parsed.get("entity-type") {
         Some("topics") => "topic",
         Some("brokers") => "broker",
+        Some("users") => "user",
         Some(other) => {
-            return Err(ToolError::usage(format!("--entity-type {other} is not supported: use topics or brokers")));
+            return Err(ToolError::usage(format!(
+                "--entity-type {other} is not supported: use topics, brokers or users"
+            )));
         }
         None => return Err(ToolError::usage("One of --entity-type, --topic or --broker is required")),
     };
@@ -75,6 +79,9 @@ pub fn run(parsed: &Parsed) -> Result<(), ToolError> {
         return Err(ToolError::usage("Command must include exactly one action: --describe, --alter"));
     }
     let (kind, name) = entity(parsed)?;
+    if kind == "user" {
+        return crate::scram_users::run(parsed, name.as_deref());
+    }
     if parsed.has("entity-default") {
         if kind != "broker" || name.is_some() {
             return Err(ToolError::usage("--entity-default goes with --entity-type brokers and no --entity-name"));

@@ -22,6 +22,7 @@ pub mod metadata_quorum;
 mod native;
 pub mod perf;
 pub mod reassign_partitions;
+mod scram_users;
 pub mod topics;
 pub mod transactions;
 mod wire;

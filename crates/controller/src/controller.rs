@@ -265,6 +265,15 @@ impl Controller {
                 }
                 done(records)
             }
+            ControllerRequest::SetScramCredentials { changes } => done(
+                changes
+                    .into_iter()
+                    .map(|(name, mechanism, credential)| match credential {
+                        Some(credential) => MetadataRecord::ScramCredentialSet { name, mechanism, credential },
+                        None => MetadataRecord::ScramCredentialRemoved { name, mechanism },
+                    })
+                    .collect(),
+            ),
             ControllerRequest::CreatePartitions { name, count, assignment, validate_only } => {
                 // Kafka names nothing more here.
                 let topic = image.topic(&name).ok_or(ApiError::new(ResponseError::UnknownTopicOrPartition, ""))?;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::records::{Endpoint, MetadataRecord};
+use crate::records::{Endpoint, MetadataRecord, ScramCredential};
 
 /// No leader: Kafka's -1.
 pub const NO_LEADER: i32 = -1;
@@ -95,6 +95,9 @@ pub struct MetadataImage {
     /// Dynamic broker configs by resource: a node id, or "" for the cluster-wide default.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// SCRAM credentials by user name, then by Kafka's mechanism type.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scram_credentials: BTreeMap<String, BTreeMap<i8, ScramCredential>>,
     /// The index of the last command applied (0 before any).
     pub applied_index: u64,
 }
@@ -202,6 +205,17 @@ impl MetadataImage {
                     self.broker_configs.remove(resource);
                 } else {
                     self.broker_configs.insert(resource.clone(), configs.clone());
+                }
+            }
+            MetadataRecord::ScramCredentialSet { name, mechanism, credential } => {
+                self.scram_credentials.entry(name.clone()).or_default().insert(*mechanism, credential.clone());
+            }
+            MetadataRecord::ScramCredentialRemoved { name, mechanism } => {
+                if let Some(user) = self.scram_credentials.get_mut(name) {
+                    user.remove(mechanism);
+                    if user.is_empty() {
+                        self.scram_credentials.remove(name);
+                    }
                 }
             }
         }

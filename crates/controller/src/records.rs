@@ -1,11 +1,12 @@
 //! Metadata records, modelled on KRaft's (`RegisterBrokerRecord`, `FenceBrokerRecord`,
 //! `TopicRecord`, `PartitionRecord`, `PartitionChangeRecord`, `ConfigRecord`,
-//! `RemoveTopicRecord`, `ProducerIdsRecord`), with Brook's own field names where Kafka's would
+//! `RemoveTopicRecord`, `ProducerIdsRecord`, `UserScramCredentialRecord`), with Brook's own field names where Kafka's would
 //! mislead. One quorum command is a `RecordBatch`: records applied together, all or none,
 //! encoded as versioned JSON so that a newer Brook can read what an older one wrote.
 
 use std::collections::BTreeMap;
 
+pub use brook_security::scram::Credential as ScramCredential;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -106,6 +107,18 @@ pub enum MetadataRecord {
     BrokerConfigsChanged {
         resource: String,
         configs: BTreeMap<String, String>,
+    },
+    /// A user's SCRAM credential for one mechanism (Kafka's UserScramCredentialRecord; the
+    /// mechanism is Kafka's type: 1 SCRAM-SHA-256, 2 SCRAM-SHA-512).
+    ScramCredentialSet {
+        name: String,
+        mechanism: i8,
+        credential: ScramCredential,
+    },
+    /// Kafka's RemoveUserScramCredentialRecord.
+    ScramCredentialRemoved {
+        name: String,
+        mechanism: i8,
     },
 }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::ApiError;
-use crate::records::Endpoint;
+use crate::records::{Endpoint, ScramCredential};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ControllerRequest {
@@ -81,6 +81,11 @@ pub enum ControllerRequest {
         resource: String,
         configs: BTreeMap<String, String>,
         validate_only: bool,
+    },
+    /// AlterUserScramCredentials, validated by the broker: each (user, mechanism type) gets
+    /// this credential, or loses its credential when `None`; all or none.
+    SetScramCredentials {
+        changes: Vec<(String, i8, Option<ScramCredential>)>,
     },
 }
 

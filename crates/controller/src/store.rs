@@ -89,7 +89,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::records::Endpoint;
+    use crate::records::{Endpoint, ScramCredential};
 
     /// A random record about a small set of topics and brokers, so records collide often.
     fn record() -> impl Strategy<Value = MetadataRecord> {
@@ -127,6 +127,22 @@ mod tests {
             (0..3i32, 0..3usize).prop_map(|(n, c)| MetadataRecord::BrokerConfigsChanged {
                 resource: if n == 0 { String::new() } else { n.to_string() },
                 configs: (0..c).map(|i| (format!("k{i}"), n.to_string())).collect(),
+            }),
+            (0..3u8, 1..3i8, any::<bool>()).prop_map(|(u, mechanism, set)| {
+                let name = format!("user{u}");
+                match set {
+                    true => MetadataRecord::ScramCredentialSet {
+                        name,
+                        mechanism,
+                        credential: ScramCredential {
+                            salt: vec![u],
+                            stored_key: vec![1],
+                            server_key: vec![2],
+                            iterations: 4096,
+                        },
+                    },
+                    false => MetadataRecord::ScramCredentialRemoved { name, mechanism },
+                }
             }),
         ]
     }

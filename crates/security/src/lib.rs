@@ -5,6 +5,7 @@
 pub mod keystore;
 pub mod principal;
 pub mod sasl;
+pub mod scram;
 pub mod tls;
 
 /// A TLS setting that cannot be used, naming its configuration key.
@@ -19,4 +20,10 @@ impl TlsError {
     pub fn new(key: &str, reason: &str) -> TlsError {
         TlsError { key: key.to_string(), reason: reason.to_string() }
     }
+}
+
+/// Compares without returning early on the first difference, so timing does not reveal how
+/// much of a secret was right.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

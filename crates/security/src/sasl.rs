@@ -1,31 +1,38 @@
 //! SASL on the broker side: which mechanisms a listener offers, and the PLAIN mechanism
 //! (RFC 4616) against users from the configuration, given as Kafka's JAAS `user_<name>`
-//! options or Brook's `sasl.plain.users`.
+//! options or Brook's `sasl.plain.users`. SCRAM's users live in the metadata (`scram`).
 
 use std::collections::BTreeMap;
 
+use crate::constant_time_eq;
 use crate::keystore::Password;
+use crate::scram::ScramMechanism;
 
 /// A SASL mechanism Brook serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Mechanism {
     Plain,
+    Scram(ScramMechanism),
 }
 
 impl Mechanism {
     pub fn parse(name: &str) -> Option<Mechanism> {
         match name {
             "PLAIN" => Some(Mechanism::Plain),
-            _ => None,
+            other => ScramMechanism::parse(other).map(Mechanism::Scram),
         }
     }
 
     pub fn name(self) -> &'static str {
         match self {
             Mechanism::Plain => "PLAIN",
+            Mechanism::Scram(m) => m.name(),
         }
     }
 }
+
+/// What `sasl.enabled.mechanisms` may list.
+const SERVED: &str = "Brook serves PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512";
 
 /// Users PLAIN checks passwords against.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -90,12 +97,6 @@ impl PlainUsers {
             _ => Err("Authentication failed: Invalid username or password"),
         }
     }
-}
-
-/// Compares without returning early on the first difference, so timing does not reveal how
-/// much of a password was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// `flag key="value" key=value ...` after a JAAS login module's class name.
@@ -170,12 +171,10 @@ impl SaslSettings {
     ) -> Result<SaslSettings, (String, String)> {
         let err = |key: &str, reason: String| (key.to_string(), reason);
         let key = "sasl.enabled.mechanisms";
-        let names =
-            get(key).ok_or_else(|| err(key, "a SASL listener needs its mechanisms (Brook serves PLAIN)".into()))?;
+        let names = get(key).ok_or_else(|| err(key, format!("a SASL listener needs its mechanisms ({SERVED})")))?;
         let mut mechanisms = Vec::new();
         for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            let m = Mechanism::parse(name)
-                .ok_or_else(|| err(key, format!("{name} is not supported (Brook serves PLAIN)")))?;
+            let m = Mechanism::parse(name).ok_or_else(|| err(key, format!("{name} is not supported ({SERVED})")))?;
             if !mechanisms.contains(&m) {
                 mechanisms.push(m);
             }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use brook_security::sasl::{Mechanism, SaslSettings};
+use brook_security::scram::{Credential, ScramMechanism, ScramServer};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind, SaslAuthenticateResponse, SaslHandshakeResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -29,17 +30,25 @@ pub(crate) struct SaslState {
     settings: Arc<SaslSettings>,
     /// The mechanism a handshake chose, awaiting SaslAuthenticate.
     chosen: Option<Mechanism>,
+    /// A SCRAM exchange between its first and final messages.
+    scram: Option<ScramServer>,
     /// Who authenticated, and until when the authentication holds.
     authenticated: Option<(String, Option<Instant>)>,
 }
 
 impl SaslState {
     pub(crate) fn new(settings: Arc<SaslSettings>) -> SaslState {
-        SaslState { settings, chosen: None, authenticated: None }
+        SaslState { settings, chosen: None, scram: None, authenticated: None }
     }
 
     /// Decides what happens to `request`; a successful authentication sets `principal`.
-    pub(crate) fn gate(&mut self, request: &Request, principal: &mut String) -> Gate {
+    /// `credential` looks up a SCRAM user's credential in the metadata.
+    pub(crate) fn gate(
+        &mut self,
+        request: &Request,
+        principal: &mut String,
+        credential: impl FnOnce(&str, ScramMechanism) -> Option<Credential>,
+    ) -> Gate {
         match &request.body {
             RequestKind::ApiVersions(_) => Gate::Serve,
             RequestKind::SaslHandshake(handshake) => {
@@ -53,6 +62,7 @@ impl SaslState {
                 match Mechanism::parse(&handshake.mechanism).filter(|m| self.settings.mechanisms.contains(m)) {
                     Some(m) => {
                         self.chosen = Some(m);
+                        self.scram = None;
                         Gate::Answer { response: Box::new(ResponseKind::SaslHandshake(response)), close: false }
                     }
                     None => {
@@ -62,16 +72,32 @@ impl SaslState {
                 }
             }
             RequestKind::SaslAuthenticate(authenticate) => {
-                let Some(mechanism) = self.chosen.take() else {
+                let Some(mechanism) = self.chosen else {
                     return refuse(ResponseError::IllegalSaslState, "SaslAuthenticate without a SaslHandshake first");
                 };
-                let outcome = match mechanism {
-                    Mechanism::Plain => self.settings.plain.authenticate(&authenticate.auth_bytes),
+                let (reply, user) = match mechanism {
+                    Mechanism::Plain => match self.settings.plain.authenticate(&authenticate.auth_bytes) {
+                        Ok(user) => (Vec::new(), user),
+                        Err(message) => return refuse(ResponseError::SaslAuthenticationFailed, message),
+                    },
+                    Mechanism::Scram(m) => {
+                        let exchange = self.scram.get_or_insert_with(|| ScramServer::new(m));
+                        match exchange.step(&authenticate.auth_bytes, |user| credential(user, m)) {
+                            Ok((reply, None)) => {
+                                // The server's first message: the exchange goes on.
+                                let response = SaslAuthenticateResponse::default().with_auth_bytes(reply.into());
+                                return Gate::Answer {
+                                    response: Box::new(ResponseKind::SaslAuthenticate(response)),
+                                    close: false,
+                                };
+                            }
+                            Ok((reply, Some(user))) => (reply, user),
+                            Err(message) => return refuse(ResponseError::SaslAuthenticationFailed, &message),
+                        }
+                    }
                 };
-                let user = match outcome {
-                    Ok(user) => user,
-                    Err(message) => return refuse(ResponseError::SaslAuthenticationFailed, message),
-                };
+                self.chosen = None;
+                self.scram = None;
                 if let Some((before, _)) = &self.authenticated
                     && *before != user
                 {
@@ -86,6 +112,7 @@ impl SaslState {
                 self.authenticated = Some((user.clone(), expires));
                 *principal = user;
                 let response = SaslAuthenticateResponse::default()
+                    .with_auth_bytes(reply.into())
                     .with_session_lifetime_ms(i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX));
                 Gate::Answer { response: Box::new(ResponseKind::SaslAuthenticate(response)), close: false }
             }

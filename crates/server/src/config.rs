@@ -801,6 +801,13 @@ ssl.endpoint.identification.algorithm=https
         )
         .expect("a PLAIN listener");
         assert_eq!(c.listeners[0].sasl.as_ref().map(|s| s.mechanism_names()), Some(vec!["PLAIN"]));
+        // SCRAM's users live in the metadata: none need configuring.
+        let c = BrokerConfig::from_properties(sasl, &["sasl.enabled.mechanisms=SCRAM-SHA-512,SCRAM-SHA-256".into()])
+            .expect("a SCRAM listener");
+        assert_eq!(
+            c.listeners[0].sasl.as_ref().map(|s| s.mechanism_names()),
+            Some(vec!["SCRAM-SHA-512", "SCRAM-SHA-256"])
+        );
         for (overrides, key) in [
             (vec![], "sasl.enabled.mechanisms"),
             (vec!["sasl.enabled.mechanisms=GSSAPI"], "sasl.enabled.mechanisms"),

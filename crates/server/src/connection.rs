@@ -19,6 +19,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use brook_security::principal::{self, ANONYMOUS};
+use brook_security::scram::ScramMechanism;
 
 use crate::authentication::{Gate, SaslState};
 use crate::broker::Broker;
@@ -102,7 +103,13 @@ async fn run<S: AsyncRead + AsyncWrite>(
                     Ok(request) => {
                         let (api_key, version, correlation_id) =
                             (request.api_key, request.version(), request.header.correlation_id);
-                        match sasl.as_mut().map_or(Gate::Serve, |s| s.gate(&request, &mut session.principal)) {
+                        let credential = |user: &str, m: ScramMechanism| {
+                            broker.image().scram_credentials.get(user)?.get(&m.wire_type()).cloned()
+                        };
+                        match sasl
+                            .as_mut()
+                            .map_or(Gate::Serve, |s| s.gate(&request, &mut session.principal, credential))
+                        {
                             Gate::Serve => {}
                             Gate::Answer { response, close } => {
                                 let answer = (api_key, version, correlation_id, Some(*response));

@@ -22,6 +22,7 @@ mod partitions;
 pub mod produce;
 mod reassignments;
 mod sasl;
+mod scram;
 mod transactions;
 
 use std::collections::BTreeMap;
@@ -195,6 +196,12 @@ fn route(broker: &Arc<Broker>, request: Request, session: &Session) -> Reply {
         }
         RequestKind::DeleteGroups(r) => {
             async move { Some(ResponseKind::DeleteGroups(groups::delete(&b, r).await)) }.boxed()
+        }
+        RequestKind::DescribeUserScramCredentials(r) => {
+            ready(ResponseKind::DescribeUserScramCredentials(scram::describe(broker, r)))
+        }
+        RequestKind::AlterUserScramCredentials(r) => {
+            async move { Some(ResponseKind::AlterUserScramCredentials(scram::alter(&b, r).await)) }.boxed()
         }
         RequestKind::SaslHandshake(r) => ready(ResponseKind::SaslHandshake(sasl::handshake(r))),
         RequestKind::SaslAuthenticate(r) => ready(ResponseKind::SaslAuthenticate(sasl::authenticate(r))),

@@ -14,6 +14,9 @@ import java.util.Properties;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.ScramCredentialInfo;
+import org.apache.kafka.clients.admin.ScramMechanism;
+import org.apache.kafka.clients.admin.UserScramCredentialUpsertion;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
@@ -22,6 +25,7 @@ import org.apache.kafka.common.errors.SaslAuthenticationException;
 import org.apache.kafka.common.errors.SslAuthenticationException;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -52,7 +56,15 @@ class SecurityTest {
         keytool(dir, "-importcert", "-alias", name, "-file", name + ".crt", "-keystore", store, "-storepass", PASS);
     }
 
-    private static Path pki() throws Exception {
+    /** The stores, made once for all tests (keytool starts a JVM per call). */
+    private static Path pki;
+
+    @BeforeAll
+    static void makeStores() throws Exception {
+        pki = makePki();
+    }
+
+    private static Path makePki() throws Exception {
         Path dir = Files.createTempDirectory("brook-pki");
         keytool(dir, "-genkeypair", "-alias", "ca", "-keyalg", "RSA", "-keysize", "2048", "-dname", "CN=Test CA",
                 "-ext", "bc:c", "-keystore", "ca.p12", "-storetype", "PKCS12", "-storepass", PASS, "-validity", "2");
@@ -78,7 +90,6 @@ class SecurityTest {
 
     @Test
     void producesAndConsumesOverMutualTlsWithKeytoolStores() throws Exception {
-        Path pki = pki();
         int port = Brook.freePort();
         try (Brook brook = Brook.start("listeners=PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:" + port,
                 "ssl.keystore.type=PKCS12", "ssl.keystore.location=" + pki.resolve("broker.p12"),
@@ -151,6 +162,42 @@ class SecurityTest {
                 assertTrue(e.getCause() instanceof SaslAuthenticationException, e.toString());
                 assertTrue(e.getCause().getMessage().contains("Invalid username or password"), e.toString());
                 assertTrue(System.nanoTime() - started < TimeUnit.SECONDS.toNanos(20), "failed fast");
+            }
+        }
+    }
+
+    /**
+     * SCRAM-SHA-512 over SASL_SSL: the Admin API makes the user (AlterUserScramCredentials) and
+     * describes it; the producer logs in with Kafka's ScramLoginModule.
+     */
+    @Test
+    void scramUserFromTheAdminApi() throws Exception {
+        int port = Brook.freePort();
+        try (Brook brook = Brook.start("listeners=PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:" + port,
+                "ssl.keystore.type=PKCS12", "ssl.keystore.location=" + pki.resolve("broker.p12"),
+                "ssl.keystore.password=" + PASS, "sasl.enabled.mechanisms=SCRAM-SHA-512")) {
+            Properties adminProps = new Properties();
+            adminProps.put("bootstrap.servers", brook.bootstrap);
+            try (Admin admin = Admin.create(adminProps)) {
+                admin.alterUserScramCredentials(List.of(new UserScramCredentialUpsertion("dana",
+                        new ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192), "dana-secret")))
+                        .all().get(30, TimeUnit.SECONDS);
+                var described = admin.describeUserScramCredentials(List.of("dana")).description("dana")
+                        .get(30, TimeUnit.SECONDS);
+                assertEquals(List.of(new ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192)),
+                        described.credentialInfos());
+            }
+            Properties props = new Properties();
+            props.put("bootstrap.servers", "127.0.0.1:" + port);
+            props.put("security.protocol", "SASL_SSL");
+            props.put("ssl.truststore.type", "PEM");
+            props.put("ssl.truststore.location", pki.resolve("ca.pem").toString());
+            props.put("sasl.mechanism", "SCRAM-SHA-512");
+            props.put("sasl.jaas.config", "org.apache.kafka.common.security.scram.ScramLoginModule required "
+                    + "username=\"dana\" password=\"dana-secret\";");
+            try (KafkaProducer<String, String> producer =
+                    new KafkaProducer<>(props, new StringSerializer(), new StringSerializer())) {
+                producer.send(new ProducerRecord<>("scram-java", "k", "v")).get(30, TimeUnit.SECONDS);
             }
         }
     }
