@@ -3,6 +3,7 @@ directory, and stops it afterwards (also when the test fails)."""
 
 import os
 import signal
+import random
 import socket
 import subprocess
 
@@ -69,9 +70,16 @@ def start_brook(tmp_path):
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free a moment ago, drawn below Linux's ephemeral range (32768 and up), which any
+    process's outgoing connection could take before the broker binds it."""
+    while True:
+        port = random.randrange(10_000, 32_768)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 class BrookCluster:

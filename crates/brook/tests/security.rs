@@ -555,3 +555,33 @@ fn brook_configs_manages_scram_users() {
         configs(&["--alter", "--entity-name", "erin", "--add-config", "SCRAM-SHA-256=[iterations=10,password=x]"]);
     assert!(!ok && out.contains("UnacceptableCredential") && out.contains("Too few iterations"), "{out}");
 }
+
+/// Failed logins from one address slow down: each refusal closes its connection after a
+/// delay that doubles after the third failure in a minute; the right password still works.
+#[test]
+fn repeated_failed_logins_slow_down() {
+    let port = free_port();
+    let _brook = Brook::start(&[
+        &format!("listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:{port}"),
+        "sasl.enabled.mechanisms=PLAIN",
+        "sasl.plain.users=alice:alice-secret",
+    ]);
+    let addr = format!("127.0.0.1:{port}");
+    let mut lingered = Vec::new();
+    for _ in 0..6 {
+        let mut conn = Conn::open(&addr);
+        handshake(&mut conn, "PLAIN");
+        let refused = std::time::Instant::now();
+        assert_eq!(
+            authenticate(&mut conn, "alice", "guess").map(|a| a.0),
+            Some(ResponseError::SaslAuthenticationFailed.code())
+        );
+        assert!(conn.closed_by_peer());
+        lingered.push(refused.elapsed());
+    }
+    // The sixth failure in a minute waits 800 ms (100, 100, 100, 200, 400, 800).
+    assert!(lingered[5] >= Duration::from_millis(700), "{lingered:?}");
+    let mut conn = Conn::open(&addr);
+    handshake(&mut conn, "PLAIN");
+    assert_eq!(authenticate(&mut conn, "alice", "alice-secret"), Some((0, 0)));
+}

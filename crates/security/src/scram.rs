@@ -72,6 +72,15 @@ impl ScramMechanism {
         (stored_key, self.mac(salted_password, b"Server Key"))
     }
 
+    /// A client's proof for `auth_message` (RFC 5802's ClientKey XOR ClientSignature), for
+    /// tools and benchmarks that log in.
+    pub fn client_proof(self, salted_password: &[u8], auth_message: &str) -> Vec<u8> {
+        let client_key = self.mac(salted_password, b"Client Key");
+        let stored_key = digest::digest(self.digest(), &client_key);
+        let signature = self.mac(stored_key.as_ref(), auth_message.as_bytes());
+        client_key.iter().zip(&signature).map(|(a, b)| a ^ b).collect()
+    }
+
     /// PBKDF2 of a password, as a client (or `brook configs`) salts it.
     pub fn salted_password(self, password: &str, salt: &[u8], iterations: u32) -> Vec<u8> {
         let algorithm = match self {
@@ -253,11 +262,19 @@ mod tests {
     fn rfc7677_example() {
         let m = ScramMechanism::Sha256;
         let salt = BASE64.decode("W22ZaJ0SNY7soEsUEjb6gQ==").expect("salt");
-        let (stored_key, server_key) = m.keys(&m.salted_password("pencil", &salt, 4096));
+        let salted = m.salted_password("pencil", &salt, 4096);
+        let (stored_key, server_key) = m.keys(&salted);
         let credential = Credential { salt, stored_key, server_key, iterations: 4096 };
         let client_first_bare = "n=user,r=rOprNGfwEbeRWgbNEkqO";
         let server_first = "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
         let final_message = "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+        let without_proof = &final_message[..final_message.find(",p=").unwrap()];
+        let proof = m.client_proof(&salted, &format!("{client_first_bare},{server_first},{without_proof}"));
+        assert_eq!(
+            BASE64.encode(proof),
+            "dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
+            "the client's side of the RFC"
+        );
         // The server's own nonce is random; put the RFC's in place to replay its exchange.
         let mut server = ScramServer {
             mechanism: m,

@@ -4,7 +4,9 @@
 //! authenticated client may authenticate again (KIP-368) as the same principal, and must
 //! before `connections.max.reauth.ms` runs out.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use brook_security::sasl::{Mechanism, SaslSettings};
@@ -137,4 +139,60 @@ fn refuse(code: ResponseError, message: &str) -> Gate {
         .with_error_code(code.code())
         .with_error_message(Some(StrBytes::from_string(message.to_string())));
     Gate::Answer { response: Box::new(ResponseKind::SaslAuthenticate(response)), close: true }
+}
+
+/// How long failures from one source are remembered.
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// Kafka's `connection.failed.authentication.delay.ms`: a failed connection lingers this long
+/// before it closes, so the client reads the refusal instead of a reset.
+const FAILURE_DELAY: Duration = Duration::from_millis(100);
+/// The longest a source that keeps failing waits per attempt.
+const MAX_FAILURE_DELAY: Duration = Duration::from_secs(5);
+/// Sources remembered at most; past it, those idle for a whole window are forgotten.
+const MAX_SOURCES: usize = 10_000;
+
+/// Failed authentications by source address, on one listener: each failure closes its
+/// connection after a delay that doubles after the third failure in a minute (up to 5 s), so
+/// guessing passwords from one address gets slow; and an audit line at the first failure and
+/// at every power of two, so a flood does not flood the log.
+#[derive(Default)]
+pub(crate) struct AuthFailures {
+    by_source: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+}
+
+impl AuthFailures {
+    /// Notes a failure from `source`: how long to hold the connection before closing it, and
+    /// the failures from it in the last minute if this one deserves an audit line.
+    pub(crate) fn failed(&self, source: IpAddr) -> (Duration, Option<u32>) {
+        let mut by_source = self.by_source.lock().unwrap_or_else(|e| e.into_inner());
+        if by_source.len() >= MAX_SOURCES {
+            by_source.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
+        }
+        let entry = by_source.entry(source).or_insert((0, Instant::now()));
+        if entry.1.elapsed() >= FAILURE_WINDOW {
+            *entry = (0, Instant::now());
+        }
+        entry.0 += 1;
+        let count = entry.0;
+        let doublings = count.saturating_sub(3).min(6);
+        let delay = (FAILURE_DELAY * 2u32.pow(doublings)).min(MAX_FAILURE_DELAY);
+        (delay, count.is_power_of_two().then_some(count))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_failures_slow_down_and_log_sparsely() {
+        let failures = AuthFailures::default();
+        let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        let seen: Vec<_> = (0..12).map(|_| failures.failed(a)).collect();
+        let delays: Vec<u128> = seen.iter().map(|(d, _)| d.as_millis()).collect();
+        assert_eq!(delays, vec![100, 100, 100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000, 5000]);
+        let logged: Vec<u32> = seen.iter().filter_map(|(_, l)| *l).collect();
+        assert_eq!(logged, vec![1, 2, 4, 8]);
+        assert_eq!(failures.failed(b), (FAILURE_DELAY, Some(1)), "another source is not slowed");
+    }
 }

@@ -5,6 +5,7 @@
 //! their replies may wait (acks=all, fetch long-polls) while later requests are read, up to
 //! `MAX_IN_FLIGHT`, and are written back strictly in the order the requests came.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,10 +33,6 @@ use crate::session::{ListenerContext, Session};
 const MAX_IN_FLIGHT: usize = 16;
 /// Initial read buffer; it grows to the largest frame seen.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
-/// How long a connection lingers after a failed SASL authentication, reading and dropping what
-/// the client still sends (Kafka's `connection.failed.authentication.delay.ms`): the client
-/// reads the refusal instead of a reset, and guessing passwords is slowed.
-const FAILED_AUTHENTICATION_DELAY: Duration = Duration::from_millis(100);
 /// How long a client has to finish its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -46,33 +43,65 @@ pub(crate) async fn serve(
     shutdown: watch::Receiver<bool>,
 ) {
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
-    let client_host = stream.peer_addr().map(|a| format!("/{}", a.ip())).unwrap_or_default();
+    let source = stream.peer_addr().map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+    let client_host = format!("/{source}");
     let _ = stream.set_nodelay(true);
     let _open = broker.stats.connection_opened();
     debug!(%peer, listener = %listener.name, "connection accepted");
     let session =
         |principal: String| Session { client_host: client_host.clone(), listener: listener.name.clone(), principal };
     let sasl = listener.sasl.clone().map(SaslState::new);
+    let client = Client { peer: &peer, source, listener: &listener };
     let Some(tls) = &listener.tls else {
-        return run(stream, session(ANONYMOUS.into()), sasl, &peer, broker.clone(), shutdown).await;
+        return run(stream, session(ANONYMOUS.into()), sasl, client, broker.clone(), shutdown).await;
     };
     let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, TlsAcceptor::from(tls.config()).accept(stream)).await {
         Ok(Ok(stream)) => stream,
-        Ok(Err(e)) => return info!(%peer, listener = %listener.name, error = %e, "TLS handshake failed"),
+        Ok(Err(e)) => {
+            client.failed(&format!("TLS handshake failed: {e}"));
+            return;
+        }
         Err(_) => return info!(%peer, listener = %listener.name, "TLS handshake timed out"),
     };
     // A client certificate names the principal (`ssl.principal.mapping.rules`).
     let subject = stream.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| principal::subject_name(c));
     let principal = match subject {
         None => ANONYMOUS.to_string(),
-        Some(None) => return info!(%peer, "closing connection: the client certificate's subject cannot be read"),
+        Some(None) => {
+            client.failed("the client certificate's subject cannot be read");
+            return;
+        }
         Some(Some(subject)) => match tls.settings().principal_mapper.name(&subject) {
             Ok(name) => name,
-            Err(e) => return info!(%peer, error = %e, "closing connection: authentication failed"),
+            Err(e) => {
+                client.failed(&e);
+                return;
+            }
         },
     };
     debug!(%peer, %principal, "TLS client authenticated");
-    run(stream, session(principal), sasl, &peer, broker.clone(), shutdown).await
+    run(stream, session(principal), sasl, client, broker.clone(), shutdown).await
+}
+
+/// The other end of a connection, for the audit lines of failed authentications.
+#[derive(Clone, Copy)]
+struct Client<'a> {
+    peer: &'a str,
+    source: IpAddr,
+    listener: &'a ListenerContext,
+}
+
+impl Client<'_> {
+    /// Counts a failed authentication, writes its audit line when due, and says how long the
+    /// connection should linger before it closes.
+    fn failed(&self, reason: &str) -> Duration {
+        let (delay, audit) = self.listener.failures.failed(self.source);
+        if let Some(count) = audit {
+            let (peer, listener) = (self.peer, &self.listener.name);
+            warn!(target: "audit", %peer, %listener, failures_in_the_last_minute = count, "authentication failed: {reason}");
+        }
+        delay
+    }
 }
 
 /// Serves requests on an established (and, on a TLS listener, encrypted) connection; on a
@@ -81,7 +110,7 @@ async fn run<S: AsyncRead + AsyncWrite>(
     stream: S,
     mut session: Session,
     mut sasl: Option<SaslState>,
-    peer: &str,
+    client: Client<'_>,
     broker: Arc<Broker>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -90,7 +119,9 @@ async fn run<S: AsyncRead + AsyncWrite>(
     let mut pending = FuturesOrdered::new();
     let max_frame = broker.config.socket_request_max_bytes;
     let mut closing = false;
-    let mut failed_authentication = false;
+    let peer = client.peer;
+    // How long to linger before closing, after a failed authentication.
+    let mut linger = None;
     // Set after a request that must be answered before the next is read (`Dispatched::hold`).
     let mut barrier = false;
     loop {
@@ -112,13 +143,12 @@ async fn run<S: AsyncRead + AsyncWrite>(
                         {
                             Gate::Serve => {}
                             Gate::Answer { response, close } => {
+                                if close {
+                                    linger = Some(client.failed(&sasl_refusal(&response)));
+                                }
                                 let answer = (api_key, version, correlation_id, Some(*response));
                                 pending.push_back(futures::future::ready(answer).boxed());
                                 closing |= close;
-                                failed_authentication |= close;
-                                if close {
-                                    info!(%peer, "closing connection: SASL authentication failed");
-                                }
                                 continue;
                             }
                             Gate::Close(reason) => {
@@ -199,11 +229,22 @@ async fn run<S: AsyncRead + AsyncWrite>(
             }
         }
     }
-    if failed_authentication {
+    // The client reads the refusal instead of a reset, and guessing passwords is slowed; what
+    // it still sends meanwhile is read and dropped.
+    if let Some(linger) = linger {
         let mut sink = [0u8; 4096];
         let drain = async { while reader.read(&mut sink).await.is_ok_and(|n| n > 0) {} };
-        let _ = tokio::time::timeout(FAILED_AUTHENTICATION_DELAY, drain).await;
+        let _ = tokio::time::timeout(linger, drain).await;
     }
     // A TLS client is told the connection ends (close_notify) after the last answer.
     let _ = writer.shutdown().await;
+}
+
+/// What a SASL refusal says, for the audit line.
+fn sasl_refusal(response: &ResponseKind) -> String {
+    match response {
+        ResponseKind::SaslAuthenticate(r) => r.error_message.as_ref().map_or_else(String::new, |m| m.to_string()),
+        ResponseKind::SaslHandshake(r) => format!("mechanism not offered (offered: {:?})", r.mechanisms),
+        _ => String::new(),
+    }
 }

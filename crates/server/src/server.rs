@@ -65,8 +65,13 @@ impl Server {
             }
             listeners.push((listener.name.clone(), listener.protocol.name(), addr));
             let sasl = listener.sasl.clone().map(Arc::new);
-            let context =
-                ListenerContext { name: listener.name.as_str().into(), protocol: listener.protocol, tls, sasl };
+            let context = ListenerContext {
+                name: listener.name.as_str().into(),
+                protocol: listener.protocol,
+                tls,
+                sasl,
+                failures: Default::default(),
+            };
             sockets.push((Arc::new(context), socket));
         }
         let local_addr = listeners.first().map(|l| l.2);

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use brook_security::sasl::SaslSettings;
 use brook_security::tls::ReloadingTls;
 
+use crate::authentication::AuthFailures;
 use crate::config::SecurityProtocol;
 
 /// A listener as connections see it.
@@ -15,6 +16,8 @@ pub struct ListenerContext {
     pub tls: Option<ReloadingTls>,
     /// The SASL settings of a SASL_PLAINTEXT or SASL_SSL listener.
     pub sasl: Option<Arc<SaslSettings>>,
+    /// Failed authentications on this listener, by source.
+    pub(crate) failures: AuthFailures,
 }
 
 /// A client connection's identity.

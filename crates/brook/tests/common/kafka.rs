@@ -40,11 +40,18 @@ pub fn classpath() -> String {
 
 impl Kafka {
     pub fn start() -> Kafka {
+        Kafka::start_with(&[], &[])
+    }
+
+    /// One node with more listeners (name, port, security protocol) beside its PLAINTEXT one,
+    /// and more `server.properties` lines.
+    pub fn start_with(listeners: &[(&str, u16, &str)], lines: &[&str]) -> Kafka {
         let cp = classpath();
         let [port, controller] = free_ports(2)[..] else { unreachable!() };
         let voters = format!("1@127.0.0.1:{controller}");
-        let extra = ["offsets.topic.replication.factor=1", "transaction.state.log.replication.factor=1"];
-        let mut kafka = Kafka::launch(&cp, 1, port, controller, &voters, &extra);
+        let mut extra = vec!["offsets.topic.replication.factor=1", "transaction.state.log.replication.factor=1"];
+        extra.extend_from_slice(lines);
+        let mut kafka = Kafka::launch(&cp, 1, (port, controller), listeners, &voters, &extra);
         kafka.await_ready();
         kafka
     }
@@ -60,15 +67,25 @@ impl Kafka {
     }
 
     /// Formats a node's log dir and starts it (combined broker and controller), not waiting.
-    fn launch(cp: &str, node_id: i32, port: u16, controller: u16, voters: &str, extra: &[&str]) -> Kafka {
+    fn launch(
+        cp: &str,
+        node_id: i32,
+        (port, controller): (u16, u16),
+        more: &[(&str, u16, &str)],
+        voters: &str,
+        extra: &[&str],
+    ) -> Kafka {
         let dir = tempfile::tempdir().expect("temp dir");
         let props = dir.path().join("server.properties");
+        let more_listeners: String = more.iter().map(|(name, p, _)| format!(",{name}://127.0.0.1:{p}")).collect();
+        let more_protocols: String = more.iter().map(|(name, _, protocol)| format!(",{name}:{protocol}")).collect();
         let mut text = format!(
             "process.roles=broker,controller\nnode.id={node_id}\n\
              controller.quorum.voters={voters}\n\
-             listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}\n\
-             advertised.listeners=PLAINTEXT://127.0.0.1:{port}\ncontroller.listener.names=CONTROLLER\n\
-             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+             listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}{more_listeners}\n\
+             advertised.listeners=PLAINTEXT://127.0.0.1:{port}{more_listeners}\ncontroller.listener.names=CONTROLLER\n\
+             inter.broker.listener.name=PLAINTEXT\n\
+             listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT{more_protocols}\n\
              log.dirs={}\ntransaction.state.log.min.isr=1\n",
             dir.path().join("data").display()
         );
@@ -139,7 +156,7 @@ impl KafkaCluster {
         let mut nodes: Vec<Kafka> = ports
             .iter()
             .enumerate()
-            .map(|(i, (port, controller))| Kafka::launch(&cp, i as i32 + 1, *port, *controller, &voters, extra))
+            .map(|(i, (port, controller))| Kafka::launch(&cp, i as i32 + 1, (*port, *controller), &[], &voters, extra))
             .collect();
         for node in &mut nodes {
             node.await_ready();

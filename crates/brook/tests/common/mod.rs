@@ -259,9 +259,24 @@ pub fn open_files_under(pid: u32, data: &Path) -> usize {
 }
 
 /// `n` distinct ports that were free a moment ago: all are held until all are found, so two
-/// nodes of one cluster never get the same one.
+/// nodes of one cluster never get the same one. They are drawn at random below Linux's
+/// ephemeral range (32768 and up): a port the kernel hands out could be taken, between this
+/// check and the broker's bind, by any process's outgoing connection (a retrying client of an
+/// earlier test), and the broker would fail to start.
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<_> = (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind")).collect();
+    use std::hash::BuildHasher;
+    let random = std::collections::hash_map::RandomState::new();
+    let mut held: Vec<std::net::TcpListener> = Vec::new();
+    for attempt in 0u64.. {
+        if held.len() == n {
+            break;
+        }
+        assert!(attempt < 10_000, "no free port below 32768");
+        let port = 10_000 + (random.hash_one((attempt, std::process::id())) % 22_768) as u16;
+        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            held.push(listener);
+        }
+    }
     held.iter().map(|l| l.local_addr().expect("addr").port()).collect()
 }
 

@@ -98,9 +98,21 @@ final class Brook implements AutoCloseable {
         return nodes;
     }
 
+    /**
+     * A port free a moment ago, drawn below Linux's ephemeral range (32768 and up): a port from
+     * there could be taken by any process's outgoing connection (a node of an earlier test still
+     * retrying) before the broker binds it.
+     */
     static int freePort() throws IOException {
-        try (java.net.ServerSocket socket = new java.net.ServerSocket(0)) {
-            return socket.getLocalPort();
+        java.util.Random random = new java.util.Random();
+        while (true) {
+            int port = 10_000 + random.nextInt(22_768);
+            try (java.net.ServerSocket socket = new java.net.ServerSocket()) {
+                socket.bind(new java.net.InetSocketAddress("127.0.0.1", port));
+                return port;
+            } catch (IOException taken) {
+                // Try another.
+            }
         }
     }
 

@@ -1,0 +1,267 @@
+//! What security costs: produce throughput over SASL_SSL (TLS 1.3, SCRAM-SHA-512) against
+//! plaintext, and how fast new connections get through TCP + TLS + SCRAM, for Brook and for
+//! Apache Kafka 4.4 with the same settings (BENCH_KAFKA=0 skips Kafka).
+//!
+//!   cargo bench -p brook --bench security
+//!   BENCH_RECORDS=100000 BENCH_CONNECTIONS=300 cargo bench -p brook --bench security
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use brook_security::scram::{ScramMechanism, random_bytes};
+use bytes::BytesMut;
+use common::certs::Pki;
+use common::kafka::Kafka;
+use common::wire::{Conn, create_topic};
+use common::{Brook, free_port};
+use kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialUpsertion;
+use kafka_protocol::messages::{
+    AlterUserScramCredentialsRequest, ApiKey, RequestHeader, ResponseHeader, ResponseKind, SaslAuthenticateRequest,
+    SaslHandshakeRequest,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use rdkafka::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+const USER: &str = "bench";
+const PASSWORD: &str = "bench-secret";
+const ITERATIONS: i32 = 4096;
+const MECHANISM: ScramMechanism = ScramMechanism::Sha512;
+const RECORD_BYTES: usize = 1024;
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// A broker under test: its plaintext and SASL_SSL addresses.
+struct Target {
+    name: &'static str,
+    plain: String,
+    sasl_ssl: String,
+}
+
+fn main() {
+    let records = env("BENCH_RECORDS", 100_000);
+    let connections = env("BENCH_CONNECTIONS", 300);
+    let pki = Pki::new("bench");
+    let keystore = pki.server_pem("broker");
+    let sasl_port = free_port();
+    let brook = Brook::start(&[
+        &format!("listeners=PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:{sasl_port}"),
+        &format!("ssl.keystore.location={}", keystore.display()),
+        "sasl.enabled.mechanisms=SCRAM-SHA-512",
+    ]);
+    let mut targets =
+        vec![Target { name: "Brook", plain: brook.addr.clone(), sasl_ssl: format!("127.0.0.1:{sasl_port}") }];
+    let kafka = (std::env::var("BENCH_KAFKA").as_deref() != Ok("0")).then(|| {
+        let port = free_port();
+        let lines = [
+            "sasl.enabled.mechanisms=SCRAM-SHA-512".to_string(),
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;".to_string(),
+            "ssl.keystore.type=PEM".to_string(),
+            format!("ssl.keystore.location={}", keystore.display()),
+        ];
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let kafka = Kafka::start_with(&[("SASL_SSL", port, "SASL_SSL")], &lines);
+        targets.push(Target { name: "Kafka 4.4", plain: kafka.addr.clone(), sasl_ssl: format!("127.0.0.1:{port}") });
+        kafka
+    });
+    println!(
+        "produce: {records} records of {RECORD_BYTES} B, acks=all, librdkafka; SASL_SSL is TLS 1.3 + SCRAM-SHA-512"
+    );
+    let mut sasl_rates = Vec::new();
+    for target in &targets {
+        add_user(&target.plain);
+        let mut conn = Conn::open(&target.plain);
+        create_topic(&mut conn, "plain", 3);
+        create_topic(&mut conn, "secured", 3);
+        let plain = produce(&client(&target.plain, None, &pki), "plain", records);
+        let secured = produce(&client(&target.sasl_ssl, Some(&pki), &pki), "secured", records);
+        println!(
+            "  {:<9} plaintext {plain:7.1} MB/s   SASL_SSL {secured:7.1} MB/s   SASL_SSL / plaintext {:.2}",
+            target.name,
+            secured / plain
+        );
+        sasl_rates.push(secured);
+    }
+    if let [brook, kafka] = sasl_rates[..] {
+        println!("  SASL_SSL Brook / Kafka: {:.2}", brook / kafka);
+    }
+    println!(
+        "new connections: TCP + TLS 1.3 + SaslHandshake + SCRAM-SHA-512 (two SaslAuthenticate), {connections} in a row"
+    );
+    for target in &targets {
+        let (per_second, p50, p99) = handshakes(&target.sasl_ssl, &pki, connections);
+        println!(
+            "  {:<9} {per_second:7.0} connections/s   p50 {:.2} ms   p99 {:.2} ms",
+            target.name,
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3
+        );
+    }
+    drop(kafka);
+}
+
+/// Gives `USER` a SCRAM-SHA-512 credential (the same request kafka-configs sends).
+fn add_user(addr: &str) {
+    let salt = random_bytes(24);
+    let salted = MECHANISM.salted_password(PASSWORD, &salt, ITERATIONS.unsigned_abs());
+    let request = AlterUserScramCredentialsRequest::default().with_upsertions(vec![
+        ScramCredentialUpsertion::default()
+            .with_name(StrBytes::from_static_str(USER))
+            .with_mechanism(MECHANISM.wire_type())
+            .with_iterations(ITERATIONS)
+            .with_salt(salt.into())
+            .with_salted_password(salted.into()),
+    ]);
+    match Conn::open(addr).call(ApiKey::AlterUserScramCredentials, 0, &request) {
+        ResponseKind::AlterUserScramCredentials(r) => assert_eq!(r.results[0].error_code, 0, "{r:?}"),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+fn client(bootstrap: &str, sasl: Option<&Pki>, pki: &Pki) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap).set("acks", "all").set("linger.ms", "5");
+    if sasl.is_some() {
+        config
+            .set("security.protocol", "sasl_ssl")
+            .set("ssl.ca.location", pki.ca_file.to_str().expect("utf8"))
+            .set("sasl.mechanism", MECHANISM.name())
+            .set("sasl.username", USER)
+            .set("sasl.password", PASSWORD);
+    }
+    config
+}
+
+/// MB/s to produce `records` records and have every one acknowledged.
+fn produce(config: &ClientConfig, topic: &str, records: usize) -> f64 {
+    let producer: BaseProducer = config.create().expect("producer");
+    let value = vec![b'x'; RECORD_BYTES];
+    // The first record opens the connections (and authenticates); the clock starts after it.
+    producer.send(BaseRecord::<(), _>::to(topic).payload(&value)).expect("send");
+    producer.flush(Duration::from_secs(30)).expect("first record acknowledged");
+    let started = Instant::now();
+    for _ in 0..records {
+        let mut record = BaseRecord::<(), _>::to(topic).payload(&value);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    // The client's queue is full: let it deliver.
+                    producer.poll(Duration::from_millis(1));
+                    record = back;
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(120)).expect("every record acknowledged");
+    (records * RECORD_BYTES) as f64 / started.elapsed().as_secs_f64() / 1e6
+}
+
+/// Opens `count` connections one after another, each authenticated to the end: connections
+/// per second and the p50 and p99 time per connection.
+fn handshakes(addr: &str, pki: &Pki, count: usize) -> (f64, Duration, Duration) {
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in rustls_pki_types_certs(&pki.ca_file) {
+        roots.add(certificate).expect("CA");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    );
+    // A client salts the password once per salt; so does this one, to measure the broker.
+    let mut salted: Option<(Vec<u8>, Vec<u8>)> = None;
+    let started = Instant::now();
+    let mut times: Vec<Duration> = (0..count)
+        .map(|_| {
+            let began = Instant::now();
+            login(addr, &config, &mut salted);
+            began.elapsed()
+        })
+        .collect();
+    let per_second = count as f64 / started.elapsed().as_secs_f64();
+    times.sort();
+    (per_second, times[times.len() / 2], times[(times.len() * 99 / 100).min(times.len() - 1)])
+}
+
+fn rustls_pki_types_certs(path: &std::path::Path) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_file_iter(path).expect("CA file").map(|c| c.expect("CA")).collect()
+}
+
+/// One connection: TLS, then SCRAM to the end, then closed.
+fn login(addr: &str, config: &Arc<rustls::ClientConfig>, salted: &mut Option<(Vec<u8>, Vec<u8>)>) {
+    let socket = TcpStream::connect(addr).expect("connect");
+    socket.set_nodelay(true).expect("nodelay");
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
+    let connection = rustls::ClientConnection::new(config.clone(), name).expect("TLS client");
+    let mut tls = rustls::StreamOwned::new(connection, socket);
+    let mut correlation = 0;
+    let mut call = |api_key: ApiKey, version: i16, body: &dyn Fn(&mut BytesMut)| -> ResponseKind {
+        correlation += 1;
+        let mut frame = BytesMut::new();
+        RequestHeader::default()
+            .with_request_api_key(api_key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation)
+            .with_client_id(Some(StrBytes::from_static_str("bench")))
+            .encode(&mut frame, api_key.request_header_version(version))
+            .expect("header");
+        body(&mut frame);
+        let mut out = (frame.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(&frame);
+        tls.write_all(&out).expect("send");
+        let mut size = [0u8; 4];
+        tls.read_exact(&mut size).expect("response size");
+        let mut response = vec![0u8; u32::from_be_bytes(size) as usize];
+        tls.read_exact(&mut response).expect("response");
+        let mut response = bytes::Bytes::from(response);
+        ResponseHeader::decode(&mut response, api_key.response_header_version(version)).expect("header");
+        ResponseKind::decode(api_key, &mut response, version).expect("body")
+    };
+    let handshake = SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(MECHANISM.name()));
+    match call(ApiKey::SaslHandshake, 1, &|f| handshake.encode(f, 1).expect("encode")) {
+        ResponseKind::SaslHandshake(r) => assert_eq!(r.error_code, 0),
+        other => panic!("unexpected {other:?}"),
+    }
+    let nonce = BASE64.encode(random_bytes(18));
+    let first_bare = format!("n={USER},r={nonce}");
+    let first = SaslAuthenticateRequest::default().with_auth_bytes(format!("n,,{first_bare}").into_bytes().into());
+    let server_first = match call(ApiKey::SaslAuthenticate, 2, &|f| first.encode(f, 2).expect("encode")) {
+        ResponseKind::SaslAuthenticate(r) => {
+            assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+            String::from_utf8(r.auth_bytes.to_vec()).expect("utf8")
+        }
+        other => panic!("unexpected {other:?}"),
+    };
+    let field = |key: &str| server_first.split(',').find_map(|a| a.strip_prefix(key)).expect("field").to_string();
+    let (server_nonce, salt, iterations) = (field("r="), BASE64.decode(field("s=")).expect("salt"), field("i="));
+    let key = match salted {
+        Some((s, key)) if *s == salt => key.clone(),
+        _ => {
+            let key = MECHANISM.salted_password(PASSWORD, &salt, iterations.parse().expect("iterations"));
+            *salted = Some((salt, key.clone()));
+            key
+        }
+    };
+    let without_proof = format!("c=biws,r={server_nonce}");
+    let proof = MECHANISM.client_proof(&key, &format!("{first_bare},{server_first},{without_proof}"));
+    let last = format!("{without_proof},p={}", BASE64.encode(proof));
+    let last = SaslAuthenticateRequest::default().with_auth_bytes(last.into_bytes().into());
+    match call(ApiKey::SaslAuthenticate, 2, &|f| last.encode(f, 2).expect("encode")) {
+        ResponseKind::SaslAuthenticate(r) => assert_eq!(r.error_code, 0, "{:?}", r.error_message),
+        other => panic!("unexpected {other:?}"),
+    }
+}
