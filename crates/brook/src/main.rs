@@ -182,7 +182,7 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
         (None, None) => {}
     }
     if let Some(console) = &console {
-        println!("brook console on http://{}", console.local_addr);
+        println!("brook console on {}://{}", console.scheme, console.local_addr);
     }
     // Every listener, by name and protocol (the first is also the line above). A reader that
     // took only the lines above may have closed the pipe: that is no reason to stop.

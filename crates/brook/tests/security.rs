@@ -585,3 +585,57 @@ fn repeated_failed_logins_slow_down() {
     handshake(&mut conn, "PLAIN");
     assert_eq!(authenticate(&mut conn, "alice", "alice-secret"), Some((0, 0)));
 }
+
+/// GET `path` over HTTPS from `base` (`https://host:port`), trusting `pki`'s CA: the status
+/// line and the body.
+fn https_get(base: &str, path: &str, pki: &Pki) -> Result<(String, String), String> {
+    use rustls::pki_types::pem::PemObject;
+    let host = base.strip_prefix("https://").ok_or("not an https URL")?;
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in rustls::pki_types::CertificateDer::pem_file_iter(&pki.ca_file).map_err(|e| e.to_string())? {
+        roots.add(certificate.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    }
+    let config =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").map_err(|e| e.to_string())?;
+    let connection = rustls::ClientConnection::new(std::sync::Arc::new(config), name).map_err(|e| e.to_string())?;
+    let socket = TcpStream::connect(host).map_err(|e| e.to_string())?;
+    socket.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+    let mut tls = rustls::StreamOwned::new(connection, socket);
+    tls.write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut response = Vec::new();
+    // A server that closes without close_notify is fine once the response is in.
+    let _ = tls.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| format!("no HTTP response: {text:?}"))?;
+    Ok((head.lines().next().unwrap_or_default().to_string(), body.to_string()))
+}
+
+/// `console.ssl.*`: the console, its API and `/metrics` over HTTPS with the same keystore
+/// forms as the Kafka listeners; plain HTTP on that port gets nothing.
+#[test]
+fn console_over_https() {
+    let pki = Pki::new("brook");
+    let keystore = pki.server_pem("console");
+    let brook = Brook::start(&[&format!("console.ssl.keystore.location={}", path(&keystore))]);
+    let base = brook.console.clone().expect("console URL");
+    assert!(base.starts_with("https://"), "{base}");
+    let (status, body) = https_get(&base, "/metrics", &pki).expect("metrics over HTTPS");
+    assert!(status.contains("200"), "{status}");
+    assert!(body.contains("brook_brokers"), "{body}");
+    let (status, _) = https_get(&base, "/api/overview", &pki).expect("API over HTTPS");
+    assert!(status.contains("200"), "{status}");
+    let stranger = Pki::new("stranger");
+    assert!(https_get(&base, "/metrics", &stranger).is_err(), "an untrusted certificate");
+    let mut plain = TcpStream::connect(base.trim_start_matches("https://")).expect("connect");
+    plain.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    plain.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").expect("send");
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer);
+    assert!(!String::from_utf8_lossy(&answer).contains("brook_brokers"), "plain HTTP was served");
+}

@@ -6,6 +6,7 @@
 //! - `history`: periodic samples of traffic and consumer-group lag for rates and charts.
 //! - `prometheus`: the `/metrics` page.
 //! - `assets`: the console's HTML, CSS and JavaScript, compiled into the binary.
+//! - `tls`: HTTPS when `console.ssl.*` names a keystore.
 
 mod assets;
 mod groups;
@@ -14,6 +15,7 @@ mod http;
 mod messages;
 mod overview;
 mod prometheus;
+mod tls;
 mod topics;
 
 use std::future::Future;
@@ -42,7 +44,10 @@ struct AppState {
 /// A bound console listener.
 pub struct Console {
     pub local_addr: SocketAddr,
+    /// `https` when `console.ssl.*` names a keystore, else `http`.
+    pub scheme: &'static str,
     listener: TcpListener,
+    tls: Option<brook_security::tls::ReloadingTls>,
     state: AppState,
 }
 
@@ -54,14 +59,22 @@ impl Console {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on console.listener={address}: {e}"))?;
         let local_addr = listener.local_addr()?;
+        let tls = match &broker.config.console.tls {
+            Some(settings) => Some(
+                brook_security::tls::ReloadingTls::new(settings.clone())
+                    .map_err(|e| anyhow::anyhow!("console.{}: {}", e.key, e.reason))?,
+            ),
+            None => None,
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let state =
             AppState { broker, history: Arc::new(History::default()), next_partition: Arc::new(AtomicU32::new(0)) };
-        Ok(Console { local_addr, listener, state })
+        Ok(Console { local_addr, scheme, listener, tls, state })
     }
 
     /// Serves until `shutdown` completes, sampling lag and rates meanwhile.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Console { local_addr, listener, state } = self;
+        let Console { local_addr, listener, tls, state, .. } = self;
         info!(address = %local_addr, "console and /metrics listening");
         let interval = Duration::from_millis(state.broker.config.console.sample_interval_ms.max(1));
         let (history, broker) = (state.history.clone(), state.broker.clone());
@@ -73,7 +86,13 @@ impl Console {
                 let _ = tokio::task::spawn_blocking(move || history.sample(&broker)).await;
             }
         });
-        let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
+        let served = match tls {
+            Some(tls) => {
+                let listener = tls::TlsListener::new(listener, tls)?;
+                axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+            }
+            None => axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await,
+        };
         sampler.abort();
         Ok(served?)
     }

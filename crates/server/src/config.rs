@@ -205,7 +205,7 @@ pub struct Roles {
 }
 
 /// The HTTP listener that serves the web console, its JSON API and `/metrics`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ConsoleConfig {
     /// `console.enabled`: `false` turns the whole HTTP listener off, `/metrics` included.
     pub enabled: bool,
@@ -214,11 +214,14 @@ pub struct ConsoleConfig {
     /// `console.sample.interval.ms`: how often rates and consumer-group lag are sampled for
     /// the console's charts.
     pub sample_interval_ms: u64,
+    /// `console.ssl.*` (the Kafka listeners' `ssl.*` keys under `console.`): HTTPS when a
+    /// keystore is given.
+    pub tls: Option<brook_security::tls::TlsSettings>,
 }
 
 impl Default for ConsoleConfig {
     fn default() -> ConsoleConfig {
-        ConsoleConfig { enabled: true, listener: "localhost:8080".into(), sample_interval_ms: 5_000 }
+        ConsoleConfig { enabled: true, listener: "localhost:8080".into(), sample_interval_ms: 5_000, tls: None }
     }
 }
 
@@ -400,12 +403,14 @@ impl BrokerConfig {
                         if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
                 }
                 "console.sample.interval.ms" => c.console.sample_interval_ms = positive(key, parse(key, v)?)?,
+                k if k.strip_prefix("console.").is_some_and(|k| listeners::security_key(k).is_some()) => {}
                 k if listeners::security_key(k) == Some(true) => {}
                 k if listeners::security_key(k) == Some(false) => c.ignored_keys.push(key.clone()),
                 k if ACCEPTED_UNUSED.contains(&k) => c.ignored_keys.push(key.clone()),
                 _ => c.ignored_keys.push(key.clone()),
             }
         }
+        c.console.tls = listeners::console_tls(props)?;
         if let Some(ms) = retention_ms {
             c.log.retention_ms = if ms < 0 { -1 } else { ms };
         }
@@ -785,6 +790,17 @@ ssl.endpoint.identification.algorithm=https
         refuse(&["ssl.enabled.protocols=TLSv1.1"], "ssl.enabled.protocols");
         refuse(&["ssl.principal.mapping.rules=RULE:x"], "ssl.principal.mapping.rules");
         refuse(&["ssl.keystore.certificate.chain=-----BEGIN"], "ssl.keystore.location");
+        // The console's HTTPS: the same keys under `console.`.
+        assert!(c.console.tls.is_none());
+        let console = BrokerConfig::from_properties("console.ssl.keystore.location=/etc/brook/console.pem\n", &[])
+            .expect("console TLS");
+        assert!(console.console.tls.is_some() && console.ignored_keys.is_empty(), "{:?}", console.ignored_keys);
+        let err = BrokerConfig::from_properties(
+            "console.ssl.keystore.location=/c.pem\nconsole.ssl.client.auth=always\n",
+            &[],
+        )
+        .expect_err("a bad console key");
+        assert!(err.to_string().starts_with("console.ssl.client.auth"), "{err}");
     }
 
     /// Overrides win over the file; a SASL listener needs mechanisms Brook serves and users.

@@ -184,6 +184,17 @@ fn listener_value(name: &str, props: &BTreeMap<String, String>, key: &str) -> Op
     props.get(&prefixed).or_else(|| props.get(key)).filter(|v| !v.is_empty()).cloned()
 }
 
+/// The console's HTTPS settings: the `ssl.*` keys under `console.`, when a keystore is named.
+pub(super) fn console_tls(props: &BTreeMap<String, String>) -> Result<Option<TlsSettings>, ConfigError> {
+    let get = |key: &str| props.get(&format!("console.{key}")).filter(|v| !v.is_empty()).cloned();
+    if get("ssl.keystore.location").is_none() && get("ssl.keystore.certificate.chain").is_none() {
+        return Ok(None);
+    }
+    TlsSettings::from_keys(get)
+        .map(Some)
+        .map_err(|e| ConfigError::Invalid { key: format!("console.{}", e.key), reason: e.reason })
+}
+
 fn tls_settings(name: &str, props: &BTreeMap<String, String>) -> Result<TlsSettings, ConfigError> {
     TlsSettings::from_keys(|key| listener_value(name, props, key))
         .map_err(|e| ConfigError::Invalid { key: e.key, reason: format!("{} (listener {name})", e.reason) })
