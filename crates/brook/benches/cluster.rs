@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use common::cluster::{Cluster, SETTLE};
 use common::wire::{Conn, create_topic_code};
-use common::{Brook, eventually};
+use common::{Brook, cpu_seconds, eventually};
 use kafka_protocol::messages::{ApiKey, DescribeClusterRequest, MetadataRequest, ResponseKind};
 
 fn main() {
@@ -198,14 +198,6 @@ fn restart(partitions: i32) {
         percentile(&times, 0.5).as_secs_f64() * 1e3,
         times.last().expect("runs").as_secs_f64() * 1e3,
     );
-}
-
-/// CPU seconds (user + system) a process has used so far.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc stat");
-    let fields: Vec<&str> = stat.rsplit_once(')').expect("stat format").1.split_whitespace().collect();
-    let ticks: f64 = fields[11].parse::<f64>().expect("utime") + fields[12].parse::<f64>().expect("stime");
-    ticks / 100.0
 }
 
 fn perf_produce(bootstrap: &str, records: usize) -> String {

@@ -21,9 +21,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::cluster::{Cluster, SETTLE};
-use common::eventually;
 use common::kafka::KafkaCluster;
 use common::wire::topic_partitions;
+use common::{cpu_seconds, eventually};
 
 fn main() {
     let env = |key: &str, default: usize| std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
@@ -147,14 +147,6 @@ fn perf_produce(bootstrap: &str, topic: &str, records: usize, size: usize, throu
             .unwrap_or_else(|| panic!("no {suffix:?} in {summary:?}"))
     };
     Run { rate: field(" records/sec"), p50: field(" ms 50th"), p99: field(" ms 99th"), cpu_per_million: 0.0 }
-}
-
-/// CPU seconds (user + system) a process has used so far.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc stat");
-    let fields: Vec<&str> = stat.rsplit_once(')').expect("stat format").1.split_whitespace().collect();
-    let ticks: f64 = fields[11].parse::<f64>().expect("utime") + fields[12].parse::<f64>().expect("stime");
-    ticks / 100.0
 }
 
 /// (leader, ISR) of a one-partition topic as the broker at `addr` answers Metadata.

@@ -13,14 +13,12 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use brook_security::scram::{ScramMechanism, random_bytes};
+use brook_security::scram::{ScramClient, ScramMechanism, random_bytes};
 use bytes::BytesMut;
 use common::certs::Pki;
 use common::kafka::Kafka;
 use common::wire::{Conn, create_topic};
-use common::{Brook, free_port};
+use common::{Brook, cpu_seconds, free_port};
 use kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialUpsertion;
 use kafka_protocol::messages::{
     AlterUserScramCredentialsRequest, ApiKey, RequestHeader, ResponseHeader, ResponseKind, SaslAuthenticateRequest,
@@ -35,16 +33,20 @@ const PASSWORD: &str = "bench-secret";
 const ITERATIONS: i32 = 4096;
 const MECHANISM: ScramMechanism = ScramMechanism::Sha512;
 const RECORD_BYTES: usize = 1024;
+/// Producers at once: one librdkafka producer is limited by its single thread per broker
+/// connection (which also does its TLS), not by the broker.
+const PRODUCERS: usize = 2;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// A broker under test: its plaintext and SASL_SSL addresses.
+/// A broker under test: its plaintext and SASL_SSL addresses, and its process.
 struct Target {
     name: &'static str,
     plain: String,
     sasl_ssl: String,
+    pid: u32,
 }
 
 fn main() {
@@ -58,8 +60,12 @@ fn main() {
         &format!("ssl.keystore.location={}", keystore.display()),
         "sasl.enabled.mechanisms=SCRAM-SHA-512",
     ]);
-    let mut targets =
-        vec![Target { name: "Brook", plain: brook.addr.clone(), sasl_ssl: format!("127.0.0.1:{sasl_port}") }];
+    let mut targets = vec![Target {
+        name: "Brook",
+        plain: brook.addr.clone(),
+        sasl_ssl: format!("127.0.0.1:{sasl_port}"),
+        pid: brook.pid(),
+    }];
     let kafka = (std::env::var("BENCH_KAFKA").as_deref() != Ok("0")).then(|| {
         let port = free_port();
         let lines = [
@@ -70,11 +76,17 @@ fn main() {
         ];
         let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
         let kafka = Kafka::start_with(&[("SASL_SSL", port, "SASL_SSL")], &lines);
-        targets.push(Target { name: "Kafka 4.4", plain: kafka.addr.clone(), sasl_ssl: format!("127.0.0.1:{port}") });
+        targets.push(Target {
+            name: "Kafka 4.4",
+            plain: kafka.addr.clone(),
+            sasl_ssl: format!("127.0.0.1:{port}"),
+            pid: kafka.pid(),
+        });
         kafka
     });
     println!(
-        "produce: {records} records of {RECORD_BYTES} B, acks=all, librdkafka; SASL_SSL is TLS 1.3 + SCRAM-SHA-512"
+        "produce: {records} records of {RECORD_BYTES} B from {PRODUCERS} librdkafka producers, acks=all; SASL_SSL is \
+         TLS 1.3 + SCRAM-SHA-512"
     );
     let mut sasl_rates = Vec::new();
     for target in &targets {
@@ -82,11 +94,19 @@ fn main() {
         let mut conn = Conn::open(&target.plain);
         create_topic(&mut conn, "plain", 3);
         create_topic(&mut conn, "secured", 3);
+        // The broker's CPU per GB tells its own cost from the client's (both share 2 cores).
+        let cpu = cpu_seconds(target.pid);
         let plain = produce(&client(&target.plain, None, &pki), "plain", records);
+        let (cpu, plain_cpu) = (cpu_seconds(target.pid), cpu_seconds(target.pid) - cpu);
         let secured = produce(&client(&target.sasl_ssl, Some(&pki), &pki), "secured", records);
+        let secured_cpu = cpu_seconds(target.pid) - cpu;
+        let gb = (records * RECORD_BYTES) as f64 / 1e9;
         println!(
-            "  {:<9} plaintext {plain:7.1} MB/s   SASL_SSL {secured:7.1} MB/s   SASL_SSL / plaintext {:.2}",
+            "  {:<9} plaintext {plain:7.1} MB/s ({:.1} broker CPU s/GB)   SASL_SSL {secured:7.1} MB/s ({:.1} s/GB)   \
+             SASL_SSL / plaintext {:.2}",
             target.name,
+            plain_cpu / gb,
+            secured_cpu / gb,
             secured / plain
         );
         sasl_rates.push(secured);
@@ -141,29 +161,38 @@ fn client(bootstrap: &str, sasl: Option<&Pki>, pki: &Pki) -> ClientConfig {
     config
 }
 
-/// MB/s to produce `records` records and have every one acknowledged.
+/// MB/s for `PRODUCERS` producers (each its own connection, as separate applications) to
+/// produce `records` records between them and have every one acknowledged.
 fn produce(config: &ClientConfig, topic: &str, records: usize) -> f64 {
-    let producer: BaseProducer = config.create().expect("producer");
-    let value = vec![b'x'; RECORD_BYTES];
-    // The first record opens the connections (and authenticates); the clock starts after it.
-    producer.send(BaseRecord::<(), _>::to(topic).payload(&value)).expect("send");
-    producer.flush(Duration::from_secs(30)).expect("first record acknowledged");
-    let started = Instant::now();
-    for _ in 0..records {
-        let mut record = BaseRecord::<(), _>::to(topic).payload(&value);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    // The client's queue is full: let it deliver.
-                    producer.poll(Duration::from_millis(1));
-                    record = back;
+    let ready = Arc::new(std::sync::Barrier::new(PRODUCERS + 1));
+    let threads: Vec<_> = (0..PRODUCERS)
+        .map(|_| {
+            let (config, topic, ready) = (config.clone(), topic.to_string(), ready.clone());
+            std::thread::spawn(move || {
+                let producer: BaseProducer = config.create().expect("producer");
+                let value = vec![b'x'; RECORD_BYTES];
+                // The first record opens the connection (and authenticates), before the clock.
+                producer.send(BaseRecord::<(), _>::to(&topic).payload(&value)).expect("send");
+                producer.flush(Duration::from_secs(30)).expect("first record acknowledged");
+                ready.wait();
+                for _ in 0..records / PRODUCERS {
+                    let mut record = BaseRecord::<(), _>::to(&topic).payload(&value);
+                    while let Err((_, back)) = producer.send(record) {
+                        // The client's queue is full: let it deliver.
+                        producer.poll(Duration::from_millis(1));
+                        record = back;
+                    }
                 }
-            }
-        }
+                producer.flush(Duration::from_secs(120)).expect("every record acknowledged");
+            })
+        })
+        .collect();
+    ready.wait();
+    let started = Instant::now();
+    for thread in threads {
+        thread.join().expect("producer");
     }
-    producer.flush(Duration::from_secs(120)).expect("every record acknowledged");
-    (records * RECORD_BYTES) as f64 / started.elapsed().as_secs_f64() / 1e6
+    (records / PRODUCERS * PRODUCERS * RECORD_BYTES) as f64 / started.elapsed().as_secs_f64() / 1e6
 }
 
 /// Opens `count` connections one after another, each authenticated to the end: connections
@@ -236,32 +265,31 @@ fn login(addr: &str, config: &Arc<rustls::ClientConfig>, salted: &mut Option<(Ve
         ResponseKind::SaslHandshake(r) => assert_eq!(r.error_code, 0),
         other => panic!("unexpected {other:?}"),
     }
-    let nonce = BASE64.encode(random_bytes(18));
-    let first_bare = format!("n={USER},r={nonce}");
-    let first = SaslAuthenticateRequest::default().with_auth_bytes(format!("n,,{first_bare}").into_bytes().into());
+    let mut scram = ScramClient::new(MECHANISM, USER, PASSWORD);
+    let first = SaslAuthenticateRequest::default().with_auth_bytes(scram.first().into());
     let server_first = match call(ApiKey::SaslAuthenticate, 2, &|f| first.encode(f, 2).expect("encode")) {
         ResponseKind::SaslAuthenticate(r) => {
             assert_eq!(r.error_code, 0, "{:?}", r.error_message);
-            String::from_utf8(r.auth_bytes.to_vec()).expect("utf8")
+            r.auth_bytes
         }
         other => panic!("unexpected {other:?}"),
     };
-    let field = |key: &str| server_first.split(',').find_map(|a| a.strip_prefix(key)).expect("field").to_string();
-    let (server_nonce, salt, iterations) = (field("r="), BASE64.decode(field("s=")).expect("salt"), field("i="));
-    let key = match salted {
-        Some((s, key)) if *s == salt => key.clone(),
-        _ => {
-            let key = MECHANISM.salted_password(PASSWORD, &salt, iterations.parse().expect("iterations"));
-            *salted = Some((salt, key.clone()));
-            key
-        }
-    };
-    let without_proof = format!("c=biws,r={server_nonce}");
-    let proof = MECHANISM.client_proof(&key, &format!("{first_bare},{server_first},{without_proof}"));
-    let last = format!("{without_proof},p={}", BASE64.encode(proof));
-    let last = SaslAuthenticateRequest::default().with_auth_bytes(last.into_bytes().into());
+    let last = scram
+        .final_message_with(&server_first, |salt, iterations| match salted {
+            Some((s, key)) if s == salt => key.clone(),
+            _ => {
+                let key = MECHANISM.salted_password(PASSWORD, salt, iterations);
+                *salted = Some((salt.to_vec(), key.clone()));
+                key
+            }
+        })
+        .expect("final message");
+    let last = SaslAuthenticateRequest::default().with_auth_bytes(last.into());
     match call(ApiKey::SaslAuthenticate, 2, &|f| last.encode(f, 2).expect("encode")) {
-        ResponseKind::SaslAuthenticate(r) => assert_eq!(r.error_code, 0, "{:?}", r.error_message),
+        ResponseKind::SaslAuthenticate(r) => {
+            assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+            scram.verify(&r.auth_bytes).expect("the broker's signature");
+        }
         other => panic!("unexpected {other:?}"),
     }
 }

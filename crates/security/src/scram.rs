@@ -198,6 +198,73 @@ impl ScramServer {
     }
 }
 
+/// The client side of one exchange, for Brook's tools and benchmarks.
+pub struct ScramClient {
+    mechanism: ScramMechanism,
+    password: String,
+    first_bare: String,
+    /// After the final message: the signature the server must answer with.
+    expected: Option<Vec<u8>>,
+}
+
+impl ScramClient {
+    pub fn new(mechanism: ScramMechanism, user: &str, password: &str) -> ScramClient {
+        let escaped = user.replace('=', "=3D").replace(',', "=2C");
+        let first_bare = format!("n={escaped},r={}", BASE64.encode(random_bytes(18)));
+        ScramClient { mechanism, password: password.to_string(), first_bare, expected: None }
+    }
+
+    /// The first message.
+    pub fn first(&self) -> Vec<u8> {
+        format!("n,,{}", self.first_bare).into_bytes()
+    }
+
+    /// The final message, answering the server's first.
+    pub fn final_message(&mut self, server_first: &[u8]) -> Result<Vec<u8>, String> {
+        let (mechanism, password) = (self.mechanism, self.password.clone());
+        self.final_message_with(server_first, |salt, iterations| mechanism.salted_password(&password, salt, iterations))
+    }
+
+    /// The final message, with the salted password from `salted(salt, iterations)` (a client
+    /// that logs in again and again may keep it, as a benchmark of the server does).
+    pub fn final_message_with(
+        &mut self,
+        server_first: &[u8],
+        salted: impl FnOnce(&[u8], u32) -> Vec<u8>,
+    ) -> Result<Vec<u8>, String> {
+        let server_first = std::str::from_utf8(server_first).map_err(|_| "the server's first message is not UTF-8")?;
+        let field = |key: &str| server_first.split(',').find_map(|a| a.strip_prefix(key)).map(str::to_string);
+        let bad = || format!("unexpected server message {server_first:?}");
+        let nonce = field("r=").ok_or_else(bad)?;
+        let salt = BASE64.decode(field("s=").ok_or_else(bad)?).map_err(|_| bad())?;
+        let iterations: u32 = field("i=").and_then(|i| i.parse().ok()).ok_or_else(bad)?;
+        let client_nonce = self.first_bare.rsplit_once("r=").map_or("", |(_, n)| n);
+        if !nonce.starts_with(client_nonce) || iterations < MIN_ITERATIONS.unsigned_abs() {
+            return Err(bad());
+        }
+        let salted = salted(&salt, iterations);
+        let without_proof = format!("c=biws,r={nonce}");
+        let auth_message = format!("{},{server_first},{without_proof}", self.first_bare);
+        let proof = self.mechanism.client_proof(&salted, &auth_message);
+        let (_, server_key) = self.mechanism.keys(&salted);
+        self.expected = Some(self.mechanism.mac(&server_key, auth_message.as_bytes()));
+        Ok(format!("{without_proof},p={}", BASE64.encode(proof)).into_bytes())
+    }
+
+    /// Checks the server's final message: it must prove the server holds the credential.
+    pub fn verify(&self, server_final: &[u8]) -> Result<(), String> {
+        let signature = std::str::from_utf8(server_final)
+            .ok()
+            .and_then(|m| m.strip_prefix("v="))
+            .and_then(|v| BASE64.decode(v).ok())
+            .ok_or("the server did not sign the exchange")?;
+        match &self.expected {
+            Some(expected) if crate::constant_time_eq(expected, &signature) => Ok(()),
+            _ => Err("the server's signature is wrong: it does not hold this user's credential".into()),
+        }
+    }
+}
+
 /// The client's first message: `gs2-header client-first-message-bare`.
 struct ClientFirst {
     gs2_header: String,
@@ -301,6 +368,25 @@ mod tests {
         let wrong =
             format!("c=biws,{},p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=", &reply[..reply.find(",s=").unwrap()]);
         assert_eq!(server.step(wrong.as_bytes(), |_| None).unwrap_err(), INVALID);
+    }
+
+    /// Brook's client and server sides agree, and the client checks the server's signature.
+    #[test]
+    fn client_and_server() {
+        for m in ScramMechanism::ALL {
+            let salt = random_bytes(16);
+            let (stored_key, server_key) = m.keys(&m.salted_password("secret, =really", &salt, 4096));
+            let credential = Credential { salt, stored_key, server_key, iterations: 4096 };
+            let mut client = ScramClient::new(m, "us,er=", "secret, =really");
+            let mut server = ScramServer::new(m);
+            let lookup = |u: &str| (u == "us,er=").then(|| credential.clone());
+            let (server_first, _) = server.step(&client.first(), lookup).expect("first");
+            let last = client.final_message(&server_first).expect("final");
+            let (server_final, user) = server.step(&last, |_| None).expect("authenticated");
+            assert_eq!(user.as_deref(), Some("us,er="));
+            client.verify(&server_final).expect("the server's signature");
+            assert!(client.verify(b"v=AAAA").is_err());
+        }
     }
 
     #[test]

@@ -165,7 +165,7 @@ impl TlsSettings {
 
     /// Reads the keys and certificates and builds a server configuration.
     pub fn server_config(&self) -> Result<ServerConfig, TlsError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(provider());
         let identity = keystore::load_identity(&self.keystore, self.key_password.as_ref())?;
         let mut versions: Vec<&'static SupportedProtocolVersion> = Vec::new();
         if self.tls13 {
@@ -183,10 +183,24 @@ impl TlsSettings {
             }
             _ => builder.with_no_client_auth(),
         };
-        builder
-            .with_single_cert(identity.chain, identity.key)
-            .map_err(|e| TlsError::new("ssl.keystore.location", &format!("the key does not fit the certificate: {e}")))
+        let mut config = builder.with_single_cert(identity.chain, identity.key).map_err(|e| {
+            TlsError::new("ssl.keystore.location", &format!("the key does not fit the certificate: {e}"))
+        })?;
+        config.ignore_client_order = true;
+        Ok(config)
     }
+}
+
+/// ring's suites, AES-128-GCM first (fewer rounds per block than AES-256, and no weaker in
+/// practice), and the server's preference wins: OpenSSL and Java clients list AES-256 first.
+fn provider() -> CryptoProvider {
+    let mut provider = rustls::crypto::ring::default_provider();
+    let rank = |s: &rustls::SupportedCipherSuite| {
+        let name = format!("{:?}", s.suite());
+        (!name.contains("AES_128"), !name.contains("AES_256"))
+    };
+    provider.cipher_suites.sort_by_key(|s| (s.version().version != rustls::ProtocolVersion::TLSv1_3, rank(s)));
+    provider
 }
 
 fn client_verifier(
@@ -293,6 +307,7 @@ mod tests {
         .expect("settings");
         assert_eq!(inline.client_auth, ClientAuth::Requested);
         inline.server_config().expect("a server configuration from inline PEM");
+        assert_eq!(provider().cipher_suites[0].suite(), rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
 
         let other = rcgen::KeyPair::generate().expect("key").serialize_pem();
         let mismatched =
