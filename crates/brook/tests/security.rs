@@ -639,3 +639,68 @@ fn console_over_https() {
     let _ = plain.read_to_end(&mut answer);
     assert!(!String::from_utf8_lossy(&answer).contains("brook_brokers"), "plain HTTP was served");
 }
+
+/// Brook's tools on a SASL_SSL listener with a `--command-config` in Kafka's Java client
+/// names: librdkafka-based tools (topics) and the tools' own frames (configs users) log in
+/// with SCRAM over TLS; a wrong password fails with Kafka's error.
+#[test]
+fn brook_tools_with_a_java_command_config() {
+    let pki = Pki::new("brook");
+    let keystore = pki.server_pem("broker");
+    let port = free_port();
+    let brook = Brook::start(&[
+        &format!("listeners=PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:{port}"),
+        &format!("ssl.keystore.location={}", path(&keystore)),
+        "sasl.enabled.mechanisms=SCRAM-SHA-512",
+    ]);
+    let tool = |bootstrap: &str, args: &[&str]| {
+        let output = Command::new(common::brook_bin())
+            .args(args)
+            .args(["--bootstrap-server", bootstrap])
+            .output()
+            .expect("brook");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr),
+        )
+    };
+    let (ok, out) = tool(
+        &brook.addr,
+        &[
+            "configs",
+            "--alter",
+            "--entity-type",
+            "users",
+            "--entity-name",
+            "ops",
+            "--add-config",
+            "SCRAM-SHA-512=[password=ops-secret]",
+        ],
+    );
+    assert!(ok, "{out}");
+    let properties = |password: &str| {
+        let file = pki.dir().join(format!("client-{password}.properties"));
+        let text = format!(
+            "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n\
+             sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"ops\" password=\"{password}\";\n\
+             ssl.truststore.type=PEM\nssl.truststore.location={}\n",
+            path(&pki.ca_file)
+        );
+        std::fs::write(&file, text).expect("write properties");
+        file
+    };
+    let good = properties("ops-secret");
+    let secured = format!("127.0.0.1:{port}");
+    let config = ["--command-config", path(&good)];
+    let (ok, out) =
+        tool(&secured, &[&["topics", "--create", "--topic", "over-tls", "--partitions", "2"][..], &config].concat());
+    assert!(ok, "{out}");
+    let (ok, out) = tool(&secured, &[&["topics", "--list"][..], &config].concat());
+    assert!(ok && out.lines().any(|l| l == "over-tls"), "{out}");
+    let (ok, out) = tool(&secured, &[&["configs", "--describe", "--entity-type", "users"][..], &config].concat());
+    assert!(ok && out.contains("user-principal 'ops' are SCRAM-SHA-512=iterations=4096"), "{out}");
+    let bad = properties("wrong");
+    let (ok, out) =
+        tool(&secured, &["configs", "--describe", "--entity-type", "users", "--command-config", path(&bad)]);
+    assert!(!ok && out.contains("SaslAuthenticationFailed"), "{out}");
+}

@@ -36,17 +36,25 @@ pub fn config(parsed: &Parsed, overrides: &[(String, String)]) -> Result<ClientC
     config.set("bootstrap.servers", bootstrap);
     // A broker that cannot be reached is reported as such instead of retried forever.
     config.set("socket.timeout.ms", "10000");
-    for key in ["command-config", "consumer.config", "producer.config"] {
-        if let Some(path) = parsed.get(key) {
-            for (k, v) in read_properties(path)? {
-                config.set(k, v);
-            }
-        }
+    for (k, v) in settings(parsed)? {
+        config.set(k, v);
     }
     for (k, v) in overrides {
         config.set(k, v);
     }
     Ok(config)
+}
+
+/// The client settings of `--command-config` (and the tools' `--consumer.config` and
+/// `--producer.config`), Kafka's Java names turned into librdkafka's.
+pub(crate) fn settings(parsed: &Parsed) -> Result<Vec<(String, String)>, ToolError> {
+    let mut settings = Vec::new();
+    for key in ["command-config", "consumer.config", "producer.config"] {
+        if let Some(path) = parsed.get(key) {
+            settings.extend(read_properties(path)?);
+        }
+    }
+    crate::security::for_librdkafka(settings)
 }
 
 /// The one-line error for a cluster that does not answer.

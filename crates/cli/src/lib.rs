@@ -23,6 +23,7 @@ mod native;
 pub mod perf;
 pub mod reassign_partitions;
 mod scram_users;
+mod security;
 pub mod topics;
 pub mod transactions;
 mod wire;

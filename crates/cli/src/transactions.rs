@@ -102,14 +102,14 @@ fn metadata(wire: &mut Wire, topics: &[&str]) -> Result<MetadataResponse, ToolEr
     }
 }
 
-/// A connection to broker `node` as `metadata` lists it.
-fn broker(metadata: &MetadataResponse, node: i32) -> Result<Wire, ToolError> {
+/// A connection to broker `node` as `metadata` lists it, made as `wire` was.
+fn broker(wire: &Wire, metadata: &MetadataResponse, node: i32) -> Result<Wire, ToolError> {
     let b = metadata
         .brokers
         .iter()
         .find(|b| b.node_id.0 == node)
         .ok_or_else(|| ToolError::failed(format!("broker {node} is not in the cluster's metadata")))?;
-    Wire::connect_to(&format!("{}:{}", b.host.as_str(), b.port))
+    wire.connect_to(&format!("{}:{}", b.host.as_str(), b.port))
 }
 
 fn list(wire: &mut Wire) -> Result<(), ToolError> {
@@ -118,7 +118,7 @@ fn list(wire: &mut Wire) -> Result<(), ToolError> {
     for b in &metadata.brokers {
         let request = ListTransactionsRequest::default();
         let ResponseKind::ListTransactions(r) =
-            broker(&metadata, b.node_id.0)?.call(ApiKey::ListTransactions, 0, &request)?
+            broker(wire, &metadata, b.node_id.0)?.call(ApiKey::ListTransactions, 0, &request)?
         else {
             return Err(ToolError::failed("unexpected answer to ListTransactions"));
         };
@@ -147,7 +147,7 @@ fn describe(wire: &mut Wire, id: &str) -> Result<(), ToolError> {
     if found.error_code != 0 {
         return Err(ToolError::failed(error_text(found.error_code, found.error_message.as_ref())));
     }
-    let mut coordinator = Wire::connect_to(&format!("{}:{}", found.host.as_str(), found.port))?;
+    let mut coordinator = wire.connect_to(&format!("{}:{}", found.host.as_str(), found.port))?;
     let request = DescribeTransactionsRequest::default()
         .with_transactional_ids(vec![TransactionalId(StrBytes::from_string(id.to_string()))]);
     let ResponseKind::DescribeTransactions(r) = coordinator.call(ApiKey::DescribeTransactions, 0, &request)? else {
@@ -231,7 +231,7 @@ fn leader_of(wire: &mut Wire, topic: &str, partition: i32) -> Result<(Wire, i32)
         .find(|p| p.partition_index == partition)
         .map(|p| p.leader_id.0)
         .ok_or_else(|| ToolError::failed(format!("Partition {topic}-{partition} does not exist")))?;
-    Ok((broker(&metadata, leader)?, leader))
+    Ok((broker(wire, &metadata, leader)?, leader))
 }
 
 /// Writes an abort marker for a hanging transaction, as `kafka-transactions abort` does (the

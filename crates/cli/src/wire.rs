@@ -6,30 +6,38 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader, ResponseKind};
+use brook_security::scram::ScramClient;
+use kafka_protocol::messages::{
+    ApiKey, RequestHeader, ResponseHeader, ResponseKind, SaslAuthenticateRequest, SaslHandshakeRequest,
+};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use crate::ToolError;
 use crate::args::Parsed;
-use crate::client::TIMEOUT;
+use crate::client::{self, TIMEOUT};
+use crate::security::{Login, Security, Stream};
 
 /// Responses larger than this are refused rather than allocated (a broker never sends one).
 const MAX_RESPONSE: usize = 100 << 20;
 
 pub(crate) struct Wire {
-    stream: TcpStream,
+    stream: Stream,
     correlation_id: i32,
+    /// How this connection was made, for connections to the cluster's other brokers.
+    security: Security,
 }
 
 impl Wire {
-    /// A connection to the first of `--bootstrap-server`'s brokers that accepts one.
+    /// A connection to the first of `--bootstrap-server`'s brokers that accepts one, with
+    /// TLS and SASL as `--command-config` says.
     pub(crate) fn connect(parsed: &Parsed) -> Result<Wire, ToolError> {
         let servers = parsed
             .get("bootstrap-server")
             .ok_or_else(|| ToolError::usage("Missing required argument \"[bootstrap-server]\""))?;
+        let security = Security::from_settings(&client::settings(parsed)?)?;
         let mut last = String::new();
         for server in servers.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            match Wire::connect_to(server) {
+            match Wire::open(server, &security) {
                 Ok(wire) => return Ok(wire),
                 Err(e) => last = e.message,
             }
@@ -37,13 +45,57 @@ impl Wire {
         Err(ToolError::failed(format!("cannot reach the cluster: {last}")))
     }
 
-    /// A connection to one broker (as Metadata or FindCoordinator named it).
-    pub(crate) fn connect_to(addr: &str) -> Result<Wire, ToolError> {
-        let stream = TcpStream::connect(addr).map_err(|e| ToolError::failed(format!("cannot reach {addr}: {e}")))?;
-        stream.set_nodelay(true).map_err(failed)?;
-        stream.set_read_timeout(Some(TIMEOUT)).map_err(failed)?;
-        stream.set_write_timeout(Some(Duration::from_secs(10))).map_err(failed)?;
-        Ok(Wire { stream, correlation_id: 0 })
+    /// A connection to another broker of the cluster (as Metadata or FindCoordinator named
+    /// it), made as this one was.
+    pub(crate) fn connect_to(&self, addr: &str) -> Result<Wire, ToolError> {
+        Wire::open(addr, &self.security)
+    }
+
+    fn open(addr: &str, security: &Security) -> Result<Wire, ToolError> {
+        let socket = TcpStream::connect(addr).map_err(|e| ToolError::failed(format!("cannot reach {addr}: {e}")))?;
+        socket.set_nodelay(true).map_err(failed)?;
+        socket.set_read_timeout(Some(TIMEOUT)).map_err(failed)?;
+        socket.set_write_timeout(Some(Duration::from_secs(10))).map_err(failed)?;
+        let stream = security.connect(addr, socket)?;
+        let mut wire = Wire { stream, correlation_id: 0, security: security.clone() };
+        if let Some(login) = &security.login {
+            wire.authenticate(login).map_err(|e| ToolError::failed(format!("{addr}: {}", e.message)))?;
+        }
+        Ok(wire)
+    }
+
+    /// SaslHandshake, then SaslAuthenticate until the broker accepts (or refuses) the login.
+    fn authenticate(&mut self, login: &Login) -> Result<(), ToolError> {
+        let handshake = SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(login.mechanism()));
+        let ResponseKind::SaslHandshake(r) = self.call(ApiKey::SaslHandshake, 1, &handshake)? else {
+            return Err(ToolError::failed("unexpected answer to SaslHandshake"));
+        };
+        if r.error_code != 0 {
+            let offered: Vec<&str> = r.mechanisms.iter().map(|m| m.as_str()).collect();
+            return Err(ToolError::failed(format!(
+                "{} (the broker offers {offered:?})",
+                error_text(r.error_code, None)
+            )));
+        }
+        let mut send = |token: Vec<u8>| -> Result<Vec<u8>, ToolError> {
+            let request = SaslAuthenticateRequest::default().with_auth_bytes(token.into());
+            let ResponseKind::SaslAuthenticate(r) = self.call(ApiKey::SaslAuthenticate, 2, &request)? else {
+                return Err(ToolError::failed("unexpected answer to SaslAuthenticate"));
+            };
+            match r.error_code {
+                0 => Ok(r.auth_bytes.to_vec()),
+                code => Err(ToolError::failed(error_text(code, r.error_message.as_ref()))),
+            }
+        };
+        match login {
+            Login::Plain { user, password } => send(format!("\0{user}\0{password}").into_bytes()).map(|_| ()),
+            Login::Scram { mechanism, user, password } => {
+                let mut scram = ScramClient::new(*mechanism, user, password);
+                let server_first = send(scram.first())?;
+                let last = scram.final_message(&server_first).map_err(ToolError::failed)?;
+                scram.verify(&send(last)?).map_err(ToolError::failed)
+            }
+        }
     }
 
     /// One request and its response.
