@@ -118,7 +118,12 @@ pub fn random_bytes(n: usize) -> Vec<u8> {
 }
 
 /// Kafka's answer to any failed SCRAM authentication: it does not say what was wrong.
-const INVALID: &str = "Authentication failed: Invalid user credentials";
+fn invalid(mechanism: ScramMechanism) -> String {
+    format!(
+        "Authentication failed during authentication due to invalid credentials with SASL mechanism {}",
+        mechanism.name()
+    )
+}
 
 /// One SCRAM exchange on the server: the client's first message, then its final one.
 pub struct ScramServer {
@@ -159,7 +164,7 @@ impl ScramServer {
             State::Initial => {
                 let first = parse_client_first(text)?;
                 let user = first.user.clone();
-                let credential = lookup(&user).ok_or_else(|| INVALID.to_string())?;
+                let credential = lookup(&user).ok_or_else(|| invalid(self.mechanism))?;
                 let nonce = format!("{}{}", first.nonce, BASE64.encode(random_bytes(18)));
                 let server_first =
                     format!("r={nonce},s={},i={}", BASE64.encode(&credential.salt), credential.iterations);
@@ -183,12 +188,12 @@ impl ScramServer {
                 let auth_message = format!("{},{server_first},{without_proof}", first.bare);
                 let signature = self.mechanism.mac(&credential.stored_key, auth_message.as_bytes());
                 if proof.len() != signature.len() {
-                    return Err(INVALID.into());
+                    return Err(invalid(self.mechanism));
                 }
                 let client_key: Vec<u8> = proof.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
                 let stored = digest::digest(self.mechanism.digest(), &client_key);
                 if !crate::constant_time_eq(stored.as_ref(), &credential.stored_key) {
-                    return Err(INVALID.into());
+                    return Err(invalid(self.mechanism));
                 }
                 let server_signature = self.mechanism.mac(&credential.server_key, auth_message.as_bytes());
                 Ok((format!("v={}", BASE64.encode(server_signature)).into_bytes(), Some(user)))
@@ -367,7 +372,7 @@ mod tests {
         // A wrong proof fails without saying why.
         let wrong =
             format!("c=biws,{},p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=", &reply[..reply.find(",s=").unwrap()]);
-        assert_eq!(server.step(wrong.as_bytes(), |_| None).unwrap_err(), INVALID);
+        assert_eq!(server.step(wrong.as_bytes(), |_| None).unwrap_err(), invalid(m));
     }
 
     /// Brook's client and server sides agree, and the client checks the server's signature.
@@ -392,7 +397,7 @@ mod tests {
     #[test]
     fn refusals() {
         let mut server = ScramServer::new(ScramMechanism::Sha512);
-        assert_eq!(server.step(b"n,,n=nobody,r=x", |_| None).unwrap_err(), INVALID);
+        assert_eq!(server.step(b"n,,n=nobody,r=x", |_| None).unwrap_err(), invalid(ScramMechanism::Sha512));
         for bad in [&b"p=tls-unique,,n=u,r=x"[..], b"n,,r=x", b"n,,n=u", b"n,a=other,n=u,r=x", b"n,,n=u=1,r=x", b"\xff"]
         {
             let mut server = ScramServer::new(ScramMechanism::Sha512);

@@ -135,7 +135,7 @@ pub(super) async fn alter(
                 (Ok(_), Err(e)) => {
                     result.with_error_code(e.code.code()).with_error_message(Some(text(e.message.clone())))
                 }
-                (Ok(_), Ok(())) => result,
+                (Ok(_), Ok(())) => result.with_error_message(None),
             }
         })
         .collect();
