@@ -184,11 +184,15 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     if let Some(console) = &console {
         println!("brook console on {}://{}", console.scheme, console.local_addr);
     }
-    // Every listener, by name and protocol (the first is also the line above). A reader that
-    // took only the lines above may have closed the pipe: that is no reason to stop.
+    // Every listener, by name and protocol (the first is also the line above), and /metrics'
+    // own. A reader that took only the lines above may have closed the pipe: that is no
+    // reason to stop.
     let mut out = std::io::stdout();
     for (name, protocol, addr) in &server.listeners {
         let _ = writeln!(out, "brook listener {name} ({protocol}) on {addr}");
+    }
+    if let Some(addr) = console.as_ref().and_then(|c| c.metrics_addr) {
+        let _ = writeln!(out, "brook metrics on http://{addr}/metrics");
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let console = console.map(|console| {

@@ -704,3 +704,39 @@ fn brook_tools_with_a_java_command_config() {
         tool(&secured, &["configs", "--describe", "--entity-type", "users", "--command-config", path(&bad)]);
     assert!(!ok && out.contains("SaslAuthenticationFailed"), "{out}");
 }
+
+/// A plain HTTP GET with optional headers: the status line and the body.
+fn http_get(host: &str, path: &str, headers: &str) -> (String, String) {
+    let mut socket = TcpStream::connect(host).expect("connect");
+    socket.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    socket
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{headers}\r\n").as_bytes())
+        .expect("send");
+    let mut response = String::new();
+    let _ = socket.read_to_string(&mut response);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (head.lines().next().unwrap_or_default().to_string(), body.to_string())
+}
+
+/// `/metrics` behind a bearer token (`console.metrics.bearer.token`), and on a listener of its
+/// own (`console.metrics.listener`) that serves nothing else.
+#[test]
+fn metrics_token_and_own_listener() {
+    let port = free_port();
+    let brook = Brook::start(&[
+        "console.metrics.bearer.token=scrape-me",
+        &format!("console.metrics.listener=127.0.0.1:{port}"),
+    ]);
+    let console = brook.console.clone().expect("console").trim_start_matches("http://").to_string();
+    let (status, body) = http_get(&console, "/metrics", "");
+    assert!(status.contains("401") && !body.contains("brook_brokers"), "{status} {body}");
+    let (status, _) = http_get(&console, "/metrics", "Authorization: Bearer wrong\r\n");
+    assert!(status.contains("401"), "{status}");
+    let (status, body) = http_get(&console, "/metrics", "Authorization: Bearer scrape-me\r\n");
+    assert!(status.contains("200") && body.contains("brook_brokers"), "{status}");
+    let own = format!("127.0.0.1:{port}");
+    let (status, body) = http_get(&own, "/metrics", "Authorization: Bearer scrape-me\r\n");
+    assert!(status.contains("200") && body.contains("brook_brokers"), "{status}");
+    assert!(http_get(&own, "/metrics", "").0.contains("401"));
+    assert!(http_get(&own, "/api/overview", "").0.contains("404"), "only /metrics on its own listener");
+}

@@ -41,9 +41,12 @@ struct AppState {
     next_partition: Arc<AtomicU32>,
 }
 
-/// A bound console listener.
+/// A bound console listener (and `/metrics`' own, if configured).
 pub struct Console {
     pub local_addr: SocketAddr,
+    /// `console.metrics.listener`'s address.
+    pub metrics_addr: Option<SocketAddr>,
+    metrics_listener: Option<TcpListener>,
     /// `https` when `console.ssl.*` names a keystore, else `http`.
     pub scheme: &'static str,
     listener: TcpListener,
@@ -59,6 +62,15 @@ impl Console {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on console.listener={address}: {e}"))?;
         let local_addr = listener.local_addr()?;
+        let metrics_listener = match &broker.config.console.metrics_listener {
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot listen on console.metrics.listener={address}: {e}"))?,
+            ),
+            None => None,
+        };
+        let metrics_addr = metrics_listener.as_ref().map(TcpListener::local_addr).transpose()?;
         let tls = match &broker.config.console.tls {
             Some(settings) => Some(
                 brook_security::tls::ReloadingTls::new(settings.clone())
@@ -69,12 +81,12 @@ impl Console {
         let scheme = if tls.is_some() { "https" } else { "http" };
         let state =
             AppState { broker, history: Arc::new(History::default()), next_partition: Arc::new(AtomicU32::new(0)) };
-        Ok(Console { local_addr, scheme, listener, tls, state })
+        Ok(Console { local_addr, metrics_addr, metrics_listener, scheme, listener, tls, state })
     }
 
     /// Serves until `shutdown` completes, sampling lag and rates meanwhile.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Console { local_addr, listener, tls, state, .. } = self;
+        let Console { local_addr, listener, metrics_listener, tls, state, .. } = self;
         info!(address = %local_addr, "console and /metrics listening");
         let interval = Duration::from_millis(state.broker.config.console.sample_interval_ms.max(1));
         let (history, broker) = (state.history.clone(), state.broker.clone());
@@ -86,13 +98,32 @@ impl Console {
                 let _ = tokio::task::spawn_blocking(move || history.sample(&broker)).await;
             }
         });
+        // One shutdown for both listeners.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        let wait = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        let metrics = metrics_listener.map(|listener| {
+            let router = Router::new()
+                .route("/metrics", get(prometheus::metrics))
+                .fallback(assets::not_found)
+                .with_state(state.clone());
+            tokio::spawn(axum::serve(listener, router).with_graceful_shutdown(wait(stopped.clone())).into_future())
+        });
         let served = match tls {
             Some(tls) => {
                 let listener = tls::TlsListener::new(listener, tls)?;
-                axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+                axum::serve(listener, router(state)).with_graceful_shutdown(wait(stopped)).await
             }
-            None => axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await,
+            None => axum::serve(listener, router(state)).with_graceful_shutdown(wait(stopped)).await,
         };
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
         sampler.abort();
         Ok(served?)
     }

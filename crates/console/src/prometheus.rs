@@ -1,6 +1,7 @@
 //! `GET /metrics`: the broker's figures in Prometheus' text format.
 
 use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use brook_metrics::{Exposition, Kind};
 use brook_server::broker::Broker;
@@ -8,7 +9,20 @@ use brook_server::broker::Broker;
 use crate::AppState;
 use crate::groups;
 
-pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &state.broker.config.console.metrics_token {
+        let given =
+            headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|g| brook_security::constant_time_eq(g.trim().as_bytes(), token.0.as_bytes())) {
+            let challenge = [(header::WWW_AUTHENTICATE, "Bearer realm=\"brook metrics\"")];
+            return (
+                StatusCode::UNAUTHORIZED,
+                challenge,
+                "a bearer token is required (console.metrics.bearer.token)\n",
+            )
+                .into_response();
+        }
+    }
     let page = render(&state.broker);
     ([("content-type", "text/plain; version=0.0.4; charset=utf-8")], page).into_response()
 }

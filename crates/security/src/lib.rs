@@ -24,6 +24,6 @@ impl TlsError {
 
 /// Compares without returning early on the first difference, so timing does not reveal how
 /// much of a secret was right.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -217,11 +217,24 @@ pub struct ConsoleConfig {
     /// `console.ssl.*` (the Kafka listeners' `ssl.*` keys under `console.`): HTTPS when a
     /// keystore is given.
     pub tls: Option<brook_security::tls::TlsSettings>,
+    /// `console.metrics.bearer.token`: `/metrics` answers only requests that carry it
+    /// (`Authorization: Bearer <token>`).
+    pub metrics_token: Option<brook_security::keystore::Password>,
+    /// `console.metrics.listener`: `host:port` of a listener of its own that serves only
+    /// `/metrics` (plain HTTP), for a scraper kept apart from the console.
+    pub metrics_listener: Option<String>,
 }
 
 impl Default for ConsoleConfig {
     fn default() -> ConsoleConfig {
-        ConsoleConfig { enabled: true, listener: "localhost:8080".into(), sample_interval_ms: 5_000, tls: None }
+        ConsoleConfig {
+            enabled: true,
+            listener: "localhost:8080".into(),
+            sample_interval_ms: 5_000,
+            tls: None,
+            metrics_token: None,
+            metrics_listener: None,
+        }
     }
 }
 
@@ -403,6 +416,15 @@ impl BrokerConfig {
                         if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
                 }
                 "console.sample.interval.ms" => c.console.sample_interval_ms = positive(key, parse(key, v)?)?,
+                "console.metrics.bearer.token" => {
+                    c.console.metrics_token =
+                        Some(brook_security::keystore::Password(v.to_string())).filter(|t| !t.0.is_empty())
+                }
+                "console.metrics.listener" => {
+                    let (host, port) = parse_host_port(key, v)?;
+                    c.console.metrics_listener =
+                        Some(if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") });
+                }
                 k if k.strip_prefix("console.").is_some_and(|k| listeners::security_key(k).is_some()) => {}
                 k if listeners::security_key(k) == Some(true) => {}
                 k if listeners::security_key(k) == Some(false) => c.ignored_keys.push(key.clone()),
