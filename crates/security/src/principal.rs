@@ -190,6 +190,10 @@ mod tests {
         assert!(PrincipalMapper::parse("RULE:^CN=(.*)$").is_err());
         assert!(PrincipalMapper::parse("nonsense").is_err());
         assert_eq!(PrincipalMapper::default().name("CN=a").unwrap(), "CN=a");
+        // The README's example.
+        let readme = PrincipalMapper::parse("RULE:^CN=([^,]+),O=Example.*$/$1/L,DEFAULT").expect("valid");
+        assert_eq!(readme.name("CN=Alice,O=Example Corp,C=US").unwrap(), "alice");
+        assert_eq!(readme.name("CN=bob,O=Other").unwrap(), "CN=bob,O=Other");
     }
 
     #[test]
