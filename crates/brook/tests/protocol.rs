@@ -550,6 +550,22 @@ fn every_advertised_version_answers() {
                 ApiKey::SaslAuthenticate => {
                     conn.send(api_key, version, &kafka_protocol::messages::SaslAuthenticateRequest::default())
                 }
+                ApiKey::DescribeUserScramCredentials => {
+                    conn.send(api_key, version, &DescribeUserScramCredentialsRequest::default().with_users(None))
+                }
+                ApiKey::AlterUserScramCredentials => {
+                    let upsertion = alter_user_scram_credentials_request::ScramCredentialUpsertion::default()
+                        .with_name(StrBytes::from_static_str("v"))
+                        .with_mechanism(1)
+                        .with_iterations(4096)
+                        .with_salt(vec![1u8; 16].into())
+                        .with_salted_password(vec![2u8; 32].into());
+                    conn.send(
+                        api_key,
+                        version,
+                        &AlterUserScramCredentialsRequest::default().with_upsertions(vec![upsertion]),
+                    )
+                }
                 other => panic!("no request built for {other:?}: add one"),
             };
             match conn.receive(api_key, version) {
