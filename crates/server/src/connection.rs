@@ -53,7 +53,9 @@ pub(crate) async fn serve(
     let sasl = listener.sasl.clone().map(SaslState::new);
     let client = Client { peer: &peer, source, listener: &listener };
     let Some(tls) = &listener.tls else {
-        return run(stream, session(ANONYMOUS.into()), sasl, client, broker.clone(), shutdown).await;
+        // A plain socket splits without the lock `tokio::io::split` takes on every read and write.
+        let halves = stream.into_split();
+        return run(halves, session(ANONYMOUS.into()), sasl, client, broker.clone(), shutdown).await;
     };
     let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, TlsAcceptor::from(tls.config()).accept(stream)).await {
         Ok(Ok(stream)) => stream,
@@ -80,7 +82,7 @@ pub(crate) async fn serve(
         },
     };
     debug!(%peer, %principal, "TLS client authenticated");
-    run(stream, session(principal), sasl, client, broker.clone(), shutdown).await
+    run(tokio::io::split(stream), session(principal), sasl, client, broker.clone(), shutdown).await
 }
 
 /// The other end of a connection, for the audit lines of failed authentications.
@@ -104,17 +106,16 @@ impl Client<'_> {
     }
 }
 
-/// Serves requests on an established (and, on a TLS listener, encrypted) connection; on a
-/// SASL listener, `sasl` lets requests through once the client authenticated.
-async fn run<S: AsyncRead + AsyncWrite>(
-    stream: S,
+/// Serves requests on the two halves of an established (and, on a TLS listener, encrypted)
+/// connection; on a SASL listener, `sasl` lets requests through once the client authenticated.
+async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    (mut reader, mut writer): (R, W),
     mut session: Session,
     mut sasl: Option<SaslState>,
     client: Client<'_>,
     broker: Arc<Broker>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let (mut reader, mut writer) = tokio::io::split(stream);
     let mut buf = BytesMut::with_capacity(READ_BUFFER_BYTES);
     let mut pending = FuturesOrdered::new();
     let max_frame = broker.config.socket_request_max_bytes;
