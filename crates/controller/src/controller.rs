@@ -274,6 +274,33 @@ impl Controller {
                     })
                     .collect(),
             ),
+            ControllerRequest::CreateAcls { acls } => {
+                let mut new = std::collections::BTreeSet::new();
+                let records = acls
+                    .into_iter()
+                    .filter(|acl| !image.acls.contains(acl) && new.insert(acl.clone()))
+                    .map(|acl| MetadataRecord::AclCreated { id: Uuid::new_v4(), acl })
+                    .collect();
+                done(records)
+            }
+            ControllerRequest::DeleteAcls { filters } => {
+                let mut removed = std::collections::BTreeSet::new();
+                let deleted: Vec<Vec<_>> = filters
+                    .iter()
+                    .map(|filter| {
+                        image
+                            .acls
+                            .matching(filter)
+                            .map(|(id, acl)| {
+                                removed.insert(*id);
+                                acl.clone()
+                            })
+                            .collect()
+                    })
+                    .collect();
+                let records = removed.into_iter().map(|id| MetadataRecord::AclRemoved { id }).collect();
+                Ok((records, Answer::Now(ControllerReply::AclsDeleted(deleted))))
+            }
             ControllerRequest::CreatePartitions { name, count, assignment, validate_only } => {
                 // Kafka names nothing more here.
                 let topic = image.topic(&name).ok_or(ApiError::new(ResponseError::UnknownTopicOrPartition, ""))?;

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use brook_security::acl::AclSet;
+
 use crate::records::{Endpoint, MetadataRecord, ScramCredential};
 
 /// No leader: Kafka's -1.
@@ -98,6 +100,9 @@ pub struct MetadataImage {
     /// SCRAM credentials by user name, then by Kafka's mechanism type.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub scram_credentials: BTreeMap<String, BTreeMap<i8, ScramCredential>>,
+    /// The ACLs by id, indexed for authorization.
+    #[serde(default, skip_serializing_if = "AclSet::is_empty")]
+    pub acls: AclSet,
     /// The index of the last command applied (0 before any).
     pub applied_index: u64,
 }
@@ -217,6 +222,10 @@ impl MetadataImage {
                         self.scram_credentials.remove(name);
                     }
                 }
+            }
+            MetadataRecord::AclCreated { id, acl } => self.acls.insert(*id, acl.clone()),
+            MetadataRecord::AclRemoved { id } => {
+                self.acls.remove(id);
             }
         }
     }

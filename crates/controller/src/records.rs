@@ -1,11 +1,12 @@
 //! Metadata records, modelled on KRaft's (`RegisterBrokerRecord`, `FenceBrokerRecord`,
 //! `TopicRecord`, `PartitionRecord`, `PartitionChangeRecord`, `ConfigRecord`,
-//! `RemoveTopicRecord`, `ProducerIdsRecord`, `UserScramCredentialRecord`), with Brook's own field names where Kafka's would
-//! mislead. One quorum command is a `RecordBatch`: records applied together, all or none,
+//! `RemoveTopicRecord`, `ProducerIdsRecord`, `UserScramCredentialRecord`,
+//! `AccessControlEntryRecord`), with Brook's own field names where Kafka's would mislead. One quorum command is a `RecordBatch`: records applied together, all or none,
 //! encoded as versioned JSON so that a newer Brook can read what an older one wrote.
 
 use std::collections::BTreeMap;
 
+pub use brook_security::acl::Acl;
 pub use brook_security::scram::Credential as ScramCredential;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -119,6 +120,15 @@ pub enum MetadataRecord {
     ScramCredentialRemoved {
         name: String,
         mechanism: i8,
+    },
+    /// An ACL and the id it is deleted by (Kafka's AccessControlEntryRecord).
+    AclCreated {
+        id: Uuid,
+        acl: Acl,
+    },
+    /// Kafka's RemoveAccessControlEntryRecord.
+    AclRemoved {
+        id: Uuid,
     },
 }
 

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::ApiError;
-use crate::records::{Endpoint, ScramCredential};
+use crate::records::{Acl, Endpoint, ScramCredential};
+use brook_security::acl::AclFilter;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ControllerRequest {
@@ -87,6 +88,14 @@ pub enum ControllerRequest {
     SetScramCredentials {
         changes: Vec<(String, i8, Option<ScramCredential>)>,
     },
+    /// CreateAcls, validated by the broker: ACLs that exist already are left as they are.
+    CreateAcls {
+        acls: Vec<Acl>,
+    },
+    /// DeleteAcls: every ACL each filter selects, all or none.
+    DeleteAcls {
+        filters: Vec<AclFilter>,
+    },
 }
 
 /// A partition's leader changes its ISR, naming the leader and partition epochs it saw.
@@ -123,6 +132,8 @@ pub enum ControllerReply {
     },
     Quorum(QuorumDescription),
     Metadata(MetadataCatchup),
+    /// The ACLs each DeleteAcls filter removed, in the filters' order.
+    AclsDeleted(Vec<Vec<Acl>>),
 }
 
 /// Committed metadata for an observer: commands with their indexes, or the whole image when

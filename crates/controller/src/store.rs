@@ -89,6 +89,8 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
+    use brook_security::acl::{Operation, PatternType, Permission, ResourceType};
+
     use crate::records::{Endpoint, ScramCredential};
 
     /// A random record about a small set of topics and brokers, so records collide often.
@@ -142,6 +144,24 @@ mod tests {
                         },
                     },
                     false => MetadataRecord::ScramCredentialRemoved { name, mechanism },
+                }
+            }),
+            (0..4u128, any::<bool>()).prop_map(|(n, create)| {
+                let id = Uuid::from_u128(n);
+                match create {
+                    true => MetadataRecord::AclCreated {
+                        id,
+                        acl: crate::records::Acl {
+                            resource_type: ResourceType::Topic,
+                            resource_name: format!("t{n}"),
+                            pattern: PatternType::Prefixed,
+                            principal: "User:alice".into(),
+                            host: "*".into(),
+                            operation: Operation::Read,
+                            permission: Permission::Allow,
+                        },
+                    },
+                    false => MetadataRecord::AclRemoved { id },
                 }
             }),
         ]

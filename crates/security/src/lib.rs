@@ -1,7 +1,8 @@
 //! Brook's security building blocks, free of networking and storage: TLS settings and
-//! keystores (`tls`, `keystore`), and who a client is (`principal`). The server crate
-//! wires them to its listeners and requests.
+//! keystores (`tls`, `keystore`), who a client is (`principal`, `sasl`, `scram`), and what it
+//! may do (`acl`). The server crate wires them to its listeners and requests.
 
+pub mod acl;
 pub mod keystore;
 pub mod principal;
 pub mod sasl;

@@ -965,7 +965,7 @@ fn legacy_dir(metadata_dir: &std::path::Path) -> PathBuf {
     metadata_dir.with_extension("pre-quorum")
 }
 
-fn unexpected(reply: ControllerReply) -> ApiError {
+pub(crate) fn unexpected(reply: ControllerReply) -> ApiError {
     ApiError::new(ResponseError::UnknownServerError, format!("unexpected answer from the controller: {reply:?}"))
 }
 

@@ -14,9 +14,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use brook_controller::elections::ElectionPolicy;
 use brook_log::{LogConfig, TimestampType};
+use brook_security::acl::AuthorizerSettings;
 
 use crate::group::GroupConfig;
 use crate::read_replica::ReplicaSelector;
@@ -115,6 +117,9 @@ pub struct BrokerConfig {
     pub replica: ReplicaConfig,
     /// The web console, HTTP API and `/metrics` listener (`console.*`).
     pub console: ConsoleConfig,
+    /// `authorizer.class.name` set to Kafka's StandardAuthorizer: ACLs are enforced, with
+    /// `super.users` and `allow.everyone.if.no.acl.found` (Kafka: false).
+    pub authorizer: Option<Arc<AuthorizerSettings>>,
     /// Keys that were accepted but are not used, for the start-up warning.
     pub ignored_keys: Vec<String>,
 }
@@ -160,6 +165,7 @@ impl Default for BrokerConfig {
             transaction: TxnConfig::default(),
             replica: ReplicaConfig::default(),
             console: ConsoleConfig::default(),
+            authorizer: None,
             ignored_keys: Vec::new(),
         }
     }
@@ -275,6 +281,8 @@ impl BrokerConfig {
         let mut protocols: BTreeMap<String, String> = BTreeMap::new();
         let mut inter_broker: Option<String> = None;
         let mut bootstrap_controllers: Option<String> = None;
+        let mut authorizer = false;
+        let mut acl_settings = AuthorizerSettings::default();
         for (key, value) in props {
             let v = value.as_str();
             match key.as_str() {
@@ -409,6 +417,12 @@ impl BrokerConfig {
                 "transaction.remove.expired.transaction.cleanup.interval.ms" => {
                     c.transaction.remove_expired_interval_ms = positive(key, parse(key, v)?)?
                 }
+                "authorizer.class.name" => authorizer = parse_authorizer(key, v)?,
+                "super.users" => {
+                    acl_settings.super_users =
+                        AuthorizerSettings::parse_super_users(v).map_err(|e| invalid(key, &e.to_string()))?
+                }
+                "allow.everyone.if.no.acl.found" => acl_settings.allow_if_no_acl = parse_bool(key, v)?,
                 "console.enabled" => c.console.enabled = parse_bool(key, v)?,
                 "console.listener" => {
                     let (host, port) = parse_host_port(key, v)?;
@@ -433,6 +447,7 @@ impl BrokerConfig {
             }
         }
         c.console.tls = listeners::console_tls(props)?;
+        c.authorizer = authorizer.then(|| Arc::new(acl_settings));
         if let Some(ms) = retention_ms {
             c.log.retention_ms = if ms < 0 { -1 } else { ms };
         }
@@ -537,6 +552,24 @@ impl BrokerConfig {
 }
 
 /// `process.roles`: `broker`, `controller` or both, comma-separated.
+/// The class names `authorizer.class.name` takes: Kafka's KRaft authorizer, or none.
+const STANDARD_AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
+
+/// Whether `authorizer.class.name` turns ACLs on.
+fn parse_authorizer(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value {
+        "" => Ok(false),
+        STANDARD_AUTHORIZER => Ok(true),
+        "kafka.security.authorizer.AclAuthorizer" => Err(invalid(
+            key,
+            &format!(
+                "AclAuthorizer keeps ACLs in ZooKeeper; Brook keeps them in its metadata: use {STANDARD_AUTHORIZER}"
+            ),
+        )),
+        other => Err(invalid(key, &format!("{other} is not an authorizer Brook has; use {STANDARD_AUTHORIZER}"))),
+    }
+}
+
 fn parse_roles(key: &str, value: &str) -> Result<Roles, ConfigError> {
     let mut roles = Roles { broker: false, controller: false };
     for role in value.split(',').map(str::trim).filter(|r| !r.is_empty()) {

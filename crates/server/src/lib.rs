@@ -20,6 +20,7 @@
 //! - `config`: `server.properties` with Kafka's keys; `topic_config`: topic-level configs.
 
 mod authentication;
+pub mod authorization;
 pub mod broker;
 pub mod codec;
 pub mod config;

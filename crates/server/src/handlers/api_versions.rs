@@ -56,6 +56,9 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ConsumerGroupDescribe, 0, 1),
     (ApiKey::DescribeUserScramCredentials, 0, 0),
     (ApiKey::AlterUserScramCredentials, 0, 0),
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
     // Served on SASL listeners (`authentication`); refused as on Kafka's PLAINTEXT listeners
     // elsewhere (see `sasl`).
     (ApiKey::SaslHandshake, 0, 1),

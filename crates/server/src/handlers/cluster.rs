@@ -1,8 +1,10 @@
-//! DescribeCluster and DescribeLogDirs.
+//! DescribeCluster and DescribeLogDirs (which needs DESCRIBE on the cluster).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use brook_security::acl::{CLUSTER_NAME, Operation, ResourceType};
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
@@ -13,13 +15,21 @@ use kafka_protocol::messages::{
 };
 
 use super::text;
+use crate::authorization::Access;
 use crate::broker::Broker;
 
 pub(super) fn describe_cluster(
     broker: &Arc<Broker>,
     request: DescribeClusterRequest,
     listener: &str,
+    access: &Access,
 ) -> DescribeClusterResponse {
+    // Kafka reports no operations to a client that may not describe the cluster.
+    let operations = match request.include_cluster_authorized_operations {
+        false => i32::MIN,
+        true if !access.sees(broker, Operation::Describe, ResourceType::Cluster, CLUSTER_NAME) => 0,
+        true => access.operations(broker, ResourceType::Cluster, CLUSTER_NAME),
+    };
     let live = broker.live_brokers_on(listener);
     let controller = broker.controller_id_for_clients(&live);
     let brokers = live
@@ -37,9 +47,17 @@ pub(super) fn describe_cluster(
         .with_cluster_id(text(broker.cluster_id()))
         .with_controller_id(BrokerId(controller))
         .with_brokers(brokers)
+        .with_cluster_authorized_operations(operations)
 }
 
-pub(super) fn describe_log_dirs(broker: &Arc<Broker>, request: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
+pub(super) fn describe_log_dirs(
+    broker: &Arc<Broker>,
+    request: DescribeLogDirsRequest,
+    access: &Access,
+) -> DescribeLogDirsResponse {
+    if !access.allows_cluster(broker, Operation::Describe) {
+        return DescribeLogDirsResponse::default().with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+    }
     let wanted = |topic: &str, index: i32| {
         request
             .topics

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use brook_security::acl::{Operation, ResourceType};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse as AlterResult;
 use kafka_protocol::messages::describe_configs_response::{
@@ -17,6 +18,7 @@ use kafka_protocol::messages::{
 };
 
 use super::{error_message, text};
+use crate::authorization::Access;
 use crate::broker::{ApiError, Broker};
 use crate::topic_config::{
     TOPIC_CONFIGS, TopicDefaults, config_type, default_value, documentation, topic_key, type_of,
@@ -44,7 +46,28 @@ struct Entry {
     synonyms: Vec<(String, String, i8)>,
 }
 
-pub(super) fn describe(broker: &Arc<Broker>, request: DescribeConfigsRequest, version: i16) -> DescribeConfigsResponse {
+/// Whether the client may do `operation` (DESCRIBE_CONFIGS or ALTER_CONFIGS) on a config
+/// resource: a topic's own, a broker's on the cluster.
+fn permitted(
+    broker: &Broker,
+    access: &Access,
+    operation: Operation,
+    resource_type: i8,
+    name: &str,
+) -> Result<(), ApiError> {
+    let (allowed, code) = match resource_type {
+        TOPIC => (access.allows(broker, operation, ResourceType::Topic, name), ResponseError::TopicAuthorizationFailed),
+        _ => (access.allows_cluster(broker, operation), ResponseError::ClusterAuthorizationFailed),
+    };
+    if allowed { Ok(()) } else { Err(ApiError::new(code, "")) }
+}
+
+pub(super) fn describe(
+    broker: &Arc<Broker>,
+    request: DescribeConfigsRequest,
+    version: i16,
+    access: &Access,
+) -> DescribeConfigsResponse {
     let synonyms_wanted = request.include_synonyms;
     let documentation_wanted = request.include_documentation;
     let results = request
@@ -63,7 +86,9 @@ pub(super) fn describe(broker: &Arc<Broker>, request: DescribeConfigsRequest, ve
                 .with_error_message(None)
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
+            let permitted = permitted(broker, access, Operation::DescribeConfigs, resource.resource_type, &name);
             let entries: Result<Vec<Entry>, ApiError> = match resource.resource_type {
+                _ if permitted.is_err() => permitted.map(|()| vec![]),
                 TOPIC => topic_entries(broker, &name),
                 BROKER => broker_entries(broker, &name),
                 _ => Err(ApiError::new(ResponseError::InvalidRequest, "unsupported resource type")),
@@ -279,13 +304,16 @@ fn broker_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, ApiError> {
     Ok(entries)
 }
 
-pub(super) async fn alter(broker: &Arc<Broker>, request: AlterConfigsRequest) -> AlterConfigsResponse {
+pub(super) async fn alter(broker: &Arc<Broker>, request: AlterConfigsRequest, access: Access) -> AlterConfigsResponse {
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
         let configs: BTreeMap<String, String> =
             resource.configs.iter().filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string()))).collect();
-        let outcome =
-            change(broker, resource.resource_type, &resource.resource_name, request.validate_only, |_| configs).await;
+        let (kind, name) = (resource.resource_type, &resource.resource_name);
+        let outcome = match permitted(broker, &access, Operation::AlterConfigs, kind, name) {
+            Ok(()) => change(broker, kind, name, request.validate_only, |_| configs).await,
+            Err(e) => Err(e),
+        };
         let response = AlterResult::default()
             .with_error_message(None)
             .with_resource_type(resource.resource_type)
@@ -307,6 +335,7 @@ const SUBTRACT: i8 = 3;
 pub(super) async fn incremental_alter(
     broker: &Arc<Broker>,
     request: IncrementalAlterConfigsRequest,
+    access: Access,
 ) -> IncrementalAlterConfigsResponse {
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in request.resources {
@@ -315,7 +344,9 @@ pub(super) async fn incremental_alter(
             .iter()
             .map(|c| (c.name.to_string(), c.config_operation, c.value.as_ref().map(|v| v.to_string())))
             .collect();
-        let outcome = match check_ops(&ops) {
+        let permitted =
+            permitted(broker, &access, Operation::AlterConfigs, resource.resource_type, &resource.resource_name);
+        let outcome = match permitted.and_then(|()| check_ops(&ops)) {
             Err(e) => Err(e),
             Ok(()) => {
                 let kind = resource.resource_type;

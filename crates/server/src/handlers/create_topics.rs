@@ -1,16 +1,19 @@
 //! CreateTopics, with `validate_only` and manual replica assignments; decided by the active
-//! controller.
+//! controller. With an authorizer, creating needs CREATE on the cluster or the topic, and the
+//! answer shows the topic's configs only with DESCRIBE_CONFIGS on it.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use brook_controller::controller::{MAX_PARTITIONS_PER_REQUEST, MAX_RECORDS_PER_REQUEST};
+use brook_security::acl::{Operation, ResourceType};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
 use super::{error_message, text};
+use crate::authorization::Access;
 use crate::broker::{ApiError, Broker};
 use crate::topic_config::{TOPIC_CONFIGS, default_value};
 
@@ -18,7 +21,12 @@ use crate::topic_config::{TOPIC_CONFIGS, default_value};
 const SOURCE_TOPIC: i8 = 1;
 const SOURCE_DEFAULT: i8 = 5;
 
-pub(super) async fn handle(broker: &Arc<Broker>, request: CreateTopicsRequest, _version: i16) -> CreateTopicsResponse {
+pub(super) async fn handle(
+    broker: &Arc<Broker>,
+    request: CreateTopicsRequest,
+    _version: i16,
+    access: Access,
+) -> CreateTopicsResponse {
     let mut seen = HashSet::new();
     let duplicates: HashSet<String> =
         request.topics.iter().map(|t| t.name.0.to_string()).filter(|n| !seen.insert(n.clone())).collect();
@@ -29,6 +37,8 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: CreateTopicsRequest, _
         let result = CreatableTopicResult::default().with_name(topic.name.clone()).with_error_message(None);
         let outcome = if let Some(e) = &too_large {
             Err(e.clone())
+        } else if !super::metadata::may_create(broker, &access, &name) {
+            Err(ApiError::new(ResponseError::TopicAuthorizationFailed, "Authorization failed."))
         } else if duplicates.contains(&name) {
             Err(ApiError::new(
                 ResponseError::InvalidRequest,
@@ -96,11 +106,14 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: CreateTopicsRequest, _
                     })
                     .collect();
                 let replication_factor = meta.assignments.first().map_or(1, |p| p.replicas.len() as i16);
-                result
+                let result = result
                     .with_topic_id(meta.id)
                     .with_num_partitions(meta.partitions)
-                    .with_replication_factor(replication_factor)
-                    .with_configs(Some(configs))
+                    .with_replication_factor(replication_factor);
+                match access.sees(broker, Operation::DescribeConfigs, ResourceType::Topic, &name) {
+                    true => result.with_configs(Some(configs)),
+                    false => result.with_topic_config_error_code(ResponseError::TopicAuthorizationFailed.code()),
+                }
             }
             Err(e) => result
                 .with_error_code(e.code.code())

@@ -1,4 +1,5 @@
-//! DeleteTopics, by name (all versions) or by topic id (v6+).
+//! DeleteTopics, by name (all versions) or by topic id (v6+); with an authorizer, each needs
+//! DELETE on the topic.
 
 use std::sync::Arc;
 
@@ -7,10 +8,18 @@ use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 use uuid::Uuid;
 
+use brook_security::acl::{Operation, ResourceType};
+
 use super::text;
+use crate::authorization::Access;
 use crate::broker::Broker;
 
-pub(super) async fn handle(broker: &Arc<Broker>, request: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
+pub(super) async fn handle(
+    broker: &Arc<Broker>,
+    request: DeleteTopicsRequest,
+    version: i16,
+    access: Access,
+) -> DeleteTopicsResponse {
     let wanted: Vec<(Option<TopicName>, Uuid)> = if version >= 6 {
         request.topics.into_iter().map(|t| (t.name, t.topic_id)).collect()
     } else {
@@ -23,6 +32,13 @@ pub(super) async fn handle(broker: &Arc<Broker>, request: DeleteTopicsRequest, v
             None => broker.topic_by_id(&id),
         };
         let result = DeletableTopicResult::default().with_name(name.clone()).with_topic_id(id);
+        let named = meta.as_ref().map(|m| m.name.clone()).or_else(|| name.as_ref().map(|n| n.0.to_string()));
+        if let Some(named) = named
+            && !access.allows(broker, Operation::Delete, ResourceType::Topic, &named)
+        {
+            results.push(result.with_error_code(ResponseError::TopicAuthorizationFailed.code()));
+            continue;
+        }
         let Some(meta) = meta else {
             let code =
                 if name.is_some() { ResponseError::UnknownTopicOrPartition } else { ResponseError::UnknownTopicId };

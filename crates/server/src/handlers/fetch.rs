@@ -10,6 +10,9 @@
 //! A fetch with a replica id is a follower's: the leader checks its leader epoch and whether
 //! its log diverged, notes its progress (which may move the high watermark and the ISR), and
 //! serves it up to the log end, waking on appends rather than on the high watermark.
+//!
+//! With an authorizer a consumer needs READ on each topic, a follower CLUSTER_ACTION; a
+//! partition it may not read answers TOPIC_AUTHORIZATION_FAILED.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,6 +20,7 @@ use std::time::Duration;
 
 use brook_log::{LogError, ReadBound};
 use brook_replication::role::{FollowerFetch, FollowerPosition};
+use brook_security::acl::{Operation, ResourceType};
 use bytes::Bytes;
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -29,6 +33,7 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::LeaderHints;
+use crate::authorization::Access;
 use crate::broker::{Broker, TopicMeta};
 use crate::fetch_session::{Answer, Fetch, FetchKey, FetchPosition};
 use crate::partition::Partition;
@@ -61,6 +66,7 @@ pub(super) async fn handle(
     request: FetchRequest,
     version: i16,
     listener: Arc<str>,
+    access: Access,
 ) -> FetchResponse {
     let replica_id = if version >= 15 { request.replica_state.replica_id.0 } else { request.replica_id.0 };
     let bound = if replica_id >= 0 { ReadBound::LogEnd } else { ReadBound::HighWatermark };
@@ -78,13 +84,19 @@ pub(super) async fn handle(
     // Only a live follower that is not shutting down may join an ISR.
     let eligible = replica_id >= 0 && broker.image().eligible(replica_id);
     let mut topics: Vec<(TopicName, Uuid)> = Vec::new();
-    let mut metas: HashMap<(String, Uuid), (usize, Option<TopicMeta>)> = HashMap::new();
+    let follower_allowed = replica_id >= 0 && access.allows_cluster(broker, Operation::ClusterAction);
+    let mut metas: HashMap<(String, Uuid), (usize, Option<TopicMeta>, bool)> = HashMap::new();
     let mut wanted = Vec::with_capacity(fetch.partitions.len());
     for (key, position) in &fetch.partitions {
-        let (t, meta) = metas.entry((key.topic.clone(), key.topic_id)).or_insert_with(|| {
+        let (t, meta, allowed) = metas.entry((key.topic.clone(), key.topic_id)).or_insert_with(|| {
             topics.push((TopicName(StrBytes::from_string(key.topic.clone())), key.topic_id));
             let meta = if uses_ids { broker.topic_by_id(&key.topic_id) } else { broker.topic(&key.topic) };
-            (topics.len() - 1, meta)
+            let allowed = match (replica_id >= 0, &meta) {
+                (true, _) => follower_allowed,
+                (false, Some(m)) => access.allows(broker, Operation::Read, ResourceType::Topic, &m.name),
+                (false, None) => uses_ids || access.allows(broker, Operation::Read, ResourceType::Topic, &key.topic),
+            };
+            (topics.len() - 1, meta, allowed)
         });
         let unknown = if uses_ids { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
         // The leader epoch first, as Kafka: a follower or consumer that already knows a newer
@@ -92,10 +104,13 @@ pub(super) async fn handle(
         // about to learn it leads), not NOT_LEADER_OR_FOLLOWER.
         let epoch = position.current_leader_epoch;
         let from_any_replica = replica_id < 0 && version >= 11;
-        let mut partition = meta
-            .as_ref()
-            .ok_or(unknown)
-            .and_then(|m| broker.readable_partition_in(m, key.partition, epoch, from_any_replica));
+        let mut partition = match allowed {
+            false => Err(ResponseError::TopicAuthorizationFailed),
+            true => meta
+                .as_ref()
+                .ok_or(unknown)
+                .and_then(|m| broker.readable_partition_in(m, key.partition, epoch, from_any_replica)),
+        };
         let read_replica = match &partition {
             Ok(p) if from_any_replica => broker.preferred_read_replica(p, &request.rack_id, position.fetch_offset),
             _ => None,

@@ -1,5 +1,9 @@
 //! The group APIs: FindCoordinator, JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
 //! DescribeGroups, ListGroups and DeleteGroups. Translation only: `crate::group` decides.
+//!
+//! With an authorizer, as Kafka: joining, syncing, heartbeating and leaving need READ on the
+//! group, describing and finding its coordinator DESCRIBE, deleting DELETE; ListGroups shows
+//! every group to a client with DESCRIBE on the cluster, else the groups it may describe.
 
 use std::sync::Arc;
 
@@ -13,7 +17,10 @@ use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
+use brook_security::acl::{CLUSTER_NAME, Operation, ResourceType};
+
 use super::text;
+use crate::authorization::Access;
 use crate::broker::{ApiError, Broker};
 use crate::group::assignor::Assignment;
 use crate::group::classic::{JoinOutcome, SyncOutcome};
@@ -24,11 +31,25 @@ use crate::group::{JoinRequest, LeaveMember, SyncRequest};
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
 
+/// Whether the client may act on the group, then whether this broker coordinates it.
+pub(super) fn group_gate(
+    broker: &Broker,
+    access: &Access,
+    operation: Operation,
+    group: &str,
+) -> Result<(), ResponseError> {
+    if !access.allows(broker, operation, ResourceType::Group, group) {
+        return Err(ResponseError::GroupAuthorizationFailed);
+    }
+    broker.check_coordinator(group)
+}
+
 pub(super) async fn find_coordinator(
     broker: &Arc<Broker>,
     request: FindCoordinatorRequest,
     version: i16,
     listener: &str,
+    access: Access,
 ) -> FindCoordinatorResponse {
     let keys: Vec<String> = if version >= 4 {
         request.coordinator_keys.iter().map(|k| k.to_string()).collect()
@@ -55,12 +76,21 @@ pub(super) async fn find_coordinator(
         .iter()
         .map(|key| {
             let c = Coordinator::default().with_key(text(key.clone()));
-            let found = match &error {
-                Some((code, message)) => Err((*code, message.clone())),
-                None if request.key_type == KEY_TYPE_TRANSACTION => {
+            let denied = match request.key_type {
+                KEY_TYPE_TRANSACTION => {
+                    (!access.allows(broker, Operation::Describe, ResourceType::TransactionalId, key))
+                        .then_some(ResponseError::TransactionalIdAuthorizationFailed)
+                }
+                _ => (!access.allows(broker, Operation::Describe, ResourceType::Group, key))
+                    .then_some(ResponseError::GroupAuthorizationFailed),
+            };
+            let found = match (&error, denied) {
+                (_, Some(code)) => Err((code, code.to_string())),
+                (Some((code, message)), None) => Err((*code, message.clone())),
+                (None, None) if request.key_type == KEY_TYPE_TRANSACTION => {
                     broker.transaction_coordinator(key, listener).map_err(|e| (e.code, e.message))
                 }
-                None => broker.group_coordinator(key, listener).map_err(|e| (e.code, e.message)),
+                (None, None) => broker.group_coordinator(key, listener).map_err(|e| (e.code, e.message)),
             };
             match found {
                 Err((code, message)) => c
@@ -90,8 +120,9 @@ pub(super) async fn join(
     version: i16,
     client_id: String,
     client_host: String,
+    access: Access,
 ) -> JoinGroupResponse {
-    if let Err(e) = broker.check_coordinator(&request.group_id) {
+    if let Err(e) = group_gate(broker, &access, Operation::Read, &request.group_id) {
         return JoinGroupResponse::default()
             .with_error_code(e.code())
             .with_generation_id(-1)
@@ -138,8 +169,8 @@ pub(super) async fn join(
         )
 }
 
-pub(super) async fn sync(broker: &Arc<Broker>, request: SyncGroupRequest) -> SyncGroupResponse {
-    if let Err(e) = broker.check_coordinator(&request.group_id) {
+pub(super) async fn sync(broker: &Arc<Broker>, request: SyncGroupRequest, access: Access) -> SyncGroupResponse {
+    if let Err(e) = group_gate(broker, &access, Operation::Read, &request.group_id) {
         return SyncGroupResponse::default().with_error_code(e.code());
     }
     let sync = SyncRequest {
@@ -161,8 +192,8 @@ pub(super) async fn sync(broker: &Arc<Broker>, request: SyncGroupRequest) -> Syn
         .with_assignment(outcome.assignment)
 }
 
-pub(super) fn heartbeat(broker: &Broker, request: HeartbeatRequest) -> HeartbeatResponse {
-    if let Err(e) = broker.check_coordinator(&request.group_id) {
+pub(super) fn heartbeat(broker: &Broker, request: HeartbeatRequest, access: &Access) -> HeartbeatResponse {
+    if let Err(e) = group_gate(broker, access, Operation::Read, &request.group_id) {
         return HeartbeatResponse::default().with_error_code(e.code());
     }
     let error = broker.groups.heartbeat(
@@ -175,8 +206,13 @@ pub(super) fn heartbeat(broker: &Broker, request: HeartbeatRequest) -> Heartbeat
     HeartbeatResponse::default().with_error_code(error.map_or(0, |e| e.code()))
 }
 
-pub(super) async fn leave(broker: &Arc<Broker>, request: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
-    if let Err(e) = broker.check_coordinator(&request.group_id) {
+pub(super) async fn leave(
+    broker: &Arc<Broker>,
+    request: LeaveGroupRequest,
+    version: i16,
+    access: Access,
+) -> LeaveGroupResponse {
+    if let Err(e) = group_gate(broker, &access, Operation::Read, &request.group_id) {
         return LeaveGroupResponse::default().with_error_code(e.code());
     }
     let members: Vec<LeaveMember> = if version >= 3 {
@@ -213,12 +249,25 @@ pub(super) async fn leave(broker: &Arc<Broker>, request: LeaveGroupRequest, vers
     }
 }
 
-pub(super) fn describe(broker: &Broker, request: DescribeGroupsRequest, version: i16) -> DescribeGroupsResponse {
+pub(super) fn describe(
+    broker: &Broker,
+    request: DescribeGroupsRequest,
+    version: i16,
+    access: &Access,
+) -> DescribeGroupsResponse {
+    let with_operations = request.include_authorized_operations;
     let groups = request
         .groups
         .into_iter()
         .map(|id| {
             let described = DescribedGroup::default().with_group_id(id.clone());
+            if !access.allows(broker, Operation::Describe, ResourceType::Group, &id) {
+                return described.with_error_code(ResponseError::GroupAuthorizationFailed.code());
+            }
+            let described = match with_operations {
+                true => described.with_authorized_operations(access.operations(broker, ResourceType::Group, &id)),
+                false => described,
+            };
             match broker.groups.describe(&id) {
                 // Kafka describes an unknown group as Dead; v6+ also says GROUP_ID_NOT_FOUND.
                 None => {
@@ -255,14 +304,18 @@ pub(super) fn describe(broker: &Broker, request: DescribeGroupsRequest, version:
     DescribeGroupsResponse::default().with_groups(groups)
 }
 
-pub(super) fn list(broker: &Broker, request: ListGroupsRequest) -> ListGroupsResponse {
+pub(super) fn list(broker: &Broker, request: ListGroupsRequest, access: &Access) -> ListGroupsResponse {
+    let all = access.sees(broker, Operation::Describe, ResourceType::Cluster, CLUSTER_NAME);
+    let visible = |id: &str| all || access.sees(broker, Operation::Describe, ResourceType::Group, id);
     let matches =
         |filter: &[StrBytes], value: &str| filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case(value));
     let mut groups: Vec<ListedGroup> = broker
         .groups
         .list()
         .into_iter()
-        .filter(|(_, _, state, kind)| matches(&request.states_filter, state) && matches(&request.types_filter, kind))
+        .filter(|(id, _, state, kind)| {
+            matches(&request.states_filter, state) && matches(&request.types_filter, kind) && visible(id)
+        })
         .map(|(id, protocol_type, state, kind)| {
             ListedGroup::default()
                 .with_group_id(GroupId(text(id)))
@@ -291,11 +344,25 @@ pub(super) async fn consumer_heartbeat(
     request: ConsumerGroupHeartbeatRequest,
     client_id: String,
     client_host: String,
+    access: Access,
 ) -> ConsumerGroupHeartbeatResponse {
-    if let Err(e) = broker.check_coordinator(&request.group_id) {
+    if let Err(e) = group_gate(broker, &access, Operation::Read, &request.group_id) {
         return ConsumerGroupHeartbeatResponse::default()
             .with_error_code(e.code())
             .with_member_id(Some(request.member_id));
+    }
+    // Kafka refuses a subscription to topics the member may not describe.
+    let hidden: Vec<String> = request
+        .subscribed_topic_names
+        .iter()
+        .flatten()
+        .filter(|t| !access.allows(broker, Operation::Describe, ResourceType::Topic, t))
+        .map(|t| t.to_string())
+        .collect();
+    if !hidden.is_empty() {
+        return ConsumerGroupHeartbeatResponse::default()
+            .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+            .with_error_message(Some(text(format!("Unauthorized topics: {}", hidden.join(", ")))));
     }
     let heartbeat = ConsumerHeartbeat {
         group_id: request.group_id.to_string(),
@@ -349,7 +416,9 @@ pub(super) async fn consumer_heartbeat(
 pub(super) fn consumer_describe(
     broker: &Broker,
     request: ConsumerGroupDescribeRequest,
+    access: &Access,
 ) -> ConsumerGroupDescribeResponse {
+    let with_operations = request.include_authorized_operations;
     let names = |a: Assignment| {
         consumer_group_describe_response::Assignment::default().with_topic_partitions(
             a.into_iter()
@@ -368,6 +437,13 @@ pub(super) fn consumer_describe(
         .into_iter()
         .map(|id| {
             let described = consumer_group_describe_response::DescribedGroup::default().with_group_id(id.clone());
+            if !access.allows(broker, Operation::Describe, ResourceType::Group, &id) {
+                return described.with_error_code(ResponseError::GroupAuthorizationFailed.code());
+            }
+            let described = match with_operations {
+                true => described.with_authorized_operations(access.operations(broker, ResourceType::Group, &id)),
+                false => described,
+            };
             match broker.groups.consumer_describe(&id) {
                 Err((code, message)) => described.with_error_code(code.code()).with_error_message(Some(text(message))),
                 Ok(g) => described
@@ -402,14 +478,19 @@ pub(super) fn consumer_describe(
     ConsumerGroupDescribeResponse::default().with_groups(groups)
 }
 
-pub(super) async fn delete(broker: &Arc<Broker>, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
-    let ids: Vec<String> = request.groups_names.iter().map(|g| g.to_string()).collect();
+pub(super) async fn delete(broker: &Arc<Broker>, request: DeleteGroupsRequest, access: Access) -> DeleteGroupsResponse {
+    let (allowed, denied): (Vec<_>, Vec<_>) = request
+        .groups_names
+        .into_iter()
+        .partition(|g| access.allows(broker, Operation::Delete, ResourceType::Group, g));
+    let ids: Vec<String> = allowed.iter().map(|g| g.to_string()).collect();
     let results = broker.groups.delete_groups(broker, &ids).await;
+    let refused = denied.into_iter().map(|id| (id, Some(ResponseError::GroupAuthorizationFailed)));
     DeleteGroupsResponse::default().with_results(
-        request
-            .groups_names
+        allowed
             .into_iter()
             .zip(results)
+            .chain(refused)
             .map(|(id, error)| {
                 DeletableGroupResult::default().with_group_id(id).with_error_code(error.map_or(0, |e| e.code()))
             })

@@ -10,6 +10,9 @@ use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionRespon
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use kafka_protocol::records::RecordBatchDecoder;
 
+use crate::authorization::Access;
+use brook_security::acl::{Operation, ResourceType};
+
 use crate::broker::Broker;
 use crate::partition::Partition;
 
@@ -19,7 +22,12 @@ const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
 
-pub(super) fn handle(broker: &Arc<Broker>, request: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+pub(super) fn handle(
+    broker: &Arc<Broker>,
+    request: ListOffsetsRequest,
+    version: i16,
+    access: &Access,
+) -> ListOffsetsResponse {
     // Leader epochs exist from v4 on; earlier versions must leave the field at its default.
     let committed = version >= 2 && request.isolation_level == 1;
     let topics = request
@@ -27,14 +35,13 @@ pub(super) fn handle(broker: &Arc<Broker>, request: ListOffsetsRequest, version:
         .into_iter()
         .map(|topic| {
             let meta = broker.topic(&topic.name.0);
+            let allowed = access.allows(broker, Operation::Describe, ResourceType::Topic, &topic.name.0);
             let partitions = topic
                 .partitions
                 .iter()
                 .map(|p| {
                     let response = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
-                    let found = meta
-                        .as_ref()
-                        .ok_or(ResponseError::UnknownTopicOrPartition)
+                    let found = super::authorized(meta.as_ref(), allowed, ResponseError::UnknownTopicOrPartition)
                         .and_then(|m| broker.leader_partition_in(m, p.partition_index, p.current_leader_epoch));
                     match found {
                         Err(code) => response.with_error_code(code.code()).with_offset(-1).with_timestamp(-1),

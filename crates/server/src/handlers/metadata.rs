@@ -1,6 +1,7 @@
 //! Metadata: the live brokers, topics and partitions with their leaders, replicas and ISR, as
 //! this broker's metadata image has them; auto-creation as Kafka's `auto.create.topics.enable`
-//! allows.
+//! allows. With an authorizer, a topic the client may not DESCRIBE is left out of a full
+//! listing and TOPIC_AUTHORIZATION_FAILED when named; auto-creation needs CREATE.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,7 +13,10 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use uuid::Uuid;
 
+use brook_security::acl::{Operation, ResourceType};
+
 use super::text;
+use crate::authorization::Access;
 use crate::broker::{Broker, validate_topic_name};
 use crate::broker::{MetadataImage, TopicMeta};
 
@@ -21,11 +25,18 @@ pub(super) async fn handle(
     request: MetadataRequest,
     version: i16,
     listener: &str,
+    access: Access,
 ) -> MetadataResponse {
-    let topics = match request.topics {
+    let describable = |name: &str| access.allows(broker, Operation::Describe, ResourceType::Topic, name);
+    let mut topics: Vec<MetadataResponseTopic> = match request.topics {
         None => {
+            let names: Vec<String> = broker.image().topics().map(|t| t.name.clone()).collect();
+            let visible: Vec<String> = names
+                .into_iter()
+                .filter(|n| access.sees(broker, Operation::Describe, ResourceType::Topic, n))
+                .collect();
             let image = broker.image();
-            image.topics().map(|t| describe(&image, t)).collect()
+            visible.iter().filter_map(|n| image.topic(n)).map(|t| describe(&image, t)).collect()
         }
         Some(wanted) => {
             let mut out = Vec::with_capacity(wanted.len());
@@ -35,18 +46,38 @@ pub(super) async fn handle(
                 // the name then, as Kafka reads it).
                 out.push(match (name, topic.topic_id) {
                     (_, id) if !id.is_nil() => match broker.topic_by_id(&id) {
+                        Some(t) if !describable(&t.name) => {
+                            error_topic(None, id, ResponseError::TopicAuthorizationFailed)
+                        }
                         Some(t) => describe(&broker.image(), &t),
                         None => error_topic(None, id, ResponseError::UnknownTopicId),
                     },
-                    (Some(name), _) => by_name(broker, &name, request.allow_auto_topic_creation || version < 4).await,
+                    (Some(name), _) if !describable(&name) => {
+                        error_topic(Some(&name), Uuid::nil(), ResponseError::TopicAuthorizationFailed)
+                    }
+                    (Some(name), _) => {
+                        let auto_create = request.allow_auto_topic_creation || version < 4;
+                        by_name(broker, &name, auto_create, &access).await
+                    }
                     (None, id) => error_topic(None, id, ResponseError::InvalidRequest),
                 });
             }
             out
         }
     };
+    if request.include_topic_authorized_operations {
+        for topic in topics.iter_mut().filter(|t| t.error_code == 0) {
+            let name = topic.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default();
+            topic.topic_authorized_operations = access.operations(broker, ResourceType::Topic, &name);
+        }
+    }
     let (brokers, controller) = live_brokers(broker, listener);
+    let cluster_operations = match request.include_cluster_authorized_operations {
+        true => access.operations(broker, ResourceType::Cluster, brook_security::acl::CLUSTER_NAME),
+        false => i32::MIN,
+    };
     MetadataResponse::default()
+        .with_cluster_authorized_operations(cluster_operations)
         .with_brokers(brokers)
         .with_cluster_id(Some(text(broker.cluster_id())))
         .with_controller_id(controller)
@@ -70,7 +101,7 @@ fn live_brokers(broker: &Broker, listener: &str) -> (Vec<MetadataResponseBroker>
     (brokers, controller)
 }
 
-async fn by_name(broker: &Arc<Broker>, name: &str, allow_auto_create: bool) -> MetadataResponseTopic {
+async fn by_name(broker: &Arc<Broker>, name: &str, allow_auto_create: bool, access: &Access) -> MetadataResponseTopic {
     if let Some(topic) = broker.topic(name) {
         return describe(&broker.image(), &topic);
     }
@@ -79,6 +110,9 @@ async fn by_name(broker: &Arc<Broker>, name: &str, allow_auto_create: bool) -> M
     }
     if !(allow_auto_create && broker.config.auto_create_topics_enable) {
         return error_topic(Some(name), Uuid::nil(), ResponseError::UnknownTopicOrPartition);
+    }
+    if !may_create(broker, access, name) {
+        return error_topic(Some(name), Uuid::nil(), ResponseError::TopicAuthorizationFailed);
     }
     match broker.create_topic(name, -1, -1, Vec::new(), BTreeMap::new(), false).await {
         Ok(topic) => describe(&broker.image(), &topic),
@@ -89,6 +123,12 @@ async fn by_name(broker: &Arc<Broker>, name: &str, allow_auto_create: bool) -> M
         },
         Err(e) => error_topic(Some(name), Uuid::nil(), e.code),
     }
+}
+
+/// Whether the client may create the topic `name`: CREATE on the cluster or on the topic.
+pub(super) fn may_create(broker: &Broker, access: &Access, name: &str) -> bool {
+    access.sees(broker, Operation::Create, ResourceType::Cluster, brook_security::acl::CLUSTER_NAME)
+        || access.allows(broker, Operation::Create, ResourceType::Topic, name)
 }
 
 fn describe(image: &MetadataImage, topic: &TopicMeta) -> MetadataResponseTopic {

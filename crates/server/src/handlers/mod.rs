@@ -4,6 +4,7 @@
 //! order, and hands back a future for what must wait (acks=all syncs, fetch long-polls). The
 //! connection sends the futures' responses in request order.
 
+mod acls;
 pub mod api_versions;
 mod cluster;
 mod configs;
@@ -30,12 +31,19 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::BrokerId;
-use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+use kafka_protocol::messages::{
+    AlterPartitionReassignmentsResponse, ApiKey, DescribeQuorumResponse, DescribeUserScramCredentialsResponse,
+    ElectLeadersResponse, ListPartitionReassignmentsResponse, RequestKind, ResponseKind,
+};
 use kafka_protocol::protocol::StrBytes;
 use tracing::error;
 use uuid::Uuid;
 
+use brook_security::acl::Operation;
+
+use crate::authorization::{self, Access};
 use crate::broker::{Broker, LiveBroker};
 use crate::codec::Request;
 use crate::session::Session;
@@ -53,155 +61,195 @@ pub struct Dispatched {
 /// Routes a request from the client `session` describes.
 pub fn dispatch(broker: &Arc<Broker>, request: Request, session: &Session) -> Dispatched {
     let version = request.version();
+    let access = Access::of(broker, session);
+    if access.enabled() && !authorization::CHECKED.contains(&request.api_key) {
+        // Fail closed: an API whose handler does not check permissions is not served.
+        error!(api = ?request.api_key, "no authorization check for this API; not served");
+        return Dispatched { reply: futures::future::ready(None).boxed(), hold: false };
+    }
     if let RequestKind::Produce(r) = request.body {
-        let (reply, hold) = produce::handle(broker, r, version, session.listener.clone());
+        let (reply, hold) = produce::handle(broker, r, version, session.listener.clone(), &access);
         return Dispatched { reply, hold };
     }
     // A parked JoinGroup or SyncGroup holds back what follows: a client that retries a join
     // it gave up on then gets the group's current answer.
     let hold = matches!(request.api_key, ApiKey::JoinGroup | ApiKey::SyncGroup);
-    Dispatched { reply: route(broker, request, session), hold }
+    Dispatched { reply: route(broker, request, session, access), hold }
 }
 
-fn route(broker: &Arc<Broker>, request: Request, session: &Session) -> Reply {
+fn route(broker: &Arc<Broker>, request: Request, session: &Session, access: Access) -> Reply {
     let client_host = session.client_host.as_str();
     let version = request.version();
     let ready = |response: ResponseKind| futures::future::ready(Some(response)).boxed();
     let b = broker.clone();
+    let a = access.clone();
+    // The APIs that act on the cluster as a whole: one check for the whole request.
+    let on_cluster = |operation| access.allows_cluster(broker, operation);
+    let denied = ResponseError::ClusterAuthorizationFailed.code();
     match request.body {
         RequestKind::ApiVersions(r) => {
             let features_epoch = i64::try_from(broker.image().applied_index).unwrap_or(i64::MAX);
             ready(ResponseKind::ApiVersions(api_versions::handle(&r, version, features_epoch)))
         }
         RequestKind::Metadata(r) => {
-            let (broker, listener) = (broker.clone(), session.listener.clone());
-            async move { Some(ResponseKind::Metadata(metadata::handle(&broker, r, version, &listener).await)) }.boxed()
+            let listener = session.listener.clone();
+            async move { Some(ResponseKind::Metadata(metadata::handle(&b, r, version, &listener, a).await)) }.boxed()
         }
         RequestKind::Fetch(r) => {
-            let (broker, listener) = (broker.clone(), session.listener.clone());
-            async move { Some(ResponseKind::Fetch(fetch::handle(&broker, r, version, listener).await)) }.boxed()
+            let listener = session.listener.clone();
+            async move { Some(ResponseKind::Fetch(fetch::handle(&b, r, version, listener, a).await)) }.boxed()
         }
-        RequestKind::ListOffsets(r) => ready(ResponseKind::ListOffsets(list_offsets::handle(broker, r, version))),
+        RequestKind::ListOffsets(r) => {
+            ready(ResponseKind::ListOffsets(list_offsets::handle(broker, r, version, &access)))
+        }
         RequestKind::OffsetForLeaderEpoch(r) => {
-            ready(ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, r)))
+            ready(ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, r, &access)))
         }
         RequestKind::CreateTopics(r) => {
-            let broker = broker.clone();
-            async move { Some(ResponseKind::CreateTopics(create_topics::handle(&broker, r, version).await)) }.boxed()
+            async move { Some(ResponseKind::CreateTopics(create_topics::handle(&b, r, version, a).await)) }.boxed()
         }
         RequestKind::DeleteTopics(r) => {
-            let broker = broker.clone();
-            async move { Some(ResponseKind::DeleteTopics(delete_topics::handle(&broker, r, version).await)) }.boxed()
+            async move { Some(ResponseKind::DeleteTopics(delete_topics::handle(&b, r, version, a).await)) }.boxed()
         }
         RequestKind::InitProducerId(r) => {
-            let broker = broker.clone();
-            async move { Some(ResponseKind::InitProducerId(init_producer_id::handle(&broker, r, version).await)) }
-                .boxed()
+            async move { Some(ResponseKind::InitProducerId(init_producer_id::handle(&b, r, version, a).await)) }.boxed()
         }
-        RequestKind::DescribeConfigs(r) => ready(ResponseKind::DescribeConfigs(configs::describe(broker, r, version))),
+        RequestKind::DescribeConfigs(r) => {
+            ready(ResponseKind::DescribeConfigs(configs::describe(broker, r, version, &access)))
+        }
         RequestKind::AlterConfigs(r) => {
-            let broker = broker.clone();
-            async move { Some(ResponseKind::AlterConfigs(configs::alter(&broker, r).await)) }.boxed()
+            async move { Some(ResponseKind::AlterConfigs(configs::alter(&b, r, a).await)) }.boxed()
         }
         RequestKind::IncrementalAlterConfigs(r) => {
-            let broker = broker.clone();
-            async move { Some(ResponseKind::IncrementalAlterConfigs(configs::incremental_alter(&broker, r).await)) }
+            async move { Some(ResponseKind::IncrementalAlterConfigs(configs::incremental_alter(&b, r, a).await)) }
                 .boxed()
         }
         RequestKind::CreatePartitions(r) => {
-            let broker = broker.clone();
-            async move { Some(ResponseKind::CreatePartitions(partitions::create(&broker, r).await)) }.boxed()
+            async move { Some(ResponseKind::CreatePartitions(partitions::create(&b, r, a).await)) }.boxed()
         }
-        RequestKind::DeleteRecords(r) => ready(ResponseKind::DeleteRecords(partitions::delete_records(broker, r))),
+        RequestKind::DeleteRecords(r) => {
+            ready(ResponseKind::DeleteRecords(partitions::delete_records(broker, r, &access)))
+        }
         RequestKind::DescribeCluster(r) => {
-            ready(ResponseKind::DescribeCluster(cluster::describe_cluster(broker, r, &session.listener)))
+            ready(ResponseKind::DescribeCluster(cluster::describe_cluster(broker, r, &session.listener, &access)))
+        }
+        RequestKind::DescribeQuorum(_) if !on_cluster(Operation::Describe) => {
+            ready(ResponseKind::DescribeQuorum(DescribeQuorumResponse::default().with_error_code(denied)))
         }
         RequestKind::DescribeQuorum(r) => {
-            let broker = broker.clone();
-            async move { Some(ResponseKind::DescribeQuorum(describe_quorum::handle(&broker, r, version).await)) }
-                .boxed()
+            async move { Some(ResponseKind::DescribeQuorum(describe_quorum::handle(&b, r, version).await)) }.boxed()
+        }
+        RequestKind::ElectLeaders(_) if !on_cluster(Operation::Alter) => {
+            ready(ResponseKind::ElectLeaders(ElectLeadersResponse::default().with_error_code(denied)))
         }
         RequestKind::ElectLeaders(r) => {
             async move { Some(ResponseKind::ElectLeaders(elect_leaders::handle(&b, r, version).await)) }.boxed()
+        }
+        RequestKind::AlterPartitionReassignments(_) if !on_cluster(Operation::Alter) => {
+            let response = AlterPartitionReassignmentsResponse::default().with_error_code(denied);
+            ready(ResponseKind::AlterPartitionReassignments(response))
         }
         RequestKind::AlterPartitionReassignments(r) => {
             async move { Some(ResponseKind::AlterPartitionReassignments(reassignments::alter(&b, r, version).await)) }
                 .boxed()
         }
+        RequestKind::ListPartitionReassignments(_) if !on_cluster(Operation::Describe) => {
+            let response = ListPartitionReassignmentsResponse::default().with_error_code(denied);
+            ready(ResponseKind::ListPartitionReassignments(response))
+        }
         RequestKind::ListPartitionReassignments(r) => {
             ready(ResponseKind::ListPartitionReassignments(reassignments::list(broker, r)))
         }
-        RequestKind::DescribeLogDirs(r) => ready(ResponseKind::DescribeLogDirs(cluster::describe_log_dirs(broker, r))),
+        RequestKind::DescribeLogDirs(r) => {
+            ready(ResponseKind::DescribeLogDirs(cluster::describe_log_dirs(broker, r, &access)))
+        }
         RequestKind::FindCoordinator(r) => {
             let listener = session.listener.clone();
             async move {
-                Some(ResponseKind::FindCoordinator(groups::find_coordinator(&b, r, version, &listener).await))
+                Some(ResponseKind::FindCoordinator(groups::find_coordinator(&b, r, version, &listener, a).await))
             }
             .boxed()
         }
         RequestKind::JoinGroup(r) => {
             let client_id = request.header.client_id.as_deref().unwrap_or_default().to_string();
             let host = client_host.to_string();
-            async move { Some(ResponseKind::JoinGroup(groups::join(&b, r, version, client_id, host).await)) }.boxed()
+            async move { Some(ResponseKind::JoinGroup(groups::join(&b, r, version, client_id, host, a).await)) }.boxed()
         }
-        RequestKind::SyncGroup(r) => async move { Some(ResponseKind::SyncGroup(groups::sync(&b, r).await)) }.boxed(),
-        RequestKind::Heartbeat(r) => ready(ResponseKind::Heartbeat(groups::heartbeat(broker, r))),
+        RequestKind::SyncGroup(r) => async move { Some(ResponseKind::SyncGroup(groups::sync(&b, r, a).await)) }.boxed(),
+        RequestKind::Heartbeat(r) => ready(ResponseKind::Heartbeat(groups::heartbeat(broker, r, &access))),
         RequestKind::LeaveGroup(r) => {
-            async move { Some(ResponseKind::LeaveGroup(groups::leave(&b, r, version).await)) }.boxed()
+            async move { Some(ResponseKind::LeaveGroup(groups::leave(&b, r, version, a).await)) }.boxed()
         }
         RequestKind::OffsetCommit(r) => {
-            async move { Some(ResponseKind::OffsetCommit(offsets::commit(&b, r, version).await)) }.boxed()
+            async move { Some(ResponseKind::OffsetCommit(offsets::commit(&b, r, version, a).await)) }.boxed()
         }
-        RequestKind::OffsetFetch(r) => ready(ResponseKind::OffsetFetch(offsets::fetch(broker, r, version))),
+        RequestKind::OffsetFetch(r) => ready(ResponseKind::OffsetFetch(offsets::fetch(broker, r, version, &access))),
         RequestKind::AddPartitionsToTxn(r) => {
-            async move { Some(ResponseKind::AddPartitionsToTxn(transactions::add_partitions(&b, r, version).await)) }
+            async move { Some(ResponseKind::AddPartitionsToTxn(transactions::add_partitions(&b, r, version, a).await)) }
                 .boxed()
         }
         RequestKind::AddOffsetsToTxn(r) => {
-            async move { Some(ResponseKind::AddOffsetsToTxn(transactions::add_offsets(&b, r, version).await)) }.boxed()
+            async move { Some(ResponseKind::AddOffsetsToTxn(transactions::add_offsets(&b, r, version, a).await)) }
+                .boxed()
         }
         RequestKind::TxnOffsetCommit(r) => {
-            async move { Some(ResponseKind::TxnOffsetCommit(offsets::txn_commit(&b, r, version).await)) }.boxed()
+            async move { Some(ResponseKind::TxnOffsetCommit(offsets::txn_commit(&b, r, version, a).await)) }.boxed()
         }
         RequestKind::EndTxn(r) => {
-            async move { Some(ResponseKind::EndTxn(transactions::end(&b, r, version).await)) }.boxed()
+            async move { Some(ResponseKind::EndTxn(transactions::end(&b, r, version, a).await)) }.boxed()
         }
         RequestKind::DescribeTransactions(r) => {
-            ready(ResponseKind::DescribeTransactions(transactions::describe(broker, r)))
+            ready(ResponseKind::DescribeTransactions(transactions::describe(broker, r, &access)))
         }
         RequestKind::ListTransactions(r) => {
-            ready(ResponseKind::ListTransactions(transactions::list(broker, r, version)))
+            ready(ResponseKind::ListTransactions(transactions::list(broker, r, version, &access)))
         }
         RequestKind::DescribeProducers(r) => {
-            ready(ResponseKind::DescribeProducers(transactions::describe_producers(broker, r)))
+            ready(ResponseKind::DescribeProducers(transactions::describe_producers(broker, r, &access)))
         }
         RequestKind::WriteTxnMarkers(r) => {
-            async move { Some(ResponseKind::WriteTxnMarkers(transactions::write_markers(&b, r).await)) }.boxed()
+            async move { Some(ResponseKind::WriteTxnMarkers(transactions::write_markers(&b, r, a).await)) }.boxed()
         }
         RequestKind::OffsetDelete(r) => {
-            async move { Some(ResponseKind::OffsetDelete(offsets::delete(&b, r).await)) }.boxed()
+            async move { Some(ResponseKind::OffsetDelete(offsets::delete(&b, r, a).await)) }.boxed()
         }
-        RequestKind::DescribeGroups(r) => ready(ResponseKind::DescribeGroups(groups::describe(broker, r, version))),
-        RequestKind::ListGroups(r) => ready(ResponseKind::ListGroups(groups::list(broker, r))),
+        RequestKind::DescribeGroups(r) => {
+            ready(ResponseKind::DescribeGroups(groups::describe(broker, r, version, &access)))
+        }
+        RequestKind::ListGroups(r) => ready(ResponseKind::ListGroups(groups::list(broker, r, &access))),
         RequestKind::ConsumerGroupHeartbeat(r) => {
             let client_id = request.header.client_id.as_deref().unwrap_or_default().to_string();
             let host = client_host.to_string();
             async move {
-                Some(ResponseKind::ConsumerGroupHeartbeat(groups::consumer_heartbeat(&b, r, client_id, host).await))
+                Some(ResponseKind::ConsumerGroupHeartbeat(groups::consumer_heartbeat(&b, r, client_id, host, a).await))
             }
             .boxed()
         }
         RequestKind::ConsumerGroupDescribe(r) => {
-            ready(ResponseKind::ConsumerGroupDescribe(groups::consumer_describe(broker, r)))
+            ready(ResponseKind::ConsumerGroupDescribe(groups::consumer_describe(broker, r, &access)))
         }
         RequestKind::DeleteGroups(r) => {
-            async move { Some(ResponseKind::DeleteGroups(groups::delete(&b, r).await)) }.boxed()
+            async move { Some(ResponseKind::DeleteGroups(groups::delete(&b, r, a).await)) }.boxed()
+        }
+        RequestKind::DescribeUserScramCredentials(_) if !on_cluster(Operation::Describe) => {
+            let response = DescribeUserScramCredentialsResponse::default().with_error_code(denied);
+            ready(ResponseKind::DescribeUserScramCredentials(response))
         }
         RequestKind::DescribeUserScramCredentials(r) => {
             ready(ResponseKind::DescribeUserScramCredentials(scram::describe(broker, r)))
         }
+        RequestKind::AlterUserScramCredentials(r) if !on_cluster(Operation::Alter) => ready(
+            ResponseKind::AlterUserScramCredentials(scram::refuse_all(r, ResponseError::ClusterAuthorizationFailed)),
+        ),
         RequestKind::AlterUserScramCredentials(r) => {
             async move { Some(ResponseKind::AlterUserScramCredentials(scram::alter(&b, r).await)) }.boxed()
+        }
+        RequestKind::CreateAcls(r) => {
+            async move { Some(ResponseKind::CreateAcls(acls::create(&b, a, r).await)) }.boxed()
+        }
+        RequestKind::DescribeAcls(r) => ready(ResponseKind::DescribeAcls(acls::describe(broker, &access, r))),
+        RequestKind::DeleteAcls(r) => {
+            async move { Some(ResponseKind::DeleteAcls(acls::delete(&b, a, r).await)) }.boxed()
         }
         RequestKind::SaslHandshake(r) => ready(ResponseKind::SaslHandshake(sasl::handshake(r))),
         RequestKind::SaslAuthenticate(r) => ready(ResponseKind::SaslAuthenticate(sasl::authenticate(r))),
@@ -244,6 +292,16 @@ impl LeaderHints {
             .into_values()
             .map(|b| make(BrokerId(b.node_id), text(b.host), i32::from(b.port), b.rack.map(text)))
             .collect()
+    }
+}
+
+/// A topic a client named: its metadata when the client may use it, else TOPIC_AUTHORIZATION_FAILED
+/// (whether or not it exists, as Kafka answers), or `unknown` when it does not exist.
+fn authorized<T>(meta: Option<T>, allowed: bool, unknown: ResponseError) -> Result<T, ResponseError> {
+    match (allowed, meta) {
+        (false, _) => Err(ResponseError::TopicAuthorizationFailed),
+        (true, Some(meta)) => Ok(meta),
+        (true, None) => Err(unknown),
     }
 }
 

@@ -9,22 +9,34 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset, OffsetForLeaderTopicResult};
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
+use brook_security::acl::{Operation, ResourceType};
+
+use crate::authorization::Access;
 use crate::broker::Broker;
 
-pub(super) fn handle(broker: &Arc<Broker>, request: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
+pub(super) fn handle(
+    broker: &Arc<Broker>,
+    request: OffsetForLeaderEpochRequest,
+    access: &Access,
+) -> OffsetForLeaderEpochResponse {
+    // A follower's request needs CLUSTER_ACTION, a consumer's DESCRIBE on each topic.
+    let follower = request.replica_id.0 >= 0;
+    let follower_allowed = follower && access.allows_cluster(broker, Operation::ClusterAction);
     let topics = request
         .topics
         .into_iter()
         .map(|topic| {
             let meta = broker.topic(&topic.topic.0);
+            let allowed = match follower {
+                true => follower_allowed,
+                false => access.allows(broker, Operation::Describe, ResourceType::Topic, &topic.topic.0),
+            };
             let partitions = topic
                 .partitions
                 .iter()
                 .map(|p| {
                     let answer = EpochEndOffset::default().with_partition(p.partition);
-                    let led = meta
-                        .as_ref()
-                        .ok_or(ResponseError::UnknownTopicOrPartition)
+                    let led = super::authorized(meta.as_ref(), allowed, ResponseError::UnknownTopicOrPartition)
                         .and_then(|m| broker.leader_partition_in(m, p.partition, p.current_leader_epoch));
                     match led {
                         Ok(partition) => {

@@ -1,5 +1,10 @@
 //! OffsetCommit, TxnOffsetCommit, OffsetFetch (one group before v8, many after) and
 //! OffsetDelete.
+//!
+//! With an authorizer, as Kafka: committing needs READ on the group and on each topic (and a
+//! transactional commit WRITE on its transactional id), fetching DESCRIBE on both (a listing
+//! of every offset leaves out topics the client may not describe), deleting DELETE on the
+//! group and READ on each topic.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -17,18 +22,61 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 };
 use kafka_protocol::messages::*;
 
+use brook_security::acl::{Operation, ResourceType};
+
 use super::text;
 use super::transactions::fenced_as;
+use crate::authorization::Access;
 use crate::broker::Broker;
 use crate::group::{CommitPartition, Committer, FetchedOffset, OFFSETS_TOPIC, TxnCommitter};
 use crate::transactions::verification::{self, Gate, Need, Writer};
 
-fn partition_exists(broker: &Broker, topic: &str, partition: i32) -> bool {
-    broker.topic(topic).is_some_and(|t| (0..t.partitions).contains(&partition))
+/// Why a partition named in a commit or deletion cannot be acted on: a topic the client may
+/// not READ, or a partition that does not exist.
+fn partition_error(broker: &Broker, access: &Access, topic: &str, partition: i32) -> Option<ResponseError> {
+    if !access.allows(broker, Operation::Read, ResourceType::Topic, topic) {
+        return Some(ResponseError::TopicAuthorizationFailed);
+    }
+    let exists = broker.topic(topic).is_some_and(|t| (0..t.partitions).contains(&partition));
+    (!exists).then_some(ResponseError::UnknownTopicOrPartition)
 }
 
-pub(super) async fn commit(broker: &Arc<Broker>, request: OffsetCommitRequest, version: i16) -> OffsetCommitResponse {
-    let early = broker.check_coordinator(&request.group_id).err();
+/// A group's committed offsets the client may see: those of topics it may DESCRIBE; a topic
+/// it named but may not describe answers TOPIC_AUTHORIZATION_FAILED.
+fn visible_offsets(
+    broker: &Broker,
+    access: &Access,
+    group: &str,
+    wanted: Option<Vec<(String, Vec<i32>)>>,
+) -> Vec<(FetchedOffset, Option<ResponseError>)> {
+    let named = wanted.is_some();
+    let offsets = broker.groups.fetch_offsets(group, wanted);
+    offsets
+        .into_iter()
+        .filter_map(|o| match access.sees(broker, Operation::Describe, ResourceType::Topic, &o.topic) {
+            true => Some((o, None)),
+            false if named => {
+                let hidden = FetchedOffset { offset: -1, leader_epoch: -1, metadata: String::new(), ..o };
+                Some((hidden, Some(ResponseError::TopicAuthorizationFailed)))
+            }
+            false => None,
+        })
+        .collect()
+}
+
+/// The group's check for a request acting on it: the client's permission, then whether this
+/// broker coordinates it.
+fn group_gate(broker: &Broker, access: &Access, operation: Operation, group: &str) -> Option<ResponseError> {
+    super::groups::group_gate(broker, access, operation, group).err()
+}
+
+pub(super) async fn commit(
+    broker: &Arc<Broker>,
+    request: OffsetCommitRequest,
+    version: i16,
+    access: Access,
+) -> OffsetCommitResponse {
+    let early = group_gate(broker, &access, Operation::Read, &request.group_id);
     let partitions = request.topics.iter().flat_map(|topic| {
         topic.partitions.iter().map(|p| CommitPartition {
             topic: topic.name.to_string(),
@@ -38,7 +86,7 @@ pub(super) async fn commit(broker: &Arc<Broker>, request: OffsetCommitRequest, v
             metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
         })
     });
-    let (commits, slots) = plan(broker, early, partitions);
+    let (commits, slots) = plan(broker, early, partitions, &access);
     let committer = Committer {
         member_id: &request.member_id,
         instance_id: request.group_instance_id.as_deref(),
@@ -70,11 +118,14 @@ pub(super) async fn txn_commit(
     broker: &Arc<Broker>,
     request: TxnOffsetCommitRequest,
     version: i16,
+    access: Access,
 ) -> TxnOffsetCommitResponse {
     let (producer_id, epoch) = (request.producer_id.0, request.producer_epoch);
-    let early = match broker.check_coordinator(&request.group_id) {
-        Err(code) => Some(code),
-        Ok(()) => {
+    let txn_allowed = access.allows(broker, Operation::Write, ResourceType::TransactionalId, &request.transactional_id);
+    let early = match group_gate(broker, &access, Operation::Read, &request.group_id) {
+        _ if !txn_allowed => Some(ResponseError::TransactionalIdAuthorizationFailed),
+        Some(code) => Some(code),
+        None => {
             // TxnOffsetCommit v5 is transactions version 2: the group's partition is added to
             // the transaction here, as a partition leader adds a produced-to partition.
             let need = if version >= 5 { Need::Add } else { Need::Verify };
@@ -94,7 +145,7 @@ pub(super) async fn txn_commit(
             metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
         })
     });
-    let (commits, slots) = plan(broker, early, partitions);
+    let (commits, slots) = plan(broker, early, partitions, &access);
     let committer = TxnCommitter {
         producer_id,
         producer_epoch: epoch,
@@ -153,18 +204,18 @@ type Slot = (String, i32, Option<ResponseError>);
 type PartitionAnswer = (i32, Option<ResponseError>);
 
 /// A commit's partitions in request order: those the coordinator is to commit, and a slot
-/// per partition with the error known before it (`early` for all, or an unknown partition).
+/// per partition with the error known before it (`early` for all, a topic the client may not
+/// read, or an unknown partition).
 fn plan(
     broker: &Broker,
     early: Option<ResponseError>,
     partitions: impl Iterator<Item = CommitPartition>,
+    access: &Access,
 ) -> (Vec<CommitPartition>, Vec<Slot>) {
     let mut slots = Vec::new();
     let mut commits = Vec::new();
     for p in partitions {
-        let error = early.or_else(|| {
-            (!partition_exists(broker, &p.topic, p.partition)).then_some(ResponseError::UnknownTopicOrPartition)
-        });
+        let error = early.or_else(|| partition_error(broker, access, &p.topic, p.partition));
         slots.push((p.topic.clone(), p.partition, error));
         if error.is_none() {
             commits.push(p);
@@ -209,22 +260,31 @@ fn by_topic<T>(items: impl IntoIterator<Item = (String, T)>) -> Vec<(String, Vec
     topics
 }
 
-pub(super) fn fetch(broker: &Broker, request: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
+pub(super) fn fetch(
+    broker: &Broker,
+    request: OffsetFetchRequest,
+    version: i16,
+    access: &Access,
+) -> OffsetFetchResponse {
     let require_stable = version >= 7 && request.require_stable;
+    let check = |o: FetchedOffset, denied: Option<ResponseError>, group: &str| match denied {
+        Some(code) => (o, code.code()),
+        None => stable(broker, group, o, require_stable),
+    };
     if version < 8 {
-        if let Err(e) = broker.check_coordinator(&request.group_id) {
+        if let Some(e) = group_gate(broker, access, Operation::Describe, &request.group_id) {
             return OffsetFetchResponse::default().with_error_code(e.code());
         }
         let wanted =
             request.topics.map(|ts| ts.into_iter().map(|t| (t.name.to_string(), t.partition_indexes)).collect());
-        let offsets = broker.groups.fetch_offsets(&request.group_id, wanted);
-        let topics = by_topic(offsets.into_iter().map(|o| (o.topic.clone(), o)))
+        let offsets = visible_offsets(broker, access, &request.group_id, wanted);
+        let topics = by_topic(offsets.into_iter().map(|o| (o.0.topic.clone(), o)))
             .into_iter()
             .map(|(topic, list)| {
                 OffsetFetchResponseTopic::default().with_name(TopicName(text(topic))).with_partitions(
                     list.into_iter()
-                        .map(|o| {
-                            let (o, error) = stable(broker, &request.group_id, o, require_stable);
+                        .map(|(o, denied)| {
+                            let (o, error) = check(o, denied, &request.group_id);
                             OffsetFetchResponsePartition::default()
                                 .with_partition_index(o.partition)
                                 .with_committed_offset(o.offset)
@@ -242,18 +302,18 @@ pub(super) fn fetch(broker: &Broker, request: OffsetFetchRequest, version: i16) 
         .groups
         .into_iter()
         .map(|g| {
-            if let Err(e) = broker.check_coordinator(&g.group_id) {
+            if let Some(e) = group_gate(broker, access, Operation::Describe, &g.group_id) {
                 return OffsetFetchResponseGroup::default().with_group_id(g.group_id).with_error_code(e.code());
             }
             let wanted = g.topics.map(|ts| ts.into_iter().map(|t| (t.name.to_string(), t.partition_indexes)).collect());
-            let offsets = broker.groups.fetch_offsets(&g.group_id, wanted);
-            let topics = by_topic(offsets.into_iter().map(|o| (o.topic.clone(), o)))
+            let offsets = visible_offsets(broker, access, &g.group_id, wanted);
+            let topics = by_topic(offsets.into_iter().map(|o| (o.0.topic.clone(), o)))
                 .into_iter()
                 .map(|(topic, list)| {
                     OffsetFetchResponseTopics::default().with_name(TopicName(text(topic))).with_partitions(
                         list.into_iter()
-                            .map(|o| {
-                                let (o, error) = stable(broker, &g.group_id, o, require_stable);
+                            .map(|(o, denied)| {
+                                let (o, error) = check(o, denied, &g.group_id);
                                 OffsetFetchResponsePartitions::default()
                                     .with_partition_index(o.partition)
                                     .with_committed_offset(o.offset)
@@ -271,20 +331,19 @@ pub(super) fn fetch(broker: &Broker, request: OffsetFetchRequest, version: i16) 
     OffsetFetchResponse::default().with_groups(groups)
 }
 
-pub(super) async fn delete(broker: &Arc<Broker>, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
-    if let Err(e) = broker.check_coordinator(&request.group_id) {
+pub(super) async fn delete(broker: &Arc<Broker>, request: OffsetDeleteRequest, access: Access) -> OffsetDeleteResponse {
+    if let Some(e) = group_gate(broker, &access, Operation::Delete, &request.group_id) {
         return OffsetDeleteResponse::default().with_error_code(e.code());
     }
     let mut slots: Vec<(String, i32, Option<ResponseError>)> = Vec::new();
     let mut doomed = Vec::new();
     for topic in &request.topics {
         for p in &topic.partitions {
-            if partition_exists(broker, &topic.name, p.partition_index) {
+            let error = partition_error(broker, &access, &topic.name, p.partition_index);
+            if error.is_none() {
                 doomed.push((topic.name.to_string(), p.partition_index));
-                slots.push((topic.name.to_string(), p.partition_index, None));
-            } else {
-                slots.push((topic.name.to_string(), p.partition_index, Some(ResponseError::UnknownTopicOrPartition)));
             }
+            slots.push((topic.name.to_string(), p.partition_index, error));
         }
     }
     let mut results = match broker.groups.delete_offsets(broker, &request.group_id, &doomed).await {

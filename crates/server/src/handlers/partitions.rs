@@ -1,7 +1,9 @@
-//! CreatePartitions and DeleteRecords.
+//! CreatePartitions and DeleteRecords; with an authorizer they need ALTER and DELETE on the
+//! topic.
 
 use std::sync::Arc;
 
+use brook_security::acl::{Operation, ResourceType};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
@@ -10,12 +12,22 @@ use kafka_protocol::messages::{
 };
 
 use super::error_message;
-use crate::broker::Broker;
+use crate::authorization::Access;
+use crate::broker::{ApiError, Broker};
 
-pub(super) async fn create(broker: &Arc<Broker>, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+pub(super) async fn create(
+    broker: &Arc<Broker>,
+    request: CreatePartitionsRequest,
+    access: Access,
+) -> CreatePartitionsResponse {
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let result = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
+        if !access.allows(broker, Operation::Alter, ResourceType::Topic, &topic.name) {
+            let e = ApiError::new(ResponseError::TopicAuthorizationFailed, "The topic authorization is failed.");
+            results.push(result.with_error_code(e.code.code()).with_error_message(error_message(e)));
+            continue;
+        }
         let assignment: Vec<Vec<i32>> =
             topic.assignments.iter().flatten().map(|a| a.broker_ids.iter().map(|b| b.0).collect()).collect();
         let outcome = broker.create_partitions(&topic.name.0, topic.count, assignment, request.validate_only).await;
@@ -30,19 +42,23 @@ pub(super) async fn create(broker: &Arc<Broker>, request: CreatePartitionsReques
 /// DeleteRecords' "up to the high watermark".
 const HIGH_WATERMARK: i64 = -1;
 
-pub(super) fn delete_records(broker: &Arc<Broker>, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+pub(super) fn delete_records(
+    broker: &Arc<Broker>,
+    request: DeleteRecordsRequest,
+    access: &Access,
+) -> DeleteRecordsResponse {
     let topics = request
         .topics
         .into_iter()
         .map(|topic| {
+            let allowed = access.allows(broker, Operation::Delete, ResourceType::Topic, &topic.name);
             let partitions = topic
                 .partitions
                 .iter()
                 .map(|p| {
                     let result = DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index);
-                    let found = broker
-                        .topic(&topic.name.0)
-                        .ok_or(ResponseError::UnknownTopicOrPartition)
+                    let meta = broker.topic(&topic.name.0);
+                    let found = super::authorized(meta, allowed, ResponseError::UnknownTopicOrPartition)
                         .and_then(|m| broker.leader_partition(&m, p.partition_index));
                     let partition = match found {
                         Ok(partition) => partition,

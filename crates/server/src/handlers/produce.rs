@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use brook_log::batch::BatchHeader;
 use brook_log::{Appended, Durability, TimestampType};
+use brook_security::acl::{Operation, ResourceType};
 use brook_transactions::transaction::TopicPartition;
 use bytes::Bytes;
 use futures::FutureExt;
@@ -22,6 +23,7 @@ use kafka_protocol::records::Compression;
 use tracing::debug;
 
 use super::{LeaderHints, Reply, text};
+use crate::authorization::Access;
 use crate::broker::TopicMeta;
 use crate::broker::{ApiError, Broker};
 use crate::partition::Partition;
@@ -69,7 +71,13 @@ type TopicOf<T> = (TopicName, Uuid, Option<Uuid>, Vec<T>);
 /// Returns the reply, and whether the connection must hold its next requests until it is
 /// answered: a transactional write that waits for its coordinator appends later, and the
 /// producer's next batches must not overtake it.
-pub(super) fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16, listener: Arc<str>) -> (Reply, bool) {
+pub(super) fn handle(
+    broker: &Arc<Broker>,
+    request: ProduceRequest,
+    version: i16,
+    listener: Arc<str>,
+    access: &Access,
+) -> (Reply, bool) {
     let acks = request.acks;
     let durability = if acks == -1 { Durability::Sync } else { Durability::Async };
     let transactional_id = request.transactional_id.as_ref().map(|id| id.to_string()).filter(|id| !id.is_empty());
@@ -80,16 +88,28 @@ pub(super) fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16
     let mut writer: Option<(i64, i16)> = None;
     let mut asks = BTreeSet::new();
     let mut topics: Vec<TopicOf<Checked>> = Vec::with_capacity(request.topic_data.len());
+    // Kafka checks WRITE on the transactional id first, then on each topic.
+    let txn_denied = transactional_id
+        .as_deref()
+        .is_some_and(|id| !access.allows(broker, Operation::Write, ResourceType::TransactionalId, id));
     for topic in request.topic_data {
         let meta = if version >= 13 { broker.topic_by_id(&topic.topic_id) } else { broker.topic(&topic.name.0) };
         let unknown =
             if version >= 13 { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
+        let denied = txn_denied.then_some(ResponseError::TransactionalIdAuthorizationFailed).or_else(|| {
+            let name = meta.as_ref().map_or(topic.name.0.as_str(), |m| m.name.as_str());
+            let known = meta.is_some() || version < 13;
+            (known && !access.allows(broker, Operation::Write, ResourceType::Topic, name))
+                .then_some(ResponseError::TopicAuthorizationFailed)
+        });
         let checked: Vec<Checked> = topic
             .partition_data
             .into_iter()
             .map(|p| {
                 let result = if !matches!(acks, -1..=1) {
                     Err((ResponseError::InvalidRequiredAcks, None).into())
+                } else if let Some(code) = denied {
+                    Err((code, None).into())
                 } else if meta.as_ref().is_some_and(|m| crate::internal_topic::is_internal(&m.name)) {
                     // Only the coordinators write there, as in Kafka.
                     Err((ResponseError::InvalidTopicException, Some("Cannot append to internal topic".into())).into())

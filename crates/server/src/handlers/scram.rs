@@ -142,6 +142,22 @@ pub(super) async fn alter(
     AlterUserScramCredentialsResponse::default().with_results(results)
 }
 
+/// Every user of the request refused with `code` (a client that may not alter the cluster).
+pub(super) fn refuse_all(
+    request: AlterUserScramCredentialsRequest,
+    code: ResponseError,
+) -> AlterUserScramCredentialsResponse {
+    let mut users: Vec<_> = request.deletions.iter().map(|d| d.name.clone()).collect();
+    users.extend(request.upsertions.iter().map(|u| u.name.clone()));
+    users.sort();
+    users.dedup();
+    let results = users
+        .into_iter()
+        .map(|user| AlterUserScramCredentialsResult::default().with_user(user).with_error_code(code.code()))
+        .collect();
+    AlterUserScramCredentialsResponse::default().with_results(results)
+}
+
 fn check_name_and_mechanism(name: &str, mechanism: i8) -> Result<ScramMechanism, (ResponseError, &'static str)> {
     if name.is_empty() {
         return Err((ResponseError::UnacceptableCredential, "Username must not be empty"));

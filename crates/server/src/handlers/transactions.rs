@@ -3,10 +3,16 @@
 //! partition leaders to coordinators, WriteTxnMarkers from coordinators to partition
 //! leaders), and the admin's (DescribeTransactions, ListTransactions,
 //! DescribeProducers, for `kafka-transactions`). Translation only: `crate::transactions` decides.
+//!
+//! With an authorizer, as Kafka: a producer needs WRITE on its transactional id (and on the
+//! topics it adds, READ on the group whose offsets it adds), brokers CLUSTER_ACTION, the admin
+//! APIs DESCRIBE on the transactional id (ListTransactions leaves out the others) and READ on
+//! the topics whose producers it describes.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use brook_security::acl::{Operation, ResourceType};
 use brook_transactions::TxnState;
 use brook_transactions::transaction::TopicPartition;
 use kafka_protocol::error::ResponseError;
@@ -20,6 +26,7 @@ use kafka_protocol::messages::write_txn_markers_response::{
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
+use crate::authorization::Access;
 use crate::broker::Broker;
 use crate::group::OFFSETS_TOPIC;
 use crate::transactions::markers::{self, Marker};
@@ -43,19 +50,34 @@ pub(super) async fn add_partitions(
     broker: &Arc<Broker>,
     request: AddPartitionsToTxnRequest,
     version: i16,
+    access: Access,
 ) -> AddPartitionsToTxnResponse {
     if version >= 4 {
+        if !access.allows_cluster(broker, Operation::ClusterAction) {
+            return AddPartitionsToTxnResponse::default()
+                .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+        }
         return add_partitions_for_leaders(broker, request, version).await;
     }
+    let txn_id = &request.v3_and_below_transactional_id;
+    if !access.allows(broker, Operation::Write, ResourceType::TransactionalId, txn_id) {
+        let denied = ResponseError::TransactionalIdAuthorizationFailed.code();
+        let results = topic_results(&request.v3_and_below_topics, |_, _| denied);
+        return AddPartitionsToTxnResponse::default().with_results_by_topic_v3_and_below(results);
+    }
     let image_has = |topic: &str, index: i32| broker.image().topic(topic).is_some_and(|t| t.partition(index).is_some());
-    let unknown: BTreeSet<(String, i32)> = request
-        .v3_and_below_topics
-        .iter()
-        .flat_map(|t| t.partitions.iter().map(|p| (t.name.to_string(), *p)))
-        .filter(|(topic, index)| !image_has(topic, *index))
-        .collect();
-    // As Kafka: if any partition is unknown, none is added; the others are not attempted.
-    let result = if unknown.is_empty() {
+    let mut unknown: BTreeSet<(String, i32)> = BTreeSet::new();
+    let mut denied: BTreeSet<String> = BTreeSet::new();
+    for t in &request.v3_and_below_topics {
+        if !access.allows(broker, Operation::Write, ResourceType::Topic, &t.name) {
+            denied.insert(t.name.to_string());
+            continue;
+        }
+        unknown.extend(t.partitions.iter().filter(|p| !image_has(&t.name, **p)).map(|p| (t.name.to_string(), *p)));
+    }
+    // As Kafka: if any partition is refused or unknown, none is added; the others are not
+    // attempted.
+    let result = if unknown.is_empty() && denied.is_empty() {
         let partitions =
             request.v3_and_below_topics.iter().flat_map(|t| t.partitions.iter().map(|p| (t.name.to_string(), *p)));
         broker
@@ -73,7 +95,9 @@ pub(super) async fn add_partitions(
         Err(ResponseError::OperationNotAttempted)
     };
     let results = topic_results(&request.v3_and_below_topics, |topic, p| {
-        if unknown.contains(&(topic.to_string(), p)) {
+        if denied.contains(topic) {
+            ResponseError::TopicAuthorizationFailed.code()
+        } else if unknown.contains(&(topic.to_string(), p)) {
             ResponseError::UnknownTopicOrPartition.code()
         } else {
             code_of(result, version, 2)
@@ -108,7 +132,15 @@ pub(super) async fn add_offsets(
     broker: &Arc<Broker>,
     request: AddOffsetsToTxnRequest,
     version: i16,
+    access: Access,
 ) -> AddOffsetsToTxnResponse {
+    if !access.allows(broker, Operation::Write, ResourceType::TransactionalId, &request.transactional_id) {
+        return AddOffsetsToTxnResponse::default()
+            .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code());
+    }
+    if !access.allows(broker, Operation::Read, ResourceType::Group, &request.group_id) {
+        return AddOffsetsToTxnResponse::default().with_error_code(ResponseError::GroupAuthorizationFailed.code());
+    }
     let partition = (OFFSETS_TOPIC.to_string(), broker.groups.partition_for(&request.group_id));
     let result = match broker.ensure_offsets_topic().await {
         Ok(()) => {
@@ -159,7 +191,13 @@ async fn add_partitions_for_leaders(
     AddPartitionsToTxnResponse::default().with_results_by_transaction(futures::future::join_all(answers).await)
 }
 
-pub(super) async fn end(broker: &Arc<Broker>, request: EndTxnRequest, version: i16) -> EndTxnResponse {
+pub(super) async fn end(broker: &Arc<Broker>, request: EndTxnRequest, version: i16, access: Access) -> EndTxnResponse {
+    if !access.allows(broker, Operation::Write, ResourceType::TransactionalId, &request.transactional_id) {
+        return EndTxnResponse::default()
+            .with_error_code(ResponseError::TransactionalIdAuthorizationFailed.code())
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+    }
     // EndTxn v5 is transactions version 2: the epoch is bumped, and the answer carries the
     // producer id and epoch to go on with.
     let (producer_id, epoch) = (request.producer_id.0, request.producer_epoch);
@@ -176,7 +214,12 @@ pub(super) async fn end(broker: &Arc<Broker>, request: EndTxnRequest, version: i
 
 /// WriteTxnMarkers from a coordinator: each marker appended by this broker as the leader of
 /// its partitions.
-pub(super) async fn write_markers(broker: &Arc<Broker>, request: WriteTxnMarkersRequest) -> WriteTxnMarkersResponse {
+pub(super) async fn write_markers(
+    broker: &Arc<Broker>,
+    request: WriteTxnMarkersRequest,
+    access: Access,
+) -> WriteTxnMarkersResponse {
+    let allowed = access.allows_cluster(broker, Operation::ClusterAction);
     let mut results = Vec::with_capacity(request.markers.len());
     for m in request.markers {
         let marker = Marker {
@@ -189,7 +232,10 @@ pub(super) async fn write_markers(broker: &Arc<Broker>, request: WriteTxnMarkers
         for t in m.topics {
             let mut partitions = Vec::with_capacity(t.partition_indexes.len());
             for index in t.partition_indexes {
-                let code = code_of(markers::write_local(broker, &t.name, index, marker).await, 0, 0);
+                let code = match allowed {
+                    true => code_of(markers::write_local(broker, &t.name, index, marker).await, 0, 0),
+                    false => ResponseError::ClusterAuthorizationFailed.code(),
+                };
                 partitions.push(
                     WritableTxnMarkerPartitionResult::default().with_partition_index(index).with_error_code(code),
                 );
@@ -201,7 +247,11 @@ pub(super) async fn write_markers(broker: &Arc<Broker>, request: WriteTxnMarkers
     WriteTxnMarkersResponse::default().with_markers(results)
 }
 
-pub(super) fn describe(broker: &Broker, request: DescribeTransactionsRequest) -> DescribeTransactionsResponse {
+pub(super) fn describe(
+    broker: &Broker,
+    request: DescribeTransactionsRequest,
+    access: &Access,
+) -> DescribeTransactionsResponse {
     let states = request
         .transactional_ids
         .into_iter()
@@ -210,6 +260,10 @@ pub(super) fn describe(broker: &Broker, request: DescribeTransactionsRequest) ->
                 .with_producer_id(ProducerId(-1))
                 .with_producer_epoch(-1)
                 .with_transaction_start_time_ms(-1);
+            if !access.allows(broker, Operation::Describe, ResourceType::TransactionalId, &id) {
+                let denied = ResponseError::TransactionalIdAuthorizationFailed.code();
+                return described.with_transactional_id(id).with_error_code(denied);
+            }
             match broker.transactions.describe(&id) {
                 Err(code) => described.with_transactional_id(id).with_error_code(code.code()),
                 Ok(txn) => {
@@ -241,7 +295,12 @@ pub(super) fn describe(broker: &Broker, request: DescribeTransactionsRequest) ->
 
 /// ListTransactions: the ids this broker coordinates, filtered by state name, producer id and
 /// (v1+) how long the transaction has been running; unknown state names are echoed back.
-pub(super) fn list(broker: &Broker, request: ListTransactionsRequest, version: i16) -> ListTransactionsResponse {
+pub(super) fn list(
+    broker: &Broker,
+    request: ListTransactionsRequest,
+    version: i16,
+    access: &Access,
+) -> ListTransactionsResponse {
     let unknown: Vec<StrBytes> =
         request.state_filters.iter().filter(|s| TxnState::from_name(s).is_none()).cloned().collect();
     let response = ListTransactionsResponse::default().with_unknown_state_filters(unknown);
@@ -261,6 +320,7 @@ pub(super) fn list(broker: &Broker, request: ListTransactionsRequest, version: i
         })
         // Kafka: the transaction started (its first partition was added) longer ago than this.
         .filter(|(_, t)| min_duration < 0 || (t.start_ms >= 0 && now_ms - t.start_ms > min_duration))
+        .filter(|(id, _)| access.sees(broker, Operation::Describe, ResourceType::TransactionalId, id))
         .map(|(id, t)| {
             list_transactions_response::TransactionState::default()
                 .with_transactional_id(TransactionalId(StrBytes::from_string(id)))
@@ -274,18 +334,23 @@ pub(super) fn list(broker: &Broker, request: ListTransactionsRequest, version: i
 
 /// DescribeProducers: the producers each partition led here knows, for
 /// `kafka-transactions describe-producers` and `find-hanging`.
-pub(super) fn describe_producers(broker: &Broker, request: DescribeProducersRequest) -> DescribeProducersResponse {
+pub(super) fn describe_producers(
+    broker: &Broker,
+    request: DescribeProducersRequest,
+    access: &Access,
+) -> DescribeProducersResponse {
     let topics = request
         .topics
         .into_iter()
         .map(|t| {
             let meta = broker.topic(&t.name);
+            let allowed = access.allows(broker, Operation::Read, ResourceType::Topic, &t.name);
             let partitions = t
                 .partition_indexes
                 .iter()
                 .map(|&index| {
                     let answer = describe_producers_response::PartitionResponse::default().with_partition_index(index);
-                    let led = meta.as_ref().ok_or(ResponseError::UnknownTopicOrPartition);
+                    let led = super::authorized(meta.as_ref(), allowed, ResponseError::UnknownTopicOrPartition);
                     match led.and_then(|m| broker.leader_partition(m, index)) {
                         Err(code) => answer.with_error_code(code.code()),
                         Ok(p) => answer.with_active_producers(
