@@ -8,9 +8,10 @@
 //!   `configs` (kafka-configs), `perf` (kafka-producer-perf-test, kafka-consumer-perf-test),
 //!   `reassign_partitions` (kafka-reassign-partitions), `leader_election`
 //!   (kafka-leader-election), `metadata_quorum` (kafka-metadata-quorum), `transactions`
-//!   (kafka-transactions).
+//!   (kafka-transactions), `acls` (kafka-acls).
 //! - `wire`: Kafka's own frames, for the requests librdkafka has no API for.
 
+pub mod acls;
 pub mod args;
 pub mod client;
 pub mod configs;
@@ -68,6 +69,7 @@ pub const TOOLS: &[(&str, &str, &str, &[Opt])] = &[
     ("leader-election", "kafka-leader-election", leader_election::PURPOSE, leader_election::OPTS),
     ("metadata-quorum", "kafka-metadata-quorum", metadata_quorum::PURPOSE, metadata_quorum::OPTS),
     ("transactions", "kafka-transactions", transactions::PURPOSE, transactions::OPTS),
+    ("acls", "kafka-acls", acls::PURPOSE, acls::OPTS),
     ("perf-produce", "kafka-producer-perf-test", perf::PRODUCE_PURPOSE, perf::PRODUCE_OPTS),
     ("perf-consume", "kafka-consumer-perf-test", perf::CONSUME_PURPOSE, perf::CONSUME_OPTS),
 ];
@@ -111,6 +113,7 @@ pub fn run(tool: &str, args: &[String], interrupted: Arc<AtomicBool>) -> i32 {
         "leader-election" => leader_election::run(&parsed),
         "metadata-quorum" => metadata_quorum::run(&parsed),
         "transactions" => transactions::run(&parsed, &command),
+        "acls" => acls::run(&parsed),
         "perf-produce" => perf::produce(&parsed),
         "perf-consume" => perf::consume(&parsed),
         _ => console_consumer::run(&parsed, interrupted),
