@@ -152,3 +152,49 @@ def test_scram_users_from_confluent_admin_and_kafka_python_login(tmp_path, pki):
                           **dict(sasl, sasl_plain_password="wrong"))
     finally:
         b.kill()
+
+
+def test_acls_from_confluent_admin_enforced_on_kafka_python(tmp_path):
+    """confluent-kafka's admin API (a super user) creates a topic and ACLs; kafka-python as
+    alice is refused with Kafka's TopicAuthorizationFailedError until they exist, then writes
+    and reads in the group the ACLs name."""
+    from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType,
+                                       AdminClient, NewTopic, ResourcePatternType, ResourceType)
+    from kafka.errors import TopicAuthorizationFailedError
+    port = free_port()
+    b = Brook(tmp_path / "data", f"listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:{port}",
+              "sasl.enabled.mechanisms=PLAIN", "sasl.plain.users=admin:admin-secret,alice:alice-secret",
+              "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+              "super.users=User:admin")
+    bootstrap = f"127.0.0.1:{port}"
+    try:
+        admin = AdminClient({"bootstrap.servers": bootstrap, "security.protocol": "SASL_PLAINTEXT",
+                             "sasl.mechanism": "PLAIN", "sasl.username": "admin", "sasl.password": "admin-secret"})
+        admin.create_topics([NewTopic("receipts", 1, 1)])["receipts"].result(timeout=30)
+        alice = dict(security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN",
+                     sasl_plain_username="alice", sasl_plain_password="alice-secret")
+        producer = KafkaProducer(bootstrap_servers=bootstrap, max_block_ms=10000, **alice)
+        with pytest.raises(TopicAuthorizationFailedError):
+            producer.send("receipts", value=b"refused").get(timeout=10)
+        producer.close()
+
+        def allow(kind, name, operation):
+            return AclBinding(kind, name, ResourcePatternType.LITERAL, "User:alice", "*", operation,
+                              AclPermissionType.ALLOW)
+        acls = [allow(ResourceType.TOPIC, "receipts", AclOperation.WRITE),
+                allow(ResourceType.TOPIC, "receipts", AclOperation.READ),
+                allow(ResourceType.GROUP, "receipts-readers", AclOperation.READ)]
+        for future in admin.create_acls(acls).values():
+            future.result(timeout=30)
+        everything = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None,
+                                      AclOperation.ANY, AclPermissionType.ANY)
+        listed = admin.describe_acls(everything).result(timeout=30)
+        assert sorted((a.name, a.operation) for a in listed) == sorted((a.name, a.operation) for a in acls)
+
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", **alice)
+        for i in range(5):
+            producer.send("receipts", value=f"r{i}".encode()).get(timeout=10)
+        producer.close()
+        assert consume_values(bootstrap, "receipts", 5, **alice) == [f"r{i}" for i in range(5)]
+    finally:
+        b.kill()

@@ -566,6 +566,38 @@ fn every_advertised_version_answers() {
                         &AlterUserScramCredentialsRequest::default().with_upsertions(vec![upsertion]),
                     )
                 }
+                ApiKey::CreateAcls => {
+                    let creation = kafka_protocol::messages::create_acls_request::AclCreation::default()
+                        .with_resource_type(2)
+                        .with_resource_name(StrBytes::from_static_str("v"))
+                        .with_resource_pattern_type(3)
+                        .with_principal(StrBytes::from_static_str("User:v"))
+                        .with_host(StrBytes::from_static_str("*"))
+                        .with_operation(3)
+                        .with_permission_type(3);
+                    let request = kafka_protocol::messages::CreateAclsRequest::default().with_creations(vec![creation]);
+                    conn.send(api_key, version, &request)
+                }
+                ApiKey::DescribeAcls => {
+                    let request = kafka_protocol::messages::DescribeAclsRequest::default()
+                        .with_resource_type_filter(1)
+                        .with_pattern_type_filter(1)
+                        .with_operation(1)
+                        .with_permission_type(1);
+                    conn.send(api_key, version, &request)
+                }
+                ApiKey::DeleteAcls => {
+                    let filter = kafka_protocol::messages::delete_acls_request::DeleteAclsFilter::default()
+                        .with_resource_type_filter(1)
+                        .with_pattern_type_filter(1)
+                        .with_operation(1)
+                        .with_permission_type(1);
+                    conn.send(
+                        api_key,
+                        version,
+                        &kafka_protocol::messages::DeleteAclsRequest::default().with_filters(vec![filter]),
+                    )
+                }
                 other => panic!("no request built for {other:?}: add one"),
             };
             match conn.receive(api_key, version) {

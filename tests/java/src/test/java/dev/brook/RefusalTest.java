@@ -19,6 +19,8 @@ import org.apache.kafka.clients.consumer.KafkaShareConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.acl.AclBindingFilter;
+import org.apache.kafka.common.errors.SecurityDisabledException;
+import org.apache.kafka.common.quota.ClientQuotaFilter;
 import org.apache.kafka.common.errors.IllegalSaslStateException;
 import org.apache.kafka.common.errors.UnsupportedVersionException;
 import org.apache.kafka.common.serialization.Serdes;
@@ -118,15 +120,22 @@ class RefusalTest {
         }
     }
 
-    /** Admin calls for APIs Brook lacks fail at once, naming the API. */
+    /**
+     * Admin calls for APIs Brook lacks fail at once, naming the API; ACLs without an authorizer
+     * fail as Kafka's do (SECURITY_DISABLED).
+     */
     @Test
     void adminApisNotServed() throws Exception {
         try (Brook brook = Brook.start();
                 Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, brook.bootstrap))) {
+            ExecutionException quotas = assertThrows(ExecutionException.class,
+                    () -> admin.describeClientQuotas(ClientQuotaFilter.all()).entities().get());
+            assertInstanceOf(UnsupportedVersionException.class, quotas.getCause());
+            assertEquals("The node does not support DESCRIBE_CLIENT_QUOTAS", quotas.getCause().getMessage());
             ExecutionException acls =
                     assertThrows(ExecutionException.class, () -> admin.describeAcls(AclBindingFilter.ANY).values().get());
-            assertInstanceOf(UnsupportedVersionException.class, acls.getCause());
-            assertEquals("The node does not support DESCRIBE_ACLS", acls.getCause().getMessage());
+            assertInstanceOf(SecurityDisabledException.class, acls.getCause());
+            assertEquals("No Authorizer is configured.", acls.getCause().getMessage());
         }
     }
 }

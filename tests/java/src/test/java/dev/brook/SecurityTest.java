@@ -21,7 +21,18 @@ import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.acl.AccessControlEntry;
+import org.apache.kafka.common.acl.AccessControlEntryFilter;
+import org.apache.kafka.common.acl.AclBinding;
+import org.apache.kafka.common.acl.AclBindingFilter;
+import org.apache.kafka.common.acl.AclOperation;
+import org.apache.kafka.common.acl.AclPermissionType;
 import org.apache.kafka.common.errors.SaslAuthenticationException;
+import org.apache.kafka.common.errors.TopicAuthorizationException;
+import org.apache.kafka.common.resource.PatternType;
+import org.apache.kafka.common.resource.ResourcePattern;
+import org.apache.kafka.common.resource.ResourcePatternFilter;
+import org.apache.kafka.common.resource.ResourceType;
 import org.apache.kafka.common.errors.SslAuthenticationException;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
@@ -163,6 +174,57 @@ class SecurityTest {
                 assertTrue(e.getCause().getMessage().contains("Invalid username or password"), e.toString());
                 assertTrue(System.nanoTime() - started < TimeUnit.SECONDS.toNanos(20), "failed fast");
             }
+        }
+    }
+
+    private static Properties plainUser(int port, String user) {
+        Properties props = new Properties();
+        props.put("bootstrap.servers", "127.0.0.1:" + port);
+        props.put("security.protocol", "SASL_PLAINTEXT");
+        props.put("sasl.mechanism", "PLAIN");
+        props.put("sasl.jaas.config", "org.apache.kafka.common.security.plain.PlainLoginModule required "
+                + "username=\"" + user + "\" password=\"" + user + "-secret\";");
+        return props;
+    }
+
+    /**
+     * ACLs through the Java Admin API: a producer without WRITE fails at once with
+     * TopicAuthorizationException (no retrying), and succeeds once a super user grants it; the
+     * ACL is listed back and deleted.
+     */
+    @Test
+    void aclsFromTheAdminApi() throws Exception {
+        int port = Brook.freePort();
+        try (Brook brook = Brook.start("listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:" + port,
+                        "sasl.enabled.mechanisms=PLAIN", "sasl.plain.users=admin:admin-secret,bob:bob-secret",
+                        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                        "super.users=User:admin");
+                Admin admin = Admin.create(plainUser(port, "admin"))) {
+            admin.createTopics(List.of(new org.apache.kafka.clients.admin.NewTopic("ledger", 1, (short) 1)))
+                    .all().get(30, TimeUnit.SECONDS);
+            Properties bob = plainUser(port, "bob");
+            bob.put("max.block.ms", "30000");
+            try (KafkaProducer<String, String> producer =
+                    new KafkaProducer<>(bob, new StringSerializer(), new StringSerializer())) {
+                long started = System.nanoTime();
+                ExecutionException e = assertThrows(ExecutionException.class,
+                        () -> producer.send(new ProducerRecord<>("ledger", "k", "v")).get(30, TimeUnit.SECONDS));
+                assertTrue(e.getCause() instanceof TopicAuthorizationException, e.toString());
+                assertTrue(System.nanoTime() - started < TimeUnit.SECONDS.toNanos(15), "failed fast");
+            }
+            ResourcePattern ledger = new ResourcePattern(ResourceType.TOPIC, "ledger", PatternType.LITERAL);
+            AclBinding write = new AclBinding(ledger,
+                    new AccessControlEntry("User:bob", "*", AclOperation.WRITE, AclPermissionType.ALLOW));
+            admin.createAcls(List.of(write)).all().get(30, TimeUnit.SECONDS);
+            AclBindingFilter bobs = new AclBindingFilter(ResourcePatternFilter.ANY,
+                    new AccessControlEntryFilter("User:bob", null, AclOperation.ANY, AclPermissionType.ANY));
+            assertEquals(List.of(write), new ArrayList<>(admin.describeAcls(bobs).values().get(30, TimeUnit.SECONDS)));
+            try (KafkaProducer<String, String> producer =
+                    new KafkaProducer<>(bob, new StringSerializer(), new StringSerializer())) {
+                producer.send(new ProducerRecord<>("ledger", "k", "v")).get(30, TimeUnit.SECONDS);
+            }
+            assertEquals(1, admin.deleteAcls(List.of(bobs)).all().get(30, TimeUnit.SECONDS).size());
+            assertTrue(admin.describeAcls(bobs).values().get(30, TimeUnit.SECONDS).isEmpty());
         }
     }
 
