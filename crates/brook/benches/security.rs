@@ -1,9 +1,11 @@
 //! What security costs: produce throughput over SASL_SSL (TLS 1.3, SCRAM-SHA-512) against
 //! plaintext, and how fast new connections get through TCP + TLS + SCRAM, for Brook and for
-//! Apache Kafka 4.4 with the same settings (BENCH_KAFKA=0 skips Kafka).
+//! Apache Kafka 4.4 with the same settings (BENCH_KAFKA=0 skips Kafka); and what ACLs cost:
+//! produce with 10,000 ACLs present against none (BENCH_ACLS sets how many).
 //!
 //!   cargo bench -p brook --bench security
 //!   BENCH_RECORDS=100000 BENCH_CONNECTIONS=300 cargo bench -p brook --bench security
+//!   BENCH_ONLY=acls BENCH_ACLS=10000 cargo bench -p brook --bench security
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -20,9 +22,10 @@ use common::kafka::Kafka;
 use common::wire::{Conn, create_topic};
 use common::{Brook, cpu_seconds, free_port};
 use kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialUpsertion;
+use kafka_protocol::messages::create_acls_request::AclCreation;
 use kafka_protocol::messages::{
-    AlterUserScramCredentialsRequest, ApiKey, RequestHeader, ResponseHeader, ResponseKind, SaslAuthenticateRequest,
-    SaslHandshakeRequest,
+    AlterUserScramCredentialsRequest, ApiKey, CreateAclsRequest, RequestHeader, ResponseHeader, ResponseKind,
+    SaslAuthenticateRequest, SaslHandshakeRequest,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use rdkafka::ClientConfig;
@@ -53,6 +56,9 @@ fn main() {
     let records = env("BENCH_RECORDS", 100_000);
     let connections = env("BENCH_CONNECTIONS", 300);
     let pki = Pki::new("bench");
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("acls") {
+        return acl_cost(records, env("BENCH_ACLS", 10_000), &pki);
+    }
     let keystore = pki.server_pem("broker");
     let sasl_port = free_port();
     let brook = Brook::start(&[
@@ -127,6 +133,105 @@ fn main() {
         );
     }
     drop(kafka);
+    acl_cost(records, env("BENCH_ACLS", 10_000), &pki);
+}
+
+const AUTHORIZER: &str = "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer";
+
+/// Produce records/s through Brook's authorizer with no ACLs (everyone allowed) and with
+/// `count` ACLs: literal and prefixed, for other principals, many on names sharing the
+/// topic's prefixes, and the one that lets the producer write. The two brokers take turns,
+/// five rounds each, and the medians are compared, as this machine's speed drifts.
+fn acl_cost(records: usize, count: usize, pki: &Pki) {
+    const ROUNDS: usize = 5;
+    println!(
+        "ACL check cost: {records} records of {RECORD_BYTES} B, acks=all, through the authorizer, {ROUNDS} rounds"
+    );
+    let brokers: Vec<(usize, Brook)> = [0, count]
+        .into_iter()
+        .map(|acls| (acls, Brook::start(&[AUTHORIZER, "allow.everyone.if.no.acl.found=true"])))
+        .collect();
+    for (acls, brook) in &brokers {
+        let mut conn = Conn::open(&brook.addr);
+        create_topic(&mut conn, "acl-bench", 3);
+        if *acls == 0 {
+            continue;
+        }
+        let mut all: Vec<AclCreation> = vec![acl("acl-bench", 3, "User:ANONYMOUS")];
+        for i in 1..*acls {
+            // Half literal names, half prefixes of the topic's own name or of others.
+            let (name, pattern) = match i % 2 {
+                0 => (format!("topic-{i}"), 3),
+                _ => (format!("{}{i}", &"acl-bench"[..1 + i % 8]), 4),
+            };
+            all.push(acl(&name, pattern, &format!("User:user-{i}")));
+        }
+        for chunk in all.chunks(1000) {
+            let request = CreateAclsRequest::default().with_creations(chunk.to_vec());
+            let ResponseKind::CreateAcls(response) = conn.call(ApiKey::CreateAcls, 3, &request) else {
+                panic!("CreateAcls")
+            };
+            assert!(response.results.iter().all(|r| r.error_code == 0), "ACLs created");
+        }
+    }
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); brokers.len()];
+    for _ in 0..ROUNDS {
+        for (i, (_, brook)) in brokers.iter().enumerate() {
+            let mb_per_s = produce(&client(&brook.addr, None, pki), "acl-bench", records);
+            rates[i].push(mb_per_s * 1e6 / RECORD_BYTES as f64);
+        }
+    }
+    let medians: Vec<f64> = rates
+        .iter_mut()
+        .map(|r| {
+            r.sort_by(f64::total_cmp);
+            r[r.len() / 2]
+        })
+        .collect();
+    for ((acls, _), median) in brokers.iter().zip(&medians) {
+        println!("  {acls:>6} ACLs   {median:9.0} records/s (median)");
+    }
+    if let [none, many] = medians[..] {
+        println!("  with {count} ACLs / with none: {:.3}", many / none);
+    }
+    check_cost(count);
+}
+
+/// One authorization decision in process, with `count` ACLs like the broker's above.
+fn check_cost(count: usize) {
+    use brook_security::acl::{self, Acl, AclSet, AuthorizerSettings, Operation, Requester, ResourceType};
+    let mut set = AclSet::default();
+    for i in 0..count {
+        let (name, pattern) = match i % 2 {
+            _ if i == 0 => ("acl-bench".to_string(), 3),
+            0 => (format!("topic-{i}"), 3),
+            _ => (format!("{}{i}", &"acl-bench"[..1 + i % 8]), 4),
+        };
+        let principal = if i == 0 { "User:ANONYMOUS".to_string() } else { format!("User:user-{i}") };
+        let acl = Acl::from_wire(2, &name, pattern, &principal, "*", 4, 3).expect("valid ACL");
+        set.insert(uuid::Uuid::new_v4(), acl);
+    }
+    let settings = AuthorizerSettings::default();
+    let who = Requester { user: "ANONYMOUS", host: "127.0.0.1" };
+    let checks = 1_000_000;
+    let started = Instant::now();
+    let allowed = (0..checks)
+        .filter(|_| acl::authorize(&settings, &set, who, Operation::Write, ResourceType::Topic, "acl-bench"))
+        .count();
+    assert_eq!(allowed, checks);
+    println!("  one check with {count} ACLs: {:.0} ns", started.elapsed().as_nanos() as f64 / checks as f64);
+}
+
+/// An ACL allowing WRITE on a topic name (`pattern` 3 literal, 4 prefixed).
+fn acl(name: &str, pattern: i8, principal: &str) -> AclCreation {
+    AclCreation::default()
+        .with_resource_type(2)
+        .with_resource_name(StrBytes::from_string(name.to_string()))
+        .with_resource_pattern_type(pattern)
+        .with_principal(StrBytes::from_string(principal.to_string()))
+        .with_host(StrBytes::from_static_str("*"))
+        .with_operation(4)
+        .with_permission_type(3)
 }
 
 /// Gives `USER` a SCRAM-SHA-512 credential (the same request kafka-configs sends).
