@@ -84,8 +84,10 @@ impl Secured {
         (output.status.success(), text(&output.stdout), text(&output.stderr))
     }
 
-    fn acls(&self, user: &str, args: &[&str]) -> String {
-        let (ok, stdout, stderr) = self.tool(user, "acls", args);
+    /// Runs `brook acls` as `user` with the whitespace-separated `args`; its output.
+    fn acls(&self, user: &str, args: &str) -> String {
+        let args: Vec<&str> = args.split_whitespace().collect();
+        let (ok, stdout, stderr) = self.tool(user, "acls", &args);
         assert!(ok, "brook acls {args:?} as {user} failed: {stderr}");
         stdout
     }
@@ -185,47 +187,12 @@ fn acl_matrix_with_real_clients() {
     let refused = produce(&bob, "orders", 1).expect_err("bob may not write");
     assert_eq!(refused.rdkafka_error_code(), Some(RDKafkaErrorCode::TopicAuthorizationFailed), "{refused}");
 
+    s.acls("admin", "--add --allow-principal User:alice --operation Write --operation Read --topic orders");
     s.acls(
         "admin",
-        &[
-            "--add",
-            "--allow-principal",
-            "User:alice",
-            "--operation",
-            "Write",
-            "--operation",
-            "Read",
-            "--topic",
-            "orders",
-        ],
+        "--add --allow-principal User:alice --operation Read --group app- --resource-pattern-type prefixed",
     );
-    s.acls(
-        "admin",
-        &[
-            "--add",
-            "--allow-principal",
-            "User:alice",
-            "--operation",
-            "Read",
-            "--group",
-            "app-",
-            "--resource-pattern-type",
-            "prefixed",
-        ],
-    );
-    s.acls(
-        "admin",
-        &[
-            "--add",
-            "--allow-principal",
-            "User:bob",
-            "--producer",
-            "--topic",
-            "pay-",
-            "--resource-pattern-type",
-            "prefixed",
-        ],
-    );
+    s.acls("admin", "--add --allow-principal User:bob --producer --topic pay- --resource-pattern-type prefixed");
     produce(&alice, "orders", 10).expect("alice writes orders");
     assert_eq!(listed_topics(&alice), vec!["orders".to_string()], "alice sees only what she may describe");
     assert_eq!(consume(&alice, "app-billing", "orders", 10).expect("alice reads in group app-billing"), 10);
@@ -238,7 +205,7 @@ fn acl_matrix_with_real_clients() {
     assert_eq!(refused.rdkafka_error_code(), Some(RDKafkaErrorCode::TopicAuthorizationFailed));
 
     // Deny beats allow, even through a wildcard principal.
-    s.acls("admin", &["--add", "--deny-principal", "User:*", "--operation", "Write", "--topic", "orders"]);
+    s.acls("admin", "--add --deny-principal User:* --operation Write --topic orders");
     let denied = produce(&alice, "orders", 1).expect_err("a deny wins over alice's allow");
     assert_eq!(denied.rdkafka_error_code(), Some(RDKafkaErrorCode::TopicAuthorizationFailed));
     produce(&s.client("admin"), "orders", 1).expect("a super user passes every ACL");
@@ -253,15 +220,14 @@ fn acl_matrix_with_real_clients() {
 
     // The ACLs are metadata: a restart keeps them, and removing one takes effect.
     s.restart();
-    let listed = s.acls("admin", &["--list", "--topic", "orders"]);
+    let listed = s.acls("admin", "--list --topic orders");
     assert!(listed.contains("(principal=User:*, host=*, operation=WRITE, permissionType=DENY)"), "{listed}");
     let alice = s.client("alice");
     assert_eq!(
         produce(&alice, "orders", 1).expect_err("still denied").rdkafka_error_code(),
         Some(RDKafkaErrorCode::TopicAuthorizationFailed)
     );
-    let removed =
-        s.acls("admin", &["--remove", "--deny-principal", "User:*", "--operation", "Write", "--topic", "orders"]);
+    let removed = s.acls("admin", "--remove --deny-principal User:* --operation Write --topic orders");
     assert!(removed.contains("Removing ACLs"), "{removed}");
     eventually(TIMEOUT, "alice writes again", || produce(&alice, "orders", 1).ok());
 }
@@ -316,7 +282,7 @@ fn kafka_acls_tool_runs_unchanged() {
     }
     produce(&s.client("bob"), "audit", 5).expect("bob writes with kafka-acls' ACLs");
     kafka_acls(&["--remove", "--force", "--allow-principal", "User:bob", "--producer", "--topic", "audit"]);
-    let listed = s.acls("admin", &["--list", "--topic", "audit"]);
+    let listed = s.acls("admin", "--list --topic audit");
     assert!(!listed.contains("User:bob"), "{listed}");
     let refused = produce(&s.client("bob"), "audit", 1).expect_err("the ACLs are gone");
     assert_eq!(refused.rdkafka_error_code(), Some(RDKafkaErrorCode::TopicAuthorizationFailed));
