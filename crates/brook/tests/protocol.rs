@@ -598,6 +598,23 @@ fn every_advertised_version_answers() {
                         &kafka_protocol::messages::DeleteAclsRequest::default().with_filters(vec![filter]),
                     )
                 }
+                ApiKey::DescribeClientQuotas => conn.send(
+                    api_key,
+                    version,
+                    &kafka_protocol::messages::DescribeClientQuotasRequest::default().with_strict(false),
+                ),
+                ApiKey::AlterClientQuotas => {
+                    use kafka_protocol::messages::alter_client_quotas_request::{EntityData, EntryData, OpData};
+                    let entry = EntryData::default()
+                        .with_entity(vec![EntityData::default().with_entity_type(StrBytes::from_static_str("user"))])
+                        .with_ops(vec![
+                            OpData::default().with_key(StrBytes::from_static_str("producer_byte_rate")).with_value(1e9),
+                        ]);
+                    let request = kafka_protocol::messages::AlterClientQuotasRequest::default()
+                        .with_entries(vec![entry])
+                        .with_validate_only(true);
+                    conn.send(api_key, version, &request)
+                }
                 other => panic!("no request built for {other:?}: add one"),
             };
             match conn.receive(api_key, version) {

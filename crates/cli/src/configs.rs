@@ -1,5 +1,5 @@
 //! `brook configs` (kafka-configs): describe and change topic and broker configs, and users'
-//! SCRAM credentials (`scram_users`).
+//! SCRAM credentials (`scram_users`) and client quotas (`client_quotas`).
 
 use futures::executor::block_on;
 use kafka_protocol::protocol::StrBytes;
@@ -15,18 +15,19 @@ use crate::wire::{Wire, error_text};
 /// Kafka's `ConfigResource.Type` of brokers.
 const BROKER: i8 = 4;
 
-pub const PURPOSE: &str = "Describe or change the configs of topics and brokers, and users' SCRAM credentials.";
+pub const PURPOSE: &str =
+    "Describe or change the configs of topics and brokers, users' SCRAM credentials, and client quotas.";
 
 pub const OPTS: &[Opt] = &[
     Opt { name: "bootstrap-server", value: true, help: "the broker(s) to connect to (host:port,...)" },
     Opt { name: "command-config", value: true, help: "a properties file of client settings" },
     Opt { name: "describe", value: false, help: "show configs" },
     Opt { name: "alter", value: false, help: "change configs (with --add-config / --delete-config)" },
-    Opt { name: "entity-type", value: true, help: "topics, brokers or users" },
+    Opt { name: "entity-type", value: true, help: "topics, brokers, users or clients" },
     Opt { name: "entity-name", value: true, help: "the topic name, broker id or user name" },
     Opt { name: "topic", value: true, help: "the same as --entity-type topics --entity-name <topic>" },
     Opt { name: "broker", value: true, help: "the same as --entity-type brokers --entity-name <id>" },
-    Opt { name: "entity-default", value: false, help: "with --entity-type brokers: the cluster-wide default" },
+    Opt { name: "entity-default", value: false, help: "the default broker, user or client id (no --entity-name)" },
     Opt { name: "add-config", value: true, help: "k1=v1,k2=v2 to set" },
     Opt { name: "delete-config", value: true, help: "k1,k2 to remove (back to the default)" },
     Opt { name: "all", value: false, help: "with --describe: every config, not only the overrides" },
@@ -44,9 +45,10 @@ fn entity(parsed: &Parsed) -> Result<(&'static str, Option<String>), ToolError> 
         Some("topics") => "topic",
         Some("brokers") => "broker",
         Some("users") => "user",
+        Some("clients") => "client",
         Some(other) => {
             return Err(ToolError::usage(format!(
-                "--entity-type {other} is not supported: use topics, brokers or users"
+                "--entity-type {other} is not supported: use topics, brokers, users or clients"
             )));
         }
         None => return Err(ToolError::usage("One of --entity-type, --topic or --broker is required")),
@@ -79,8 +81,8 @@ pub fn run(parsed: &Parsed) -> Result<(), ToolError> {
         return Err(ToolError::usage("Command must include exactly one action: --describe, --alter"));
     }
     let (kind, name) = entity(parsed)?;
-    if kind == "user" {
-        return crate::scram_users::run(parsed, name.as_deref());
+    if kind == "user" || kind == "client" {
+        return crate::client_quotas::run(parsed, kind, name.as_deref());
     }
     if parsed.has("entity-default") {
         if kind != "broker" || name.is_some() {

@@ -14,6 +14,7 @@
 pub mod acls;
 pub mod args;
 pub mod client;
+mod client_quotas;
 pub mod configs;
 pub mod console_consumer;
 pub mod console_producer;

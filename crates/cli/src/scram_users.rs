@@ -14,6 +14,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::ToolError;
 use crate::args::Parsed;
+use crate::client_quotas::is_quota_key;
 use crate::wire::{Wire, error_text};
 
 /// One credential change named on the command line.
@@ -103,6 +104,9 @@ fn changes(parsed: &Parsed) -> Result<Vec<Change>, ToolError> {
     let mut changes = Vec::new();
     for entry in split_outside_brackets(parsed.get("add-config").unwrap_or_default()) {
         let (name, value) = entry.split_once('=').ok_or_else(|| usage(&entry))?;
+        if is_quota_key(name) {
+            continue;
+        }
         let mechanism = mechanism(name)?;
         let inner = value.trim().strip_prefix('[').and_then(|v| v.strip_suffix(']')).ok_or_else(|| usage(&entry))?;
         let (mut iterations, mut password) = (MIN_ITERATIONS, None);
@@ -116,13 +120,19 @@ fn changes(parsed: &Parsed) -> Result<Vec<Change>, ToolError> {
         let password = password.ok_or_else(|| usage(&entry))?;
         changes.push(Change::Set { mechanism, iterations, password });
     }
-    for name in parsed.get("delete-config").unwrap_or_default().split(',').map(str::trim).filter(|n| !n.is_empty()) {
+    let deleted = parsed.get("delete-config").unwrap_or_default().split(',').map(str::trim);
+    for name in deleted.filter(|n| !n.is_empty() && !is_quota_key(n)) {
         changes.push(Change::Delete(mechanism(name)?));
     }
     if changes.is_empty() {
         return Err(ToolError::usage("--alter needs --add-config or --delete-config"));
     }
     Ok(changes)
+}
+
+/// Whether the command line names SCRAM credentials to change (not only quotas).
+pub(crate) fn has_changes(parsed: &Parsed) -> bool {
+    changes(parsed).is_ok_and(|c| !c.is_empty())
 }
 
 fn mechanism(name: &str) -> Result<ScramMechanism, ToolError> {
@@ -135,7 +145,7 @@ fn usage(entry: &str) -> ToolError {
 }
 
 /// Splits at commas that are not inside `[...]`.
-fn split_outside_brackets(text: &str) -> Vec<String> {
+pub(crate) fn split_outside_brackets(text: &str) -> Vec<String> {
     let (mut parts, mut current, mut depth) = (Vec::new(), String::new(), 0usize);
     for c in text.chars() {
         match c {

@@ -283,6 +283,12 @@ impl Controller {
                     .collect();
                 done(records)
             }
+            ControllerRequest::AlterClientQuotas { changes } => done(
+                changes
+                    .into_iter()
+                    .map(|(entity, key, value)| MetadataRecord::ClientQuotaChanged { entity, key, value })
+                    .collect(),
+            ),
             ControllerRequest::DeleteAcls { filters } => {
                 let mut removed = std::collections::BTreeSet::new();
                 let deleted: Vec<Vec<_>> = filters

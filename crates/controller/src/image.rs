@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use brook_security::acl::AclSet;
+use brook_security::quota::QuotaSet;
 
 use crate::records::{Endpoint, MetadataRecord, ScramCredential};
 
@@ -103,6 +104,9 @@ pub struct MetadataImage {
     /// The ACLs by id, indexed for authorization.
     #[serde(default, skip_serializing_if = "AclSet::is_empty")]
     pub acls: AclSet,
+    /// Client quotas by entity.
+    #[serde(default, skip_serializing_if = "QuotaSet::is_empty")]
+    pub client_quotas: QuotaSet,
     /// The index of the last command applied (0 before any).
     pub applied_index: u64,
 }
@@ -227,6 +231,7 @@ impl MetadataImage {
             MetadataRecord::AclRemoved { id } => {
                 self.acls.remove(id);
             }
+            MetadataRecord::ClientQuotaChanged { entity, key, value } => self.client_quotas.set(entity, key, *value),
         }
     }
 

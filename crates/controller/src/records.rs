@@ -1,12 +1,13 @@
 //! Metadata records, modelled on KRaft's (`RegisterBrokerRecord`, `FenceBrokerRecord`,
 //! `TopicRecord`, `PartitionRecord`, `PartitionChangeRecord`, `ConfigRecord`,
 //! `RemoveTopicRecord`, `ProducerIdsRecord`, `UserScramCredentialRecord`,
-//! `AccessControlEntryRecord`), with Brook's own field names where Kafka's would mislead. One quorum command is a `RecordBatch`: records applied together, all or none,
+//! `AccessControlEntryRecord`, `ClientQuotaRecord`), with Brook's own field names where Kafka's would mislead. One quorum command is a `RecordBatch`: records applied together, all or none,
 //! encoded as versioned JSON so that a newer Brook can read what an older one wrote.
 
 use std::collections::BTreeMap;
 
 pub use brook_security::acl::Acl;
+pub use brook_security::quota::QuotaEntity;
 pub use brook_security::scram::Credential as ScramCredential;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -24,7 +25,7 @@ pub struct Endpoint {
 }
 
 /// One change to the cluster's metadata.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum MetadataRecord {
     /// The cluster's identity, written once by the first controller to lead.
@@ -129,6 +130,12 @@ pub enum MetadataRecord {
     /// Kafka's RemoveAccessControlEntryRecord.
     AclRemoved {
         id: Uuid,
+    },
+    /// One client quota of an entity set, or removed when `None` (Kafka's ClientQuotaRecord).
+    ClientQuotaChanged {
+        entity: QuotaEntity,
+        key: String,
+        value: Option<f64>,
     },
 }
 

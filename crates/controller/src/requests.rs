@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::ApiError;
-use crate::records::{Acl, Endpoint, ScramCredential};
+use crate::records::{Acl, Endpoint, QuotaEntity, ScramCredential};
 use brook_security::acl::AclFilter;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ControllerRequest {
     /// CreateTopics, one topic. `assignment` (replica lists by partition) replaces placement
     /// when not empty; `partitions` and `replication_factor` are already resolved (no -1).
@@ -95,6 +95,10 @@ pub enum ControllerRequest {
     /// DeleteAcls: every ACL each filter selects, all or none.
     DeleteAcls {
         filters: Vec<AclFilter>,
+    },
+    /// AlterClientQuotas, validated by the broker: each (entity, key) set or removed; all or none.
+    AlterClientQuotas {
+        changes: Vec<(QuotaEntity, String, Option<f64>)>,
     },
 }
 

@@ -1,10 +1,11 @@
 //! Brook's security building blocks, free of networking and storage: TLS settings and
 //! keystores (`tls`, `keystore`), who a client is (`principal`, `sasl`, `scram`), and what it
-//! may do (`acl`). The server crate wires them to its listeners and requests.
+//! may do (`acl`) and how much (`quota`). The server crate wires them to its listeners and requests.
 
 pub mod acl;
 pub mod keystore;
 pub mod principal;
+pub mod quota;
 pub mod sasl;
 pub mod scram;
 pub mod tls;

@@ -63,6 +63,8 @@ pub const CHECKED: &[ApiKey] = &[
     ApiKey::CreateAcls,
     ApiKey::DescribeAcls,
     ApiKey::DeleteAcls,
+    ApiKey::DescribeClientQuotas,
+    ApiKey::AlterClientQuotas,
 ];
 
 /// Who sent a request, as the authorizer sees it; cheap to clone into a handler's future.

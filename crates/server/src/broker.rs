@@ -74,6 +74,8 @@ pub struct Broker {
     fetchers: brook_replication::Fetchers,
     /// Consumers' and followers' fetch sessions (KIP-227).
     pub fetch_sessions: FetchSessions,
+    /// Client quotas' rate meters.
+    pub throttles: crate::throttle::Throttles,
     partitions: RwLock<HashMap<(String, i32), Arc<Partition>>>,
     /// Serializes reconciling the open partitions with the image.
     reconciling: Mutex<()>,
@@ -190,6 +192,7 @@ impl Broker {
             leaving: AtomicBool::new(false),
             fetchers: brook_replication::Fetchers::new(replication::fetcher_config(&config), broker_epoch),
             fetch_sessions: FetchSessions::new(config.fetch_session_cache_slots),
+            throttles: Default::default(),
             partitions: RwLock::new(HashMap::new()),
             reconciling: Mutex::new(()),
             assigning: Mutex::new(()),

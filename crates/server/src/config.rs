@@ -120,6 +120,10 @@ pub struct BrokerConfig {
     /// `authorizer.class.name` set to Kafka's StandardAuthorizer: ACLs are enforced, with
     /// `super.users` and `allow.everyone.if.no.acl.found` (Kafka: false).
     pub authorizer: Option<Arc<AuthorizerSettings>>,
+    /// `quota.window.num` (Kafka: 11) samples of `quota.window.size.seconds` (1): the window
+    /// over which a client's byte rate is measured against its quota.
+    pub quota_window_samples: usize,
+    pub quota_window_sample_seconds: u64,
     /// Keys that were accepted but are not used, for the start-up warning.
     pub ignored_keys: Vec<String>,
 }
@@ -166,6 +170,8 @@ impl Default for BrokerConfig {
             replica: ReplicaConfig::default(),
             console: ConsoleConfig::default(),
             authorizer: None,
+            quota_window_samples: 11,
+            quota_window_sample_seconds: 1,
             ignored_keys: Vec::new(),
         }
     }
@@ -423,6 +429,8 @@ impl BrokerConfig {
                         AuthorizerSettings::parse_super_users(v).map_err(|e| invalid(key, &e.to_string()))?
                 }
                 "allow.everyone.if.no.acl.found" => acl_settings.allow_if_no_acl = parse_bool(key, v)?,
+                "quota.window.num" => c.quota_window_samples = positive::<usize>(key, parse(key, v)?)?.max(2),
+                "quota.window.size.seconds" => c.quota_window_sample_seconds = positive(key, parse(key, v)?)?,
                 "console.enabled" => c.console.enabled = parse_bool(key, v)?,
                 "console.listener" => {
                     let (host, port) = parse_host_port(key, v)?;

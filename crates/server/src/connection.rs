@@ -125,11 +125,13 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     let mut linger = None;
     // Set after a request that must be answered before the next is read (`Dispatched::hold`).
     let mut barrier = false;
+    // A client over its quota is not read from until then (KIP-219's muting).
+    let mut muted_until: Option<tokio::time::Instant> = None;
     loop {
         if pending.is_empty() {
             barrier = false;
         }
-        while !closing && !barrier && pending.len() < MAX_IN_FLIGHT {
+        while !closing && !barrier && muted_until.is_none() && pending.len() < MAX_IN_FLIGHT {
             match codec::take_frame(&mut buf, max_frame) {
                 Ok(Some(frame)) => match codec::decode_request(frame) {
                     Ok(request) => {
@@ -147,7 +149,7 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                                 if close {
                                     linger = Some(client.failed(&sasl_refusal(&response)));
                                 }
-                                let answer = (api_key, version, correlation_id, Some(*response));
+                                let answer = (api_key, version, correlation_id, Some(*response), Duration::ZERO);
                                 pending.push_back(futures::future::ready(answer).boxed());
                                 closing |= close;
                                 continue;
@@ -160,13 +162,13 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                         }
                         let started = Instant::now();
                         let dispatched = handlers::dispatch(&broker, request, &session);
-                        let reply = dispatched.reply;
+                        let (reply, throttle) = (dispatched.reply, dispatched.throttle);
                         let broker = broker.clone();
                         pending.push_back(
                             async move {
                                 let reply = reply.await;
                                 broker.stats.request_served(api_key, started.elapsed());
-                                (api_key, version, correlation_id, reply)
+                                (api_key, version, correlation_id, reply, throttle)
                             }
                             .boxed(),
                         );
@@ -175,7 +177,14 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                     Err(DecodeError::UnsupportedVersion { api_key: ApiKey::ApiVersions, correlation_id, .. }) => {
                         let reply = ResponseKind::ApiVersions(api_versions::unsupported());
                         pending.push_back(
-                            futures::future::ready((ApiKey::ApiVersions, 0, correlation_id, Some(reply))).boxed(),
+                            futures::future::ready((
+                                ApiKey::ApiVersions,
+                                0,
+                                correlation_id,
+                                Some(reply),
+                                Duration::ZERO,
+                            ))
+                            .boxed(),
                         );
                     }
                     Err(e) => {
@@ -195,7 +204,7 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             break;
         }
         tokio::select! {
-            read = reader.read_buf(&mut buf), if !closing && !barrier && pending.len() < MAX_IN_FLIGHT => match read {
+            read = reader.read_buf(&mut buf), if !closing && !barrier && muted_until.is_none() && pending.len() < MAX_IN_FLIGHT => match read {
                 Ok(0) => {
                     if !buf.is_empty() {
                         debug!(%peer, "connection closed inside a frame");
@@ -208,7 +217,15 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                     break;
                 }
             },
-            Some((api_key, version, correlation_id, reply)) = pending.next(), if !pending.is_empty() => {
+            () = async { if let Some(until) = muted_until { tokio::time::sleep_until(until).await } }, if muted_until.is_some() => {
+                muted_until = None;
+            }
+            Some((api_key, version, correlation_id, reply, throttle)) = pending.next(), if !pending.is_empty() => {
+                let throttle = reply.as_ref().map_or(throttle, |body| throttle.max(handlers::throttle_of(body)));
+                if !throttle.is_zero() {
+                    let until = tokio::time::Instant::now() + throttle;
+                    muted_until = Some(muted_until.map_or(until, |m| m.max(until)));
+                }
                 let Some(body) = reply else { continue };
                 match codec::encode_response(api_key, version, correlation_id, &body) {
                     Ok(bytes) => {

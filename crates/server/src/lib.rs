@@ -39,6 +39,7 @@ pub mod replica;
 pub mod server;
 pub mod session;
 pub mod stats;
+pub mod throttle;
 pub mod topic_config;
 pub mod transactions;
 

@@ -59,6 +59,8 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreateAcls, 1, 3),
     (ApiKey::DescribeAcls, 1, 3),
     (ApiKey::DeleteAcls, 1, 3),
+    (ApiKey::DescribeClientQuotas, 0, 1),
+    (ApiKey::AlterClientQuotas, 0, 1),
     // Served on SASL listeners (`authentication`); refused as on Kafka's PLAINTEXT listeners
     // elsewhere (see `sasl`).
     (ApiKey::SaslHandshake, 0, 1),

@@ -21,6 +21,7 @@ mod offset_for_leader_epoch;
 mod offsets;
 mod partitions;
 pub mod produce;
+mod quotas;
 mod reassignments;
 mod sasl;
 mod scram;
@@ -28,20 +29,23 @@ mod transactions;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::BrokerId;
 use kafka_protocol::messages::{
-    AlterPartitionReassignmentsResponse, ApiKey, DescribeQuorumResponse, DescribeUserScramCredentialsResponse,
-    ElectLeadersResponse, ListPartitionReassignmentsResponse, RequestKind, ResponseKind,
+    AlterPartitionReassignmentsResponse, ApiKey, DescribeClientQuotasResponse, DescribeQuorumResponse,
+    DescribeUserScramCredentialsResponse, ElectLeadersResponse, ListPartitionReassignmentsResponse, RequestKind,
+    ResponseKind,
 };
 use kafka_protocol::protocol::StrBytes;
 use tracing::error;
 use uuid::Uuid;
 
 use brook_security::acl::Operation;
+use brook_security::quota::{CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE};
 
 use crate::authorization::{self, Access};
 use crate::broker::{Broker, LiveBroker};
@@ -51,11 +55,28 @@ use crate::session::Session;
 /// A response to come; `None` for requests that get none (produce with acks=0).
 pub type Reply = BoxFuture<'static, Option<ResponseKind>>;
 
-/// A dispatched request: its reply, and whether the connection must answer it before it
-/// reads the next request (as Kafka reads a connection's requests one at a time).
+/// A dispatched request: its reply, whether the connection must answer it before it reads
+/// the next request (as Kafka reads a connection's requests one at a time), and how long the
+/// connection then stays unread for a client over its produce quota (a fetch's throttle is in
+/// its response).
 pub struct Dispatched {
     pub reply: Reply,
     pub hold: bool,
+    pub throttle: Duration,
+}
+
+/// How long a response tells its client to back off (`throttle_time_ms` of a quota).
+pub fn throttle_of(response: &ResponseKind) -> Duration {
+    let ms = match response {
+        ResponseKind::Produce(r) => r.throttle_time_ms,
+        ResponseKind::Fetch(r) => r.throttle_time_ms,
+        _ => 0,
+    };
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+fn millis(d: Duration) -> i32 {
+    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
 }
 
 /// Routes a request from the client `session` describes.
@@ -65,16 +86,31 @@ pub fn dispatch(broker: &Arc<Broker>, request: Request, session: &Session) -> Di
     if access.enabled() && !authorization::CHECKED.contains(&request.api_key) {
         // Fail closed: an API whose handler does not check permissions is not served.
         error!(api = ?request.api_key, "no authorization check for this API; not served");
-        return Dispatched { reply: futures::future::ready(None).boxed(), hold: false };
+        return Dispatched { reply: futures::future::ready(None).boxed(), hold: false, throttle: Duration::ZERO };
     }
     if let RequestKind::Produce(r) = request.body {
+        let bytes =
+            r.topic_data.iter().flat_map(|t| &t.partition_data).map(|p| p.records.as_ref().map_or(0, |b| b.len()));
+        let client_id = request.header.client_id.as_deref().unwrap_or_default();
+        let throttle = broker.throttles.record(broker, &session.principal, client_id, PRODUCER_BYTE_RATE, bytes.sum());
         let (reply, hold) = produce::handle(broker, r, version, session.listener.clone(), &access);
-        return Dispatched { reply, hold };
+        let reply = match throttle.is_zero() {
+            true => reply,
+            false => reply
+                .map(move |r| match r {
+                    Some(ResponseKind::Produce(r)) => {
+                        Some(ResponseKind::Produce(r.with_throttle_time_ms(millis(throttle))))
+                    }
+                    other => other,
+                })
+                .boxed(),
+        };
+        return Dispatched { reply, hold, throttle };
     }
     // A parked JoinGroup or SyncGroup holds back what follows: a client that retries a join
     // it gave up on then gets the group's current answer.
     let hold = matches!(request.api_key, ApiKey::JoinGroup | ApiKey::SyncGroup);
-    Dispatched { reply: route(broker, request, session, access), hold }
+    Dispatched { reply: route(broker, request, session, access), hold, throttle: Duration::ZERO }
 }
 
 fn route(broker: &Arc<Broker>, request: Request, session: &Session, access: Access) -> Reply {
@@ -97,7 +133,27 @@ fn route(broker: &Arc<Broker>, request: Request, session: &Session, access: Acce
         }
         RequestKind::Fetch(r) => {
             let listener = session.listener.clone();
-            async move { Some(ResponseKind::Fetch(fetch::handle(&b, r, version, listener, a).await)) }.boxed()
+            let (user, client_id) = (session.principal.clone(), request.header.client_id.clone());
+            let consumer = r.replica_id.0 < 0 && r.replica_state.replica_id.0 < 0;
+            async move {
+                let client_id = client_id.as_deref().unwrap_or_default();
+                let overdue = match consumer {
+                    true => b.throttles.overdue(&b, &user, client_id, CONSUMER_BYTE_RATE),
+                    false => Duration::ZERO,
+                };
+                if !overdue.is_zero() {
+                    tokio::time::sleep(overdue).await;
+                }
+                let response = fetch::handle(&b, r, version, listener, a).await;
+                let bytes = response.responses.iter().flat_map(|t| &t.partitions);
+                let bytes: usize = bytes.map(|p| p.records.as_ref().map_or(0, |r| r.len())).sum();
+                let throttle = match consumer {
+                    true => b.throttles.record(&b, &user, client_id, CONSUMER_BYTE_RATE, bytes),
+                    false => Duration::ZERO,
+                };
+                Some(ResponseKind::Fetch(response.with_throttle_time_ms(millis(throttle))))
+            }
+            .boxed()
         }
         RequestKind::ListOffsets(r) => {
             ready(ResponseKind::ListOffsets(list_offsets::handle(broker, r, version, &access)))
@@ -250,6 +306,20 @@ fn route(broker: &Arc<Broker>, request: Request, session: &Session, access: Acce
         RequestKind::DescribeAcls(r) => ready(ResponseKind::DescribeAcls(acls::describe(broker, &access, r))),
         RequestKind::DeleteAcls(r) => {
             async move { Some(ResponseKind::DeleteAcls(acls::delete(&b, a, r).await)) }.boxed()
+        }
+        RequestKind::DescribeClientQuotas(_) if !on_cluster(Operation::DescribeConfigs) => {
+            let response = DescribeClientQuotasResponse::default()
+                .with_error_code(denied)
+                .with_error_message(Some(text("Cluster authorization failed.")))
+                .with_entries(None);
+            ready(ResponseKind::DescribeClientQuotas(response))
+        }
+        RequestKind::DescribeClientQuotas(r) => ready(ResponseKind::DescribeClientQuotas(quotas::describe(broker, r))),
+        RequestKind::AlterClientQuotas(r) if !on_cluster(Operation::AlterConfigs) => {
+            ready(ResponseKind::AlterClientQuotas(quotas::refuse_all(r, ResponseError::ClusterAuthorizationFailed)))
+        }
+        RequestKind::AlterClientQuotas(r) => {
+            async move { Some(ResponseKind::AlterClientQuotas(quotas::alter(&b, r).await)) }.boxed()
         }
         RequestKind::SaslHandshake(r) => ready(ResponseKind::SaslHandshake(sasl::handshake(r))),
         RequestKind::SaslAuthenticate(r) => ready(ResponseKind::SaslAuthenticate(sasl::authenticate(r))),

@@ -20,7 +20,6 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.acl.AclBindingFilter;
 import org.apache.kafka.common.errors.SecurityDisabledException;
-import org.apache.kafka.common.quota.ClientQuotaFilter;
 import org.apache.kafka.common.errors.IllegalSaslStateException;
 import org.apache.kafka.common.errors.UnsupportedVersionException;
 import org.apache.kafka.common.serialization.Serdes;
@@ -128,10 +127,10 @@ class RefusalTest {
     void adminApisNotServed() throws Exception {
         try (Brook brook = Brook.start();
                 Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, brook.bootstrap))) {
-            ExecutionException quotas = assertThrows(ExecutionException.class,
-                    () -> admin.describeClientQuotas(ClientQuotaFilter.all()).entities().get());
-            assertInstanceOf(UnsupportedVersionException.class, quotas.getCause());
-            assertEquals("The node does not support DESCRIBE_CLIENT_QUOTAS", quotas.getCause().getMessage());
+            ExecutionException tokens = assertThrows(ExecutionException.class,
+                    () -> admin.describeDelegationToken().delegationTokens().get());
+            assertInstanceOf(UnsupportedVersionException.class, tokens.getCause());
+            assertEquals("The node does not support DESCRIBE_DELEGATION_TOKEN", tokens.getCause().getMessage());
             ExecutionException acls =
                     assertThrows(ExecutionException.class, () -> admin.describeAcls(AclBindingFilter.ANY).values().get());
             assertInstanceOf(SecurityDisabledException.class, acls.getCause());
