@@ -164,6 +164,14 @@ mod tests {
                     false => MetadataRecord::AclRemoved { id },
                 }
             }),
+            (0..3u8, proptest::option::of(1..5u32)).prop_map(|(u, value)| MetadataRecord::ClientQuotaChanged {
+                entity: brook_security::quota::QuotaEntity {
+                    user: Some(brook_security::quota::EntityName::Named(format!("user{u}"))),
+                    client_id: None,
+                },
+                key: "producer_byte_rate".into(),
+                value: value.map(f64::from),
+            }),
         ]
     }
 
