@@ -40,6 +40,7 @@ pub mod server;
 pub mod session;
 pub mod stats;
 pub mod throttle;
+pub mod tls_fuzz;
 pub mod topic_config;
 pub mod transactions;
 
