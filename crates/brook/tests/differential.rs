@@ -1231,3 +1231,235 @@ fn assert_same(kafka_seen: &Observations, brook_seen: &Observations) {
         .collect();
     assert!(differences.is_empty(), "Brook differs from Kafka:\n  {}", differences.join("\n  "));
 }
+
+/// ACLs and client quotas answered as Kafka 4.4 answers them, with the StandardAuthorizer and
+/// the PLAINTEXT listener's User:ANONYMOUS as a super user: valid and invalid ACLs, filters,
+/// deletion, and quota changes and filters with their errors, codes and messages alike.
+#[test]
+fn acls_and_quotas_answer_like_kafka() {
+    let lines =
+        ["authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer", "super.users=User:ANONYMOUS"];
+    let kafka = Kafka::start_with(&[], &lines);
+    let kafka_seen = acl_and_quota_scenario(&kafka.addr);
+    drop(kafka);
+    let brook = Brook::start(&lines);
+    let brook_seen = acl_and_quota_scenario(&brook.addr);
+    assert!(kafka_seen.len() >= 25, "{kafka_seen:?}");
+    assert_same(&kafka_seen, &brook_seen);
+}
+
+fn acl_and_quota_scenario(addr: &str) -> Observations {
+    use kafka_protocol::messages::create_acls_request::AclCreation;
+    use kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
+    use kafka_protocol::messages::describe_client_quotas_request::ComponentData;
+    use kafka_protocol::messages::{
+        AlterClientQuotasRequest, CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest,
+        DescribeClientQuotasRequest, alter_client_quotas_request as alter,
+    };
+    let mut conn = Conn::open(addr);
+    let mut seen = Observations::new();
+    let s = |t: &str| StrBytes::from_string(t.to_string());
+    let message = |m: &Option<StrBytes>| m.as_ref().map_or("null".to_string(), |m| m.to_string());
+    let acl = |kind: i8, name: &str, pattern: i8, principal: &str, op: i8, permission: i8| {
+        AclCreation::default()
+            .with_resource_type(kind)
+            .with_resource_name(s(name))
+            .with_resource_pattern_type(pattern)
+            .with_principal(s(principal))
+            .with_host(s("*"))
+            .with_operation(op)
+            .with_permission_type(permission)
+    };
+    let creations = [
+        ("create topic literal", acl(2, "orders", 3, "User:alice", 3, 3)),
+        ("create group prefixed deny", acl(3, "app-", 4, "User:*", 7, 2)),
+        ("create cluster", acl(4, "kafka-cluster", 3, "User:bob", 8, 3)),
+        ("create again", acl(2, "orders", 3, "User:alice", 3, 3)),
+        ("create type any", acl(1, "orders", 3, "User:alice", 3, 3)),
+        ("create type unknown", acl(0, "orders", 3, "User:alice", 3, 3)),
+        ("create pattern match", acl(2, "orders", 2, "User:alice", 3, 3)),
+        ("create pattern any", acl(2, "orders", 1, "User:alice", 3, 3)),
+        ("create operation any", acl(2, "orders", 3, "User:alice", 1, 3)),
+        ("create permission any", acl(2, "orders", 3, "User:alice", 3, 1)),
+        ("create other cluster name", acl(4, "other", 3, "User:alice", 8, 3)),
+        ("create empty name", acl(2, "", 3, "User:alice", 3, 3)),
+    ];
+    for (step, creation) in creations {
+        let request = CreateAclsRequest::default().with_creations(vec![creation]);
+        // Kafka closes the connection on some entries it cannot parse.
+        let answer = match conn.try_call(ApiKey::CreateAcls, 3, &request) {
+            Some(ResponseKind::CreateAcls(r)) => {
+                let results: Vec<String> =
+                    r.results.iter().map(|r| format!("{} {}", r.error_code, message(&r.error_message))).collect();
+                results.join("; ")
+            }
+            Some(other) => format!("{other:?}"),
+            None => {
+                conn = Conn::open(addr);
+                "closed".to_string()
+            }
+        };
+        seen.insert(format!("acl {step}"), answer);
+    }
+    let describe = |conn: &mut Conn, kind: i8, name: Option<&str>, pattern: i8, principal: Option<&str>| {
+        let request = DescribeAclsRequest::default()
+            .with_resource_type_filter(kind)
+            .with_resource_name_filter(name.map(s))
+            .with_pattern_type_filter(pattern)
+            .with_principal_filter(principal.map(s))
+            .with_host_filter(None)
+            .with_operation(1)
+            .with_permission_type(1);
+        let Some(ResponseKind::DescribeAcls(r)) = conn.try_call(ApiKey::DescribeAcls, 3, &request) else {
+            *conn = Conn::open(addr);
+            return "closed".to_string();
+        };
+        let mut found: Vec<String> = r
+            .resources
+            .iter()
+            .flat_map(|res| {
+                res.acls.iter().map(move |a| {
+                    format!(
+                        "{}/{}/{} {} {} {} {}",
+                        res.resource_type,
+                        res.resource_name,
+                        res.pattern_type,
+                        a.principal,
+                        a.host,
+                        a.operation,
+                        a.permission_type
+                    )
+                })
+            })
+            .collect();
+        found.sort();
+        format!("{} {} {found:?}", r.error_code, message(&r.error_message))
+    };
+    seen.insert("acl describe all".into(), describe(&mut conn, 1, None, 1, None));
+    seen.insert("acl describe match app-x".into(), describe(&mut conn, 3, Some("app-x"), 2, None));
+    seen.insert("acl describe literal app-".into(), describe(&mut conn, 3, Some("app-"), 3, None));
+    seen.insert("acl describe by principal".into(), describe(&mut conn, 1, None, 1, Some("User:alice")));
+    seen.insert("acl describe unknown type".into(), describe(&mut conn, 0, None, 1, None));
+    seen.insert("acl describe unknown pattern".into(), describe(&mut conn, 1, None, 0, None));
+    let delete = |conn: &mut Conn, kind: i8, name: Option<&str>, pattern: i8| {
+        let filter = DeleteAclsFilter::default()
+            .with_resource_type_filter(kind)
+            .with_resource_name_filter(name.map(s))
+            .with_pattern_type_filter(pattern)
+            .with_operation(1)
+            .with_permission_type(1);
+        let request = DeleteAclsRequest::default().with_filters(vec![filter]);
+        let Some(ResponseKind::DeleteAcls(r)) = conn.try_call(ApiKey::DeleteAcls, 3, &request) else {
+            *conn = Conn::open(addr);
+            return "closed".to_string();
+        };
+        let results: Vec<String> = r
+            .filter_results
+            .iter()
+            .map(|f| {
+                let mut matching: Vec<String> = f
+                    .matching_acls
+                    .iter()
+                    .map(|m| format!("{} {}/{}", m.error_code, m.resource_type, m.resource_name))
+                    .collect();
+                matching.sort();
+                format!("{} {} {matching:?}", f.error_code, message(&f.error_message))
+            })
+            .collect();
+        results.join("; ")
+    };
+    seen.insert("acl delete nothing".into(), delete(&mut conn, 2, Some("absent"), 3));
+    seen.insert("acl delete match".into(), delete(&mut conn, 3, Some("app-x"), 2));
+    seen.insert("acl delete unknown pattern".into(), delete(&mut conn, 1, None, 0));
+    seen.insert("acl describe after delete".into(), describe(&mut conn, 1, None, 1, None));
+
+    let entity = |parts: &[(&str, Option<&str>)]| {
+        parts
+            .iter()
+            .map(|(t, n)| alter::EntityData::default().with_entity_type(s(t)).with_entity_name(n.map(s)))
+            .collect()
+    };
+    let set = |key: &str, value: f64| alter::OpData::default().with_key(s(key)).with_value(value);
+    let quota_changes: Vec<(&str, Vec<alter::EntityData>, Vec<alter::OpData>, bool)> = vec![
+        ("quota user", entity(&[("user", Some("alice"))]), vec![set("producer_byte_rate", 1024.0)], false),
+        ("quota default client", entity(&[("client-id", None)]), vec![set("consumer_byte_rate", 2048.0)], false),
+        (
+            "quota user and client",
+            entity(&[("user", Some("alice")), ("client-id", Some("etl"))]),
+            vec![set("producer_byte_rate", 4096.0)],
+            false,
+        ),
+        ("quota validate only", entity(&[("user", Some("carol"))]), vec![set("producer_byte_rate", 10.0)], true),
+        ("quota unknown key", entity(&[("user", Some("alice"))]), vec![set("bogus", 1.0)], false),
+        ("quota fractional rate", entity(&[("user", Some("alice"))]), vec![set("producer_byte_rate", 1.5)], false),
+        ("quota unknown entity type", entity(&[("group", Some("g"))]), vec![set("producer_byte_rate", 1.0)], false),
+        ("quota empty entity", entity(&[]), vec![set("producer_byte_rate", 1.0)], false),
+        (
+            "quota duplicate entity type",
+            entity(&[("user", Some("a")), ("user", Some("b"))]),
+            vec![set("producer_byte_rate", 1.0)],
+            false,
+        ),
+        ("quota zero rate", entity(&[("user", Some("erin"))]), vec![set("producer_byte_rate", 0.0)], false),
+        ("quota negative rate", entity(&[("user", Some("erin"))]), vec![set("producer_byte_rate", -5.0)], false),
+        (
+            "quota remove absent",
+            entity(&[("user", Some("dave"))]),
+            vec![alter::OpData::default().with_key(s("producer_byte_rate")).with_remove(true)],
+            false,
+        ),
+    ];
+    for (step, parts, ops, validate_only) in quota_changes {
+        let request = AlterClientQuotasRequest::default()
+            .with_entries(vec![alter::EntryData::default().with_entity(parts).with_ops(ops)])
+            .with_validate_only(validate_only);
+        let ResponseKind::AlterClientQuotas(r) = conn.call(ApiKey::AlterClientQuotas, 1, &request) else {
+            panic!("{step}")
+        };
+        let results: Vec<String> =
+            r.entries.iter().map(|e| format!("{} {}", e.error_code, message(&e.error_message))).collect();
+        seen.insert(step.to_string(), results.join("; "));
+    }
+    let describe_quotas = |conn: &mut Conn, components: Vec<(&str, i8, Option<&str>)>, strict: bool| {
+        let components = components
+            .into_iter()
+            .map(|(t, m, name)| {
+                ComponentData::default().with_entity_type(s(t)).with_match_type(m).with_match(name.map(s))
+            })
+            .collect();
+        let request = DescribeClientQuotasRequest::default().with_components(components).with_strict(strict);
+        let ResponseKind::DescribeClientQuotas(r) = conn.call(ApiKey::DescribeClientQuotas, 1, &request) else {
+            panic!()
+        };
+        let mut entries: Vec<String> = r
+            .entries
+            .iter()
+            .flatten()
+            .map(|e| {
+                let mut parts: Vec<String> = e
+                    .entity
+                    .iter()
+                    .map(|p| {
+                        format!("{}={}", p.entity_type, p.entity_name.as_ref().map_or("<default>", |n| n.as_str()))
+                    })
+                    .collect();
+                parts.sort();
+                let values: Vec<String> = e.values.iter().map(|v| format!("{}={}", v.key, v.value)).collect();
+                format!("{parts:?} {values:?}")
+            })
+            .collect();
+        entries.sort();
+        format!("{} {} {entries:?}", r.error_code, message(&r.error_message))
+    };
+    seen.insert("quotas all".into(), describe_quotas(&mut conn, vec![], false));
+    seen.insert("quotas user alice".into(), describe_quotas(&mut conn, vec![("user", 0, Some("alice"))], false));
+    seen.insert("quotas user alice strict".into(), describe_quotas(&mut conn, vec![("user", 0, Some("alice"))], true));
+    seen.insert("quotas default client".into(), describe_quotas(&mut conn, vec![("client-id", 1, None)], true));
+    seen.insert("quotas any user".into(), describe_quotas(&mut conn, vec![("user", 2, None)], false));
+    seen.insert("quotas unknown type".into(), describe_quotas(&mut conn, vec![("group", 2, None)], false));
+    seen.insert(
+        "quotas repeated type".into(),
+        describe_quotas(&mut conn, vec![("user", 2, None), ("user", 1, None)], false),
+    );
+    seen
+}

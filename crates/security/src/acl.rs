@@ -179,7 +179,7 @@ impl Acl {
             return Err(InvalidAcl(format!("The only valid name for the CLUSTER resource is {CLUSTER_NAME}")));
         }
         if resource_name.is_empty() {
-            return Err(InvalidAcl("Invalid empty resource name specified in ACL".into()));
+            return Err(InvalidAcl("Invalid empty resource name".into()));
         }
         check_principal(principal)?;
         Ok(Acl {

@@ -51,6 +51,9 @@ pub fn decode_request(mut frame: Bytes) -> Result<Request, DecodeError> {
     let malformed = |e: anyhow::Error| DecodeError::Malformed { api_key, version, reason: e.to_string() };
     let header = RequestHeader::decode(&mut frame, api_key.request_header_version(version)).map_err(malformed)?;
     let body = RequestKind::decode(api_key, &mut frame, version).map_err(malformed)?;
+    if crate::handlers::acls::has_unknown_elements(&body) {
+        return Err(malformed(anyhow::anyhow!("an ACL request with UNKNOWN elements")));
+    }
     Ok(Request { api_key, header, body })
 }
 

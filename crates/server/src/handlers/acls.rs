@@ -5,14 +5,14 @@
 use std::collections::BTreeMap;
 
 use brook_controller::requests::{ControllerReply, ControllerRequest};
-use brook_security::acl::{Acl, AclFilter, Operation};
+use brook_security::acl::{ANY, Acl, AclFilter, MATCH, Operation, PatternType, Permission, ResourceType};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_acls_response::AclCreationResult;
 use kafka_protocol::messages::delete_acls_response::{DeleteAclsFilterResult, DeleteAclsMatchingAcl};
 use kafka_protocol::messages::describe_acls_response::{AclDescription, DescribeAclsResource};
 use kafka_protocol::messages::{
     CreateAclsRequest, CreateAclsResponse, DeleteAclsRequest, DeleteAclsResponse, DescribeAclsRequest,
-    DescribeAclsResponse,
+    DescribeAclsResponse, RequestKind,
 };
 
 use super::text;
@@ -41,6 +41,11 @@ pub(super) async fn create(broker: &Broker, access: Access, request: CreateAclsR
         .creations
         .iter()
         .map(|c| {
+            // Kafka cannot even build an ACL naming ANY or MATCH: an unknown server error.
+            let any = [c.resource_type, c.resource_pattern_type, c.operation, c.permission_type].contains(&ANY);
+            if any || c.resource_pattern_type == MATCH {
+                return Err(None);
+            }
             Acl::from_wire(
                 c.resource_type,
                 &c.resource_name,
@@ -50,6 +55,7 @@ pub(super) async fn create(broker: &Broker, access: Access, request: CreateAclsR
                 c.operation,
                 c.permission_type,
             )
+            .map_err(Some)
         })
         .collect();
     let acls: Vec<Acl> = checked.iter().filter_map(|c| c.as_ref().ok().cloned()).collect();
@@ -60,9 +66,10 @@ pub(super) async fn create(broker: &Broker, access: Access, request: CreateAclsR
     let results = checked
         .into_iter()
         .map(|c| match (c, &committed) {
-            (Err(invalid), _) => failed(ResponseError::InvalidRequest, Some(invalid.0)),
+            (Err(Some(invalid)), _) => failed(ResponseError::InvalidRequest, Some(invalid.0)),
+            (Err(None), _) => failed(ResponseError::UnknownServerError, None),
             (Ok(_), Err(e)) => failed(e.code, Some(e.message.clone())),
-            (Ok(_), Ok(())) => AclCreationResult::default(),
+            (Ok(_), Ok(())) => AclCreationResult::default().with_error_message(Some(text(""))),
         })
         .collect();
     CreateAclsResponse::default().with_results(results)
@@ -109,7 +116,7 @@ pub(super) fn describe(broker: &Broker, access: &Access, request: DescribeAclsRe
                 .with_acls(acls)
         })
         .collect();
-    DescribeAclsResponse::default().with_error_message(None).with_resources(resources)
+    DescribeAclsResponse::default().with_error_message(Some(text(""))).with_resources(resources)
 }
 
 pub(super) async fn delete(broker: &Broker, access: Access, request: DeleteAclsRequest) -> DeleteAclsResponse {
@@ -157,6 +164,31 @@ pub(super) async fn delete(broker: &Broker, access: Access, request: DeleteAclsR
         })
         .collect();
     DeleteAclsResponse::default().with_filter_results(results)
+}
+
+/// Whether an ACL request names a resource type, pattern type, operation or permission that is
+/// not even ANY: Kafka cannot parse such a request and closes the connection.
+pub(crate) fn has_unknown_elements(body: &RequestKind) -> bool {
+    let filter_codes_known = |kind: i8, pattern: i8, operation: i8, permission: i8| {
+        (kind == ANY || ResourceType::from_code(kind).is_some())
+            && (matches!(pattern, ANY | MATCH) || PatternType::from_code(pattern).is_some())
+            && (operation == ANY || Operation::from_code(operation).is_some())
+            && (permission == ANY || Permission::from_code(permission).is_some())
+    };
+    match body {
+        RequestKind::CreateAcls(r) => !r
+            .creations
+            .iter()
+            .all(|c| filter_codes_known(c.resource_type, c.resource_pattern_type, c.operation, c.permission_type)),
+        RequestKind::DescribeAcls(r) => {
+            !filter_codes_known(r.resource_type_filter, r.pattern_type_filter, r.operation, r.permission_type)
+        }
+        RequestKind::DeleteAcls(r) => !r
+            .filters
+            .iter()
+            .all(|f| filter_codes_known(f.resource_type_filter, f.pattern_type_filter, f.operation, f.permission_type)),
+        _ => false,
+    }
 }
 
 fn matching_acl(acl: Acl) -> DeleteAclsMatchingAcl {

@@ -4,7 +4,7 @@
 //! order, and hands back a future for what must wait (acks=all syncs, fetch long-polls). The
 //! connection sends the futures' responses in request order.
 
-mod acls;
+pub(crate) mod acls;
 pub mod api_versions;
 mod cluster;
 mod configs;

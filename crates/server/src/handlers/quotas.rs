@@ -46,7 +46,7 @@ fn filter(request: &DescribeClientQuotasRequest) -> Result<Vec<Component>, Inval
         .map(|c| {
             let entity_type = c.entity_type.to_string();
             if entity_type != USER && entity_type != CLIENT_ID && entity_type != IP {
-                return Err(invalid(format!("Custom entity type '{entity_type}' not supported")));
+                return Err((ResponseError::UnsupportedVersion, format!("Unsupported entity type {entity_type}")));
             }
             if !seen.insert(entity_type.clone()) {
                 return Err(invalid(format!("Entity type {entity_type} cannot appear more than once in the filter.")));
@@ -119,7 +119,7 @@ pub(super) fn describe(broker: &Broker, request: DescribeClientQuotasRequest) ->
                 )
         })
         .collect();
-    DescribeClientQuotasResponse::default().with_error_message(None).with_entries(Some(entries))
+    DescribeClientQuotasResponse::default().with_error_message(Some(text(""))).with_entries(Some(entries))
 }
 
 /// An entity's (type, name) pairs as the wire names them: a default is a null name.
@@ -147,9 +147,8 @@ fn entity(parts: &[alter_client_quotas_request::EntityData]) -> Result<QuotaEnti
             IP => return Err(invalid("IP quotas (connection_creation_rate) are not supported by Brook yet")),
             other => return Err(invalid(format!("Unhandled client quota entity type: {other}"))),
         };
-        if slot.replace(name).is_some() {
-            return Err(invalid(format!("Duplicate {} entity in the client quota entity", p.entity_type.as_str())));
-        }
+        // As Kafka: a type named twice takes the last name.
+        *slot = Some(name);
     }
     Ok(entity)
 }
@@ -167,10 +166,10 @@ fn op(op: &alter_client_quotas_request::OpData) -> Result<(String, Option<f64>),
         return Ok((key, None));
     }
     if op.value.fract() != 0.0 || !op.value.is_finite() {
-        return Err((ResponseError::InvalidConfig, format!("Configuration {key} must be a Long value")));
+        return Err(invalid(format!("{key} cannot be a fractional value.")));
     }
     if op.value <= 0.0 {
-        return Err((ResponseError::InvalidConfig, format!("Configuration {key} must be positive")));
+        return Err(invalid(format!("Quota {key} must be greater than 0")));
     }
     Ok((key, Some(op.value)))
 }
