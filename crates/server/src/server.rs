@@ -48,6 +48,17 @@ impl Server {
         for key in &config.ignored_keys {
             warn!(key, "configuration key accepted but not used by Brook");
         }
+        // Brokers reach each other on a PLAINTEXT listener, as User:ANONYMOUS: without that
+        // principal among the super users, an authorizer refuses replication (as Kafka's would).
+        if let Some(authorizer) = &config.authorizer
+            && !config.quorum_voters.is_empty()
+            && !authorizer.super_users.contains("User:ANONYMOUS")
+        {
+            warn!(
+                "an authorizer is configured in a cluster, but User:ANONYMOUS (the principal of brokers on the \
+                 PLAINTEXT inter-broker listener) is not in super.users: followers will be refused"
+            );
+        }
         let mut sockets = Vec::new();
         let mut listeners = Vec::new();
         for listener in config.listeners.iter_mut().filter(|_| config.roles.broker) {
