@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use brook_security::acl::{self, AuthorizerSettings, Operation, Requester, ResourceType};
+use brook_security::acl::{self, AclSet, AuthorizerSettings, Operation, Requester, ResourceType};
 use kafka_protocol::messages::ApiKey;
 use tracing::warn;
 
@@ -118,8 +118,14 @@ impl Access {
     /// Whether the client may do `operation` on the resource without an audit line on denial:
     /// for filtering what a listing shows, as Kafka does not log those.
     pub fn sees(&self, broker: &Broker, operation: Operation, resource_type: ResourceType, name: &str) -> bool {
+        self.0.is_none() || self.sees_in(&broker.image().acls, operation, resource_type, name)
+    }
+
+    /// `sees`, for a caller already holding the metadata image (a listing filtered under one
+    /// lock).
+    pub fn sees_in(&self, acls: &AclSet, operation: Operation, resource_type: ResourceType, name: &str) -> bool {
         let Some(who) = &self.0 else { return true };
-        acl::authorize(&who.settings, &broker.image().acls, who.requester(), operation, resource_type, name)
+        acl::authorize(&who.settings, acls, who.requester(), operation, resource_type, name)
     }
 
     /// Whether the client may do `operation` on some resource of the type.

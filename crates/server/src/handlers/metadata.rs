@@ -30,13 +30,10 @@ pub(super) async fn handle(
     let describable = |name: &str| access.allows(broker, Operation::Describe, ResourceType::Topic, name);
     let mut topics: Vec<MetadataResponseTopic> = match request.topics {
         None => {
-            let names: Vec<String> = broker.image().topics().map(|t| t.name.clone()).collect();
-            let visible: Vec<String> = names
-                .into_iter()
-                .filter(|n| access.sees(broker, Operation::Describe, ResourceType::Topic, n))
-                .collect();
             let image = broker.image();
-            visible.iter().filter_map(|n| image.topic(n)).map(|t| describe(&image, t)).collect()
+            let visible =
+                |t: &&TopicMeta| access.sees_in(&image.acls, Operation::Describe, ResourceType::Topic, &t.name);
+            image.topics().filter(visible).map(|t| describe(&image, t)).collect()
         }
         Some(wanted) => {
             let mut out = Vec::with_capacity(wanted.len());
