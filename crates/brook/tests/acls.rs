@@ -1,7 +1,9 @@
 //! ACLs with real clients: a broker with Kafka's StandardAuthorizer and SASL/PLAIN users, ACLs
 //! managed with `brook acls` and with Kafka's own kafka-acls, and librdkafka clients allowed
 //! and refused as Kafka would: topics, groups, prefixes, deny over allow, super users,
-//! Metadata hiding what a principal may not describe, and the ACLs kept across a restart.
+//! Metadata hiding what a principal may not describe, and the ACLs kept across a restart. The
+//! web console behind a login with the same users, acting as each under the same ACLs, over
+//! its API and in Chromium.
 
 mod common;
 
@@ -10,6 +12,7 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use common::http;
 use common::wire::Conn;
 use common::{Brook, brook_bin, eventually, free_port};
 use kafka_protocol::error::ResponseError;
@@ -20,6 +23,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, ClientContext};
+use serde_json::Value;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 const AUTHORIZER: &str = "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer";
@@ -33,11 +37,17 @@ struct Secured {
 
 impl Secured {
     fn start() -> Secured {
+        Secured::start_with(&[])
+    }
+
+    /// With more broker settings.
+    fn start_with(extra: &[&str]) -> Secured {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
+        let settings = Secured::settings(port);
         let brook = Brook::start_in(
             &dir.path().join("data"),
-            &Secured::settings(port)[..].iter().map(String::as_str).collect::<Vec<_>>(),
+            &settings.iter().map(String::as_str).chain(extra.iter().copied()).collect::<Vec<_>>(),
         );
         for user in ["admin", "alice", "bob"] {
             let properties = format!(
@@ -286,4 +296,171 @@ fn kafka_acls_tool_runs_unchanged() {
     assert!(!listed.contains("User:bob"), "{listed}");
     let refused = produce(&s.client("bob"), "audit", 1).expect_err("the ACLs are gone");
     assert_eq!(refused.rdkafka_error_code(), Some(RDKafkaErrorCode::TopicAuthorizationFailed));
+}
+
+/// The console's API once the broker has an authorizer: a login with a SASL user (PLAIN from
+/// the configuration, SCRAM from the metadata), wrong ones refused; then the user's ACLs, as a
+/// Kafka client's; writes only with the session's CSRF token and a JSON body; logout ends it.
+#[test]
+fn console_logins_act_as_the_user_under_acls() {
+    let s = Secured::start();
+    let base = s.brook.console.clone().expect("console");
+    let (ok, _, stderr) = s.tool(
+        "admin",
+        "configs",
+        &[
+            "--alter",
+            "--entity-type",
+            "users",
+            "--entity-name",
+            "carol",
+            "--add-config",
+            "SCRAM-SHA-256=[password=carol-pw]",
+        ],
+    );
+    assert!(ok, "{stderr}");
+
+    // Nothing without a login; the page itself loads (it shows the login form).
+    let anonymous = http::get(&base, "/api/topics");
+    assert_eq!(anonymous.status, 401, "{}", anonymous.body);
+    assert_eq!(anonymous.json()["login_required"], true);
+    assert_eq!(http::get(&base, "/").status, 200);
+    assert_eq!(http::get(&base, "/api/session").status, 401);
+    for (user, password) in [("alice", "wrong"), ("mallory", "alice-secret"), ("carol", "carol-secret"), ("", "")] {
+        let refused = login(&base, user, password);
+        assert_eq!(refused.status, 401, "{user}: {}", refused.body);
+        assert!(refused.header("set-cookie").is_none(), "no session for {user}");
+    }
+
+    let admin = Login::new(&base, "admin", "admin-secret");
+    assert!(admin.cookie_attributes.contains("HttpOnly") && admin.cookie_attributes.contains("SameSite=Strict"));
+    for topic in ["orders", "secret"] {
+        let created = admin.send("POST", "/api/topics", Some(&format!(r#"{{"name":"{topic}","partitions":1}}"#)));
+        assert_eq!(created.status, 201, "{}", created.body);
+    }
+    // Writes need the CSRF token and a JSON body: a cross-site form or script has neither.
+    let body = Some(r#"{"name":"forged"}"#);
+    let cookie = [("cookie", admin.cookie.as_str()), ("content-type", "application/json")];
+    assert_eq!(http::request_with(&base, "POST", "/api/topics", body, &cookie).status, 403, "no CSRF token");
+    let wrong = [("cookie", admin.cookie.as_str()), ("content-type", "application/json"), ("x-csrf-token", "guess")];
+    assert_eq!(http::request_with(&base, "POST", "/api/topics", body, &wrong).status, 403, "a wrong CSRF token");
+    let form = [("cookie", admin.cookie.as_str()), ("x-csrf-token", &admin.csrf), ("content-type", "text/plain")];
+    assert_eq!(http::request_with(&base, "POST", "/api/topics", body, &form).status, 415, "a text body");
+    assert_eq!(http::request_with(&base, "DELETE", "/api/topics/orders", None, &cookie[..1]).status, 403);
+    let names = |login: &Login| -> Vec<String> {
+        let list = login.send("GET", "/api/topics", None).json();
+        list["topics"].as_array().expect("topics").iter().map(|t| t["name"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(names(&admin), ["orders", "secret"], "nothing forged was created");
+
+    // bob has no ACL: sees nothing, may do nothing, whether the topic exists or not.
+    let bob = Login::new(&base, "bob", "bob-secret");
+    assert_eq!(names(&bob), Vec::<String>::new());
+    for (method, path, body) in [
+        ("DELETE", "/api/topics/orders", None),
+        ("GET", "/api/topics/orders", None),
+        ("GET", "/api/topics/nowhere", None),
+        ("GET", "/api/topics/orders/messages", None),
+        ("POST", "/api/topics/orders/messages", Some(r#"{"value":"x"}"#)),
+        ("POST", "/api/topics", Some(r#"{"name":"bobs"}"#)),
+    ] {
+        let refused = bob.send(method, path, body);
+        assert_eq!(refused.status, 403, "{method} {path}: {}", refused.body);
+        assert_eq!(refused.json()["kafka_error"], "TOPIC_AUTHORIZATION_FAILED", "{method} {path}");
+    }
+    assert_eq!(bob.send("GET", "/api/overview", None).json()["topics"], 0, "the overview counts what bob sees");
+
+    // With READ on orders, bob sees and reads it; deleting and writing still need their ACLs.
+    s.acls("admin", "--add --allow-principal User:bob --operation Read --topic orders");
+    let produced = admin.send("POST", "/api/topics/orders/messages", Some(r#"{"key":"k","value":"paid"}"#));
+    assert_eq!(produced.status, 200, "{}", produced.body);
+    eventually(TIMEOUT, "bob sees orders", || (names(&bob) == ["orders"]).then_some(()));
+    let read = bob.send("GET", "/api/topics/orders/messages?offset=0", None);
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert_eq!(read.json()["messages"][0]["value"]["text"], "paid", "{}", read.body);
+    assert_eq!(bob.send("GET", "/api/topics/orders", None).json()["configs"], Value::Null, "no DESCRIBE_CONFIGS");
+    assert_eq!(bob.send("DELETE", "/api/topics/orders", None).status, 403);
+    assert_eq!(bob.send("PUT", "/api/topics/orders/configs", Some(r#"{"configs":{"retention.ms":"1"}}"#)).status, 403);
+    s.acls("admin", "--add --allow-principal User:bob --operation Delete --topic orders");
+    let deleted = eventually(TIMEOUT, "bob's DELETE ACL applies", || {
+        Some(bob.send("DELETE", "/api/topics/orders", None)).filter(|r| r.status != 403)
+    });
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+
+    // A SCRAM user from the metadata logs in with its password.
+    let carol = Login::new(&base, "carol", "carol-pw");
+    assert_eq!(names(&carol), Vec::<String>::new());
+
+    // Logging out ends the session: its cookie no longer works.
+    assert_eq!(bob.send("POST", "/api/logout", None).status, 204);
+    assert_eq!(bob.send("GET", "/api/topics", None).status, 401);
+    assert_eq!(names(&admin), ["secret"], "other sessions go on");
+}
+
+/// A console session: its cookie (`name=value`) and CSRF token.
+struct Login {
+    base: String,
+    cookie: String,
+    cookie_attributes: String,
+    csrf: String,
+}
+
+fn login(base: &str, user: &str, password: &str) -> http::Response {
+    let body = serde_json::json!({ "username": user, "password": password }).to_string();
+    http::post(base, "/api/login", &body)
+}
+
+impl Login {
+    fn new(base: &str, user: &str, password: &str) -> Login {
+        let response = login(base, user, password);
+        assert_eq!(response.status, 200, "{user} logs in: {}", response.body);
+        let set_cookie = response.header("set-cookie").expect("a session cookie").to_string();
+        let (cookie, attributes) = set_cookie.split_once(';').expect("cookie attributes");
+        let csrf = response.json()["csrf_token"].as_str().expect("a CSRF token").to_string();
+        Login { base: base.to_string(), cookie: cookie.to_string(), cookie_attributes: attributes.to_string(), csrf }
+    }
+
+    fn send(&self, method: &str, path: &str, body: Option<&str>) -> http::Response {
+        let headers = [
+            ("cookie", self.cookie.as_str()),
+            ("x-csrf-token", self.csrf.as_str()),
+            ("content-type", "application/json"),
+        ];
+        http::request_with(&self.base, method, path, body, &headers[..if body.is_some() { 3 } else { 2 }])
+    }
+}
+
+/// The console behind a login in Chromium, over HTTPS: login required, a wrong password
+/// refused, bob (DESCRIBE but no DELETE on orders) cannot delete it from the console, a write
+/// without the CSRF token refused, the cookie Secure and HttpOnly, logout, admin deletes it.
+#[test]
+fn console_login_in_a_browser() {
+    let pki = common::certs::Pki::new("console");
+    let keystore = pki.server_pem("console");
+    let s = Secured::start_with(&[&format!("console.ssl.keystore.location={}", path(&keystore))]);
+    let base = s.brook.console.clone().expect("console");
+    assert!(base.starts_with("https://"), "{base}");
+    let (ok, _, stderr) = s.tool("admin", "topics", &["--create", "--topic", "orders", "--partitions", "1"]);
+    assert!(ok, "{stderr}");
+    s.acls("admin", "--add --allow-principal User:bob --operation Describe --topic orders");
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    assert!(
+        root.join("tests/browser/node_modules/playwright-core").exists(),
+        "run `npm ci --prefix tests/browser` (./scripts/test does) to install playwright-core"
+    );
+    let status = Command::new("node")
+        .arg(root.join("tests/browser/login.mjs"))
+        .env("BROOK_CONSOLE", &base)
+        .env("SCREENSHOTS", root.join("target/console-screenshots"))
+        .status()
+        .expect("run node");
+    assert!(status.success(), "the browser test failed: {status}");
+
+    // What the browser did, seen by a Kafka client: admin's delete happened, bob's and the
+    // forged create did not.
+    let topics = eventually(TIMEOUT, "orders deleted", || {
+        Some(listed_topics(&s.client("admin"))).filter(|t| !t.contains(&"orders".to_string()))
+    });
+    assert!(!topics.contains(&"forged".to_string()), "{topics:?}");
 }

@@ -23,15 +23,23 @@ function h(tag, attrs, ...children) {
   return el;
 }
 
+// The logged-in user and the session's CSRF token, when the broker asks for logins.
+const session = { user: null, csrf: null };
+
 async function api(method, path, body) {
   const init = { method, headers: {} };
   if (body !== undefined) {
     init.headers["content-type"] = "application/json";
     init.body = JSON.stringify(body);
   }
+  if (session.csrf) init.headers["x-csrf-token"] = session.csrf;
   const response = await fetch(path, init);
   const text = await response.text();
   const data = text ? JSON.parse(text) : null;
+  if (response.status === 401 && data && data.login_required) {
+    loginPage();
+    throw new Error(data.error);
+  }
   if (!response.ok) {
     const message = data && data.error ? data.error : `HTTP ${response.status}`;
     throw new Error(data && data.kafka_error ? `${message} (${data.kafka_error})` : message);
@@ -211,7 +219,7 @@ async function topicPage(name) {
   }
   const message = h("div", {});
   const inputs = new Map();
-  const configRows = t.configs.map((c) => {
+  const configRows = (t.configs || []).map((c) => {
     const input = h("input", { value: c.value, "data-config": c.name, size: 28 });
     inputs.set(c.name, { input, original: c.value });
     return h("tr", {}, h("td", {}, c.name), h("td", {}, input),
@@ -253,7 +261,8 @@ async function topicPage(name) {
       { "data-testid": "partitions-table" }),
     h("div", { class: "header-row" }, h("h2", {}, "Configs"), t.internal ? null : h("button", { onclick: saveEdited, "data-testid": "save-configs" }, "Save changes")),
     message,
-    table(["Name", "Value", "Source", "Default", ""], configRows, { "data-testid": "configs-table" }));
+    t.configs ? table(["Name", "Value", "Source", "Default", ""], configRows, { "data-testid": "configs-table" })
+      : h("p", { class: "muted" }, "You may not describe this topic's configs."));
 }
 
 // ---- Messages ------------------------------------------------------------------------------
@@ -462,6 +471,46 @@ function lagChart(samples) {
   return box;
 }
 
+// ---- login ---------------------------------------------------------------------------------
+
+/** Shows who is logged in, with a way out; empty when the broker needs no login. */
+function showUser() {
+  const box = document.getElementById("user");
+  box.replaceChildren(...(session.user ? [h("span", { "data-testid": "user" }, session.user), " ",
+    h("button", { class: "link", "data-testid": "logout", onclick: logout }, "Log out")] : []));
+}
+
+function loginPage() {
+  clearInterval(refreshTimer);
+  session.user = session.csrf = null;
+  showUser();
+  const username = h("input", { name: "username", autocomplete: "username", required: true, "data-testid": "login-user" });
+  const password = h("input", { name: "password", type: "password", autocomplete: "current-password", required: true, "data-testid": "login-password" });
+  const message = h("div", {});
+  const submit = async (event) => {
+    event.preventDefault();
+    try {
+      const s = await api("POST", "/api/login", { username: username.value, password: password.value });
+      Object.assign(session, { user: s.user, csrf: s.csrf_token });
+      showUser();
+      route();
+    } catch (e) {
+      message.replaceChildren(errorBox(e));
+    }
+  };
+  setPage(h("form", { class: "panel form login", onsubmit: submit, "data-testid": "login-form" },
+    h("h1", {}, "Log in"),
+    h("p", { class: "muted" }, "With a SASL user of this broker (PLAIN or SCRAM). You act as that user, under its ACLs."),
+    h("label", {}, "User", username), h("label", {}, "Password", password), message,
+    h("div", { class: "actions" }, h("button", { type: "submit", "data-testid": "login" }, "Log in"))));
+  username.focus();
+}
+
+async function logout() {
+  try { await api("POST", "/api/logout"); } catch (e) { /* the session is gone either way */ }
+  loginPage();
+}
+
 // ---- routing -------------------------------------------------------------------------------
 
 async function route() {
@@ -478,5 +527,16 @@ async function route() {
   return overviewPage();
 }
 
-window.addEventListener("hashchange", route);
-route();
+window.addEventListener("hashchange", () => { if (session.user || !session.required) route(); });
+(async () => {
+  try {
+    const s = await api("GET", "/api/session");
+    session.required = s.login_required;
+    Object.assign(session, { user: s.user || null, csrf: s.csrf_token || null });
+    showUser();
+    route();
+  } catch (e) {
+    // 401: api() showed the login form.
+    session.required = true;
+  }
+})();

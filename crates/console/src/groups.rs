@@ -3,7 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use axum::Extension;
 use axum::extract::{Path, State};
+use brook_security::acl::{Operation, ResourceType};
+use brook_server::authorization::Access;
 use brook_server::broker::Broker;
 use bytes::Buf;
 use kafka_protocol::messages::ConsumerProtocolAssignment;
@@ -11,7 +14,7 @@ use kafka_protocol::protocol::Decodable;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::http::{ApiResult, HttpError, ok_json};
+use crate::http::{ApiResult, HttpError, ok_json, require};
 
 /// A group's members and what they are assigned, for either protocol.
 pub(crate) struct GroupView {
@@ -161,11 +164,25 @@ pub(crate) fn total_lag(rows: &[PartitionLag]) -> i64 {
     rows.iter().filter_map(|r| r.lag).sum()
 }
 
-pub(crate) async fn list(State(state): State<AppState>) -> ApiResult {
-    let groups: Vec<Value> = all(&state.broker)
+/// The lag rows of topics the user may describe (a full OffsetFetch leaves the others out).
+fn visible_lag(broker: &Broker, access: &Access, group: &GroupView) -> Vec<PartitionLag> {
+    let mut rows = lag(broker, group);
+    rows.retain(|r| access.sees(broker, Operation::Describe, ResourceType::Topic, &r.topic));
+    rows
+}
+
+/// The groups the user may describe (ListGroups' filter).
+pub(crate) fn visible(broker: &Broker, access: &Access) -> Vec<GroupView> {
+    let mut groups = all(broker);
+    groups.retain(|g| access.sees(broker, Operation::Describe, ResourceType::Group, &g.id));
+    groups
+}
+
+pub(crate) async fn list(State(state): State<AppState>, Extension(access): Extension<Access>) -> ApiResult {
+    let groups: Vec<Value> = visible(&state.broker, &access)
         .into_iter()
         .map(|g| {
-            let rows = lag(&state.broker, &g);
+            let rows = visible_lag(&state.broker, &access, &g);
             let topics: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.topic.as_str()).collect();
             json!({
                 "group_id": g.id,
@@ -181,10 +198,15 @@ pub(crate) async fn list(State(state): State<AppState>) -> ApiResult {
     Ok(ok_json(json!({ "groups": groups })))
 }
 
-pub(crate) async fn describe(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+pub(crate) async fn describe(
+    State(state): State<AppState>,
+    Extension(access): Extension<Access>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    require(&access, &state.broker, Operation::Describe, ResourceType::Group, &id)?;
     let group = view(&state.broker, &id)
         .ok_or_else(|| HttpError::not_found(format!("Consumer group '{id}' does not exist.")))?;
-    let rows = lag(&state.broker, &group);
+    let rows = visible_lag(&state.broker, &access, &group);
     let members: Vec<Value> = group
         .members
         .iter()

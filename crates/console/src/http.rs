@@ -3,7 +3,9 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use brook_server::broker::ApiError;
+use brook_security::acl::{Operation, ResourceType};
+use brook_server::authorization::Access;
+use brook_server::broker::{ApiError, Broker};
 use kafka_protocol::error::ResponseError;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -34,12 +36,41 @@ impl HttpError {
     }
 }
 
+/// Refuses (403, with Kafka's error for the resource's type) what the user's ACLs do not
+/// allow; the denial is audited as a Kafka request's is.
+pub(crate) fn require(
+    access: &Access,
+    broker: &Broker,
+    operation: Operation,
+    resource_type: ResourceType,
+    name: &str,
+) -> Result<(), HttpError> {
+    if access.allows(broker, operation, resource_type, name) {
+        return Ok(());
+    }
+    Err(forbidden(
+        resource_type,
+        format!("Not authorized to {} {} '{name}'.", operation.name(), resource_type.name().to_lowercase()),
+    ))
+}
+
+/// A 403 with Kafka's authorization error for the resource's type.
+pub(crate) fn forbidden(resource_type: ResourceType, message: String) -> HttpError {
+    let code = match resource_type {
+        ResourceType::Topic => ResponseError::TopicAuthorizationFailed,
+        ResourceType::Group => ResponseError::GroupAuthorizationFailed,
+        _ => ResponseError::ClusterAuthorizationFailed,
+    };
+    HttpError { status: StatusCode::FORBIDDEN, message, kafka_error: Some(code) }
+}
+
 impl From<ApiError> for HttpError {
     fn from(e: ApiError) -> HttpError {
         use ResponseError::*;
         let status = match e.code {
             TopicAlreadyExists => StatusCode::CONFLICT,
             UnknownTopicOrPartition | UnknownTopicId | GroupIdNotFound => StatusCode::NOT_FOUND,
+            TopicAuthorizationFailed | GroupAuthorizationFailed | ClusterAuthorizationFailed => StatusCode::FORBIDDEN,
             RecordListTooLarge | MessageTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             KafkaStorageError | UnknownServerError | NotEnoughReplicas | RequestTimedOut => {
                 StatusCode::INTERNAL_SERVER_ERROR

@@ -7,11 +7,14 @@
 //! - `prometheus`: the `/metrics` page.
 //! - `assets`: the console's HTML, CSS and JavaScript, compiled into the binary.
 //! - `tls`: HTTPS when `console.ssl.*` names a keystore.
+//! - `login`: logins, sessions and CSRF tokens once the broker has an authorizer; the
+//!   principal the API acts as.
 
 mod assets;
 mod groups;
 mod history;
 mod http;
+mod login;
 mod messages;
 mod overview;
 mod prometheus;
@@ -28,7 +31,7 @@ use axum::Router;
 use axum::routing::get;
 use brook_server::broker::Broker;
 use tokio::net::TcpListener;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::history::History;
 
@@ -39,6 +42,7 @@ struct AppState {
     history: Arc<History>,
     /// Round robin for keyless messages from the produce form.
     next_partition: Arc<AtomicU32>,
+    sessions: Arc<login::Sessions>,
 }
 
 /// A bound console listener (and `/metrics`' own, if configured).
@@ -79,8 +83,25 @@ impl Console {
             None => None,
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let state =
-            AppState { broker, history: Arc::new(History::default()), next_partition: Arc::new(AtomicU32::new(0)) };
+        if broker.config.authorizer.is_some() {
+            if tls.is_none() && !local_addr.ip().is_loopback() {
+                warn!(address = %local_addr, "console logins cross the network unencrypted: set console.ssl.keystore.location");
+            }
+            if broker.config.console.metrics_token.is_none() {
+                warn!("/metrics needs no login; set console.metrics.bearer.token to require a token");
+            }
+        }
+        let sessions = login::Sessions::new(
+            broker.config.authorizer.is_some(),
+            tls.is_some(),
+            Duration::from_millis(broker.config.console.session_timeout_ms),
+        );
+        let state = AppState {
+            broker,
+            history: Arc::new(History::default()),
+            next_partition: Arc::new(AtomicU32::new(0)),
+            sessions: Arc::new(sessions),
+        };
         Ok(Console { local_addr, metrics_addr, metrics_listener, scheme, listener, tls, state })
     }
 
@@ -114,12 +135,14 @@ impl Console {
                 .with_state(state.clone());
             tokio::spawn(axum::serve(listener, router).with_graceful_shutdown(wait(stopped.clone())).into_future())
         });
+        // Handlers see the peer's address: the host ACLs name.
+        let app = router(state).into_make_service_with_connect_info::<login::PeerAddr>();
         let served = match tls {
             Some(tls) => {
                 let listener = tls::TlsListener::new(listener, tls)?;
-                axum::serve(listener, router(state)).with_graceful_shutdown(wait(stopped)).await
+                axum::serve(listener, app).with_graceful_shutdown(wait(stopped)).await
             }
-            None => axum::serve(listener, router(state)).with_graceful_shutdown(wait(stopped)).await,
+            None => axum::serve(listener, app).with_graceful_shutdown(wait(stopped)).await,
         };
         if let Some(metrics) = metrics {
             let _ = metrics.await;
@@ -130,8 +153,11 @@ impl Console {
 }
 
 fn router(state: AppState) -> Router {
-    use axum::routing::put;
+    use axum::routing::{post, put};
     Router::new()
+        .route("/api/login", post(login::login))
+        .route("/api/logout", post(login::logout))
+        .route("/api/session", get(login::session))
         .route("/", get(assets::index))
         .route("/assets/{file}", get(assets::file))
         .route("/metrics", get(prometheus::metrics))
@@ -144,5 +170,6 @@ fn router(state: AppState) -> Router {
         .route("/api/groups/{id}", get(groups::describe))
         .fallback(assets::not_found)
         .method_not_allowed_fallback(assets::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), login::guard))
         .with_state(state)
 }

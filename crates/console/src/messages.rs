@@ -8,10 +8,13 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use brook_log::batch::{BatchHeader, whole_batches};
 use brook_log::{Durability, ReadBound, TimestampLookup};
+use brook_security::acl::Operation;
+use brook_server::authorization::Access;
 use brook_server::broker::Broker;
 use brook_server::broker::TopicMeta;
 use brook_server::handlers::produce::append_batch;
@@ -25,7 +28,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::http::{ApiResult, HttpError, ok_json, parse_body, query_param, read_body};
-use crate::topics::is_internal;
+use crate::topics::{find, is_internal};
 
 /// Messages a browse returns when `limit` is not given, and at most.
 const DEFAULT_LIMIT: usize = 50;
@@ -70,10 +73,11 @@ impl Filters {
 
 pub(crate) async fn browse(
     State(state): State<AppState>,
+    Extension(access): Extension<Access>,
     Path(name): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult {
-    let topic = state.broker.topic(&name).ok_or_else(|| unknown_topic(&name))?;
+    let topic = find(&state.broker, &access, Operation::Read, &name)?;
     let partition: Option<i32> = query_param(&query, "partition")?;
     let offset: Option<i64> = query_param(&query, "offset")?;
     let timestamp: Option<i64> = query_param(&query, "timestamp")?;
@@ -227,9 +231,14 @@ struct Header {
     value: Option<String>,
 }
 
-pub(crate) async fn produce(State(state): State<AppState>, Path(name): Path<String>, body: Body) -> ApiResult {
+pub(crate) async fn produce(
+    State(state): State<AppState>,
+    Extension(access): Extension<Access>,
+    Path(name): Path<String>,
+    body: Body,
+) -> ApiResult {
     let request: ProduceMessage = parse_body(&read_body(body).await?)?;
-    let topic = state.broker.topic(&name).ok_or_else(|| unknown_topic(&name))?;
+    let topic = find(&state.broker, &access, Operation::Write, &name)?;
     if is_internal(&topic.name) {
         return Err(HttpError::bad_request(format!("Topic '{name}' is internal: only the broker writes to it.")));
     }
@@ -281,10 +290,6 @@ pub(crate) async fn produce(State(state): State<AppState>, Path(name): Path<Stri
         "offset": appended.base_offset,
         "timestamp": timestamp,
     })))
-}
-
-fn unknown_topic(name: &str) -> HttpError {
-    HttpError::not_found(format!("Topic '{name}' does not exist."))
 }
 
 fn find_partition(broker: &Broker, topic: &TopicMeta, index: i32) -> Result<std::sync::Arc<Partition>, HttpError> {

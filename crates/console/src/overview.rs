@@ -1,18 +1,23 @@
 //! The overview: the cluster's brokers (live, fenced or shutting down, and what they lead),
 //! partitions under-replicated or offline, totals over this broker's copies, and traffic rates.
 
+use axum::Extension;
 use axum::extract::State;
+use brook_server::authorization::Access;
 use serde_json::json;
 
 use crate::AppState;
+use crate::groups;
 use crate::http::{ApiResult, ok_json};
-use crate::topics::{offline, totals, under_replicated};
+use crate::topics::{offline, totals, under_replicated, visible};
 
-pub(crate) async fn overview(State(state): State<AppState>) -> ApiResult {
+/// Totals count the topics and groups the user may describe.
+pub(crate) async fn overview(State(state): State<AppState>, Extension(access): Extension<Access>) -> ApiResult {
     let broker = &state.broker;
     let metadata = broker.metadata();
+    let topics = visible(broker, &access);
     let (mut partitions, mut messages, mut size_bytes) = (0, 0, 0);
-    for topic in metadata.topics() {
+    for topic in &topics {
         let t = totals(broker, topic);
         partitions += topic.partitions;
         messages += t.messages;
@@ -34,7 +39,7 @@ pub(crate) async fn overview(State(state): State<AppState>) -> ApiResult {
                 (false, false) => "live",
             };
             let leads: usize =
-                metadata.topics().map(|t| t.assignments.iter().filter(|p| p.leader == b.node_id).count()).sum();
+                topics.iter().map(|t| t.assignments.iter().filter(|p| p.leader == b.node_id).count()).sum();
             json!({
                 "node_id": b.node_id,
                 "host": endpoint.map(|e| e.host.clone()),
@@ -46,7 +51,7 @@ pub(crate) async fn overview(State(state): State<AppState>) -> ApiResult {
             })
         })
         .collect();
-    let all_partitions = || metadata.topics().flat_map(|t| t.assignments.iter());
+    let all_partitions = || topics.iter().flat_map(|t| t.assignments.iter());
     let under_replicated = all_partitions().filter(|p| under_replicated(p)).count();
     let offline = all_partitions().filter(|p| offline(p)).count();
     let quorum = broker.quorum_status().map(|q| {
@@ -68,14 +73,14 @@ pub(crate) async fn overview(State(state): State<AppState>) -> ApiResult {
         "brokers": brokers,
         "controller": controller,
         "quorum": quorum,
-        "topics": metadata.topics().count(),
+        "topics": topics.len(),
         "partitions": partitions,
         "under_replicated_partitions": under_replicated,
         "offline_partitions": offline,
         "messages": messages,
         "size_bytes": size_bytes,
         "connections": broker.stats.connections_open(),
-        "consumer_groups": broker.groups.list().len(),
+        "consumer_groups": groups::visible(broker, &access).len(),
         "rates": {
             "produce_records_per_sec": rates.records_in,
             "produce_bytes_per_sec": rates.bytes_in,

@@ -3,10 +3,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use brook_security::acl::{Operation, ResourceType};
+use brook_server::authorization::Access;
 use brook_server::broker::Broker;
 use brook_server::broker::{PartitionMeta, TopicMeta};
 
@@ -15,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::http::{ApiResult, HttpError, ok_json, parse_body, read_body};
+use crate::http::{ApiResult, HttpError, forbidden, ok_json, parse_body, read_body, require};
 
 /// A topic's offsets and size, summed over its partitions.
 pub(crate) struct TopicTotals {
@@ -51,9 +54,20 @@ pub(crate) fn offline(p: &PartitionMeta) -> bool {
     p.leader < 0
 }
 
-pub(crate) async fn list(State(state): State<AppState>, Query(query): Query<HashMap<String, String>>) -> ApiResult {
+/// The topics the user may describe (all of them without an authorizer), as Metadata lists them.
+pub(crate) fn visible(broker: &Broker, access: &Access) -> Vec<TopicMeta> {
+    let image = broker.image();
+    let visible = |t: &&TopicMeta| access.sees_in(&image.acls, Operation::Describe, ResourceType::Topic, &t.name);
+    image.topics().filter(visible).cloned().collect()
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Extension(access): Extension<Access>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult {
     let search = query.get("search").map(|s| s.to_lowercase()).unwrap_or_default();
-    let mut topics: Vec<TopicMeta> = state.broker.metadata().topics().cloned().collect();
+    let mut topics = visible(&state.broker, &access);
     topics.retain(|t| t.name.to_lowercase().contains(&search));
     topics.sort_by(|a, b| a.name.cmp(&b.name));
     let rows: Vec<Value> = topics
@@ -93,8 +107,16 @@ fn default_count<T: From<i8>>() -> T {
     T::from(-1)
 }
 
-pub(crate) async fn create(State(state): State<AppState>, body: Body) -> ApiResult {
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Extension(access): Extension<Access>,
+    body: Body,
+) -> ApiResult {
     let request: CreateTopic = parse_body(&read_body(body).await?)?;
+    if !access.may_create_topic(&state.broker, request.name.trim()) {
+        let message = format!("Not authorized to CREATE topic '{}'.", request.name.trim());
+        return Err(forbidden(ResourceType::Topic, message));
+    }
     let topic = state
         .broker
         .create_topic(
@@ -106,21 +128,28 @@ pub(crate) async fn create(State(state): State<AppState>, body: Body) -> ApiResu
             false,
         )
         .await?;
-    Ok((StatusCode::CREATED, describe_json(&state.broker, &topic)).into_response())
+    Ok((StatusCode::CREATED, describe_json(&state.broker, &access, &topic)).into_response())
 }
 
-pub(crate) async fn describe(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult {
-    let topic = find(&state.broker, &name)?;
-    Ok(describe_json(&state.broker, &topic))
+pub(crate) async fn describe(
+    State(state): State<AppState>,
+    Extension(access): Extension<Access>,
+    Path(name): Path<String>,
+) -> ApiResult {
+    let topic = find(&state.broker, &access, Operation::Describe, &name)?;
+    Ok(describe_json(&state.broker, &access, &topic))
 }
 
-fn find(broker: &Broker, name: &str) -> Result<TopicMeta, HttpError> {
+/// The topic, if the user may do `operation` on it; as Kafka does, one the user may not
+/// touch is refused the same whether it exists or not.
+pub(crate) fn find(broker: &Broker, access: &Access, operation: Operation, name: &str) -> Result<TopicMeta, HttpError> {
+    require(access, broker, operation, ResourceType::Topic, name)?;
     broker.topic(name).ok_or_else(|| HttpError::not_found(format!("Topic '{name}' does not exist.")))
 }
 
 /// Each partition as the metadata places it (leader, replicas, ISR), with the offsets and size
 /// of this broker's copy when it hosts one (`null` otherwise).
-fn describe_json(broker: &Broker, topic: &TopicMeta) -> axum::response::Response {
+fn describe_json(broker: &Broker, access: &Access, topic: &TopicMeta) -> axum::response::Response {
     let partitions: Vec<Value> = topic
         .assignments
         .iter()
@@ -156,7 +185,10 @@ fn describe_json(broker: &Broker, topic: &TopicMeta) -> axum::response::Response
         "messages": totals.messages,
         "size_bytes": totals.size_bytes,
         "partitions": partitions,
-        "configs": configs_json(broker, topic),
+        // Shown to those who may describe them (DescribeConfigs' check), else null.
+        "configs": access
+            .sees(broker, Operation::DescribeConfigs, ResourceType::Topic, &topic.name)
+            .then(|| configs_json(broker, topic)),
     }))
 }
 
@@ -184,9 +216,14 @@ pub(crate) struct ConfigChanges {
     configs: BTreeMap<String, Option<String>>,
 }
 
-pub(crate) async fn alter_configs(State(state): State<AppState>, Path(name): Path<String>, body: Body) -> ApiResult {
+pub(crate) async fn alter_configs(
+    State(state): State<AppState>,
+    Extension(access): Extension<Access>,
+    Path(name): Path<String>,
+    body: Body,
+) -> ApiResult {
     let request: ConfigChanges = parse_body(&read_body(body).await?)?;
-    let topic = find(&state.broker, &name)?;
+    let topic = find(&state.broker, &access, Operation::AlterConfigs, &name)?;
     let mut configs = topic.configs.clone();
     for (key, value) in request.configs {
         if !TOPIC_CONFIGS.iter().any(|(k, _)| *k == key) {
@@ -198,11 +235,17 @@ pub(crate) async fn alter_configs(State(state): State<AppState>, Path(name): Pat
         };
     }
     state.broker.set_topic_configs(&name, configs, false).await?;
-    Ok(describe_json(&state.broker, &find(&state.broker, &name)?))
+    let topic =
+        state.broker.topic(&name).ok_or_else(|| HttpError::not_found(format!("Topic '{name}' was deleted.")))?;
+    Ok(describe_json(&state.broker, &access, &topic))
 }
 
-pub(crate) async fn delete(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult {
-    let topic = find(&state.broker, &name)?;
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Extension(access): Extension<Access>,
+    Path(name): Path<String>,
+) -> ApiResult {
+    let topic = find(&state.broker, &access, Operation::Delete, &name)?;
     if is_internal(&topic.name) {
         return Err(HttpError::bad_request(format!("Topic '{name}' is internal and cannot be deleted here.")));
     }

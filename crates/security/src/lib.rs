@@ -29,3 +29,10 @@ impl TlsError {
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
+
+/// A secret token of 32 random bytes, URL-safe base64 (the web console's sessions and CSRF
+/// tokens).
+pub fn random_token() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(scram::random_bytes(32))
+}

@@ -92,10 +92,20 @@ impl PlainUsers {
         if !authzid.is_empty() && authzid != user {
             return Err("Authentication failed: Client requested an authorization id that is different from username");
         }
-        match self.users.get(user) {
-            Some(expected) if constant_time_eq(expected.0.as_bytes(), password) => Ok(user.to_string()),
-            _ => Err("Authentication failed: Invalid username or password"),
+        if self.check(user, password) {
+            Ok(user.to_string())
+        } else {
+            Err("Authentication failed: Invalid username or password")
         }
+    }
+
+    pub fn contains(&self, user: &str) -> bool {
+        self.users.contains_key(user)
+    }
+
+    /// Whether `user` is configured with this password.
+    pub fn check(&self, user: &str, password: &[u8]) -> bool {
+        self.users.get(user).is_some_and(|expected| constant_time_eq(expected.0.as_bytes(), password))
     }
 }
 

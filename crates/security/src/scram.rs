@@ -104,6 +104,17 @@ pub struct Credential {
     pub iterations: i32,
 }
 
+impl Credential {
+    /// Whether `password` is the one this credential was made from (for a login that sends
+    /// the password itself, such as the web console's): salted as the client would, then its
+    /// StoredKey compared.
+    pub fn matches(&self, mechanism: ScramMechanism, password: &str) -> bool {
+        let Ok(iterations) = u32::try_from(self.iterations) else { return false };
+        let (stored_key, _) = mechanism.keys(&mechanism.salted_password(password, &self.salt, iterations));
+        crate::constant_time_eq(&stored_key, &self.stored_key)
+    }
+}
+
 impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Credential([hidden])")
@@ -337,6 +348,9 @@ mod tests {
         let salted = m.salted_password("pencil", &salt, 4096);
         let (stored_key, server_key) = m.keys(&salted);
         let credential = Credential { salt, stored_key, server_key, iterations: 4096 };
+        assert!(credential.matches(m, "pencil"));
+        assert!(!credential.matches(m, "pencil "), "another password");
+        assert!(!credential.matches(ScramMechanism::Sha512, "pencil"), "another mechanism");
         let client_first_bare = "n=user,r=rOprNGfwEbeRWgbNEkqO";
         let server_first = "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
         let final_message = "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";

@@ -15,6 +15,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind, SaslAuthenticateResponse, SaslHandshakeResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use crate::broker::Broker;
 use crate::codec::Request;
 
 /// What the connection does with a request.
@@ -141,6 +142,28 @@ fn refuse(code: ResponseError, message: &str) -> Gate {
     Gate::Answer { response: Box::new(ResponseKind::SaslAuthenticate(response)), close: true }
 }
 
+/// Whether `password` is `user`'s by the broker's SASL users: a PLAIN user of any SASL
+/// listener, or a SCRAM credential in the metadata (either mechanism), for logins that carry
+/// the password itself (the web console's). A SCRAM check costs a PBKDF2: call it off the
+/// async threads.
+pub fn password_matches(broker: &Broker, user: &str, password: &str) -> bool {
+    let mut plain = broker.config.listeners.iter().filter_map(|l| l.sasl.as_ref());
+    if plain.any(|sasl| sasl.plain.check(user, password.as_bytes())) {
+        return true;
+    }
+    let credentials = broker.image().scram_credentials.get(user).cloned().unwrap_or_default();
+    credentials
+        .iter()
+        .any(|(wire, credential)| ScramMechanism::from_type(*wire).is_some_and(|m| credential.matches(m, password)))
+}
+
+/// Whether `user` still has a password the broker would accept (a console session ends when
+/// its user is removed).
+pub fn user_exists(broker: &Broker, user: &str) -> bool {
+    broker.config.listeners.iter().filter_map(|l| l.sasl.as_ref()).any(|sasl| sasl.plain.contains(user))
+        || broker.image().scram_credentials.contains_key(user)
+}
+
 /// How long failures from one source are remembered.
 const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 /// Kafka's `connection.failed.authentication.delay.ms`: a failed connection lingers this long
@@ -156,14 +179,14 @@ const MAX_SOURCES: usize = 10_000;
 /// guessing passwords from one address gets slow; and an audit line at the first failure and
 /// at every power of two, so a flood does not flood the log.
 #[derive(Default)]
-pub(crate) struct AuthFailures {
+pub struct AuthFailures {
     by_source: Mutex<HashMap<IpAddr, (u32, Instant)>>,
 }
 
 impl AuthFailures {
     /// Notes a failure from `source`: how long to hold the connection before closing it, and
     /// the failures from it in the last minute if this one deserves an audit line.
-    pub(crate) fn failed(&self, source: IpAddr) -> (Duration, Option<u32>) {
+    pub fn failed(&self, source: IpAddr) -> (Duration, Option<u32>) {
         let mut by_source = self.by_source.lock().unwrap_or_else(|e| e.into_inner());
         if by_source.len() >= MAX_SOURCES {
             by_source.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);

@@ -89,6 +89,14 @@ impl Access {
         }))
     }
 
+    /// The access of `user` connecting from `host` (an IP address), for requests that do not
+    /// come over a Kafka connection (the web console's).
+    pub fn for_user(broker: &Broker, user: &str, host: &str) -> Access {
+        Access(broker.config.authorizer.as_ref().map(|settings| {
+            Arc::new(Who { settings: settings.clone(), user: user.to_string(), host: host.to_string() })
+        }))
+    }
+
     /// Everything allowed: no authorizer (and the broker's own internal work).
     pub fn unrestricted() -> Access {
         Access(None)
@@ -126,6 +134,13 @@ impl Access {
     pub fn sees_in(&self, acls: &AclSet, operation: Operation, resource_type: ResourceType, name: &str) -> bool {
         let Some(who) = &self.0 else { return true };
         acl::authorize(&who.settings, acls, who.requester(), operation, resource_type, name)
+    }
+
+    /// Whether the client may create the topic `name`: CREATE on the cluster or on the topic,
+    /// as Kafka checks CreateTopics.
+    pub fn may_create_topic(&self, broker: &Broker, name: &str) -> bool {
+        self.sees(broker, Operation::Create, ResourceType::Cluster, acl::CLUSTER_NAME)
+            || self.allows(broker, Operation::Create, ResourceType::Topic, name)
     }
 
     /// Whether the client may do `operation` on some resource of the type.

@@ -235,6 +235,9 @@ pub struct ConsoleConfig {
     /// `console.metrics.listener`: `host:port` of a listener of its own that serves only
     /// `/metrics` (plain HTTP), for a scraper kept apart from the console.
     pub metrics_listener: Option<String>,
+    /// `console.session.timeout.ms`: with an authorizer, a console login lasts while used at
+    /// least this often.
+    pub session_timeout_ms: u64,
 }
 
 impl Default for ConsoleConfig {
@@ -246,6 +249,7 @@ impl Default for ConsoleConfig {
             tls: None,
             metrics_token: None,
             metrics_listener: None,
+            session_timeout_ms: 30 * 60 * 1000,
         }
     }
 }
@@ -438,6 +442,7 @@ impl BrokerConfig {
                         if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
                 }
                 "console.sample.interval.ms" => c.console.sample_interval_ms = positive(key, parse(key, v)?)?,
+                "console.session.timeout.ms" => c.console.session_timeout_ms = positive(key, parse(key, v)?)?,
                 "console.metrics.bearer.token" => {
                     c.console.metrics_token =
                         Some(brook_security::keystore::Password(v.to_string())).filter(|t| !t.0.is_empty())

@@ -19,7 +19,7 @@
 //! - `stats`: request, connection and per-partition traffic figures for `/metrics`.
 //! - `config`: `server.properties` with Kafka's keys; `topic_config`: topic-level configs.
 
-mod authentication;
+pub mod authentication;
 pub mod authorization;
 pub mod broker;
 pub mod codec;

@@ -9,9 +9,15 @@ pub struct Response {
     pub status: u16,
     pub content_type: String,
     pub body: String,
+    /// Every header, in order, names in lower case.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
@@ -19,13 +25,18 @@ impl Response {
 
 /// `base` is `http://host:port`; `body` is sent as JSON when given.
 pub fn request(base: &str, method: &str, path: &str, body: Option<&str>) -> Response {
+    request_with(base, method, path, body, &[("content-type", "application/json")])
+}
+
+/// A request with these headers (and no others but Host, Connection and Content-Length).
+pub fn request_with(base: &str, method: &str, path: &str, body: Option<&str>, headers: &[(&str, &str)]) -> Response {
     let host = base.strip_prefix("http://").expect("an http:// URL");
     let mut stream = TcpStream::connect(host).expect("connect to the console");
     stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
     let body = body.unwrap_or("");
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{extra}Content-Length: {}\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).and_then(|_| stream.write_all(body.as_bytes())).expect("send");
@@ -41,7 +52,13 @@ pub fn request(base: &str, method: &str, path: &str, body: Option<&str>) -> Resp
             .to_string()
     };
     let body = if header("transfer-encoding").eq_ignore_ascii_case("chunked") { dechunk(rest) } else { rest.into() };
-    Response { status, content_type: header("content-type"), body }
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Response { status, content_type: header("content-type"), body, headers }
 }
 
 fn dechunk(mut rest: &str) -> String {

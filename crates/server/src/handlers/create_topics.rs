@@ -37,7 +37,7 @@ pub(super) async fn handle(
         let result = CreatableTopicResult::default().with_name(topic.name.clone()).with_error_message(None);
         let outcome = if let Some(e) = &too_large {
             Err(e.clone())
-        } else if !super::metadata::may_create(broker, &access, &name) {
+        } else if !access.may_create_topic(broker, &name) {
             Err(ApiError::new(ResponseError::TopicAuthorizationFailed, "Authorization failed."))
         } else if duplicates.contains(&name) {
             Err(ApiError::new(

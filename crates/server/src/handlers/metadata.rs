@@ -108,7 +108,7 @@ async fn by_name(broker: &Arc<Broker>, name: &str, allow_auto_create: bool, acce
     if !(allow_auto_create && broker.config.auto_create_topics_enable) {
         return error_topic(Some(name), Uuid::nil(), ResponseError::UnknownTopicOrPartition);
     }
-    if !may_create(broker, access, name) {
+    if !access.may_create_topic(broker, name) {
         return error_topic(Some(name), Uuid::nil(), ResponseError::TopicAuthorizationFailed);
     }
     match broker.create_topic(name, -1, -1, Vec::new(), BTreeMap::new(), false).await {
@@ -123,11 +123,6 @@ async fn by_name(broker: &Arc<Broker>, name: &str, allow_auto_create: bool, acce
 }
 
 /// Whether the client may create the topic `name`: CREATE on the cluster or on the topic.
-pub(super) fn may_create(broker: &Broker, access: &Access, name: &str) -> bool {
-    access.sees(broker, Operation::Create, ResourceType::Cluster, brook_security::acl::CLUSTER_NAME)
-        || access.allows(broker, Operation::Create, ResourceType::Topic, name)
-}
-
 fn describe(image: &MetadataImage, topic: &TopicMeta) -> MetadataResponseTopic {
     let live = |id: &i32| image.brokers.get(id).is_some_and(|b| !b.fenced);
     let ids = |nodes: &[i32]| nodes.iter().map(|id| BrokerId(*id)).collect::<Vec<_>>();
