@@ -400,3 +400,121 @@ async fn consumers_read_from_the_follower_in_their_rack() {
         (*consumer.context().0.lock().expect("stats lock") == Some((3, 1))).then_some(())
     });
 }
+
+/// A cluster whose only Kafka listener (the inter-broker one) is SASL_SSL, with an authorizer:
+/// followers fetch, transaction markers and checks cross it as `User:broker` (PLAIN over TLS,
+/// the CA from the listener's truststore), so acks=all with every replica in sync, a
+/// transaction over partitions led by different brokers, and a read after the leader's
+/// kill -9 all work for clients allowed by ACLs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replication_and_transactions_cross_a_sasl_ssl_listener_under_acls() {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::message::Message;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+    let pki = common::certs::Pki::new("cluster");
+    let keystore = pki.server_pem("broker");
+    let users = r#"user_broker="broker-secret" user_admin="admin-secret" user_alice="alice-secret""#;
+    let extra = [
+        // The listener named PLAINTEXT speaks SASL_SSL: the harness's names, secured.
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:SASL_SSL".to_string(),
+        format!("ssl.keystore.location={}", keystore.display()),
+        format!("ssl.truststore.location={}", pki.ca_file.display()),
+        "sasl.enabled.mechanisms=PLAIN".into(),
+        "sasl.mechanism.inter.broker.protocol=PLAIN".into(),
+        format!(
+            "listener.name.plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule \
+             required username=\"broker\" password=\"broker-secret\" {users};"
+        ),
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer".into(),
+        "super.users=User:broker;User:admin".into(),
+    ];
+    let mut cluster = Cluster::start(3, &extra.iter().map(String::as_str).collect::<Vec<_>>());
+    let bootstrap = cluster.bootstrap();
+    let ca = pki.ca_file.display().to_string();
+    let client = |user: &str| {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &bootstrap)
+            .set("security.protocol", "sasl_ssl")
+            .set("ssl.ca.location", &ca)
+            .set("sasl.mechanism", "PLAIN")
+            .set("sasl.username", user)
+            .set("sasl.password", format!("{user}-secret"))
+            .set("message.timeout.ms", "20000");
+        config
+    };
+
+    let admin: AdminClient<DefaultClientContext> = client("admin").create().expect("admin");
+    let topic = NewTopic::new("ledger", 3, TopicReplication::Fixed(3)).set("min.insync.replicas", "2");
+    let created = admin.create_topics(&[topic], &AdminOptions::new()).await.expect("create topics");
+    assert!(created.iter().all(Result::is_ok), "{created:?}");
+    let properties = pki.dir().join("admin.properties");
+    std::fs::write(
+        &properties,
+        format!(
+            "security.protocol=SASL_SSL\nsasl.mechanism=PLAIN\nssl.truststore.type=PEM\nssl.truststore.location={ca}\n\
+             sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"admin\" password=\"admin-secret\";\n"
+        ),
+    )
+    .expect("admin properties");
+    for grant in [&["--producer", "--topic", "ledger"][..], &["--consumer", "--topic", "ledger", "--group", "auditors"]]
+    {
+        let output = std::process::Command::new(common::brook_bin())
+            .args(["acls", "--bootstrap-server", &bootstrap, "--command-config"])
+            .arg(&properties)
+            .args(["--add", "--allow-principal", "User:alice"])
+            .args(grant)
+            .output()
+            .expect("brook acls");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+
+    // Every replica in sync: the followers log in to the leaders and fetch.
+    let isr = |config: &ClientConfig| -> Vec<(i32, usize)> {
+        let consumer: rdkafka::consumer::BaseConsumer = config.create().expect("client");
+        let Ok(metadata) = consumer.fetch_metadata(Some("ledger"), Duration::from_secs(10)) else { return Vec::new() };
+        metadata.topics()[0].partitions().iter().map(|p| (p.leader(), p.isr().len())).collect()
+    };
+    let all_in_sync = |states: &Vec<(i32, usize)>| states.len() == 3 && states.iter().all(|(_, n)| *n == 3);
+    let states =
+        eventually(SETTLE, "every replica of ledger in sync", || Some(isr(&client("admin"))).filter(all_in_sync));
+    let leaders: std::collections::BTreeSet<i32> = states.iter().map(|(l, _)| *l).collect();
+    assert_eq!(leaders.len(), 3, "leadership is spread: {states:?}");
+
+    // alice writes with acks=all; the ISR stays whole (no follower was cut off).
+    let producer: FutureProducer = client("alice").set("acks", "all").create().expect("producer");
+    let sent = produce(&producer, "ledger", "entry", 300).await;
+    assert!(all_in_sync(&isr(&client("admin"))), "a follower fell out of the ISR");
+
+    // A transaction over the three partitions, each led by another broker: the coordinator's
+    // markers reach the other two over SASL_SSL.
+    let transactional: BaseProducer = client("admin").set("transactional.id", "ledger-txn").create().expect("producer");
+    transactional.init_transactions(TIMEOUT).expect("init transactions");
+    transactional.begin_transaction().expect("begin");
+    for p in 0..3 {
+        let value = format!("txn-{p}");
+        transactional.send(BaseRecord::<(), _>::to("ledger").partition(p).payload(&value)).expect("queued");
+    }
+    transactional.commit_transaction(TIMEOUT).expect("committed on every partition's leader");
+
+    // The leader of partition 0 dies; alice reads everything, committed, from the others.
+    cluster.kill(states[0].0);
+    let consumer: StreamConsumer = client("alice")
+        .set("bootstrap.servers", cluster.bootstrap())
+        .set("group.id", "auditors")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&["ledger"]).expect("subscribe");
+    let mut read = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while read.len() < sent.len() + 3 {
+        assert!(Instant::now() < deadline, "read {} of {} after the leader died", read.len(), sent.len() + 3);
+        if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await {
+            read.insert(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
+        }
+    }
+    assert!(sent.keys().all(|v| read.contains(v)) && (0..3).all(|p| read.contains(&format!("txn-{p}"))));
+}

@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::sync::Arc;
 
-use brook_security::scram::ScramMechanism;
+use brook_security::sasl::ClientLogin;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
@@ -95,28 +95,12 @@ impl Write for Stream {
     }
 }
 
-/// A SASL login.
-#[derive(Clone)]
-pub(crate) enum Login {
-    Plain { user: String, password: String },
-    Scram { mechanism: ScramMechanism, user: String, password: String },
-}
-
-impl Login {
-    pub(crate) fn mechanism(&self) -> &'static str {
-        match self {
-            Login::Plain { .. } => "PLAIN",
-            Login::Scram { mechanism, .. } => mechanism.name(),
-        }
-    }
-}
-
 /// How the tools' frames reach a broker: TLS settings and a SASL login, from the same client
 /// settings librdkafka gets.
 #[derive(Clone, Default)]
 pub(crate) struct Security {
     tls: Option<Arc<rustls::ClientConfig>>,
-    pub(crate) login: Option<Login>,
+    pub(crate) login: Option<ClientLogin>,
 }
 
 impl Security {
@@ -146,15 +130,10 @@ impl Security {
                     get("sasl.mechanism").or_else(|| get("sasl.mechanisms")).unwrap_or_else(|| "GSSAPI".into());
                 let (user, password) =
                     (get("sasl.username").unwrap_or_default(), get("sasl.password").unwrap_or_default());
-                Some(match (mechanism.as_str(), ScramMechanism::parse(&mechanism)) {
-                    ("PLAIN", _) => Login::Plain { user, password },
-                    (_, Some(mechanism)) => Login::Scram { mechanism, user, password },
-                    _ => {
-                        return Err(ToolError::usage(format!(
-                            "sasl.mechanism: {mechanism} is not PLAIN or SCRAM-SHA-256/512"
-                        )));
-                    }
-                })
+                Some(
+                    ClientLogin::new(&mechanism, user, password)
+                        .map_err(|e| ToolError::usage(format!("sasl.mechanism: {e}")))?,
+                )
             }
         };
         Ok(Security { tls, login })

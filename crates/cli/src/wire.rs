@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use brook_security::scram::ScramClient;
+use brook_security::sasl::ClientLogin;
 use kafka_protocol::messages::{
     ApiKey, RequestHeader, ResponseHeader, ResponseKind, SaslAuthenticateRequest, SaslHandshakeRequest,
 };
@@ -15,7 +15,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use crate::ToolError;
 use crate::args::Parsed;
 use crate::client::{self, TIMEOUT};
-use crate::security::{Login, Security, Stream};
+use crate::security::{Security, Stream};
 
 /// Responses larger than this are refused rather than allocated (a broker never sends one).
 const MAX_RESPONSE: usize = 100 << 20;
@@ -65,7 +65,7 @@ impl Wire {
     }
 
     /// SaslHandshake, then SaslAuthenticate until the broker accepts (or refuses) the login.
-    fn authenticate(&mut self, login: &Login) -> Result<(), ToolError> {
+    fn authenticate(&mut self, login: &ClientLogin) -> Result<(), ToolError> {
         let handshake = SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str(login.mechanism()));
         let ResponseKind::SaslHandshake(r) = self.call(ApiKey::SaslHandshake, 1, &handshake)? else {
             return Err(ToolError::failed("unexpected answer to SaslHandshake"));
@@ -87,13 +87,12 @@ impl Wire {
                 code => Err(ToolError::failed(error_text(code, r.error_message.as_ref()))),
             }
         };
-        match login {
-            Login::Plain { user, password } => send(format!("\0{user}\0{password}").into_bytes()).map(|_| ()),
-            Login::Scram { mechanism, user, password } => {
-                let mut scram = ScramClient::new(*mechanism, user, password);
-                let server_first = send(scram.first())?;
-                let last = scram.final_message(&server_first).map_err(ToolError::failed)?;
-                scram.verify(&send(last)?).map_err(ToolError::failed)
+        let (mut token, mut exchange) = login.start();
+        loop {
+            let reply = send(token)?;
+            match exchange.next(&reply).map_err(ToolError::failed)? {
+                Some(next) => token = next,
+                None => return Ok(()),
             }
         }
     }

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
-use crate::client::Connection;
+use crate::client::{ClientSecurity, Connection};
 use crate::session::{Next, Position, Session};
 
 /// The Fetch version followers send: replica state (v15) and diverging epochs (v12+).
@@ -71,6 +71,8 @@ pub struct FetcherConfig {
     /// `replica.fetch.wait.max.ms` and `replica.fetch.backoff.ms`.
     pub max_wait_ms: i32,
     pub backoff_ms: u64,
+    /// How to reach the leaders' inter-broker listener.
+    pub security: ClientSecurity,
 }
 
 use crate::session::Key;
@@ -173,7 +175,7 @@ async fn run(config: FetcherConfig, broker_epoch: Arc<AtomicI64>, leader: i32, a
         if connection.is_none() {
             session.reset();
             let client_id = format!("brook-replica-{}", config.node_id);
-            match Connection::connect(&addr, client_id, REQUEST_TIMEOUT).await {
+            match Connection::connect(&addr, client_id, REQUEST_TIMEOUT, &config.security).await {
                 Ok(c) => connection = Some(c),
                 Err(e) => {
                     debug!(leader, addr, error = %e, "replica fetcher cannot reach the leader");

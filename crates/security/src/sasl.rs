@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::constant_time_eq;
 use crate::keystore::Password;
-use crate::scram::ScramMechanism;
+use crate::scram::{ScramClient, ScramMechanism};
 
 /// A SASL mechanism Brook serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -109,6 +109,91 @@ impl PlainUsers {
     }
 }
 
+/// A client's SASL login: a broker reaching another one, or Brook's tools.
+#[derive(Clone, PartialEq)]
+pub enum ClientLogin {
+    Plain { user: String, password: String },
+    Scram { mechanism: ScramMechanism, user: String, password: String },
+}
+
+impl std::fmt::Debug for ClientLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let user = match self {
+            ClientLogin::Plain { user, .. } | ClientLogin::Scram { user, .. } => user,
+        };
+        write!(f, "{} login as {user:?}", self.mechanism())
+    }
+}
+
+impl ClientLogin {
+    /// A login with `mechanism` (PLAIN or SCRAM-SHA-256/512).
+    pub fn new(mechanism: &str, user: String, password: String) -> Result<ClientLogin, String> {
+        match Mechanism::parse(mechanism) {
+            Some(Mechanism::Plain) => Ok(ClientLogin::Plain { user, password }),
+            Some(Mechanism::Scram(mechanism)) => Ok(ClientLogin::Scram { mechanism, user, password }),
+            None => Err(format!("{mechanism} is not PLAIN or SCRAM-SHA-256/512")),
+        }
+    }
+
+    /// The `username` and `password` options of a JAAS line (Kafka's PlainLoginModule or
+    /// ScramLoginModule), as a login with `mechanism`.
+    pub fn from_jaas(mechanism: &str, line: &str) -> Result<ClientLogin, String> {
+        let body = line.trim().trim_end_matches(';');
+        let module = body.split_whitespace().next().unwrap_or_default();
+        let options = jaas_options(&body[module.len()..])?;
+        let option = |name: &str| options.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let (Some(user), Some(password)) = (option("username"), option("password")) else {
+            return Err(format!("{module} needs username=\"...\" and password=\"...\" for this broker's own login"));
+        };
+        ClientLogin::new(mechanism, user, password)
+    }
+
+    pub fn mechanism(&self) -> &'static str {
+        match self {
+            ClientLogin::Plain { .. } => Mechanism::Plain.name(),
+            ClientLogin::Scram { mechanism, .. } => mechanism.name(),
+        }
+    }
+
+    /// The exchange's first message; then `next` with each of the server's answers.
+    pub fn start(&self) -> (Vec<u8>, ClientExchange) {
+        match self {
+            ClientLogin::Plain { user, password } => {
+                (format!("\0{user}\0{password}").into_bytes(), ClientExchange(ExchangeState::Done))
+            }
+            ClientLogin::Scram { mechanism, user, password } => {
+                let client = ScramClient::new(*mechanism, user, password);
+                (client.first(), ClientExchange(ExchangeState::First(client)))
+            }
+        }
+    }
+}
+
+/// The client's side of an exchange under way.
+pub struct ClientExchange(ExchangeState);
+
+enum ExchangeState {
+    First(ScramClient),
+    Final(ScramClient),
+    Done,
+}
+
+impl ClientExchange {
+    /// The next message, answering the server's `reply`; `None` once the login is complete
+    /// (for SCRAM, after checking the server's signature).
+    pub fn next(&mut self, reply: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        match std::mem::replace(&mut self.0, ExchangeState::Done) {
+            ExchangeState::First(mut client) => {
+                let last = client.final_message(reply)?;
+                self.0 = ExchangeState::Final(client);
+                Ok(Some(last))
+            }
+            ExchangeState::Final(client) => client.verify(reply).map(|_| None),
+            ExchangeState::Done => Ok(None),
+        }
+    }
+}
+
 /// `flag key="value" key=value ...` after a JAAS login module's class name.
 fn jaas_options(text: &str) -> Result<Vec<(String, String)>, String> {
     let mut rest = text.trim_start();
@@ -158,6 +243,28 @@ mod tests {
         assert!(users.authenticate(b"\0\0").is_err());
         assert!(PlainUsers::parse_jaas("com.example.Other required;").is_err());
         assert!(PlainUsers::parse_list("nocolon").is_err());
+    }
+
+    #[test]
+    fn client_logins_from_jaas_and_their_exchanges() {
+        let scram =
+            r#"org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="b s";"#;
+        let login = ClientLogin::from_jaas("SCRAM-SHA-512", scram).expect("scram");
+        assert_eq!(login, ClientLogin::new("SCRAM-SHA-512", "broker".into(), "b s".into()).unwrap());
+        assert_eq!(format!("{login:?}"), r#"SCRAM-SHA-512 login as "broker""#, "no password in logs");
+        let (first, mut exchange) = login.start();
+        assert!(first.starts_with(b"n,,n=broker,r="));
+        assert!(exchange.next(b"garbage").is_err(), "a bad server-first message");
+
+        let plain = r#"org.apache.kafka.common.security.plain.PlainLoginModule required username="broker" password="p" user_broker="p";"#;
+        let (first, mut exchange) = ClientLogin::from_jaas("PLAIN", plain).expect("plain").start();
+        assert_eq!(first, b"\0broker\0p");
+        assert_eq!(exchange.next(b""), Ok(None));
+        let users = PlainUsers::parse_jaas(plain).expect("users");
+        assert_eq!(users.authenticate(&first), Ok("broker".into()), "the server side accepts it");
+
+        assert!(ClientLogin::from_jaas("PLAIN", "x.PlainLoginModule required user_a=\"b\";").is_err(), "no own login");
+        assert!(ClientLogin::new("GSSAPI", "a".into(), "b".into()).is_err());
     }
 }
 

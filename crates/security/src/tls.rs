@@ -1,5 +1,6 @@
 //! A TLS listener's settings, from Kafka's `ssl.*` keys, and the rustls server configuration
-//! they make, rebuilt when the key or trust files change on disk.
+//! they make (and the client one brokers reach each other with), rebuilt when the key or trust
+//! files change on disk.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
@@ -7,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig, SupportedProtocolVersion};
+use rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedProtocolVersion};
 use tracing::{info, warn};
 
 use crate::TlsError;
@@ -167,15 +168,8 @@ impl TlsSettings {
     pub fn server_config(&self) -> Result<ServerConfig, TlsError> {
         let provider = Arc::new(provider());
         let identity = keystore::load_identity(&self.keystore, self.key_password.as_ref())?;
-        let mut versions: Vec<&'static SupportedProtocolVersion> = Vec::new();
-        if self.tls13 {
-            versions.push(&rustls::version::TLS13);
-        }
-        if self.tls12 {
-            versions.push(&rustls::version::TLS12);
-        }
         let builder = ServerConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(&versions)
+            .with_protocol_versions(&self.versions())
             .map_err(|e| TlsError::new("ssl.enabled.protocols", &e.to_string()))?;
         let builder = match (&self.truststore, self.client_auth) {
             (Some(trust), auth) if auth != ClientAuth::None => {
@@ -188,6 +182,39 @@ impl TlsSettings {
         })?;
         config.ignore_client_order = true;
         Ok(config)
+    }
+
+    /// A client configuration for reaching another broker's listener with these settings: its
+    /// certificate checked against the truststore (and its name, as Kafka's default
+    /// `ssl.endpoint.identification.algorithm=https`), this keystore's certificate offered
+    /// when the other side asks for one.
+    pub fn client_config(&self) -> Result<ClientConfig, TlsError> {
+        let key = "ssl.truststore.location";
+        let trust = self.truststore.as_ref().ok_or_else(|| {
+            TlsError::new(key, "a broker connecting to another one over TLS needs the CA that signed its certificate")
+        })?;
+        let mut roots = RootCertStore::empty();
+        for certificate in keystore::load_trust(trust)? {
+            roots.add(certificate).map_err(|e| TlsError::new(key, &format!("unusable CA certificate: {e}")))?;
+        }
+        let identity = keystore::load_identity(&self.keystore, self.key_password.as_ref())?;
+        ClientConfig::builder_with_provider(Arc::new(provider()))
+            .with_protocol_versions(&self.versions())
+            .map_err(|e| TlsError::new("ssl.enabled.protocols", &e.to_string()))?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(identity.chain, identity.key)
+            .map_err(|e| TlsError::new("ssl.keystore.location", &format!("the key does not fit the certificate: {e}")))
+    }
+
+    fn versions(&self) -> Vec<&'static SupportedProtocolVersion> {
+        let mut versions: Vec<&'static SupportedProtocolVersion> = Vec::new();
+        if self.tls13 {
+            versions.push(&rustls::version::TLS13);
+        }
+        if self.tls12 {
+            versions.push(&rustls::version::TLS12);
+        }
+        versions
     }
 }
 
@@ -225,20 +252,38 @@ type Stamp = Option<(SystemTime, u64)>;
 /// How often, at most, a listener looks at its files' modification times.
 const RELOAD_CHECK: Duration = Duration::from_secs(1);
 
-/// A listener's current server configuration, rebuilt when its files change. A change that
-/// does not load (a half-written file, a key that does not match) keeps the previous one.
-pub struct ReloadingTls {
+/// A rustls configuration made from TLS settings, rebuilt when their files change. A change
+/// that does not load (a half-written file, a key that does not match) keeps the previous one.
+pub struct Reloading<T> {
     settings: TlsSettings,
-    current: RwLock<Arc<ServerConfig>>,
+    build: fn(&TlsSettings) -> Result<T, TlsError>,
+    current: RwLock<Arc<T>>,
     /// When the files were last looked at, and their (modified, length) then.
     checked: Mutex<(Instant, Vec<Stamp>)>,
 }
 
-impl ReloadingTls {
+/// A listener's server configuration.
+pub type ReloadingTls = Reloading<ServerConfig>;
+
+impl Reloading<ServerConfig> {
     pub fn new(settings: TlsSettings) -> Result<ReloadingTls, TlsError> {
+        Reloading::with(settings, TlsSettings::server_config)
+    }
+}
+
+impl Reloading<ClientConfig> {
+    /// The client side of a listener's settings, for connecting to other brokers' listeners of
+    /// the same kind.
+    pub fn client(settings: TlsSettings) -> Result<Reloading<ClientConfig>, TlsError> {
+        Reloading::with(settings, TlsSettings::client_config)
+    }
+}
+
+impl<T> Reloading<T> {
+    fn with(settings: TlsSettings, build: fn(&TlsSettings) -> Result<T, TlsError>) -> Result<Reloading<T>, TlsError> {
         let stamps = stamps(&settings.files());
-        let config = Arc::new(settings.server_config()?);
-        Ok(ReloadingTls { settings, current: RwLock::new(config), checked: Mutex::new((Instant::now(), stamps)) })
+        let config = Arc::new(build(&settings)?);
+        Ok(Reloading { settings, build, current: RwLock::new(config), checked: Mutex::new((Instant::now(), stamps)) })
     }
 
     pub fn settings(&self) -> &TlsSettings {
@@ -246,7 +291,7 @@ impl ReloadingTls {
     }
 
     /// The configuration for a new connection, reloading first if the files changed.
-    pub fn config(&self) -> Arc<ServerConfig> {
+    pub fn config(&self) -> Arc<T> {
         self.reload_if_changed();
         self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -262,7 +307,7 @@ impl ReloadingTls {
             return;
         }
         checked.1 = now;
-        match self.settings.server_config() {
+        match (self.build)(&self.settings) {
             Ok(config) => {
                 info!("TLS key or trust files changed; new connections use them");
                 *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);

@@ -72,6 +72,8 @@ pub struct Broker {
     leaving: AtomicBool,
     /// The fetchers copying the partitions this broker follows.
     fetchers: brook_replication::Fetchers,
+    /// How this broker reaches the others' inter-broker listener (TLS, SASL).
+    pub(crate) inter_broker: brook_replication::client::ClientSecurity,
     /// Consumers' and followers' fetch sessions (KIP-227).
     pub fetch_sessions: FetchSessions,
     /// Client quotas' rate meters.
@@ -180,6 +182,7 @@ impl Broker {
         };
         let channel = ControllerChannel::new(node_id, controller, voters, store.clone());
         let broker_epoch = Arc::new(AtomicI64::new(-1));
+        let inter_broker = replication::inter_broker_security(&config)?;
         let (coordinator_loads, loads) = tokio::sync::mpsc::unbounded_channel();
         let broker = Arc::new(Broker {
             clock: Arc::new(SystemClock),
@@ -190,7 +193,11 @@ impl Broker {
             incarnation_id: Uuid::new_v4(),
             broker_epoch: broker_epoch.clone(),
             leaving: AtomicBool::new(false),
-            fetchers: brook_replication::Fetchers::new(replication::fetcher_config(&config), broker_epoch),
+            fetchers: brook_replication::Fetchers::new(
+                replication::fetcher_config(&config, inter_broker.clone()),
+                broker_epoch,
+            ),
+            inter_broker,
             fetch_sessions: FetchSessions::new(config.fetch_session_cache_slots),
             throttles: Default::default(),
             partitions: RwLock::new(HashMap::new()),

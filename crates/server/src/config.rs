@@ -55,6 +55,10 @@ pub struct BrokerConfig {
     /// `inter.broker.listener.name`: the listener other brokers reach this one on (Kafka's
     /// default here: the first listener).
     pub inter_broker_listener: String,
+    /// In a cluster whose inter-broker listener has SASL: this broker's own login there
+    /// (`sasl.mechanism.inter.broker.protocol`, with `username` and `password` from that
+    /// mechanism's `listener.name.<l>.<mechanism>.sasl.jaas.config`).
+    pub inter_broker_login: Option<brook_security::sasl::ClientLogin>,
     /// The controller listener (`controller.listener.names`), where the quorum and brokers reach
     /// this node's controller, and its name.
     pub controller_listen: Option<SocketAddr>,
@@ -140,6 +144,7 @@ impl Default for BrokerConfig {
                 "localhost",
             )],
             inter_broker_listener: "PLAINTEXT".into(),
+            inter_broker_login: None,
             controller_listen: None,
             controller_listener_name: "CONTROLLER".into(),
             quorum_voters: BTreeMap::new(),
@@ -500,11 +505,8 @@ impl BrokerConfig {
             }
         }
         c.check_cluster_keys(listeners.is_some() && !c.listeners.is_empty())?;
-        if !c.quorum_voters.is_empty() && c.roles.broker && c.inter_broker().protocol != SecurityProtocol::Plaintext {
-            return Err(ConfigError::Unsupported {
-                key: "inter.broker.listener.name".into(),
-                feature: "replication between brokers over TLS or SASL",
-            });
+        if !c.quorum_voters.is_empty() && c.roles.broker {
+            c.inter_broker_login = listeners::inter_broker_login(c.inter_broker(), props)?;
         }
         Ok(c)
     }
@@ -770,15 +772,28 @@ broker.rack=eu-1a
         refuse(&["listener.security.protocol.map=INTERNAL:SSL,CONTROLLER:PLAINTEXT"], "ssl.keystore.location");
         refuse(&["listener.security.protocol.map=INTERNAL:PLAINTEXT,CONTROLLER:SSL"], "listener.security.protocol.map");
         refuse(&["listener.security.protocol.map=INTERNAL:TLS"], "listener.security.protocol.map");
-        // Replication over TLS is not built: a cluster's inter-broker listener stays plaintext.
+        // A secured inter-broker listener: the brokers need the CA to check each other, and
+        // with SASL their own mechanism and login, one the listener offers.
+        let secured = "listeners=INTERNAL://127.0.0.1:9192,CONTROLLER://127.0.0.1:9193,SASL_SSL://127.0.0.1:9194";
+        let jaas = r#"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="pw";"#;
+        let keys = [secured, "ssl.keystore.location=/k.pem", "inter.broker.listener.name=SASL_SSL"];
+        let sasl = [&keys[..], &["sasl.enabled.mechanisms=SCRAM-SHA-512"]].concat();
+        let trusted = [&sasl[..], &["ssl.truststore.location=/ca.pem"]].concat();
+        refuse(&sasl, "ssl.truststore.location");
+        refuse(&trusted, "sasl.mechanism.inter.broker.protocol");
         refuse(
-            &[
-                "listeners=INTERNAL://127.0.0.1:9192,CONTROLLER://127.0.0.1:9193,SSL://127.0.0.1:9194",
-                "ssl.keystore.location=/k.pem",
-                "inter.broker.listener.name=SSL",
-            ],
-            "inter.broker.listener.name",
+            &[&trusted[..], &["sasl.mechanism.inter.broker.protocol=PLAIN"]].concat(),
+            "sasl.mechanism.inter.broker.protocol",
         );
+        let with_mechanism = [&trusted[..], &["sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512"]].concat();
+        refuse(&with_mechanism, "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config");
+        let all: Vec<String> = [&with_mechanism[..], &[jaas]].concat().iter().map(|k| k.to_string()).collect();
+        let c = BrokerConfig::from_properties(text, &all).expect("a SASL_SSL inter-broker listener");
+        assert_eq!(
+            c.inter_broker_login,
+            Some(brook_security::sasl::ClientLogin::new("SCRAM-SHA-512", "broker".into(), "pw".into()).unwrap())
+        );
+        assert!(c.ignored_keys.is_empty(), "{:?}", c.ignored_keys);
 
         // KRaft's isolated mode: a controller listens only as a controller; a broker-only
         // node is not a voter and needs no controller listener.

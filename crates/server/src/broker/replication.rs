@@ -7,8 +7,10 @@ use std::time::Duration;
 use brook_controller::requests::IsrChange;
 use brook_controller::{ControllerReply, ControllerRequest};
 use brook_replication::FollowedPartition;
+use brook_replication::client::ClientSecurity;
 use brook_replication::follower::FetcherConfig;
 use brook_replication::role::IsrProposal;
+use brook_security::tls::Reloading;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -19,14 +21,34 @@ use crate::partition::Partition;
 use crate::replica::min_insync;
 use crate::transactions::TRANSACTION_STATE_TOPIC;
 
-pub(super) fn fetcher_config(config: &BrokerConfig) -> FetcherConfig {
+pub(super) fn fetcher_config(config: &BrokerConfig, security: ClientSecurity) -> FetcherConfig {
     FetcherConfig {
         node_id: config.node_id,
         partition_max_bytes: config.replica.fetch_max_bytes,
         response_max_bytes: config.replica.fetch_response_max_bytes,
         max_wait_ms: config.replica.fetch_wait_max_ms,
         backoff_ms: config.replica.fetch_backoff_ms,
+        security,
     }
+}
+
+/// How this broker reaches the others (replica fetchers, transaction markers and checks): as
+/// the inter-broker listener asks, TLS with that listener's own keystore and truststore, and
+/// the broker's SASL login (checked by the configuration).
+pub(super) fn inter_broker_security(config: &BrokerConfig) -> anyhow::Result<ClientSecurity> {
+    if config.quorum_voters.is_empty() || !config.roles.broker {
+        // A cluster of one never calls itself; a controller-only node calls no broker.
+        return Ok(ClientSecurity::default());
+    }
+    let listener = config.inter_broker();
+    let tls = match &listener.tls {
+        Some(settings) => Some(Arc::new(
+            Reloading::client(settings.clone())
+                .map_err(|e| anyhow::anyhow!("{} (inter-broker listener {}): {}", e.key, listener.name, e.reason))?,
+        )),
+        None => None,
+    };
+    Ok(ClientSecurity { tls, login: config.inter_broker_login.clone() })
 }
 
 /// How long an ISR change may wait for the controller's answer before the leader may propose

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use brook_security::sasl::SaslSettings;
+use brook_security::sasl::{ClientLogin, SaslSettings};
 use brook_security::tls::TlsSettings;
 
 use super::{ConfigError, invalid, parse_host_port, resolve};
@@ -208,13 +208,61 @@ fn sasl_settings(name: &str, props: &BTreeMap<String, String>) -> Result<SaslSet
         .map_err(|(key, reason)| ConfigError::Invalid { key, reason: format!("{reason} (listener {name})") })
 }
 
+/// How this broker logs in to the other brokers' inter-broker listener (Kafka's client side
+/// of it): over TLS it must be able to check their certificates, and with SASL it needs a
+/// mechanism the listener offers and its own user and password, from that mechanism's JAAS
+/// line as Kafka reads it.
+pub(super) fn inter_broker_login(
+    listener: &Listener,
+    props: &BTreeMap<String, String>,
+) -> Result<Option<ClientLogin>, ConfigError> {
+    let name = &listener.name;
+    if let Some(tls) = &listener.tls
+        && tls.truststore.is_none()
+    {
+        return Err(invalid(
+            "ssl.truststore.location",
+            &format!(
+                "the brokers check each other's certificates on the inter-broker listener {name}: name the CA that signed them"
+            ),
+        ));
+    }
+    let Some(sasl) = &listener.sasl else { return Ok(None) };
+    let key = "sasl.mechanism.inter.broker.protocol";
+    let offered = sasl.mechanism_names().join(",");
+    let mechanism = props.get(key).cloned().ok_or_else(|| {
+        invalid(key, &format!("the inter-broker listener {name} has SASL: name the brokers' mechanism ({offered})"))
+    })?;
+    if !offered.split(',').any(|m| m == mechanism) {
+        return Err(invalid(
+            key,
+            &format!("{mechanism} is not in the inter-broker listener {name}'s sasl.enabled.mechanisms ({offered})"),
+        ));
+    }
+    let jaas_key = format!("{}.sasl.jaas.config", mechanism.to_ascii_lowercase());
+    let line = listener_value(name, props, &jaas_key).ok_or_else(|| {
+        invalid(
+            &format!("listener.name.{}.{jaas_key}", name.to_ascii_lowercase()),
+            "the brokers log in to each other with username=\"...\" password=\"...\" from this JAAS line",
+        )
+    })?;
+    ClientLogin::from_jaas(&mechanism, &line).map(Some).map_err(|e| invalid(&jaas_key, &e))
+}
+
 pub(super) fn advertised_host_for(listen: &SocketAddr) -> String {
     if listen.ip().is_unspecified() { "localhost".to_string() } else { listen.ip().to_string() }
 }
 
 /// SASL keys listeners read.
-const SASL_KEYS: &[&str] =
-    &["sasl.enabled.mechanisms", "sasl.plain.users", "plain.sasl.jaas.config", "connections.max.reauth.ms"];
+const SASL_KEYS: &[&str] = &[
+    "sasl.enabled.mechanisms",
+    "sasl.plain.users",
+    "plain.sasl.jaas.config",
+    "scram-sha-256.sasl.jaas.config",
+    "scram-sha-512.sasl.jaas.config",
+    "connections.max.reauth.ms",
+    "sasl.mechanism.inter.broker.protocol",
+];
 
 /// Whether `key` is a listener's TLS or SASL key (plain or listener-prefixed): `Some(true)`
 /// if Brook reads it, `Some(false)` if it accepts it unused, `None` if it is neither.
@@ -226,7 +274,6 @@ pub(super) fn security_key(key: &str) -> Option<bool> {
     if brook_security::tls::KEYS.contains(&plain) || SASL_KEYS.contains(&plain) {
         Some(true)
     } else {
-        (brook_security::tls::ACCEPTED_UNUSED.contains(&plain) || plain == "sasl.mechanism.inter.broker.protocol")
-            .then_some(false)
+        brook_security::tls::ACCEPTED_UNUSED.contains(&plain).then_some(false)
     }
 }

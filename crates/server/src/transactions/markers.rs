@@ -128,7 +128,7 @@ async fn write_remote(
             ),
     ]);
     let client_id = format!("brook-txn-coordinator-{}", broker.config.node_id);
-    let mut connection = Connection::connect(&addr, client_id, MARKER_TIMEOUT).await?;
+    let mut connection = Connection::connect(&addr, client_id, MARKER_TIMEOUT, &broker.inter_broker).await?;
     let response = connection.call(&request, 1, MARKER_TIMEOUT).await?;
     for result in response.markers {
         for topic in result.topics {

@@ -175,7 +175,7 @@ async fn ask_remote(
         );
     let request = AddPartitionsToTxnRequest::default().with_transactions(vec![transaction]);
     let client_id = format!("brook-partition-leader-{}", broker.config.node_id);
-    let mut connection = Connection::connect(addr, client_id, ASK_TIMEOUT).await?;
+    let mut connection = Connection::connect(addr, client_id, ASK_TIMEOUT, &broker.inter_broker).await?;
     let response = connection.call(&request, 5, ASK_TIMEOUT).await?;
     if let Some(code) = ResponseError::try_from_code(response.error_code) {
         return Ok(partitions.iter().map(|p| (p.clone(), code)).collect());
