@@ -5,6 +5,7 @@
 //! group, describing and finding its coordinator DESCRIBE, deleting DELETE; ListGroups shows
 //! every group to a client with DESCRIBE on the cluster, else the groups it may describe.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
@@ -21,10 +22,10 @@ use brook_security::acl::{CLUSTER_NAME, Operation, ResourceType};
 
 use super::text;
 use crate::authorization::Access;
-use crate::broker::{ApiError, Broker};
+use crate::broker::{ApiError, Broker, TopicMeta};
 use crate::group::assignor::Assignment;
 use crate::group::classic::{JoinOutcome, SyncOutcome};
-use crate::group::consumer::{HeartbeatRequest as ConsumerHeartbeat, Topics};
+use crate::group::consumer::{ConsumerDescription, HeartbeatRequest as ConsumerHeartbeat, Topics};
 use crate::group::{JoinRequest, LeaveMember, SyncRequest};
 
 /// FindCoordinator key types.
@@ -380,7 +381,14 @@ pub(super) async fn consumer_heartbeat(
     };
     let outcome = {
         let resolve = |name: &str| broker.topic(name).map(|t| (t.id, t.partitions));
-        let names = || broker.image().topics().map(|t| t.name.clone()).collect();
+        // As Kafka's coordinator: a regex matches only topics the member may describe (the
+        // group keeps one resolution per regex, redone when the metadata, ACLs included, moves).
+        let names = || {
+            let image = broker.image();
+            let visible =
+                |t: &&TopicMeta| access.sees_in(&image.acls, Operation::Describe, ResourceType::Topic, &t.name);
+            image.topics().filter(visible).map(|t| t.name.clone()).collect()
+        };
         let topics = Topics { resolve: &resolve, names: &names, version: broker.image().applied_index };
         broker.groups.consumer_heartbeat(broker.clock.now_ms(), heartbeat, &topics)
     };
@@ -411,6 +419,18 @@ pub(super) async fn consumer_heartbeat(
                 )
             })),
     }
+}
+
+/// Whether the client may describe every topic in the members' assignments and target
+/// assignments.
+fn assigned_topics_visible(broker: &Broker, access: &Access, group: &ConsumerDescription) -> bool {
+    let image = broker.image();
+    let ids: BTreeSet<&uuid::Uuid> =
+        group.members.iter().flat_map(|m| m.assigned.keys().chain(m.target.keys())).collect();
+    ids.into_iter().all(|id| {
+        let name = image.topic_by_id(id).map(|t| t.name.as_str()).unwrap_or_default();
+        access.sees_in(&image.acls, Operation::Describe, ResourceType::Topic, name)
+    })
 }
 
 pub(super) fn consumer_describe(
@@ -446,6 +466,13 @@ pub(super) fn consumer_describe(
             };
             match broker.groups.consumer_describe(&id) {
                 Err((code, message)) => described.with_error_code(code.code()).with_error_message(Some(text(message))),
+                // As Kafka: a group assigning a topic the client may not describe is not shown.
+                Ok(g) if access.enabled() && !assigned_topics_visible(broker, access, &g) => described
+                    .with_authorized_operations(i32::MIN)
+                    .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                    .with_error_message(Some(text(
+                        "The group has described topic(s) that the client is not authorized to describe.",
+                    ))),
                 Ok(g) => described
                     .with_group_state(text(g.state))
                     .with_group_epoch(g.epoch)

@@ -268,7 +268,9 @@ pub(super) fn describe(
                 Err(code) => described.with_transactional_id(id).with_error_code(code.code()),
                 Ok(txn) => {
                     let mut topics: Vec<describe_transactions_response::TopicData> = Vec::new();
-                    for (topic, partition) in &txn.partitions {
+                    // As Kafka: topics the client may not describe are left out, silently.
+                    let visible = |topic: &str| access.sees(broker, Operation::Describe, ResourceType::Topic, topic);
+                    for (topic, partition) in txn.partitions.iter().filter(|(t, _)| visible(t)) {
                         match topics.last_mut() {
                             Some(t) if t.topic.as_str() == topic => t.partitions.push(*partition),
                             _ => topics.push(

@@ -229,6 +229,84 @@ class SecurityTest {
     }
 
     /**
+     * What a principal may not describe stays hidden where Kafka hides it: a KIP-848 regex
+     * subscription matches only topics the member may describe; describing a consumer group
+     * whose assignment names a topic the caller may not describe is refused with
+     * TopicAuthorizationException; describing a transaction leaves such topics out.
+     */
+    @Test
+    void describesHideWhatThePrincipalMayNotDescribe() throws Exception {
+        int port = Brook.freePort();
+        try (Brook brook = Brook.start("listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:" + port,
+                        "sasl.enabled.mechanisms=PLAIN",
+                        "sasl.plain.users=admin:admin-secret,alice:alice-secret,bob:bob-secret",
+                        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                        "super.users=User:admin", "group.initial.rebalance.delay.ms=0");
+                Admin admin = Admin.create(plainUser(port, "admin"))) {
+            admin.createTopics(List.of(new org.apache.kafka.clients.admin.NewTopic("orders-eu", 1, (short) 1),
+                    new org.apache.kafka.clients.admin.NewTopic("orders-us", 1, (short) 1)))
+                    .all().get(30, TimeUnit.SECONDS);
+            ResourcePattern regional = new ResourcePattern(ResourceType.GROUP, "regional", PatternType.LITERAL);
+            ResourcePattern eu = new ResourcePattern(ResourceType.TOPIC, "orders-eu", PatternType.LITERAL);
+            ResourcePattern txn = new ResourcePattern(ResourceType.TRANSACTIONAL_ID, "mixed", PatternType.LITERAL);
+            admin.createAcls(List.of(
+                    new AclBinding(regional, new AccessControlEntry("User:alice", "*", AclOperation.READ, AclPermissionType.ALLOW)),
+                    new AclBinding(eu, new AccessControlEntry("User:alice", "*", AclOperation.READ, AclPermissionType.ALLOW)),
+                    new AclBinding(txn, new AccessControlEntry("User:alice", "*", AclOperation.DESCRIBE, AclPermissionType.ALLOW)),
+                    new AclBinding(regional, new AccessControlEntry("User:bob", "*", AclOperation.DESCRIBE, AclPermissionType.ALLOW))))
+                    .all().get(30, TimeUnit.SECONDS);
+
+            // An open transaction over both topics.
+            Properties txnProps = plainUser(port, "admin");
+            txnProps.put("transactional.id", "mixed");
+            try (KafkaProducer<String, String> producer =
+                    new KafkaProducer<>(txnProps, new StringSerializer(), new StringSerializer())) {
+                producer.initTransactions();
+                producer.beginTransaction();
+                producer.send(new ProducerRecord<>("orders-eu", "k", "eu")).get(30, TimeUnit.SECONDS);
+                producer.send(new ProducerRecord<>("orders-us", "k", "us")).get(30, TimeUnit.SECONDS);
+                try (Admin alice = Admin.create(plainUser(port, "alice"))) {
+                    var described = alice.describeTransactions(List.of("mixed")).description("mixed")
+                            .get(30, TimeUnit.SECONDS);
+                    assertEquals(java.util.Set.of(new org.apache.kafka.common.TopicPartition("orders-eu", 0)),
+                            described.topicPartitions(), "orders-us is left out for alice");
+                }
+                producer.commitTransaction();
+            }
+
+            // A regex subscription (the consumer protocol) is matched against what alice may describe.
+            Properties consumerProps = plainUser(port, "alice");
+            consumerProps.put("group.id", "regional");
+            consumerProps.put("group.protocol", "consumer");
+            consumerProps.put("auto.offset.reset", "earliest");
+            try (KafkaConsumer<String, String> consumer =
+                    new KafkaConsumer<>(consumerProps, new StringDeserializer(), new StringDeserializer())) {
+                consumer.subscribe(java.util.regex.Pattern.compile("orders-.*"));
+                List<String> values = new ArrayList<>();
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+                while (values.isEmpty() && System.nanoTime() < deadline) {
+                    for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(200))) {
+                        values.add(r.value());
+                    }
+                }
+                assertEquals(List.of("eu"), values);
+                assertEquals(java.util.Set.of(new org.apache.kafka.common.TopicPartition("orders-eu", 0)),
+                        consumer.assignment());
+
+                // bob may describe the group but not orders-eu, which its member is assigned.
+                try (Admin bob = Admin.create(plainUser(port, "bob"))) {
+                    ExecutionException e = assertThrows(ExecutionException.class,
+                            () -> bob.describeConsumerGroups(List.of("regional")).all().get(30, TimeUnit.SECONDS));
+                    assertTrue(e.getCause() instanceof TopicAuthorizationException, e.toString());
+                }
+                var group = admin.describeConsumerGroups(List.of("regional")).describedGroups().get("regional")
+                        .get(30, TimeUnit.SECONDS);
+                assertEquals(1, group.members().size(), "the super user sees the member");
+            }
+        }
+    }
+
+    /**
      * SCRAM-SHA-512 over SASL_SSL: the Admin API makes the user (AlterUserScramCredentials) and
      * describes it; the producer logs in with Kafka's ScramLoginModule.
      */
