@@ -7,39 +7,17 @@
 // while the caller produces) and its chart fill with samples, deletes a topic through the
 // confirmation dialog. Exits non-zero on the first failed check.
 // Run by crates/brook/tests/console.rs, which starts the broker and prepares GROUP.
-import { mkdirSync, rmSync } from "node:fs";
-import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { check, openPage, run } from "./browser.mjs";
 
 const base = process.env.BROOK_CONSOLE;
 const shots = process.env.SCREENSHOTS || "screenshots";
 const group = process.env.GROUP;
 const groupLag = process.env.GROUP_LAG;
 if (!base || !group || !groupLag) throw new Error("set BROOK_CONSOLE, GROUP and GROUP_LAG");
-mkdirSync(shots, { recursive: true });
-rmSync(join(shots, "failure.png"), { force: true });
+const opened = await openPage(shots);
+const { page, shot, byTest } = opened;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  // As root in CI, and on a machine whose outside network is closed: no sandbox, no background
-  // connections to Google's services.
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync"],
-});
-const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
-const pageErrors = [];
-page.on("pageerror", (e) => pageErrors.push(e.message));
-// 4xx answers are part of the test (a refused topic name); a 5xx never is.
-page.on("response", (r) => { if (r.status() >= 500) pageErrors.push(`${r.status()} from ${r.url()}`); });
-page.setDefaultTimeout(15000);
-
-function check(condition, message) {
-  if (!condition) throw new Error(`check failed: ${message}`);
-}
-const shot = (name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
-const byTest = (id) => page.locator(`[data-testid="${id}"]`);
-
-try {
+await run(opened, "failure", async () => {
   // Overview: the broker and its totals.
   await page.goto(base);
   await byTest("brokers").waitFor();
@@ -138,12 +116,5 @@ try {
   await page.locator('tr[data-topic="to-delete"]').waitFor({ state: "detached" });
   check(await page.locator('tr[data-topic="web-orders"]').isVisible(), "the other topic stays");
 
-  check(pageErrors.length === 0, `no errors in the page: ${pageErrors.join("; ")}`);
   console.log(`browser test passed; screenshots in ${shots}`);
-} catch (e) {
-  await shot("failure").catch(() => {});
-  console.error(e);
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-}
+});

@@ -9,34 +9,14 @@
 // a write without the CSRF token is refused, the session cookie is Secure, HttpOnly and
 // SameSite=Strict and invisible to scripts, logging out ends the session, admin deletes orders.
 // Exits non-zero on the first failed check. Run by crates/brook/tests/acls.rs.
-import { mkdirSync, rmSync } from "node:fs";
-import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { check, openPage, run } from "./browser.mjs";
 
 const base = process.env.BROOK_CONSOLE;
 const shots = process.env.SCREENSHOTS || "screenshots";
 if (!base) throw new Error("set BROOK_CONSOLE");
-mkdirSync(shots, { recursive: true });
-rmSync(join(shots, "login-failure.png"), { force: true });
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync"],
-});
 // The test's certificate authority is not the browser's: accept the broker's certificate.
-const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, ignoreHTTPSErrors: true });
-const page = await context.newPage();
-const pageErrors = [];
-page.on("pageerror", (e) => pageErrors.push(e.message));
-page.on("response", (r) => { if (r.status() >= 500) pageErrors.push(`${r.status()} from ${r.url()}`); });
-page.setDefaultTimeout(15000);
-
-function check(condition, message) {
-  if (!condition) throw new Error(`check failed: ${message}`);
-}
-const byTest = (id) => page.locator(`[data-testid="${id}"]`);
-const shot = (name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+const opened = await openPage(shots, { ignoreHTTPSErrors: true });
+const { context, page, shot, byTest } = opened;
 /** What a script on the console's own page gets for a request: the status. */
 const fetchStatus = (method, path, headers, body) =>
   page.evaluate(async ([method, path, headers, body]) => (await fetch(path, { method, headers, body })).status,
@@ -48,7 +28,7 @@ async function logIn(user, password) {
   await byTest("login").click();
 }
 
-try {
+await run(opened, "login-failure", async () => {
   // Every page asks for a login first.
   await page.goto(`${base}/#/topics`);
   await byTest("login-form").waitFor();
@@ -105,12 +85,5 @@ try {
   await page.locator('tr[data-topic="orders"]').waitFor({ state: "detached" });
   await shot("login-admin");
 
-  check(pageErrors.length === 0, `page errors: ${pageErrors.join("; ")}`);
   console.log("login checks passed");
-} catch (e) {
-  await shot("login-failure").catch(() => {});
-  console.error(e);
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-}
+});

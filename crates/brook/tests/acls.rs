@@ -5,16 +5,16 @@
 //! web console behind a login with the same users, acting as each under the same ACLs, over
 //! its API and in Chromium.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use common::http;
-use common::wire::Conn;
-use common::{Brook, brook_bin, eventually, free_port};
+use crate::common::http;
+use crate::common::wire::Conn;
+use crate::common::{Brook, brook_bin, eventually, free_port};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{ApiKey, DescribeAclsRequest, ResponseKind};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};

@@ -2,11 +2,11 @@
 //! three commands verbatim (names aside), kafka-topics' other actions, the aliases, and what
 //! bad flags and unreachable brokers get.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output, Stdio};
 
-use common::Brook;
+use crate::common::Brook;
 
 fn brook(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_brook")).args(args).output().expect("run brook")

@@ -3,17 +3,17 @@
 //! follow the metadata to each partition's broker. Faults: kill -9 of the active controller
 //! and of a broker; bad configurations refused at start-up.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::clients::consume;
-use common::cluster::{Cluster, SETTLE};
-use common::kafka::classpath;
-use common::wire::{Conn, create_topic_code, topic_partitions};
-use common::{eventually, refused_start};
+use crate::common::clients::consume;
+use crate::common::cluster::{Cluster, SETTLE};
+use crate::common::kafka::classpath;
+use crate::common::wire::{Conn, create_topic_code, topic_partitions};
+use crate::common::{eventually, refused_start};
 use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
 use kafka_protocol::messages::{
     ApiKey, BrokerId, CreateTopicsRequest, DescribeClusterRequest, FindCoordinatorRequest, GroupId, OffsetFetchRequest,
@@ -146,7 +146,7 @@ async fn three_nodes_share_metadata_and_spread_partitions() {
 
     // A dynamic broker config set through node 1 for every broker reaches broker 2 through
     // the metadata; broker 2's own value, set through it, wins there.
-    use common::wire::alter_broker_config;
+    use crate::common::wire::alter_broker_config;
     let big = brook_log::batch::build::simple(common::wire::now_ms(), 1, 5_000);
     let big_at_2 = || common::wire::produce(&mut Conn::open(&cluster.node(2).addr()), "placed", 1, big.clone());
     assert_eq!(alter_broker_config(&mut Conn::open(&cluster.node(1).addr()), "", "message.max.bytes", Some("2000")), 0);

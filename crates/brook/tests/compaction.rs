@@ -2,12 +2,10 @@
 //! `rdkafka` crate), keeps the latest value per key and drops tombstones after
 //! `delete.retention.ms`; records without a key are refused, as Kafka refuses them.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{Brook, eventually};
+use crate::common::{Brook, eventually};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;

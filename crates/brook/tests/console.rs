@@ -2,14 +2,14 @@
 //! against what real Kafka clients (librdkafka) see; and the console itself in headless
 //! Chromium (`tests/browser/console.mjs`, driven by playwright-core).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
-use common::http::{self, Sample, parse_prometheus};
-use common::{Brook, eventually};
+use crate::common::http::{self, Sample, parse_prometheus};
+use crate::common::{Brook, eventually};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
@@ -581,7 +581,7 @@ fn console_works_in_a_browser() {
 /// replicated under-replicated, on the overview, the topic list and the topic's page.
 #[test]
 fn the_console_shows_the_clusters_brokers_and_under_replicated_partitions() {
-    use common::cluster::{Cluster, SETTLE, Spec};
+    use crate::common::cluster::{Cluster, SETTLE, Spec};
     let fast = ["broker.heartbeat.interval.ms=300", "broker.session.timeout.ms=2000"];
     let mut cluster = Cluster::start_with(Spec::combined(3, &fast).with_consoles());
     let base = cluster.node(1).brook.as_ref().and_then(|b| b.console.clone()).expect("node 1's console");

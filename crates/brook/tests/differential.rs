@@ -4,17 +4,17 @@
 //! out-of-range offsets, idempotent sequences, SASL on a listener without it and with it (PLAIN,
 //! SCRAM and its user management), the transaction APIs misused, and config validation.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 
-use brook_log::batch::build::{self, Record};
-use bytes::Bytes;
-use common::Brook;
-use common::kafka::Kafka;
-use common::wire::{
+use crate::common::Brook;
+use crate::common::kafka::Kafka;
+use crate::common::wire::{
     Conn, end_txn_at, fetch_request, idempotent_batch, init_txn, now_ms, produce, produce_txn_at, txn_id,
 };
+use brook_log::batch::build::{self, Record};
+use bytes::Bytes;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
@@ -1401,6 +1401,19 @@ fn acl_and_quota_scenario(addr: &str) -> Observations {
             false,
         ),
         ("quota zero rate", entity(&[("user", Some("erin"))]), vec![set("producer_byte_rate", 0.0)], false),
+        ("quota request percentage", entity(&[("user", Some("alice"))]), vec![set("request_percentage", 12.5)], false),
+        (
+            "quota zero request percentage",
+            entity(&[("user", Some("erin"))]),
+            vec![set("request_percentage", 0.0)],
+            false,
+        ),
+        (
+            "quota negative request percentage",
+            entity(&[("user", Some("erin"))]),
+            vec![set("request_percentage", -1.0)],
+            false,
+        ),
         ("quota negative rate", entity(&[("user", Some("erin"))]), vec![set("producer_byte_rate", -5.0)], false),
         (
             "quota remove absent",

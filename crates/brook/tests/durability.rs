@@ -1,12 +1,10 @@
 //! Crashes and retention with real clients: kill -9 under idempotent acks=all producers, and
 //! time-based retention moving the log start under a consumer.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{Brook, eventually, free_port};
+use crate::common::{Brook, eventually, free_port};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;

@@ -13,7 +13,7 @@
 //! - A killed broker is fenced as soon as it misses a heartbeat, a paused one keeps its
 //!   session.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -21,10 +21,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::cluster::{Cluster, SETTLE};
-use common::kafka::classpath;
-use common::wire::{Conn, now_ms, offset_for_leader_epoch, partition_states, topic_partitions};
-use common::{eventually, run_with_input};
+use crate::common::cluster::{Cluster, SETTLE};
+use crate::common::kafka::classpath;
+use crate::common::wire::{Conn, now_ms, offset_for_leader_epoch, partition_states, topic_partitions};
+use crate::common::{eventually, run_with_input};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
     ApiKey, BrokerId, ConsumerGroupDescribeRequest, FetchRequest, FindCoordinatorRequest, ListOffsetsRequest,

@@ -25,19 +25,17 @@
 //! longer. Built with the `bugs` feature and a `BROOK_BUG`, the cluster is deliberately broken
 //! and the run must fail: that is how the checker is shown to work.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::clients::{assigned_from_start, read_to_end};
-use common::cluster::{Cluster, SETTLE, Spec};
-use common::eventually;
-use common::history::{Anomaly, GroupEvent, History, check};
-use common::kafka::KafkaCluster;
-use common::wire::{Conn, topic_partitions};
+use crate::common::clients::{assigned_from_start, read_to_end};
+use crate::common::cluster::{Cluster, SETTLE, Spec};
+use crate::common::eventually;
+use crate::common::history::{Anomaly, GroupEvent, History, check};
+use crate::common::kafka::KafkaCluster;
+use crate::common::wire::{Conn, topic_partitions};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use kafka_protocol::messages::{ApiKey, DescribeClusterRequest, ResponseKind};
@@ -677,7 +675,7 @@ fn longest_gap(times: &[Instant], from: Instant, to: Instant) -> Duration {
 }
 
 mod checker {
-    use super::common::history::*;
+    use crate::common::history::*;
 
     fn clean() -> History {
         let mut h = History::default();

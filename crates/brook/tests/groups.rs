@@ -2,14 +2,12 @@
 //! (librdkafka 2.0.2) in one group against a real `brook server`, plus Kafka's error codes for
 //! bad commits and heartbeats over the raw protocol.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::wire::{Conn, create_topic};
-use common::{Brook, eventually};
+use crate::common::wire::{Conn, create_topic};
+use crate::common::{Brook, eventually};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};

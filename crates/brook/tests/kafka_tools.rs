@@ -1,12 +1,12 @@
 //! Kafka's own command-line tools (kafka-tools 4.4 from Maven Central, run with `java -cp`)
 //! against Brook, and Brook's tools against Apache Kafka itself: users can mix them.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 
-use common::Brook;
-use common::kafka::{Kafka, classpath};
+use crate::common::Brook;
+use crate::common::kafka::{Kafka, classpath};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -147,7 +147,7 @@ fn kafkas_tools_against_brook() {
 /// with Kafka's message.
 #[test]
 fn kafka_configs_changes_broker_configs_at_run_time() {
-    use common::wire::{Conn, create_topic, now_ms, produce};
+    use crate::common::wire::{Conn, create_topic, now_ms, produce};
     let broker = Brook::start(&[]);
     let server = broker.addr.as_str();
     let configs = |args: &[&str]| {

@@ -2,15 +2,15 @@
 //! idempotent sequences, long-polling and many connections. Frames are encoded with the
 //! `kafka-protocol` crate, as a client would.
 
-mod common;
-
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use crate::common::Brook;
+use crate::common::wire::{
+    Conn, create_topic, fetch_request, idempotent_batch, now_ms, offset_for_leader_epoch, produce,
+};
 use brook_log::batch::{self, build};
 use bytes::Bytes;
-use common::Brook;
-use common::wire::{Conn, create_topic, fetch_request, idempotent_batch, now_ms, offset_for_leader_epoch, produce};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ResponseKind};
 use kafka_protocol::protocol::StrBytes;

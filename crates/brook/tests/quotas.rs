@@ -1,15 +1,16 @@
 //! Client quotas with real clients: set with `brook configs` and Kafka's kafka-configs, a
-//! librdkafka producer over its quota slowed to it while another client keeps its speed, and a
-//! consumer's fetch rate held to its quota.
+//! librdkafka producer over its quota slowed to it while another client keeps its speed, a
+//! consumer's fetch rate held to its quota, and a client over its request quota (the broker's
+//! time) throttled while another is not.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::wire::{Conn, create_topic};
-use common::{Brook, brook_bin};
+use crate::common::wire::{Conn, create_topic};
+use crate::common::{Brook, brook_bin};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
@@ -167,4 +168,46 @@ fn a_consumer_is_held_to_its_fetch_quota() {
     println!("consumer {rate:.0} B/s (quota {QUOTA:.0})");
     assert!(rate <= QUOTA * 1.1, "the consumer read {rate:.0} B/s, quota {QUOTA:.0}");
     assert!(rate >= QUOTA * 0.5, "the consumer was not stopped altogether: {rate:.0} B/s");
+}
+
+/// Sends Metadata requests (all topics) one after another for `run`, ignoring the throttle it
+/// is told (the broker mutes the connection anyway): the requests answered, and the longest
+/// throttle_time_ms seen.
+fn metadata_flat_out(addr: &str, client_id: &'static str, run: Duration) -> (usize, i32) {
+    use kafka_protocol::messages::{ApiKey, MetadataRequest, ResponseKind};
+    let mut conn = Conn::open_as(addr, client_id);
+    let (started, mut answered, mut longest) = (Instant::now(), 0, 0);
+    while started.elapsed() < run {
+        let ResponseKind::Metadata(r) = conn.call(ApiKey::Metadata, 12, &MetadataRequest::default()) else {
+            panic!("a Metadata response")
+        };
+        answered += 1;
+        longest = longest.max(r.throttle_time_ms);
+    }
+    (answered, longest)
+}
+
+/// request_percentage: a client whose requests take more of the broker's time than its quota
+/// (0.2% of a thread: 2 ms a second) is told to back off and muted, while a client without a
+/// quota sending the same requests is answered at once.
+#[test]
+fn a_client_over_its_request_quota_is_throttled() {
+    let brook = broker();
+    let mut conn = Conn::open(&brook.addr);
+    for i in 0..50 {
+        create_topic(&mut conn, &format!("catalog-{i}"), 4);
+    }
+    configs(&brook, "--alter --entity-type clients --entity-name chatty --add-config request_percentage=0.2");
+    let described = configs(&brook, "--describe --entity-type clients --entity-name chatty");
+    assert!(described.contains("request_percentage=0.2"), "{described}");
+
+    let addr = brook.addr.clone();
+    let run = Duration::from_secs(6);
+    let chatty = std::thread::spawn(move || metadata_flat_out(&addr, "chatty", run));
+    let free = metadata_flat_out(&brook.addr, "free", run);
+    let chatty = chatty.join().expect("chatty client");
+    println!("chatty {chatty:?}, free {free:?} (requests answered, longest throttle ms)");
+    assert!(chatty.1 > 0, "the chatty client was told to back off");
+    assert_eq!(free.1, 0, "the client without a quota was never throttled");
+    assert!(chatty.0 * 8 < free.0, "the chatty client was held back: {} vs {} requests", chatty.0, free.0);
 }

@@ -1,13 +1,11 @@
 //! End to end with librdkafka (the `rdkafka` crate, bundled librdkafka) against a real
 //! `brook server` process over TCP.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::clients::assigned_from_start;
-use common::{Brook, eventually};
+use crate::common::clients::assigned_from_start;
+use crate::common::{Brook, eventually};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;

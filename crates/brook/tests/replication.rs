@@ -3,7 +3,7 @@
 //! batch, the ISR shrinking when a follower freezes and growing when it is back, and
 //! `min.insync.replicas` refusing acks=all writes the ISR cannot cover.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,10 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::clients::{consume, read_to_end};
-use common::cluster::{Cluster, SETTLE, Spec};
-use common::eventually;
-use common::wire::partition_states;
+use crate::common::clients::{consume, read_to_end};
+use crate::common::cluster::{Cluster, SETTLE, Spec};
+use crate::common::eventually;
+use crate::common::wire::partition_states;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -336,7 +336,7 @@ impl rdkafka::consumer::ConsumerContext for FetchedFrom {}
 /// watermark, and librdkafka with `client.rack` reads every record from it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumers_read_from_the_follower_in_their_rack() {
-    use common::wire::{Conn, fetch_request};
+    use crate::common::wire::{Conn, fetch_request};
     use kafka_protocol::error::ResponseError;
     use kafka_protocol::messages::{ApiKey, ResponseKind};
     use kafka_protocol::protocol::StrBytes;

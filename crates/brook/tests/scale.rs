@@ -2,14 +2,12 @@
 //! is all or nothing. The large figures are in `scripts/bench-scale`; these are the small
 //! versions that CI runs.
 
-mod common;
-
 use std::path::Path;
 use std::time::Instant;
 
+use crate::common::wire::{Conn, create_topic, create_topic_code, now_ms};
+use crate::common::{Brook, open_files_under};
 use brook_log::batch::{self, build};
-use common::wire::{Conn, create_topic, create_topic_code, now_ms};
-use common::{Brook, open_files_under};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{

@@ -4,7 +4,7 @@
 //! refused; SASL/PLAIN over plaintext and TLS, and its exchange on the wire; SCRAM users
 //! managed with Kafka's kafka-configs and their errors.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -12,9 +12,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::certs::Pki;
-use common::wire::Conn;
-use common::{Brook, eventually, free_port, refused_start};
+use crate::common::certs::Pki;
+use crate::common::wire::Conn;
+use crate::common::{Brook, eventually, free_port, refused_start};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::alter_user_scram_credentials_request::{
     ScramCredentialDeletion, ScramCredentialUpsertion,

@@ -2,12 +2,10 @@
 //! `read_committed` and `read_uncommitted` consumers see them, fencing of a zombie producer,
 //! the timeout that aborts an abandoned transaction, and a restart of the coordinator.
 
-mod common;
-
 use std::time::Duration;
 
-use common::cluster::Cluster;
-use common::{Brook, eventually};
+use crate::common::cluster::Cluster;
+use crate::common::{Brook, eventually};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -304,7 +302,7 @@ async fn an_open_transaction_is_aborted_after_a_crash() {
 /// `__transaction_state`, gone after a restart too), and the id can be used again.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_idle_transactional_id_expires() {
-    use common::wire::Conn;
+    use crate::common::wire::Conn;
     use kafka_protocol::messages::{ApiKey, DescribeTransactionsRequest, ResponseKind, TransactionalId};
     use kafka_protocol::protocol::StrBytes;
     let settings =
@@ -346,7 +344,7 @@ async fn an_idle_transactional_id_expires() {
 /// TRANSACTION_ABORTABLE, older: INVALID_TXN_STATE) and one under the ended epoch.
 #[tokio::test(flavor = "multi_thread")]
 async fn version_2_transactions_are_added_and_verified_by_remote_leaders() {
-    use common::wire::{Conn, end_txn_at, init_txn, produce_txn_at};
+    use crate::common::wire::{Conn, end_txn_at, init_txn, produce_txn_at};
     use kafka_protocol::messages::{ApiKey, FindCoordinatorRequest, ResponseKind};
     use kafka_protocol::protocol::StrBytes;
     const ID: &str = "remote-ledger";

@@ -2,17 +2,17 @@
 //! JSON record per batch) starts with today's Brook: topics, ids, cluster id, configs and data
 //! carry over, and the old log is imported once.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::Brook;
+use crate::common::wire::Conn;
 use brook_log::batch::build::{self, Record};
 use brook_log::storage::OsStorage;
 use brook_log::{Durability, Log, LogConfig, LogEnv, SystemClock};
-use common::Brook;
-use common::wire::Conn;
 use kafka_protocol::messages::{
     ApiKey, DescribeClusterRequest, DescribeConfigsRequest, MetadataRequest, ResponseKind,
     describe_configs_request::DescribeConfigsResource,

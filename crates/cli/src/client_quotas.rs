@@ -2,7 +2,7 @@
 //! (AlterClientQuotas and DescribeClientQuotas), beside users' SCRAM credentials
 //! (`scram_users`), which the same command line may name.
 
-use brook_security::quota::{CONSUMER_BYTE_RATE, NOT_ENFORCED, PRODUCER_BYTE_RATE};
+use brook_security::quota::{ENFORCED, NOT_ENFORCED};
 use kafka_protocol::messages::describe_client_quotas_request::ComponentData;
 use kafka_protocol::messages::{
     AlterClientQuotasRequest, ApiKey, DescribeClientQuotasRequest, ResponseKind, alter_client_quotas_request,
@@ -17,7 +17,7 @@ use crate::wire::{Wire, error_text};
 /// Whether `key` is a client quota key (else, for users, a SCRAM mechanism).
 pub(crate) fn is_quota_key(key: &str) -> bool {
     let key = key.trim();
-    key == PRODUCER_BYTE_RATE || key == CONSUMER_BYTE_RATE || NOT_ENFORCED.contains(&key)
+    ENFORCED.contains(&key) || NOT_ENFORCED.contains(&key)
 }
 
 /// `kind` is "user" or "client"; `name` `None` with `--entity-default` is the default entity.

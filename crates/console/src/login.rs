@@ -79,13 +79,12 @@ impl Sessions {
         if self.secure { "__Host-brook_session" } else { "brook_session" }
     }
 
-    fn cookie(&self, token: &str, max_age: Duration) -> HeaderValue {
+    /// The session cookie: a browser session's (the broker ends it when idle), or with
+    /// `expired` one that tells the browser to drop it.
+    fn cookie(&self, token: &str, expired: bool) -> HeaderValue {
         let secure = if self.secure { "; Secure" } else { "" };
-        let value = format!(
-            "{}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
-            self.cookie_name(),
-            max_age.as_secs()
-        );
+        let expiry = if expired { "; Max-Age=0" } else { "" };
+        let value = format!("{}={token}; Path=/; HttpOnly; SameSite=Strict{expiry}{secure}", self.cookie_name());
         HeaderValue::from_str(&value).expect("tokens are URL-safe base64")
     }
 
@@ -220,7 +219,7 @@ pub(crate) async fn login(
     }
     let (token, csrf) = state.sessions.start(&username);
     let mut response = ok_json(json!({ "login_required": true, "user": username, "csrf_token": csrf }));
-    response.headers_mut().insert(header::SET_COOKIE, state.sessions.cookie(&token, state.sessions.timeout));
+    response.headers_mut().insert(header::SET_COOKIE, state.sessions.cookie(&token, false));
     Ok(response)
 }
 
@@ -252,7 +251,7 @@ pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap) ->
         state.sessions.end(&token);
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
-    response.headers_mut().insert(header::SET_COOKIE, state.sessions.cookie("", Duration::ZERO));
+    response.headers_mut().insert(header::SET_COOKIE, state.sessions.cookie("", true));
     Ok(response)
 }
 
@@ -276,7 +275,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::COOKIE, HeaderValue::from_str(&format!("__Host-brook_session={token}")).unwrap());
         assert_eq!(sessions.find(&headers).map(|(_, u, c)| (u, c)), Some(("alice".into(), csrf)));
-        let cookie = sessions.cookie(&token, Duration::from_secs(60));
+        let cookie = sessions.cookie(&token, false);
         let cookie = cookie.to_str().unwrap();
         assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Secure"));
         for session in sessions.by_token.lock().unwrap().values_mut() {

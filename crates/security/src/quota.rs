@@ -8,11 +8,16 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// The quota keys Brook enforces: bytes per second a client may produce and fetch.
+/// Bytes per second a client may produce and fetch.
 pub const PRODUCER_BYTE_RATE: &str = "producer_byte_rate";
 pub const CONSUMER_BYTE_RATE: &str = "consumer_byte_rate";
-/// Kafka's other client quota keys, refused until Brook enforces them.
-pub const NOT_ENFORCED: &[&str] = &["request_percentage", "controller_mutation_rate"];
+/// The share of one request-handling thread's time a client may use, in percent: 100 is a
+/// second of handling per second.
+pub const REQUEST_PERCENTAGE: &str = "request_percentage";
+/// The quota keys Brook enforces.
+pub const ENFORCED: &[&str] = &[PRODUCER_BYTE_RATE, CONSUMER_BYTE_RATE, REQUEST_PERCENTAGE];
+/// Kafka's other client quota key, refused until Brook enforces it.
+pub const NOT_ENFORCED: &[&str] = &["controller_mutation_rate"];
 
 /// One part of a quota entity: a name, or the default for every name without its own.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

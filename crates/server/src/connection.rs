@@ -27,6 +27,7 @@ use crate::broker::Broker;
 use crate::codec::{self, DecodeError};
 use crate::handlers::{self, api_versions};
 use crate::session::{ListenerContext, Session};
+use crate::throttle::Busy;
 
 /// Requests read ahead of their responses per connection. Kafka's clients pipeline up to 5
 /// produce requests; fetches and metadata add a few.
@@ -160,15 +161,29 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                                 continue;
                             }
                         }
+                        // A client with a request quota: its requests' handling time is metered.
+                        let metered = (!handlers::exempt_from_request_quota(&request)
+                            && !broker.image().client_quotas.is_empty())
+                        .then(|| (session.principal.clone(), request.header.client_id.clone()));
                         let started = Instant::now();
                         let dispatched = handlers::dispatch(&broker, request, &session);
                         let (reply, throttle) = (dispatched.reply, dispatched.throttle);
                         let broker = broker.clone();
                         pending.push_back(
                             async move {
-                                let reply = reply.await;
+                                let Some((user, client_id)) = metered else {
+                                    let reply = reply.await;
+                                    broker.stats.request_served(api_key, started.elapsed());
+                                    return (api_key, version, correlation_id, reply, throttle);
+                                };
+                                let (mut reply, busy) = Busy::new(reply, started.elapsed()).await;
                                 broker.stats.request_served(api_key, started.elapsed());
-                                (api_key, version, correlation_id, reply, throttle)
+                                let client_id = client_id.as_deref().unwrap_or_default();
+                                let over = broker.throttles.record_time(&broker, &user, client_id, busy);
+                                if let Some(body) = reply.as_mut().filter(|_| !over.is_zero()) {
+                                    handlers::set_throttle(body, over);
+                                }
+                                (api_key, version, correlation_id, reply, throttle.max(over))
                             }
                             .boxed(),
                         );
@@ -221,7 +236,8 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                 muted_until = None;
             }
             Some((api_key, version, correlation_id, reply, throttle)) = pending.next(), if !pending.is_empty() => {
-                let throttle = reply.as_ref().map_or(throttle, |body| throttle.max(handlers::throttle_of(body)));
+                let mut reply = reply;
+                let throttle = reply.as_mut().map_or(throttle, |body| throttle.max(handlers::throttle_of(body)));
                 if !throttle.is_zero() {
                     let until = tokio::time::Instant::now() + throttle;
                     muted_until = Some(muted_until.map_or(until, |m| m.max(until)));

@@ -18,16 +18,22 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 pub struct Conn {
     pub stream: TcpStream,
     correlation_id: i32,
+    client_id: &'static str,
 }
 
 impl Conn {
     pub fn open(addr: &str) -> Conn {
+        Conn::open_as(addr, "protocol-test")
+    }
+
+    /// A connection whose requests carry `client_id`.
+    pub fn open_as(addr: &str, client_id: &'static str) -> Conn {
         let stream = TcpStream::connect(addr).expect("connect");
         // The size and the frame go out in two writes: without this, Nagle's algorithm holds
         // the second until the broker's delayed ACK (40 ms), as it would for any real client.
         stream.set_nodelay(true).expect("nodelay");
         stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-        Conn { stream, correlation_id: 0 }
+        Conn { stream, correlation_id: 0, client_id }
     }
 
     /// A connection, or `None` if the broker cannot be reached (it may be down).
@@ -35,7 +41,7 @@ impl Conn {
         let stream = TcpStream::connect(addr).ok()?;
         stream.set_nodelay(true).ok()?;
         stream.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
-        Some(Conn { stream, correlation_id: 0 })
+        Some(Conn { stream, correlation_id: 0, client_id: "protocol-test" })
     }
 
     /// A request and its response, or `None` if the connection failed on the way.
@@ -53,7 +59,7 @@ impl Conn {
             .with_request_api_key(api_key as i16)
             .with_request_api_version(version)
             .with_correlation_id(self.correlation_id)
-            .with_client_id(Some(StrBytes::from_static_str("protocol-test")));
+            .with_client_id(Some(StrBytes::from_static_str(self.client_id)));
         let mut frame = BytesMut::new();
         header.encode(&mut frame, api_key.request_header_version(version)).expect("header");
         body.encode(&mut frame, version).expect("body");

@@ -65,14 +65,90 @@ pub struct Dispatched {
     pub throttle: Duration,
 }
 
+/// A response's `throttle_time_ms`, for the APIs whose responses have one.
+fn throttle_field(response: &mut ResponseKind) -> Option<&mut i32> {
+    macro_rules! fields {
+        ($($api:ident),* $(,)?) => {
+            match response {
+                $(ResponseKind::$api(r) => Some(&mut r.throttle_time_ms),)*
+                _ => None,
+            }
+        };
+    }
+    fields!(
+        Produce,
+        Fetch,
+        ListOffsets,
+        Metadata,
+        ApiVersions,
+        CreateTopics,
+        DeleteTopics,
+        InitProducerId,
+        AddPartitionsToTxn,
+        AddOffsetsToTxn,
+        EndTxn,
+        TxnOffsetCommit,
+        DescribeTransactions,
+        ListTransactions,
+        DescribeProducers,
+        DescribeConfigs,
+        AlterConfigs,
+        IncrementalAlterConfigs,
+        CreatePartitions,
+        DeleteRecords,
+        DescribeCluster,
+        ElectLeaders,
+        AlterPartitionReassignments,
+        ListPartitionReassignments,
+        DescribeLogDirs,
+        OffsetForLeaderEpoch,
+        FindCoordinator,
+        JoinGroup,
+        SyncGroup,
+        Heartbeat,
+        LeaveGroup,
+        OffsetCommit,
+        OffsetFetch,
+        DescribeGroups,
+        ListGroups,
+        DeleteGroups,
+        OffsetDelete,
+        ConsumerGroupHeartbeat,
+        ConsumerGroupDescribe,
+        DescribeUserScramCredentials,
+        AlterUserScramCredentials,
+        CreateAcls,
+        DescribeAcls,
+        DeleteAcls,
+        DescribeClientQuotas,
+        AlterClientQuotas,
+    )
+}
+
 /// How long a response tells its client to back off (`throttle_time_ms` of a quota).
-pub fn throttle_of(response: &ResponseKind) -> Duration {
-    let ms = match response {
-        ResponseKind::Produce(r) => r.throttle_time_ms,
-        ResponseKind::Fetch(r) => r.throttle_time_ms,
-        _ => 0,
-    };
+pub fn throttle_of(response: &mut ResponseKind) -> Duration {
+    let ms = throttle_field(response).map_or(0, |ms| *ms);
     Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+/// Tells the client to back off at least `throttle`, where its response has the field.
+pub fn set_throttle(response: &mut ResponseKind, throttle: Duration) {
+    if let Some(ms) = throttle_field(response) {
+        *ms = (*ms).max(millis(throttle));
+    }
+}
+
+/// Requests that do not count against request quotas: the SASL exchange, ApiVersions, and
+/// what brokers ask of each other (as Kafka exempts cluster actions).
+pub fn exempt_from_request_quota(request: &Request) -> bool {
+    match &request.body {
+        RequestKind::Fetch(r) => r.replica_id.0 >= 0 || r.replica_state.replica_id.0 >= 0,
+        RequestKind::AddPartitionsToTxn(r) => !r.transactions.is_empty(),
+        _ => matches!(
+            request.api_key,
+            ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate | ApiKey::WriteTxnMarkers
+        ),
+    }
 }
 
 fn millis(d: Duration) -> i32 {

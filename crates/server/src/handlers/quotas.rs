@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use brook_controller::requests::ControllerRequest;
-use brook_security::quota::{CONSUMER_BYTE_RATE, EntityName, NOT_ENFORCED, PRODUCER_BYTE_RATE, QuotaEntity};
+use brook_security::quota::{ENFORCED, EntityName, NOT_ENFORCED, QuotaEntity, REQUEST_PERCENTAGE};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
     AlterClientQuotasRequest, AlterClientQuotasResponse, DescribeClientQuotasRequest, DescribeClientQuotasResponse,
@@ -159,13 +159,14 @@ fn op(op: &alter_client_quotas_request::OpData) -> Result<(String, Option<f64>),
     if NOT_ENFORCED.contains(&key.as_str()) {
         return Err(invalid(format!("{key} is a Kafka quota Brook does not enforce yet")));
     }
-    if key != PRODUCER_BYTE_RATE && key != CONSUMER_BYTE_RATE {
+    if !ENFORCED.contains(&key.as_str()) {
         return Err(invalid(format!("Invalid configuration key {key}")));
     }
     if op.remove {
         return Ok((key, None));
     }
-    if op.value.fract() != 0.0 || !op.value.is_finite() {
+    // The byte rates are Kafka's LONG configs; request_percentage is a DOUBLE.
+    if key != REQUEST_PERCENTAGE && (op.value.fract() != 0.0 || !op.value.is_finite()) {
         return Err(invalid(format!("{key} cannot be a fractional value.")));
     }
     if op.value <= 0.0 {

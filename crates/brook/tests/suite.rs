@@ -1,0 +1,26 @@
+//! Brook's end-to-end tests: real `brook` processes driven by real Kafka clients, Kafka's own
+//! tools and the fault harness, one module per area. They are one test binary so that the
+//! clients' and harness's code is compiled and linked once; a module's tests are
+//! `cargo test -p brook --test suite <module>::`.
+
+mod common;
+
+mod acls;
+mod cli;
+mod cluster;
+mod compaction;
+mod console;
+mod differential;
+mod durability;
+mod failover;
+mod faults;
+mod groups;
+mod kafka_tools;
+mod protocol;
+mod quotas;
+mod rdkafka;
+mod replication;
+mod scale;
+mod security;
+mod transactions;
+mod upgrade;
