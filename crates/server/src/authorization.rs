@@ -80,13 +80,7 @@ struct Who {
 impl Access {
     /// The access of `session`'s client on `broker`.
     pub fn of(broker: &Broker, session: &Session) -> Access {
-        Access(broker.config.authorizer.as_ref().map(|settings| {
-            Arc::new(Who {
-                settings: settings.clone(),
-                user: session.principal.clone(),
-                host: session.client_host.trim_start_matches('/').to_string(),
-            })
-        }))
+        Access::for_user(broker, &session.principal, session.client_host.trim_start_matches('/'))
     }
 
     /// The access of `user` connecting from `host` (an IP address), for requests that do not

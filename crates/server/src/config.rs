@@ -505,7 +505,7 @@ impl BrokerConfig {
             }
         }
         c.check_cluster_keys(listeners.is_some() && !c.listeners.is_empty())?;
-        if !c.quorum_voters.is_empty() && c.roles.broker {
+        if c.calls_other_brokers() {
             c.inter_broker_login = listeners::inter_broker_login(c.inter_broker(), props)?;
         }
         Ok(c)
@@ -513,6 +513,12 @@ impl BrokerConfig {
 }
 
 impl BrokerConfig {
+    /// Whether this node connects to other brokers (a broker in a cluster of more than itself):
+    /// a cluster of one never calls itself, a controller-only node calls no broker.
+    pub fn calls_other_brokers(&self) -> bool {
+        !self.quorum_voters.is_empty() && self.roles.broker
+    }
+
     /// The listener other brokers connect to (`inter.broker.listener.name`).
     pub fn inter_broker(&self) -> &Listener {
         self.listener(&self.inter_broker_listener).unwrap_or(&self.listeners[0])

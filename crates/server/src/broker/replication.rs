@@ -36,8 +36,7 @@ pub(super) fn fetcher_config(config: &BrokerConfig, security: ClientSecurity) ->
 /// the inter-broker listener asks, TLS with that listener's own keystore and truststore, and
 /// the broker's SASL login (checked by the configuration).
 pub(super) fn inter_broker_security(config: &BrokerConfig) -> anyhow::Result<ClientSecurity> {
-    if config.quorum_voters.is_empty() || !config.roles.broker {
-        // A cluster of one never calls itself; a controller-only node calls no broker.
+    if !config.calls_other_brokers() {
         return Ok(ClientSecurity::default());
     }
     let listener = config.inter_broker();
