@@ -1159,16 +1159,25 @@ fn sasl_scenario(plain: &str, sasl: &str) -> BTreeMap<String, String> {
         UserName::default().with_name(StrBytes::from_static_str("nobody")),
     ]);
     let request = DescribeUserScramCredentialsRequest::default().with_users(users);
-    if let ResponseKind::DescribeUserScramCredentials(r) = admin.call(ApiKey::DescribeUserScramCredentials, 0, &request)
-    {
-        for result in r.results {
-            let infos: Vec<(i8, i32)> = result.credential_infos.iter().map(|c| (c.mechanism, c.iterations)).collect();
-            let message = result.error_message.map(|m| m.to_string());
-            seen.insert(
-                format!("describe SCRAM {}", result.user),
-                format!("{} {message:?} {infos:?}", result.error_code),
-            );
+    // Kafka answers AlterUserScramCredentials once the controller committed it; the broker that
+    // describes may learn of it a little later: ask until bob is known (or 10 s have passed).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let described = loop {
+        let ResponseKind::DescribeUserScramCredentials(r) =
+            admin.call(ApiKey::DescribeUserScramCredentials, 0, &request)
+        else {
+            panic!("a DescribeUserScramCredentials response")
+        };
+        let bob_known = r.results.iter().any(|u| u.user.as_str() == "bob" && u.error_code == 0);
+        if bob_known || std::time::Instant::now() >= deadline {
+            break r;
         }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    for result in described.results {
+        let infos: Vec<(i8, i32)> = result.credential_infos.iter().map(|c| (c.mechanism, c.iterations)).collect();
+        let message = result.error_message.map(|m| m.to_string());
+        seen.insert(format!("describe SCRAM {}", result.user), format!("{} {message:?} {infos:?}", result.error_code));
     }
     let mut conn = Conn::open(sasl);
     handshake(&mut conn, "SCRAM-SHA-256");
