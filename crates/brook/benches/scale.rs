@@ -153,6 +153,9 @@ fn print_partitions_row(
 
 fn partitions(count: usize) {
     let dir = tempfile::tempdir().expect("temp dir");
+    if std::env::var_os("BENCH_KEEP").is_some() {
+        println!("the broker's data stays in {}", dir.path().display());
+    }
     let overrides = ["console.enabled=false", "log.max.open.files=4000"];
     let mut brook = Brook::start_in(dir.path(), &overrides);
     let topics = fill(&brook.addr, count);
@@ -163,6 +166,10 @@ fn partitions(count: usize) {
     let brook = Brook::start_in(dir.path(), &overrides);
     await_listed(&brook.addr, topics * PER_TOPIC as usize);
     print_partitions_row("Brook", topics * PER_TOPIC as usize, started.elapsed(), brook.pid(), dir.path(), stopped);
+    if std::env::var_os("BENCH_KEEP").is_some() {
+        drop(brook);
+        let _ = dir.keep();
+    }
 }
 
 /// The same with one Apache Kafka 4.4 node (default settings, 512 MiB heap). Kafka keeps every

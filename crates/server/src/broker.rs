@@ -36,6 +36,7 @@ use crate::stats::BrokerStats;
 use crate::topic_config::{self, TopicDefaults};
 use crate::transactions::{TRANSACTION_STATE_TOPIC, TransactionCoordinator};
 
+mod deferred;
 mod lifecycle;
 mod replication;
 
@@ -79,6 +80,8 @@ pub struct Broker {
     /// Client quotas' rate meters.
     pub throttles: crate::throttle::Throttles,
     partitions: RwLock<HashMap<(String, i32), Arc<Partition>>>,
+    /// Partitions a restart found on disk and opens after it serves (see `deferred`).
+    deferred: deferred::Deferred,
     /// Serializes reconciling the open partitions with the image.
     reconciling: Mutex<()>,
     /// Serializes giving partitions their roles and fetchers their partitions, so that a call
@@ -201,6 +204,7 @@ impl Broker {
             fetch_sessions: FetchSessions::new(config.fetch_session_cache_slots),
             throttles: Default::default(),
             partitions: RwLock::new(HashMap::new()),
+            deferred: Default::default(),
             reconciling: Mutex::new(()),
             assigning: Mutex::new(()),
             producer_ids: tokio::sync::Mutex::new((0, 0)),
@@ -226,8 +230,9 @@ impl Broker {
         tokio::spawn(broker.clone().load_coordinators_loop(loads, stop_rx.clone()));
         // What the local image already places here opens before registering: a restart
         // serves its partitions as soon as the controller unfences it.
+        // Those whose logs are on disk open on a background thread once the broker serves.
         broker.check_meta_properties()?;
-        broker.reconcile()?;
+        broker.reconcile_with(true)?;
         broker.register().await?;
         tokio::spawn(broker.clone().heartbeat_loop(stop_rx.clone()));
         tokio::spawn(broker.clone().reconcile_loop(stop_rx.clone()));
@@ -241,10 +246,12 @@ impl Broker {
             warn!("consumer groups or transactional ids are still loading after 60 s; serving meanwhile");
         }
         let image = broker.image();
-        let local = broker.partitions.read().expect("partitions lock").len();
+        let local = broker.partitions.read().expect("partitions lock").len() + broker.deferred.len();
         let elapsed_ms = started.elapsed().as_millis() as u64;
         info!(node_id, topics = image.topics().count(), local_partitions = local, elapsed_ms, "broker ready");
         drop(image);
+        let opener = broker.clone();
+        std::thread::Builder::new().name("brook-open".into()).spawn(move || opener.open_deferred())?;
         Ok(broker)
     }
 
@@ -324,8 +331,16 @@ impl Broker {
     /// drops (and deletes the data of) those whose topic is gone or was recreated, and applies
     /// changed configs.
     pub fn reconcile(&self) -> Result<(), LogError> {
+        self.reconcile_with(false)
+    }
+
+    /// As `reconcile`; with `defer`, partitions whose logs are on disk wait to be opened in
+    /// the background (a restart).
+    fn reconcile_with(&self, defer: bool) -> Result<(), LogError> {
         let _one_at_a_time = self.reconciling.lock().expect("reconcile lock");
-        let plan = self.plan_reconcile();
+        let mut plan = self.plan_reconcile();
+        // A waiting partition that opened meanwhile is dropped as an open one.
+        plan.drop.extend(self.withdraw_waiting(&plan.drop_waiting));
         let removed: Vec<Arc<Partition>> = {
             let mut partitions = self.partitions.write().expect("partitions lock");
             plan.drop.iter().filter_map(|key| partitions.remove(key)).collect()
@@ -342,7 +357,8 @@ impl Broker {
                 warn!(dir = %dir.display(), error = %e, "could not remove a deleted partition's directory");
             }
         }
-        let opened = self.open_all(&plan.open);
+        let open = if defer { self.defer_existing(plan.open) } else { plan.open };
+        let opened = self.open_all(&open);
         self.assign_roles();
         opened
     }
@@ -362,6 +378,7 @@ impl Broker {
                         p.log.set_config(config);
                     }
                 }
+                _ if self.deferred.holds(&key, topic.id) => {}
                 _ => open.push((topic.clone(), index)),
             }
             wanted.insert(key, topic.id);
@@ -371,7 +388,7 @@ impl Broker {
             .filter(|(key, p)| wanted.get(*key) != Some(&p.topic_id))
             .map(|(key, _)| key.clone())
             .collect();
-        Reconcile { open, drop }
+        Reconcile { open, drop, drop_waiting: self.deferred.unwanted(&wanted) }
     }
 
     pub fn cluster_id(&self) -> String {
@@ -492,7 +509,11 @@ impl Broker {
 
     /// A partition hosted here (led or not).
     pub fn partition(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {
-        self.partitions.read().expect("partitions lock").get(&(topic.to_string(), index)).cloned()
+        let key = (topic.to_string(), index);
+        let open = || self.partitions.read().expect("partitions lock").get(&key).cloned();
+        // A waiting partition is listed as open before it stops waiting: one that finished
+        // opening between the first look and the second is found by the third.
+        open().or_else(|| self.open_waiting(&key)).or_else(open)
     }
 
     /// The partition, if this broker leads it; else what a client is told: the partition
@@ -866,21 +887,22 @@ impl Broker {
     }
 
     fn open_partition(&self, defaults: &LogConfig, topic: &TopicMeta, index: i32) -> Result<(), LogError> {
-        let (dir, existed) = self.partition_dir(&topic.name, index);
-        let opened = Log::open(&dir, topic_config::apply(defaults, &topic.configs), self.env.clone())
-            .and_then(|log| Partition::new(topic.name.clone(), topic.id, index, log));
-        let partition = match opened {
-            Ok(partition) => partition,
-            Err(e) => {
-                // Nothing half-made stays behind for a later topic of the same name to adopt.
-                if !existed && dir.is_dir() {
-                    let _ = std::fs::remove_dir_all(&dir);
-                }
-                return Err(e);
-            }
-        };
+        let config = topic_config::apply(defaults, &topic.configs);
+        let partition = self.open_log(&topic.name, topic.id, index, config)?;
         self.partitions.write().expect("partitions lock").insert((topic.name.clone(), index), Arc::new(partition));
         Ok(())
+    }
+
+    /// Opens (or creates) a partition's log.
+    fn open_log(&self, topic: &str, topic_id: Uuid, index: i32, config: LogConfig) -> Result<Partition, LogError> {
+        let (dir, existed) = self.partition_dir(topic, index);
+        let opened = Log::open(&dir, config, self.env.clone())
+            .and_then(|log| Partition::new(topic.to_string(), topic_id, index, log));
+        if opened.is_err() && !existed && dir.is_dir() {
+            // Nothing half-made stays behind for a later topic of the same name to adopt.
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        opened
     }
 
     /// `<log dir>/<topic>-<partition>`, in the log dir that already holds it, else spread by
@@ -900,6 +922,8 @@ impl Broker {
 struct Reconcile {
     open: Vec<(TopicMeta, i32)>,
     drop: Vec<(String, i32)>,
+    /// Partitions waiting to be opened whose topic is gone.
+    drop_waiting: Vec<(String, i32)>,
 }
 
 /// A live broker as clients reach it.

@@ -292,9 +292,12 @@ fn route(broker: &Arc<Broker>, request: Request, session: &Session, access: Acce
         RequestKind::ListPartitionReassignments(r) => {
             ready(ResponseKind::ListPartitionReassignments(reassignments::list(broker, r)))
         }
-        RequestKind::DescribeLogDirs(r) => {
-            ready(ResponseKind::DescribeLogDirs(cluster::describe_log_dirs(broker, r, &access)))
+        RequestKind::DescribeLogDirs(r) => async move {
+            // Every partition hosted here is listed, those a restart has not opened yet too.
+            b.all_partitions_open().await;
+            Some(ResponseKind::DescribeLogDirs(cluster::describe_log_dirs(&b, r, &a)))
         }
+        .boxed(),
         RequestKind::FindCoordinator(r) => {
             let listener = session.listener.clone();
             async move {
