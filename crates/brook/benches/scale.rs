@@ -15,7 +15,8 @@
 //!
 //! Apache Kafka 4.4 (one node, default settings) runs the partitions part beside it, where the
 //! open-file limit lets it (`BENCH_KAFKA=0` skips it); Brook's log files open are under its
-//! ceiling `log.max.open.files=4000`, Kafka has none.
+//! ceiling `log.max.open.files=4000`, Kafka has none. `BENCH_KEEP=1` keeps (and prints) the
+//! data directory of Brook's partitions part, to start a broker on it by hand.
 //!
 //!   cargo bench -p brook --bench scale
 

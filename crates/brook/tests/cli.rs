@@ -163,7 +163,7 @@ fn topics_actions_and_aliases() {
     assert_eq!(partitions.len(), 4);
     assert_eq!(
         partitions[3],
-        "\tTopic: orders.us\tPartition: 3\tLeader: 1\tReplicas: 1\tIsr: 1\tElr: N/A\tLastKnownElr: N/A"
+        "\tTopic: orders.us\tPartition: 3\tLeader: 1\tReplicas: 1\tIsr: 1\tElr: \tLastKnownElr: "
     );
 
     let dir = tempfile::tempdir().expect("temp dir");

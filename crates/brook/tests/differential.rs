@@ -1485,3 +1485,96 @@ fn acl_and_quota_scenario(addr: &str) -> Observations {
     );
     seen
 }
+
+/// DescribeTopicPartitions (KIP-966, what Kafka 4's `kafka-topics --describe` sends) answered as
+/// Kafka 4.4 answers it: name order, pages of `response_partition_limit` partitions with a
+/// cursor, unknown and invalid names, a cursor outside the topics asked for, limits of 0 and -1.
+#[test]
+fn topic_partitions_are_paged_like_kafka() {
+    let kafka = Kafka::start();
+    let kafka_seen = topic_partitions_scenario(&kafka.addr);
+    drop(kafka);
+    let brook = Brook::start(&[]);
+    let brook_seen = topic_partitions_scenario(&brook.addr);
+    assert!(kafka_seen.len() >= 8, "{kafka_seen:?}");
+    assert_same(&kafka_seen, &brook_seen);
+}
+
+fn topic_partitions_scenario(addr: &str) -> Observations {
+    use kafka_protocol::messages::describe_topic_partitions_request::{Cursor, TopicRequest};
+    use kafka_protocol::messages::{DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse};
+    let mut conn = Conn::open(addr);
+    for (topic, partitions) in [("dtp-b", 5), ("dtp-a", 3), ("dtp-c", 1)] {
+        assert_eq!(create(&mut conn, topic, partitions, 1), 0, "{topic}");
+        await_leader(&mut conn, topic);
+    }
+    let request = |topics: &[&str], limit: i32, cursor: Option<(&str, i32)>| {
+        DescribeTopicPartitionsRequest::default()
+            .with_topics(topics.iter().map(|t| TopicRequest::default().with_name(name(t))).collect())
+            .with_response_partition_limit(limit)
+            .with_cursor(cursor.map(|(t, p)| Cursor::default().with_topic_name(name(t)).with_partition_index(p)))
+    };
+    // Everything but the topic ids and broker ids, which differ between the two brokers.
+    let shown = |r: &DescribeTopicPartitionsResponse| {
+        let topics: Vec<String> = r
+            .topics
+            .iter()
+            .map(|t| {
+                let partitions: Vec<String> = t
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "{}:{} leader={} epoch={} replicas={} isr={} elr={:?} last_elr={:?} offline={}",
+                            p.partition_index,
+                            p.error_code,
+                            p.replica_nodes.first() == Some(&p.leader_id),
+                            p.leader_epoch,
+                            p.replica_nodes.len(),
+                            p.isr_nodes.len(),
+                            p.eligible_leader_replicas.as_ref().map(Vec::len),
+                            p.last_known_elr.as_ref().map(Vec::len),
+                            p.offline_replicas.len()
+                        )
+                    })
+                    .collect();
+                format!(
+                    "{:?} error={} id={} internal={} ops={} [{}]",
+                    t.name.as_ref().map(|n| n.0.to_string()),
+                    t.error_code,
+                    if t.topic_id.is_nil() { "none" } else { "set" },
+                    t.is_internal,
+                    t.topic_authorized_operations,
+                    partitions.join(", ")
+                )
+            })
+            .collect();
+        let cursor = r.next_cursor.as_ref().map(|c| format!("{}@{}", c.topic_name.0, c.partition_index));
+        format!("{} next={cursor:?}", topics.join(" | "))
+    };
+    let mut call = |request: DescribeTopicPartitionsRequest| {
+        let ResponseKind::DescribeTopicPartitions(r) = conn.call(ApiKey::DescribeTopicPartitions, 0, &request) else {
+            panic!("not DescribeTopicPartitions")
+        };
+        r
+    };
+    let mut seen = Observations::new();
+    let named = ["dtp-c", "dtp-b", "nope", "dtp-a", "bad name!", "dtp-b"];
+    let mut cursor: Option<(String, i32)> = None;
+    for page in 0..6 {
+        let r = call(request(&named, 4, cursor.as_ref().map(|(t, p)| (t.as_str(), *p))));
+        seen.insert(format!("named page {page}"), shown(&r));
+        let Some(next) = r.next_cursor else { break };
+        cursor = Some((next.topic_name.0.to_string(), next.partition_index));
+    }
+    seen.insert("all, limit 2".into(), shown(&call(request(&[], 2, None))));
+    seen.insert("all from dtp-b@3".into(), shown(&call(request(&[], 3, Some(("dtp-b", 3))))));
+    seen.insert("all from a missing topic".into(), shown(&call(request(&[], 10, Some(("dtp-bb", 0))))));
+    seen.insert("cursor outside the list".into(), shown(&call(request(&["dtp-a", "dtp-b"], 10, Some(("dtp-c", 0))))));
+    seen.insert("cursor past the end".into(), shown(&call(request(&["dtp-c"], 10, Some(("dtp-c", 7))))));
+    seen.insert("negative cursor".into(), shown(&call(request(&["dtp-a"], 10, Some(("dtp-a", -2))))));
+    seen.insert("limit 0".into(), shown(&call(request(&["dtp-a", "nope"], 0, None))));
+    seen.insert("limit -1".into(), shown(&call(request(&["dtp-a", "nope"], -1, None))));
+    seen.insert("limit above 2000".into(), shown(&call(request(&["dtp-a"], 5000, None))));
+    seen
+}

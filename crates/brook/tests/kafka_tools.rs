@@ -74,6 +74,8 @@ fn kafkas_tools_against_brook() {
     assert!(described.starts_with("Topic: mixed\tTopicId: "), "{described}");
     assert!(described.contains("PartitionCount: 3\tReplicationFactor: 1"), "{described}");
     assert_eq!(described.lines().filter(|l| l.starts_with("\tTopic: mixed\tPartition: ")).count(), 3);
+    // Empty ELR lists, not "N/A": Kafka's tool described the topic through DescribeTopicPartitions.
+    assert!(described.contains("\tElr: \tLastKnownElr: "), "{described}");
     let ours =
         ok(brook_tool(&["topics", "--describe", "--topic", "mixed", "--bootstrap-server", server], ""), "brook topics");
     assert_eq!(ours, described, "Brook's kafka-topics --describe prints what Kafka's does");

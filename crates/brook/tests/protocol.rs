@@ -371,6 +371,11 @@ fn every_advertised_version_answers() {
                         .with_transactional_ids(vec![TransactionalId(StrBytes::from_static_str("t"))]),
                 ),
                 ApiKey::ListTransactions => conn.send(api_key, version, &ListTransactionsRequest::default()),
+                ApiKey::DescribeTopicPartitions => conn.send(
+                    api_key,
+                    version,
+                    &DescribeTopicPartitionsRequest::default().with_response_partition_limit(2000),
+                ),
                 ApiKey::DescribeProducers => conn.send(
                     api_key,
                     version,

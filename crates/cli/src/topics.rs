@@ -9,9 +9,14 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::metadata::Metadata;
 
+use base64::Engine;
+use kafka_protocol::messages::{ApiKey, BrokerId, DescribeTopicPartitionsRequest, ResponseKind, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
 use crate::ToolError;
 use crate::args::{Opt, Parsed};
 use crate::client::{self, TIMEOUT};
+use crate::wire::Wire;
 
 pub const PURPOSE: &str = "Create, delete, describe, or change a topic.";
 
@@ -169,18 +174,16 @@ fn describe(admin: &AdminClient<DefaultClientContext>, parsed: &Parsed) -> Resul
             overrides.insert(name, set.join(","));
         }
     }
-    // Kafka's tool prints topic ids; an older cluster without DescribeTopics simply has none.
-    let ids = crate::native::topic_ids(admin.inner(), &names, TIMEOUT).unwrap_or_default();
+    let described = topic_partitions(admin, parsed, &names, &metadata)?;
     let join = |ids: &[i32]| ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
+    let listed = |ids: &Option<Vec<i32>>| ids.as_deref().map_or_else(|| "N/A".to_string(), join);
     // With a filter, Kafka's tool prints only the matching partitions, without topic lines.
     let filters: Vec<&str> = FILTERS.into_iter().filter(|f| parsed.has(f)).collect();
     let live: Vec<i32> = metadata.brokers().iter().map(|b| b.id()).collect();
     for name in &names {
-        let Some(topic) = metadata.topics().iter().find(|t| t.name() == name) else { continue };
-        let mut partitions: Vec<_> = topic.partitions().iter().collect();
-        partitions.sort_by_key(|p| p.id());
-        let replication = partitions.first().map_or(0, |p| p.replicas().len());
-        let id = ids.get(name.as_str()).map_or_else(String::new, |id| format!("\tTopicId: {id}"));
+        let Some((id, partitions)) = described.get(name) else { continue };
+        let replication = partitions.first().map_or(0, |p| p.replicas.len());
+        let id = id.as_ref().map_or_else(String::new, |id| format!("\tTopicId: {id}"));
         if filters.is_empty() {
             println!(
                 "Topic: {name}{id}\tPartitionCount: {}\tReplicationFactor: {replication}\tConfigs: {}",
@@ -189,25 +192,112 @@ fn describe(admin: &AdminClient<DefaultClientContext>, parsed: &Parsed) -> Resul
             );
         }
         let min = min_isr.get(name.as_str()).copied().unwrap_or(1);
-        let wanted = |p: &&rdkafka::metadata::MetadataPartition| {
+        let wanted = |p: &&PartitionView| {
             filters.iter().any(|f| match *f {
-                "under-replicated-partitions" => p.isr().len() < p.replicas().len(),
-                "unavailable-partitions" => p.leader() < 0 || !live.contains(&p.leader()),
-                "under-min-isr-partitions" => p.isr().len() < min,
-                _ => p.isr().len() == min,
+                "under-replicated-partitions" => p.isr.len() < p.replicas.len(),
+                "unavailable-partitions" => p.leader < 0 || !live.contains(&p.leader),
+                "under-min-isr-partitions" => p.isr.len() < min,
+                _ => p.isr.len() == min,
             })
         };
-        for p in partitions.into_iter().filter(|p| filters.is_empty() || wanted(p)) {
-            let leader = if p.leader() >= 0 { p.leader().to_string() } else { "none".into() };
+        for p in partitions.iter().filter(|p| filters.is_empty() || wanted(p)) {
+            let leader = if p.leader >= 0 { p.leader.to_string() } else { "none".into() };
             println!(
-                "\tTopic: {name}\tPartition: {}\tLeader: {leader}\tReplicas: {}\tIsr: {}\tElr: N/A\tLastKnownElr: N/A",
-                p.id(),
-                join(p.replicas()),
-                join(p.isr())
+                "\tTopic: {name}\tPartition: {}\tLeader: {leader}\tReplicas: {}\tIsr: {}\tElr: {}\tLastKnownElr: {}",
+                p.id,
+                join(&p.replicas),
+                join(&p.isr),
+                listed(&p.elr),
+                listed(&p.last_known_elr)
             );
         }
     }
     Ok(())
+}
+
+/// A partition as `--describe` prints it; the ELR lists are unknown (N/A) from Metadata.
+struct PartitionView {
+    id: i32,
+    leader: i32,
+    replicas: Vec<i32>,
+    isr: Vec<i32>,
+    elr: Option<Vec<i32>>,
+    last_known_elr: Option<Vec<i32>>,
+}
+
+/// Each topic's id (when known) and partitions in order, by name. As Kafka 4's tool: through
+/// DescribeTopicPartitions, a page of at most 2,000 partitions at a time, where the cluster
+/// serves it; else from `metadata`, with the ids DescribeTopics gives (none from a cluster too
+/// old to have it).
+type Described = BTreeMap<String, (Option<String>, Vec<PartitionView>)>;
+
+fn topic_partitions(
+    admin: &AdminClient<DefaultClientContext>,
+    parsed: &Parsed,
+    names: &[String],
+    metadata: &Metadata,
+) -> Result<Described, ToolError> {
+    let mut wire = Wire::connect(parsed)?;
+    if wire.supports(ApiKey::DescribeTopicPartitions, 0)? {
+        return paged_partitions(&mut wire, names);
+    }
+    let ids = crate::native::topic_ids(admin.inner(), names, TIMEOUT).unwrap_or_default();
+    let mut described = Described::new();
+    for topic in metadata.topics().iter().filter(|t| names.iter().any(|n| n == t.name())) {
+        let mut partitions: Vec<PartitionView> = topic
+            .partitions()
+            .iter()
+            .map(|p| PartitionView {
+                id: p.id(),
+                leader: p.leader(),
+                replicas: p.replicas().to_vec(),
+                isr: p.isr().to_vec(),
+                elr: None,
+                last_known_elr: None,
+            })
+            .collect();
+        partitions.sort_by_key(|p| p.id);
+        described.insert(topic.name().to_string(), (ids.get(topic.name()).cloned(), partitions));
+    }
+    Ok(described)
+}
+
+fn paged_partitions(wire: &mut Wire, names: &[String]) -> Result<Described, ToolError> {
+    use kafka_protocol::messages::describe_topic_partitions_request::{Cursor, TopicRequest};
+    let topic_name = |n: &str| TopicName(StrBytes::from_string(n.to_string()));
+    let nodes = |ids: &[BrokerId]| ids.iter().map(|b| b.0).collect::<Vec<_>>();
+    let mut described = Described::new();
+    let mut cursor: Option<Cursor> = None;
+    loop {
+        let request = DescribeTopicPartitionsRequest::default()
+            .with_topics(names.iter().map(|n| TopicRequest::default().with_name(topic_name(n))).collect())
+            .with_response_partition_limit(2000)
+            .with_cursor(cursor.take());
+        let ResponseKind::DescribeTopicPartitions(r) = wire.call(ApiKey::DescribeTopicPartitions, 0, &request)? else {
+            return Err(ToolError::failed("the broker answered DescribeTopicPartitions with something else"));
+        };
+        // A topic deleted since it was listed is left out, as the Metadata path leaves it.
+        for topic in r.topics.into_iter().filter(|t| t.error_code == 0) {
+            let Some(name) = topic.name else { continue };
+            let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(topic.topic_id.as_bytes());
+            let entry = described.entry(name.0.to_string()).or_insert_with(|| (Some(id), Vec::new()));
+            entry.1.extend(topic.partitions.into_iter().map(|p| PartitionView {
+                id: p.partition_index,
+                leader: p.leader_id.0,
+                replicas: nodes(&p.replica_nodes),
+                isr: nodes(&p.isr_nodes),
+                elr: p.eligible_leader_replicas.as_deref().map(nodes),
+                last_known_elr: p.last_known_elr.as_deref().map(nodes),
+            }));
+        }
+        match r.next_cursor {
+            Some(next) => {
+                cursor =
+                    Some(Cursor::default().with_topic_name(next.topic_name).with_partition_index(next.partition_index))
+            }
+            None => return Ok(described),
+        }
+    }
 }
 
 fn alter(admin: &AdminClient<DefaultClientContext>, parsed: &Parsed) -> Result<(), ToolError> {

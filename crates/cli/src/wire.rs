@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use brook_security::sasl::ClientLogin;
 use kafka_protocol::messages::{
-    ApiKey, RequestHeader, ResponseHeader, ResponseKind, SaslAuthenticateRequest, SaslHandshakeRequest,
+    ApiKey, ApiVersionsRequest, RequestHeader, ResponseHeader, ResponseKind, SaslAuthenticateRequest,
+    SaslHandshakeRequest,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
@@ -95,6 +96,19 @@ impl Wire {
                 None => return Ok(()),
             }
         }
+    }
+
+    /// Whether the broker serves `api_key` at `version` (ApiVersions).
+    pub(crate) fn supports(&mut self, api_key: ApiKey, version: i16) -> Result<bool, ToolError> {
+        let request = ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("brook-cli"))
+            .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
+        let ResponseKind::ApiVersions(r) = self.call(ApiKey::ApiVersions, 3, &request)? else {
+            return Err(ToolError::failed("the broker answered ApiVersions with something else"));
+        };
+        let key = api_key as i16;
+        Ok(r.error_code == 0
+            && r.api_keys.iter().any(|a| a.api_key == key && (a.min_version..=a.max_version).contains(&version)))
     }
 
     /// One request and its response.

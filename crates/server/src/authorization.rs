@@ -22,6 +22,7 @@ pub const CHECKED: &[ApiKey] = &[
     ApiKey::Fetch,
     ApiKey::ListOffsets,
     ApiKey::Metadata,
+    ApiKey::DescribeTopicPartitions,
     ApiKey::OffsetForLeaderEpoch,
     ApiKey::CreateTopics,
     ApiKey::DeleteTopics,

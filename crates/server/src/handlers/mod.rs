@@ -11,6 +11,7 @@ mod configs;
 mod create_topics;
 mod delete_topics;
 mod describe_quorum;
+mod describe_topic_partitions;
 mod elect_leaders;
 mod fetch;
 mod groups;
@@ -80,6 +81,7 @@ fn throttle_field(response: &mut ResponseKind) -> Option<&mut i32> {
         Fetch,
         ListOffsets,
         Metadata,
+        DescribeTopicPartitions,
         ApiVersions,
         CreateTopics,
         DeleteTopics,
@@ -291,6 +293,9 @@ fn route(broker: &Arc<Broker>, request: Request, session: &Session, access: Acce
         }
         RequestKind::ListPartitionReassignments(r) => {
             ready(ResponseKind::ListPartitionReassignments(reassignments::list(broker, r)))
+        }
+        RequestKind::DescribeTopicPartitions(r) => {
+            ready(ResponseKind::DescribeTopicPartitions(describe_topic_partitions::handle(broker, r, &access)))
         }
         RequestKind::DescribeLogDirs(r) => async move {
             // Every partition hosted here is listed, those a restart has not opened yet too.

@@ -270,6 +270,14 @@ class SecurityTest {
                             .get(30, TimeUnit.SECONDS);
                     assertEquals(java.util.Set.of(new org.apache.kafka.common.TopicPartition("orders-eu", 0)),
                             described.topicPartitions(), "orders-us is left out for alice");
+                    // describeTopics goes through DescribeTopicPartitions: orders-us is refused by
+                    // name, and a listing does not show it.
+                    var topics = alice.describeTopics(List.of("orders-eu", "orders-us")).topicNameValues();
+                    assertEquals(1, topics.get("orders-eu").get(30, TimeUnit.SECONDS).partitions().size());
+                    ExecutionException hidden = assertThrows(ExecutionException.class,
+                            () -> topics.get("orders-us").get(30, TimeUnit.SECONDS));
+                    assertTrue(hidden.getCause() instanceof TopicAuthorizationException, hidden.toString());
+                    assertEquals(java.util.Set.of("orders-eu"), alice.listTopics().names().get(30, TimeUnit.SECONDS));
                 }
                 producer.commitTransaction();
             }
