@@ -3,8 +3,9 @@
 //! - partitions: for each count in `BENCH_PARTITIONS` (default 1000,10000,100000; 0 skips), topics of
 //!   1,000 partitions are created and each partition gets one record; the broker is stopped
 //!   and started again, and the figures are the time from the start until Metadata lists every
-//!   partition, RSS and open files then (the log files under the ceiling `log.max.open.files`),
-//!   and how long the clean stop before took;
+//!   partition and until every log is open (DescribeLogDirs answers: Brook opens the logs on
+//!   disk in the background once it serves), RSS and open files then (the log files under the
+//!   ceiling `log.max.open.files`), and how long the clean stop before took;
 //! - active partitions: an acks=all librdkafka producer writes `BENCH_RECORDS` (default 200,000; 0 skips)
 //!   records of 100 bytes round robin over 10,000 partitions, then over 1: records/s and p99
 //!   acknowledgement latency, and a consumer reading them all back, records/s;
@@ -33,8 +34,8 @@ use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, MetadataRequest, ProduceRequest,
-    ResponseKind, TopicName,
+    ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DescribeLogDirsRequest, MetadataRequest,
+    ProduceRequest, ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::config::ClientConfig;
@@ -50,7 +51,9 @@ fn setting(key: &str, default: &str) -> Vec<u64> {
 
 fn main() {
     let records = setting("BENCH_RECORDS", "200000")[0] as usize;
-    println!("broker partitions   start-up to Metadata   RSS        open log files       clean stop before");
+    println!(
+        "broker partitions   start-up to Metadata   to every log open   RSS        open log files       clean stop before"
+    );
     let kafka = std::env::var("BENCH_KAFKA").as_deref() != Ok("0");
     for count in setting("BENCH_PARTITIONS", "1000,10000,100000").into_iter().filter(|c| *c > 0) {
         partitions(count as usize);
@@ -135,18 +138,30 @@ fn await_listed(addr: &str, partitions: usize) {
     }
 }
 
+/// Waits until every log at `addr` is open: DescribeLogDirs lists all (Brook answers it once
+/// its background opener is done; Kafka opens all before it serves).
+fn await_every_log_open(addr: &str) {
+    let mut conn = Conn::open(addr);
+    let request = DescribeLogDirsRequest::default().with_topics(None);
+    let ResponseKind::DescribeLogDirs(r) = conn.call(ApiKey::DescribeLogDirs, 4, &request) else { panic!() };
+    assert_eq!(r.error_code, 0);
+}
+
+/// One row; `started` holds the times from the start to Metadata listing all and to every log
+/// open. RSS and open files are taken once every log is open.
 fn print_partitions_row(
     broker: &str,
     partitions: usize,
-    started: Duration,
+    started: (Duration, Duration),
     pid: u32,
     data: &std::path::Path,
     stopped: Duration,
 ) {
     let (rss, open) = (rss(pid), open_files_under(pid, data));
     println!(
-        "{broker:<6} {partitions:>10}   {:>17.2} s   {:>9}  {open:>15}       {:>6.2} s",
-        started.as_secs_f64(),
+        "{broker:<6} {partitions:>10}   {:>17.2} s   {:>14.2} s   {:>9}  {open:>15}       {:>6.2} s",
+        started.0.as_secs_f64(),
+        started.1.as_secs_f64(),
         mib(rss),
         stopped.as_secs_f64()
     );
@@ -166,7 +181,10 @@ fn partitions(count: usize) {
     let started = Instant::now();
     let brook = Brook::start_in(dir.path(), &overrides);
     await_listed(&brook.addr, topics * PER_TOPIC as usize);
-    print_partitions_row("Brook", topics * PER_TOPIC as usize, started.elapsed(), brook.pid(), dir.path(), stopped);
+    let listed = started.elapsed();
+    await_every_log_open(&brook.addr);
+    let times = (listed, started.elapsed());
+    print_partitions_row("Brook", topics * PER_TOPIC as usize, times, brook.pid(), dir.path(), stopped);
     if std::env::var_os("BENCH_KEEP").is_some() {
         drop(brook);
         let _ = dir.keep();
@@ -190,11 +208,13 @@ fn partitions_kafka(count: usize) {
     let started = Instant::now();
     kafka.restart(1);
     await_listed(&addr, topics * PER_TOPIC as usize);
+    let listed = started.elapsed();
+    await_every_log_open(&addr);
     let node = &kafka.nodes[0];
     print_partitions_row(
         "Kafka",
         topics * PER_TOPIC as usize,
-        started.elapsed(),
+        (listed, started.elapsed()),
         node.pid(),
         &node.data_dir(),
         stopped,

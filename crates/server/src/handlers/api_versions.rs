@@ -10,7 +10,9 @@ use kafka_protocol::protocol::StrBytes;
 /// (API, lowest version, highest version). The lowest versions are Kafka 4.0's.
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 13),
-    (ApiKey::Fetch, 4, 17),
+    // Fetch v18 adds a follower's high watermark (KIP-1166), a hint to answer it sooner; Brook's
+    // followers fetch at v15, and others' hints are not used.
+    (ApiKey::Fetch, 4, 18),
     (ApiKey::ListOffsets, 1, 10),
     (ApiKey::Metadata, 0, 13),
     (ApiKey::DescribeTopicPartitions, 0, 0),
