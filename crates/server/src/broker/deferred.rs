@@ -170,12 +170,21 @@ impl Broker {
             if *self.stop.borrow() {
                 return;
             }
+            let image_before = self.image().applied_index;
             in_parallel(round, |(key, slot)| {
                 self.open_slot(key, slot);
                 Ok(())
             })
             .expect("opening reports its own errors");
-            if self.deferred.fetchers_stale.swap(false, Ordering::AcqRel) {
+            let stale_fetchers = self.deferred.fetchers_stale.swap(false, Ordering::AcqRel);
+            if self.image().applied_index != image_before {
+                // A topic config that changed while a partition was opening may have been
+                // read before the change and applied after it: reconciling again applies
+                // what the image says now (and gives the fetchers their partitions).
+                if let Err(e) = self.reconcile() {
+                    warn!(error = %e, "reconciling after opening partitions failed");
+                }
+            } else if stale_fetchers {
                 self.assign_roles();
             }
         }
