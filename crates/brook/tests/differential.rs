@@ -2,7 +2,8 @@
 //! Maven Central) and Brook, comparing error codes and offsets where behaviour is subtle: bad
 //! topic names, replication factors, corrupt and oversized batches, KIP-467's per-record errors,
 //! out-of-range offsets, idempotent sequences, SASL on a listener without it and with it (PLAIN,
-//! SCRAM and its user management), the transaction APIs misused, and config validation.
+//! SCRAM and its user management), the transaction APIs misused, config validation,
+//! DescribeTopicPartitions' pages and ListConfigResources.
 
 use crate::common;
 
@@ -1491,12 +1492,18 @@ fn acl_and_quota_scenario(addr: &str) -> Observations {
 /// cursor, unknown and invalid names, a cursor outside the topics asked for, limits of 0 and -1.
 #[test]
 fn topic_partitions_are_paged_like_kafka() {
+    same_as_kafka(topic_partitions_scenario, 8);
+}
+
+/// Runs `scenario` against a default Kafka node, then a default Brook, and compares: Kafka
+/// must have answered at least `steps` steps.
+fn same_as_kafka(scenario: fn(&str) -> Observations, steps: usize) {
     let kafka = Kafka::start();
-    let kafka_seen = topic_partitions_scenario(&kafka.addr);
+    let kafka_seen = scenario(&kafka.addr);
     drop(kafka);
     let brook = Brook::start(&[]);
-    let brook_seen = topic_partitions_scenario(&brook.addr);
-    assert!(kafka_seen.len() >= 8, "{kafka_seen:?}");
+    let brook_seen = scenario(&brook.addr);
+    assert!(kafka_seen.len() >= steps, "{kafka_seen:?}");
     assert_same(&kafka_seen, &brook_seen);
 }
 
@@ -1576,5 +1583,43 @@ fn topic_partitions_scenario(addr: &str) -> Observations {
     seen.insert("limit 0".into(), shown(&call(request(&["dtp-a", "nope"], 0, None))));
     seen.insert("limit -1".into(), shown(&call(request(&["dtp-a", "nope"], -1, None))));
     seen.insert("limit above 2000".into(), shown(&call(request(&["dtp-a"], 5000, None))));
+    seen
+}
+
+/// ListConfigResources (KIP-1142; v0 is KIP-714's ListClientMetricsResources) answered as Kafka
+/// 4.4 answers it: every type, a filter (repeated, reordered), unknown types, and v0.
+#[test]
+fn config_resources_are_listed_like_kafka() {
+    same_as_kafka(config_resources_scenario, 8);
+}
+
+fn config_resources_scenario(addr: &str) -> Observations {
+    use kafka_protocol::messages::ListConfigResourcesRequest;
+    let mut conn = Conn::open(addr);
+    for topic in ["lcr-b", "lcr-a"] {
+        assert_eq!(create(&mut conn, topic, 1, 1), 0, "{topic}");
+        // Kafka's broker learns of a new topic a moment after its creation is answered.
+        await_leader(&mut conn, topic);
+    }
+    let mut seen = Observations::new();
+    let cases: [(&str, i16, &[i8]); 8] = [
+        ("every type", 1, &[]),
+        ("topics", 1, &[2]),
+        ("topics twice", 1, &[2, 2]),
+        ("brokers and their loggers, reordered", 1, &[4, 8, 2]),
+        ("groups and client metrics", 1, &[32, 16]),
+        ("an unknown type", 1, &[64]),
+        ("an unknown type among known ones", 1, &[2, 64, 4]),
+        ("v0", 0, &[]),
+    ];
+    for (step, version, types) in cases {
+        let request = ListConfigResourcesRequest::default().with_resource_types(types.to_vec());
+        let ResponseKind::ListConfigResources(r) = conn.call(ApiKey::ListConfigResources, version, &request) else {
+            panic!("not ListConfigResources")
+        };
+        let listed: Vec<String> =
+            r.config_resources.iter().map(|c| format!("{}:{}", c.resource_type, c.resource_name)).collect();
+        seen.insert(step.to_string(), format!("error={} {}", r.error_code, listed.join(" ")));
+    }
     seen
 }

@@ -371,6 +371,7 @@ fn every_advertised_version_answers() {
                         .with_transactional_ids(vec![TransactionalId(StrBytes::from_static_str("t"))]),
                 ),
                 ApiKey::ListTransactions => conn.send(api_key, version, &ListTransactionsRequest::default()),
+                ApiKey::ListConfigResources => conn.send(api_key, version, &ListConfigResourcesRequest::default()),
                 ApiKey::DescribeTopicPartitions => conn.send(
                     api_key,
                     version,

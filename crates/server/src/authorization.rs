@@ -38,6 +38,7 @@ pub const CHECKED: &[ApiKey] = &[
     ApiKey::ListTransactions,
     ApiKey::DescribeProducers,
     ApiKey::DescribeConfigs,
+    ApiKey::ListConfigResources,
     ApiKey::AlterConfigs,
     ApiKey::IncrementalAlterConfigs,
     ApiKey::DescribeCluster,

@@ -7,6 +7,7 @@
 pub(crate) mod acls;
 pub mod api_versions;
 mod cluster;
+mod config_resources;
 mod configs;
 mod create_topics;
 mod delete_topics;
@@ -94,6 +95,7 @@ fn throttle_field(response: &mut ResponseKind) -> Option<&mut i32> {
         ListTransactions,
         DescribeProducers,
         DescribeConfigs,
+        ListConfigResources,
         AlterConfigs,
         IncrementalAlterConfigs,
         CreatePartitions,
@@ -294,6 +296,13 @@ fn route(broker: &Arc<Broker>, request: Request, session: &Session, access: Acce
         RequestKind::ListPartitionReassignments(r) => {
             ready(ResponseKind::ListPartitionReassignments(reassignments::list(broker, r)))
         }
+        RequestKind::ListConfigResources(r) => ready(ResponseKind::ListConfigResources(config_resources::handle(
+            broker,
+            r,
+            version,
+            &session.listener,
+            &access,
+        ))),
         RequestKind::DescribeTopicPartitions(r) => {
             ready(ResponseKind::DescribeTopicPartitions(describe_topic_partitions::handle(broker, r, &access)))
         }

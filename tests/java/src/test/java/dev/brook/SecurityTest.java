@@ -278,6 +278,19 @@ class SecurityTest {
                             () -> topics.get("orders-us").get(30, TimeUnit.SECONDS));
                     assertTrue(hidden.getCause() instanceof TopicAuthorizationException, hidden.toString());
                     assertEquals(java.util.Set.of("orders-eu"), alice.listTopics().names().get(30, TimeUnit.SECONDS));
+                    // ListConfigResources needs DESCRIBE_CONFIGS on the cluster, which only admin has;
+                    // it lists every topic, the internal ones too, as Kafka does.
+                    var topicType = java.util.Set.of(org.apache.kafka.common.config.ConfigResource.Type.TOPIC);
+                    var options = new org.apache.kafka.clients.admin.ListConfigResourcesOptions();
+                    ExecutionException listing = assertThrows(ExecutionException.class,
+                            () -> alice.listConfigResources(topicType, options).all().get(30, TimeUnit.SECONDS));
+                    assertTrue(listing.getCause() instanceof org.apache.kafka.common.errors.ClusterAuthorizationException,
+                            listing.toString());
+                    var listed = admin.listConfigResources(topicType, options).all().get(30, TimeUnit.SECONDS);
+                    assertEquals(java.util.Set.of("orders-eu", "orders-us"), listed.stream()
+                            .map(org.apache.kafka.common.config.ConfigResource::name)
+                            .filter(name -> !name.startsWith("__"))
+                            .collect(java.util.stream.Collectors.toSet()));
                 }
                 producer.commitTransaction();
             }
