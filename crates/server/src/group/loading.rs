@@ -70,19 +70,22 @@ impl GroupCoordinator {
     /// Whether requests for groups of `partition`, which the metadata says this broker leads
     /// in `leader_epoch`, can be served: COORDINATOR_LOAD_IN_PROGRESS while its groups load,
     /// and until its election is handled, unless `nothing_to_load` (its log is empty or not
-    /// open yet: a topic just created, whose groups are all in memory).
+    /// open yet: a topic just created, whose groups are all in memory), which takes the
+    /// election at once.
     pub fn serves(&self, partition: i32, leader_epoch: i32, nothing_to_load: bool) -> Result<(), ResponseError> {
         match self.state.lock().expect("group coordinator lock").owned.get(&partition) {
-            Some((epoch, loaded)) if *epoch == leader_epoch => {
-                if *loaded {
-                    Ok(())
-                } else {
-                    Err(ResponseError::CoordinatorLoadInProgress)
-                }
-            }
-            _ if nothing_to_load => Ok(()),
-            _ => Err(ResponseError::CoordinatorLoadInProgress),
+            Some((epoch, true)) if *epoch == leader_epoch => return Ok(()),
+            Some((epoch, false)) if *epoch == leader_epoch => return Err(ResponseError::CoordinatorLoadInProgress),
+            _ if !nothing_to_load => return Err(ResponseError::CoordinatorLoadInProgress),
+            _ => {}
         }
+        // Elected with nothing to load: the election is taken now, or what this request writes
+        // would be loaded again when the election is handled, and a SyncGroup in between told
+        // COORDINATOR_LOAD_IN_PROGRESS, which the Java consumer does not retry.
+        if self.elected(partition, leader_epoch) {
+            self.state.lock().expect("group coordinator lock").owned.insert(partition, (leader_epoch, true));
+        }
+        Ok(())
     }
 
     /// Replays `partition` of `__consumer_offsets` below `end` (its log end when this broker
