@@ -228,9 +228,9 @@ impl Broker {
             return Ok(broker);
         }
         tokio::spawn(broker.clone().load_coordinators_loop(loads, stop_rx.clone()));
-        // What the local image already places here opens before registering: a restart
-        // serves its partitions as soon as the controller unfences it.
-        // Those whose logs are on disk open on a background thread once the broker serves.
+        // New partitions the local image places here, and the internal topics', open before
+        // registering; those whose logs are on disk open on a background thread (or on first
+        // use) once the broker serves (see `deferred`).
         broker.check_meta_properties()?;
         broker.reconcile_with(true)?;
         broker.register().await?;
