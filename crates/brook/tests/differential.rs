@@ -1623,3 +1623,176 @@ fn config_resources_scenario(addr: &str) -> Observations {
     }
     seen
 }
+
+/// The newest versions of older APIs (Kafka 4.4's) answered as Kafka 4.4 answers them:
+/// ListOffsets 11's earliest-pending-upload spec, ApiVersions 5's cluster and node check
+/// (KIP-1242), OffsetCommit and OffsetFetch 10 by topic id, DeleteGroups 3's error message and
+/// DescribeLogDirs 5's cordoned flag.
+#[test]
+fn newest_versions_answer_like_kafka() {
+    same_as_kafka(newest_versions_scenario, 19);
+}
+
+fn newest_versions_scenario(addr: &str) -> Observations {
+    use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
+    use kafka_protocol::messages::offset_fetch_request::{OffsetFetchRequestGroup, OffsetFetchRequestTopics};
+    use kafka_protocol::messages::{
+        ApiVersionsRequest, DeleteGroupsRequest, DescribeClusterRequest, DescribeLogDirsRequest, GroupId,
+        OffsetCommitRequest, OffsetFetchRequest,
+    };
+    use uuid::Uuid;
+    let mut conn = Conn::open(addr);
+    let mut seen = Observations::new();
+    assert_eq!(create(&mut conn, "nv-a", 2, 1), 0);
+    await_leader(&mut conn, "nv-a");
+    let now = common::wire::now_ms();
+    assert_eq!(produce_to_new(&mut conn, "nv-a", build::simple(now, 3, 10)).map(|r| r.0), Some(0));
+    for (spec, version) in [(-6, 11), (-6, 10), (-5, 11), (-4, 11), (-2, 11), (-1, 11), (-7, 11)] {
+        let (error, offset, timestamp) = list_offset_at(&mut Conn::open(addr), "nv-a", spec, version);
+        seen.insert(format!("list offsets {spec} at v{version}"), format!("{error} {offset} {}", timestamp > 0));
+    }
+
+    let ResponseKind::DescribeCluster(cluster) =
+        conn.call(ApiKey::DescribeCluster, 0, &DescribeClusterRequest::default())
+    else {
+        panic!()
+    };
+    let (cluster_id, node) =
+        (cluster.cluster_id.to_string(), cluster.controller_id.0.max(cluster.brokers[0].broker_id.0));
+    let versions = |cluster: Option<&str>, node: i32| {
+        let request = ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("brook-test"))
+            .with_client_software_version(StrBytes::from_static_str("1.0"))
+            .with_cluster_id(cluster.map(|c| StrBytes::from_string(c.to_string())))
+            .with_node_id(node);
+        let mut conn = Conn::open(addr);
+        let Some(ResponseKind::ApiVersions(r)) = conn.try_call(ApiKey::ApiVersions, 5, &request) else {
+            return "closed".to_string();
+        };
+        let listed = r.api_keys.iter().find(|k| k.api_key == ApiKey::ApiVersions as i16).map(|k| k.max_version);
+        format!("error={} apiversions max={listed:?} keys={}", r.error_code, !r.api_keys.is_empty())
+    };
+    seen.insert("api versions, both right".into(), versions(Some(&cluster_id), node));
+    seen.insert("api versions, neither".into(), versions(None, -1));
+    seen.insert("api versions, another cluster".into(), versions(Some("AAAAAAAAAAAAAAAAAAAAAA"), node));
+    seen.insert("api versions, another node".into(), versions(Some(&cluster_id), node + 7));
+    seen.insert("api versions, cluster only".into(), versions(Some(&cluster_id), -1));
+    seen.insert("api versions, node only".into(), versions(None, node + 7));
+    seen.insert("api versions, empty cluster".into(), versions(Some(""), node));
+
+    let request = MetadataRequest::default()
+        .with_allow_auto_topic_creation(false)
+        .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(name("nv-a")))]));
+    let ResponseKind::Metadata(m) = conn.call(ApiKey::Metadata, 12, &request) else { panic!() };
+    let id = m.topics[0].topic_id;
+    let unknown = Uuid::from_u128(0x1234_5678_9abc_def0_1234_5678_9abc_def0);
+    let find = FindCoordinatorRequest::default().with_key_type(0).with_key(StrBytes::from_static_str("nv-group"));
+    let (code, _) = settled("the group coordinator", || {
+        let ResponseKind::FindCoordinator(r) = conn.call(ApiKey::FindCoordinator, 3, &find) else { panic!() };
+        (r.error_code, ())
+    });
+    assert_eq!(code, 0);
+    let group = GroupId(StrBytes::from_static_str("nv-group"));
+    let commit_topic = |id: Uuid, partitions: &[i32]| {
+        OffsetCommitRequestTopic::default().with_topic_id(id).with_partitions(
+            partitions
+                .iter()
+                .map(|&p| OffsetCommitRequestPartition::default().with_partition_index(p).with_committed_offset(2))
+                .collect(),
+        )
+    };
+    let commit = OffsetCommitRequest::default()
+        .with_group_id(group.clone())
+        .with_generation_id_or_member_epoch(-1)
+        .with_topics(vec![commit_topic(id, &[0, 1, 5]), commit_topic(unknown, &[0]), commit_topic(Uuid::nil(), &[0])]);
+    let shown_commit = |r: &kafka_protocol::messages::OffsetCommitResponse| {
+        let topics: Vec<String> = r
+            .topics
+            .iter()
+            .map(|t| {
+                let who = if t.topic_id == id {
+                    "ours"
+                } else if t.topic_id == unknown {
+                    "unknown"
+                } else {
+                    "other"
+                };
+                let parts: Vec<String> =
+                    t.partitions.iter().map(|p| format!("{}:{}", p.partition_index, p.error_code)).collect();
+                format!("{who} name={:?} {}", t.name.0.to_string(), parts.join(","))
+            })
+            .collect();
+        topics.join(" | ")
+    };
+    let (_, answer) = settled("an offset commit", || {
+        let ResponseKind::OffsetCommit(r) = conn.call(ApiKey::OffsetCommit, 10, &commit) else { panic!() };
+        let loading =
+            r.topics.iter().flat_map(|t| &t.partitions).map(|p| p.error_code).find(|c| [14, 15, 16].contains(c));
+        (loading.unwrap_or(0), shown_commit(&r))
+    });
+    seen.insert("offset commit v10".into(), answer);
+    let fetch = |topics: Option<Vec<OffsetFetchRequestTopics>>| {
+        OffsetFetchRequest::default().with_groups(vec![
+            OffsetFetchRequestGroup::default().with_group_id(group.clone()).with_member_epoch(-1).with_topics(topics),
+        ])
+    };
+    let fetch_topic = |id: Uuid, partitions: Vec<i32>| {
+        OffsetFetchRequestTopics::default().with_topic_id(id).with_partition_indexes(partitions)
+    };
+    for (step, request) in [
+        ("offset fetch v10 by id", fetch(Some(vec![fetch_topic(id, vec![1, 0, 3]), fetch_topic(unknown, vec![0])]))),
+        ("offset fetch v10, all", fetch(None)),
+    ] {
+        let ResponseKind::OffsetFetch(r) = conn.call(ApiKey::OffsetFetch, 10, &request) else { panic!() };
+        let groups: Vec<String> = r
+            .groups
+            .iter()
+            .map(|g| {
+                let topics: Vec<String> = g
+                    .topics
+                    .iter()
+                    .map(|t| {
+                        let who = if t.topic_id == id {
+                            "ours"
+                        } else if t.topic_id == unknown {
+                            "unknown"
+                        } else {
+                            "other"
+                        };
+                        let parts: Vec<String> = t
+                            .partitions
+                            .iter()
+                            .map(|p| format!("{}:{}@{}", p.partition_index, p.error_code, p.committed_offset))
+                            .collect();
+                        format!("{who} name={:?} {}", t.name.0.to_string(), parts.join(","))
+                    })
+                    .collect();
+                format!("{} error={} {}", g.group_id.0, g.error_code, topics.join(" | "))
+            })
+            .collect();
+        seen.insert(step.into(), groups.join(" || "));
+    }
+
+    let delete = DeleteGroupsRequest::default()
+        .with_groups_names(vec![group.clone(), GroupId(StrBytes::from_static_str("nv-none"))]);
+    let ResponseKind::DeleteGroups(r) = conn.call(ApiKey::DeleteGroups, 3, &delete) else { panic!() };
+    let results: Vec<String> = r
+        .results
+        .iter()
+        .map(|g| format!("{} {} {:?}", g.group_id.0, g.error_code, g.error_message.as_ref().map(|m| m.to_string())))
+        .collect();
+    seen.insert("delete groups v3".into(), results.join(" | "));
+
+    let ResponseKind::DescribeLogDirs(r) =
+        conn.call(ApiKey::DescribeLogDirs, 5, &DescribeLogDirsRequest::default().with_topics(Some(vec![])))
+    else {
+        panic!()
+    };
+    let dirs: Vec<String> = r
+        .results
+        .iter()
+        .map(|d| format!("error={} cordoned={} topics={}", d.error_code, d.is_cordoned, d.topics.len()))
+        .collect();
+    seen.insert("describe log dirs v5".into(), format!("error={} {}", r.error_code, dirs.join(" ")));
+    seen
+}

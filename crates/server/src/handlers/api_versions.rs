@@ -13,10 +13,10 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     // Fetch v18 adds a follower's high watermark (KIP-1166), a hint to answer it sooner; Brook's
     // followers fetch at v15, and others' hints are not used.
     (ApiKey::Fetch, 4, 18),
-    (ApiKey::ListOffsets, 1, 10),
+    (ApiKey::ListOffsets, 1, 11),
     (ApiKey::Metadata, 0, 13),
     (ApiKey::DescribeTopicPartitions, 0, 0),
-    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::ApiVersions, 0, 5),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::InitProducerId, 0, 5),
@@ -43,18 +43,18 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ElectLeaders, 0, 2),
     (ApiKey::AlterPartitionReassignments, 0, 1),
     (ApiKey::ListPartitionReassignments, 0, 0),
-    (ApiKey::DescribeLogDirs, 1, 4),
+    (ApiKey::DescribeLogDirs, 1, 5),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
     (ApiKey::FindCoordinator, 0, 6),
     (ApiKey::JoinGroup, 0, 9),
     (ApiKey::SyncGroup, 0, 5),
     (ApiKey::Heartbeat, 0, 4),
     (ApiKey::LeaveGroup, 0, 5),
-    (ApiKey::OffsetCommit, 2, 9),
-    (ApiKey::OffsetFetch, 1, 9),
+    (ApiKey::OffsetCommit, 2, 10),
+    (ApiKey::OffsetFetch, 1, 10),
     (ApiKey::DescribeGroups, 0, 6),
     (ApiKey::ListGroups, 0, 5),
-    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::DeleteGroups, 0, 3),
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
@@ -81,12 +81,21 @@ pub fn supports(api_key: ApiKey, version: i16) -> bool {
 const TRANSACTION_VERSION: &str = "transaction.version";
 const TRANSACTION_VERSION_LEVEL: i16 = 2;
 
+/// Who answers: the cluster's id and this broker's node id.
+pub struct Identity<'a> {
+    pub cluster_id: &'a str,
+    pub node_id: i32,
+}
+
 /// `features_epoch`: the epoch of the finalized features (Kafka's is the metadata offset
 /// they were read at; clients keep the features of the highest epoch they have seen).
-pub fn handle(request: &ApiVersionsRequest, version: i16, features_epoch: i64) -> ApiVersionsResponse {
+pub fn handle(request: &ApiVersionsRequest, version: i16, features_epoch: i64, me: Identity) -> ApiVersionsResponse {
     // v3+ names the client; Kafka refuses a name or version outside its pattern, listing nothing.
     if version >= 3 && !(valid_name(&request.client_software_name) && valid_name(&request.client_software_version)) {
         return ApiVersionsResponse::default().with_error_code(ResponseError::InvalidRequest.code());
+    }
+    if let Some(error) = wrong_broker(request, me) {
+        return ApiVersionsResponse::default().with_error_code(error.code());
     }
     let name = StrBytes::from_static_str(TRANSACTION_VERSION);
     response(0)
@@ -103,6 +112,19 @@ pub fn handle(request: &ApiVersionsRequest, version: i16, features_epoch: i64) -
                 .with_min_version_level(TRANSACTION_VERSION_LEVEL)
                 .with_max_version_level(TRANSACTION_VERSION_LEVEL),
         ])
+}
+
+/// KIP-1242 (v5): a client names the cluster and node it means to reach, both or neither
+/// (else INVALID_REQUEST, as Kafka 4.4). Reaching another one (an address now used by another
+/// broker or cluster) answers REBOOTSTRAP_REQUIRED, so the client finds the cluster anew.
+fn wrong_broker(request: &ApiVersionsRequest, me: Identity) -> Option<ResponseError> {
+    match (&request.cluster_id, request.node_id) {
+        (None, -1) => None,
+        (Some(_), -1) | (None, _) => Some(ResponseError::InvalidRequest),
+        (Some(cluster), node) => {
+            (cluster.as_str() != me.cluster_id || node != me.node_id).then_some(ResponseError::RebootstrapRequired)
+        }
+    }
 }
 
 /// Kafka's pattern for client software names and versions: `[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?`.

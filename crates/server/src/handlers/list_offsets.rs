@@ -1,5 +1,6 @@
 //! ListOffsets: earliest (-2), latest (-1), the first offset at or after a timestamp, and
-//! KIP-734's max timestamp (-3) with the local (-4) and tiered (-5) specs of tiered storage.
+//! KIP-734's max timestamp (-3) with the local (-4), tiered (-5) and pending upload (-6, v11)
+//! specs of tiered storage.
 //! Latest is the high watermark, or for `read_committed` (v2+) the last stable offset.
 
 use std::sync::Arc;
@@ -21,6 +22,8 @@ const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
+/// KIP-1023 (v11): the earliest offset not yet uploaded to tiered storage.
+const EARLIEST_PENDING_UPLOAD: i64 = -6;
 
 pub(super) fn handle(
     broker: &Arc<Broker>,
@@ -45,7 +48,7 @@ pub(super) fn handle(
                         .and_then(|m| broker.leader_partition_in(m, p.partition_index, p.current_leader_epoch));
                     match found {
                         Err(code) => response.with_error_code(code.code()).with_offset(-1).with_timestamp(-1),
-                        Ok(partition) => match lookup(&partition, p.timestamp, committed) {
+                        Ok(partition) => match lookup(&partition, p.timestamp, committed, version) {
                             Ok((offset, timestamp)) => {
                                 let epoch = meta
                                     .as_ref()
@@ -66,7 +69,7 @@ pub(super) fn handle(
 }
 
 /// (offset, timestamp) for a ListOffsets target; -1/-1 when no record is that new.
-fn lookup(partition: &Partition, target: i64, committed: bool) -> Result<(i64, i64), ResponseError> {
+fn lookup(partition: &Partition, target: i64, committed: bool, version: i16) -> Result<(i64, i64), ResponseError> {
     let log = &partition.log;
     match target {
         LATEST if committed => Ok((partition.last_stable_offset(), -1)),
@@ -77,6 +80,7 @@ fn lookup(partition: &Partition, target: i64, committed: bool) -> Result<(i64, i
         // Without tiered storage every segment is local and nothing is tiered (Kafka's answers).
         EARLIEST_LOCAL => Ok((log.log_start_offset(), -1)),
         LATEST_TIERED => Ok((-1, -1)),
+        EARLIEST_PENDING_UPLOAD if version >= 11 => Ok((-1, -1)),
         t if t >= 0 => by_timestamp(partition, t),
         _ => Err(ResponseError::UnsupportedVersion),
     }

@@ -205,7 +205,9 @@ fn route(broker: &Arc<Broker>, request: Request, session: &Session, access: Acce
     match request.body {
         RequestKind::ApiVersions(r) => {
             let features_epoch = i64::try_from(broker.image().applied_index).unwrap_or(i64::MAX);
-            ready(ResponseKind::ApiVersions(api_versions::handle(&r, version, features_epoch)))
+            let cluster_id = broker.cluster_id();
+            let me = api_versions::Identity { cluster_id: &cluster_id, node_id: broker.config.node_id };
+            ready(ResponseKind::ApiVersions(api_versions::handle(&r, version, features_epoch, me)))
         }
         RequestKind::Metadata(r) => {
             let listener = session.listener.clone();

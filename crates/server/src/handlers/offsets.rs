@@ -6,8 +6,11 @@
 //! of every offset leaves out topics the client may not describe), deleting DELETE on the
 //! group and READ on each topic.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::hash::Hash;
 use std::sync::Arc;
+
+use uuid::Uuid;
 
 use brook_transactions::transaction::TopicPartition;
 use kafka_protocol::error::ResponseError;
@@ -78,12 +81,20 @@ pub(super) async fn commit(
 ) -> OffsetCommitResponse {
     let early = group_gate(broker, &access, Operation::Read, &request.group_id);
     let partitions = request.topics.iter().flat_map(|topic| {
-        topic.partitions.iter().map(|p| CommitPartition {
-            topic: topic.name.to_string(),
-            partition: p.partition_index,
-            offset: p.committed_offset,
-            leader_epoch: if version >= 6 { p.committed_leader_epoch } else { -1 },
-            metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+        // v10 names topics by id (KIP-848); an id this cluster does not know is UNKNOWN_TOPIC_ID.
+        let (topic_ref, unknown) = match version >= 10 {
+            true => by_id(broker, topic.topic_id),
+            false => (TopicRef { name: topic.name.to_string(), id: Uuid::nil() }, None),
+        };
+        topic.partitions.iter().map(move |p| {
+            let commit = CommitPartition {
+                topic: topic_ref.name.clone(),
+                partition: p.partition_index,
+                offset: p.committed_offset,
+                leader_epoch: if version >= 6 { p.committed_leader_epoch } else { -1 },
+                metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+            };
+            (commit, topic_ref.id, unknown)
         })
     });
     let (commits, slots) = plan(broker, early, partitions, &access);
@@ -97,16 +108,19 @@ pub(super) async fn commit(
     let topics = answers(slots, results)
         .into_iter()
         .map(|(topic, answers)| {
-            OffsetCommitResponseTopic::default().with_name(TopicName(text(topic))).with_partitions(
-                answers
-                    .into_iter()
-                    .map(|(p, error)| {
-                        OffsetCommitResponsePartition::default()
-                            .with_partition_index(p)
-                            .with_error_code(error.map_or(0, |e| e.code()))
-                    })
-                    .collect(),
-            )
+            OffsetCommitResponseTopic::default()
+                .with_name(TopicName(text(topic.name)))
+                .with_topic_id(topic.id)
+                .with_partitions(
+                    answers
+                        .into_iter()
+                        .map(|(p, error)| {
+                            OffsetCommitResponsePartition::default()
+                                .with_partition_index(p)
+                                .with_error_code(error.map_or(0, |e| e.code()))
+                        })
+                        .collect(),
+                )
         })
         .collect();
     OffsetCommitResponse::default().with_topics(topics)
@@ -137,12 +151,15 @@ pub(super) async fn txn_commit(
         }
     };
     let partitions = request.topics.iter().flat_map(|topic| {
-        topic.partitions.iter().map(|p| CommitPartition {
-            topic: topic.name.to_string(),
-            partition: p.partition_index,
-            offset: p.committed_offset,
-            leader_epoch: if version >= 2 { p.committed_leader_epoch } else { -1 },
-            metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+        topic.partitions.iter().map(|p| {
+            let commit = CommitPartition {
+                topic: topic.name.to_string(),
+                partition: p.partition_index,
+                offset: p.committed_offset,
+                leader_epoch: if version >= 2 { p.committed_leader_epoch } else { -1 },
+                metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+            };
+            (commit, Uuid::nil(), None)
         })
     });
     let (commits, slots) = plan(broker, early, partitions, &access);
@@ -151,13 +168,13 @@ pub(super) async fn txn_commit(
         producer_epoch: epoch,
         member_id: &request.member_id,
         instance_id: request.group_instance_id.as_deref(),
-        generation: if version >= 3 { request.generation_id } else { -1 },
+        generation: if version >= 3 { request.generation_id_or_member_epoch } else { -1 },
     };
     let results = broker.groups.txn_commit(broker, &request.group_id, committer, commits).await;
     let topics = answers(slots, results)
         .into_iter()
         .map(|(topic, answers)| {
-            TxnOffsetCommitResponseTopic::default().with_name(TopicName(text(topic))).with_partitions(
+            TxnOffsetCommitResponseTopic::default().with_name(TopicName(text(topic.name))).with_partitions(
                 answers
                     .into_iter()
                     .map(|(p, error)| {
@@ -197,26 +214,42 @@ async fn offsets_partition_in_txn(
     })
 }
 
+/// A topic as a request named it: by name (ids nil), or by id (v10+; the name empty when the
+/// id is unknown).
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct TopicRef {
+    name: String,
+    id: Uuid,
+}
+
+/// The topic a request names by id, and UNKNOWN_TOPIC_ID when there is none.
+fn by_id(broker: &Broker, id: Uuid) -> (TopicRef, Option<ResponseError>) {
+    match broker.topic_by_id(&id) {
+        Some(meta) => (TopicRef { name: meta.name, id }, None),
+        None => (TopicRef { name: String::new(), id }, Some(ResponseError::UnknownTopicId)),
+    }
+}
+
 /// A partition of a commit request: topic, index, and the error known before the coordinator.
-type Slot = (String, i32, Option<ResponseError>);
+type Slot = (TopicRef, i32, Option<ResponseError>);
 
 /// A partition's index and its error, if any.
 type PartitionAnswer = (i32, Option<ResponseError>);
 
 /// A commit's partitions in request order: those the coordinator is to commit, and a slot
-/// per partition with the error known before it (`early` for all, a topic the client may not
-/// read, or an unknown partition).
+/// per partition with the error known before it (`early` for all, an unknown topic id, a topic
+/// the client may not read, or an unknown partition).
 fn plan(
     broker: &Broker,
     early: Option<ResponseError>,
-    partitions: impl Iterator<Item = CommitPartition>,
+    partitions: impl Iterator<Item = (CommitPartition, Uuid, Option<ResponseError>)>,
     access: &Access,
 ) -> (Vec<CommitPartition>, Vec<Slot>) {
     let mut slots = Vec::new();
     let mut commits = Vec::new();
-    for p in partitions {
-        let error = early.or_else(|| partition_error(broker, access, &p.topic, p.partition));
-        slots.push((p.topic.clone(), p.partition, error));
+    for (p, id, unknown) in partitions {
+        let error = early.or(unknown).or_else(|| partition_error(broker, access, &p.topic, p.partition));
+        slots.push((TopicRef { name: p.topic.clone(), id }, p.partition, error));
         if error.is_none() {
             commits.push(p);
         }
@@ -224,16 +257,21 @@ fn plan(
     (commits, slots)
 }
 
-/// Each slot's answer, by topic: its early error, else the coordinator's result for it.
+/// Each slot's answer, by topic, as Kafka orders them: the partitions refused before the
+/// coordinator first, then the coordinator's results; each topic listed once, where it first
+/// appears.
 fn answers(
     slots: Vec<Slot>,
     results: Result<Vec<Option<ResponseError>>, ResponseError>,
-) -> Vec<(String, Vec<PartitionAnswer>)> {
+) -> Vec<(TopicRef, Vec<PartitionAnswer>)> {
     let mut results = match results {
         Ok(per_partition) => per_partition.into_iter(),
         Err(e) => vec![Some(e); slots.iter().filter(|s| s.2.is_none()).count()].into_iter(),
     };
-    by_topic(slots.into_iter().map(|(topic, p, early)| (topic, (p, early.or_else(|| results.next().flatten())))))
+    let (refused, passed): (Vec<Slot>, Vec<Slot>) = slots.into_iter().partition(|s| s.2.is_some());
+    let refused = refused.into_iter().map(|(topic, p, early)| (topic, (p, early)));
+    let passed: Vec<_> = passed.into_iter().map(|(topic, p, _)| (topic, (p, results.next().flatten()))).collect();
+    by_topic(refused.chain(passed))
 }
 
 /// A consumer that reads committed data only (`require_stable`, v7+) is told
@@ -248,14 +286,17 @@ fn stable(broker: &Broker, group: &str, o: FetchedOffset, require_stable: bool) 
     }
 }
 
-/// Groups (topic, item) pairs by topic, keeping their order (responses list each topic once).
-fn by_topic<T>(items: impl IntoIterator<Item = (String, T)>) -> Vec<(String, Vec<T>)> {
-    let mut topics: Vec<(String, Vec<T>)> = Vec::new();
+/// Groups (topic, item) pairs by topic, each topic where it first appears (responses list
+/// each topic once).
+fn by_topic<K: Eq + Hash + Clone, T>(items: impl IntoIterator<Item = (K, T)>) -> Vec<(K, Vec<T>)> {
+    let mut topics: Vec<(K, Vec<T>)> = Vec::new();
+    let mut index = HashMap::new();
     for (topic, item) in items {
-        match topics.last_mut() {
-            Some((t, list)) if *t == topic => list.push(item),
-            _ => topics.push((topic, vec![item])),
-        }
+        let at = *index.entry(topic.clone()).or_insert_with(|| {
+            topics.push((topic, Vec::new()));
+            topics.len() - 1
+        });
+        topics[at].1.push(item);
     }
     topics
 }
@@ -305,26 +346,61 @@ pub(super) fn fetch(
             if let Some(e) = group_gate(broker, access, Operation::Describe, &g.group_id) {
                 return OffsetFetchResponseGroup::default().with_group_id(g.group_id).with_error_code(e.code());
             }
-            let wanted = g.topics.map(|ts| ts.into_iter().map(|t| (t.name.to_string(), t.partition_indexes)).collect());
+            // v10 names topics by id (KIP-848): ids this cluster does not know answer
+            // UNKNOWN_TOPIC_ID, after the others.
+            let mut unknown = Vec::new();
+            let wanted = g.topics.map(|ts| {
+                ts.into_iter()
+                    .filter_map(|t| match version >= 10 {
+                        false => Some((t.name.to_string(), t.partition_indexes)),
+                        true => match broker.topic_by_id(&t.topic_id) {
+                            Some(meta) => Some((meta.name, t.partition_indexes)),
+                            None => {
+                                unknown.push((t.topic_id, t.partition_indexes));
+                                None
+                            }
+                        },
+                    })
+                    .collect()
+            });
             let offsets = visible_offsets(broker, access, &g.group_id, wanted);
-            let topics = by_topic(offsets.into_iter().map(|o| (o.0.topic.clone(), o)))
-                .into_iter()
-                .map(|(topic, list)| {
-                    OffsetFetchResponseTopics::default().with_name(TopicName(text(topic))).with_partitions(
-                        list.into_iter()
-                            .map(|(o, denied)| {
-                                let (o, error) = check(o, denied, &g.group_id);
-                                OffsetFetchResponsePartitions::default()
-                                    .with_partition_index(o.partition)
-                                    .with_committed_offset(o.offset)
-                                    .with_committed_leader_epoch(o.leader_epoch)
-                                    .with_metadata(Some(text(o.metadata)))
-                                    .with_error_code(error)
-                            })
-                            .collect(),
+            let partition = |index: i32, offset: i64, epoch: i32, metadata: String, error: i16| {
+                OffsetFetchResponsePartitions::default()
+                    .with_partition_index(index)
+                    .with_committed_offset(offset)
+                    .with_committed_leader_epoch(epoch)
+                    .with_metadata(Some(text(metadata)))
+                    .with_error_code(error)
+            };
+            let known = by_topic(offsets.into_iter().map(|o| (o.0.topic.clone(), o))).into_iter().filter_map(
+                |(topic, list)| {
+                    let id = match version >= 10 {
+                        // A topic deleted since its offsets were committed has no id to list.
+                        true => broker.topic(&topic)?.id,
+                        false => Uuid::nil(),
+                    };
+                    let partitions = list
+                        .into_iter()
+                        .map(|(o, denied)| {
+                            let (o, error) = check(o, denied, &g.group_id);
+                            partition(o.partition, o.offset, o.leader_epoch, o.metadata, error)
+                        })
+                        .collect();
+                    Some(
+                        OffsetFetchResponseTopics::default()
+                            .with_name(TopicName(text(topic)))
+                            .with_topic_id(id)
+                            .with_partitions(partitions),
                     )
-                })
-                .collect();
+                },
+            );
+            let unknown = unknown.into_iter().map(|(id, indexes)| {
+                let error = ResponseError::UnknownTopicId.code();
+                OffsetFetchResponseTopics::default()
+                    .with_topic_id(id)
+                    .with_partitions(indexes.into_iter().map(|p| partition(p, -1, -1, String::new(), error)).collect())
+            });
+            let topics = known.chain(unknown).collect();
             OffsetFetchResponseGroup::default().with_group_id(g.group_id).with_topics(topics)
         })
         .collect();
