@@ -536,6 +536,39 @@ fn every_advertised_version_answers() {
                 ApiKey::ConsumerGroupDescribe => {
                     conn.send(api_key, version, &ConsumerGroupDescribeRequest::default().with_group_ids(vec![group()]))
                 }
+                ApiKey::ShareGroupHeartbeat => conn.send(
+                    api_key,
+                    version,
+                    &ShareGroupHeartbeatRequest::default()
+                        .with_group_id(group())
+                        .with_member_id(StrBytes::from_static_str("m"))
+                        .with_subscribed_topic_names(Some(vec![name()])),
+                ),
+                ApiKey::ShareGroupDescribe => {
+                    conn.send(api_key, version, &ShareGroupDescribeRequest::default().with_group_ids(vec![group()]))
+                }
+                ApiKey::ShareFetch => {
+                    let topic = share_fetch_request::FetchTopic::default()
+                        .with_topic_id(topic_id)
+                        .with_partitions(vec![share_fetch_request::FetchPartition::default()]);
+                    conn.send(
+                        api_key,
+                        version,
+                        &ShareFetchRequest::default()
+                            .with_group_id(Some(group()))
+                            .with_member_id(Some(StrBytes::from_static_str("m")))
+                            .with_max_wait_ms(10)
+                            .with_topics(vec![topic]),
+                    )
+                }
+                ApiKey::ShareAcknowledge => conn.send(
+                    api_key,
+                    version,
+                    &ShareAcknowledgeRequest::default()
+                        .with_group_id(Some(group()))
+                        .with_member_id(Some(StrBytes::from_static_str("m")))
+                        .with_share_session_epoch(-1),
+                ),
                 ApiKey::OffsetForLeaderEpoch => {
                     let partition = offset_for_leader_epoch_request::OffsetForLeaderPartition::default();
                     let topic = offset_for_leader_epoch_request::OffsetForLeaderTopic::default()

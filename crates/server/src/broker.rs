@@ -95,6 +95,8 @@ pub struct Broker {
     pub groups: GroupCoordinator,
     /// Transactional ids and their transactions.
     pub transactions: TransactionCoordinator,
+    /// Share groups, the share-partitions of the partitions led here, and the share state.
+    pub shares: crate::share::Shares,
     /// Internal-topic partitions this broker was elected to coordinate, loaded one at a time
     /// by `load_coordinators_loop`.
     coordinator_loads: tokio::sync::mpsc::UnboundedSender<CoordinatorLoad>,
@@ -111,6 +113,7 @@ pub struct Broker {
 pub(crate) enum CoordinatorLoad {
     Groups { partition: i32, leader_epoch: i32, end: i64 },
     Transactions { partition: i32, leader_epoch: i32, end: i64 },
+    ShareState { partition: i32, leader_epoch: i32, end: i64 },
 }
 
 impl CoordinatorLoad {
@@ -119,6 +122,9 @@ impl CoordinatorLoad {
             CoordinatorLoad::Groups { partition, leader_epoch, .. } => (OFFSETS_TOPIC, partition, leader_epoch),
             CoordinatorLoad::Transactions { partition, leader_epoch, .. } => {
                 (TRANSACTION_STATE_TOPIC, partition, leader_epoch)
+            }
+            CoordinatorLoad::ShareState { partition, leader_epoch, .. } => {
+                (crate::share::SHARE_STATE_TOPIC, partition, leader_epoch)
             }
         }
     }
@@ -211,6 +217,7 @@ impl Broker {
             stop,
             groups: GroupCoordinator::new(config.group.clone()),
             transactions: TransactionCoordinator::new(config.transaction.clone()),
+            shares: crate::share::Shares::new(config.share.clone()),
             coordinator_loads,
             stats: BrokerStats::default(),
             sync_latency: flusher.sync_latency(),
@@ -275,6 +282,9 @@ impl Broker {
                 }
                 CoordinatorLoad::Transactions { partition, leader_epoch, end } => {
                     broker.transactions.load(&broker, partition, leader_epoch, end).map(|prepared| (0, prepared))
+                }
+                CoordinatorLoad::ShareState { partition, leader_epoch, end } => {
+                    broker.shares.load(&broker, partition, leader_epoch, end).map(|records| (records, Vec::new()))
                 }
             });
             let (topic, partition, leader_epoch) = load.place();

@@ -117,6 +117,7 @@ pub struct BrokerConfig {
     pub group: GroupConfig,
     /// The transaction coordinator's `transaction.*` settings.
     pub transaction: TxnConfig,
+    pub share: crate::share::ShareConfig,
     /// Partition replication's `replica.*` settings and `min.insync.replicas`.
     pub replica: ReplicaConfig,
     /// The web console, HTTP API and `/metrics` listener (`console.*`).
@@ -172,6 +173,7 @@ impl Default for BrokerConfig {
             log: LogConfig::default(),
             group: GroupConfig::default(),
             transaction: TxnConfig::default(),
+            share: crate::share::ShareConfig::default(),
             replica: ReplicaConfig::default(),
             console: ConsoleConfig::default(),
             authorizer: None,
@@ -423,6 +425,26 @@ impl BrokerConfig {
                 "transaction.state.log.min.isr" => c.transaction.state_log_min_isr = positive(key, parse(key, v)?)?,
                 "transaction.state.log.segment.bytes" => {
                     c.transaction.state_log_segment_bytes = positive(key, parse(key, v)?)?
+                }
+                "group.share.record.lock.duration.ms" => {
+                    c.share.record_lock_duration_ms = positive(key, parse(key, v)?)?
+                }
+                "group.share.delivery.count.limit" => c.share.delivery_count_limit = positive(key, parse(key, v)?)?,
+                "group.share.partition.max.record.locks" => {
+                    c.share.partition_max_record_locks = positive::<i32>(key, parse(key, v)?)? as usize
+                }
+                "group.share.session.timeout.ms" => c.share.session_timeout_ms = positive(key, parse(key, v)?)?,
+                "group.share.heartbeat.interval.ms" => c.share.heartbeat_interval_ms = positive(key, parse(key, v)?)?,
+                "group.share.max.size" => c.share.max_size = positive::<i32>(key, parse(key, v)?)? as usize,
+                "share.coordinator.state.topic.num.partitions" => {
+                    c.share.state_topic_partitions = positive(key, parse(key, v)?)?
+                }
+                "share.coordinator.state.topic.replication.factor" => {
+                    c.share.state_topic_replication_factor = positive(key, parse(key, v)?)?
+                }
+                "share.coordinator.state.topic.min.isr" => c.share.state_topic_min_isr = positive(key, parse(key, v)?)?,
+                "share.coordinator.state.topic.segment.bytes" => {
+                    c.share.state_topic_segment_bytes = positive(key, parse(key, v)?)?
                 }
                 "transaction.max.timeout.ms" => c.transaction.max_timeout_ms = positive(key, parse(key, v)?)?,
                 "transaction.abort.timed.out.transaction.cleanup.interval.ms" => {

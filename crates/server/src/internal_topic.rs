@@ -1,14 +1,15 @@
-//! The coordinators' internal topics (`__consumer_offsets`, `__transaction_state`): created on
+//! The coordinators' internal topics (`__consumer_offsets`, `__transaction_state`,
+//! `__share_group_state`): created on
 //! first use as Kafka creates them, appended to durably, and the key hash that places a group
 //! or a transactional id on one of their partitions.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use brook_log::{Appended, Durability};
+use brook_log::{Appended, Durability, LogError, ReadBound, batch};
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use tracing::info;
+use tracing::{info, warn};
 
 use brook_controller::ControllerRequest;
 
@@ -30,7 +31,9 @@ pub struct InternalTopic {
 /// Whether `topic` is one of the coordinators' own topics, which clients may read but not
 /// write (Kafka's internal topics).
 pub fn is_internal(topic: &str) -> bool {
-    topic == crate::group::OFFSETS_TOPIC || topic == crate::transactions::TRANSACTION_STATE_TOPIC
+    topic == crate::group::OFFSETS_TOPIC
+        || topic == crate::transactions::TRANSACTION_STATE_TOPIC
+        || topic == crate::share::SHARE_STATE_TOPIC
 }
 
 /// The partition of `key` among `partitions`: the Java hash of the key, as Kafka's
@@ -109,6 +112,40 @@ impl Broker {
             Ok(Err(code)) => Err(ApiError::new(coordinator_error(code), format!("{code:?}"))),
             Err(_) => Err(ApiError::new(ResponseError::CoordinatorNotAvailable, "the write timed out")),
         }
+    }
+}
+
+impl Broker {
+    /// Reads a coordinator's partition back below `end`, handing each record's key, value and
+    /// offset to `apply` in log order. Unreadable batches are skipped with a warning, as a
+    /// coordinator skips records it cannot decode.
+    pub fn replay_internal(
+        &self,
+        topic: &str,
+        partition: i32,
+        end: i64,
+        mut apply: impl FnMut(Option<&[u8]>, Option<&[u8]>, i64),
+    ) -> Result<(), LogError> {
+        let Some(p) = self.partition(topic, partition) else { return Ok(()) };
+        let mut offset = p.log.log_start_offset();
+        while offset < end {
+            let bytes = p.log.read(offset, 1 << 20, ReadBound::LogEnd)?;
+            if bytes.is_empty() {
+                break;
+            }
+            for (header, bytes) in batch::whole_batches(&bytes) {
+                // Compaction leaves gaps and may re-encode batches: read real offsets.
+                let records = crate::records::decode_all(bytes).unwrap_or_else(|e| {
+                    warn!(topic, offset = header.base_offset, error = e, "skipping an unreadable batch");
+                    Vec::new()
+                });
+                for r in records.into_iter().filter(|r| r.offset >= offset && r.offset < end) {
+                    apply(r.key.as_deref(), r.value.as_deref(), r.offset);
+                }
+                offset = header.next_offset();
+            }
+        }
+        Ok(())
     }
 }
 

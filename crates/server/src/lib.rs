@@ -11,6 +11,8 @@
 //! - `group`: the group coordinator: consumer groups and their committed offsets.
 //! - `internal_topic`: the coordinators' internal topics: creation, durable appends, placement.
 //! - `transactions`: the transaction coordinator, wired to `__transaction_state` and markers.
+//! - `share`: share groups (KIP-932): membership, share sessions, share-partitions and the
+//!   share coordinator's `__share_group_state`.
 //! - `meta_properties`: Kafka's `meta.properties`: which node and cluster a log directory is.
 //! - `partition`: a hosted partition: its log and its role; `producers`: its producer state
 //!   (idempotence checks, open and aborted transactions, the last stable offset).
@@ -38,6 +40,7 @@ pub mod records;
 pub mod replica;
 pub mod server;
 pub mod session;
+pub mod share;
 pub mod stats;
 pub mod throttle;
 pub mod tls_fuzz;

@@ -70,7 +70,7 @@ impl Broker {
         let mut followed = Vec::new();
         // The `__consumer_offsets` and `__transaction_state` partitions this broker leads:
         // their groups and transactional ids are its to coordinate.
-        let (mut groups, mut transactions) = (Vec::new(), Vec::new());
+        let (mut groups, mut transactions, mut share_states) = (Vec::new(), Vec::new(), Vec::new());
         for (topic, index) in image.partitions_on(node_id) {
             let (Some(partition), Some(meta)) = (partitions.get(&(topic.name.clone(), index)), topic.partition(index))
             else {
@@ -87,6 +87,7 @@ impl Broker {
                 match topic.name.as_str() {
                     OFFSETS_TOPIC => groups.push(led),
                     TRANSACTION_STATE_TOPIC => transactions.push(led),
+                    crate::share::SHARE_STATE_TOPIC => share_states.push(led),
                     _ => {}
                 }
             }
@@ -121,6 +122,9 @@ impl Broker {
         }
         for (partition, leader_epoch, end) in self.transactions.coordinate(&transactions) {
             let _ = self.coordinator_loads.send(CoordinatorLoad::Transactions { partition, leader_epoch, end });
+        }
+        for (partition, leader_epoch, end) in self.shares.coordinate(&share_states) {
+            let _ = self.coordinator_loads.send(CoordinatorLoad::ShareState { partition, leader_epoch, end });
         }
     }
 

@@ -260,6 +260,12 @@ impl GroupCoordinator {
             .collect()
     }
 
+    /// The type of the classic or consumer group by that id ("classic" or "consumer"), if any.
+    pub fn group_type(&self, group_id: &str) -> Option<&'static str> {
+        let state = self.state.lock().expect("group coordinator lock");
+        state.groups.get(group_id).map(|g| g.state_and_type().1)
+    }
+
     /// A classic group as DescribeGroups shows it; `None` if there is none by that id.
     pub fn describe(&self, group_id: &str) -> Option<GroupDescription> {
         let state = self.state.lock().expect("group coordinator lock");

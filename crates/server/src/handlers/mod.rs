@@ -27,6 +27,7 @@ mod quotas;
 mod reassignments;
 mod sasl;
 mod scram;
+mod share;
 mod transactions;
 
 use std::collections::BTreeMap;
@@ -119,6 +120,10 @@ fn throttle_field(response: &mut ResponseKind) -> Option<&mut i32> {
         OffsetDelete,
         ConsumerGroupHeartbeat,
         ConsumerGroupDescribe,
+        ShareGroupHeartbeat,
+        ShareGroupDescribe,
+        ShareFetch,
+        ShareAcknowledge,
         DescribeUserScramCredentials,
         AlterUserScramCredentials,
         CreateAcls,
@@ -378,6 +383,24 @@ fn route(broker: &Arc<Broker>, request: Request, session: &Session, access: Acce
         }
         RequestKind::ConsumerGroupDescribe(r) => {
             ready(ResponseKind::ConsumerGroupDescribe(groups::consumer_describe(broker, r, &access)))
+        }
+        RequestKind::ShareGroupHeartbeat(r) => {
+            let client_id = request.header.client_id.as_deref().unwrap_or_default().to_string();
+            let host = client_host.to_string();
+            async move { Some(ResponseKind::ShareGroupHeartbeat(share::heartbeat(&b, r, client_id, host, a).await)) }
+                .boxed()
+        }
+        RequestKind::ShareGroupDescribe(r) => {
+            ready(ResponseKind::ShareGroupDescribe(share::describe(broker, r, access)))
+        }
+        RequestKind::ShareFetch(r) => {
+            let listener = session.listener.clone();
+            async move { Some(ResponseKind::ShareFetch(share::fetch(&b, r, listener, a).await)) }.boxed()
+        }
+        RequestKind::ShareAcknowledge(r) => {
+            let listener = session.listener.clone();
+            async move { Some(ResponseKind::ShareAcknowledge(share::acknowledge_request(&b, r, listener, a).await)) }
+                .boxed()
         }
         RequestKind::DeleteGroups(r) => {
             async move { Some(ResponseKind::DeleteGroups(groups::delete(&b, r, a).await)) }.boxed()

@@ -15,7 +15,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
-import org.apache.kafka.clients.consumer.KafkaShareConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.acl.AclBindingFilter;
@@ -23,7 +22,6 @@ import org.apache.kafka.common.errors.SecurityDisabledException;
 import org.apache.kafka.common.errors.IllegalSaslStateException;
 import org.apache.kafka.common.errors.UnsupportedVersionException;
 import org.apache.kafka.common.serialization.Serdes;
-import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.StreamsBuilder;
@@ -63,28 +61,6 @@ class RefusalTest {
                 Exception e = assertThrows(Exception.class, () -> producer.send(new ProducerRecord<>("t", "v")).get());
                 Throwable cause = causeOf(e, IllegalSaslStateException.class);
                 assertTrue(cause.getMessage().contains("enabled mechanisms are []"), cause.getMessage());
-            }
-        }
-    }
-
-    /** A share consumer (KIP-932 queues) is told the cluster has no share groups. */
-    @Test
-    void shareConsumer() throws Exception {
-        try (Brook brook = Brook.start()) {
-            Properties props = new Properties();
-            props.put("bootstrap.servers", brook.bootstrap);
-            props.put("group.id", "queue");
-            try (KafkaShareConsumer<String, String> consumer =
-                    new KafkaShareConsumer<>(props, new StringDeserializer(), new StringDeserializer())) {
-                consumer.subscribe(List.of("jobs"));
-                Exception e = assertThrows(Exception.class, () -> {
-                    long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-                    while (System.nanoTime() < deadline) {
-                        consumer.poll(Duration.ofMillis(200));
-                    }
-                });
-                String message = causeOf(e, UnsupportedVersionException.class).getMessage();
-                assertTrue(message.contains("share group"), message);
             }
         }
     }

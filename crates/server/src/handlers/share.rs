@@ -1,0 +1,555 @@
+//! Share groups' APIs (KIP-932): ShareGroupHeartbeat and ShareGroupDescribe on the group's
+//! coordinator; ShareFetch and ShareAcknowledge on the partitions' leaders.
+//!
+//! A ShareFetch first applies the acknowledgements it carries, then acquires records for the
+//! member from each partition of its share session, long-polling until some are acquired or
+//! `max_wait_ms` passes (waking when records arrive, are released, or a lock runs out). It is
+//! answered once its acknowledgements (and any share-partition it initialized) are written to
+//! `__share_group_state`, so an accepted record is never delivered again, even after a crash.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use brook_log::{ReadBound, batch};
+use brook_security::acl::{Operation, ResourceType};
+use brook_share::records::Key;
+use brook_share::{Ack, Acquired};
+use bytes::Bytes;
+use futures::FutureExt;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{
+    ShareAcknowledgeRequest, ShareAcknowledgeResponse, ShareFetchRequest, ShareFetchResponse,
+    ShareGroupDescribeRequest, ShareGroupDescribeResponse, ShareGroupHeartbeatRequest, ShareGroupHeartbeatResponse,
+    TopicName, share_acknowledge_response, share_fetch_request, share_fetch_response, share_group_describe_response,
+    share_group_heartbeat_response,
+};
+use uuid::Uuid;
+
+use super::groups::group_gate;
+use super::{LeaderHints, text};
+use crate::authorization::Access;
+use crate::broker::Broker;
+use crate::share::{SessionRequest, ShareHeartbeat};
+
+pub(super) async fn heartbeat(
+    broker: &Broker,
+    request: ShareGroupHeartbeatRequest,
+    client_id: String,
+    client_host: String,
+    access: Access,
+) -> ShareGroupHeartbeatResponse {
+    let refused = |code: ResponseError, message: Option<String>| {
+        ShareGroupHeartbeatResponse::default().with_error_code(code.code()).with_error_message(message.map(text))
+    };
+    if let Err(code) = group_gate(broker, &access, Operation::Read, &request.group_id) {
+        return refused(code, None);
+    }
+    let hidden: Vec<String> = request
+        .subscribed_topic_names
+        .iter()
+        .flatten()
+        .filter(|t| !access.allows(broker, Operation::Describe, ResourceType::Topic, t))
+        .map(|t| t.to_string())
+        .collect();
+    if !hidden.is_empty() {
+        return refused(
+            ResponseError::TopicAuthorizationFailed,
+            Some(format!("Unauthorized topics: {}", hidden.join(", "))),
+        );
+    }
+    // The state topic is created before any member fetches, as Kafka's share coordinator is
+    // found before any state is written.
+    if let Err(e) = broker.ensure_internal_topic(&broker.config.share.state_topic()).await {
+        return refused(ResponseError::CoordinatorNotAvailable, Some(e.message));
+    }
+    let taken = broker.groups.group_type(&request.group_id).is_some();
+    let heartbeat = ShareHeartbeat {
+        group_id: request.group_id.to_string(),
+        member_id: request.member_id.to_string(),
+        member_epoch: request.member_epoch,
+        rack_id: request.rack_id.map(|r| r.to_string()),
+        subscribed: request.subscribed_topic_names.map(|ts| ts.iter().map(|t| t.to_string()).collect()),
+        client_id,
+        client_host,
+    };
+    let resolve = |name: &str| broker.topic(name).map(|t| (t.id, t.partitions));
+    match broker.shares.heartbeat(broker.clock.now_ms(), heartbeat, &resolve, taken) {
+        Err((code, message)) => refused(code, Some(message)),
+        Ok(outcome) => ShareGroupHeartbeatResponse::default()
+            .with_member_id(Some(text(outcome.member_id)))
+            .with_member_epoch(outcome.member_epoch)
+            .with_heartbeat_interval_ms(outcome.heartbeat_interval_ms)
+            .with_assignment(outcome.assignment.map(|a| {
+                share_group_heartbeat_response::Assignment::default().with_topic_partitions(
+                    a.into_iter()
+                        .map(|(id, ps)| {
+                            share_group_heartbeat_response::TopicPartitions::default()
+                                .with_topic_id(id)
+                                .with_partitions(ps)
+                        })
+                        .collect(),
+                )
+            })),
+    }
+}
+
+pub(super) fn describe(
+    broker: &Broker,
+    request: ShareGroupDescribeRequest,
+    access: Access,
+) -> ShareGroupDescribeResponse {
+    let now_ms = broker.clock.now_ms();
+    let groups = request
+        .group_ids
+        .iter()
+        .map(|id| {
+            let group = share_group_describe_response::DescribedGroup::default().with_group_id(id.clone());
+            if let Err(code) = group_gate(broker, &access, Operation::Describe, id) {
+                return group.with_error_code(code.code());
+            }
+            let Some(described) = broker.shares.describe(now_ms, id) else {
+                let message = if broker.groups.group_type(id).is_some() {
+                    format!("Group {} is not a share group.", id.as_str())
+                } else {
+                    format!("Group {} not found.", id.as_str())
+                };
+                return group
+                    .with_error_code(ResponseError::GroupIdNotFound.code())
+                    .with_error_message(Some(text(message)));
+            };
+            let image = broker.image();
+            let members = described
+                .members
+                .into_iter()
+                .map(|m| {
+                    let topic_partitions = m
+                        .assignment
+                        .into_iter()
+                        .map(|(topic_id, partitions)| {
+                            let name = image.topic_by_id(&topic_id).map(|t| t.name.clone()).unwrap_or_default();
+                            share_group_describe_response::TopicPartitions::default()
+                                .with_topic_id(topic_id)
+                                .with_topic_name(TopicName(text(name)))
+                                .with_partitions(partitions)
+                        })
+                        .collect();
+                    share_group_describe_response::Member::default()
+                        .with_member_id(text(m.member_id))
+                        .with_rack_id(m.rack_id.map(text))
+                        .with_member_epoch(m.epoch)
+                        .with_client_id(text(m.client_id))
+                        .with_client_host(text(m.client_host))
+                        .with_subscribed_topic_names(m.subscribed.into_iter().map(|t| TopicName(text(t))).collect())
+                        .with_assignment(
+                            share_group_describe_response::Assignment::default()
+                                .with_topic_partitions(topic_partitions),
+                        )
+                })
+                .collect();
+            group
+                .with_group_state(text(described.state.to_string()))
+                .with_group_epoch(described.epoch)
+                .with_assignment_epoch(described.assignment_epoch)
+                .with_assignor_name(text("simple".to_string()))
+                .with_members(members)
+                .with_authorized_operations(i32::MIN)
+        })
+        .collect();
+    ShareGroupDescribeResponse::default().with_groups(groups)
+}
+
+/// One partition's part of a ShareFetch or ShareAcknowledge answer.
+#[derive(Default)]
+struct Answer {
+    error: Option<(ResponseError, String)>,
+    ack_error: Option<(ResponseError, String)>,
+    records: Option<Bytes>,
+    acquired: Vec<Acquired>,
+    acknowledged: bool,
+}
+
+/// The acknowledgement batches of a request, per partition.
+type Acks = Vec<((Uuid, i32), Vec<Ack>)>;
+
+fn member_and_group(
+    group: &Option<kafka_protocol::messages::GroupId>,
+    member: &Option<kafka_protocol::protocol::StrBytes>,
+) -> (String, String) {
+    (
+        group.as_ref().map(|g| g.to_string()).unwrap_or_default(),
+        member.as_ref().map(|m| m.to_string()).unwrap_or_default(),
+    )
+}
+
+/// Applies acknowledgements and a closed session's release. Returns the answers and the last
+/// change to write.
+fn acknowledge(
+    broker: &Broker,
+    access: &Access,
+    group: &str,
+    member: &str,
+    acks: Acks,
+    released: Option<&[(Uuid, i32)]>,
+    answers: &mut BTreeMap<(Uuid, i32), Answer>,
+) -> Option<u64> {
+    let now_ms = broker.clock.now_ms();
+    let mut change = None;
+    for ((topic_id, partition), batches) in acks {
+        let answer = answers.entry((topic_id, partition)).or_default();
+        answer.acknowledged = true;
+        if let Err(code) = led_here(broker, access, topic_id, partition) {
+            answer.ack_error = Some((code, code.to_string()));
+            continue;
+        }
+        let key = Key { group: group.to_string(), topic_id, partition };
+        let outcome = broker.shares.acknowledge(&key, member, now_ms, &batches);
+        answer.ack_error = outcome.error;
+        change = change.max(outcome.change);
+    }
+    if let Some(partitions) = released {
+        change = change.max(broker.shares.release_member(group, member, partitions));
+    }
+    change
+}
+
+/// The partition's metadata and leader epoch, if this broker leads it and the member may read it.
+fn led_here(broker: &Broker, access: &Access, topic_id: Uuid, partition: i32) -> Result<i32, ResponseError> {
+    let topic = broker.topic_by_id(&topic_id).ok_or(ResponseError::UnknownTopicId)?;
+    if !access.allows(broker, Operation::Read, ResourceType::Topic, &topic.name) {
+        return Err(ResponseError::TopicAuthorizationFailed);
+    }
+    let meta = topic.partition(partition).ok_or(ResponseError::UnknownTopicOrPartition)?;
+    broker.readable_partition_in(&topic, partition, -1, false)?;
+    Ok(meta.leader_epoch)
+}
+
+/// Writes the changes, turning a failed write into the acknowledgements' error.
+async fn written(broker: &Broker, change: Option<u64>, answers: &mut BTreeMap<(Uuid, i32), Answer>) {
+    let Some(change) = change else { return };
+    if let Err(e) = broker.shares.flush(broker, change).await {
+        for answer in answers.values_mut().filter(|a| a.acknowledged && a.ack_error.is_none()) {
+            answer.ack_error = Some((e.code, e.message.clone()));
+        }
+    }
+}
+
+pub(super) async fn fetch(
+    broker: &Arc<Broker>,
+    request: ShareFetchRequest,
+    listener: Arc<str>,
+    access: Access,
+) -> ShareFetchResponse {
+    let lock_ms = i32::try_from(broker.shares.config().record_lock_duration_ms).unwrap_or(i32::MAX);
+    let refused = |code: ResponseError, message: String| {
+        ShareFetchResponse::default()
+            .with_error_code(code.code())
+            .with_error_message(Some(text(message)))
+            .with_acquisition_lock_timeout_ms(lock_ms)
+    };
+    let (group, member) = member_and_group(&request.group_id, &request.member_id);
+    if group.is_empty() || member.is_empty() {
+        return refused(ResponseError::InvalidRequest, "A ShareFetch names its group and member.".into());
+    }
+    if !access.allows(broker, Operation::Read, ResourceType::Group, &group) {
+        return refused(ResponseError::GroupAuthorizationFailed, ResponseError::GroupAuthorizationFailed.to_string());
+    }
+    let mut acks: Acks = Vec::new();
+    let mut added = Vec::new();
+    for t in &request.topics {
+        for p in &t.partitions {
+            added.push((t.topic_id, p.partition_index));
+            if !p.acknowledgement_batches.is_empty() {
+                acks.push(((t.topic_id, p.partition_index), to_acks(&p.acknowledgement_batches)));
+            }
+        }
+    }
+    let forgotten =
+        request.forgotten_topics_data.iter().flat_map(|t| t.partitions.iter().map(move |&p| (t.topic_id, p))).collect();
+    let session = SessionRequest {
+        group: group.clone(),
+        member: member.clone(),
+        epoch: request.share_session_epoch,
+        added,
+        forgotten,
+    };
+    let (partitions, closed) = match broker.shares.fetch_session(session) {
+        Ok(step) => step,
+        Err(code) => return refused(code, code.to_string()),
+    };
+    let mut answers: BTreeMap<(Uuid, i32), Answer> = BTreeMap::new();
+    let mut change = acknowledge(broker, &access, &group, &member, acks, closed.then_some(&partitions), &mut answers);
+    if !closed {
+        change = change.max(acquire(broker, &access, &request, &group, &member, &partitions, &mut answers).await);
+    }
+    written(broker, change, &mut answers).await;
+    let mut hints = LeaderHints::on(listener);
+    let mut topics: BTreeMap<Uuid, Vec<share_fetch_response::PartitionData>> = BTreeMap::new();
+    for ((topic_id, index), a) in answers {
+        let (error, error_message) = split(a.error);
+        let (ack_error, ack_message) = split(a.ack_error);
+        let mut current_leader =
+            share_fetch_response::LeaderIdAndEpoch::default().with_leader_id(-1).with_leader_epoch(-1);
+        if error == ResponseError::NotLeaderOrFollower.code() || ack_error == ResponseError::NotLeaderOrFollower.code()
+        {
+            let (leader, epoch) = hints.leader(broker, &topic_id, index);
+            current_leader = current_leader.with_leader_id(leader).with_leader_epoch(epoch);
+        }
+        topics.entry(topic_id).or_default().push(
+            share_fetch_response::PartitionData::default()
+                .with_partition_index(index)
+                .with_error_code(error)
+                .with_error_message(error_message)
+                .with_acknowledge_error_code(ack_error)
+                .with_acknowledge_error_message(ack_message)
+                .with_current_leader(current_leader)
+                .with_records(Some(a.records.unwrap_or_default()))
+                .with_acquired_records(
+                    a.acquired
+                        .into_iter()
+                        .map(|r| {
+                            share_fetch_response::AcquiredRecords::default()
+                                .with_first_offset(r.first)
+                                .with_last_offset(r.last)
+                                .with_delivery_count(r.delivery_count)
+                        })
+                        .collect(),
+                ),
+        );
+    }
+    ShareFetchResponse::default()
+        .with_acquisition_lock_timeout_ms(lock_ms)
+        .with_responses(
+            topics
+                .into_iter()
+                .map(|(topic_id, partitions)| {
+                    share_fetch_response::ShareFetchableTopicResponse::default()
+                        .with_topic_id(topic_id)
+                        .with_partitions(partitions)
+                })
+                .collect(),
+        )
+        .with_node_endpoints(hints.endpoints(|id, host, port, rack| {
+            share_fetch_response::NodeEndpoint::default()
+                .with_node_id(id)
+                .with_host(host)
+                .with_port(port)
+                .with_rack(rack)
+        }))
+}
+
+fn split(error: Option<(ResponseError, String)>) -> (i16, Option<kafka_protocol::protocol::StrBytes>) {
+    match error {
+        None => (0, None),
+        Some((code, message)) => (code.code(), Some(text(message))),
+    }
+}
+
+fn to_acks(batches: &[share_fetch_request::AcknowledgementBatch]) -> Vec<Ack> {
+    batches
+        .iter()
+        .map(|b| Ack { first: b.first_offset, last: b.last_offset, types: b.acknowledge_types.clone() })
+        .collect()
+}
+
+/// One session partition, ready to acquire from.
+struct Source {
+    key: Key,
+    partition: Arc<crate::partition::Partition>,
+}
+
+/// Acquires records for the member from its session's partitions, waiting up to
+/// `max_wait_ms` for some. Returns the last change to write (share-partitions initialized).
+async fn acquire(
+    broker: &Broker,
+    access: &Access,
+    request: &ShareFetchRequest,
+    group: &str,
+    member: &str,
+    partitions: &[(Uuid, i32)],
+    answers: &mut BTreeMap<(Uuid, i32), Answer>,
+) -> Option<u64> {
+    let mut change = None;
+    let mut sources = Vec::new();
+    for &(topic_id, index) in partitions {
+        match led_here(broker, access, topic_id, index) {
+            Err(code) => answers.entry((topic_id, index)).or_default().error = Some((code, code.to_string())),
+            Ok(_) => {
+                let topic = broker.topic_by_id(&topic_id).expect("checked");
+                if let Ok(partition) = broker.readable_partition_in(&topic, index, -1, false) {
+                    let key = Key { group: group.to_string(), topic_id, partition: index };
+                    sources.push(Source { key, partition });
+                }
+            }
+        }
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
+    let max_records = usize::try_from(request.max_records).ok().filter(|&n| n > 0).unwrap_or(500);
+    let max_bytes = usize::try_from(request.max_bytes).ok().filter(|&n| n > 0).unwrap_or(50 * 1024 * 1024);
+    let mut watchers: Vec<_> = sources.iter().map(|s| s.partition.log.subscribe()).collect();
+    let mut released = broker.shares.subscribe_released();
+    loop {
+        let mut got = false;
+        let (mut records_left, mut bytes_left) = (max_records, max_bytes);
+        for source in &sources {
+            if records_left == 0 || bytes_left == 0 {
+                break;
+            }
+            let (topic_id, index) = (source.key.topic_id, source.key.partition);
+            match take(broker, source, member, records_left, bytes_left) {
+                Err(code) => {
+                    answers.entry((topic_id, index)).or_default().error = Some((code, code.to_string()));
+                    got = true;
+                }
+                Ok((taken, initialized)) => {
+                    change = change.max(initialized);
+                    if let Some((records, acquired)) = taken {
+                        records_left =
+                            records_left.saturating_sub(acquired.iter().map(|r| (r.last - r.first + 1) as usize).sum());
+                        bytes_left = bytes_left.saturating_sub(records.len());
+                        let answer = answers.entry((topic_id, index)).or_default();
+                        answer.records = Some(records);
+                        answer.acquired = acquired;
+                        got = true;
+                    }
+                }
+            }
+        }
+        if got || sources.is_empty() || tokio::time::Instant::now() >= deadline {
+            return change;
+        }
+        // Wait for new records, released records, or the first lock to run out.
+        let keys: Vec<Key> = sources.iter().map(|s| s.key.clone()).collect();
+        let wake = match broker.shares.next_lock_expiry(&keys) {
+            Some(at_ms) => {
+                let after = u64::try_from(at_ms - broker.clock.now_ms()).unwrap_or(0);
+                deadline.min(tokio::time::Instant::now() + Duration::from_millis(after))
+            }
+            None => deadline,
+        };
+        let appended = futures::future::select_all(watchers.iter_mut().map(|w| w.changed().boxed()));
+        tokio::select! {
+            (result, _, _) = appended => if result.is_err() { return change },
+            _ = released.changed() => {}
+            _ = tokio::time::sleep_until(wake) => {}
+        }
+    }
+}
+
+/// Reads from where the share-partition delivers next and acquires what was read. Returns
+/// the records and ranges acquired (if any) and the change an initialization made.
+#[allow(clippy::type_complexity)]
+fn take(
+    broker: &Broker,
+    source: &Source,
+    member: &str,
+    max_records: usize,
+    max_bytes: usize,
+) -> Result<(Option<(Bytes, Vec<Acquired>)>, Option<u64>), ResponseError> {
+    let log = &source.partition.log;
+    let now_ms = broker.clock.now_ms();
+    let leader_epoch = broker
+        .topic_by_id(&source.key.topic_id)
+        .and_then(|t| t.partition(source.key.partition).map(|p| p.leader_epoch))
+        .ok_or(ResponseError::UnknownTopicOrPartition)?;
+    // Kafka's default `share.auto.offset.reset` (latest): a new share-partition starts at the end.
+    let (next, initialized) =
+        broker.shares.prepare(&source.key, leader_epoch, log.log_start_offset(), || log.high_watermark(), now_ms)?;
+    if next >= log.high_watermark() {
+        return Ok((None, initialized));
+    }
+    let bytes = match log.read(next, max_bytes, ReadBound::HighWatermark) {
+        Ok(bytes) => bytes,
+        // Retention moved the log start meanwhile: the next fetch archives what went.
+        Err(brook_log::LogError::OffsetOutOfRange { .. }) => return Ok((None, initialized)),
+        Err(e) => {
+            return Err(ResponseError::try_from_code(e.kafka_error_code()).unwrap_or(ResponseError::UnknownServerError));
+        }
+    };
+    let Some(end) = batch::whole_batches(&bytes).last().map(|(h, _)| h.next_offset()) else {
+        return Ok((None, initialized));
+    };
+    let acquired = broker.shares.acquire(&source.key, member, now_ms, end.min(log.high_watermark()), max_records);
+    if acquired.is_empty() {
+        return Ok((None, initialized));
+    }
+    Ok((Some((bytes, acquired)), initialized))
+}
+
+pub(super) async fn acknowledge_request(
+    broker: &Broker,
+    request: ShareAcknowledgeRequest,
+    listener: Arc<str>,
+    access: Access,
+) -> ShareAcknowledgeResponse {
+    let refused = |code: ResponseError, message: String| {
+        ShareAcknowledgeResponse::default().with_error_code(code.code()).with_error_message(Some(text(message)))
+    };
+    let (group, member) = member_and_group(&request.group_id, &request.member_id);
+    if group.is_empty() || member.is_empty() {
+        return refused(ResponseError::InvalidRequest, "A ShareAcknowledge names its group and member.".into());
+    }
+    if !access.allows(broker, Operation::Read, ResourceType::Group, &group) {
+        return refused(ResponseError::GroupAuthorizationFailed, ResponseError::GroupAuthorizationFailed.to_string());
+    }
+    let (partitions, closed) = match broker.shares.acknowledge_session(&group, &member, request.share_session_epoch) {
+        Ok(step) => step,
+        Err(code) => return refused(code, code.to_string()),
+    };
+    let acks: Acks = request
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(move |p| {
+                let batches = p
+                    .acknowledgement_batches
+                    .iter()
+                    .map(|b| Ack { first: b.first_offset, last: b.last_offset, types: b.acknowledge_types.clone() })
+                    .collect();
+                ((t.topic_id, p.partition_index), batches)
+            })
+        })
+        .collect();
+    let mut answers = BTreeMap::new();
+    let change = acknowledge(broker, &access, &group, &member, acks, closed.then_some(&partitions), &mut answers);
+    written(broker, change, &mut answers).await;
+    let mut hints = LeaderHints::on(listener);
+    let mut topics: BTreeMap<Uuid, Vec<share_acknowledge_response::PartitionData>> = BTreeMap::new();
+    for ((topic_id, index), a) in answers.into_iter().filter(|(_, a)| a.acknowledged) {
+        let (error, message) = split(a.ack_error);
+        let mut current_leader =
+            share_acknowledge_response::LeaderIdAndEpoch::default().with_leader_id(-1).with_leader_epoch(-1);
+        if error == ResponseError::NotLeaderOrFollower.code() {
+            let (leader, epoch) = hints.leader(broker, &topic_id, index);
+            current_leader = current_leader.with_leader_id(leader).with_leader_epoch(epoch);
+        }
+        topics.entry(topic_id).or_default().push(
+            share_acknowledge_response::PartitionData::default()
+                .with_partition_index(index)
+                .with_error_code(error)
+                .with_error_message(message)
+                .with_current_leader(current_leader),
+        );
+    }
+    ShareAcknowledgeResponse::default()
+        .with_acquisition_lock_timeout_ms(
+            i32::try_from(broker.shares.config().record_lock_duration_ms).unwrap_or(i32::MAX),
+        )
+        .with_responses(
+            topics
+                .into_iter()
+                .map(|(topic_id, partitions)| {
+                    share_acknowledge_response::ShareAcknowledgeTopicResponse::default()
+                        .with_topic_id(topic_id)
+                        .with_partitions(partitions)
+                })
+                .collect(),
+        )
+        .with_node_endpoints(hints.endpoints(|id, host, port, rack| {
+            share_acknowledge_response::NodeEndpoint::default()
+                .with_node_id(id)
+                .with_host(host)
+                .with_port(port)
+                .with_rack(rack)
+        }))
+}

@@ -1,0 +1,241 @@
+//! The share-partitions of the partitions this broker leads. One is initialized on first use
+//! in a leader epoch: from the share coordinator's snapshot, or, for a group that never
+//! fetched it, at the offset `share.auto.offset.reset` picks (written at once, as Kafka's
+//! InitializeShareGroupState, so a restart does not move it). Acknowledgements change it in
+//! memory and are answered once `flush` has written the change.
+
+use std::collections::BTreeMap;
+
+use brook_share::records::{Key, Snapshot};
+use brook_share::{Ack, AckError, Acquired, SharePartition};
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use uuid::Uuid;
+
+use super::{Inner, SHARE_STATE_TOPIC, Shares};
+use crate::broker::{ApiError, Broker};
+
+pub(super) struct Held {
+    pub(super) partition: SharePartition,
+    leader_epoch: i32,
+    state_epoch: i32,
+    snapshot_epoch: i32,
+    created_ms: i64,
+}
+
+/// What one share-partition gave a ShareFetch.
+pub struct FetchedShare {
+    pub records: Bytes,
+    pub acquired: Vec<Acquired>,
+}
+
+/// An acknowledgement's outcome for one partition, and the change it must wait for.
+pub struct AckOutcome {
+    pub error: Option<(ResponseError, String)>,
+    pub change: Option<u64>,
+}
+
+fn ack_error(e: AckError) -> (ResponseError, String) {
+    match e {
+        AckError::InvalidRequest(m) => (ResponseError::InvalidRequest, m),
+        AckError::InvalidRecordState(m) => (ResponseError::InvalidRecordState, m),
+    }
+}
+
+impl Inner {
+    fn changed(&mut self, key: &Key) -> u64 {
+        self.dirty.insert(key.clone());
+        self.changes += 1;
+        self.changes
+    }
+}
+
+impl Shares {
+    /// The share-partition `key` on a partition this broker leads in `leader_epoch`,
+    /// initialized if need be. `start` is where a share-partition with no state begins.
+    /// Returns the offset the next fetch reads from and the change to write, if new.
+    pub fn prepare(
+        &self,
+        key: &Key,
+        leader_epoch: i32,
+        log_start: i64,
+        start: impl FnOnce() -> i64,
+        now_ms: i64,
+    ) -> Result<(i64, Option<u64>), ResponseError> {
+        let state_partition = self.config.state_partition(key);
+        let mut inner = self.lock();
+        let mut change = None;
+        if inner.held.get(key).is_none_or(|h| h.leader_epoch != leader_epoch) {
+            match inner.owned.get(&state_partition) {
+                Some((_, true)) => {}
+                Some((_, false)) => return Err(ResponseError::CoordinatorLoadInProgress),
+                None => return Err(ResponseError::CoordinatorNotAvailable),
+            }
+            let limits = self.config.limits();
+            let held = match inner.persisted.get(key) {
+                Some(s) => Held {
+                    partition: SharePartition::restore(s.start_offset, &s.batches, limits),
+                    leader_epoch,
+                    state_epoch: s.state_epoch,
+                    snapshot_epoch: s.snapshot_epoch,
+                    created_ms: s.create_timestamp,
+                },
+                None => Held {
+                    partition: SharePartition::new(start(), limits),
+                    leader_epoch,
+                    state_epoch: 0,
+                    snapshot_epoch: -1,
+                    created_ms: now_ms,
+                },
+            };
+            let fresh = held.snapshot_epoch < 0;
+            inner.held.insert(key.clone(), held);
+            if fresh {
+                change = Some(inner.changed(key));
+            }
+        }
+        let held = inner.held.get_mut(key).expect("inserted above");
+        let mut moved = held.partition.archive_below(log_start);
+        moved |= held.partition.expire_locks(now_ms);
+        let next = held.partition.next_fetch_offset(now_ms);
+        if moved {
+            change = Some(inner.changed(key));
+        }
+        Ok((next, change))
+    }
+
+    /// Acquires for `member` what lies below `readable_end` (the end of the records read for
+    /// it), at most `max_records`.
+    pub fn acquire(
+        &self,
+        key: &Key,
+        member: &str,
+        now_ms: i64,
+        readable_end: i64,
+        max_records: usize,
+    ) -> Vec<Acquired> {
+        let mut inner = self.lock();
+        let Some(held) = inner.held.get_mut(key) else { return Vec::new() };
+        held.partition.acquire(member, now_ms, readable_end, max_records)
+    }
+
+    /// Applies `member`'s acknowledgements to one share-partition.
+    pub fn acknowledge(&self, key: &Key, member: &str, now_ms: i64, acks: &[Ack]) -> AckOutcome {
+        let mut inner = self.lock();
+        let Some(held) = inner.held.get_mut(key) else {
+            let message = "the records were not delivered by this share-partition leader".to_string();
+            return AckOutcome { error: Some((ResponseError::InvalidRecordState, message)), change: None };
+        };
+        let released = acks.iter().any(|a| a.types.contains(&2));
+        match held.partition.acknowledge(member, now_ms, acks) {
+            Err(e) => AckOutcome { error: Some(ack_error(e)), change: None },
+            Ok(false) => AckOutcome { error: None, change: None },
+            Ok(true) => {
+                let change = inner.changed(key);
+                drop(inner);
+                if released {
+                    self.released.send_modify(|n| *n += 1);
+                }
+                AckOutcome { error: None, change: Some(change) }
+            }
+        }
+    }
+
+    /// Gives back what `member` holds in `partitions` (its share session closed).
+    pub fn release_member(&self, group: &str, member: &str, partitions: &[(Uuid, i32)]) -> Option<u64> {
+        let mut inner = self.lock();
+        let mut change = None;
+        for &(topic_id, partition) in partitions {
+            let key = Key { group: group.to_string(), topic_id, partition };
+            if inner.held.get_mut(&key).is_some_and(|h| h.partition.release_member(member)) {
+                change = Some(inner.changed(&key));
+            }
+        }
+        drop(inner);
+        if change.is_some() {
+            self.released.send_modify(|n| *n += 1);
+        }
+        change
+    }
+
+    /// The earliest lock deadline among `keys`, when a waiting fetch should look again.
+    pub fn next_lock_expiry(&self, keys: &[Key]) -> Option<i64> {
+        let inner = self.lock();
+        keys.iter().filter_map(|k| inner.held.get(k)).filter_map(|h| h.partition.next_lock_expiry()).min()
+    }
+
+    pub fn subscribe_released(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.released.subscribe()
+    }
+
+    /// Forgets the share-partitions of partitions this broker no longer leads.
+    pub fn retain_led(&self, leads: impl Fn(Uuid, i32) -> bool) {
+        self.lock().held.retain(|k, _| leads(k.topic_id, k.partition));
+    }
+
+    /// Writes every change up to `change` (and any made meanwhile) to `__share_group_state`,
+    /// as snapshots. One caller writes at a time; the others find their change written.
+    pub async fn flush(&self, broker: &Broker, change: u64) -> Result<(), ApiError> {
+        let _writing = self.write.lock().await;
+        let (snapshots, upto) = {
+            let mut inner = self.lock();
+            if inner.written >= change {
+                return Ok(());
+            }
+            let now_ms = broker.clock.now_ms();
+            let dirty = std::mem::take(&mut inner.dirty);
+            let mut snapshots = Vec::with_capacity(dirty.len());
+            for key in dirty {
+                let Some(held) = inner.held.get_mut(&key) else { continue };
+                held.snapshot_epoch += 1;
+                let snapshot = Snapshot {
+                    snapshot_epoch: held.snapshot_epoch,
+                    state_epoch: held.state_epoch,
+                    leader_epoch: held.leader_epoch,
+                    start_offset: held.partition.start_offset(),
+                    create_timestamp: held.created_ms,
+                    write_timestamp: now_ms,
+                    batches: held.partition.state_batches(),
+                };
+                snapshots.push((key, snapshot));
+            }
+            (snapshots, inner.changes)
+        };
+        let mut by_partition: BTreeMap<i32, Vec<&(Key, Snapshot)>> = BTreeMap::new();
+        for entry in &snapshots {
+            by_partition.entry(self.config.state_partition(&entry.0)).or_default().push(entry);
+        }
+        let timeout = std::time::Duration::from_millis(self.config.write_timeout_ms);
+        let mut result = Ok(());
+        for (partition, entries) in by_partition {
+            let records: Vec<brook_log::batch::Record> = entries
+                .iter()
+                .map(|(k, s)| brook_log::batch::Record {
+                    timestamp_delta: 0,
+                    key: Some(brook_share::records::encode_key(k).freeze().to_vec()),
+                    value: Some(brook_share::records::encode_snapshot(s).freeze().to_vec()),
+                })
+                .collect();
+            let batch = brook_log::batch::build::batch(broker.clock.now_ms(), &records);
+            if let Err(e) = broker.append_internal(SHARE_STATE_TOPIC, partition, batch, timeout).await {
+                result = Err(e);
+                break;
+            }
+        }
+        let mut inner = self.lock();
+        match result {
+            Ok(()) => {
+                for (key, snapshot) in snapshots {
+                    inner.persisted.insert(key, snapshot);
+                }
+                inner.written = upto;
+                Ok(())
+            }
+            Err(e) => {
+                // Written again with the next change; this one's caller is told it failed.
+                inner.dirty.extend(snapshots.into_iter().map(|(k, _)| k));
+                Err(e)
+            }
+        }
+    }
+}
