@@ -561,6 +561,30 @@ fn every_advertised_version_answers() {
                             .with_topics(vec![topic]),
                     )
                 }
+                ApiKey::ReadShareGroupState => {
+                    let topic = read_share_group_state_request::ReadStateData::default()
+                        .with_topic_id(topic_id)
+                        .with_partitions(vec![read_share_group_state_request::PartitionData::default()]);
+                    conn.send(
+                        api_key,
+                        version,
+                        &ReadShareGroupStateRequest::default()
+                            .with_group_id(StrBytes::from_static_str("g"))
+                            .with_topics(vec![topic]),
+                    )
+                }
+                ApiKey::WriteShareGroupState => {
+                    let topic = write_share_group_state_request::WriteStateData::default()
+                        .with_topic_id(topic_id)
+                        .with_partitions(vec![write_share_group_state_request::PartitionData::default()]);
+                    conn.send(
+                        api_key,
+                        version,
+                        &WriteShareGroupStateRequest::default()
+                            .with_group_id(StrBytes::from_static_str("g"))
+                            .with_topics(vec![topic]),
+                    )
+                }
                 ApiKey::ShareAcknowledge => conn.send(
                     api_key,
                     version,

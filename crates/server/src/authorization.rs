@@ -64,6 +64,8 @@ pub const CHECKED: &[ApiKey] = &[
     ApiKey::ShareGroupDescribe,
     ApiKey::ShareFetch,
     ApiKey::ShareAcknowledge,
+    ApiKey::ReadShareGroupState,
+    ApiKey::WriteShareGroupState,
     ApiKey::DescribeUserScramCredentials,
     ApiKey::AlterUserScramCredentials,
     ApiKey::CreateAcls,

@@ -397,6 +397,14 @@ fn route(broker: &Arc<Broker>, request: Request, session: &Session, access: Acce
             let listener = session.listener.clone();
             async move { Some(ResponseKind::ShareFetch(share::fetch(&b, r, listener, a).await)) }.boxed()
         }
+        RequestKind::ReadShareGroupState(r) => {
+            let allowed = on_cluster(Operation::ClusterAction);
+            ready(ResponseKind::ReadShareGroupState(share::read_state(broker, r, allowed)))
+        }
+        RequestKind::WriteShareGroupState(r) => {
+            let allowed = on_cluster(Operation::ClusterAction);
+            async move { Some(ResponseKind::WriteShareGroupState(share::write_state(&b, r, allowed).await)) }.boxed()
+        }
         RequestKind::ShareAcknowledge(r) => {
             let listener = session.listener.clone();
             async move { Some(ResponseKind::ShareAcknowledge(share::acknowledge_request(&b, r, listener, a).await)) }

@@ -13,16 +13,18 @@ use std::time::Duration;
 
 use brook_log::{ReadBound, batch};
 use brook_security::acl::{Operation, ResourceType};
-use brook_share::records::Key;
-use brook_share::{Ack, Acquired};
+use brook_share::records::{Key, Snapshot};
+use brook_share::{Ack, Acquired, DeliveryState, StateBatch};
 use bytes::Bytes;
 use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
-    ShareAcknowledgeRequest, ShareAcknowledgeResponse, ShareFetchRequest, ShareFetchResponse,
-    ShareGroupDescribeRequest, ShareGroupDescribeResponse, ShareGroupHeartbeatRequest, ShareGroupHeartbeatResponse,
-    TopicName, share_acknowledge_response, share_fetch_request, share_fetch_response, share_group_describe_response,
-    share_group_heartbeat_response,
+    ReadShareGroupStateRequest, ReadShareGroupStateResponse, ShareAcknowledgeRequest, ShareAcknowledgeResponse,
+    ShareFetchRequest, ShareFetchResponse, ShareGroupDescribeRequest, ShareGroupDescribeResponse,
+    ShareGroupHeartbeatRequest, ShareGroupHeartbeatResponse, TopicName, WriteShareGroupStateRequest,
+    WriteShareGroupStateResponse, read_share_group_state_response, share_acknowledge_response, share_fetch_request,
+    share_fetch_response, share_group_describe_response, share_group_heartbeat_response,
+    write_share_group_state_response,
 };
 use uuid::Uuid;
 
@@ -355,6 +357,7 @@ fn to_acks(batches: &[share_fetch_request::AcknowledgementBatch]) -> Vec<Ack> {
 /// One session partition, ready to acquire from.
 struct Source {
     key: Key,
+    leader_epoch: i32,
     partition: Arc<crate::partition::Partition>,
 }
 
@@ -372,14 +375,14 @@ async fn acquire(
     let mut change = None;
     let mut sources = Vec::new();
     for &(topic_id, index) in partitions {
-        match led_here(broker, access, topic_id, index) {
+        let key = Key { group: group.to_string(), topic_id, partition: index };
+        match source(broker, access, key).await {
             Err(code) => answers.entry((topic_id, index)).or_default().error = Some((code, code.to_string())),
-            Ok(_) => {
-                let topic = broker.topic_by_id(&topic_id).expect("checked");
-                if let Ok(partition) = broker.readable_partition_in(&topic, index, -1, false) {
-                    let key = Key { group: group.to_string(), topic_id, partition: index };
-                    sources.push(Source { key, partition });
-                }
+            // Its state is not reachable yet: nothing from it this time.
+            Ok(None) => {}
+            Ok(Some((source, initialized))) => {
+                change = change.max(initialized);
+                sources.push(source);
             }
         }
     }
@@ -436,6 +439,36 @@ async fn acquire(
     }
 }
 
+/// A session partition led here, its share-partition initialized (and the change that made);
+/// None while its share coordinator cannot be reached or is loading (a client is told nothing
+/// of that, as it knows no such partition error, and its next fetch tries again).
+async fn source(broker: &Broker, access: &Access, key: Key) -> Result<Option<(Source, Option<u64>)>, ResponseError> {
+    let leader_epoch = led_here(broker, access, key.topic_id, key.partition)?;
+    let topic = broker.topic_by_id(&key.topic_id).ok_or(ResponseError::UnknownTopicId)?;
+    let partition = broker.readable_partition_in(&topic, key.partition, -1, false)?;
+    let now_ms = broker.clock.now_ms();
+    let log = &partition.log;
+    let mut initialized = None;
+    if broker.shares.prepare(&key, leader_epoch, log.log_start_offset(), now_ms).is_none() {
+        // Kafka's default `share.auto.offset.reset` (latest): a new share-partition starts at the end.
+        initialized = match broker.shares.initialize(broker, &key, leader_epoch, log.high_watermark(), now_ms).await {
+            Ok(change) => change,
+            Err(
+                ResponseError::NotCoordinator
+                | ResponseError::CoordinatorNotAvailable
+                | ResponseError::CoordinatorLoadInProgress,
+            ) => return Ok(None),
+            // Kafka's translation of the share coordinator's refusals for the client.
+            Err(ResponseError::FencedLeaderEpoch) => return Err(ResponseError::NotLeaderOrFollower),
+            Err(code) => {
+                tracing::warn!(group = key.group, ?code, "initializing a share-partition failed");
+                return Err(ResponseError::UnknownServerError);
+            }
+        };
+    }
+    Ok(Some((Source { key, leader_epoch, partition }, initialized)))
+}
+
 /// Reads from where the share-partition delivers next and acquires what was read. Returns
 /// the records and ranges acquired (if any) and the change an initialization made.
 #[allow(clippy::type_complexity)]
@@ -448,13 +481,12 @@ fn take(
 ) -> Result<(Option<(Bytes, Vec<Acquired>)>, Option<u64>), ResponseError> {
     let log = &source.partition.log;
     let now_ms = broker.clock.now_ms();
-    let leader_epoch = broker
-        .topic_by_id(&source.key.topic_id)
-        .and_then(|t| t.partition(source.key.partition).map(|p| p.leader_epoch))
-        .ok_or(ResponseError::UnknownTopicOrPartition)?;
-    // Kafka's default `share.auto.offset.reset` (latest): a new share-partition starts at the end.
-    let (next, initialized) =
-        broker.shares.prepare(&source.key, leader_epoch, log.log_start_offset(), || log.high_watermark(), now_ms)?;
+    // Initialized again by the next request if the state moved meanwhile.
+    let Some((next, initialized)) =
+        broker.shares.prepare(&source.key, source.leader_epoch, log.log_start_offset(), now_ms)
+    else {
+        return Ok((None, None));
+    };
     if next >= log.high_watermark() {
         return Ok((None, initialized));
     }
@@ -552,4 +584,130 @@ pub(super) async fn acknowledge_request(
                 .with_port(port)
                 .with_rack(rack)
         }))
+}
+
+/// ReadShareGroupState, from a share-partition leader on another broker (`allowed`: it has
+/// CLUSTER_ACTION).
+pub(super) fn read_state(
+    broker: &Broker,
+    request: ReadShareGroupStateRequest,
+    allowed: bool,
+) -> ReadShareGroupStateResponse {
+    let group = request.group_id.to_string();
+    let results = request
+        .topics
+        .iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let key = Key { group: group.clone(), topic_id: t.topic_id, partition: p.partition };
+                    let result =
+                        read_share_group_state_response::PartitionResult::default().with_partition(p.partition);
+                    let state = match allowed {
+                        true => broker.shares.read_state(&key, p.leader_epoch),
+                        false => Err(ResponseError::ClusterAuthorizationFailed),
+                    };
+                    match state {
+                        Err(code) => result
+                            .with_error_code(code.code())
+                            .with_error_message(Some(text(code.to_string())))
+                            .with_start_offset(-1),
+                        // Nothing persisted yet: start offset -1.
+                        Ok(None) => result.with_start_offset(-1),
+                        Ok(Some(s)) => {
+                            result.with_state_epoch(s.state_epoch).with_start_offset(s.start_offset).with_state_batches(
+                                s.batches
+                                    .iter()
+                                    .map(|b| {
+                                        read_share_group_state_response::StateBatch::default()
+                                            .with_first_offset(b.first)
+                                            .with_last_offset(b.last)
+                                            .with_delivery_state(b.state.id())
+                                            .with_delivery_count(b.delivery_count)
+                                    })
+                                    .collect(),
+                            )
+                        }
+                    }
+                })
+                .collect();
+            read_share_group_state_response::ReadStateResult::default()
+                .with_topic_id(t.topic_id)
+                .with_partitions(partitions)
+        })
+        .collect();
+    ReadShareGroupStateResponse::default().with_results(results)
+}
+
+/// WriteShareGroupState, from a share-partition leader on another broker (`allowed`: it has
+/// CLUSTER_ACTION).
+pub(super) async fn write_state(
+    broker: &Broker,
+    request: WriteShareGroupStateRequest,
+    allowed: bool,
+) -> WriteShareGroupStateResponse {
+    let group = request.group_id.to_string();
+    let now_ms = broker.clock.now_ms();
+    let mut by_partition: BTreeMap<i32, Vec<(Key, Snapshot)>> = BTreeMap::new();
+    for t in &request.topics {
+        for p in &t.partitions {
+            let key = Key { group: group.clone(), topic_id: t.topic_id, partition: p.partition };
+            let batches = p
+                .state_batches
+                .iter()
+                .filter_map(|b| {
+                    Some(StateBatch {
+                        first: b.first_offset,
+                        last: b.last_offset,
+                        state: DeliveryState::from_id(b.delivery_state)?,
+                        delivery_count: b.delivery_count,
+                    })
+                })
+                .collect();
+            let snapshot = Snapshot {
+                snapshot_epoch: 0,
+                state_epoch: p.state_epoch,
+                leader_epoch: p.leader_epoch,
+                start_offset: p.start_offset,
+                create_timestamp: now_ms,
+                write_timestamp: now_ms,
+                batches,
+            };
+            by_partition.entry(broker.shares.config().state_partition(&key)).or_default().push((key, snapshot));
+        }
+    }
+    let mut outcomes: BTreeMap<(Uuid, i32), (i16, Option<String>)> = BTreeMap::new();
+    let denied = ResponseError::ClusterAuthorizationFailed;
+    for (partition, writes) in by_partition.into_iter().filter(|_| allowed) {
+        let keys: Vec<(Uuid, i32)> = writes.iter().map(|(k, _)| (k.topic_id, k.partition)).collect();
+        for (key, outcome) in keys.into_iter().zip(broker.shares.write_state(broker, partition, writes).await) {
+            outcomes.insert(key, outcome.map_or_else(|e| (e.code.code(), Some(e.message)), |()| (0, None)));
+        }
+    }
+    let results = request
+        .topics
+        .iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let (code, message) = match allowed {
+                        true => outcomes.get(&(t.topic_id, p.partition)).cloned().unwrap_or((0, None)),
+                        false => (denied.code(), Some(denied.to_string())),
+                    };
+                    write_share_group_state_response::PartitionResult::default()
+                        .with_partition(p.partition)
+                        .with_error_code(code)
+                        .with_error_message(message.map(text))
+                })
+                .collect();
+            write_share_group_state_response::WriteStateResult::default()
+                .with_topic_id(t.topic_id)
+                .with_partitions(partitions)
+        })
+        .collect();
+    WriteShareGroupStateResponse::default().with_results(results)
 }

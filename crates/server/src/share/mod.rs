@@ -7,13 +7,16 @@
 //! - `partitions`: the share-partitions of the partitions this broker leads, initialized from
 //!   the persisted state and written back, batched, before an acknowledgement is answered;
 //! - `state`: the share coordinator: the `__share_group_state` partitions this broker leads,
-//!   loaded at election, holding each share-partition's latest snapshot.
+//!   loaded at election, holding each share-partition's latest snapshot;
+//! - `persister`: the coordinator's Read/WriteShareGroupState, reached in-process or over the
+//!   inter-broker listener.
 //!
 //! Everything is under one mutex held only for in-memory work; writes happen after it is
 //! released, under an async write lock that lets one append carry every pending change.
 
 mod groups;
 mod partitions;
+mod persister;
 mod sessions;
 mod state;
 
@@ -103,6 +106,8 @@ pub struct Shares {
     write: tokio::sync::Mutex<()>,
     /// Counts finished loads of `__share_group_state` partitions.
     loads_done: watch::Sender<u64>,
+    /// Connections to other brokers' share coordinators, kept between requests.
+    connections: tokio::sync::Mutex<HashMap<String, brook_replication::client::Connection>>,
 }
 
 #[derive(Default)]
@@ -129,6 +134,7 @@ impl Shares {
             released: watch::Sender::new(0),
             write: tokio::sync::Mutex::new(()),
             loads_done: watch::Sender::new(0),
+            connections: tokio::sync::Mutex::new(HashMap::new()),
         }
     }
 

@@ -12,14 +12,13 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
-use super::{Inner, SHARE_STATE_TOPIC, Shares};
+use super::{Inner, Shares};
 use crate::broker::{ApiError, Broker};
 
 pub(super) struct Held {
     pub(super) partition: SharePartition,
     leader_epoch: i32,
     state_epoch: i32,
-    snapshot_epoch: i32,
     created_ms: i64,
 }
 
@@ -51,57 +50,49 @@ impl Inner {
 }
 
 impl Shares {
-    /// The share-partition `key` on a partition this broker leads in `leader_epoch`,
-    /// initialized if need be. `start` is where a share-partition with no state begins.
-    /// Returns the offset the next fetch reads from and the change to write, if new.
-    pub fn prepare(
-        &self,
-        key: &Key,
-        leader_epoch: i32,
-        log_start: i64,
-        start: impl FnOnce() -> i64,
-        now_ms: i64,
-    ) -> Result<(i64, Option<u64>), ResponseError> {
-        let state_partition = self.config.state_partition(key);
+    /// The share-partition `key` on a partition this broker leads in `leader_epoch`, after
+    /// archiving what the log no longer has and releasing expired locks: the offset the next
+    /// fetch reads from and the change to write, if any. None if it must be initialized first.
+    pub fn prepare(&self, key: &Key, leader_epoch: i32, log_start: i64, now_ms: i64) -> Option<(i64, Option<u64>)> {
         let mut inner = self.lock();
-        let mut change = None;
-        if inner.held.get(key).is_none_or(|h| h.leader_epoch != leader_epoch) {
-            match inner.owned.get(&state_partition) {
-                Some((_, true)) => {}
-                Some((_, false)) => return Err(ResponseError::CoordinatorLoadInProgress),
-                None => return Err(ResponseError::CoordinatorNotAvailable),
-            }
-            let limits = self.config.limits();
-            let held = match inner.persisted.get(key) {
-                Some(s) => Held {
-                    partition: SharePartition::restore(s.start_offset, &s.batches, limits),
-                    leader_epoch,
-                    state_epoch: s.state_epoch,
-                    snapshot_epoch: s.snapshot_epoch,
-                    created_ms: s.create_timestamp,
-                },
-                None => Held {
-                    partition: SharePartition::new(start(), limits),
-                    leader_epoch,
-                    state_epoch: 0,
-                    snapshot_epoch: -1,
-                    created_ms: now_ms,
-                },
-            };
-            let fresh = held.snapshot_epoch < 0;
-            inner.held.insert(key.clone(), held);
-            if fresh {
-                change = Some(inner.changed(key));
-            }
-        }
-        let held = inner.held.get_mut(key).expect("inserted above");
+        let held = inner.held.get_mut(key).filter(|h| h.leader_epoch == leader_epoch)?;
         let mut moved = held.partition.archive_below(log_start);
         moved |= held.partition.expire_locks(now_ms);
         let next = held.partition.next_fetch_offset(now_ms);
-        if moved {
-            change = Some(inner.changed(key));
+        Some((next, moved.then(|| inner.changed(key))))
+    }
+
+    /// Initializes the share-partition from its persisted state, or at `start` if it has
+    /// none. Returns the change to write for a new one.
+    pub async fn initialize(
+        &self,
+        broker: &Broker,
+        key: &Key,
+        leader_epoch: i32,
+        start: i64,
+        now_ms: i64,
+    ) -> Result<Option<u64>, ResponseError> {
+        let persisted = self.fetch_state(broker, key, leader_epoch).await?;
+        let limits = self.config.limits();
+        let mut inner = self.lock();
+        if inner.held.get(key).is_some_and(|h| h.leader_epoch == leader_epoch) {
+            // Another request initialized it meanwhile.
+            return Ok(None);
         }
-        Ok((next, change))
+        let fresh = persisted.is_none();
+        let held = match persisted {
+            Some(s) => Held {
+                partition: SharePartition::restore(s.start_offset, &s.batches, limits),
+                leader_epoch,
+                state_epoch: s.state_epoch,
+                created_ms: if s.create_timestamp >= 0 { s.create_timestamp } else { now_ms },
+            },
+            None => {
+                Held { partition: SharePartition::new(start, limits), leader_epoch, state_epoch: 0, created_ms: now_ms }
+            }
+        };
+        inner.held.insert(key.clone(), held);
+        Ok(fresh.then(|| inner.changed(key)))
     }
 
     /// Acquires for `member` what lies below `readable_end` (the end of the records read for
@@ -186,10 +177,9 @@ impl Shares {
             let dirty = std::mem::take(&mut inner.dirty);
             let mut snapshots = Vec::with_capacity(dirty.len());
             for key in dirty {
-                let Some(held) = inner.held.get_mut(&key) else { continue };
-                held.snapshot_epoch += 1;
+                let Some(held) = inner.held.get(&key) else { continue };
                 let snapshot = Snapshot {
-                    snapshot_epoch: held.snapshot_epoch,
+                    snapshot_epoch: 0,
                     state_epoch: held.state_epoch,
                     leader_epoch: held.leader_epoch,
                     start_offset: held.partition.start_offset(),
@@ -201,23 +191,14 @@ impl Shares {
             }
             (snapshots, inner.changes)
         };
-        let mut by_partition: BTreeMap<i32, Vec<&(Key, Snapshot)>> = BTreeMap::new();
-        for entry in &snapshots {
-            by_partition.entry(self.config.state_partition(&entry.0)).or_default().push(entry);
+        let keys: Vec<Key> = snapshots.iter().map(|(k, _)| k.clone()).collect();
+        let mut by_partition: BTreeMap<i32, Vec<(Key, Snapshot)>> = BTreeMap::new();
+        for (key, snapshot) in snapshots {
+            by_partition.entry(self.config.state_partition(&key)).or_default().push((key, snapshot));
         }
-        let timeout = std::time::Duration::from_millis(self.config.write_timeout_ms);
         let mut result = Ok(());
-        for (partition, entries) in by_partition {
-            let records: Vec<brook_log::batch::Record> = entries
-                .iter()
-                .map(|(k, s)| brook_log::batch::Record {
-                    timestamp_delta: 0,
-                    key: Some(brook_share::records::encode_key(k).freeze().to_vec()),
-                    value: Some(brook_share::records::encode_snapshot(s).freeze().to_vec()),
-                })
-                .collect();
-            let batch = brook_log::batch::build::batch(broker.clock.now_ms(), &records);
-            if let Err(e) = broker.append_internal(SHARE_STATE_TOPIC, partition, batch, timeout).await {
+        for (partition, writes) in by_partition {
+            if let Err(e) = self.persist(broker, partition, writes).await {
                 result = Err(e);
                 break;
             }
@@ -225,15 +206,12 @@ impl Shares {
         let mut inner = self.lock();
         match result {
             Ok(()) => {
-                for (key, snapshot) in snapshots {
-                    inner.persisted.insert(key, snapshot);
-                }
                 inner.written = upto;
                 Ok(())
             }
             Err(e) => {
                 // Written again with the next change; this one's caller is told it failed.
-                inner.dirty.extend(snapshots.into_iter().map(|(k, _)| k));
+                inner.dirty.extend(keys);
                 Err(e)
             }
         }

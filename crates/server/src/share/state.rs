@@ -62,7 +62,7 @@ impl Shares {
                 }
                 Some(Ok(Value::Update { start_offset, batches })) => {
                     if let Some(s) = loaded.get_mut(&key) {
-                        apply_update(s, start_offset, batches);
+                        merge(s, start_offset, batches);
                     }
                 }
                 Some(Err(e)) => warn!(offset, error = %e, "skipping a {SHARE_STATE_TOPIC} record"),
@@ -84,9 +84,9 @@ impl Shares {
     }
 }
 
-/// Kafka's ShareUpdate: batches that override the snapshot's for their offsets, and perhaps a
-/// new start offset.
-fn apply_update(snapshot: &mut Snapshot, start_offset: i64, batches: Vec<StateBatch>) {
+/// Kafka's ShareUpdate and WriteShareGroupState: batches that override the snapshot's for
+/// their offsets, and perhaps a new start offset (below which nothing is kept).
+pub(super) fn merge(snapshot: &mut Snapshot, start_offset: i64, batches: Vec<StateBatch>) {
     if start_offset >= 0 {
         snapshot.start_offset = start_offset;
     }

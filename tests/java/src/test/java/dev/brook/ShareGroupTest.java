@@ -141,19 +141,32 @@ class ShareGroupTest {
      */
     private static void warmUp(KafkaProducer<String, String> producer, String topic, List<Member> members)
             throws Exception {
+        warmUp(producer, topic, members, 1);
+    }
+
+    /** As above, for each of the topic's `partitions`. */
+    private static void warmUp(KafkaProducer<String, String> producer, String topic, List<Member> members,
+            int partitions) throws Exception {
         long deadline = System.nanoTime() + TIMEOUT.toNanos();
-        while (members.stream().noneMatch(m -> m.seen.keySet().stream().anyMatch(v -> v.startsWith("warm")))) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("no member received a warm-up record");
+        for (int p = 0; p < partitions; p++) {
+            String prefix = "warm-" + p + "-";
+            while (members.stream().noneMatch(m -> m.seen.keySet().stream().anyMatch(v -> v.startsWith(prefix)))) {
+                if (System.nanoTime() > deadline) {
+                    throw new AssertionError("no member received a warm-up record of partition " + p);
+                }
+                producer.send(new ProducerRecord<>(topic, p, "warm", prefix + System.nanoTime())).get();
+                Thread.sleep(200);
             }
-            producer.send(new ProducerRecord<>(topic, "warm", "warm-" + System.nanoTime())).get();
-            Thread.sleep(200);
         }
     }
 
     private static void createTopic(Brook brook, String topic) throws Exception {
+        createTopic(brook, topic, 1, (short) 1);
+    }
+
+    private static void createTopic(Brook brook, String topic, int partitions, short replicas) throws Exception {
         try (Admin admin = admin(brook)) {
-            admin.createTopics(List.of(new NewTopic(topic, 1, (short) 1))).all().get();
+            admin.createTopics(List.of(new NewTopic(topic, partitions, replicas))).all().get();
         }
     }
 
@@ -309,6 +322,45 @@ class ShareGroupTest {
             }
         } finally {
             brook.close();
+        }
+    }
+
+    /**
+     * Three brokers: share-partitions are led on one broker and their state kept by the share
+     * coordinator on another (Read/WriteShareGroupState between them); three members process
+     * each record of a six-partition, three-replica topic once.
+     */
+    @Test
+    void aClusterKeepsShareStateOnOtherBrokers() throws Exception {
+        List<Brook> nodes = Brook.startCluster(3);
+        try {
+            Brook first = nodes.get(0);
+            createTopic(first, "orders", 6, (short) 3);
+            Map<String, Integer> seen = new ConcurrentHashMap<>();
+            List<Member> members = new ArrayList<>();
+            try (KafkaProducer<String, String> producer = producer(first)) {
+                for (int i = 0; i < 3; i++) {
+                    members.add(new Member(nodes.get(i), "shipping", "orders", seen, r -> AcknowledgeType.ACCEPT));
+                }
+                warmUp(producer, "orders", members, 6);
+                for (int i = 0; i < 3_000; i++) {
+                    producer.send(new ProducerRecord<>("orders", "customer-" + (i % 101), "job-" + i));
+                }
+                producer.flush();
+            }
+            eventually("every order delivered", () -> jobsSeen(seen) == 3_000);
+            for (Member m : members) {
+                m.close();
+            }
+            seen.forEach((value, count) -> {
+                if (value.startsWith("job-")) {
+                    assertEquals(1, count, value + " delivered " + count + " times");
+                }
+            });
+        } finally {
+            for (Brook node : nodes) {
+                node.close();
+            }
         }
     }
 }
