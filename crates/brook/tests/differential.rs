@@ -27,14 +27,14 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-fn name(s: &str) -> TopicName {
+pub(crate) fn name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))
 }
 
 /// What a broker answered, by step name.
-type Observations = BTreeMap<String, String>;
+pub(crate) type Observations = BTreeMap<String, String>;
 
-fn create(conn: &mut Conn, topic: &str, partitions: i32, replication_factor: i16) -> i16 {
+pub(crate) fn create(conn: &mut Conn, topic: &str, partitions: i32, replication_factor: i16) -> i16 {
     let request = CreateTopicsRequest::default().with_timeout_ms(10_000).with_topics(vec![
         CreatableTopic::default()
             .with_name(name(topic))
@@ -75,7 +75,7 @@ fn list_offset(conn: &mut Conn, topic: &str, timestamp: i64) -> (i16, i64) {
 
 /// Waits until the broker's metadata shows a leader for every partition of `topic`: a fresh
 /// Kafka node answers NOT_LEADER_OR_FOLLOWER to produces for a moment after CreateTopics.
-fn await_leader(conn: &mut Conn, topic: &str) {
+pub(crate) fn await_leader(conn: &mut Conn, topic: &str) {
     let request = MetadataRequest::default()
         .with_allow_auto_topic_creation(false)
         .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(name(topic)))]));
@@ -88,7 +88,7 @@ fn await_leader(conn: &mut Conn, topic: &str) {
 
 /// A produce retried while the partition answers NOT_LEADER_OR_FOLLOWER (6), as clients retry
 /// it: Kafka's metadata can show the leader a moment before its replica manager takes over.
-fn produce_to_new(conn: &mut Conn, topic: &str, batch: Bytes) -> Option<(i16, i64)> {
+pub(crate) fn produce_to_new(conn: &mut Conn, topic: &str, batch: Bytes) -> Option<(i16, i64)> {
     common::eventually(std::time::Duration::from_secs(30), "the new topic's leader to accept", || {
         let answer = produce(conn, topic, -1, batch.clone());
         (answer.map(|r| r.0) != Some(6)).then_some(answer)
@@ -482,7 +482,7 @@ const TXN_ID: &str = "diff-txn";
 /// A call repeated while it answers one of Kafka's "try again" codes (COORDINATOR_LOAD_IN_PROGRESS,
 /// COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR, CONCURRENT_TRANSACTIONS), as clients repeat it:
 /// how long a coordinator takes to load or to finish a transaction is not the point here.
-fn settled<T>(what: &str, mut call: impl FnMut() -> (i16, T)) -> (i16, T) {
+pub(crate) fn settled<T>(what: &str, mut call: impl FnMut() -> (i16, T)) -> (i16, T) {
     common::eventually(std::time::Duration::from_secs(60), what, || {
         let (code, answer) = call();
         (![14, 15, 16, 51].contains(&code)).then_some((code, answer))
@@ -1231,7 +1231,7 @@ fn sasl_answers_like_kafka() {
 }
 
 /// Fails naming every step where Brook answered otherwise than Kafka.
-fn assert_same(kafka_seen: &Observations, brook_seen: &Observations) {
+pub(crate) fn assert_same(kafka_seen: &Observations, brook_seen: &Observations) {
     let differences: Vec<String> = kafka_seen
         .iter()
         .filter(|(step, kafka)| brook_seen.get(*step) != Some(kafka))
@@ -1497,7 +1497,7 @@ fn topic_partitions_are_paged_like_kafka() {
 
 /// Runs `scenario` against a default Kafka node, then a default Brook, and compares: Kafka
 /// must have answered at least `steps` steps.
-fn same_as_kafka(scenario: fn(&str) -> Observations, steps: usize) {
+pub(crate) fn same_as_kafka(scenario: fn(&str) -> Observations, steps: usize) {
     let kafka = Kafka::start();
     let kafka_seen = scenario(&kafka.addr);
     drop(kafka);

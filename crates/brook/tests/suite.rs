@@ -22,5 +22,6 @@ mod rdkafka;
 mod replication;
 mod scale;
 mod security;
+mod share;
 mod transactions;
 mod upgrade;

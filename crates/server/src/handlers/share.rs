@@ -77,7 +77,7 @@ pub(super) async fn heartbeat(
     };
     let resolve = |name: &str| broker.topic(name).map(|t| (t.id, t.partitions));
     match broker.shares.heartbeat(broker.clock.now_ms(), heartbeat, &resolve, taken) {
-        Err((code, message)) => refused(code, Some(message)),
+        Err((code, message)) => refused(code, Some(message).filter(|m| !m.is_empty())),
         Ok(outcome) => ShareGroupHeartbeatResponse::default()
             .with_member_id(Some(text(outcome.member_id)))
             .with_member_epoch(outcome.member_epoch)
@@ -244,10 +244,7 @@ pub(super) async fn fetch(
 ) -> ShareFetchResponse {
     let lock_ms = i32::try_from(broker.shares.config().record_lock_duration_ms).unwrap_or(i32::MAX);
     let refused = |code: ResponseError, message: String| {
-        ShareFetchResponse::default()
-            .with_error_code(code.code())
-            .with_error_message(Some(text(message)))
-            .with_acquisition_lock_timeout_ms(lock_ms)
+        ShareFetchResponse::default().with_error_code(code.code()).with_error_message(Some(text(message)))
     };
     let (group, member) = member_and_group(&request.group_id, &request.member_id);
     if group.is_empty() || member.is_empty() {
@@ -280,6 +277,10 @@ pub(super) async fn fetch(
         Err(code) => return refused(code, code.to_string()),
     };
     let mut answers: BTreeMap<(Uuid, i32), Answer> = BTreeMap::new();
+    if request.share_session_epoch == 0 {
+        // As Kafka: the answer to a new session names each of its partitions.
+        answers.extend(partitions.iter().map(|&p| (p, Answer::default())));
+    }
     let mut change = acknowledge(broker, &access, &group, &member, acks, closed.then_some(&partitions), &mut answers);
     if !closed {
         change = change.max(acquire(broker, &access, &request, &group, &member, &partitions, &mut answers).await);

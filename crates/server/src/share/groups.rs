@@ -86,23 +86,22 @@ impl ShareGroup {
             self.members.iter().filter(|(_, m)| m.deadline_ms <= now_ms).map(|(id, _)| id.clone()).collect();
         for id in &gone {
             self.members.remove(id);
-            self.epoch += 1;
         }
         gone
     }
 
-    /// Recomputes the assignment if the epoch moved or the subscribed topics changed.
-    fn reassign(&mut self, resolve: &dyn Fn(&str) -> Option<(Uuid, i32)>) {
+    /// Ends a heartbeat: the epoch moves once if members or subscriptions (`changed`) or the
+    /// subscribed topics' partitions changed, and the assignment is computed for it.
+    fn reassign(&mut self, changed: bool, resolve: &dyn Fn(&str) -> Option<(Uuid, i32)>) {
         let names: BTreeSet<&String> = self.members.values().flat_map(|m| &m.subscribed).collect();
         let topics: BTreeMap<String, (Uuid, i32)> =
             names.into_iter().filter_map(|n| resolve(n).map(|t| (n.clone(), t))).collect();
-        if topics != self.topics {
-            self.topics = topics;
-            self.epoch += 1;
-        }
-        if self.assignment_epoch == self.epoch {
+        let moved = topics != self.topics;
+        self.topics = topics;
+        if !(changed || moved) {
             return;
         }
+        self.epoch += 1;
         let subscriptions: Vec<(String, BTreeSet<Uuid>)> = self
             .members
             .iter()
@@ -130,13 +129,14 @@ impl Shares {
             return Err(invalid("GroupId can't be empty."));
         }
         if request.member_id.is_empty() {
-            return Err(invalid("MemberId can't be empty."));
+            // Kafka's refusal carries no message here.
+            return Err((ResponseError::InvalidRequest, String::new()));
         }
         match request.member_epoch {
             0 if request.subscribed.as_ref().is_none_or(|s| s.is_empty()) => {
                 return Err(invalid("SubscribedTopicNames must be set in first request."));
             }
-            e if e < LEAVE_EPOCH => return Err(invalid(&format!("MemberEpoch is invalid: {e}."))),
+            e if e < LEAVE_EPOCH => return Err(invalid("MemberEpoch is invalid.")),
             _ => {}
         }
         if taken {
@@ -155,19 +155,23 @@ impl Shares {
                 topics: BTreeMap::new(),
                 assignment: BTreeMap::new(),
             }),
-            None => return Err((ResponseError::UnknownMemberId, format!("Group {group_id} not found."))),
+            // As Kafka: a heartbeat for a group this coordinator does not have is sent to look
+            // for the coordinator again.
+            None => return Err((ResponseError::NotCoordinator, String::new())),
         };
+        let mut changed = false;
         for gone in group.expire(now_ms) {
             info!(group = group_id, member = gone, "share group member's session timed out");
             inner.sessions.remove_member(&group_id, &gone);
+            changed = true;
         }
         let member_id = request.member_id;
         if request.member_epoch == LEAVE_EPOCH {
             if group.members.remove(&member_id).is_some() {
-                group.epoch += 1;
+                changed = true;
                 info!(group = group_id, member = member_id, "share group member left");
             }
-            group.reassign(resolve);
+            group.reassign(changed, resolve);
             return Ok(HeartbeatOutcome {
                 member_id,
                 member_epoch: LEAVE_EPOCH,
@@ -183,10 +187,11 @@ impl Shares {
                 ));
             }
             Some(m) if request.member_epoch != 0 && request.member_epoch != m.epoch => {
+                let relation = if request.member_epoch > m.epoch { "greater" } else { "smaller" };
                 return Err((
                     ResponseError::FencedMemberEpoch,
                     format!(
-                        "The share group member has a smaller member epoch ({}) than the one known by the group coordinator ({}). The member must abandon all its partitions and rejoin.",
+                        "The share group member has a {relation} member epoch ({}) than the one known by the group coordinator ({}). The member must abandon all its partitions and rejoin.",
                         request.member_epoch, m.epoch
                     ),
                 ));
@@ -210,7 +215,7 @@ impl Shares {
                         sent: None,
                     },
                 );
-                group.epoch += 1;
+                changed = true;
                 info!(group = group_id, member = member_id, "share group member joined");
             }
             Some(_) => {}
@@ -231,10 +236,10 @@ impl Shares {
             topics.dedup();
             if topics != member.subscribed {
                 member.subscribed = topics;
-                group.epoch += 1;
+                changed = true;
             }
         }
-        group.reassign(resolve);
+        group.reassign(changed, resolve);
         let epoch = group.assignment_epoch;
         let assigned = group.assignment.get(&member_id).cloned().unwrap_or_default();
         let member = group.members.get_mut(&member_id).expect("present");
@@ -256,8 +261,14 @@ impl Shares {
         let mut inner = self.lock();
         let inner = &mut *inner;
         let group = inner.groups.get_mut(group_id)?;
-        for gone in group.expire(now_ms) {
-            inner.sessions.remove_member(group_id, &gone);
+        let gone = group.expire(now_ms);
+        for member in &gone {
+            inner.sessions.remove_member(group_id, member);
+        }
+        if !gone.is_empty() {
+            // Topics are looked up again at the next heartbeat.
+            let topics = group.topics.clone();
+            group.reassign(true, &|name| topics.get(name).copied());
         }
         Some(DescribedShareGroup {
             state: group.state(),
