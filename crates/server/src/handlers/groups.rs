@@ -314,6 +314,8 @@ pub(super) fn list(broker: &Broker, request: ListGroupsRequest, access: &Access)
         .groups
         .list()
         .into_iter()
+        // Share groups list with protocol type and group type "share", as in Kafka.
+        .chain(broker.shares.list().into_iter().map(|(id, state)| (id, "share".to_string(), state, "share")))
         .filter(|(id, _, state, kind)| {
             matches(&request.states_filter, state) && matches(&request.types_filter, kind) && visible(id)
         })

@@ -155,9 +155,12 @@ impl Shares {
                 topics: BTreeMap::new(),
                 assignment: BTreeMap::new(),
             }),
-            // As Kafka: a heartbeat for a group this coordinator does not have is sent to look
-            // for the coordinator again.
-            None => return Err((ResponseError::NotCoordinator, String::new())),
+            // Kafka answers NOT_COORDINATOR here, as its groups outlive a coordinator change.
+            // Brook keeps share group membership in memory, so after a restart or a move this
+            // is a member of a group the coordinator lost: it is told to join again.
+            None => {
+                return Err((ResponseError::UnknownMemberId, format!("Group {group_id} not found.")));
+            }
         };
         let mut changed = false;
         for gone in group.expire(now_ms) {

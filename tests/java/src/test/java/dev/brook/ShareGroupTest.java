@@ -196,6 +196,9 @@ class ShareGroupTest {
                 ShareGroupDescription group =
                         admin.describeShareGroups(List.of("workers")).all().get().get("workers");
                 assertEquals(GroupState.STABLE, group.groupState());
+                var listed = admin.listGroups().all().get().stream()
+                        .filter(g -> g.groupId().equals("workers")).findFirst().orElseThrow();
+                assertEquals(java.util.Optional.of(org.apache.kafka.common.GroupType.SHARE), listed.type());
                 assertEquals(5, group.members().size());
                 group.members().forEach(m -> assertEquals(
                         Set.of(0), m.assignment().topicPartitions().stream().map(tp -> tp.partition())
