@@ -103,6 +103,13 @@ pub struct StateBatch {
     pub delivery_count: i16,
 }
 
+impl StateBatch {
+    /// A batch as the state APIs carry it; None for a delivery state Kafka does not define.
+    pub fn from_wire(first: i64, last: i64, state: i8, delivery_count: i16) -> Option<StateBatch> {
+        Some(StateBatch { first, last, state: DeliveryState::from_id(state)?, delivery_count })
+    }
+}
+
 /// The most offsets a persisted state may bring back: the window is far shorter unless the
 /// state is damaged, and then what lies beyond is delivered again rather than held in memory.
 const MAX_RESTORED: usize = 1 << 20;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use brook_log::{ReadBound, batch};
 use brook_security::acl::{Operation, ResourceType};
 use brook_share::records::{Key, Snapshot};
-use brook_share::{Ack, Acquired, DeliveryState, StateBatch};
+use brook_share::{Ack, Acquired, StateBatch};
 use bytes::Bytes;
 use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
@@ -291,13 +291,9 @@ pub(super) async fn fetch(
     for ((topic_id, index), a) in answers {
         let (error, error_message) = split(a.error);
         let (ack_error, ack_message) = split(a.ack_error);
-        let mut current_leader =
-            share_fetch_response::LeaderIdAndEpoch::default().with_leader_id(-1).with_leader_epoch(-1);
-        if error == ResponseError::NotLeaderOrFollower.code() || ack_error == ResponseError::NotLeaderOrFollower.code()
-        {
-            let (leader, epoch) = hints.leader(broker, &topic_id, index);
-            current_leader = current_leader.with_leader_id(leader).with_leader_epoch(epoch);
-        }
+        let (leader, epoch) = leader_hint(&mut hints, broker, (topic_id, index), [error, ack_error]);
+        let current_leader =
+            share_fetch_response::LeaderIdAndEpoch::default().with_leader_id(leader).with_leader_epoch(epoch);
         topics.entry(topic_id).or_default().push(
             share_fetch_response::PartitionData::default()
                 .with_partition_index(index)
@@ -339,6 +335,20 @@ pub(super) async fn fetch(
                 .with_port(port)
                 .with_rack(rack)
         }))
+}
+
+/// The partition's current leader (KIP-951's hint) when one of `errors` says this broker is not
+/// it; else (-1, -1).
+fn leader_hint<const N: usize>(
+    hints: &mut LeaderHints,
+    broker: &Broker,
+    (topic_id, index): (Uuid, i32),
+    errors: [i16; N],
+) -> (i32, i32) {
+    match errors.contains(&ResponseError::NotLeaderOrFollower.code()) {
+        true => hints.leader(broker, &topic_id, index),
+        false => (-1, -1),
+    }
 }
 
 fn split(error: Option<(ResponseError, String)>) -> (i16, Option<kafka_protocol::protocol::StrBytes>) {
@@ -550,12 +560,9 @@ pub(super) async fn acknowledge_request(
     let mut topics: BTreeMap<Uuid, Vec<share_acknowledge_response::PartitionData>> = BTreeMap::new();
     for ((topic_id, index), a) in answers.into_iter().filter(|(_, a)| a.acknowledged) {
         let (error, message) = split(a.ack_error);
-        let mut current_leader =
-            share_acknowledge_response::LeaderIdAndEpoch::default().with_leader_id(-1).with_leader_epoch(-1);
-        if error == ResponseError::NotLeaderOrFollower.code() {
-            let (leader, epoch) = hints.leader(broker, &topic_id, index);
-            current_leader = current_leader.with_leader_id(leader).with_leader_epoch(epoch);
-        }
+        let (leader, epoch) = leader_hint(&mut hints, broker, (topic_id, index), [error]);
+        let current_leader =
+            share_acknowledge_response::LeaderIdAndEpoch::default().with_leader_id(leader).with_leader_epoch(epoch);
         topics.entry(topic_id).or_default().push(
             share_acknowledge_response::PartitionData::default()
                 .with_partition_index(index)
@@ -659,12 +666,7 @@ pub(super) async fn write_state(
                 .state_batches
                 .iter()
                 .filter_map(|b| {
-                    Some(StateBatch {
-                        first: b.first_offset,
-                        last: b.last_offset,
-                        state: DeliveryState::from_id(b.delivery_state)?,
-                        delivery_count: b.delivery_count,
-                    })
+                    StateBatch::from_wire(b.first_offset, b.last_offset, b.delivery_state, b.delivery_count)
                 })
                 .collect();
             let snapshot = Snapshot {

@@ -158,14 +158,7 @@ impl Shares {
         let batches = result
             .state_batches
             .iter()
-            .filter_map(|b| {
-                Some(StateBatch {
-                    first: b.first_offset,
-                    last: b.last_offset,
-                    state: brook_share::DeliveryState::from_id(b.delivery_state)?,
-                    delivery_count: b.delivery_count,
-                })
-            })
+            .filter_map(|b| StateBatch::from_wire(b.first_offset, b.last_offset, b.delivery_state, b.delivery_count))
             .collect();
         Ok(Some(Snapshot {
             snapshot_epoch: 0,

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use brook_log::{LogError, ReadBound, batch};
+use brook_log::LogError;
 use brook_transactions::records::{decode_key, decode_value};
 use brook_transactions::{Entry, TxnState};
 use tracing::{info, warn};
@@ -49,45 +49,28 @@ impl TransactionCoordinator {
     /// meanwhile), then serves its ids. Returns the ids whose transactions were prepared and
     /// must be completed.
     pub fn load(&self, broker: &Broker, partition: i32, leader_epoch: i32, end: i64) -> Result<Vec<String>, LogError> {
-        let Some(p) = broker.partition(TRANSACTION_STATE_TOPIC, partition) else { return Ok(Vec::new()) };
+        if broker.partition(TRANSACTION_STATE_TOPIC, partition).is_none() {
+            return Ok(Vec::new());
+        }
         if self.lock().owned.get(&partition) != Some(&(leader_epoch, false)) {
             return Ok(Vec::new());
         }
         let mut loaded = std::collections::HashMap::new();
-        let mut offset = p.log.log_start_offset();
-        while offset < end {
-            let bytes = p.log.read(offset, 1 << 20, ReadBound::LogEnd)?;
-            if bytes.is_empty() {
-                break;
-            }
-            for (header, bytes) in batch::whole_batches(&bytes) {
-                // Compaction leaves gaps and may re-encode batches: read real offsets.
-                let records = crate::records::decode_all(bytes).unwrap_or_else(|e| {
-                    warn!(
-                        offset = header.base_offset,
-                        error = e,
-                        "skipping an unreadable {TRANSACTION_STATE_TOPIC} batch"
-                    );
-                    Vec::new()
-                });
-                for record in records.into_iter().filter(|r| r.offset >= offset && r.offset < end) {
-                    let Some(id) = record.key.as_deref().and_then(|k| decode_key(k).ok()) else {
-                        warn!(offset = record.offset, "skipping an unreadable {TRANSACTION_STATE_TOPIC} key");
-                        continue;
-                    };
-                    match record.value.as_deref().map(decode_value) {
-                        Some(Ok(txn)) => {
-                            loaded.insert(id, txn);
-                        }
-                        Some(Err(e)) => warn!(offset = record.offset, error = %e, "skipping a transaction record"),
-                        None => {
-                            loaded.remove(&id);
-                        }
-                    }
+        broker.replay_internal(TRANSACTION_STATE_TOPIC, partition, end, |key, value, offset| {
+            let Some(id) = key.and_then(|k| decode_key(k).ok()) else {
+                warn!(offset, "skipping an unreadable {TRANSACTION_STATE_TOPIC} key");
+                return;
+            };
+            match value.map(decode_value) {
+                Some(Ok(txn)) => {
+                    loaded.insert(id, txn);
                 }
-                offset = header.next_offset();
+                Some(Err(e)) => warn!(offset, error = %e, "skipping a transaction record"),
+                None => {
+                    loaded.remove(&id);
+                }
             }
-        }
+        })?;
         let mut state = self.lock();
         if state.owned.get(&partition) != Some(&(leader_epoch, false)) {
             return Ok(Vec::new());
