@@ -207,6 +207,62 @@ fn kafka_configs_changes_broker_configs_at_run_time() {
     assert_eq!(code, 10, "the limit holds after a restart");
 }
 
+/// Group configs with Kafka's kafka-configs and Brook's `configs` alike: set by one, shown by
+/// the other, refused with Kafka's words, and kept across a restart.
+#[test]
+fn group_configs_with_either_tool() {
+    let broker = Brook::start(&[]);
+    let server = broker.addr.clone();
+    let kafka = |args: &[&str]| {
+        let mut all = vec!["--bootstrap-server", server.as_str(), "--entity-type", "groups"];
+        all.extend_from_slice(args);
+        kafka_tool("org.apache.kafka.tools.ConfigCommand", &all, "")
+    };
+    let brook = |server: &str, args: &[&str]| {
+        let mut all = vec!["configs", "--bootstrap-server", server, "--entity-type", "groups"];
+        all.extend_from_slice(args);
+        brook_tool(&all, "")
+    };
+    let set = ok(
+        kafka(&["--entity-name", "orders", "--alter", "--add-config", "share.auto.offset.reset=earliest"]),
+        "kafka-configs alter",
+    );
+    assert!(set.contains("Completed updating config for group orders."), "{set}");
+    ok(
+        brook(&server, &["--entity-name", "orders", "--alter", "--add-config", "share.delivery.count.limit=3"]),
+        "brook configs alter",
+    );
+    let shown = ok(kafka(&["--entity-name", "orders", "--describe"]), "kafka-configs describe");
+    assert!(shown.contains("Dynamic configs for group orders are:"), "{shown}");
+    assert!(shown.contains("share.delivery.count.limit=3 sensitive=false synonyms={DYNAMIC_GROUP_CONFIG:share.delivery.count.limit=3, DEFAULT_CONFIG:group.share.delivery.count.limit=5}"), "{shown}");
+    let listed = ok(brook(&server, &["--describe"]), "brook configs describe (every group)");
+    assert!(listed.contains("share.auto.offset.reset=earliest"), "{listed}");
+    assert!(listed.contains("share.delivery.count.limit=3"), "{listed}");
+    let all = ok(brook(&server, &["--entity-name", "other", "--describe", "--all"]), "brook configs --all");
+    assert!(all.contains("share.record.lock.duration.ms=30000"), "{all}");
+    let refused = kafka(&["--entity-name", "orders", "--alter", "--add-config", "share.session.timeout.ms=1"]);
+    let said = format!("{}{}", text(&refused.stdout), text(&refused.stderr));
+    assert!(
+        !refused.status.success()
+            && said.contains("share.session.timeout.ms must be in the range 45000 to 60000 inclusive."),
+        "{said}"
+    );
+    let refused = brook(&server, &["--entity-name", "orders", "--alter", "--add-config", "nope=1"]);
+    let said = text(&refused.stderr);
+    assert!(!refused.status.success() && said.contains("Unknown group config name: nope"), "{said}");
+    ok(kafka(&["--entity-name", "orders", "--alter", "--delete-config", "share.delivery.count.limit"]), "delete");
+
+    let mut broker = broker;
+    broker.kill();
+    let restarted = Brook::start_in(&broker.data, &[]);
+    let shown = common::eventually(std::time::Duration::from_secs(20), "the configs after a restart", || {
+        let out = brook(&restarted.addr, &["--entity-name", "orders", "--describe"]);
+        out.status.success().then(|| text(&out.stdout))
+    });
+    assert!(shown.contains("share.auto.offset.reset=earliest"), "{shown}");
+    assert!(!shown.contains("share.delivery.count.limit"), "{shown}");
+}
+
 /// Kafka's kafka-configs, perf tests (the producer's in transactions) and kafka-transactions against Brook.
 #[test]
 fn kafkas_configs_and_perf_tools_against_brook() {

@@ -1,4 +1,4 @@
-//! `brook configs` (kafka-configs): describe and change topic and broker configs, and users'
+//! `brook configs` (kafka-configs): describe and change topic, broker and group configs, and users'
 //! SCRAM credentials (`scram_users`) and client quotas (`client_quotas`).
 
 use futures::executor::block_on;
@@ -12,19 +12,20 @@ use crate::client::{self, TIMEOUT};
 use crate::native::ConfigOp;
 use crate::wire::{Wire, error_text};
 
-/// Kafka's `ConfigResource.Type` of brokers.
+/// Kafka's `ConfigResource.Type` of brokers and groups.
 const BROKER: i8 = 4;
+const GROUP: i8 = 32;
 
 pub const PURPOSE: &str =
-    "Describe or change the configs of topics and brokers, users' SCRAM credentials, and client quotas.";
+    "Describe or change the configs of topics, brokers and groups, users' SCRAM credentials, and client quotas.";
 
 pub const OPTS: &[Opt] = &[
     Opt { name: "bootstrap-server", value: true, help: "the broker(s) to connect to (host:port,...)" },
     Opt { name: "command-config", value: true, help: "a properties file of client settings" },
     Opt { name: "describe", value: false, help: "show configs" },
     Opt { name: "alter", value: false, help: "change configs (with --add-config / --delete-config)" },
-    Opt { name: "entity-type", value: true, help: "topics, brokers, users or clients" },
-    Opt { name: "entity-name", value: true, help: "the topic name, broker id or user name" },
+    Opt { name: "entity-type", value: true, help: "topics, brokers, groups, users or clients" },
+    Opt { name: "entity-name", value: true, help: "the topic name, broker id, group id or user name" },
     Opt { name: "topic", value: true, help: "the same as --entity-type topics --entity-name <topic>" },
     Opt { name: "broker", value: true, help: "the same as --entity-type brokers --entity-name <id>" },
     Opt { name: "entity-default", value: false, help: "the default broker, user or client id (no --entity-name)" },
@@ -33,7 +34,7 @@ pub const OPTS: &[Opt] = &[
     Opt { name: "all", value: false, help: "with --describe: every config, not only the overrides" },
 ];
 
-/// Which resource: ("topic", name), ("broker", id) or ("user", name).
+/// Which resource: ("topic", name), ("broker", id), ("group", id) or ("user", name).
 fn entity(parsed: &Parsed) -> Result<(&'static str, Option<String>), ToolError> {
     if let Some(t) = parsed.get("topic") {
         return Ok(("topic", Some(t.to_string())));
@@ -46,9 +47,10 @@ fn entity(parsed: &Parsed) -> Result<(&'static str, Option<String>), ToolError> 
         Some("brokers") => "broker",
         Some("users") => "user",
         Some("clients") => "client",
+        Some("groups") => "group",
         Some(other) => {
             return Err(ToolError::usage(format!(
-                "--entity-type {other} is not supported: use topics, brokers, users or clients"
+                "--entity-type {other} is not supported: use topics, brokers, groups, users or clients"
             )));
         }
         None => return Err(ToolError::usage("One of --entity-type, --topic or --broker is required")),
@@ -88,7 +90,10 @@ pub fn run(parsed: &Parsed) -> Result<(), ToolError> {
         if kind != "broker" || name.is_some() {
             return Err(ToolError::usage("--entity-default goes with --entity-type brokers and no --entity-name"));
         }
-        return cluster_default(parsed);
+        return by_frames(parsed, BROKER, Some(String::new()));
+    }
+    if kind == "group" {
+        return by_frames(parsed, GROUP, name);
     }
     let admin = client::admin(parsed)?;
     let names: Vec<String> = match (name, kind) {
@@ -122,14 +127,46 @@ pub fn run(parsed: &Parsed) -> Result<(), ToolError> {
     Ok(())
 }
 
-/// `--entity-default`: the dynamic configs every broker takes unless its own say otherwise.
-/// Sent as Kafka's frames: librdkafka has no way to name the broker resource "".
-fn cluster_default(parsed: &Parsed) -> Result<(), ToolError> {
+/// Kafka's `ConfigSource` ids, as DescribeConfigs sends them.
+fn source_id_name(source: i8) -> &'static str {
+    match source {
+        1 => "DYNAMIC_TOPIC_CONFIG",
+        2 => "DYNAMIC_BROKER_CONFIG",
+        3 => "DYNAMIC_DEFAULT_BROKER_CONFIG",
+        4 => "STATIC_BROKER_CONFIG",
+        5 => "DEFAULT_CONFIG",
+        8 => "DYNAMIC_GROUP_CONFIG",
+        _ => "UNKNOWN",
+    }
+}
+
+/// Resources librdkafka cannot name, sent as Kafka's frames: the brokers' default
+/// (`--entity-default`: the dynamic configs every broker takes unless its own say otherwise,
+/// the broker resource "") and groups (every group with configs of its own when no name is given).
+fn by_frames(parsed: &Parsed, resource_type: i8, name: Option<String>) -> Result<(), ToolError> {
     use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
     use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
-    use kafka_protocol::messages::{ApiKey, DescribeConfigsRequest, IncrementalAlterConfigsRequest, ResponseKind};
+    use kafka_protocol::messages::{
+        ApiKey, DescribeConfigsRequest, IncrementalAlterConfigsRequest, ListConfigResourcesRequest, ResponseKind,
+    };
     let mut wire = Wire::connect(parsed)?;
-    let all_brokers = StrBytes::from_static_str("");
+    let label =
+        |name: &str| if resource_type == BROKER { "brokers' default".to_string() } else { format!("group {name}") };
+    let names = match name {
+        Some(name) => vec![name],
+        None if parsed.has("alter") => return Err(ToolError::usage("--alter needs --entity-name (the group)")),
+        None => {
+            let request = ListConfigResourcesRequest::default().with_resource_types(vec![resource_type]);
+            let ResponseKind::ListConfigResources(response) = wire.call(ApiKey::ListConfigResources, 1, &request)?
+            else {
+                return Err(ToolError::failed("unexpected answer to ListConfigResources"));
+            };
+            if response.error_code != 0 {
+                return Err(ToolError::failed(error_text(response.error_code, None)));
+            }
+            response.config_resources.into_iter().map(|r| r.resource_name.to_string()).collect()
+        }
+    };
     if parsed.has("alter") {
         let configs = ops(parsed)?
             .into_iter()
@@ -145,8 +182,8 @@ fn cluster_default(parsed: &Parsed) -> Result<(), ToolError> {
             })
             .collect();
         let resource = AlterConfigsResource::default()
-            .with_resource_type(BROKER)
-            .with_resource_name(all_brokers)
+            .with_resource_type(resource_type)
+            .with_resource_name(StrBytes::from_string(names[0].clone()))
             .with_configs(configs);
         let request = IncrementalAlterConfigsRequest::default().with_resources(vec![resource]);
         let ResponseKind::IncrementalAlterConfigs(response) =
@@ -156,24 +193,44 @@ fn cluster_default(parsed: &Parsed) -> Result<(), ToolError> {
         };
         if let Some(r) = response.responses.iter().find(|r| r.error_code != 0) {
             let why = error_text(r.error_code, r.error_message.as_ref());
-            return Err(ToolError::failed(format!("the brokers' default: {why}")));
+            return Err(ToolError::failed(format!("the {}: {why}", label(&names[0]))));
         }
-        println!("Completed updating default config for brokers in the cluster.");
+        match resource_type {
+            BROKER => println!("Completed updating default config for brokers in the cluster."),
+            _ => println!("Completed updating config for group {}.", names[0]),
+        }
         return Ok(());
     }
-    let resource = DescribeConfigsResource::default().with_resource_type(BROKER).with_resource_name(all_brokers);
-    let request = DescribeConfigsRequest::default().with_resources(vec![resource]);
-    let ResponseKind::DescribeConfigs(response) = wire.call(ApiKey::DescribeConfigs, 1, &request)? else {
-        return Err(ToolError::failed("unexpected answer to DescribeConfigs"));
-    };
-    println!("Default configs for brokers in the cluster are:");
-    for result in response.results {
-        if result.error_code != 0 {
-            return Err(ToolError::failed(error_text(result.error_code, result.error_message.as_ref())));
+    for name in names {
+        let resource = DescribeConfigsResource::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(StrBytes::from_string(name.clone()));
+        let request = DescribeConfigsRequest::default().with_include_synonyms(true).with_resources(vec![resource]);
+        let ResponseKind::DescribeConfigs(response) = wire.call(ApiKey::DescribeConfigs, 1, &request)? else {
+            return Err(ToolError::failed("unexpected answer to DescribeConfigs"));
+        };
+        let which = if parsed.has("all") { "All" } else { "Dynamic" };
+        match resource_type {
+            BROKER => println!("Default configs for brokers in the cluster are:"),
+            _ => println!("{which} configs for group {name} are:"),
         }
-        for c in result.configs {
-            let (key, value) = (c.name.as_str(), c.value.as_ref().map_or("null", |v| v.as_str()));
-            println!("  {key}={value} sensitive=false synonyms={{DYNAMIC_DEFAULT_BROKER_CONFIG:{key}={value}}}");
+        for result in response.results {
+            if result.error_code != 0 {
+                return Err(ToolError::failed(error_text(result.error_code, result.error_message.as_ref())));
+            }
+            let own = |source: i8| source == 3 || source == 8;
+            for c in result.configs.iter().filter(|c| parsed.has("all") || own(c.config_source)) {
+                let (key, value) = (c.name.as_str(), c.value.as_ref().map_or("null", |v| v.as_str()));
+                let synonyms: Vec<String> = c
+                    .synonyms
+                    .iter()
+                    .map(|s| {
+                        let v = s.value.as_ref().map_or("null", |v| v.as_str());
+                        format!("{}:{}={v}", source_id_name(s.source), s.name.as_str())
+                    })
+                    .collect();
+                println!("  {key}={value} sensitive=false synonyms={{{}}}", synonyms.join(", "));
+            }
         }
     }
     Ok(())

@@ -250,6 +250,12 @@ impl Controller {
                 records.extend(elections::unclean_after_config_change(image, &self.config.elections, &changed));
                 done(records)
             }
+            ControllerRequest::SetGroupConfigs { group, configs, validate_only } => {
+                if validate_only {
+                    return done(vec![]);
+                }
+                done(vec![MetadataRecord::GroupConfigsChanged { group, configs }])
+            }
             ControllerRequest::SetBrokerConfigs { resource, configs, validate_only } => {
                 if validate_only {
                     return done(vec![]);

@@ -98,6 +98,9 @@ pub struct MetadataImage {
     /// Dynamic broker configs by resource: a node id, or "" for the cluster-wide default.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// Dynamic group configs by group id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub group_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// SCRAM credentials by user name, then by Kafka's mechanism type.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub scram_credentials: BTreeMap<String, BTreeMap<i8, ScramCredential>>,
@@ -214,6 +217,13 @@ impl MetadataImage {
                     self.broker_configs.remove(resource);
                 } else {
                     self.broker_configs.insert(resource.clone(), configs.clone());
+                }
+            }
+            MetadataRecord::GroupConfigsChanged { group, configs } => {
+                if configs.is_empty() {
+                    self.group_configs.remove(group);
+                } else {
+                    self.group_configs.insert(group.clone(), configs.clone());
                 }
             }
             MetadataRecord::ScramCredentialSet { name, mechanism, credential } => {

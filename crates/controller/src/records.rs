@@ -110,6 +110,12 @@ pub enum MetadataRecord {
         resource: String,
         configs: BTreeMap<String, String>,
     },
+    /// Replaces a group's dynamic configs (Kafka's ConfigRecord for GROUP resources); a group
+    /// need not exist to have them.
+    GroupConfigsChanged {
+        group: String,
+        configs: BTreeMap<String, String>,
+    },
     /// A user's SCRAM credential for one mechanism (Kafka's UserScramCredentialRecord; the
     /// mechanism is Kafka's type: 1 SCRAM-SHA-256, 2 SCRAM-SHA-512).
     ScramCredentialSet {

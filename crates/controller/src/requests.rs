@@ -83,6 +83,12 @@ pub enum ControllerRequest {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     },
+    /// Replaces a group's dynamic configs. Validated by the broker first.
+    SetGroupConfigs {
+        group: String,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    },
     /// AlterUserScramCredentials, validated by the broker: each (user, mechanism type) gets
     /// this credential, or loses its credential when `None`; all or none.
     SetScramCredentials {

@@ -754,6 +754,27 @@ impl Broker {
         Ok(())
     }
 
+    /// Replaces a group's dynamic configs, validated as Kafka validates them.
+    pub async fn set_group_configs(
+        &self,
+        group: &str,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
+        crate::group_config::validate(&self.config, &configs)?;
+        let request = ControllerRequest::SetGroupConfigs { group: group.to_string(), configs, validate_only };
+        self.ask_controller(request).await?;
+        if !validate_only {
+            info!(group, "changed group configs");
+        }
+        Ok(())
+    }
+
+    /// The group configs Brook applies, for `group`: its own, else this broker's.
+    pub fn group_settings(&self, group: &str) -> crate::group_config::GroupSettings {
+        crate::group_config::GroupSettings::resolve(&self.config, self.image().group_configs.get(group))
+    }
+
     /// Grows a topic to `count` partitions (CreatePartitions); `assignment`, when not empty,
     /// gives the new partitions' replicas.
     pub async fn create_partitions(

@@ -131,6 +131,9 @@ pub struct BrokerConfig {
     pub quota_window_sample_seconds: u64,
     /// Keys that were accepted but are not used, for the start-up warning.
     pub ignored_keys: Vec<String>,
+    /// The broker keys behind group configs that no other field keeps (their bounds and
+    /// defaults, `group_config::BROKER_DEFAULTS`), as the configuration sets them.
+    pub group_keys: BTreeMap<String, String>,
 }
 
 impl Default for BrokerConfig {
@@ -180,6 +183,7 @@ impl Default for BrokerConfig {
             quota_window_samples: 11,
             quota_window_sample_seconds: 1,
             ignored_keys: Vec::new(),
+            group_keys: BTreeMap::new(),
         }
     }
 }
@@ -482,6 +486,10 @@ impl BrokerConfig {
                 k if k.strip_prefix("console.").is_some_and(|k| listeners::security_key(k).is_some()) => {}
                 k if listeners::security_key(k) == Some(true) => {}
                 k if listeners::security_key(k) == Some(false) => c.ignored_keys.push(key.clone()),
+                k if crate::group_config::is_kept_broker_key(k) => {
+                    crate::group_config::check_broker_key(k, v)?;
+                    c.group_keys.insert(key.clone(), v.trim().to_string());
+                }
                 k if ACCEPTED_UNUSED.contains(&k) => c.ignored_keys.push(key.clone()),
                 _ => c.ignored_keys.push(key.clone()),
             }

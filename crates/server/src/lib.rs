@@ -29,6 +29,7 @@ pub mod config;
 mod connection;
 pub mod fetch_session;
 pub mod group;
+pub mod group_config;
 pub mod handlers;
 pub mod internal_topic;
 pub mod meta_properties;

@@ -243,6 +243,9 @@ pub struct HeartbeatRequest {
     pub owned: Option<Assignment>,
     pub client_id: String,
     pub client_host: String,
+    /// The group's `consumer.session.timeout.ms` and `consumer.heartbeat.interval.ms`.
+    pub session_timeout_ms: i32,
+    pub heartbeat_interval_ms: i32,
 }
 
 pub struct HeartbeatOutcome {
@@ -423,7 +426,7 @@ impl Guard<'_> {
             return Ok(HeartbeatOutcome {
                 member_id,
                 member_epoch: request.member_epoch,
-                heartbeat_interval_ms: config.consumer_heartbeat_interval_ms,
+                heartbeat_interval_ms: request.heartbeat_interval_ms,
                 assignment: None,
             });
         }
@@ -517,7 +520,7 @@ impl Guard<'_> {
         let outcome = HeartbeatOutcome {
             member_id: member_id.clone(),
             member_epoch: member.epoch,
-            heartbeat_interval_ms: config.consumer_heartbeat_interval_ms,
+            heartbeat_interval_ms: request.heartbeat_interval_ms,
             assignment,
         };
         let revoking = member.state == MemberState::UnrevokedPartitions;
@@ -526,7 +529,7 @@ impl Guard<'_> {
         let only_this_member = epochs_before == (cg.epoch, cg.assignment_epoch);
         self.schedule(
             TimerKey::Heartbeat(group_id.clone(), member_id.clone()),
-            i64::from(config.consumer_session_timeout_ms),
+            i64::from(request.session_timeout_ms),
             Action::ExpireConsumer,
         );
         let revocation = TimerKey::Revocation(group_id.clone(), member_id.clone());

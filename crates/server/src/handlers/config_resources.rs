@@ -1,8 +1,8 @@
 //! ListConfigResources (KIP-1142; v0 was KIP-714's ListClientMetricsResources): the resources
 //! whose configs a client can address, as Kafka 4.4 lists them. It needs DESCRIBE_CONFIGS on
 //! the cluster; v1 takes a filter of resource types (empty: all), and a type outside Kafka's
-//! five fails the whole request with UNSUPPORTED_VERSION. Brook keeps no group configs or client
-//! metrics subscriptions, so those types list nothing.
+//! five fails the whole request with UNSUPPORTED_VERSION. Groups are listed when they have
+//! configs of their own (as Kafka lists them); Brook keeps no client metrics subscriptions.
 
 use std::sync::Arc;
 
@@ -53,6 +53,7 @@ pub(super) fn handle(
         let names: Vec<String> = match kind {
             BROKER_LOGGER | BROKER => brokers.iter().map(i32::to_string).collect(),
             TOPIC => topics.iter().map(|t| t.to_string()).collect(),
+            GROUP => image.group_configs.keys().cloned().collect(),
             _ => Vec::new(),
         };
         resources.extend(

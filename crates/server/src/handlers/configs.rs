@@ -1,6 +1,7 @@
-//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics and brokers. Dynamic
-//! broker configs (a node id, or "" for every broker) are the broker keys of topic configs'
-//! defaults, kept in the metadata; the others cannot be changed at run time.
+//! DescribeConfigs, AlterConfigs and IncrementalAlterConfigs for topics, brokers and groups.
+//! Dynamic broker configs (a node id, or "" for every broker) are the broker keys of topic
+//! configs' defaults, kept in the metadata; the others cannot be changed at run time. Group
+//! configs are `group_config`'s.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use kafka_protocol::messages::{
 use super::{error_message, text};
 use crate::authorization::Access;
 use crate::broker::{ApiError, Broker};
+use crate::group_config;
 use crate::topic_config::{
     TOPIC_CONFIGS, TopicDefaults, config_type, default_value, documentation, topic_key, type_of,
 };
@@ -27,12 +29,14 @@ use crate::topic_config::{
 /// Kafka's `ConfigResource.Type`.
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
+const GROUP: i8 = 32;
 /// Kafka's `ConfigSource`.
 const DYNAMIC_TOPIC_CONFIG: i8 = 1;
 const DYNAMIC_BROKER_CONFIG: i8 = 2;
 const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
 const STATIC_BROKER_CONFIG: i8 = 4;
 const DEFAULT_CONFIG: i8 = 5;
+const DYNAMIC_GROUP_CONFIG: i8 = 8;
 
 /// One config as DescribeConfigs lists it.
 struct Entry {
@@ -44,6 +48,8 @@ struct Entry {
     read_only: bool,
     /// Where the value could also come from, in precedence order: (key, value, source).
     synonyms: Vec<(String, String, i8)>,
+    /// For a group config, its type and documentation (others are looked up by key).
+    described: Option<(i8, &'static str)>,
 }
 
 /// Whether the client may do `operation` (DESCRIBE_CONFIGS or ALTER_CONFIGS) on a config
@@ -57,6 +63,7 @@ fn permitted(
 ) -> Result<(), ApiError> {
     let (allowed, code) = match resource_type {
         TOPIC => (access.allows(broker, operation, ResourceType::Topic, name), ResponseError::TopicAuthorizationFailed),
+        GROUP => (access.allows(broker, operation, ResourceType::Group, name), ResponseError::GroupAuthorizationFailed),
         _ => (access.allows_cluster(broker, operation), ResponseError::ClusterAuthorizationFailed),
     };
     if allowed { Ok(()) } else { Err(ApiError::new(code, "")) }
@@ -91,6 +98,10 @@ pub(super) fn describe(
                 _ if permitted.is_err() => permitted.map(|()| vec![]),
                 TOPIC => topic_entries(broker, &name),
                 BROKER => broker_entries(broker, &name),
+                GROUP if name.is_empty() => {
+                    Err(ApiError::new(ResponseError::InvalidRequest, "Group name must not be empty"))
+                }
+                GROUP => Ok(group_entries(broker, &name)),
                 _ => Err(ApiError::new(ResponseError::InvalidRequest, "unsupported resource type")),
             };
             match entries {
@@ -118,9 +129,11 @@ pub(super) fn describe(
                                 );
                             }
                             if version >= 3 {
-                                entry = entry.with_config_type(type_of(&e.key));
+                                let (kind, doc) =
+                                    e.described.unwrap_or_else(|| (type_of(&e.key), documentation(&e.key)));
+                                entry = entry.with_config_type(kind);
                                 if documentation_wanted {
-                                    entry = entry.with_documentation(Some(text(documentation(&e.key).to_string())));
+                                    entry = entry.with_documentation(Some(text(doc.to_string())));
                                 }
                             }
                             entry
@@ -200,6 +213,7 @@ fn topic_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, ApiError> {
                     synonyms: std::iter::once((key.to_string(), value.clone(), DYNAMIC_TOPIC_CONFIG))
                         .chain(chain)
                         .collect(),
+                    described: None,
                 },
                 None => Entry {
                     key: key.to_string(),
@@ -207,6 +221,7 @@ fn topic_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, ApiError> {
                     source: chain.first().map_or(DEFAULT_CONFIG, |d| d.2),
                     read_only: false,
                     synonyms: chain,
+                    described: None,
                 },
             }
         })
@@ -246,6 +261,31 @@ fn describable_topic_name(name: &str) -> Result<(), ApiError> {
     Err(ApiError::new(ResponseError::InvalidTopicException, format!("Topic name is invalid: {why}")))
 }
 
+/// A group's configs: its own values, else the broker's (any group id has them, as in Kafka).
+fn group_entries(broker: &Broker, name: &str) -> Vec<Entry> {
+    let image = broker.image();
+    group_config::describe(&broker.config, image.group_configs.get(name))
+        .into_iter()
+        .map(|d| {
+            let broker_source = if d.broker_explicit { STATIC_BROKER_CONFIG } else { DEFAULT_CONFIG };
+            let fallback = (d.broker_key.to_string(), d.broker_value, broker_source);
+            let (source, synonyms) = if d.dynamic {
+                (DYNAMIC_GROUP_CONFIG, vec![(d.key.to_string(), d.value.clone(), DYNAMIC_GROUP_CONFIG), fallback])
+            } else {
+                (broker_source, vec![fallback])
+            };
+            Entry {
+                key: d.key.to_string(),
+                value: Some(d.value),
+                source,
+                read_only: false,
+                synonyms,
+                described: Some((d.config_type, d.documentation)),
+            }
+        })
+        .collect()
+}
+
 fn broker_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, ApiError> {
     this_broker(broker, name, true)?;
     if name.is_empty() {
@@ -260,6 +300,7 @@ fn broker_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, ApiError> {
                 value: Some(value),
                 source: DYNAMIC_DEFAULT_BROKER_CONFIG,
                 read_only: false,
+                described: None,
             })
             .collect());
     }
@@ -292,6 +333,7 @@ fn broker_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, ApiError> {
                 value,
                 source,
                 read_only: true,
+                described: None,
             }
         })
         .collect();
@@ -299,7 +341,14 @@ fn broker_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, ApiError> {
     for (topic_key, broker_key) in TOPIC_CONFIGS {
         let chain = default_chain(broker, topic_key, broker_key);
         let (value, source) = chain.first().map_or((None, DEFAULT_CONFIG), |(_, v, s)| (Some(v.clone()), *s));
-        entries.push(Entry { key: broker_key.to_string(), value, source, read_only: false, synonyms: chain });
+        entries.push(Entry {
+            key: broker_key.to_string(),
+            value,
+            source,
+            read_only: false,
+            synonyms: chain,
+            described: None,
+        });
     }
     Ok(entries)
 }
@@ -346,12 +395,18 @@ pub(super) async fn incremental_alter(
             .collect();
         let permitted =
             permitted(broker, &access, Operation::AlterConfigs, resource.resource_type, &resource.resource_name);
-        let outcome = match permitted.and_then(|()| check_ops(&ops)) {
+        let outcome = match permitted.and_then(|()| check_ops(&ops, resource.resource_type)) {
             Err(e) => Err(e),
             Ok(()) => {
                 let kind = resource.resource_type;
+                let defaults = broker.topic_defaults();
+                let default = |key: &str| match kind {
+                    BROKER => default_value(topic_key(key).unwrap_or(key), &defaults),
+                    GROUP => group_config::default_of(&broker.config, key),
+                    _ => default_value(key, &defaults),
+                };
                 change(broker, kind, &resource.resource_name, request.validate_only, |current| {
-                    apply_ops(current, &ops, &broker.topic_defaults(), kind == BROKER)
+                    apply_ops(current, &ops, default)
                 })
                 .await
             }
@@ -369,14 +424,14 @@ pub(super) async fn incremental_alter(
 }
 
 /// Kafka's checks of the operations themselves, before any resource is looked at.
-fn check_ops(ops: &[(String, i8, Option<String>)]) -> Result<(), ApiError> {
+fn check_ops(ops: &[(String, i8, Option<String>)], resource_type: i8) -> Result<(), ApiError> {
     for (key, op, value) in ops {
         match *op {
             SET if value.is_none() => {
                 let message = format!("Null value not supported for : {key}");
                 return Err(ApiError::new(ResponseError::InvalidRequest, message));
             }
-            APPEND | SUBTRACT if type_of(key) != config_type::LIST => {
+            APPEND | SUBTRACT if key_type(resource_type, key) != config_type::LIST => {
                 let name = if *op == APPEND { "APPEND" } else { "SUBTRACT" };
                 let message = format!("Can't {name} to key {key} because its type is not LIST.");
                 return Err(ApiError::new(ResponseError::InvalidConfig, message));
@@ -388,14 +443,21 @@ fn check_ops(ops: &[(String, i8, Option<String>)]) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A key's type for APPEND/SUBTRACT. Kafka 4.4 looks group keys up among topic and broker
+/// keys, so it refuses both on every group key (its list key included).
+fn key_type(resource_type: i8, key: &str) -> i8 {
+    match resource_type {
+        GROUP => config_type::UNKNOWN,
+        _ => type_of(key),
+    }
+}
+
 /// SET/DELETE/APPEND/SUBTRACT on a resource's current configs (list values are
-/// comma-separated, starting from the default when not set, as Kafka does); `broker_keys` when
-/// the keys are a broker's.
+/// comma-separated, starting from the key's `default` when not set, as Kafka does).
 fn apply_ops(
     current: &BTreeMap<String, String>,
     ops: &[(String, i8, Option<String>)],
-    defaults: &TopicDefaults,
-    broker_keys: bool,
+    default: impl Fn(&str) -> String,
 ) -> BTreeMap<String, String> {
     let mut configs = current.clone();
     for (key, op, value) in ops {
@@ -408,11 +470,7 @@ fn apply_ops(
                 configs.remove(key);
             }
             _ => {
-                let default = || {
-                    let topic_key = if broker_keys { topic_key(key).unwrap_or(key) } else { key };
-                    default_value(topic_key, defaults)
-                };
-                let base = configs.get(key).cloned().unwrap_or_else(default);
+                let base = configs.get(key).cloned().unwrap_or_else(|| default(key));
                 let mut items: Vec<String> =
                     base.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
                 for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -447,6 +505,13 @@ async fn change(
             this_broker(broker, name, false)?;
             let current = broker.image().broker_configs.get(name).cloned().unwrap_or_default();
             broker.set_broker_configs(name, new_configs(&current), validate_only).await
+        }
+        GROUP if name.is_empty() => {
+            Err(ApiError::new(ResponseError::InvalidRequest, "Default group resources are not allowed."))
+        }
+        GROUP => {
+            let current = broker.image().group_configs.get(name).cloned().unwrap_or_default();
+            broker.set_group_configs(name, new_configs(&current), validate_only).await
         }
         _ => Err(ApiError::new(ResponseError::InvalidRequest, "unsupported resource type")),
     }

@@ -367,7 +367,10 @@ pub(super) async fn consumer_heartbeat(
             .with_error_code(ResponseError::TopicAuthorizationFailed.code())
             .with_error_message(Some(text(format!("Unauthorized topics: {}", hidden.join(", ")))));
     }
+    let settings = broker.group_settings(&request.group_id);
     let heartbeat = ConsumerHeartbeat {
+        session_timeout_ms: settings.consumer_session_timeout_ms,
+        heartbeat_interval_ms: settings.consumer_heartbeat_interval_ms,
         group_id: request.group_id.to_string(),
         member_id: request.member_id.to_string(),
         member_epoch: request.member_epoch,

@@ -87,7 +87,7 @@ fn lookup(partition: &Partition, target: i64, committed: bool, version: i16) -> 
 }
 
 /// The first record at or after timestamp `t`: (offset, its timestamp), or -1/-1.
-fn by_timestamp(partition: &Partition, t: i64) -> Result<(i64, i64), ResponseError> {
+pub(super) fn by_timestamp(partition: &Partition, t: i64) -> Result<(i64, i64), ResponseError> {
     match partition.log.offset_for_timestamp(t) {
         Ok(None) => Ok((-1, -1)),
         Ok(Some(TimestampLookup::Found { offset, timestamp })) => Ok((offset, timestamp)),

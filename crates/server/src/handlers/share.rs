@@ -32,6 +32,7 @@ use super::groups::group_gate;
 use super::{LeaderHints, text};
 use crate::authorization::Access;
 use crate::broker::Broker;
+use crate::group_config::OffsetReset;
 use crate::share::{SessionRequest, ShareHeartbeat};
 
 pub(super) async fn heartbeat(
@@ -66,7 +67,10 @@ pub(super) async fn heartbeat(
         return refused(ResponseError::CoordinatorNotAvailable, Some(e.message));
     }
     let taken = broker.groups.group_type(&request.group_id).is_some();
+    let settings = broker.group_settings(&request.group_id);
     let heartbeat = ShareHeartbeat {
+        session_timeout_ms: settings.share_session_timeout_ms,
+        heartbeat_interval_ms: settings.share_heartbeat_interval_ms,
         group_id: request.group_id.to_string(),
         member_id: request.member_id.to_string(),
         member_epoch: request.member_epoch,
@@ -460,9 +464,21 @@ async fn source(broker: &Broker, access: &Access, key: Key) -> Result<Option<(So
     let now_ms = broker.clock.now_ms();
     let log = &partition.log;
     let mut initialized = None;
-    if broker.shares.prepare(&key, leader_epoch, log.log_start_offset(), now_ms).is_none() {
-        // Kafka's default `share.auto.offset.reset` (latest): a new share-partition starts at the end.
-        initialized = match broker.shares.initialize(broker, &key, leader_epoch, log.high_watermark(), now_ms).await {
+    let settings = broker.group_settings(&key.group);
+    let limits = settings.share_limits;
+    if broker.shares.prepare(&key, leader_epoch, log.log_start_offset(), now_ms, limits).is_none() {
+        let start = match settings.share_auto_offset_reset {
+            OffsetReset::Latest => log.high_watermark(),
+            OffsetReset::Earliest => log.log_start_offset(),
+            OffsetReset::ByDuration(age) => {
+                let since = now_ms.saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX));
+                match super::list_offsets::by_timestamp(&partition, since)? {
+                    (-1, _) => log.high_watermark(),
+                    (offset, _) => offset,
+                }
+            }
+        };
+        initialized = match broker.shares.initialize(broker, &key, leader_epoch, start, now_ms, limits).await {
             Ok(change) => change,
             Err(
                 ResponseError::NotCoordinator
@@ -493,8 +509,9 @@ fn take(
     let log = &source.partition.log;
     let now_ms = broker.clock.now_ms();
     // Initialized again by the next request if the state moved meanwhile.
+    let limits = broker.group_settings(&source.key.group).share_limits;
     let Some((next, initialized)) =
-        broker.shares.prepare(&source.key, source.leader_epoch, log.log_start_offset(), now_ms)
+        broker.shares.prepare(&source.key, source.leader_epoch, log.log_start_offset(), now_ms, limits)
     else {
         return Ok((None, None));
     };

@@ -24,6 +24,9 @@ pub struct ShareHeartbeat {
     pub subscribed: Option<Vec<String>>,
     pub client_id: String,
     pub client_host: String,
+    /// The group's `share.session.timeout.ms` and `share.heartbeat.interval.ms`.
+    pub session_timeout_ms: i32,
+    pub heartbeat_interval_ms: i32,
 }
 
 pub struct HeartbeatOutcome {
@@ -224,7 +227,7 @@ impl Shares {
             Some(_) => {}
         }
         let member = group.members.get_mut(&member_id).expect("present");
-        member.deadline_ms = now_ms.saturating_add(i64::from(config.session_timeout_ms));
+        member.deadline_ms = now_ms.saturating_add(i64::from(request.session_timeout_ms));
         member.client_id = request.client_id;
         member.client_host = request.client_host;
         if request.rack_id.is_some() {
@@ -254,7 +257,7 @@ impl Shares {
         Ok(HeartbeatOutcome {
             member_id,
             member_epoch: epoch,
-            heartbeat_interval_ms: config.heartbeat_interval_ms,
+            heartbeat_interval_ms: request.heartbeat_interval_ms,
             assignment,
         })
     }

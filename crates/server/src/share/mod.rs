@@ -81,14 +81,6 @@ impl ShareConfig {
         }
     }
 
-    fn limits(&self) -> brook_share::Limits {
-        brook_share::Limits {
-            lock_duration_ms: self.record_lock_duration_ms,
-            delivery_count_limit: self.delivery_count_limit,
-            max_record_locks: self.partition_max_record_locks,
-        }
-    }
-
     /// The `__share_group_state` partition of a share-partition: the Java hash of
     /// "group:topicId:partition", as Kafka's share coordinator places it.
     pub fn state_partition(&self, key: &Key) -> i32 {

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use brook_share::records::{Key, Snapshot};
-use brook_share::{Ack, AckError, Acquired, SharePartition};
+use brook_share::{Ack, AckError, Acquired, Limits, SharePartition};
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
@@ -53,9 +53,18 @@ impl Shares {
     /// The share-partition `key` on a partition this broker leads in `leader_epoch`, after
     /// archiving what the log no longer has and releasing expired locks: the offset the next
     /// fetch reads from and the change to write, if any. None if it must be initialized first.
-    pub fn prepare(&self, key: &Key, leader_epoch: i32, log_start: i64, now_ms: i64) -> Option<(i64, Option<u64>)> {
+    /// `limits` are the group's now (its configs may have changed).
+    pub fn prepare(
+        &self,
+        key: &Key,
+        leader_epoch: i32,
+        log_start: i64,
+        now_ms: i64,
+        limits: Limits,
+    ) -> Option<(i64, Option<u64>)> {
         let mut inner = self.lock();
         let held = inner.held.get_mut(key).filter(|h| h.leader_epoch == leader_epoch)?;
+        held.partition.set_limits(limits);
         let mut moved = held.partition.archive_below(log_start);
         moved |= held.partition.expire_locks(now_ms);
         let next = held.partition.next_fetch_offset(now_ms);
@@ -71,9 +80,9 @@ impl Shares {
         leader_epoch: i32,
         start: i64,
         now_ms: i64,
+        limits: Limits,
     ) -> Result<Option<u64>, ResponseError> {
         let persisted = self.fetch_state(broker, key, leader_epoch).await?;
-        let limits = self.config.limits();
         let mut inner = self.lock();
         if inner.held.get(key).is_some_and(|h| h.leader_epoch == leader_epoch) {
             // Another request initialized it meanwhile.

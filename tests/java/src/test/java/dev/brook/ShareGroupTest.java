@@ -18,6 +18,8 @@ import java.util.function.BooleanSupplier;
 import java.util.function.Function;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.AlterConfigOp;
+import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.ShareGroupDescription;
 import org.apache.kafka.clients.consumer.AcknowledgeType;
@@ -27,6 +29,7 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.GroupState;
+import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.Test;
@@ -363,6 +366,76 @@ class ShareGroupTest {
         } finally {
             for (Brook node : nodes) {
                 node.close();
+            }
+        }
+    }
+
+    /**
+     * Group configs (kafka-configs --entity-type groups) apply to their group only:
+     * `share.auto.offset.reset=earliest` delivers what was written before the group existed,
+     * `share.record.lock.duration.ms` brings abandoned records back sooner than the broker's
+     * 30 s, and `share.delivery.count.limit=2` archives a record released on its second delivery.
+     */
+    @Test
+    void groupConfigsApplyToTheirGroup() throws Exception {
+        try (Brook brook = Brook.start("group.share.min.record.lock.duration.ms=1000")) {
+            createTopic(brook, "backlog");
+            try (KafkaProducer<String, String> producer = producer(brook)) {
+                for (int i = 0; i < 20; i++) {
+                    producer.send(new ProducerRecord<>("backlog", "k", "old-" + i));
+                }
+                producer.flush();
+                try (Admin admin = admin(brook)) {
+                    var resource = new ConfigResource(ConfigResource.Type.GROUP, "replay");
+                    var ops = List.of(
+                            new AlterConfigOp(new ConfigEntry("share.auto.offset.reset", "earliest"), AlterConfigOp.OpType.SET),
+                            new AlterConfigOp(new ConfigEntry("share.record.lock.duration.ms", "1000"), AlterConfigOp.OpType.SET),
+                            new AlterConfigOp(new ConfigEntry("share.delivery.count.limit", "2"), AlterConfigOp.OpType.SET));
+                    admin.incrementalAlterConfigs(Map.of(resource, ops)).all().get();
+                    var described = admin.describeConfigs(List.of(resource)).all().get().get(resource);
+                    assertEquals("earliest", described.get("share.auto.offset.reset").value());
+                }
+                Properties props = new Properties();
+                props.put("bootstrap.servers", brook.bootstrap);
+                props.put("group.id", "replay");
+                props.put("share.acknowledgement.mode", "explicit");
+                var deserializer = new StringDeserializer();
+                // The first member takes a batch of the old records and abandons it.
+                Set<String> abandoned = new java.util.HashSet<>();
+                try (var first = new KafkaShareConsumer<>(props, deserializer, deserializer);
+                        var second = new KafkaShareConsumer<>(props, deserializer, deserializer)) {
+                    first.subscribe(List.of("backlog"));
+                    long deadline = System.nanoTime() + TIMEOUT.toNanos();
+                    while (abandoned.isEmpty() && System.nanoTime() < deadline) {
+                        first.poll(Duration.ofMillis(200)).forEach(r -> abandoned.add(r.value()));
+                    }
+                    assertTrue(abandoned.stream().allMatch(v -> v.startsWith("old-")), "not the old records: " + abandoned);
+                    long abandonedAt = System.nanoTime();
+                    // The second gets them back once their 1 s lock ran out, and releases
+                    // them on that second delivery: the limit archives them.
+                    second.subscribe(List.of("backlog"));
+                    Set<String> redelivered = new java.util.HashSet<>();
+                    while (!redelivered.containsAll(abandoned) && System.nanoTime() < deadline) {
+                        for (ConsumerRecord<String, String> r : second.poll(Duration.ofMillis(200))) {
+                            boolean again = r.deliveryCount().orElse((short) 0) == 2;
+                            if (again) {
+                                redelivered.add(r.value());
+                            }
+                            second.acknowledge(r, again ? AcknowledgeType.RELEASE : AcknowledgeType.ACCEPT);
+                        }
+                        second.commitSync();
+                    }
+                    assertEquals(abandoned, redelivered, "abandoned records delivered a second time");
+                    long tookMs = (System.nanoTime() - abandonedAt) / 1_000_000;
+                    assertTrue(tookMs < 15_000, "redelivered after " + tookMs + " ms: the group's 1 s lock was not applied");
+                }
+                // A third member reads past them to a new record and never gets them.
+                producer.send(new ProducerRecord<>("backlog", "k", "marker")).get();
+                Map<String, Integer> third = new ConcurrentHashMap<>();
+                try (Member member = new Member(brook, "replay", "backlog", third, r -> AcknowledgeType.ACCEPT)) {
+                    eventually("the marker", () -> third.containsKey("marker"));
+                }
+                abandoned.forEach(v -> assertTrue(!third.containsKey(v), v + " delivered past its limit"));
             }
         }
     }
