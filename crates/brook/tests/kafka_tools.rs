@@ -489,3 +489,90 @@ fn kafka_transactions_describes_producers_and_aborts() {
     assert_eq!((partition()["stable_offset"].as_i64(), partition()["open_transactions"].as_i64()), (Some(2), Some(0)));
     drop(producer);
 }
+
+/// Kafka's kafka-share-groups against Brook: list, describe (members, state, offsets with
+/// lag), reset offsets (refused while a member is active), delete offsets, delete the group.
+#[test]
+fn kafka_share_groups_against_brook() {
+    use crate::common::wire::Conn;
+    use crate::share::{GROUP, MEMBER, fetch_request, heartbeat, share_acknowledge, share_fetch, topic_id};
+    use std::time::Duration;
+    let broker = Brook::start(&[]);
+    let server = broker.addr.as_str();
+    let tool = |args: &[&str]| {
+        let mut all = vec!["--bootstrap-server", server];
+        all.extend_from_slice(args);
+        kafka_tool("org.apache.kafka.tools.consumer.group.ShareGroupCommand", &all, "")
+    };
+    ok(brook_tool(&["topics", "--create", "--topic", "jobs", "--bootstrap-server", server], ""), "create");
+    ok(
+        brook_tool(&["console-producer", "--topic", "jobs", "--bootstrap-server", server], &"job\n".repeat(10)),
+        "produce",
+    );
+    let earliest = ["--entity-type", "groups", "--entity-name", GROUP, "--alter", "--add-config"];
+    let mut args = vec!["configs", "--bootstrap-server", server];
+    args.extend_from_slice(&earliest);
+    args.push("share.auto.offset.reset=earliest");
+    ok(brook_tool(&args, ""), "share.auto.offset.reset=earliest");
+    let mut conn = Conn::open(server);
+    let topic = topic_id(&mut conn, "jobs");
+    let join = |conn: &mut Conn| {
+        common::eventually(Duration::from_secs(30), "a share group member", || {
+            (heartbeat(conn, GROUP, MEMBER, 0, Some(&["jobs"])).0 == 0).then_some(())
+        })
+    };
+    let fetch = |conn: &mut Conn| {
+        common::eventually(Duration::from_secs(30), "records", || {
+            let answer = share_fetch(conn, &fetch_request(0, topic, &[]));
+            answer.contains("acquired=[\"").then_some(answer)
+        })
+    };
+    let leave = |conn: &mut Conn| {
+        share_acknowledge(conn, -1, topic, &[]);
+        heartbeat(conn, GROUP, MEMBER, -1, None);
+    };
+    join(&mut conn);
+    assert!(fetch(&mut conn).ends_with("acquired=[\"0-9x1\"]"));
+    assert!(share_acknowledge(&mut conn, 1, topic, &[(0, 5, &[1])]).contains("error=0"));
+
+    assert!(ok(tool(&["--list"]), "--list").lines().any(|l| l == GROUP));
+    let members = ok(tool(&["--describe", "--group", GROUP, "--members"]), "--members");
+    assert!(members.lines().any(|l| l.starts_with(GROUP) && l.contains(MEMBER) && l.ends_with("jobs:0")), "{members}");
+    let state = ok(tool(&["--describe", "--group", GROUP, "--state"]), "--state");
+    assert!(state.lines().any(|l| l.starts_with(GROUP) && l.split_whitespace().skip(3).eq(["Stable", "1"])), "{state}");
+    // 0-5 accepted: the start is 6, and 4 records are left to deliver.
+    let offsets = |verbose: bool| {
+        let mut args = vec!["--describe", "--group", GROUP, "--offsets"];
+        args.extend(verbose.then_some("--verbose"));
+        let out = ok(tool(&args), "--offsets");
+        let row = out.lines().find(|l| l.starts_with(GROUP)).map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>());
+        row.unwrap_or_default().join(" ")
+    };
+    assert_eq!(offsets(false), "jobs 0 6 4");
+    assert_eq!(offsets(true), "jobs 0 0 6 4", "with the leader epoch");
+    let reset = ["--reset-offsets", "--group", GROUP, "--topic", "jobs", "--to-earliest", "--execute"];
+    let refused = tool(&reset);
+    let said = text(&refused.stderr);
+    assert!(!refused.status.success() && said.contains("Share group 'diff-share' is not empty."), "{said}");
+
+    leave(&mut conn);
+    let reset = ok(tool(&reset), "--reset-offsets --to-earliest");
+    assert!(reset.lines().any(|l| l.split_whitespace().eq([GROUP, "jobs", "0", "0"])), "{reset}");
+    assert_eq!(offsets(false), "jobs 0 0 10");
+    let to_4 = ["--reset-offsets", "--group", GROUP, "--topic", "jobs:0", "--to-offset", "4", "--execute"];
+    ok(tool(&to_4), "--reset-offsets --to-offset");
+    assert_eq!(offsets(false), "jobs 0 4 6");
+    // A member joining now starts where the offsets were set, though the partition's leader
+    // had delivered past it.
+    join(&mut conn);
+    assert!(fetch(&mut conn).ends_with("acquired=[\"4-9x1\"]"));
+    leave(&mut conn);
+
+    let deleted = ok(tool(&["--delete-offsets", "--group", GROUP, "--topic", "jobs"]), "--delete-offsets");
+    assert!(deleted.lines().any(|l| l.split_whitespace().eq(["jobs", "Successful"])), "{deleted}");
+    let none = ok(tool(&["--describe", "--group", GROUP, "--offsets"]), "--offsets");
+    assert!(none.contains("has no offset information"), "{none}");
+    let gone = ok(tool(&["--delete", "--group", GROUP]), "--delete");
+    assert!(gone.contains("Deletion of requested share groups ('diff-share') was successful."), "{gone}");
+    assert!(!ok(tool(&["--list"]), "--list").lines().any(|l| l == GROUP));
+}

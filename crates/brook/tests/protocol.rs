@@ -585,6 +585,77 @@ fn every_advertised_version_answers() {
                             .with_topics(vec![topic]),
                     )
                 }
+                ApiKey::ReadShareGroupStateSummary => {
+                    let topic = read_share_group_state_summary_request::ReadStateSummaryData::default()
+                        .with_topic_id(topic_id)
+                        .with_partitions(vec![read_share_group_state_summary_request::PartitionData::default()]);
+                    conn.send(
+                        api_key,
+                        version,
+                        &ReadShareGroupStateSummaryRequest::default()
+                            .with_group_id(StrBytes::from_static_str("g"))
+                            .with_topics(vec![topic]),
+                    )
+                }
+                ApiKey::InitializeShareGroupState => {
+                    let topic = initialize_share_group_state_request::InitializeStateData::default()
+                        .with_topic_id(topic_id)
+                        .with_partitions(vec![initialize_share_group_state_request::PartitionData::default()]);
+                    conn.send(
+                        api_key,
+                        version,
+                        &InitializeShareGroupStateRequest::default()
+                            .with_group_id(StrBytes::from_static_str("g"))
+                            .with_topics(vec![topic]),
+                    )
+                }
+                ApiKey::DeleteShareGroupState => {
+                    let topic = delete_share_group_state_request::DeleteStateData::default()
+                        .with_topic_id(topic_id)
+                        .with_partitions(vec![delete_share_group_state_request::PartitionData::default()]);
+                    conn.send(
+                        api_key,
+                        version,
+                        &DeleteShareGroupStateRequest::default()
+                            .with_group_id(StrBytes::from_static_str("g"))
+                            .with_topics(vec![topic]),
+                    )
+                }
+                ApiKey::DescribeShareGroupOffsets => {
+                    let g = describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestGroup::default()
+                        .with_group_id(group())
+                        .with_topics(Some(vec![
+                            describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestTopic::default()
+                                .with_topic_name(name())
+                                .with_partitions(vec![0]),
+                        ]));
+                    conn.send(api_key, version, &DescribeShareGroupOffsetsRequest::default().with_groups(vec![g]))
+                }
+                ApiKey::AlterShareGroupOffsets => {
+                    let topic = alter_share_group_offsets_request::AlterShareGroupOffsetsRequestTopic::default()
+                        .with_topic_name(name())
+                        .with_partitions(vec![
+                            alter_share_group_offsets_request::AlterShareGroupOffsetsRequestPartition::default(),
+                        ]);
+                    conn.send(
+                        api_key,
+                        version,
+                        &AlterShareGroupOffsetsRequest::default()
+                            .with_group_id(GroupId(StrBytes::from_static_str("share-g")))
+                            .with_topics(vec![topic]),
+                    )
+                }
+                ApiKey::DeleteShareGroupOffsets => {
+                    let topic = delete_share_group_offsets_request::DeleteShareGroupOffsetsRequestTopic::default()
+                        .with_topic_name(name());
+                    conn.send(
+                        api_key,
+                        version,
+                        &DeleteShareGroupOffsetsRequest::default()
+                            .with_group_id(GroupId(StrBytes::from_static_str("share-g")))
+                            .with_topics(vec![topic]),
+                    )
+                }
                 ApiKey::ShareAcknowledge => conn.send(
                     api_key,
                     version,

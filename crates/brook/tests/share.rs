@@ -20,14 +20,14 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
-const GROUP: &str = "diff-share";
-const MEMBER: &str = "aaaaaaaaaaaaaaaaaaaaaa";
+pub(crate) const GROUP: &str = "diff-share";
+pub(crate) const MEMBER: &str = "aaaaaaaaaaaaaaaaaaaaaa";
 
-fn text(s: &str) -> StrBytes {
+pub(crate) fn text(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
 }
 
-fn topic_id(conn: &mut Conn, topic: &str) -> Uuid {
+pub(crate) fn topic_id(conn: &mut Conn, topic: &str) -> Uuid {
     let request = MetadataRequest::default()
         .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(name(topic)))]));
     let ResponseKind::Metadata(m) = conn.call(ApiKey::Metadata, 12, &request) else { panic!() };
@@ -35,7 +35,13 @@ fn topic_id(conn: &mut Conn, topic: &str) -> Uuid {
 }
 
 /// ShareGroupHeartbeat v1: (error code, "epoch=.. partitions=.. message=..").
-fn heartbeat(conn: &mut Conn, group: &str, member: &str, epoch: i32, topics: Option<&[&str]>) -> (i16, String) {
+pub(crate) fn heartbeat(
+    conn: &mut Conn,
+    group: &str,
+    member: &str,
+    epoch: i32,
+    topics: Option<&[&str]>,
+) -> (i16, String) {
     let request = ShareGroupHeartbeatRequest::default()
         .with_group_id(GroupId(text(group)))
         .with_member_id(text(member))
@@ -51,7 +57,7 @@ fn heartbeat(conn: &mut Conn, group: &str, member: &str, epoch: i32, topics: Opt
     )
 }
 
-fn fetch_request(epoch: i32, topic: Uuid, acks: &[(i64, i64, &[i8])]) -> ShareFetchRequest {
+pub(crate) fn fetch_request(epoch: i32, topic: Uuid, acks: &[(i64, i64, &[i8])]) -> ShareFetchRequest {
     let partition =
         share_fetch_request::FetchPartition::default().with_partition_index(0).with_acknowledgement_batches(
             acks.iter()
@@ -78,7 +84,7 @@ fn fetch_request(epoch: i32, topic: Uuid, acks: &[(i64, i64, &[i8])]) -> ShareFe
 }
 
 /// ShareFetch v1: the top-level error, and each partition's errors and acquired ranges.
-fn share_fetch(conn: &mut Conn, request: &ShareFetchRequest) -> String {
+pub(crate) fn share_fetch(conn: &mut Conn, request: &ShareFetchRequest) -> String {
     let ResponseKind::ShareFetch(r) = conn.call(ApiKey::ShareFetch, 1, request) else { panic!() };
     let partitions: Vec<String> = r
         .responses
@@ -100,7 +106,7 @@ fn share_fetch(conn: &mut Conn, request: &ShareFetchRequest) -> String {
 }
 
 /// ShareAcknowledge v1: the top-level error and each partition's.
-fn share_acknowledge(conn: &mut Conn, epoch: i32, topic: Uuid, acks: &[(i64, i64, &[i8])]) -> String {
+pub(crate) fn share_acknowledge(conn: &mut Conn, epoch: i32, topic: Uuid, acks: &[(i64, i64, &[i8])]) -> String {
     let partition = share_acknowledge_request::AcknowledgePartition::default()
         .with_partition_index(0)
         .with_acknowledgement_batches(
@@ -137,7 +143,7 @@ fn share_acknowledge(conn: &mut Conn, epoch: i32, topic: Uuid, acks: &[(i64, i64
     format!("code={} {}", r.error_code, partitions.join(" | "))
 }
 
-fn describe(conn: &mut Conn, group: &str) -> String {
+pub(crate) fn describe(conn: &mut Conn, group: &str) -> String {
     let request = ShareGroupDescribeRequest::default().with_group_ids(vec![GroupId(text(group))]);
     let ResponseKind::ShareGroupDescribe(r) = conn.call(ApiKey::ShareGroupDescribe, 1, &request) else { panic!() };
     let g = &r.groups[0];
@@ -159,14 +165,14 @@ fn describe(conn: &mut Conn, group: &str) -> String {
 }
 
 /// The member epoch in a heartbeat answer.
-fn member_epoch(answer: &str) -> i32 {
+pub(crate) fn member_epoch(answer: &str) -> i32 {
     let at = answer.find(" epoch=").expect("an epoch") + 7;
     answer[at..].split(' ').next().and_then(|e| e.parse().ok()).expect("a number")
 }
 
 /// An answer with its epochs left out: Kafka and Brook count group epochs differently (both
 /// move them on every change, which is what members rely on).
-fn without_epochs(answer: &str) -> String {
+pub(crate) fn without_epochs(answer: &str) -> String {
     answer.split(' ').filter(|w| !w.contains("epoch=")).collect::<Vec<_>>().join(" ")
 }
 

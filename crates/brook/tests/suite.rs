@@ -24,5 +24,6 @@ mod replication;
 mod scale;
 mod security;
 mod share;
+mod share_offsets;
 mod transactions;
 mod upgrade;

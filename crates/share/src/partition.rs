@@ -45,7 +45,8 @@ impl DeliveryState {
         })
     }
 
-    fn done(self) -> bool {
+    /// Delivered for good: acknowledged or archived.
+    pub fn done(self) -> bool {
         matches!(self, DeliveryState::Acknowledged | DeliveryState::Archived)
     }
 }

@@ -39,6 +39,18 @@ pub struct Snapshot {
     pub batches: Vec<StateBatch>,
 }
 
+impl Snapshot {
+    /// How many records at or after the start offset are delivered for good (acknowledged or
+    /// archived): with the log end, what tells a share-partition's lag.
+    pub fn delivery_complete_count(&self) -> i64 {
+        self.batches
+            .iter()
+            .filter(|b| b.state.done() && b.last >= self.start_offset)
+            .map(|b| b.last - b.first.max(self.start_offset) + 1)
+            .sum()
+    }
+}
+
 /// What a record says: a whole snapshot, or (Kafka's) a delta over the last snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
@@ -236,7 +248,11 @@ mod tests {
         assert_eq!(decode_key(&k).unwrap(), key);
         assert_eq!(key_type(&k).unwrap(), 0);
         let v = encode_snapshot(&snapshot);
-        assert_eq!(decode_value(0, &v).unwrap(), Value::Snapshot(snapshot));
+        assert_eq!(decode_value(0, &v).unwrap(), Value::Snapshot(snapshot.clone()));
+        // 13, and 14-20: the available ones are not complete.
+        assert_eq!(snapshot.delivery_complete_count(), 8);
+        let later = Snapshot { start_offset: 16, ..snapshot };
+        assert_eq!(later.delivery_complete_count(), 5);
     }
 
     #[test]

@@ -67,6 +67,13 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     // The share coordinator's state APIs, between brokers (CLUSTER_ACTION).
     (ApiKey::ReadShareGroupState, 0, 0),
     (ApiKey::WriteShareGroupState, 0, 1),
+    (ApiKey::ReadShareGroupStateSummary, 0, 1),
+    (ApiKey::InitializeShareGroupState, 0, 0),
+    (ApiKey::DeleteShareGroupState, 0, 0),
+    // Share group offsets, on the group coordinator (v1 adds the lag).
+    (ApiKey::DescribeShareGroupOffsets, 0, 1),
+    (ApiKey::AlterShareGroupOffsets, 0, 0),
+    (ApiKey::DeleteShareGroupOffsets, 0, 0),
     (ApiKey::DescribeUserScramCredentials, 0, 0),
     (ApiKey::AlterUserScramCredentials, 0, 0),
     (ApiKey::CreateAcls, 1, 3),

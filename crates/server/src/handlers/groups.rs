@@ -515,8 +515,17 @@ pub(super) async fn delete(broker: &Arc<Broker>, request: DeleteGroupsRequest, a
         .groups_names
         .into_iter()
         .partition(|g| access.allows(broker, Operation::Delete, ResourceType::Group, g));
-    let ids: Vec<String> = allowed.iter().map(|g| g.to_string()).collect();
-    let results = broker.groups.delete_groups(broker, &ids).await;
+    // Share groups are deleted with their share-partitions' state; the others by the group
+    // coordinator, in one write.
+    let (share, other): (Vec<String>, Vec<String>) =
+        allowed.iter().map(|g| g.to_string()).partition(|g| broker.shares.has_group(g));
+    let mut deleted: std::collections::HashMap<String, Option<ResponseError>> =
+        other.iter().cloned().zip(broker.groups.delete_groups(broker, &other).await).collect();
+    for id in share {
+        let result = super::share_offsets::delete_group(broker, &id).await;
+        deleted.insert(id, result);
+    }
+    let results: Vec<Option<ResponseError>> = allowed.iter().map(|g| deleted[g.as_str()]).collect();
     let refused = denied.into_iter().map(|id| (id, Some(ResponseError::GroupAuthorizationFailed)));
     DeleteGroupsResponse::default().with_results(
         allowed

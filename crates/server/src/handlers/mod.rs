@@ -28,6 +28,7 @@ mod reassignments;
 mod sasl;
 mod scram;
 mod share;
+mod share_offsets;
 mod transactions;
 
 use std::collections::BTreeMap;
@@ -124,6 +125,9 @@ fn throttle_field(response: &mut ResponseKind) -> Option<&mut i32> {
         ShareGroupDescribe,
         ShareFetch,
         ShareAcknowledge,
+        DescribeShareGroupOffsets,
+        AlterShareGroupOffsets,
+        DeleteShareGroupOffsets,
         DescribeUserScramCredentials,
         AlterUserScramCredentials,
         CreateAcls,
@@ -404,6 +408,33 @@ fn route(broker: &Arc<Broker>, request: Request, session: &Session, access: Acce
         RequestKind::WriteShareGroupState(r) => {
             let allowed = on_cluster(Operation::ClusterAction);
             async move { Some(ResponseKind::WriteShareGroupState(share::write_state(&b, r, allowed).await)) }.boxed()
+        }
+        RequestKind::ReadShareGroupStateSummary(r) => {
+            let allowed = on_cluster(Operation::ClusterAction);
+            ready(ResponseKind::ReadShareGroupStateSummary(share_offsets::read_state_summary(broker, r, allowed)))
+        }
+        RequestKind::InitializeShareGroupState(r) => {
+            let allowed = on_cluster(Operation::ClusterAction);
+            async move {
+                Some(ResponseKind::InitializeShareGroupState(share_offsets::initialize_state(&b, r, allowed).await))
+            }
+            .boxed()
+        }
+        RequestKind::DeleteShareGroupState(r) => {
+            let allowed = on_cluster(Operation::ClusterAction);
+            async move { Some(ResponseKind::DeleteShareGroupState(share_offsets::delete_state(&b, r, allowed).await)) }
+                .boxed()
+        }
+        RequestKind::DescribeShareGroupOffsets(r) => {
+            async move { Some(ResponseKind::DescribeShareGroupOffsets(share_offsets::describe(&b, r, a).await)) }
+                .boxed()
+        }
+        RequestKind::AlterShareGroupOffsets(r) => {
+            async move { Some(ResponseKind::AlterShareGroupOffsets(share_offsets::alter(&b, r, a).await)) }.boxed()
+        }
+        RequestKind::DeleteShareGroupOffsets(r) => {
+            async move { Some(ResponseKind::DeleteShareGroupOffsets(share_offsets::delete_offsets(&b, r, a).await)) }
+                .boxed()
         }
         RequestKind::ShareAcknowledge(r) => {
             let listener = session.listener.clone();

@@ -44,6 +44,9 @@ pub(super) struct ShareGroup {
     /// The subscribed topics the assignment was computed for: name -> (id, partitions).
     topics: BTreeMap<String, (Uuid, i32)>,
     assignment: assignor::Assignment,
+    /// Every partition the group was ever assigned or given an offset for, until its offsets
+    /// are deleted: what DescribeShareGroupOffsets shows when it names no topics.
+    known: BTreeSet<(Uuid, i32)>,
 }
 
 struct ShareMember {
@@ -79,6 +82,17 @@ fn invalid(message: &str) -> (ResponseError, String) {
 }
 
 impl ShareGroup {
+    fn new() -> ShareGroup {
+        ShareGroup {
+            epoch: 0,
+            assignment_epoch: 0,
+            members: BTreeMap::new(),
+            topics: BTreeMap::new(),
+            assignment: BTreeMap::new(),
+            known: BTreeSet::new(),
+        }
+    }
+
     fn state(&self) -> &'static str {
         if self.members.is_empty() { "Empty" } else { "Stable" }
     }
@@ -112,7 +126,8 @@ impl ShareGroup {
             .collect();
         let subscribers: Vec<Subscriber> =
             subscriptions.iter().map(|(id, topics)| Subscriber { member: id, topics }).collect();
-        let partitions = self.topics.values().copied().collect();
+        let partitions: BTreeMap<Uuid, i32> = self.topics.values().copied().collect();
+        self.known.extend(partitions.iter().flat_map(|(&id, &n)| (0..n).map(move |p| (id, p))));
         self.assignment = assignor::assign(&subscribers, &partitions);
         self.assignment_epoch = self.epoch;
     }
@@ -151,13 +166,7 @@ impl Shares {
         let group_id = request.group_id.clone();
         let group = match inner.groups.get_mut(&group_id) {
             Some(g) => g,
-            None if request.member_epoch == 0 => inner.groups.entry(group_id.clone()).or_insert_with(|| ShareGroup {
-                epoch: 0,
-                assignment_epoch: 0,
-                members: BTreeMap::new(),
-                topics: BTreeMap::new(),
-                assignment: BTreeMap::new(),
-            }),
+            None if request.member_epoch == 0 => inner.groups.entry(group_id.clone()).or_insert_with(ShareGroup::new),
             // Kafka answers NOT_COORDINATOR here, as its groups outlive a coordinator change.
             // Brook keeps share group membership in memory, so after a restart or a move this
             // is a member of a group the coordinator lost: it is told to join again.
@@ -265,17 +274,7 @@ impl Shares {
     /// A share group as ShareGroupDescribe shows it, or None if there is none by that id.
     pub fn describe(&self, now_ms: i64, group_id: &str) -> Option<DescribedShareGroup> {
         let mut inner = self.lock();
-        let inner = &mut *inner;
-        let group = inner.groups.get_mut(group_id)?;
-        let gone = group.expire(now_ms);
-        for member in &gone {
-            inner.sessions.remove_member(group_id, member);
-        }
-        if !gone.is_empty() {
-            // Topics are looked up again at the next heartbeat.
-            let topics = group.topics.clone();
-            group.reassign(true, &|name| topics.get(name).copied());
-        }
+        let group = inner.expired(group_id, now_ms)?;
         Some(DescribedShareGroup {
             state: group.state(),
             epoch: group.epoch,
@@ -296,8 +295,67 @@ impl Shares {
         })
     }
 
+    /// Whether a share group by this id exists.
+    pub fn has_group(&self, group_id: &str) -> bool {
+        self.lock().groups.contains_key(group_id)
+    }
+
+    /// The partitions a share group knows (see `ShareGroup::known`), None if there is no group.
+    pub fn known_partitions(&self, group_id: &str) -> Option<Vec<(Uuid, i32)>> {
+        self.lock().groups.get(group_id).map(|g| g.known.iter().copied().collect())
+    }
+
+    /// Before a change to a share group's offsets or its deletion: Kafka's refusal if the
+    /// group has members, or if it does not exist and `create` (AlterShareGroupOffsets makes
+    /// the group) is false.
+    pub fn check_no_members(&self, now_ms: i64, group_id: &str, create: bool) -> Result<(), (ResponseError, String)> {
+        let mut inner = self.lock();
+        if create && !inner.groups.contains_key(group_id) {
+            inner.groups.insert(group_id.to_string(), ShareGroup::new());
+        }
+        match inner.expired(group_id, now_ms) {
+            None => Err((ResponseError::GroupIdNotFound, format!("Group {group_id} not found."))),
+            Some(g) if !g.members.is_empty() => Err((ResponseError::NonEmptyGroup, "The group is not empty.".into())),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Records partitions given offsets (`true`) or whose offsets were deleted.
+    pub fn note_partitions(&self, group_id: &str, partitions: &[(Uuid, i32)], known: bool) {
+        if let Some(group) = self.lock().groups.get_mut(group_id) {
+            for p in partitions {
+                match known {
+                    true => group.known.insert(*p),
+                    false => group.known.remove(p),
+                };
+            }
+        }
+    }
+
+    /// Forgets a share group (DeleteGroups, once its state is deleted).
+    pub fn remove_group(&self, group_id: &str) {
+        self.lock().groups.remove(group_id);
+    }
+
     /// Every share group: (id, state), for ListGroups.
     pub fn list(&self) -> Vec<(String, &'static str)> {
         self.lock().groups.iter().map(|(id, g)| (id.clone(), g.state())).collect()
+    }
+}
+
+impl super::Inner {
+    /// The group, with members whose session ran out removed.
+    fn expired(&mut self, group_id: &str, now_ms: i64) -> Option<&mut ShareGroup> {
+        let group = self.groups.get_mut(group_id)?;
+        let gone = group.expire(now_ms);
+        for member in &gone {
+            self.sessions.remove_member(group_id, member);
+        }
+        if !gone.is_empty() {
+            // Topics are looked up again at the next heartbeat.
+            let topics = group.topics.clone();
+            group.reassign(true, &|name| topics.get(name).copied());
+        }
+        Some(group)
     }
 }

@@ -9,11 +9,13 @@
 //! - `state`: the share coordinator: the `__share_group_state` partitions this broker leads,
 //!   loaded at election, holding each share-partition's latest snapshot;
 //! - `persister`: the coordinator's Read/WriteShareGroupState, reached in-process or over the
-//!   inter-broker listener.
+//!   inter-broker listener;
+//! - `admin`: its state summaries, initializations and deletions, for share group offsets.
 //!
 //! Everything is under one mutex held only for in-memory work; writes happen after it is
 //! released, under an async write lock that lets one append carry every pending change.
 
+mod admin;
 mod groups;
 mod partitions;
 mod persister;
@@ -28,6 +30,7 @@ use tokio::sync::watch;
 
 use crate::internal_topic::InternalTopic;
 
+pub use admin::Summary;
 pub use groups::{DescribedShareGroup, DescribedShareMember, HeartbeatOutcome, ShareHeartbeat};
 pub use partitions::{AckOutcome, FetchedShare};
 pub use sessions::SessionRequest;

@@ -218,6 +218,14 @@ impl Shares {
                 inner.written = upto;
                 Ok(())
             }
+            Err(e) if e.code == ResponseError::FencedStateEpoch => {
+                // The state was reset meanwhile (AlterShareGroupOffsets): these share-partitions
+                // are read again at their next fetch, and what they held here is dropped.
+                for key in &keys {
+                    inner.held.remove(key);
+                }
+                Err(e)
+            }
             Err(e) => {
                 // Written again with the next change; this one's caller is told it failed.
                 inner.dirty.extend(keys);

@@ -30,7 +30,7 @@ const RPC_TIMEOUT: Duration = Duration::from_secs(10);
 impl Shares {
     /// Whether this broker serves the state partition: Ok(true) loaded, Ok(false) another
     /// broker leads it, or still loading.
-    fn serves_state(&self, partition: i32) -> Result<bool, ResponseError> {
+    pub(super) fn serves_state(&self, partition: i32) -> Result<bool, ResponseError> {
         match self.lock().owned.get(&partition) {
             Some((_, true)) => Ok(true),
             Some((_, false)) => Err(ResponseError::CoordinatorLoadInProgress),
@@ -38,12 +38,37 @@ impl Shares {
         }
     }
 
+    /// Ok if this broker serves the state partition, else the refusal for a state request.
+    pub(super) fn serving(&self, partition: i32) -> Result<(), ResponseError> {
+        match self.serves_state(partition)? {
+            true => Ok(()),
+            false => Err(ResponseError::NotCoordinator),
+        }
+    }
+
+    /// Appends share-partitions' states (None: a tombstone) to a state partition this broker
+    /// leads, once the in-sync replicas have them.
+    pub(super) async fn append_state<'a>(
+        &self,
+        broker: &Broker,
+        partition: i32,
+        states: impl Iterator<Item = (&'a Key, Option<&'a Snapshot>)>,
+    ) -> Result<(), ApiError> {
+        let records: Vec<brook_log::batch::Record> = states
+            .map(|(k, s)| brook_log::batch::Record {
+                timestamp_delta: 0,
+                key: Some(encode_key(k).to_vec()),
+                value: s.map(|s| encode_snapshot(s).to_vec()),
+            })
+            .collect();
+        let batch = brook_log::batch::build::batch(broker.clock.now_ms(), &records);
+        let timeout = Duration::from_millis(self.config.write_timeout_ms);
+        broker.append_internal(SHARE_STATE_TOPIC, partition, batch, timeout).await.map(|_| ())
+    }
+
     /// ReadShareGroupState on this coordinator: the snapshot, if any.
     pub fn read_state(&self, key: &Key, leader_epoch: i32) -> Result<Option<Snapshot>, ResponseError> {
-        let partition = self.config.state_partition(key);
-        if !self.serves_state(partition)? {
-            return Err(ResponseError::NotCoordinator);
-        }
+        self.serving(self.config.state_partition(key))?;
         let mut inner = self.lock();
         let Some(snapshot) = inner.persisted.get_mut(key) else { return Ok(None) };
         if leader_epoch < snapshot.leader_epoch {
@@ -61,9 +86,7 @@ impl Shares {
         partition: i32,
         writes: Vec<(Key, Snapshot)>,
     ) -> Vec<Result<(), ApiError>> {
-        if let Err(code) =
-            self.serves_state(partition).and_then(|s| if s { Ok(()) } else { Err(ResponseError::NotCoordinator) })
-        {
+        if let Err(code) = self.serving(partition) {
             return writes.iter().map(|_| Err(ApiError::new(code, code.to_string()))).collect();
         }
         let mut outcomes = Vec::with_capacity(writes.len());
@@ -91,20 +114,9 @@ impl Shares {
                 }
             }
         }
-        let appended = if merged.is_empty() {
-            Ok(())
-        } else {
-            let records: Vec<brook_log::batch::Record> = merged
-                .iter()
-                .map(|(k, s)| brook_log::batch::Record {
-                    timestamp_delta: 0,
-                    key: Some(encode_key(k).to_vec()),
-                    value: Some(encode_snapshot(s).to_vec()),
-                })
-                .collect();
-            let batch = brook_log::batch::build::batch(broker.clock.now_ms(), &records);
-            let timeout = Duration::from_millis(self.config.write_timeout_ms);
-            broker.append_internal(SHARE_STATE_TOPIC, partition, batch, timeout).await.map(|_| ())
+        let appended = match merged.is_empty() {
+            true => Ok(()),
+            false => self.append_state(broker, partition, merged.iter().map(|(k, s)| (k, Some(s)))).await,
         };
         if appended.is_ok() {
             let mut inner = self.lock();
@@ -230,33 +242,43 @@ impl Shares {
         Ok(())
     }
 
-    /// Sends a state request to the leader of `partition` of `__share_group_state`, over a
-    /// connection kept for the next one.
-    async fn call_coordinator<R: kafka_protocol::protocol::Request>(
+    /// Sends a state request to the leader of `partition` of `__share_group_state`.
+    pub(super) async fn call_coordinator<R: kafka_protocol::protocol::Request>(
         &self,
         broker: &Broker,
         partition: i32,
         request: &R,
         version: i16,
     ) -> Result<R::Response, ResponseError> {
-        let addr = {
-            let image = broker.image();
-            let leader = image
-                .topic(SHARE_STATE_TOPIC)
-                .and_then(|t| t.partition(partition).map(|p| p.leader))
-                .filter(|&l| l >= 0)
-                .ok_or(ResponseError::CoordinatorNotAvailable)?;
-            if leader == broker.config.node_id {
-                // Elected here, not loaded yet.
-                return Err(ResponseError::CoordinatorLoadInProgress);
-            }
-            image
-                .brokers
-                .get(&leader)
-                .and_then(|b| b.endpoint(&broker.config.inter_broker_listener))
-                .map(|e| format!("{}:{}", e.host, e.port))
-                .ok_or(ResponseError::CoordinatorNotAvailable)?
-        };
+        let leader = broker
+            .image()
+            .topic(SHARE_STATE_TOPIC)
+            .and_then(|t| t.partition(partition).map(|p| p.leader))
+            .filter(|&l| l >= 0)
+            .ok_or(ResponseError::CoordinatorNotAvailable)?;
+        if leader == broker.config.node_id {
+            // Elected here, not loaded yet.
+            return Err(ResponseError::CoordinatorLoadInProgress);
+        }
+        self.call_broker(broker, leader, request, version).await
+    }
+
+    /// Sends a request to another broker over the inter-broker listener, on a connection kept
+    /// for the next one. Any failure reads as COORDINATOR_NOT_AVAILABLE.
+    pub async fn call_broker<R: kafka_protocol::protocol::Request>(
+        &self,
+        broker: &Broker,
+        node: i32,
+        request: &R,
+        version: i16,
+    ) -> Result<R::Response, ResponseError> {
+        let addr = broker
+            .image()
+            .brokers
+            .get(&node)
+            .and_then(|b| b.endpoint(&broker.config.inter_broker_listener))
+            .map(|e| format!("{}:{}", e.host, e.port))
+            .ok_or(ResponseError::CoordinatorNotAvailable)?;
         let kept = self.connections.lock().await.remove(&addr);
         let result = async {
             let mut connection = match kept {

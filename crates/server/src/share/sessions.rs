@@ -90,6 +90,11 @@ impl Sessions {
         Ok((session.partitions.into_iter().collect(), true))
     }
 
+    /// Whether any member of the group has a session here.
+    fn group_active(&self, group: &str) -> bool {
+        self.0.keys().any(|(g, _)| g == group)
+    }
+
     /// Drops the sessions of a member that left its group.
     pub(super) fn remove_member(&mut self, group: &str, member: &str) {
         self.0.remove(&(group.to_string(), member.to_string()));
@@ -98,8 +103,18 @@ impl Sessions {
 
 impl super::Shares {
     /// Moves a member's share session for a ShareFetch (see `Sessions::fetch`).
+    ///
+    /// The first session of a group here drops the group's idle share-partitions (nothing
+    /// acquired, nothing unwritten), so they are read again from the share coordinator: while
+    /// the group had no member, its offsets may have been altered or deleted.
     pub fn fetch_session(&self, request: SessionRequest) -> Result<(Vec<(Uuid, i32)>, bool), ResponseError> {
-        self.lock().sessions.fetch(request)
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        if request.epoch == OPEN && !inner.sessions.group_active(&request.group) {
+            let (group, dirty) = (&request.group, &inner.dirty);
+            inner.held.retain(|k, h| &k.group != group || h.partition.acquired_count() > 0 || dirty.contains(k));
+        }
+        inner.sessions.fetch(request)
     }
 
     /// Moves a member's share session for a ShareAcknowledge (see `Sessions::acknowledge`).
