@@ -8,8 +8,10 @@ import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -20,8 +22,10 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.AlterConfigOp;
 import org.apache.kafka.clients.admin.ConfigEntry;
+import org.apache.kafka.clients.admin.ListShareGroupOffsetsSpec;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.admin.ShareGroupDescription;
+import org.apache.kafka.clients.admin.SharePartitionOffsetInfo;
 import org.apache.kafka.clients.consumer.AcknowledgeType;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaShareConsumer;
@@ -29,6 +33,7 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.GroupState;
+import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
@@ -171,6 +176,13 @@ class ShareGroupTest {
         try (Admin admin = admin(brook)) {
             admin.createTopics(List.of(new NewTopic(topic, partitions, replicas))).all().get();
         }
+    }
+
+    private static Map<TopicPartition, SharePartitionOffsetInfo> shareOffsets(Admin admin, String group)
+            throws Exception {
+        return admin.listShareGroupOffsets(Map.of(group, new ListShareGroupOffsetsSpec()))
+                .partitionsToOffsetInfo(group)
+                .get();
     }
 
     private static long jobsSeen(Map<String, Integer> seen) {
@@ -363,6 +375,29 @@ class ShareGroupTest {
                     assertEquals(1, count, value + " delivered " + count + " times");
                 }
             });
+            // The group's offsets, kept by share coordinators on other brokers than its group
+            // coordinator: everything accepted (no lag), then reset to the start, then deleted.
+            try (Admin admin = admin(nodes.get(2))) {
+                Map<TopicPartition, SharePartitionOffsetInfo> offsets = shareOffsets(admin, "shipping");
+                assertEquals(6, offsets.size(), offsets.toString());
+                Map<TopicPartition, Long> toStart = new HashMap<>();
+                long total = 0;
+                for (Map.Entry<TopicPartition, SharePartitionOffsetInfo> e : offsets.entrySet()) {
+                    assertEquals(Optional.of(0L), e.getValue().lag(), e.toString());
+                    total += e.getValue().startOffset();
+                    toStart.put(e.getKey(), 0L);
+                }
+                assertTrue(total >= 3_000, "the starts are past every order: " + offsets);
+                admin.alterShareGroupOffsets("shipping", toStart).all().get();
+                long lag = 0;
+                for (SharePartitionOffsetInfo info : shareOffsets(admin, "shipping").values()) {
+                    assertEquals(0, info.startOffset(), info.toString());
+                    lag += info.lag().orElseThrow();
+                }
+                assertEquals(total, lag, "everything is to be delivered again");
+                admin.deleteShareGroups(List.of("shipping")).all().get();
+                assertTrue(admin.listGroups().all().get().stream().noneMatch(g -> g.groupId().equals("shipping")));
+            }
         } finally {
             for (Brook node : nodes) {
                 node.close();
