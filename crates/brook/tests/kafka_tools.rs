@@ -490,30 +490,42 @@ fn kafka_transactions_describes_producers_and_aborts() {
     drop(producer);
 }
 
-/// Kafka's kafka-share-groups against Brook: list, describe (members, state, offsets with
-/// lag), reset offsets (refused while a member is active), delete offsets, delete the group.
+/// Kafka's kafka-share-groups and `brook share-groups` against Brook, one after the other on
+/// the same group: list, describe (members, state, offsets with lag), reset offsets (refused
+/// while a member is active), delete offsets, delete the group.
 #[test]
-fn kafka_share_groups_against_brook() {
-    use crate::common::wire::Conn;
-    use crate::share::{GROUP, MEMBER, fetch_request, heartbeat, share_acknowledge, share_fetch, topic_id};
-    use std::time::Duration;
+fn share_groups_with_either_tool() {
     let broker = Brook::start(&[]);
     let server = broker.addr.as_str();
-    let tool = |args: &[&str]| {
-        let mut all = vec!["--bootstrap-server", server];
-        all.extend_from_slice(args);
-        kafka_tool("org.apache.kafka.tools.consumer.group.ShareGroupCommand", &all, "")
-    };
     ok(brook_tool(&["topics", "--create", "--topic", "jobs", "--bootstrap-server", server], ""), "create");
     ok(
         brook_tool(&["console-producer", "--topic", "jobs", "--bootstrap-server", server], &"job\n".repeat(10)),
         "produce",
     );
-    let earliest = ["--entity-type", "groups", "--entity-name", GROUP, "--alter", "--add-config"];
+    let earliest = ["--entity-type", "groups", "--entity-name", crate::share::GROUP, "--alter", "--add-config"];
     let mut args = vec!["configs", "--bootstrap-server", server];
     args.extend_from_slice(&earliest);
     args.push("share.auto.offset.reset=earliest");
     ok(brook_tool(&args, ""), "share.auto.offset.reset=earliest");
+    let kafka = |args: &[&str]| {
+        let mut all = vec!["--bootstrap-server", server];
+        all.extend_from_slice(args);
+        kafka_tool("org.apache.kafka.tools.consumer.group.ShareGroupCommand", &all, "")
+    };
+    share_groups_scenario(server, &kafka);
+    let brook = |args: &[&str]| {
+        let mut all = vec!["share-groups", "--bootstrap-server", server];
+        all.extend_from_slice(args);
+        brook_tool(&all, "")
+    };
+    // The group was deleted: it starts again from the earliest offset.
+    share_groups_scenario(server, &brook);
+}
+
+fn share_groups_scenario(server: &str, tool: &dyn Fn(&[&str]) -> Output) {
+    use crate::common::wire::Conn;
+    use crate::share::{GROUP, MEMBER, fetch_request, heartbeat, share_acknowledge, share_fetch, topic_id};
+    use std::time::Duration;
     let mut conn = Conn::open(server);
     let topic = topic_id(&mut conn, "jobs");
     let join = |conn: &mut Conn| {

@@ -68,7 +68,7 @@ pub fn run(parsed: &Parsed) -> Result<(), ToolError> {
     }
 }
 
-fn consumer(parsed: &Parsed, group: &str) -> Result<BaseConsumer, ToolError> {
+pub(crate) fn consumer(parsed: &Parsed, group: &str) -> Result<BaseConsumer, ToolError> {
     client::config(parsed, &[("group.id".into(), group.into()), ("enable.auto.commit".into(), "false".into())])?
         .create()
         .map_err(|e| ToolError::failed(format!("cannot create a client: {e}")))
@@ -215,7 +215,7 @@ fn describe_view(parsed: &Parsed, group: &str, d: &crate::native::GroupDescripti
 }
 
 /// Columns padded to their widest cell, as Kafka's tool prints them.
-fn print_table<const N: usize>(rows: &[[String; N]]) {
+pub(crate) fn print_table<const N: usize>(rows: &[[String; N]]) {
     let widths: Vec<usize> = (0..N).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
     for row in rows {
         let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
@@ -267,63 +267,12 @@ fn reset(parsed: &Parsed, probe: &BaseConsumer, groups: &[String]) -> Result<(),
         }
     }
     let committed = committed(parsed, probe, group)?;
-    let metadata = probe.fetch_metadata(None, TIMEOUT).map_err(client::unreachable)?;
-    let partitions: Vec<(String, i32)> = if parsed.has("all-topics") {
-        committed.keys().cloned().collect()
-    } else if parsed.all("topic").is_empty() {
-        return Err(ToolError::usage("One of --topic or --all-topics is required with --reset-offsets"));
-    } else {
-        let mut out = Vec::new();
-        for spec in parsed.all("topic") {
-            // Kafka's `topic:0,1` form picks partitions.
-            let (name, only) = match spec.split_once(':') {
-                Some((n, ps)) => (n, Some(ps.split(',').filter_map(|p| p.trim().parse().ok()).collect::<Vec<i32>>())),
-                None => (spec.as_str(), None),
-            };
-            let topic = metadata
-                .topics()
-                .iter()
-                .find(|t| t.name() == name && t.error().is_none())
-                .ok_or_else(|| ToolError::failed(format!("Topic '{name}' does not exist")))?;
-            for p in topic.partitions() {
-                if only.as_ref().is_none_or(|o| o.contains(&p.id())) {
-                    out.push((name.to_string(), p.id()));
-                }
-            }
-        }
-        out
-    };
+    let partitions = chosen_partitions(parsed, probe, || committed.keys().cloned().collect())?;
     let mut new_offsets = TopicPartitionList::new();
     let mut rows = vec![["GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"].map(String::from)];
     for (topic, partition) in partitions {
-        let (low, high) = probe.fetch_watermarks(&topic, partition, TIMEOUT).map_err(client::unreachable)?;
-        let target = if parsed.has("to-earliest") {
-            low
-        } else if parsed.has("to-latest") {
-            high
-        } else if let Some(o) = parsed.number::<i64>("to-offset")? {
-            o
-        } else if let Some(shift) = parsed.number::<i64>("shift-by")? {
-            committed.get(&(topic.clone(), partition)).copied().unwrap_or(high) + shift
-        } else if let Some(text) = parsed.get("to-datetime") {
-            let ms = parse_datetime(text)
-                .ok_or_else(|| ToolError::usage(format!("--to-datetime: '{text}' is not YYYY-MM-DDTHH:mm:SS.sss")))?;
-            let mut query = TopicPartitionList::new();
-            query
-                .add_partition_offset(&topic, partition, Offset::Offset(ms))
-                .map_err(|e| ToolError::failed(e.to_string()))?;
-            let found = probe.offsets_for_times(query, TIMEOUT).map_err(client::unreachable)?;
-            match found.elements().first().map(|e| e.offset()) {
-                Some(Offset::Offset(o)) => o,
-                _ => high,
-            }
-        } else {
-            return Err(ToolError::usage(
-                "One of --to-earliest, --to-latest, --to-offset, --shift-by or --to-datetime is required",
-            ));
-        };
-        // Out of range: Kafka moves it to the nearest end.
-        let target = target.clamp(low, high);
+        let current = committed.get(&(topic.clone(), partition)).copied();
+        let target = reset_target(parsed, probe, &topic, partition, current)?;
         new_offsets
             .add_partition_offset(&topic, partition, Offset::Offset(target))
             .map_err(|e| ToolError::failed(e.to_string()))?;
@@ -337,6 +286,82 @@ fn reset(parsed: &Parsed, probe: &BaseConsumer, groups: &[String]) -> Result<(),
     println!();
     print_table(&rows);
     Ok(())
+}
+
+/// The partitions `--reset-offsets` moves: `--all-topics` (those `known` lists) or each
+/// `--topic T` (all its partitions) or `--topic T:0,1`.
+pub(crate) fn chosen_partitions(
+    parsed: &Parsed,
+    probe: &BaseConsumer,
+    known: impl FnOnce() -> Vec<(String, i32)>,
+) -> Result<Vec<(String, i32)>, ToolError> {
+    if parsed.has("all-topics") {
+        return Ok(known());
+    }
+    if parsed.all("topic").is_empty() {
+        return Err(ToolError::usage("One of --topic or --all-topics is required with --reset-offsets"));
+    }
+    let metadata = probe.fetch_metadata(None, TIMEOUT).map_err(client::unreachable)?;
+    let mut out = Vec::new();
+    for spec in parsed.all("topic") {
+        // Kafka's `topic:0,1` form picks partitions.
+        let (name, only) = match spec.split_once(':') {
+            Some((n, ps)) => (n, Some(ps.split(',').filter_map(|p| p.trim().parse().ok()).collect::<Vec<i32>>())),
+            None => (spec.as_str(), None),
+        };
+        let topic = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == name && t.error().is_none())
+            .ok_or_else(|| ToolError::failed(format!("Topic '{name}' does not exist")))?;
+        for p in topic.partitions() {
+            if only.as_ref().is_none_or(|o| o.contains(&p.id())) {
+                out.push((name.to_string(), p.id()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The offset `--reset-offsets` moves a partition to (`current`: where the group is now),
+/// within the log as Kafka keeps it.
+pub(crate) fn reset_target(
+    parsed: &Parsed,
+    probe: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+    current: Option<i64>,
+) -> Result<i64, ToolError> {
+    let (low, high) = probe.fetch_watermarks(topic, partition, TIMEOUT).map_err(client::unreachable)?;
+    let target = if parsed.has("to-earliest") {
+        low
+    } else if parsed.has("to-latest") {
+        high
+    } else if parsed.has("to-current") {
+        current.unwrap_or(high)
+    } else if let Some(o) = parsed.number::<i64>("to-offset")? {
+        o
+    } else if let Some(shift) = parsed.number::<i64>("shift-by")? {
+        current.unwrap_or(high) + shift
+    } else if let Some(text) = parsed.get("to-datetime") {
+        let ms = parse_datetime(text)
+            .ok_or_else(|| ToolError::usage(format!("--to-datetime: '{text}' is not YYYY-MM-DDTHH:mm:SS.sss")))?;
+        let mut query = TopicPartitionList::new();
+        query
+            .add_partition_offset(topic, partition, Offset::Offset(ms))
+            .map_err(|e| ToolError::failed(e.to_string()))?;
+        let found = probe.offsets_for_times(query, TIMEOUT).map_err(client::unreachable)?;
+        match found.elements().first().map(|e| e.offset()) {
+            Some(Offset::Offset(o)) => o,
+            _ => high,
+        }
+    } else {
+        return Err(ToolError::usage(
+            "One of --to-earliest, --to-latest, --to-offset, --shift-by or --to-datetime is required",
+        ));
+    };
+    // Out of range: Kafka moves it to the nearest end.
+    Ok(target.clamp(low, high))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //!   wrapper over librdkafka's C admin API, for what the crate's safe API lacks.
 //! - `topics` (kafka-topics), `console_producer` (kafka-console-producer),
 //!   `console_consumer` (kafka-console-consumer), `consumer_groups` (kafka-consumer-groups),
+//!   `share_groups` (kafka-share-groups),
 //!   `configs` (kafka-configs), `perf` (kafka-producer-perf-test, kafka-consumer-perf-test),
 //!   `reassign_partitions` (kafka-reassign-partitions), `leader_election`
 //!   (kafka-leader-election), `metadata_quorum` (kafka-metadata-quorum), `transactions`
@@ -26,6 +27,7 @@ pub mod perf;
 pub mod reassign_partitions;
 mod scram_users;
 mod security;
+pub mod share_groups;
 pub mod topics;
 pub mod transactions;
 mod wire;
@@ -65,6 +67,7 @@ pub const TOOLS: &[(&str, &str, &str, &[Opt])] = &[
     ("console-producer", "kafka-console-producer", console_producer::PURPOSE, console_producer::OPTS),
     ("console-consumer", "kafka-console-consumer", console_consumer::PURPOSE, console_consumer::OPTS),
     ("consumer-groups", "kafka-consumer-groups", consumer_groups::PURPOSE, consumer_groups::OPTS),
+    ("share-groups", "kafka-share-groups", share_groups::PURPOSE, share_groups::OPTS),
     ("configs", "kafka-configs", configs::PURPOSE, configs::OPTS),
     ("reassign-partitions", "kafka-reassign-partitions", reassign_partitions::PURPOSE, reassign_partitions::OPTS),
     ("leader-election", "kafka-leader-election", leader_election::PURPOSE, leader_election::OPTS),
@@ -109,6 +112,7 @@ pub fn run(tool: &str, args: &[String], interrupted: Arc<AtomicBool>) -> i32 {
         "topics" => topics::run(&parsed),
         "console-producer" => console_producer::run(&parsed),
         "consumer-groups" => consumer_groups::run(&parsed),
+        "share-groups" => share_groups::run(&parsed),
         "configs" => configs::run(&parsed),
         "reassign-partitions" => reassign_partitions::run(&parsed),
         "leader-election" => leader_election::run(&parsed),
