@@ -37,6 +37,8 @@ log.dirs=$work/kafka
 offsets.topic.replication.factor=1
 transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
 PROPS
   java -cp "$cp" kafka.tools.StorageTool format -t 4L6g3nShT-eMCtK--X86sw -c "$work/kafka.properties" >/dev/null 2>&1
   java -cp "$cp" kafka.Kafka "$work/kafka.properties" >"$work/kafka.log" 2>&1 &

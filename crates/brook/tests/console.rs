@@ -307,6 +307,51 @@ fn messages_are_produced_and_browsed_over_http() {
 }
 
 #[test]
+fn share_groups_show_members_start_offsets_and_lag() {
+    use crate::common::wire::Conn;
+    use crate::share::{GROUP, MEMBER, fetch_request, heartbeat, share_acknowledge, share_fetch, topic_id};
+    let brook = Brook::start(&[]);
+    let base = console(&brook);
+    create_topic(base, "tasks", 1);
+    let mut conn = Conn::open(&brook.addr);
+    let topic = topic_id(&mut conn, "tasks");
+    eventually(TIMEOUT, "a share group member", || {
+        (heartbeat(&mut conn, GROUP, MEMBER, 0, Some(&["tasks"])).0 == 0).then_some(())
+    });
+    // The share-partition starts at the log end: records written after the first fetch.
+    eventually(TIMEOUT, "the share-partition", || {
+        let answer = share_fetch(&mut conn, &fetch_request(0, topic, &[]));
+        (!answer.contains("error=") || answer.contains("error=0")).then_some(())
+    });
+    let records: Vec<(Option<&str>, &[u8], Option<i32>)> = (0..10).map(|_| (None, &b"task"[..], Some(0))).collect();
+    produce(&brook, "tasks", &records);
+    eventually(TIMEOUT, "ten records", || {
+        share_fetch(&mut conn, &fetch_request(1, topic, &[])).contains("0-9x1").then_some(())
+    });
+    assert!(share_acknowledge(&mut conn, 2, topic, &[(0, 2, &[1])]).contains("error=0"));
+
+    let g = http::get(base, &format!("/api/groups/{GROUP}")).json();
+    assert_eq!((g["type"].as_str(), g["state"].as_str()), (Some("share"), Some("Stable")), "{g}");
+    assert_eq!(g["members"][0]["member_id"], MEMBER);
+    assert_eq!(g["members"][0]["assignments"][0], json!({ "topic": "tasks", "partition": 0 }));
+    // 0-2 accepted: the start is 3, 7 records left to deliver.
+    let row = &g["offsets"][0];
+    assert_eq!(
+        (row["topic"].as_str(), row["start_offset"].as_i64(), row["lag"].as_i64()),
+        (Some("tasks"), Some(3), Some(7)),
+        "{g}"
+    );
+    assert_eq!((row["end_offset"].as_i64(), g["total_lag"].as_i64()), (Some(10), Some(7)));
+    let list = http::get(base, "/api/groups").json();
+    let listed = list["groups"].as_array().unwrap().iter().find(|l| l["group_id"] == GROUP).cloned().expect("listed");
+    assert_eq!(
+        (listed["type"].as_str(), listed["members"].as_i64(), listed["total_lag"].as_i64()),
+        (Some("share"), Some(1), Some(7))
+    );
+    assert_eq!(listed["topics"], json!(["tasks"]));
+}
+
+#[test]
 fn consumer_groups_show_members_lag_and_lag_history() {
     let brook = Brook::start(&["group.initial.rebalance.delay.ms=0", FAST_SAMPLES]);
     let base = console(&brook);

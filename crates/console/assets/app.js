@@ -69,7 +69,7 @@ function table(headers, rows, attrs) {
     h("tbody", {}, rows));
 }
 function setPage(...children) {
-  app.replaceChildren(...children);
+  app.replaceChildren(...children.filter((c) => c !== null && c !== undefined));
 }
 /** Re-runs `fn` every `ms` while the page stays the same. */
 function every(ms, fn) {
@@ -390,15 +390,15 @@ async function groupsPage() {
   const render = async () => {
     try {
       const { groups } = await api("GET", "/api/groups");
-      setPage(h("h1", {}, "Consumer groups"),
-        groups.length === 0 ? h("p", { class: "muted" }, "No consumer groups yet.") :
+      setPage(h("h1", {}, "Groups"),
+        groups.length === 0 ? h("p", { class: "muted" }, "No consumer or share groups yet.") :
           table(["Group", "Type", "State", "Members", "Topics", "Total lag"], groups.map((g) =>
             h("tr", { "data-group": g.group_id }, h("td", {}, h("a", { href: `#/groups/${enc(g.group_id)}` }, g.group_id)),
               h("td", {}, g.type), h("td", {}, h("span", { class: `badge ${g.state}` }, g.state)),
               h("td", { class: "num" }, g.members), h("td", {}, g.topics.join(", ")),
               h("td", { class: "num" }, number(g.total_lag)))), { "data-testid": "groups-table" }));
     } catch (e) {
-      setPage(h("h1", {}, "Consumer groups"), errorBox(e));
+      setPage(h("h1", {}, "Groups"), errorBox(e));
     }
   };
   await render();
@@ -414,12 +414,25 @@ async function groupPage(id) {
       setPage(h("h1", {}, id), errorBox(e));
       return;
     }
+    const share = g.type === "share";
+    // A share group's members share partitions: each share-partition has a start offset (the
+    // first record not yet delivered for good) and a lag (what is left to deliver).
+    const offsetsTable = share ?
+      table(["Topic", "Partition", "Start offset", "End offset", "Lag"], g.offsets.map((o) =>
+        h("tr", { "data-topic": o.topic, "data-partition": o.partition }, h("td", {}, o.topic), h("td", { class: "num" }, o.partition),
+          h("td", { class: "num" }, number(o.start_offset)), h("td", { class: "num" }, number(o.end_offset)),
+          h("td", { class: "num lag" }, number(o.lag)))), { "data-testid": "offsets-table" }) :
+      table(["Topic", "Partition", "Committed offset", "End offset", "Lag", "Member"], g.offsets.map((o) =>
+        h("tr", { "data-topic": o.topic, "data-partition": o.partition }, h("td", {}, o.topic), h("td", { class: "num" }, o.partition),
+          h("td", { class: "num" }, number(o.committed_offset)), h("td", { class: "num" }, number(o.end_offset)),
+          h("td", { class: "num lag" }, number(o.lag)), h("td", {}, o.member_id ? h("code", {}, o.member_id) : "–"))),
+        { "data-testid": "offsets-table" });
     setPage(
-      h("h1", {}, `Consumer group ${g.group_id}`),
+      h("h1", {}, `${share ? "Share group" : "Consumer group"} ${g.group_id}`),
       h("div", { class: "cards" }, card("State", h("span", { class: `badge ${g.state}` }, g.state)), card("Protocol", g.type, g.assignor || null),
         card("Members", number(g.members.length)), card("Total lag", number(g.total_lag), null, "total-lag")),
-      h("h2", {}, "Lag over time"),
-      lagChart(g.lag_history),
+      share ? null : h("h2", {}, "Lag over time"),
+      share ? null : lagChart(g.lag_history),
       h("h2", {}, "Members"),
       g.members.length === 0 ? h("p", { class: "muted" }, "No active members.") :
         table(["Member", "Client id", "Host", "Assigned partitions"], g.members.map((m) =>
@@ -427,11 +440,7 @@ async function groupPage(id) {
             h("td", {}, m.client_id), h("td", {}, m.host),
             h("td", {}, m.assignments.map((a) => `${a.topic}-${a.partition}`).join(", ") || "none"))), { "data-testid": "members-table" }),
       h("h2", {}, "Offsets and lag"),
-      table(["Topic", "Partition", "Committed offset", "End offset", "Lag", "Member"], g.offsets.map((o) =>
-        h("tr", { "data-topic": o.topic, "data-partition": o.partition }, h("td", {}, o.topic), h("td", { class: "num" }, o.partition),
-          h("td", { class: "num" }, number(o.committed_offset)), h("td", { class: "num" }, number(o.end_offset)),
-          h("td", { class: "num lag" }, number(o.lag)), h("td", {}, o.member_id ? h("code", {}, o.member_id) : "–"))),
-        { "data-testid": "offsets-table" }));
+      offsetsTable);
   };
   await render();
   every(2000, render);

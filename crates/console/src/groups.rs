@@ -1,5 +1,6 @@
-//! Consumer groups as the console shows them: both protocols in one shape, with committed
-//! offsets, lag per partition and the sampled lag history.
+//! Groups as the console shows them: consumer groups of both protocols in one shape, with
+//! committed offsets, lag per partition and the sampled lag history; and share groups, with
+//! each share-partition's start offset and lag.
 
 use std::collections::BTreeMap;
 
@@ -178,8 +179,89 @@ pub(crate) fn visible(broker: &Broker, access: &Access) -> Vec<GroupView> {
     groups
 }
 
+/// A share group's members, each with the partitions it is assigned.
+fn share_members(broker: &Broker, group: &brook_server::share::DescribedShareGroup) -> Vec<Value> {
+    group
+        .members
+        .iter()
+        .map(|m| {
+            let assigned: Vec<Value> = m
+                .assignment
+                .iter()
+                .filter_map(|(topic_id, ps)| Some((broker.topic_by_id(topic_id)?.name, ps)))
+                .flat_map(|(name, ps)| ps.iter().map(move |p| json!({ "topic": name, "partition": p })))
+                .collect();
+            json!({
+                "member_id": m.member_id,
+                "instance_id": null,
+                "client_id": m.client_id,
+                "host": m.client_host,
+                "assignments": assigned,
+            })
+        })
+        .collect()
+}
+
+/// A share group's share-partitions the user may describe: topic, partition, start offset and
+/// lag (None where nothing is persisted yet).
+async fn share_offsets(broker: &Broker, access: &Access, group: &str) -> Vec<Value> {
+    let mut parts: Vec<(String, uuid::Uuid, i32)> = broker
+        .shares
+        .known_partitions(group)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(id, p)| Some((broker.topic_by_id(&id)?.name, id, p)))
+        .filter(|(name, ..)| access.sees(broker, Operation::Describe, ResourceType::Topic, name))
+        .collect();
+    parts.sort();
+    let keys: Vec<(uuid::Uuid, i32)> = parts.iter().map(|&(_, id, p)| (id, p)).collect();
+    let offsets = broker.shares.offsets(broker, group, &keys).await;
+    parts
+        .into_iter()
+        .zip(offsets)
+        .map(|((topic, _, partition), o)| {
+            json!({
+                "topic": topic,
+                "partition": partition,
+                "start_offset": o.map(|o| o.start_offset),
+                "end_offset": broker.partition(&topic, partition).map(|p| p.log.high_watermark()),
+                "lag": o.and_then(|o| o.lag.ok()),
+                "member_id": null,
+            })
+        })
+        .collect()
+}
+
+fn offsets_lag(offsets: &[Value]) -> i64 {
+    offsets.iter().filter_map(|o| o["lag"].as_i64()).sum()
+}
+
+/// The share groups the user may describe, as the group list shows them.
+async fn share_list(broker: &Broker, access: &Access) -> Vec<Value> {
+    let now_ms = broker.clock.now_ms();
+    let mut out = Vec::new();
+    for (id, _) in broker.shares.list() {
+        if !access.sees(broker, Operation::Describe, ResourceType::Group, &id) {
+            continue;
+        }
+        let Some(described) = broker.shares.describe(now_ms, &id) else { continue };
+        let offsets = share_offsets(broker, access, &id).await;
+        let topics: std::collections::BTreeSet<&str> = offsets.iter().filter_map(|o| o["topic"].as_str()).collect();
+        out.push(json!({
+            "group_id": id,
+            "type": "share",
+            "state": described.state,
+            "protocol_type": "share",
+            "members": described.members.len(),
+            "topics": topics,
+            "total_lag": offsets_lag(&offsets),
+        }));
+    }
+    out
+}
+
 pub(crate) async fn list(State(state): State<AppState>, Extension(access): Extension<Access>) -> ApiResult {
-    let groups: Vec<Value> = visible(&state.broker, &access)
+    let mut groups: Vec<Value> = visible(&state.broker, &access)
         .into_iter()
         .map(|g| {
             let rows = visible_lag(&state.broker, &access, &g);
@@ -195,6 +277,8 @@ pub(crate) async fn list(State(state): State<AppState>, Extension(access): Exten
             })
         })
         .collect();
+    groups.extend(share_list(&state.broker, &access).await);
+    groups.sort_by(|a, b| a["group_id"].as_str().cmp(&b["group_id"].as_str()));
     Ok(ok_json(json!({ "groups": groups })))
 }
 
@@ -204,8 +288,25 @@ pub(crate) async fn describe(
     Path(id): Path<String>,
 ) -> ApiResult {
     require(&access, &state.broker, Operation::Describe, ResourceType::Group, &id)?;
-    let group = view(&state.broker, &id)
-        .ok_or_else(|| HttpError::not_found(format!("Consumer group '{id}' does not exist.")))?;
+    let broker = &state.broker;
+    if let Some(share) =
+        view(broker, &id).is_none().then(|| broker.shares.describe(broker.clock.now_ms(), &id)).flatten()
+    {
+        let offsets = share_offsets(broker, &access, &id).await;
+        return Ok(ok_json(json!({
+            "group_id": id,
+            "type": "share",
+            "state": share.state,
+            "protocol_type": "share",
+            "assignor": "simple",
+            "members": share_members(broker, &share),
+            "total_lag": offsets_lag(&offsets),
+            "offsets": offsets,
+            "lag_history": [],
+        })));
+    }
+    let group =
+        view(broker, &id).ok_or_else(|| HttpError::not_found(format!("Consumer group '{id}' does not exist.")))?;
     let rows = visible_lag(&state.broker, &access, &group);
     let members: Vec<Value> = group
         .members

@@ -20,10 +20,10 @@ use kafka_protocol::messages::{
     AlterShareGroupOffsetsRequest, AlterShareGroupOffsetsResponse, DeleteShareGroupOffsetsRequest,
     DeleteShareGroupOffsetsResponse, DeleteShareGroupStateRequest, DeleteShareGroupStateResponse,
     DescribeShareGroupOffsetsRequest, DescribeShareGroupOffsetsResponse, InitializeShareGroupStateRequest,
-    InitializeShareGroupStateResponse, ListOffsetsRequest, ReadShareGroupStateSummaryRequest,
-    ReadShareGroupStateSummaryResponse, TopicName, alter_share_group_offsets_response,
-    delete_share_group_offsets_response, delete_share_group_state_response, describe_share_group_offsets_response,
-    initialize_share_group_state_response, list_offsets_request, read_share_group_state_summary_response,
+    InitializeShareGroupStateResponse, ReadShareGroupStateSummaryRequest, ReadShareGroupStateSummaryResponse,
+    TopicName, alter_share_group_offsets_response, delete_share_group_offsets_response,
+    delete_share_group_state_response, describe_share_group_offsets_response, initialize_share_group_state_response,
+    read_share_group_state_summary_response,
 };
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
@@ -70,33 +70,6 @@ fn gate(broker: &Broker, access: &Access, operation: Operation, group: &str) -> 
         return Err((ResponseError::GroupIdNotFound, format!("Group {group} is not a share group.")));
     }
     Ok(())
-}
-
-/// The log end a share-partition's lag is counted to: this broker's replica's high watermark,
-/// else the leader's, asked with ListOffsets.
-async fn latest_offset(broker: &Broker, topic: &str, partition: i32) -> Result<i64, ResponseError> {
-    if let Some(local) = broker.partition(topic, partition) {
-        return Ok(local.log.high_watermark());
-    }
-    let leader = broker
-        .topic(topic)
-        .and_then(|t| t.partition(partition).map(|p| p.leader))
-        .filter(|&l| l >= 0)
-        .ok_or(ResponseError::LeaderNotAvailable)?;
-    let request =
-        ListOffsetsRequest::default().with_replica_id(kafka_protocol::messages::BrokerId(-1)).with_topics(vec![
-            list_offsets_request::ListOffsetsTopic::default().with_name(TopicName(text(topic))).with_partitions(vec![
-                list_offsets_request::ListOffsetsPartition::default()
-                    .with_partition_index(partition)
-                    .with_timestamp(-1),
-            ]),
-        ]);
-    let response = broker.shares.call_broker(broker, leader, &request, 8).await?;
-    let p = response.topics.iter().flat_map(|t| &t.partitions).next().ok_or(ResponseError::UnknownServerError)?;
-    match ResponseError::try_from_code(p.error_code) {
-        Some(code) => Err(code),
-        None => Ok(p.offset),
-    }
 }
 
 pub(super) async fn describe(
@@ -165,20 +138,20 @@ pub(super) async fn describe(
             if broker.topic(crate::share::SHARE_STATE_TOPIC).is_some() {
                 broker.shares.await_coordinators(broker, &group_id, &keys, COORDINATOR_WAIT).await;
             }
-            let summaries = broker.shares.summaries(broker, &group_id, &keys).await;
+            let offsets = broker.shares.offsets(broker, &group_id, &keys).await;
             let mut answered = Vec::with_capacity(partitions.len());
-            for (&index, summary) in partitions.iter().zip(summaries) {
+            for (&index, offset) in partitions.iter().zip(offsets) {
                 // As Kafka: a share-partition whose state cannot be read shows no offset.
-                let Ok(Some(s)) = summary else {
+                let Some(o) = offset else {
                     answered.push(uninitialized(index));
                     continue;
                 };
-                let partition = Partition::default()
-                    .with_partition_index(index)
-                    .with_start_offset(s.start_offset)
-                    .with_leader_epoch(s.leader_epoch);
-                answered.push(match latest_offset(broker, &name, index).await {
-                    Ok(end) => partition.with_lag((end - s.start_offset - s.delivery_complete_count).max(0)),
+                answered.push(match o.lag {
+                    Ok(lag) => Partition::default()
+                        .with_partition_index(index)
+                        .with_start_offset(o.start_offset)
+                        .with_leader_epoch(o.leader_epoch)
+                        .with_lag(lag),
                     Err(code) => {
                         let (code, message) = refusal(code);
                         Partition::default()

@@ -15,8 +15,9 @@ use std::time::Duration;
 use brook_share::records::{Key, Snapshot};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
-    DeleteShareGroupStateRequest, InitializeShareGroupStateRequest, ReadShareGroupStateSummaryRequest,
-    delete_share_group_state_request, initialize_share_group_state_request, read_share_group_state_summary_request,
+    BrokerId, DeleteShareGroupStateRequest, InitializeShareGroupStateRequest, ListOffsetsRequest,
+    ReadShareGroupStateSummaryRequest, TopicName, delete_share_group_state_request,
+    initialize_share_group_state_request, list_offsets_request, read_share_group_state_summary_request,
 };
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
@@ -31,6 +32,16 @@ pub struct Summary {
     pub leader_epoch: i32,
     pub start_offset: i64,
     pub delivery_complete_count: i64,
+}
+
+/// A share-partition's offsets as DescribeShareGroupOffsets and the console show them.
+#[derive(Debug, Clone, Copy)]
+pub struct ShareOffset {
+    pub start_offset: i64,
+    pub leader_epoch: i32,
+    /// What is left to deliver: the log end less the start offset less what was accepted or
+    /// archived past it; or why the log end could not be read.
+    pub lag: Result<i64, ResponseError>,
 }
 
 /// A refusal for every partition of a call.
@@ -172,6 +183,29 @@ impl Shares {
             }
         }
         results.into_iter().map(|r| r.expect("every partition answered")).collect()
+    }
+
+    /// The offsets of a group's share-partitions: None where nothing is persisted or the state
+    /// cannot be read.
+    pub async fn offsets(&self, broker: &Broker, group: &str, parts: &[(Uuid, i32)]) -> Vec<Option<ShareOffset>> {
+        let summaries = self.summaries(broker, group, parts).await;
+        let mut offsets = Vec::with_capacity(parts.len());
+        for (&(topic_id, partition), summary) in parts.iter().zip(summaries) {
+            let Ok(Some(s)) = summary else {
+                offsets.push(None);
+                continue;
+            };
+            let lag = match broker.topic_by_id(&topic_id) {
+                Some(t) => latest_offset(broker, &t.name, partition).await,
+                None => Err(ResponseError::UnknownTopicId),
+            };
+            offsets.push(Some(ShareOffset {
+                start_offset: s.start_offset,
+                leader_epoch: s.leader_epoch,
+                lag: lag.map(|end| (end - s.start_offset - s.delivery_complete_count).max(0)),
+            }));
+        }
+        offsets
     }
 
     /// Sets share-partitions' start offsets (state epoch one past the stored one).
@@ -394,6 +428,34 @@ impl Shares {
                 }),
             ),
         }
+    }
+}
+
+/// The log end a share-partition's lag is counted to: this broker's replica's high watermark,
+/// else the leader's, asked with ListOffsets.
+async fn latest_offset(broker: &Broker, topic: &str, partition: i32) -> Result<i64, ResponseError> {
+    if let Some(local) = broker.partition(topic, partition) {
+        return Ok(local.log.high_watermark());
+    }
+    let leader = broker
+        .topic(topic)
+        .and_then(|t| t.partition(partition).map(|p| p.leader))
+        .filter(|&l| l >= 0)
+        .ok_or(ResponseError::LeaderNotAvailable)?;
+    let request = ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![
+        list_offsets_request::ListOffsetsTopic::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partitions(vec![
+                list_offsets_request::ListOffsetsPartition::default()
+                    .with_partition_index(partition)
+                    .with_timestamp(-1),
+            ]),
+    ]);
+    let response = broker.shares.call_broker(broker, leader, &request, 8).await?;
+    let p = response.topics.iter().flat_map(|t| &t.partitions).next().ok_or(ResponseError::UnknownServerError)?;
+    match ResponseError::try_from_code(p.error_code) {
+        Some(code) => Err(code),
+        None => Ok(p.offset),
     }
 }
 

@@ -30,7 +30,7 @@ use tokio::sync::watch;
 
 use crate::internal_topic::InternalTopic;
 
-pub use admin::Summary;
+pub use admin::{ShareOffset, Summary};
 pub use groups::{DescribedShareGroup, DescribedShareMember, HeartbeatOutcome, ShareHeartbeat};
 pub use partitions::{AckOutcome, FetchedShare};
 pub use sessions::SessionRequest;
