@@ -21,11 +21,13 @@ use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, D
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{
     AddPartitionsToTxnRequest, ApiKey, BrokerId, CreateTopicsRequest, DeleteRecordsRequest,
-    DescribeTransactionsRequest, FindCoordinatorRequest, InitProducerIdRequest, ListOffsetsRequest, MetadataRequest,
-    ProducerId, ResponseKind, SaslAuthenticateRequest, SaslHandshakeRequest, TopicName, TransactionalId,
-    add_partitions_to_txn_request, metadata_request::MetadataRequestTopic,
+    DescribeTransactionsRequest, FindCoordinatorRequest, GroupId, InitProducerIdRequest, ListOffsetsRequest,
+    ListTransactionsRequest, MetadataRequest, ProducerId, ResponseKind, SaslAuthenticateRequest, SaslHandshakeRequest,
+    TopicName, TransactionalId, TxnOffsetCommitRequest, add_partitions_to_txn_request,
+    metadata_request::MetadataRequestTopic, txn_offset_commit_request,
 };
 use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
 
 pub(crate) fn name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))
@@ -354,8 +356,7 @@ fn scenario(addr: &str) -> Observations {
     let by_name = MetadataRequest::default()
         .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(name("diff")))]));
     let ResponseKind::Metadata(m) = conn.call(ApiKey::Metadata, 12, &by_name) else { panic!() };
-    for (step, id) in [("metadata by id, empty name", id_of(&m)), ("metadata by unknown id", uuid::Uuid::from_u128(7))]
-    {
+    for (step, id) in [("metadata by id, empty name", id_of(&m)), ("metadata by unknown id", Uuid::from_u128(7))] {
         let topic = MetadataRequestTopic::default().with_name(Some(name(""))).with_topic_id(id);
         let request = MetadataRequest::default().with_topics(Some(vec![topic]));
         let ResponseKind::Metadata(m) = conn.call(ApiKey::Metadata, 12, &request) else { panic!() };
@@ -565,6 +566,24 @@ fn transaction_scenario(addr: &str) -> Observations {
     let (code, (_, new_epoch)) = settled("the fenced transaction to abort", || init_txn(&mut conn, TXN_ID, 60_000));
     note("init over an open transaction", format!("error={code} epochs later={}", new_epoch - epoch));
     note("add, fenced producer", format!("{:?}", add_partitions(&mut conn, TXN_ID, pid, epoch, &[("txd", 0)])));
+    // ListTransactions v2 (KIP-1152): a pattern the whole transactional id must match.
+    for (step, version, pattern) in [
+        ("list v1", 1, None),
+        ("list v2, no pattern", 2, None),
+        ("list v2, empty pattern", 2, Some("")),
+        ("list v2, matching pattern", 2, Some("diff-.*")),
+        ("list v2, pattern matching part of the id", 2, Some("diff")),
+        ("list v2, pattern matching none", 2, Some("x.*")),
+        ("list v2, invalid pattern", 2, Some("diff-[")),
+    ] {
+        let request = ListTransactionsRequest::default()
+            .with_transactional_id_pattern(pattern.map(|p| StrBytes::from_string(p.to_string())));
+        let ResponseKind::ListTransactions(r) = conn.call(ApiKey::ListTransactions, version, &request) else {
+            panic!()
+        };
+        let ids: Vec<&str> = r.transaction_states.iter().map(|t| t.transactional_id.as_str()).collect();
+        note(step, format!("error={} ids={ids:?}", r.error_code));
+    }
     seen
 }
 
@@ -608,6 +627,44 @@ fn transaction_v2_scenario(addr: &str) -> Observations {
     note("commit with no transaction", end(&mut conn, e0 + 1, true));
     note("abort with no transaction", end(&mut conn, e0 + 1, false));
     note("produce v12 under the new epoch", produce(&mut conn, 12, 1, e0 + 2, 0).to_string());
+    // Offsets committed in the transaction: TxnOffsetCommit v6 names topics by id (KIP-1319).
+    let group = StrBytes::from_static_str("diff-txn-v2-group");
+    let find = FindCoordinatorRequest::default().with_key_type(0).with_key(group.clone());
+    settled("the group coordinator", || {
+        let ResponseKind::FindCoordinator(r) = conn.call(ApiKey::FindCoordinator, 3, &find) else { panic!() };
+        (r.error_code, ())
+    });
+    let txd2 = crate::share::topic_id(&mut conn, "txd2");
+    for (step, version, name, id) in [
+        ("txn offset commit v5, by name", 5, "txd2", Uuid::nil()),
+        ("txn offset commit v6, by id", 6, "", txd2),
+        ("txn offset commit v6, unknown id", 6, "", Uuid::from_u128(7)),
+    ] {
+        let request = TxnOffsetCommitRequest::default()
+            .with_transactional_id(TransactionalId(StrBytes::from_static_str(ID)))
+            .with_group_id(GroupId(group.clone()))
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(e0 + 2)
+            .with_topics(vec![
+                txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                    .with_name(TopicName(StrBytes::from_static_str(name)))
+                    .with_topic_id(id)
+                    .with_partitions(vec![
+                        txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(1),
+                    ]),
+            ]);
+        let (_, answer) = settled("a transactional offset commit", || {
+            let ResponseKind::TxnOffsetCommit(r) = conn.call(ApiKey::TxnOffsetCommit, version, &request) else {
+                panic!()
+            };
+            let t = &r.topics[0];
+            let code = t.partitions[0].error_code;
+            (code, format!("name={} id_back={} error={code}", t.name.as_str(), t.topic_id == id))
+        });
+        note(step, answer);
+    }
     // A new producer takes the id while this transaction is open: it is aborted, and the
     // old producer's writes and end are fenced.
     let (first, _) = init_txn(&mut conn, ID, 60_000);

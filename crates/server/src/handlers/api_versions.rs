@@ -21,16 +21,15 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::InitProducerId, 0, 5),
     // AddPartitionsToTxn v4+ is the brokers' batched form (KIP-890); EndTxn v5 and
-    // TxnOffsetCommit v5 are transactions version 2. (Kafka 4.4's TxnOffsetCommit v6 is not
-    // in the protocol crate.)
+    // TxnOffsetCommit v5 are transactions version 2; TxnOffsetCommit v6 names topics by id.
     (ApiKey::AddPartitionsToTxn, 0, 5),
     (ApiKey::AddOffsetsToTxn, 0, 4),
     (ApiKey::EndTxn, 0, 5),
-    (ApiKey::TxnOffsetCommit, 0, 5),
+    (ApiKey::TxnOffsetCommit, 0, 6),
     (ApiKey::WriteTxnMarkers, 1, 1),
-    // ListTransactions v2's transactional id pattern (KIP-1152) is a Java regex: not served.
+    // ListTransactions v2 filters by a transactional id pattern (KIP-1152).
     (ApiKey::DescribeTransactions, 0, 0),
-    (ApiKey::ListTransactions, 0, 1),
+    (ApiKey::ListTransactions, 0, 2),
     (ApiKey::DescribeProducers, 0, 0),
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::ListConfigResources, 0, 1),

@@ -151,15 +151,20 @@ pub(super) async fn txn_commit(
         }
     };
     let partitions = request.topics.iter().flat_map(|topic| {
-        topic.partitions.iter().map(|p| {
+        // v6 names topics by id (KIP-1319), as OffsetCommit v10 does.
+        let (topic_ref, unknown) = match version >= 6 {
+            true => by_id(broker, topic.topic_id),
+            false => (TopicRef { name: topic.name.to_string(), id: Uuid::nil() }, None),
+        };
+        topic.partitions.iter().map(move |p| {
             let commit = CommitPartition {
-                topic: topic.name.to_string(),
+                topic: topic_ref.name.clone(),
                 partition: p.partition_index,
                 offset: p.committed_offset,
                 leader_epoch: if version >= 2 { p.committed_leader_epoch } else { -1 },
                 metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
             };
-            (commit, Uuid::nil(), None)
+            (commit, topic_ref.id, unknown)
         })
     });
     let (commits, slots) = plan(broker, early, partitions, &access);
@@ -174,15 +179,18 @@ pub(super) async fn txn_commit(
     let topics = answers(slots, results)
         .into_iter()
         .map(|(topic, answers)| {
-            TxnOffsetCommitResponseTopic::default().with_name(TopicName(text(topic.name))).with_partitions(
-                answers
-                    .into_iter()
-                    .map(|(p, error)| {
-                        let code = error.map_or(0, |e| fenced_as(e, version, 3).code());
-                        TxnOffsetCommitResponsePartition::default().with_partition_index(p).with_error_code(code)
-                    })
-                    .collect(),
-            )
+            TxnOffsetCommitResponseTopic::default()
+                .with_name(TopicName(text(topic.name)))
+                .with_topic_id(topic.id)
+                .with_partitions(
+                    answers
+                        .into_iter()
+                        .map(|(p, error)| {
+                            let code = error.map_or(0, |e| fenced_as(e, version, 3).code());
+                            TxnOffsetCommitResponsePartition::default().with_partition_index(p).with_error_code(code)
+                        })
+                        .collect(),
+                )
         })
         .collect();
     TxnOffsetCommitResponse::default().with_topics(topics)

@@ -295,8 +295,9 @@ pub(super) fn describe(
     DescribeTransactionsResponse::default().with_transaction_states(states)
 }
 
-/// ListTransactions: the ids this broker coordinates, filtered by state name, producer id and
-/// (v1+) how long the transaction has been running; unknown state names are echoed back.
+/// ListTransactions: the ids this broker coordinates, filtered by state name, producer id,
+/// (v1+) how long the transaction has been running and (v2+) a pattern of the id; unknown
+/// state names are echoed back.
 pub(super) fn list(
     broker: &Broker,
     request: ListTransactionsRequest,
@@ -310,6 +311,14 @@ pub(super) fn list(
         Ok(listed) => listed,
         Err(code) => return response.with_error_code(code.code()),
     };
+    // v2 (KIP-1152): a pattern the whole transactional id must match; none or "" matches all.
+    let pattern = match request.transactional_id_pattern.as_ref().filter(|p| version >= 2 && !p.is_empty()) {
+        None => None,
+        Some(p) => match regex_lite::Regex::new(&format!("^(?:{})$", p.as_str())) {
+            Ok(r) => Some(r),
+            Err(_) => return response.with_error_code(ResponseError::InvalidRegularExpression.code()),
+        },
+    };
     let now_ms = broker.clock.now_ms();
     let min_duration = if version >= 1 { request.duration_filter } else { -1 };
     let mut states: Vec<list_transactions_response::TransactionState> = listed
@@ -322,6 +331,7 @@ pub(super) fn list(
         })
         // Kafka: the transaction started (its first partition was added) longer ago than this.
         .filter(|(_, t)| min_duration < 0 || (t.start_ms >= 0 && now_ms - t.start_ms > min_duration))
+        .filter(|(id, _)| pattern.as_ref().is_none_or(|p| p.is_match(id)))
         .filter(|(id, _)| access.sees(broker, Operation::Describe, ResourceType::TransactionalId, id))
         .map(|(id, t)| {
             list_transactions_response::TransactionState::default()
