@@ -258,6 +258,23 @@ fn share_scenario(addr: &str) -> Observations {
         "fetch: accepting it, nothing more".into(),
         share_fetch(&mut conn, &fetch_request(8, topic, &[(4, 4, &[1])])),
     );
+    // KIP-1206 (ShareFetch v2): record-limit keeps to max_records; batch-optimized may pass it
+    // to end at a batch boundary.
+    produce_to_new(&mut conn, "sq", build::simple(now_ms(), 5, 10)).expect("produced");
+    for (step, epoch, mode) in
+        [("fetch v2: record limit, 2 records", 9, 1), ("fetch v2: batch-optimized, 2 records", 10, 0)]
+    {
+        let request = fetch_request(epoch, topic, &[]).with_max_records(2).with_share_acquire_mode(mode);
+        let ResponseKind::ShareFetch(r) = conn.call(ApiKey::ShareFetch, 2, &request) else { panic!() };
+        let acquired: Vec<String> = r
+            .responses
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .flat_map(|p| &p.acquired_records)
+            .map(|a| format!("{}-{}x{}", a.first_offset, a.last_offset, a.delivery_count))
+            .collect();
+        seen.insert(step.into(), format!("code={} acquired={acquired:?}", r.error_code));
+    }
     seen.insert("acknowledge: close".into(), share_acknowledge(&mut conn, -1, topic, &[]));
     seen.insert("acknowledge: close again".into(), share_acknowledge(&mut conn, -1, topic, &[]));
     seen.insert("heartbeat: leave".into(), heartbeat(&mut conn, GROUP, MEMBER, -1, None).1);

@@ -403,6 +403,9 @@ async fn acquire(
     }
     let deadline = tokio::time::Instant::now() + Duration::from_millis(u64::try_from(request.max_wait_ms).unwrap_or(0));
     let max_records = usize::try_from(request.max_records).ok().filter(|&n| n > 0).unwrap_or(500);
+    // KIP-1206: batch-optimized (0, and v1's only mode) may pass `max_records` to end at a
+    // batch boundary; record-limit (1) may not.
+    let whole_batches = request.share_acquire_mode != RECORD_LIMIT;
     let max_bytes = usize::try_from(request.max_bytes).ok().filter(|&n| n > 0).unwrap_or(50 * 1024 * 1024);
     let mut watchers: Vec<_> = sources.iter().map(|s| s.partition.log.subscribe()).collect();
     let mut released = broker.shares.subscribe_released();
@@ -414,7 +417,7 @@ async fn acquire(
                 break;
             }
             let (topic_id, index) = (source.key.topic_id, source.key.partition);
-            match take(broker, source, member, records_left, bytes_left) {
+            match take(broker, source, member, Limit { records: records_left, bytes: bytes_left, whole_batches }) {
                 Err(code) => {
                     answers.entry((topic_id, index)).or_default().error = Some((code, code.to_string()));
                     got = true;
@@ -496,6 +499,18 @@ async fn source(broker: &Broker, access: &Access, key: Key) -> Result<Option<(So
     Ok(Some((Source { key, leader_epoch, partition }, initialized)))
 }
 
+/// ShareFetch's record-limit acquire mode (KIP-1206).
+const RECORD_LIMIT: i8 = 1;
+
+/// What one partition of a ShareFetch may still give.
+struct Limit {
+    records: usize,
+    bytes: usize,
+    /// Acquire whole batches, even past `records` (a member is sent whole batches anyway:
+    /// splitting one makes every member that shares it decode all of it).
+    whole_batches: bool,
+}
+
 /// Reads from where the share-partition delivers next and acquires what was read. Returns
 /// the records and ranges acquired (if any) and the change an initialization made.
 #[allow(clippy::type_complexity)]
@@ -503,9 +518,9 @@ fn take(
     broker: &Broker,
     source: &Source,
     member: &str,
-    max_records: usize,
-    max_bytes: usize,
+    limit: Limit,
 ) -> Result<(Option<(Bytes, Vec<Acquired>)>, Option<u64>), ResponseError> {
+    let (max_records, max_bytes) = (limit.records, limit.bytes);
     let log = &source.partition.log;
     let now_ms = broker.clock.now_ms();
     // Initialized again by the next request if the state moved meanwhile.
@@ -518,7 +533,9 @@ fn take(
     if next >= log.high_watermark() {
         return Ok((None, initialized));
     }
-    let bytes = match log.read(next, max_bytes, ReadBound::HighWatermark) {
+    // A member takes at most `max_records`: read about what they may take, not all the
+    // request's `max_bytes` (the Java client asks for 50 MiB).
+    let bytes = match log.read(next, max_bytes.min(SHARE_READ_BYTES), ReadBound::HighWatermark) {
         Ok(bytes) => bytes,
         // Retention moved the log start meanwhile: the next fetch archives what went.
         Err(brook_log::LogError::OffsetOutOfRange { .. }) => return Ok((None, initialized)),
@@ -529,11 +546,42 @@ fn take(
     let Some(end) = batch::whole_batches(&bytes).last().map(|(h, _)| h.next_offset()) else {
         return Ok((None, initialized));
     };
+    let (end, max_records) = match limit.whole_batches {
+        // Up to the end of the batch that holds the `max_records`-th offset from `next`.
+        true => {
+            let wanted = next.saturating_add(i64::try_from(max_records).unwrap_or(i64::MAX) - 1);
+            let cut =
+                batch::whole_batches(&bytes).find(|(h, _)| h.last_offset() >= wanted).map(|(h, _)| h.next_offset());
+            (cut.unwrap_or(end), usize::MAX)
+        }
+        false => (end, max_records),
+    };
     let acquired = broker.shares.acquire(&source.key, member, now_ms, end.min(log.high_watermark()), max_records);
-    if acquired.is_empty() {
+    let (Some(first), Some(last)) = (acquired.first().map(|r| r.first), acquired.last().map(|r| r.last)) else {
         return Ok((None, initialized));
+    };
+    Ok((Some((acquired_batches(bytes, first, last), acquired)), initialized))
+}
+
+/// How much of the log one ShareFetch reads for a partition at most (a larger first batch is
+/// read whole).
+const SHARE_READ_BYTES: usize = 1 << 20;
+
+/// The batches of `bytes` that hold offsets `first..=last`: a member is sent the records it
+/// acquired, not those around them.
+fn acquired_batches(bytes: Bytes, first: i64, last: i64) -> Bytes {
+    let (mut from, mut to, mut at) = (None, 0, 0);
+    for (header, batch) in batch::whole_batches(&bytes) {
+        if header.last_offset() >= first && header.base_offset <= last {
+            from.get_or_insert(at);
+            to = at + batch.len();
+        }
+        at += batch.len();
     }
-    Ok((Some((bytes, acquired)), initialized))
+    match from {
+        Some(from) => bytes.slice(from..to),
+        None => bytes,
+    }
 }
 
 pub(super) async fn acknowledge_request(

@@ -95,7 +95,8 @@ impl ShareConfig {
 pub struct Shares {
     config: ShareConfig,
     inner: Mutex<Inner>,
-    /// Counts releases (records available again): a waiting ShareFetch wakes on it.
+    /// Counts acknowledgements and releases (records or record locks available again): a
+    /// waiting ShareFetch wakes on it.
     released: watch::Sender<u64>,
     /// Held while state is appended, so snapshots land in the order they were taken.
     write: tokio::sync::Mutex<()>,

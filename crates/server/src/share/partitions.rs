@@ -126,16 +126,15 @@ impl Shares {
             let message = "the records were not delivered by this share-partition leader".to_string();
             return AckOutcome { error: Some((ResponseError::InvalidRecordState, message)), change: None };
         };
-        let released = acks.iter().any(|a| a.types.contains(&2));
         match held.partition.acknowledge(member, now_ms, acks) {
             Err(e) => AckOutcome { error: Some(ack_error(e)), change: None },
             Ok(false) => AckOutcome { error: None, change: None },
             Ok(true) => {
                 let change = inner.changed(key);
                 drop(inner);
-                if released {
-                    self.released.send_modify(|n| *n += 1);
-                }
+                // Released records, and the record locks that accepted or rejected ones gave
+                // back, are for the members waiting.
+                self.released.send_modify(|n| *n += 1);
                 AckOutcome { error: None, change: Some(change) }
             }
         }

@@ -22,7 +22,8 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
  * Share-group throughput for scripts/bench-share: `consumers` members of one share group (one
  * thread and KafkaShareConsumer each, implicit acknowledgement, so every record is accepted by
  * the member's next poll) take the `records` records already in a one-partition topic. Prints
- * "share-bench records=N seconds=S rate=R duplicates=D" once every offset was delivered.
+ * "share-bench records=N seconds=S rate=R duplicates=D" once every offset was delivered
+ * (duplicates: records delivered again, which only a lock timeout or a failure should cause).
  * Arguments: bootstrap servers, topic, records, consumers.
  */
 public final class ShareBench {
@@ -69,6 +70,8 @@ public final class ShareBench {
                             all.countDown();
                         }
                     }
+                    // Accepts what the last poll gave (close alone would release it).
+                    consumer.commitSync();
                 }
             });
             t.start();
