@@ -82,10 +82,7 @@ pub(super) async fn commit(
     let early = group_gate(broker, &access, Operation::Read, &request.group_id);
     let partitions = request.topics.iter().flat_map(|topic| {
         // v10 names topics by id (KIP-848); an id this cluster does not know is UNKNOWN_TOPIC_ID.
-        let (topic_ref, unknown) = match version >= 10 {
-            true => by_id(broker, topic.topic_id),
-            false => (TopicRef { name: topic.name.to_string(), id: Uuid::nil() }, None),
-        };
+        let (topic_ref, unknown) = named(broker, version >= 10, &topic.name, topic.topic_id);
         topic.partitions.iter().map(move |p| {
             let commit = CommitPartition {
                 topic: topic_ref.name.clone(),
@@ -152,10 +149,7 @@ pub(super) async fn txn_commit(
     };
     let partitions = request.topics.iter().flat_map(|topic| {
         // v6 names topics by id (KIP-1319), as OffsetCommit v10 does.
-        let (topic_ref, unknown) = match version >= 6 {
-            true => by_id(broker, topic.topic_id),
-            false => (TopicRef { name: topic.name.to_string(), id: Uuid::nil() }, None),
-        };
+        let (topic_ref, unknown) = named(broker, version >= 6, &topic.name, topic.topic_id);
         topic.partitions.iter().map(move |p| {
             let commit = CommitPartition {
                 topic: topic_ref.name.clone(),
@@ -235,6 +229,14 @@ fn by_id(broker: &Broker, id: Uuid) -> (TopicRef, Option<ResponseError>) {
     match broker.topic_by_id(&id) {
         Some(meta) => (TopicRef { name: meta.name, id }, None),
         None => (TopicRef { name: String::new(), id }, Some(ResponseError::UnknownTopicId)),
+    }
+}
+
+/// The topic a commit request names: by id if `by_id_version`, else by name.
+fn named(broker: &Broker, by_id_version: bool, name: &TopicName, id: Uuid) -> (TopicRef, Option<ResponseError>) {
+    match by_id_version {
+        true => by_id(broker, id),
+        false => (TopicRef { name: name.to_string(), id: Uuid::nil() }, None),
     }
 }
 

@@ -348,13 +348,28 @@ pub(super) fn read_state_summary(
     ReadShareGroupStateSummaryResponse::default().with_results(results)
 }
 
-/// The keys of a state request's partitions by state partition, with what each carries.
-fn by_state_partition<T>(broker: &Broker, entries: Vec<(Key, T)>) -> BTreeMap<i32, Vec<(Key, T)>> {
+/// A state request's partitions applied by state partition (`apply`, on this coordinator):
+/// each one's outcome. Nothing is applied unless `allowed`.
+async fn by_state_partition<T, F, Fut>(
+    broker: &Broker,
+    entries: Vec<(Key, T)>,
+    allowed: bool,
+    apply: F,
+) -> BTreeMap<(Uuid, i32), Result<(), ApiError>>
+where
+    F: Fn(i32, Vec<(Key, T)>) -> Fut,
+    Fut: std::future::Future<Output = Vec<Result<(), ApiError>>>,
+{
     let mut by: BTreeMap<i32, Vec<(Key, T)>> = BTreeMap::new();
-    for (key, extra) in entries {
+    for (key, extra) in entries.into_iter().filter(|_| allowed) {
         by.entry(broker.shares.config().state_partition(&key)).or_default().push((key, extra));
     }
-    by
+    let mut outcomes = BTreeMap::new();
+    for (partition, batch) in by {
+        let ids: Vec<(Uuid, i32)> = batch.iter().map(|(k, _)| (k.topic_id, k.partition)).collect();
+        outcomes.extend(ids.into_iter().zip(apply(partition, batch).await));
+    }
+    outcomes
 }
 
 /// InitializeShareGroupState, from another broker's group coordinator.
@@ -378,12 +393,11 @@ pub(super) async fn initialize_state(
             })
         })
         .collect();
-    let mut outcomes: BTreeMap<(Uuid, i32), Result<(), ApiError>> = BTreeMap::new();
-    for (partition, inits) in by_state_partition(broker, entries).into_iter().filter(|_| allowed) {
-        let keys: Vec<(Uuid, i32)> = inits.iter().map(|(k, _)| (k.topic_id, k.partition)).collect();
+    let outcomes = by_state_partition(broker, entries, allowed, |partition, inits| {
         let inits = inits.into_iter().map(|(k, (epoch, start))| (k, epoch, start)).collect();
-        outcomes.extend(keys.into_iter().zip(broker.shares.initialize_state(broker, partition, inits).await));
-    }
+        broker.shares.initialize_state(broker, partition, inits)
+    })
+    .await;
     let results = request
         .topics
         .iter()
@@ -423,12 +437,10 @@ pub(super) async fn delete_state(
                 .map(move |p| (Key { group: group.clone(), topic_id: t.topic_id, partition: p.partition }, ()))
         })
         .collect();
-    let mut outcomes: BTreeMap<(Uuid, i32), Result<(), ApiError>> = BTreeMap::new();
-    for (partition, keys) in by_state_partition(broker, entries).into_iter().filter(|_| allowed) {
-        let ids: Vec<(Uuid, i32)> = keys.iter().map(|(k, _)| (k.topic_id, k.partition)).collect();
-        let keys = keys.into_iter().map(|(k, ())| k).collect();
-        outcomes.extend(ids.into_iter().zip(broker.shares.delete_state(broker, partition, keys).await));
-    }
+    let outcomes = by_state_partition(broker, entries, allowed, |partition, keys| {
+        broker.shares.delete_state(broker, partition, keys.into_iter().map(|(k, ())| k).collect())
+    })
+    .await;
     let results = request
         .topics
         .iter()
