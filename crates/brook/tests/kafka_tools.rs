@@ -588,3 +588,34 @@ fn share_groups_scenario(server: &str, tool: &dyn Fn(&[&str]) -> Output) {
     assert!(gone.contains("Deletion of requested share groups ('diff-share') was successful."), "{gone}");
     assert!(!ok(tool(&["--list"]), "--list").lines().any(|l| l == GROUP));
 }
+
+/// Kafka's kafka-features against Brook: describe, downgrade, upgrade and a refusal; the
+/// levels survive a kill -9 and a restart.
+#[test]
+fn kafka_features_against_brook() {
+    let mut broker = Brook::start(&[]);
+    let features = |server: &str, args: &[&str]| {
+        let mut all = vec!["--bootstrap-server", server];
+        all.extend_from_slice(args);
+        kafka_tool("org.apache.kafka.tools.FeatureCommand", &all, "")
+    };
+    let described = ok(features(&broker.addr, &["describe"]), "describe");
+    let level = |described: &str, name: &str| {
+        let line = described.lines().find(|l| l.starts_with(&format!("Feature: {name} "))).expect(described);
+        line.split("FinalizedVersionLevel:").nth(1).and_then(|r| r.split_whitespace().next()).map(String::from)
+    };
+    assert_eq!(level(&described, "share.version").as_deref(), Some("2"), "{described}");
+    assert_eq!(level(&described, "transaction.version").as_deref(), Some("2"));
+    assert!(described.contains("SupportedMaxVersion: 1"), "{described}");
+    let down = ok(features(&broker.addr, &["downgrade", "--feature", "share.version=0"]), "downgrade");
+    assert!(down.contains("share.version was downgraded to 0."), "{down}");
+    let refused = features(&broker.addr, &["upgrade", "--feature", "transaction.version=9"]);
+    let said = text(&refused.stdout) + &text(&refused.stderr);
+    assert!(!refused.status.success() && said.contains("only supports versions 0-2"), "{said}");
+    broker.kill();
+    let broker = Brook::start_in(&broker.data, &[]);
+    let described = ok(features(&broker.addr, &["describe"]), "describe after a restart");
+    assert_eq!(level(&described, "share.version").as_deref(), Some("0"), "{described}");
+    let up = ok(features(&broker.addr, &["upgrade", "--feature", "share.version=2"]), "upgrade");
+    assert!(up.contains("share.version was upgraded to 2."), "{up}");
+}

@@ -585,6 +585,16 @@ fn every_advertised_version_answers() {
                             .with_topics(vec![topic]),
                     )
                 }
+                // A validate-only change that leaves the level as it is.
+                ApiKey::UpdateFeatures => {
+                    let update = update_features_request::FeatureUpdateKey::default()
+                        .with_feature(StrBytes::from_static_str("share.version"))
+                        .with_max_version_level(2);
+                    let request = UpdateFeaturesRequest::default()
+                        .with_validate_only(version >= 1)
+                        .with_feature_updates(vec![update]);
+                    conn.send(api_key, version, &request)
+                }
                 ApiKey::ReadShareGroupStateSummary => {
                     let topic = read_share_group_state_summary_request::ReadStateSummaryData::default()
                         .with_topic_id(topic_id)

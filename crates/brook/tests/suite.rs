@@ -14,6 +14,7 @@ mod differential;
 mod durability;
 mod failover;
 mod faults;
+mod features;
 mod group_configs;
 mod groups;
 mod kafka_tools;

@@ -250,6 +250,15 @@ impl Controller {
                 records.extend(elections::unclean_after_config_change(image, &self.config.elections, &changed));
                 done(records)
             }
+            ControllerRequest::UpdateFeatures { updates, validate_only } => {
+                let node = i32::try_from(self.quorum.node_id()).unwrap_or(-1);
+                let levels = crate::features::check(&image.features, node, &updates)?;
+                if validate_only {
+                    return done(vec![]);
+                }
+                info!(?levels, "updating features");
+                done(levels.into_iter().map(|(name, level)| MetadataRecord::FeatureLevelSet { name, level }).collect())
+            }
             ControllerRequest::SetGroupConfigs { group, configs, validate_only } => {
                 if validate_only {
                     return done(vec![]);

@@ -101,6 +101,9 @@ pub struct MetadataImage {
     /// Dynamic group configs by group id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub group_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// Features' finalized levels set since the cluster began (see `features`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub features: BTreeMap<String, i16>,
     /// SCRAM credentials by user name, then by Kafka's mechanism type.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub scram_credentials: BTreeMap<String, BTreeMap<i8, ScramCredential>>,
@@ -225,6 +228,9 @@ impl MetadataImage {
                 } else {
                     self.group_configs.insert(group.clone(), configs.clone());
                 }
+            }
+            MetadataRecord::FeatureLevelSet { name, level } => {
+                self.features.insert(name.clone(), *level);
             }
             MetadataRecord::ScramCredentialSet { name, mechanism, credential } => {
                 self.scram_credentials.entry(name.clone()).or_default().insert(*mechanism, credential.clone());

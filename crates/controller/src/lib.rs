@@ -9,6 +9,7 @@
 //! - `liveness`: fencing a broker whose process is gone before its session ends.
 //! - `decisions`: broker lifecycle and ISR changes, as functions of the image.
 //! - `elections`: choosing leaders: clean, unclean, preferred, and the automatic rebalance.
+//! - `features`: the finalized features ApiVersions lists and UpdateFeatures changes.
 //! - `placement`: where new partitions' replicas go.
 //! - `reassignment`: moving replicas (AlterPartitionReassignments).
 //! - `requests`: what brokers ask the controller, over RPC or in-process.
@@ -19,6 +20,7 @@ pub mod channel;
 pub mod controller;
 pub mod decisions;
 pub mod elections;
+pub mod features;
 pub mod image;
 pub mod legacy;
 mod liveness;

@@ -116,6 +116,11 @@ pub enum MetadataRecord {
         group: String,
         configs: BTreeMap<String, String>,
     },
+    /// A feature's finalized level (Kafka's FeatureLevelRecord).
+    FeatureLevelSet {
+        name: String,
+        level: i16,
+    },
     /// A user's SCRAM credential for one mechanism (Kafka's UserScramCredentialRecord; the
     /// mechanism is Kafka's type: 1 SCRAM-SHA-256, 2 SCRAM-SHA-512).
     ScramCredentialSet {

@@ -89,6 +89,12 @@ pub enum ControllerRequest {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     },
+    /// UpdateFeatures: (feature, level, kind) each, checked here (the controller names
+    /// itself in the refusals, as Kafka's does).
+    UpdateFeatures {
+        updates: Vec<(String, i16, crate::features::UpgradeType)>,
+        validate_only: bool,
+    },
     /// AlterUserScramCredentials, validated by the broker: each (user, mechanism type) gets
     /// this credential, or loses its credential when `None`; all or none.
     SetScramCredentials {

@@ -770,6 +770,11 @@ impl Broker {
         Ok(())
     }
 
+    /// A feature's finalized level (`brook_controller::features`).
+    pub fn feature_level(&self, feature: &str) -> i16 {
+        brook_controller::features::level(&self.image().features, feature)
+    }
+
     /// The group configs Brook applies, for `group`: its own, else this broker's.
     pub fn group_settings(&self, group: &str) -> crate::group_config::GroupSettings {
         crate::group_config::GroupSettings::resolve(&self.config, self.image().group_configs.get(group))

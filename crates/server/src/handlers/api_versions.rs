@@ -3,6 +3,9 @@
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::ApiKey;
+use std::collections::BTreeMap;
+
+use brook_controller::features::FEATURES;
 use kafka_protocol::messages::api_versions_response::{ApiVersion, FinalizedFeatureKey, SupportedFeatureKey};
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::protocol::StrBytes;
@@ -37,6 +40,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DeleteRecords, 0, 2),
+    (ApiKey::UpdateFeatures, 0, 2),
     (ApiKey::DescribeCluster, 0, 2),
     (ApiKey::DescribeQuorum, 0, 2),
     (ApiKey::ElectLeaders, 0, 2),
@@ -90,21 +94,21 @@ pub fn supports(api_key: ApiKey, version: i16) -> bool {
     SUPPORTED.iter().any(|&(key, min, max)| key == api_key && (min..=max).contains(&version))
 }
 
-/// The feature Kafka clients read to choose transactions version 2 (KIP-890 part 2: Produce
-/// v12+ without AddPartitionsToTxn, an epoch bump at every EndTxn), finalized at its highest
-/// level as a new Kafka 4 cluster has it.
-const TRANSACTION_VERSION: &str = "transaction.version";
-const TRANSACTION_VERSION_LEVEL: i16 = 2;
-
 /// Who answers: the cluster's id and this broker's node id.
 pub struct Identity<'a> {
     pub cluster_id: &'a str,
     pub node_id: i32,
 }
 
-/// `features_epoch`: the epoch of the finalized features (Kafka's is the metadata offset
-/// they were read at; clients keep the features of the highest epoch they have seen).
-pub fn handle(request: &ApiVersionsRequest, version: i16, features_epoch: i64, me: Identity) -> ApiVersionsResponse {
+/// `features`: the finalized levels, and their epoch (Kafka's is the metadata offset they
+/// were read at; clients keep the features of the highest epoch they have seen). Clients read
+/// `transaction.version` to choose transactions version 2 (KIP-890 part 2).
+pub fn handle(
+    request: &ApiVersionsRequest,
+    version: i16,
+    features: (&BTreeMap<&'static str, i16>, i64),
+    me: Identity,
+) -> ApiVersionsResponse {
     // v3+ names the client; Kafka refuses a name or version outside its pattern, listing nothing.
     if version >= 3 && !(valid_name(&request.client_software_name) && valid_name(&request.client_software_version)) {
         return ApiVersionsResponse::default().with_error_code(ResponseError::InvalidRequest.code());
@@ -112,21 +116,33 @@ pub fn handle(request: &ApiVersionsRequest, version: i16, features_epoch: i64, m
     if let Some(error) = wrong_broker(request, me) {
         return ApiVersionsResponse::default().with_error_code(error.code());
     }
-    let name = StrBytes::from_static_str(TRANSACTION_VERSION);
+    let (levels, epoch) = features;
     response(0)
-        .with_supported_features(vec![
-            SupportedFeatureKey::default()
-                .with_name(name.clone())
-                .with_min_version(0)
-                .with_max_version(TRANSACTION_VERSION_LEVEL),
-        ])
-        .with_finalized_features_epoch(features_epoch)
-        .with_finalized_features(vec![
-            FinalizedFeatureKey::default()
-                .with_name(name)
-                .with_min_version_level(TRANSACTION_VERSION_LEVEL)
-                .with_max_version_level(TRANSACTION_VERSION_LEVEL),
-        ])
+        .with_supported_features(
+            FEATURES
+                .iter()
+                .map(|f| {
+                    SupportedFeatureKey::default()
+                        .with_name(StrBytes::from_static_str(f.name))
+                        .with_min_version(f.min)
+                        .with_max_version(f.max)
+                })
+                .collect(),
+        )
+        .with_finalized_features_epoch(epoch)
+        // A feature at level 0 is off: not finalized, as Kafka lists them.
+        .with_finalized_features(
+            levels
+                .iter()
+                .filter(|(_, level)| **level > 0)
+                .map(|(name, level)| {
+                    FinalizedFeatureKey::default()
+                        .with_name(StrBytes::from_static_str(name))
+                        .with_min_version_level(*level)
+                        .with_max_version_level(*level)
+                })
+                .collect(),
+        )
 }
 
 /// KIP-1242 (v5): a client names the cluster and node it means to reach, both or neither

@@ -349,6 +349,10 @@ pub(super) async fn consumer_heartbeat(
     client_host: String,
     access: Access,
 ) -> ConsumerGroupHeartbeatResponse {
+    // `group.version` 0 turns the consumer group protocol off (KIP-848), as in Kafka.
+    if broker.feature_level(brook_controller::features::GROUP_VERSION) == 0 {
+        return ConsumerGroupHeartbeatResponse::default().with_error_code(ResponseError::UnsupportedVersion.code());
+    }
     if let Err(e) = group_gate(broker, &access, Operation::Read, &request.group_id) {
         return ConsumerGroupHeartbeatResponse::default()
             .with_error_code(e.code())

@@ -14,6 +14,7 @@ mod delete_topics;
 mod describe_quorum;
 mod describe_topic_partitions;
 mod elect_leaders;
+mod features;
 mod fetch;
 mod groups;
 mod init_producer_id;
@@ -128,6 +129,7 @@ fn throttle_field(response: &mut ResponseKind) -> Option<&mut i32> {
         DescribeShareGroupOffsets,
         AlterShareGroupOffsets,
         DeleteShareGroupOffsets,
+        UpdateFeatures,
         DescribeUserScramCredentials,
         AlterUserScramCredentials,
         CreateAcls,
@@ -213,10 +215,13 @@ fn route(broker: &Arc<Broker>, request: Request, session: &Session, access: Acce
     let denied = ResponseError::ClusterAuthorizationFailed.code();
     match request.body {
         RequestKind::ApiVersions(r) => {
-            let features_epoch = i64::try_from(broker.image().applied_index).unwrap_or(i64::MAX);
+            let image = broker.image();
+            let features_epoch = i64::try_from(image.applied_index).unwrap_or(i64::MAX);
+            let levels = brook_controller::features::finalized(&image.features);
+            drop(image);
             let cluster_id = broker.cluster_id();
             let me = api_versions::Identity { cluster_id: &cluster_id, node_id: broker.config.node_id };
-            ready(ResponseKind::ApiVersions(api_versions::handle(&r, version, features_epoch, me)))
+            ready(ResponseKind::ApiVersions(api_versions::handle(&r, version, (&levels, features_epoch), me)))
         }
         RequestKind::Metadata(r) => {
             let listener = session.listener.clone();
@@ -472,6 +477,10 @@ fn route(broker: &Arc<Broker>, request: Request, session: &Session, access: Acce
             ready(ResponseKind::DescribeClientQuotas(response))
         }
         RequestKind::DescribeClientQuotas(r) => ready(ResponseKind::DescribeClientQuotas(quotas::describe(broker, r))),
+        RequestKind::UpdateFeatures(r) => {
+            let allowed = on_cluster(Operation::Alter);
+            async move { Some(ResponseKind::UpdateFeatures(features::update(&b, r, version, allowed).await)) }.boxed()
+        }
         RequestKind::AlterClientQuotas(r) if !on_cluster(Operation::AlterConfigs) => {
             ready(ResponseKind::AlterClientQuotas(quotas::refuse_all(r, ResponseError::ClusterAuthorizationFailed)))
         }

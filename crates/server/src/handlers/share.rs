@@ -45,6 +45,10 @@ pub(super) async fn heartbeat(
     let refused = |code: ResponseError, message: Option<String>| {
         ShareGroupHeartbeatResponse::default().with_error_code(code.code()).with_error_message(message.map(text))
     };
+    // `share.version` 0 turns share groups off, as in Kafka.
+    if broker.feature_level(brook_controller::features::SHARE_VERSION) == 0 {
+        return refused(ResponseError::UnsupportedVersion, None);
+    }
     if let Err(code) = group_gate(broker, &access, Operation::Read, &request.group_id) {
         return refused(code, None);
     }
