@@ -17,8 +17,8 @@ use crate::share::{
 use brook_log::batch::build;
 use kafka_protocol::messages::{
     AlterShareGroupOffsetsRequest, ApiKey, DeleteGroupsRequest, DeleteShareGroupOffsetsRequest,
-    DescribeShareGroupOffsetsRequest, FindCoordinatorRequest, GroupId, ResponseKind, alter_share_group_offsets_request,
-    delete_share_group_offsets_request, describe_share_group_offsets_request,
+    DescribeShareGroupOffsetsRequest, FindCoordinatorRequest, GroupId, ListGroupsRequest, ResponseKind,
+    alter_share_group_offsets_request, delete_share_group_offsets_request, describe_share_group_offsets_request,
 };
 
 /// DescribeShareGroupOffsets of one group: `topics` None asks for all it has.
@@ -269,4 +269,63 @@ fn share_group_offsets_answer_like_kafka() {
     }
     assert!(kafka_seen.len() >= 20, "{kafka_seen:?}");
     assert_same(&kafka_seen, &brook_seen);
+}
+
+/// ListGroups v5 for share groups: (id, state) each.
+fn share_groups(conn: &mut Conn) -> Vec<(String, String)> {
+    let request = ListGroupsRequest::default().with_types_filter(vec![text("share")]);
+    let ResponseKind::ListGroups(r) = conn.call(ApiKey::ListGroups, 5, &request) else { panic!() };
+    r.groups.iter().map(|g| (g.group_id.to_string(), g.group_state.to_string())).collect()
+}
+
+/// A share group and the partitions it has state for are kept in `__consumer_offsets`: after
+/// a kill -9 the group is listed (Empty) and its offsets are described with no topic named;
+/// a deleted group stays deleted.
+#[test]
+fn share_groups_outlive_a_restart() {
+    let mut brook = Brook::start(&[]);
+    let mut conn = Conn::open(&brook.addr);
+    assert_eq!(create(&mut conn, "sq", 1, 1), 0);
+    await_leader(&mut conn, "sq");
+    let topic = topic_id(&mut conn, "sq");
+    let epoch = join(&mut conn, &["sq"]);
+    common::eventually(Duration::from_secs(30), "the share-partition to initialize", || {
+        let answer = share_fetch(&mut conn, &fetch_request(0, topic, &[]));
+        (!answer.contains("error=") || answer.contains("error=0")).then_some(())
+    });
+    produce_to_new(&mut conn, "sq", build::simple(now_ms(), 10, 10)).expect("produced");
+    assert!(share_fetch(&mut conn, &fetch_request(1, topic, &[])).contains("0-9x1"));
+    assert!(share_acknowledge(&mut conn, 2, topic, &[(0, 3, &[1])]).contains("error=0"));
+    let before = describe_offsets(&mut conn, 1, GROUP, None);
+    assert!(before.contains("sq:0 start=4 leader_epoch=0 lag=6"), "{before}");
+
+    brook.kill();
+    let brook = Brook::start_in(&brook.data, &[]);
+    let mut conn = Conn::open(&brook.addr);
+    let listed = common::eventually(Duration::from_secs(30), "the share group loaded", || {
+        let groups = share_groups(&mut conn);
+        groups.iter().any(|(g, _)| g == GROUP).then_some(groups)
+    });
+    assert_eq!(listed, vec![(GROUP.to_string(), "Empty".to_string())]);
+    // Acquired records were given back by the restart: 4-9 are left.
+    let after = common::eventually(Duration::from_secs(30), "the offsets", || {
+        let answer = describe_offsets(&mut conn, 1, GROUP, None);
+        answer.contains("sq:0").then_some(answer)
+    });
+    assert!(after.contains("sq:0 start=4 leader_epoch=0 lag=6"), "{after}");
+    // A member joins again, under a newer group epoch.
+    assert!(join(&mut conn, &["sq"]) > epoch);
+    heartbeat(&mut conn, GROUP, MEMBER, -1, None);
+    assert_eq!(delete_group(&mut conn, GROUP), "code=0");
+
+    let mut brook = brook;
+    brook.kill();
+    let brook = Brook::start_in(&brook.data, &[]);
+    let mut conn = Conn::open(&brook.addr);
+    let gone = common::eventually(Duration::from_secs(30), "the coordinator loaded", || {
+        let answer = describe_offsets(&mut conn, 1, GROUP, None);
+        (!answer.starts_with("code=14")).then_some(answer)
+    });
+    assert!(gone.starts_with("code=69"), "{gone}");
+    assert!(share_groups(&mut conn).is_empty());
 }

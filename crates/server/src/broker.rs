@@ -278,7 +278,9 @@ impl Broker {
             let started = std::time::Instant::now();
             let loaded = tokio::task::spawn_blocking(move || match load {
                 CoordinatorLoad::Groups { partition, leader_epoch, end } => {
-                    broker.groups.load(&broker, partition, leader_epoch, end).map(|records| (records, Vec::new()))
+                    let loaded = broker.groups.load(&broker, partition, leader_epoch, end);
+                    broker.shares.restore_groups(broker.groups.take_share_records(partition));
+                    loaded.map(|records| (records, Vec::new()))
                 }
                 CoordinatorLoad::Transactions { partition, leader_epoch, end } => {
                     broker.transactions.load(&broker, partition, leader_epoch, end).map(|prepared| (0, prepared))

@@ -18,6 +18,18 @@ use crate::broker::Broker;
 use crate::internal_topic::partition_of;
 
 impl GroupCoordinator {
+    /// The share groups' records a load of `partition` read (see `Key::is_share`), handed
+    /// over to the share groups.
+    pub fn take_share_records(&self, partition: i32) -> Vec<(Key, Vec<u8>)> {
+        let mut state = self.state.lock().expect("group coordinator lock");
+        let partitions = state.config.offsets_topic_partitions;
+        let (mine, others): (Vec<_>, Vec<_>) = std::mem::take(&mut state.share_records)
+            .into_iter()
+            .partition(|(k, _)| partition_of(k.group(), partitions) == partition);
+        state.share_records = others.into_iter().collect();
+        mine
+    }
+
     /// This broker leads exactly the `__consumer_offsets` partitions `led` (partition, leader
     /// epoch, log start and end): it resigns the others, and returns those whose groups must
     /// be loaded, as (partition, leader epoch, log end). An empty partition (a new topic)
@@ -182,6 +194,13 @@ impl Guard<'_> {
                     groups.remove(&group);
                 }
             },
+            // Share groups' records, for `crate::share` once the load is done.
+            key if key.is_share() => {
+                match value {
+                    Some(value) => self.state.share_records.insert(key, value.to_vec()),
+                    None => self.state.share_records.remove(&key),
+                };
+            }
             // Gathered as they are; the group is rebuilt from them once the load is done.
             key => {
                 let group = key.group().to_string();

@@ -27,7 +27,7 @@ mod offsets;
 pub mod records;
 mod txn_offsets;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -159,6 +159,8 @@ struct State {
     wake_needed: bool,
     /// Group metadata records produced by state changes, appended by whoever released the lock.
     writes: Vec<Write>,
+    /// Share groups' records read by loads, until `take_share_records` hands them over.
+    share_records: BTreeMap<Key, Vec<u8>>,
     now_ms: i64,
 }
 
@@ -174,6 +176,7 @@ impl GroupCoordinator {
                 next_wake: None,
                 wake_needed: false,
                 writes: Vec::new(),
+                share_records: BTreeMap::new(),
                 now_ms: 0,
             }),
             timers_changed: Notify::new(),
@@ -424,6 +427,13 @@ impl Guard<'_> {
 
 /// Appends records to their groups' `__consumer_offsets` partitions, durably. Returns the log
 /// offset of each record, in order.
+impl GroupCoordinator {
+    /// Appends records to `__consumer_offsets` for a group kept elsewhere (share groups).
+    pub async fn write_records(&self, broker: &Broker, writes: Vec<(Key, Option<Vec<u8>>)>) -> Result<(), ApiError> {
+        persist(broker, writes).await.map(|_| ())
+    }
+}
+
 async fn persist(broker: &Broker, writes: Vec<Write>) -> Result<Vec<i64>, ApiError> {
     broker.ensure_offsets_topic().await?;
     let now_ms = broker.clock.now_ms();

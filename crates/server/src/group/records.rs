@@ -45,6 +45,14 @@ pub enum Key {
         group: String,
         member: String,
     },
+    /// ShareGroupMetadataKey (11): a share group and its epoch.
+    ShareGroup {
+        group: String,
+    },
+    /// ShareGroupStatePartitionMetadataKey (15): the partitions a share group has state for.
+    ShareStatePartitions {
+        group: String,
+    },
 }
 
 /// A committed offset (OffsetCommitValue, written at version 3).
@@ -94,7 +102,9 @@ impl Key {
             | Key::ConsumerMember { group, .. }
             | Key::ConsumerTargetEpoch { group }
             | Key::ConsumerTarget { group, .. }
-            | Key::ConsumerAssignment { group, .. } => group,
+            | Key::ConsumerAssignment { group, .. }
+            | Key::ShareGroup { group }
+            | Key::ShareStatePartitions { group } => group,
         }
     }
 
@@ -111,7 +121,11 @@ impl Key {
                 buf.put_i16(2);
                 put_str(&mut buf, group);
             }
-            Key::ConsumerGroup { group } | Key::ConsumerTopics { group } | Key::ConsumerTargetEpoch { group } => {
+            Key::ConsumerGroup { group }
+            | Key::ConsumerTopics { group }
+            | Key::ConsumerTargetEpoch { group }
+            | Key::ShareGroup { group }
+            | Key::ShareStatePartitions { group } => {
                 buf.put_i16(self.record_type());
                 put_str(&mut buf, group);
             }
@@ -138,6 +152,8 @@ impl Key {
             6 => Ok(Key::ConsumerTargetEpoch { group: get_str(&mut buf)? }),
             7 => Ok(Key::ConsumerTarget { group: get_str(&mut buf)?, member: get_str(&mut buf)? }),
             8 => Ok(Key::ConsumerAssignment { group: get_str(&mut buf)?, member: get_str(&mut buf)? }),
+            11 => Ok(Key::ShareGroup { group: get_str(&mut buf)? }),
+            15 => Ok(Key::ShareStatePartitions { group: get_str(&mut buf)? }),
             _ => Err(BadRecord("unknown key version")),
         }
     }
@@ -155,7 +171,14 @@ impl Key {
             Key::ConsumerTargetEpoch { .. } => 6,
             Key::ConsumerTarget { .. } => 7,
             Key::ConsumerAssignment { .. } => 8,
+            Key::ShareGroup { .. } => 11,
+            Key::ShareStatePartitions { .. } => 15,
         }
+    }
+
+    /// Whether the record is a share group's (kept by `crate::share`).
+    pub fn is_share(&self) -> bool {
+        matches!(self, Key::ShareGroup { .. } | Key::ShareStatePartitions { .. })
     }
 
     /// The member a consumer group's member record is about.

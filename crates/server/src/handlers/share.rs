@@ -84,8 +84,11 @@ pub(super) async fn heartbeat(
         client_host,
     };
     let resolve = |name: &str| broker.topic(name).map(|t| (t.id, t.partitions));
+    let group_id = request.group_id.to_string();
     match broker.shares.heartbeat(broker.clock.now_ms(), heartbeat, &resolve, taken) {
         Err((code, message)) => refused(code, Some(message).filter(|m| !m.is_empty())),
+        // A new group, or one with partitions it did not have, is written down first.
+        Ok(_) if let Err(e) = broker.shares.persist_group(broker, &group_id).await => refused(e.code, Some(e.message)),
         Ok(outcome) => ShareGroupHeartbeatResponse::default()
             .with_member_id(Some(text(outcome.member_id)))
             .with_member_epoch(outcome.member_epoch)

@@ -236,6 +236,9 @@ pub(super) async fn alter(
         }
     }
     broker.shares.note_partitions(&group, &done, true);
+    if let Err(e) = broker.shares.persist_group(broker, &group).await {
+        return refused(e.code, e.message);
+    }
     AlterShareGroupOffsetsResponse::default().with_responses(topics)
 }
 
@@ -283,6 +286,9 @@ pub(super) async fn delete_offsets(
         };
         topics.push(topic.with_error_code(code).with_error_message(message));
     }
+    if let Err(e) = broker.shares.persist_group(broker, &group).await {
+        return refused(e.code, e.message);
+    }
     DeleteShareGroupOffsetsResponse::default().with_responses(topics)
 }
 
@@ -303,7 +309,7 @@ pub(super) async fn delete_group(broker: &Broker, group: &str) -> Option<Respons
         return Some(e.code);
     }
     broker.shares.remove_group(group);
-    None
+    broker.shares.forget_group_records(broker, group).await.err().map(|e| e.code)
 }
 
 /// ReadShareGroupStateSummary, from another broker's group coordinator (`allowed`: it has

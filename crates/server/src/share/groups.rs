@@ -47,6 +47,8 @@ pub(super) struct ShareGroup {
     /// Every partition the group was ever assigned or given an offset for, until its offsets
     /// are deleted: what DescribeShareGroupOffsets shows when it names no topics.
     known: BTreeSet<(Uuid, i32)>,
+    /// What `__consumer_offsets` has of `known`; None until the group's records are written.
+    written: Option<BTreeSet<(Uuid, i32)>>,
 }
 
 struct ShareMember {
@@ -82,7 +84,7 @@ fn invalid(message: &str) -> (ResponseError, String) {
 }
 
 impl ShareGroup {
-    fn new() -> ShareGroup {
+    pub(super) fn new() -> ShareGroup {
         ShareGroup {
             epoch: 0,
             assignment_epoch: 0,
@@ -90,7 +92,32 @@ impl ShareGroup {
             topics: BTreeMap::new(),
             assignment: BTreeMap::new(),
             known: BTreeSet::new(),
+            written: None,
         }
+    }
+
+    pub(super) fn epoch(&self) -> i32 {
+        self.epoch
+    }
+
+    /// Restored from `__consumer_offsets`: its epoch (the next one is past it), and the
+    /// partitions it has state for, if that record was read.
+    pub(super) fn restored(&mut self, epoch: i32, known: Option<BTreeSet<(Uuid, i32)>>) {
+        self.epoch = self.epoch.max(epoch);
+        self.assignment_epoch = self.epoch;
+        if let Some(known) = known {
+            self.known.extend(known);
+        }
+        self.written = Some(self.known.clone());
+    }
+
+    /// `known` when `__consumer_offsets` does not have it yet.
+    pub(super) fn unwritten(&self) -> Option<BTreeSet<(Uuid, i32)>> {
+        (self.written.as_ref() != Some(&self.known)).then(|| self.known.clone())
+    }
+
+    pub(super) fn written(&mut self, known: BTreeSet<(Uuid, i32)>) {
+        self.written = Some(known);
     }
 
     fn state(&self) -> &'static str {

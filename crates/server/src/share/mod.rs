@@ -10,12 +10,14 @@
 //!   loaded at election, holding each share-partition's latest snapshot;
 //! - `persister`: the coordinator's Read/WriteShareGroupState, reached in-process or over the
 //!   inter-broker listener;
-//! - `admin`: its state summaries, initializations and deletions, for share group offsets.
+//! - `admin`: its state summaries, initializations and deletions, for share group offsets;
+//! - `group_records`: share groups kept in `__consumer_offsets`, as Kafka keeps them.
 //!
 //! Everything is under one mutex held only for in-memory work; writes happen after it is
 //! released, under an async write lock that lets one append carry every pending change.
 
 mod admin;
+mod group_records;
 mod groups;
 mod partitions;
 mod persister;
