@@ -485,14 +485,22 @@ type Acks = (Vec<(Instant, String)>, Vec<String>);
 
 /// Produces to `partition` one record at a time (each waits for its acks=all acknowledgement)
 /// until `stop` is set.
-async fn produce_steadily(producer: FutureProducer, partition: i32, stop: Arc<AtomicBool>) -> Acks {
+async fn produce_steadily(
+    producer: FutureProducer,
+    partition: i32,
+    stop: Arc<AtomicBool>,
+    acked: Arc<AtomicUsize>,
+) -> Acks {
     let (mut acks, mut errors) = (Vec::new(), Vec::new());
     let mut i = 0;
     while !stop.load(Ordering::Relaxed) {
         let value = format!("{partition}-{i}");
         let record = FutureRecord::<(), _>::to(TOPIC).partition(partition).payload(&value);
         match producer.send(record, Duration::from_secs(30)).await {
-            Ok(_) => acks.push((Instant::now(), value)),
+            Ok(_) => {
+                acks.push((Instant::now(), value));
+                acked.fetch_add(1, Ordering::Relaxed);
+            }
             Err((e, _)) => errors.push(e.to_string()),
         }
         i += 1;
@@ -532,9 +540,17 @@ async fn sigterm_moves_leadership_first() {
         .create()
         .expect("producer");
     let stop = Arc::new(AtomicBool::new(false));
-    let tasks: Vec<_> =
-        (0..SPREAD).map(|p| tokio::spawn(produce_steadily(producer.clone(), p, stop.clone()))).collect();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let acked: Vec<Arc<AtomicUsize>> = (0..SPREAD).map(|_| Arc::new(AtomicUsize::new(0))).collect();
+    let tasks: Vec<_> = (0..SPREAD)
+        .map(|p| tokio::spawn(produce_steadily(producer.clone(), p, stop.clone(), acked[p as usize].clone())))
+        .collect();
+    // Records in every partition before the stop, so each old leader epoch holds some (a
+    // loaded machine may take more than a second to start producing).
+    let deadline = Instant::now() + SETTLE;
+    while acked.iter().any(|a| a.load(Ordering::Relaxed) < 20) {
+        assert!(Instant::now() < deadline, "the producer acknowledged nothing in some partition");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let old_epochs: Vec<i32> =
         topic_partitions(&addr, TOPIC).expect("metadata").iter().map(|p| p.leader_epoch).collect();
     let stopping = Instant::now();
@@ -671,8 +687,13 @@ async fn the_reassign_tools_move_replicas_under_load() {
         .create()
         .expect("producer");
     let stop = Arc::new(AtomicBool::new(false));
-    let producing = tokio::spawn(produce_steadily(producer, 0, stop.clone()));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let acked = Arc::new(AtomicUsize::new(0));
+    let producing = tokio::spawn(produce_steadily(producer, 0, stop.clone(), acked.clone()));
+    let deadline = Instant::now() + SETTLE;
+    while acked.load(Ordering::Relaxed) < 20 {
+        assert!(Instant::now() < deadline, "the producer acknowledged nothing");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let dir = tempfile::tempdir().expect("dir");
     let topics = dir.path().join("topics.json");
