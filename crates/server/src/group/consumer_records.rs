@@ -159,7 +159,7 @@ fn state_code(state: MemberState) -> i8 {
 }
 
 /// A version-0 value: the fields `fields` writes, then the (empty) tagged fields.
-fn value(fields: impl FnOnce(&mut BytesMut)) -> Vec<u8> {
+pub(super) fn value(fields: impl FnOnce(&mut BytesMut)) -> Vec<u8> {
     let mut buf = BytesMut::new();
     buf.put_i16(0);
     fields(&mut buf);
@@ -176,15 +176,15 @@ fn put_uvarint(buf: &mut BytesMut, mut n: u64) {
 }
 
 /// A compact array or string length (stored plus one; zero is null).
-fn put_len(buf: &mut BytesMut, len: usize) {
+pub(super) fn put_len(buf: &mut BytesMut, len: usize) {
     put_uvarint(buf, len as u64 + 1);
 }
 
-fn put_tags(buf: &mut BytesMut) {
+pub(super) fn put_tags(buf: &mut BytesMut) {
     put_uvarint(buf, 0);
 }
 
-fn put_str(buf: &mut BytesMut, s: &str) {
+pub(super) fn put_str(buf: &mut BytesMut, s: &str) {
     put_len(buf, s.len());
     buf.put_slice(s.as_bytes());
 }
@@ -196,7 +196,7 @@ fn put_opt_str(buf: &mut BytesMut, s: Option<&str>) {
     }
 }
 
-fn put_array<'a, T: 'a>(
+pub(super) fn put_array<'a, T: 'a>(
     buf: &mut BytesMut,
     items: impl IntoIterator<Item = T, IntoIter: ExactSizeIterator>,
     mut each: impl FnMut(&mut BytesMut, T),
@@ -216,7 +216,10 @@ fn put_assignment(buf: &mut BytesMut, assignment: &Assignment) {
 }
 
 /// Reads a version-0 value with `fields`, then its tagged fields.
-fn read<T>(bytes: &[u8], fields: impl FnOnce(&mut Reader<'_>) -> Result<T, BadRecord>) -> Result<T, BadRecord> {
+pub(super) fn read<T>(
+    bytes: &[u8],
+    fields: impl FnOnce(&mut Reader<'_>) -> Result<T, BadRecord>,
+) -> Result<T, BadRecord> {
     let mut r = Reader(bytes);
     if r.i16()? != 0 {
         return Err(BadRecord("unknown consumer group value version"));
@@ -226,10 +229,10 @@ fn read<T>(bytes: &[u8], fields: impl FnOnce(&mut Reader<'_>) -> Result<T, BadRe
     Ok(value)
 }
 
-struct Reader<'a>(&'a [u8]);
+pub(super) struct Reader<'a>(&'a [u8]);
 
 impl Reader<'_> {
-    fn bytes(&mut self, len: usize) -> Result<&[u8], BadRecord> {
+    pub(super) fn bytes(&mut self, len: usize) -> Result<&[u8], BadRecord> {
         take(&mut self.0, len)
     }
 
@@ -241,11 +244,11 @@ impl Reader<'_> {
         Ok(self.bytes(2)?.get_i16())
     }
 
-    fn i32(&mut self) -> Result<i32, BadRecord> {
+    pub(super) fn i32(&mut self) -> Result<i32, BadRecord> {
         Ok(self.bytes(4)?.get_i32())
     }
 
-    fn uuid(&mut self) -> Result<Uuid, BadRecord> {
+    pub(super) fn uuid(&mut self) -> Result<Uuid, BadRecord> {
         Ok(Uuid::from_slice(self.bytes(16)?).expect("16 bytes"))
     }
 
@@ -278,18 +281,21 @@ impl Reader<'_> {
         String::from_utf8(bytes.to_vec()).map(Some).map_err(|_| BadRecord("string is not UTF-8"))
     }
 
-    fn str(&mut self) -> Result<String, BadRecord> {
+    pub(super) fn str(&mut self) -> Result<String, BadRecord> {
         self.opt_str()?.ok_or(BadRecord("null string"))
     }
 
-    fn array<T>(&mut self, mut each: impl FnMut(&mut Self) -> Result<T, BadRecord>) -> Result<Vec<T>, BadRecord> {
+    pub(super) fn array<T>(
+        &mut self,
+        mut each: impl FnMut(&mut Self) -> Result<T, BadRecord>,
+    ) -> Result<Vec<T>, BadRecord> {
         let len = self.len()?.ok_or(BadRecord("null array"))?;
         (0..len).map(|_| each(self)).collect()
     }
 
     /// Skips tagged fields: those Brook does not write (a Kafka broker's MetadataHash or
     /// ClassicMemberMetadata) are read past.
-    fn tags(&mut self) -> Result<(), BadRecord> {
+    pub(super) fn tags(&mut self) -> Result<(), BadRecord> {
         for _ in 0..self.uvarint()? {
             self.uvarint()?;
             let size = self.uvarint()?;

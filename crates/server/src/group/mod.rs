@@ -25,6 +25,7 @@ mod loading;
 mod membership;
 mod offsets;
 pub mod records;
+pub mod share_records;
 mod txn_offsets;
 
 use std::collections::{BTreeMap, HashMap};
