@@ -26,5 +26,6 @@ mod scale;
 mod security;
 mod share;
 mod share_offsets;
+mod streams_groups;
 mod transactions;
 mod upgrade;

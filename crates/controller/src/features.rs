@@ -4,10 +4,11 @@
 //!
 //! - `transaction.version` 2: transactions version 2 (KIP-890 part 2), which clients choose by it;
 //! - `group.version` 1: the consumer group protocol (KIP-848), ConsumerGroupHeartbeat;
-//! - `share.version` 1 or 2: share groups (KIP-932), ShareGroupHeartbeat.
+//! - `share.version` 1 or 2: share groups (KIP-932), ShareGroupHeartbeat;
+//! - `streams.version` 1: streams groups (KIP-1071), StreamsGroupHeartbeat.
 //!
-//! Kafka's metadata.version, kraft.version, eligible.leader.replicas.version and
-//! streams.version are not Brook's to set: they are not listed.
+//! Kafka's metadata.version, kraft.version and eligible.leader.replicas.version are not
+//! Brook's to set: they are not listed.
 
 use std::collections::BTreeMap;
 
@@ -26,10 +27,12 @@ pub struct Feature {
 pub const TRANSACTION_VERSION: &str = "transaction.version";
 pub const GROUP_VERSION: &str = "group.version";
 pub const SHARE_VERSION: &str = "share.version";
+pub const STREAMS_VERSION: &str = "streams.version";
 
 pub const FEATURES: &[Feature] = &[
     Feature { name: GROUP_VERSION, min: 0, max: 1, default: 1 },
     Feature { name: SHARE_VERSION, min: 0, max: 2, default: 2 },
+    Feature { name: STREAMS_VERSION, min: 0, max: 1, default: 1 },
     Feature { name: TRANSACTION_VERSION, min: 0, max: 2, default: 2 },
 ];
 

@@ -433,6 +433,9 @@ pub struct GroupSettings {
     pub share_heartbeat_interval_ms: i32,
     pub share_limits: brook_share::Limits,
     pub share_auto_offset_reset: OffsetReset,
+    pub streams_session_timeout_ms: i32,
+    pub streams_heartbeat_interval_ms: i32,
+    pub streams_standby_replicas: i32,
 }
 
 impl GroupSettings {
@@ -451,6 +454,9 @@ impl GroupSettings {
             },
             share_auto_offset_reset: OffsetReset::parse(&value("share.auto.offset.reset"))
                 .unwrap_or(OffsetReset::Latest),
+            streams_session_timeout_ms: number("streams.session.timeout.ms") as i32,
+            streams_heartbeat_interval_ms: number("streams.heartbeat.interval.ms") as i32,
+            streams_standby_replicas: number("streams.num.standby.replicas") as i32,
         }
     }
 }

@@ -75,7 +75,7 @@ impl Member {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct StreamsGroup {
     pub epoch: i32,
     pub assignment_epoch: i32,

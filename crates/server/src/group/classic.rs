@@ -135,6 +135,8 @@ pub struct Group {
     pub pending_txn: HashMap<i64, HashMap<(String, i32), Committed>>,
     /// Set while the group uses the consumer protocol (KIP-848); the classic fields then stay empty.
     pub consumer: Option<ConsumerGroup>,
+    /// Set while the group is a streams group (KIP-1071).
+    pub streams: Option<brook_streams::StreamsGroup>,
     next_seq: u64,
 }
 
@@ -156,20 +158,24 @@ impl Group {
             offsets: HashMap::new(),
             pending_txn: HashMap::new(),
             consumer: None,
+            streams: None,
             next_seq: 0,
         }
     }
 
     /// Whether any member (of either protocol) is in the group.
     pub fn has_members(&self) -> bool {
-        !self.members.is_empty() || self.consumer.as_ref().is_some_and(|c| !c.members.is_empty())
+        !self.members.is_empty()
+            || self.consumer.as_ref().is_some_and(|c| !c.members.is_empty())
+            || self.streams.as_ref().is_some_and(|s| !s.members.is_empty())
     }
 
     /// The state name and group type ListGroups shows.
     pub fn state_and_type(&self) -> (&'static str, &'static str) {
-        match &self.consumer {
-            Some(c) => (c.state_name(), "consumer"),
-            None => (self.state.name(), "classic"),
+        match (&self.consumer, &self.streams) {
+            (Some(c), _) => (c.state_name(), "consumer"),
+            (_, Some(s)) => (s.state_name(), "streams"),
+            _ => (self.state.name(), "classic"),
         }
     }
 
@@ -357,6 +363,9 @@ impl Group {
     pub fn is_subscribed_to(&self, topic: &str) -> bool {
         if let Some(c) = &self.consumer {
             return c.members.values().any(|m| m.subscribed.iter().any(|t| t == topic));
+        }
+        if let Some(s) = &self.streams {
+            return !s.members.is_empty() && s.topics.as_ref().is_some_and(|t| t.contains_key(topic));
         }
         if self.protocol_type.as_deref() != Some("consumer") {
             return false;

@@ -402,7 +402,7 @@ impl Guard<'_> {
             None => return Err((ResponseError::UnknownMemberId, "Unknown group.".into())),
         };
         if group.consumer.is_none() {
-            if !group.members.is_empty() || group.state != GroupState::Empty {
+            if group.streams.is_some() || !group.members.is_empty() || group.state != GroupState::Empty {
                 return Err((ResponseError::GroupIdNotFound, format!("Group {group_id} is not a consumer group.")));
             }
             // An empty classic group (offsets only) becomes a consumer group, keeping its offsets.

@@ -110,6 +110,11 @@ impl Guard<'_> {
         }
         let max_size = self.state.config.max_size;
         let group = self.state.groups.get_mut(&request.group_id).expect("inserted above");
+        if group.streams.is_some() {
+            // As Kafka: a streams group is not joined with the classic protocol.
+            let _ = tx.send(JoinOutcome::error(ResponseError::InconsistentGroupProtocol, &request.member_id));
+            return;
+        }
         if let Some(c) = &group.consumer {
             if !c.members.is_empty() {
                 let _ = tx.send(JoinOutcome::error(ResponseError::InconsistentGroupProtocol, &request.member_id));

@@ -26,6 +26,7 @@ mod membership;
 mod offsets;
 pub mod records;
 pub mod share_records;
+mod streams;
 mod txn_offsets;
 
 use std::collections::{BTreeMap, HashMap};
@@ -44,6 +45,7 @@ use records::Key;
 
 pub use membership::{JoinRequest, LeaveMember, SyncRequest};
 pub use offsets::{CommitPartition, Committer, FetchedOffset};
+pub use streams::StreamsSettings;
 pub use txn_offsets::TxnCommitter;
 
 /// The internal topic that holds committed offsets and group metadata.
@@ -134,6 +136,8 @@ enum Action {
     ExpireSync { generation: i32 },
     ExpireConsumer,
     ExpireRevocation { epoch: i32 },
+    ExpireStreams,
+    ExpireStreamsRevocation { epoch: i32 },
 }
 
 /// A record to append to `__consumer_offsets`; `None` is a tombstone.
@@ -257,14 +261,17 @@ impl GroupCoordinator {
             .values()
             .map(|g| {
                 let (name, kind) = g.state_and_type();
-                let protocol_type =
-                    if g.consumer.is_some() { "consumer".into() } else { g.protocol_type.clone().unwrap_or_default() };
+                let protocol_type = match (&g.consumer, &g.streams) {
+                    (Some(_), _) => "consumer".into(),
+                    (_, Some(_)) => "streams".into(),
+                    _ => g.protocol_type.clone().unwrap_or_default(),
+                };
                 (g.id.clone(), protocol_type, name, kind)
             })
             .collect()
     }
 
-    /// The type of the classic or consumer group by that id ("classic" or "consumer"), if any.
+    /// The type of the group by that id ("classic", "consumer" or "streams"), if any.
     pub fn group_type(&self, group_id: &str) -> Option<&'static str> {
         let state = self.state.lock().expect("group coordinator lock");
         state.groups.get(group_id).map(|g| g.state_and_type().1)
@@ -274,9 +281,9 @@ impl GroupCoordinator {
     pub fn describe(&self, group_id: &str) -> Option<GroupDescription> {
         let state = self.state.lock().expect("group coordinator lock");
         let group = state.groups.get(group_id)?;
-        if group.consumer.is_some() {
-            // As Kafka: the classic API does not see consumer-protocol groups (they are described
-            // with ConsumerGroupDescribe), so DescribeGroups answers Dead / GROUP_ID_NOT_FOUND.
+        if group.consumer.is_some() || group.streams.is_some() {
+            // As Kafka: the classic API does not see consumer-protocol or streams groups (they
+            // have their own describe APIs), so DescribeGroups answers Dead / GROUP_ID_NOT_FOUND.
             return None;
         }
         let stable = group.state == GroupState::Stable;
@@ -373,6 +380,12 @@ impl Guard<'_> {
                     }
                     (TimerKey::Revocation(group, member), Action::ExpireRevocation { epoch }) => {
                         self.expire_revocation(&group, &member, epoch)
+                    }
+                    (TimerKey::Heartbeat(group, member), Action::ExpireStreams) => {
+                        self.remove_streams_member(&group, &member, "session timeout")
+                    }
+                    (TimerKey::Revocation(group, member), Action::ExpireStreamsRevocation { epoch }) => {
+                        self.expire_streams_revocation(&group, &member, epoch)
                     }
                     (key, action) => warn!(?key, ?action, "a timer with a mismatched action"),
                 }

@@ -274,6 +274,15 @@ fn validate_commit(
         let member = consumer.members.get(c.member_id).ok_or(ResponseError::UnknownMemberId)?;
         return if c.generation == member.epoch { Ok(()) } else { Err(ResponseError::StaleMemberEpoch) };
     }
+    if let Some(streams) = &group.streams {
+        // Streams groups as consumer groups: the member in its current epoch, or an admin
+        // commit while no member is in.
+        if c.generation < 0 && c.member_id.is_empty() && streams.members.is_empty() {
+            return Ok(());
+        }
+        let member = streams.members.get(c.member_id).ok_or(ResponseError::UnknownMemberId)?;
+        return if c.generation == member.epoch { Ok(()) } else { Err(ResponseError::StaleMemberEpoch) };
+    }
     if group.state == GroupState::Dead {
         return Err(ResponseError::CoordinatorNotAvailable);
     }

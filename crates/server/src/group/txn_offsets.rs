@@ -148,12 +148,17 @@ fn validate(
         return Err(ResponseError::InvalidGroupId);
     }
     let group = groups.entry(group_id.to_string()).or_insert_with(|| Group::new(group_id, now_ms));
-    if let Some(consumer) = &group.consumer {
+    let epoch_of = |id: &str| match (&group.consumer, &group.streams) {
+        (Some(consumer), _) => Some(consumer.members.get(id).map(|m| m.epoch)),
+        (_, Some(streams)) => Some(streams.members.get(id).map(|m| m.epoch)),
+        _ => None,
+    };
+    if let Some(epoch) = epoch_of(c.member_id) {
         if c.member_id.is_empty() && c.generation < 0 {
             return Ok(());
         }
-        let member = consumer.members.get(c.member_id).ok_or(ResponseError::UnknownMemberId)?;
-        return if c.generation < 0 || c.generation == member.epoch {
+        let epoch = epoch.ok_or(ResponseError::UnknownMemberId)?;
+        return if c.generation < 0 || c.generation == epoch {
             Ok(())
         } else {
             Err(ResponseError::IllegalGeneration)

@@ -61,6 +61,10 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
+    // Streams groups (KIP-1071); v1 adds the topology description (KIP-1331).
+    (ApiKey::StreamsGroupHeartbeat, 0, 1),
+    (ApiKey::StreamsGroupDescribe, 0, 1),
+    (ApiKey::StreamsGroupTopologyDescriptionUpdate, 0, 0),
     // Share groups (KIP-932): v1 is the first released version (v0 was Kafka 4.0's early access);
     // ShareFetch and ShareAcknowledge v2 add renewing a lock (KIP-1222).
     (ApiKey::ShareGroupHeartbeat, 1, 1),

@@ -30,6 +30,7 @@ mod sasl;
 mod scram;
 mod share;
 mod share_offsets;
+mod streams;
 mod transactions;
 
 use std::collections::BTreeMap;
@@ -124,6 +125,9 @@ fn throttle_field(response: &mut ResponseKind) -> Option<&mut i32> {
         ConsumerGroupDescribe,
         ShareGroupHeartbeat,
         ShareGroupDescribe,
+        StreamsGroupHeartbeat,
+        StreamsGroupDescribe,
+        StreamsGroupTopologyDescriptionUpdate,
         ShareFetch,
         ShareAcknowledge,
         DescribeShareGroupOffsets,
@@ -393,6 +397,20 @@ fn route(broker: &Arc<Broker>, request: Request, session: &Session, access: Acce
         RequestKind::ConsumerGroupDescribe(r) => {
             ready(ResponseKind::ConsumerGroupDescribe(groups::consumer_describe(broker, r, &access)))
         }
+        RequestKind::StreamsGroupHeartbeat(r) => {
+            let client_id = request.header.client_id.as_deref().unwrap_or_default().to_string();
+            let host = client_host.to_string();
+            async move {
+                Some(ResponseKind::StreamsGroupHeartbeat(streams::heartbeat(&b, r, client_id, host, version, a).await))
+            }
+            .boxed()
+        }
+        RequestKind::StreamsGroupDescribe(r) => {
+            ready(ResponseKind::StreamsGroupDescribe(streams::describe(broker, r, &access)))
+        }
+        RequestKind::StreamsGroupTopologyDescriptionUpdate(r) => ready(ResponseKind::StreamsGroupTopologyDescriptionUpdate(
+            streams::topology_description_update(broker, r, &access),
+        )),
         RequestKind::ShareGroupHeartbeat(r) => {
             let client_id = request.header.client_id.as_deref().unwrap_or_default().to_string();
             let host = client_host.to_string();

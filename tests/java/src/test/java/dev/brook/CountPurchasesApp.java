@@ -13,7 +13,8 @@ import org.apache.kafka.streams.kstream.Produced;
 /**
  * The overview's stream processing as its own process, for tests that kill it: purchases
  * (order id -> customer) counted per customer with exactly_once_v2, until killed. Prints
- * "RUNNING" once the application runs. Arguments: bootstrap servers, state directory.
+ * "RUNNING" once the application runs. Arguments: bootstrap servers, state directory, and
+ * optionally "streams" for the streams rebalance protocol (KIP-1071) instead of the classic one.
  */
 public final class CountPurchasesApp {
     private CountPurchasesApp() {}
@@ -41,8 +42,20 @@ public final class CountPurchasesApp {
         return props;
     }
 
+    /** As `config`, with the streams rebalance protocol: the broker assigns the tasks. */
+    static Properties streamsProtocolConfig(String bootstrap, String stateDir) {
+        Properties props = config(bootstrap, stateDir);
+        // The broker's group configs set the session timeout and heartbeat interval.
+        props.remove(StreamsConfig.consumerPrefix("session.timeout.ms"));
+        props.remove(StreamsConfig.consumerPrefix("heartbeat.interval.ms"));
+        props.put(StreamsConfig.GROUP_PROTOCOL_CONFIG, "streams");
+        return props;
+    }
+
     public static void main(String[] args) throws InterruptedException {
-        KafkaStreams streams = new KafkaStreams(topology().build(), config(args[0], args[1]));
+        boolean streamsProtocol = args.length > 2 && args[2].equals("streams");
+        Properties props = streamsProtocol ? streamsProtocolConfig(args[0], args[1]) : config(args[0], args[1]);
+        KafkaStreams streams = new KafkaStreams(topology().build(), props);
         CountDownLatch running = new CountDownLatch(1);
         streams.setStateListener((now, before) -> {
             if (now == KafkaStreams.State.RUNNING) {

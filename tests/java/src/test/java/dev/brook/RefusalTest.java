@@ -65,36 +65,6 @@ class RefusalTest {
         }
     }
 
-    /** Kafka Streams with the streams rebalance protocol (KIP-1071) stops with the reason. */
-    @Test
-    void streamsGroupProtocol() throws Exception {
-        try (Brook brook = Brook.start()) {
-            Properties props = new Properties();
-            props.put(StreamsConfig.APPLICATION_ID_CONFIG, "streams-protocol");
-            props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, brook.bootstrap);
-            props.put(StreamsConfig.GROUP_PROTOCOL_CONFIG, "streams");
-            props.put(StreamsConfig.STATE_DIR_CONFIG, brook.data.resolve("streams-state").toString());
-            props.put(StreamsConfig.DEFAULT_KEY_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
-            props.put(StreamsConfig.DEFAULT_VALUE_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
-            StreamsBuilder builder = new StreamsBuilder();
-            builder.stream("purchases").to("copied");
-            AtomicReference<Throwable> error = new AtomicReference<>();
-            CountDownLatch stopped = new CountDownLatch(1);
-            try (KafkaStreams streams = new KafkaStreams(builder.build(), props)) {
-                streams.setUncaughtExceptionHandler(e -> {
-                    error.set(e);
-                    stopped.countDown();
-                    return StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
-                });
-                streams.start();
-                assertTrue(stopped.await(60, TimeUnit.SECONDS), "Kafka Streams kept going: " + streams.state());
-                streams.close(Duration.ofSeconds(10));
-            }
-            String message = causeOf(error.get(), UnsupportedVersionException.class).getMessage();
-            assertTrue(message.contains("STREAMS group protocol"), message);
-        }
-    }
-
     /**
      * Admin calls for APIs Brook lacks fail at once, naming the API; ACLs without an authorizer
      * fail as Kafka's do (SECURITY_DISABLED).

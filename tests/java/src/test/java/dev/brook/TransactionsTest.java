@@ -162,7 +162,7 @@ class TransactionsTest {
     }
 
     /** Sends `count` purchases keyed by order id, each naming one of seven customers. */
-    private static void purchases(Brook brook, int from, int count, Map<String, Long> expected) {
+    static void purchases(Brook brook, int from, int count, Map<String, Long> expected) {
         Properties props = new Properties();
         props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, brook.bootstrap);
         props.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
@@ -182,7 +182,7 @@ class TransactionsTest {
         awaitCounts(brook, () -> streams.state() != KafkaStreams.State.ERROR, expected);
     }
 
-    private static void awaitCounts(Brook brook, BooleanSupplier alive, Map<String, Long> expected)
+    static void awaitCounts(Brook brook, BooleanSupplier alive, Map<String, Long> expected)
             throws Exception {
         long deadline = System.nanoTime() + Duration.ofSeconds(120).toNanos();
         Map<String, Long> latest = new HashMap<>();
@@ -228,10 +228,12 @@ class TransactionsTest {
     }
 
     /** `CountPurchasesApp` in a JVM of its own, once it runs. */
-    private static Process countingProcess(Brook brook, String stateDir) throws Exception {
+    static Process countingProcess(Brook brook, String stateDir, String... protocol) throws Exception {
         String javaBin = ProcessHandle.current().info().command().orElse("java");
-        Process app = new ProcessBuilder(javaBin, "-cp", System.getProperty("java.class.path"),
-                CountPurchasesApp.class.getName(), brook.bootstrap, stateDir)
+        List<String> command = new ArrayList<>(List.of(javaBin, "-cp", System.getProperty("java.class.path"),
+                CountPurchasesApp.class.getName(), brook.bootstrap, stateDir));
+        command.addAll(List.of(protocol));
+        Process app = new ProcessBuilder(command)
                 .redirectError(ProcessBuilder.Redirect.DISCARD)
                 .start();
         BufferedReader out = new BufferedReader(new InputStreamReader(app.getInputStream(), StandardCharsets.UTF_8));

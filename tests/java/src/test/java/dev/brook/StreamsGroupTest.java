@@ -1,0 +1,113 @@
+package dev.brook;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Predicate;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.GroupListing;
+import org.apache.kafka.clients.admin.ListGroupsOptions;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.admin.StreamsGroupDescription;
+import org.apache.kafka.clients.admin.StreamsGroupMemberAssignment;
+import org.apache.kafka.clients.admin.StreamsGroupMemberDescription;
+import org.apache.kafka.common.GroupState;
+import org.apache.kafka.common.GroupType;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Kafka Streams with the streams rebalance protocol (KIP-1071, `group.protocol=streams`): the
+ * broker checks the topology, creates its internal topics and assigns the tasks.
+ */
+class StreamsGroupTest {
+    private static final String APP = "purchase-counter";
+
+    private static StreamsGroupDescription describe(Admin admin) throws Exception {
+        return admin.describeStreamsGroups(List.of(APP)).describedGroups().get(APP).get();
+    }
+
+    /** Waits until the group's description satisfies `check`; returns it. */
+    private static StreamsGroupDescription awaitGroup(Admin admin, String what, Predicate<StreamsGroupDescription> check)
+            throws Exception {
+        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+        StreamsGroupDescription group = describe(admin);
+        while (!check.test(group)) {
+            assertTrue(System.nanoTime() < deadline, what + ": " + group);
+            Thread.sleep(200);
+            group = describe(admin);
+        }
+        return group;
+    }
+
+    private static Set<String> tasks(Collection<StreamsGroupMemberDescription> members) {
+        Set<String> out = new HashSet<>();
+        for (StreamsGroupMemberDescription m : members) {
+            for (StreamsGroupMemberAssignment.TaskIds t : m.assignment().activeTasks()) {
+                for (int p : t.partitions()) {
+                    assertTrue(out.add(t.subtopologyId() + "_" + p), "task " + t.subtopologyId() + "_" + p + " twice");
+                }
+            }
+        }
+        return out;
+    }
+
+    private static boolean stableWith(StreamsGroupDescription g, int members) {
+        return g.groupState() == GroupState.STABLE && g.members().size() == members
+                && g.members().stream().allMatch(m -> !m.assignment().activeTasks().isEmpty());
+    }
+
+    /**
+     * The overview's purchases counted per customer by two Streams processes sharing the
+     * tasks; one is killed (kill -9) in the middle of a burst, the other takes over its tasks
+     * once the session times out, and the counts read with read_committed stay exact.
+     */
+    @Test
+    void twoInstancesOneKilled() throws Exception {
+        try (Brook brook = Brook.start("group.streams.min.session.timeout.ms=1000",
+                "group.streams.session.timeout.ms=6000", "group.streams.min.heartbeat.interval.ms=500",
+                "group.streams.heartbeat.interval.ms=1000");
+                Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, brook.bootstrap))) {
+            admin.createTopics(List.of(new NewTopic("purchases", 4, (short) 1),
+                    new NewTopic("purchase-counts", 4, (short) 1))).all().get();
+            Map<String, Long> expected = new HashMap<>();
+            TransactionsTest.purchases(brook, 0, 200, expected);
+            List<Process> apps = new ArrayList<>();
+            try {
+                apps.add(TransactionsTest.countingProcess(brook, brook.data.resolve("app-1").toString(), "streams"));
+                apps.add(TransactionsTest.countingProcess(brook, brook.data.resolve("app-2").toString(), "streams"));
+                TransactionsTest.awaitCounts(brook, () -> apps.stream().allMatch(Process::isAlive), expected);
+
+                // The broker created the internal topics, with the source topic's partitions.
+                Set<String> topics = admin.listTopics().names().get();
+                assertTrue(topics.contains(APP + "-KSTREAM-AGGREGATE-STATE-STORE-0000000002-changelog"), topics.toString());
+                assertTrue(topics.contains(APP + "-KSTREAM-AGGREGATE-STATE-STORE-0000000002-repartition"), topics.toString());
+                StreamsGroupDescription group = awaitGroup(admin, "two members share the tasks", g -> stableWith(g, 2));
+                assertEquals(Set.of("0_0", "0_1", "0_2", "0_3", "1_0", "1_1", "1_2", "1_3"), tasks(group.members()));
+                assertEquals(2, group.subtopologies().size(), group.toString());
+                Collection<GroupListing> listed = admin.listGroups(ListGroupsOptions.forStreamsGroups()).all().get();
+                assertEquals(1, listed.size(), listed.toString());
+                assertEquals(GroupType.STREAMS, listed.iterator().next().type().orElseThrow());
+
+                TransactionsTest.purchases(brook, 200, 1000, expected);
+                apps.get(0).destroyForcibly().waitFor();
+                TransactionsTest.purchases(brook, 1200, 100, expected);
+                group = awaitGroup(admin, "the survivor takes every task", g -> stableWith(g, 1));
+                assertEquals(8, tasks(group.members()).size(), group.toString());
+                TransactionsTest.awaitCounts(brook, apps.get(1)::isAlive, expected);
+            } finally {
+                for (Process app : apps) {
+                    app.destroyForcibly().waitFor();
+                }
+            }
+        }
+    }
+}
