@@ -536,6 +536,39 @@ fn every_advertised_version_answers() {
                 ApiKey::ConsumerGroupDescribe => {
                     conn.send(api_key, version, &ConsumerGroupDescribeRequest::default().with_group_ids(vec![group()]))
                 }
+                ApiKey::StreamsGroupHeartbeat => {
+                    use streams_group_heartbeat_request::{Subtopology, Topology};
+                    let topology = Topology::default().with_subtopologies(vec![
+                        Subtopology::default()
+                            .with_subtopology_id(StrBytes::from_static_str("0"))
+                            .with_source_topics(vec![name()]),
+                    ]);
+                    conn.send(
+                        api_key,
+                        version,
+                        &StreamsGroupHeartbeatRequest::default()
+                            .with_group_id(GroupId(StrBytes::from_string(format!("streams-{version}"))))
+                            .with_member_id(StrBytes::from_static_str("m"))
+                            .with_rebalance_timeout_ms(30_000)
+                            .with_topology(Some(topology))
+                            .with_active_tasks(Some(vec![]))
+                            .with_standby_tasks(Some(vec![]))
+                            .with_warmup_tasks(Some(vec![])),
+                    )
+                }
+                ApiKey::StreamsGroupDescribe => conn.send(
+                    api_key,
+                    version,
+                    &StreamsGroupDescribeRequest::default()
+                        .with_group_ids(vec![GroupId(StrBytes::from_static_str("streams-0"))]),
+                ),
+                ApiKey::StreamsGroupTopologyDescriptionUpdate => conn.send(
+                    api_key,
+                    version,
+                    &StreamsGroupTopologyDescriptionUpdateRequest::default()
+                        .with_group_id(group())
+                        .with_member_id(StrBytes::from_static_str("m")),
+                ),
                 ApiKey::ShareGroupHeartbeat => conn.send(
                     api_key,
                     version,

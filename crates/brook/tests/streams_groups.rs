@@ -10,7 +10,7 @@ use crate::common;
 use crate::common::Brook;
 use crate::common::kafka::Kafka;
 use crate::common::wire::Conn;
-use crate::differential::{Observations, assert_same, await_leader, create, name};
+use crate::differential::{Observations, assert_same, await_leader, create, name, settled};
 use crate::share::text;
 use kafka_protocol::messages::streams_group_heartbeat_request::{Subtopology, TaskIds, TopicInfo, Topology};
 use kafka_protocol::messages::{
@@ -45,23 +45,45 @@ fn join(group: &str, member: &str, topology: Topology) -> StreamsGroupHeartbeatR
         .with_warmup_tasks(Some(vec![]))
 }
 
+/// A heartbeat's answer once the group's coordinator is loaded (Kafka's may not be at first).
 fn beat(conn: &mut Conn, request: &StreamsGroupHeartbeatRequest) -> StreamsGroupHeartbeatResponse {
-    let ResponseKind::StreamsGroupHeartbeat(r) = conn.call(ApiKey::StreamsGroupHeartbeat, 1, request) else { panic!() };
-    r
+    settled("a streams group heartbeat", || {
+        let ResponseKind::StreamsGroupHeartbeat(r) = conn.call(ApiKey::StreamsGroupHeartbeat, 1, request) else {
+            panic!()
+        };
+        (r.error_code, r)
+    })
+    .1
 }
 
-/// What a heartbeat answer shows, but the member epoch's value (Kafka's first join moves it
-/// twice, Brook's once: both only ever increase it).
+/// `text` with each parenthesized number as `(N)`.
+fn without_numbers(text: &str) -> String {
+    let mut out = String::new();
+    for (i, part) in text.split('(').enumerate() {
+        match part.split_once(')') {
+            Some((n, rest)) if i > 0 && n.parse::<i64>().is_ok() => out.push_str(&format!("(N){rest}")),
+            _ if i > 0 => out.push_str(&format!("({part}")),
+            _ => out.push_str(part),
+        }
+    }
+    out
+}
+
+/// What a heartbeat answer shows, but epochs' values (a new group's first join takes Kafka's
+/// group epoch to 2, Brook's to 1: both only ever increase).
 fn shown(r: &StreamsGroupHeartbeatResponse) -> String {
     let tasks = |t: &Option<Vec<kafka_protocol::messages::streams_group_heartbeat_response::TaskIds>>| {
-        t.as_ref().map(|t| t.iter().map(|t| format!("{}:{:?}", t.subtopology_id.as_str(), t.partitions)).collect::<Vec<_>>())
+        t.as_ref()
+            .map(|t| t.iter().map(|t| format!("{}:{:?}", t.subtopology_id.as_str(), t.partitions)).collect::<Vec<_>>())
     };
-    let statuses: Option<Vec<String>> =
-        r.status.as_ref().map(|s| s.iter().map(|s| format!("{} {}", s.status_code, s.status_detail.as_str())).collect());
+    let statuses: Option<Vec<String>> = r
+        .status
+        .as_ref()
+        .map(|s| s.iter().map(|s| format!("{} {}", s.status_code, s.status_detail.as_str())).collect());
     format!(
         "code={} message={:?} epoch>0={} interval={} lag={} offsets interval={} statuses={statuses:?} active={:?} standby={:?} warmup={:?} description required={}",
         r.error_code,
-        r.error_message.as_deref(),
+        r.error_message.as_deref().map(without_numbers),
         r.member_epoch > 0,
         r.heartbeat_interval_ms,
         r.acceptable_recovery_lag,
@@ -116,7 +138,15 @@ fn listed(conn: &mut Conn, group: &str) -> String {
         .groups
         .iter()
         .filter(|g| g.group_id.as_str() == group)
-        .map(|g| format!("{} {} {} {}", g.group_id.as_str(), g.protocol_type.as_str(), g.group_state.as_str(), g.group_type.as_str()))
+        .map(|g| {
+            format!(
+                "{} {} {} {}",
+                g.group_id.as_str(),
+                g.protocol_type.as_str(),
+                g.group_state.as_str(),
+                g.group_type.as_str()
+            )
+        })
         .collect();
     format!("code={} groups={g:?}", r.error_code)
 }
@@ -141,7 +171,12 @@ fn scenario(addr: &str) -> Observations {
         ("no topology", good().with_topology(None)),
         ("no process id", good().with_process_id(None)),
         ("no rebalance timeout", good().with_rebalance_timeout_ms(-1)),
-        ("owned tasks", good().with_active_tasks(Some(vec![TaskIds::default().with_subtopology_id(text("0")).with_partitions(vec![0])]))),
+        (
+            "owned tasks",
+            good().with_active_tasks(Some(vec![
+                TaskIds::default().with_subtopology_id(text("0")).with_partitions(vec![0]),
+            ])),
+        ),
         ("bad epoch", good().with_member_epoch(-3)),
         ("empty instance id", good().with_instance_id(Some(text("")))),
     ];
@@ -196,7 +231,10 @@ fn scenario(addr: &str) -> Observations {
     let ResponseKind::ConsumerGroupHeartbeat(c) = conn.call(ApiKey::ConsumerGroupHeartbeat, 1, &consumer) else {
         panic!()
     };
-    seen.insert("consumer heartbeat to a streams group".into(), format!("code={} message={:?}", c.error_code, c.error_message));
+    seen.insert(
+        "consumer heartbeat to a streams group".into(),
+        format!("code={} message={:?}", c.error_code, c.error_message),
+    );
     let update = StreamsGroupTopologyDescriptionUpdateRequest::default()
         .with_group_id(GroupId(text("sg-app")))
         .with_member_id(text("member-z"))

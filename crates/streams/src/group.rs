@@ -174,29 +174,41 @@ pub fn validate(h: &Heartbeat) -> Result<(), Refused> {
     if h.rack_id.as_deref() == Some("") {
         return Err(invalid("RackId can't be empty."));
     }
+    let owned = [("ActiveTasks", &h.active), ("StandbyTasks", &h.standby), ("WarmupTasks", &h.warmup)];
+    if owned.iter().any(|(_, t)| t.is_some()) && owned.iter().any(|(_, t)| t.is_none()) {
+        return Err(invalid("If one task-type is non-null, all must be non-null."));
+    }
     match h.member_epoch {
         0 => {
             if h.rebalance_timeout_ms == -1 {
                 return Err(invalid("RebalanceTimeoutMs must be provided in first request."));
             }
-            let empty = |t: &Option<TaskSet>| t.as_ref().is_some_and(|t| t.is_empty());
-            if !empty(&h.active) || !empty(&h.standby) || !empty(&h.warmup) {
-                return Err(invalid("ActiveTasks, StandbyTasks and WarmupTasks must be empty when (re-)joining."));
+            for (name, tasks) in owned {
+                if tasks.as_ref().is_none_or(|t| !t.is_empty()) {
+                    return Err(invalid(&format!("{name} must be empty when (re-)joining.")));
+                }
             }
             let Some(t) = &h.topology else { return Err(invalid("Topology must be non-null when (re-)joining.")) };
-            if h.process_id.is_none() {
-                return Err(invalid("ProcessId can't be null."));
-            }
             topology::validate(t).map_err(|e| (Refusal::InvalidTopology, e.0))?;
             if t.epoch < 0 {
                 return Err((Refusal::InvalidTopologyEpoch, "Topology epoch must be non-negative.".into()));
             }
         }
         LEAVE_STATIC_EPOCH if h.instance_id.is_none() => return Err(invalid("InstanceId can't be null.")),
-        e if e > 0 || e == LEAVE_EPOCH || e == LEAVE_STATIC_EPOCH => {}
-        _ => return Err(invalid("MemberEpoch is invalid.")),
+        e if e < LEAVE_STATIC_EPOCH => {
+            return Err(invalid(&format!("MemberEpoch is {e}, but must be greater than or equal to -2.")));
+        }
+        _ => {}
     }
     Ok(())
+}
+
+fn fenced(how: &str, received: i32, current: i32) -> Refused {
+    let message = format!(
+        "The streams group member has a {how} member epoch ({received}) than the one known by the group \
+         coordinator ({current}). The member must abandon all its partitions and rejoin."
+    );
+    (Refusal::FencedMemberEpoch, message)
 }
 
 fn holds_any(owned: Option<&TaskSet>, pending: &TaskSet) -> bool {
@@ -266,10 +278,7 @@ impl StreamsGroup {
         let previous = match self.members.get(&id) {
             Some(m) => {
                 if h.member_epoch > m.epoch {
-                    return Err((
-                        Refusal::FencedMemberEpoch,
-                        "The streams group member has a greater member epoch than the coordinator.".into(),
-                    ));
+                    return Err(fenced("greater", h.member_epoch, m.epoch));
                 }
                 let owned_ok = [
                     (&h.active, &m.assigned.active),
@@ -279,10 +288,7 @@ impl StreamsGroup {
                 .iter()
                 .all(|(owned, assigned)| owned.as_ref().is_none_or(|o| subset(o, assigned)));
                 if !joining && h.member_epoch < m.epoch && (h.member_epoch != m.previous_epoch || !owned_ok) {
-                    return Err((
-                        Refusal::FencedMemberEpoch,
-                        "The streams group member has a smaller member epoch than the coordinator.".into(),
-                    ));
+                    return Err(fenced("smaller", h.member_epoch, m.epoch));
                 }
                 Some(m.assigned.clone())
             }
@@ -608,7 +614,7 @@ mod tests {
         assert_eq!(out.statuses[0].0, status::MISSING_SOURCE_TOPICS);
         assert_eq!(g.state_name(), "NotReady");
         let mut bad = join("b");
-        bad.process_id = None;
+        bad.standby = None;
         assert_eq!(validate(&bad).unwrap_err().0, Refusal::InvalidRequest);
     }
 }

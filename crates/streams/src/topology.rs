@@ -84,8 +84,8 @@ pub fn validate(topology: &Topology) -> Result<(), InvalidTopology> {
         for c in &s.changelogs {
             if c.partitions != 0 {
                 return Err(InvalidTopology(format!(
-                    "Number of partitions must not be defined for changelog topic {}.",
-                    c.name
+                    "Changelog topic {} must have an undefined partition count, but it is set to {}.",
+                    c.name, c.partitions
                 )));
             }
         }

@@ -61,12 +61,6 @@ impl GroupCoordinator {
         let s = group.streams.as_ref().ok_or_else(|| not_streams(group_id))?;
         Ok((s.state_name(), s.clone()))
     }
-
-    /// Whether `member_id` is in streams group `group_id`.
-    pub fn streams_member(&self, group_id: &str, member_id: &str) -> bool {
-        let state = self.state.lock().expect("group coordinator lock");
-        state.groups.get(group_id).and_then(|g| g.streams.as_ref()).is_some_and(|s| s.members.contains_key(member_id))
-    }
 }
 
 impl Guard<'_> {
@@ -85,7 +79,12 @@ impl Guard<'_> {
             None if joining => {
                 self.state.groups.entry(group_id.to_string()).or_insert_with(|| Group::new(group_id, now_ms))
             }
-            None => return Err((ResponseError::UnknownMemberId, format!("Member {} is not a member of the group.", heartbeat.member_id))),
+            None => {
+                return Err((
+                    ResponseError::UnknownMemberId,
+                    format!("Member {} is not a member of the group.", heartbeat.member_id),
+                ));
+            }
         };
         if group.streams.is_none() {
             if group.consumer.is_some() || !group.members.is_empty() || group.state != GroupState::Empty {

@@ -158,11 +158,7 @@ fn validate(
             return Ok(());
         }
         let epoch = epoch.ok_or(ResponseError::UnknownMemberId)?;
-        return if c.generation < 0 || c.generation == epoch {
-            Ok(())
-        } else {
-            Err(ResponseError::IllegalGeneration)
-        };
+        return if c.generation < 0 || c.generation == epoch { Ok(()) } else { Err(ResponseError::IllegalGeneration) };
     }
     if !c.member_id.is_empty() || c.instance_id.is_some() {
         group.validate_member(c.member_id, c.instance_id)?;

@@ -408,9 +408,11 @@ fn route(broker: &Arc<Broker>, request: Request, session: &Session, access: Acce
         RequestKind::StreamsGroupDescribe(r) => {
             ready(ResponseKind::StreamsGroupDescribe(streams::describe(broker, r, &access)))
         }
-        RequestKind::StreamsGroupTopologyDescriptionUpdate(r) => ready(ResponseKind::StreamsGroupTopologyDescriptionUpdate(
-            streams::topology_description_update(broker, r, &access),
-        )),
+        RequestKind::StreamsGroupTopologyDescriptionUpdate(r) => {
+            ready(ResponseKind::StreamsGroupTopologyDescriptionUpdate(streams::topology_description_update(
+                broker, r, &access,
+            )))
+        }
         RequestKind::ShareGroupHeartbeat(r) => {
             let client_id = request.header.client_id.as_deref().unwrap_or_default().to_string();
             let host = client_host.to_string();

@@ -90,7 +90,10 @@ fn heartbeat_of(r: &StreamsGroupHeartbeatRequest, client_id: String, client_host
         warmup: r.warmup_tasks.as_deref().map(task_set),
         process_id: r.process_id.as_ref().map(|p| p.to_string()),
         user_endpoint: r.user_endpoint.as_ref().map(|e| (e.host.to_string(), e.port)),
-        client_tags: r.client_tags.as_ref().map(|t| t.iter().map(|kv| (kv.key.to_string(), kv.value.to_string())).collect()),
+        client_tags: r
+            .client_tags
+            .as_ref()
+            .map(|t| t.iter().map(|kv| (kv.key.to_string(), kv.value.to_string())).collect()),
         task_offsets: r.task_offsets.as_deref().map(offsets),
         task_end_offsets: r.task_end_offsets.as_deref().map(offsets),
         shutdown_application: r.shutdown_application,
@@ -101,7 +104,9 @@ fn heartbeat_of(r: &StreamsGroupHeartbeatRequest, client_id: String, client_host
 
 fn response_tasks(set: TaskSet) -> Vec<response::TaskIds> {
     set.into_iter()
-        .map(|(s, ps)| response::TaskIds::default().with_subtopology_id(text(s)).with_partitions(ps.into_iter().collect()))
+        .map(|(s, ps)| {
+            response::TaskIds::default().with_subtopology_id(text(s)).with_partitions(ps.into_iter().collect())
+        })
         .collect()
 }
 
@@ -130,7 +135,10 @@ pub(super) async fn heartbeat(
         return refuse(e, None);
     }
     if broker.shares.has_group(&request.group_id) {
-        return refuse(ResponseError::GroupIdNotFound, Some(format!("Group {} is not a streams group.", request.group_id.0)));
+        return refuse(
+            ResponseError::GroupIdNotFound,
+            Some(format!("Group {} is not a streams group.", request.group_id.0)),
+        );
     }
     let sources: Vec<String> = request
         .topology
@@ -141,7 +149,10 @@ pub(super) async fn heartbeat(
         .filter(|t| !access.allows(broker, Operation::Describe, ResourceType::Topic, t))
         .collect();
     if !sources.is_empty() {
-        return refuse(ResponseError::TopicAuthorizationFailed, Some(format!("Unauthorized topics: {}", sources.join(", "))));
+        return refuse(
+            ResponseError::TopicAuthorizationFailed,
+            Some(format!("Unauthorized topics: {}", sources.join(", "))),
+        );
     }
     let settings = broker.group_settings(&request.group_id);
     let streams = StreamsSettings {
@@ -185,7 +196,9 @@ pub(super) async fn heartbeat(
             outcome
                 .statuses
                 .into_iter()
-                .map(|(code, detail)| response::Status::default().with_status_code(code).with_status_detail(text(detail)))
+                .map(|(code, detail)| {
+                    response::Status::default().with_status_code(code).with_status_detail(text(detail))
+                })
                 .collect(),
         ))
         .with_active_tasks(active)
@@ -196,7 +209,9 @@ pub(super) async fn heartbeat(
             list.into_iter()
                 .map(|e| {
                     response::EndpointToPartitions::default()
-                        .with_user_endpoint(response::Endpoint::default().with_host(text(e.endpoint.0)).with_port(e.endpoint.1))
+                        .with_user_endpoint(
+                            response::Endpoint::default().with_host(text(e.endpoint.0)).with_port(e.endpoint.1),
+                        )
                         .with_active_partitions(topic_partitions(e.active))
                         .with_standby_partitions(topic_partitions(e.standby))
                 })
@@ -242,7 +257,9 @@ fn describe_tasks(t: &Tasks) -> describe::Assignment {
     let ids = |set: &TaskSet| {
         set.iter()
             .map(|(s, ps)| {
-                describe::TaskIds::default().with_subtopology_id(text(s.clone())).with_partitions(ps.iter().copied().collect())
+                describe::TaskIds::default()
+                    .with_subtopology_id(text(s.clone()))
+                    .with_partitions(ps.iter().copied().collect())
             })
             .collect()
     };
@@ -254,7 +271,9 @@ fn describe_tasks(t: &Tasks) -> describe::Assignment {
 
 fn describe_offsets(o: &[(String, i32, i64)]) -> Vec<describe::TaskOffset> {
     o.iter()
-        .map(|(s, p, off)| describe::TaskOffset::default().with_subtopology_id(text(s.clone())).with_partition(*p).with_offset(*off))
+        .map(|(s, p, off)| {
+            describe::TaskOffset::default().with_subtopology_id(text(s.clone())).with_partition(*p).with_offset(*off)
+        })
         .collect()
 }
 
@@ -262,7 +281,11 @@ fn describe_offsets(o: &[(String, i32, i64)]) -> Vec<describe::TaskOffset> {
 const DESCRIPTION_NOT_REQUESTED: i8 = 0;
 const DESCRIPTION_NOT_STORED: i8 = 1;
 
-pub(super) fn describe(broker: &Broker, request: StreamsGroupDescribeRequest, access: &Access) -> StreamsGroupDescribeResponse {
+pub(super) fn describe(
+    broker: &Broker,
+    request: StreamsGroupDescribeRequest,
+    access: &Access,
+) -> StreamsGroupDescribeResponse {
     let with_operations = request.include_authorized_operations;
     let description_status =
         if request.include_topology_description { DESCRIPTION_NOT_STORED } else { DESCRIPTION_NOT_REQUESTED };
@@ -291,12 +314,16 @@ pub(super) fn describe(broker: &Broker, request: StreamsGroupDescribeRequest, ac
                         .map(|s| {
                             describe::Subtopology::default()
                                 .with_subtopology_id(text(s.id.clone()))
-                                .with_source_topics(s.source_topics.iter().map(|t| TopicName(text(t.clone()))).collect())
+                                .with_source_topics(
+                                    s.source_topics.iter().map(|t| TopicName(text(t.clone()))).collect(),
+                                )
                                 .with_repartition_sink_topics(
                                     s.repartition_sinks.iter().map(|t| TopicName(text(t.clone()))).collect(),
                                 )
                                 .with_state_changelog_topics(s.changelogs.iter().map(describe_topic_info).collect())
-                                .with_repartition_source_topics(s.repartition_sources.iter().map(describe_topic_info).collect())
+                                .with_repartition_source_topics(
+                                    s.repartition_sources.iter().map(describe_topic_info).collect(),
+                                )
                         })
                         .collect(),
                 ))
@@ -314,13 +341,17 @@ pub(super) fn describe(broker: &Broker, request: StreamsGroupDescribeRequest, ac
                         .with_client_host(text(m.client_host.clone()))
                         .with_topology_epoch(m.topology_epoch)
                         .with_process_id(text(m.process_id.clone()))
-                        .with_user_endpoint(m.user_endpoint.as_ref().map(|(h, p)| {
-                            describe::Endpoint::default().with_host(text(h.clone())).with_port(*p)
-                        }))
+                        .with_user_endpoint(
+                            m.user_endpoint
+                                .as_ref()
+                                .map(|(h, p)| describe::Endpoint::default().with_host(text(h.clone())).with_port(*p)),
+                        )
                         .with_client_tags(
                             m.client_tags
                                 .iter()
-                                .map(|(k, v)| describe::KeyValue::default().with_key(text(k.clone())).with_value(text(v.clone())))
+                                .map(|(k, v)| {
+                                    describe::KeyValue::default().with_key(text(k.clone())).with_value(text(v.clone()))
+                                })
                                 .collect(),
                         )
                         .with_task_offsets(describe_offsets(&m.task_offsets))
@@ -342,26 +373,16 @@ pub(super) fn describe(broker: &Broker, request: StreamsGroupDescribeRequest, ac
     StreamsGroupDescribeResponse::default().with_groups(groups)
 }
 
-/// KIP-1331's push of a topology description. Brook has no topology description plugin (nor
-/// has Kafka by default), so no heartbeat asks for one; a push is checked and not stored.
+/// KIP-1331's push of a topology description: as Kafka without a topology description plugin
+/// (its default, and Brook has none), UNSUPPORTED_VERSION; no heartbeat asks for one.
 pub(super) fn topology_description_update(
     broker: &Broker,
     request: StreamsGroupTopologyDescriptionUpdateRequest,
     access: &Access,
 ) -> StreamsGroupTopologyDescriptionUpdateResponse {
-    let refuse = |code: ResponseError, message: String| {
-        StreamsGroupTopologyDescriptionUpdateResponse::default()
-            .with_error_code(code.code())
-            .with_error_message(Some(text(message)))
+    let code = match group_gate(broker, access, Operation::Read, &request.group_id) {
+        Err(e) => e,
+        Ok(()) => ResponseError::UnsupportedVersion,
     };
-    if let Err(e) = group_gate(broker, access, Operation::Read, &request.group_id) {
-        return StreamsGroupTopologyDescriptionUpdateResponse::default().with_error_code(e.code());
-    }
-    if !broker.groups.streams_member(&request.group_id, &request.member_id) {
-        return refuse(
-            ResponseError::UnknownMemberId,
-            format!("Member {} is not a member of streams group {}.", request.member_id, request.group_id.0),
-        );
-    }
-    refuse(ResponseError::InvalidRequest, "No topology description plugin is configured on this broker.".into())
+    StreamsGroupTopologyDescriptionUpdateResponse::default().with_error_code(code.code())
 }
