@@ -619,3 +619,103 @@ fn kafka_features_against_brook() {
     let up = ok(features(&broker.addr, &["upgrade", "--feature", "share.version=2"]), "upgrade");
     assert!(up.contains("share.version was upgraded to 2."), "{up}");
 }
+
+/// Kafka's `kafka-streams-groups` against a streams group on Brook: listed, described with
+/// its members, tasks and state, its offsets reset while it is empty, then deleted with its
+/// internal topics.
+#[test]
+fn kafka_streams_groups_against_brook() {
+    use crate::common::wire::Conn;
+    use crate::streams_groups::{beat, join, topology};
+    use kafka_protocol::messages::streams_group_heartbeat_request::TaskIds;
+    use std::time::Duration;
+    let broker = Brook::start(&[]);
+    let server = broker.addr.as_str();
+    ok(
+        brook_tool(&["topics", "--create", "--topic", "orders", "--partitions", "3", "--bootstrap-server", server], ""),
+        "create",
+    );
+    ok(
+        brook_tool(&["console-producer", "--topic", "orders", "--bootstrap-server", server], &"order\n".repeat(9)),
+        "produce",
+    );
+    let tool = |args: &[&str]| {
+        let mut all = vec!["--bootstrap-server", server];
+        all.extend_from_slice(args);
+        kafka_tool("org.apache.kafka.tools.streams.StreamsGroupCommand", &all, "")
+    };
+    let mut conn = Conn::open(server);
+    let changelog = "orders-app-counts-changelog";
+    let first = beat(&mut conn, &join("orders-app", "member-1", topology("orders", Some(changelog))));
+    let running = common::eventually(Duration::from_secs(30), "the member's tasks", || {
+        let next = join("orders-app", "member-1", topology("orders", None))
+            .with_member_epoch(first.member_epoch)
+            .with_topology(None)
+            .with_rebalance_timeout_ms(-1)
+            .with_active_tasks(Some(vec![
+                TaskIds::default().with_subtopology_id(crate::share::text("0")).with_partitions(vec![0, 1, 2]),
+            ]));
+        let r = beat(&mut conn, &next);
+        r.active_tasks.as_ref().is_some_and(|t| !t.is_empty()).then_some(r)
+    });
+    // The member commits in its epoch (a stale epoch is refused, as Kafka refuses it).
+    let commit = |epoch: i32| {
+        use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
+        use kafka_protocol::messages::{ApiKey, GroupId, OffsetCommitRequest, ResponseKind, TopicName};
+        let partitions = (0..3)
+            .map(|p| OffsetCommitRequestPartition::default().with_partition_index(p).with_committed_offset(3))
+            .collect();
+        let request = OffsetCommitRequest::default()
+            .with_group_id(GroupId(crate::share::text("orders-app")))
+            .with_generation_id_or_member_epoch(epoch)
+            .with_member_id(crate::share::text("member-1"))
+            .with_topics(vec![
+                OffsetCommitRequestTopic::default()
+                    .with_name(TopicName(crate::share::text("orders")))
+                    .with_partitions(partitions),
+            ]);
+        let ResponseKind::OffsetCommit(r) = Conn::open(server).call(ApiKey::OffsetCommit, 9, &request) else {
+            panic!()
+        };
+        r.topics[0].partitions.iter().map(|p| p.error_code).collect::<Vec<_>>()
+    };
+    assert_eq!(commit(running.member_epoch - 1), vec![113; 3], "STALE_MEMBER_EPOCH");
+    assert_eq!(commit(running.member_epoch), vec![0; 3]);
+    let listed = ok(tool(&["--list"]), "list");
+    assert!(listed.lines().any(|l| l.trim() == "orders-app"), "{listed}");
+    let current = || {
+        let offsets = ok(tool(&["--describe", "--offsets", "--verbose", "--group", "orders-app"]), "describe offsets");
+        // GROUP TOPIC PARTITION CURRENT-OFFSET ...
+        let rows: Vec<String> = offsets
+            .lines()
+            .filter_map(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                (cols.get(1) == Some(&"orders")).then(|| format!("{}={}", cols[2], cols[3]))
+            })
+            .collect();
+        rows.join(" ")
+    };
+    assert_eq!(current(), "0=3 1=3 2=3");
+    let members = ok(tool(&["--describe", "--members", "--group", "orders-app"]), "describe members");
+    assert!(members.contains("member-1") && members.contains("ACTIVE: 0:[0,1,2]"), "{members}");
+    let state = ok(tool(&["--describe", "--state", "--group", "orders-app"]), "describe state");
+    assert!(state.contains("Stable"), "{state}");
+    // Offsets change only while the group is empty, as in Kafka.
+    let reset = ["--reset-offsets", "--to-earliest", "--input-topic", "orders", "--execute", "--group", "orders-app"];
+    let refused = ok(tool(&reset), "reset offsets of a running group");
+    assert!(refused.contains("can only be reset if the group 'orders-app' is inactive"), "{refused}");
+    let leave = join("orders-app", "member-1", topology("orders", None))
+        .with_member_epoch(-1)
+        .with_topology(None)
+        .with_rebalance_timeout_ms(-1);
+    assert_eq!(beat(&mut conn, &leave).member_epoch, -1, "{running:?}");
+    let done = ok(tool(&reset), "reset offsets");
+    let rows =
+        done.lines().filter(|l| l.split_whitespace().collect::<Vec<_>>()[..] == ["orders-app", "orders", "0", "0"]);
+    assert_eq!(rows.count(), 1, "{done}");
+    ok(tool(&["--delete", "--delete-all-internal-topics", "--group", "orders-app"]), "delete");
+    let listed = ok(tool(&["--list"]), "list after delete");
+    assert!(!listed.contains("orders-app"), "{listed}");
+    let topics = ok(brook_tool(&["topics", "--list", "--bootstrap-server", server], ""), "topics");
+    assert!(!topics.contains(changelog) && topics.contains("orders"), "{topics}");
+}

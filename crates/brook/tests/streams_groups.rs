@@ -21,7 +21,7 @@ use kafka_protocol::messages::{
 
 const SOURCE: &str = "sg-purchases";
 
-fn topology(source: &str, changelog: Option<&str>) -> Topology {
+pub(crate) fn topology(source: &str, changelog: Option<&str>) -> Topology {
     let changelogs = changelog.map(|c| TopicInfo::default().with_name(name(c))).into_iter().collect();
     Topology::default().with_epoch(0).with_subtopologies(vec![
         Subtopology::default()
@@ -32,7 +32,7 @@ fn topology(source: &str, changelog: Option<&str>) -> Topology {
 }
 
 /// A join (epoch 0) as the Streams client sends it, for `edit` to spoil.
-fn join(group: &str, member: &str, topology: Topology) -> StreamsGroupHeartbeatRequest {
+pub(crate) fn join(group: &str, member: &str, topology: Topology) -> StreamsGroupHeartbeatRequest {
     StreamsGroupHeartbeatRequest::default()
         .with_group_id(GroupId(text(group)))
         .with_member_id(text(member))
@@ -46,7 +46,7 @@ fn join(group: &str, member: &str, topology: Topology) -> StreamsGroupHeartbeatR
 }
 
 /// A heartbeat's answer once the group's coordinator is loaded (Kafka's may not be at first).
-fn beat(conn: &mut Conn, request: &StreamsGroupHeartbeatRequest) -> StreamsGroupHeartbeatResponse {
+pub(crate) fn beat(conn: &mut Conn, request: &StreamsGroupHeartbeatRequest) -> StreamsGroupHeartbeatResponse {
     settled("a streams group heartbeat", || {
         let ResponseKind::StreamsGroupHeartbeat(r) = conn.call(ApiKey::StreamsGroupHeartbeat, 1, request) else {
             panic!()
