@@ -670,3 +670,28 @@ fn the_console_shows_the_clusters_brokers_and_under_replicated_partitions() {
         assert!(!p["isr"].as_array().expect("isr").contains(&json!(3)) && p["leader"] != 3, "{p}");
     }
 }
+
+/// A streams group (KIP-1071) on the Groups page: its type, state, and each member's tasks
+/// as the input partitions they read.
+#[test]
+fn streams_groups_show_members_and_their_partitions() {
+    use crate::common::wire::Conn;
+    use crate::streams_groups::{beat, join, topology};
+    let brook = Brook::start(&[]);
+    let base = console(&brook);
+    create_topic(base, "clicks", 2);
+    let mut conn = Conn::open(&brook.addr);
+    let first = beat(&mut conn, &join("clicks-app", "member-1", topology("clicks", None)));
+    assert_eq!(first.error_code, 0, "{first:?}");
+    let g = eventually(TIMEOUT, "the group on the console", || {
+        let g = http::get(base, "/api/groups/clicks-app").json();
+        (g["state"] == "Stable").then_some(g)
+    });
+    assert_eq!(g["type"], "streams", "{g}");
+    assert_eq!(g["members"][0]["member_id"], "member-1");
+    assert_eq!(
+        g["members"][0]["assignments"],
+        json!([{ "topic": "clicks", "partition": 0 }, { "topic": "clicks", "partition": 1 }]),
+        "{g}"
+    );
+}

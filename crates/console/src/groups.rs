@@ -20,11 +20,11 @@ use crate::http::{ApiResult, HttpError, ok_json, require};
 /// A group's members and what they are assigned, for either protocol.
 pub(crate) struct GroupView {
     pub(crate) id: String,
-    /// `classic` or `consumer` (KIP-848).
+    /// `classic`, `consumer` (KIP-848) or `streams` (KIP-1071).
     pub(crate) kind: &'static str,
     pub(crate) state: String,
     pub(crate) protocol_type: String,
-    /// The classic group's chosen assignor, or the consumer group's server-side one.
+    /// The classic group's chosen assignor, or the consumer or streams group's server-side one.
     pub(crate) assignor: String,
     pub(crate) members: Vec<MemberView>,
 }
@@ -87,6 +87,34 @@ fn build(broker: &Broker, entry: (String, String, &'static str, &'static str)) -
             state: c.state.into(),
             protocol_type,
             assignor: c.assignor.into(),
+            members,
+        };
+    }
+    if let Ok((state, s)) = broker.groups.streams_describe(id) {
+        // A task `p` of a subtopology reads partition `p` of each of its input topics.
+        let members = s
+            .members
+            .values()
+            .map(|m| MemberView {
+                member_id: m.id.clone(),
+                instance_id: m.instance_id.clone(),
+                client_id: m.client_id.clone(),
+                host: m.client_host.clone(),
+                assigned: m
+                    .assigned
+                    .active
+                    .iter()
+                    .flat_map(|(sub, ps)| s.configured.inputs.get(sub).into_iter().flatten().map(move |t| (t, ps)))
+                    .flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), *p)))
+                    .collect(),
+            })
+            .collect();
+        return GroupView {
+            id: id.into(),
+            kind: "streams",
+            state: state.into(),
+            protocol_type,
+            assignor: brook_streams::assignor::STICKY.into(),
             members,
         };
     }
