@@ -43,9 +43,16 @@ fn add(set: &mut TaskSet, (sub, p): (&str, i32)) {
     set.entry(sub.to_string()).or_default().insert(p);
 }
 
-/// Assigns the tasks of `tasks` (subtopology id -> task count) to `members`, with
-/// `standby_replicas` standby copies of each task where another process can take one.
-pub fn assign(members: &[MemberSpec<'_>], tasks: &BTreeMap<String, i32>, standby_replicas: i32) -> Vec<Tasks> {
+/// How many standby copies of which tasks: those of stateful subtopologies (a standby keeps a
+/// copy of a task's state stores; a stateless task has none to keep).
+pub struct Standbys<'a> {
+    pub replicas: i32,
+    pub stateful: &'a BTreeSet<String>,
+}
+
+/// Assigns the tasks of `tasks` (subtopology id -> task count) to `members`, with standby
+/// copies of each stateful task where another process can take one.
+pub fn assign(members: &[MemberSpec<'_>], tasks: &BTreeMap<String, i32>, standbys: &Standbys<'_>) -> Vec<Tasks> {
     let mut out = vec![Tasks::default(); members.len()];
     let all: Vec<(&str, i32)> = tasks.iter().flat_map(|(s, &n)| (0..n).map(move |p| (s.as_str(), p))).collect();
     if members.is_empty() || all.is_empty() {
@@ -84,8 +91,8 @@ pub fn assign(members: &[MemberSpec<'_>], tasks: &BTreeMap<String, i32>, standby
         }
         add(&mut out[least].active, (&sub, p));
     }
-    for _ in 0..standby_replicas.max(0) {
-        for &task in &all {
+    for _ in 0..standbys.replicas.max(0) {
+        for &task in all.iter().filter(|(sub, _)| standbys.stateful.contains(*sub)) {
             let owner = (0..members.len()).find(|&i| holds(&out[i].active, task));
             let busy: BTreeSet<&str> = (0..members.len())
                 .filter(|&i| holds(&out[i].active, task) || holds(&out[i].standby, task))
@@ -112,13 +119,18 @@ mod tests {
         BTreeMap::from([("0".to_string(), n), ("1".to_string(), n)])
     }
 
+    fn none() -> Standbys<'static> {
+        static EMPTY: BTreeSet<String> = BTreeSet::new();
+        Standbys { replicas: 0, stateful: &EMPTY }
+    }
+
     fn spec<'a>(id: &'a str, previous: Option<&'a Tasks>) -> MemberSpec<'a> {
         MemberSpec { id, process_id: id, previous }
     }
 
     #[test]
     fn balanced_and_complete() {
-        let out = assign(&[spec("a", None), spec("b", None), spec("c", None)], &tasks(4), 0);
+        let out = assign(&[spec("a", None), spec("b", None), spec("c", None)], &tasks(4), &none());
         let counts: Vec<usize> = out.iter().map(|t| count(&t.active)).collect();
         assert_eq!(counts.iter().sum::<usize>(), 8);
         assert!(counts.iter().all(|&c| c == 2 || c == 3), "{counts:?}");
@@ -134,8 +146,9 @@ mod tests {
 
     #[test]
     fn a_join_moves_only_what_it_must() {
-        let first = assign(&[spec("a", None), spec("b", None)], &tasks(3), 0);
-        let second = assign(&[spec("a", Some(&first[0])), spec("b", Some(&first[1])), spec("c", None)], &tasks(3), 0);
+        let first = assign(&[spec("a", None), spec("b", None)], &tasks(3), &none());
+        let second =
+            assign(&[spec("a", Some(&first[0])), spec("b", Some(&first[1])), spec("c", None)], &tasks(3), &none());
         for i in 0..2 {
             for (s, ps) in &second[i].active {
                 assert!(ps.is_subset(&first[i].active[s]), "member {i} kept only its own tasks");
@@ -150,11 +163,14 @@ mod tests {
             MemberSpec { id: "a", process_id: "p1", previous: None },
             MemberSpec { id: "b", process_id: "p1", previous: None },
         ];
-        let out = assign(&members, &tasks(2), 1);
+        let stateful = BTreeSet::from(["1".to_string()]);
+        let one = Standbys { replicas: 1, stateful: &stateful };
+        let out = assign(&members, &tasks(2), &one);
         assert!(out.iter().all(|t| t.standby.is_empty()), "one process: no standby");
-        let out = assign(&[spec("a", None), spec("b", None)], &tasks(2), 1);
+        let out = assign(&[spec("a", None), spec("b", None)], &tasks(2), &one);
         for (i, t) in out.iter().enumerate() {
-            assert_eq!(count(&t.standby), 2);
+            assert_eq!(count(&t.standby), 1, "one standby of each stateful task, spread");
+            assert!(!t.standby.contains_key("0"), "subtopology 0 is stateless");
             for (s, ps) in &t.standby {
                 assert!(ps.iter().all(|p| !holds(&out[i].active, (s, *p))));
             }

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::assignor::{self, MemberSpec, TaskSet, Tasks};
+use crate::assignor::{self, MemberSpec, Standbys, TaskSet, Tasks};
 use crate::topology::{self, Configured, TopicInfo, TopicPartitions, Topology, status};
 
 /// The epoch of a member leaving the group, and of a static member leaving for now.
@@ -91,6 +91,9 @@ pub struct StreamsGroup {
     pub endpoint_epoch: i32,
     /// A member asked for the whole application to shut down.
     pub shutdown_requested: bool,
+    /// The standby replicas the group's settings asked for when its epoch last moved (a
+    /// change is a new epoch, as in Kafka).
+    pub standby_replicas: i32,
 }
 
 /// A StreamsGroupHeartbeat, version-independent (`None`: unchanged since the last one).
@@ -362,11 +365,15 @@ impl StreamsGroup {
             self.shutdown_requested = true;
         }
         bump |= self.refresh_topics(catalog);
+        if standby_replicas != self.standby_replicas {
+            self.standby_replicas = standby_replicas;
+            bump = true;
+        }
         if bump {
             self.epoch += 1;
         }
         if self.epoch > self.assignment_epoch {
-            self.compute_target(standby_replicas);
+            self.compute_target();
         }
         self.reconcile(&id, h.active.as_ref());
         let member = &self.members[&id];
@@ -432,14 +439,22 @@ impl StreamsGroup {
         true
     }
 
-    fn compute_target(&mut self, standby_replicas: i32) {
+    fn compute_target(&mut self) {
         let specs: Vec<MemberSpec<'_>> = self
             .members
             .values()
             .map(|m| MemberSpec { id: &m.id, process_id: &m.process_id, previous: self.target.get(&m.id) })
             .collect();
         let tasks = if self.configured.ready() { self.configured.tasks.clone() } else { BTreeMap::new() };
-        let assigned = assignor::assign(&specs, &tasks, standby_replicas);
+        let stateful: BTreeSet<String> = self
+            .topology
+            .iter()
+            .flat_map(|t| &t.subtopologies)
+            .filter(|s| !s.changelogs.is_empty())
+            .map(|s| s.id.clone())
+            .collect();
+        let assigned =
+            assignor::assign(&specs, &tasks, &Standbys { replicas: self.standby_replicas, stateful: &stateful });
         let ids: Vec<String> = specs.iter().map(|s| s.id.to_string()).collect();
         self.target = ids.into_iter().zip(assigned).collect();
         self.assignment_epoch = self.epoch;

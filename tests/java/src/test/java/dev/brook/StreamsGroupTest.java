@@ -14,6 +14,8 @@ import java.util.Set;
 import java.util.function.Predicate;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.AlterConfigOp;
+import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.GroupListing;
 import org.apache.kafka.clients.admin.ListGroupsOptions;
 import org.apache.kafka.clients.admin.NewTopic;
@@ -22,6 +24,7 @@ import org.apache.kafka.clients.admin.StreamsGroupMemberAssignment;
 import org.apache.kafka.clients.admin.StreamsGroupMemberDescription;
 import org.apache.kafka.common.GroupState;
 import org.apache.kafka.common.GroupType;
+import org.apache.kafka.common.config.ConfigResource;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -51,10 +54,19 @@ class StreamsGroupTest {
     private static Set<String> tasks(Collection<StreamsGroupMemberDescription> members) {
         Set<String> out = new HashSet<>();
         for (StreamsGroupMemberDescription m : members) {
-            for (StreamsGroupMemberAssignment.TaskIds t : m.assignment().activeTasks()) {
-                for (int p : t.partitions()) {
-                    assertTrue(out.add(t.subtopologyId() + "_" + p), "task " + t.subtopologyId() + "_" + p + " twice");
-                }
+            for (String id : ids(m.assignment().activeTasks())) {
+                assertTrue(out.add(id), "task " + id + " active on two members");
+            }
+        }
+        return out;
+    }
+
+    /** Task ids as `subtopology_partition`, each once. */
+    private static Set<String> ids(List<StreamsGroupMemberAssignment.TaskIds> tasks) {
+        Set<String> out = new HashSet<>();
+        for (StreamsGroupMemberAssignment.TaskIds t : tasks) {
+            for (int p : t.partitions()) {
+                assertTrue(out.add(t.subtopologyId() + "_" + p), "task " + t.subtopologyId() + "_" + p + " twice");
             }
         }
         return out;
@@ -67,8 +79,10 @@ class StreamsGroupTest {
 
     /**
      * The overview's purchases counted per customer by two Streams processes sharing the
-     * tasks; one is killed (kill -9) in the middle of a burst, the other takes over its tasks
-     * once the session times out, and the counts read with read_committed stay exact.
+     * tasks, each keeping a standby copy of the other's counting tasks (the group config
+     * `streams.num.standby.replicas=1`); one is killed (kill -9) in the middle of a burst, the
+     * other takes over its tasks once the session times out, and the counts read with
+     * read_committed stay exact.
      */
     @Test
     void twoInstancesOneKilled() throws Exception {
@@ -78,6 +92,10 @@ class StreamsGroupTest {
                 Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, brook.bootstrap))) {
             admin.createTopics(List.of(new NewTopic("purchases", 4, (short) 1),
                     new NewTopic("purchase-counts", 4, (short) 1))).all().get();
+            ConfigResource groupConfigs = new ConfigResource(ConfigResource.Type.GROUP, APP);
+            AlterConfigOp oneStandby = new AlterConfigOp(new ConfigEntry("streams.num.standby.replicas", "1"),
+                    AlterConfigOp.OpType.SET);
+            admin.incrementalAlterConfigs(Map.of(groupConfigs, List.of(oneStandby))).all().get();
             Map<String, Long> expected = new HashMap<>();
             TransactionsTest.purchases(brook, 0, 200, expected);
             List<Process> apps = new ArrayList<>();
@@ -93,6 +111,16 @@ class StreamsGroupTest {
                 StreamsGroupDescription group = awaitGroup(admin, "two members share the tasks", g -> stableWith(g, 2));
                 assertEquals(Set.of("0_0", "0_1", "0_2", "0_3", "1_0", "1_1", "1_2", "1_3"), tasks(group.members()));
                 assertEquals(2, group.subtopologies().size(), group.toString());
+                // Subtopology 1 counts (it has a state store): each of its tasks has a standby on
+                // the other process; subtopology 0 is stateless and has none.
+                Set<String> standbys = new HashSet<>();
+                for (StreamsGroupMemberDescription m : group.members()) {
+                    Set<String> mine = ids(m.assignment().standbyTasks());
+                    assertTrue(mine.stream().allMatch(t -> t.startsWith("1_")), mine.toString());
+                    assertTrue(mine.stream().noneMatch(ids(m.assignment().activeTasks())::contains), group.toString());
+                    standbys.addAll(mine);
+                }
+                assertEquals(Set.of("1_0", "1_1", "1_2", "1_3"), standbys, group.toString());
                 Collection<GroupListing> listed = admin.listGroups(ListGroupsOptions.forStreamsGroups()).all().get();
                 assertEquals(1, listed.size(), listed.toString());
                 assertEquals(GroupType.STREAMS, listed.iterator().next().type().orElseThrow());
