@@ -10,6 +10,7 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Properties;
 import java.util.Set;
 import java.util.function.Predicate;
 import org.apache.kafka.clients.admin.Admin;
@@ -25,6 +26,8 @@ import org.apache.kafka.clients.admin.StreamsGroupMemberDescription;
 import org.apache.kafka.common.GroupState;
 import org.apache.kafka.common.GroupType;
 import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -136,6 +139,43 @@ class StreamsGroupTest {
                     app.destroyForcibly().waitFor();
                 }
             }
+        }
+    }
+
+    /**
+     * The broker is killed (kill -9) while the streams group counts a burst of purchases: the
+     * restarted broker no longer knows the group's members (streams groups are held in memory),
+     * they join again and take their tasks back, and the counts read with read_committed are
+     * exact.
+     */
+    @Test
+    void brokerKilledUnderAStreamsGroup() throws Exception {
+        String[] settings = {"group.streams.min.session.timeout.ms=1000", "group.streams.session.timeout.ms=6000",
+            "group.streams.min.heartbeat.interval.ms=500", "group.streams.heartbeat.interval.ms=1000"};
+        Brook brook = Brook.start(settings);
+        try {
+            try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, brook.bootstrap))) {
+                admin.createTopics(List.of(new NewTopic("purchases", 2, (short) 1),
+                        new NewTopic("purchase-counts", 2, (short) 1))).all().get();
+            }
+            Map<String, Long> expected = new HashMap<>();
+            TransactionsTest.purchases(brook, 0, 200, expected);
+            Properties props = CountPurchasesApp.streamsProtocolConfig(brook.bootstrap, brook.data.resolve("streams").toString());
+            try (KafkaStreams streams = new KafkaStreams(CountPurchasesApp.topology().build(), props)) {
+                streams.setUncaughtExceptionHandler(e -> {
+                    e.printStackTrace();
+                    return StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
+                });
+                streams.start();
+                TransactionsTest.awaitCounts(brook, () -> streams.state() != KafkaStreams.State.ERROR, expected);
+                TransactionsTest.purchases(brook, 200, 300, expected);
+                brook.kill();
+                brook = brook.restart(settings);
+                TransactionsTest.purchases(brook, 500, 100, expected);
+                TransactionsTest.awaitCounts(brook, () -> streams.state() != KafkaStreams.State.ERROR, expected);
+            }
+        } finally {
+            brook.close();
         }
     }
 }
