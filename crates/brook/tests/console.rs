@@ -683,7 +683,13 @@ fn streams_groups_show_members_and_their_partitions() {
     let mut conn = Conn::open(&brook.addr);
     let first = beat(&mut conn, &join("clicks-app", "member-1", topology("clicks", None)));
     assert_eq!(first.error_code, 0, "{first:?}");
+    // A new group is assigned once its initial delay (3 s) is over, at a heartbeat.
+    let next = join("clicks-app", "member-1", topology("clicks", None))
+        .with_member_epoch(first.member_epoch)
+        .with_topology(None)
+        .with_rebalance_timeout_ms(-1);
     let g = eventually(TIMEOUT, "the group on the console", || {
+        beat(&mut conn, &next);
         let g = http::get(base, "/api/groups/clicks-app").json();
         (g["state"] == "Stable").then_some(g)
     });

@@ -256,8 +256,7 @@ fn scenario(addr: &str) -> Observations {
 /// Kafka and Brook answer the same streams group heartbeats and describes the same way.
 #[test]
 fn streams_groups_like_kafka() {
-    // Kafka delays a new group's first assignment by 3 s (Brook assigns at once).
-    let kafka = Kafka::start_with(&[], &["group.streams.initial.rebalance.delay.ms=0"]);
+    let kafka = Kafka::start();
     let kafka_seen = scenario(&kafka.addr);
     drop(kafka);
     let brook = Brook::start(&[]);

@@ -436,6 +436,7 @@ pub struct GroupSettings {
     pub streams_session_timeout_ms: i32,
     pub streams_heartbeat_interval_ms: i32,
     pub streams_standby_replicas: i32,
+    pub streams_initial_rebalance_delay_ms: i32,
 }
 
 impl GroupSettings {
@@ -457,6 +458,7 @@ impl GroupSettings {
             streams_session_timeout_ms: number("streams.session.timeout.ms") as i32,
             streams_heartbeat_interval_ms: number("streams.heartbeat.interval.ms") as i32,
             streams_standby_replicas: number("streams.num.standby.replicas") as i32,
+            streams_initial_rebalance_delay_ms: number("streams.initial.rebalance.delay.ms") as i32,
         }
     }
 }

@@ -94,6 +94,17 @@ pub struct StreamsGroup {
     /// The standby replicas the group's settings asked for when its epoch last moved (a
     /// change is a new epoch, as in Kafka).
     pub standby_replicas: i32,
+    /// A new group is first assigned at this time (`streams.initial.rebalance.delay.ms` after
+    /// its first member joined), so that members starting together share the first assignment.
+    pub assign_after_ms: Option<i64>,
+}
+
+/// The group settings and the time a heartbeat is handled with.
+pub struct Settings {
+    pub now_ms: i64,
+    pub max_size: usize,
+    pub standby_replicas: i32,
+    pub initial_delay_ms: i64,
 }
 
 /// A StreamsGroupHeartbeat, version-independent (`None`: unchanged since the last one).
@@ -255,14 +266,13 @@ impl StreamsGroup {
     }
 
     /// Handles one heartbeat (validated with `validate`) of a member of this group.
-    pub fn heartbeat(
-        &mut self,
-        h: Heartbeat,
-        catalog: &Catalog<'_>,
-        max_size: usize,
-        standby_replicas: i32,
-    ) -> Result<Outcome, Refused> {
+    pub fn heartbeat(&mut self, h: Heartbeat, catalog: &Catalog<'_>, settings: &Settings) -> Result<Outcome, Refused> {
+        let (max_size, standby_replicas) = (settings.max_size, settings.standby_replicas);
         let before = (self.epoch, self.assignment_epoch);
+        if self.epoch == 0 && settings.initial_delay_ms > 0 && self.assign_after_ms.is_none() {
+            // A new group: its first members' assignment waits for the others to join.
+            self.assign_after_ms = Some(settings.now_ms + settings.initial_delay_ms);
+        }
         let id = h.member_id.clone();
         if h.member_epoch < 0 {
             self.remove_member(&id);
@@ -372,13 +382,36 @@ impl StreamsGroup {
         if bump {
             self.epoch += 1;
         }
-        if self.epoch > self.assignment_epoch {
-            self.compute_target();
-        }
-        self.reconcile(&id, h.active.as_ref());
+        let delayed = match self.assign_after_ms {
+            Some(at) if settings.now_ms < at => true,
+            Some(_) => {
+                // The delay is over: a new epoch, so that members reconciled to the empty
+                // target move on to the first real one.
+                self.assign_after_ms = None;
+                self.epoch += 1;
+                false
+            }
+            None => false,
+        };
+        let target_epoch = if delayed {
+            // Members take an empty target meanwhile, as in Kafka.
+            self.assignment_epoch.max(1)
+        } else {
+            if self.epoch > self.assignment_epoch {
+                self.compute_target();
+            }
+            self.assignment_epoch
+        };
+        self.reconcile(&id, h.active.as_ref(), target_epoch, delayed);
         let member = &self.members[&id];
         let tasks = (joining || previous.as_ref() != Some(&member.assigned)).then(|| member.assigned.clone());
         let mut statuses = Vec::new();
+        if delayed {
+            statuses.push((
+                status::ASSIGNMENT_DELAYED,
+                "Assignment delayed due to the configured initial rebalance delay.".to_string(),
+            ));
+        }
         let group_topology_epoch = self.topology.as_ref().map_or(0, |t| t.epoch);
         if member.topology_epoch < group_topology_epoch {
             statuses.push((
@@ -468,9 +501,9 @@ impl StreamsGroup {
     }
 
     /// One step of a member's reconciliation towards its target.
-    fn reconcile(&mut self, id: &str, owned_active: Option<&TaskSet>) {
-        let target_epoch = self.assignment_epoch;
-        let target = self.target.get(id).cloned().unwrap_or_default();
+    /// With `empty_target`, towards no tasks at `target_epoch` (the initial delay).
+    fn reconcile(&mut self, id: &str, owned_active: Option<&TaskSet>, target_epoch: i32, empty_target: bool) {
+        let target = if empty_target { Tasks::default() } else { self.target.get(id).cloned().unwrap_or_default() };
         let member = &self.members[id];
         let next_epoch = match member.state {
             MemberState::Stable if member.epoch == target_epoch => return,
@@ -580,6 +613,10 @@ mod tests {
         }
     }
 
+    fn now(now_ms: i64) -> Settings {
+        Settings { now_ms, max_size: 10, standby_replicas: 0, initial_delay_ms: 0 }
+    }
+
     fn count(t: &TaskSet) -> usize {
         t.values().map(BTreeSet::len).sum()
     }
@@ -590,32 +627,32 @@ mod tests {
         let names = Vec::new;
         let catalog = Catalog { partitions: &partitions, names: &names };
         let mut g = StreamsGroup::default();
-        let a = g.heartbeat(join("a"), &catalog, 10, 0).unwrap();
+        let a = g.heartbeat(join("a"), &catalog, &now(0)).unwrap();
         let a_tasks = a.tasks.unwrap().active;
         assert_eq!(count(&a_tasks), 4);
         assert_eq!(g.state_name(), "Stable");
-        let b = g.heartbeat(join("b"), &catalog, 10, 0).unwrap();
+        let b = g.heartbeat(join("b"), &catalog, &now(0)).unwrap();
         assert_eq!(b.tasks.map(|t| count(&t.active)), Some(0), "a still runs them");
         assert_eq!(g.state_name(), "Reconciling");
         // a is told to give up two; until it says it did, b waits.
-        let a = g.heartbeat(beat("a", a.member_epoch, a_tasks.clone()), &catalog, 10, 0).unwrap();
+        let a = g.heartbeat(beat("a", a.member_epoch, a_tasks.clone()), &catalog, &now(0)).unwrap();
         let kept = a.tasks.unwrap().active;
         assert_eq!(count(&kept), 2);
         assert!(a.revoking);
-        let b2 = g.heartbeat(beat("b", b.member_epoch, TaskSet::new()), &catalog, 10, 0).unwrap();
+        let b2 = g.heartbeat(beat("b", b.member_epoch, TaskSet::new()), &catalog, &now(0)).unwrap();
         assert!(b2.tasks.is_none_or(|t| t.active.is_empty()));
-        let a = g.heartbeat(beat("a", a.member_epoch, kept.clone()), &catalog, 10, 0).unwrap();
+        let a = g.heartbeat(beat("a", a.member_epoch, kept.clone()), &catalog, &now(0)).unwrap();
         assert!(!a.revoking);
-        let b3 = g.heartbeat(beat("b", b2.member_epoch, TaskSet::new()), &catalog, 10, 0).unwrap();
+        let b3 = g.heartbeat(beat("b", b2.member_epoch, TaskSet::new()), &catalog, &now(0)).unwrap();
         let taken = b3.tasks.unwrap().active;
         assert_eq!(count(&taken), 2);
         assert!(kept["0"].is_disjoint(&taken["0"]));
         assert_eq!(g.state_name(), "Stable");
         // A stale epoch with tasks it no longer has is fenced.
-        let stale = g.heartbeat(beat("a", 1, a_tasks), &catalog, 10, 0);
+        let stale = g.heartbeat(beat("a", 1, a_tasks), &catalog, &now(0));
         assert_eq!(stale.unwrap_err().0, Refusal::FencedMemberEpoch);
         assert!(g.remove_member("b"));
-        let a = g.heartbeat(beat("a", a.member_epoch, kept), &catalog, 10, 0).unwrap();
+        let a = g.heartbeat(beat("a", a.member_epoch, kept), &catalog, &now(0)).unwrap();
         assert_eq!(a.tasks.map(|t| count(&t.active)), Some(4));
     }
 
@@ -625,11 +662,37 @@ mod tests {
         let names = Vec::new;
         let catalog = Catalog { partitions: &partitions, names: &names };
         let mut g = StreamsGroup::default();
-        let out = g.heartbeat(join("a"), &catalog, 10, 0).unwrap();
+        let out = g.heartbeat(join("a"), &catalog, &now(0)).unwrap();
         assert_eq!(out.statuses[0].0, status::MISSING_SOURCE_TOPICS);
         assert_eq!(g.state_name(), "NotReady");
         let mut bad = join("b");
         bad.standby = None;
         assert_eq!(validate(&bad).unwrap_err().0, Refusal::InvalidRequest);
+    }
+
+    #[test]
+    fn a_new_group_waits_out_the_initial_delay() {
+        let partitions = |t: &str| (t == "in").then_some(4);
+        let names = Vec::new;
+        let catalog = Catalog { partitions: &partitions, names: &names };
+        let at = |now_ms| Settings { initial_delay_ms: 3000, ..now(now_ms) };
+        let mut g = StreamsGroup::default();
+        let a = g.heartbeat(join("a"), &catalog, &at(0)).unwrap();
+        assert_eq!(
+            a.statuses,
+            vec![(
+                status::ASSIGNMENT_DELAYED,
+                "Assignment delayed due to the configured initial rebalance delay.".to_string()
+            )]
+        );
+        assert_eq!(a.tasks.map(|t| count(&t.active)), Some(0));
+        let b = g.heartbeat(join("b"), &catalog, &at(1000)).unwrap();
+        assert_eq!(b.statuses.len(), 1);
+        // Once the delay is over, both share the first assignment: nothing to revoke.
+        let a = g.heartbeat(beat("a", a.member_epoch, TaskSet::new()), &catalog, &at(3000)).unwrap();
+        let b = g.heartbeat(beat("b", b.member_epoch, TaskSet::new()), &catalog, &at(3100)).unwrap();
+        assert!(a.statuses.is_empty() && b.statuses.is_empty());
+        assert_eq!((a.tasks.map(|t| count(&t.active)), b.tasks.map(|t| count(&t.active))), (Some(2), Some(2)));
+        assert_eq!(g.state_name(), "Stable");
     }
 }

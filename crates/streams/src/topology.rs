@@ -48,6 +48,7 @@ pub mod status {
     pub const INCORRECTLY_PARTITIONED_TOPICS: i8 = 2;
     pub const MISSING_INTERNAL_TOPICS: i8 = 3;
     pub const SHUTDOWN_APPLICATION: i8 = 4;
+    pub const ASSIGNMENT_DELAYED: i8 = 5;
 }
 
 /// The topology against the topics as they are now.

@@ -16,6 +16,7 @@ use super::{Action, GroupCoordinator, Guard, TimerKey};
 pub struct StreamsSettings {
     pub session_timeout_ms: i32,
     pub standby_replicas: i32,
+    pub initial_delay_ms: i32,
 }
 
 fn refused((why, message): group::Refused) -> (ResponseError, String) {
@@ -96,7 +97,13 @@ impl Guard<'_> {
         let streams = group.streams.as_mut().expect("set above");
         let member_id = heartbeat.member_id.clone();
         let epoch_before = streams.epoch;
-        let outcome = streams.heartbeat(heartbeat, catalog, max_size, settings.standby_replicas).map_err(refused)?;
+        let group_settings = group::Settings {
+            now_ms,
+            max_size,
+            standby_replicas: settings.standby_replicas,
+            initial_delay_ms: i64::from(settings.initial_delay_ms),
+        };
+        let outcome = streams.heartbeat(heartbeat, catalog, &group_settings).map_err(refused)?;
         if streams.epoch != epoch_before {
             info!(group = group_id, member = member_id, epoch = streams.epoch, "streams group epoch bumped");
         }

@@ -158,6 +158,7 @@ pub(super) async fn heartbeat(
     let streams = StreamsSettings {
         session_timeout_ms: settings.streams_session_timeout_ms,
         standby_replicas: settings.streams_standby_replicas,
+        initial_delay_ms: settings.streams_initial_rebalance_delay_ms,
     };
     let group_id = request.group_id.to_string();
     let outcome = {
