@@ -264,3 +264,52 @@ fn streams_groups_like_kafka() {
     assert!(kafka_seen.len() >= 20, "{kafka_seen:?}");
     assert_same(&kafka_seen, &brook_seen);
 }
+
+/// A streams group is kept in `__consumer_offsets` in Kafka's records: after kill -9 and a
+/// restart its member carries on at its epoch with its tasks (no rejoin), and a member that
+/// left before the kill stays gone.
+#[test]
+fn streams_groups_outlive_a_restart() {
+    let mut brook = Brook::start(&["group.streams.initial.rebalance.delay.ms=0"]);
+    let mut conn = Conn::open(&brook.addr);
+    assert_eq!(create(&mut conn, "sg-kept", 2, 1), 0);
+    await_leader(&mut conn, "sg-kept");
+    let first = beat(&mut conn, &join("sg-kept-app", "member-a", topology("sg-kept", Some("sg-kept-app-changelog"))));
+    let next = |member: &str, epoch: i32| {
+        StreamsGroupHeartbeatRequest::default()
+            .with_group_id(GroupId(text("sg-kept-app")))
+            .with_member_id(text(member))
+            .with_member_epoch(epoch)
+            .with_rebalance_timeout_ms(-1)
+    };
+    let running = common::eventually(Duration::from_secs(30), "the member's tasks", || {
+        let r = beat(&mut conn, &next("member-a", first.member_epoch));
+        r.active_tasks.as_ref().is_some_and(|t| !t.is_empty()).then_some(r)
+    });
+    let b = beat(&mut conn, &join("sg-kept-app", "member-b", topology("sg-kept", Some("sg-kept-app-changelog"))));
+    assert_eq!(beat(&mut conn, &next("member-b", -1).with_member_epoch(-1)).error_code, 0, "{b:?}");
+    let owned = next("member-a", running.member_epoch)
+        .with_active_tasks(Some(vec![TaskIds::default().with_subtopology_id(text("0")).with_partitions(vec![0, 1])]));
+    let owned = owned.with_standby_tasks(Some(vec![])).with_warmup_tasks(Some(vec![]));
+    let before = beat(&mut conn, &owned);
+    assert_eq!(before.error_code, 0, "{before:?}");
+    let described = describe(&mut conn, "sg-kept-app");
+
+    brook.kill();
+    let brook = Brook::start_in(&brook.data, &[]);
+    let mut conn = Conn::open(&brook.addr);
+    let after = common::eventually(Duration::from_secs(30), "the group loaded", || {
+        let r = beat(&mut conn, &next("member-a", before.member_epoch));
+        (r.error_code == 0).then_some(r)
+    });
+    assert!(after.member_epoch >= before.member_epoch, "{after:?}");
+    let reloaded = common::eventually(Duration::from_secs(30), "the member's tasks again", || {
+        let r = beat(&mut conn, &owned.clone().with_member_epoch(after.member_epoch));
+        let d = describe(&mut conn, "sg-kept-app");
+        (r.error_code == 0 && d.contains("Stable")).then_some(d)
+    });
+    assert_eq!(reloaded, described, "the same member, topology and tasks");
+    assert!(described.contains("member-a process=process-1") && described.contains("0:[0, 1]"), "{described}");
+    let gone = beat(&mut conn, &next("member-b", b.member_epoch));
+    assert_eq!(gone.error_code, 25, "UNKNOWN_MEMBER_ID: {gone:?}");
+}

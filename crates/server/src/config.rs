@@ -416,6 +416,9 @@ impl BrokerConfig {
                 "group.consumer.heartbeat.interval.ms" => {
                     c.group.consumer_heartbeat_interval_ms = positive(key, parse(key, v)?)?
                 }
+                "group.streams.session.timeout.ms" => {
+                    c.group.streams_session_timeout_ms = positive(key, parse(key, v)?)?
+                }
                 "offset.metadata.max.bytes" => c.group.offset_metadata_max_bytes = parse(key, v)?,
                 "offsets.retention.minutes" => {
                     c.group.offsets_retention_ms = positive(key, parse::<i64>(key, v)?)?.saturating_mul(60_000)

@@ -221,6 +221,7 @@ pub fn broker_value(config: &BrokerConfig, broker_key: &str) -> String {
     match broker_key {
         "group.consumer.session.timeout.ms" => g.consumer_session_timeout_ms.to_string(),
         "group.consumer.heartbeat.interval.ms" => g.consumer_heartbeat_interval_ms.to_string(),
+        "group.streams.session.timeout.ms" => g.streams_session_timeout_ms.to_string(),
         "group.share.session.timeout.ms" => s.session_timeout_ms.to_string(),
         "group.share.heartbeat.interval.ms" => s.heartbeat_interval_ms.to_string(),
         "group.share.record.lock.duration.ms" => s.record_lock_duration_ms.to_string(),

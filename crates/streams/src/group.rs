@@ -45,7 +45,7 @@ pub struct Member {
 }
 
 impl Member {
-    fn new(id: &str) -> Member {
+    pub fn new(id: &str) -> Member {
         Member {
             id: id.to_string(),
             instance_id: None,

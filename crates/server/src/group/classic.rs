@@ -137,6 +137,9 @@ pub struct Group {
     pub consumer: Option<ConsumerGroup>,
     /// Set while the group is a streams group (KIP-1071).
     pub streams: Option<brook_streams::StreamsGroup>,
+    /// The streams group's records as `__consumer_offsets` holds them (`streams_records`):
+    /// written or being written, or loaded.
+    pub streams_persisted: std::collections::BTreeMap<super::records::Key, Vec<u8>>,
     next_seq: u64,
 }
 
@@ -159,6 +162,7 @@ impl Group {
             pending_txn: HashMap::new(),
             consumer: None,
             streams: None,
+            streams_persisted: Default::default(),
             next_seq: 0,
         }
     }

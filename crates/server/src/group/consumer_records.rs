@@ -189,7 +189,7 @@ pub(super) fn put_str(buf: &mut BytesMut, s: &str) {
     buf.put_slice(s.as_bytes());
 }
 
-fn put_opt_str(buf: &mut BytesMut, s: Option<&str>) {
+pub(super) fn put_opt_str(buf: &mut BytesMut, s: Option<&str>) {
     match s {
         Some(s) => put_str(buf, s),
         None => put_uvarint(buf, 0),
@@ -236,11 +236,11 @@ impl Reader<'_> {
         take(&mut self.0, len)
     }
 
-    fn i8(&mut self) -> Result<i8, BadRecord> {
+    pub(super) fn i8(&mut self) -> Result<i8, BadRecord> {
         Ok(self.bytes(1)?.get_i8())
     }
 
-    fn i16(&mut self) -> Result<i16, BadRecord> {
+    pub(super) fn i16(&mut self) -> Result<i16, BadRecord> {
         Ok(self.bytes(2)?.get_i16())
     }
 
@@ -275,7 +275,7 @@ impl Reader<'_> {
         Ok(len.checked_sub(1))
     }
 
-    fn opt_str(&mut self) -> Result<Option<String>, BadRecord> {
+    pub(super) fn opt_str(&mut self) -> Result<Option<String>, BadRecord> {
         let Some(len) = self.len()? else { return Ok(None) };
         let bytes = self.bytes(len)?;
         String::from_utf8(bytes.to_vec()).map(Some).map_err(|_| BadRecord("string is not UTF-8"))

@@ -13,7 +13,7 @@ use super::classic::{Committed, Group};
 use super::consumer::{ConsumerGroup, MemberState};
 use super::consumer_records::tombstones;
 use super::records::{GroupValue, Key, OffsetValue};
-use super::{Action, GroupCoordinator, Guard, OFFSETS_TOPIC, TimerKey, txn_offsets};
+use super::{Action, GroupCoordinator, Guard, OFFSETS_TOPIC, TimerKey, streams_records, txn_offsets};
 use crate::broker::Broker;
 use crate::internal_topic::partition_of;
 
@@ -143,6 +143,7 @@ impl GroupCoordinator {
             }
         }
         guard.restore_consumer_groups(partition);
+        guard.restore_streams_groups(partition);
         guard.state.owned.insert(partition, (leader_epoch, true));
         guard.schedule_loaded_members(partition);
         drop(guard);
@@ -202,6 +203,14 @@ impl Guard<'_> {
                 };
             }
             // Gathered as they are; the group is rebuilt from them once the load is done.
+            key if key.is_streams() => {
+                let group = key.group().to_string();
+                let entry = groups.entry(group.clone()).or_insert_with(|| Group::new(&group, now_ms));
+                match value {
+                    Some(value) => entry.streams_persisted.insert(key, value.to_vec()),
+                    None => entry.streams_persisted.remove(&key),
+                };
+            }
             key => {
                 let group = key.group().to_string();
                 let entry = groups.entry(group.clone()).or_insert_with(|| Group::new(&group, now_ms));
@@ -242,6 +251,32 @@ impl Guard<'_> {
         }
     }
 
+    /// As `restore_consumer_groups`, for streams groups.
+    fn restore_streams_groups(&mut self, partition: i32) {
+        let partitions = self.state.config.offsets_topic_partitions;
+        let (mut emptied, mut writes) = (Vec::new(), Vec::new());
+        let loaded = self.state.groups.values_mut().filter(|g| partition_of(&g.id, partitions) == partition);
+        for group in loaded.filter(|g| !g.streams_persisted.is_empty()) {
+            match streams_records::restore(&group.streams_persisted) {
+                Ok(Some(restored)) => group.streams = Some(restored),
+                Ok(None) => {
+                    writes.extend(std::mem::take(&mut group.streams_persisted).into_keys().map(|k| (k, None)));
+                    if group.offsets.is_empty() && group.protocol_type.is_none() && group.consumer.is_none() {
+                        emptied.push(group.id.clone());
+                    }
+                }
+                Err(e) => {
+                    warn!(group = group.id, error = %e, "dropping a streams group whose records are unreadable");
+                    writes.extend(std::mem::take(&mut group.streams_persisted).into_keys().map(|k| (k, None)));
+                }
+            }
+        }
+        self.state.writes.extend(writes);
+        for id in emptied {
+            self.state.groups.remove(&id);
+        }
+    }
+
     /// Drops the groups of `partition`, their timers and parked requests.
     fn unload(&mut self, partition: i32) {
         let partitions = self.state.config.offsets_topic_partitions;
@@ -268,6 +303,19 @@ impl Guard<'_> {
                 timers.push((TimerKey::Heartbeat(group.clone(), member.clone()), session_ms, Action::ExpireConsumer));
                 if m.state == MemberState::UnrevokedPartitions {
                     let expire = Action::ExpireRevocation { epoch: m.epoch };
+                    timers.push((TimerKey::Revocation(group, member), i64::from(m.rebalance_timeout_ms), expire));
+                }
+            }
+        }
+        let streams_session_ms = i64::from(self.state.config.streams_session_timeout_ms);
+        let groups = self.state.groups.values().filter(|g| partition_of(&g.id, partitions) == partition);
+        for g in groups {
+            for m in g.streams.iter().flat_map(|s| s.members.values()) {
+                let (group, member) = (g.id.clone(), m.id.clone());
+                let key = TimerKey::Heartbeat(group.clone(), member.clone());
+                timers.push((key, streams_session_ms, Action::ExpireStreams));
+                if m.state == brook_streams::group::MemberState::UnrevokedTasks {
+                    let expire = Action::ExpireStreamsRevocation { epoch: m.epoch };
                     timers.push((TimerKey::Revocation(group, member), i64::from(m.rebalance_timeout_ms), expire));
                 }
             }

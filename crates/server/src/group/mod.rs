@@ -27,6 +27,7 @@ mod offsets;
 pub mod records;
 pub mod share_records;
 mod streams;
+mod streams_records;
 mod txn_offsets;
 
 use std::collections::{BTreeMap, HashMap};
@@ -72,6 +73,9 @@ pub struct GroupConfig {
     /// `group.consumer.session.timeout.ms` and `group.consumer.heartbeat.interval.ms` (KIP-848).
     pub consumer_session_timeout_ms: i32,
     pub consumer_heartbeat_interval_ms: i32,
+    /// `group.streams.session.timeout.ms` (KIP-1071): members loaded from the log get it
+    /// until their next heartbeat applies their group's own.
+    pub streams_session_timeout_ms: i32,
 }
 
 impl GroupConfig {
@@ -103,6 +107,7 @@ impl Default for GroupConfig {
             new_member_join_timeout_ms: 300_000,
             consumer_session_timeout_ms: 45_000,
             consumer_heartbeat_interval_ms: 5_000,
+            streams_session_timeout_ms: 45_000,
         }
     }
 }
@@ -399,26 +404,21 @@ impl Guard<'_> {
         self.state.writes.push((Key::Group { group: group_id.to_string() }, value));
     }
 
-    /// Queues what brings `__consumer_offsets` to the consumer group's state: its changed
-    /// records, and tombstones for those it no longer has. With `member`, only the group's
-    /// own records and that member's are compared (a heartbeat that moved no epoch changed
-    /// nothing else), so a heartbeat costs the same in a group of any size.
+    /// Queues what brings `__consumer_offsets` to the consumer group's state
+    /// (`changed_records`; with `member`, that member's records and the group's own).
     fn write_consumer_group(&mut self, group_id: &str, member: Option<&str>) {
         let Some(cg) = self.state.groups.get_mut(group_id).and_then(|g| g.consumer.as_mut()) else { return };
         let now = cg.records(group_id, member);
-        let in_scope = |k: &Key| member.is_none_or(|m| k.member().is_none_or(|of| of == m));
-        let gone: Vec<Key> = cg.persisted.keys().filter(|k| in_scope(k) && !now.contains_key(*k)).cloned().collect();
-        let mut writes: Vec<Write> = Vec::new();
-        for (key, value) in now {
-            if cg.persisted.get(&key) != Some(&value) {
-                cg.persisted.insert(key.clone(), value.clone());
-                writes.push((key, Some(value)));
-            }
-        }
-        for key in gone {
-            cg.persisted.remove(&key);
-            writes.push((key, None));
-        }
+        let writes = changed_records(&mut cg.persisted, now, member);
+        self.state.writes.extend(writes);
+    }
+
+    /// As `write_consumer_group`, for a streams group.
+    fn write_streams_group(&mut self, group_id: &str, member: Option<&str>) {
+        let Some(group) = self.state.groups.get_mut(group_id) else { return };
+        let Some(streams) = &group.streams else { return };
+        let now = streams_records::group_records(group_id, streams, member);
+        let writes = changed_records(&mut group.streams_persisted, now, member);
         self.state.writes.extend(writes);
     }
 
@@ -437,6 +437,31 @@ impl Guard<'_> {
             }
         }
     }
+}
+
+/// What brings `persisted` (a group's records as the log holds them) to `now`: the changed
+/// records, and tombstones for those gone. With `member`, only the group's own records and
+/// that member's are compared (a heartbeat that moved no epoch changed nothing else), so a
+/// heartbeat costs the same in a group of any size.
+fn changed_records(
+    persisted: &mut BTreeMap<Key, Vec<u8>>,
+    now: BTreeMap<Key, Vec<u8>>,
+    member: Option<&str>,
+) -> Vec<Write> {
+    let in_scope = |k: &Key| member.is_none_or(|m| k.member().is_none_or(|of| of == m));
+    let gone: Vec<Key> = persisted.keys().filter(|k| in_scope(k) && !now.contains_key(*k)).cloned().collect();
+    let mut writes: Vec<Write> = Vec::new();
+    for (key, value) in now {
+        if persisted.get(&key) != Some(&value) {
+            persisted.insert(key.clone(), value.clone());
+            writes.push((key, Some(value)));
+        }
+    }
+    for key in gone {
+        persisted.remove(&key);
+        writes.push((key, None));
+    }
+    writes
 }
 
 /// Appends records to their groups' `__consumer_offsets` partitions, durably. Returns the log

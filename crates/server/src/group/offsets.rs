@@ -141,6 +141,7 @@ impl GroupCoordinator {
                         writes.extend(tombstones(&group, group.offsets.keys()));
                         writes.push((Key::Group { group: id.clone() }, None));
                         writes.extend(group.consumer.take().map(consumer_records::tombstones).into_iter().flatten());
+                        writes.extend(std::mem::take(&mut group.streams_persisted).into_keys().map(|k| (k, None)));
                         info!(group = id, "group deleted");
                         None
                     }
@@ -239,9 +240,10 @@ fn expire(groups: &mut HashMap<String, Group>, now_ms: i64, retention_ms: i64) -
         }
     }
     for id in emptied {
-        let consumer = groups.remove(&id).and_then(|g| g.consumer);
+        let Some(group) = groups.remove(&id) else { continue };
         writes.push((Key::Group { group: id }, None));
-        writes.extend(consumer.map(consumer_records::tombstones).into_iter().flatten());
+        writes.extend(group.consumer.map(consumer_records::tombstones).into_iter().flatten());
+        writes.extend(group.streams_persisted.into_keys().map(|k| (k, None)));
     }
     writes
 }

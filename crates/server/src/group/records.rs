@@ -53,6 +53,33 @@ pub enum Key {
     ShareStatePartitions {
         group: String,
     },
+    /// StreamsGroupMetadataKey (17): a streams group's epoch.
+    StreamsGroup {
+        group: String,
+    },
+    /// StreamsGroupMemberMetadataKey (19).
+    StreamsMember {
+        group: String,
+        member: String,
+    },
+    /// StreamsGroupTargetAssignmentMetadataKey (20): the assignment epoch.
+    StreamsTargetEpoch {
+        group: String,
+    },
+    /// StreamsGroupTargetAssignmentMemberKey (21).
+    StreamsTarget {
+        group: String,
+        member: String,
+    },
+    /// StreamsGroupCurrentMemberAssignmentKey (22).
+    StreamsAssignment {
+        group: String,
+        member: String,
+    },
+    /// StreamsGroupTopologyKey (23).
+    StreamsTopology {
+        group: String,
+    },
 }
 
 /// A committed offset (OffsetCommitValue, written at version 3).
@@ -104,7 +131,13 @@ impl Key {
             | Key::ConsumerTarget { group, .. }
             | Key::ConsumerAssignment { group, .. }
             | Key::ShareGroup { group }
-            | Key::ShareStatePartitions { group } => group,
+            | Key::ShareStatePartitions { group }
+            | Key::StreamsGroup { group }
+            | Key::StreamsMember { group, .. }
+            | Key::StreamsTargetEpoch { group }
+            | Key::StreamsTarget { group, .. }
+            | Key::StreamsAssignment { group, .. }
+            | Key::StreamsTopology { group } => group,
         }
     }
 
@@ -125,13 +158,19 @@ impl Key {
             | Key::ConsumerTopics { group }
             | Key::ConsumerTargetEpoch { group }
             | Key::ShareGroup { group }
-            | Key::ShareStatePartitions { group } => {
+            | Key::ShareStatePartitions { group }
+            | Key::StreamsGroup { group }
+            | Key::StreamsTargetEpoch { group }
+            | Key::StreamsTopology { group } => {
                 buf.put_i16(self.record_type());
                 put_str(&mut buf, group);
             }
             Key::ConsumerMember { group, member }
             | Key::ConsumerTarget { group, member }
-            | Key::ConsumerAssignment { group, member } => {
+            | Key::ConsumerAssignment { group, member }
+            | Key::StreamsMember { group, member }
+            | Key::StreamsTarget { group, member }
+            | Key::StreamsAssignment { group, member } => {
                 buf.put_i16(self.record_type());
                 put_str(&mut buf, group);
                 put_str(&mut buf, member);
@@ -154,6 +193,12 @@ impl Key {
             8 => Ok(Key::ConsumerAssignment { group: get_str(&mut buf)?, member: get_str(&mut buf)? }),
             11 => Ok(Key::ShareGroup { group: get_str(&mut buf)? }),
             15 => Ok(Key::ShareStatePartitions { group: get_str(&mut buf)? }),
+            17 => Ok(Key::StreamsGroup { group: get_str(&mut buf)? }),
+            19 => Ok(Key::StreamsMember { group: get_str(&mut buf)?, member: get_str(&mut buf)? }),
+            20 => Ok(Key::StreamsTargetEpoch { group: get_str(&mut buf)? }),
+            21 => Ok(Key::StreamsTarget { group: get_str(&mut buf)?, member: get_str(&mut buf)? }),
+            22 => Ok(Key::StreamsAssignment { group: get_str(&mut buf)?, member: get_str(&mut buf)? }),
+            23 => Ok(Key::StreamsTopology { group: get_str(&mut buf)? }),
             _ => Err(BadRecord("unknown key version")),
         }
     }
@@ -173,7 +218,26 @@ impl Key {
             Key::ConsumerAssignment { .. } => 8,
             Key::ShareGroup { .. } => 11,
             Key::ShareStatePartitions { .. } => 15,
+            Key::StreamsGroup { .. } => 17,
+            Key::StreamsMember { .. } => 19,
+            Key::StreamsTargetEpoch { .. } => 20,
+            Key::StreamsTarget { .. } => 21,
+            Key::StreamsAssignment { .. } => 22,
+            Key::StreamsTopology { .. } => 23,
         }
+    }
+
+    /// Whether the record is a streams group's (`streams_records`).
+    pub fn is_streams(&self) -> bool {
+        matches!(
+            self,
+            Key::StreamsGroup { .. }
+                | Key::StreamsMember { .. }
+                | Key::StreamsTargetEpoch { .. }
+                | Key::StreamsTarget { .. }
+                | Key::StreamsAssignment { .. }
+                | Key::StreamsTopology { .. }
+        )
     }
 
     /// Whether the record is a share group's (kept by `crate::share`).
@@ -181,12 +245,15 @@ impl Key {
         matches!(self, Key::ShareGroup { .. } | Key::ShareStatePartitions { .. })
     }
 
-    /// The member a consumer group's member record is about.
+    /// The member a consumer or streams group's member record is about.
     pub fn member(&self) -> Option<&str> {
         match self {
             Key::ConsumerMember { member, .. }
             | Key::ConsumerTarget { member, .. }
-            | Key::ConsumerAssignment { member, .. } => Some(member),
+            | Key::ConsumerAssignment { member, .. }
+            | Key::StreamsMember { member, .. }
+            | Key::StreamsTarget { member, .. }
+            | Key::StreamsAssignment { member, .. } => Some(member),
             _ => None,
         }
     }

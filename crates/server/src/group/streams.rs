@@ -1,8 +1,8 @@
 //! Streams groups (KIP-1071) in the group coordinator: the group lives beside the classic and
 //! consumer groups of the same id space (sharing their committed offsets), its heartbeats
 //! handled by `brook_streams`, its session and revocation deadlines kept here as timers.
-//! Streams groups are held in memory only: after a coordinator change their members join
-//! again (their committed offsets are kept in `__consumer_offsets` like any group's).
+//! A group's state is written to `__consumer_offsets` in Kafka's records (`streams_records`)
+//! before a heartbeat is answered, so a new coordinator carries on with the same members.
 
 use brook_streams::group::{self, Refusal};
 use brook_streams::{Catalog, Heartbeat, Outcome, StreamsGroup};
@@ -108,6 +108,8 @@ impl Guard<'_> {
             info!(group = group_id, member = member_id, epoch = streams.epoch, "streams group epoch bumped");
         }
         let rebalance_timeout = streams.members.get(&member_id).map(|m| m.rebalance_timeout_ms);
+        let only_this_member = (!outcome.group_changed).then_some(member_id.clone());
+        self.write_streams_group(group_id, only_this_member.as_deref());
         let heartbeat_key = TimerKey::Heartbeat(group_id.to_string(), member_id.clone());
         let revocation = TimerKey::Revocation(group_id.to_string(), member_id);
         match rebalance_timeout {
@@ -133,6 +135,7 @@ impl Guard<'_> {
         let Some(s) = self.state.groups.get_mut(group_id).and_then(|g| g.streams.as_mut()) else { return };
         if s.remove_member(member_id) {
             info!(group = group_id, member = member_id, epoch = s.epoch, why, "streams member removed");
+            self.write_streams_group(group_id, None);
         }
         self.cancel(&TimerKey::Heartbeat(group_id.to_string(), member_id.to_string()));
         self.cancel(&TimerKey::Revocation(group_id.to_string(), member_id.to_string()));

@@ -168,6 +168,11 @@ pub(super) async fn heartbeat(
         let h = heartbeat_of(&request, client_id, client_host);
         broker.groups.streams_heartbeat(broker.clock.now_ms(), &group_id, h, &catalog, &streams)
     };
+    // Answered once the group's changed records are in `__consumer_offsets` (as Kafka).
+    let outcome = match broker.groups.flush_writes(broker).await {
+        Ok(()) => outcome,
+        Err(e) => Err((e.code, e.message)),
+    };
     let outcome = match outcome {
         Ok(o) => o,
         Err((code, message)) => {

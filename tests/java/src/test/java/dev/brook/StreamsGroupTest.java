@@ -144,9 +144,8 @@ class StreamsGroupTest {
 
     /**
      * The broker is killed (kill -9) while the streams group counts a burst of purchases: the
-     * restarted broker no longer knows the group's members (streams groups are held in memory),
-     * they join again and take their tasks back, and the counts read with read_committed are
-     * exact.
+     * restarted broker reads the group back from __consumer_offsets, the member carries on with
+     * its tasks, and the counts read with read_committed are exact.
      */
     @Test
     void brokerKilledUnderAStreamsGroup() throws Exception {
