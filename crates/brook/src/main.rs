@@ -14,7 +14,7 @@ use tracing::error;
 
 const USAGE: &str = "\
 usage: brook server [server.properties] [--override key=value ...]
-       brook topics|console-producer|console-consumer|consumer-groups|share-groups|configs [options]   (--help for each)
+       brook topics|console-producer|console-consumer|consumer-groups|share-groups|streams-groups|configs [options]   (--help for each)
        brook reassign-partitions|leader-election|metadata-quorum|transactions [options]
        brook perf produce|consume [options]
        brook install-aliases DIR
@@ -28,6 +28,7 @@ usage: brook server [server.properties] [--override key=value ...]
   console-consumer  kafka-console-consumer: print a topic's records
   consumer-groups   kafka-consumer-groups: list, describe (lag), reset offsets, delete
   share-groups      kafka-share-groups: list, describe (members, state, lag), reset or delete offsets, delete
+  streams-groups    kafka-streams-groups: list, describe (members and tasks, state, offsets and lag), delete
   configs           kafka-configs: describe and change topic and broker configs
   reassign-partitions  kafka-reassign-partitions: move replicas (generate, execute, verify, list, cancel)
   leader-election   kafka-leader-election: elect preferred (or unclean) leaders

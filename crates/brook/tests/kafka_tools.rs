@@ -696,6 +696,31 @@ fn kafka_streams_groups_against_brook() {
         rows.join(" ")
     };
     assert_eq!(current(), "0=3 1=3 2=3");
+    // Brook's own tool shows the same group.
+    let brook = |args: &[&str]| {
+        let mut all = vec!["streams-groups", "--bootstrap-server", server];
+        all.extend_from_slice(args);
+        ok(brook_tool(&all, ""), &format!("brook streams-groups {args:?}"))
+    };
+    assert_eq!(brook(&["--list"]).trim(), "orders-app");
+    let members = brook(&["--describe", "--members", "--group", "orders-app"]);
+    assert!(members.contains("member-1") && members.contains("ACTIVE: 0:[0,1,2];"), "{members}");
+    let state = brook(&["--describe", "--state", "--group", "orders-app"]);
+    assert!(state.contains("Stable"), "{state}");
+    let offsets = brook(&["--describe", "--group", "orders-app"]);
+    let rows: Vec<Vec<&str>> = offsets
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .filter(|c: &Vec<&str>| c.get(1) == Some(&"orders"))
+        .collect();
+    assert_eq!(
+        rows.iter().map(|c| format!("{}={}", c[2], c[3])).collect::<Vec<_>>(),
+        ["0=3", "1=3", "2=3"],
+        "{offsets}"
+    );
+    let refused =
+        brook_tool(&["streams-groups", "--bootstrap-server", server, "--delete", "--group", "orders-app"], "");
+    assert!(!refused.status.success() && text(&refused.stderr).contains("NonEmptyGroup"), "{refused:?}");
     let members = ok(tool(&["--describe", "--members", "--group", "orders-app"]), "describe members");
     assert!(members.contains("member-1") && members.contains("ACTIVE: 0:[0,1,2]"), "{members}");
     let state = ok(tool(&["--describe", "--state", "--group", "orders-app"]), "describe state");

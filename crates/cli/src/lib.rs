@@ -5,12 +5,13 @@
 //!   wrapper over librdkafka's C admin API, for what the crate's safe API lacks.
 //! - `topics` (kafka-topics), `console_producer` (kafka-console-producer),
 //!   `console_consumer` (kafka-console-consumer), `consumer_groups` (kafka-consumer-groups),
-//!   `share_groups` (kafka-share-groups),
+//!   `share_groups` (kafka-share-groups), `streams_groups` (kafka-streams-groups),
 //!   `configs` (kafka-configs), `perf` (kafka-producer-perf-test, kafka-consumer-perf-test),
 //!   `reassign_partitions` (kafka-reassign-partitions), `leader_election`
 //!   (kafka-leader-election), `metadata_quorum` (kafka-metadata-quorum), `transactions`
 //!   (kafka-transactions), `acls` (kafka-acls).
-//! - `wire`: Kafka's own frames, for the requests librdkafka has no API for.
+//! - `wire`: Kafka's own frames, for the requests librdkafka has no API for; `coordinator`:
+//!   listing, finding and deleting groups with them.
 
 pub mod acls;
 pub mod args;
@@ -20,6 +21,7 @@ pub mod configs;
 pub mod console_consumer;
 pub mod console_producer;
 pub mod consumer_groups;
+mod coordinator;
 pub mod leader_election;
 pub mod metadata_quorum;
 mod native;
@@ -28,6 +30,7 @@ pub mod reassign_partitions;
 mod scram_users;
 mod security;
 pub mod share_groups;
+pub mod streams_groups;
 pub mod topics;
 pub mod transactions;
 mod wire;
@@ -68,6 +71,7 @@ pub const TOOLS: &[(&str, &str, &str, &[Opt])] = &[
     ("console-consumer", "kafka-console-consumer", console_consumer::PURPOSE, console_consumer::OPTS),
     ("consumer-groups", "kafka-consumer-groups", consumer_groups::PURPOSE, consumer_groups::OPTS),
     ("share-groups", "kafka-share-groups", share_groups::PURPOSE, share_groups::OPTS),
+    ("streams-groups", "kafka-streams-groups", streams_groups::PURPOSE, streams_groups::OPTS),
     ("configs", "kafka-configs", configs::PURPOSE, configs::OPTS),
     ("reassign-partitions", "kafka-reassign-partitions", reassign_partitions::PURPOSE, reassign_partitions::OPTS),
     ("leader-election", "kafka-leader-election", leader_election::PURPOSE, leader_election::OPTS),
@@ -113,6 +117,7 @@ pub fn run(tool: &str, args: &[String], interrupted: Arc<AtomicBool>) -> i32 {
         "console-producer" => console_producer::run(&parsed),
         "consumer-groups" => consumer_groups::run(&parsed),
         "share-groups" => share_groups::run(&parsed),
+        "streams-groups" => streams_groups::run(&parsed),
         "configs" => configs::run(&parsed),
         "reassign-partitions" => reassign_partitions::run(&parsed),
         "leader-election" => leader_election::run(&parsed),

@@ -4,10 +4,8 @@
 //! group's coordinator; the reset targets come from the partitions' watermarks, as for
 //! consumer groups.
 
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
-    AlterShareGroupOffsetsRequest, ApiKey, DeleteGroupsRequest, DeleteShareGroupOffsetsRequest,
-    DescribeShareGroupOffsetsRequest, FindCoordinatorRequest, GroupId, ListGroupsRequest, MetadataRequest,
+    AlterShareGroupOffsetsRequest, ApiKey, DeleteShareGroupOffsetsRequest, DescribeShareGroupOffsetsRequest, GroupId,
     ResponseKind, ShareGroupDescribeRequest, TopicName, alter_share_group_offsets_request,
     delete_share_group_offsets_request, describe_share_group_offsets_request, share_group_describe_response,
 };
@@ -16,6 +14,7 @@ use kafka_protocol::protocol::StrBytes;
 use crate::ToolError;
 use crate::args::{Opt, Parsed};
 use crate::consumer_groups::{chosen_partitions, consumer, print_table, reset_target};
+use crate::coordinator::{coordinator, delete, list, unexpected};
 use crate::wire::{Wire, error_text};
 
 pub const PURPOSE: &str = "List, describe, reset the offsets of, or delete share groups.";
@@ -49,10 +48,6 @@ fn text(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
 }
 
-fn unexpected(api: &str) -> ToolError {
-    ToolError::failed(format!("unexpected answer to {api}"))
-}
-
 pub fn run(parsed: &Parsed) -> Result<(), ToolError> {
     let actions = ["list", "describe", "reset-offsets", "delete-offsets", "delete"];
     if actions.iter().filter(|a| parsed.has(a)).count() != 1 {
@@ -62,20 +57,20 @@ pub fn run(parsed: &Parsed) -> Result<(), ToolError> {
     }
     let mut wire = Wire::connect(parsed)?;
     if parsed.has("list") {
-        for (name, _) in list(&mut wire)? {
+        for (name, _) in list(&mut wire, "share")? {
             println!("{name}");
         }
         return Ok(());
     }
     let groups: Vec<String> = if parsed.has("all-groups") {
-        list(&mut wire)?.into_iter().map(|(name, _)| name).collect()
+        list(&mut wire, "share")?.into_iter().map(|(name, _)| name).collect()
     } else if parsed.all("group").is_empty() {
         return Err(ToolError::usage("Missing required argument \"[group]\""));
     } else {
         parsed.all("group").to_vec()
     };
     if parsed.has("delete") {
-        return delete(&mut wire, &groups);
+        return delete(&mut wire, &groups, "share");
     }
     if parsed.has("describe") {
         for group in &groups {
@@ -95,45 +90,6 @@ pub fn run(parsed: &Parsed) -> Result<(), ToolError> {
     } else {
         reset(parsed, &mut coordinator, group)
     }
-}
-
-/// Every share group in the cluster (ListGroups of each broker): (id, state).
-fn list(wire: &mut Wire) -> Result<Vec<(String, String)>, ToolError> {
-    let ResponseKind::Metadata(metadata) = wire.call(
-        ApiKey::Metadata,
-        9,
-        &MetadataRequest::default().with_topics(Some(Vec::<MetadataRequestTopic>::new())),
-    )?
-    else {
-        return Err(unexpected("Metadata"));
-    };
-    let request = ListGroupsRequest::default().with_types_filter(vec![text("share")]);
-    let mut groups = Vec::new();
-    for b in &metadata.brokers {
-        let mut broker = wire.connect_to(&format!("{}:{}", b.host.as_str(), b.port))?;
-        let ResponseKind::ListGroups(r) = broker.call(ApiKey::ListGroups, 5, &request)? else {
-            return Err(unexpected("ListGroups"));
-        };
-        if r.error_code != 0 {
-            return Err(ToolError::failed(format!("broker {}: {}", b.node_id.0, error_text(r.error_code, None))));
-        }
-        groups.extend(r.groups.iter().map(|g| (g.group_id.to_string(), g.group_state.to_string())));
-    }
-    groups.sort();
-    Ok(groups)
-}
-
-/// A connection to the group's coordinator, and its "host:port (id)".
-fn coordinator(wire: &mut Wire, group: &str) -> Result<(Wire, String), ToolError> {
-    let find = FindCoordinatorRequest::default().with_key_type(0).with_key(text(group));
-    let ResponseKind::FindCoordinator(found) = wire.call(ApiKey::FindCoordinator, 3, &find)? else {
-        return Err(unexpected("FindCoordinator"));
-    };
-    if found.error_code != 0 {
-        return Err(ToolError::failed(error_text(found.error_code, found.error_message.as_ref())));
-    }
-    let addr = format!("{}:{}", found.host.as_str(), found.port);
-    Ok((wire.connect_to(&addr)?, format!("{addr} ({})", found.node_id.0)))
 }
 
 fn describe_group(
@@ -349,20 +305,4 @@ fn delete_offsets(parsed: &Parsed, coordinator: &mut Wire, group: &str) -> Resul
     println!();
     print_table(&rows);
     if failed { Err(ToolError::failed("some offsets were not deleted")) } else { Ok(()) }
-}
-
-fn delete(wire: &mut Wire, groups: &[String]) -> Result<(), ToolError> {
-    let mut failed = Vec::new();
-    for group in groups {
-        let (mut coordinator, _) = coordinator(wire, group)?;
-        let request = DeleteGroupsRequest::default().with_groups_names(vec![GroupId(text(group))]);
-        let ResponseKind::DeleteGroups(r) = coordinator.call(ApiKey::DeleteGroups, 2, &request)? else {
-            return Err(unexpected("DeleteGroups"));
-        };
-        match r.results.first().map_or(0, |g| g.error_code) {
-            0 => println!("Deletion of requested share groups ('{group}') was successful."),
-            code => failed.push(format!("Group '{group}': {}", error_text(code, None))),
-        }
-    }
-    if failed.is_empty() { Ok(()) } else { Err(ToolError::failed(failed.join("; "))) }
 }
