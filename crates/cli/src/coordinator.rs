@@ -9,6 +9,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::ToolError;
+use crate::args::Parsed;
 use crate::wire::{Wire, error_text};
 
 fn text(s: &str) -> StrBytes {
@@ -21,7 +22,7 @@ pub(crate) fn unexpected(api: &str) -> ToolError {
 
 /// Every group of `kind` ("share", "streams") in the cluster (ListGroups of each broker):
 /// (id, state), sorted.
-pub(crate) fn list(wire: &mut Wire, kind: &str) -> Result<Vec<(String, String)>, ToolError> {
+fn list(wire: &mut Wire, kind: &str) -> Result<Vec<(String, String)>, ToolError> {
     let ResponseKind::Metadata(metadata) = wire.call(
         ApiKey::Metadata,
         9,
@@ -44,6 +45,24 @@ pub(crate) fn list(wire: &mut Wire, kind: &str) -> Result<Vec<(String, String)>,
     }
     groups.sort();
     Ok(groups)
+}
+
+/// The groups of `kind` a command names (`--group`, repeatable, or `--all-groups`); with
+/// `--list`, prints every group's id instead and gives `None`.
+pub(crate) fn chosen_groups(parsed: &Parsed, wire: &mut Wire, kind: &str) -> Result<Option<Vec<String>>, ToolError> {
+    if parsed.has("list") {
+        for (name, _) in list(wire, kind)? {
+            println!("{name}");
+        }
+        return Ok(None);
+    }
+    if parsed.has("all-groups") {
+        return Ok(Some(list(wire, kind)?.into_iter().map(|(name, _)| name).collect()));
+    }
+    if parsed.all("group").is_empty() {
+        return Err(ToolError::usage("Missing required argument \"[group]\""));
+    }
+    Ok(Some(parsed.all("group").to_vec()))
 }
 
 /// A connection to the group's coordinator, and its "host:port (id)".

@@ -14,7 +14,7 @@ use kafka_protocol::protocol::StrBytes;
 use crate::ToolError;
 use crate::args::{Opt, Parsed};
 use crate::consumer_groups::{chosen_partitions, consumer, print_table, reset_target};
-use crate::coordinator::{coordinator, delete, list, unexpected};
+use crate::coordinator::{chosen_groups, coordinator, delete, unexpected};
 use crate::wire::{Wire, error_text};
 
 pub const PURPOSE: &str = "List, describe, reset the offsets of, or delete share groups.";
@@ -56,19 +56,7 @@ pub fn run(parsed: &Parsed) -> Result<(), ToolError> {
         ));
     }
     let mut wire = Wire::connect(parsed)?;
-    if parsed.has("list") {
-        for (name, _) in list(&mut wire, "share")? {
-            println!("{name}");
-        }
-        return Ok(());
-    }
-    let groups: Vec<String> = if parsed.has("all-groups") {
-        list(&mut wire, "share")?.into_iter().map(|(name, _)| name).collect()
-    } else if parsed.all("group").is_empty() {
-        return Err(ToolError::usage("Missing required argument \"[group]\""));
-    } else {
-        parsed.all("group").to_vec()
-    };
+    let Some(groups) = chosen_groups(parsed, &mut wire, "share")? else { return Ok(()) };
     if parsed.has("delete") {
         return delete(&mut wire, &groups, "share");
     }

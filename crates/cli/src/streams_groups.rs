@@ -13,7 +13,7 @@ use crate::ToolError;
 use crate::args::{Opt, Parsed};
 use crate::client;
 use crate::consumer_groups::{consumer, print_table};
-use crate::coordinator::{coordinator, delete, list, unexpected};
+use crate::coordinator::{chosen_groups, coordinator, delete, unexpected};
 use crate::wire::{Wire, error_text};
 
 pub const PURPOSE: &str = "List, describe or delete streams groups (Kafka Streams with group.protocol=streams).";
@@ -43,19 +43,7 @@ pub fn run(parsed: &Parsed) -> Result<(), ToolError> {
         return Err(ToolError::usage("Command must include exactly one action: --list, --describe, --delete"));
     }
     let mut wire = Wire::connect(parsed)?;
-    if parsed.has("list") {
-        for (name, _) in list(&mut wire, "streams")? {
-            println!("{name}");
-        }
-        return Ok(());
-    }
-    let groups: Vec<String> = if parsed.has("all-groups") {
-        list(&mut wire, "streams")?.into_iter().map(|(name, _)| name).collect()
-    } else if parsed.all("group").is_empty() {
-        return Err(ToolError::usage("Missing required argument \"[group]\""));
-    } else {
-        parsed.all("group").to_vec()
-    };
+    let Some(groups) = chosen_groups(parsed, &mut wire, "streams")? else { return Ok(()) };
     if parsed.has("delete") {
         return delete(&mut wire, &groups, "streams");
     }
