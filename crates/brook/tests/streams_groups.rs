@@ -131,6 +131,21 @@ fn describe(conn: &mut Conn, group: &str) -> String {
     )
 }
 
+/// OffsetFetch v9 of a group as a member names itself: the group's error code.
+fn offset_fetch(conn: &mut Conn, group: &str, member: Option<&str>, epoch: i32) -> String {
+    use kafka_protocol::messages::OffsetFetchRequest;
+    use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
+    let request = OffsetFetchRequest::default().with_groups(vec![
+        OffsetFetchRequestGroup::default()
+            .with_group_id(GroupId(text(group)))
+            .with_member_id(member.map(text))
+            .with_member_epoch(epoch)
+            .with_topics(None),
+    ]);
+    let ResponseKind::OffsetFetch(r) = conn.call(ApiKey::OffsetFetch, 9, &request) else { panic!() };
+    format!("code={}", r.groups[0].error_code)
+}
+
 fn listed(conn: &mut Conn, group: &str) -> String {
     let request = ListGroupsRequest::default().with_types_filter(vec![text("streams")]);
     let ResponseKind::ListGroups(r) = conn.call(ApiKey::ListGroups, 5, &request) else { panic!() };
@@ -219,6 +234,16 @@ fn scenario(addr: &str) -> Observations {
     ]));
     seen.insert("heartbeat: owning its tasks".into(), shown(&beat(&mut conn, &owned)));
     seen.insert("describe: running".into(), describe(&mut conn, "sg-app"));
+    let epoch = running.member_epoch;
+    for (step, group, member, member_epoch) in [
+        ("member at its epoch", "sg-app", Some("member-a"), epoch),
+        ("stale epoch", "sg-app", Some("member-a"), epoch - 1),
+        ("unknown member", "sg-app", Some("member-z"), epoch),
+        ("admin", "sg-app", None, -1),
+        ("member of a group that does not exist", "sg-nobody", Some("member-a"), 3),
+    ] {
+        seen.insert(format!("offset fetch v9: {step}"), offset_fetch(&mut conn, group, member, member_epoch));
+    }
     seen.insert("list: running".into(), listed(&mut conn, "sg-app"));
     seen.insert("heartbeat: epoch ahead".into(), shown(&beat(&mut conn, &next(running.member_epoch + 10))));
     let consumer = ConsumerGroupHeartbeatRequest::default()

@@ -248,6 +248,29 @@ fn expire(groups: &mut HashMap<String, Group>, now_ms: i64, retention_ms: i64) -
     writes
 }
 
+impl GroupCoordinator {
+    /// Kafka's OffsetFetch (v9+) check for consumer and streams groups: a member that names
+    /// itself must be in the group at its current epoch. The admin client names none.
+    pub fn validate_fetch(&self, group_id: &str, member_id: Option<&str>, epoch: i32) -> Result<(), ResponseError> {
+        if member_id.is_none() && epoch < 0 {
+            return Ok(());
+        }
+        let state = self.state.lock().expect("group coordinator lock");
+        let Some(group) = state.groups.get(group_id) else { return Ok(()) };
+        let id = member_id.unwrap_or_default();
+        let current = match (&group.consumer, &group.streams) {
+            (Some(c), _) => c.members.get(id).map(|m| m.epoch),
+            (_, Some(s)) => s.members.get(id).map(|m| m.epoch),
+            _ => return Ok(()),
+        };
+        match current {
+            None => Err(ResponseError::UnknownMemberId),
+            Some(current) if current != epoch => Err(ResponseError::StaleMemberEpoch),
+            Some(_) => Ok(()),
+        }
+    }
+}
+
 /// Kafka's OffsetCommit validation: members commit in their generation; a commit without a
 /// member and generation (the admin client, or a consumer that assigns itself partitions)
 /// is accepted while the group has no members, and creates the group if needed.

@@ -356,6 +356,11 @@ pub(super) fn fetch(
             if let Some(e) = group_gate(broker, access, Operation::Describe, &g.group_id) {
                 return OffsetFetchResponseGroup::default().with_group_id(g.group_id).with_error_code(e.code());
             }
+            if version >= 9
+                && let Err(e) = broker.groups.validate_fetch(&g.group_id, g.member_id.as_deref(), g.member_epoch)
+            {
+                return OffsetFetchResponseGroup::default().with_group_id(g.group_id).with_error_code(e.code());
+            }
             // v10 names topics by id (KIP-848): ids this cluster does not know answer
             // UNKNOWN_TOPIC_ID, after the others.
             let mut unknown = Vec::new();
