@@ -707,17 +707,23 @@ fn kafka_streams_groups_against_brook() {
     assert!(members.contains("member-1") && members.contains("ACTIVE: 0:[0,1,2];"), "{members}");
     let state = brook(&["--describe", "--state", "--group", "orders-app"]);
     assert!(state.contains("Stable"), "{state}");
-    let offsets = brook(&["--describe", "--group", "orders-app"]);
-    let rows: Vec<Vec<&str>> = offsets
-        .lines()
-        .map(|l| l.split_whitespace().collect())
-        .filter(|c: &Vec<&str>| c.get(1) == Some(&"orders"))
-        .collect();
-    assert_eq!(
-        rows.iter().map(|c| format!("{}={}", c[2], c[3])).collect::<Vec<_>>(),
-        ["0=3", "1=3", "2=3"],
-        "{offsets}"
-    );
+    // partition=committed offset, as Brook's tool shows them.
+    let committed = || {
+        let offsets = brook(&["--describe", "--group", "orders-app"]);
+        let rows: Vec<String> = offsets
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .filter(|c| c.get(1) == Some(&"orders"))
+            .map(|c| format!("{}={}", c[2], c[3]))
+            .collect();
+        rows.join(" ")
+    };
+    assert_eq!(committed(), "0=3 1=3 2=3");
+    let brook_reset = ["--reset-offsets", "--to-latest", "--all-input-topics", "--execute", "--group", "orders-app"];
+    let mut args = vec!["streams-groups", "--bootstrap-server", server];
+    args.extend_from_slice(&brook_reset);
+    let refused = brook_tool(&args, "");
+    assert!(!refused.status.success() && text(&refused.stderr).contains("is inactive"), "{refused:?}");
     let refused =
         brook_tool(&["streams-groups", "--bootstrap-server", server, "--delete", "--group", "orders-app"], "");
     assert!(!refused.status.success() && text(&refused.stderr).contains("NonEmptyGroup"), "{refused:?}");
@@ -734,10 +740,14 @@ fn kafka_streams_groups_against_brook() {
         .with_topology(None)
         .with_rebalance_timeout_ms(-1);
     assert_eq!(beat(&mut conn, &leave).member_epoch, -1, "{running:?}");
-    let done = ok(tool(&reset), "reset offsets");
-    let rows =
-        done.lines().filter(|l| l.split_whitespace().collect::<Vec<_>>()[..] == ["orders-app", "orders", "0", "0"]);
-    assert_eq!(rows.count(), 1, "{done}");
+    brook(&brook_reset);
+    // Each partition's committed offset is now its log end (CURRENT-OFFSET = LOG-END-OFFSET).
+    let offsets = brook(&["--describe", "--group", "orders-app"]);
+    let at_end =
+        offsets.lines().map(|l| l.split_whitespace().collect::<Vec<_>>()).filter(|c| c.get(1) == Some(&"orders"));
+    assert_eq!(at_end.filter(|c| c[3] == c[4] && c[5] == "0").count(), 3, "{offsets}");
+    ok(tool(&reset), "reset offsets");
+    assert_eq!(committed(), "0=0 1=0 2=0");
     ok(tool(&["--delete", "--delete-all-internal-topics", "--group", "orders-app"]), "delete");
     let listed = ok(tool(&["--list"]), "list after delete");
     assert!(!listed.contains("orders-app"), "{listed}");

@@ -295,15 +295,25 @@ pub(crate) fn chosen_partitions(
     probe: &BaseConsumer,
     known: impl FnOnce() -> Vec<(String, i32)>,
 ) -> Result<Vec<(String, i32)>, ToolError> {
-    if parsed.has("all-topics") {
+    chosen_partitions_by(parsed, probe, known, ("topic", "all-topics"))
+}
+
+/// As `chosen_partitions`, with the tool's own names for `--topic` and `--all-topics`.
+pub(crate) fn chosen_partitions_by(
+    parsed: &Parsed,
+    probe: &BaseConsumer,
+    known: impl FnOnce() -> Vec<(String, i32)>,
+    (topic, all): (&str, &str),
+) -> Result<Vec<(String, i32)>, ToolError> {
+    if parsed.has(all) {
         return Ok(known());
     }
-    if parsed.all("topic").is_empty() {
-        return Err(ToolError::usage("One of --topic or --all-topics is required with --reset-offsets"));
+    if parsed.all(topic).is_empty() {
+        return Err(ToolError::usage(format!("One of --{topic} or --{all} is required with --reset-offsets")));
     }
     let metadata = probe.fetch_metadata(None, TIMEOUT).map_err(client::unreachable)?;
     let mut out = Vec::new();
-    for spec in parsed.all("topic") {
+    for spec in parsed.all(topic) {
         // Kafka's `topic:0,1` form picks partitions.
         let (name, only) = match spec.split_once(':') {
             Some((n, ps)) => (n, Some(ps.split(',').filter_map(|p| p.trim().parse().ok()).collect::<Vec<i32>>())),

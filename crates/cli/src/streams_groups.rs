@@ -1,10 +1,13 @@
 //! `brook streams-groups` (kafka-streams-groups): list streams groups (KIP-1071), describe
-//! their members and tasks, state, and committed offsets with lag, and delete them. librdkafka
+//! their members and tasks, state, and committed offsets with lag, reset the offsets of an
+//! empty group, and delete them. librdkafka
 //! has no streams group admin API, so this speaks Kafka's requests to the group's coordinator.
 
+use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::{
-    ApiKey, GroupId, OffsetFetchRequest, ResponseKind, StreamsGroupDescribeRequest, streams_group_describe_response,
+    ApiKey, GroupId, OffsetCommitRequest, OffsetFetchRequest, ResponseKind, StreamsGroupDescribeRequest, TopicName,
+    streams_group_describe_response,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::Consumer;
@@ -12,7 +15,7 @@ use rdkafka::consumer::Consumer;
 use crate::ToolError;
 use crate::args::{Opt, Parsed};
 use crate::client;
-use crate::consumer_groups::{consumer, print_table};
+use crate::consumer_groups::{chosen_partitions_by, consumer, print_table, reset_target};
 use crate::coordinator::{chosen_groups, coordinator, delete, unexpected};
 use crate::wire::{Wire, error_text};
 
@@ -24,11 +27,26 @@ pub const OPTS: &[Opt] = &[
     Opt { name: "list", value: false, help: "list streams groups" },
     Opt { name: "describe", value: false, help: "committed offsets and lag, members, or state" },
     Opt { name: "delete", value: false, help: "delete streams groups (they must have no member)" },
+    Opt {
+        name: "reset-offsets",
+        value: false,
+        help: "move a group's committed offsets (the group must have no member)",
+    },
     Opt { name: "offsets", value: false, help: "with --describe: committed offsets and lag (the default view)" },
     Opt { name: "members", value: false, help: "with --describe: the members and their tasks" },
     Opt { name: "state", value: false, help: "with --describe: coordinator, state, epochs, member count" },
     Opt { name: "group", value: true, help: "the streams group (repeatable for --describe and --delete)" },
     Opt { name: "all-groups", value: false, help: "every streams group (--describe, --delete)" },
+    Opt { name: "input-topic", value: true, help: "the input topic (T or T:0,1) to reset (repeatable)" },
+    Opt { name: "all-input-topics", value: false, help: "reset every topic the group committed offsets for" },
+    Opt { name: "to-earliest", value: false, help: "reset to the log start" },
+    Opt { name: "to-latest", value: false, help: "reset to the log end" },
+    Opt { name: "to-current", value: false, help: "reset to the committed offset" },
+    Opt { name: "to-offset", value: true, help: "reset to this offset" },
+    Opt { name: "shift-by", value: true, help: "move the committed offset by this many records" },
+    Opt { name: "to-datetime", value: true, help: "reset to the first record at or after YYYY-MM-DDTHH:mm:SS[.sss]" },
+    Opt { name: "dry-run", value: false, help: "show the new offsets only" },
+    Opt { name: "execute", value: false, help: "commit the new offsets" },
 ];
 
 const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -38,18 +56,82 @@ fn text(s: &str) -> StrBytes {
 }
 
 pub fn run(parsed: &Parsed) -> Result<(), ToolError> {
-    let actions = ["list", "describe", "delete"];
+    let actions = ["list", "describe", "delete", "reset-offsets"];
     if actions.iter().filter(|a| parsed.has(a)).count() != 1 {
-        return Err(ToolError::usage("Command must include exactly one action: --list, --describe, --delete"));
+        return Err(ToolError::usage(
+            "Command must include exactly one action: --list, --describe, --delete, --reset-offsets",
+        ));
     }
     let mut wire = Wire::connect(parsed)?;
     let Some(groups) = chosen_groups(parsed, &mut wire, "streams")? else { return Ok(()) };
     if parsed.has("delete") {
         return delete(&mut wire, &groups, "streams");
     }
+    if parsed.has("reset-offsets") {
+        let [group] = groups.as_slice() else { return Err(ToolError::usage("Give one --group")) };
+        return reset(parsed, &mut wire, group);
+    }
     for group in &groups {
         describe(parsed, &mut wire, group)?;
     }
+    Ok(())
+}
+
+/// Commits new offsets for an empty group (as the admin client does: no member, no epoch).
+fn reset(parsed: &Parsed, wire: &mut Wire, group: &str) -> Result<(), ToolError> {
+    if parsed.has("execute") == parsed.has("dry-run") {
+        return Err(ToolError::usage("Give one of --dry-run or --execute with --reset-offsets"));
+    }
+    let (mut coordinator, _) = coordinator(wire, group)?;
+    let described = describe_group(&mut coordinator, group)?;
+    if !described.members.is_empty() {
+        return Err(ToolError::failed(format!(
+            "Assignments can only be reset if the group '{group}' is inactive, but the current state is {}.",
+            described.group_state.as_str()
+        )));
+    }
+    let current = committed(&mut coordinator, group)?;
+    let probe = consumer(parsed, "brook-streams-groups")?;
+    let known = || current.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
+    let partitions = chosen_partitions_by(parsed, &probe, known, ("input-topic", "all-input-topics"))?;
+    let mut rows = vec![["GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"].map(String::from)];
+    let mut topics: Vec<OffsetCommitRequestTopic> = Vec::new();
+    for (topic, partition) in partitions {
+        let at = current.iter().find(|(t, p, _)| *t == topic && *p == partition).map(|r| r.2);
+        let target = reset_target(parsed, &probe, &topic, partition, at)?;
+        rows.push([group.to_string(), topic.clone(), partition.to_string(), target.to_string()]);
+        let entry =
+            OffsetCommitRequestPartition::default().with_partition_index(partition).with_committed_offset(target);
+        match topics.iter_mut().find(|t| t.name.as_str() == topic) {
+            Some(t) => t.partitions.push(entry),
+            None => topics.push(
+                OffsetCommitRequestTopic::default().with_name(TopicName(text(&topic))).with_partitions(vec![entry]),
+            ),
+        }
+    }
+    if parsed.has("execute") {
+        let request = OffsetCommitRequest::default()
+            .with_group_id(GroupId(text(group)))
+            .with_generation_id_or_member_epoch(-1)
+            .with_topics(topics);
+        let ResponseKind::OffsetCommit(r) = coordinator.call(ApiKey::OffsetCommit, 8, &request)? else {
+            return Err(unexpected("OffsetCommit"));
+        };
+        let failed: Vec<String> = r
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions.iter().filter(|p| p.error_code != 0).map(move |p| {
+                    format!("{}-{}: {}", t.name.as_str(), p.partition_index, error_text(p.error_code, None))
+                })
+            })
+            .collect();
+        if !failed.is_empty() {
+            return Err(ToolError::failed(failed.join("; ")));
+        }
+    }
+    println!();
+    print_table(&rows);
     Ok(())
 }
 
