@@ -18,6 +18,7 @@ mod features;
 mod group_configs;
 mod groups;
 mod kafka_tools;
+mod log_dirs;
 mod protocol;
 mod quotas;
 mod rdkafka;

@@ -138,7 +138,7 @@ impl Log {
         self.lock_state().cleaned_offset = end;
         if stats.segments_rewritten > 0 {
             info!(
-                dir = %self.shared.dir.display(),
+                dir = %self.dir().display(),
                 segments = stats.segments_rewritten,
                 records_removed = stats.records_removed,
                 bytes_before = stats.bytes_before,
@@ -241,8 +241,9 @@ impl Log {
             }
         }
         storage.rename(cleaned_path, &c.path).ctx("install cleaned segment", &c.path)?;
-        storage.sync_dir(&self.shared.dir).ctx("sync directory", &self.shared.dir)?;
-        let mut seg = Segment::open(storage, &self.shared.dir, c.base)?;
+        let dir = self.dir();
+        storage.sync_dir(&dir).ctx("sync directory", &dir)?;
+        let mut seg = Segment::open(storage, &dir, c.base)?;
         let interval = u64::from(self.lock_state().config.index_interval_bytes);
         let size = seg.size;
         seg.rescan(size, size, false, interval)?;

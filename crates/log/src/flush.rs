@@ -8,7 +8,7 @@
 //! The thread runs off the async worker threads: an fdatasync can take milliseconds and must
 //! never block a tokio worker.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -36,7 +36,7 @@ pub(crate) trait Flush: Send + Sync {
     /// `None` when there is nothing (or it is offline: `flush` reports that).
     fn written(&self) -> Option<Written>;
     /// The storage and a directory on the file system that holds it.
-    fn sync_root(&self) -> (&Arc<dyn Storage>, &Path);
+    fn sync_root(&self) -> (&Arc<dyn Storage>, PathBuf);
     /// After a sync of its file system that began once `written` was noted: that is durable.
     fn synced_up_to(self: Arc<Self>, written: Written);
 }
@@ -168,10 +168,10 @@ fn sync_each(logs: &[&Arc<dyn Flush>]) {
 /// system whose sync failed syncs its own files, which reports the error where it belongs.
 fn sync_file_systems(logs: &[&Arc<dyn Flush>]) {
     let noted: Vec<_> = logs.iter().map(|log| (*log, log.sync_root(), log.written())).collect();
-    let mut roots: Vec<(&Path, std::io::Result<()>)> = Vec::new();
+    let mut roots: Vec<(PathBuf, std::io::Result<()>)> = Vec::new();
     for (_, (storage, root), _) in noted.iter().filter(|(_, _, written)| written.is_some()) {
         if !roots.iter().any(|(synced, _)| synced == root) {
-            roots.push((root, storage.sync_all(root)));
+            roots.push((root.clone(), storage.sync_all(root)));
         }
     }
     let mut fallback = Vec::new();

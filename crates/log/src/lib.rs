@@ -3,6 +3,7 @@
 //!
 //! - `log`: a partition's log: append, read, offsets, sync, truncation, retention.
 //! - `compact`: log compaction (keep each key's latest record).
+//! - `relocate`: moving a log to another log dir while it serves (AlterReplicaLogDirs).
 //! - `recovery`: opening a log directory, trusting the checkpoint and verifying what follows.
 //! - `segment`: one `<base offset>.log` file with its indexes.
 //! - `index`: the sparse offset and time indexes and their file formats.
@@ -29,6 +30,7 @@ pub mod index;
 mod log;
 pub mod power_cut;
 mod recovery;
+pub mod relocate;
 mod segment;
 pub mod sim;
 mod snapshot;

@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -145,12 +145,13 @@ pub struct Log {
 }
 
 pub(crate) struct LogShared {
-    pub(crate) dir: PathBuf,
+    /// Changes only when the log moves to another log dir (`relocate`).
+    dir: RwLock<PathBuf>,
     pub(crate) env: LogEnv,
     state: Mutex<LogState>,
     pub(crate) maintenance: Mutex<()>,
     watermark: watch::Sender<Watermark>,
-    progress: watch::Sender<Progress>,
+    pub(crate) progress: watch::Sender<Progress>,
     queued: AtomicBool,
     /// Truncations so far: a producer snapshot whose state predates one is not written.
     truncations: AtomicU64,
@@ -186,7 +187,7 @@ pub(crate) struct LogState {
     saved_checkpoint: Option<Checkpoint>,
     /// A segment rolled: save its indexes and a checkpoint at the next sync.
     checkpoint_due: bool,
-    offline: bool,
+    pub(crate) offline: bool,
     /// Offsets below this were covered by the last compaction pass (0 after opening).
     pub(crate) cleaned_offset: i64,
 }
@@ -200,7 +201,11 @@ impl LogState {
         self.segments.values_mut().next_back().expect("a log always has a segment")
     }
 
-    fn log_end_offset(&self) -> i64 {
+    pub(crate) fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    pub(crate) fn log_end_offset(&self) -> i64 {
         self.active().next_offset
     }
 
@@ -220,7 +225,7 @@ impl LogState {
         }
     }
 
-    fn progress(&self) -> Progress {
+    pub(crate) fn progress(&self) -> Progress {
         Progress { log_end_offset: self.log_end_offset(), synced: self.synced.offset }
     }
 
@@ -231,11 +236,26 @@ impl LogState {
         assert!(self.synced.offset <= end, "synced offset passed the log end");
     }
 
-    fn watermark(&self) -> Watermark {
+    /// Takes `files`, this log read back from another directory (`relocate`), as this
+    /// log's state, keeping the offsets, epochs and replication bounds held here.
+    pub(crate) fn move_to(&mut self, mut files: LogState) {
+        files.log_start_offset = self.log_start_offset;
+        files.high_watermark = self.high_watermark;
+        files.replication_floor = self.replication_floor;
+        files.checkpointed_high_watermark = self.checkpointed_high_watermark;
+        files.leader_epoch = self.leader_epoch;
+        files.epochs = self.epochs.clone();
+        files.epochs_unsaved = self.epochs_unsaved;
+        files.advance_high_watermark();
+        files.check_invariants();
+        *self = files;
+    }
+
+    pub(crate) fn watermark(&self) -> Watermark {
         Watermark { high_watermark: self.high_watermark, offline: self.offline }
     }
 
-    fn save_epochs(&mut self, storage: &dyn Storage, dir: &Path) -> std::io::Result<()> {
+    pub(crate) fn save_epochs(&mut self, storage: &dyn Storage, dir: &Path) -> std::io::Result<()> {
         self.epochs.save(storage, dir)?;
         self.epochs_unsaved = false;
         Ok(())
@@ -253,6 +273,36 @@ impl LogState {
 impl Log {
     /// Opens (or creates) the log in `dir`, recovering it if it was not shut down cleanly.
     pub fn open(dir: &Path, config: LogConfig, env: LogEnv) -> Result<Log, LogError> {
+        let (state, snapshots, dirty) = Log::open_state(dir, config, &env)?;
+        let (watermark, _) = watch::channel(state.watermark());
+        let (progress, _) = watch::channel(state.progress());
+        let log = Log {
+            shared: Arc::new(LogShared {
+                dir: RwLock::new(dir.to_path_buf()),
+                env,
+                state: Mutex::new(state),
+                maintenance: Mutex::new(()),
+                watermark,
+                progress,
+                queued: AtomicBool::new(false),
+                truncations: AtomicU64::new(0),
+                snapshots_at_open: Mutex::new(Some(snapshots)),
+            }),
+        };
+        if dirty {
+            let guard = log.shared.maintenance.lock().expect("maintenance lock");
+            log.write_checkpoint(&guard)?;
+        }
+        Ok(log)
+    }
+
+    /// Loads the log in `dir`: its state, the producer snapshots' offsets found, and whether
+    /// a checkpoint is due (it was not shut down cleanly).
+    pub(crate) fn open_state(
+        dir: &Path,
+        config: LogConfig,
+        env: &LogEnv,
+    ) -> Result<(LogState, Vec<i64>, bool), LogError> {
         let config = clamp(config);
         let loaded = recovery::load(dir, &config, &*env.storage)?;
         let end = {
@@ -260,7 +310,7 @@ impl Log {
             Point { offset: active.next_offset, segment: active.base_offset, position: active.size }
         };
         let now = env.clock.now_ms();
-        let epochs = load_epochs(dir, &env, &loaded.segments, end.offset)?;
+        let epochs = load_epochs(dir, env, &loaded.segments, end.offset)?;
         let state = LogState {
             config,
             segments: loaded.segments,
@@ -282,30 +332,12 @@ impl Log {
             cleaned_offset: 0,
         };
         state.check_invariants();
-        let (watermark, _) = watch::channel(state.watermark());
-        let (progress, _) = watch::channel(state.progress());
-        let log = Log {
-            shared: Arc::new(LogShared {
-                dir: dir.to_path_buf(),
-                env,
-                state: Mutex::new(state),
-                maintenance: Mutex::new(()),
-                watermark,
-                progress,
-                queued: AtomicBool::new(false),
-                truncations: AtomicU64::new(0),
-                snapshots_at_open: Mutex::new(Some(loaded.snapshots)),
-            }),
-        };
-        if loaded.dirty {
-            let guard = log.shared.maintenance.lock().expect("maintenance lock");
-            log.write_checkpoint(&guard)?;
-        }
-        Ok(log)
+        Ok((state, loaded.snapshots, loaded.dirty))
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.shared.dir
+    /// The log's directory, `<log dir>/<topic>-<partition>`.
+    pub fn dir(&self) -> PathBuf {
+        self.shared.dir()
     }
 
     /// Appends one record batch as a producer sent it. The batch is validated from its header
@@ -330,7 +362,8 @@ impl Log {
                 (stamped, header, now_ms)
             }
         };
-        let rolled = self.maybe_roll(&mut state, &header)?;
+        let end = state.log_end_offset();
+        let rolled = self.maybe_roll(&mut state, &header, end)?;
         let base_offset = state.log_end_offset();
         let epoch = state.leader_epoch;
         self.assign_epoch(&mut state, epoch, base_offset)?;
@@ -351,7 +384,7 @@ impl Log {
     }
 
     /// Appends batches a follower fetched from its leader, as they are: offsets and leader
-    /// epochs already assigned, CRCs checked. Each must start at this log's end. Returns the
+    /// epochs already assigned, CRCs checked. Each must start at or after this log's end. Returns the
     /// new log end offset. The group commit is woken at once under `flush.on.ack`, since the
     /// leader's high watermark waits for this replica's sync.
     pub fn append_replica(&self, batches: &[u8]) -> Result<i64, LogError> {
@@ -368,11 +401,12 @@ impl Log {
                 return Err(LogError::CorruptMessage { reason: "a replicated batch is cut short" });
             }
             let header = batch::validate(&rest[..size], u32::MAX)?;
+            // Offsets only go up; a gap is what compaction left in the leader's log.
             let end = state.log_end_offset();
-            if header.base_offset != end {
+            if header.base_offset < end {
                 return Err(LogError::ReplicaOffsetMismatch { expected: end, found: header.base_offset });
             }
-            self.maybe_roll(&mut state, &header)?;
+            self.maybe_roll(&mut state, &header, header.base_offset)?;
             self.assign_epoch(&mut state, header.partition_leader_epoch, header.base_offset)?;
             let interval = u64::from(state.config.index_interval_bytes);
             self.write_batch(&mut state, &header, &[&rest[..size]], interval)?;
@@ -430,16 +464,21 @@ impl Log {
         if !state.epochs.assign(epoch, offset) && !state.epochs_unsaved {
             return Ok(());
         }
-        if let Err(e) = state.save_epochs(&*self.shared.env.storage, &self.shared.dir) {
-            let e = LogError::Storage { op: "save the leader epoch cache", path: self.shared.dir.clone(), source: e };
+        if let Err(e) = state.save_epochs(&*self.shared.env.storage, &self.dir()) {
+            let e = LogError::Storage { op: "save the leader epoch cache", path: self.dir(), source: e };
             return Err(self.mark_offline(state, e));
         }
         Ok(())
     }
 
-    /// Starts a new segment before `incoming` if the active one is full, old, or cannot index
-    /// the incoming offsets; whether it did.
-    fn maybe_roll(&self, state: &mut MutexGuard<'_, LogState>, incoming: &BatchHeader) -> Result<bool, LogError> {
+    /// Starts a new segment before `incoming`, to be written at offset `base`, if the active
+    /// one is full, old, or cannot index the incoming offsets; whether it did.
+    fn maybe_roll(
+        &self,
+        state: &mut MutexGuard<'_, LogState>,
+        incoming: &BatchHeader,
+        base: i64,
+    ) -> Result<bool, LogError> {
         let config = &state.config;
         let active = state.active();
         if active.size == 0 {
@@ -447,18 +486,18 @@ impl Log {
         }
         let full = active.size + incoming.size_bytes() as u64 > u64::from(config.segment_bytes);
         let old = active.rolling_timestamp.is_some_and(|t| incoming.max_timestamp - t >= config.segment_ms);
-        let last_offset = active.next_offset + i64::from(incoming.last_offset_delta);
+        let last_offset = base + i64::from(incoming.last_offset_delta);
         let offsets_overflow = last_offset - active.base_offset > i64::from(i32::MAX);
         if !(full || old || offsets_overflow) {
             return Ok(false);
         }
-        let base = active.next_offset;
+        let segment_base = active.next_offset;
         state.active_mut().seal_time_index();
-        let segment = match Segment::create(&*self.shared.env.storage, &self.shared.dir, base) {
+        let segment = match Segment::create(&*self.shared.env.storage, &self.dir(), segment_base) {
             Ok(segment) => segment,
             Err(e) => return Err(self.mark_offline(state, e)),
         };
-        state.segments.insert(base, segment);
+        state.segments.insert(segment_base, segment);
         state.checkpoint_due = true;
         Ok(true)
     }
@@ -477,10 +516,22 @@ impl Log {
     }
 
     fn read_once(&self, offset: i64, max_bytes: usize, bound: ReadBound) -> Result<Bytes, LogError> {
+        self.read_in(offset, max_bytes, bound, || self.lock_state())
+    }
+
+    /// `read` on the state `state` gives: the lock taken per segment, or a state the caller
+    /// holds locked throughout (`relocate`).
+    pub(crate) fn read_in<S: std::ops::Deref<Target = LogState>>(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        bound: ReadBound,
+        state: impl Fn() -> S,
+    ) -> Result<Bytes, LogError> {
         let mut from = offset;
         loop {
             let (file, path, start, limit, segment_end, upper) = {
-                let state = self.lock_state();
+                let state = state();
                 // Offsets up to the log end are valid; readers see nothing past their bound
                 // (a consumer between the high watermark and the end gets an empty answer, as
                 // from Kafka).
@@ -604,6 +655,12 @@ impl Log {
         Ok(())
     }
 
+    /// Counts a change that invalidates what was noted of the log's files: a producer
+    /// snapshot or a sync noted before it does not count after.
+    pub(crate) fn note_truncation(&self) {
+        self.shared.truncations.fetch_add(1, Ordering::SeqCst);
+    }
+
     /// The truncations so far, to pass to [`Log::write_snapshot`] with a state taken now.
     pub fn truncations(&self) -> u64 {
         self.shared.truncations.load(Ordering::SeqCst)
@@ -627,10 +684,10 @@ impl Log {
         }
         // The state below an offset is the same whenever it is taken (a truncation below it
         // removes the snapshot), so one already there need not be written again.
-        if self.shared.env.storage.exists(&snapshot::path(&self.shared.dir, offset)) {
+        if self.shared.env.storage.exists(&snapshot::path(&self.dir(), offset)) {
             return Ok(());
         }
-        snapshot::write(&*self.shared.env.storage, &self.shared.dir, offset, contents, sync_now)
+        snapshot::write(&*self.shared.env.storage, &self.dir(), offset, contents, sync_now)
     }
 
     /// The newest producer-state snapshot at or below the log's end: its offset and contents.
@@ -639,12 +696,12 @@ impl Log {
         let storage = &*self.shared.env.storage;
         let listed = match self.shared.snapshots_at_open.lock().expect("snapshot list lock").take() {
             Some(listed) => listed,
-            None => snapshot::list(storage, &self.shared.dir)?,
+            None => snapshot::list(storage, &self.dir())?,
         };
-        snapshot::latest(storage, &self.shared.dir, listed, self.log_end_offset())
+        snapshot::latest(storage, &self.dir(), listed, self.log_end_offset())
     }
 
-    fn forget_listed_snapshots(&self) {
+    pub(crate) fn forget_listed_snapshots(&self) {
         self.shared.snapshots_at_open.lock().expect("snapshot list lock").take();
     }
 
@@ -800,7 +857,7 @@ impl Log {
         };
         for file in &files {
             if let Err(e) = file.sync_data() {
-                let e = LogError::Storage { op: "fdatasync", path: self.shared.dir.clone(), source: e };
+                let e = LogError::Storage { op: "fdatasync", path: self.dir(), source: e };
                 return Err(self.go_offline(self.lock_state(), e));
             }
         }
@@ -872,8 +929,8 @@ impl Log {
             let end = state.log_end_offset();
             if state.epochs.truncate_from_end(end) {
                 state
-                    .save_epochs(&*self.shared.env.storage, &self.shared.dir)
-                    .ctx("save the leader epoch cache", &self.shared.dir)?;
+                    .save_epochs(&*self.shared.env.storage, &self.dir())
+                    .ctx("save the leader epoch cache", &self.dir())?;
             }
             return Ok(());
         }
@@ -903,16 +960,16 @@ impl Log {
         let (watermark, progress) = (state.watermark(), state.progress());
         if state.epochs.truncate_from_end(end.offset) {
             state
-                .save_epochs(&*self.shared.env.storage, &self.shared.dir)
-                .ctx("save the leader epoch cache", &self.shared.dir)?;
+                .save_epochs(&*self.shared.env.storage, &self.dir())
+                .ctx("save the leader epoch cache", &self.dir())?;
         }
         drop(state);
         self.shared.truncations.fetch_add(1, Ordering::SeqCst);
         self.forget_listed_snapshots();
-        snapshot::remove_above(&*self.shared.env.storage, &self.shared.dir, Some(end.offset))?;
+        snapshot::remove_above(&*self.shared.env.storage, &self.dir(), Some(end.offset))?;
         self.shared.watermark.send_replace(watermark);
         self.shared.progress.send_replace(progress);
-        self.shared.env.storage.sync_dir(&self.shared.dir).ctx("sync directory", &self.shared.dir)?;
+        self.shared.env.storage.sync_dir(&self.dir()).ctx("sync directory", &self.dir())?;
         self.write_checkpoint(&guard)
     }
 
@@ -934,7 +991,7 @@ impl Log {
                 return Err(self.go_offline(state, e));
             }
         }
-        let seg = match Segment::create(storage, &self.shared.dir, offset) {
+        let seg = match Segment::create(storage, &self.dir(), offset) {
             Ok(seg) => seg,
             Err(e) => {
                 state.segments = old;
@@ -950,12 +1007,12 @@ impl Log {
         state.unsynced_files.clear();
         state.check_invariants();
         state.epochs.clear();
-        state.save_epochs(storage, &self.shared.dir).ctx("save the leader epoch cache", &self.shared.dir)?;
+        state.save_epochs(storage, &self.dir()).ctx("save the leader epoch cache", &self.dir())?;
         let (watermark, progress) = (state.watermark(), state.progress());
         drop(state);
         self.shared.truncations.fetch_add(1, Ordering::SeqCst);
         self.forget_listed_snapshots();
-        snapshot::remove_above(storage, &self.shared.dir, None)?;
+        snapshot::remove_above(storage, &self.dir(), None)?;
         self.shared.watermark.send_replace(watermark);
         self.shared.progress.send_replace(progress);
         self.write_checkpoint(&guard)
@@ -1031,7 +1088,7 @@ impl Log {
             seg.delete(&*self.shared.env.storage)?;
         }
         if !doomed.is_empty() {
-            self.shared.env.storage.sync_dir(&self.shared.dir).ctx("sync directory", &self.shared.dir)?;
+            self.shared.env.storage.sync_dir(&self.dir()).ctx("sync directory", &self.dir())?;
         }
         Ok(doomed.len())
     }
@@ -1039,7 +1096,7 @@ impl Log {
     /// Saves every segment's unsaved index entries (synced), then the checkpoint: log start
     /// offset and the synced point as the recovery point. Index first, so that whatever the
     /// checkpoint trusts has its index on disk.
-    fn write_checkpoint(&self, maintenance: &MutexGuard<'_, ()>) -> Result<(), LogError> {
+    pub(crate) fn write_checkpoint(&self, maintenance: &MutexGuard<'_, ()>) -> Result<(), LogError> {
         self.save_checkpoint(maintenance, true)
     }
 
@@ -1075,7 +1132,7 @@ impl Log {
                 segment::save_index(storage, path, *keep, add, sync_now)?;
             }
         }
-        let path = self.shared.dir.join(checkpoint::FILE_NAME);
+        let path = self.dir().join(checkpoint::FILE_NAME);
         match sync_now {
             true => write_atomically(storage, &path, &checkpoint.encode()),
             false => write_in_place(storage, &path, &checkpoint.encode()),
@@ -1103,7 +1160,7 @@ impl Log {
     }
 
     /// Publishes a high watermark; concurrent publishers never move it backwards.
-    fn publish(&self, watermark: Watermark) {
+    pub(crate) fn publish(&self, watermark: Watermark) {
         self.shared.watermark.send_if_modified(|current| {
             let advance = watermark.high_watermark > current.high_watermark || watermark.offline != current.offline;
             if advance {
@@ -1114,19 +1171,29 @@ impl Log {
     }
 
     fn mark_offline(&self, state: &mut LogState, e: LogError) -> LogError {
-        error!(dir = %self.shared.dir.display(), error = %e, "log going offline");
+        error!(dir = %self.dir().display(), error = %e, "log going offline");
         state.offline = true;
         let watermark = state.watermark();
         self.shared.watermark.send_replace(watermark);
         e
     }
 
-    fn go_offline(&self, mut state: MutexGuard<'_, LogState>, e: LogError) -> LogError {
+    pub(crate) fn go_offline(&self, mut state: MutexGuard<'_, LogState>, e: LogError) -> LogError {
         self.mark_offline(&mut state, e)
     }
 
-    fn offline_error(&self) -> LogError {
-        LogError::Offline { path: self.shared.dir.clone() }
+    pub(crate) fn offline_error(&self) -> LogError {
+        LogError::Offline { path: self.dir() }
+    }
+}
+
+impl LogShared {
+    pub(crate) fn dir(&self) -> PathBuf {
+        self.dir.read().expect("log dir lock").clone()
+    }
+
+    pub(crate) fn set_dir(&self, dir: PathBuf) {
+        *self.dir.write().expect("log dir lock") = dir;
     }
 }
 
@@ -1134,7 +1201,7 @@ impl Flush for LogShared {
     fn flush(self: Arc<Self>) {
         let log = Log { shared: self };
         if let Err(e) = log.sync() {
-            error!(dir = %log.shared.dir.display(), error = %e, "group commit failed");
+            error!(dir = %log.dir().display(), error = %e, "group commit failed");
         }
     }
 
@@ -1146,8 +1213,10 @@ impl Flush for LogShared {
         Some(Written { end: state.end_point(), truncations: self.truncations.load(Ordering::SeqCst) })
     }
 
-    fn sync_root(&self) -> (&Arc<dyn Storage>, &Path) {
-        (&self.env.storage, self.dir.parent().unwrap_or(&self.dir))
+    fn sync_root(&self) -> (&Arc<dyn Storage>, PathBuf) {
+        let dir = self.dir();
+        let root = dir.parent().map(Path::to_path_buf).unwrap_or_else(|| dir.clone());
+        (&self.env.storage, root)
     }
 
     fn synced_up_to(self: Arc<Self>, written: Written) {
@@ -1169,7 +1238,7 @@ impl Flush for LogShared {
         if log.mark_synced(written.end)
             && let Err(e) = log.write_checkpoint(&guard)
         {
-            error!(dir = %log.shared.dir.display(), error = %e, "checkpoint after a shared sync failed");
+            error!(dir = %log.dir().display(), error = %e, "checkpoint after a shared sync failed");
         }
     }
 

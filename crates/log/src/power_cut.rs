@@ -108,6 +108,20 @@ impl Storage for PowerCutStorage {
             Some(durable) => files.insert(to.to_path_buf(), durable),
             None => files.remove(to),
         };
+        // A directory's files move with it.
+        let inside: Vec<PathBuf> = files.keys().filter(|p| p.starts_with(from)).cloned().collect();
+        for path in inside {
+            let durable = files.remove(&path).expect("listed above");
+            files.insert(to.join(path.strip_prefix(from).expect("listed under it")), durable);
+        }
+        Ok(())
+    }
+
+    fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
+        self.check()?;
+        let mut files = self.files.lock().expect("power cut lock");
+        self.os.remove_dir_all(path)?;
+        files.retain(|p, _| !p.starts_with(path));
         Ok(())
     }
 

@@ -153,11 +153,27 @@ impl Storage for SimStorage {
         }
     }
 
+    /// A directory is the files under it: they move together, at once (as a rename is).
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let mut files = self.files.lock().expect("sim lock");
-        let file =
-            files.remove(from).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, from.display().to_string()))?;
-        files.insert(to.to_path_buf(), file);
+        if let Some(file) = files.remove(from) {
+            files.insert(to.to_path_buf(), file);
+            return Ok(());
+        }
+        let inside: Vec<PathBuf> = files.keys().filter(|p| p.starts_with(from)).cloned().collect();
+        if inside.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::NotFound, from.display().to_string()));
+        }
+        for path in inside {
+            let file = files.remove(&path).expect("listed above");
+            let rest = path.strip_prefix(from).expect("listed under it");
+            files.insert(to.join(rest), file);
+        }
+        Ok(())
+    }
+
+    fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
+        self.files.lock().expect("sim lock").retain(|p, _| !p.starts_with(path));
         Ok(())
     }
 

@@ -39,8 +39,10 @@ pub trait Storage: Send + Sync + 'static {
         read_vec(&*file, 0, len)
     }
     fn remove_file(&self, path: &Path) -> io::Result<()>;
-    /// Atomically replaces `to` with `from`.
+    /// Atomically replaces `to` with `from` (a file, or a directory with all it holds).
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Removes a directory and everything in it.
+    fn remove_dir_all(&self, path: &Path) -> io::Result<()>;
     /// Makes creations, removals and renames in a directory durable.
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
     /// Makes every write so far to the file system holding `path` durable (syncfs): one call
@@ -174,6 +176,10 @@ impl Storage for OsStorage {
         fs::rename(from, to)
     }
 
+    fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
+        fs::remove_dir_all(path)
+    }
+
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         File::open(path)?.sync_all()
     }
@@ -246,4 +252,11 @@ impl StorageFile for OsFile {
             None => Ok(fs::metadata(&self.slot.path)?.len()),
         }
     }
+}
+
+/// The size of the file system holding `path` and the bytes an unprivileged writer may still
+/// use there (DescribeLogDirs' totals).
+pub fn disk_space(path: &Path) -> io::Result<(u64, u64)> {
+    let stat = rustix::fs::statvfs(path)?;
+    Ok((stat.f_blocks.saturating_mul(stat.f_frsize), stat.f_bavail.saturating_mul(stat.f_frsize)))
 }

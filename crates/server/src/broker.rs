@@ -26,6 +26,7 @@ use uuid::Uuid;
 
 pub use brook_controller::controller::MAX_PARTITIONS_PER_TOPIC;
 pub use brook_controller::{ApiError, MetadataImage, PartitionMeta, QuorumDescription, TopicMeta};
+pub use log_dirs::absolute;
 
 use crate::config::BrokerConfig;
 use crate::fetch_session::FetchSessions;
@@ -38,6 +39,7 @@ use crate::transactions::{TRANSACTION_STATE_TOPIC, TransactionCoordinator};
 
 mod deferred;
 mod lifecycle;
+mod log_dirs;
 mod replication;
 
 /// The metadata log's directory name, as Kafka's KRaft names it.
@@ -82,6 +84,8 @@ pub struct Broker {
     partitions: RwLock<HashMap<(String, i32), Arc<Partition>>>,
     /// Partitions a restart found on disk and opens after it serves (see `deferred`).
     deferred: deferred::Deferred,
+    /// Replicas moving to another log dir (see `log_dirs`).
+    pub(crate) moves: log_dirs::Moves,
     /// Serializes reconciling the open partitions with the image.
     reconciling: Mutex<()>,
     /// Serializes giving partitions their roles and fetchers their partitions, so that a call
@@ -211,6 +215,7 @@ impl Broker {
             throttles: Default::default(),
             partitions: RwLock::new(HashMap::new()),
             deferred: Default::default(),
+            moves: Default::default(),
             reconciling: Mutex::new(()),
             assigning: Mutex::new(()),
             producer_ids: tokio::sync::Mutex::new((0, 0)),
@@ -239,6 +244,7 @@ impl Broker {
         // registering; those whose logs are on disk open on a background thread (or on first
         // use) once the broker serves (see `deferred`).
         broker.check_meta_properties()?;
+        let interrupted_moves = broker.tidy_log_dirs();
         broker.reconcile_with(true)?;
         broker.register().await?;
         tokio::spawn(broker.clone().heartbeat_loop(stop_rx.clone()));
@@ -259,6 +265,12 @@ impl Broker {
         drop(image);
         let opener = broker.clone();
         std::thread::Builder::new().name("brook-open".into()).spawn(move || opener.open_deferred())?;
+        // Moves a stop interrupted start over, as Kafka resumes them.
+        for (topic, index, dest) in interrupted_moves {
+            if let Err(e) = broker.alter_replica_log_dir(&topic, index, &dest) {
+                warn!(topic, partition = index, error = ?e, "could not resume a replica move");
+            }
+        }
         Ok(broker)
     }
 
@@ -362,7 +374,7 @@ impl Broker {
             self.assign_roles();
         }
         for partition in removed {
-            let dir = partition.log.dir().to_path_buf();
+            let dir = partition.log.dir();
             info!(topic = partition.topic, partition = partition.index, "dropping a partition no longer placed here");
             drop(partition);
             if let Err(e) = std::fs::remove_dir_all(&dir) {
@@ -859,7 +871,10 @@ impl Broker {
     pub fn compact_logs(&self) {
         for partition in self.partitions() {
             let config = partition.log.config();
-            if !config.cleanup_compact || partition.log.dirty_ratio() < config.min_cleanable_dirty_ratio {
+            if !config.cleanup_compact
+                || partition.log.dirty_ratio() < config.min_cleanable_dirty_ratio
+                || self.moves.is_moving(&partition.topic, partition.index)
+            {
                 continue;
             }
             if let Err(e) = partition.compact(&crate::records::KafkaRecords) {

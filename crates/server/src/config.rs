@@ -92,6 +92,9 @@ pub struct BrokerConfig {
     pub rack: Option<String>,
     /// `log.dirs` (or `log.dir`): the first holds the metadata log too.
     pub log_dirs: Vec<PathBuf>,
+    /// `replica.alter.log.dirs.io.max.bytes.per.second`: how fast a replica moving between log
+    /// dirs is copied (unlimited by default; also a dynamic broker config).
+    pub alter_log_dirs_bytes_per_second: u64,
     /// `num.partitions` for auto-created topics and CreateTopics with -1.
     pub num_partitions: i32,
     /// `default.replication.factor`.
@@ -164,6 +167,7 @@ impl Default for BrokerConfig {
             leader_imbalance_check_interval_ms: 300_000,
             rack: None,
             log_dirs: vec![PathBuf::from("./brook-data")],
+            alter_log_dirs_bytes_per_second: u64::MAX,
             num_partitions: 1,
             default_replication_factor: 1,
             auto_create_topics_enable: true,
@@ -334,6 +338,7 @@ impl BrokerConfig {
                 "broker.session.timeout.ms" => c.broker_session_timeout_ms = positive(key, parse(key, v)?)?,
                 "unclean.leader.election.enable" => c.elections.unclean = parse(key, v)?,
                 "auto.leader.rebalance.enable" => c.auto_leader_rebalance = parse(key, v)?,
+                ALTER_LOG_DIRS_RATE => c.alter_log_dirs_bytes_per_second = positive(key, parse(key, v)?)?,
                 "broker.liveness.probe.enable" => c.liveness_probe = parse(key, v)?,
                 "leader.imbalance.check.interval.seconds" => {
                     c.leader_imbalance_check_interval_ms = positive::<u64>(key, parse(key, v)?)?.saturating_mul(1000)
@@ -723,6 +728,9 @@ pub fn parse_timestamp_type(key: &str, value: &str) -> Result<TimestampType, Con
         _ => Err(invalid(key, "expected CreateTime or LogAppendTime")),
     }
 }
+
+/// The copy rate of replicas moving between log dirs, as Kafka names it.
+pub const ALTER_LOG_DIRS_RATE: &str = "replica.alter.log.dirs.io.max.bytes.per.second";
 
 fn positive<T: PartialOrd + From<u8>>(key: &str, value: T) -> Result<T, ConfigError> {
     if value < T::from(1) { Err(invalid(key, "must be at least 1")) } else { Ok(value) }

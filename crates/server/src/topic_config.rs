@@ -208,6 +208,11 @@ fn validate_one(key: &str, value: &str) -> Result<(), ApiError> {
 /// of a topic config cannot be changed at run time.
 pub fn validate_dynamic_broker(key: &str, value: &str) -> Result<(), ApiError> {
     let refused = match topic_key(key) {
+        None if key == crate::config::ALTER_LOG_DIRS_RATE => match value.trim().parse::<i64>() {
+            Ok(rate) if rate >= 1 => Ok(()),
+            Ok(_) => Err(format!("Invalid value {value} for configuration {key}: Value must be at least 1")),
+            Err(_) => Err(format!("Invalid value {value} for configuration {key}: Not a number of type LONG")),
+        },
         None => Err(format!("Cannot update these configs dynamically: [{key}]")),
         Some(topic_key) => match refusal(topic_key, value) {
             Refusal::Value(shown, reason) => Err(format!("Invalid value {shown} for configuration {key}: {reason}")),

@@ -1,18 +1,10 @@
-//! DescribeCluster and DescribeLogDirs (which needs DESCRIBE on the cluster).
+//! DescribeCluster.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use brook_security::acl::{CLUSTER_NAME, Operation, ResourceType};
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
-use kafka_protocol::messages::describe_log_dirs_response::{
-    DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
-};
-use kafka_protocol::messages::{
-    BrokerId, DescribeClusterRequest, DescribeClusterResponse, DescribeLogDirsRequest, DescribeLogDirsResponse,
-    TopicName,
-};
+use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 
 use super::text;
 use crate::authorization::Access;
@@ -48,50 +40,4 @@ pub(super) fn describe_cluster(
         .with_controller_id(BrokerId(controller))
         .with_brokers(brokers)
         .with_cluster_authorized_operations(operations)
-}
-
-pub(super) fn describe_log_dirs(
-    broker: &Arc<Broker>,
-    request: DescribeLogDirsRequest,
-    access: &Access,
-) -> DescribeLogDirsResponse {
-    if !access.allows_cluster(broker, Operation::Describe) {
-        return DescribeLogDirsResponse::default().with_error_code(ResponseError::ClusterAuthorizationFailed.code());
-    }
-    let wanted = |topic: &str, index: i32| {
-        request
-            .topics
-            .as_ref()
-            .is_none_or(|topics| topics.iter().any(|t| &*t.topic.0 == topic && t.partitions.contains(&index)))
-    };
-    let results = broker
-        .config
-        .log_dirs
-        .iter()
-        .map(|dir| {
-            let mut topics: BTreeMap<String, Vec<DescribeLogDirsPartition>> = BTreeMap::new();
-            for partition in broker.partitions() {
-                if partition.log.dir().parent() != Some(dir.as_path()) || !wanted(&partition.topic, partition.index) {
-                    continue;
-                }
-                topics.entry(partition.topic.clone()).or_default().push(
-                    DescribeLogDirsPartition::default()
-                        .with_partition_index(partition.index)
-                        .with_partition_size(partition.log.size_bytes() as i64),
-                );
-            }
-            let topics = topics
-                .into_iter()
-                .map(|(name, partitions)| {
-                    DescribeLogDirsTopic::default().with_name(TopicName(text(name))).with_partitions(partitions)
-                })
-                .collect();
-            DescribeLogDirsResult::default()
-                .with_log_dir(text(dir.display().to_string()))
-                .with_topics(topics)
-                .with_total_bytes(-1)
-                .with_usable_bytes(-1)
-        })
-        .collect();
-    DescribeLogDirsResponse::default().with_results(results)
 }

@@ -19,6 +19,7 @@ mod fetch;
 mod groups;
 mod init_producer_id;
 mod list_offsets;
+mod log_dirs;
 mod metadata;
 mod offset_for_leader_epoch;
 mod offsets;
@@ -109,6 +110,7 @@ fn throttle_field(response: &mut ResponseKind) -> Option<&mut i32> {
         AlterPartitionReassignments,
         ListPartitionReassignments,
         DescribeLogDirs,
+        AlterReplicaLogDirs,
         OffsetForLeaderEpoch,
         FindCoordinator,
         JoinGroup,
@@ -329,7 +331,12 @@ fn route(broker: &Arc<Broker>, request: Request, session: &Session, access: Acce
         RequestKind::DescribeLogDirs(r) => async move {
             // Every partition hosted here is listed, those a restart has not opened yet too.
             b.all_partitions_open().await;
-            Some(ResponseKind::DescribeLogDirs(cluster::describe_log_dirs(&b, r, &a)))
+            Some(ResponseKind::DescribeLogDirs(log_dirs::describe_log_dirs(&b, r, &a)))
+        }
+        .boxed(),
+        RequestKind::AlterReplicaLogDirs(r) => async move {
+            b.all_partitions_open().await;
+            Some(ResponseKind::AlterReplicaLogDirs(log_dirs::alter_replica_log_dirs(&b, r, &a)))
         }
         .boxed(),
         RequestKind::FindCoordinator(r) => {
