@@ -15,7 +15,7 @@ use tracing::error;
 const USAGE: &str = "\
 usage: brook server [server.properties] [--override key=value ...]
        brook topics|console-producer|console-consumer|consumer-groups|share-groups|streams-groups|configs [options]   (--help for each)
-       brook reassign-partitions|leader-election|metadata-quorum|transactions [options]
+       brook reassign-partitions|log-dirs|leader-election|metadata-quorum|transactions [options]
        brook perf produce|consume [options]
        brook install-aliases DIR
        brook --version
@@ -30,7 +30,8 @@ usage: brook server [server.properties] [--override key=value ...]
   share-groups      kafka-share-groups: list, describe (members, state, lag), reset or delete offsets, delete
   streams-groups    kafka-streams-groups: list, describe (members and tasks, state, offsets and lag), delete
   configs           kafka-configs: describe and change topic and broker configs
-  reassign-partitions  kafka-reassign-partitions: move replicas (generate, execute, verify, list, cancel)
+  reassign-partitions  kafka-reassign-partitions: move replicas between brokers or log dirs (generate, execute, verify, list, cancel)
+  log-dirs          kafka-log-dirs: describe each broker's log dirs and the replicas in them
   leader-election   kafka-leader-election: elect preferred (or unclean) leaders
   metadata-quorum   kafka-metadata-quorum: describe --status or --replication of the quorum
   transactions      kafka-transactions: list, describe, describe-producers, abort a hanging one

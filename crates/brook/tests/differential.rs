@@ -891,6 +891,11 @@ fn dynamic_broker_configs(addr: &str) -> Observations {
         ("", "log.segment.bytes", "2000000"),
         ("1", "log.retention.ms", "3600000"),
         ("", "log.cleanup.policy", "compact,delete"),
+        // A broker config only, not a topic default: the log-dir move throttle.
+        ("1", "replica.alter.log.dirs.io.max.bytes.per.second", "fast"),
+        ("1", "replica.alter.log.dirs.io.max.bytes.per.second", "-1"),
+        ("1", "replica.alter.log.dirs.io.max.bytes.per.second", "0"),
+        ("1", "replica.alter.log.dirs.io.max.bytes.per.second", "1000000"),
     ] {
         let answer = alter_config_at(&mut conn, (4, resource), (key, 0, Some(value)), false);
         seen.insert(format!("set [{resource}] {key}"), answer);

@@ -754,3 +754,135 @@ fn kafka_streams_groups_against_brook() {
     let topics = ok(brook_tool(&["topics", "--list", "--bootstrap-server", server], ""), "topics");
     assert!(!topics.contains(changelog) && topics.contains("orders"), "{topics}");
 }
+
+/// Kafka's `kafka-log-dirs` and `kafka-reassign-partitions` with `log_dirs` in its plan (and
+/// its log-dir throttle) move replicas between a Brook broker's two log dirs; Brook's
+/// `log-dirs` and `reassign-partitions` move them back. Both tools report the same placement,
+/// and every record is still there.
+#[test]
+fn log_dirs_with_either_tool() {
+    let root = tempfile::tempdir().unwrap();
+    let (a, b) = (root.path().join("disk-a"), root.path().join("disk-b"));
+    let broker = Brook::start_in(root.path(), &[&format!("log.dirs={},{}", a.display(), b.display())]);
+    let server = broker.addr.as_str();
+    let (a, b) = (a.display().to_string(), b.display().to_string());
+    let topics = |args: &[&str]| {
+        let mut all = vec!["--bootstrap-server", server];
+        all.extend_from_slice(args);
+        kafka_tool("org.apache.kafka.tools.TopicCommand", &all, "")
+    };
+    ok(topics(&["--create", "--topic", "disks", "--partitions", "2"]), "create");
+    ok(
+        brook_tool(&["console-producer", "--bootstrap-server", server, "--topic", "disks"], "1\n2\n3\n4\n5\n6\n"),
+        "produce",
+    );
+    // partition -> (log dir, size), from either tool's JSON.
+    let placement = |out: &str| -> std::collections::BTreeMap<String, (String, i64)> {
+        let json: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).expect(out);
+        assert_eq!(json["brokers"][0]["broker"], 1, "{out}");
+        let mut placed = std::collections::BTreeMap::new();
+        for dir in json["brokers"][0]["logDirs"].as_array().unwrap() {
+            assert_eq!(dir["error"], serde_json::Value::Null);
+            for p in dir["partitions"].as_array().unwrap() {
+                assert_eq!(p["isFuture"], false, "{out}");
+                let entry = (dir["logDir"].as_str().unwrap().to_string(), p["size"].as_i64().unwrap());
+                placed.insert(p["partition"].as_str().unwrap().to_string(), entry);
+            }
+        }
+        placed
+    };
+    let kafka_dirs = || {
+        let args = ["--bootstrap-server", server, "--describe", "--topic-list", "disks"];
+        placement(&ok(kafka_tool("org.apache.kafka.tools.LogDirsCommand", &args, ""), "kafka-log-dirs"))
+    };
+    let brook_dirs = || {
+        let args = ["log-dirs", "--bootstrap-server", server, "--describe", "--topic-list", "disks"];
+        placement(&ok(brook_tool(&args, ""), "brook log-dirs"))
+    };
+    let before = kafka_dirs();
+    assert_eq!(before.keys().collect::<Vec<_>>(), ["disks-0", "disks-1"]);
+    assert_eq!((before["disks-0"].0.as_str(), before["disks-1"].0.as_str()), (a.as_str(), b.as_str()));
+    assert!(before.values().map(|(_, size)| size).sum::<i64>() > 0);
+    assert_eq!(brook_dirs(), before);
+
+    let plan = root.path().join("plan.json");
+    let write_plan = |first: &str, second: &str| {
+        let json = serde_json::json!({"version": 1, "partitions": [
+            {"topic": "disks", "partition": 0, "replicas": [1], "log_dirs": [first]},
+            {"topic": "disks", "partition": 1, "replicas": [1], "log_dirs": [second]},
+        ]});
+        std::fs::write(&plan, json.to_string()).unwrap();
+    };
+    let plan_arg = plan.display().to_string();
+    let kafka_reassign = |action: &str, extra: &[&str]| {
+        let mut args = vec!["--bootstrap-server", server, action, "--reassignment-json-file", plan_arg.as_str()];
+        args.extend_from_slice(extra);
+        ok(kafka_tool("org.apache.kafka.tools.reassign.ReassignPartitionsCommand", &args, ""), action)
+    };
+    let brook_reassign = |action: &str| {
+        let args = ["reassign-partitions", "--bootstrap-server", server, action, "--reassignment-json-file", &plan_arg];
+        ok(brook_tool(&args, ""), action)
+    };
+    let rate = "replica.alter.log.dirs.io.max.bytes.per.second";
+    let broker_configs = || {
+        let args = ["--bootstrap-server", server, "--describe", "--entity-type", "brokers", "--entity-name", "1"];
+        ok(kafka_tool("org.apache.kafka.tools.ConfigCommand", &args, ""), "describe broker configs")
+    };
+    let await_verified = |verify: &dyn Fn() -> String| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let out = verify();
+            let done = ["disks-0-1", "disks-1-1"]
+                .iter()
+                .all(|r| out.contains(&format!("Reassignment of replica {r} completed successfully.")));
+            if done {
+                return out;
+            }
+            assert!(std::time::Instant::now() < deadline, "the replicas did not move: {out}");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
+
+    write_plan(&b, &a);
+    let started = kafka_reassign("--execute", &["--replica-alter-log-dirs-throttle", "50000000"]);
+    assert!(
+        started.contains(&format!("Successfully started moving log directory to {b} for replica disks-0")),
+        "{started}"
+    );
+    let configs = broker_configs();
+    assert!(configs.contains(&format!("{rate}=50000000")), "Kafka's tool set the throttle: {configs}");
+    await_verified(&|| kafka_reassign("--verify", &[]));
+    assert!(!broker_configs().contains(rate), "Kafka's --verify cleared the throttle once done");
+    let moved = kafka_dirs();
+    assert_eq!((moved["disks-0"].0.as_str(), moved["disks-1"].0.as_str()), (b.as_str(), a.as_str()));
+    assert_eq!(brook_dirs(), moved);
+
+    write_plan(&a, &b);
+    let started = brook_reassign("--execute");
+    assert!(
+        started.contains(&format!("Successfully started moving log directory to {a} for replica disks-0")),
+        "{started}"
+    );
+    await_verified(&|| brook_reassign("--verify"));
+    assert_eq!(kafka_dirs(), before);
+
+    let consumed = ok(
+        brook_tool(
+            &[
+                "console-consumer",
+                "--bootstrap-server",
+                server,
+                "--topic",
+                "disks",
+                "--from-beginning",
+                "--max-messages",
+                "6",
+            ],
+            "",
+        ),
+        "consume",
+    );
+    let mut values: Vec<&str> = consumed.lines().collect();
+    values.sort_unstable();
+    assert_eq!(values, ["1", "2", "3", "4", "5", "6"]);
+}

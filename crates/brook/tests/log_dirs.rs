@@ -254,7 +254,7 @@ fn moves_a_stop_interrupted_are_finished_at_the_next_start() {
     copy_dir(&a.join("moving-2"), &b.join(format!("moving-2.{id}00000002-future")));
     let brook = start(&a, &b);
     let mut conn = Conn::open(&brook.addr);
-    let (dir_a, dir_b) = (absolute(&a), absolute(&b));
+    let dir_b = absolute(&b);
     let placed = eventually(Duration::from_secs(30), "partition 2 moved to b", || {
         let placed = describe(&mut conn);
         placed.contains_key(&(dir_b.clone(), TOPIC.into(), 2, false)).then_some(placed)

@@ -465,6 +465,16 @@ fn every_advertised_version_answers() {
                 ApiKey::DescribeLogDirs => {
                     conn.send(api_key, version, &DescribeLogDirsRequest::default().with_topics(None))
                 }
+                // A move to a log dir this broker does not have.
+                ApiKey::AlterReplicaLogDirs => {
+                    let topic = alter_replica_log_dirs_request::AlterReplicaLogDirTopic::default()
+                        .with_name(name())
+                        .with_partitions(vec![0]);
+                    let dir = alter_replica_log_dirs_request::AlterReplicaLogDir::default()
+                        .with_path(StrBytes::from_static_str("/no/such/dir"))
+                        .with_topics(vec![topic]);
+                    conn.send(api_key, version, &AlterReplicaLogDirsRequest::default().with_dirs(vec![dir]))
+                }
                 ApiKey::FindCoordinator => {
                     let request = if version >= 4 {
                         FindCoordinatorRequest::default().with_coordinator_keys(vec![StrBytes::from_static_str("g")])

@@ -7,7 +7,7 @@
 //!   `console_consumer` (kafka-console-consumer), `consumer_groups` (kafka-consumer-groups),
 //!   `share_groups` (kafka-share-groups), `streams_groups` (kafka-streams-groups),
 //!   `configs` (kafka-configs), `perf` (kafka-producer-perf-test, kafka-consumer-perf-test),
-//!   `reassign_partitions` (kafka-reassign-partitions), `leader_election`
+//!   `reassign_partitions` (kafka-reassign-partitions), `log_dirs` (kafka-log-dirs), `leader_election`
 //!   (kafka-leader-election), `metadata_quorum` (kafka-metadata-quorum), `transactions`
 //!   (kafka-transactions), `acls` (kafka-acls).
 //! - `wire`: Kafka's own frames, for the requests librdkafka has no API for; `coordinator`:
@@ -23,6 +23,7 @@ pub mod console_producer;
 pub mod consumer_groups;
 mod coordinator;
 pub mod leader_election;
+pub mod log_dirs;
 pub mod metadata_quorum;
 mod native;
 pub mod perf;
@@ -75,6 +76,7 @@ pub const TOOLS: &[(&str, &str, &str, &[Opt])] = &[
     ("configs", "kafka-configs", configs::PURPOSE, configs::OPTS),
     ("reassign-partitions", "kafka-reassign-partitions", reassign_partitions::PURPOSE, reassign_partitions::OPTS),
     ("leader-election", "kafka-leader-election", leader_election::PURPOSE, leader_election::OPTS),
+    ("log-dirs", "kafka-log-dirs", log_dirs::PURPOSE, log_dirs::OPTS),
     ("metadata-quorum", "kafka-metadata-quorum", metadata_quorum::PURPOSE, metadata_quorum::OPTS),
     ("transactions", "kafka-transactions", transactions::PURPOSE, transactions::OPTS),
     ("acls", "kafka-acls", acls::PURPOSE, acls::OPTS),
@@ -121,6 +123,7 @@ pub fn run(tool: &str, args: &[String], interrupted: Arc<AtomicBool>) -> i32 {
         "configs" => configs::run(&parsed),
         "reassign-partitions" => reassign_partitions::run(&parsed),
         "leader-election" => leader_election::run(&parsed),
+        "log-dirs" => log_dirs::run(&parsed),
         "metadata-quorum" => metadata_quorum::run(&parsed),
         "transactions" => transactions::run(&parsed, &command),
         "acls" => acls::run(&parsed),

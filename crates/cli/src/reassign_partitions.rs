@@ -1,15 +1,18 @@
 //! `brook reassign-partitions` (kafka-reassign-partitions): `--generate` a plan moving topics
 //! onto a list of brokers, `--execute` it, `--verify` it, `--list` the moves in progress, or
-//! `--cancel` them (AlterPartitionReassignments, ListPartitionReassignments). Plans are Kafka's
-//! JSON, so either tool reads the other's.
+//! `--cancel` them (AlterPartitionReassignments, ListPartitionReassignments). A plan's
+//! `log_dirs` also move replicas between a broker's log dirs (AlterReplicaLogDirs, checked with
+//! DescribeLogDirs). Plans are Kafka's JSON, so either tool reads the other's.
 
 use std::collections::BTreeMap;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::alter_partition_reassignments_request::{ReassignablePartition, ReassignableTopic};
+use kafka_protocol::messages::alter_replica_log_dirs_request::{AlterReplicaLogDir, AlterReplicaLogDirTopic};
 use kafka_protocol::messages::list_partition_reassignments_request::ListPartitionReassignmentsTopics;
 use kafka_protocol::messages::{
-    AlterPartitionReassignmentsRequest, ApiKey, BrokerId, ListPartitionReassignmentsRequest, ResponseKind, TopicName,
+    AlterPartitionReassignmentsRequest, AlterReplicaLogDirsRequest, ApiKey, BrokerId, DescribeLogDirsRequest,
+    ListPartitionReassignmentsRequest, ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -38,6 +41,10 @@ pub const OPTS: &[Opt] = &[
 
 /// (topic, partition) -> replicas.
 type Assignment = BTreeMap<(String, i32), Vec<i32>>;
+/// (topic, partition, broker) -> the log dir a plan's `log_dirs` puts that replica in.
+type LogDirMoves = BTreeMap<(String, i32, i32), String>;
+/// (topic, partition, broker) -> the log dirs holding it: (dir, whether it is a moving copy).
+type ReplicaDirs = BTreeMap<(String, i32, i32), Vec<(String, bool)>>;
 
 pub fn run(parsed: &Parsed) -> Result<(), ToolError> {
     let actions = ["generate", "execute", "verify", "list", "cancel"];
@@ -66,11 +73,13 @@ fn read_json(parsed: &Parsed, option: &str) -> Result<serde_json::Value, ToolErr
     serde_json::from_str(&text).map_err(|e| ToolError::failed(format!("{path} is not JSON: {e}")))
 }
 
-/// The plan in `--reassignment-json-file`.
-fn plan(parsed: &Parsed) -> Result<Assignment, ToolError> {
+/// The plan in `--reassignment-json-file`: the replicas, and the log dirs it names for them
+/// (`"any"` leaves a replica where the broker puts it).
+fn plan(parsed: &Parsed) -> Result<(Assignment, LogDirMoves), ToolError> {
     let json = read_json(parsed, "reassignment-json-file")?;
     let bad = || ToolError::failed("the plan needs \"partitions\": [{\"topic\", \"partition\", \"replicas\"}, ...]");
     let mut plan = Assignment::new();
+    let mut dirs = LogDirMoves::new();
     for p in json["partitions"].as_array().ok_or_else(bad)? {
         let topic = p["topic"].as_str().ok_or_else(bad)?;
         let partition = p["partition"].as_i64().and_then(|p| i32::try_from(p).ok()).ok_or_else(bad)?;
@@ -79,6 +88,18 @@ fn plan(parsed: &Parsed) -> Result<Assignment, ToolError> {
             .iter()
             .map(|r| r.as_i64().and_then(|r| i32::try_from(r).ok()).ok_or_else(bad))
             .collect::<Result<_, _>>()?;
+        if let Some(log_dirs) = p.get("log_dirs") {
+            let log_dirs: Vec<&str> = log_dirs.as_array().ok_or_else(bad)?.iter().filter_map(|d| d.as_str()).collect();
+            if log_dirs.len() != replicas.len() {
+                return Err(ToolError::failed(format!(
+                    "Size of replicas list {replicas:?} is different from size of log dirs list {log_dirs:?} for \
+                     partition {topic}-{partition}"
+                )));
+            }
+            for (broker, dir) in replicas.iter().zip(log_dirs).filter(|(_, d)| *d != "any") {
+                dirs.insert((topic.to_string(), partition, *broker), dir.to_string());
+            }
+        }
         if plan.insert((topic.to_string(), partition), replicas).is_some() {
             return Err(ToolError::failed(format!("the plan names {topic}-{partition} twice")));
         }
@@ -86,7 +107,7 @@ fn plan(parsed: &Parsed) -> Result<Assignment, ToolError> {
     if plan.is_empty() {
         return Err(ToolError::failed("the plan moves no partition"));
     }
-    Ok(plan)
+    Ok((plan, dirs))
 }
 
 /// Kafka's JSON for an assignment.
@@ -209,7 +230,7 @@ fn alter(
 }
 
 fn execute(parsed: &Parsed) -> Result<(), ToolError> {
-    let plan = plan(parsed)?;
+    let (plan, dirs) = plan(parsed)?;
     let topics: Vec<&str> =
         plan.keys().map(|(t, _)| t.as_str()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
     let (current, _) = current(parsed, &topics)?;
@@ -225,7 +246,106 @@ fn execute(parsed: &Parsed) -> Result<(), ToolError> {
     }
     let names: Vec<String> = started.into_iter().map(|(p, ..)| p).collect();
     println!("Successfully started partition reassignments for {}", names.join(","));
+    move_log_dirs(parsed, &dirs)
+}
+
+/// AlterReplicaLogDirs at each broker for the replicas the plan puts in a log dir. A replica
+/// the reassignment is still creating is asked again, for up to 10 s (as Kafka's tool).
+fn move_log_dirs(parsed: &Parsed, dirs: &LogDirMoves) -> Result<(), ToolError> {
+    if dirs.is_empty() {
+        return Ok(());
+    }
+    let mut wire = Wire::connect(parsed)?;
+    let brokers: BTreeMap<i32, String> = wire.brokers()?.into_iter().collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut pending: LogDirMoves = dirs.clone();
+    while !pending.is_empty() {
+        let mut retry = LogDirMoves::new();
+        for broker in pending.keys().map(|(_, _, b)| *b).collect::<std::collections::BTreeSet<_>>() {
+            let addr = brokers.get(&broker).ok_or_else(|| ToolError::failed(format!("no broker {broker}")))?;
+            let mine: Vec<_> = pending.iter().filter(|((_, _, b), _)| *b == broker).collect();
+            let mut by_dir: BTreeMap<&str, BTreeMap<&str, Vec<i32>>> = BTreeMap::new();
+            for ((topic, partition, _), dir) in &mine {
+                by_dir.entry(dir.as_str()).or_default().entry(topic.as_str()).or_default().push(*partition);
+            }
+            let request = AlterReplicaLogDirsRequest::default().with_dirs(
+                by_dir
+                    .into_iter()
+                    .map(|(dir, topics)| {
+                        AlterReplicaLogDir::default().with_path(StrBytes::from_string(dir.to_string())).with_topics(
+                            topics
+                                .into_iter()
+                                .map(|(t, ps)| {
+                                    AlterReplicaLogDirTopic::default()
+                                        .with_name(TopicName(StrBytes::from_string(t.to_string())))
+                                        .with_partitions(ps)
+                                })
+                                .collect(),
+                        )
+                    })
+                    .collect(),
+            );
+            let ResponseKind::AlterReplicaLogDirs(response) =
+                wire.connect_to(addr)?.call(ApiKey::AlterReplicaLogDirs, 1, &request)?
+            else {
+                return Err(ToolError::failed("unexpected answer to AlterReplicaLogDirs"));
+            };
+            for t in &response.results {
+                for p in &t.partitions {
+                    let key = (t.topic_name.0.to_string(), p.partition_index, broker);
+                    let dir = &pending[&key];
+                    let name = format!("{}-{}", key.0, key.1);
+                    match p.error_code {
+                        0 => println!(
+                            "Successfully started moving log directory to {dir} for replica {name} with broker {broker} "
+                        ),
+                        code if code == ResponseError::ReplicaNotAvailable.code()
+                            && std::time::Instant::now() < deadline =>
+                        {
+                            retry.insert(key.clone(), dir.clone());
+                        }
+                        code => {
+                            return Err(ToolError::failed(format!(
+                                "Failed to move replica {name} on broker {broker} to {dir}: {}",
+                                error_text(code, None)
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+        if !retry.is_empty() {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        pending = retry;
+    }
     Ok(())
+}
+
+/// Where each broker keeps the replicas of `partitions` (DescribeLogDirs): (topic, partition,
+/// broker) -> (log dir, whether it is the copy of a replica moving there), one entry per dir.
+fn replica_dirs(parsed: &Parsed, brokers: &std::collections::BTreeSet<i32>) -> Result<ReplicaDirs, ToolError> {
+    let mut wire = Wire::connect(parsed)?;
+    let addrs: BTreeMap<i32, String> = wire.brokers()?.into_iter().collect();
+    let mut found = ReplicaDirs::new();
+    for broker in brokers {
+        let Some(addr) = addrs.get(broker) else { continue };
+        let request = DescribeLogDirsRequest::default().with_topics(None);
+        let ResponseKind::DescribeLogDirs(response) =
+            wire.connect_to(addr)?.call(ApiKey::DescribeLogDirs, 1, &request)?
+        else {
+            return Err(ToolError::failed("unexpected answer to DescribeLogDirs"));
+        };
+        for dir in &response.results {
+            for t in &dir.topics {
+                for p in &t.partitions {
+                    let key = (t.name.0.to_string(), p.partition_index, *broker);
+                    found.entry(key).or_default().push((dir.log_dir.to_string(), p.is_future_key));
+                }
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// The moves in progress: "topic-partition" -> (replicas, adding, removing).
@@ -267,7 +387,7 @@ fn ongoing(parsed: &Parsed, of: Option<&Assignment>) -> Result<BTreeMap<String, 
 }
 
 fn verify(parsed: &Parsed) -> Result<(), ToolError> {
-    let plan = plan(parsed)?;
+    let (plan, dirs) = plan(parsed)?;
     let moving = ongoing(parsed, Some(&plan))?;
     let topics: Vec<&str> =
         plan.keys().map(|(t, _)| t.as_str()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
@@ -284,6 +404,28 @@ fn verify(parsed: &Parsed) -> Result<(), ToolError> {
             println!(
                 "There is no active reassignment of partition {name}, but replica set is {now:?} rather than {target:?}."
             );
+        }
+    }
+    if dirs.is_empty() {
+        return Ok(());
+    }
+    // Kafka's words for each replica's move between log dirs.
+    let found = replica_dirs(parsed, &dirs.keys().map(|(_, _, b)| *b).collect())?;
+    for (key @ (topic, partition, broker), dir) in &dirs {
+        let (name, replica) = (format!("{topic}-{partition}"), format!("{topic}-{partition}-{broker}"));
+        let places = found.get(key).map(Vec::as_slice).unwrap_or_default();
+        let current = places.iter().find(|(_, future)| !future).map(|(d, _)| d.as_str());
+        let moving_to = places.iter().find(|(_, future)| *future).map(|(d, _)| d.as_str());
+        match (current, moving_to) {
+            (Some(d), _) if d == dir => println!("Reassignment of replica {replica} completed successfully."),
+            (_, Some(d)) if d == dir => println!("Reassignment of replica {replica} is still in progress."),
+            (Some(d), _) => {
+                println!("Partition {name} on broker {broker} is not being moved from log dir {d} to {dir}.")
+            }
+            (None, _) => println!(
+                "Partition {name} is not found in any live log dir on broker {broker}. There is likely an offline log \
+                 directory on the broker."
+            ),
         }
     }
     Ok(())
@@ -304,7 +446,7 @@ fn list(parsed: &Parsed) -> Result<(), ToolError> {
 }
 
 fn cancel(parsed: &Parsed) -> Result<(), ToolError> {
-    let plan = plan(parsed)?;
+    let (plan, _) = plan(parsed)?;
     let targets = plan.into_keys().map(|k| (k, None)).collect();
     let results = alter(parsed, &targets)?;
     let not_moving = ResponseError::NoReassignmentInProgress.code();

@@ -111,6 +111,18 @@ impl Wire {
             && r.api_keys.iter().any(|a| a.api_key == key && (a.min_version..=a.max_version).contains(&version)))
     }
 
+    /// The cluster's brokers (DescribeCluster): id and `host:port`.
+    pub(crate) fn brokers(&mut self) -> Result<Vec<(i32, String)>, ToolError> {
+        let request = kafka_protocol::messages::DescribeClusterRequest::default();
+        let ResponseKind::DescribeCluster(cluster) = self.call(ApiKey::DescribeCluster, 0, &request)? else {
+            return Err(ToolError::failed("unexpected answer to DescribeCluster"));
+        };
+        if cluster.error_code != 0 {
+            return Err(ToolError::failed(error_text(cluster.error_code, cluster.error_message.as_ref())));
+        }
+        Ok(cluster.brokers.iter().map(|b| (b.broker_id.0, format!("{}:{}", b.host, b.port))).collect())
+    }
+
     /// One request and its response.
     pub(crate) fn call(
         &mut self,

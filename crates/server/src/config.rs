@@ -167,7 +167,8 @@ impl Default for BrokerConfig {
             leader_imbalance_check_interval_ms: 300_000,
             rack: None,
             log_dirs: vec![PathBuf::from("./brook-data")],
-            alter_log_dirs_bytes_per_second: u64::MAX,
+            // Kafka's default, Long.MAX_VALUE.
+            alter_log_dirs_bytes_per_second: i64::MAX as u64,
             num_partitions: 1,
             default_replication_factor: 1,
             auto_create_topics_enable: true,

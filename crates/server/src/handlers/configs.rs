@@ -21,6 +21,7 @@ use kafka_protocol::messages::{
 use super::{error_message, text};
 use crate::authorization::Access;
 use crate::broker::{ApiError, Broker};
+use crate::config::ALTER_LOG_DIRS_RATE;
 use crate::group_config;
 use crate::topic_config::{
     TOPIC_CONFIGS, TopicDefaults, config_type, default_value, documentation, topic_key, type_of,
@@ -154,17 +155,7 @@ pub(super) fn describe(
 /// default is derived from another key (`log.retention.ms` from `log.retention.hours`, ...)
 /// when the configuration does not set them.
 fn default_chain(broker: &Broker, key: &str, broker_key: &str) -> Vec<(String, String, i8)> {
-    let image = broker.image();
-    let own = broker.config.node_id.to_string();
-    let mut chain: Vec<(String, String, i8)> =
-        [(own.as_str(), DYNAMIC_BROKER_CONFIG), ("", DYNAMIC_DEFAULT_BROKER_CONFIG)]
-            .into_iter()
-            .filter_map(|(resource, source)| {
-                let value = image.broker_configs.get(resource)?.get(broker_key)?;
-                Some((broker_key.to_string(), value.clone(), source))
-            })
-            .collect();
-    drop(image);
+    let mut chain = dynamic_chain(broker, broker_key);
     let c = &broker.config;
     let explicit = c.explicit.contains(broker_key);
     match DERIVED_DEFAULTS.iter().find(|(k, _)| *k == broker_key) {
@@ -186,6 +177,19 @@ fn default_chain(broker: &Broker, key: &str, broker_key: &str) -> Vec<(String, S
         }
     }
     chain
+}
+
+/// A broker key's dynamic values, in precedence order: this broker's, then the cluster-wide one.
+fn dynamic_chain(broker: &Broker, broker_key: &str) -> Vec<(String, String, i8)> {
+    let image = broker.image();
+    let own = broker.config.node_id.to_string();
+    [(own.as_str(), DYNAMIC_BROKER_CONFIG), ("", DYNAMIC_DEFAULT_BROKER_CONFIG)]
+        .into_iter()
+        .filter_map(|(resource, source)| {
+            let value = image.broker_configs.get(resource)?.get(broker_key)?;
+            Some((broker_key.to_string(), value.clone(), source))
+        })
+        .collect()
 }
 
 /// Broker keys whose Kafka default is null, derived from another key (named second).
@@ -344,6 +348,19 @@ fn broker_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, ApiError> {
         entries.push(Entry {
             key: broker_key.to_string(),
             value,
+            source,
+            read_only: false,
+            synonyms: chain,
+            described: None,
+        });
+    }
+    // The copy rate of replicas moving between log dirs: Kafka lists it only once set at run
+    // time (it is not one of its broker configuration's keys).
+    let chain = dynamic_chain(broker, ALTER_LOG_DIRS_RATE);
+    if let Some((_, value, source)) = chain.first().cloned() {
+        entries.push(Entry {
+            key: ALTER_LOG_DIRS_RATE.to_string(),
+            value: Some(value),
             source,
             read_only: false,
             synonyms: chain,
