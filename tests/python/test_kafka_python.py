@@ -4,6 +4,7 @@ import pathlib
 import time
 
 import pytest
+from conftest import Brook
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, NewPartitions, NewTopic
 from kafka.errors import InvalidReplicationFactorError, KafkaStorageError, TopicAlreadyExistsError
@@ -204,3 +205,38 @@ def test_dynamic_broker_configs(brook):
     assert await_config("message.max.bytes", "2000", "DYNAMIC_BROKER_CONFIG") == ("2000", "DYNAMIC_BROKER_CONFIG")
     refused = admin.alter_configs([broker({"log.segment.bytes": "100"})])["broker"]["1"]
     assert "InvalidRequestError" in refused and "Value must be at least 1048576" in refused, refused
+
+
+def test_replicas_move_between_log_dirs(tmp_path):
+    """kafka-python's admin moves a replica between a broker's two log dirs
+    (AlterReplicaLogDirs) and sees where each replica lives (DescribeLogDirs); the records
+    are all still there."""
+    disks = [tmp_path / "disk-a", tmp_path / "disk-b"]
+    b = Brook(tmp_path / "disk-a", f"log.dirs={disks[0]},{disks[1]}")
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=b.bootstrap)
+        admin.create_topics([NewTopic("disks", 2, 1)])
+        producer = KafkaProducer(bootstrap_servers=b.bootstrap, acks="all")
+        for i in range(30):
+            producer.send("disks", value=f"{i}".encode(), partition=i % 2).get(timeout=10)
+        producer.close()
+
+        def placement():
+            where = {}
+            for broker in admin.describe_log_dirs(["disks"]):
+                for log_dir in broker["log_dirs"]:
+                    for topic in log_dir["topics"]:
+                        for p in topic["partitions"]:
+                            where[(p["partition_index"], p["is_future_key"])] = log_dir["log_dir"]
+            return where
+
+        assert placement() == {(0, False): str(disks[0]), (1, False): str(disks[1])}
+        moved = admin.alter_replica_log_dirs({("disks", 0, 1): str(disks[1]), ("disks", 1, 1): "/no/such/dir"})
+        assert {tp.partition: err.__name__ for tp, err in moved.items()} == {0: "NoError", 1: "LogDirNotFoundError"}
+        deadline = time.time() + 30
+        while placement() != {(0, False): str(disks[1]), (1, False): str(disks[1])}:
+            assert time.time() < deadline, placement()
+            time.sleep(0.1)
+        assert sorted(int(m.value) for m in consume_all(b.bootstrap, "disks", 2, 30)) == list(range(30))
+    finally:
+        b.kill()
