@@ -138,5 +138,32 @@ fn render(broker: &Broker) -> String {
             }
         }
     }
+    client_metrics(broker, &mut page);
     page.finish()
+}
+
+/// What clients pushed (KIP-714), each metric under its OpenTelemetry name made a Prometheus
+/// one (`org.apache.kafka.producer.record.queue.time.avg` ->
+/// `org_apache_kafka_producer_record_queue_time_avg`), labelled with the client instance id and
+/// the client's attributes.
+fn client_metrics(broker: &Broker, page: &mut Exposition) {
+    for (name, series) in broker.telemetry.series() {
+        let name = prometheus_name(&name);
+        let kind = if series.iter().all(|(_, s)| s.counter) { Kind::Counter } else { Kind::Gauge };
+        page.family(&name, kind, "Pushed by Kafka clients (client metrics, KIP-714).");
+        for (labels, s) in &series {
+            let labels: Vec<(String, &str)> = labels.iter().map(|(k, v)| (prometheus_name(k), v.as_str())).collect();
+            let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+            page.sample(&name, &labels, s.value);
+        }
+    }
+}
+
+/// Letters, digits and `_` (and not a digit first), as Prometheus names are.
+fn prometheus_name(name: &str) -> String {
+    let mut out: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    out
 }

@@ -265,6 +265,12 @@ impl Controller {
                 }
                 done(vec![MetadataRecord::GroupConfigsChanged { group, configs }])
             }
+            ControllerRequest::SetClientMetricsConfigs { name, configs, validate_only } => {
+                if validate_only {
+                    return done(vec![]);
+                }
+                done(vec![MetadataRecord::ClientMetricsConfigsChanged { name, configs }])
+            }
             ControllerRequest::SetBrokerConfigs { resource, configs, validate_only } => {
                 if validate_only {
                     return done(vec![]);

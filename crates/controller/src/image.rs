@@ -101,6 +101,9 @@ pub struct MetadataImage {
     /// Dynamic group configs by group id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub group_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// Client metrics subscriptions (KIP-714) by name: their configs.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub client_metrics_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// Features' finalized levels set since the cluster began (see `features`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub features: BTreeMap<String, i16>,
@@ -227,6 +230,13 @@ impl MetadataImage {
                     self.group_configs.remove(group);
                 } else {
                     self.group_configs.insert(group.clone(), configs.clone());
+                }
+            }
+            MetadataRecord::ClientMetricsConfigsChanged { name, configs } => {
+                if configs.is_empty() {
+                    self.client_metrics_configs.remove(name);
+                } else {
+                    self.client_metrics_configs.insert(name.clone(), configs.clone());
                 }
             }
             MetadataRecord::FeatureLevelSet { name, level } => {

@@ -116,6 +116,12 @@ pub enum MetadataRecord {
         group: String,
         configs: BTreeMap<String, String>,
     },
+    /// Replaces a client metrics subscription's configs (Kafka's ConfigRecord for
+    /// CLIENT_METRICS resources); empty configs remove it.
+    ClientMetricsConfigsChanged {
+        name: String,
+        configs: BTreeMap<String, String>,
+    },
     /// A feature's finalized level (Kafka's FeatureLevelRecord).
     FeatureLevelSet {
         name: String,

@@ -89,6 +89,13 @@ pub enum ControllerRequest {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     },
+    /// Replaces a client metrics subscription's configs (KIP-714's CLIENT_METRICS resource);
+    /// empty configs delete it. Validated by the broker first.
+    SetClientMetricsConfigs {
+        name: String,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    },
     /// UpdateFeatures: (feature, level, kind) each, checked here (the controller names
     /// itself in the refusals, as Kafka's does).
     UpdateFeatures {

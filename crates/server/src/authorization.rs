@@ -48,6 +48,8 @@ pub const CHECKED: &[ApiKey] = &[
     ApiKey::ListPartitionReassignments,
     ApiKey::DescribeLogDirs,
     ApiKey::AlterReplicaLogDirs,
+    ApiKey::GetTelemetrySubscriptions,
+    ApiKey::PushTelemetry,
     ApiKey::FindCoordinator,
     ApiKey::JoinGroup,
     ApiKey::SyncGroup,

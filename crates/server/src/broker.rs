@@ -86,6 +86,8 @@ pub struct Broker {
     deferred: deferred::Deferred,
     /// Replicas moving to another log dir (see `log_dirs`).
     pub(crate) moves: log_dirs::Moves,
+    /// Client metrics subscriptions' clients and what they pushed.
+    pub telemetry: crate::telemetry::Telemetry,
     /// Serializes reconciling the open partitions with the image.
     reconciling: Mutex<()>,
     /// Serializes giving partitions their roles and fetchers their partitions, so that a call
@@ -216,6 +218,7 @@ impl Broker {
             partitions: RwLock::new(HashMap::new()),
             deferred: Default::default(),
             moves: Default::default(),
+            telemetry: Default::default(),
             reconciling: Mutex::new(()),
             assigning: Mutex::new(()),
             producer_ids: tokio::sync::Mutex::new((0, 0)),
@@ -766,6 +769,18 @@ impl Broker {
             info!(broker = scope, "changed dynamic broker configs");
         }
         Ok(())
+    }
+
+    /// Replaces a client metrics subscription's configs (validated by the caller); empty ones
+    /// delete it.
+    pub async fn set_client_metrics_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
+        let request = ControllerRequest::SetClientMetricsConfigs { name: name.to_string(), configs, validate_only };
+        self.ask_controller(request).await.map(|_| ())
     }
 
     /// Replaces a group's dynamic configs, validated as Kafka validates them.

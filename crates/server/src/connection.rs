@@ -49,8 +49,15 @@ pub(crate) async fn serve(
     let _ = stream.set_nodelay(true);
     let _open = broker.stats.connection_opened();
     debug!(%peer, listener = %listener.name, "connection accepted");
-    let session =
-        |principal: String| Session { client_host: client_host.clone(), listener: listener.name.clone(), principal };
+    let client_port = stream.peer_addr().map_or(0, |a| a.port());
+    let software = Arc::default();
+    let session = |principal: String| Session {
+        client_host: client_host.clone(),
+        listener: listener.name.clone(),
+        principal,
+        client_port,
+        software: Arc::clone(&software),
+    };
     let sasl = listener.sasl.clone().map(SaslState::new);
     let client = Client { peer: &peer, source, listener: &listener };
     let Some(tls) = &listener.tls else {

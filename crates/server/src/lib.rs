@@ -43,6 +43,7 @@ pub mod server;
 pub mod session;
 pub mod share;
 pub mod stats;
+pub mod telemetry;
 pub mod throttle;
 pub mod tls_fuzz;
 pub mod topic_config;

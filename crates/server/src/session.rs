@@ -30,4 +30,8 @@ pub struct Session {
     /// The principal's name (Kafka's `User:<name>`): the SASL user, else a TLS client's mapped
     /// certificate subject, else `ANONYMOUS`.
     pub principal: String,
+    /// The peer's port.
+    pub client_port: u16,
+    /// The client software's name and version, as its first ApiVersions (v3+) said.
+    pub software: Arc<std::sync::OnceLock<(String, String)>>,
 }

@@ -54,6 +54,7 @@ pub(super) fn handle(
             BROKER_LOGGER | BROKER => brokers.iter().map(i32::to_string).collect(),
             TOPIC => topics.iter().map(|t| t.to_string()).collect(),
             GROUP => image.group_configs.keys().cloned().collect(),
+            CLIENT_METRICS => image.client_metrics_configs.keys().cloned().collect(),
             _ => Vec::new(),
         };
         resources.extend(

@@ -21,6 +21,8 @@ use kafka_protocol::messages::{
 use super::{error_message, text};
 use crate::authorization::Access;
 use crate::broker::{ApiError, Broker};
+use brook_telemetry::subscription::Invalid;
+
 use crate::config::ALTER_LOG_DIRS_RATE;
 use crate::group_config;
 use crate::topic_config::{
@@ -31,12 +33,14 @@ use crate::topic_config::{
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
 const GROUP: i8 = 32;
+const CLIENT_METRICS: i8 = 16;
 /// Kafka's `ConfigSource`.
 const DYNAMIC_TOPIC_CONFIG: i8 = 1;
 const DYNAMIC_BROKER_CONFIG: i8 = 2;
 const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
 const STATIC_BROKER_CONFIG: i8 = 4;
 const DEFAULT_CONFIG: i8 = 5;
+const CLIENT_METRICS_CONFIG: i8 = 7;
 const DYNAMIC_GROUP_CONFIG: i8 = 8;
 
 /// One config as DescribeConfigs lists it.
@@ -103,6 +107,7 @@ pub(super) fn describe(
                     Err(ApiError::new(ResponseError::InvalidRequest, "Group name must not be empty"))
                 }
                 GROUP => Ok(group_entries(broker, &name)),
+                CLIENT_METRICS => Ok(client_metrics_entries(broker, &name)),
                 _ => Err(ApiError::new(ResponseError::InvalidRequest, "unsupported resource type")),
             };
             match entries {
@@ -290,6 +295,36 @@ fn group_entries(broker: &Broker, name: &str) -> Vec<Entry> {
         .collect()
 }
 
+/// A client metrics subscription's three keys (any name has them, as in Kafka): its own values,
+/// else the defaults.
+fn client_metrics_entries(broker: &Broker, name: &str) -> Vec<Entry> {
+    let own = broker.image().client_metrics_configs.get(name).cloned().unwrap_or_default();
+    CLIENT_METRICS_KEYS
+        .iter()
+        .map(|&(key, kind, default, doc)| {
+            let (value, source) = match own.get(key) {
+                Some(v) => (v.clone(), CLIENT_METRICS_CONFIG),
+                None => (default.to_string(), DEFAULT_CONFIG),
+            };
+            Entry {
+                key: key.to_string(),
+                synonyms: vec![(key.to_string(), value.clone(), source)],
+                value: Some(value),
+                source,
+                read_only: false,
+                described: Some((kind, doc)),
+            }
+        })
+        .collect()
+}
+
+/// The CLIENT_METRICS keys: (key, type, default, documentation), as Kafka's ClientMetricsConfigs.
+const CLIENT_METRICS_KEYS: [(&str, i8, &str, &str); 3] = [
+    ("metrics", config_type::LIST, "", "Telemetry metric name prefix list"),
+    ("interval.ms", config_type::INT, "300000", "Metrics push interval in milliseconds"),
+    ("match", config_type::LIST, "", "Client match criteria"),
+];
+
 fn broker_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, ApiError> {
     this_broker(broker, name, true)?;
     if name.is_empty() {
@@ -420,6 +455,7 @@ pub(super) async fn incremental_alter(
                 let default = |key: &str| match kind {
                     BROKER => default_value(topic_key(key).unwrap_or(key), &defaults),
                     GROUP => group_config::default_of(&broker.config, key),
+                    CLIENT_METRICS => String::new(),
                     _ => default_value(key, &defaults),
                 };
                 change(broker, kind, &resource.resource_name, request.validate_only, |current| {
@@ -465,6 +501,9 @@ fn check_ops(ops: &[(String, i8, Option<String>)], resource_type: i8) -> Result<
 fn key_type(resource_type: i8, key: &str) -> i8 {
     match resource_type {
         GROUP => config_type::UNKNOWN,
+        CLIENT_METRICS => {
+            CLIENT_METRICS_KEYS.iter().find(|(k, ..)| *k == key).map_or(config_type::UNKNOWN, |(_, kind, ..)| *kind)
+        }
         _ => type_of(key),
     }
 }
@@ -529,6 +568,15 @@ async fn change(
         GROUP => {
             let current = broker.image().group_configs.get(name).cloned().unwrap_or_default();
             broker.set_group_configs(name, new_configs(&current), validate_only).await
+        }
+        CLIENT_METRICS => {
+            let current = broker.image().client_metrics_configs.get(name).cloned().unwrap_or_default();
+            let configs = new_configs(&current);
+            brook_telemetry::subscription::validate(name, &configs).map_err(|invalid| match invalid {
+                Invalid::Request(m) => ApiError::new(ResponseError::InvalidRequest, m),
+                Invalid::Config(m) => ApiError::new(ResponseError::InvalidConfig, m),
+            })?;
+            broker.set_client_metrics_configs(name, configs, validate_only).await
         }
         _ => Err(ApiError::new(ResponseError::InvalidRequest, "unsupported resource type")),
     }

@@ -20,6 +20,7 @@ mod groups;
 mod init_producer_id;
 mod list_offsets;
 mod log_dirs;
+mod telemetry;
 mod metadata;
 mod offset_for_leader_epoch;
 mod offsets;
@@ -111,6 +112,8 @@ fn throttle_field(response: &mut ResponseKind) -> Option<&mut i32> {
         ListPartitionReassignments,
         DescribeLogDirs,
         AlterReplicaLogDirs,
+        GetTelemetrySubscriptions,
+        PushTelemetry,
         OffsetForLeaderEpoch,
         FindCoordinator,
         JoinGroup,
@@ -221,6 +224,10 @@ fn route(broker: &Arc<Broker>, request: Request, session: &Session, access: Acce
     let denied = ResponseError::ClusterAuthorizationFailed.code();
     match request.body {
         RequestKind::ApiVersions(r) => {
+            if version >= 3 {
+                let software = (r.client_software_name.to_string(), r.client_software_version.to_string());
+                let _ = session.software.set(software);
+            }
             let image = broker.image();
             let features_epoch = i64::try_from(image.applied_index).unwrap_or(i64::MAX);
             let levels = brook_controller::features::finalized(&image.features);
@@ -334,6 +341,14 @@ fn route(broker: &Arc<Broker>, request: Request, session: &Session, access: Acce
             Some(ResponseKind::DescribeLogDirs(log_dirs::describe_log_dirs(&b, r, &a)))
         }
         .boxed(),
+        RequestKind::GetTelemetrySubscriptions(r) => {
+            let client_id = request.header.client_id.as_deref().unwrap_or_default();
+            ready(ResponseKind::GetTelemetrySubscriptions(telemetry::get_subscriptions(broker, r, session, client_id)))
+        }
+        RequestKind::PushTelemetry(r) => {
+            let client_id = request.header.client_id.as_deref().unwrap_or_default();
+            ready(ResponseKind::PushTelemetry(telemetry::push(broker, r, session, client_id)))
+        }
         RequestKind::AlterReplicaLogDirs(r) => async move {
             b.all_partitions_open().await;
             Some(ResponseKind::AlterReplicaLogDirs(log_dirs::alter_replica_log_dirs(&b, r, &a)))
