@@ -886,3 +886,42 @@ fn log_dirs_with_either_tool() {
     values.sort_unstable();
     assert_eq!(values, ["1", "2", "3", "4", "5", "6"]);
 }
+
+/// Kafka's `kafka-client-metrics` against Brook: a subscription made, described, listed and
+/// deleted; a bad interval refused with Kafka's message.
+#[test]
+fn kafka_client_metrics_against_brook() {
+    let broker = Brook::start(&[]);
+    let tool = |args: &[&str]| {
+        let mut all = vec!["--bootstrap-server", broker.addr.as_str()];
+        all.extend_from_slice(args);
+        kafka_tool("org.apache.kafka.tools.ClientMetricsCommand", &all, "")
+    };
+    let altered = ok(
+        tool(&[
+            "--alter",
+            "--name",
+            "producers",
+            "--metrics",
+            "org.apache.kafka.producer.",
+            "--interval",
+            "5000",
+            "--match",
+            "client_software_name=apache-kafka-java",
+        ]),
+        "alter",
+    );
+    assert!(altered.contains("Altered client metrics config for producers."), "{altered}");
+    let described = ok(tool(&["--describe", "--name", "producers"]), "describe");
+    for line in
+        ["interval.ms=5000", "match=client_software_name=apache-kafka-java", "metrics=org.apache.kafka.producer."]
+    {
+        assert!(described.contains(line), "{described}");
+    }
+    assert_eq!(ok(tool(&["--list"]), "list").trim(), "producers");
+    let refused = tool(&["--alter", "--name", "producers", "--interval", "10"]);
+    let said = text(&refused.stdout) + &text(&refused.stderr);
+    assert!(!refused.status.success() && said.contains("interval must be between 100 and 3600000"), "{said}");
+    ok(tool(&["--delete", "--name", "producers"]), "delete");
+    assert_eq!(ok(tool(&["--list"]), "list after delete").trim(), "");
+}

@@ -465,6 +465,15 @@ fn every_advertised_version_answers() {
                 ApiKey::DescribeLogDirs => {
                     conn.send(api_key, version, &DescribeLogDirsRequest::default().with_topics(None))
                 }
+                ApiKey::GetTelemetrySubscriptions => {
+                    conn.send(api_key, version, &GetTelemetrySubscriptionsRequest::default())
+                }
+                // A push from a client that never asked: refused, and answered.
+                ApiKey::PushTelemetry => conn.send(
+                    api_key,
+                    version,
+                    &PushTelemetryRequest::default().with_client_instance_id(uuid::Uuid::new_v4()),
+                ),
                 // A move to a log dir this broker does not have.
                 ApiKey::AlterReplicaLogDirs => {
                     let topic = alter_replica_log_dirs_request::AlterReplicaLogDirTopic::default()

@@ -7,6 +7,7 @@ mod common;
 
 mod acls;
 mod cli;
+mod client_metrics;
 mod cluster;
 mod compaction;
 mod console;

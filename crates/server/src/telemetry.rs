@@ -27,8 +27,10 @@ pub struct Series {
     pub counter: bool,
 }
 
-/// A metric's name and labels (the client instance id first).
-pub type SeriesKey = (String, Vec<(String, String)>);
+/// A series' labels: (name, value), the client instance id first.
+pub type Labels = Vec<(String, String)>;
+/// A metric's name and labels.
+pub type SeriesKey = (String, Labels);
 
 #[derive(Default)]
 pub struct Telemetry {
@@ -120,7 +122,7 @@ impl Telemetry {
     }
 
     /// Every series of the clients heard from lately, by metric name.
-    pub fn series(&self) -> BTreeMap<String, Vec<(Vec<(String, String)>, Series)>> {
+    pub fn series(&self) -> BTreeMap<String, Vec<(Labels, Series)>> {
         let state = self.state.lock().expect("telemetry lock");
         let mut by_name: BTreeMap<String, Vec<_>> = BTreeMap::new();
         for ((name, labels), series) in state.series.values().flatten() {

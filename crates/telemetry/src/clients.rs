@@ -120,9 +120,8 @@ impl Clients {
 
     /// Forgets instances silent for three intervals (at least a minute): they went away.
     pub fn expire(&mut self, now_ms: i64) {
-        self.instances.retain(|_, i| {
-            now_ms - i.last_seen_ms < (3 * i64::from(i.subscribed.push_interval_ms)).max(60_000)
-        });
+        self.instances
+            .retain(|_, i| now_ms - i.last_seen_ms < (3 * i64::from(i.subscribed.push_interval_ms)).max(60_000));
     }
 
     /// Whether the instance asked or pushed lately.
@@ -139,7 +138,13 @@ impl Clients {
     }
 
     /// The instance's state, made afresh when unknown or made under older subscriptions.
-    fn instance(&mut self, id: Uuid, client: &ClientInfo, subscriptions: &[Subscription], now_ms: i64) -> &mut Instance {
+    fn instance(
+        &mut self,
+        id: Uuid,
+        client: &ClientInfo,
+        subscriptions: &[Subscription],
+        now_ms: i64,
+    ) -> &mut Instance {
         let version = self.version;
         let instance = self.instances.entry(id).or_insert_with(|| fresh(id, client, subscriptions, version));
         if instance.version != version {
@@ -230,8 +235,10 @@ mod tests {
     use super::*;
 
     fn subscription(metrics: &str, interval: &str) -> Subscription {
-        let configs: BTreeMap<String, String> =
-            [("metrics", metrics), ("interval.ms", interval)].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let configs: BTreeMap<String, String> = [("metrics", metrics), ("interval.ms", interval)]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Subscription::parse("s", &configs).unwrap()
     }
 
@@ -242,7 +249,10 @@ mod tests {
         let client = ClientInfo::default();
         let got = clients.get(Uuid::nil(), &client, &subs, 10_000).unwrap();
         assert!(!got.instance_id.is_nil());
-        assert_eq!((got.metrics.as_slice(), got.push_interval_ms), (&["org.apache.kafka.producer.".to_string()][..], 1000));
+        assert_eq!(
+            (got.metrics.as_slice(), got.push_interval_ms),
+            (&["org.apache.kafka.producer.".to_string()][..], 1000)
+        );
         let id = got.instance_id;
         assert!(matches!(clients.get(id, &client, &subs, 10_500), Err(Refusal::Throttled(_))));
         let push = Push { subscription_id: got.subscription_id, terminating: false, compression: 4, bytes: 100 };
@@ -250,17 +260,30 @@ mod tests {
         assert!(matches!(clients.push(id, push, 1 << 20, &client, &subs, 10_200), Err(Refusal::Throttled(_))));
         assert_eq!(clients.push(id, push, 1 << 20, &client, &subs, 11_100), Ok(()));
         let wrong = Push { subscription_id: got.subscription_id + 1, ..push };
-        assert!(matches!(clients.push(id, wrong, 1 << 20, &client, &subs, 12_100), Err(Refusal::UnknownSubscriptionId(_))));
+        assert!(matches!(
+            clients.push(id, wrong, 1 << 20, &client, &subs, 12_100),
+            Err(Refusal::UnknownSubscriptionId(_))
+        ));
         // After an unknown subscription the client may ask again at once.
         assert!(clients.get(id, &client, &subs, 12_200).is_ok());
         let big = Push { bytes: 2 << 20, ..push };
         assert!(matches!(clients.push(id, big, 1 << 20, &client, &subs, 12_300), Err(Refusal::TelemetryTooLarge(_))));
         let odd = Push { compression: 9, ..push };
-        assert!(matches!(clients.push(id, odd, 1 << 20, &client, &subs, 13_400), Err(Refusal::UnsupportedCompressionType(_))));
+        assert!(matches!(
+            clients.push(id, odd, 1 << 20, &client, &subs, 13_400),
+            Err(Refusal::UnsupportedCompressionType(_))
+        ));
         let last = Push { terminating: true, ..push };
-        assert_eq!(clients.push(id, last, 1 << 20, &client, &subs, 13_450), Ok(()), "a terminating push is never too soon");
+        assert_eq!(
+            clients.push(id, last, 1 << 20, &client, &subs, 13_450),
+            Ok(()),
+            "a terminating push is never too soon"
+        );
         assert!(matches!(clients.push(id, push, 1 << 20, &client, &subs, 20_000), Err(Refusal::InvalidRequest(_))));
-        assert!(matches!(clients.push(Uuid::nil(), push, 1 << 20, &client, &subs, 20_000), Err(Refusal::InvalidRequest(_))));
+        assert!(matches!(
+            clients.push(Uuid::nil(), push, 1 << 20, &client, &subs, 20_000),
+            Err(Refusal::InvalidRequest(_))
+        ));
     }
 
     #[test]

@@ -17,7 +17,9 @@ pub struct Sample {
 pub enum Kind {
     Gauge,
     /// A sum whose points are changes since the last push (delta temporality), or totals.
-    Sum { delta: bool },
+    Sum {
+        delta: bool,
+    },
 }
 
 /// Why a push's metrics could not be read.
@@ -232,8 +234,9 @@ mod tests {
     #[test]
     fn gauges_and_sums_with_their_labels() {
         let gauge_point = [field(7, 2, &kv("topic", "orders")), field(4, 1, &2.5f64.to_bits().to_le_bytes())].concat();
-        let gauge = [field(1, 2, b"org.apache.kafka.producer.record.queue.time.avg"), field(5, 2, &field(1, 2, &gauge_point))]
-            .concat();
+        let gauge =
+            [field(1, 2, b"org.apache.kafka.producer.record.queue.time.avg"), field(5, 2, &field(1, 2, &gauge_point))]
+                .concat();
         let sum_point = field(6, 1, &7i64.to_le_bytes());
         let sum_data = [field(1, 2, &sum_point), field(2, 0, &varint(1)), field(3, 0, &varint(1))].concat();
         let sum = [field(1, 2, b"org.apache.kafka.producer.record.error.total"), field(7, 2, &sum_data)].concat();

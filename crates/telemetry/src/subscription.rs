@@ -68,10 +68,7 @@ impl Subscription {
     /// Parses `configs` (as stored: validated when set).
     pub fn parse(name: &str, configs: &BTreeMap<String, String>) -> Result<Subscription, Invalid> {
         validate(name, configs)?;
-        let matches = list(configs.get(MATCH))
-            .iter()
-            .map(|m| parse_match(m))
-            .collect::<Result<Vec<_>, Invalid>>()?;
+        let matches = list(configs.get(MATCH)).iter().map(|m| parse_match(m)).collect::<Result<Vec<_>, Invalid>>()?;
         Ok(Subscription {
             name: name.to_string(),
             metrics: list(configs.get(METRICS)),
@@ -122,9 +119,8 @@ fn parse_match(pattern: &str) -> Result<(String, Regex), Invalid> {
         return Err(illegal());
     }
     // Java's `Matcher.matches`: the whole value.
-    let regex = Regex::new(regex.trim())
-        .and_then(|_| Regex::new(&format!("^(?:{})$", regex.trim())))
-        .map_err(|_| illegal())?;
+    let regex =
+        Regex::new(regex.trim()).and_then(|_| Regex::new(&format!("^(?:{})$", regex.trim()))).map_err(|_| illegal())?;
     Ok((param.to_string(), regex))
 }
 
@@ -144,7 +140,9 @@ mod tests {
     #[test]
     fn kafkas_refusals() {
         assert_eq!(validate("", &configs(&[])), Err(Invalid::Request("Subscription name can't be empty".into())));
-        assert!(matches!(validate("s", &configs(&[("colour", "red")])), Err(Invalid::Request(m)) if m.contains("colour")));
+        assert!(
+            matches!(validate("s", &configs(&[("colour", "red")])), Err(Invalid::Request(m)) if m.contains("colour"))
+        );
         assert!(matches!(validate("s", &configs(&[("interval.ms", "50")])), Err(Invalid::Request(_))));
         assert!(matches!(validate("s", &configs(&[("interval.ms", "soon")])), Err(Invalid::Config(_))));
         for bad in ["client_id", "colour=red", "client_id=("] {

@@ -455,7 +455,6 @@ pub(super) async fn incremental_alter(
                 let default = |key: &str| match kind {
                     BROKER => default_value(topic_key(key).unwrap_or(key), &defaults),
                     GROUP => group_config::default_of(&broker.config, key),
-                    CLIENT_METRICS => String::new(),
                     _ => default_value(key, &defaults),
                 };
                 change(broker, kind, &resource.resource_name, request.validate_only, |current| {
@@ -496,14 +495,11 @@ fn check_ops(ops: &[(String, i8, Option<String>)], resource_type: i8) -> Result<
     Ok(())
 }
 
-/// A key's type for APPEND/SUBTRACT. Kafka 4.4 looks group keys up among topic and broker
-/// keys, so it refuses both on every group key (its list key included).
+/// A key's type for APPEND/SUBTRACT. Kafka 4.4 looks group and client metrics keys up among
+/// topic and broker keys, so it refuses both on every such key (list keys included).
 fn key_type(resource_type: i8, key: &str) -> i8 {
     match resource_type {
-        GROUP => config_type::UNKNOWN,
-        CLIENT_METRICS => {
-            CLIENT_METRICS_KEYS.iter().find(|(k, ..)| *k == key).map_or(config_type::UNKNOWN, |(_, kind, ..)| *kind)
-        }
+        GROUP | CLIENT_METRICS => config_type::UNKNOWN,
         _ => type_of(key),
     }
 }

@@ -20,7 +20,6 @@ mod groups;
 mod init_producer_id;
 mod list_offsets;
 mod log_dirs;
-mod telemetry;
 mod metadata;
 mod offset_for_leader_epoch;
 mod offsets;
@@ -33,6 +32,7 @@ mod scram;
 mod share;
 mod share_offsets;
 mod streams;
+mod telemetry;
 mod transactions;
 
 use std::collections::BTreeMap;
