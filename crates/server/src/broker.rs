@@ -218,7 +218,7 @@ impl Broker {
             partitions: RwLock::new(HashMap::new()),
             deferred: Default::default(),
             moves: Default::default(),
-            telemetry: Default::default(),
+            telemetry: crate::telemetry::Telemetry::new(config.telemetry_max_bytes as usize),
             reconciling: Mutex::new(()),
             assigning: Mutex::new(()),
             producer_ids: tokio::sync::Mutex::new((0, 0)),

@@ -95,6 +95,8 @@ pub struct BrokerConfig {
     /// `replica.alter.log.dirs.io.max.bytes.per.second`: how fast a replica moving between log
     /// dirs is copied (unlimited by default; also a dynamic broker config).
     pub alter_log_dirs_bytes_per_second: u64,
+    /// `telemetry.max.bytes`: the largest client metrics push taken (Kafka's 1 MiB).
+    pub telemetry_max_bytes: i32,
     /// `num.partitions` for auto-created topics and CreateTopics with -1.
     pub num_partitions: i32,
     /// `default.replication.factor`.
@@ -169,6 +171,7 @@ impl Default for BrokerConfig {
             log_dirs: vec![PathBuf::from("./brook-data")],
             // Kafka's default, Long.MAX_VALUE.
             alter_log_dirs_bytes_per_second: i64::MAX as u64,
+            telemetry_max_bytes: 1024 * 1024,
             num_partitions: 1,
             default_replication_factor: 1,
             auto_create_topics_enable: true,
@@ -340,6 +343,7 @@ impl BrokerConfig {
                 "unclean.leader.election.enable" => c.elections.unclean = parse(key, v)?,
                 "auto.leader.rebalance.enable" => c.auto_leader_rebalance = parse(key, v)?,
                 ALTER_LOG_DIRS_RATE => c.alter_log_dirs_bytes_per_second = positive(key, parse(key, v)?)?,
+                "telemetry.max.bytes" => c.telemetry_max_bytes = positive(key, parse(key, v)?)?,
                 "broker.liveness.probe.enable" => c.liveness_probe = parse(key, v)?,
                 "leader.imbalance.check.interval.seconds" => {
                     c.leader_imbalance_check_interval_ms = positive::<u64>(key, parse(key, v)?)?.saturating_mul(1000)

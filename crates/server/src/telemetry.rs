@@ -16,9 +16,6 @@ use kafka_protocol::error::ResponseError;
 use tracing::warn;
 use uuid::Uuid;
 
-/// `telemetry.max.bytes`' default: the largest push taken.
-pub const MAX_BYTES: usize = 1024 * 1024;
-
 /// One series' latest value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
@@ -32,9 +29,10 @@ pub type Labels = Vec<(String, String)>;
 /// A metric's name and labels.
 pub type SeriesKey = (String, Labels);
 
-#[derive(Default)]
 pub struct Telemetry {
     state: Mutex<State>,
+    /// `telemetry.max.bytes`: the largest push taken.
+    max_bytes: usize,
 }
 
 #[derive(Default)]
@@ -71,6 +69,10 @@ impl State {
 }
 
 impl Telemetry {
+    pub fn new(max_bytes: usize) -> Telemetry {
+        Telemetry { state: Mutex::default(), max_bytes }
+    }
+
     /// GetTelemetrySubscriptions.
     pub fn get(
         &self,
@@ -99,7 +101,7 @@ impl Telemetry {
         let mut state = self.state.lock().expect("telemetry lock");
         state.refresh(configs);
         let State { clients, subscriptions, .. } = &mut *state;
-        clients.push(id, push, MAX_BYTES, client, subscriptions, now_ms).map_err(refused)?;
+        clients.push(id, push, self.max_bytes, client, subscriptions, now_ms).map_err(refused)?;
         if metrics.is_empty() {
             return Ok(());
         }

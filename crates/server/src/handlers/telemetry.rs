@@ -13,7 +13,6 @@ use kafka_protocol::messages::{
 use super::text;
 use crate::broker::Broker;
 use crate::session::Session;
-use crate::telemetry::MAX_BYTES;
 
 /// What the connection tells of the client, for subscriptions' `match`.
 fn client_info(session: &Session, client_id: &str) -> ClientInfo {
@@ -43,7 +42,7 @@ pub(super) fn get_subscriptions(
             .with_subscription_id(subscribed.subscription_id)
             .with_accepted_compression_types(ACCEPTED_COMPRESSIONS.to_vec())
             .with_push_interval_ms(subscribed.push_interval_ms)
-            .with_telemetry_max_bytes(MAX_BYTES as i32)
+            .with_telemetry_max_bytes(broker.config.telemetry_max_bytes)
             .with_delta_temporality(true)
             .with_requested_metrics(subscribed.metrics.into_iter().map(text).collect()),
         Err((code, _)) => GetTelemetrySubscriptionsResponse::default().with_error_code(code.code()),
