@@ -887,41 +887,53 @@ fn log_dirs_with_either_tool() {
     assert_eq!(values, ["1", "2", "3", "4", "5", "6"]);
 }
 
-/// Kafka's `kafka-client-metrics` against Brook: a subscription made, described, listed and
-/// deleted; a bad interval refused with Kafka's message.
+/// Kafka's `kafka-client-metrics` and Brook's `client-metrics` against Brook, step by step with
+/// the same arguments: a subscription made, changed, described, listed, a bad interval refused
+/// with Kafka's message, reset and deleted. Both print the same lines.
 #[test]
-fn kafka_client_metrics_against_brook() {
+fn client_metrics_with_either_tool() {
     let broker = Brook::start(&[]);
-    let tool = |args: &[&str]| {
-        let mut all = vec!["--bootstrap-server", broker.addr.as_str()];
+    let run = |tool: &dyn Fn(&[&str]) -> Output| -> Vec<String> {
+        let steps: [&[&str]; 9] = [
+            &["--alter", "--name", "producers", "--metrics", "org.apache.kafka.producer.", "--interval", "5000"],
+            &["--alter", "--name", "producers", "--match", "client_software_name=apache-kafka-java"],
+            &["--describe", "--name", "producers"],
+            &["--list"],
+            &["--alter", "--name", "producers", "--interval", "10"],
+            &["--alter", "--name", "producers", "--interval", ""],
+            &["--describe"],
+            &["--delete", "--name", "producers"],
+            &["--describe", "--name", "producers"],
+        ];
+        steps
+            .iter()
+            .map(|args| {
+                let out = tool(args);
+                let said = text(&out.stdout) + &text(&out.stderr);
+                if out.status.success() {
+                    text(&out.stdout)
+                } else {
+                    // Kafka's tool prints its usage after the error; the first line is the error.
+                    let error = said.lines().find(|l| l.contains("interval must be")).unwrap_or(&said).to_string();
+                    format!("failed: {error}")
+                }
+            })
+            .collect()
+    };
+    let server = broker.addr.as_str();
+    let kafka = run(&|args: &[&str]| {
+        let mut all = vec!["--bootstrap-server", server];
         all.extend_from_slice(args);
         kafka_tool("org.apache.kafka.tools.ClientMetricsCommand", &all, "")
-    };
-    let altered = ok(
-        tool(&[
-            "--alter",
-            "--name",
-            "producers",
-            "--metrics",
-            "org.apache.kafka.producer.",
-            "--interval",
-            "5000",
-            "--match",
-            "client_software_name=apache-kafka-java",
-        ]),
-        "alter",
-    );
-    assert!(altered.contains("Altered client metrics config for producers."), "{altered}");
-    let described = ok(tool(&["--describe", "--name", "producers"]), "describe");
-    for line in
-        ["interval.ms=5000", "match=client_software_name=apache-kafka-java", "metrics=org.apache.kafka.producer."]
-    {
-        assert!(described.contains(line), "{described}");
-    }
-    assert_eq!(ok(tool(&["--list"]), "list").trim(), "producers");
-    let refused = tool(&["--alter", "--name", "producers", "--interval", "10"]);
-    let said = text(&refused.stdout) + &text(&refused.stderr);
-    assert!(!refused.status.success() && said.contains("interval must be between 100 and 3600000"), "{said}");
-    ok(tool(&["--delete", "--name", "producers"]), "delete");
-    assert_eq!(ok(tool(&["--list"]), "list after delete").trim(), "");
+    });
+    assert!(kafka[0].contains("Altered client metrics config for producers."), "{kafka:?}");
+    assert!(kafka[2].contains("  match=client_software_name=apache-kafka-java"), "{kafka:?}");
+    assert!(kafka[4].contains("interval must be between 100 and 3600000"), "{kafka:?}");
+    assert_eq!(kafka[8], "The client metric resource producers doesn't exist and doesn't have dynamic config.\n");
+    let brook = run(&|args: &[&str]| {
+        let mut all = vec!["client-metrics", "--bootstrap-server", server];
+        all.extend_from_slice(args);
+        brook_tool(&all, "")
+    });
+    assert_eq!(brook, kafka, "Brook's tool prints what Kafka's does");
 }

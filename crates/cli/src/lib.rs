@@ -7,7 +7,7 @@
 //!   `console_consumer` (kafka-console-consumer), `consumer_groups` (kafka-consumer-groups),
 //!   `share_groups` (kafka-share-groups), `streams_groups` (kafka-streams-groups),
 //!   `configs` (kafka-configs), `perf` (kafka-producer-perf-test, kafka-consumer-perf-test),
-//!   `reassign_partitions` (kafka-reassign-partitions), `log_dirs` (kafka-log-dirs), `leader_election`
+//!   `reassign_partitions` (kafka-reassign-partitions), `log_dirs` (kafka-log-dirs), `client_metrics` (kafka-client-metrics), `leader_election`
 //!   (kafka-leader-election), `metadata_quorum` (kafka-metadata-quorum), `transactions`
 //!   (kafka-transactions), `acls` (kafka-acls).
 //! - `wire`: Kafka's own frames, for the requests librdkafka has no API for; `coordinator`:
@@ -16,6 +16,7 @@
 pub mod acls;
 pub mod args;
 pub mod client;
+pub mod client_metrics;
 mod client_quotas;
 pub mod configs;
 pub mod console_consumer;
@@ -77,6 +78,7 @@ pub const TOOLS: &[(&str, &str, &str, &[Opt])] = &[
     ("reassign-partitions", "kafka-reassign-partitions", reassign_partitions::PURPOSE, reassign_partitions::OPTS),
     ("leader-election", "kafka-leader-election", leader_election::PURPOSE, leader_election::OPTS),
     ("log-dirs", "kafka-log-dirs", log_dirs::PURPOSE, log_dirs::OPTS),
+    ("client-metrics", "kafka-client-metrics", client_metrics::PURPOSE, client_metrics::OPTS),
     ("metadata-quorum", "kafka-metadata-quorum", metadata_quorum::PURPOSE, metadata_quorum::OPTS),
     ("transactions", "kafka-transactions", transactions::PURPOSE, transactions::OPTS),
     ("acls", "kafka-acls", acls::PURPOSE, acls::OPTS),
@@ -124,6 +126,7 @@ pub fn run(tool: &str, args: &[String], interrupted: Arc<AtomicBool>) -> i32 {
         "reassign-partitions" => reassign_partitions::run(&parsed),
         "leader-election" => leader_election::run(&parsed),
         "log-dirs" => log_dirs::run(&parsed),
+        "client-metrics" => client_metrics::run(&parsed),
         "metadata-quorum" => metadata_quorum::run(&parsed),
         "transactions" => transactions::run(&parsed, &command),
         "acls" => acls::run(&parsed),
@@ -138,8 +141,12 @@ pub fn run(tool: &str, args: &[String], interrupted: Arc<AtomicBool>) -> i32 {
             1
         }
         Err(e) => {
-            // kafka-topics' own wording, which scripts may look for.
-            let prefix = if name == "topics" { "Error while executing topic command : " } else { "Error: " };
+            // kafka-topics' and kafka-client-metrics' own wording, which scripts may look for.
+            let prefix = match name {
+                "topics" => "Error while executing topic command : ",
+                "client-metrics" => "Error while executing client metrics command : ",
+                _ => "Error: ",
+            };
             eprintln!("{prefix}{}", e.message);
             1
         }

@@ -147,7 +147,7 @@ fn render(broker: &Broker) -> String {
 /// `org_apache_kafka_producer_record_queue_time_avg`), labelled with the client instance id and
 /// the client's attributes.
 fn client_metrics(broker: &Broker, page: &mut Exposition) {
-    for (name, series) in broker.telemetry.series() {
+    for (name, series) in broker.telemetry.series(broker.clock.now_ms()) {
         let name = prometheus_name(&name);
         let kind = if series.iter().all(|(_, s)| s.counter) { Kind::Counter } else { Kind::Gauge };
         page.family(&name, kind, "Pushed by Kafka clients (client metrics, KIP-714).");

@@ -124,8 +124,9 @@ impl Telemetry {
     }
 
     /// Every series of the clients heard from lately, by metric name.
-    pub fn series(&self) -> BTreeMap<String, Vec<(Labels, Series)>> {
-        let state = self.state.lock().expect("telemetry lock");
+    pub fn series(&self, now_ms: i64) -> BTreeMap<String, Vec<(Labels, Series)>> {
+        let mut state = self.state.lock().expect("telemetry lock");
+        state.expire(now_ms);
         let mut by_name: BTreeMap<String, Vec<_>> = BTreeMap::new();
         for ((name, labels), series) in state.series.values().flatten() {
             by_name.entry(name.clone()).or_default().push((labels.clone(), series.clone()));
