@@ -446,3 +446,58 @@ fn duplicate_node_id_is_refused() {
     assert!(stderr.contains("node.id 2") && stderr.contains("its own node.id"), "{stderr}");
     assert_eq!(describe_cluster(&cluster.node(2).addr()).2, BTreeSet::from([2]), "the first broker serves on");
 }
+
+/// Kafka's `kafka-cluster unregister` (UnregisterBroker) removes a dead broker's registration:
+/// DescribeCluster and Metadata stop listing it, the partitions it led have another leader, an
+/// unknown id gets Kafka's BROKER_ID_NOT_REGISTERED; started again, the broker registers anew.
+#[test]
+fn kafka_cluster_unregisters_a_dead_broker() {
+    let mut cluster = Cluster::start(3, FAST_SESSIONS);
+    let addr = cluster.node(1).addr();
+    let topic = CreatableTopic::default()
+        .with_name(TopicName(StrBytes::from_static_str("spread")))
+        .with_num_partitions(3)
+        .with_replication_factor(3);
+    let request = CreateTopicsRequest::default().with_timeout_ms(30_000).with_topics(vec![topic]);
+    let ResponseKind::CreateTopics(created) = Conn::open(&addr).call(ApiKey::CreateTopics, 7, &request) else {
+        panic!()
+    };
+    assert_eq!(created.topics[0].error_code, 0);
+    eventually(SETTLE, "every partition has a leader", || {
+        leaders(&addr, "spread").iter().all(|(e, l)| *e == 0 && *l > 0).then_some(())
+    });
+    let tool = |args: &[&str]| {
+        Command::new("java")
+            .args([
+                "-cp",
+                &classpath(),
+                "org.apache.kafka.tools.ClusterTool",
+                "unregister",
+                "--bootstrap-server",
+                &addr,
+            ])
+            .args(args)
+            .output()
+            .expect("run kafka-cluster")
+    };
+    cluster.kill(3);
+    let gone = tool(&["--id", "3"]);
+    let said = String::from_utf8_lossy(&gone.stdout).into_owned() + &String::from_utf8_lossy(&gone.stderr);
+    assert!(gone.status.success(), "kafka-cluster unregister --id 3: {said}");
+    assert_eq!(describe_cluster(&addr).2, BTreeSet::from([1, 2]));
+    let mut seen = Vec::new();
+    let settled = std::time::Instant::now() + SETTLE;
+    while std::time::Instant::now() < settled {
+        seen = leaders(&addr, "spread");
+        if seen.iter().all(|(e, l)| *e == 0 && *l != 3) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(seen.iter().all(|(e, l)| *e == 0 && *l != 3), "no partition led by the unregistered broker: {seen:?}");
+    let unknown = tool(&["--id", "7"]);
+    let said = String::from_utf8_lossy(&unknown.stdout).into_owned() + &String::from_utf8_lossy(&unknown.stderr);
+    assert!(!unknown.status.success() && said.contains("Broker ID 7 is not currently registered"), "{said}");
+    cluster.restart(3);
+    eventually(SETTLE, "the broker registered again", || (describe_cluster(&addr).2.len() == 3).then_some(()));
+}

@@ -1866,7 +1866,6 @@ const APIS_NOT_BUILT: &[(ApiKey, &str)] = &[
     (ApiKey::RenewDelegationToken, "delegation tokens (KIP-48)"),
     (ApiKey::ExpireDelegationToken, "delegation tokens (KIP-48)"),
     (ApiKey::DescribeDelegationToken, "delegation tokens (KIP-48)"),
-    (ApiKey::UnregisterBroker, "removing a broker's registration (kafka-cluster unregister)"),
     (ApiKey::AddRaftVoter, "changing the metadata quorum's voters at run time (KIP-853)"),
     (ApiKey::RemoveRaftVoter, "changing the metadata quorum's voters at run time (KIP-853)"),
     (ApiKey::UnregisterController, "removing a controller's registration"),
@@ -1888,9 +1887,11 @@ fn listed_apis(addr: &str) -> std::collections::BTreeSet<i16> {
 fn brook_lists_the_apis_kafka_lists() {
     let kafka = Kafka::start();
     let theirs = listed_apis(&kafka.addr);
+    let kafka_unregisters = unregister_unknown(&kafka.addr);
     drop(kafka);
     let brook = Brook::start(&[]);
     let mine = listed_apis(&brook.addr);
+    assert_eq!(unregister_unknown(&brook.addr), kafka_unregisters);
     let name = |k: &i16| ApiKey::try_from(*k).map_or_else(|_| format!("api {k}"), |k| format!("{k:?}"));
     let not_built: Vec<i16> = APIS_NOT_BUILT.iter().map(|(k, _)| *k as i16).collect();
     let missing: Vec<String> = theirs.difference(&mine).filter(|k| !not_built.contains(k)).map(name).collect();
@@ -1899,4 +1900,13 @@ fn brook_lists_the_apis_kafka_lists() {
     assert!(built.is_empty(), "APIS_NOT_BUILT names APIs Brook lists or Kafka does not: {built:?}");
     let extra: Vec<String> = mine.difference(&theirs).map(name).collect();
     assert_eq!(extra, ["GetTelemetrySubscriptions", "PushTelemetry"]);
+}
+
+/// UnregisterBroker for an id that was never registered: Kafka 4.4's error and message.
+fn unregister_unknown(addr: &str) -> String {
+    let request = kafka_protocol::messages::UnregisterBrokerRequest::default().with_broker_id(BrokerId(7));
+    let ResponseKind::UnregisterBroker(r) = Conn::open(addr).call(ApiKey::UnregisterBroker, 0, &request) else {
+        panic!()
+    };
+    answer(r.error_code, r.error_message.as_deref())
 }

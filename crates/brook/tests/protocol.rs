@@ -465,6 +465,10 @@ fn every_advertised_version_answers() {
                 ApiKey::DescribeLogDirs => {
                     conn.send(api_key, version, &DescribeLogDirsRequest::default().with_topics(None))
                 }
+                // A broker that was never registered.
+                ApiKey::UnregisterBroker => {
+                    conn.send(api_key, version, &UnregisterBrokerRequest::default().with_broker_id(BrokerId(77)))
+                }
                 ApiKey::GetTelemetrySubscriptions => {
                     conn.send(api_key, version, &GetTelemetrySubscriptionsRequest::default())
                 }

@@ -265,6 +265,9 @@ impl Controller {
                 }
                 done(vec![MetadataRecord::GroupConfigsChanged { group, configs }])
             }
+            ControllerRequest::UnregisterBroker { node_id } => {
+                done(decisions::unregister(image, &self.config.elections, node_id)?)
+            }
             ControllerRequest::SetClientMetricsConfigs { name, configs, validate_only } => {
                 if validate_only {
                     return done(vec![]);

@@ -126,6 +126,24 @@ fn check_alter_partition(image: &MetadataImage, change: &IsrChange) -> Result<()
     Ok(())
 }
 
+/// UnregisterBroker, as KRaft's: a registered broker is fenced first (leaving its ISRs and
+/// leaderships, as when its session runs out), then its registration is removed. A broker
+/// still running registers again at its next heartbeat.
+pub fn unregister(
+    image: &MetadataImage,
+    policy: &ElectionPolicy,
+    node_id: i32,
+) -> Result<Vec<MetadataRecord>, ApiError> {
+    let Some(broker) = image.brokers.get(&node_id) else {
+        let message = format!("Broker ID {node_id} is not currently registered");
+        return Err(ApiError::new(ResponseError::BrokerIdNotRegistered, message));
+    };
+    let mut records = fence_expired(image, policy, &[(node_id, broker.epoch)]);
+    info!(node_id, "unregistering a broker");
+    records.push(MetadataRecord::BrokerUnregistered { node_id });
+    Ok(records)
+}
+
 /// Fences the brokers whose sessions ran out or whose process is gone, `(node id, broker
 /// epoch)`, if still registered in that epoch. Each fencing sees the ones before it, so brokers expiring together are not
 /// handed each other's leaderships.

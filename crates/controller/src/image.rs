@@ -232,6 +232,9 @@ impl MetadataImage {
                     self.group_configs.insert(group.clone(), configs.clone());
                 }
             }
+            MetadataRecord::BrokerUnregistered { node_id } => {
+                self.brokers.remove(node_id);
+            }
             MetadataRecord::ClientMetricsConfigsChanged { name, configs } => {
                 if configs.is_empty() {
                     self.client_metrics_configs.remove(name);

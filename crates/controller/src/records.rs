@@ -116,6 +116,11 @@ pub enum MetadataRecord {
         group: String,
         configs: BTreeMap<String, String>,
     },
+    /// A broker's registration removed (Kafka's UnregisterBrokerRecord): it is no longer listed
+    /// until it registers again. Its replicas stay assigned to it.
+    BrokerUnregistered {
+        node_id: i32,
+    },
     /// Replaces a client metrics subscription's configs (Kafka's ConfigRecord for
     /// CLIENT_METRICS resources); empty configs remove it.
     ClientMetricsConfigsChanged {

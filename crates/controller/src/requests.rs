@@ -89,6 +89,10 @@ pub enum ControllerRequest {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     },
+    /// UnregisterBroker: removes a broker's registration (a broker that is gone for good).
+    UnregisterBroker {
+        node_id: i32,
+    },
     /// Replaces a client metrics subscription's configs (KIP-714's CLIENT_METRICS resource);
     /// empty configs delete it. Validated by the broker first.
     SetClientMetricsConfigs {

@@ -48,6 +48,7 @@ pub const CHECKED: &[ApiKey] = &[
     ApiKey::ListPartitionReassignments,
     ApiKey::DescribeLogDirs,
     ApiKey::AlterReplicaLogDirs,
+    ApiKey::UnregisterBroker,
     ApiKey::GetTelemetrySubscriptions,
     ApiKey::PushTelemetry,
     ApiKey::FindCoordinator,

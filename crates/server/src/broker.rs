@@ -771,6 +771,11 @@ impl Broker {
         Ok(())
     }
 
+    /// Removes a broker's registration (UnregisterBroker).
+    pub async fn unregister_broker(&self, node_id: i32) -> Result<(), ApiError> {
+        self.ask_controller(ControllerRequest::UnregisterBroker { node_id }).await.map(|_| ())
+    }
+
     /// Replaces a client metrics subscription's configs (validated by the caller); empty ones
     /// delete it.
     pub async fn set_client_metrics_configs(

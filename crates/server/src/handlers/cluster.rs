@@ -1,10 +1,13 @@
-//! DescribeCluster.
+//! DescribeCluster, and UnregisterBroker (ALTER on the cluster).
 
 use std::sync::Arc;
 
 use brook_security::acl::{CLUSTER_NAME, Operation, ResourceType};
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
-use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
+use kafka_protocol::messages::{
+    BrokerId, DescribeClusterRequest, DescribeClusterResponse, UnregisterBrokerRequest, UnregisterBrokerResponse,
+};
 
 use super::text;
 use crate::authorization::Access;
@@ -40,4 +43,22 @@ pub(super) fn describe_cluster(
         .with_controller_id(BrokerId(controller))
         .with_brokers(brokers)
         .with_cluster_authorized_operations(operations)
+}
+
+/// UnregisterBroker: the controller removes the registration (BROKER_ID_NOT_REGISTERED for an
+/// unknown id); a broker still running registers again at its next heartbeat.
+pub(super) async fn unregister_broker(
+    broker: &Arc<Broker>,
+    request: UnregisterBrokerRequest,
+    access: &Access,
+) -> UnregisterBrokerResponse {
+    if !access.allows_cluster(broker, Operation::Alter) {
+        return UnregisterBrokerResponse::default().with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+    }
+    match broker.unregister_broker(request.broker_id.0).await {
+        Ok(()) => UnregisterBrokerResponse::default(),
+        Err(e) => {
+            UnregisterBrokerResponse::default().with_error_code(e.code.code()).with_error_message(Some(text(e.message)))
+        }
+    }
 }

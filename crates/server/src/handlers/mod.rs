@@ -114,6 +114,7 @@ fn throttle_field(response: &mut ResponseKind) -> Option<&mut i32> {
         AlterReplicaLogDirs,
         GetTelemetrySubscriptions,
         PushTelemetry,
+        UnregisterBroker,
         OffsetForLeaderEpoch,
         FindCoordinator,
         JoinGroup,
@@ -341,6 +342,9 @@ fn route(broker: &Arc<Broker>, request: Request, session: &Session, access: Acce
             Some(ResponseKind::DescribeLogDirs(log_dirs::describe_log_dirs(&b, r, &a)))
         }
         .boxed(),
+        RequestKind::UnregisterBroker(r) => {
+            async move { Some(ResponseKind::UnregisterBroker(cluster::unregister_broker(&b, r, &a).await)) }.boxed()
+        }
         RequestKind::GetTelemetrySubscriptions(r) => {
             let client_id = request.header.client_id.as_deref().unwrap_or_default();
             ready(ResponseKind::GetTelemetrySubscriptions(telemetry::get_subscriptions(broker, r, session, client_id)))
