@@ -212,3 +212,46 @@ fn pushes_are_checked_and_exported() {
     assert_eq!(push(&mut conn, last, sub3, 0, vec![], true), 0);
     assert_eq!(push(&mut conn, last, sub3, 0, vec![], false), code(ResponseError::InvalidRequest));
 }
+
+/// librdkafka (2.5+) pushes its metrics too: a subscription matching its software name asks a
+/// producer for them every half second, and they reach /metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn librdkafka_pushes_its_metrics() {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let brook = Brook::start(&[]);
+    let mut conn = Conn::open(&brook.addr);
+    for (key, value) in [
+        ("metrics", "org.apache.kafka.producer."),
+        ("interval.ms", "500"),
+        ("match", "client_software_name=librdkafka"),
+    ] {
+        assert_eq!(alter_config(&mut conn, (CLIENT_METRICS, "rd"), (key, SET, Some(value)), false).0, 0);
+    }
+    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &brook.addr).create().unwrap();
+    for i in 0..10 {
+        let value = format!("purchase-{i}");
+        producer
+            .send(FutureRecord::<(), _>::to("measured").payload(&value), std::time::Duration::from_secs(30))
+            .await
+            .unwrap();
+    }
+    let console = brook.console.clone().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let page = tokio::task::spawn_blocking({
+            let console = console.clone();
+            move || http::get(&console, "/metrics").body
+        })
+        .await
+        .unwrap();
+        let pushed: Vec<&str> = page.lines().filter(|l| l.starts_with("org_apache_kafka_producer_")).collect();
+        if !pushed.is_empty() {
+            assert!(pushed.iter().all(|l| l.contains("client_instance_id=\"")), "{pushed:?}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "librdkafka pushed nothing within 30 s:\n{page}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    drop(producer);
+}
