@@ -321,3 +321,99 @@ fn alter_replica_log_dirs_answers_as_kafka() {
     assert_eq!(expected[0].1.values().next(), Some(&57), "Kafka: LOG_DIR_NOT_FOUND");
     assert_eq!(run(&brook.addr, &a, &b), expected);
 }
+
+/// In a cluster (RF 3, min ISR 2), every replica of a partition moves to its broker's second
+/// log dir, throttled, while an idempotent acks=all producer writes it; the leader is killed
+/// halfway and started again (its move starts over at start-up). Every acknowledged record is
+/// read back once at its offset, and each broker ends with the partition in its second dir
+/// and nothing left in the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_move_between_log_dirs_in_a_cluster() {
+    use crate::common::cluster::{Cluster, SETTLE, Spec};
+    use crate::common::wire::partition_states;
+    use kafka_protocol::messages::CreateTopicsRequest;
+    use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+
+    let sessions = ["broker.heartbeat.interval.ms=300", "broker.session.timeout.ms=2000"];
+    let mut cluster = Cluster::start_with(Spec::combined(3, &sessions).two_log_dirs());
+    let addr = cluster.node(1).addr();
+    let mut conn = Conn::open(&addr);
+    let topic = CreatableTopic::default()
+        .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
+        .with_num_partitions(1)
+        .with_replication_factor(3)
+        .with_configs(vec![
+            CreatableTopicConfig::default()
+                .with_name(StrBytes::from_static_str("min.insync.replicas"))
+                .with_value(Some(StrBytes::from_static_str("2"))),
+        ]);
+    let request = CreateTopicsRequest::default().with_timeout_ms(30_000).with_topics(vec![topic]);
+    let ResponseKind::CreateTopics(created) = conn.call(ApiKey::CreateTopics, 7, &request) else { panic!() };
+    assert_eq!(created.topics[0].error_code, 0);
+    eventually(SETTLE, "three replicas in sync", || {
+        partition_states(&addr, TOPIC).first().filter(|(l, _, isr)| *l > 0 && isr.len() == 3).map(|_| ())
+    });
+    let bootstrap = (1..=3).map(|id| cluster.node(id).addr()).collect::<Vec<_>>().join(",");
+    fill(&bootstrap, 0, 20_000);
+    // 1 MB/s on every broker: the 4 MB copies take seconds, and the kill lands mid-move.
+    let rate = "replica.alter.log.dirs.io.max.bytes.per.second";
+    assert_eq!(alter_broker_config(&mut conn, "", rate, Some("1000000")), 0);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "0")
+        .set("message.timeout.ms", "60000")
+        .create()
+        .unwrap();
+    let live = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let mut acked = BTreeMap::new();
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let value = format!("live-{i}");
+                let record = FutureRecord::<(), _>::to(TOPIC).partition(0).payload(&value);
+                let delivery = producer.send(record, Duration::from_secs(60)).await.map_err(|(e, _)| e);
+                acked.insert(delivery.expect("acknowledged").offset, value);
+                i += 1;
+            }
+            acked
+        }
+    });
+    let seconds: Vec<String> = (1..=3).map(|id| format!("{}-b", cluster.node(id).data.display())).collect();
+    let second = |id: i32| seconds[id as usize - 1].clone();
+    let leader = partition_states(&addr, TOPIC)[0].0;
+    for id in 1..=3 {
+        let dir = absolute(Path::new(&second(id)));
+        let codes = alter(&mut Conn::open(&cluster.node(id).addr()), &[(&dir, TOPIC, 0)]);
+        assert_eq!(codes, BTreeMap::from([((TOPIC.into(), 0), 0)]), "node {id}");
+    }
+    let leader_addr = cluster.node(leader).addr();
+    eventually(SETTLE, "the leader copies its replica", || {
+        describe(&mut Conn::open(&leader_addr)).keys().any(|k| k.3).then_some(())
+    });
+    cluster.kill(leader);
+    cluster.restart(leader);
+    for id in 1..=3 {
+        let (node_addr, dir) = (cluster.node(id).addr(), absolute(Path::new(&second(id))));
+        eventually(Duration::from_secs(90), &format!("node {id}'s replica in its second dir"), || {
+            let placed = describe(&mut Conn::open(&node_addr));
+            (placed.keys().map(|k| (k.0.as_str(), k.3)).collect::<Vec<_>>() == [(dir.as_str(), false)]).then_some(())
+        });
+        assert!(entries(&cluster.node(id).data, TOPIC).is_empty(), "node {id}'s first dir");
+        assert_eq!(entries(Path::new(&second(id)), TOPIC), BTreeSet::from([format!("{TOPIC}-0")]));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let acked = live.await.unwrap();
+    assert!(!acked.is_empty());
+    eventually(SETTLE, "three replicas in sync again", || {
+        partition_states(&addr, TOPIC).first().filter(|(l, _, isr)| *l > 0 && isr.len() == 3).map(|_| ())
+    });
+    let read = read_to_end(&bootstrap, TOPIC, 0);
+    assert_eq!(read.len(), 20_000 + acked.len(), "every record once");
+    for (offset, value) in &acked {
+        assert_eq!(read.get(offset), Some(value), "acknowledged at {offset}");
+    }
+}

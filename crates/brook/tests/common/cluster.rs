@@ -54,6 +54,8 @@ pub struct Spec {
     namespaces: bool,
     racks: bool,
     consoles: bool,
+    /// A second log dir per node, `<data>-b`.
+    second_log_dir: bool,
 }
 
 impl Spec {
@@ -69,6 +71,7 @@ impl Spec {
             namespaces: false,
             racks: false,
             consoles: false,
+            second_log_dir: false,
         }
     }
 
@@ -81,6 +84,11 @@ impl Spec {
     /// for the rest), so a power cut finds more unsynced writes to drop.
     pub fn slow_disks(self, fsync_delay_ms: &[u64]) -> Spec {
         Spec { fsync_delay_ms: fsync_delay_ms.to_vec(), ..self }
+    }
+
+    /// Each node with two log dirs: its data dir, then `<data>-b`.
+    pub fn two_log_dirs(self) -> Spec {
+        Spec { second_log_dir: true, ..self }
     }
 
     /// Each node in a rack of its own: `broker.rack=rack-<id>`.
@@ -147,8 +155,9 @@ impl Cluster {
                  listeners={listeners}\n\
                  controller.listener.names=CONTROLLER\n\
                  listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT\n\
-                 log.dirs={}\n",
+                 log.dirs={}{}\n",
                 data.display(),
+                if spec.second_log_dir { format!(",{}-b", data.display()) } else { String::new() },
                 voters = voter_list.join(","),
             );
             if roles != "controller" {
