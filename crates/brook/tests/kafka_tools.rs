@@ -819,8 +819,10 @@ fn log_dirs_with_either_tool() {
         args.extend_from_slice(extra);
         ok(kafka_tool("org.apache.kafka.tools.reassign.ReassignPartitionsCommand", &args, ""), action)
     };
-    let brook_reassign = |action: &str| {
-        let args = ["reassign-partitions", "--bootstrap-server", server, action, "--reassignment-json-file", &plan_arg];
+    let brook_reassign = |action: &str, extra: &[&str]| {
+        let mut args = vec!["reassign-partitions", "--bootstrap-server", server, action, "--reassignment-json-file"];
+        args.push(&plan_arg);
+        args.extend_from_slice(extra);
         ok(brook_tool(&args, ""), action)
     };
     let rate = "replica.alter.log.dirs.io.max.bytes.per.second";
@@ -858,12 +860,16 @@ fn log_dirs_with_either_tool() {
     assert_eq!(brook_dirs(), moved);
 
     write_plan(&a, &b);
-    let started = brook_reassign("--execute");
+    let started = brook_reassign("--execute", &["--replica-alter-log-dirs-throttle", "40000000"]);
     assert!(
         started.contains(&format!("Successfully started moving log directory to {a} for replica disks-0")),
         "{started}"
     );
-    await_verified(&|| brook_reassign("--verify"));
+    assert!(started.contains("The replica-alter-dir throttle limit was set to 40000000 B/s"), "{started}");
+    assert!(broker_configs().contains(&format!("{rate}=40000000")), "Brook's tool set the throttle");
+    let verified = await_verified(&|| brook_reassign("--verify", &[]));
+    assert!(verified.contains("Clearing broker-level throttles on broker 1"), "{verified}");
+    assert!(!broker_configs().contains(rate), "Brook's --verify cleared the throttle once done");
     assert_eq!(kafka_dirs(), before);
 
     let consumed = ok(

@@ -4,10 +4,7 @@
 //! config resources: IncrementalAlterConfigs, DescribeConfigs and ListConfigResources.
 
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
-use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
-use kafka_protocol::messages::{
-    ApiKey, DescribeConfigsRequest, IncrementalAlterConfigsRequest, ListConfigResourcesRequest, ResponseKind,
-};
+use kafka_protocol::messages::{ApiKey, DescribeConfigsRequest, ListConfigResourcesRequest, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::ToolError;
@@ -106,33 +103,7 @@ fn alter(wire: &mut Wire, parsed: &Parsed) -> Result<(), ToolError> {
 }
 
 fn change(wire: &mut Wire, name: &str, ops: &[(&str, i8, Option<String>)]) -> Result<(), ToolError> {
-    let configs = ops
-        .iter()
-        .map(|(key, op, value)| {
-            AlterableConfig::default()
-                .with_name(StrBytes::from_string(key.to_string()))
-                .with_config_operation(*op)
-                .with_value(value.clone().map(StrBytes::from_string))
-        })
-        .collect();
-    let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
-        AlterConfigsResource::default()
-            .with_resource_type(CLIENT_METRICS)
-            .with_resource_name(StrBytes::from_string(name.to_string()))
-            .with_configs(configs),
-    ]);
-    let ResponseKind::IncrementalAlterConfigs(response) = wire.call(ApiKey::IncrementalAlterConfigs, 1, &request)?
-    else {
-        return Err(ToolError::failed("unexpected answer to IncrementalAlterConfigs"));
-    };
-    match response.responses.first() {
-        Some(r) if r.error_code != 0 => {
-            // Kafka's tool prints the broker's message (its exception's), else the error's name.
-            let message = r.error_message.as_ref().map(|m| m.to_string()).filter(|m| !m.is_empty());
-            Err(ToolError::failed(message.unwrap_or_else(|| error_text(r.error_code, None))))
-        }
-        _ => Ok(()),
-    }
+    wire.alter_configs(CLIENT_METRICS, name, ops)
 }
 
 /// The subscription's configs (its own values and the defaults of the rest), by key.

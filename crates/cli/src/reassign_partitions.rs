@@ -36,8 +36,20 @@ pub const OPTS: &[Opt] = &[
     Opt { name: "topics-to-move-json-file", value: true, help: "{\"topics\": [{\"topic\": \"t\"}], \"version\": 1}" },
     Opt { name: "broker-list", value: true, help: "with --generate: the brokers to place replicas on, e.g. 1,2,3" },
     Opt { name: "reassignment-json-file", value: true, help: "a plan, as --generate prints it" },
-    Opt { name: "throttle", value: true, help: "not supported: replicas copy at full speed" },
+    Opt { name: "throttle", value: true, help: "not supported: replicas copy between brokers at full speed" },
+    Opt {
+        name: "replica-alter-log-dirs-throttle",
+        value: true,
+        help: "with --execute: bytes/s for replicas moving between a broker's log dirs (--verify lifts it)",
+    },
 ];
+
+/// The broker config Kafka's tool sets for `--replica-alter-log-dirs-throttle`.
+const LOG_DIRS_THROTTLE: &str = "replica.alter.log.dirs.io.max.bytes.per.second";
+/// Kafka's `ConfigResource.Type.BROKER` and `AlterConfigOp` codes.
+const BROKER: i8 = 4;
+const SET: i8 = 0;
+const DELETE: i8 = 1;
 
 /// (topic, partition) -> replicas.
 type Assignment = BTreeMap<(String, i32), Vec<i32>>;
@@ -246,6 +258,17 @@ fn execute(parsed: &Parsed) -> Result<(), ToolError> {
     }
     let names: Vec<String> = started.into_iter().map(|(p, ..)| p).collect();
     println!("Successfully started partition reassignments for {}", names.join(","));
+    if let Some(rate) = parsed.get("replica-alter-log-dirs-throttle") {
+        let rate: u64 = rate.parse().map_err(|_| ToolError::usage(format!("'{rate}' is not a number of bytes/s")))?;
+        let mut wire = Wire::connect(parsed)?;
+        for broker in dirs.keys().map(|(_, _, b)| *b).collect::<std::collections::BTreeSet<_>>() {
+            wire.alter_configs(BROKER, &broker.to_string(), &[(LOG_DIRS_THROTTLE, SET, Some(rate.to_string()))])?;
+        }
+        println!("The replica-alter-dir throttle limit was set to {rate} B/s");
+        println!(
+            "Warning: You must run --verify periodically, until the reassignment completes, to ensure the throttle is removed."
+        );
+    }
     move_log_dirs(parsed, &dirs)
 }
 
@@ -410,15 +433,21 @@ fn verify(parsed: &Parsed) -> Result<(), ToolError> {
         return Ok(());
     }
     // Kafka's words for each replica's move between log dirs.
-    let found = replica_dirs(parsed, &dirs.keys().map(|(_, _, b)| *b).collect())?;
+    let brokers: std::collections::BTreeSet<i32> = dirs.keys().map(|(_, _, b)| *b).collect();
+    let found = replica_dirs(parsed, &brokers)?;
+    let mut done = moving.is_empty();
     for (key @ (topic, partition, broker), dir) in &dirs {
         let (name, replica) = (format!("{topic}-{partition}"), format!("{topic}-{partition}-{broker}"));
         let places = found.get(key).map(Vec::as_slice).unwrap_or_default();
         let current = places.iter().find(|(_, future)| !future).map(|(d, _)| d.as_str());
         let moving_to = places.iter().find(|(_, future)| *future).map(|(d, _)| d.as_str());
+        done &= current == Some(dir.as_str());
         match (current, moving_to) {
             (Some(d), _) if d == dir => println!("Reassignment of replica {replica} completed successfully."),
             (_, Some(d)) if d == dir => println!("Reassignment of replica {replica} is still in progress."),
+            (_, Some(d)) => {
+                println!("Partition {name} on broker {broker} is being moved to log dir {d} instead of {dir}.")
+            }
             (Some(d), _) => {
                 println!("Partition {name} on broker {broker} is not being moved from log dir {d} to {dir}.")
             }
@@ -427,6 +456,16 @@ fn verify(parsed: &Parsed) -> Result<(), ToolError> {
                  directory on the broker."
             ),
         }
+    }
+    // Once every move is done, the log-dir throttle goes, as Kafka's --verify lifts it.
+    if done {
+        let mut wire = Wire::connect(parsed)?;
+        for broker in &brokers {
+            wire.alter_configs(BROKER, &broker.to_string(), &[(LOG_DIRS_THROTTLE, DELETE, None)])?;
+        }
+        let ids: Vec<String> = brokers.iter().map(i32::to_string).collect();
+        let plural = if ids.len() > 1 { "s" } else { "" };
+        println!("Clearing broker-level throttles on broker{plural} {}", ids.join(","));
     }
     Ok(())
 }

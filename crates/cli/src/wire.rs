@@ -123,6 +123,45 @@ impl Wire {
         Ok(cluster.brokers.iter().map(|b| (b.broker_id.0, format!("{}:{}", b.host, b.port))).collect())
     }
 
+    /// IncrementalAlterConfigs of one resource: `(key, operation, value)` each (Kafka's
+    /// `AlterConfigOp` codes). A refusal is the broker's message, else the error's name.
+    pub(crate) fn alter_configs(
+        &mut self,
+        resource_type: i8,
+        name: &str,
+        ops: &[(&str, i8, Option<String>)],
+    ) -> Result<(), ToolError> {
+        use kafka_protocol::messages::IncrementalAlterConfigsRequest;
+        use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+        let configs = ops
+            .iter()
+            .map(|(key, op, value)| {
+                AlterableConfig::default()
+                    .with_name(StrBytes::from_string(key.to_string()))
+                    .with_config_operation(*op)
+                    .with_value(value.clone().map(StrBytes::from_string))
+            })
+            .collect();
+        let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(resource_type)
+                .with_resource_name(StrBytes::from_string(name.to_string()))
+                .with_configs(configs),
+        ]);
+        let ResponseKind::IncrementalAlterConfigs(response) =
+            self.call(ApiKey::IncrementalAlterConfigs, 1, &request)?
+        else {
+            return Err(ToolError::failed("unexpected answer to IncrementalAlterConfigs"));
+        };
+        match response.responses.first() {
+            Some(r) if r.error_code != 0 => {
+                let message = r.error_message.as_ref().map(|m| m.to_string()).filter(|m| !m.is_empty());
+                Err(ToolError::failed(message.unwrap_or_else(|| error_text(r.error_code, None))))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// One request and its response.
     pub(crate) fn call(
         &mut self,
