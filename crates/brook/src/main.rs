@@ -71,6 +71,17 @@ fn main() -> ExitCode {
 }
 
 fn run_tool(tool: &str, args: &[String]) -> ExitCode {
+    // A reader that stops early (`| head`) ends a tool quietly, with the status a shell gives
+    // a process that SIGPIPE ended, instead of a panic's trace.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload.downcast_ref::<String>().map(String::as_str).or(payload.downcast_ref::<&str>().copied());
+        if message.is_some_and(|m| m.starts_with("failed printing to stdout") && m.contains("Broken pipe")) {
+            std::process::exit(141);
+        }
+        default_hook(info);
+    }));
     let interrupted = Arc::new(AtomicBool::new(false));
     let flag = interrupted.clone();
     // Ctrl-C asks the tool to stop; a second one ends the process at once.

@@ -214,6 +214,30 @@ fn console_consumer_group_commits() {
     assert_eq!(stdout(&consume()), "three\n");
 }
 
+/// A reader that stops early (`brook topics --describe ... | head -1`) ends the tool quietly
+/// with 141, as SIGPIPE would, not with a panic's trace.
+#[test]
+fn a_closed_pipe_ends_a_tool_quietly() {
+    let broker = Brook::start(&[]);
+    let server = broker.addr.as_str();
+    let created =
+        brook(&["topics", "--bootstrap-server", server, "--create", "--topic", "wide", "--partitions", "3000"]);
+    assert!(created.status.success(), "{}", stderr(&created));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_brook"))
+        .args(["topics", "--bootstrap-server", server, "--describe", "--topic", "wide"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run brook");
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut first).unwrap();
+    assert!(first.starts_with("Topic: wide"), "{first}");
+    // The reader is gone: the rest of the 3,000 lines cannot be written.
+    let out = child.wait_with_output().expect("wait for brook");
+    assert_eq!(out.status.code(), Some(141), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
+
 /// Bad flags get the message and the usage; an unreachable broker gets one line; both exit 1.
 #[test]
 fn bad_input_is_refused_clearly() {
