@@ -227,6 +227,11 @@ fn share_scenario(addr: &str) -> Observations {
     }
     seen.insert("describe".into(), without_epochs(&describe(&mut conn, GROUP)));
     seen.insert("describe: unknown group".into(), describe(&mut conn, "no-such-share-group"));
+    let request = ShareGroupDescribeRequest::default()
+        .with_group_ids(vec![GroupId(text(GROUP))])
+        .with_include_authorized_operations(true);
+    let ResponseKind::ShareGroupDescribe(r) = conn.call(ApiKey::ShareGroupDescribe, 1, &request) else { panic!() };
+    seen.insert("describe with authorized operations".into(), format!("{:#x}", r.groups[0].authorized_operations));
 
     seen.insert("fetch: no session".into(), share_fetch(&mut conn, &fetch_request(1, topic, &[])));
     // The first fetch opens the session; the share-partition starts at the log end (latest).

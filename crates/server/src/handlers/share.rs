@@ -166,7 +166,10 @@ pub(super) fn describe(
                 .with_assignment_epoch(described.assignment_epoch)
                 .with_assignor_name(text("simple".to_string()))
                 .with_members(members)
-                .with_authorized_operations(i32::MIN)
+                .with_authorized_operations(match request.include_authorized_operations {
+                    true => access.operations(broker, ResourceType::Group, id),
+                    false => i32::MIN,
+                })
         })
         .collect();
     ShareGroupDescribeResponse::default().with_groups(groups)
