@@ -172,6 +172,12 @@ impl Broker {
             Some(delay) => power_cut_on_sigusr1(&flusher, storage, &delay)?,
             None => LogEnv::os_with(&flusher, storage),
         };
+        // Every log dir exists from the start, as in Kafka: moves into one find it, and
+        // DescribeLogDirs reports its disk.
+        for dir in &config.log_dirs {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| anyhow::anyhow!("cannot create the log dir {}: {e}", dir.display()))?;
+        }
         let store = Arc::new(MetadataStore::default());
         let node_id = config.node_id;
         let metadata_dir = config.log_dirs[0].join(METADATA_DIR);
