@@ -131,6 +131,30 @@ fn fill(addr: &str, partition: i32, count: usize) {
     producer.flush(Duration::from_secs(60)).expect("every fill record delivered");
 }
 
+/// An idempotent acks=all producer writing `live-<i>` values to partition 0, one at a time,
+/// until `stop` (and at least 50): each acknowledged value by its offset.
+fn produce_steadily(bootstrap: &str, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<BTreeMap<i64, String>> {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "0")
+        .set("message.timeout.ms", "60000")
+        .create()
+        .unwrap();
+    tokio::spawn(async move {
+        let mut acked = BTreeMap::new();
+        let mut i = 0;
+        while !stop.load(Ordering::Relaxed) || i < 50 {
+            let value = format!("live-{i}");
+            let record = FutureRecord::<(), _>::to(TOPIC).partition(0).payload(&value);
+            let delivery = producer.send(record, Duration::from_secs(60)).await.map_err(|(e, _)| e);
+            acked.insert(delivery.expect("acknowledged").offset, value);
+            i += 1;
+        }
+        acked
+    })
+}
+
 /// Two partitions swap log dirs while an idempotent acks=all producer writes one of them:
 /// every acknowledged value is read back once, at the offset it was acknowledged at, before
 /// and after a kill -9 and restart; each log dir then holds only the live partition.
@@ -152,27 +176,7 @@ async fn replicas_move_between_log_dirs_under_a_producer() {
     assert_eq!(alter_broker_config(&mut conn, "", rate, Some("4000000")), 0);
 
     let stop = Arc::new(AtomicBool::new(false));
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &brook.addr)
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "0")
-        .create()
-        .unwrap();
-    let live = tokio::spawn({
-        let stop = stop.clone();
-        async move {
-            let mut acked = BTreeMap::new();
-            let mut i = 0;
-            while !stop.load(Ordering::Relaxed) || i < 50 {
-                let value = format!("live-{i}");
-                let record = FutureRecord::<(), _>::to(TOPIC).partition(0).payload(&value);
-                let delivery = producer.send(record, Duration::from_secs(30)).await.map_err(|(e, _)| e);
-                acked.insert(delivery.expect("acknowledged").offset, value);
-                i += 1;
-            }
-            acked
-        }
-    });
+    let live = produce_steadily(&brook.addr, stop.clone());
     let moved = tokio::task::spawn_blocking({
         let (addr, dir_a, dir_b) = (brook.addr.clone(), dir_a.clone(), dir_b.clone());
         move || {
@@ -360,28 +364,7 @@ async fn replicas_move_between_log_dirs_in_a_cluster() {
     assert_eq!(alter_broker_config(&mut conn, "", rate, Some("1000000")), 0);
 
     let stop = Arc::new(AtomicBool::new(false));
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "0")
-        .set("message.timeout.ms", "60000")
-        .create()
-        .unwrap();
-    let live = tokio::spawn({
-        let stop = stop.clone();
-        async move {
-            let mut acked = BTreeMap::new();
-            let mut i = 0;
-            while !stop.load(Ordering::Relaxed) {
-                let value = format!("live-{i}");
-                let record = FutureRecord::<(), _>::to(TOPIC).partition(0).payload(&value);
-                let delivery = producer.send(record, Duration::from_secs(60)).await.map_err(|(e, _)| e);
-                acked.insert(delivery.expect("acknowledged").offset, value);
-                i += 1;
-            }
-            acked
-        }
-    });
+    let live = produce_steadily(&bootstrap, stop.clone());
     let seconds: Vec<String> = (1..=3).map(|id| format!("{}-b", cluster.node(id).data.display())).collect();
     let second = |id: i32| seconds[id as usize - 1].clone();
     let leader = partition_states(&addr, TOPIC)[0].0;
