@@ -11,6 +11,7 @@ mod client_metrics;
 mod cluster;
 mod compaction;
 mod console;
+mod delegation_tokens;
 mod differential;
 mod durability;
 mod failover;

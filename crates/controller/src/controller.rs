@@ -23,13 +23,15 @@ use crate::elections::{self, ElectionPolicy, ElectionType};
 use crate::image::{MetadataImage, NO_LEADER, TopicMeta};
 use crate::liveness::Prober;
 use crate::placement::{self, Candidate};
-use crate::records::{self, MetadataRecord};
+use crate::records::{self, MetadataRecord, TokenInfo};
 use crate::requests::{
-    ControllerReply, ControllerRequest, ControllerResponse, MetadataCatchup, QuorumDescription, VoterDescription,
+    ControllerReply, ControllerRequest, ControllerResponse, MetadataCatchup, QuorumDescription, TokenChange,
+    VoterDescription,
 };
 use crate::store::MetadataStore;
 use crate::{ApiError, cluster_id_from};
 use crate::{decisions, reassignment};
+use brook_security::token::{Expiry, Lifetimes, Refusal, now_ms};
 
 /// An upper bound on a topic's partitions, against typos that would create millions of
 /// directories one CreatePartitions at a time.
@@ -58,6 +60,11 @@ pub struct ControllerConfig {
     /// `leader.imbalance.check.interval.seconds` (300), in ms.
     pub auto_leader_rebalance: bool,
     pub leader_imbalance_check_interval_ms: u64,
+    /// `delegation.token.max.lifetime.ms` and `delegation.token.expiry.time.ms`.
+    pub token_lifetimes: Lifetimes,
+    /// `delegation.token.expiry.check.interval.ms` (Kafka: 1 hour): how often expired tokens
+    /// are removed.
+    pub token_expiry_check_interval_ms: u64,
 }
 
 impl Default for ControllerConfig {
@@ -69,6 +76,8 @@ impl Default for ControllerConfig {
             elections: ElectionPolicy::default(),
             auto_leader_rebalance: true,
             leader_imbalance_check_interval_ms: 300_000,
+            token_lifetimes: Lifetimes::default(),
+            token_expiry_check_interval_ms: 3_600_000,
         }
     }
 }
@@ -83,6 +92,8 @@ struct Sessions {
     last_tick: Option<Instant>,
     /// When the automatic leader rebalance last ran.
     last_rebalance: Option<Instant>,
+    /// When expired delegation tokens were last swept.
+    last_token_sweep: Option<Instant>,
 }
 
 pub struct Controller {
@@ -298,6 +309,29 @@ impl Controller {
                     })
                     .collect(),
             ),
+            ControllerRequest::CreateDelegationToken { owner, requester, renewers, max_lifetime_ms } => {
+                let id = Uuid::new_v4().to_string();
+                let lifetimes = &self.config.token_lifetimes;
+                let token = lifetimes.create(id, owner, requester, renewers, max_lifetime_ms, now_ms());
+                let records = vec![MetadataRecord::DelegationTokenSet { token: token.clone() }];
+                Ok((records, Answer::Now(ControllerReply::Token(token))))
+            }
+            ControllerRequest::ChangeDelegationToken { token_id, by, change } => {
+                let token = image.delegation_tokens.get(&token_id).ok_or_else(|| token_refused(Refusal::NotFound))?;
+                let (lifetimes, now) = (&self.config.token_lifetimes, now_ms());
+                let expiry = match change {
+                    TokenChange::Renew { period_ms } => lifetimes.renew(token, &by, period_ms, now).map(Expiry::At),
+                    TokenChange::Expire { period_ms } => lifetimes.expire(token, &by, period_ms, now),
+                };
+                let (record, at) = match expiry.map_err(token_refused)? {
+                    Expiry::Removed => (MetadataRecord::DelegationTokenRemoved { token_id }, now),
+                    Expiry::At(at) => {
+                        let token = TokenInfo { expiry_ms: at, ..token.clone() };
+                        (MetadataRecord::DelegationTokenSet { token }, at)
+                    }
+                };
+                Ok((vec![record], Answer::Now(ControllerReply::TokenExpiry(at))))
+            }
             ControllerRequest::CreateAcls { acls } => {
                 let mut new = std::collections::BTreeSet::new();
                 let records = acls
@@ -543,7 +577,16 @@ impl Controller {
             // The first check comes one interval after this controller began to lead.
             due && sessions.since.is_some_and(|since| now.duration_since(since) >= interval)
         };
-        if !needs_id && expired.is_empty() && !rebalance_due {
+        let sweep_due = {
+            let mut sessions = self.sessions.lock().expect("sessions lock");
+            let interval = Duration::from_millis(self.config.token_expiry_check_interval_ms);
+            let due = sessions.last_token_sweep.is_none_or(|t| now.duration_since(t) >= interval);
+            if due {
+                sessions.last_token_sweep = Some(now);
+            }
+            due && self.store.image().delegation_tokens.values().any(|t| t.expired(now_ms()))
+        };
+        if !needs_id && expired.is_empty() && !rebalance_due && !sweep_due {
             return Ok(());
         }
         let _admin = self.admin.lock().await;
@@ -557,6 +600,13 @@ impl Controller {
             records.extend(decisions::fence_expired(&image, &self.config.elections, &expired));
             if rebalance_due && expired.is_empty() {
                 records.extend(elections::rebalance(&image, &self.config.elections));
+            }
+            if sweep_due {
+                let now = now_ms();
+                for token in image.delegation_tokens.values().filter(|t| t.expired(now)) {
+                    info!(token_id = token.token_id, owner = %token.owner, "delegation token expired");
+                    records.push(MetadataRecord::DelegationTokenRemoved { token_id: token.token_id.clone() });
+                }
             }
             records
         };
@@ -595,6 +645,17 @@ fn quorum_error(e: QuorumError) -> ApiError {
         }
         e => ApiError::new(ResponseError::NotController, format!("The metadata quorum is unavailable: {e}")),
     }
+}
+
+fn token_refused(refusal: Refusal) -> ApiError {
+    let (code, message) = match refusal {
+        Refusal::NotFound => (ResponseError::DelegationTokenNotFound, "Delegation Token is not found on server."),
+        Refusal::Expired => (ResponseError::DelegationTokenExpired, "Delegation Token is expired."),
+        Refusal::OwnerMismatch => {
+            (ResponseError::DelegationTokenOwnerMismatch, "Specified Principal is not valid Owner/Renewer.")
+        }
+    };
+    ApiError::new(code, message)
 }
 
 fn unknown_topic(name: &str) -> ApiError {

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use brook_security::acl::AclSet;
 use brook_security::quota::QuotaSet;
 
-use crate::records::{Endpoint, MetadataRecord, ScramCredential};
+use crate::records::{Endpoint, MetadataRecord, ScramCredential, TokenInfo};
 
 /// No leader: Kafka's -1.
 pub const NO_LEADER: i32 = -1;
@@ -110,6 +110,9 @@ pub struct MetadataImage {
     /// SCRAM credentials by user name, then by Kafka's mechanism type.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub scram_credentials: BTreeMap<String, BTreeMap<i8, ScramCredential>>,
+    /// Delegation tokens by id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub delegation_tokens: BTreeMap<String, TokenInfo>,
     /// The ACLs by id, indexed for authorization.
     #[serde(default, skip_serializing_if = "AclSet::is_empty")]
     pub acls: AclSet,
@@ -255,6 +258,12 @@ impl MetadataImage {
                         self.scram_credentials.remove(name);
                     }
                 }
+            }
+            MetadataRecord::DelegationTokenSet { token } => {
+                self.delegation_tokens.insert(token.token_id.clone(), token.clone());
+            }
+            MetadataRecord::DelegationTokenRemoved { token_id } => {
+                self.delegation_tokens.remove(token_id);
             }
             MetadataRecord::AclCreated { id, acl } => self.acls.insert(*id, acl.clone()),
             MetadataRecord::AclRemoved { id } => {

@@ -37,7 +37,7 @@ pub use crate::channel::ControllerChannel;
 pub use crate::controller::{Controller, ControllerConfig};
 pub use crate::image::{BrokerRegistration, MetadataImage, NO_LEADER, PartitionMeta, TopicMeta};
 pub use crate::records::{Endpoint, MetadataRecord};
-pub use crate::requests::{ControllerReply, ControllerRequest, MetadataCatchup, QuorumDescription};
+pub use crate::requests::{ControllerReply, ControllerRequest, MetadataCatchup, QuorumDescription, TokenChange};
 pub use crate::store::MetadataStore;
 
 /// A Kafka error code with the message the response carries.

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 pub use brook_security::acl::Acl;
 pub use brook_security::quota::QuotaEntity;
 pub use brook_security::scram::Credential as ScramCredential;
+pub use brook_security::token::TokenInfo;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -143,6 +144,14 @@ pub enum MetadataRecord {
     ScramCredentialRemoved {
         name: String,
         mechanism: i8,
+    },
+    /// A delegation token, new or with a new expiry time (Kafka's DelegationTokenRecord).
+    DelegationTokenSet {
+        token: TokenInfo,
+    },
+    /// Kafka's RemoveDelegationTokenRecord: expired at once, or swept once expired.
+    DelegationTokenRemoved {
+        token_id: String,
     },
     /// An ACL and the id it is deleted by (Kafka's AccessControlEntryRecord).
     AclCreated {

@@ -8,8 +8,18 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::ApiError;
-use crate::records::{Acl, Endpoint, QuotaEntity, ScramCredential};
+use crate::records::{Acl, Endpoint, QuotaEntity, ScramCredential, TokenInfo};
 use brook_security::acl::AclFilter;
+use brook_security::token::Principal;
+
+/// What a RenewDelegationToken or ExpireDelegationToken asks of a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TokenChange {
+    /// Renew for the asked period (the default when not positive).
+    Renew { period_ms: i64 },
+    /// Expire after the period (at once, and removed, when negative).
+    Expire { period_ms: i64 },
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ControllerRequest {
@@ -111,6 +121,21 @@ pub enum ControllerRequest {
     SetScramCredentials {
         changes: Vec<(String, i8, Option<ScramCredential>)>,
     },
+    /// CreateDelegationToken, checked by the broker: a new token for `owner`, with the
+    /// controller's lifetimes (the asked one when shorter and positive).
+    CreateDelegationToken {
+        owner: Principal,
+        requester: Principal,
+        renewers: Vec<Principal>,
+        max_lifetime_ms: i64,
+    },
+    /// RenewDelegationToken or ExpireDelegationToken of the token the broker found by its
+    /// HMAC, asked by `by`.
+    ChangeDelegationToken {
+        token_id: String,
+        by: Principal,
+        change: TokenChange,
+    },
     /// CreateAcls, validated by the broker: ACLs that exist already are left as they are.
     CreateAcls {
         acls: Vec<Acl>,
@@ -159,6 +184,10 @@ pub enum ControllerReply {
     },
     Quorum(QuorumDescription),
     Metadata(MetadataCatchup),
+    /// A delegation token as created.
+    Token(TokenInfo),
+    /// A delegation token's expiry time after a renewal or an expiry.
+    TokenExpiry(i64),
     /// The ACLs each DeleteAcls filter removed, in the filters' order.
     AclsDeleted(Vec<Vec<Acl>>),
 }

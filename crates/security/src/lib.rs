@@ -1,5 +1,5 @@
 //! Brook's security building blocks, free of networking and storage: TLS settings and
-//! keystores (`tls`, `keystore`), who a client is (`principal`, `sasl`, `scram`), and what it
+//! keystores (`tls`, `keystore`), who a client is (`principal`, `sasl`, `scram`, delegation `token`s), and what it
 //! may do (`acl`) and how much (`quota`). The server crate wires them to its listeners and requests.
 
 pub mod acl;
@@ -9,6 +9,7 @@ pub mod quota;
 pub mod sasl;
 pub mod scram;
 pub mod tls;
+pub mod token;
 
 /// A TLS setting that cannot be used, naming its configuration key.
 #[derive(Debug, Clone, thiserror::Error)]

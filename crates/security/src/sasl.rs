@@ -345,7 +345,7 @@ pub fn fuzz_exchange(data: &[u8]) {
             let credential = Credential { salt, stored_key, server_key, iterations: 4096 };
             let mut server = ScramServer::new(mechanism);
             for message in messages {
-                let lookup = |user: &str| (user == "user").then(|| credential.clone());
+                let lookup = |user: &str, _| (user == "user").then(|| credential.clone());
                 if server.step(message, lookup).is_err() {
                     break;
                 }

@@ -140,6 +140,9 @@ fn invalid(mechanism: ScramMechanism) -> String {
 pub struct ScramServer {
     mechanism: ScramMechanism,
     state: State,
+    /// Whether the client logs in with a delegation token (`tokenauth=true`): its user name
+    /// is then a token id.
+    token: bool,
 }
 
 /// What the client's final message is checked against.
@@ -160,22 +163,29 @@ enum State {
 
 impl ScramServer {
     pub fn new(mechanism: ScramMechanism) -> ScramServer {
-        ScramServer { mechanism, state: State::Initial }
+        ScramServer { mechanism, state: State::Initial, token: false }
+    }
+
+    /// Whether the client asked to log in with a delegation token.
+    pub fn token_auth(&self) -> bool {
+        self.token
     }
 
     /// Handles the next client message: the server's reply, and the authenticated user once
-    /// the exchange completes. Any error ends the exchange.
+    /// the exchange completes. `lookup(user, token)` finds the credential: a user's, or with
+    /// `token` a delegation token's by its id. Any error ends the exchange.
     pub fn step(
         &mut self,
         message: &[u8],
-        lookup: impl FnOnce(&str) -> Option<Credential>,
+        lookup: impl FnOnce(&str, bool) -> Option<Credential>,
     ) -> Result<(Vec<u8>, Option<String>), String> {
         let text = std::str::from_utf8(message).map_err(|_| "Invalid SCRAM message: not UTF-8".to_string())?;
         match std::mem::replace(&mut self.state, State::Done) {
             State::Initial => {
                 let first = parse_client_first(text)?;
                 let user = first.user.clone();
-                let credential = lookup(&user).ok_or_else(|| invalid(self.mechanism))?;
+                self.token = first.token;
+                let credential = lookup(&user, first.token).ok_or_else(|| invalid(self.mechanism))?;
                 let nonce = format!("{}{}", first.nonce, BASE64.encode(random_bytes(18)));
                 let server_first =
                     format!("r={nonce},s={},i={}", BASE64.encode(&credential.salt), credential.iterations);
@@ -230,6 +240,13 @@ impl ScramClient {
         ScramClient { mechanism, password: password.to_string(), first_bare, expected: None }
     }
 
+    /// Logs in with a delegation token: the user is the token id, the password its HMAC in
+    /// base64 (the `tokenauth=true` extension).
+    pub fn with_token(mut self) -> ScramClient {
+        self.first_bare.push_str(",tokenauth=true");
+        self
+    }
+
     /// The first message.
     pub fn first(&self) -> Vec<u8> {
         format!("n,,{}", self.first_bare).into_bytes()
@@ -254,7 +271,7 @@ impl ScramClient {
         let nonce = field("r=").ok_or_else(bad)?;
         let salt = BASE64.decode(field("s=").ok_or_else(bad)?).map_err(|_| bad())?;
         let iterations: u32 = field("i=").and_then(|i| i.parse().ok()).ok_or_else(bad)?;
-        let client_nonce = self.first_bare.rsplit_once("r=").map_or("", |(_, n)| n);
+        let client_nonce = self.first_bare.split(',').find_map(|a| a.strip_prefix("r=")).unwrap_or_default();
         if !nonce.starts_with(client_nonce) || iterations < MIN_ITERATIONS.unsigned_abs() {
             return Err(bad());
         }
@@ -287,6 +304,8 @@ struct ClientFirst {
     bare: String,
     user: String,
     nonce: String,
+    /// The `tokenauth=true` extension.
+    token: bool,
 }
 
 fn parse_client_first(text: &str) -> Result<ClientFirst, String> {
@@ -298,13 +317,14 @@ fn parse_client_first(text: &str) -> Result<ClientFirst, String> {
     let (authzid, bare) = rest.split_once(',').ok_or_else(bad)?;
     let mut user = None;
     let mut nonce = None;
+    let mut token = false;
     for attribute in bare.split(',') {
         if let Some(v) = attribute.strip_prefix("n=") {
             user = Some(unescape(v).ok_or_else(bad)?);
         } else if let Some(v) = attribute.strip_prefix("r=") {
             nonce = Some(v.to_string());
         } else if attribute == "tokenauth=true" {
-            return Err("Delegation tokens are not supported by Brook".into());
+            token = true;
         }
     }
     let (user, nonce) = (user.ok_or_else(bad)?, nonce.filter(|n| !n.is_empty()).ok_or_else(bad)?);
@@ -315,7 +335,7 @@ fn parse_client_first(text: &str) -> Result<ClientFirst, String> {
             "Authentication failed: Client requested an authorization id that is different from username".into()
         );
     }
-    Ok(ClientFirst { gs2_header: format!("{cbind},{authzid},"), bare: bare.to_string(), user, nonce })
+    Ok(ClientFirst { gs2_header: format!("{cbind},{authzid},"), bare: bare.to_string(), user, nonce, token })
 }
 
 /// RFC 5802's `saslname`: `=2C` is a comma, `=3D` an equals sign, nothing else may follow `=`.
@@ -364,6 +384,7 @@ mod tests {
         // The server's own nonce is random; put the RFC's in place to replay its exchange.
         let mut server = ScramServer {
             mechanism: m,
+            token: false,
             state: State::Challenged(Box::new(Challenge {
                 user: "user".into(),
                 credential: credential.clone(),
@@ -372,21 +393,22 @@ mod tests {
                 server_first: server_first.into(),
             })),
         };
-        let (reply, user) = server.step(final_message.as_bytes(), |_| None).expect("the RFC's proof");
+        let (reply, user) = server.step(final_message.as_bytes(), |_, _| None).expect("the RFC's proof");
         assert_eq!(String::from_utf8(reply).unwrap(), "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
         assert_eq!(user.as_deref(), Some("user"));
 
         // A real first message: the reply extends the client's nonce and gives salt and count.
         let mut server = ScramServer::new(m);
-        let (reply, user) =
-            server.step(b"n,,n=user,r=abc", |u| (u == "user").then(|| credential.clone())).expect("first");
+        let (reply, user) = server
+            .step(b"n,,n=user,r=abc", |u, token| (u == "user" && !token).then(|| credential.clone()))
+            .expect("first");
         let reply = String::from_utf8(reply).unwrap();
         assert!(reply.starts_with("r=abc") && reply.ends_with(",s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"), "{reply}");
         assert_eq!(user, None);
         // A wrong proof fails without saying why.
         let wrong =
             format!("c=biws,{},p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=", &reply[..reply.find(",s=").unwrap()]);
-        assert_eq!(server.step(wrong.as_bytes(), |_| None).unwrap_err(), invalid(m));
+        assert_eq!(server.step(wrong.as_bytes(), |_, _| None).unwrap_err(), invalid(m));
     }
 
     /// Brook's client and server sides agree, and the client checks the server's signature.
@@ -398,25 +420,36 @@ mod tests {
             let credential = Credential { salt, stored_key, server_key, iterations: 4096 };
             let mut client = ScramClient::new(m, "us,er=", "secret, =really");
             let mut server = ScramServer::new(m);
-            let lookup = |u: &str| (u == "us,er=").then(|| credential.clone());
+            let lookup = |u: &str, _| (u == "us,er=").then(|| credential.clone());
             let (server_first, _) = server.step(&client.first(), lookup).expect("first");
             let last = client.final_message(&server_first).expect("final");
-            let (server_final, user) = server.step(&last, |_| None).expect("authenticated");
+            let (server_final, user) = server.step(&last, |_, _| None).expect("authenticated");
             assert_eq!(user.as_deref(), Some("us,er="));
             client.verify(&server_final).expect("the server's signature");
             assert!(client.verify(b"v=AAAA").is_err());
+            assert!(!server.token_auth());
+
+            // A delegation token's login: the extension reaches the lookup and stays known.
+            let mut client = ScramClient::new(m, "token-id", "secret, =really").with_token();
+            let mut server = ScramServer::new(m);
+            let lookup = |u: &str, token| (u == "token-id" && token).then(|| credential.clone());
+            let (server_first, _) = server.step(&client.first(), lookup).expect("first");
+            let last = client.final_message(&server_first).expect("final");
+            let (_, user) = server.step(&last, |_, _| None).expect("authenticated");
+            assert_eq!(user.as_deref(), Some("token-id"));
+            assert!(server.token_auth());
         }
     }
 
     #[test]
     fn refusals() {
         let mut server = ScramServer::new(ScramMechanism::Sha512);
-        assert_eq!(server.step(b"n,,n=nobody,r=x", |_| None).unwrap_err(), invalid(ScramMechanism::Sha512));
+        assert_eq!(server.step(b"n,,n=nobody,r=x", |_, _| None).unwrap_err(), invalid(ScramMechanism::Sha512));
         for bad in [&b"p=tls-unique,,n=u,r=x"[..], b"n,,r=x", b"n,,n=u", b"n,a=other,n=u,r=x", b"n,,n=u=1,r=x", b"\xff"]
         {
             let mut server = ScramServer::new(ScramMechanism::Sha512);
             let credential = Credential { salt: vec![1], stored_key: vec![], server_key: vec![], iterations: 4096 };
-            assert!(server.step(bad, |_| Some(credential)).is_err(), "{bad:?}");
+            assert!(server.step(bad, |_, _| Some(credential)).is_err(), "{bad:?}");
         }
         assert_eq!(unescape("a=2Cb=3Dc").as_deref(), Some("a,b=c"));
         assert_eq!(ScramMechanism::from_type(2).map(ScramMechanism::name), Some("SCRAM-SHA-512"));

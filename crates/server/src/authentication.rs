@@ -2,7 +2,8 @@
 //! it: before a client authenticates it may only ask ApiVersions, then SaslHandshake (v1) and
 //! SaslAuthenticate; anything else, or a failed authentication, closes the connection. An
 //! authenticated client may authenticate again (KIP-368) as the same principal, and must
-//! before `connections.max.reauth.ms` runs out.
+//! before `connections.max.reauth.ms` runs out. A SCRAM login may use a delegation token
+//! (`tokenauth=true`): the connection is then its owner's, until the token expires.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -11,12 +12,14 @@ use std::time::{Duration, Instant};
 
 use brook_security::sasl::{Mechanism, SaslSettings};
 use brook_security::scram::{Credential, ScramMechanism, ScramServer};
+use brook_security::token::now_ms;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind, SaslAuthenticateResponse, SaslHandshakeResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
 use crate::codec::Request;
+use crate::session::Session;
 
 /// What the connection does with a request.
 pub(crate) enum Gate {
@@ -35,23 +38,28 @@ pub(crate) struct SaslState {
     chosen: Option<Mechanism>,
     /// A SCRAM exchange between its first and final messages.
     scram: Option<ScramServer>,
+    /// In a token login between its SCRAM messages: the token's owner and expiry time (ms).
+    token: Option<(String, i64)>,
     /// Who authenticated, and until when the authentication holds.
     authenticated: Option<(String, Option<Instant>)>,
 }
 
+/// Where SCRAM logins find their credentials.
+pub(crate) trait Credentials {
+    /// A user's credential for the mechanism.
+    fn user(&self, user: &str, mechanism: ScramMechanism) -> Option<Credential>;
+    /// A delegation token's credential, owner and expiry time (ms), while it has not expired.
+    fn token(&self, token_id: &str, mechanism: ScramMechanism) -> Option<(Credential, String, i64)>;
+}
+
 impl SaslState {
     pub(crate) fn new(settings: Arc<SaslSettings>) -> SaslState {
-        SaslState { settings, chosen: None, scram: None, authenticated: None }
+        SaslState { settings, chosen: None, scram: None, token: None, authenticated: None }
     }
 
-    /// Decides what happens to `request`; a successful authentication sets `principal`.
-    /// `credential` looks up a SCRAM user's credential in the metadata.
-    pub(crate) fn gate(
-        &mut self,
-        request: &Request,
-        principal: &mut String,
-        credential: impl FnOnce(&str, ScramMechanism) -> Option<Credential>,
-    ) -> Gate {
+    /// Decides what happens to `request`; a successful authentication sets the session's
+    /// principal (and whether a delegation token proved it).
+    pub(crate) fn gate(&mut self, request: &Request, session: &mut Session, credentials: &impl Credentials) -> Gate {
         match &request.body {
             RequestKind::ApiVersions(_) => Gate::Serve,
             RequestKind::SaslHandshake(handshake) => {
@@ -78,14 +86,23 @@ impl SaslState {
                 let Some(mechanism) = self.chosen else {
                     return refuse(ResponseError::IllegalSaslState, "SaslAuthenticate without a SaslHandshake first");
                 };
-                let (reply, user) = match mechanism {
+                let (reply, user, token_expiry) = match mechanism {
                     Mechanism::Plain => match self.settings.plain.authenticate(&authenticate.auth_bytes) {
-                        Ok(user) => (Vec::new(), user),
+                        Ok(user) => (Vec::new(), user, None),
                         Err(message) => return refuse(ResponseError::SaslAuthenticationFailed, message),
                     },
                     Mechanism::Scram(m) => {
                         let exchange = self.scram.get_or_insert_with(|| ScramServer::new(m));
-                        match exchange.step(&authenticate.auth_bytes, |user| credential(user, m)) {
+                        let token = &mut self.token;
+                        let lookup = |user: &str, by_token: bool| match by_token {
+                            false => credentials.user(user, m),
+                            true => {
+                                let (credential, owner, expiry_ms) = credentials.token(user, m)?;
+                                *token = Some((owner, expiry_ms));
+                                Some(credential)
+                            }
+                        };
+                        match exchange.step(&authenticate.auth_bytes, lookup) {
                             Ok((reply, None)) => {
                                 // The server's first message: the exchange goes on.
                                 let response = SaslAuthenticateResponse::default().with_auth_bytes(reply.into());
@@ -94,13 +111,18 @@ impl SaslState {
                                     close: false,
                                 };
                             }
-                            Ok((reply, Some(user))) => (reply, user),
+                            Ok((reply, Some(user))) => match self.token.take() {
+                                Some((owner, expiry_ms)) => (reply, owner, Some(expiry_ms)),
+                                None => (reply, user, None),
+                            },
                             Err(message) => return refuse(ResponseError::SaslAuthenticationFailed, &message),
                         }
                     }
                 };
+                let by_token = self.scram.as_ref().is_some_and(ScramServer::token_auth);
                 self.chosen = None;
                 self.scram = None;
+                self.token = None;
                 if let Some((before, _)) = &self.authenticated
                     && *before != user
                 {
@@ -110,13 +132,21 @@ impl SaslState {
                         "Cannot change principals during re-authentication",
                     );
                 }
-                let lifetime = Duration::from_millis(self.settings.max_reauth_ms);
-                let expires = (!lifetime.is_zero()).then(|| Instant::now() + lifetime);
+                // A token's session ends with the token (KIP-368), sooner if re-authentication
+                // is due sooner.
+                let max_reauth = (self.settings.max_reauth_ms > 0).then_some(self.settings.max_reauth_ms);
+                let token_left = token_expiry.map(|at| u64::try_from(at - now_ms()).unwrap_or(0));
+                let lifetime = match (max_reauth, token_left) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                let expires = lifetime.map(|ms| Instant::now() + Duration::from_millis(ms));
                 self.authenticated = Some((user.clone(), expires));
-                *principal = user;
+                session.principal = user;
+                session.token_authenticated = by_token;
                 let response = SaslAuthenticateResponse::default()
                     .with_auth_bytes(reply.into())
-                    .with_session_lifetime_ms(i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX));
+                    .with_session_lifetime_ms(lifetime.map_or(0, |ms| i64::try_from(ms).unwrap_or(i64::MAX)));
                 Gate::Answer { response: Box::new(ResponseKind::SaslAuthenticate(response)), close: false }
             }
             _ => match &self.authenticated {
@@ -140,6 +170,19 @@ fn refuse(code: ResponseError, message: &str) -> Gate {
         .with_error_code(code.code())
         .with_error_message(Some(StrBytes::from_string(message.to_string())));
     Gate::Answer { response: Box::new(ResponseKind::SaslAuthenticate(response)), close: true }
+}
+
+impl Credentials for Broker {
+    fn user(&self, user: &str, mechanism: ScramMechanism) -> Option<Credential> {
+        self.image().scram_credentials.get(user)?.get(&mechanism.wire_type()).cloned()
+    }
+
+    fn token(&self, token_id: &str, mechanism: ScramMechanism) -> Option<(Credential, String, i64)> {
+        let secret = self.config.delegation_token_secret.as_ref()?;
+        let token = self.image().delegation_tokens.get(token_id).filter(|t| !t.expired(now_ms()))?.clone();
+        let credential = brook_security::token::credential(&secret.0, token_id, mechanism);
+        Some((credential, token.owner.name, token.expiry_ms))
+    }
 }
 
 /// Whether `password` is `user`'s by the broker's SASL users: a PLAIN user of any SASL

@@ -1047,6 +1047,8 @@ async fn start_controller(
         elections: config.elections,
         auto_leader_rebalance: config.auto_leader_rebalance,
         leader_imbalance_check_interval_ms: config.leader_imbalance_check_interval_ms,
+        token_lifetimes: config.token_lifetimes,
+        token_expiry_check_interval_ms: config.token_expiry_check_interval_ms,
     };
     let controller = Arc::new(Controller::new(controller_config, quorum.clone(), store.clone()));
     let _ = controller_cell.set(controller.clone());

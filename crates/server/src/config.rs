@@ -97,6 +97,14 @@ pub struct BrokerConfig {
     pub alter_log_dirs_bytes_per_second: u64,
     /// `telemetry.max.bytes`: the largest client metrics push taken (Kafka's 1 MiB).
     pub telemetry_max_bytes: i32,
+    /// `delegation.token.secret.key`: the key tokens' HMACs are made with, the same on every
+    /// node; without it delegation tokens are off (DELEGATION_TOKEN_AUTH_DISABLED).
+    pub delegation_token_secret: Option<brook_security::keystore::Password>,
+    /// `delegation.token.max.lifetime.ms` (7 days) and `delegation.token.expiry.time.ms`
+    /// (1 day), the controller's.
+    pub token_lifetimes: brook_security::token::Lifetimes,
+    /// `delegation.token.expiry.check.interval.ms` (1 hour).
+    pub token_expiry_check_interval_ms: u64,
     /// `num.partitions` for auto-created topics and CreateTopics with -1.
     pub num_partitions: i32,
     /// `default.replication.factor`.
@@ -172,6 +180,9 @@ impl Default for BrokerConfig {
             // Kafka's default, Long.MAX_VALUE.
             alter_log_dirs_bytes_per_second: i64::MAX as u64,
             telemetry_max_bytes: 1024 * 1024,
+            delegation_token_secret: None,
+            token_lifetimes: brook_security::token::Lifetimes::default(),
+            token_expiry_check_interval_ms: 3_600_000,
             num_partitions: 1,
             default_replication_factor: 1,
             auto_create_topics_enable: true,
@@ -344,6 +355,17 @@ impl BrokerConfig {
                 "auto.leader.rebalance.enable" => c.auto_leader_rebalance = parse(key, v)?,
                 ALTER_LOG_DIRS_RATE => c.alter_log_dirs_bytes_per_second = positive(key, parse(key, v)?)?,
                 "telemetry.max.bytes" => c.telemetry_max_bytes = positive(key, parse(key, v)?)?,
+                "delegation.token.secret.key" => {
+                    c.delegation_token_secret =
+                        Some(brook_security::keystore::Password(v.to_string())).filter(|p| !p.0.is_empty())
+                }
+                "delegation.token.max.lifetime.ms" => {
+                    c.token_lifetimes.max_lifetime_ms = positive(key, parse(key, v)?)?
+                }
+                "delegation.token.expiry.time.ms" => c.token_lifetimes.renew_ms = positive(key, parse(key, v)?)?,
+                "delegation.token.expiry.check.interval.ms" => {
+                    c.token_expiry_check_interval_ms = positive(key, parse(key, v)?)?
+                }
                 "broker.liveness.probe.enable" => c.liveness_probe = parse(key, v)?,
                 "leader.imbalance.check.interval.seconds" => {
                     c.leader_imbalance_check_interval_ms = positive::<u64>(key, parse(key, v)?)?.saturating_mul(1000)

@@ -20,7 +20,6 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use brook_security::principal::{self, ANONYMOUS};
-use brook_security::scram::ScramMechanism;
 
 use crate::authentication::{Gate, SaslState};
 use crate::broker::Broker;
@@ -56,6 +55,8 @@ pub(crate) async fn serve(
         listener: listener.name.clone(),
         principal,
         client_port,
+        protocol: listener.protocol,
+        token_authenticated: false,
         software: Arc::clone(&software),
     };
     let sasl = listener.sasl.clone().map(SaslState::new);
@@ -145,13 +146,7 @@ async fn run<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                     Ok(request) => {
                         let (api_key, version, correlation_id) =
                             (request.api_key, request.version(), request.header.correlation_id);
-                        let credential = |user: &str, m: ScramMechanism| {
-                            broker.image().scram_credentials.get(user)?.get(&m.wire_type()).cloned()
-                        };
-                        match sasl
-                            .as_mut()
-                            .map_or(Gate::Serve, |s| s.gate(&request, &mut session.principal, credential))
-                        {
+                        match sasl.as_mut().map_or(Gate::Serve, |s| s.gate(&request, &mut session, broker.as_ref())) {
                             Gate::Serve => {}
                             Gate::Answer { response, close } => {
                                 if close {

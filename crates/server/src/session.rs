@@ -32,6 +32,10 @@ pub struct Session {
     pub principal: String,
     /// The peer's port.
     pub client_port: u16,
+    /// The listener's security protocol.
+    pub protocol: SecurityProtocol,
+    /// Whether the principal logged in with a delegation token (which may not manage tokens).
+    pub token_authenticated: bool,
     /// The client software's name and version, as its first ApiVersions (v3+) said.
     pub software: Arc<std::sync::OnceLock<(String, String)>>,
 }

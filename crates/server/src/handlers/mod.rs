@@ -10,6 +10,7 @@ mod cluster;
 mod config_resources;
 mod configs;
 mod create_topics;
+mod delegation_tokens;
 mod delete_topics;
 mod describe_quorum;
 mod describe_topic_partitions;
@@ -507,6 +508,25 @@ fn route(broker: &Arc<Broker>, request: Request, session: &Session, access: Acce
         ),
         RequestKind::AlterUserScramCredentials(r) => {
             async move { Some(ResponseKind::AlterUserScramCredentials(scram::alter(&b, r).await)) }.boxed()
+        }
+        RequestKind::CreateDelegationToken(r) => {
+            let asker = delegation_tokens::Asker::of(session);
+            async move { Some(ResponseKind::CreateDelegationToken(delegation_tokens::create(&b, r, asker, a).await)) }
+                .boxed()
+        }
+        RequestKind::RenewDelegationToken(r) => {
+            let asker = delegation_tokens::Asker::of(session);
+            async move { Some(ResponseKind::RenewDelegationToken(delegation_tokens::renew(&b, r, asker).await)) }
+                .boxed()
+        }
+        RequestKind::ExpireDelegationToken(r) => {
+            let asker = delegation_tokens::Asker::of(session);
+            async move { Some(ResponseKind::ExpireDelegationToken(delegation_tokens::expire(&b, r, asker).await)) }
+                .boxed()
+        }
+        RequestKind::DescribeDelegationToken(r) => {
+            let asker = delegation_tokens::Asker::of(session);
+            ready(ResponseKind::DescribeDelegationToken(delegation_tokens::describe(broker, r, asker, &access)))
         }
         RequestKind::CreateAcls(r) => {
             async move { Some(ResponseKind::CreateAcls(acls::create(&b, a, r).await)) }.boxed()
