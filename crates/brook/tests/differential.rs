@@ -1862,10 +1862,6 @@ fn newest_versions_scenario(addr: &str) -> Observations {
 /// Kafka 4.4's APIs that Brook does not serve yet, each with why. The test below fails when
 /// one is built (take it off) or when Kafka's list grows (look at the new one).
 const APIS_NOT_BUILT: &[(ApiKey, &str)] = &[
-    (ApiKey::CreateDelegationToken, "delegation tokens (KIP-48)"),
-    (ApiKey::RenewDelegationToken, "delegation tokens (KIP-48)"),
-    (ApiKey::ExpireDelegationToken, "delegation tokens (KIP-48)"),
-    (ApiKey::DescribeDelegationToken, "delegation tokens (KIP-48)"),
     (ApiKey::AddRaftVoter, "changing the metadata quorum's voters at run time (KIP-853)"),
     (ApiKey::RemoveRaftVoter, "changing the metadata quorum's voters at run time (KIP-853)"),
     (ApiKey::UnregisterController, "removing a controller's registration"),

@@ -815,6 +815,20 @@ fn every_advertised_version_answers() {
                         .with_validate_only(true);
                     conn.send(api_key, version, &request)
                 }
+                // On a PLAINTEXT listener every token API is refused (REQUEST_NOT_ALLOWED), but
+                // answered at each version.
+                ApiKey::CreateDelegationToken => {
+                    conn.send(api_key, version, &kafka_protocol::messages::CreateDelegationTokenRequest::default())
+                }
+                ApiKey::RenewDelegationToken => {
+                    conn.send(api_key, version, &kafka_protocol::messages::RenewDelegationTokenRequest::default())
+                }
+                ApiKey::ExpireDelegationToken => {
+                    conn.send(api_key, version, &kafka_protocol::messages::ExpireDelegationTokenRequest::default())
+                }
+                ApiKey::DescribeDelegationToken => {
+                    conn.send(api_key, version, &kafka_protocol::messages::DescribeDelegationTokenRequest::default())
+                }
                 other => panic!("no request built for {other:?}: add one"),
             };
             match conn.receive(api_key, version) {

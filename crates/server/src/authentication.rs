@@ -178,7 +178,7 @@ impl Credentials for Broker {
     }
 
     fn token(&self, token_id: &str, mechanism: ScramMechanism) -> Option<(Credential, String, i64)> {
-        let secret = self.config.delegation_token_secret.as_ref()?;
+        let secret = self.config.delegation_token_key.as_ref()?;
         let token = self.image().delegation_tokens.get(token_id).filter(|t| !t.expired(now_ms()))?.clone();
         let credential = brook_security::token::credential(&secret.0, token_id, mechanism);
         Some((credential, token.owner.name, token.expiry_ms))

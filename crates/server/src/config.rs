@@ -99,7 +99,7 @@ pub struct BrokerConfig {
     pub telemetry_max_bytes: i32,
     /// `delegation.token.secret.key`: the key tokens' HMACs are made with, the same on every
     /// node; without it delegation tokens are off (DELEGATION_TOKEN_AUTH_DISABLED).
-    pub delegation_token_secret: Option<brook_security::keystore::Password>,
+    pub delegation_token_key: Option<brook_security::keystore::Password>,
     /// `delegation.token.max.lifetime.ms` (7 days) and `delegation.token.expiry.time.ms`
     /// (1 day), the controller's.
     pub token_lifetimes: brook_security::token::Lifetimes,
@@ -180,7 +180,7 @@ impl Default for BrokerConfig {
             // Kafka's default, Long.MAX_VALUE.
             alter_log_dirs_bytes_per_second: i64::MAX as u64,
             telemetry_max_bytes: 1024 * 1024,
-            delegation_token_secret: None,
+            delegation_token_key: None,
             token_lifetimes: brook_security::token::Lifetimes::default(),
             token_expiry_check_interval_ms: 3_600_000,
             num_partitions: 1,
@@ -356,7 +356,7 @@ impl BrokerConfig {
                 ALTER_LOG_DIRS_RATE => c.alter_log_dirs_bytes_per_second = positive(key, parse(key, v)?)?,
                 "telemetry.max.bytes" => c.telemetry_max_bytes = positive(key, parse(key, v)?)?,
                 "delegation.token.secret.key" => {
-                    c.delegation_token_secret =
+                    c.delegation_token_key =
                         Some(brook_security::keystore::Password(v.to_string())).filter(|p| !p.0.is_empty())
                 }
                 "delegation.token.max.lifetime.ms" => {

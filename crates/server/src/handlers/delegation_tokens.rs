@@ -86,7 +86,7 @@ pub(super) async fn create(
     if renewers.iter().any(|r| r.kind != USER_TYPE) {
         return refused(ResponseError::InvalidPrincipalType);
     }
-    let Some(secret) = &broker.config.delegation_token_secret else {
+    let Some(secret) = &broker.config.delegation_token_key else {
         return response.with_error_code(ResponseError::DelegationTokenAuthDisabled.code());
     };
     let ask = ControllerRequest::CreateDelegationToken {
@@ -105,6 +105,30 @@ pub(super) async fn create(
         Ok(_) => response.with_error_code(ResponseError::UnknownServerError.code()),
         Err(e) => response.with_error_code(e.code.code()),
     }
+}
+
+/// The answer at `version`: the requester came in v3.
+pub(super) fn create_at(response: CreateDelegationTokenResponse, version: i16) -> CreateDelegationTokenResponse {
+    match version {
+        ..3 => response
+            .with_token_requester_principal_type(text(String::new()))
+            .with_token_requester_principal_name(text(String::new())),
+        _ => response,
+    }
+}
+
+/// The answer at `version`: tokens' requesters came in v3.
+pub(super) fn describe_at(
+    mut response: DescribeDelegationTokenResponse,
+    version: i16,
+) -> DescribeDelegationTokenResponse {
+    if version < 3 {
+        for t in &mut response.tokens {
+            t.token_requester_principal_type = text(String::new());
+            t.token_requester_principal_name = text(String::new());
+        }
+    }
+    response
 }
 
 pub(super) async fn renew(
@@ -132,7 +156,7 @@ async fn change_token(broker: &Broker, hmac: &[u8], asker: Asker, change: TokenC
     if !asker.allowed {
         return (ResponseError::DelegationTokenRequestNotAllowed.code(), ERROR_TIMESTAMP);
     }
-    let Some(secret) = &broker.config.delegation_token_secret else {
+    let Some(secret) = &broker.config.delegation_token_key else {
         return (ResponseError::DelegationTokenAuthDisabled.code(), 0);
     };
     let found = broker.image().delegation_tokens.keys().find(|id| token::hmac(&secret.0, id) == hmac).cloned();
@@ -159,7 +183,7 @@ pub(super) fn describe(
     if !asker.allowed {
         return response.with_error_code(ResponseError::DelegationTokenRequestNotAllowed.code());
     }
-    let Some(secret) = &broker.config.delegation_token_secret else {
+    let Some(secret) = &broker.config.delegation_token_key else {
         return response.with_error_code(ResponseError::DelegationTokenAuthDisabled.code());
     };
     // None asks for every token the asker may see; an empty list for none.

@@ -511,8 +511,11 @@ fn route(broker: &Arc<Broker>, request: Request, session: &Session, access: Acce
         }
         RequestKind::CreateDelegationToken(r) => {
             let asker = delegation_tokens::Asker::of(session);
-            async move { Some(ResponseKind::CreateDelegationToken(delegation_tokens::create(&b, r, asker, a).await)) }
-                .boxed()
+            async move {
+                let response = delegation_tokens::create(&b, r, asker, a).await;
+                Some(ResponseKind::CreateDelegationToken(delegation_tokens::create_at(response, version)))
+            }
+            .boxed()
         }
         RequestKind::RenewDelegationToken(r) => {
             let asker = delegation_tokens::Asker::of(session);
@@ -526,7 +529,8 @@ fn route(broker: &Arc<Broker>, request: Request, session: &Session, access: Acce
         }
         RequestKind::DescribeDelegationToken(r) => {
             let asker = delegation_tokens::Asker::of(session);
-            ready(ResponseKind::DescribeDelegationToken(delegation_tokens::describe(broker, r, asker, &access)))
+            let response = delegation_tokens::describe(broker, r, asker, &access);
+            ready(ResponseKind::DescribeDelegationToken(delegation_tokens::describe_at(response, version)))
         }
         RequestKind::CreateAcls(r) => {
             async move { Some(ResponseKind::CreateAcls(acls::create(&b, a, r).await)) }.boxed()

@@ -19,8 +19,8 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.acl.AclBindingFilter;
 import org.apache.kafka.common.errors.SecurityDisabledException;
+import org.apache.kafka.common.errors.UnsupportedByAuthenticationException;
 import org.apache.kafka.common.errors.IllegalSaslStateException;
-import org.apache.kafka.common.errors.UnsupportedVersionException;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.streams.KafkaStreams;
@@ -66,8 +66,8 @@ class RefusalTest {
     }
 
     /**
-     * Admin calls for APIs Brook lacks fail at once, naming the API; ACLs without an authorizer
-     * fail as Kafka's do (SECURITY_DISABLED).
+     * Delegation tokens on a PLAINTEXT listener and ACLs without an authorizer fail at once,
+     * as Kafka's do (DELEGATION_TOKEN_REQUEST_NOT_ALLOWED, SECURITY_DISABLED).
      */
     @Test
     void adminApisNotServed() throws Exception {
@@ -75,8 +75,9 @@ class RefusalTest {
                 Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, brook.bootstrap))) {
             ExecutionException tokens = assertThrows(ExecutionException.class,
                     () -> admin.describeDelegationToken().delegationTokens().get());
-            assertInstanceOf(UnsupportedVersionException.class, tokens.getCause());
-            assertEquals("The node does not support DESCRIBE_DELEGATION_TOKEN", tokens.getCause().getMessage());
+            // Tokens are managed only over authenticated connections, as on Kafka.
+            assertInstanceOf(UnsupportedByAuthenticationException.class, tokens.getCause());
+            assertTrue(tokens.getCause().getMessage().contains("not allowed on PLAINTEXT"), tokens.getCause().getMessage());
             ExecutionException acls =
                     assertThrows(ExecutionException.class, () -> admin.describeAcls(AclBindingFilter.ANY).values().get());
             assertInstanceOf(SecurityDisabledException.class, acls.getCause());
