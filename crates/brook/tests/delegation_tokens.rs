@@ -285,3 +285,69 @@ fn delegation_tokens_answer_like_kafka() {
     assert!(kafka_seen.len() >= 25, "{kafka_seen:?}");
     assert_same(&kafka_seen, &brook_seen);
 }
+
+/// A broker with PLAIN and SCRAM on a SASL listener at `port`, and `extra` lines.
+fn brook_lines(port: u16, extra: &[&str]) -> Vec<String> {
+    let mut lines = vec![
+        format!("listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:{port}"),
+        "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256".into(),
+        format!("listener.name.sasl_plaintext.plain.sasl.jaas.config={PLAIN_JAAS}"),
+    ];
+    lines.extend(extra.iter().map(|l| l.to_string()));
+    lines
+}
+
+/// Without delegation.token.secret.key tokens are off: every API says so, as Kafka does.
+#[test]
+fn tokens_are_off_without_a_secret_key() {
+    let port = common::free_port();
+    let lines = brook_lines(port, &[]);
+    let _brook = Brook::start(&lines.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut alice = plain_login(&format!("127.0.0.1:{port}"), "alice", "alice-secret");
+    let (created, _) = create(&mut alice, None, &[], 0);
+    assert!(created.starts_with("61 "), "create: {created}");
+    assert!(renew(&mut alice, b"x", 0).starts_with("61 "));
+    assert!(expire(&mut alice, b"x", 0).starts_with("61 "));
+    assert!(describe(&mut alice, None).starts_with("61 "));
+}
+
+/// Tokens live in the metadata: a token made before a restart still logs in after it, and
+/// the controller's sweep removes it once it has expired.
+#[test]
+fn tokens_survive_a_restart_and_are_swept_once_expired() {
+    let port = common::free_port();
+    let lines = brook_lines(
+        port,
+        &[
+            "delegation.token.secret.key=restart-secret",
+            "delegation.token.expiry.time.ms=60000",
+            "delegation.token.expiry.check.interval.ms=300",
+        ],
+    );
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let sasl = format!("127.0.0.1:{port}");
+    let mut brook = Brook::start(&lines);
+    let mut alice = plain_login(&sasl, "alice", "alice-secret");
+    let (answer, token) = create(&mut alice, None, &[], 0);
+    assert_eq!(token.code, 0, "{answer}");
+    let login = await_answer("0 ", || token_login(&sasl, &token.token_id, &token.hmac).0);
+    assert!(login.starts_with("0 "), "login before the restart: {login}");
+
+    let dir = brook.take_dir().expect("dir");
+    brook.stop();
+    let mut brook = Brook::start_in(dir.path(), &lines);
+    let (login, _) = token_login(&sasl, &token.token_id, &token.hmac);
+    assert!(login.starts_with("0 "), "login after the restart: {login}");
+    let mut alice = plain_login(&sasl, "alice", "alice-secret");
+    let listed = describe(&mut alice, None);
+    assert!(listed.starts_with("0 [\"User:alice"), "{listed}");
+
+    // Expired in a second, then swept: gone from Describe and refused at login.
+    assert!(expire(&mut alice, &token.hmac, 1_000).starts_with("0 "));
+    let listed = await_answer("0 []", || describe(&mut alice, None));
+    assert_eq!(listed, "0 []", "the sweep removes the expired token");
+    let (login, _) = token_login(&sasl, &token.token_id, &token.hmac);
+    assert!(!login.starts_with("0 "), "an expired token logs in: {login}");
+    assert!(renew(&mut alice, &token.hmac, 0).starts_with("62 "), "a swept token is not found");
+    brook.stop();
+}
