@@ -1884,10 +1884,12 @@ fn brook_lists_the_apis_kafka_lists() {
     let kafka = Kafka::start();
     let theirs = listed_apis(&kafka.addr);
     let kafka_unregisters = unregister_unknown(&kafka.addr);
+    let kafka_quorum = quorum_changes(&kafka.addr);
     drop(kafka);
     let brook = Brook::start(&[]);
     let mine = listed_apis(&brook.addr);
     assert_eq!(unregister_unknown(&brook.addr), kafka_unregisters);
+    assert_same(&kafka_quorum, &quorum_changes(&brook.addr));
     let name = |k: &i16| ApiKey::try_from(*k).map_or_else(|_| format!("api {k}"), |k| format!("{k:?}"));
     let not_built: Vec<i16> = APIS_NOT_BUILT.iter().map(|(k, _)| *k as i16).collect();
     let missing: Vec<String> = theirs.difference(&mine).filter(|k| !not_built.contains(k)).map(name).collect();
@@ -1905,4 +1907,74 @@ fn unregister_unknown(addr: &str) -> String {
         panic!()
     };
     answer(r.error_code, r.error_message.as_deref())
+}
+
+/// Voter changes asked of a quorum of static voters (`controller.quorum.voters`, kraft.version
+/// 0), and controller unregistrations: step -> answer.
+fn quorum_changes(addr: &str) -> BTreeMap<String, String> {
+    use kafka_protocol::messages::add_raft_voter_request::Listener;
+    use kafka_protocol::messages::{AddRaftVoterRequest, RemoveRaftVoterRequest, UnregisterControllerRequest};
+    let mut conn = Conn::open(addr);
+    let mut seen = BTreeMap::new();
+    let ResponseKind::Metadata(metadata) = conn.call(ApiKey::Metadata, 12, &MetadataRequest::default()) else {
+        panic!("a Metadata answer")
+    };
+    let cluster = metadata.cluster_id.map(|c| c.to_string()).expect("a cluster id");
+    // The cluster ids differ: answers name the one there is as "<cluster>".
+    let answer = |code: i16, message: Option<&str>| answer(code, message.map(|m| m.replace(&cluster, "<cluster>")).as_deref());
+    let listener = Listener::default()
+        .with_name(StrBytes::from_static_str("CONTROLLER"))
+        .with_host(StrBytes::from_static_str("127.0.0.1"))
+        .with_port(9);
+    let add_with = |conn: &mut Conn, version: i16, cluster: Option<&str>, voter: i32, directory: Uuid, listeners| {
+        let request = AddRaftVoterRequest::default()
+            .with_cluster_id(cluster.map(|c| StrBytes::from_string(c.to_string())))
+            .with_timeout_ms(5_000)
+            .with_voter_id(voter)
+            .with_voter_directory_id(directory)
+            .with_listeners(listeners);
+        let Some(ResponseKind::AddRaftVoter(r)) = conn.try_call(ApiKey::AddRaftVoter, version, &request) else {
+            return "no AddRaftVoter answer".to_string();
+        };
+        answer(r.error_code, r.error_message.as_deref())
+    };
+    let add = |conn: &mut Conn, version: i16, cluster: Option<&str>, voter: i32| {
+        add_with(conn, version, cluster, voter, Uuid::new_v4(), vec![listener.clone()])
+    };
+    seen.insert("add without a directory id".to_string(), add_with(&mut conn, 1, None, 2, Uuid::nil(), vec![listener.clone()]));
+    seen.insert("add without listeners".to_string(), add_with(&mut conn, 1, None, 2, Uuid::new_v4(), vec![]));
+    seen.insert("add a negative id".to_string(), add(&mut conn, 1, None, -2));
+    seen.insert("add a voter v0".to_string(), add(&mut conn, 0, None, 2));
+    seen.insert("add a voter v1".to_string(), add(&mut conn, 1, None, 2));
+    seen.insert("add a voter to this cluster".to_string(), add(&mut conn, 1, Some(&cluster), 2));
+    seen.insert("add a voter to another cluster".to_string(), add(&mut conn, 1, Some("another-cluster"), 2));
+    seen.insert("add the voter there is".to_string(), add(&mut conn, 1, None, 1));
+    let remove = |conn: &mut Conn, cluster: Option<&str>, voter: i32, directory: Uuid| {
+        let request = RemoveRaftVoterRequest::default()
+            .with_cluster_id(cluster.map(|c| StrBytes::from_string(c.to_string())))
+            .with_voter_id(voter)
+            .with_voter_directory_id(directory);
+        let Some(ResponseKind::RemoveRaftVoter(r)) = conn.try_call(ApiKey::RemoveRaftVoter, 0, &request) else {
+            return "no RemoveRaftVoter answer".to_string();
+        };
+        answer(r.error_code, r.error_message.as_deref())
+    };
+    let any = Uuid::new_v4();
+    seen.insert("remove without a cluster id".to_string(), remove(&mut conn, None, 7, any));
+    seen.insert("remove without a directory id".to_string(), remove(&mut conn, Some(&cluster), 7, Uuid::nil()));
+    seen.insert("remove a negative id".to_string(), remove(&mut conn, Some(&cluster), -1, any));
+    seen.insert("remove an unknown voter".to_string(), remove(&mut conn, Some(&cluster), 7, any));
+    seen.insert("remove the only voter".to_string(), remove(&mut conn, Some(&cluster), 1, any));
+    seen.insert("remove from another cluster".to_string(), remove(&mut conn, Some("another-cluster"), 1, any));
+    let unregister = |conn: &mut Conn, id: i32| {
+        let request = UnregisterControllerRequest::default().with_controller_id(id);
+        let Some(ResponseKind::UnregisterController(r)) = conn.try_call(ApiKey::UnregisterController, 0, &request)
+        else {
+            return "no UnregisterController answer".to_string();
+        };
+        answer(r.error_code, r.error_message.as_deref())
+    };
+    seen.insert("unregister an unknown controller".to_string(), unregister(&mut conn, 7));
+    seen.insert("unregister the active controller".to_string(), unregister(&mut conn, 1));
+    seen
 }
