@@ -377,6 +377,17 @@ fn kafkas_tools_describe_the_cluster() {
         assert!(rows.iter().any(|r| r.contains("Leader")), "{replication}");
         assert_eq!(rows.iter().filter(|r| r.contains("Follower")).count(), 2, "{replication}");
     }
+    // The voters are static (controller.quorum.voters): Kafka's remove-controller gets the
+    // answer Kafka gives for such a quorum.
+    let directory = "PpvLUgRUTXmtgKx1AXjIjA";
+    let output = kafka("org.apache.kafka.tools.MetadataQuorumCommand")
+        .args(["--bootstrap-server", &bootstrap, "remove-controller", "--controller-id", "2"])
+        .args(["--controller-directory-id", directory])
+        .output()
+        .expect("run kafka-metadata-quorum");
+    let said = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{said}");
+    assert!(said.contains("Cluster doesn't support removing voter because the kraft.version feature is 0"), "{said}");
 }
 
 /// Start-up refuses, naming the key, a node whose voter list differs from the one its
@@ -450,6 +461,7 @@ fn duplicate_node_id_is_refused() {
 /// Kafka's `kafka-cluster unregister` (UnregisterBroker) removes a dead broker's registration:
 /// DescribeCluster and Metadata stop listing it, the partitions it led have another leader, an
 /// unknown id gets Kafka's BROKER_ID_NOT_REGISTERED; started again, the broker registers anew.
+/// `kafka-cluster unregister-controller` does the same for its controller registration.
 #[test]
 fn kafka_cluster_unregisters_a_dead_broker() {
     let mut cluster = Cluster::start(3, FAST_SESSIONS);
@@ -466,24 +478,18 @@ fn kafka_cluster_unregisters_a_dead_broker() {
     eventually(SETTLE, "every partition has a leader", || {
         leaders(&addr, "spread").iter().all(|(e, l)| *e == 0 && *l > 0).then_some(())
     });
-    let tool = |args: &[&str]| {
-        Command::new("java")
-            .args([
-                "-cp",
-                &classpath(),
-                "org.apache.kafka.tools.ClusterTool",
-                "unregister",
-                "--bootstrap-server",
-                &addr,
-            ])
+    let cluster_tool = |command: &str, args: &[&str]| {
+        let out = Command::new("java")
+            .args(["-cp", &classpath(), "org.apache.kafka.tools.ClusterTool", command, "--bootstrap-server", &addr])
             .args(args)
             .output()
-            .expect("run kafka-cluster")
+            .expect("run kafka-cluster");
+        let said = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), said)
     };
     cluster.kill(3);
-    let gone = tool(&["--id", "3"]);
-    let said = String::from_utf8_lossy(&gone.stdout).into_owned() + &String::from_utf8_lossy(&gone.stderr);
-    assert!(gone.status.success(), "kafka-cluster unregister --id 3: {said}");
+    let (gone, said) = cluster_tool("unregister", &["--id", "3"]);
+    assert!(gone, "kafka-cluster unregister --id 3: {said}");
     assert_eq!(describe_cluster(&addr).2, BTreeSet::from([1, 2]));
     let mut seen = Vec::new();
     let settled = std::time::Instant::now() + SETTLE;
@@ -495,9 +501,40 @@ fn kafka_cluster_unregisters_a_dead_broker() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(seen.iter().all(|(e, l)| *e == 0 && *l != 3), "no partition led by the unregistered broker: {seen:?}");
-    let unknown = tool(&["--id", "7"]);
-    let said = String::from_utf8_lossy(&unknown.stdout).into_owned() + &String::from_utf8_lossy(&unknown.stderr);
-    assert!(!unknown.status.success() && said.contains("Broker ID 7 is not currently registered"), "{said}");
+    let (unknown, said) = cluster_tool("unregister", &["--id", "7"]);
+    assert!(!unknown && said.contains("Broker ID 7 is not currently registered"), "{said}");
+
+    // The dead node was also a voter: `kafka-cluster unregister-controller` removes its
+    // controller registration once, as Kafka does; the active controller and unknown ids are
+    // refused with Kafka's words.
+    let (removed, said) = cluster_tool("unregister-controller", &["--id", "3"]);
+    assert!(removed, "kafka-cluster unregister-controller --id 3: {said}");
+    let (again, said) = cluster_tool("unregister-controller", &["--id", "3"]);
+    assert!(!again && said.contains("Controller ID 3 is not currently registered."), "{said}");
+    let (unknown, said) = cluster_tool("unregister-controller", &["--id", "7"]);
+    assert!(!unknown && said.contains("Controller ID 7 is not currently registered."), "{said}");
+    let active = quorum_leader(&addr).to_string();
+    let (itself, said) = cluster_tool("unregister-controller", &["--id", &active]);
+    assert!(!itself && said.contains("Controller cannot unregister itself while it is active."), "{said}");
+
     cluster.restart(3);
     eventually(SETTLE, "the broker registered again", || (describe_cluster(&addr).2.len() == 3).then_some(()));
+    // Running again, the controller registers anew: it can be unregistered again.
+    eventually(SETTLE, "the controller registered again", || {
+        cluster_tool("unregister-controller", &["--id", "3"]).0.then_some(())
+    });
+}
+
+/// The metadata quorum's leader (the active controller), from DescribeQuorum.
+fn quorum_leader(addr: &str) -> i32 {
+    use kafka_protocol::messages::DescribeQuorumRequest;
+    use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+    let topic = TopicData::default()
+        .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
+        .with_partitions(vec![PartitionData::default().with_partition_index(0)]);
+    let request = DescribeQuorumRequest::default().with_topics(vec![topic]);
+    let ResponseKind::DescribeQuorum(r) = Conn::open(addr).call(ApiKey::DescribeQuorum, 2, &request) else {
+        panic!("a DescribeQuorum answer")
+    };
+    r.topics[0].partitions[0].leader_id.0
 }

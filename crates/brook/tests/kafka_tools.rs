@@ -974,7 +974,8 @@ fn kafka_delegation_tokens_against_brook() {
             format!("{} {}", out.status.code().unwrap_or(-1), said.join("\n"))
         };
         let created = tool(&["--create", "--max-life-time-period", "-1", "--renewer-principal", "User:bob"]);
-        let id = created.rsplit("tokenId : ").next().and_then(|s| s.split_whitespace().next()).unwrap_or("?").to_string();
+        let id =
+            created.rsplit("tokenId : ").next().and_then(|s| s.split_whitespace().next()).unwrap_or("?").to_string();
         let hmac = created.lines().last().and_then(|l| l.split_whitespace().nth(1)).unwrap_or("?").to_string();
         // The token reaches the broker's metadata just after the answer: await it there.
         let described = common::eventually(std::time::Duration::from_secs(10), "the token described", || {

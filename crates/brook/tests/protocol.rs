@@ -829,6 +829,18 @@ fn every_advertised_version_answers() {
                 ApiKey::DescribeDelegationToken => {
                     conn.send(api_key, version, &kafka_protocol::messages::DescribeDelegationTokenRequest::default())
                 }
+                // Changes a static quorum refuses, and a controller that was never registered.
+                ApiKey::AddRaftVoter => {
+                    conn.send(api_key, version, &kafka_protocol::messages::AddRaftVoterRequest::default())
+                }
+                ApiKey::RemoveRaftVoter => {
+                    conn.send(api_key, version, &kafka_protocol::messages::RemoveRaftVoterRequest::default())
+                }
+                ApiKey::UnregisterController => conn.send(
+                    api_key,
+                    version,
+                    &kafka_protocol::messages::UnregisterControllerRequest::default().with_controller_id(77),
+                ),
                 other => panic!("no request built for {other:?}: add one"),
             };
             match conn.receive(api_key, version) {

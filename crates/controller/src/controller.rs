@@ -20,7 +20,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::elections::{self, ElectionPolicy, ElectionType};
-use crate::image::{MetadataImage, NO_LEADER, TopicMeta};
+use crate::image::{ControllerRegistration, MetadataImage, NO_LEADER, TopicMeta};
 use crate::liveness::Prober;
 use crate::placement::{self, Candidate};
 use crate::records::{self, MetadataRecord, TokenInfo};
@@ -278,6 +278,26 @@ impl Controller {
             }
             ControllerRequest::UnregisterBroker { node_id } => {
                 done(decisions::unregister(image, &self.config.elections, node_id)?)
+            }
+            ControllerRequest::RegisterController { node_id, incarnation_id, endpoints } => {
+                let registration = ControllerRegistration { incarnation_id, endpoints };
+                if image.controllers.get(&node_id) == Some(&registration) {
+                    return done(vec![]);
+                }
+                info!(node_id, "registering controller");
+                let ControllerRegistration { incarnation_id, endpoints } = registration;
+                done(vec![MetadataRecord::ControllerRegistered { node_id, incarnation_id, endpoints }])
+            }
+            ControllerRequest::UnregisterController { node_id } => {
+                if !image.controllers.contains_key(&node_id) {
+                    let message = format!("Controller ID {node_id} is not currently registered.");
+                    return Err(ApiError::new(ResponseError::ControllerIdNotRegistered, message));
+                }
+                if node_id as u64 == self.quorum.node_id() {
+                    let message = "Controller cannot unregister itself while it is active.";
+                    return Err(ApiError::new(ResponseError::InvalidRequest, message));
+                }
+                done(vec![MetadataRecord::ControllerUnregistered { node_id }])
             }
             ControllerRequest::SetClientMetricsConfigs { name, configs, validate_only } => {
                 if validate_only {

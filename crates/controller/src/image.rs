@@ -58,6 +58,13 @@ impl TopicMeta {
     }
 }
 
+/// A registered controller (one of the quorum's voters).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControllerRegistration {
+    pub incarnation_id: Uuid,
+    pub endpoints: Vec<Endpoint>,
+}
+
 /// A registered broker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokerRegistration {
@@ -93,6 +100,9 @@ pub struct MetadataImage {
     #[serde(skip)]
     names_by_id: HashMap<Uuid, String>,
     pub brokers: BTreeMap<i32, BrokerRegistration>,
+    /// The registered controllers by node id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub controllers: BTreeMap<i32, ControllerRegistration>,
     /// Producer ids below this were reserved.
     pub producer_ids_reserved: i64,
     /// Dynamic broker configs by resource: a node id, or "" for the cluster-wide default.
@@ -258,6 +268,14 @@ impl MetadataImage {
                         self.scram_credentials.remove(name);
                     }
                 }
+            }
+            MetadataRecord::ControllerRegistered { node_id, incarnation_id, endpoints } => {
+                let registration =
+                    ControllerRegistration { incarnation_id: *incarnation_id, endpoints: endpoints.clone() };
+                self.controllers.insert(*node_id, registration);
+            }
+            MetadataRecord::ControllerUnregistered { node_id } => {
+                self.controllers.remove(node_id);
             }
             MetadataRecord::DelegationTokenSet { token } => {
                 self.delegation_tokens.insert(token.token_id.clone(), token.clone());

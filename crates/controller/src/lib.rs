@@ -35,7 +35,9 @@ use uuid::Uuid;
 
 pub use crate::channel::ControllerChannel;
 pub use crate::controller::{Controller, ControllerConfig};
-pub use crate::image::{BrokerRegistration, MetadataImage, NO_LEADER, PartitionMeta, TopicMeta};
+pub use crate::image::{
+    BrokerRegistration, ControllerRegistration, MetadataImage, NO_LEADER, PartitionMeta, TopicMeta,
+};
 pub use crate::records::{Endpoint, MetadataRecord};
 pub use crate::requests::{ControllerReply, ControllerRequest, MetadataCatchup, QuorumDescription, TokenChange};
 pub use crate::store::MetadataStore;

@@ -145,6 +145,17 @@ pub enum MetadataRecord {
         name: String,
         mechanism: i8,
     },
+    /// A voter's controller registered (Kafka's RegisterControllerRecord): each voter
+    /// registers once a leader is known, and again whenever its registration is gone.
+    ControllerRegistered {
+        node_id: i32,
+        incarnation_id: Uuid,
+        endpoints: Vec<Endpoint>,
+    },
+    /// UnregisterController: the registration removed.
+    ControllerUnregistered {
+        node_id: i32,
+    },
     /// A delegation token, new or with a new expiry time (Kafka's DelegationTokenRecord).
     DelegationTokenSet {
         token: TokenInfo,

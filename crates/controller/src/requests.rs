@@ -99,6 +99,16 @@ pub enum ControllerRequest {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     },
+    /// A voter's controller registration (Kafka's ControllerRegistration).
+    RegisterController {
+        node_id: i32,
+        incarnation_id: Uuid,
+        endpoints: Vec<Endpoint>,
+    },
+    /// UnregisterController: removes a controller's registration.
+    UnregisterController {
+        node_id: i32,
+    },
     /// UnregisterBroker: removes a broker's registration (a broker that is gone for good).
     UnregisterBroker {
         node_id: i32,

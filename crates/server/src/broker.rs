@@ -244,6 +244,9 @@ impl Broker {
         if broker.quorum.is_none() {
             tokio::spawn(broker.clone().follow_metadata(stop_rx.clone()));
         }
+        if broker.config.roles.controller {
+            tokio::spawn(broker.clone().keep_controller_registered(stop_rx.clone()));
+        }
         if !broker.config.roles.broker {
             info!(node_id, elapsed_ms = started.elapsed().as_millis() as u64, "controller ready");
             return Ok(broker);
@@ -260,6 +263,9 @@ impl Broker {
         tokio::spawn(broker.clone().reconcile_loop(stop_rx.clone()));
         tokio::spawn(broker.clone().isr_loop(stop_rx));
         broker.wait_unfenced().await;
+        if broker.config.roles.controller {
+            broker.wait_controller_registered(CONTROLLER_TIMEOUT).await;
+        }
         broker.check_meta_properties()?;
         broker.reconcile()?;
         // The groups this broker coordinates are loaded before it serves, as before a cluster.
@@ -780,6 +786,11 @@ impl Broker {
     /// Removes a broker's registration (UnregisterBroker).
     pub async fn unregister_broker(&self, node_id: i32) -> Result<(), ApiError> {
         self.ask_controller(ControllerRequest::UnregisterBroker { node_id }).await.map(|_| ())
+    }
+
+    /// Removes a controller's registration (UnregisterController).
+    pub async fn unregister_controller(&self, node_id: i32) -> Result<(), ApiError> {
+        self.ask_controller(ControllerRequest::UnregisterController { node_id }).await.map(|_| ())
     }
 
     /// Replaces a client metrics subscription's configs (validated by the caller); empty ones

@@ -323,4 +323,8 @@ define_errors! { ResponseError,
     (StreamsInvalidTopologyEpoch,        131, false, "The supplied topology epoch is invalid."),
     (StreamsTopologyFenced,               132, false, "The supplied topology epoch is outdated."),
     (ShareSessionLimitReached,           133, true, "The limit of share sessions has been reached."),
+    // Brook patch: the codes Kafka 4.4.0 added since 0.18 came out.
+    (GroupDeletionFailed,                 134, false, "DeleteGroups could not complete; see the error message on the per-group result for details."),
+    (StreamsTopologyDescriptionUpdateFailed, 135, false, "The broker could not process the topology description update; see the error message for details."),
+    (ControllerIdNotRegistered,           136, false, "The given controller ID was not registered."),
 }

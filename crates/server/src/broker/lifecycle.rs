@@ -59,6 +59,70 @@ impl Broker {
             .collect()
     }
 
+    /// Waits until this voter's controller registration is in the image, for up to
+    /// `timeout`: a combined node serves once its controller is known, as its broker is.
+    pub(super) async fn wait_controller_registered(&self, timeout: Duration) {
+        let mut changes = self.store.subscribe();
+        let registered = async {
+            loop {
+                let registered = self.image().controllers.get(&self.config.node_id).map(|c| c.incarnation_id);
+                if registered == Some(self.incarnation_id) || changes.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        if tokio::time::timeout(timeout, registered).await.is_err() {
+            warn!("this node's controller registration is not in the metadata yet; serving meanwhile");
+        }
+    }
+
+    /// Keeps this voter's controller registered (KRaft's ControllerRegistrationManager):
+    /// registers once an active controller answers, and again whenever the image lacks this
+    /// incarnation's registration (after an UnregisterController).
+    pub(super) async fn keep_controller_registered(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let node_id = self.config.node_id;
+        let mut applied = self.store.subscribe();
+        loop {
+            let registered = self.image().controllers.get(&node_id).map(|c| c.incarnation_id);
+            if registered != Some(self.incarnation_id) {
+                let request = ControllerRequest::RegisterController {
+                    node_id,
+                    incarnation_id: self.incarnation_id,
+                    endpoints: self.controller_endpoints(),
+                };
+                let asked = tokio::select! {
+                    asked = self.channel.call(request, CONTROLLER_TIMEOUT) => asked,
+                    _ = stop.changed() => return,
+                };
+                if let Err(e) = asked {
+                    warn!(error = %e.message, "controller registration failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => continue,
+                        _ = stop.changed() => return,
+                    }
+                }
+            }
+            tokio::select! {
+                changed = applied.changed() => if changed.is_err() { return },
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    /// This controller's listener, as the voters' list names it.
+    fn controller_endpoints(&self) -> Vec<Endpoint> {
+        let address = self
+            .config
+            .quorum_voters
+            .get(&self.config.node_id)
+            .cloned()
+            .or_else(|| self.config.controller_listen.map(|a| a.to_string()));
+        let Some((host, port)) = address.as_deref().and_then(|a| a.rsplit_once(':')) else { return vec![] };
+        let Ok(port) = port.parse() else { return vec![] };
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+        vec![Endpoint { name: self.config.controller_listener_name.clone(), host, port }]
+    }
+
     /// Registers with the active controller, retrying until one answers: a broker cannot
     /// serve before the cluster knows it. A refusal that retrying cannot cure is an error: this
     /// directory belongs to another cluster, or another broker with this node.id still

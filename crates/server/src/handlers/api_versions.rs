@@ -43,7 +43,11 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::UpdateFeatures, 0, 2),
     (ApiKey::DescribeCluster, 0, 2),
     (ApiKey::UnregisterBroker, 0, 0),
+    (ApiKey::UnregisterController, 0, 0),
     (ApiKey::DescribeQuorum, 0, 2),
+    // A static quorum: changes are refused as Kafka refuses them at kraft.version 0.
+    (ApiKey::AddRaftVoter, 0, 1),
+    (ApiKey::RemoveRaftVoter, 0, 0),
     (ApiKey::ElectLeaders, 0, 2),
     (ApiKey::AlterPartitionReassignments, 0, 1),
     (ApiKey::ListPartitionReassignments, 0, 0),

@@ -1,4 +1,4 @@
-//! DescribeCluster, and UnregisterBroker (ALTER on the cluster).
+//! DescribeCluster, and UnregisterBroker and UnregisterController (ALTER on the cluster).
 
 use std::sync::Arc;
 
@@ -7,6 +7,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{
     BrokerId, DescribeClusterRequest, DescribeClusterResponse, UnregisterBrokerRequest, UnregisterBrokerResponse,
+    UnregisterControllerRequest, UnregisterControllerResponse,
 };
 
 use super::text;
@@ -60,5 +61,25 @@ pub(super) async fn unregister_broker(
         Err(e) => {
             UnregisterBrokerResponse::default().with_error_code(e.code.code()).with_error_message(Some(text(e.message)))
         }
+    }
+}
+
+/// UnregisterController: the active controller removes a registration
+/// (CONTROLLER_ID_NOT_REGISTERED for an unknown id, INVALID_REQUEST for itself); a controller
+/// still running registers again.
+pub(super) async fn unregister_controller(
+    broker: &Arc<Broker>,
+    request: UnregisterControllerRequest,
+    access: &Access,
+) -> UnregisterControllerResponse {
+    if !access.allows_cluster(broker, Operation::Alter) {
+        return UnregisterControllerResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+    }
+    match broker.unregister_controller(request.controller_id).await {
+        Ok(()) => UnregisterControllerResponse::default(),
+        Err(e) => UnregisterControllerResponse::default()
+            .with_error_code(e.code.code())
+            .with_error_message(Some(text(e.message))),
     }
 }

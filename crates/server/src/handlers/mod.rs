@@ -27,6 +27,7 @@ mod offsets;
 mod partitions;
 pub mod produce;
 mod quotas;
+mod raft_voters;
 mod reassignments;
 mod sasl;
 mod scram;
@@ -116,6 +117,9 @@ fn throttle_field(response: &mut ResponseKind) -> Option<&mut i32> {
         GetTelemetrySubscriptions,
         PushTelemetry,
         UnregisterBroker,
+        UnregisterController,
+        AddRaftVoter,
+        RemoveRaftVoter,
         OffsetForLeaderEpoch,
         FindCoordinator,
         JoinGroup,
@@ -346,6 +350,12 @@ fn route(broker: &Arc<Broker>, request: Request, session: &Session, access: Acce
         RequestKind::UnregisterBroker(r) => {
             async move { Some(ResponseKind::UnregisterBroker(cluster::unregister_broker(&b, r, &a).await)) }.boxed()
         }
+        RequestKind::UnregisterController(r) => {
+            async move { Some(ResponseKind::UnregisterController(cluster::unregister_controller(&b, r, &a).await)) }
+                .boxed()
+        }
+        RequestKind::AddRaftVoter(r) => ready(ResponseKind::AddRaftVoter(raft_voters::add(&b, r, &a))),
+        RequestKind::RemoveRaftVoter(r) => ready(ResponseKind::RemoveRaftVoter(raft_voters::remove(&b, r, &a))),
         RequestKind::GetTelemetrySubscriptions(r) => {
             let client_id = request.header.client_id.as_deref().unwrap_or_default();
             ready(ResponseKind::GetTelemetrySubscriptions(telemetry::get_subscriptions(broker, r, session, client_id)))
