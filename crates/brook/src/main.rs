@@ -15,7 +15,7 @@ use tracing::error;
 const USAGE: &str = "\
 usage: brook server [server.properties] [--override key=value ...]
        brook topics|console-producer|console-consumer|consumer-groups|share-groups|streams-groups|configs [options]   (--help for each)
-       brook reassign-partitions|log-dirs|client-metrics|leader-election|metadata-quorum|transactions [options]
+       brook reassign-partitions|log-dirs|client-metrics|delegation-tokens|leader-election|metadata-quorum|transactions [options]
        brook perf produce|consume [options]
        brook install-aliases DIR
        brook --version
@@ -33,6 +33,7 @@ usage: brook server [server.properties] [--override key=value ...]
   reassign-partitions  kafka-reassign-partitions: move replicas between brokers or log dirs (generate, execute, verify, list, cancel)
   log-dirs          kafka-log-dirs: describe each broker's log dirs and the replicas in them
   client-metrics    kafka-client-metrics: alter, describe, list, delete client metrics subscriptions
+  delegation-tokens kafka-delegation-tokens: create, renew, expire, describe delegation tokens
   leader-election   kafka-leader-election: elect preferred (or unclean) leaders
   metadata-quorum   kafka-metadata-quorum: describe --status or --replication of the quorum
   transactions      kafka-transactions: list, describe, describe-producers, abort a hanging one

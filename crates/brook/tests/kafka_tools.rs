@@ -964,12 +964,16 @@ fn kafka_delegation_tokens_against_brook() {
     )
     .expect("command config");
     let config = config.path().to_str().expect("path");
-    let run = |server: &str| -> Vec<String> {
+    let run = |server: &str, ours: bool| -> Vec<String> {
         let tool = |args: &[&str]| {
             let mut all = vec!["--bootstrap-server", server, "--command-config", config];
             all.extend_from_slice(args);
-            let out = kafka_tool("org.apache.kafka.tools.DelegationTokenCommand", &all, "");
-            let said = text(&out.stdout) + &text(&out.stderr);
+            let out = match ours {
+                true => brook_tool(&[&["delegation-tokens"][..], &all].concat(), ""),
+                false => kafka_tool("org.apache.kafka.tools.DelegationTokenCommand", &all, ""),
+            };
+            // Kafka's tool ends some lines without a newline: stderr goes on a line of its own.
+            let said = text(&out.stdout) + "\n" + &text(&out.stderr);
             let said: Vec<&str> = said.lines().filter(|l| !l.starts_with("SLF4J")).collect();
             format!("{} {}", out.status.code().unwrap_or(-1), said.join("\n"))
         };
@@ -1009,14 +1013,20 @@ fn kafka_delegation_tokens_against_brook() {
     };
     let port = common::free_port();
     let kafka = Kafka::start_with(&[("SASL_PLAINTEXT", port, "SASL_PLAINTEXT")], &lines);
-    let kafka_said = run(&format!("127.0.0.1:{port}"));
+    let kafka_said = run(&format!("127.0.0.1:{port}"), false);
     drop(kafka);
     let port = common::free_port();
     let mut brook_lines = vec![format!("listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:{port}")];
     brook_lines.extend(lines.iter().map(|l| l.to_string()));
     let brook = Brook::start(&brook_lines.iter().map(String::as_str).collect::<Vec<_>>());
-    let brook_said = run(&format!("127.0.0.1:{port}"));
+    let brook_said = run(&format!("127.0.0.1:{port}"), false);
+    // Brook's own tool, against Brook: the same lines, but for how a failure is worded (Kafka's
+    // prints the exception's stack).
+    let brook_tool_said = run(&format!("127.0.0.1:{port}"), true);
     drop(brook);
     assert!(kafka_said[0].starts_with("0 ") && kafka_said[0].contains("User:bob"), "{kafka_said:#?}");
     assert_eq!(brook_said, kafka_said, "Brook: {brook_said:#?}\nKafka: {kafka_said:#?}");
+    let (failure, lines) = brook_tool_said.split_last().expect("steps");
+    assert_eq!(lines, &kafka_said[..kafka_said.len() - 1], "brook delegation-tokens: {brook_tool_said:#?}");
+    assert!(failure.starts_with("1 ") && failure.contains("DelegationTokenNotFound"), "{failure}");
 }

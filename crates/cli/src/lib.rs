@@ -7,7 +7,8 @@
 //!   `console_consumer` (kafka-console-consumer), `consumer_groups` (kafka-consumer-groups),
 //!   `share_groups` (kafka-share-groups), `streams_groups` (kafka-streams-groups),
 //!   `configs` (kafka-configs), `perf` (kafka-producer-perf-test, kafka-consumer-perf-test),
-//!   `reassign_partitions` (kafka-reassign-partitions), `log_dirs` (kafka-log-dirs), `client_metrics` (kafka-client-metrics), `leader_election`
+//!   `reassign_partitions` (kafka-reassign-partitions), `log_dirs` (kafka-log-dirs), `client_metrics` (kafka-client-metrics),
+//!   `delegation_tokens` (kafka-delegation-tokens), `leader_election`
 //!   (kafka-leader-election), `metadata_quorum` (kafka-metadata-quorum), `transactions`
 //!   (kafka-transactions), `acls` (kafka-acls).
 //! - `wire`: Kafka's own frames, for the requests librdkafka has no API for; `coordinator`:
@@ -23,6 +24,8 @@ pub mod console_consumer;
 pub mod console_producer;
 pub mod consumer_groups;
 mod coordinator;
+mod dates;
+pub mod delegation_tokens;
 pub mod leader_election;
 pub mod log_dirs;
 pub mod metadata_quorum;
@@ -79,6 +82,7 @@ pub const TOOLS: &[(&str, &str, &str, &[Opt])] = &[
     ("leader-election", "kafka-leader-election", leader_election::PURPOSE, leader_election::OPTS),
     ("log-dirs", "kafka-log-dirs", log_dirs::PURPOSE, log_dirs::OPTS),
     ("client-metrics", "kafka-client-metrics", client_metrics::PURPOSE, client_metrics::OPTS),
+    ("delegation-tokens", "kafka-delegation-tokens", delegation_tokens::PURPOSE, delegation_tokens::OPTS),
     ("metadata-quorum", "kafka-metadata-quorum", metadata_quorum::PURPOSE, metadata_quorum::OPTS),
     ("transactions", "kafka-transactions", transactions::PURPOSE, transactions::OPTS),
     ("acls", "kafka-acls", acls::PURPOSE, acls::OPTS),
@@ -127,6 +131,7 @@ pub fn run(tool: &str, args: &[String], interrupted: Arc<AtomicBool>) -> i32 {
         "leader-election" => leader_election::run(&parsed),
         "log-dirs" => log_dirs::run(&parsed),
         "client-metrics" => client_metrics::run(&parsed),
+        "delegation-tokens" => delegation_tokens::run(&parsed),
         "metadata-quorum" => metadata_quorum::run(&parsed),
         "transactions" => transactions::run(&parsed, &command),
         "acls" => acls::run(&parsed),

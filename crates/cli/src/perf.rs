@@ -275,19 +275,8 @@ pub fn consume(parsed: &Parsed) -> Result<(), ToolError> {
 
 /// `yyyy-MM-dd HH:mm:ss:SSS` (UTC), the form of Kafka's consumer perf test.
 fn format_datetime(ms: i64) -> String {
-    let (days, rest) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    // Civil date from days since the epoch (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let (h, m, sec, milli) = (rest / 3_600_000, rest / 60_000 % 60, rest / 1000 % 60, rest % 1000);
-    format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02}:{sec:02}:{milli:03}")
+    let c = crate::dates::civil(ms);
+    format!("{:04}-{:02}-{:02} {:02}:{:02}:{:02}:{:03}", c.year, c.month, c.day, c.hour, c.minute, c.second, c.milli)
 }
 
 #[cfg(test)]
