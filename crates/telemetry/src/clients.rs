@@ -108,7 +108,8 @@ impl Clients {
     ) -> Result<(), Refusal> {
         if id.is_nil() {
             return Err(Refusal::InvalidRequest(format!(
-                "Invalid request from the client [{id}], invalid client instance id"
+                "Invalid request from the client [{}], invalid client instance id",
+                kafka_id(id)
             )));
         }
         let instance = self.instance(id, client, subscriptions, now_ms);
@@ -158,7 +159,8 @@ impl Clients {
 fn check_push(instance: &mut Instance, id: Uuid, push: Push, max_bytes: usize, now_ms: i64) -> Result<(), Refusal> {
     if instance.terminating {
         return Err(Refusal::InvalidRequest(format!(
-            "Client [{id}] sent the previous request with state terminating to TRUE, can not acceptany requests after that"
+            "Client [{}] sent the previous request with state terminating to TRUE, can not acceptany requests after that",
+            kafka_id(id)
         )));
     }
     // The first push after an ask, or one an interval after the last push; a terminating
@@ -171,24 +173,32 @@ fn check_push(instance: &mut Instance, id: Uuid, push: Push, max_bytes: usize, n
         return Err(Refusal::Throttled(too_soon(id)));
     }
     if push.subscription_id != instance.subscribed.subscription_id {
-        return Err(Refusal::UnknownSubscriptionId(format!("Unknown client subscription id for the client [{id}]")));
+        return Err(Refusal::UnknownSubscriptionId(format!("Unknown client subscription id for the client [{}]", kafka_id(id))));
     }
     if !COMPRESSIONS.contains(&push.compression) {
         return Err(Refusal::UnsupportedCompressionType(format!(
-            "Unknown compression type [{}] is received in telemetry request from [{id}]",
-            push.compression
+            "Unknown compression type [{}] is received in telemetry request from [{}]",
+            push.compression,
+            kafka_id(id)
         )));
     }
     if push.bytes > max_bytes {
         return Err(Refusal::TelemetryTooLarge(format!(
-            "Telemetry request from [{id}] is larger than the maximum allowed size [{max_bytes}]"
+            "Telemetry request from [{}] is larger than the maximum allowed size [{max_bytes}]",
+            kafka_id(id)
         )));
     }
     Ok(())
 }
 
 fn too_soon(id: Uuid) -> String {
-    format!("Request from the client [{id}] arrived before the next push interval time")
+    format!("Request from the client [{}] arrived before the next push interval time", kafka_id(id))
+}
+
+/// A Uuid as Kafka prints it: URL-safe base64 without padding.
+fn kafka_id(id: Uuid) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes())
 }
 
 /// A new state: the union of the matching subscriptions' metrics (`*` if one wants all) and
@@ -257,7 +267,13 @@ mod tests {
         assert!(matches!(clients.get(id, &client, &subs, 10_500), Err(Refusal::Throttled(_))));
         let push = Push { subscription_id: got.subscription_id, terminating: false, compression: 4, bytes: 100 };
         assert_eq!(clients.push(id, push, 1 << 20, &client, &subs, 10_100), Ok(()), "the first push after an ask");
-        assert!(matches!(clients.push(id, push, 1 << 20, &client, &subs, 10_200), Err(Refusal::Throttled(_))));
+        let Err(Refusal::Throttled(message)) = clients.push(id, push, 1 << 20, &client, &subs, 10_200) else {
+            panic!("a push too soon is throttled")
+        };
+        // The instance id as Kafka prints a Uuid: 22 characters of URL-safe base64.
+        let printed = kafka_id(id);
+        assert_eq!((printed.len(), printed.contains('=')), (22, false));
+        assert_eq!(message, format!("Request from the client [{printed}] arrived before the next push interval time"));
         assert_eq!(clients.push(id, push, 1 << 20, &client, &subs, 11_100), Ok(()));
         let wrong = Push { subscription_id: got.subscription_id + 1, ..push };
         assert!(matches!(
