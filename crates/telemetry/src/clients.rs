@@ -173,7 +173,10 @@ fn check_push(instance: &mut Instance, id: Uuid, push: Push, max_bytes: usize, n
         return Err(Refusal::Throttled(too_soon(id)));
     }
     if push.subscription_id != instance.subscribed.subscription_id {
-        return Err(Refusal::UnknownSubscriptionId(format!("Unknown client subscription id for the client [{}]", kafka_id(id))));
+        return Err(Refusal::UnknownSubscriptionId(format!(
+            "Unknown client subscription id for the client [{}]",
+            kafka_id(id)
+        )));
     }
     if !COMPRESSIONS.contains(&push.compression) {
         return Err(Refusal::UnsupportedCompressionType(format!(
