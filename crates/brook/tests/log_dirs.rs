@@ -1,7 +1,7 @@
 //! A broker with several `log.dirs`: AlterReplicaLogDirs moves a replica between them while a
 //! producer writes it (nothing acknowledged lost or duplicated, the old directory gone),
 //! DescribeLogDirs lists where each replica lives, a move a stop interrupted finishes or
-//! starts over at the next start, and the answers to bad requests are Kafka 4.4's.
+//! is carried on at the next start, and the answers to bad requests are Kafka 4.4's.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -229,7 +229,7 @@ async fn replicas_move_between_log_dirs_under_a_producer() {
 
 /// What a stop leaves in the middle of moves: a copy whose log was already renamed away is
 /// put in its place, the old directory of a finished move is removed, a copy made for another
-/// topic of the same name is removed, and a copy beside its live log starts over and finishes.
+/// topic of the same name is removed, and a copy beside its live log is carried on and finishes.
 #[test]
 fn moves_a_stop_interrupted_are_finished_at_the_next_start() {
     let (_root, a, b) = two_dirs();
@@ -328,7 +328,7 @@ fn alter_replica_log_dirs_answers_as_kafka() {
 
 /// In a cluster (RF 3, min ISR 2), every replica of a partition moves to its broker's second
 /// log dir, throttled, while an idempotent acks=all producer writes it; the leader is killed
-/// halfway and started again (its move starts over at start-up). Every acknowledged record is
+/// halfway and started again (its move carries on at start-up). Every acknowledged record is
 /// read back once at its offset, and each broker ends with the partition in its second dir
 /// and nothing left in the first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,8 @@
 //! up, the log is locked, the last batches copied, and the copy takes the log's place. The
 //! `Log` handle, its watches and its offsets stay; its directory and files change.
 //!
+//! A copy a stop interrupted is carried on at the next start when it still matches the log.
+//!
 //! A crash at any point loses nothing: the copy is synced before the old directory is
 //! renamed `<name>.<id>-delete`, and only then is the copy renamed `<name>`. A crash between
 //! the two renames leaves a `-future` directory and no live one; the layer that knows the
@@ -76,8 +78,9 @@ pub struct LogCopy {
 }
 
 impl LogCopy {
-    /// Starts a copy of `source` in the log dir `parent`, under `id`, over whatever an earlier
-    /// copy left there.
+    /// Starts a copy of `source` in the log dir `parent`, under `id`. A copy an earlier run
+    /// left there under the same id is carried on when it still matches the log (see
+    /// `continues_source`), as Kafka resumes a future log; otherwise it starts over.
     pub fn start(source: &Log, parent: &Path, id: &str) -> Result<LogCopy, LogError> {
         let source_dir = source.dir();
         let name = source_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -87,8 +90,32 @@ impl LogCopy {
         let future = Log::open(&dir, source.config(), env)?;
         let mut copy =
             LogCopy { source: source.clone(), future, truncations: source.truncations(), id: id.to_string() };
-        copy.start_over()?;
+        if copy.continues_source()? {
+            let from = copy.future.log_end_offset();
+            tracing::info!(dir = %copy.future.dir().display(), from, "carrying on a log copy an earlier run left");
+        } else {
+            copy.start_over()?;
+        }
         Ok(copy)
+    }
+
+    /// Whether the copy holds a prefix of the log's batches: its last batch is byte for byte
+    /// the log's batch at those offsets. A stop can leave a copy with a tail the log itself
+    /// lost (a power cut kept the copy's unsynced writes but not the log's), or a log
+    /// truncated and written again since; older batches were copied from the same log and
+    /// checked as they came.
+    fn continues_source(&self) -> Result<bool, LogError> {
+        let end = self.future.log_end_offset();
+        if end <= self.future.log_start_offset() || end > self.source.log_end_offset() {
+            return Ok(false);
+        }
+        let last_batch = |log: &Log| match log.read(end - 1, 1, ReadBound::LogEnd) {
+            Ok(bytes) => Ok(whole_batches(&bytes).next().map(|(_, batch)| batch.to_vec())),
+            Err(LogError::OffsetOutOfRange { .. }) => Ok(None),
+            Err(e) => Err(e),
+        };
+        let ours = last_batch(&self.future)?;
+        Ok(ours.is_some() && ours == last_batch(&self.source)?)
     }
 
     /// The copy, as far as it goes.

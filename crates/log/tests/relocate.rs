@@ -108,3 +108,44 @@ fn leftovers_name_the_log() {
     let name = dir.file_name().unwrap().to_str().unwrap();
     assert_eq!(Leftover::parse(name), Some(Leftover::Future { name: "orders-2".into(), id: "id9".into() }));
 }
+
+/// A copy a stop interrupted is carried on from where it got to when it still matches the
+/// log, and started over when the log lost the tail the copy holds.
+#[test]
+fn an_interrupted_copy_is_carried_on() {
+    let t = SimLog::new(config());
+    let log = t.open();
+    log.set_leader_epoch(3).unwrap();
+    fill(&log, 0..12);
+    let mut copy = LogCopy::start(&log, Path::new("/other"), "abc").expect("start");
+    for _ in 0..3 {
+        copy.step(256).expect("copy step");
+    }
+    let reached = copy.future().log_end_offset();
+    assert!(reached > 0 && reached < log.log_end_offset(), "copied part of the log: {reached}");
+    copy.future().sync().expect("sync the copy");
+    drop(copy);
+
+    // Started again under the same id: it goes on from where it was.
+    let mut copy = LogCopy::start(&log, Path::new("/other"), "abc").expect("start again");
+    assert_eq!(copy.future().log_end_offset(), reached, "carried on");
+    copy_until_caught_up(&mut copy);
+    let before = read_all(&log, 0, ReadBound::LogEnd);
+    assert!(copy.try_finish().expect("finish"));
+    assert_eq!(read_all(&log, 0, ReadBound::LogEnd), before, "the same batches at the same offsets");
+
+    // A copy holding a tail the log no longer has (lost to a crash, written again since)
+    // starts over.
+    let t = SimLog::new(config());
+    let log = t.open();
+    fill(&log, 0..12);
+    let mut copy = LogCopy::start(&log, Path::new("/other"), "xyz").expect("start");
+    copy_until_caught_up(&mut copy);
+    let end = copy.future().log_end_offset();
+    copy.future().sync().expect("sync the copy");
+    drop(copy);
+    log.truncate_to(end - 3).expect("truncate");
+    fill(&log, 50..52);
+    let copy = LogCopy::start(&log, Path::new("/other"), "xyz").expect("start again");
+    assert_eq!(copy.future().log_end_offset(), log.log_start_offset(), "started over");
+}

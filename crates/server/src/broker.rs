@@ -280,11 +280,9 @@ impl Broker {
         drop(image);
         let opener = broker.clone();
         std::thread::Builder::new().name("brook-open".into()).spawn(move || opener.open_deferred())?;
-        // Moves a stop interrupted start over, as Kafka resumes them.
-        for (topic, index, dest) in interrupted_moves {
-            if let Err(e) = broker.alter_replica_log_dir(&topic, index, &dest) {
-                warn!(topic, partition = index, error = ?e, "could not resume a replica move");
-            }
+        // Moves a stop interrupted carry on from their copies, as Kafka resumes them.
+        for (topic, index, dest, id) in interrupted_moves {
+            broker.resume_move(&topic, index, &dest, id);
         }
         Ok(broker)
     }

@@ -30,12 +30,18 @@ type Key = (String, i32);
 const STEP_BYTES: usize = 1 << 20;
 
 /// The moves in progress, by partition.
-#[derive(Default)]
 pub(crate) struct Moves {
     moving: Mutex<HashMap<Key, Arc<Move>>>,
     /// Makes each copy's directory name new, so a cancelled copy being removed never
-    /// collides with the next one into the same dir.
+    /// collides with the next one into the same dir. It starts at random: a copy an earlier
+    /// run left may be carried on under its old name.
     nonce: AtomicU32,
+}
+
+impl Default for Moves {
+    fn default() -> Moves {
+        Moves { moving: Mutex::default(), nonce: AtomicU32::new(uuid::Uuid::new_v4().as_u128() as u32) }
+    }
 }
 
 /// One partition's move to another log dir.
@@ -76,6 +82,24 @@ impl Broker {
     /// else in the background. REPLICA_NOT_AVAILABLE if this broker holds no replica of it,
     /// UNKNOWN_TOPIC_OR_PARTITION if it does not exist.
     pub fn alter_replica_log_dir(self: &Arc<Self>, topic: &str, index: i32, dest: &Path) -> Result<(), ResponseError> {
+        self.start_move(topic, index, dest, None)
+    }
+
+    /// Carries on a move a stop interrupted, with the copy it left under `id`.
+    pub(super) fn resume_move(self: &Arc<Self>, topic: &str, index: i32, dest: &Path, id: String) {
+        if let Err(e) = self.start_move(topic, index, dest, Some(id)) {
+            warn!(topic, partition = index, error = ?e, "could not resume a replica move");
+        }
+    }
+
+    /// A new move (under a new copy id) or, with `id`, the one a stop interrupted.
+    fn start_move(
+        self: &Arc<Self>,
+        topic: &str,
+        index: i32,
+        dest: &Path,
+        id: Option<String>,
+    ) -> Result<(), ResponseError> {
         let Some(partition) = self.partition(topic, index) else {
             let exists = self.topic(topic).is_some_and(|t| t.partition(index).is_some());
             return Err(if exists {
@@ -103,10 +127,10 @@ impl Broker {
         info!(topic, partition = index, dest = %dest.display(), "moving a replica to another log dir");
         let broker = self.clone();
         let nonce = self.moves.nonce.fetch_add(1, Ordering::SeqCst);
+        let id = id.unwrap_or_else(|| format!("{}{nonce:08x}", partition.topic_id.simple()));
         std::thread::Builder::new()
             .name("brook-move".into())
             .spawn(move || {
-                let id = format!("{}{nonce:08x}", partition.topic_id.simple());
                 match broker.copy_and_swap(&partition, &m, &id) {
                     Ok(true) => info!(topic = partition.topic, partition = partition.index, "replica moved"),
                     Ok(false) => info!(topic = partition.topic, partition = partition.index, "replica move cancelled"),
@@ -184,9 +208,9 @@ impl Broker {
 
     /// Before the partitions open: removes the old directories of moves that finished, puts in
     /// place a copy whose swap a stop interrupted (its log had been renamed away, so it is the
-    /// whole log), and removes other copies. Returns the moves to start again: (topic,
-    /// partition, dest) of copies whose log is still in place.
-    pub(super) fn tidy_log_dirs(&self) -> Vec<(String, i32, PathBuf)> {
+    /// whole log), and removes copies made for another topic. Returns the moves to carry on:
+    /// (topic, partition, dest, copy id) of copies whose log is still in place.
+    pub(super) fn tidy_log_dirs(&self) -> Vec<(String, i32, PathBuf, String)> {
         let image = self.image();
         let here: HashMap<(String, i32), uuid::Uuid> =
             image.partitions_on(self.config.node_id).map(|(t, index)| ((t.name.clone(), index), t.id)).collect();
@@ -204,15 +228,14 @@ impl Broker {
                         .filter(|key| {
                             here.get(key).is_some_and(|topic_id| id.starts_with(&topic_id.simple().to_string()))
                         })
-                        .map(|key| (name, key)),
+                        .map(|key| (name, key, id)),
                 };
-                let Some((live_name, (topic, index))) = keep else {
+                let Some((live_name, (topic, index), id)) = keep else {
                     remove_dir(&path);
                     continue;
                 };
                 if self.config.log_dirs.iter().any(|d| d.join(&live_name).exists()) {
-                    remove_dir(&path);
-                    resume.push((topic, index, dir.clone()));
+                    resume.push((topic, index, dir.clone(), id));
                     continue;
                 }
                 let live = dir.join(&live_name);
