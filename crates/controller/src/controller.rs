@@ -20,7 +20,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::elections::{self, ElectionPolicy, ElectionType};
-use crate::image::{ControllerRegistration, MetadataImage, NO_LEADER, TopicMeta};
+use crate::image::{MetadataImage, NO_LEADER, TopicMeta};
 use crate::liveness::Prober;
 use crate::placement::{self, Candidate};
 use crate::records::{self, MetadataRecord, TokenInfo};
@@ -280,12 +280,11 @@ impl Controller {
                 done(decisions::unregister(image, &self.config.elections, node_id)?)
             }
             ControllerRequest::RegisterController { node_id, incarnation_id, endpoints } => {
-                let registration = ControllerRegistration { incarnation_id, endpoints };
-                if image.controllers.get(&node_id) == Some(&registration) {
+                let current = image.controllers.get(&node_id);
+                if current.is_some_and(|c| c.incarnation_id == incarnation_id && c.endpoints == endpoints) {
                     return done(vec![]);
                 }
                 info!(node_id, "registering controller");
-                let ControllerRegistration { incarnation_id, endpoints } = registration;
                 done(vec![MetadataRecord::ControllerRegistered { node_id, incarnation_id, endpoints }])
             }
             ControllerRequest::UnregisterController { node_id } => {

@@ -584,6 +584,11 @@ impl BrokerConfig {
         !self.quorum_voters.is_empty() && self.roles.broker
     }
 
+    /// A voter's controller address in `controller.quorum.voters`, as (host, port).
+    pub fn voter_address(&self, id: i32) -> Option<(String, u16)> {
+        parse_host_port("controller.quorum.voters", self.quorum_voters.get(&id)?).ok()
+    }
+
     /// The listener other brokers connect to (`inter.broker.listener.name`).
     pub fn inter_broker(&self) -> &Listener {
         self.listener(&self.inter_broker_listener).unwrap_or(&self.listeners[0])

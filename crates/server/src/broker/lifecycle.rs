@@ -63,14 +63,7 @@ impl Broker {
     /// `timeout`: a combined node serves once its controller is known, as its broker is.
     pub(super) async fn wait_controller_registered(&self, timeout: Duration) {
         let mut changes = self.store.subscribe();
-        let registered = async {
-            loop {
-                let registered = self.image().controllers.get(&self.config.node_id).map(|c| c.incarnation_id);
-                if registered == Some(self.incarnation_id) || changes.changed().await.is_err() {
-                    return;
-                }
-            }
-        };
+        let registered = async { while !self.controller_registered() && changes.changed().await.is_ok() {} };
         if tokio::time::timeout(timeout, registered).await.is_err() {
             warn!("this node's controller registration is not in the metadata yet; serving meanwhile");
         }
@@ -80,13 +73,11 @@ impl Broker {
     /// registers once an active controller answers, and again whenever the image lacks this
     /// incarnation's registration (after an UnregisterController).
     pub(super) async fn keep_controller_registered(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        let node_id = self.config.node_id;
         let mut applied = self.store.subscribe();
         loop {
-            let registered = self.image().controllers.get(&node_id).map(|c| c.incarnation_id);
-            if registered != Some(self.incarnation_id) {
+            if !self.controller_registered() {
                 let request = ControllerRequest::RegisterController {
-                    node_id,
+                    node_id: self.config.node_id,
                     incarnation_id: self.incarnation_id,
                     endpoints: self.controller_endpoints(),
                 };
@@ -113,14 +104,15 @@ impl Broker {
     fn controller_endpoints(&self) -> Vec<Endpoint> {
         let address = self
             .config
-            .quorum_voters
-            .get(&self.config.node_id)
-            .cloned()
-            .or_else(|| self.config.controller_listen.map(|a| a.to_string()));
-        let Some((host, port)) = address.as_deref().and_then(|a| a.rsplit_once(':')) else { return vec![] };
-        let Ok(port) = port.parse() else { return vec![] };
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
-        vec![Endpoint { name: self.config.controller_listener_name.clone(), host, port }]
+            .voter_address(self.config.node_id)
+            .or_else(|| self.config.controller_listen.map(|a| (a.ip().to_string(), a.port())));
+        let name = self.config.controller_listener_name.clone();
+        address.map(|(host, port)| Endpoint { name, host, port }).into_iter().collect()
+    }
+
+    /// Whether the image holds this incarnation's controller registration.
+    fn controller_registered(&self) -> bool {
+        self.image().controllers.get(&self.config.node_id).is_some_and(|c| c.incarnation_id == self.incarnation_id)
     }
 
     /// Registers with the active controller, retrying until one answers: a broker cannot

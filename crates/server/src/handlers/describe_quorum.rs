@@ -59,13 +59,10 @@ pub(super) async fn handle(
     let nodes = broker
         .config
         .quorum_voters
-        .iter()
-        .filter_map(|(id, address)| {
-            let (host, port) = address.rsplit_once(':')?;
-            let listener = Listener::default()
-                .with_name(text(name.clone()))
-                .with_host(text(host.trim_start_matches('[').trim_end_matches(']').to_string()))
-                .with_port(port.parse().ok()?);
+        .keys()
+        .filter_map(|id| {
+            let (host, port) = broker.config.voter_address(*id)?;
+            let listener = Listener::default().with_name(text(name.clone())).with_host(text(host)).with_port(port);
             Some(Node::default().with_node_id(BrokerId(*id)).with_listeners(vec![listener]))
         })
         .collect();
