@@ -4,6 +4,7 @@
 //! makes, the pushed metrics on /metrics.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
@@ -14,10 +15,10 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
-use crate::common::Brook;
 use crate::common::http;
 use crate::common::kafka::Kafka;
 use crate::common::wire::{Conn, alter_config};
+use crate::common::{self, Brook};
 
 const CLIENT_METRICS: i8 = 16;
 const SET: i8 = 0;
@@ -67,6 +68,12 @@ fn subscription_steps(addr: &str) -> Vec<(String, String)> {
     step(&mut conn, "a match that is no regex", "shop", ("match", SET, Some("client_id=(")));
     step(&mut conn, "an empty name", "", ("metrics", SET, Some("*")));
     step(&mut conn, "all metrics", "everything", ("metrics", SET, Some("*")));
+    // A Kafka broker answers an alter once the controller committed it, and applies it to
+    // what DescribeConfigs and ListConfigResources read a moment later: await the last one.
+    common::eventually(Duration::from_secs(10), "the subscriptions applied", || {
+        let everything = describe(&mut conn, "everything").get("metrics").and_then(|c| c.0.clone());
+        (everything.as_deref() == Some("*") && listed(&mut conn).iter().any(|n| n == "everything")).then_some(())
+    });
     let mut seen_describe = |name: &str| format!("{:?}", describe(&mut conn, name));
     let shop = seen_describe("shop");
     let unset = seen_describe("nobody");
@@ -79,6 +86,9 @@ fn subscription_steps(addr: &str) -> Vec<(String, String)> {
         let (code, _) = alter_config(&mut conn, (CLIENT_METRICS, "shop"), (key, DELETE, None), false);
         seen.push((format!("delete {key}"), code.to_string()));
     }
+    common::eventually(Duration::from_secs(10), "the deletes applied", || {
+        listed(&mut conn).iter().all(|n| n != "shop").then_some(())
+    });
     seen.push(("list after deleting shop's configs".into(), format!("{:?}", listed(&mut conn))));
     seen
 }

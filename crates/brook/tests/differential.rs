@@ -1407,6 +1407,11 @@ fn acl_and_quota_scenario(addr: &str) -> Observations {
         found.sort();
         format!("{} {} {found:?}", r.error_code, message(&r.error_message))
     };
+    // A Kafka broker answers a change once the controller committed it and applies it to its
+    // authorizer and quota cache a moment later: await the last one taken.
+    common::eventually(std::time::Duration::from_secs(10), "the ACLs applied", || {
+        describe(&mut conn, 1, None, 1, None).contains("4/kafka-cluster/3 User:bob * 8 3").then_some(())
+    });
     seen.insert("acl describe all".into(), describe(&mut conn, 1, None, 1, None));
     seen.insert("acl describe match app-x".into(), describe(&mut conn, 3, Some("app-x"), 2, None));
     seen.insert("acl describe literal app-".into(), describe(&mut conn, 3, Some("app-"), 3, None));
@@ -1536,6 +1541,9 @@ fn acl_and_quota_scenario(addr: &str) -> Observations {
         entries.sort();
         format!("{} {} {entries:?}", r.error_code, message(&r.error_message))
     };
+    common::eventually(std::time::Duration::from_secs(10), "the quotas applied", || {
+        describe_quotas(&mut conn, vec![], false).contains("request_percentage=12.5").then_some(())
+    });
     seen.insert("quotas all".into(), describe_quotas(&mut conn, vec![], false));
     seen.insert("quotas user alice".into(), describe_quotas(&mut conn, vec![("user", 0, Some("alice"))], false));
     seen.insert("quotas user alice strict".into(), describe_quotas(&mut conn, vec![("user", 0, Some("alice"))], true));
