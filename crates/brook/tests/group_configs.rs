@@ -62,7 +62,7 @@ fn describe(conn: &mut Conn, group: &str) -> BTreeMap<String, String> {
 /// The group's configs once `key` reads `value` as a group config (None: no longer one), or
 /// as they are after 30 s. A Kafka broker answers an alter once the controller committed it
 /// but fills its config cache a moment later, so a describe right after may miss it.
-fn describe_after(conn: &mut Conn, group: &str, key: &str, value: Option<&str>) -> BTreeMap<String, String> {
+pub(crate) fn describe_after(conn: &mut Conn, group: &str, key: &str, value: Option<&str>) -> BTreeMap<String, String> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let configs = describe(conn, group);
@@ -79,7 +79,7 @@ fn describe_after(conn: &mut Conn, group: &str, key: &str, value: Option<&str>) 
 }
 
 /// IncrementalAlterConfigs v1 of one group: "code message".
-fn alter(conn: &mut Conn, group: &str, ops: &[(&str, i8, Option<&str>)]) -> String {
+pub(crate) fn alter(conn: &mut Conn, group: &str, ops: &[(&str, i8, Option<&str>)]) -> String {
     let configs = ops
         .iter()
         .map(|(key, op, value)| {
@@ -120,7 +120,7 @@ fn scenario(addr: &str) -> Observations {
         ("share.auto.offset.reset", &["bogus", "EARLIEST", "by_duration:xx", "by_duration:PT1H", "earliest"]),
         ("share.delivery.count.limit", &["1", "11", "7"]),
         ("share.heartbeat.interval.ms", &["50000", "10000"]),
-        ("share.isolation.level", &["bogus", "read_uncommitted"]),
+        ("share.isolation.level", &["bogus", "read_committed", "read_uncommitted"]),
         ("share.partition.max.record.locks", &["50", "5000", "300"]),
         ("share.record.lock.duration.ms", &["100", "5000", "15000"]),
         ("share.renew.acknowledge.enable", &["maybe", "true"]),
@@ -218,7 +218,6 @@ fn scenario(addr: &str) -> Observations {
 /// Where Brook answers otherwise on purpose: it refuses values whose behaviour it does not
 /// have, rather than store them and act otherwise.
 const NOT_BUILT: &[(&str, &str, &str)] = &[
-    ("share.isolation.level", "read_committed", "share groups reading committed records only"),
     ("errors.deadletterqueue.topic.name", "dlq.orders", "dead-letter queues for share groups"),
     ("share.renew.acknowledge.enable", "false", "refusing RENEW acknowledgements"),
 ];

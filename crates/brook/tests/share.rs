@@ -9,8 +9,9 @@ use std::time::Duration;
 use crate::common;
 use crate::common::Brook;
 use crate::common::kafka::Kafka;
-use crate::common::wire::{Conn, now_ms};
+use crate::common::wire::{Conn, end_txn_at, init_txn, now_ms, produce_txn_at};
 use crate::differential::{Observations, assert_same, await_leader, create, name, produce_to_new, settled};
+use crate::group_configs::{alter, describe_after};
 use brook_log::batch::build;
 use kafka_protocol::messages::{
     ApiKey, FindCoordinatorRequest, GroupId, MetadataRequest, ResponseKind, ShareAcknowledgeRequest, ShareFetchRequest,
@@ -300,5 +301,102 @@ fn share_groups_answer_like_kafka() {
     let brook = Brook::start(&[]);
     let brook_seen = share_scenario(&brook.addr);
     assert!(kafka_seen.len() >= 25, "{kafka_seen:?}");
+    assert_same(&kafka_seen, &brook_seen);
+}
+
+/// One record of `id`'s transactional producer (transactions version 2: the leader adds the
+/// partition), repeated while the previous transaction's markers are still being written.
+fn produce_in_transaction(conn: &mut Conn, id: &str, topic: &str, (pid, epoch, sequence): (i64, i16, i32)) {
+    let code = common::eventually(Duration::from_secs(30), "a transactional produce", || {
+        let code = produce_txn_at(conn, 12, id, (topic, 0), (pid, epoch, sequence));
+        (code != 51).then_some(code)
+    });
+    assert_eq!(code, 0, "produce in {id}'s transaction");
+}
+
+/// A group reading committed records only (`share.isolation.level=read_committed`): what it
+/// acquires around a committed, an aborted and an open transaction, and once that commits.
+fn read_committed_scenario(addr: &str) -> Observations {
+    const ID: &str = "diff-share-txn";
+    const GROUP_RC: &str = "diff-share-rc";
+    let mut seen = Observations::new();
+    let mut conn = Conn::open(addr);
+    assert_eq!(create(&mut conn, "sqc", 1, 1), 0);
+    await_leader(&mut conn, "sqc");
+    let topic = topic_id(&mut conn, "sqc");
+    let settings =
+        [("share.isolation.level", 0, Some("read_committed")), ("share.auto.offset.reset", 0, Some("earliest"))];
+    assert_eq!(alter(&mut conn, GROUP_RC, &settings), "0 None");
+    describe_after(&mut conn, GROUP_RC, "share.isolation.level", Some("read_committed"));
+    describe_after(&mut conn, GROUP_RC, "share.auto.offset.reset", Some("earliest"));
+    let find = FindCoordinatorRequest::default().with_key_type(1).with_key(text(ID));
+    settled("the transaction coordinator", || {
+        let ResponseKind::FindCoordinator(r) = conn.call(ApiKey::FindCoordinator, 3, &find) else { panic!() };
+        (r.error_code, ())
+    });
+    let (code, (pid, mut epoch)) = settled("a transactional producer id", || init_txn(&mut conn, ID, 60_000));
+    assert_eq!(code, 0);
+    // Offsets 0-1 committed (marker 2), 3-4 aborted (marker 5), 6 open, 7 outside transactions.
+    for commit in [true, false] {
+        for sequence in 0..2 {
+            produce_in_transaction(&mut conn, ID, "sqc", (pid, epoch, sequence));
+        }
+        let (code, (_, next)) = end_txn_at(&mut conn, 5, ID, pid, epoch, commit);
+        assert_eq!(code, 0, "end transaction (commit: {commit})");
+        epoch = next;
+    }
+    produce_in_transaction(&mut conn, ID, "sqc", (pid, epoch, 0));
+    produce_to_new(&mut conn, "sqc", build::simple(now_ms(), 1, 10)).expect("produced");
+
+    let find = FindCoordinatorRequest::default().with_key_type(0).with_key(text(GROUP_RC));
+    settled("the group coordinator", || {
+        let ResponseKind::FindCoordinator(r) = conn.call(ApiKey::FindCoordinator, 3, &find) else { panic!() };
+        (r.error_code, ())
+    });
+    let sqc: &[&str] = &["sqc"];
+    let (_, joined) = settled("a share group join", || heartbeat(&mut conn, GROUP_RC, MEMBER, 0, Some(sqc)));
+    let mut member_epoch_now = member_epoch(&joined);
+    if !joined.contains("partitions=[0]") {
+        common::eventually(Duration::from_secs(30), "the partition assigned", || {
+            let answer = heartbeat(&mut conn, GROUP_RC, MEMBER, member_epoch_now, None).1;
+            member_epoch_now = member_epoch(&answer);
+            answer.contains("partitions=[0]").then_some(())
+        });
+    }
+    let in_group = |request: ShareFetchRequest| request.with_group_id(Some(GroupId(text(GROUP_RC))));
+    let first = common::eventually(Duration::from_secs(30), "the share-partition to initialize", || {
+        let answer = share_fetch(&mut conn, &in_group(fetch_request(0, topic, &[])));
+        answer.contains("acquired=[\"").then_some(answer)
+    });
+    seen.insert("fetch: below the open transaction".into(), first);
+    // Accept the records, acknowledge the markers as gaps (what the Java client does).
+    let acks: &[(i64, i64, &[i8])] = &[(0, 1, &[1]), (2, 2, &[0]), (5, 5, &[0])];
+    seen.insert(
+        "fetch: acknowledged, the transaction still open".into(),
+        share_fetch(&mut conn, &in_group(fetch_request(1, topic, acks))),
+    );
+    let (code, _) = end_txn_at(&mut conn, 5, ID, pid, epoch, true);
+    assert_eq!(code, 0, "commit the open transaction");
+    let after = common::eventually(Duration::from_secs(30), "the committed records", || {
+        let answer = share_fetch(&mut conn, &in_group(fetch_request(2, topic, &[])));
+        answer.contains("acquired=[\"").then_some(answer)
+    });
+    seen.insert("fetch: after the commit".into(), after);
+    seen
+}
+
+/// `share.isolation.level=read_committed` as Kafka 4.4 applies it: acquisition stops at the
+/// last stable offset and records of aborted transactions are archived, never acquired.
+#[test]
+fn read_committed_share_groups_answer_like_kafka() {
+    let kafka = Kafka::start_with(
+        &[],
+        &["share.coordinator.state.topic.replication.factor=1", "share.coordinator.state.topic.min.isr=1"],
+    );
+    let kafka_seen = read_committed_scenario(&kafka.addr);
+    drop(kafka);
+    let brook = Brook::start(&[]);
+    let brook_seen = read_committed_scenario(&brook.addr);
+    assert_eq!(kafka_seen.len(), 3, "{kafka_seen:?}");
     assert_same(&kafka_seen, &brook_seen);
 }

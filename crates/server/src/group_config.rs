@@ -100,7 +100,8 @@ const SPECS: &[Spec] = &[
         key: "share.isolation.level",
         broker_key: "share.isolation.level",
         kind: Kind::String,
-        documentation: "Which records a share group reads: read_uncommitted (read_committed is not built in Brook).",
+        documentation: "Which records a share group reads: read_uncommitted (all), or read_committed (below the \
+                        last stable offset, records of aborted transactions archived unseen).",
     },
     int(
         "share.partition.max.record.locks",
@@ -359,9 +360,6 @@ pub fn validate(config: &BrokerConfig, configs: &BTreeMap<String, String>) -> Re
         }
     }
     let not_built = |what: &str| invalid(format!("{what} is not built in Brook yet."));
-    if configs.get("share.isolation.level").is_some_and(|v| v == "read_committed") {
-        return not_built("share.isolation.level=read_committed (share groups reading committed records only)");
-    }
     if configs.get("errors.deadletterqueue.topic.name").is_some_and(|v| !v.is_empty()) {
         return not_built("errors.deadletterqueue.topic.name (a dead-letter queue for share groups)");
     }
@@ -434,6 +432,8 @@ pub struct GroupSettings {
     pub share_heartbeat_interval_ms: i32,
     pub share_limits: brook_share::Limits,
     pub share_auto_offset_reset: OffsetReset,
+    /// `share.isolation.level=read_committed`.
+    pub share_read_committed: bool,
     pub streams_session_timeout_ms: i32,
     pub streams_heartbeat_interval_ms: i32,
     pub streams_standby_replicas: i32,
@@ -456,6 +456,7 @@ impl GroupSettings {
             },
             share_auto_offset_reset: OffsetReset::parse(&value("share.auto.offset.reset"))
                 .unwrap_or(OffsetReset::Latest),
+            share_read_committed: value("share.isolation.level") == "read_committed",
             streams_session_timeout_ms: number("streams.session.timeout.ms") as i32,
             streams_heartbeat_interval_ms: number("streams.heartbeat.interval.ms") as i32,
             streams_standby_replicas: number("streams.num.standby.replicas") as i32,
@@ -502,6 +503,7 @@ mod tests {
             check("streams.num.standby.replicas", "5").unwrap_err(),
             "streams.num.standby.replicas must be less than or equal to 2"
         );
-        assert!(check("share.isolation.level", "read_committed").unwrap_err().contains("not built"));
+        assert!(check("share.isolation.level", "read_committed").is_ok());
+        assert!(check("share.isolation.level", "READ_COMMITTED").is_err());
     }
 }

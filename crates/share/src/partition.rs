@@ -275,6 +275,31 @@ impl SharePartition {
         runs
     }
 
+    /// Archives what `member` just acquired inside `aborted` (offset ranges of batches whose
+    /// transaction aborted, for a group reading committed records only) and returns the rest
+    /// of `acquired`: those records are never delivered, as Kafka archives them at acquisition.
+    pub fn archive_aborted(&mut self, member: &str, aborted: &[(i64, i64)], acquired: Vec<Acquired>) -> Vec<Acquired> {
+        let inside = |offset: i64| aborted.iter().any(|&(first, last)| (first..=last).contains(&offset));
+        let mut kept: Vec<Acquired> = Vec::new();
+        for run in acquired {
+            for offset in run.first..=run.last {
+                let slot = usize::try_from(offset - self.start).ok().and_then(|i| self.window.get_mut(i));
+                match slot {
+                    Some(slot) if inside(offset) && slot.held_by(member) => {
+                        slot.state = DeliveryState::Archived;
+                        slot.owner = None;
+                    }
+                    _ => match kept.last_mut() {
+                        Some(k) if k.last + 1 == offset && k.delivery_count == run.delivery_count => k.last = offset,
+                        _ => kept.push(Acquired { first: offset, last: offset, delivery_count: run.delivery_count }),
+                    },
+                }
+            }
+        }
+        self.advance();
+        kept
+    }
+
     /// Applies `member`'s acknowledgements, all or none. Returns whether the persisted state
     /// changed (a renewal alone changes only a lock).
     pub fn acknowledge(&mut self, member: &str, now_ms: i64, acks: &[Ack]) -> Result<bool, AckError> {
@@ -541,6 +566,22 @@ mod tests {
         assert_eq!(restored.state_batches(), batches);
         // 10 (held by B) and 15 (released) come back with their counts; 16 on are new.
         assert_eq!(restored.acquire(A, 3, 20, 10), vec![run(10, 10, 3), run(15, 15, 2), run(16, 19, 1)]);
+    }
+
+    #[test]
+    fn aborted_records_are_archived_at_acquisition() {
+        let mut p = SharePartition::new(0, limits());
+        let acquired = p.acquire(A, 0, 10, 10);
+        // 0-2 and 6-7 were batches of aborted transactions.
+        let kept = p.archive_aborted(A, &[(0, 2), (6, 7)], acquired);
+        assert_eq!(kept, vec![run(3, 5, 1), run(8, 9, 1)]);
+        assert_eq!(p.start_offset(), 3, "archived at the front: the start moves past them");
+        assert_eq!(p.acquired_count(), 5);
+        assert_eq!(p.acknowledge(A, 1, &[ack(3, 5, &[1]), ack(8, 9, &[1])]), Ok(true));
+        assert_eq!(p.start_offset(), 10);
+        let mut p = SharePartition::new(0, limits());
+        let acquired = p.acquire(B, 0, 4, 4);
+        assert_eq!(p.archive_aborted(A, &[(0, 3)], acquired.clone()), acquired, "only what A holds");
     }
 
     #[test]

@@ -530,31 +530,62 @@ fn take(
     member: &str,
     limit: Limit,
 ) -> Result<(Option<(Bytes, Vec<Acquired>)>, Option<u64>), ResponseError> {
+    let mut initialized = None;
+    loop {
+        let taken = take_once(broker, source, member, &limit)?;
+        initialized = initialized.max(taken.initialized);
+        // All it acquired was aborted: committed records may follow.
+        if taken.records.is_some() || !taken.archived {
+            return Ok((taken.records, initialized));
+        }
+    }
+}
+
+/// What one read of a share-partition gave.
+struct Taken {
+    records: Option<(Bytes, Vec<Acquired>)>,
+    initialized: Option<u64>,
+    /// Records of aborted transactions were archived.
+    archived: bool,
+}
+
+fn take_once(broker: &Broker, source: &Source, member: &str, limit: &Limit) -> Result<Taken, ResponseError> {
     let (max_records, max_bytes) = (limit.records, limit.bytes);
     let log = &source.partition.log;
     let now_ms = broker.clock.now_ms();
+    let settings = broker.group_settings(&source.key.group);
     // Initialized again by the next request if the state moved meanwhile.
-    let limits = broker.group_settings(&source.key.group).share_limits;
+    let limits = settings.share_limits;
     let Some((next, initialized)) =
         broker.shares.prepare(&source.key, source.leader_epoch, log.log_start_offset(), now_ms, limits)
     else {
-        return Ok((None, None));
+        return Ok(Taken { records: None, initialized: None, archived: false });
     };
-    if next >= log.high_watermark() {
-        return Ok((None, initialized));
+    // A group reading committed records reads below the last stable offset.
+    let (readable, bound) = match settings.share_read_committed {
+        true => {
+            let stable = source.partition.last_stable_offset();
+            (stable, ReadBound::Below(stable))
+        }
+        false => (log.high_watermark(), ReadBound::HighWatermark),
+    };
+    if next >= readable {
+        return Ok(Taken { records: None, initialized, archived: false });
     }
     // A member takes at most `max_records`: read about what they may take, not all the
     // request's `max_bytes` (the Java client asks for 50 MiB).
-    let bytes = match log.read(next, max_bytes.min(SHARE_READ_BYTES), ReadBound::HighWatermark) {
+    let bytes = match log.read(next, max_bytes.min(SHARE_READ_BYTES), bound) {
         Ok(bytes) => bytes,
         // Retention moved the log start meanwhile: the next fetch archives what went.
-        Err(brook_log::LogError::OffsetOutOfRange { .. }) => return Ok((None, initialized)),
+        Err(brook_log::LogError::OffsetOutOfRange { .. }) => {
+            return Ok(Taken { records: None, initialized, archived: false });
+        }
         Err(e) => {
             return Err(ResponseError::try_from_code(e.kafka_error_code()).unwrap_or(ResponseError::UnknownServerError));
         }
     };
     let Some(end) = batch::whole_batches(&bytes).last().map(|(h, _)| h.next_offset()) else {
-        return Ok((None, initialized));
+        return Ok(Taken { records: None, initialized, archived: false });
     };
     let (end, max_records) = match limit.whole_batches {
         // Up to the end of the batch that holds the `max_records`-th offset from `next`.
@@ -566,11 +597,39 @@ fn take(
         }
         false => (end, max_records),
     };
-    let acquired = broker.shares.acquire(&source.key, member, now_ms, end.min(log.high_watermark()), max_records);
+    let mut acquired = broker.shares.acquire(&source.key, member, now_ms, end.min(readable), max_records);
+    let mut archived = false;
+    if settings.share_read_committed && !acquired.is_empty() {
+        let aborted = aborted_batches(&source.partition, &bytes, next, end);
+        if !aborted.is_empty() {
+            acquired = broker.shares.archive_aborted(&source.key, member, &aborted, acquired);
+            archived = true;
+        }
+    }
     let (Some(first), Some(last)) = (acquired.first().map(|r| r.first), acquired.last().map(|r| r.last)) else {
-        return Ok((None, initialized));
+        return Ok(Taken { records: None, initialized, archived });
     };
-    Ok((Some((acquired_batches(bytes, first, last), acquired)), initialized))
+    Ok(Taken { records: Some((acquired_batches(bytes, first, last), acquired)), initialized, archived })
+}
+
+/// The offset ranges of the data batches in `bytes` (read from `from` to `to`) whose
+/// transaction aborted: a batch of a producer with an aborted transaction that began at or
+/// before it and whose abort marker follows it.
+fn aborted_batches(partition: &crate::partition::Partition, bytes: &[u8], from: i64, to: i64) -> Vec<(i64, i64)> {
+    let aborted = partition.aborted_between(from, to);
+    if aborted.is_empty() {
+        return Vec::new();
+    }
+    batch::whole_batches(bytes)
+        .map(|(header, _)| header)
+        .filter(|h| h.is_transactional() && !h.is_control())
+        .filter(|h| {
+            aborted.iter().any(|t| {
+                t.producer_id == h.producer_id && t.first_offset <= h.base_offset && h.base_offset < t.last_offset
+            })
+        })
+        .map(|h| (h.base_offset, h.last_offset()))
+        .collect()
 }
 
 /// How much of the log one ShareFetch reads for a partition at most (a larger first batch is

@@ -119,6 +119,20 @@ impl Shares {
         held.partition.acquire(member, now_ms, readable_end, max_records)
     }
 
+    /// Archives what `member` just acquired inside `aborted` (batches of aborted transactions)
+    /// and returns the rest of `acquired`.
+    pub fn archive_aborted(
+        &self,
+        key: &Key,
+        member: &str,
+        aborted: &[(i64, i64)],
+        acquired: Vec<Acquired>,
+    ) -> Vec<Acquired> {
+        let mut inner = self.lock();
+        let Some(held) = inner.held.get_mut(key) else { return Vec::new() };
+        held.partition.archive_aborted(member, aborted, acquired)
+    }
+
     /// Applies `member`'s acknowledgements to one share-partition.
     pub fn acknowledge(&self, key: &Key, member: &str, now_ms: i64, acks: &[Ack]) -> AckOutcome {
         let mut inner = self.lock();

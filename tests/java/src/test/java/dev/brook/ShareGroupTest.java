@@ -476,4 +476,75 @@ class ShareGroupTest {
             }
         }
     }
+
+    /**
+     * `share.isolation.level=read_committed` (a group config): the group reads below the last
+     * stable offset, so an open transaction holds back what follows it, and records of an
+     * aborted transaction are archived, never delivered. A read_uncommitted group sees all.
+     */
+    @Test
+    void readCommittedGroupsSkipAbortedAndWaitForOpenTransactions() throws Exception {
+        try (Brook brook = Brook.start()) {
+            createTopic(brook, "payments");
+            try (Admin admin = admin(brook)) {
+                for (String group : List.of("committed", "everything")) {
+                    var ops = new ArrayList<AlterConfigOp>();
+                    ops.add(new AlterConfigOp(new ConfigEntry("share.auto.offset.reset", "earliest"), AlterConfigOp.OpType.SET));
+                    if (group.equals("committed")) {
+                        ops.add(new AlterConfigOp(new ConfigEntry("share.isolation.level", "read_committed"), AlterConfigOp.OpType.SET));
+                    }
+                    admin.incrementalAlterConfigs(Map.of(new ConfigResource(ConfigResource.Type.GROUP, group), ops)).all().get();
+                }
+                Properties props = new Properties();
+                props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, brook.bootstrap);
+                props.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, "payments-writer");
+                try (var transactional = new KafkaProducer<>(props, new StringSerializer(), new StringSerializer());
+                        KafkaProducer<String, String> plain = producer(brook)) {
+                    transactional.initTransactions();
+                    // Offsets 0-4 committed (marker 5), 6-10 aborted (marker 11), 12-14 open, 15 plain.
+                    for (String kind : List.of("committed", "aborted", "open")) {
+                        transactional.beginTransaction();
+                        for (int i = 0; i < (kind.equals("open") ? 3 : 5); i++) {
+                            transactional.send(new ProducerRecord<>("payments", "k", kind + "-" + i));
+                        }
+                        transactional.flush();
+                        if (kind.equals("committed")) {
+                            transactional.commitTransaction();
+                        } else if (kind.equals("aborted")) {
+                            transactional.abortTransaction();
+                        }
+                    }
+                    plain.send(new ProducerRecord<>("payments", "k", "plain-0")).get();
+                    Map<String, Integer> committed = new ConcurrentHashMap<>();
+                    Map<String, Integer> everything = new ConcurrentHashMap<>();
+                    try (Member reader = new Member(brook, "committed", "payments", committed, r -> AcknowledgeType.ACCEPT);
+                            Member all = new Member(brook, "everything", "payments", everything, r -> AcknowledgeType.ACCEPT)) {
+                        eventually("every record for the read_uncommitted group", () -> everything.containsKey("plain-0"));
+                        assertTrue(everything.keySet().containsAll(List.of("aborted-0", "open-2")), "everything: " + everything);
+                        // The committed group's start offset reaches the open transaction and stays:
+                        // its markers were acknowledged as gaps and the aborted records archived.
+                        eventually("the committed group at the open transaction",
+                                () -> startOffset(admin, "committed", "payments") == 12);
+                        assertEquals(Set.of("committed-0", "committed-1", "committed-2", "committed-3", "committed-4"),
+                                committed.keySet(), "before the commit");
+                        transactional.commitTransaction();
+                        eventually("the records after the commit", () -> committed.containsKey("plain-0"));
+                        eventually("the committed group at the end", () -> startOffset(admin, "committed", "payments") == 17);
+                    }
+                    assertTrue(committed.keySet().stream().noneMatch(v -> v.startsWith("aborted-")), "committed: " + committed);
+                    assertEquals(9, committed.size(), "committed: " + committed);
+                    assertTrue(committed.values().stream().allMatch(n -> n == 1), "delivered twice: " + committed);
+                }
+            }
+        }
+    }
+
+    private static long startOffset(Admin admin, String group, String topic) {
+        try {
+            SharePartitionOffsetInfo info = shareOffsets(admin, group).get(new TopicPartition(topic, 0));
+            return info == null ? -1 : info.startOffset();
+        } catch (Exception e) {
+            return -1;
+        }
+    }
 }
