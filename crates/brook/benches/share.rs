@@ -60,11 +60,7 @@ fn main() {
         if !with_kafka {
             continue;
         }
-        // One Kafka node needs its share state topic at one replica.
-        let kafka = Kafka::start_with(
-            &[],
-            &["share.coordinator.state.topic.replication.factor=1", "share.coordinator.state.topic.min.isr=1"],
-        );
+        let kafka = Kafka::start();
         let theirs = run("Kafka", &kafka.addr, kafka.pid(), records, members);
         drop(kafka);
         let ratio = ours.records_per_s / theirs.records_per_s;

@@ -291,11 +291,7 @@ fn share_scenario(addr: &str) -> Observations {
 
 #[test]
 fn share_groups_answer_like_kafka() {
-    // One Kafka node needs its share state topic at one replica.
-    let kafka = Kafka::start_with(
-        &[],
-        &["share.coordinator.state.topic.replication.factor=1", "share.coordinator.state.topic.min.isr=1"],
-    );
+    let kafka = Kafka::start();
     let kafka_seen = share_scenario(&kafka.addr);
     drop(kafka);
     let brook = Brook::start(&[]);
@@ -389,10 +385,7 @@ fn read_committed_scenario(addr: &str) -> Observations {
 /// last stable offset and records of aborted transactions are archived, never acquired.
 #[test]
 fn read_committed_share_groups_answer_like_kafka() {
-    let kafka = Kafka::start_with(
-        &[],
-        &["share.coordinator.state.topic.replication.factor=1", "share.coordinator.state.topic.min.isr=1"],
-    );
+    let kafka = Kafka::start();
     let kafka_seen = read_committed_scenario(&kafka.addr);
     drop(kafka);
     let brook = Brook::start(&[]);

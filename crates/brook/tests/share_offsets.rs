@@ -242,10 +242,7 @@ fn share_offsets_scenario(addr: &str) -> Observations {
 
 #[test]
 fn share_group_offsets_answer_like_kafka() {
-    let kafka = Kafka::start_with(
-        &[],
-        &["share.coordinator.state.topic.replication.factor=1", "share.coordinator.state.topic.min.isr=1"],
-    );
+    let kafka = Kafka::start();
     let mut kafka_seen = share_offsets_scenario(&kafka.addr);
     drop(kafka);
     let brook = Brook::start(&[]);

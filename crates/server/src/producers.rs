@@ -75,6 +75,13 @@ pub struct AbortedTxn {
     pub last_offset: i64,
 }
 
+impl AbortedTxn {
+    /// Whether `producer_id`'s record at `offset` belongs to this aborted transaction.
+    pub fn covers(&self, producer_id: i64, offset: i64) -> bool {
+        self.producer_id == producer_id && (self.first_offset..=self.last_offset).contains(&offset)
+    }
+}
+
 /// Why a producer's batch is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Refused {
@@ -226,7 +233,7 @@ impl Producers {
 
     /// Whether `producer_id`'s record at `offset` belongs to a transaction it aborted.
     pub fn is_aborted(&self, producer_id: i64, offset: i64) -> bool {
-        self.aborted.iter().any(|t| t.producer_id == producer_id && t.first_offset <= offset && offset <= t.last_offset)
+        self.aborted.iter().any(|t| t.covers(producer_id, offset))
     }
 
     /// The aborted transactions with records in `from..to`, oldest first; forgets those that

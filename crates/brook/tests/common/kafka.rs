@@ -49,7 +49,13 @@ impl Kafka {
         let cp = classpath();
         let [port, controller] = free_ports(2)[..] else { unreachable!() };
         let voters = format!("1@127.0.0.1:{controller}");
-        let mut extra = vec!["offsets.topic.replication.factor=1", "transaction.state.log.replication.factor=1"];
+        // Every internal topic at one replica, as one node can hold.
+        let mut extra = vec![
+            "offsets.topic.replication.factor=1",
+            "transaction.state.log.replication.factor=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+        ];
         extra.extend_from_slice(lines);
         let mut kafka = Kafka::launch(&cp, 1, (port, controller), listeners, &voters, &extra);
         kafka.await_ready();

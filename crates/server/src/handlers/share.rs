@@ -613,8 +613,7 @@ fn take_once(broker: &Broker, source: &Source, member: &str, limit: &Limit) -> R
 }
 
 /// The offset ranges of the data batches in `bytes` (read from `from` to `to`) whose
-/// transaction aborted: a batch of a producer with an aborted transaction that began at or
-/// before it and whose abort marker follows it.
+/// transaction aborted.
 fn aborted_batches(partition: &crate::partition::Partition, bytes: &[u8], from: i64, to: i64) -> Vec<(i64, i64)> {
     let aborted = partition.aborted_between(from, to);
     if aborted.is_empty() {
@@ -623,11 +622,7 @@ fn aborted_batches(partition: &crate::partition::Partition, bytes: &[u8], from: 
     batch::whole_batches(bytes)
         .map(|(header, _)| header)
         .filter(|h| h.is_transactional() && !h.is_control())
-        .filter(|h| {
-            aborted.iter().any(|t| {
-                t.producer_id == h.producer_id && t.first_offset <= h.base_offset && h.base_offset < t.last_offset
-            })
-        })
+        .filter(|h| aborted.iter().any(|t| t.covers(h.producer_id, h.base_offset)))
         .map(|h| (h.base_offset, h.last_offset()))
         .collect()
 }
